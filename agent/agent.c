@@ -1,0 +1,232 @@
+/* One meshd instance: start-up order, admin commands, clean shutdown.
+ *
+ * Start-up: mounts -> BPF capture (take over pins or attach) -> outbound
+ * proxy -> pod registry (restore) -> admin socket -> loop. Shutdown runs in
+ * reverse and detaches everything, so the host is as it was. */
+#include "agent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "admin/admin.h"
+#include "capture/capture.h"
+#include "capture/mounts.h"
+#include "core/addr.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "enroll/pods.h"
+#include "proxy/outbound.h"
+
+struct agent {
+    const struct agent_opts *opts;
+    struct loop *loop;
+    struct capture *capture;
+    struct outbound *outbound;
+    struct pods *pods;
+    struct admin *admin;
+    struct loop_io signal_io;
+    char cgroup_path[256];
+    char pin_dir[384];
+};
+
+static json_t *cmd_enroll(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    const char *pod = json_string_value(json_object_get(req, "pod"));
+    const char *netns = json_string_value(json_object_get(req, "netns"));
+    if (!pod || !netns) {
+        snprintf(err, errlen, "enroll needs \"pod\" (namespace/name) and \"netns\" (a path)");
+        return NULL;
+    }
+    if (pods_enroll(ag->pods, pod, netns, err, errlen) != 0)
+        return NULL;
+    return json_pack("{s:s}", "enrolled", pod);
+}
+
+static json_t *cmd_unenroll(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    const char *pod = json_string_value(json_object_get(req, "pod"));
+    if (!pod) {
+        snprintf(err, errlen, "unenroll needs \"pod\" (namespace/name)");
+        return NULL;
+    }
+    if (pods_unenroll(ag->pods, pod, err, errlen) != 0)
+        return NULL;
+    return json_pack("{s:s}", "unenrolled", pod);
+}
+
+static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    json_t *arr = json_array();
+    for (const struct pod *p = pods_first(ag->pods); p && arr; p = p->next)
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:I,s:i}", "namespace", p->ns, "name",
+                                             p->name, "netns", p->netns_path, "netns_cookie",
+                                             (json_int_t)p->netns_cookie, "id", (int)p->id));
+    return arr;
+}
+
+static void append_record(const struct conn_record *r, void *arg)
+{
+    char src[ADDR_STRLEN], dst[ADDR_STRLEN];
+    json_array_append_new(
+        arg, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id,
+                       "direction", r->direction, "pod", r->pod, "src",
+                       addr_format(&r->src, src, sizeof(src)), "original_dst",
+                       addr_format(&r->orig_dst, dst, sizeof(dst)), "state",
+                       conn_state_name(r->state), "start_unix_ms", (json_int_t)r->start_unix_ms,
+                       "duration_ms", (json_int_t)r->duration_ms, "bytes_sent",
+                       (json_int_t)r->bytes_sent, "bytes_received", (json_int_t)r->bytes_received,
+                       "error", r->error ? strerror(r->error) : NULL));
+}
+
+static json_t *cmd_connections(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    json_t *arr = json_array();
+    if (arr)
+        outbound_foreach(ag->outbound, append_record, arr);
+    return arr;
+}
+
+static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    uint64_t bpf[MESHD_STAT__MAX];
+    struct outbound_stats ob;
+    outbound_get_stats(ag->outbound, &ob);
+    json_t *stats = json_object();
+    if (capture_stats(ag->capture, bpf) == 0)
+        for (int i = 0; i < MESHD_STAT__MAX; i++)
+            json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
+    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version",
+                     MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir",
+                     ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "outbound",
+                     "accepted", (json_int_t)ob.accepted, "forwarded", (json_int_t)ob.forwarded,
+                     "failed", (json_int_t)ob.failed, "no_orig_dst", (json_int_t)ob.no_orig_dst,
+                     "overflow", (json_int_t)ob.overflow, "active", (json_int_t)ob.active);
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+    struct agent *ag = (struct agent *)((char *)io - offsetof(struct agent, signal_io));
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+        log_info("agent: %s received; shutting down", strsignal((int)si.ssi_signo));
+        loop_stop(ag->loop);
+    }
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[256];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, mode) == -1 && errno != EEXIST)
+                return -errno;
+            *p = '/';
+        }
+    }
+    return mkdir(buf, mode) == -1 && errno != EEXIST ? -errno : 0;
+}
+
+static int setup_signals(struct agent *ag)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+        return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd == -1)
+        return -errno;
+    ag->signal_io.fd = fd;
+    ag->signal_io.cb = on_signal;
+    return loop_add(ag->loop, &ag->signal_io, EPOLLIN);
+}
+
+int agent_run(const struct agent_opts *opts)
+{
+    struct agent ag = {.opts = opts, .signal_io.fd = -1};
+    int status = 1, err;
+    char bpffs[256], state_file[320];
+    struct stat st;
+
+    if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+        log_error("agent: --config %s is not a directory", opts->config_dir);
+        return 1;
+    }
+    if ((err = mkdir_p(opts->state_dir, 0700)) != 0) {
+        log_error("agent: cannot create state dir %s: %s", opts->state_dir, strerror(-err));
+        return 1;
+    }
+    if ((err = loop_new(&ag.loop)) != 0 || (err = setup_signals(&ag)) != 0) {
+        log_error("agent: event loop: %s", strerror(-err));
+        goto out;
+    }
+    if (mounts_ensure("cgroup2", NULL, "/run/meshd/cgroup2", ag.cgroup_path,
+                      sizeof(ag.cgroup_path)) != 0)
+        goto out;
+    if (opts->bpffs)
+        snprintf(bpffs, sizeof(bpffs), "%s", opts->bpffs);
+    else if (mounts_ensure("bpf", "/sys/fs/bpf", "/sys/fs/bpf", bpffs, sizeof(bpffs)) != 0)
+        goto out;
+    snprintf(ag.pin_dir, sizeof(ag.pin_dir), "%s/meshd/%s", bpffs, opts->node);
+
+    struct capture_opts copts = {.pin_dir = ag.pin_dir,
+                                 .cgroup_path = ag.cgroup_path,
+                                 .sock_mark = MESHD_SOCK_MARK,
+                                 .outbound_port = MESHD_PORT_OUTBOUND};
+    if (capture_open(&copts, &ag.capture) != 0)
+        goto out;
+    struct outbound_opts oopts = {.port = MESHD_PORT_OUTBOUND,
+                                  .mark = MESHD_SOCK_MARK,
+                                  .max_conns = opts->max_conns,
+                                  .records = 1024};
+    if ((err = outbound_new(ag.loop, ag.capture, &oopts, &ag.outbound)) != 0)
+        goto out;
+    struct pod_hooks hooks = {
+        .attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound};
+    snprintf(state_file, sizeof(state_file), "%s/pods.json", opts->state_dir);
+    if ((err = pods_new(ag.capture, state_file, &hooks, &ag.pods)) != 0)
+        goto out;
+    pods_restore(ag.pods);
+
+    const struct admin_command cmds[] = {
+        {"enroll", cmd_enroll, &ag},           {"unenroll", cmd_unenroll, &ag},
+        {"pods", cmd_pods, &ag},               {"connections", cmd_connections, &ag},
+        {"status", cmd_status, &ag},
+    };
+    if (admin_new(ag.loop, opts->admin_socket, cmds, sizeof(cmds) / sizeof(cmds[0]),
+                  &ag.admin) != 0)
+        goto out;
+    log_info("agent: meshd %s node %s ready (config %s, admin %s)", MESHD_VERSION, opts->node,
+             opts->config_dir, opts->admin_socket);
+    err = loop_run(ag.loop);
+    status = err ? 1 : 0;
+out:
+    admin_free(ag.admin);
+    pods_free(ag.pods, 1);
+    outbound_free(ag.outbound);
+    capture_close(ag.capture, true);
+    if (ag.signal_io.fd != -1)
+        close(ag.signal_io.fd);
+    loop_free(ag.loop);
+    if (status == 0)
+        log_info("agent: stopped; BPF programs detached");
+    return status;
+}

@@ -1,0 +1,23 @@
+/* The agent: wires the modules of one meshd instance together and runs its
+ * event loop until SIGTERM/SIGINT. main.c only parses flags into these
+ * options. */
+#ifndef MESHD_AGENT_H
+#define MESHD_AGENT_H
+
+#include <stddef.h>
+
+#define MESHD_VERSION "0.1.0"
+
+struct agent_opts {
+    const char *config_dir;
+    const char *node;
+    const char *state_dir;    /* default /run/meshd/<node> */
+    const char *admin_socket; /* default <state_dir>/meshd.sock */
+    const char *bpffs;        /* default: found in /proc/self/mounts, else /sys/fs/bpf */
+    size_t max_conns;
+};
+
+/* Returns the process exit status. */
+int agent_run(const struct agent_opts *opts);
+
+#endif

@@ -1,0 +1,276 @@
+/* Loading, attaching and pinning the capture programs (see capture.h). */
+#include "capture/capture.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "capture.skel.h"
+#include "core/log.h"
+
+struct capture {
+    struct meshd_capture *skel;
+    int cgroup_fd;
+    char pin_dir[256];
+    struct bpf_link *links[3];
+    bool resumed;
+};
+
+static const char *const stat_names[MESHD_STAT__MAX] = {
+    [MESHD_STAT_CONNECT_SEEN] = "connect_seen",
+    [MESHD_STAT_CONNECT_CAPTURED] = "connect_captured",
+    [MESHD_STAT_CONNECT_SKIP_MARK] = "connect_skip_mark",
+    [MESHD_STAT_CONNECT_SKIP_LOCAL] = "connect_skip_local",
+    [MESHD_STAT_ORIG_DST_STORED] = "orig_dst_stored",
+    [MESHD_STAT_ORIG_DST_MISSING] = "orig_dst_missing",
+    [MESHD_STAT_MAP_FULL] = "map_full",
+};
+
+const char *capture_stat_name(enum meshd_stat s)
+{
+    return (unsigned)s < MESHD_STAT__MAX ? stat_names[s] : "?";
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[256];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Takes over the pinned link `name` from a previous instance, or attaches
+ * `prog` afresh and pins it. Taking over swaps the program atomically, so
+ * enrolled pods are never left uncaptured during a restart. */
+static int attach_pinned(struct capture *c, struct bpf_program *prog, const char *name,
+                         struct bpf_link **out)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "%s/%s", c->pin_dir, name);
+    struct bpf_link *link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
+    if (link) {
+        int err = bpf_link__update_program(link, prog);
+        if (err == 0) {
+            c->resumed = true;
+            *out = link;
+            return 0;
+        }
+        log_warn("capture: cannot take over %s (%s); attaching anew", path, strerror(-err));
+        bpf_link__unpin(link);
+        bpf_link__destroy(link);
+    }
+    link = bpf_program__attach_cgroup(prog, c->cgroup_fd);
+    if (!link) {
+        int err = -errno;
+        log_error("capture: attaching %s to the cgroup failed: %s", bpf_program__name(prog),
+                  strerror(-err));
+        return err;
+    }
+    int err = bpf_link__pin(link, path);
+    if (err) {
+        log_error("capture: pinning %s failed: %s", path, strerror(-err));
+        bpf_link__destroy(link);
+        return err;
+    }
+    *out = link;
+    return 0;
+}
+
+/* libbpf's own diagnostics go through our log, at our levels. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
+        return 0;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf: %s", line);
+    return 0;
+}
+
+int capture_open(const struct capture_opts *opts, struct capture **out)
+{
+    libbpf_set_print(libbpf_log);
+    int err;
+    struct capture *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->cgroup_fd = -1;
+    if (snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", opts->pin_dir) >= (int)sizeof(c->pin_dir)) {
+        err = -ENAMETOOLONG;
+        goto err_free;
+    }
+    err = mkdir_p(c->pin_dir);
+    if (err) {
+        log_error("capture: cannot create %s: %s", c->pin_dir, strerror(-err));
+        goto err_free;
+    }
+    c->cgroup_fd = open(opts->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c->cgroup_fd == -1) {
+        err = -errno;
+        log_error("capture: cannot open cgroup %s: %s", opts->cgroup_path, strerror(-err));
+        goto err_free;
+    }
+    LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = c->pin_dir);
+    c->skel = meshd_capture__open_opts(&oo);
+    if (!c->skel) {
+        err = -errno;
+        log_error("capture: cannot open the BPF object: %s", strerror(-err));
+        goto err_free;
+    }
+    c->skel->rodata->sock_mark = opts->sock_mark;
+    c->skel->rodata->outbound_port = opts->outbound_port;
+    err = meshd_capture__load(c->skel);
+    if (err) {
+        log_error("capture: loading BPF programs failed: %s", strerror(-err));
+        goto err_free;
+    }
+    struct {
+        struct bpf_program *prog;
+        const char *pin;
+    } progs[3] = {
+        {c->skel->progs.meshd_connect4, "link_connect4"},
+        {c->skel->progs.meshd_connect6, "link_connect6"},
+        {c->skel->progs.meshd_sockops, "link_sockops"},
+    };
+    for (int i = 0; i < 3; i++) {
+        err = attach_pinned(c, progs[i].prog, progs[i].pin, &c->links[i]);
+        if (err)
+            goto err_free;
+    }
+    log_info("capture: programs %s at %s, pinned under %s",
+             c->resumed ? "taken over" : "attached", opts->cgroup_path, c->pin_dir);
+    *out = c;
+    return 0;
+err_free:
+    capture_close(c, true);
+    return err;
+}
+
+void capture_close(struct capture *c, bool detach)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < 3; i++) {
+        if (!c->links[i])
+            continue;
+        if (detach)
+            bpf_link__unpin(c->links[i]);
+        bpf_link__destroy(c->links[i]);
+    }
+    if (c->skel && detach) {
+        struct bpf_map *map;
+        bpf_object__for_each_map(map, c->skel->obj)
+        {
+            if (bpf_map__is_pinned(map))
+                bpf_map__unpin(map, NULL);
+        }
+    }
+    meshd_capture__destroy(c->skel);
+    if (detach && c->pin_dir[0]) {
+        if (rmdir(c->pin_dir) == -1 && errno != ENOENT)
+            log_warn("capture: %s left behind: %s", c->pin_dir, strerror(errno));
+        /* The shared parent goes too once the last instance has left. */
+        char *slash = strrchr(c->pin_dir, '/');
+        if (slash) {
+            *slash = '\0';
+            rmdir(c->pin_dir);
+        }
+    }
+    if (c->cgroup_fd != -1)
+        close(c->cgroup_fd);
+    free(c);
+}
+
+bool capture_resumed(const struct capture *c)
+{
+    return c->resumed;
+}
+
+int capture_enroll(struct capture *c, uint64_t netns_cookie, uint32_t pod_id)
+{
+    struct meshd_pod_info info = {.pod_id = pod_id};
+    return bpf_map__update_elem(c->skel->maps.meshd_enrolled, &netns_cookie,
+                                sizeof(netns_cookie), &info, sizeof(info), BPF_ANY);
+}
+
+int capture_unenroll(struct capture *c, uint64_t netns_cookie)
+{
+    int err = bpf_map__delete_elem(c->skel->maps.meshd_enrolled, &netns_cookie,
+                                   sizeof(netns_cookie), 0);
+    return err == -ENOENT ? 0 : err;
+}
+
+int capture_prune(struct capture *c, const uint64_t *keep, size_t n)
+{
+    struct bpf_map *map = c->skel->maps.meshd_enrolled;
+    uint64_t key, next;
+    uint64_t stale[64];
+    size_t nstale;
+    /* Collect, then delete: deleting while iterating restarts the walk. */
+    do {
+        nstale = 0;
+        const void *prev = NULL;
+        while (nstale < 64 && bpf_map__get_next_key(map, prev, &next, sizeof(next)) == 0) {
+            bool kept = false;
+            for (size_t i = 0; i < n && !kept; i++)
+                kept = keep[i] == next;
+            if (!kept)
+                stale[nstale++] = next;
+            key = next;
+            prev = &key;
+        }
+        for (size_t i = 0; i < nstale; i++) {
+            log_info("capture: pruning stale enrollment netns cookie %llu",
+                     (unsigned long long)stale[i]);
+            capture_unenroll(c, stale[i]);
+        }
+    } while (nstale == 64);
+    return 0;
+}
+
+int capture_orig_dst_take(struct capture *c, const struct meshd_flow_key *key,
+                          struct meshd_orig_dst *out)
+{
+    /* One syscall, atomic against a concurrent LRU eviction (kernel >= 5.14). */
+    int err = bpf_map__lookup_and_delete_elem(c->skel->maps.meshd_orig_dst, key, sizeof(*key), out,
+                                              sizeof(*out), 0);
+    return err;
+}
+
+int capture_stats(struct capture *c, uint64_t *out)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        return ncpu < 0 ? ncpu : -EINVAL;
+    uint64_t *vals = calloc((size_t)ncpu, sizeof(uint64_t));
+    if (!vals)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < MESHD_STAT__MAX; i++) {
+        out[i] = 0;
+        if (bpf_map__lookup_elem(c->skel->maps.meshd_stats, &i, sizeof(i), vals,
+                                 sizeof(uint64_t) * (size_t)ncpu, 0) == 0)
+            for (int cpu = 0; cpu < ncpu; cpu++)
+                out[i] += vals[cpu];
+    }
+    free(vals);
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* The user side of the BPF capture (bpf/capture.bpf.c): load, attach at the
+ * cgroup2 root, pin under the instance directory, and the map operations the
+ * agent needs (enroll a netns, take an original destination, read counters).
+ *
+ * Links and maps are pinned, so the programs stay attached if the agent dies:
+ * enrolled pods then fail closed (their connects go to a listener that is no
+ * longer there) until a restarted agent takes the pins over. */
+#ifndef MESHD_CAPTURE_CAPTURE_H
+#define MESHD_CAPTURE_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meshd/capture.h"
+
+struct capture;
+
+struct capture_opts {
+    const char *pin_dir;     /* per-instance bpffs directory, created if missing */
+    const char *cgroup_path; /* cgroup2 directory to attach to (the root) */
+    uint32_t sock_mark;
+    uint16_t outbound_port;
+};
+
+int capture_open(const struct capture_opts *opts, struct capture **out);
+/* Detaches and unpins everything when `detach`; otherwise leaves the pins so
+ * a successor can take over. Accepts NULL. */
+void capture_close(struct capture *c, bool detach);
+
+int capture_enroll(struct capture *c, uint64_t netns_cookie, uint32_t pod_id);
+int capture_unenroll(struct capture *c, uint64_t netns_cookie);
+/* Unenrolls every netns cookie not in keep[0..n). Used after a restart. */
+int capture_prune(struct capture *c, const uint64_t *keep, size_t n);
+
+/* Looks up and deletes the original destination of a captured connection.
+ * Returns 0, or -ENOENT when the kernel recorded none. */
+int capture_orig_dst_take(struct capture *c, const struct meshd_flow_key *key,
+                          struct meshd_orig_dst *out);
+
+/* Sums the per-CPU counters into out[MESHD_STAT__MAX]. */
+int capture_stats(struct capture *c, uint64_t *out);
+const char *capture_stat_name(enum meshd_stat s);
+
+/* True when the links were taken over from a previous instance. */
+bool capture_resumed(const struct capture *c);
+
+#endif

@@ -1,0 +1,272 @@
+/* Pod enrollment registry and its persistence (see pods.h). */
+#include "enroll/pods.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "capture/capture.h"
+#include "core/log.h"
+#include "core/netns.h"
+
+struct pods {
+    struct capture *capture; /* borrowed */
+    char *state_file;
+    struct pod_hooks hooks;
+    struct pod *head;
+    size_t count;
+    uint32_t next_id;
+};
+
+int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
+             struct pods **out)
+{
+    struct pods *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    if (state_file && !(p->state_file = strdup(state_file))) {
+        free(p);
+        return -ENOMEM;
+    }
+    p->capture = capture;
+    p->hooks = *hooks;
+    p->next_id = 1;
+    *out = p;
+    return 0;
+}
+
+static void pod_release(struct pods *p, struct pod *pod)
+{
+    /* Map entry first: from here on the pod's connects go direct, never to
+     * a listener that is closing. */
+    capture_unenroll(p->capture, pod->netns_cookie);
+    p->hooks.detach(p->hooks.ctx, pod);
+    close(pod->netns_fd);
+    free(pod);
+}
+
+void pods_free(struct pods *p, int forget)
+{
+    if (!p)
+        return;
+    while (p->head) {
+        struct pod *pod = p->head;
+        p->head = pod->next;
+        log_info("pods: unenrolled %s/%s", pod->ns, pod->name);
+        pod_release(p, pod);
+    }
+    if (forget && p->state_file && unlink(p->state_file) == -1 && errno != ENOENT)
+        log_warn("pods: cannot remove %s: %s", p->state_file, strerror(errno));
+    free(p->state_file);
+    free(p);
+}
+
+static int valid_k8s_name(const char *s, size_t max, int allow_dot)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '-' && !(allow_dot && c == '.'))
+            return 0;
+        if (!alnum && (i == 0 || i == n - 1))
+            return 0;
+    }
+    return 1;
+}
+
+int pods_parse_ref(const char *ref, char *ns, char *name)
+{
+    const char *slash = strchr(ref, '/');
+    if (!slash || (size_t)(slash - ref) > POD_NS_MAX || strlen(slash + 1) > POD_NAME_MAX)
+        return -EINVAL;
+    memcpy(ns, ref, (size_t)(slash - ref));
+    ns[slash - ref] = '\0';
+    strcpy(name, slash + 1);
+    if (!valid_k8s_name(ns, POD_NS_MAX, 0) || !valid_k8s_name(name, POD_NAME_MAX, 1))
+        return -EINVAL;
+    return 0;
+}
+
+static struct pod *pods_find(struct pods *p, const char *ns, const char *name)
+{
+    for (struct pod *pod = p->head; pod; pod = pod->next)
+        if (strcmp(pod->ns, ns) == 0 && strcmp(pod->name, name) == 0)
+            return pod;
+    return NULL;
+}
+
+/* Writes the registry atomically (temp file + rename). */
+static int pods_save(struct pods *p)
+{
+    if (!p->state_file)
+        return 0;
+    json_t *arr = json_array();
+    for (struct pod *pod = p->head; pod && arr; pod = pod->next)
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "namespace", pod->ns, "name",
+                                             pod->name, "netns", pod->netns_path));
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p->state_file);
+    int err = 0;
+    if (!arr || json_dump_file(arr, tmp, JSON_INDENT(2)) != 0 || rename(tmp, p->state_file) == -1) {
+        err = errno ? -errno : -EIO;
+        log_error("pods: cannot save %s: %s", p->state_file, strerror(-err));
+        unlink(tmp);
+    }
+    json_decref(arr);
+    return err;
+}
+
+static int pods_add(struct pods *p, const char *ns, const char *name, const char *netns_path,
+                    char *err, size_t errlen)
+{
+    if (pods_find(p, ns, name)) {
+        snprintf(err, errlen, "pod %s/%s is already enrolled", ns, name);
+        return -EEXIST;
+    }
+    if (strlen(netns_path) >= sizeof(((struct pod *)0)->netns_path)) {
+        snprintf(err, errlen, "netns path too long");
+        return -ENAMETOOLONG;
+    }
+    struct pod *pod = calloc(1, sizeof(*pod));
+    if (!pod)
+        return -ENOMEM;
+    strcpy(pod->ns, ns);
+    strcpy(pod->name, name);
+    strcpy(pod->netns_path, netns_path);
+    int rc = pod->netns_fd = netns_open(netns_path);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s is not a network namespace: %s", netns_path, strerror(-rc));
+        goto err_free;
+    }
+    rc = netns_cookie(pod->netns_fd, &pod->netns_cookie);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot read the netns cookie of %s: %s", netns_path,
+                 strerror(-rc));
+        goto err_close;
+    }
+    for (struct pod *o = p->head; o; o = o->next) {
+        if (o->netns_cookie == pod->netns_cookie) {
+            snprintf(err, errlen, "netns %s is already enrolled as %s/%s", netns_path, o->ns,
+                     o->name);
+            rc = -EEXIST;
+            goto err_close;
+        }
+    }
+    pod->id = p->next_id++;
+    /* Listeners before the map entry: a captured connect never finds the
+     * listener missing. */
+    rc = p->hooks.attach(p->hooks.ctx, pod);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot open listeners in %s: %s", netns_path, strerror(-rc));
+        goto err_close;
+    }
+    rc = capture_enroll(p->capture, pod->netns_cookie, pod->id);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot add %s to the BPF enrollment map: %s", netns_path,
+                 strerror(-rc));
+        p->hooks.detach(p->hooks.ctx, pod);
+        goto err_close;
+    }
+    pod->next = p->head;
+    p->head = pod;
+    p->count++;
+    log_info("pods: enrolled %s/%s (netns %s, cookie %llu, id %u)", ns, name, netns_path,
+             (unsigned long long)pod->netns_cookie, pod->id);
+    return 0;
+err_close:
+    close(pod->netns_fd);
+err_free:
+    free(pod);
+    return rc;
+}
+
+int pods_enroll(struct pods *p, const char *ref, const char *netns_path, char *err, size_t errlen)
+{
+    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1];
+    if (pods_parse_ref(ref, ns, name) != 0) {
+        snprintf(err, errlen, "invalid pod reference \"%.300s\": want namespace/name", ref);
+        return -EINVAL;
+    }
+    int rc = pods_add(p, ns, name, netns_path, err, errlen);
+    if (rc == 0)
+        pods_save(p);
+    return rc;
+}
+
+int pods_unenroll(struct pods *p, const char *ref, char *err, size_t errlen)
+{
+    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1];
+    if (pods_parse_ref(ref, ns, name) != 0) {
+        snprintf(err, errlen, "invalid pod reference \"%.300s\": want namespace/name", ref);
+        return -EINVAL;
+    }
+    for (struct pod **pp = &p->head; *pp; pp = &(*pp)->next) {
+        struct pod *pod = *pp;
+        if (strcmp(pod->ns, ns) != 0 || strcmp(pod->name, name) != 0)
+            continue;
+        *pp = pod->next;
+        p->count--;
+        pod_release(p, pod);
+        log_info("pods: unenrolled %s/%s", ns, name);
+        pods_save(p);
+        return 0;
+    }
+    snprintf(err, errlen, "pod %s/%s is not enrolled", ns, name);
+    return -ENOENT;
+}
+
+int pods_restore(struct pods *p)
+{
+    json_error_t jerr;
+    json_t *arr = p->state_file ? json_load_file(p->state_file, 0, &jerr) : NULL;
+    if (p->state_file && !arr && access(p->state_file, F_OK) == 0)
+        log_error("pods: ignoring unreadable state %s:%d: %s", p->state_file, jerr.line,
+                  jerr.text);
+    size_t i;
+    json_t *item;
+    json_array_foreach(arr, i, item)
+    {
+        const char *ns = json_string_value(json_object_get(item, "namespace"));
+        const char *name = json_string_value(json_object_get(item, "name"));
+        const char *path = json_string_value(json_object_get(item, "netns"));
+        char ref[POD_NS_MAX + POD_NAME_MAX + 2], err[512] = "invalid pod name";
+        if (!ns || !name || !path) {
+            log_warn("pods: state entry %zu is incomplete; skipped", i);
+            continue;
+        }
+        snprintf(ref, sizeof(ref), "%s/%s", ns, name);
+        char vns[POD_NS_MAX + 1], vname[POD_NAME_MAX + 1];
+        if (pods_parse_ref(ref, vns, vname) != 0 || pods_add(p, vns, vname, path, err, sizeof(err)) != 0)
+            log_warn("pods: not restoring %s: %s", ref, err);
+    }
+    json_decref(arr);
+    uint64_t *keep = calloc(p->count + 1, sizeof(*keep));
+    if (!keep)
+        return -ENOMEM;
+    size_t n = 0;
+    for (struct pod *pod = p->head; pod; pod = pod->next)
+        keep[n++] = pod->netns_cookie;
+    int rc = capture_prune(p->capture, keep, n);
+    free(keep);
+    pods_save(p);
+    if (n)
+        log_info("pods: restored %zu pod(s) from %s", n, p->state_file);
+    return rc;
+}
+
+const struct pod *pods_first(const struct pods *p)
+{
+    return p->head;
+}
+
+size_t pods_count(const struct pods *p)
+{
+    return p->count;
+}

@@ -1,0 +1,58 @@
+/* Enrolled pods: the agent's registry of the network namespaces it captures.
+ *
+ * Enrolling a pod opens its netns, records the netns cookie in the BPF
+ * enrollment map and lets the proxies open their in-pod listeners (through
+ * hooks, so this module knows nothing of them). The registry is persisted in
+ * the state directory so an agent that died can take its pods back. */
+#ifndef MESHD_ENROLL_PODS_H
+#define MESHD_ENROLL_PODS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct capture;
+
+#define POD_NS_MAX   63  /* DNS-1123 label */
+#define POD_NAME_MAX 253 /* DNS-1123 subdomain */
+
+struct pod {
+    uint32_t id;
+    char ns[POD_NS_MAX + 1];
+    char name[POD_NAME_MAX + 1];
+    char netns_path[256];
+    int netns_fd;
+    uint64_t netns_cookie;
+    void *proxy_state; /* owned by the proxy hooks */
+    struct pod *next;
+};
+
+struct pod_hooks {
+    /* Opens the pod's listeners; returns 0 or -errno. */
+    int (*attach)(void *ctx, struct pod *pod);
+    void (*detach)(void *ctx, struct pod *pod);
+    void *ctx;
+};
+
+struct pods;
+
+/* `capture` is borrowed. `state_file` may be NULL (no persistence). */
+int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
+             struct pods **out);
+/* Unenrolls every pod (map entries, listeners) and frees. Accepts NULL.
+ * Removes the state file when `forget` is set (clean shutdown). */
+void pods_free(struct pods *p, int forget);
+
+/* Splits "namespace/name" and validates both as Kubernetes names. */
+int pods_parse_ref(const char *ref, char *ns, char *name);
+
+/* Errors are -errno with a human message in err[errlen]. */
+int pods_enroll(struct pods *p, const char *ref, const char *netns_path, char *err, size_t errlen);
+int pods_unenroll(struct pods *p, const char *ref, char *err, size_t errlen);
+/* Re-enrolls the pods of the state file; those whose netns is gone are
+ * dropped with a warning. Prunes BPF enrollments not restored. */
+int pods_restore(struct pods *p);
+
+const struct pod *pods_first(const struct pods *p);
+size_t pods_count(const struct pods *p);
+
+#endif

@@ -1,0 +1,99 @@
+/* meshd: the per-node mesh agent. Parses flags and runs the agent. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "core/log.h"
+#include "enroll/pods.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: meshd --config DIR --node NAME [options]\n"
+               "  --config DIR         Istio/Kubernetes YAML to serve (may be empty)\n"
+               "  --node NAME          this node's name (a Kubernetes name)\n"
+               "  --state-dir DIR      runtime state (default /run/meshd/NAME)\n"
+               "  --admin-socket PATH  control socket (default STATE_DIR/meshd.sock)\n"
+               "  --bpffs DIR          bpffs mount (default: found in /proc/self/mounts)\n"
+               "  --max-conns N        active proxied connections (default 65536)\n"
+               "  --log-level LEVEL    error|warn|info|debug (default info)\n"
+               "  --version\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},    {"node", required_argument, NULL, 'n'},
+        {"state-dir", required_argument, NULL, 's'}, {"admin-socket", required_argument, NULL, 'a'},
+        {"bpffs", required_argument, NULL, 'b'},     {"max-conns", required_argument, NULL, 'm'},
+        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+    };
+    struct agent_opts opts = {.max_conns = 65536};
+    char state_dir[256], admin_socket[300];
+    int c, level;
+    char *end;
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opts.config_dir = optarg;
+            break;
+        case 'n':
+            opts.node = optarg;
+            break;
+        case 's':
+            opts.state_dir = optarg;
+            break;
+        case 'a':
+            opts.admin_socket = optarg;
+            break;
+        case 'b':
+            opts.bpffs = optarg;
+            break;
+        case 'm':
+            opts.max_conns = strtoul(optarg, &end, 10);
+            if (*end || opts.max_conns == 0) {
+                fprintf(stderr, "meshd: --max-conns wants a positive number\n");
+                return 2;
+            }
+            break;
+        case 'l':
+            if ((level = log_level_parse(optarg)) < 0) {
+                fprintf(stderr, "meshd: unknown log level \"%s\"\n", optarg);
+                return 2;
+            }
+            log_set_level((enum log_level)level);
+            break;
+        case 'V':
+            printf("meshd %s\n", MESHD_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!opts.config_dir || !opts.node || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1], ref[POD_NS_MAX + 2];
+    /* A node name is used in paths: hold it to a Kubernetes name. */
+    snprintf(ref, sizeof(ref), "x/%.62s", opts.node);
+    if (strlen(opts.node) > 62 || pods_parse_ref(ref, ns, name) != 0 || strchr(opts.node, '.')) {
+        fprintf(stderr, "meshd: --node \"%s\" is not a valid node name\n", opts.node);
+        return 2;
+    }
+    if (!opts.state_dir) {
+        snprintf(state_dir, sizeof(state_dir), "/run/meshd/%s", opts.node);
+        opts.state_dir = state_dir;
+    }
+    if (!opts.admin_socket) {
+        snprintf(admin_socket, sizeof(admin_socket), "%s/meshd.sock", opts.state_dir);
+        opts.admin_socket = admin_socket;
+    }
+    return agent_run(&opts);
+}

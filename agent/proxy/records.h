@@ -1,0 +1,46 @@
+/* Connection records: what meshd did with each captured connection, kept in
+ * a bounded ring for `meshctl connections` (and, later, access logs). */
+#ifndef MESHD_PROXY_RECORDS_H
+#define MESHD_PROXY_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meshd/capture.h"
+
+#define RECORD_POD_LEN 320
+
+enum conn_state {
+    CONN_CONNECTING, /* upstream connect in progress */
+    CONN_OPEN,       /* bytes flowing */
+    CONN_CLOSED,     /* both sides finished cleanly */
+    CONN_FAILED,     /* refused, reset, or no original destination */
+};
+
+struct conn_record {
+    uint64_t id;
+    char direction[10]; /* "outbound" */
+    char pod[RECORD_POD_LEN]; /* namespace/name */
+    struct meshd_addr src;      /* the app's address as the agent saw it */
+    struct meshd_addr orig_dst; /* where the app connected to */
+    uint64_t start_unix_ms;
+    uint64_t duration_ms;
+    uint64_t bytes_sent;     /* app -> upstream */
+    uint64_t bytes_received; /* upstream -> app */
+    enum conn_state state;
+    int error; /* errno of the failure, 0 otherwise */
+};
+
+const char *conn_state_name(enum conn_state s);
+
+struct records;
+
+int records_new(size_t capacity, struct records **out);
+void records_free(struct records *r);
+/* Copies `rec` into the ring, evicting the oldest when full. */
+void records_push(struct records *r, const struct conn_record *rec);
+size_t records_count(const struct records *r);
+/* i = 0 is the oldest record kept. */
+const struct conn_record *records_get(const struct records *r, size_t i);
+
+#endif

@@ -1,0 +1,150 @@
+/* Bidirectional copy between two sockets (see relay.h). */
+#include "proxy/relay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void relay_on_io(struct loop_io *io, uint32_t events);
+
+/* A reset on close tells the peer the connection failed, rather than a FIN
+ * that would look like a clean end of stream. */
+static void close_with_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+static void relay_release(struct relay *r, bool reset)
+{
+    for (int i = 0; i < 2; i++) {
+        loop_del(r->loop, &r->end[i].io);
+        if (r->end[i].io.fd >= 0) {
+            if (reset)
+                close_with_reset(r->end[i].io.fd);
+            else
+                close(r->end[i].io.fd);
+            r->end[i].io.fd = -1;
+        }
+        free(r->buf[i].data);
+        r->buf[i].data = NULL;
+    }
+    r->finished = true;
+}
+
+int relay_start(struct relay *r, struct loop *loop, int fd_down, int fd_up, relay_done_cb done)
+{
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->done = done;
+    int fds[2] = {fd_down, fd_up};
+    for (int i = 0; i < 2; i++) {
+        r->end[i].io.fd = fds[i];
+        r->end[i].io.cb = relay_on_io;
+        r->end[i].owner = r;
+        r->buf[i].data = malloc(RELAY_BUF_SIZE);
+    }
+    int err = 0;
+    if (!r->buf[0].data || !r->buf[1].data)
+        err = -ENOMEM;
+    for (int i = 0; i < 2 && !err; i++)
+        err = loop_add(loop, &r->end[i].io, EPOLLIN);
+    if (err)
+        relay_release(r, true);
+    return err;
+}
+
+void relay_abort(struct relay *r)
+{
+    if (!r->finished)
+        relay_release(r, true);
+}
+
+/* Reads from end i into buf[i]; returns 0 or -errno. */
+static int relay_fill(struct relay *r, int i)
+{
+    struct relay_buf *b = &r->buf[i];
+    struct relay_end *e = &r->end[i];
+    while (!e->rd_eof && b->tail < RELAY_BUF_SIZE) {
+        ssize_t n = read(e->io.fd, b->data + b->tail, RELAY_BUF_SIZE - b->tail);
+        if (n > 0) {
+            b->tail += (uint32_t)n;
+            r->bytes[i] += (uint64_t)n;
+        } else if (n == 0) {
+            e->rd_eof = true;
+        } else if (errno == EAGAIN || errno == EINTR) {
+            break;
+        } else {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+/* Writes buf[i] to end 1-i; sends FIN once the source ended and all is out. */
+static int relay_flush(struct relay *r, int i)
+{
+    struct relay_buf *b = &r->buf[i];
+    struct relay_end *dst = &r->end[1 - i];
+    while (b->head < b->tail) {
+        ssize_t n = send(dst->io.fd, b->data + b->head, b->tail - b->head, MSG_NOSIGNAL);
+        if (n > 0)
+            b->head += (uint32_t)n;
+        else if (n == -1 && (errno == EAGAIN || errno == EINTR))
+            break;
+        else
+            return -errno;
+    }
+    if (b->head == b->tail)
+        b->head = b->tail = 0;
+    if (b->tail == 0 && r->end[i].rd_eof && !dst->wr_shut) {
+        shutdown(dst->io.fd, SHUT_WR);
+        dst->wr_shut = true;
+    }
+    return 0;
+}
+
+static void relay_on_io(struct loop_io *io, uint32_t events)
+{
+    struct relay_end *e = (struct relay_end *)io;
+    struct relay *r = e->owner;
+    int i = e == &r->end[0] ? 0 : 1;
+    int err = 0;
+
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        err = relay_fill(r, i);
+    if (!err)
+        err = relay_flush(r, i);
+    if (!err && (events & EPOLLOUT))
+        err = relay_flush(r, 1 - i);
+    if (err) {
+        relay_release(r, true);
+        r->done(r, err);
+        return;
+    }
+    if (r->end[0].wr_shut && r->end[1].wr_shut) {
+        relay_release(r, false);
+        r->done(r, 0);
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        uint32_t want = 0;
+        if (!r->end[k].rd_eof && r->buf[k].tail < RELAY_BUF_SIZE)
+            want |= EPOLLIN;
+        if (r->buf[1 - k].head < r->buf[1 - k].tail)
+            want |= EPOLLOUT;
+        /* Nothing wanted: unregister, or a half-closed socket's level-
+         * triggered EPOLLHUP would spin the loop. */
+        if (want == 0)
+            loop_del(r->loop, &r->end[k].io);
+        else if (loop_set(r->loop, &r->end[k].io, want) != 0)
+            err = -ENOMEM;
+    }
+    if (err) {
+        relay_release(r, true);
+        r->done(r, err);
+    }
+}

@@ -1,0 +1,51 @@
+/* The byte pump: copies both ways between two connected non-blocking
+ * sockets on the event loop, with half-close and reset propagated.
+ *
+ * Written once for every proxied connection (outbound today; inbound and
+ * HBONE streams plug in later). Memory per connection is two fixed buffers;
+ * a full buffer stops reading from its source (backpressure), so nothing
+ * grows without bound. */
+#ifndef MESHD_PROXY_RELAY_H
+#define MESHD_PROXY_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+
+#define RELAY_BUF_SIZE (16 * 1024)
+
+enum relay_side { RELAY_DOWN = 0, RELAY_UP = 1 };
+
+struct relay;
+/* Called once when both directions are finished (err 0) or on the first
+ * error (-errno). The relay has closed both sockets by then. */
+typedef void (*relay_done_cb)(struct relay *r, int err);
+
+struct relay_end {
+    struct loop_io io;
+    struct relay *owner;
+    bool rd_eof;  /* peer sent FIN */
+    bool wr_shut; /* we sent FIN */
+};
+
+struct relay_buf {
+    char *data;
+    uint32_t head, tail;
+};
+
+struct relay {
+    struct loop *loop; /* borrowed */
+    struct relay_end end[2];
+    struct relay_buf buf[2]; /* buf[i]: read from end i, to be written to end 1-i */
+    uint64_t bytes[2];       /* bytes read from end i */
+    relay_done_cb done;
+    bool finished;
+};
+
+/* Takes ownership of both fds. Returns 0 or -errno (fds closed on error). */
+int relay_start(struct relay *r, struct loop *loop, int fd_down, int fd_up, relay_done_cb done);
+/* Resets both sockets (RST) and releases buffers; `done` is not called. */
+void relay_abort(struct relay *r);
+
+#endif

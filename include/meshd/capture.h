@@ -1,0 +1,74 @@
+/* Types shared by the BPF capture programs (bpf/capture.bpf.c) and the agent.
+ *
+ * Everything that crosses the kernel/user boundary is defined once here with
+ * fixed-width types and a size assertion, so both sides agree on the layout. */
+#ifndef MESHD_CAPTURE_H
+#define MESHD_CAPTURE_H
+
+#ifdef __BPF__
+/* vmlinux.h already provides __u8..__u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* SO_MARK on every socket meshd opens inside a pod: never captured again. */
+#define MESHD_SOCK_MARK      0x539
+/* Istio's in-pod ports. */
+#define MESHD_PORT_OUTBOUND  15001
+#define MESHD_PORT_INBOUND   15006
+#define MESHD_PORT_HBONE     15008
+
+#define MESHD_AF_INET        2
+#define MESHD_AF_INET6       10
+
+/* Upper bounds of the maps; all are LRU or explicitly bounded. */
+#define MESHD_MAX_ENROLLED   4096
+#define MESHD_MAX_PENDING    65536
+#define MESHD_MAX_ORIG_DST   65536
+
+/* An address of either family. IPv4 is stored in addr[0..3]. */
+struct meshd_addr {
+    __u8 addr[16];
+    __u16 port; /* network byte order */
+    __u8 family; /* MESHD_AF_INET or MESHD_AF_INET6 */
+    __u8 pad;
+};
+_Static_assert(sizeof(struct meshd_addr) == 20, "meshd_addr layout");
+
+/* Value of meshd_enrolled, keyed by netns cookie (__u64). */
+struct meshd_pod_info {
+    __u32 pod_id; /* the agent's handle for the pod, for logs and records */
+    __u32 flags;  /* reserved */
+};
+_Static_assert(sizeof(struct meshd_pod_info) == 8, "meshd_pod_info layout");
+
+/* Key of meshd_orig_dst: the captured connection as the agent sees it on its
+ * accepted socket, i.e. the app socket's local address in the pod netns. */
+struct meshd_flow_key {
+    __u64 netns_cookie;
+    struct meshd_addr src; /* the app socket's local address */
+    __u32 pad;
+};
+_Static_assert(sizeof(struct meshd_flow_key) == 32, "meshd_flow_key layout");
+
+/* Value of meshd_orig_dst: where the app meant to go. */
+struct meshd_orig_dst {
+    struct meshd_addr dst;
+    __u32 pod_id;
+    __u64 sock_cookie; /* the app socket, to join telemetry later */
+};
+_Static_assert(sizeof(struct meshd_orig_dst) == 32, "meshd_orig_dst layout");
+
+/* Counters in meshd_stats (per-CPU array), indexed by this enum. */
+enum meshd_stat {
+    MESHD_STAT_CONNECT_SEEN,     /* connect() from an enrolled netns */
+    MESHD_STAT_CONNECT_CAPTURED, /* rewritten to the outbound listener */
+    MESHD_STAT_CONNECT_SKIP_MARK,
+    MESHD_STAT_CONNECT_SKIP_LOCAL,
+    MESHD_STAT_ORIG_DST_STORED,
+    MESHD_STAT_ORIG_DST_MISSING, /* sockops saw a captured socket with no pending entry */
+    MESHD_STAT_MAP_FULL,
+    MESHD_STAT__MAX,
+};
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of meshd from Debian's packages.
+# Idempotent: asks apt only for what is missing. Run as root (make deps).
+set -euo pipefail
+
+pkgs=(
+    # build
+    make gcc pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+    libssl-dev libyaml-dev libjansson-dev libnghttp2-dev liburcu-dev
+    # unit tests, lint
+    libcmocka-dev clang-format clang-tidy cppcheck
+    # end-to-end tests: namespaces, real clients and servers
+    iproute2 util-linux procps curl python3 jq openssl
+    iperf3 nginx-light tshark nghttp2-client nghttp2-proxy
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#pkgs[@]} packages present"
+    exit 0
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
