@@ -197,22 +197,26 @@ int agent_run(const struct agent_opts *opts)
                                   .mark = MESHD_SOCK_MARK,
                                   .max_conns = opts->max_conns,
                                   .records = 1024};
-    if ((err = outbound_new(ag.loop, ag.capture, &oopts, &ag.outbound)) != 0)
+    if ((err = outbound_new(ag.loop, ag.capture, &oopts, &ag.outbound)) != 0) {
+        log_error("agent: outbound proxy: %s", strerror(-err));
         goto out;
+    }
     struct pod_hooks hooks = {
         .attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound};
     snprintf(state_file, sizeof(state_file), "%s/pods.json", opts->state_dir);
-    if ((err = pods_new(ag.capture, state_file, &hooks, &ag.pods)) != 0)
+    if ((err = pods_new(ag.capture, state_file, &hooks, &ag.pods)) != 0) {
+        log_error("agent: pod registry: %s", strerror(-err));
         goto out;
+    }
     pods_restore(ag.pods);
 
     const struct admin_command cmds[] = {
-        {"enroll", cmd_enroll, &ag},           {"unenroll", cmd_unenroll, &ag},
-        {"pods", cmd_pods, &ag},               {"connections", cmd_connections, &ag},
+        {"enroll", cmd_enroll, &ag}, {"unenroll", cmd_unenroll, &ag},
+        {"pods", cmd_pods, &ag},     {"connections", cmd_connections, &ag},
         {"status", cmd_status, &ag},
     };
-    if (admin_new(ag.loop, opts->admin_socket, cmds, sizeof(cmds) / sizeof(cmds[0]),
-                  &ag.admin) != 0)
+    if (admin_new(ag.loop, opts->admin_socket, cmds, sizeof(cmds) / sizeof(cmds[0]), &ag.admin) !=
+        0)
         goto out;
     log_info("agent: meshd %s node %s ready (config %s, admin %s)", MESHD_VERSION, opts->node,
              opts->config_dir, opts->admin_socket);

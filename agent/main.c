@@ -24,11 +24,16 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},    {"node", required_argument, NULL, 'n'},
-        {"state-dir", required_argument, NULL, 's'}, {"admin-socket", required_argument, NULL, 'a'},
-        {"bpffs", required_argument, NULL, 'b'},     {"max-conns", required_argument, NULL, 'm'},
-        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"admin-socket", required_argument, NULL, 'a'},
+        {"bpffs", required_argument, NULL, 'b'},
+        {"max-conns", required_argument, NULL, 'm'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct agent_opts opts = {.max_conns = 65536};
     char state_dir[256], admin_socket[300];

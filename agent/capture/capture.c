@@ -156,8 +156,8 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
         if (err)
             goto err_free;
     }
-    log_info("capture: programs %s at %s, pinned under %s",
-             c->resumed ? "taken over" : "attached", opts->cgroup_path, c->pin_dir);
+    log_info("capture: programs %s at %s, pinned under %s", c->resumed ? "taken over" : "attached",
+             opts->cgroup_path, c->pin_dir);
     *out = c;
     return 0;
 err_free:
@@ -208,14 +208,14 @@ bool capture_resumed(const struct capture *c)
 int capture_enroll(struct capture *c, uint64_t netns_cookie, uint32_t pod_id)
 {
     struct meshd_pod_info info = {.pod_id = pod_id};
-    return bpf_map__update_elem(c->skel->maps.meshd_enrolled, &netns_cookie,
-                                sizeof(netns_cookie), &info, sizeof(info), BPF_ANY);
+    return bpf_map__update_elem(c->skel->maps.meshd_enrolled, &netns_cookie, sizeof(netns_cookie),
+                                &info, sizeof(info), BPF_ANY);
 }
 
 int capture_unenroll(struct capture *c, uint64_t netns_cookie)
 {
-    int err = bpf_map__delete_elem(c->skel->maps.meshd_enrolled, &netns_cookie,
-                                   sizeof(netns_cookie), 0);
+    int err =
+        bpf_map__delete_elem(c->skel->maps.meshd_enrolled, &netns_cookie, sizeof(netns_cookie), 0);
     return err == -ENOENT ? 0 : err;
 }
 

@@ -90,24 +90,30 @@ void loop_stop(struct loop *loop)
     loop->stop = true;
 }
 
-int loop_run(struct loop *loop)
+int loop_run_once(struct loop *loop, int timeout_ms)
 {
     struct epoll_event events[LOOP_BATCH];
+    int n = epoll_wait(loop->epfd, events, LOOP_BATCH, timeout_ms);
+    if (n == -1)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        struct loop_io *io = events[i].data.ptr;
+        /* An object deleted earlier in this batch stays allocated until
+         * loop_run_deferred(); its io is unregistered, so skip it. */
+        if (io->registered)
+            io->cb(io, events[i].events);
+    }
+    loop_run_deferred(loop);
+    return n;
+}
+
+int loop_run(struct loop *loop)
+{
+    loop->stop = false;
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, events, LOOP_BATCH, -1);
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        for (int i = 0; i < n; i++) {
-            struct loop_io *io = events[i].data.ptr;
-            /* An object deleted earlier in this batch stays allocated until
-             * loop_run_deferred(); its io is unregistered, so skip it. */
-            if (io->registered)
-                io->cb(io, events[i].events);
-        }
-        loop_run_deferred(loop);
+        int n = loop_run_once(loop, -1);
+        if (n < 0)
+            return n;
     }
     return 0;
 }

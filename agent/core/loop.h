@@ -40,6 +40,9 @@ void loop_del(struct loop *loop, struct loop_io *io);
 /* Runs until loop_stop(); returns 0 or -errno. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
+/* Waits up to timeout_ms for one batch of events and dispatches it.
+ * Returns the number of events, or -errno. */
+int loop_run_once(struct loop *loop, int timeout_ms);
 /* Runs d->fn(d) after the current batch of events (or at once when idle). */
 void loop_defer(struct loop *loop, struct loop_deferred *d);
 

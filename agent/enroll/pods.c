@@ -147,8 +147,7 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const char
     }
     rc = netns_cookie(pod->netns_fd, &pod->netns_cookie);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot read the netns cookie of %s: %s", netns_path,
-                 strerror(-rc));
+        snprintf(err, errlen, "cannot read the netns cookie of %s: %s", netns_path, strerror(-rc));
         goto err_close;
     }
     for (struct pod *o = p->head; o; o = o->next) {
@@ -227,8 +226,7 @@ int pods_restore(struct pods *p)
     json_error_t jerr;
     json_t *arr = p->state_file ? json_load_file(p->state_file, 0, &jerr) : NULL;
     if (p->state_file && !arr && access(p->state_file, F_OK) == 0)
-        log_error("pods: ignoring unreadable state %s:%d: %s", p->state_file, jerr.line,
-                  jerr.text);
+        log_error("pods: ignoring unreadable state %s:%d: %s", p->state_file, jerr.line, jerr.text);
     size_t i;
     json_t *item;
     json_array_foreach(arr, i, item)
@@ -243,7 +241,8 @@ int pods_restore(struct pods *p)
         }
         snprintf(ref, sizeof(ref), "%s/%s", ns, name);
         char vns[POD_NS_MAX + 1], vname[POD_NAME_MAX + 1];
-        if (pods_parse_ref(ref, vns, vname) != 0 || pods_add(p, vns, vname, path, err, sizeof(err)) != 0)
+        if (pods_parse_ref(ref, vns, vname) != 0 ||
+            pods_add(p, vns, vname, path, err, sizeof(err)) != 0)
             log_warn("pods: not restoring %s: %s", ref, err);
     }
     json_decref(arr);

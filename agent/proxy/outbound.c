@@ -75,7 +75,8 @@ int outbound_new(struct loop *loop, struct capture *capture, const struct outbou
 
 static void conn_release(struct loop_deferred *d)
 {
-    struct outbound_conn *c = (struct outbound_conn *)((char *)d - offsetof(struct outbound_conn, release));
+    struct outbound_conn *c =
+        (struct outbound_conn *)((char *)d - offsetof(struct outbound_conn, release));
     free(c);
 }
 
@@ -163,8 +164,8 @@ static int conn_connect(struct outbound_conn *c, struct pod *pod)
     int rc = addr_to_sockaddr(&c->rec.orig_dst, &ss, &sslen);
     if (rc)
         return rc;
-    int fd = netns_socket(pod->netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          0);
+    int fd =
+        netns_socket(pod->netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fd;
     int one = 1;
@@ -315,8 +316,8 @@ int outbound_attach_pod(void *ctx, struct pod *pod)
     /* A pod without IPv6 (disabled, or lo has no ::1) is IPv4-only. */
     err = listen_in_pod(ob, pod, AF_INET6, &pl->l[1]);
     if (err)
-        log_warn("outbound: %s/%s: no IPv6 listener (%s); IPv6 connects will be refused",
-                 pod->ns, pod->name, strerror(-err));
+        log_warn("outbound: %s/%s: no IPv6 listener (%s); IPv6 connects will be refused", pod->ns,
+                 pod->name, strerror(-err));
     pod->proxy_state = pl;
     return 0;
 }

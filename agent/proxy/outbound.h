@@ -18,10 +18,10 @@ struct pod;
 struct outbound;
 
 struct outbound_opts {
-    uint16_t port;     /* in-pod listener port (15001) */
-    uint32_t mark;     /* SO_MARK on upstream sockets */
-    size_t max_conns;  /* active connections; beyond, new ones are refused */
-    size_t records;    /* finished records kept */
+    uint16_t port;    /* in-pod listener port (15001) */
+    uint32_t mark;    /* SO_MARK on upstream sockets */
+    size_t max_conns; /* active connections; beyond, new ones are refused */
+    size_t records;   /* finished records kept */
 };
 
 struct outbound_stats {

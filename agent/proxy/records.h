@@ -19,8 +19,8 @@ enum conn_state {
 
 struct conn_record {
     uint64_t id;
-    char direction[10]; /* "outbound" */
-    char pod[RECORD_POD_LEN]; /* namespace/name */
+    char direction[10];         /* "outbound" */
+    char pod[RECORD_POD_LEN];   /* namespace/name */
     struct meshd_addr src;      /* the app's address as the agent saw it */
     struct meshd_addr orig_dst; /* where the app connected to */
     uint64_t start_unix_ms;

@@ -25,9 +25,18 @@ static void parse_and_format_round_trip(void **state)
 
 static void parse_rejects_malformed(void **state)
 {
-    static const char *const bad[] = {"", "10.0.0.1", "10.0.0.1:", "10.0.0.1:65536", "10.0.0.1:-1",
-                                      "10.0.0.256:80", "[fd00::1]80", "fd00::1:80", "[::1:80",
-                                      "10.0.0.1:8x", "[zz::1]:80", ":80"};
+    static const char *const bad[] = {"",
+                                      "10.0.0.1",
+                                      "10.0.0.1:",
+                                      "10.0.0.1:65536",
+                                      "10.0.0.1:-1",
+                                      "10.0.0.256:80",
+                                      "[fd00::1]80",
+                                      "fd00::1:80",
+                                      "[::1:80",
+                                      "10.0.0.1:8x",
+                                      "[zz::1]:80",
+                                      ":80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct meshd_addr a;
         assert_int_not_equal(addr_parse(bad[i], &a), 0);
@@ -74,10 +83,8 @@ static void unknown_family_is_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parse_and_format_round_trip),
-        cmocka_unit_test(parse_rejects_malformed),
-        cmocka_unit_test(v4_mapped_becomes_plain_ipv4),
-        cmocka_unit_test(sockaddr_round_trip),
+        cmocka_unit_test(parse_and_format_round_trip),  cmocka_unit_test(parse_rejects_malformed),
+        cmocka_unit_test(v4_mapped_becomes_plain_ipv4), cmocka_unit_test(sockaddr_round_trip),
         cmocka_unit_test(unknown_family_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

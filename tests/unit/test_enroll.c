@@ -34,9 +34,11 @@ static void pod_ref_rejects_bad_names(void **state)
     char ref1[400], ref2[400];
     snprintf(ref1, sizeof(ref1), "%s/pod", long_ns);
     snprintf(ref2, sizeof(ref2), "ns/%s", long_name);
-    const char *bad[] = {"", "/", "default", "default/", "/pod", "Default/pod", "default/Pod",
-                         "-ns/pod", "ns-/pod", "ns/pod-", "ns/.pod", "ns.x/pod", "ns/po d",
-                         "ns/pod/x", "../etc/pod", "ns/p\xc3\xa9", ref1, ref2};
+    const char *bad[] = {"",        "/",           "default",     "default/",
+                         "/pod",    "Default/pod", "default/Pod", "-ns/pod",
+                         "ns-/pod", "ns/pod-",     "ns/.pod",     "ns.x/pod",
+                         "ns/po d", "ns/pod/x",    "../etc/pod",  "ns/p\xc3\xa9",
+                         ref1,      ref2};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(pods_parse_ref(bad[i], ns, name), -EINVAL);
 }

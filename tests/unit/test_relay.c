@@ -21,7 +21,7 @@
 struct fixture {
     struct loop *loop;
     struct relay relay;
-    int app, server;  /* the far ends the test drives */
+    int app, server; /* the far ends the test drives */
     int done_calls, done_err;
 };
 

@@ -19,19 +19,18 @@ struct ctl {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: meshctl [--agent SOCK | --node NAME] [-o json] COMMAND [ARGS]\n"
-            "\n"
-            "Agent commands (talk to meshd's control socket):\n"
-            "  enroll NAMESPACE/POD --netns PATH   capture the pod's traffic\n"
-            "  unenroll NAMESPACE/POD              stop capturing it\n"
-            "  pods                                enrolled pods\n"
-            "  connections                         open and recent connections\n"
-            "  status                              agent, BPF and proxy counters\n"
-            "Offline commands:\n"
-            "  analyze [-o json] [DIR|FILE...]     validate Istio/Kubernetes YAML\n"
-            "\n"
-            "--agent defaults to $MESHD_AGENT, else /run/meshd/NODE/meshd.sock.\n");
+    fprintf(f, "usage: meshctl [--agent SOCK | --node NAME] [-o json] COMMAND [ARGS]\n"
+               "\n"
+               "Agent commands (talk to meshd's control socket):\n"
+               "  enroll NAMESPACE/POD --netns PATH   capture the pod's traffic\n"
+               "  unenroll NAMESPACE/POD              stop capturing it\n"
+               "  pods                                enrolled pods\n"
+               "  connections                         open and recent connections\n"
+               "  status                              agent, BPF and proxy counters\n"
+               "Offline commands:\n"
+               "  analyze [-o json] [DIR|FILE...]     validate Istio/Kubernetes YAML\n"
+               "\n"
+               "--agent defaults to $MESHD_AGENT, else /run/meshd/NODE/meshd.sock.\n");
 }
 
 static int print_result(const struct ctl *ctl, json_t *result)
@@ -63,8 +62,8 @@ static int do_enroll(const struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "usage: meshctl enroll NAMESPACE/POD --netns PATH\n");
         return 2;
     }
-    json_t *res = agent_call(ctl->agent, json_pack("{s:s,s:s,s:s}", "cmd", "enroll", "pod", pod,
-                                                   "netns", netns));
+    json_t *res = agent_call(
+        ctl->agent, json_pack("{s:s,s:s,s:s}", "cmd", "enroll", "pod", pod, "netns", netns));
     if (!res)
         return 1;
     printf("enrolled %s (netns %s)\n", pod, netns);
@@ -139,8 +138,10 @@ static int do_status(const struct ctl *ctl, int argc, char **argv)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"agent", required_argument, NULL, 'a'}, {"node", required_argument, NULL, 'n'},
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+        {"agent", required_argument, NULL, 'a'},
+        {"node", required_argument, NULL, 'n'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct ctl ctl = {.agent = getenv("MESHD_AGENT")};
@@ -196,7 +197,8 @@ int main(int argc, char **argv)
         if (strcmp(cmd, agent_cmds[i].name) != 0)
             continue;
         if (!ctl.agent) {
-            fprintf(stderr, "meshctl: which agent? use --agent SOCK, --node NAME or $MESHD_AGENT\n");
+            fprintf(stderr,
+                    "meshctl: which agent? use --agent SOCK, --node NAME or $MESHD_AGENT\n");
             return 2;
         }
         return agent_cmds[i].fn(&ctl, cargc, cargv);

@@ -1,0 +1,101 @@
+/* HBONE: HTTP/2 CONNECT tunnels over mutual TLS, Istio's wire protocol
+ * between ztunnels (and now meshd agents), port 15008.
+ *
+ * A session is one TLS connection carrying one nghttp2 session; each stream
+ * is one CONNECT tunnel bound to a plain TCP socket (the app's connection on
+ * the client side, the connection to the app on the server side). Bytes from
+ * the socket become DATA frames; DATA frames are written to the socket and
+ * only then acknowledged (WINDOW_UPDATE), so a slow reader on either side
+ * closes the sender's window instead of growing our buffers.
+ *
+ * Memory per stream: a 16 KiB up buffer, and a down buffer that holds at
+ * most the stream's flow-control window (HBONE_STREAM_WINDOW). */
+#ifndef MESHD_HBONE_SESSION_H
+#define MESHD_HBONE_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+struct loop;
+struct hbone_session;
+struct hbone_stream;
+
+#define HBONE_MAX_STREAMS   100
+#define HBONE_STREAM_WINDOW (4u << 20)  /* ztunnel's per-stream window */
+#define HBONE_CONN_WINDOW   (16u << 20) /* and per-connection window */
+#define HBONE_UP_BUF        (16u * 1024)
+
+/* A CONNECT request as the server received it. Bounded: overlong or
+ * repeated headers mark it bad (answered 400). */
+struct hbone_request {
+    char method[16];
+    char authority[64];
+    char forwarded[128];
+    char baggage[512];
+    char traceparent[64];
+    bool bad;
+};
+
+/* Extra headers the client sends with CONNECT (NULL to omit). */
+struct hbone_connect_headers {
+    const char *forwarded;
+    const char *baggage;
+    const char *traceparent;
+};
+
+struct hbone_stream_stats {
+    uint64_t bytes_sent;     /* app -> peer */
+    uint64_t bytes_received; /* peer -> app */
+    int status;              /* HTTP status of the CONNECT, 0 if none */
+};
+
+struct hbone_handler {
+    /* TLS is up: check the peer. Non-zero refuses the session. */
+    int (*on_established)(void *ctx, struct hbone_session *s);
+    /* Server: a complete CONNECT. The handler answers now or later with
+     * hbone_stream_accept()/hbone_stream_reject(). */
+    void (*on_request)(void *ctx, struct hbone_stream *st, const struct hbone_request *req);
+    /* A stream is over (err 0 for a clean end). Its app socket is closed. */
+    void (*on_stream_done)(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
+                           const struct hbone_stream_stats *stats);
+    /* The session is over; it is freed after this returns. */
+    void (*on_session_done)(void *ctx, struct hbone_session *s);
+    void *ctx;
+};
+
+/* Takes ownership of fd (connected or connecting). `handler` is copied. */
+int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
+                      const struct hbone_handler *handler, struct hbone_session **out);
+/* Closes the session at once: streams are reset, sockets closed. */
+void hbone_session_close(struct hbone_session *s, const char *why);
+/* Stops new streams (GOAWAY); open streams finish. */
+void hbone_session_drain(struct hbone_session *s);
+
+SSL *hbone_session_ssl(struct hbone_session *s);
+bool hbone_session_usable(const struct hbone_session *s); /* not draining/closing */
+unsigned hbone_session_streams(const struct hbone_session *s);
+uint64_t hbone_session_idle_since_ns(const struct hbone_session *s); /* 0 if busy */
+uint64_t hbone_session_started_ns(const struct hbone_session *s);
+bool hbone_session_established(const struct hbone_session *s);
+const char *hbone_session_error(const struct hbone_session *s);
+void hbone_session_set_user(struct hbone_session *s, void *user);
+void *hbone_session_user(const struct hbone_session *s);
+
+/* Client: opens a CONNECT stream to `authority` ("ip:port" or "[ip6]:port")
+ * tunnelling app_fd (taken over). Data flows once the peer answers 200;
+ * any other answer resets app_fd and reports the status. */
+int hbone_stream_open(struct hbone_session *s, const char *authority,
+                      const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
+                      struct hbone_stream **out);
+
+/* Server: answers 200 and starts tunnelling app_fd (taken over). */
+int hbone_stream_accept(struct hbone_stream *st, int app_fd);
+/* Server: answers `status` and ends the stream. */
+int hbone_stream_reject(struct hbone_stream *st, int status);
+void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx);
+struct hbone_session *hbone_stream_session(const struct hbone_stream *st);
+void hbone_stream_get_stats(const struct hbone_stream *st, struct hbone_stream_stats *out);
+
+#endif

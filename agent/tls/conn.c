@@ -1,0 +1,147 @@
+/* Non-blocking TLS transport (see conn.h). */
+#include "tls/conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+int tls_conn_init(struct tls_conn *t, SSL_CTX *ctx, int fd, bool server)
+{
+    memset(t, 0, sizeof(*t));
+    t->fd = fd;
+    t->ssl = SSL_new(ctx);
+    if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
+        SSL_free(t->ssl);
+        t->ssl = NULL;
+        close(fd);
+        t->fd = -1;
+        return -ENOMEM;
+    }
+    SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                             SSL_MODE_RELEASE_BUFFERS);
+    if (server)
+        SSL_set_accept_state(t->ssl);
+    else
+        SSL_set_connect_state(t->ssl);
+    /* A client speaks first: wait for writability (the TCP connect may
+     * still be in progress) before the first handshake step. */
+    t->want_write = !server;
+    return 0;
+}
+
+void tls_conn_deinit(struct tls_conn *t)
+{
+    SSL_free(t->ssl);
+    t->ssl = NULL;
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+}
+
+/* Maps an OpenSSL result to -EAGAIN / 0 / a negative error, recording the
+ * reason of fatal errors once. */
+static int tls_result(struct tls_conn *t, int rc, const char *what)
+{
+    int e = SSL_get_error(t->ssl, rc);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        t->want_write = false;
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        t->want_write = true;
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        t->eof = true;
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0 || errno == EPIPE) {
+            /* TCP EOF without close_notify: a truncation, reported as EOF
+             * to the byte stream but remembered. */
+            t->eof = true;
+            if (!t->error[0])
+                snprintf(t->error, sizeof(t->error), "%s: peer closed without close_notify", what);
+            ERR_clear_error();
+            return 0;
+        }
+        if (!t->error[0])
+            snprintf(t->error, sizeof(t->error), "%s: %s", what, strerror(errno));
+        ERR_clear_error();
+        return -errno;
+    default: {
+        unsigned long err = ERR_get_error();
+        if (!t->error[0]) {
+            char buf[120];
+            ERR_error_string_n(err, buf, sizeof(buf));
+            long vr = SSL_get_verify_result(t->ssl);
+            if (vr != X509_V_OK)
+                snprintf(t->error, sizeof(t->error), "%s: certificate: %s", what,
+                         X509_verify_cert_error_string(vr));
+            else
+                snprintf(t->error, sizeof(t->error), "%s: %s", what, buf);
+        }
+        ERR_clear_error();
+        return -EPROTO;
+    }
+    }
+}
+
+int tls_conn_handshake(struct tls_conn *t)
+{
+    if (t->handshake_done)
+        return 0;
+    ERR_clear_error();
+    int rc = SSL_do_handshake(t->ssl);
+    if (rc == 1) {
+        t->handshake_done = true;
+        t->want_write = false;
+        return 0;
+    }
+    rc = tls_result(t, rc, "handshake");
+    return rc == 0 ? -ECONNRESET : rc;
+}
+
+ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t len)
+{
+    size_t n = 0;
+    ERR_clear_error();
+    int rc = SSL_read_ex(t->ssl, buf, len, &n);
+    if (rc == 1)
+        return (ssize_t)n;
+    return tls_result(t, 0, "read");
+}
+
+ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len)
+{
+    size_t n = 0;
+    ERR_clear_error();
+    int rc = SSL_write_ex(t->ssl, buf, len, &n);
+    if (rc == 1) {
+        t->want_write = false;
+        return (ssize_t)n;
+    }
+    rc = tls_result(t, 0, "write");
+    return rc == 0 ? -EPIPE : rc;
+}
+
+void tls_conn_shutdown(struct tls_conn *t)
+{
+    if (t->ssl && t->handshake_done && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
+        ERR_clear_error();
+        SSL_shutdown(t->ssl);
+        ERR_clear_error();
+    }
+}
+
+uint32_t tls_conn_wants(const struct tls_conn *t)
+{
+    return EPOLLIN | (t->want_write ? EPOLLOUT : 0);
+}
+
+bool tls_conn_pending(const struct tls_conn *t)
+{
+    return SSL_pending(t->ssl) > 0;
+}

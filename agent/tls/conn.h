@@ -1,0 +1,45 @@
+/* Non-blocking TLS over a socket: the transport under every HBONE session.
+ *
+ * The caller owns the event-loop registration and asks tls_conn_wants() which
+ * events to wait for; every call returns at once. OpenSSL is driven with a
+ * socket BIO, partial writes and a moving write buffer allowed, so a caller
+ * can retry a write with a buffer that grew in between. */
+#ifndef MESHD_TLS_CONN_H
+#define MESHD_TLS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+struct tls_conn {
+    SSL *ssl;
+    int fd;
+    bool handshake_done;
+    bool want_write; /* the last call stopped on WANT_WRITE */
+    bool eof;        /* close_notify or TCP EOF seen */
+    char error[160]; /* the first fatal error, for logs and records */
+};
+
+/* Takes ownership of fd (closed by tls_conn_deinit). Returns 0 or -errno. */
+int tls_conn_init(struct tls_conn *t, SSL_CTX *ctx, int fd, bool server);
+void tls_conn_deinit(struct tls_conn *t);
+
+/* 0 when done, -EAGAIN to be called again on readiness, -EPROTO etc. */
+int tls_conn_handshake(struct tls_conn *t);
+/* >0 bytes, 0 at EOF, -EAGAIN, or a negative error. */
+ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t len);
+/* >0 bytes written (maybe fewer than len), -EAGAIN, or a negative error. */
+ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len);
+/* Sends close_notify, best effort. */
+void tls_conn_shutdown(struct tls_conn *t);
+
+/* EPOLLIN, plus EPOLLOUT while a write or handshake waits on the socket. */
+uint32_t tls_conn_wants(const struct tls_conn *t);
+/* True when OpenSSL holds decrypted bytes not yet read (no epoll event
+ * will come for them). */
+bool tls_conn_pending(const struct tls_conn *t);
+
+#endif

@@ -1,0 +1,81 @@
+/* Test support: throwaway TLS contexts and TCP pairs (see tls_fixture.h). */
+#include "support/tls_fixture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char h2[] = {2, 'h', '2'};
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, h2, sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *tls_fixture_ctx(bool server)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *cert = X509_new();
+    if (!ctx || !key || !cert)
+        goto fail;
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"fixture", -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    X509_set_pubkey(cert, key);
+    if (!X509_sign(cert, key, EVP_sha256()))
+        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+        goto fail;
+    if (server)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    else
+        SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return ctx;
+fail:
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int tcp_fixture_pair(int *client, int *server)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l == -1 || bind(l, (struct sockaddr *)&a, sizeof(a)) == -1 || listen(l, 1) == -1 ||
+        getsockname(l, (struct sockaddr *)&a, &len) == -1)
+        goto fail;
+    *client = socket(AF_INET, SOCK_STREAM, 0);
+    if (*client == -1 || connect(*client, (struct sockaddr *)&a, sizeof(a)) == -1)
+        goto fail;
+    *server = accept(l, NULL, NULL);
+    if (*server == -1)
+        goto fail;
+    close(l);
+    fcntl(*client, F_SETFL, O_NONBLOCK);
+    fcntl(*server, F_SETFL, O_NONBLOCK);
+    return 0;
+fail:
+    if (l != -1)
+        close(l);
+    return -errno;
+}
