@@ -23,13 +23,17 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "enroll/pods.h"
+#include "proxy/conns.h"
+#include "proxy/inbound.h"
 #include "proxy/outbound.h"
 
 struct agent {
     const struct agent_opts *opts;
     struct loop *loop;
     struct capture *capture;
+    struct conns *conns;
     struct outbound *outbound;
+    struct inbound *inbound;
     struct pods *pods;
     struct admin *admin;
     struct loop_io signal_io;
@@ -79,14 +83,15 @@ static void append_record(const struct conn_record *r, void *arg)
 {
     char src[ADDR_STRLEN], dst[ADDR_STRLEN];
     json_array_append_new(
-        arg, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id,
-                       "direction", r->direction, "pod", r->pod, "src",
-                       addr_format(&r->src, src, sizeof(src)), "original_dst",
-                       addr_format(&r->orig_dst, dst, sizeof(dst)), "state",
-                       conn_state_name(r->state), "start_unix_ms", (json_int_t)r->start_unix_ms,
-                       "duration_ms", (json_int_t)r->duration_ms, "bytes_sent",
-                       (json_int_t)r->bytes_sent, "bytes_received", (json_int_t)r->bytes_received,
-                       "error", r->error ? strerror(r->error) : NULL));
+        arg,
+        json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id,
+                  "direction", r->direction, "pod", r->pod, "src",
+                  addr_format(&r->src, src, sizeof(src)), "original_dst",
+                  addr_format(&r->orig_dst, dst, sizeof(dst)), "state", conn_state_name(r->state),
+                  "response_flags", r->response_flags, "start_unix_ms",
+                  (json_int_t)r->start_unix_ms, "duration_ms", (json_int_t)r->duration_ms,
+                  "bytes_sent", (json_int_t)r->bytes_sent, "bytes_received",
+                  (json_int_t)r->bytes_received, "error", r->error ? strerror(r->error) : NULL));
 }
 
 static json_t *cmd_connections(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -94,7 +99,7 @@ static json_t *cmd_connections(void *ctx, const json_t *req, char *err, size_t e
     struct agent *ag = ctx;
     json_t *arr = json_array();
     if (arr)
-        outbound_foreach(ag->outbound, append_record, arr);
+        conns_foreach(ag->conns, append_record, arr);
     return arr;
 }
 
@@ -102,18 +107,18 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
 {
     struct agent *ag = ctx;
     uint64_t bpf[MESHD_STAT__MAX];
-    struct outbound_stats ob;
-    outbound_get_stats(ag->outbound, &ob);
+    struct conns_stats cs;
+    conns_get_stats(ag->conns, &cs);
     json_t *stats = json_object();
     if (capture_stats(ag->capture, bpf) == 0)
         for (int i = 0; i < MESHD_STAT__MAX; i++)
             json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
     return json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version",
                      MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir",
-                     ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "outbound",
-                     "accepted", (json_int_t)ob.accepted, "forwarded", (json_int_t)ob.forwarded,
-                     "failed", (json_int_t)ob.failed, "no_orig_dst", (json_int_t)ob.no_orig_dst,
-                     "overflow", (json_int_t)ob.overflow, "active", (json_int_t)ob.active);
+                     ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "connections",
+                     "accepted", (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded,
+                     "failed", (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
+                     (json_int_t)cs.overflow, "active", (json_int_t)cs.active);
 }
 
 static void on_signal(struct loop_io *io, uint32_t events)
@@ -193,18 +198,22 @@ int agent_run(const struct agent_opts *opts)
                                  .outbound_port = MESHD_PORT_OUTBOUND};
     if (capture_open(&copts, &ag.capture) != 0)
         goto out;
-    struct outbound_opts oopts = {.port = MESHD_PORT_OUTBOUND,
-                                  .mark = MESHD_SOCK_MARK,
-                                  .max_conns = opts->max_conns,
-                                  .records = 1024};
-    if ((err = outbound_new(ag.loop, ag.capture, &oopts, &ag.outbound)) != 0) {
-        log_error("agent: outbound proxy: %s", strerror(-err));
+    struct conns_opts conns_opts = {
+        .max_conns = opts->max_conns, .records = 1024, .mark = MESHD_SOCK_MARK};
+    struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND, .pin_dir = ag.pin_dir};
+    if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0 ||
+        (err = outbound_new(ag.loop, ag.capture, ag.conns, MESHD_PORT_OUTBOUND, &ag.outbound)) !=
+            0 ||
+        (err = inbound_new(ag.loop, ag.conns, &in_opts, &ag.inbound)) != 0) {
+        log_error("agent: proxies: %s", strerror(-err));
         goto out;
     }
-    struct pod_hooks hooks = {
-        .attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound};
+    const struct pod_hooks hooks[] = {
+        {.attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound},
+        {.attach = inbound_attach_pod, .detach = inbound_detach_pod, .ctx = ag.inbound},
+    };
     snprintf(state_file, sizeof(state_file), "%s/pods.json", opts->state_dir);
-    if ((err = pods_new(ag.capture, state_file, &hooks, &ag.pods)) != 0) {
+    if ((err = pods_new(ag.capture, state_file, hooks, 2, &ag.pods)) != 0) {
         log_error("agent: pod registry: %s", strerror(-err));
         goto out;
     }
@@ -225,6 +234,8 @@ int agent_run(const struct agent_opts *opts)
 out:
     admin_free(ag.admin);
     pods_free(ag.pods, 1);
+    conns_free(ag.conns);
+    inbound_free(ag.inbound);
     outbound_free(ag.outbound);
     capture_close(ag.capture, true);
     if (ag.signal_io.fd != -1)

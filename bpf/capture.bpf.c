@@ -128,8 +128,7 @@ int meshd_sockops(struct bpf_sock_ops *ctx)
         key.src.family = MESHD_AF_INET;
         __builtin_memcpy(key.src.addr, &ip, 4);
     } else {
-        __u32 ip6[4] = {ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2],
-                        ctx->local_ip6[3]};
+        __u32 ip6[4] = {ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2], ctx->local_ip6[3]};
         key.src.family = MESHD_AF_INET6;
         __builtin_memcpy(key.src.addr, ip6, 16);
     }

@@ -102,7 +102,7 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf: %s", line);
+    log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "%s", line); /* libbpf prefixes its own */
     return 0;
 }
 

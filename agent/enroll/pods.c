@@ -16,15 +16,18 @@
 struct pods {
     struct capture *capture; /* borrowed */
     char *state_file;
-    struct pod_hooks hooks;
+    struct pod_hooks hooks[PODS_MAX_HOOKS];
+    size_t nhooks;
     struct pod *head;
     size_t count;
     uint32_t next_id;
 };
 
 int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
-             struct pods **out)
+             size_t nhooks, struct pods **out)
 {
+    if (nhooks > PODS_MAX_HOOKS)
+        return -EINVAL;
     struct pods *p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
@@ -33,9 +36,28 @@ int pods_new(struct capture *capture, const char *state_file, const struct pod_h
         return -ENOMEM;
     }
     p->capture = capture;
-    p->hooks = *hooks;
+    memcpy(p->hooks, hooks, nhooks * sizeof(*hooks));
+    p->nhooks = nhooks;
     p->next_id = 1;
     *out = p;
+    return 0;
+}
+
+static void pod_detach(struct pods *p, struct pod *pod, size_t n)
+{
+    while (n-- > 0)
+        p->hooks[n].detach(p->hooks[n].ctx, pod);
+}
+
+static int pod_attach(struct pods *p, struct pod *pod)
+{
+    for (size_t i = 0; i < p->nhooks; i++) {
+        int rc = p->hooks[i].attach(p->hooks[i].ctx, pod);
+        if (rc < 0) {
+            pod_detach(p, pod, i);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -44,7 +66,7 @@ static void pod_release(struct pods *p, struct pod *pod)
     /* Map entry first: from here on the pod's connects go direct, never to
      * a listener that is closing. */
     capture_unenroll(p->capture, pod->netns_cookie);
-    p->hooks.detach(p->hooks.ctx, pod);
+    pod_detach(p, pod, p->nhooks);
     close(pod->netns_fd);
     free(pod);
 }
@@ -161,7 +183,7 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const char
     pod->id = p->next_id++;
     /* Listeners before the map entry: a captured connect never finds the
      * listener missing. */
-    rc = p->hooks.attach(p->hooks.ctx, pod);
+    rc = pod_attach(p, pod);
     if (rc < 0) {
         snprintf(err, errlen, "cannot open listeners in %s: %s", netns_path, strerror(-rc));
         goto err_close;
@@ -170,7 +192,7 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const char
     if (rc < 0) {
         snprintf(err, errlen, "cannot add %s to the BPF enrollment map: %s", netns_path,
                  strerror(-rc));
-        p->hooks.detach(p->hooks.ctx, pod);
+        pod_detach(p, pod, p->nhooks);
         goto err_close;
     }
     pod->next = p->head;

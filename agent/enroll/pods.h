@@ -22,10 +22,14 @@ struct pod {
     char netns_path[256];
     int netns_fd;
     uint64_t netns_cookie;
-    void *proxy_state; /* owned by the proxy hooks */
+    void *outbound; /* owned by the outbound proxy's hooks */
+    void *inbound;  /* owned by the inbound proxy's hooks */
     struct pod *next;
 };
 
+#define PODS_MAX_HOOKS 4
+
+/* Attached in order at enrollment, detached in reverse. */
 struct pod_hooks {
     /* Opens the pod's listeners; returns 0 or -errno. */
     int (*attach)(void *ctx, struct pod *pod);
@@ -37,7 +41,7 @@ struct pods;
 
 /* `capture` is borrowed. `state_file` may be NULL (no persistence). */
 int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
-             struct pods **out);
+             size_t nhooks, struct pods **out);
 /* Unenrolls every pod (map entries, listeners) and frees. Accepts NULL.
  * Removes the state file when `forget` is set (clean shutdown). */
 void pods_free(struct pods *p, int forget);

@@ -28,7 +28,8 @@ struct conn_record {
     uint64_t bytes_sent;     /* app -> upstream */
     uint64_t bytes_received; /* upstream -> app */
     enum conn_state state;
-    int error; /* errno of the failure, 0 otherwise */
+    int error;              /* errno of the failure, 0 otherwise */
+    char response_flags[8]; /* Envoy/Istio style: "-", "UF", "UO", "NR", "DENY" */
 };
 
 const char *conn_state_name(enum conn_state s);

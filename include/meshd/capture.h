@@ -12,24 +12,24 @@
 #endif
 
 /* SO_MARK on every socket meshd opens inside a pod: never captured again. */
-#define MESHD_SOCK_MARK      0x539
+#define MESHD_SOCK_MARK 0x539
 /* Istio's in-pod ports. */
-#define MESHD_PORT_OUTBOUND  15001
-#define MESHD_PORT_INBOUND   15006
-#define MESHD_PORT_HBONE     15008
+#define MESHD_PORT_OUTBOUND 15001
+#define MESHD_PORT_INBOUND  15006
+#define MESHD_PORT_HBONE    15008
 
-#define MESHD_AF_INET        2
-#define MESHD_AF_INET6       10
+#define MESHD_AF_INET  2
+#define MESHD_AF_INET6 10
 
 /* Upper bounds of the maps; all are LRU or explicitly bounded. */
-#define MESHD_MAX_ENROLLED   4096
-#define MESHD_MAX_PENDING    65536
-#define MESHD_MAX_ORIG_DST   65536
+#define MESHD_MAX_ENROLLED 4096
+#define MESHD_MAX_PENDING  65536
+#define MESHD_MAX_ORIG_DST 65536
 
 /* An address of either family. IPv4 is stored in addr[0..3]. */
 struct meshd_addr {
     __u8 addr[16];
-    __u16 port; /* network byte order */
+    __u16 port;  /* network byte order */
     __u8 family; /* MESHD_AF_INET or MESHD_AF_INET6 */
     __u8 pad;
 };

@@ -1,0 +1,19 @@
+/* Per-pod inbound capture: the sk_lookup program of bpf/inbound.bpf.c,
+ * loaded once per enrolled pod with the pod's 15006 listeners in its own
+ * sockmap, attached to the pod's netns and pinned as
+ * <pin_dir>/inbound_<netns cookie> so a restarted agent can take it over. */
+#ifndef MESHD_CAPTURE_INBOUND_LOOKUP_H
+#define MESHD_CAPTURE_INBOUND_LOOKUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct inbound_lookup;
+
+/* lsn6 may be -1 (pod without IPv6). Returns 0 or -errno. */
+int inbound_lookup_attach(const char *pin_dir, uint64_t netns_cookie, int netns_fd, int lsn4,
+                          int lsn6, struct inbound_lookup **out);
+/* Detaches and unpins. Accepts NULL. */
+void inbound_lookup_detach(struct inbound_lookup *il);
+
+#endif

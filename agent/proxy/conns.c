@@ -1,0 +1,286 @@
+/* Proxied connection table, upstream connect and relay (see conns.h). */
+#include "proxy/conns.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/netns.h"
+#include "proxy/relay.h"
+
+/* Bounds a connect to an unresponsive destination (SYN retries). */
+#define UPSTREAM_USER_TIMEOUT_MS 10000
+
+struct conn {
+    struct relay relay;        /* first: the relay callback casts back */
+    struct loop_io connect_io; /* upstream socket while connecting */
+    int down_fd;
+    uint64_t start_ns;
+    struct conn_record rec;
+    struct conns *t;
+    struct conn *prev, *next;
+    struct loop_deferred release;
+};
+
+struct conns {
+    struct loop *loop; /* borrowed */
+    struct conns_opts opts;
+    struct conn *active;
+    struct conns_stats stats;
+    struct records *records;
+    uint64_t next_id;
+};
+
+int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **out)
+{
+    struct conns *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->loop = loop;
+    t->opts = *opts;
+    int err = records_new(opts->records ? opts->records : 1, &t->records);
+    if (err) {
+        free(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+static void close_with_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+static void conn_release(struct loop_deferred *d)
+{
+    free((char *)d - offsetof(struct conn, release));
+}
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_unlink(struct conn *c)
+{
+    struct conns *t = c->t;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->active = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    t->stats.active--;
+}
+
+/* Finishes a connection's record and schedules its release. */
+static void conn_finish(struct conn *c, enum conn_state state, int err)
+{
+    struct conns *t = c->t;
+    c->rec.state = state;
+    c->rec.error = err < 0 ? -err : err;
+    c->rec.duration_ms = (loop_now_ns() - c->start_ns) / 1000000;
+    if (state == CONN_FAILED)
+        t->stats.failed++;
+    records_push(t->records, &c->rec);
+    conn_unlink(c);
+    char src[ADDR_STRLEN], dst[ADDR_STRLEN];
+    log_debug("%s: conn %llu %s %s -> %s %s %s sent=%llu received=%llu", c->rec.direction,
+              (unsigned long long)c->rec.id, c->rec.pod, addr_format(&c->rec.src, src, sizeof(src)),
+              addr_format(&c->rec.orig_dst, dst, sizeof(dst)), conn_state_name(state),
+              c->rec.response_flags, (unsigned long long)c->rec.bytes_sent,
+              (unsigned long long)c->rec.bytes_received);
+    c->release.fn = conn_release;
+    loop_defer(t->loop, &c->release);
+}
+
+struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, const char *pod,
+                        const struct meshd_addr *src)
+{
+    t->stats.accepted++;
+    if (t->stats.active >= t->opts.max_conns) {
+        t->stats.overflow++;
+        log_ratelimited(LOG_WARN, "%s: %s: %zu connections active, refusing", direction, pod,
+                        t->opts.max_conns);
+        close_with_reset(down_fd);
+        return NULL;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close_with_reset(down_fd);
+        return NULL;
+    }
+    c->t = t;
+    c->down_fd = down_fd;
+    c->connect_io.fd = -1;
+    c->start_ns = loop_now_ns();
+    c->rec.id = ++t->next_id;
+    c->rec.start_unix_ms = unix_ms();
+    c->rec.src = *src;
+    c->rec.state = CONN_CONNECTING;
+    snprintf(c->rec.direction, sizeof(c->rec.direction), "%s", direction);
+    snprintf(c->rec.pod, sizeof(c->rec.pod), "%s", pod);
+    snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "-");
+    c->next = t->active;
+    if (t->active)
+        t->active->prev = c;
+    t->active = c;
+    t->stats.active++;
+    return c;
+}
+
+struct conn_record *conn_record(struct conn *c)
+{
+    return &c->rec;
+}
+
+void conn_refuse(struct conn *c, int err, const char *response_flag)
+{
+    snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", response_flag);
+    c->t->stats.refused++;
+    close_with_reset(c->down_fd);
+    conn_finish(c, CONN_FAILED, err);
+}
+
+static void conn_on_relay_done(struct relay *r, int err)
+{
+    struct conn *c = (struct conn *)r;
+    c->rec.bytes_sent = r->bytes[RELAY_DOWN];
+    c->rec.bytes_received = r->bytes[RELAY_UP];
+    conn_finish(c, err ? CONN_FAILED : CONN_CLOSED, err);
+}
+
+static void conn_on_connected(struct loop_io *io, uint32_t events)
+{
+    struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, connect_io));
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+        soerr = errno;
+    if (soerr == 0 && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return;
+    loop_del(c->t->loop, io);
+    if (soerr) {
+        char dst[ADDR_STRLEN];
+        log_ratelimited(LOG_INFO, "%s: %s: connect to %s failed: %s", c->rec.direction, c->rec.pod,
+                        addr_format(&c->rec.orig_dst, dst, sizeof(dst)), strerror(soerr));
+        close(io->fd);
+        close_with_reset(c->down_fd);
+        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "UF");
+        conn_finish(c, CONN_FAILED, soerr);
+        return;
+    }
+    c->rec.state = CONN_OPEN;
+    c->t->stats.forwarded++;
+    int rc = relay_start(&c->relay, c->t->loop, c->down_fd, io->fd, conn_on_relay_done);
+    if (rc)
+        conn_finish(c, CONN_FAILED, rc);
+}
+
+/* A non-blocking, marked socket inside the netns, connecting to dst. */
+static int upstream_connect(struct conn *c, int netns_fd, const struct meshd_addr *bind_src)
+{
+    struct sockaddr_storage ss, src;
+    socklen_t sslen, srclen;
+    int rc = addr_to_sockaddr(&c->rec.orig_dst, &ss, &sslen);
+    if (rc)
+        return rc;
+    int fd = netns_socket(netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    int one = 1;
+    unsigned int timeout = UPSTREAM_USER_TIMEOUT_MS;
+    if (setsockopt(fd, SOL_SOCKET, SO_MARK, &c->t->opts.mark, sizeof(c->t->opts.mark)) == -1)
+        goto fail; /* unmarked, our own connect would be captured again */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+    if (bind_src) {
+        if (addr_to_sockaddr(bind_src, &src, &srclen) != 0 || src.ss_family != ss.ss_family) {
+            errno = EAFNOSUPPORT;
+            goto fail;
+        }
+        if (bind(fd, (struct sockaddr *)&src, srclen) == -1)
+            goto fail;
+    }
+    if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 && errno != EINPROGRESS)
+        goto fail;
+    c->connect_io.fd = fd;
+    c->connect_io.cb = conn_on_connected;
+    rc = loop_add(c->t->loop, &c->connect_io, EPOLLOUT);
+    if (rc) {
+        close(fd);
+        c->connect_io.fd = -1;
+    }
+    return rc;
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_src)
+{
+    int rc = upstream_connect(c, netns_fd, bind_src);
+    if (rc) {
+        close_with_reset(c->down_fd);
+        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "UF");
+        conn_finish(c, CONN_FAILED, rc);
+    }
+}
+
+void conns_free(struct conns *t)
+{
+    if (!t)
+        return;
+    while (t->active) {
+        struct conn *c = t->active;
+        t->active = c->next;
+        if (c->rec.state == CONN_OPEN) {
+            relay_abort(&c->relay);
+        } else {
+            if (c->connect_io.fd >= 0) {
+                loop_del(t->loop, &c->connect_io);
+                close(c->connect_io.fd);
+            }
+            close_with_reset(c->down_fd);
+        }
+        free(c);
+    }
+    records_free(t->records);
+    free(t);
+}
+
+void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *, void *), void *arg)
+{
+    for (const struct conn *c = t->active; c; c = c->next) {
+        struct conn_record rec = c->rec;
+        if (rec.state == CONN_OPEN) {
+            rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
+            rec.bytes_received = c->relay.bytes[RELAY_UP];
+        }
+        rec.duration_ms = (loop_now_ns() - c->start_ns) / 1000000;
+        fn(&rec, arg);
+    }
+    for (size_t i = 0; i < records_count(t->records); i++)
+        fn(records_get(t->records, i), arg);
+}
+
+void conns_get_stats(const struct conns *t, struct conns_stats *st)
+{
+    *st = t->stats;
+}

@@ -1,0 +1,47 @@
+/* The agent's proxied connections: admission (a global cap), the upstream
+ * connect from inside a pod netns, the byte relay, and the record each
+ * connection leaves behind. Outbound and inbound proxies only decide where
+ * a connection goes; this module carries it there. */
+#ifndef MESHD_PROXY_CONNS_H
+#define MESHD_PROXY_CONNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/records.h"
+
+struct loop;
+struct conns;
+struct conn;
+
+struct conns_opts {
+    size_t max_conns; /* active connections; beyond, new ones are reset */
+    size_t records;   /* finished records kept */
+    uint32_t mark;    /* SO_MARK on every upstream socket */
+};
+
+struct conns_stats {
+    uint64_t accepted, forwarded, failed, refused, overflow, active;
+};
+
+int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **out);
+/* Resets every active connection. Accepts NULL. */
+void conns_free(struct conns *t);
+
+/* Admits an accepted socket (taken over). NULL when over the cap or out of
+ * memory: the socket has then been reset and counted. */
+struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, const char *pod,
+                        const struct meshd_addr *src);
+struct conn_record *conn_record(struct conn *c);
+/* Connects to rec->orig_dst from inside `netns_fd` (binding `bind_src` when
+ * not NULL) and relays. Failures finish the connection with a reset. */
+void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_src);
+/* Ends a connection that will not be forwarded: reset, flagged, counted. */
+void conn_refuse(struct conn *c, int err, const char *response_flag);
+
+/* Active connections first, then finished records, oldest first. */
+void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *, void *),
+                   void *arg);
+void conns_get_stats(const struct conns *t, struct conns_stats *st);
+
+#endif

@@ -1,0 +1,155 @@
+/* Inbound plaintext proxy: 15006 listeners + per-pod sk_lookup (inbound.h). */
+#include "proxy/inbound.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "capture/inbound_lookup.h"
+#include "core/addr.h"
+#include "core/log.h"
+#include "enroll/pods.h"
+#include "proxy/conns.h"
+#include "proxy/listener.h"
+
+struct inbound {
+    struct loop *loop;   /* borrowed */
+    struct conns *conns; /* borrowed */
+    struct inbound_opts opts;
+    char pin_dir[256];
+};
+
+struct inbound_pod {
+    struct listener l[2];
+    struct inbound_lookup *lookup;
+    struct inbound *ib;
+    struct pod *pod; /* borrowed */
+};
+
+const char *mtls_mode_name(enum mtls_mode m)
+{
+    switch (m) {
+    case MTLS_STRICT:
+        return "STRICT";
+    case MTLS_DISABLE:
+        return "DISABLE";
+    case MTLS_PERMISSIVE:
+        break;
+    }
+    return "PERMISSIVE";
+}
+
+int inbound_new(struct loop *loop, struct conns *conns, const struct inbound_opts *opts,
+                struct inbound **out)
+{
+    struct inbound *ib = calloc(1, sizeof(*ib));
+    if (!ib)
+        return -ENOMEM;
+    ib->loop = loop;
+    ib->conns = conns;
+    ib->opts = *opts;
+    snprintf(ib->pin_dir, sizeof(ib->pin_dir), "%s", opts->pin_dir);
+    ib->opts.pin_dir = ib->pin_dir;
+    *out = ib;
+    return 0;
+}
+
+void inbound_free(struct inbound *ib)
+{
+    free(ib);
+}
+
+/* The source the agent connects to the app from: loopback, which the
+ * sk_lookup program does not steer, so the connection reaches the app. */
+static struct meshd_addr inbound_source(uint8_t family)
+{
+    struct meshd_addr a = {.family = family};
+    if (family == MESHD_AF_INET)
+        a.addr[0] = 127, a.addr[3] = 6;
+    else
+        a.addr[15] = 1;
+    return a;
+}
+
+static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
+                              socklen_t peerlen)
+{
+    struct inbound_pod *ip = l->ctx;
+    struct inbound *ib = ip->ib;
+    struct pod *pod = ip->pod;
+    char ref[RECORD_POD_LEN];
+    snprintf(ref, sizeof(ref), "%s/%s", pod->ns, pod->name);
+    struct meshd_addr src, dst;
+    struct sockaddr_storage local;
+    socklen_t locallen = sizeof(local);
+    addr_from_sockaddr(peer, peerlen, &src);
+    struct conn *c = conn_begin(ib->conns, fd, "inbound", ref, &src);
+    if (!c)
+        return;
+    if (getsockname(fd, (struct sockaddr *)&local, &locallen) == -1 ||
+        addr_from_sockaddr((struct sockaddr *)&local, locallen, &dst) != 0) {
+        conn_refuse(c, -errno, "NR");
+        return;
+    }
+    conn_record(c)->orig_dst = dst;
+    enum mtls_mode mode = ib->opts.mtls_mode
+                              ? ib->opts.mtls_mode(ib->opts.mtls_ctx, pod, ntohs(dst.port))
+                              : MTLS_PERMISSIVE;
+    if (mode == MTLS_STRICT) {
+        char s[ADDR_STRLEN];
+        log_ratelimited(LOG_INFO, "inbound: %s: plaintext from %s refused (mTLS STRICT)", ref,
+                        addr_format(&src, s, sizeof(s)));
+        conn_refuse(c, -EACCES, "DENY");
+        return;
+    }
+    struct meshd_addr from = inbound_source(dst.family);
+    conn_forward(c, pod->netns_fd, &from);
+}
+
+int inbound_attach_pod(void *ctx, struct pod *pod)
+{
+    struct inbound *ib = ctx;
+    struct inbound_pod *ip = calloc(1, sizeof(*ip));
+    if (!ip)
+        return -ENOMEM;
+    ip->ib = ib;
+    ip->pod = pod;
+    ip->l[1].io.fd = -1;
+    struct meshd_addr a4 = listener_addr(AF_INET, ib->opts.port, 0);
+    struct meshd_addr a6 = listener_addr(AF_INET6, ib->opts.port, 0);
+    int err = listener_open(&ip->l[0], ib->loop, pod->netns_fd, &a4, inbound_on_accept, ip);
+    if (err)
+        goto err_free;
+    if (listener_open(&ip->l[1], ib->loop, pod->netns_fd, &a6, inbound_on_accept, ip) != 0)
+        log_warn("inbound: %s/%s: no IPv6 listener; IPv6 inbound will be refused", pod->ns,
+                 pod->name);
+    err = inbound_lookup_attach(ib->pin_dir, pod->netns_cookie, pod->netns_fd, ip->l[0].io.fd,
+                                ip->l[1].io.fd, &ip->lookup);
+    if (err)
+        goto err_close;
+    pod->inbound = ip;
+    return 0;
+err_close:
+    listener_close(&ip->l[0]);
+    listener_close(&ip->l[1]);
+err_free:
+    free(ip);
+    return err;
+}
+
+void inbound_detach_pod(void *ctx, struct pod *pod)
+{
+    struct inbound_pod *ip = pod->inbound;
+    if (!ip)
+        return;
+    /* Program first: once it is gone, inbound goes to the app directly
+     * rather than to a listener that is closing. */
+    inbound_lookup_detach(ip->lookup);
+    listener_close(&ip->l[0]);
+    listener_close(&ip->l[1]);
+    free(ip);
+    pod->inbound = NULL;
+}

@@ -1,0 +1,38 @@
+/* Inbound proxy: the pod's 15006 listeners that the per-pod sk_lookup
+ * program steers plaintext TCP to. The accepted socket's local address is
+ * the original destination. PeerAuthentication decides: STRICT refuses
+ * plaintext, PERMISSIVE/DISABLE forward it to the app from 127.0.0.6 (::1
+ * for IPv6), the loopback source the sk_lookup program lets through. */
+#ifndef MESHD_PROXY_INBOUND_H
+#define MESHD_PROXY_INBOUND_H
+
+#include <stdint.h>
+
+struct conns;
+struct loop;
+struct pod;
+struct inbound;
+
+enum mtls_mode { MTLS_PERMISSIVE, MTLS_STRICT, MTLS_DISABLE };
+
+/* The PeerAuthentication mode for a pod's port (config decides). */
+typedef enum mtls_mode (*inbound_mtls_fn)(void *ctx, const struct pod *pod, uint16_t port);
+
+struct inbound_opts {
+    uint16_t port;       /* 15006 */
+    const char *pin_dir; /* where the per-pod sk_lookup links are pinned */
+    inbound_mtls_fn mtls_mode;
+    void *mtls_ctx;
+};
+
+/* `loop` and `conns` are borrowed; opts->pin_dir is copied. */
+int inbound_new(struct loop *loop, struct conns *conns, const struct inbound_opts *opts,
+                struct inbound **out);
+void inbound_free(struct inbound *ib);
+
+int inbound_attach_pod(void *ib, struct pod *pod);
+void inbound_detach_pod(void *ib, struct pod *pod);
+
+const char *mtls_mode_name(enum mtls_mode m);
+
+#endif

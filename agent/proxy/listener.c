@@ -1,0 +1,86 @@
+/* In-pod listening sockets (see listener.h). */
+#include "proxy/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "core/netns.h"
+
+#define ACCEPT_BATCH 64
+
+static void listener_on_io(struct loop_io *io, uint32_t events)
+{
+    struct listener *l = (struct listener *)io;
+    /* Bounded per wakeup so one busy pod cannot starve the others. */
+    for (int i = 0; i < ACCEPT_BATCH && l->io.fd >= 0; i++) {
+        struct sockaddr_storage peer;
+        socklen_t peerlen = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_ratelimited(LOG_WARN, "listener: accept: %s", strerror(errno));
+            return;
+        }
+        l->on_accept(l, fd, (struct sockaddr *)&peer, peerlen);
+    }
+}
+
+struct meshd_addr listener_addr(int family, uint16_t port, int loopback)
+{
+    struct meshd_addr a = {.family = family == AF_INET ? MESHD_AF_INET : MESHD_AF_INET6,
+                           .port = htons(port)};
+    if (loopback && family == AF_INET)
+        a.addr[0] = 127, a.addr[3] = 1;
+    else if (loopback)
+        a.addr[15] = 1;
+    return a;
+}
+
+int listener_open(struct listener *l, struct loop *loop, int netns_fd,
+                  const struct meshd_addr *addr, listener_accept_cb cb, void *ctx)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(l, 0, sizeof(*l));
+    l->io.fd = -1;
+    int err = addr_to_sockaddr(addr, &ss, &len);
+    if (err)
+        return err;
+    int fd = netns_socket(netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 4096) == -1) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    l->io.fd = fd;
+    l->io.cb = listener_on_io;
+    l->loop = loop;
+    l->on_accept = cb;
+    l->ctx = ctx;
+    err = loop_add(loop, &l->io, EPOLLIN);
+    if (err) {
+        close(fd);
+        l->io.fd = -1;
+    }
+    return err;
+}
+
+void listener_close(struct listener *l)
+{
+    if (l->io.fd < 0)
+        return;
+    loop_del(l->loop, &l->io);
+    close(l->io.fd);
+    l->io.fd = -1;
+}
