@@ -201,9 +201,9 @@ int agent_run(const struct agent_opts *opts)
     struct conns_opts conns_opts = {
         .max_conns = opts->max_conns, .records = 1024, .mark = MESHD_SOCK_MARK};
     struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND, .pin_dir = ag.pin_dir};
+    struct outbound_opts out_opts = {.port = MESHD_PORT_OUTBOUND};
     if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0 ||
-        (err = outbound_new(ag.loop, ag.capture, ag.conns, MESHD_PORT_OUTBOUND, &ag.outbound)) !=
-            0 ||
+        (err = outbound_new(ag.loop, ag.capture, ag.conns, &out_opts, &ag.outbound)) != 0 ||
         (err = inbound_new(ag.loop, ag.conns, &in_opts, &ag.inbound)) != 0) {
         log_error("agent: proxies: %s", strerror(-err));
         goto out;

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "capture.skel.h"
+#include "capture/inbound_lookup.h"
 #include "core/log.h"
 
 struct capture {
@@ -244,6 +245,7 @@ int capture_prune(struct capture *c, const uint64_t *keep, size_t n)
             capture_unenroll(c, stale[i]);
         }
     } while (nstale == 64);
+    inbound_lookup_prune(c->pin_dir, keep, n);
     return 0;
 }
 

@@ -1,7 +1,9 @@
 /* Loading and attaching the per-pod sk_lookup program (see inbound_lookup.h). */
 #include "capture/inbound_lookup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,30 @@ err_free:
     meshd_inbound__destroy(il->skel);
     free(il);
     return err;
+}
+
+void inbound_lookup_prune(const char *pin_dir, const uint64_t *keep, size_t n)
+{
+    DIR *d = opendir(pin_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long cookie;
+        char tail;
+        if (sscanf(de->d_name, "inbound_%llu%c", &cookie, &tail) != 1)
+            continue;
+        bool kept = false;
+        for (size_t i = 0; i < n && !kept; i++)
+            kept = keep[i] == cookie;
+        if (kept)
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            log_info("inbound: pruned stale %s", path);
+    }
+    closedir(d);
 }
 
 void inbound_lookup_detach(struct inbound_lookup *il)

@@ -6,6 +6,7 @@
 #define MESHD_CAPTURE_INBOUND_LOOKUP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct inbound_lookup;
@@ -13,6 +14,9 @@ struct inbound_lookup;
 /* lsn6 may be -1 (pod without IPv6). Returns 0 or -errno. */
 int inbound_lookup_attach(const char *pin_dir, uint64_t netns_cookie, int netns_fd, int lsn4,
                           int lsn6, struct inbound_lookup **out);
+/* Unpins (and so detaches) the inbound links under pin_dir whose netns
+ * cookie is not in keep[0..n): pods a previous agent had that are gone. */
+void inbound_lookup_prune(const char *pin_dir, const uint64_t *keep, size_t n);
 /* Detaches and unpins. Accepts NULL. */
 void inbound_lookup_detach(struct inbound_lookup *il);
 

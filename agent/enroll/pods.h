@@ -24,6 +24,7 @@ struct pod {
     uint64_t netns_cookie;
     void *outbound; /* owned by the outbound proxy's hooks */
     void *inbound;  /* owned by the inbound proxy's hooks */
+    void *hbone;    /* owned by the HBONE server's hooks */
     struct pod *next;
 };
 

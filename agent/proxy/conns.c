@@ -2,8 +2,6 @@
 #include "proxy/conns.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +13,8 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "core/netns.h"
 #include "proxy/relay.h"
-
-/* Bounds a connect to an unresponsive destination (SYN retries). */
-#define UPSTREAM_USER_TIMEOUT_MS 10000
+#include "core/upstream.h"
 
 struct conn {
     struct relay relay;        /* first: the relay callback casts back */
@@ -59,6 +54,8 @@ int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **o
 
 static void close_with_reset(int fd)
 {
+    if (fd < 0)
+        return;
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
@@ -149,6 +146,25 @@ struct conn_record *conn_record(struct conn *c)
     return &c->rec;
 }
 
+int conn_take_fd(struct conn *c)
+{
+    int fd = c->down_fd;
+    c->down_fd = -1;
+    c->rec.state = CONN_OPEN;
+    c->t->stats.forwarded++;
+    return fd;
+}
+
+void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
+              const char *response_flag)
+{
+    c->rec.bytes_sent = bytes_sent;
+    c->rec.bytes_received = bytes_received;
+    if (response_flag)
+        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", response_flag);
+    conn_finish(c, err ? CONN_FAILED : CONN_CLOSED, err);
+}
+
 void conn_refuse(struct conn *c, int err, const char *response_flag)
 {
     snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", response_flag);
@@ -168,10 +184,7 @@ static void conn_on_relay_done(struct relay *r, int err)
 static void conn_on_connected(struct loop_io *io, uint32_t events)
 {
     struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, connect_io));
-    int soerr = 0;
-    socklen_t len = sizeof(soerr);
-    if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
-        soerr = errno;
+    int soerr = upstream_connect_result(io->fd);
     if (soerr == 0 && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return;
     loop_del(c->t->loop, io);
@@ -192,50 +205,18 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         conn_finish(c, CONN_FAILED, rc);
 }
 
-/* A non-blocking, marked socket inside the netns, connecting to dst. */
-static int upstream_connect(struct conn *c, int netns_fd, const struct meshd_addr *bind_src)
-{
-    struct sockaddr_storage ss, src;
-    socklen_t sslen, srclen;
-    int rc = addr_to_sockaddr(&c->rec.orig_dst, &ss, &sslen);
-    if (rc)
-        return rc;
-    int fd = netns_socket(netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fd;
-    int one = 1;
-    unsigned int timeout = UPSTREAM_USER_TIMEOUT_MS;
-    if (setsockopt(fd, SOL_SOCKET, SO_MARK, &c->t->opts.mark, sizeof(c->t->opts.mark)) == -1)
-        goto fail; /* unmarked, our own connect would be captured again */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
-    if (bind_src) {
-        if (addr_to_sockaddr(bind_src, &src, &srclen) != 0 || src.ss_family != ss.ss_family) {
-            errno = EAFNOSUPPORT;
-            goto fail;
-        }
-        if (bind(fd, (struct sockaddr *)&src, srclen) == -1)
-            goto fail;
-    }
-    if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 && errno != EINPROGRESS)
-        goto fail;
-    c->connect_io.fd = fd;
-    c->connect_io.cb = conn_on_connected;
-    rc = loop_add(c->t->loop, &c->connect_io, EPOLLOUT);
-    if (rc) {
-        close(fd);
-        c->connect_io.fd = -1;
-    }
-    return rc;
-fail:
-    rc = -errno;
-    close(fd);
-    return rc;
-}
-
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_src)
 {
-    int rc = upstream_connect(c, netns_fd, bind_src);
+    int rc = upstream_connect(netns_fd, &c->rec.orig_dst, bind_src, c->t->opts.mark);
+    if (rc >= 0) {
+        c->connect_io.fd = rc;
+        c->connect_io.cb = conn_on_connected;
+        rc = loop_add(c->t->loop, &c->connect_io, EPOLLOUT);
+        if (rc) {
+            close(c->connect_io.fd);
+            c->connect_io.fd = -1;
+        }
+    }
     if (rc) {
         close_with_reset(c->down_fd);
         snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "UF");
@@ -250,7 +231,9 @@ void conns_free(struct conns *t)
     while (t->active) {
         struct conn *c = t->active;
         t->active = c->next;
-        if (c->rec.state == CONN_OPEN) {
+        if (c->down_fd < 0) {
+            /* carried by an HBONE stream, which its session tears down */
+        } else if (c->rec.state == CONN_OPEN) {
             relay_abort(&c->relay);
         } else {
             if (c->connect_io.fd >= 0) {
@@ -269,7 +252,7 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
 {
     for (const struct conn *c = t->active; c; c = c->next) {
         struct conn_record rec = c->rec;
-        if (rec.state == CONN_OPEN) {
+        if (rec.state == CONN_OPEN && c->down_fd >= 0) {
             rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
             rec.bytes_received = c->relay.bytes[RELAY_UP];
         }

@@ -36,6 +36,12 @@ struct conn_record *conn_record(struct conn *c);
 /* Connects to rec->orig_dst from inside `netns_fd` (binding `bind_src` when
  * not NULL) and relays. Failures finish the connection with a reset. */
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_src);
+/* Hands the app socket to another carrier (an HBONE stream): the caller
+ * then reports the end with conn_end(). Returns the fd. */
+int conn_take_fd(struct conn *c);
+/* Ends a connection carried elsewhere: err 0 is a clean close. */
+void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
+              const char *response_flag);
 /* Ends a connection that will not be forwarded: reset, flagged, counted. */
 void conn_refuse(struct conn *c, int err, const char *response_flag);
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/rand.h>
+
 #include "capture/capture.h"
 #include "core/addr.h"
 #include "core/log.h"
@@ -18,7 +20,7 @@ struct outbound {
     struct loop *loop;       /* borrowed */
     struct capture *capture; /* borrowed */
     struct conns *conns;     /* borrowed */
-    uint16_t port;
+    struct outbound_opts opts;
 };
 
 /* Per pod: IPv4 and IPv6 loopback listeners. */
@@ -28,13 +30,13 @@ struct outbound_pod {
     struct pod *pod; /* borrowed: the registry frees it after detach */
 };
 
-int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns, uint16_t port,
-                 struct outbound **out)
+int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns,
+                 const struct outbound_opts *opts, struct outbound **out)
 {
     struct outbound *ob = calloc(1, sizeof(*ob));
     if (!ob)
         return -ENOMEM;
-    *ob = (struct outbound){.loop = loop, .capture = capture, .conns = conns, .port = port};
+    *ob = (struct outbound){.loop = loop, .capture = capture, .conns = conns, .opts = *opts};
     *out = ob;
     return 0;
 }
@@ -42,6 +44,55 @@ int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns
 void outbound_free(struct outbound *ob)
 {
     free(ob);
+}
+
+void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
+                             const struct hbone_stream_stats *stats)
+{
+    const char *flag = stats->status == 401 ? "DENY" : err ? "UF" : NULL;
+    conn_end(stream_ctx, err, stats->bytes_sent, stats->bytes_received, flag);
+}
+
+/* ztunnel's CONNECT headers: who is really connecting, and trace context. */
+static void connect_headers(const struct pod *pod, const struct meshd_addr *src, char *forwarded,
+                            size_t flen, char *baggage, size_t blen, char *traceparent, size_t tlen)
+{
+    char s[ADDR_STRLEN];
+    if (src->family)
+        snprintf(forwarded, flen, "for=\"%s\"", addr_format(src, s, sizeof(s)));
+    else
+        forwarded[0] = '\0';
+    snprintf(baggage, blen, "k8s.namespace.name=%s,k8s.pod.name=%s", pod->ns, pod->name);
+    unsigned char id[24];
+    if (RAND_bytes(id, sizeof(id)) != 1)
+        memset(id, 0x5a, sizeof(id));
+    int n = snprintf(traceparent, tlen, "00-");
+    for (int i = 0; i < 24 && n + 3 < (int)tlen; i++)
+        n += snprintf(traceparent + n, tlen - (size_t)n, "%02x%s", id[i], i == 15 ? "-" : "");
+    snprintf(traceparent + n, tlen - (size_t)n, "-01");
+}
+
+static void outbound_tunnel(struct outbound *ob, struct conn *c, struct pod *pod,
+                            const struct meshd_addr *src, const struct outbound_route *route)
+{
+    char authority[ADDR_STRLEN], forwarded[80], baggage[400], traceparent[64];
+    struct conn_record *rec = conn_record(c);
+    rec->hbone = route->key.dst;
+    snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", route->key.dst_id);
+    addr_format(&route->target, authority, sizeof(authority));
+    /* The app's real source: its pod address with the port it used. */
+    struct meshd_addr from = route->source;
+    from.port = src->port;
+    connect_headers(pod, &from, forwarded, sizeof(forwarded), baggage, sizeof(baggage), traceparent,
+                    sizeof(traceparent));
+    struct hbone_connect_headers hdrs = {.forwarded = forwarded[0] ? forwarded : NULL,
+                                         .baggage = baggage,
+                                         .traceparent = traceparent};
+    int fd = conn_take_fd(c);
+    int rc = hbone_pool_connect(ob->opts.pool, &route->key, pod->netns_fd, route->client_ctx,
+                                authority, &hdrs, fd, c);
+    if (rc)
+        conn_end(c, rc, 0, 0, "UF");
 }
 
 static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
@@ -68,7 +119,20 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         return;
     }
     conn_record(c)->orig_dst = od.dst;
-    conn_forward(c, pod->netns_fd, NULL);
+    struct outbound_route route = {.action = OUTBOUND_PASSTHROUGH};
+    if (op->ob->opts.route)
+        op->ob->opts.route(op->ob->opts.route_ctx, pod, &od.dst, &route);
+    switch (route.action) {
+    case OUTBOUND_PASSTHROUGH:
+        conn_forward(c, pod->netns_fd, NULL);
+        return;
+    case OUTBOUND_REFUSE:
+        conn_refuse(c, -ECONNREFUSED, route.response_flag[0] ? route.response_flag : "NR");
+        return;
+    case OUTBOUND_HBONE:
+        outbound_tunnel(op->ob, c, pod, &key.src, &route);
+        return;
+    }
 }
 
 int outbound_attach_pod(void *ctx, struct pod *pod)
@@ -79,8 +143,8 @@ int outbound_attach_pod(void *ctx, struct pod *pod)
         return -ENOMEM;
     op->ob = ob;
     op->pod = pod;
-    struct meshd_addr a4 = listener_addr(AF_INET, ob->port, 1);
-    struct meshd_addr a6 = listener_addr(AF_INET6, ob->port, 1);
+    struct meshd_addr a4 = listener_addr(AF_INET, ob->opts.port, 1);
+    struct meshd_addr a6 = listener_addr(AF_INET6, ob->opts.port, 1);
     int err = listener_open(&op->l[0], ob->loop, pod->netns_fd, &a4, outbound_on_accept, op);
     if (err) {
         free(op);

@@ -6,15 +6,48 @@
 
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
+#include "hbone/pool.h"
+
 struct capture;
 struct conns;
 struct loop;
 struct pod;
 struct outbound;
 
+enum outbound_action {
+    OUTBOUND_PASSTHROUGH, /* plain TCP to the original destination */
+    OUTBOUND_HBONE,       /* CONNECT to `target` through the HBONE pool */
+    OUTBOUND_REFUSE,      /* reset, with `response_flag` */
+};
+
+struct outbound_route {
+    enum outbound_action action;
+    struct meshd_addr target;  /* HBONE: the endpoint, becomes :authority */
+    struct hbone_pool_key key; /* HBONE: identities and the peer's 15008 */
+    SSL_CTX *client_ctx;       /* HBONE: the source workload's; borrowed */
+    struct meshd_addr source;  /* HBONE: the app's pod address, for Forwarded */
+    char response_flag[8];     /* REFUSE */
+};
+
+/* Decides what happens to a captured connection (the config does). */
+typedef void (*outbound_route_fn)(void *ctx, const struct pod *src,
+                                  const struct meshd_addr *orig_dst, struct outbound_route *out);
+
+struct outbound_opts {
+    uint16_t port;           /* 15001 */
+    outbound_route_fn route; /* NULL: everything passes through */
+    void *route_ctx;
+    struct hbone_pool *pool; /* borrowed */
+};
+
 /* `loop`, `capture` and `conns` are borrowed. */
-int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns, uint16_t port,
-                 struct outbound **out);
+int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns,
+                 const struct outbound_opts *opts, struct outbound **out);
+/* The pool's stream-done callback for connections this proxy tunnelled. */
+void outbound_on_stream_done(void *ob, struct hbone_stream *st, void *stream_ctx, int err,
+                             const struct hbone_stream_stats *stats);
 void outbound_free(struct outbound *ob);
 
 /* pod_hooks for the enrollment registry. */

@@ -1,0 +1,332 @@
+/* HBONE server on each pod's 15008 (see hbone_inbound.h). */
+#include "proxy/hbone_inbound.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/upstream.h"
+#include "enroll/pods.h"
+#include "hbone/session.h"
+#include "proxy/conns.h"
+#include "proxy/listener.h"
+
+struct hbone_inbound {
+    struct loop *loop;   /* borrowed */
+    struct conns *conns; /* borrowed */
+    struct hbone_inbound_opts opts;
+    struct hbone_inbound_stats stats;
+    struct hi_pod *pods; /* every attached pod, for expiry */
+};
+
+/* One enrolled pod's listeners and the sessions they accepted. */
+struct hi_pod {
+    struct listener l[2];
+    struct hbone_inbound *hi;
+    struct pod *pod; /* borrowed */
+    struct hi_session *sessions;
+    struct hi_pod *next;
+};
+
+struct hi_session {
+    struct hbone_session *s;
+    struct hi_pod *hp;       /* borrowed: detaching the pod closes us first */
+    struct meshd_addr local; /* the pod address the client reached */
+    struct meshd_addr peer;  /* the client's address */
+    char peer_id[256];
+    struct hi_session *prev, *next;
+};
+
+/* One CONNECT being served: the app connection and its record. */
+struct hi_stream {
+    struct hbone_stream *st;
+    struct conn *c;
+    struct loop_io connect_io; /* fd -1 once handed to the stream */
+    struct hbone_inbound *hi;
+};
+
+static void pod_ref(const struct pod *pod, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", pod->ns, pod->name);
+}
+
+static int hi_on_established(void *ctx, struct hbone_session *s)
+{
+    struct hi_session *hs = ctx;
+    struct hbone_inbound *hi = hs->hp->hi;
+    char why[160] = "no verifier";
+    int rc = hi->opts.verify_client
+                 ? hi->opts.verify_client(hi->opts.ctx, hbone_session_ssl(s), hs->peer_id,
+                                          sizeof(hs->peer_id), why, sizeof(why))
+                 : -EPERM;
+    if (rc) {
+        char peer[ADDR_STRLEN];
+        hi->stats.handshake_failures++;
+        log_ratelimited(LOG_WARN, "hbone: client %s refused: %s",
+                        addr_format(&hs->peer, peer, sizeof(peer)), why);
+    }
+    return rc;
+}
+
+static struct meshd_addr app_source(uint8_t family)
+{
+    struct meshd_addr a = {.family = family};
+    if (family == MESHD_AF_INET)
+        a.addr[0] = 127, a.addr[3] = 6;
+    else
+        a.addr[15] = 1;
+    return a;
+}
+
+static void hi_stream_on_connected(struct loop_io *io, uint32_t events)
+{
+    struct hi_stream *is =
+        (struct hi_stream *)((char *)io - offsetof(struct hi_stream, connect_io));
+    int soerr = upstream_connect_result(io->fd);
+    if (soerr == 0 && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return;
+    loop_del(is->hi->loop, io);
+    int fd = io->fd;
+    io->fd = -1;
+    if (soerr) {
+        close(fd);
+        is->hi->stats.upstream_failures++;
+        snprintf(conn_record(is->c)->response_flags, sizeof(conn_record(is->c)->response_flags),
+                 "UF");
+        conn_record(is->c)->error = soerr;
+        hbone_stream_reject(is->st, 503);
+        return;
+    }
+    conn_record(is->c)->state = CONN_OPEN;
+    hbone_stream_accept(is->st, fd);
+}
+
+/* Is `target` the pod address this session came in on (any port)? */
+static bool authority_is_local(const struct meshd_addr *target, const struct meshd_addr *local)
+{
+    struct meshd_addr a = *target, b = *local;
+    a.port = b.port = 0;
+    if (addr_equal(&a, &b))
+        return true;
+    /* An IPv4 authority reached over an IPv4-mapped IPv6 socket. */
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return a.family == MESHD_AF_INET && b.family == MESHD_AF_INET6 &&
+           memcmp(b.addr, mapped, 12) == 0 && memcmp(b.addr + 12, a.addr, 4) == 0;
+}
+
+static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone_request *req)
+{
+    struct hi_session *hs = ctx;
+    struct hbone_inbound *hi = hs->hp->hi;
+    struct pod *pod = hs->hp->pod;
+    struct meshd_addr dst;
+    if (addr_parse(req->authority, &dst) != 0 || !authority_is_local(&dst, &hs->local)) {
+        hi->stats.bad_requests++;
+        log_ratelimited(LOG_INFO, "hbone: %s/%s: CONNECT to \"%s\" is not this pod", pod->ns,
+                        pod->name, req->authority);
+        hbone_stream_reject(st, 400);
+        return;
+    }
+    char ref[RECORD_POD_LEN];
+    pod_ref(pod, ref, sizeof(ref));
+    struct conn *c = conn_begin(hi->conns, -1, "inbound", ref, &hs->peer);
+    if (!c) {
+        hbone_stream_reject(st, 503);
+        return;
+    }
+    struct conn_record *rec = conn_record(c);
+    rec->orig_dst = dst;
+    rec->hbone = hs->local;
+    rec->hbone.port = htons(hi->opts.port);
+    snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", hs->peer_id);
+    if (hi->opts.authorize &&
+        hi->opts.authorize(hi->opts.ctx, pod, hs->peer_id, &hs->peer, &dst) != 0) {
+        hi->stats.denied++;
+        hbone_stream_reject(st, 401);
+        conn_refuse(c, -EACCES, "DENY");
+        return;
+    }
+    struct hi_stream *is = calloc(1, sizeof(*is));
+    if (!is) {
+        hbone_stream_reject(st, 503);
+        conn_refuse(c, -ENOMEM, "UF");
+        return;
+    }
+    is->st = st;
+    is->c = c;
+    is->hi = hi;
+    struct meshd_addr from = app_source(dst.family);
+    int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark);
+    is->connect_io.fd = fd;
+    is->connect_io.cb = hi_stream_on_connected;
+    if (fd < 0 || loop_add(hi->loop, &is->connect_io, EPOLLOUT) != 0) {
+        if (fd >= 0)
+            close(fd);
+        hi->stats.upstream_failures++;
+        hbone_stream_reject(st, 503);
+        conn_refuse(c, fd < 0 ? fd : -ENOMEM, "UF");
+        free(is);
+        return;
+    }
+    hbone_stream_set_ctx(st, is);
+}
+
+static void hi_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
+                              const struct hbone_stream_stats *stats)
+{
+    struct hi_stream *is = stream_ctx;
+    if (!is)
+        return; /* rejected before it had a record */
+    if (is->connect_io.fd >= 0) {
+        loop_del(is->hi->loop, &is->connect_io);
+        close(is->connect_io.fd);
+    }
+    struct conn_record *rec = conn_record(is->c);
+    if (stats->status != 200 && !err)
+        err = -ECONNREFUSED;
+    /* From the source's view: sent = client -> app, received = app -> client. */
+    conn_end(is->c, err ? (rec->error ? -rec->error : err) : 0, stats->bytes_received,
+             stats->bytes_sent, NULL);
+    free(is);
+}
+
+static void hi_on_session_done(void *ctx, struct hbone_session *s)
+{
+    struct hi_session *hs = ctx;
+    struct hi_pod *hp = hs->hp;
+    if (!hbone_session_established(s))
+        hp->hi->stats.handshake_failures++;
+    if (hs->prev)
+        hs->prev->next = hs->next;
+    else
+        hp->sessions = hs->next;
+    if (hs->next)
+        hs->next->prev = hs->prev;
+    hp->hi->stats.sessions--;
+    free(hs);
+}
+
+static void hi_on_accept(struct listener *l, int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+    struct hi_pod *hp = l->ctx;
+    struct hbone_inbound *hi = hp->hi;
+    SSL_CTX *ctx = hi->opts.server_ctx ? hi->opts.server_ctx(hi->opts.ctx, hp->pod) : NULL;
+    struct hi_session *hs = ctx ? calloc(1, sizeof(*hs)) : NULL;
+    if (!hs) {
+        log_ratelimited(LOG_WARN, "hbone: %s/%s has no workload certificate; refusing", hp->pod->ns,
+                        hp->pod->name);
+        close(fd);
+        return;
+    }
+    struct sockaddr_storage local;
+    socklen_t locallen = sizeof(local);
+    hs->hp = hp;
+    addr_from_sockaddr(peer, peerlen, &hs->peer);
+    if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0)
+        addr_from_sockaddr((struct sockaddr *)&local, locallen, &hs->local);
+    struct hbone_handler h = {.on_established = hi_on_established,
+                              .on_request = hi_on_request,
+                              .on_stream_done = hi_on_stream_done,
+                              .on_session_done = hi_on_session_done,
+                              .ctx = hs};
+    if (hbone_session_new(hi->loop, ctx, fd, true, &h, &hs->s) != 0) {
+        free(hs);
+        return;
+    }
+    hs->next = hp->sessions;
+    if (hp->sessions)
+        hp->sessions->prev = hs;
+    hp->sessions = hs;
+    hi->stats.sessions++;
+    hi->stats.sessions_total++;
+}
+
+int hbone_inbound_new(struct loop *loop, struct conns *conns, const struct hbone_inbound_opts *opts,
+                      struct hbone_inbound **out)
+{
+    struct hbone_inbound *hi = calloc(1, sizeof(*hi));
+    if (!hi)
+        return -ENOMEM;
+    hi->loop = loop;
+    hi->conns = conns;
+    hi->opts = *opts;
+    *out = hi;
+    return 0;
+}
+
+int hbone_inbound_attach_pod(void *ctx, struct pod *pod)
+{
+    struct hbone_inbound *hi = ctx;
+    struct hi_pod *hp = calloc(1, sizeof(*hp));
+    if (!hp)
+        return -ENOMEM;
+    hp->hi = hi;
+    hp->pod = pod;
+    hp->l[1].io.fd = -1;
+    struct meshd_addr a4 = listener_addr(AF_INET, hi->opts.port, 0);
+    struct meshd_addr a6 = listener_addr(AF_INET6, hi->opts.port, 0);
+    int err = listener_open(&hp->l[0], hi->loop, pod->netns_fd, &a4, hi_on_accept, hp);
+    if (err) {
+        free(hp);
+        return err;
+    }
+    if (listener_open(&hp->l[1], hi->loop, pod->netns_fd, &a6, hi_on_accept, hp) != 0)
+        log_warn("hbone: %s/%s: no IPv6 listener on %u", pod->ns, pod->name, hi->opts.port);
+    hp->next = hi->pods;
+    hi->pods = hp;
+    pod->hbone = hp;
+    return 0;
+}
+
+void hbone_inbound_detach_pod(void *ctx, struct pod *pod)
+{
+    struct hbone_inbound *hi = ctx;
+    struct hi_pod *hp = pod->hbone;
+    if (!hp)
+        return;
+    listener_close(&hp->l[0]);
+    listener_close(&hp->l[1]);
+    while (hp->sessions)
+        hbone_session_close(hp->sessions->s, "pod unenrolled");
+    for (struct hi_pod **pp = &hi->pods; *pp; pp = &(*pp)->next) {
+        if (*pp == hp) {
+            *pp = hp->next;
+            break;
+        }
+    }
+    free(hp);
+    pod->hbone = NULL;
+}
+
+void hbone_inbound_expire(struct hbone_inbound *hi, uint64_t now_ns)
+{
+    for (struct hi_pod *hp = hi->pods; hp; hp = hp->next) {
+        for (struct hi_session *hs = hp->sessions, *next; hs; hs = next) {
+            next = hs->next;
+            struct hbone_session *s = hs->s;
+            uint64_t idle = hbone_session_idle_since_ns(s);
+            if (!hbone_session_established(s) &&
+                now_ns - hbone_session_started_ns(s) > hi->opts.handshake_timeout_ns)
+                hbone_session_close(s, "handshake timed out");
+            else if (idle && now_ns - idle > hi->opts.idle_timeout_ns)
+                hbone_session_close(s, "idle");
+        }
+    }
+}
+
+void hbone_inbound_free(struct hbone_inbound *hi)
+{
+    free(hi);
+}
+
+void hbone_inbound_get_stats(const struct hbone_inbound *hi, struct hbone_inbound_stats *st)
+{
+    *st = hi->stats;
+}

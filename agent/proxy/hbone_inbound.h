@@ -1,0 +1,54 @@
+/* The HBONE server: each enrolled pod's 15008 listeners, terminating mutual
+ * TLS with the pod's workload certificate and answering CONNECT as ztunnel
+ * does: 200 once the app accepted, 400 for a bad request or an authority
+ * that is not this pod, 401 when policy denies, 503 when the app refused.
+ * The app is reached from 127.0.0.6 (::1), which sk_lookup lets through. */
+#ifndef MESHD_PROXY_HBONE_INBOUND_H
+#define MESHD_PROXY_HBONE_INBOUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "meshd/capture.h"
+
+struct conns;
+struct loop;
+struct pod;
+struct hbone_inbound;
+
+struct hbone_inbound_opts {
+    uint16_t port; /* 15008 */
+    uint32_t mark;
+    uint64_t handshake_timeout_ns, idle_timeout_ns;
+    /* The pod's TLS server context (its workload certificate); NULL while it
+     * has none, and connections are then refused. */
+    SSL_CTX *(*server_ctx)(void *ctx, const struct pod *pod);
+    /* Verifies the client's certificate chain and trust domain; writes its
+     * SPIFFE id. 0 or -EPERM with a reason. */
+    int (*verify_client)(void *ctx, SSL *ssl, char *id, size_t idlen, char *why, size_t whylen);
+    /* Destination policy: 0 allows, -EACCES denies (answered 401). NULL
+     * allows everything. */
+    int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
+                     const struct meshd_addr *src, const struct meshd_addr *dst);
+    void *ctx;
+};
+
+struct hbone_inbound_stats {
+    uint64_t sessions, sessions_total, handshake_failures, bad_requests, denied, upstream_failures;
+};
+
+int hbone_inbound_new(struct loop *loop, struct conns *conns, const struct hbone_inbound_opts *opts,
+                      struct hbone_inbound **out);
+/* Closes every session. Accepts NULL. */
+void hbone_inbound_free(struct hbone_inbound *hi);
+
+int hbone_inbound_attach_pod(void *hi, struct pod *pod);
+void hbone_inbound_detach_pod(void *hi, struct pod *pod);
+
+/* Closes sessions stuck in the handshake or idle past the timeouts. */
+void hbone_inbound_expire(struct hbone_inbound *hi, uint64_t now_ns);
+void hbone_inbound_get_stats(const struct hbone_inbound *hi, struct hbone_inbound_stats *st);
+
+#endif

@@ -1,0 +1,86 @@
+# meshd helpers for end-to-end tests; source after topology.sh.
+#
+# Each simulated node gets its own meshd, run with nsenter in the node's
+# network namespace (keeping the host mount namespace, so the bpffs pins are
+# visible host-wide), with a node name, state dir and admin socket unique to
+# this run.
+
+MESHD_BUILD=${MESHD_BUILD:-build}
+MESHD_BIN=$(realpath "$MESHD_BUILD/meshd")
+MESHCTL_BIN=$(realpath "$MESHD_BUILD/meshctl")
+E2E_TMP=$(mktemp -d /tmp/meshd-e2e.XXXXXX)
+topo_on_cleanup "rm -rf '$E2E_TMP'"
+declare -gA MESHD_PID MESHD_NODE MESHD_SOCK MESHD_LOG
+
+# meshd_start I [EXTRA ARGS...]: starts (or restarts) the agent of node I.
+meshd_start() {
+    local i=$1
+    shift
+    local node="m${TOPO_RUN}n${i}"
+    local state="$E2E_TMP/state-$i"
+    mkdir -p "$E2E_TMP/config-$i" "$state"
+    MESHD_NODE[$i]=$node
+    MESHD_SOCK[$i]="$state/meshd.sock"
+    MESHD_LOG[$i]="$E2E_TMP/meshd-$i.log"
+    # A killed agent leaves its pins behind on purpose; remove them last.
+    topo_on_cleanup "rm -rf '/sys/fs/bpf/meshd/$node'"
+    MESHD_PID[$i]=$(topo_spawn_nsenter "${NODE_NS[$i]}" "${MESHD_LOG[$i]}" \
+        "$MESHD_BIN" --config "$E2E_TMP/config-$i" --node "$node" --state-dir "$state" \
+        --log-level debug "$@")
+    local t
+    for t in $(seq 1 100); do
+        [ -S "${MESHD_SOCK[$i]}" ] && meshctl_at "$i" status >/dev/null 2>&1 && return 0
+        topo_alive "${MESHD_PID[$i]}" || break
+        sleep 0.1
+    done
+    echo "meshd on node $i did not come up:" >&2
+    cat "${MESHD_LOG[$i]}" >&2
+    return 1
+}
+
+# meshctl_at I ARGS...: meshctl against node I's agent.
+meshctl_at() {
+    local i=$1
+    shift
+    "$MESHCTL_BIN" --agent "${MESHD_SOCK[$i]}" "$@"
+}
+
+# enroll I "i,j": enrolls pod (i,j) with node I's agent as default/pod-i-j.
+enroll() {
+    meshctl_at "$1" enroll "default/pod-${2/,/-}" --netns "/run/netns/${POD_NS[$2]}" >/dev/null
+}
+
+unenroll() {
+    meshctl_at "$1" unenroll "default/pod-${2/,/-}" >/dev/null
+}
+
+# connections_json I: the agent's connection records.
+connections_json() {
+    meshctl_at "$1" -o json connections
+}
+
+# bpf_stat I NAME: one BPF counter of node I's agent.
+bpf_stat() {
+    meshctl_at "$1" status | jq -r ".bpf.$2"
+}
+
+# in_pod "i,j" CMD...: runs CMD in pod (i,j).
+in_pod() {
+    local p=$1
+    shift
+    ip netns exec "${POD_NS[$p]}" "$@"
+}
+
+# http_get "i,j" URL: curl from a pod; prints the HTTP status (000 on failure).
+http_get() {
+    in_pod "$1" curl -s -o /dev/null -m 5 -w '%{http_code}' "$2" || true
+}
+
+# http_server "i,j" PORT: a real HTTP server (dual-stack) in a pod.
+http_server() {
+    local pid
+    pid=$(topo_spawn "${POD_NS[$1]}" "$E2E_TMP/http-${1/,/-}-$2.log" \
+        /usr/bin/python3 -m http.server --bind :: "$2")
+    topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" "$2" 10
+    echo "$pid"
+}
