@@ -98,7 +98,9 @@ static int attach_pinned(struct capture *c, struct bpf_program *prog, const char
 /* libbpf's own diagnostics go through our log, at our levels. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-    if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
+    /* libbpf's debug level is a CO-RE relocation trace: too much even for
+     * our debug level. Its info lines (pins, loads) are our debug. */
+    if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && log_get_level() < LOG_DEBUG))
         return 0;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
