@@ -12,6 +12,8 @@ pkgs=(
     # end-to-end tests: namespaces, real clients and servers
     iproute2 util-linux procps curl python3 jq openssl
     iperf3 nginx-light tshark nghttp2-client nghttp2-proxy
+    # benchmarks
+    wrk
 )
 
 missing=()

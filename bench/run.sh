@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# make bench: pod-to-pod across two simulated nodes, with and without meshd,
+# measured in one run so the ratios compare like with like.
+#
+#   direct    no pod enrolled: the kernel's own path (the baseline)
+#   capture   client pod enrolled: connect4 capture + meshd's outbound relay
+#   both      both pods enrolled: outbound relay on node 1, sk_lookup +
+#             inbound relay on node 2 (meshd's full plaintext path)
+#
+# Metrics: iperf3 single-stream throughput; wrk request latency on one
+# keep-alive connection (p50/p99); new connections per second (wrk with
+# "Connection: close"); meshd CPU seconds and peak RSS over the scenario.
+# Every load is bounded in time; traffic stays inside the test's netns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tests/e2e/lib/topology.sh
+source tests/e2e/lib/meshd.sh
+
+DUR=${BENCH_SECONDS:-5}
+OUT_DIR=bench/results
+mkdir -p "$OUT_DIR"
+OUT="$OUT_DIR/$(date -u +%Y%m%dT%H%M%SZ).md"
+
+topo_init
+topo_create 2 1
+meshd_start 1 --log-level info
+meshd_start 2 --log-level info
+SRV=${POD_IP4[2,1]}
+
+# nginx in the server pod: a tiny fixed response, no logging.
+NGX="$E2E_TMP/nginx"
+mkdir -p "$NGX"
+cat >"$NGX/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 8080 reuseport; listen [::]:8080; location / { return 200 "ok\n"; } }
+}
+CONF
+topo_spawn "${POD_NS[2,1]}" "$NGX/out.log" nginx -c "$NGX/nginx.conf" -p "$NGX" >/dev/null
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/iperf3.log" iperf3 -s -p 5201 >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 8080 10
+topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 5201 10
+
+cpu_seconds() { # utime+stime of a pid, in seconds
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+meshd_cpu() { echo "$(cpu_seconds "${MESHD_PID[1]}") $(cpu_seconds "${MESHD_PID[2]}")" | awk '{print $1 + $2}'; }
+meshd_rss_kib() { awk '/VmHWM/ {s += $2} END {print s}' "/proc/${MESHD_PID[1]}/status" "/proc/${MESHD_PID[2]}/status"; }
+
+declare -A R
+measure() { # scenario
+    local s=$1 cpu0 cpu1 gbit lat conn
+    cpu0=$(meshd_cpu)
+    gbit=$(in_pod "1,1" iperf3 -c "$SRV" -p 5201 -t "$DUR" -J | jq '.end.sum_received.bits_per_second / 1e9')
+    lat=$(in_pod "1,1" wrk -t1 -c1 -d"${DUR}s" --latency "http://$SRV:8080/" |
+        awk '$1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print p50, p99}')
+    conn=$(in_pod "1,1" wrk -t2 -c32 -d"${DUR}s" -H 'Connection: close' "http://$SRV:8080/" |
+        awk '/Requests\/sec/ {print $2}')
+    cpu1=$(meshd_cpu)
+    R[$s,gbit]=$(printf '%.2f' "$gbit")
+    R[$s,p50]=$(to_us "${lat% *}")
+    R[$s,p99]=$(to_us "${lat#* }")
+    R[$s,conn]=$(printf '%.0f' "$conn")
+    R[$s,cpu]=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')
+    R[$s,rss]=$(( $(meshd_rss_kib) / 1024 ))
+    echo "  $s: ${R[$s,gbit]} Gb/s, p50 ${R[$s,p50]} us, p99 ${R[$s,p99]} us, ${R[$s,conn]} conn/s, meshd cpu ${R[$s,cpu]} s" >&2
+}
+to_us() { # wrk prints 45.00us / 1.20ms / 1.00s
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1e6; printf "%.0f", n }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
+
+echo "bench: ${DUR}s per measurement" >&2
+measure direct
+enroll 1 "1,1"
+measure capture
+enroll 2 "2,1"
+measure both
+
+{
+    echo "# meshd bench $(date -u +%FT%TZ)"
+    echo
+    echo "Kernel $(uname -r), $(nproc) cores; ${DUR}s per measurement; pod to pod across two netns nodes."
+    echo
+    echo "| metric | direct (baseline) | capture | ratio | both ends | ratio |"
+    echo "|---|---|---|---|---|---|"
+    for m in "gbit:throughput, 1 stream (Gb/s)" "p50:latency p50, 1 conn (us)" "p99:latency p99, 1 conn (us)" "conn:new connections/s (Connection: close)"; do
+        k=${m%%:*}
+        echo "| ${m#*:} | ${R[direct,$k]} | ${R[capture,$k]} | $(ratio "${R[capture,$k]}" "${R[direct,$k]}") | ${R[both,$k]} | $(ratio "${R[both,$k]}" "${R[direct,$k]}") |"
+    done
+    echo "| meshd CPU seconds in the scenario | ${R[direct,cpu]} | ${R[capture,cpu]} | | ${R[both,cpu]} | |"
+    echo "| meshd peak RSS, both agents (MiB) | ${R[direct,rss]} | ${R[capture,rss]} | | ${R[both,rss]} | |"
+} | tee "$OUT"
+echo "bench: results in $OUT" >&2
