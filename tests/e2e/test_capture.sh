@@ -73,4 +73,5 @@ t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "curl after u
 t_expect_eq "$(connections_json 1 | jq length)" 2 "no new record"
 t_expect_eq "$(meshctl_at 1 -o json pods | jq length)" 0 "no pods enrolled"
 
+meshd_check_logs
 t_summary

@@ -51,4 +51,5 @@ t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "direct curl"
 t_expect_eq "$(connections_json 2 | jq length)" "$n_before" "not captured"
 t_expect_eq "$(ls "/sys/fs/bpf/meshd/${MESHD_NODE[2]}" | grep -c '^inbound_' || true)" 0 "pin removed"
 
+meshd_check_logs
 t_summary

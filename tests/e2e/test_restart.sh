@@ -74,4 +74,5 @@ t_expect_eq "$left" 0 "no meshd link of this instance remains"
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "direct curl after shutdown"
 t_expect_eq "$(test -e "$E2E_TMP/state-1/pods.json" && echo kept || echo removed)" removed "state forgotten"
 
+meshd_check_logs
 t_summary

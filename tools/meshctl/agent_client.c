@@ -14,8 +14,11 @@
 json_t *agent_call(const char *socket_path, json_t *req)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
     if (strlen(socket_path) >= sizeof(sun.sun_path)) {
         fprintf(stderr, "meshctl: socket path too long: %s\n", socket_path);
+        free(text);
         return NULL;
     }
     strcpy(sun.sun_path, socket_path);
@@ -24,11 +27,11 @@ json_t *agent_call(const char *socket_path, json_t *req)
         fprintf(stderr, "meshctl: cannot reach meshd at %s: %s\n", socket_path, strerror(errno));
         if (fd != -1)
             close(fd);
+        free(text);
         return NULL;
     }
     struct timeval tv = {.tv_sec = 10};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char *text = json_dumps(req, JSON_COMPACT);
     size_t len = text ? strlen(text) : 0;
     int ok = text && send(fd, text, len, MSG_NOSIGNAL) == (ssize_t)len &&
              send(fd, "\n", 1, MSG_NOSIGNAL) == 1;

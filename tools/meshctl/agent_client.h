@@ -4,7 +4,8 @@
 
 #include <jansson.h>
 
-/* Sends `req` and returns the "result" of a successful response (a new
+/* Sends `req` (the reference is stolen, as json_object_set_new does) and
+ * returns the "result" of a successful response (a new
  * reference), or NULL after printing the agent's error or the transport
  * failure to stderr. */
 json_t *agent_call(const char *socket_path, json_t *req);

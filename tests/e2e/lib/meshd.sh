@@ -84,3 +84,22 @@ http_server() {
     topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" "$2" 10
     echo "$pid"
 }
+
+# meshd_check_logs: stops every agent still running with SIGTERM (a clean
+# shutdown, where leak reports are written), then checks no agent log of
+# this test has a sanitizer report (ASan, UBSan, LSan). Call before
+# t_summary; with SANITIZE=1 builds a memory error in meshd fails the test.
+meshd_check_logs() {
+    local i
+    t_begin "agents stop cleanly; logs are free of sanitizer reports"
+    for i in "${!MESHD_PID[@]}"; do
+        if topo_alive "${MESHD_PID[$i]}"; then
+            topo_kill "${MESHD_PID[$i]}" TERM
+            t_expect_contains "$(cat "${MESHD_LOG[$i]}")" "BPF programs detached" "node $i shut down cleanly"
+        fi
+    done
+    for i in "${!MESHD_LOG[@]}"; do
+        t_expect_not_contains "$(cat "${MESHD_LOG[$i]}" 2>/dev/null)" "Sanitizer" "node $i log"
+        t_expect_not_contains "$(cat "${MESHD_LOG[$i]}" 2>/dev/null)" "runtime error:" "node $i log (UBSan)"
+    done
+}
