@@ -75,16 +75,6 @@ static int hi_on_established(void *ctx, struct hbone_session *s)
     return rc;
 }
 
-static struct meshd_addr app_source(uint8_t family)
-{
-    struct meshd_addr a = {.family = family};
-    if (family == MESHD_AF_INET)
-        a.addr[0] = 127, a.addr[3] = 6;
-    else
-        a.addr[15] = 1;
-    return a;
-}
-
 static void hi_stream_on_connected(struct loop_io *io, uint32_t events)
 {
     struct hi_stream *is =
@@ -162,7 +152,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     is->st = st;
     is->c = c;
     is->hi = hi;
-    struct meshd_addr from = app_source(dst.family);
+    struct meshd_addr from = listener_app_source(dst.family);
     int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark);
     is->connect_io.fd = fd;
     is->connect_io.cb = hi_stream_on_connected;
@@ -269,16 +259,11 @@ int hbone_inbound_attach_pod(void *ctx, struct pod *pod)
         return -ENOMEM;
     hp->hi = hi;
     hp->pod = pod;
-    hp->l[1].io.fd = -1;
-    struct meshd_addr a4 = listener_addr(AF_INET, hi->opts.port, 0);
-    struct meshd_addr a6 = listener_addr(AF_INET6, hi->opts.port, 0);
-    int err = listener_open(&hp->l[0], hi->loop, pod->netns_fd, &a4, hi_on_accept, hp);
+    int err = listener_open_pod(hp->l, hi->loop, pod, hi->opts.port, 0, hi_on_accept, hp, "hbone");
     if (err) {
         free(hp);
         return err;
     }
-    if (listener_open(&hp->l[1], hi->loop, pod->netns_fd, &a6, hi_on_accept, hp) != 0)
-        log_warn("hbone: %s/%s: no IPv6 listener on %u", pod->ns, pod->name, hi->opts.port);
     hp->next = hi->pods;
     hi->pods = hp;
     pod->hbone = hp;
@@ -291,8 +276,7 @@ void hbone_inbound_detach_pod(void *ctx, struct pod *pod)
     struct hi_pod *hp = pod->hbone;
     if (!hp)
         return;
-    listener_close(&hp->l[0]);
-    listener_close(&hp->l[1]);
+    listener_close_pod(hp->l);
     while (hp->sessions)
         hbone_session_close(hp->sessions->s, "pod unenrolled");
     for (struct hi_pod **pp = &hi->pods; *pp; pp = &(*pp)->next) {

@@ -62,18 +62,6 @@ void inbound_free(struct inbound *ib)
     free(ib);
 }
 
-/* The source the agent connects to the app from: loopback, which the
- * sk_lookup program does not steer, so the connection reaches the app. */
-static struct meshd_addr inbound_source(uint8_t family)
-{
-    struct meshd_addr a = {.family = family};
-    if (family == MESHD_AF_INET)
-        a.addr[0] = 127, a.addr[3] = 6;
-    else
-        a.addr[15] = 1;
-    return a;
-}
-
 static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
                               socklen_t peerlen)
 {
@@ -105,7 +93,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         conn_refuse(c, -EACCES, "DENY");
         return;
     }
-    struct meshd_addr from = inbound_source(dst.family);
+    struct meshd_addr from = listener_app_source(dst.family);
     conn_forward(c, pod->netns_fd, &from);
 }
 
@@ -117,15 +105,10 @@ int inbound_attach_pod(void *ctx, struct pod *pod)
         return -ENOMEM;
     ip->ib = ib;
     ip->pod = pod;
-    ip->l[1].io.fd = -1;
-    struct meshd_addr a4 = listener_addr(AF_INET, ib->opts.port, 0);
-    struct meshd_addr a6 = listener_addr(AF_INET6, ib->opts.port, 0);
-    int err = listener_open(&ip->l[0], ib->loop, pod->netns_fd, &a4, inbound_on_accept, ip);
+    int err =
+        listener_open_pod(ip->l, ib->loop, pod, ib->opts.port, 0, inbound_on_accept, ip, "inbound");
     if (err)
         goto err_free;
-    if (listener_open(&ip->l[1], ib->loop, pod->netns_fd, &a6, inbound_on_accept, ip) != 0)
-        log_warn("inbound: %s/%s: no IPv6 listener; IPv6 inbound will be refused", pod->ns,
-                 pod->name);
     err = inbound_lookup_attach(ib->pin_dir, pod->netns_cookie, pod->netns_fd, ip->l[0].io.fd,
                                 ip->l[1].io.fd, &ip->lookup);
     if (err)
@@ -133,8 +116,7 @@ int inbound_attach_pod(void *ctx, struct pod *pod)
     pod->inbound = ip;
     return 0;
 err_close:
-    listener_close(&ip->l[0]);
-    listener_close(&ip->l[1]);
+    listener_close_pod(ip->l);
 err_free:
     free(ip);
     return err;
@@ -148,8 +130,7 @@ void inbound_detach_pod(void *ctx, struct pod *pod)
     /* Program first: once it is gone, inbound goes to the app directly
      * rather than to a listener that is closing. */
     inbound_lookup_detach(ip->lookup);
-    listener_close(&ip->l[0]);
-    listener_close(&ip->l[1]);
+    listener_close_pod(ip->l);
     free(ip);
     pod->inbound = NULL;
 }

@@ -10,6 +10,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/netns.h"
+#include "enroll/pods.h"
 
 #define ACCEPT_BATCH 64
 
@@ -83,4 +84,36 @@ void listener_close(struct listener *l)
     loop_del(l->loop, &l->io);
     close(l->io.fd);
     l->io.fd = -1;
+}
+
+int listener_open_pod(struct listener l[2], struct loop *loop, const struct pod *pod, uint16_t port,
+                      int loopback, listener_accept_cb cb, void *ctx, const char *what)
+{
+    struct meshd_addr a4 = listener_addr(AF_INET, port, loopback);
+    struct meshd_addr a6 = listener_addr(AF_INET6, port, loopback);
+    l[1].io.fd = -1;
+    int err = listener_open(&l[0], loop, pod->netns_fd, &a4, cb, ctx);
+    if (err)
+        return err;
+    err = listener_open(&l[1], loop, pod->netns_fd, &a6, cb, ctx);
+    if (err)
+        log_warn("%s: %s/%s: no IPv6 listener on %u (%s); IPv6 will be refused", what, pod->ns,
+                 pod->name, port, strerror(-err));
+    return 0;
+}
+
+void listener_close_pod(struct listener l[2])
+{
+    listener_close(&l[0]);
+    listener_close(&l[1]);
+}
+
+struct meshd_addr listener_app_source(uint8_t family)
+{
+    struct meshd_addr a = {.family = family};
+    if (family == MESHD_AF_INET)
+        a.addr[0] = 127, a.addr[3] = 6;
+    else
+        a.addr[15] = 1;
+    return a;
 }

@@ -27,4 +27,17 @@ void listener_close(struct listener *l);
 /* 127.0.0.1:port or [::1]:port; 0.0.0.0:port or [::]:port when !loopback. */
 struct meshd_addr listener_addr(int family, uint16_t port, int loopback);
 
+struct pod;
+
+/* A pod's IPv4 and IPv6 listeners on `port` (loopback or any address).
+ * IPv4 is required; a pod without IPv6 gets a warning and l[1].io.fd -1.
+ * `what` names the proxy in that warning. */
+int listener_open_pod(struct listener l[2], struct loop *loop, const struct pod *pod, uint16_t port,
+                      int loopback, listener_accept_cb cb, void *ctx, const char *what);
+void listener_close_pod(struct listener l[2]);
+
+/* Where meshd connects to a pod's app from: 127.0.0.6 (::1 for IPv6), a
+ * loopback source the inbound sk_lookup program leaves alone. */
+struct meshd_addr listener_app_source(uint8_t family);
+
 #endif

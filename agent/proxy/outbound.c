@@ -143,18 +143,12 @@ int outbound_attach_pod(void *ctx, struct pod *pod)
         return -ENOMEM;
     op->ob = ob;
     op->pod = pod;
-    struct meshd_addr a4 = listener_addr(AF_INET, ob->opts.port, 1);
-    struct meshd_addr a6 = listener_addr(AF_INET6, ob->opts.port, 1);
-    int err = listener_open(&op->l[0], ob->loop, pod->netns_fd, &a4, outbound_on_accept, op);
+    int err = listener_open_pod(op->l, ob->loop, pod, ob->opts.port, 1, outbound_on_accept, op,
+                                "outbound");
     if (err) {
         free(op);
         return err;
     }
-    /* A pod without IPv6 (disabled, or lo has no ::1) is IPv4-only. */
-    err = listener_open(&op->l[1], ob->loop, pod->netns_fd, &a6, outbound_on_accept, op);
-    if (err)
-        log_warn("outbound: %s/%s: no IPv6 listener (%s); IPv6 connects will be refused", pod->ns,
-                 pod->name, strerror(-err));
     pod->outbound = op;
     return 0;
 }
@@ -164,8 +158,7 @@ void outbound_detach_pod(void *ctx, struct pod *pod)
     struct outbound_pod *op = pod->outbound;
     if (!op)
         return;
-    listener_close(&op->l[0]);
-    listener_close(&op->l[1]);
+    listener_close_pod(op->l);
     free(op);
     pod->outbound = NULL;
 }
