@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -164,6 +165,26 @@ static int setup_signals(struct agent *ag)
     return loop_add(ag->loop, &ag->signal_io, EPOLLIN);
 }
 
+/* Two sockets per proxied connection: the soft default of 1024 would cap
+ * the agent near 500 connections, far below --max-conns. */
+static void raise_fd_limit(size_t max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+        return;
+    rlim_t want = (rlim_t)max_conns * 2 + 1024;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+            log_warn("agent: cannot raise the open-file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max_conns * 2)
+        log_warn("agent: open-file limit %llu allows fewer than --max-conns %zu connections",
+                 (unsigned long long)rl.rlim_cur, max_conns);
+}
+
 int agent_run(const struct agent_opts *opts)
 {
     struct agent ag = {.opts = opts, .signal_io.fd = -1};
@@ -171,6 +192,7 @@ int agent_run(const struct agent_opts *opts)
     char bpffs[256], state_file[320];
     struct stat st;
 
+    raise_fd_limit(opts->max_conns);
     if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
         log_error("agent: --config %s is not a directory", opts->config_dir);
         return 1;

@@ -55,6 +55,18 @@ t_expect_eq "$(connections_json 2 | jq -r '.[0].original_dst')" "${POD_IP4[1,2]}
 t_expect_eq "$(connections_json 1 | jq length)" 2 "not seen by node 1"
 t_expect_eq "$(bpf_stat 1 connect_captured)" 2 "node 1's programs ignored node 2's pod"
 
+t_begin "bpftool shows named programs and BTF-typed maps"
+pins="/sys/fs/bpf/meshd/${MESHD_NODE[1]}"
+for p in meshd_connect4 meshd_connect6 meshd_sockops; do
+    t_expect_eq "$(bpftool prog show name "$p" -j | jq -s 'flatten | length >= 1')" true "program $p loaded"
+done
+t_expect_eq "$(bpftool link show pinned "$pins/link_connect4" -j | jq -r .attach_type)" cgroup_inet4_connect "connect4 link"
+t_expect_eq "$(bpftool link show pinned "$pins/link_sockops" -j | jq -r .attach_type)" cgroup_sock_ops "sockops link"
+dump=$(bpftool map dump pinned "$pins/meshd_enrolled" -j)
+t_expect_eq "$(jq -r '.[0].formatted.value.pod_id // .[0].value.pod_id' <<<"$dump")" 1 "enrollment map dumps BTF field names"
+t_expect_eq "$(jq -r '.[0].formatted.key // .[0].key' <<<"$dump")" \
+    "$(meshctl_at 1 -o json pods | jq -r '.[0].netns_cookie')" "keyed by the pod's netns cookie"
+
 t_begin "enrolling twice, bad names and bad paths are refused"
 out=$(meshctl_at 1 enroll default/pod-1-1 --netns "/run/netns/${POD_NS[1,1]}" 2>&1 || true)
 t_expect_contains "$out" "already enrolled" "duplicate enrollment"
