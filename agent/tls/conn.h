@@ -3,7 +3,11 @@
  * The caller owns the event-loop registration and asks tls_conn_wants() which
  * events to wait for; every call returns at once. OpenSSL is driven with a
  * socket BIO, partial writes and a moving write buffer allowed, so a caller
- * can retry a write with a buffer that grew in between. */
+ * can retry a write with a buffer that grew in between.
+ *
+ * OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): the
+ * process must ignore SIGPIPE (meshd does at start-up), or a peer that
+ * closed first kills it. */
 #ifndef MESHD_TLS_CONN_H
 #define MESHD_TLS_CONN_H
 
