@@ -106,7 +106,13 @@ e2e: all
 demo: all
 	$(Q)MESHD_BUILD=$(BUILD) tests/e2e/demo.sh
 
-bench: all
+$(BUILD)/bench/hbone_tunnel: bench/hbone_tunnel.c $(TEST_SUPPORT_OBJS) $(LIBMESHD)
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(BUILD)/bench/hbone_tunnel
+	$(Q)$(BUILD)/bench/hbone_tunnel
 	$(Q)MESHD_BUILD=$(BUILD) bench/run.sh
 
 deps:

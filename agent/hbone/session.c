@@ -21,9 +21,9 @@
 #include "core/loop.h"
 #include "tls/conn.h"
 
-#define OUT_BUF_CAP  (64u * 1024)
-#define OUT_FILL_MAX (32u * 1024)
-#define READ_CHUNK   (16u * 1024)
+#define OUT_BUF_CAP  (128u * 1024)
+#define OUT_FILL_MAX (64u * 1024)
+#define READ_CHUNK   (64u * 1024)
 
 struct hbone_stream {
     struct loop_io app; /* fd -1 until bound */

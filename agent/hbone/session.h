@@ -25,7 +25,7 @@ struct hbone_stream;
 #define HBONE_MAX_STREAMS   100
 #define HBONE_STREAM_WINDOW (4u << 20)  /* ztunnel's per-stream window */
 #define HBONE_CONN_WINDOW   (16u << 20) /* and per-connection window */
-#define HBONE_UP_BUF        (16u * 1024)
+#define HBONE_UP_BUF        (64u * 1024)
 
 /* A CONNECT request as the server received it. Bounded: overlong or
  * repeated headers mark it bad (answered 400). */
