@@ -1,5 +1,5 @@
-/* HBONE sessions and CONNECT streams over nghttp2 (see session.h).
- *
+/* HBONE sessions over nghttp2: callbacks and the TLS-side I/O (see session.h;
+ * streams live in stream.c).
  * Re-entrancy: nghttp2 must not be driven (mem_send, session deletion) from
  * inside its own callbacks, and handlers may call back into this module from
  * them. So every entry point marks the session busy, callbacks only record
@@ -15,305 +15,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <nghttp2/nghttp2.h>
-
 #include "core/log.h"
-#include "core/loop.h"
-#include "tls/conn.h"
+#include "hbone/internal.h"
 
 #define OUT_BUF_CAP  (128u * 1024)
 #define OUT_FILL_MAX (64u * 1024)
 #define READ_CHUNK   (64u * 1024)
-
-struct hbone_stream {
-    struct loop_io app; /* fd -1 until bound */
-    struct hbone_session *s;
-    int32_t id;
-    void *ctx;
-    /* up: app -> peer, sent by the data provider */
-    char *up;
-    uint32_t up_head, up_tail;
-    bool app_eof;  /* app sent FIN */
-    bool deferred; /* data provider waits for bytes */
-    /* down: peer -> app, acknowledged to the peer once written */
-    char *down;
-    size_t down_off, down_len, down_cap;
-    bool peer_eof;    /* END_STREAM received */
-    bool app_wr_shut; /* FIN sent to the app */
-    bool established; /* 200 sent or received */
-    bool h2_closed;
-    uint32_t h2_error;
-    int err; /* first local error, -errno */
-    bool finished;
-    struct hbone_request req; /* server: the request being received */
-    struct hbone_stream_stats stats;
-    struct hbone_stream *prev, *next;
-    struct loop_deferred release;
-};
-
-struct hbone_session {
-    struct loop_io io;
-    struct loop *loop; /* borrowed */
-    struct tls_conn tls;
-    nghttp2_session *h2;
-    bool server;
-    struct hbone_handler handler;
-    bool established, draining, closing, torn_down;
-    int busy; /* depth of entry points on the stack */
-    char *out;
-    size_t out_off, out_len, out_cap;
-    struct hbone_stream *streams;
-    unsigned nstreams;
-    uint64_t started_ns, idle_since_ns;
-    char error[160];
-    void *user;
-    struct loop_deferred release;
-};
-
-static void session_settle(struct hbone_session *s);
-static void stream_update_app(struct hbone_stream *st);
-
-static void session_fail(struct hbone_session *s, const char *why)
-{
-    if (!s->error[0])
-        snprintf(s->error, sizeof(s->error), "%s", why);
-    s->closing = true;
-}
-
-/* ---- streams ---------------------------------------------------------- */
-
-static struct hbone_stream *stream_new(struct hbone_session *s, void *ctx)
-{
-    struct hbone_stream *st = calloc(1, sizeof(*st));
-    if (!st)
-        return NULL;
-    st->up = malloc(HBONE_UP_BUF);
-    if (!st->up) {
-        free(st);
-        return NULL;
-    }
-    st->s = s;
-    st->ctx = ctx;
-    st->app.fd = -1;
-    st->next = s->streams;
-    if (s->streams)
-        s->streams->prev = st;
-    s->streams = st;
-    s->nstreams++;
-    s->idle_since_ns = 0;
-    return st;
-}
-
-static void stream_release(struct loop_deferred *d)
-{
-    struct hbone_stream *st =
-        (struct hbone_stream *)((char *)d - offsetof(struct hbone_stream, release));
-    free(st->up);
-    free(st->down);
-    free(st);
-}
-
-static void close_app(struct hbone_stream *st, bool reset)
-{
-    if (st->app.fd < 0)
-        return;
-    loop_del(st->s->loop, &st->app);
-    if (reset) {
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(st->app.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    close(st->app.fd);
-    st->app.fd = -1;
-}
-
-/* Reports the stream and unlinks it; memory goes after the loop batch. */
-static void stream_finish(struct hbone_stream *st)
-{
-    if (st->finished)
-        return;
-    struct hbone_session *s = st->s;
-    st->finished = true;
-    int err = st->err;
-    if (!err && st->h2_error != NGHTTP2_NO_ERROR)
-        err = -ECONNRESET;
-    if (!err && !st->established)
-        err = -ECONNREFUSED;
-    close_app(st, err != 0);
-    if (st->id > 0 && !s->torn_down)
-        nghttp2_session_set_stream_user_data(s->h2, st->id, NULL);
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        s->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    if (--s->nstreams == 0)
-        s->idle_since_ns = loop_now_ns();
-    if (s->handler.on_stream_done)
-        s->handler.on_stream_done(s->handler.ctx, st, st->ctx, err, &st->stats);
-    st->release.fn = stream_release;
-    loop_defer(s->loop, &st->release);
-}
-
-/* A stream is over once nghttp2 closed it and the app has everything. */
-static void stream_maybe_finish(struct hbone_stream *st)
-{
-    if (st->h2_closed && (st->down_len == st->down_off || st->app.fd < 0 || st->err))
-        stream_finish(st);
-}
-
-/* Local failure on the app side: reset the tunnel. */
-static void stream_abort(struct hbone_stream *st, int err)
-{
-    if (!st->err)
-        st->err = err;
-    close_app(st, true);
-    if (!st->h2_closed)
-        nghttp2_submit_rst_stream(st->s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
-    else
-        stream_maybe_finish(st);
-}
-
-/* Writes buffered peer data to the app and acknowledges it to the peer. */
-static void stream_flush_down(struct hbone_stream *st)
-{
-    while (st->app.fd >= 0 && st->down_off < st->down_len) {
-        ssize_t n =
-            send(st->app.fd, st->down + st->down_off, st->down_len - st->down_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            st->down_off += (size_t)n;
-            nghttp2_session_consume(st->s->h2, st->id, (size_t)n);
-        } else if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-            break;
-        } else {
-            stream_abort(st, -errno);
-            return;
-        }
-    }
-    if (st->down_off == st->down_len)
-        st->down_off = st->down_len = 0;
-    if (st->app.fd >= 0 && st->down_len == 0 && st->peer_eof && !st->app_wr_shut) {
-        shutdown(st->app.fd, SHUT_WR);
-        st->app_wr_shut = true;
-    }
-    stream_maybe_finish(st);
-}
-
-/* Appends peer data that the app could not take yet. Bounded by the
- * stream window: nghttp2 rejects peers that overrun it. */
-static int stream_buffer_down(struct hbone_stream *st, const uint8_t *data, size_t len)
-{
-    if (st->down_off > 0 && st->down_len + len > st->down_cap) {
-        memmove(st->down, st->down + st->down_off, st->down_len - st->down_off);
-        st->down_len -= st->down_off;
-        st->down_off = 0;
-    }
-    if (st->down_len + len > st->down_cap) {
-        size_t cap = st->down_cap ? st->down_cap : 16384;
-        while (cap < st->down_len + len)
-            cap *= 2;
-        if (cap > HBONE_STREAM_WINDOW)
-            cap = HBONE_STREAM_WINDOW;
-        if (st->down_len + len > cap)
-            return -ENOBUFS;
-        char *nd = realloc(st->down, cap);
-        if (!nd)
-            return -ENOMEM;
-        st->down = nd;
-        st->down_cap = cap;
-    }
-    memcpy(st->down + st->down_len, data, len);
-    st->down_len += len;
-    return 0;
-}
-
-static void stream_on_app_io(struct loop_io *io, uint32_t events)
-{
-    struct hbone_stream *st = (struct hbone_stream *)io;
-    struct hbone_session *s = st->s;
-    s->busy++;
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        bool got = false;
-        while (!st->app_eof && st->up_tail < HBONE_UP_BUF && st->app.fd >= 0) {
-            ssize_t n = read(st->app.fd, st->up + st->up_tail, HBONE_UP_BUF - st->up_tail);
-            if (n > 0) {
-                st->up_tail += (uint32_t)n;
-                got = true;
-            } else if (n == 0) {
-                st->app_eof = true;
-                got = true;
-            } else if (errno == EAGAIN || errno == EINTR) {
-                break;
-            } else {
-                stream_abort(st, -errno);
-                break;
-            }
-        }
-        if (got && st->deferred && !st->h2_closed) {
-            st->deferred = false;
-            nghttp2_session_resume_data(s->h2, st->id);
-        }
-    }
-    if ((events & EPOLLOUT) && !st->finished)
-        stream_flush_down(st);
-    if (!st->finished)
-        stream_update_app(st);
-    s->busy--;
-    session_settle(s);
-}
-
-static void stream_update_app(struct hbone_stream *st)
-{
-    if (st->app.fd < 0 || !st->established)
-        return;
-    uint32_t want = 0;
-    if (!st->app_eof && st->up_tail < HBONE_UP_BUF)
-        want |= EPOLLIN;
-    if (st->down_off < st->down_len)
-        want |= EPOLLOUT;
-    if (want == 0)
-        loop_del(st->s->loop, &st->app);
-    else if (loop_set(st->s->loop, &st->app, want) != 0)
-        stream_abort(st, -ENOMEM);
-}
-
-static ssize_t stream_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
-                              uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    struct hbone_stream *st = src->ptr;
-    if (!st || st->finished)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    size_t avail = st->up_tail - st->up_head;
-    if (!st->established || (avail == 0 && !st->app_eof)) {
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    size_t n = avail < length ? avail : length;
-    memcpy(buf, st->up + st->up_head, n);
-    bool was_full = st->up_tail == HBONE_UP_BUF;
-    st->up_head += (uint32_t)n;
-    st->stats.bytes_sent += n;
-    if (st->up_head == st->up_tail) {
-        st->up_head = st->up_tail = 0;
-        if (st->app_eof)
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-    }
-    if (was_full)
-        stream_update_app(st);
-    return (ssize_t)n;
-}
-
-/* Binds the app socket once the tunnel is up, and starts both directions. */
-static int stream_bind_app(struct hbone_stream *st, int app_fd)
-{
-    st->app.fd = app_fd;
-    st->app.cb = stream_on_app_io;
-    st->established = true;
-    stream_update_app(st);
-    if (st->down_len > st->down_off)
-        stream_flush_down(st);
-    return 0;
-}
 
 /* ---- nghttp2 callbacks -------------------------------------------------- */
 
@@ -329,7 +36,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
         return 0;
     if (s->draining || s->closing)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    struct hbone_stream *st = stream_new(s, NULL);
+    struct hbone_stream *st = hbone_st_new(s, NULL);
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
     st->id = f->hd.stream_id;
@@ -395,7 +102,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
     } else if (f->hd.type == NGHTTP2_HEADERS && !s->server &&
                f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
         if (st->stats.status == 200) {
-            stream_bind_app(st, st->app.fd);
+            hbone_st_bind_app(st, st->app.fd);
             if (st->deferred) {
                 st->deferred = false;
                 nghttp2_session_resume_data(h2, st->id);
@@ -409,7 +116,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         st->peer_eof = true;
         if (st->established)
-            stream_flush_down(st);
+            hbone_st_flush_down(st);
     }
     return 0;
 }
@@ -432,18 +139,18 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
             nghttp2_session_consume(h2, id, written);
         } else if (n == -1 && errno != EAGAIN && errno != EINTR) {
             nghttp2_session_consume(h2, id, len);
-            stream_abort(st, -errno);
+            hbone_st_abort(st, -errno);
             return 0;
         }
     }
     if (written < len) {
-        int rc = stream_buffer_down(st, data + written, len - written);
+        int rc = hbone_st_buffer_down(st, data + written, len - written);
         if (rc) {
             nghttp2_session_consume(h2, id, len - written);
-            stream_abort(st, rc);
+            hbone_st_abort(st, rc);
             return 0;
         }
-        stream_update_app(st);
+        hbone_st_update_app(st);
     }
     return 0;
 }
@@ -457,7 +164,7 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code,
     st->h2_error = error_code;
     if (error_code != NGHTTP2_NO_ERROR && !st->err)
         st->err = -ECONNRESET;
-    stream_maybe_finish(st);
+    hbone_st_maybe_finish(st);
     return 0;
 }
 
@@ -472,7 +179,7 @@ static bool session_flush(struct hbone_session *s)
             if (n == -EAGAIN)
                 return true;
             if (n < 0) {
-                session_fail(s, s->tls.error[0] ? s->tls.error : "write failed");
+                hbone_session_fail(s, s->tls.error[0] ? s->tls.error : "write failed");
                 return false;
             }
             s->out_off += (size_t)n;
@@ -483,7 +190,7 @@ static bool session_flush(struct hbone_session *s)
             const uint8_t *data;
             ssize_t n = nghttp2_session_mem_send(s->h2, &data);
             if (n < 0) {
-                session_fail(s, nghttp2_strerror((int)n));
+                hbone_session_fail(s, nghttp2_strerror((int)n));
                 return false;
             }
             if (n == 0)
@@ -493,7 +200,7 @@ static bool session_flush(struct hbone_session *s)
                  * stops at OUT_FILL_MAX and DATA frames are <= 16 KiB. */
                 char *nb = realloc(s->out, s->out_len + (size_t)n);
                 if (!nb) {
-                    session_fail(s, "out of memory");
+                    hbone_session_fail(s, "out of memory");
                     return false;
                 }
                 s->out = nb;
@@ -524,7 +231,7 @@ static void session_teardown(struct hbone_session *s)
         if (!st->err)
             st->err = -ECONNRESET;
         st->h2_closed = true;
-        stream_finish(st);
+        hbone_st_finish(st);
     }
     s->torn_down = true;
     loop_del(s->loop, &s->io);
@@ -540,7 +247,7 @@ static void session_teardown(struct hbone_session *s)
 
 /* Runs after every entry point: flush output, update interest, or tear
  * down. Does nothing while an outer entry point is still on the stack. */
-static void session_settle(struct hbone_session *s)
+void hbone_session_settle(struct hbone_session *s)
 {
     if (s->busy || s->torn_down)
         return;
@@ -550,13 +257,13 @@ static void session_settle(struct hbone_session *s)
     s->busy--;
     if (!s->closing && s->established && !nghttp2_session_want_read(s->h2) &&
         !nghttp2_session_want_write(s->h2) && s->out_off == s->out_len)
-        session_fail(s, "session finished");
+        hbone_session_fail(s, "session finished");
     if (s->closing) {
         session_teardown(s);
         return;
     }
     if (loop_set(s->loop, &s->io, tls_conn_wants(&s->tls)) != 0) {
-        session_fail(s, "event loop registration failed");
+        hbone_session_fail(s, "event loop registration failed");
         session_teardown(s);
     }
 }
@@ -570,12 +277,12 @@ static void session_on_io(struct loop_io *io, uint32_t events)
         if (rc == -EAGAIN)
             goto out;
         if (rc < 0) {
-            session_fail(s, s->tls.error[0] ? s->tls.error : "handshake failed");
+            hbone_session_fail(s, s->tls.error[0] ? s->tls.error : "handshake failed");
             goto out;
         }
         s->established = true;
         if (s->handler.on_established && s->handler.on_established(s->handler.ctx, s) != 0) {
-            session_fail(s, "peer refused");
+            hbone_session_fail(s, "peer refused");
             goto out;
         }
     }
@@ -585,12 +292,12 @@ static void session_on_io(struct loop_io *io, uint32_t events)
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
-            session_fail(s, n == 0 ? "peer closed" : s->tls.error);
+            hbone_session_fail(s, n == 0 ? "peer closed" : s->tls.error);
             break;
         }
         ssize_t used = nghttp2_session_mem_recv(s->h2, buf, (size_t)n);
         if (used < 0) {
-            session_fail(s, nghttp2_strerror((int)used));
+            hbone_session_fail(s, nghttp2_strerror((int)used));
             break;
         }
         if (s->closing)
@@ -598,7 +305,7 @@ static void session_on_io(struct loop_io *io, uint32_t events)
     }
 out:
     s->busy--;
-    session_settle(s);
+    hbone_session_settle(s);
 }
 
 int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
@@ -668,8 +375,8 @@ err_free:
 
 void hbone_session_close(struct hbone_session *s, const char *why)
 {
-    session_fail(s, why);
-    session_settle(s);
+    hbone_session_fail(s, why);
+    hbone_session_settle(s);
 }
 
 void hbone_session_drain(struct hbone_session *s)
@@ -681,7 +388,7 @@ void hbone_session_drain(struct hbone_session *s)
     nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
                           NGHTTP2_NO_ERROR, NULL, 0);
     s->busy--;
-    session_settle(s);
+    hbone_session_settle(s);
 }
 
 SSL *hbone_session_ssl(struct hbone_session *s)
@@ -727,101 +434,4 @@ void hbone_session_set_user(struct hbone_session *s, void *user)
 void *hbone_session_user(const struct hbone_session *s)
 {
     return s->user;
-}
-
-#define NV(n, v)                                                                                   \
-    {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME     \
-    }
-
-int hbone_stream_open(struct hbone_session *s, const char *authority,
-                      const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
-                      struct hbone_stream **out)
-{
-    if (!hbone_session_usable(s) || s->server) {
-        close(app_fd);
-        return -ENOTCONN;
-    }
-    struct hbone_stream *st = stream_new(s, stream_ctx);
-    if (!st) {
-        close(app_fd);
-        return -ENOMEM;
-    }
-    st->app.fd = app_fd; /* registered once the peer answers 200 */
-    nghttp2_nv nva[5] = {NV(":method", "CONNECT"), NV(":authority", authority)};
-    size_t n = 2;
-    if (hdrs && hdrs->forwarded)
-        nva[n++] = (nghttp2_nv)NV("forwarded", hdrs->forwarded);
-    if (hdrs && hdrs->baggage)
-        nva[n++] = (nghttp2_nv)NV("baggage", hdrs->baggage);
-    if (hdrs && hdrs->traceparent)
-        nva[n++] = (nghttp2_nv)NV("traceparent", hdrs->traceparent);
-    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = stream_read_cb};
-    s->busy++;
-    int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, st);
-    s->busy--;
-    if (id < 0) {
-        st->err = -EIO;
-        st->h2_closed = true;
-        stream_finish(st);
-        return -EIO;
-    }
-    st->id = id;
-    *out = st;
-    session_settle(s);
-    return 0;
-}
-
-int hbone_stream_accept(struct hbone_stream *st, int app_fd)
-{
-    struct hbone_session *s = st->s;
-    if (st->finished || st->h2_closed) {
-        close(app_fd);
-        return -ECONNRESET;
-    }
-    nghttp2_nv nva[] = {NV(":status", "200")};
-    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = stream_read_cb};
-    st->stats.status = 200;
-    s->busy++;
-    int rc = nghttp2_submit_response(s->h2, st->id, nva, 1, &prd);
-    if (rc == 0)
-        stream_bind_app(st, app_fd);
-    else
-        close(app_fd);
-    s->busy--;
-    session_settle(s);
-    return rc == 0 ? 0 : -EIO;
-}
-
-int hbone_stream_reject(struct hbone_stream *st, int status)
-{
-    struct hbone_session *s = st->s;
-    if (st->finished || st->h2_closed)
-        return -ECONNRESET;
-    if (status < 100 || status > 599)
-        status = 500;
-    char code[8];
-    snprintf(code, sizeof(code), "%d", status);
-    nghttp2_nv nva[] = {NV(":status", code)};
-    st->stats.status = status;
-    s->busy++;
-    int rc = nghttp2_submit_response(s->h2, st->id, nva, 1, NULL);
-    s->busy--;
-    session_settle(s);
-    return rc == 0 ? 0 : -EIO;
-}
-
-void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx)
-{
-    st->ctx = stream_ctx;
-}
-
-struct hbone_session *hbone_stream_session(const struct hbone_stream *st)
-{
-    return st->s;
-}
-
-void hbone_stream_get_stats(const struct hbone_stream *st, struct hbone_stream_stats *out)
-{
-    *out = st->stats;
 }

@@ -1,0 +1,88 @@
+/* Private to agent/hbone: the session and stream structures and the
+ * functions session.c and stream.c share. Nothing outside hbone/ includes
+ * this; the public API is hbone/session.h. */
+#ifndef MESHD_HBONE_INTERNAL_H
+#define MESHD_HBONE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "core/loop.h"
+#include "hbone/session.h"
+#include "tls/conn.h"
+
+struct hbone_stream {
+    struct loop_io app; /* fd -1 until bound */
+    struct hbone_session *s;
+    int32_t id;
+    void *ctx;
+    /* up: app -> peer, sent by the data provider */
+    char *up;
+    uint32_t up_head, up_tail;
+    bool app_eof;  /* app sent FIN */
+    bool deferred; /* data provider waits for bytes */
+    /* down: peer -> app, acknowledged to the peer once written */
+    char *down;
+    size_t down_off, down_len, down_cap;
+    bool peer_eof;    /* END_STREAM received */
+    bool app_wr_shut; /* FIN sent to the app */
+    bool established; /* 200 sent or received */
+    bool h2_closed;
+    uint32_t h2_error;
+    int err; /* first local error, -errno */
+    bool finished;
+    struct hbone_request req; /* server: the request being received */
+    struct hbone_stream_stats stats;
+    struct hbone_stream *prev, *next;
+    struct loop_deferred release;
+};
+
+struct hbone_session {
+    struct loop_io io;
+    struct loop *loop; /* borrowed */
+    struct tls_conn tls;
+    nghttp2_session *h2;
+    bool server;
+    struct hbone_handler handler;
+    bool established, draining, closing, torn_down;
+    int busy; /* depth of entry points on the stack */
+    char *out;
+    size_t out_off, out_len, out_cap;
+    struct hbone_stream *streams;
+    unsigned nstreams;
+    uint64_t started_ns, idle_since_ns;
+    char error[160];
+    void *user;
+    struct loop_deferred release;
+};
+
+/* A session records its first failure and is torn down when it settles. */
+static inline void hbone_session_fail(struct hbone_session *s, const char *why)
+{
+    if (!s->error[0])
+        snprintf(s->error, sizeof(s->error), "%s", why);
+    s->closing = true;
+}
+
+/* Flushes output, updates interest, or tears down; a no-op while an outer
+ * entry point is still on the stack. */
+void hbone_session_settle(struct hbone_session *s);
+
+/* stream.c */
+struct hbone_stream *hbone_st_new(struct hbone_session *s, void *ctx);
+void hbone_st_finish(struct hbone_stream *st);
+void hbone_st_maybe_finish(struct hbone_stream *st);
+void hbone_st_abort(struct hbone_stream *st, int err);
+void hbone_st_flush_down(struct hbone_stream *st);
+int hbone_st_buffer_down(struct hbone_stream *st, const uint8_t *data, size_t len);
+void hbone_st_update_app(struct hbone_stream *st);
+ssize_t hbone_st_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user);
+int hbone_st_bind_app(struct hbone_stream *st, int app_fd);
+
+#endif

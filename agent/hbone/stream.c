@@ -1,0 +1,344 @@
+/* HBONE streams: one CONNECT tunnel bound to a plain socket. The app side
+ * (reads into the up buffer, writes from the down buffer), the data
+ * provider nghttp2 pulls DATA from, and the public stream API. Flow control
+ * is end to end: peer data is acknowledged only once the app has it. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "hbone/internal.h"
+
+struct hbone_stream *hbone_st_new(struct hbone_session *s, void *ctx)
+{
+    struct hbone_stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->up = malloc(HBONE_UP_BUF);
+    if (!st->up) {
+        free(st);
+        return NULL;
+    }
+    st->s = s;
+    st->ctx = ctx;
+    st->app.fd = -1;
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    s->nstreams++;
+    s->idle_since_ns = 0;
+    return st;
+}
+
+static void stream_release(struct loop_deferred *d)
+{
+    struct hbone_stream *st =
+        (struct hbone_stream *)((char *)d - offsetof(struct hbone_stream, release));
+    free(st->up);
+    free(st->down);
+    free(st);
+}
+
+static void close_app(struct hbone_stream *st, bool reset)
+{
+    if (st->app.fd < 0)
+        return;
+    loop_del(st->s->loop, &st->app);
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(st->app.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(st->app.fd);
+    st->app.fd = -1;
+}
+
+/* Reports the stream and unlinks it; memory goes after the loop batch. */
+void hbone_st_finish(struct hbone_stream *st)
+{
+    if (st->finished)
+        return;
+    struct hbone_session *s = st->s;
+    st->finished = true;
+    int err = st->err;
+    if (!err && st->h2_error != NGHTTP2_NO_ERROR)
+        err = -ECONNRESET;
+    if (!err && !st->established)
+        err = -ECONNREFUSED;
+    close_app(st, err != 0);
+    if (st->id > 0 && !s->torn_down)
+        nghttp2_session_set_stream_user_data(s->h2, st->id, NULL);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    if (--s->nstreams == 0)
+        s->idle_since_ns = loop_now_ns();
+    if (s->handler.on_stream_done)
+        s->handler.on_stream_done(s->handler.ctx, st, st->ctx, err, &st->stats);
+    st->release.fn = stream_release;
+    loop_defer(s->loop, &st->release);
+}
+
+/* A stream is over once nghttp2 closed it and the app has everything. */
+void hbone_st_maybe_finish(struct hbone_stream *st)
+{
+    if (st->h2_closed && (st->down_len == st->down_off || st->app.fd < 0 || st->err))
+        hbone_st_finish(st);
+}
+
+/* Local failure on the app side: reset the tunnel. */
+void hbone_st_abort(struct hbone_stream *st, int err)
+{
+    if (!st->err)
+        st->err = err;
+    close_app(st, true);
+    if (!st->h2_closed)
+        nghttp2_submit_rst_stream(st->s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    else
+        hbone_st_maybe_finish(st);
+}
+
+/* Writes buffered peer data to the app and acknowledges it to the peer. */
+void hbone_st_flush_down(struct hbone_stream *st)
+{
+    while (st->app.fd >= 0 && st->down_off < st->down_len) {
+        ssize_t n =
+            send(st->app.fd, st->down + st->down_off, st->down_len - st->down_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            st->down_off += (size_t)n;
+            nghttp2_session_consume(st->s->h2, st->id, (size_t)n);
+        } else if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+            break;
+        } else {
+            hbone_st_abort(st, -errno);
+            return;
+        }
+    }
+    if (st->down_off == st->down_len)
+        st->down_off = st->down_len = 0;
+    if (st->app.fd >= 0 && st->down_len == 0 && st->peer_eof && !st->app_wr_shut) {
+        shutdown(st->app.fd, SHUT_WR);
+        st->app_wr_shut = true;
+    }
+    hbone_st_maybe_finish(st);
+}
+
+/* Appends peer data that the app could not take yet. Bounded by the
+ * stream window: nghttp2 rejects peers that overrun it. */
+int hbone_st_buffer_down(struct hbone_stream *st, const uint8_t *data, size_t len)
+{
+    if (st->down_off > 0 && st->down_len + len > st->down_cap) {
+        memmove(st->down, st->down + st->down_off, st->down_len - st->down_off);
+        st->down_len -= st->down_off;
+        st->down_off = 0;
+    }
+    if (st->down_len + len > st->down_cap) {
+        size_t cap = st->down_cap ? st->down_cap : 16384;
+        while (cap < st->down_len + len)
+            cap *= 2;
+        if (cap > HBONE_STREAM_WINDOW)
+            cap = HBONE_STREAM_WINDOW;
+        if (st->down_len + len > cap)
+            return -ENOBUFS;
+        char *nd = realloc(st->down, cap);
+        if (!nd)
+            return -ENOMEM;
+        st->down = nd;
+        st->down_cap = cap;
+    }
+    memcpy(st->down + st->down_len, data, len);
+    st->down_len += len;
+    return 0;
+}
+
+static void stream_on_app_io(struct loop_io *io, uint32_t events)
+{
+    struct hbone_stream *st = (struct hbone_stream *)io;
+    struct hbone_session *s = st->s;
+    s->busy++;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        bool got = false;
+        while (!st->app_eof && st->up_tail < HBONE_UP_BUF && st->app.fd >= 0) {
+            ssize_t n = read(st->app.fd, st->up + st->up_tail, HBONE_UP_BUF - st->up_tail);
+            if (n > 0) {
+                st->up_tail += (uint32_t)n;
+                got = true;
+            } else if (n == 0) {
+                st->app_eof = true;
+                got = true;
+            } else if (errno == EAGAIN || errno == EINTR) {
+                break;
+            } else {
+                hbone_st_abort(st, -errno);
+                break;
+            }
+        }
+        if (got && st->deferred && !st->h2_closed) {
+            st->deferred = false;
+            nghttp2_session_resume_data(s->h2, st->id);
+        }
+    }
+    if ((events & EPOLLOUT) && !st->finished)
+        hbone_st_flush_down(st);
+    if (!st->finished)
+        hbone_st_update_app(st);
+    s->busy--;
+    hbone_session_settle(s);
+}
+
+void hbone_st_update_app(struct hbone_stream *st)
+{
+    if (st->app.fd < 0 || !st->established)
+        return;
+    uint32_t want = 0;
+    if (!st->app_eof && st->up_tail < HBONE_UP_BUF)
+        want |= EPOLLIN;
+    if (st->down_off < st->down_len)
+        want |= EPOLLOUT;
+    if (want == 0)
+        loop_del(st->s->loop, &st->app);
+    else if (loop_set(st->s->loop, &st->app, want) != 0)
+        hbone_st_abort(st, -ENOMEM);
+}
+
+ssize_t hbone_st_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    struct hbone_stream *st = src->ptr;
+    if (!st || st->finished)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    size_t avail = st->up_tail - st->up_head;
+    if (!st->established || (avail == 0 && !st->app_eof)) {
+        st->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    size_t n = avail < length ? avail : length;
+    memcpy(buf, st->up + st->up_head, n);
+    bool was_full = st->up_tail == HBONE_UP_BUF;
+    st->up_head += (uint32_t)n;
+    st->stats.bytes_sent += n;
+    if (st->up_head == st->up_tail) {
+        st->up_head = st->up_tail = 0;
+        if (st->app_eof)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    if (was_full)
+        hbone_st_update_app(st);
+    return (ssize_t)n;
+}
+
+/* Binds the app socket once the tunnel is up, and starts both directions. */
+int hbone_st_bind_app(struct hbone_stream *st, int app_fd)
+{
+    st->app.fd = app_fd;
+    st->app.cb = stream_on_app_io;
+    st->established = true;
+    hbone_st_update_app(st);
+    if (st->down_len > st->down_off)
+        hbone_st_flush_down(st);
+    return 0;
+}
+
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME     \
+    }
+
+int hbone_stream_open(struct hbone_session *s, const char *authority,
+                      const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
+                      struct hbone_stream **out)
+{
+    if (!hbone_session_usable(s) || s->server) {
+        close(app_fd);
+        return -ENOTCONN;
+    }
+    struct hbone_stream *st = hbone_st_new(s, stream_ctx);
+    if (!st) {
+        close(app_fd);
+        return -ENOMEM;
+    }
+    st->app.fd = app_fd; /* registered once the peer answers 200 */
+    nghttp2_nv nva[5] = {NV(":method", "CONNECT"), NV(":authority", authority)};
+    size_t n = 2;
+    if (hdrs && hdrs->forwarded)
+        nva[n++] = (nghttp2_nv)NV("forwarded", hdrs->forwarded);
+    if (hdrs && hdrs->baggage)
+        nva[n++] = (nghttp2_nv)NV("baggage", hdrs->baggage);
+    if (hdrs && hdrs->traceparent)
+        nva[n++] = (nghttp2_nv)NV("traceparent", hdrs->traceparent);
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = hbone_st_read_cb};
+    s->busy++;
+    int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, st);
+    s->busy--;
+    if (id < 0) {
+        st->err = -EIO;
+        st->h2_closed = true;
+        hbone_st_finish(st);
+        return -EIO;
+    }
+    st->id = id;
+    *out = st;
+    hbone_session_settle(s);
+    return 0;
+}
+
+int hbone_stream_accept(struct hbone_stream *st, int app_fd)
+{
+    struct hbone_session *s = st->s;
+    if (st->finished || st->h2_closed) {
+        close(app_fd);
+        return -ECONNRESET;
+    }
+    nghttp2_nv nva[] = {NV(":status", "200")};
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = hbone_st_read_cb};
+    st->stats.status = 200;
+    s->busy++;
+    int rc = nghttp2_submit_response(s->h2, st->id, nva, 1, &prd);
+    if (rc == 0)
+        hbone_st_bind_app(st, app_fd);
+    else
+        close(app_fd);
+    s->busy--;
+    hbone_session_settle(s);
+    return rc == 0 ? 0 : -EIO;
+}
+
+int hbone_stream_reject(struct hbone_stream *st, int status)
+{
+    struct hbone_session *s = st->s;
+    if (st->finished || st->h2_closed)
+        return -ECONNRESET;
+    if (status < 100 || status > 599)
+        status = 500;
+    char code[8];
+    snprintf(code, sizeof(code), "%d", status);
+    nghttp2_nv nva[] = {NV(":status", code)};
+    st->stats.status = status;
+    s->busy++;
+    int rc = nghttp2_submit_response(s->h2, st->id, nva, 1, NULL);
+    s->busy--;
+    hbone_session_settle(s);
+    return rc == 0 ? 0 : -EIO;
+}
+
+void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx)
+{
+    st->ctx = stream_ctx;
+}
+
+struct hbone_session *hbone_stream_session(const struct hbone_stream *st)
+{
+    return st->s;
+}
+
+void hbone_stream_get_stats(const struct hbone_stream *st, struct hbone_stream_stats *out)
+{
+    *out = st->stats;
+}
