@@ -27,6 +27,7 @@
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
+#include "telemetry/kevents.h"
 
 struct agent {
     const struct agent_opts *opts;
@@ -35,6 +36,8 @@ struct agent {
     struct conns *conns;
     struct outbound *outbound;
     struct inbound *inbound;
+    struct kevents *kevents;
+    uint64_t kevents_matched, kevents_unmatched;
     struct pods *pods;
     struct admin *admin;
     struct loop_io signal_io;
@@ -82,17 +85,27 @@ static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)
 
 static void append_record(const struct conn_record *r, void *arg)
 {
-    char src[ADDR_STRLEN], dst[ADDR_STRLEN];
-    json_array_append_new(
-        arg,
-        json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id,
-                  "direction", r->direction, "pod", r->pod, "src",
-                  addr_format(&r->src, src, sizeof(src)), "original_dst",
-                  addr_format(&r->orig_dst, dst, sizeof(dst)), "state", conn_state_name(r->state),
-                  "response_flags", r->response_flags, "start_unix_ms",
-                  (json_int_t)r->start_unix_ms, "duration_ms", (json_int_t)r->duration_ms,
-                  "bytes_sent", (json_int_t)r->bytes_sent, "bytes_received",
-                  (json_int_t)r->bytes_received, "error", r->error ? strerror(r->error) : NULL));
+    char src[ADDR_STRLEN], dst[ADDR_STRLEN], hbone[ADDR_STRLEN];
+    json_t *rec = json_pack(
+        "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id, "direction",
+        r->direction, "pod", r->pod, "src", addr_format(&r->src, src, sizeof(src)), "original_dst",
+        addr_format(&r->orig_dst, dst, sizeof(dst)), "state", conn_state_name(r->state),
+        "response_flags", r->response_flags, "start_unix_ms", (json_int_t)r->start_unix_ms,
+        "duration_ms", (json_int_t)r->duration_ms, "bytes_sent", (json_int_t)r->bytes_sent,
+        "bytes_received", (json_int_t)r->bytes_received, "error",
+        r->error ? strerror(r->error) : NULL);
+    if (!rec)
+        return;
+    if (r->kernel_seen) { /* from the sockops ring, once the socket closed */
+        json_object_set_new(rec, "rtt_us", json_integer(r->rtt_us));
+        json_object_set_new(rec, "retransmits", json_integer(r->retrans));
+    }
+    if (r->peer_identity[0])
+        json_object_set_new(rec, "peer_identity", json_string(r->peer_identity));
+    if (r->hbone.family)
+        json_object_set_new(rec, "hbone",
+                            json_string(addr_format(&r->hbone, hbone, sizeof(hbone))));
+    json_array_append_new(arg, rec);
 }
 
 static json_t *cmd_connections(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -114,12 +127,25 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
     if (capture_stats(ag->capture, bpf) == 0)
         for (int i = 0; i < MESHD_STAT__MAX; i++)
             json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
-    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version",
-                     MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir",
-                     ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "connections",
-                     "accepted", (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded,
-                     "failed", (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
+    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+                     "version", MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path,
+                     "pin_dir", ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats,
+                     "telemetry", "events", (json_int_t)kevents_received(ag->kevents), "matched",
+                     (json_int_t)ag->kevents_matched, "unmatched",
+                     (json_int_t)ag->kevents_unmatched, "connections", "accepted",
+                     (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
+                     (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
                      (json_int_t)cs.overflow, "active", (json_int_t)cs.active);
+}
+
+/* A kernel connection event: attach RTT/retransmits to meshd's record. */
+static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
+{
+    struct agent *ag = ctx;
+    if (conns_kernel_event(ag->conns, ev))
+        ag->kevents_matched++;
+    else
+        ag->kevents_unmatched++; /* the app's own connections, not proxied */
 }
 
 static void on_signal(struct loop_io *io, uint32_t events)
@@ -217,7 +243,8 @@ int agent_run(const struct agent_opts *opts)
     struct capture_opts copts = {.pin_dir = ag.pin_dir,
                                  .cgroup_path = ag.cgroup_path,
                                  .sock_mark = MESHD_SOCK_MARK,
-                                 .outbound_port = MESHD_PORT_OUTBOUND};
+                                 .outbound_port = MESHD_PORT_OUTBOUND,
+                                 .ring_bytes = opts->ring_bytes};
     if (capture_open(&copts, &ag.capture) != 0)
         goto out;
     struct conns_opts conns_opts = {
@@ -228,6 +255,11 @@ int agent_run(const struct agent_opts *opts)
         (err = outbound_new(ag.loop, ag.capture, ag.conns, &out_opts, &ag.outbound)) != 0 ||
         (err = inbound_new(ag.loop, ag.conns, &in_opts, &ag.inbound)) != 0) {
         log_error("agent: proxies: %s", strerror(-err));
+        goto out;
+    }
+    if ((err = kevents_new(ag.loop, capture_events_fd(ag.capture), on_kernel_event, &ag,
+                           &ag.kevents)) != 0) {
+        log_error("agent: connection-event ring: %s", strerror(-err));
         goto out;
     }
     const struct pod_hooks hooks[] = {
@@ -256,6 +288,7 @@ int agent_run(const struct agent_opts *opts)
 out:
     admin_free(ag.admin);
     pods_free(ag.pods, 1);
+    kevents_free(ag.kevents);
     conns_free(ag.conns);
     inbound_free(ag.inbound);
     outbound_free(ag.outbound);

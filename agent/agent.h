@@ -15,6 +15,7 @@ struct agent_opts {
     const char *admin_socket; /* default <state_dir>/meshd.sock */
     const char *bpffs;        /* default: found in /proc/self/mounts, else /sys/fs/bpf */
     size_t max_conns;
+    unsigned ring_bytes; /* kernel connection-event ring; 0: default */
 };
 
 /* Returns the process exit status. */

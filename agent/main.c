@@ -17,6 +17,8 @@ static void usage(FILE *f)
                "  --admin-socket PATH  control socket (default STATE_DIR/meshd.sock)\n"
                "  --bpffs DIR          bpffs mount (default: found in /proc/self/mounts)\n"
                "  --max-conns N        active proxied connections (default 65536)\n"
+               "  --ring-bytes N       kernel connection-event ring, a power of two >= 4096\n"
+               "                       (default 524288)\n"
                "  --log-level LEVEL    error|warn|info|debug (default info)\n"
                "  --version\n");
 }
@@ -39,7 +41,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -63,6 +65,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'r': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 4096 || v > (1ul << 30) || (v & (v - 1))) {
+                fprintf(stderr, "meshd: --ring-bytes wants a power of two from 4096 to 1 GiB\n");
+                return 2;
+            }
+            opts.ring_bytes = (unsigned)v;
+            break;
+        }
         case 'l':
             if ((level = log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "meshd: unknown log level \"%s\"\n", optarg);

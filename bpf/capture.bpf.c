@@ -113,11 +113,109 @@ int meshd_connect6(struct bpf_sock_addr *ctx)
     return 1;
 }
 
+static __always_inline bool remote_is_loopback(struct bpf_sock_ops *ctx)
+{
+    if (ctx->family == MESHD_AF_INET)
+        return (bpf_ntohl(ctx->remote_ip4) >> 24) == 127;
+    return ctx->remote_ip6[0] == 0 && ctx->remote_ip6[1] == 0 &&
+           ((ctx->remote_ip6[2] == 0 && ctx->remote_ip6[3] == bpf_htonl(1)) ||
+            (ctx->remote_ip6[2] == bpf_htonl(0xffff) &&
+             (bpf_ntohl(ctx->remote_ip6[3]) >> 24) == 127));
+}
+
+static __always_inline void sockops_addr(struct meshd_addr *a, struct bpf_sock_ops *ctx, bool local)
+{
+    a->family = ctx->family == MESHD_AF_INET ? MESHD_AF_INET : MESHD_AF_INET6;
+    if (ctx->family == MESHD_AF_INET) {
+        __u32 ip = local ? ctx->local_ip4 : ctx->remote_ip4;
+        __builtin_memcpy(a->addr, &ip, 4);
+    } else {
+        __u32 ip6[4];
+        if (local) {
+            ip6[0] = ctx->local_ip6[0], ip6[1] = ctx->local_ip6[1];
+            ip6[2] = ctx->local_ip6[2], ip6[3] = ctx->local_ip6[3];
+        } else {
+            ip6[0] = ctx->remote_ip6[0], ip6[1] = ctx->remote_ip6[1];
+            ip6[2] = ctx->remote_ip6[2], ip6[3] = ctx->remote_ip6[3];
+        }
+        __builtin_memcpy(a->addr, ip6, 16);
+    }
+    /* local_port is host order; remote_port is the network-order port in
+     * the upper 16 bits (sock_ops' context layout). */
+    a->port = local ? bpf_htons((__u16)ctx->local_port) : (__u16)(ctx->remote_port >> 16);
+}
+
+/* An enrolled pod's connection is established: remember when, and ask for
+ * the state-change callback that reports it at close. */
+static __always_inline void telemetry_start(struct bpf_sock_ops *ctx, bool active)
+{
+    __u64 netns = bpf_get_netns_cookie(ctx);
+    struct meshd_pod_info *pod = bpf_map_lookup_elem(&meshd_enrolled, &netns);
+    struct bpf_sock *sk = ctx->sk;
+    if (!pod || !sk || remote_is_loopback(ctx))
+        return;
+    struct meshd_sk_start *st =
+        bpf_sk_storage_get(&meshd_sk_start, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!st)
+        return;
+    st->start_ns = bpf_ktime_get_ns();
+    st->pod_id = pod->pod_id;
+    st->active = active;
+    bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* The connection is closing: one event, or a counted drop if the ring is
+ * full. Never blocks, never retries. */
+static __always_inline void telemetry_end(struct bpf_sock_ops *ctx)
+{
+    struct bpf_sock *sk = ctx->sk;
+    if (!sk)
+        return;
+    struct meshd_sk_start *st = bpf_sk_storage_get(&meshd_sk_start, sk, 0, 0);
+    if (!st || st->start_ns == 0)
+        return;
+    struct meshd_conn_event *ev = bpf_ringbuf_reserve(&meshd_events, sizeof(*ev), 0);
+    if (!ev) {
+        stat_inc(MESHD_STAT_EVENT_DROPS);
+        return;
+    }
+    __builtin_memset(ev, 0, sizeof(*ev));
+    ev->sock_cookie = bpf_get_socket_cookie(ctx);
+    ev->netns_cookie = bpf_get_netns_cookie(ctx);
+    ev->start_ns = st->start_ns;
+    ev->end_ns = bpf_ktime_get_ns();
+    ev->bytes_acked = ctx->bytes_acked;
+    ev->bytes_received = ctx->bytes_received;
+    ev->srtt_us = ctx->srtt_us >> 3; /* the kernel keeps srtt << 3 */
+    ev->total_retrans = ctx->total_retrans;
+    ev->pod_id = st->pod_id;
+    ev->active = st->active;
+    sockops_addr(&ev->local, ctx, true);
+    sockops_addr(&ev->remote, ctx, false);
+    st->start_ns = 0; /* one event per connection */
+    bpf_ringbuf_submit(ev, 0);
+    stat_inc(MESHD_STAT_EVENTS);
+}
+
 SEC("sockops")
 int meshd_sockops(struct bpf_sock_ops *ctx)
 {
-    if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+    switch (ctx->op) {
+    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+        telemetry_start(ctx, true);
         return 1;
+    case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+        telemetry_start(ctx, false);
+        return 1;
+    case BPF_SOCK_OPS_STATE_CB:
+        if (ctx->args[1] == BPF_TCP_CLOSE)
+            telemetry_end(ctx);
+        return 1;
+    case BPF_SOCK_OPS_TCP_CONNECT_CB:
+        break;
+    default:
+        return 1;
+    }
     __u64 cookie = bpf_get_socket_cookie(ctx);
     struct meshd_orig_dst *od = bpf_map_lookup_elem(&meshd_pending, &cookie);
     if (!od)

@@ -33,6 +33,8 @@ static const char *const stat_names[MESHD_STAT__MAX] = {
     [MESHD_STAT_ORIG_DST_STORED] = "orig_dst_stored",
     [MESHD_STAT_ORIG_DST_MISSING] = "orig_dst_missing",
     [MESHD_STAT_MAP_FULL] = "map_full",
+    [MESHD_STAT_EVENTS] = "conn_events",
+    [MESHD_STAT_EVENT_DROPS] = "conn_event_drops",
 };
 
 const char *capture_stat_name(enum meshd_stat s)
@@ -141,6 +143,10 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
     }
     c->skel->rodata->sock_mark = opts->sock_mark;
     c->skel->rodata->outbound_port = opts->outbound_port;
+    /* A ring pinned by a previous instance keeps its size: match it, or
+     * libbpf refuses to reuse it. */
+    if (opts->ring_bytes)
+        bpf_map__set_max_entries(c->skel->maps.meshd_events, opts->ring_bytes);
     err = meshd_capture__load(c->skel);
     if (err) {
         log_error("capture: loading BPF programs failed: %s", strerror(-err));
@@ -201,6 +207,11 @@ void capture_close(struct capture *c, bool detach)
     if (c->cgroup_fd != -1)
         close(c->cgroup_fd);
     free(c);
+}
+
+int capture_events_fd(const struct capture *c)
+{
+    return bpf_map__fd(c->skel->maps.meshd_events);
 }
 
 bool capture_resumed(const struct capture *c)

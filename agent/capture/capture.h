@@ -21,6 +21,7 @@ struct capture_opts {
     const char *cgroup_path; /* cgroup2 directory to attach to (the root) */
     uint32_t sock_mark;
     uint16_t outbound_port;
+    uint32_t ring_bytes; /* connection-event ring; 0: MESHD_RING_BYTES */
 };
 
 int capture_open(const struct capture_opts *opts, struct capture **out);
@@ -41,6 +42,9 @@ int capture_orig_dst_take(struct capture *c, const struct meshd_flow_key *key,
 /* Sums the per-CPU counters into out[MESHD_STAT__MAX]. */
 int capture_stats(struct capture *c, uint64_t *out);
 const char *capture_stat_name(enum meshd_stat s);
+
+/* The connection-event ring buffer (BPF_MAP_TYPE_RINGBUF) map fd. */
+int capture_events_fd(const struct capture *c);
 
 /* True when the links were taken over from a previous instance. */
 bool capture_resumed(const struct capture *c);

@@ -13,6 +13,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "meshd/telemetry.h"
 #include "proxy/relay.h"
 #include "core/upstream.h"
 
@@ -59,6 +60,16 @@ static void close_with_reset(int fd)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
+}
+
+/* The kernel's socket cookie: how sockops events find their record. */
+static uint64_t sock_cookie(int fd)
+{
+    uint64_t cookie = 0;
+    socklen_t len = sizeof(cookie);
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == -1)
+        return 0;
+    return cookie;
 }
 
 static void conn_release(struct loop_deferred *d)
@@ -130,6 +141,7 @@ struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, con
     c->rec.start_unix_ms = unix_ms();
     c->rec.src = *src;
     c->rec.state = CONN_CONNECTING;
+    c->rec.sock_cookie[0] = sock_cookie(down_fd);
     snprintf(c->rec.direction, sizeof(c->rec.direction), "%s", direction);
     snprintf(c->rec.pod, sizeof(c->rec.pod), "%s", pod);
     snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "-");
@@ -209,6 +221,7 @@ void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_sr
 {
     int rc = upstream_connect(netns_fd, &c->rec.orig_dst, bind_src, c->t->opts.mark);
     if (rc >= 0) {
+        c->rec.sock_cookie[1] = sock_cookie(rc);
         c->connect_io.fd = rc;
         c->connect_io.cb = conn_on_connected;
         rc = loop_add(c->t->loop, &c->connect_io, EPOLLOUT);
@@ -261,6 +274,22 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
     }
     for (size_t i = 0; i < records_count(t->records); i++)
         fn(records_get(t->records, i), arg);
+}
+
+bool conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev)
+{
+    struct conn_record *rec = NULL;
+    for (struct conn *c = t->active; c && !rec; c = c->next)
+        if (c->rec.sock_cookie[0] == ev->sock_cookie || c->rec.sock_cookie[1] == ev->sock_cookie)
+            rec = &c->rec;
+    if (!rec)
+        rec = records_find_cookie(t->records, ev->sock_cookie);
+    if (!rec)
+        return false;
+    rec->rtt_us = ev->srtt_us;
+    rec->retrans = ev->total_retrans;
+    rec->kernel_seen = 1;
+    return true;
 }
 
 void conns_get_stats(const struct conns *t, struct conns_stats *st)

@@ -5,6 +5,7 @@
 #ifndef MESHD_PROXY_CONNS_H
 #define MESHD_PROXY_CONNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,5 +50,10 @@ void conn_refuse(struct conn *c, int err, const char *response_flag);
 void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *, void *),
                    void *arg);
 void conns_get_stats(const struct conns *t, struct conns_stats *st);
+
+struct meshd_conn_event;
+/* Joins a kernel connection event to the record of the connection whose
+ * socket it was (active or finished). Returns false when none matches. */
+bool conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev);
 
 #endif

@@ -32,6 +32,10 @@ struct conn_record {
     char response_flags[8];  /* Envoy/Istio style: "-", "UF", "UO", "NR", "DENY" */
     char peer_identity[256]; /* SPIFFE id of the mTLS peer, "" for plaintext */
     struct meshd_addr hbone; /* the HBONE address used, family 0 if none */
+    /* From the kernel (sockops) once the network-facing socket closed. */
+    uint64_t sock_cookie[2]; /* the app-side and upstream sockets */
+    uint32_t rtt_us, retrans;
+    uint8_t kernel_seen;
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -45,5 +49,8 @@ void records_push(struct records *r, const struct conn_record *rec);
 size_t records_count(const struct records *r);
 /* i = 0 is the oldest record kept. */
 const struct conn_record *records_get(const struct records *r, size_t i);
+/* The finished record one of whose sockets had this cookie, or NULL.
+ * Linear from the newest: events arrive right after the close. */
+struct conn_record *records_find_cookie(struct records *r, uint64_t cookie);
 
 #endif

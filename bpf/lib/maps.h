@@ -9,6 +9,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "meshd/capture.h"
+#include "meshd/telemetry.h"
 
 /* netns cookie -> pod: which network namespaces this agent captures. */
 struct {
@@ -48,6 +49,21 @@ struct {
     __type(value, __u64);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } meshd_stats SEC(".maps");
+
+/* Connection events for the agent (sizing: the agent sets max_entries). */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, MESHD_RING_BYTES);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} meshd_events SEC(".maps");
+
+/* Per-socket start time, freed with the socket. */
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct meshd_sk_start);
+} meshd_sk_start SEC(".maps");
 
 static __always_inline void stat_inc(enum meshd_stat idx)
 {

@@ -68,6 +68,8 @@ enum meshd_stat {
     MESHD_STAT_ORIG_DST_STORED,
     MESHD_STAT_ORIG_DST_MISSING, /* sockops saw a captured socket with no pending entry */
     MESHD_STAT_MAP_FULL,
+    MESHD_STAT_EVENTS,      /* connection events written to the ring */
+    MESHD_STAT_EVENT_DROPS, /* ring full: event lost, counted, never blocks */
     MESHD_STAT__MAX,
 };
 

@@ -27,6 +27,17 @@ t_expect_eq "$(jq -r .state <<<"$rec")" "closed" "connection closed cleanly"
 t_expect_eq "$(jq -r '.bytes_received > 0' <<<"$rec")" "true" "response bytes relayed"
 t_expect_eq "$(bpf_stat 1 connect_captured)" 1 "BPF counted one capture"
 
+t_begin "the kernel reports the upstream connection's RTT (sockops ring buffer)"
+rtt=null
+for _ in $(seq 1 50); do
+    rtt=$(connections_json 1 | jq -r '.[0].rtt_us // "null"')
+    [ "$rtt" != null ] && break
+    sleep 0.1
+done
+t_expect_eq "$([ "$rtt" != null ] && [ "$rtt" -gt 0 ] && echo measured)" measured "rtt_us joined to the record ($rtt us)"
+t_expect_eq "$(connections_json 1 | jq -r '.[0].retransmits')" 0 "no retransmits on a clean path"
+t_expect_eq "$(meshctl_at 1 status | jq '.telemetry.matched >= 1 and .bpf.conn_event_drops == 0')" true "event matched, none dropped"
+
 t_begin "enrolled pod, IPv6, cross-node"
 t_expect_eq "$(http_get "1,1" "http://[${POD_IP6[2,1]}]:8080/")" 200 "curl over IPv6"
 rec=$(connections_json 1 | jq -c '.[-1]')
