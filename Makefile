@@ -122,6 +122,7 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
 TIDY_FLAGS = $(filter-out -MMD -MP -Werror,$(CFLAGS))
+SKEL_USERS = $(shell grep -l 'skel\.h"' $(LIB_SRCS))
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' | grep -v '^vmlinux/')
 format:
 	clang-format -i $(FORMAT_SRCS)
@@ -131,10 +132,10 @@ lint: all
 	$(Q)cppcheck --quiet --error-exitcode=1 --inline-suppr --enable=warning,portability \
 		--suppress=unknownMacro --suppress=missingIncludeSystem \
 		--std=c11 -D__GNUC__ -Iinclude -Iagent agent tools tests/unit
-	$(Q)clang-tidy --quiet $(filter-out agent/capture/capture.c,$(LIB_SRCS)) agent/main.c \
+	$(Q)clang-tidy --quiet $(filter-out $(SKEL_USERS),$(LIB_SRCS)) agent/main.c \
 		$(CTL_SRCS) -- $(TIDY_FLAGS) 2>/dev/null
-	@# The generated skeleton's error path trips the analyzer's malloc model.
-	$(Q)clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc agent/capture/capture.c -- \
+	@# The generated skeletons' error paths trip the analyzer's malloc model.
+	$(Q)clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc $(SKEL_USERS) -- \
 		$(TIDY_FLAGS) 2>/dev/null
 
 clean:
