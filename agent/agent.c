@@ -5,6 +5,7 @@
  * reverse and detaches everything, so the host is as it was. */
 #include "agent.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <jansson.h>
 
 #include "admin/admin.h"
+#include "admin/http.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
 #include "core/addr.h"
@@ -37,6 +39,7 @@ struct agent {
     struct outbound *outbound;
     struct inbound *inbound;
     struct kevents *kevents;
+    struct http_server *http[3]; /* admin 15000, metrics 15020, health 15021 */
     uint64_t kevents_matched, kevents_unmatched;
     struct pods *pods;
     struct admin *admin;
@@ -146,6 +149,128 @@ static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
         ag->kevents_matched++;
     else
         ag->kevents_unmatched++; /* the app's own connections, not proxied */
+}
+
+/* ---- HTTP endpoints ---------------------------------------------------- */
+
+static void metric(struct http_response *r, const char *name, const char *type, const char *help)
+{
+    http_printf(r, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void http_metrics(void *ctx, const char *method, const char *path, const char *query,
+                         struct http_response *r)
+{
+    struct agent *ag = ctx;
+    struct conns_stats cs;
+    uint64_t bpf[MESHD_STAT__MAX];
+    conns_get_stats(ag->conns, &cs);
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metric(r, "meshd_build_info", "gauge", "meshd version and node.");
+    http_printf(r, "meshd_build_info{version=\"%s\",node=\"%s\"} 1\n", MESHD_VERSION,
+                ag->opts->node);
+    metric(r, "meshd_enrolled_pods", "gauge", "Pods whose traffic this agent captures.");
+    http_printf(r, "meshd_enrolled_pods %zu\n", pods_count(ag->pods));
+    metric(r, "meshd_connections_active", "gauge", "Connections meshd is carrying now.");
+    http_printf(r, "meshd_connections_active %llu\n", (unsigned long long)cs.active);
+    metric(r, "meshd_connections_total", "counter", "Captured connections by what became of them.");
+    const struct {
+        const char *outcome;
+        uint64_t v;
+    } outcomes[] = {{"accepted", cs.accepted},
+                    {"forwarded", cs.forwarded},
+                    {"failed", cs.failed},
+                    {"refused", cs.refused},
+                    {"overflow", cs.overflow}};
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        http_printf(r, "meshd_connections_total{outcome=\"%s\"} %llu\n", outcomes[i].outcome,
+                    (unsigned long long)outcomes[i].v);
+    if (capture_stats(ag->capture, bpf) == 0) {
+        metric(r, "meshd_bpf_events_total", "counter",
+               "Decisions counted by meshd's BPF programs.");
+        for (int i = 0; i < MESHD_STAT__MAX; i++)
+            http_printf(r, "meshd_bpf_events_total{event=\"%s\"} %llu\n", capture_stat_name(i),
+                        (unsigned long long)bpf[i]);
+    }
+    metric(r, "meshd_kernel_conn_events_total", "counter",
+           "Kernel connection events read from the ring buffer, by join result.");
+    http_printf(r, "meshd_kernel_conn_events_total{joined=\"true\"} %llu\n",
+                (unsigned long long)ag->kevents_matched);
+    http_printf(r, "meshd_kernel_conn_events_total{joined=\"false\"} %llu\n",
+                (unsigned long long)ag->kevents_unmatched);
+}
+
+static void http_ready(void *ctx, const char *method, const char *path, const char *query,
+                       struct http_response *r)
+{
+    /* Reached only once start-up attached BPF and opened every listener. */
+    http_printf(r, "ready\n");
+}
+
+static void http_config_dump(void *ctx, const char *method, const char *path, const char *query,
+                             struct http_response *r)
+{
+    struct agent *ag = ctx;
+    char err[64];
+    json_t *pods = cmd_pods(ag, NULL, err, sizeof(err));
+    json_t *status = cmd_status(ag, NULL, err, sizeof(err));
+    json_t *doc = json_pack("{s:o?,s:o?}", "pods", pods, "status", status);
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    r->content_type = "application/json";
+    if (text)
+        http_printf(r, "%s\n", text);
+    else
+        r->status = 503;
+    free(text);
+    json_decref(doc);
+}
+
+static void http_logging(void *ctx, const char *method, const char *path, const char *query,
+                         struct http_response *r)
+{
+    /* POST /logging?level=debug changes the level; GET shows it. */
+    if (strncmp(query, "level=", 6) == 0) {
+        int level = log_level_parse(query + 6);
+        if (level < 0 || strcmp(method, "POST") != 0) {
+            r->status = 400;
+            http_printf(r, "use POST /logging?level=error|warn|info|debug\n");
+            return;
+        }
+        log_set_level((enum log_level)level);
+        log_info("agent: log level set to %s over the admin API", log_level_name(level));
+    }
+    http_printf(r, "level: %s\n", log_level_name(log_get_level()));
+}
+
+static int start_http(struct agent *ag)
+{
+    static const char *const names[3] = {"admin", "metrics", "health"};
+    /* The route tables live as long as the agent: static, with ctx set here. */
+    static struct http_route admin_routes[2], metrics_routes[2], health_routes[1];
+    admin_routes[0] = (struct http_route){"/config_dump", http_config_dump, ag};
+    admin_routes[1] = (struct http_route){"/logging", http_logging, ag};
+    metrics_routes[0] = (struct http_route){"/metrics", http_metrics, ag};
+    metrics_routes[1] = (struct http_route){"/stats/prometheus", http_metrics, ag};
+    health_routes[0] = (struct http_route){"/healthz/ready", http_ready, ag};
+    const struct {
+        struct http_route *routes;
+        size_t n;
+        uint16_t port;
+        int loopback;
+    } eps[3] = {{admin_routes, 2, MESHD_PORT_ADMIN, 1},
+                {metrics_routes, 2, MESHD_PORT_METRICS, 0},
+                {health_routes, 1, MESHD_PORT_HEALTH, 0}};
+    for (int i = 0; i < 3; i++) {
+        struct meshd_addr a = {.family = MESHD_AF_INET, .port = htons(eps[i].port)};
+        if (eps[i].loopback)
+            a.addr[0] = 127, a.addr[3] = 1;
+        int err = http_server_new(ag->loop, &a, eps[i].routes, eps[i].n, &ag->http[i]);
+        if (err) {
+            log_error("agent: %s endpoint on port %u: %s", names[i], eps[i].port, strerror(-err));
+            return err;
+        }
+    }
+    return 0;
 }
 
 static void on_signal(struct loop_io *io, uint32_t events)
@@ -281,11 +406,15 @@ int agent_run(const struct agent_opts *opts)
     if (admin_new(ag.loop, opts->admin_socket, cmds, sizeof(cmds) / sizeof(cmds[0]), &ag.admin) !=
         0)
         goto out;
+    if (start_http(&ag) != 0)
+        goto out;
     log_info("agent: meshd %s node %s ready (config %s, admin %s)", MESHD_VERSION, opts->node,
              opts->config_dir, opts->admin_socket);
     err = loop_run(ag.loop);
     status = err ? 1 : 0;
 out:
+    for (int i = 0; i < 3; i++)
+        http_server_free(ag.http[i]);
     admin_free(ag.admin);
     pods_free(ag.pods, 1);
     kevents_free(ag.kevents);

@@ -14,6 +14,8 @@ pkgs=(
     iperf3 nginx-light tshark nghttp2-client nghttp2-proxy
     # benchmarks
     wrk
+    # telemetry: a real Prometheus server and promtool
+    prometheus
 )
 
 missing=()

@@ -17,6 +17,10 @@
 #define MESHD_PORT_OUTBOUND 15001
 #define MESHD_PORT_INBOUND  15006
 #define MESHD_PORT_HBONE    15008
+/* The agent's own endpoints, in its (node) netns. */
+#define MESHD_PORT_ADMIN   15000
+#define MESHD_PORT_METRICS 15020
+#define MESHD_PORT_HEALTH  15021
 
 #define MESHD_AF_INET  2
 #define MESHD_AF_INET6 10
