@@ -23,6 +23,8 @@ uint64_t lb_random(struct lb_state *st)
 /* Uniform in [0, n) without modulo bias. */
 static uint64_t random_below(struct lb_state *st, uint64_t n)
 {
+    if (n <= 1)
+        return 0;
     uint64_t limit = UINT64_MAX - UINT64_MAX % n, r;
     do
         r = lb_random(st);
