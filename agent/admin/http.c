@@ -38,8 +38,10 @@ void http_printf(struct http_response *r, const char *fmt, ...)
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
-        int n =
-            vsnprintf(r->body ? r->body + r->len : NULL, r->body ? r->cap - r->len : 0, fmt, ap);
+        char *dst = r->body ? r->body + r->len : NULL;
+        size_t room = r->body ? r->cap - r->len : 0;
+        /* clang 14's analyzer misreads va_start here (as in core/log.c). */
+        int n = vsnprintf(dst, room, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
         va_end(ap);
         if (n < 0) {
             r->oom = 1;
