@@ -1,0 +1,244 @@
+/* L4 AuthorizationPolicy evaluation (see authz.h). */
+#include "policy/authz.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool authz_match_string(const char *pattern, const char *value)
+{
+    if (!pattern || !value)
+        return false;
+    size_t pl = strlen(pattern), vl = strlen(value);
+    if (pl == 1 && pattern[0] == '*')
+        return true;                      /* presence */
+    if (pl > 0 && pattern[pl - 1] == '*') /* prefix */
+        return vl >= pl - 1 && strncmp(pattern, value, pl - 1) == 0;
+    if (pl > 0 && pattern[0] == '*') /* suffix */
+        return vl >= pl - 1 && strcmp(value + vl - (pl - 1), pattern + 1) == 0;
+    return strcmp(pattern, value) == 0;
+}
+
+static bool any_string(const struct authz_strings *l, const char *value)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (authz_match_string(l->v[i], value))
+            return true;
+    return false;
+}
+
+int authz_cidr_parse(const char *s, struct authz_cidr *out)
+{
+    char buf[64];
+    memset(out, 0, sizeof(*out));
+    if (strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, s);
+    char *slash = strchr(buf, '/');
+    long prefix = -1;
+    if (slash) {
+        char *end;
+        *slash = '\0';
+        prefix = strtol(slash + 1, &end, 10);
+        if (*end || slash[1] == '\0' || prefix < 0)
+            return -EINVAL;
+    }
+    if (inet_pton(AF_INET, buf, out->addr.addr) == 1) {
+        out->addr.family = MESHD_AF_INET;
+        if (prefix > 32)
+            return -EINVAL;
+        out->prefix = (uint8_t)(prefix < 0 ? 32 : prefix);
+    } else if (inet_pton(AF_INET6, buf, out->addr.addr) == 1) {
+        out->addr.family = MESHD_AF_INET6;
+        if (prefix > 128)
+            return -EINVAL;
+        out->prefix = (uint8_t)(prefix < 0 ? 128 : prefix);
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+bool authz_cidr_contains(const struct authz_cidr *c, const struct meshd_addr *a)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *bytes = a->addr;
+    uint8_t family = a->family;
+    if (family == MESHD_AF_INET6 && memcmp(a->addr, mapped, 12) == 0) {
+        bytes = a->addr + 12; /* an IPv4 peer on a dual-stack socket */
+        family = MESHD_AF_INET;
+    }
+    if (family != c->addr.family)
+        return false;
+    unsigned full = c->prefix / 8, rest = c->prefix % 8;
+    if (memcmp(bytes, c->addr.addr, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (bytes[full] & mask) == (c->addr.addr[full] & mask);
+}
+
+static bool any_cidr(const struct authz_cidrs *l, const struct meshd_addr *a)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (authz_cidr_contains(&l->v[i], a))
+            return true;
+    return false;
+}
+
+static bool any_port(const struct authz_ports *l, uint16_t port)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i] == port)
+            return true;
+    return false;
+}
+
+static bool source_matches(const struct authz_source *s, const struct authz_request *r,
+                           enum authz_action action)
+{
+    if (s->has_l7 && action == AUTHZ_ALLOW)
+        return false; /* cannot be proven at L4: an ALLOW must not widen */
+    bool needs_identity =
+        s->principals.n || s->not_principals.n || s->namespaces.n || s->not_namespaces.n;
+    if (needs_identity && (!r->principal || !r->namespace_))
+        return false; /* plaintext peers have neither */
+    if (s->principals.n && !any_string(&s->principals, r->principal))
+        return false;
+    if (s->not_principals.n && any_string(&s->not_principals, r->principal))
+        return false;
+    if (s->namespaces.n && !any_string(&s->namespaces, r->namespace_))
+        return false;
+    if (s->not_namespaces.n && any_string(&s->not_namespaces, r->namespace_))
+        return false;
+    if (s->ip_blocks.n && !any_cidr(&s->ip_blocks, &r->source))
+        return false;
+    if (s->not_ip_blocks.n && any_cidr(&s->not_ip_blocks, &r->source))
+        return false;
+    return true;
+}
+
+static bool operation_matches(const struct authz_operation *o, const struct authz_request *r,
+                              enum authz_action action)
+{
+    if (o->has_l7 && action == AUTHZ_ALLOW)
+        return false;
+    uint16_t port = ntohs(r->destination.port);
+    if (o->ports.n && !any_port(&o->ports, port))
+        return false;
+    if (o->not_ports.n && any_port(&o->not_ports, port))
+        return false;
+    return true;
+}
+
+/* A `when` value against an address: an IP or CIDR pattern. */
+static bool value_matches_addr(const char *v, const struct meshd_addr *a)
+{
+    struct authz_cidr c;
+    return authz_cidr_parse(v, &c) == 0 && authz_cidr_contains(&c, a);
+}
+
+static bool value_matches(const struct authz_condition *c, const char *v,
+                          const struct authz_request *r)
+{
+    char port[8];
+    switch (c->key) {
+    case AUTHZ_KEY_SOURCE_IP:
+        return value_matches_addr(v, &r->source);
+    case AUTHZ_KEY_DESTINATION_IP:
+        return value_matches_addr(v, &r->destination);
+    case AUTHZ_KEY_SOURCE_NAMESPACE:
+        return authz_match_string(v, r->namespace_);
+    case AUTHZ_KEY_SOURCE_PRINCIPAL:
+        return authz_match_string(v, r->principal);
+    case AUTHZ_KEY_DESTINATION_PORT:
+        snprintf(port, sizeof(port), "%u", ntohs(r->destination.port));
+        return authz_match_string(v, port);
+    case AUTHZ_KEY_L7:
+        break;
+    }
+    return false;
+}
+
+static bool condition_matches(const struct authz_condition *c, const struct authz_request *r,
+                              enum authz_action action)
+{
+    if (c->key == AUTHZ_KEY_L7)
+        return action != AUTHZ_ALLOW; /* dropped from DENY, never true in ALLOW */
+    if ((c->key == AUTHZ_KEY_SOURCE_NAMESPACE || c->key == AUTHZ_KEY_SOURCE_PRINCIPAL) &&
+        (!r->principal || !r->namespace_))
+        return false;
+    bool any = false;
+    for (size_t i = 0; i < c->values.n && !any; i++)
+        any = value_matches(c, c->values.v[i], r);
+    if (c->values.n && !any)
+        return false;
+    for (size_t i = 0; i < c->not_values.n; i++)
+        if (value_matches(c, c->not_values.v[i], r))
+            return false;
+    return true;
+}
+
+static bool rule_matches(const struct authz_rule *rule, const struct authz_request *r,
+                         enum authz_action action)
+{
+    if (rule->nfrom) {
+        bool any = false;
+        for (size_t i = 0; i < rule->nfrom && !any; i++)
+            any = source_matches(&rule->from[i], r, action);
+        if (!any)
+            return false;
+    }
+    if (rule->nto) {
+        bool any = false;
+        for (size_t i = 0; i < rule->nto && !any; i++)
+            any = operation_matches(&rule->to[i], r, action);
+        if (!any)
+            return false;
+    }
+    for (size_t i = 0; i < rule->nwhen; i++)
+        if (!condition_matches(&rule->when[i], r, action))
+            return false;
+    return true;
+}
+
+static bool policy_matches(const struct authz_policy *p, const struct authz_request *r)
+{
+    /* AUDIT rules are matched like ALLOW ones: they only report. */
+    enum authz_action as = p->action == AUTHZ_DENY ? AUTHZ_DENY : AUTHZ_ALLOW;
+    for (size_t i = 0; i < p->nrules; i++)
+        if (rule_matches(&p->rules[i], r, as))
+            return true;
+    return false;
+}
+
+void authz_evaluate(const struct authz_policy *policies, size_t n, const struct authz_request *req,
+                    struct authz_decision *out)
+{
+    *out = (struct authz_decision){.allow = true};
+    for (size_t i = 0; i < n; i++)
+        if (policies[i].action == AUTHZ_AUDIT && !out->audit && policy_matches(&policies[i], req))
+            out->audit = &policies[i];
+    for (size_t i = 0; i < n; i++) {
+        if (policies[i].action == AUTHZ_DENY && policy_matches(&policies[i], req)) {
+            out->allow = false;
+            out->by = &policies[i];
+            return;
+        }
+    }
+    bool any_allow = false;
+    for (size_t i = 0; i < n; i++) {
+        if (policies[i].action != AUTHZ_ALLOW)
+            continue;
+        any_allow = true;
+        if (policy_matches(&policies[i], req)) {
+            out->by = &policies[i];
+            return;
+        }
+    }
+    if (any_allow)
+        out->allow = false; /* ALLOW policies apply and none matched */
+}

@@ -1,0 +1,119 @@
+/* L4 AuthorizationPolicy evaluation with Istio's semantics, at the
+ * destination, on the peer identity from mTLS.
+ *
+ * Input is the compiled form of the policies that apply to one workload
+ * (root-namespace, namespace and selector-matched ones); compiling from the
+ * Istio YAML model is the config module's job. Evaluation:
+ *   1. any DENY policy with a matching rule denies;
+ *   2. if any ALLOW policy applies, some ALLOW rule must match, else deny;
+ *   3. otherwise allow.
+ * AUDIT policies never change the decision; a match is reported.
+ *
+ * Matching follows Istio: values are exact, prefix ("x*"), suffix ("*x") or
+ * presence ("*"); within a rule, `from`, `to` and `when` are ANDed, the
+ * sources (or operations) of one clause are ORed, and inside a source the
+ * fields are ANDed with their not-forms. An empty rule matches everything.
+ * L7-only fields make an ALLOW rule match nothing and are dropped from a
+ * DENY rule (it matches more broadly), as Istio's ztunnel does. Plaintext
+ * peers have no principal or namespace: fields on them never match. */
+#ifndef MESHD_POLICY_AUTHZ_H
+#define MESHD_POLICY_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meshd/capture.h"
+
+enum authz_action { AUTHZ_ALLOW, AUTHZ_DENY, AUTHZ_AUDIT };
+
+/* A list of Istio string patterns. */
+struct authz_strings {
+    const char *const *v;
+    size_t n;
+};
+
+/* An ipBlocks entry: an address or CIDR. */
+struct authz_cidr {
+    struct meshd_addr addr; /* port ignored */
+    uint8_t prefix;
+};
+
+struct authz_cidrs {
+    const struct authz_cidr *v;
+    size_t n;
+};
+
+struct authz_ports {
+    const uint16_t *v;
+    size_t n;
+};
+
+/* One entry of from[].source. Empty lists are "not set". */
+struct authz_source {
+    struct authz_strings principals, not_principals, namespaces, not_namespaces;
+    struct authz_cidrs ip_blocks, not_ip_blocks;
+    bool has_l7; /* requestPrincipals, remoteIpBlocks, ...: not decidable at L4 */
+};
+
+/* One entry of to[].operation. */
+struct authz_operation {
+    struct authz_ports ports, not_ports;
+    bool has_l7; /* methods, paths, hosts, ... */
+};
+
+enum authz_key {
+    AUTHZ_KEY_SOURCE_IP,
+    AUTHZ_KEY_SOURCE_NAMESPACE,
+    AUTHZ_KEY_SOURCE_PRINCIPAL,
+    AUTHZ_KEY_DESTINATION_IP,
+    AUTHZ_KEY_DESTINATION_PORT,
+    AUTHZ_KEY_L7, /* any other key: not decidable at L4 */
+};
+
+struct authz_condition {
+    enum authz_key key;
+    struct authz_strings values, not_values;
+};
+
+struct authz_rule {
+    const struct authz_source *from;
+    size_t nfrom;
+    const struct authz_operation *to;
+    size_t nto;
+    const struct authz_condition *when;
+    size_t nwhen;
+};
+
+struct authz_policy {
+    const char *name; /* "namespace/name", for logs and records */
+    enum authz_action action;
+    const struct authz_rule *rules;
+    size_t nrules; /* ALLOW with no rules matches nothing; DENY likewise */
+};
+
+/* The connection being decided. principal/namespace are NULL for
+ * plaintext (PERMISSIVE) peers. */
+struct authz_request {
+    const char *principal; /* "cluster.local/ns/x/sa/y" (Istio drops spiffe://) */
+    const char *namespace_;
+    struct meshd_addr source;      /* ip:port */
+    struct meshd_addr destination; /* ip:port */
+};
+
+struct authz_decision {
+    bool allow;
+    const struct authz_policy *by;    /* the deciding policy, NULL by default */
+    const struct authz_policy *audit; /* an AUDIT policy that matched, if any */
+};
+
+void authz_evaluate(const struct authz_policy *policies, size_t n, const struct authz_request *req,
+                    struct authz_decision *out);
+
+/* Istio string matching: exact, "prefix*", "*suffix", "*". */
+bool authz_match_string(const char *pattern, const char *value);
+/* Parses "10.0.0.0/8", "fd00::/64" or a bare address. 0 or -EINVAL. */
+int authz_cidr_parse(const char *s, struct authz_cidr *out);
+bool authz_cidr_contains(const struct authz_cidr *c, const struct meshd_addr *a);
+
+#endif

@@ -1,0 +1,373 @@
+/* AuthorizationPolicy at L4 (agent/policy/authz.c): one row per Istio
+ * behaviour — precedence, every L4 field and its not-form, the matching
+ * forms, L7 handling, empty-rule edge cases, plaintext peers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/authz.h"
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define STRS(...)                                                                                  \
+    ((struct authz_strings){(const char *const[]){__VA_ARGS__},                                    \
+                            LEN(((const char *const[]){__VA_ARGS__}))})
+#define PORTS(...)                                                                                 \
+    ((struct authz_ports){(const uint16_t[]){__VA_ARGS__}, LEN(((const uint16_t[]){__VA_ARGS__}))})
+#define FROM(...)                                                                                  \
+    .from = (const struct authz_source[]){__VA_ARGS__},                                            \
+    .nfrom = LEN(((const struct authz_source[]){__VA_ARGS__}))
+#define TO(...)                                                                                    \
+    .to = (const struct authz_operation[]){__VA_ARGS__},                                           \
+    .nto = LEN(((const struct authz_operation[]){__VA_ARGS__}))
+#define WHEN(...)                                                                                  \
+    .when = (const struct authz_condition[]){__VA_ARGS__},                                         \
+    .nwhen = LEN(((const struct authz_condition[]){__VA_ARGS__}))
+#define RULES(...)                                                                                 \
+    .rules = (const struct authz_rule[]){__VA_ARGS__},                                             \
+    .nrules = LEN(((const struct authz_rule[]){__VA_ARGS__}))
+#define POLICY(act, ...)                                                                           \
+    {                                                                                              \
+        .name = #act, .action = AUTHZ_##act, __VA_ARGS__                                           \
+    }
+
+static struct authz_cidr cidr(const char *s)
+{
+    struct authz_cidr c;
+    assert_int_equal(authz_cidr_parse(s, &c), 0);
+    return c;
+}
+
+static struct meshd_addr addr(const char *ip, uint16_t port)
+{
+    struct authz_cidr c = cidr(ip);
+    c.addr.port = htons(port);
+    return c.addr;
+}
+
+enum peer { MTLS, PLAIN };
+
+struct row {
+    const char *behaviour;
+    struct authz_policy p[3];
+    size_t n;
+    enum peer peer;
+    bool allow;
+};
+
+static void run_rows(const struct row *rows, size_t n)
+{
+    struct authz_request mtls = {.principal = "cluster.local/ns/foo/sa/client",
+                                 .namespace_ = "foo",
+                                 .source = addr("10.244.1.11", 40000),
+                                 .destination = addr("10.244.2.11", 8080)};
+    struct authz_request plain = mtls;
+    plain.principal = plain.namespace_ = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct authz_decision d;
+        authz_evaluate(rows[i].p, rows[i].n, rows[i].peer == MTLS ? &mtls : &plain, &d);
+        if (d.allow != rows[i].allow)
+            fail_msg("%s: expected %s", rows[i].behaviour, rows[i].allow ? "allow" : "deny");
+    }
+}
+
+static void istio_behaviours(void **state)
+{
+    /* ipBlocks built here: compound literals of structs need values. */
+    static struct authz_cidr pod_net[1], other_net[1], one_ip[1], v6_net[1];
+    pod_net[0] = cidr("10.244.0.0/16");
+    other_net[0] = cidr("192.0.2.0/24");
+    one_ip[0] = cidr("10.244.1.11");
+    v6_net[0] = cidr("fd00::/8");
+    const struct authz_cidrs POD_NET = {pod_net, 1}, OTHER_NET = {other_net, 1},
+                             ONE_IP = {one_ip, 1}, V6_NET = {v6_net, 1};
+
+    const struct row rows[] = {
+        {"no policies: allow", {{0}}, 0, MTLS, true},
+        {"ALLOW with an empty rule allows everything", {POLICY(ALLOW, RULES({0}))}, 1, MTLS, true},
+        {"ALLOW with no rules allows nothing", {POLICY(ALLOW, .nrules = 0)}, 1, MTLS, false},
+        {"DENY with no rules denies nothing", {POLICY(DENY, .nrules = 0)}, 1, MTLS, true},
+        {"DENY with an empty rule denies everything", {POLICY(DENY, RULES({0}))}, 1, MTLS, false},
+        {"DENY wins over a matching ALLOW",
+         {POLICY(ALLOW, RULES({0})), POLICY(DENY, RULES({0}))},
+         2,
+         MTLS,
+         false},
+        {"ALLOW present but not matching denies",
+         {POLICY(ALLOW, RULES({FROM({.principals = STRS("cluster.local/ns/bar/sa/x")})}))},
+         1,
+         MTLS,
+         false},
+        {"any matching ALLOW among several allows",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("bar")})})),
+          POLICY(ALLOW, RULES({FROM({.namespaces = STRS("foo")})}))},
+         2,
+         MTLS,
+         true},
+        {"AUDIT alone does not deny", {POLICY(AUDIT, RULES({0}))}, 1, MTLS, true},
+        {"AUDIT does not count as an ALLOW",
+         {POLICY(AUDIT, RULES({0})), POLICY(ALLOW, .nrules = 0)},
+         2,
+         MTLS,
+         false},
+        {"principals: exact match",
+         {POLICY(ALLOW, RULES({FROM({.principals = STRS("cluster.local/ns/foo/sa/client")})}))},
+         1,
+         MTLS,
+         true},
+        {"principals: prefix match",
+         {POLICY(ALLOW, RULES({FROM({.principals = STRS("cluster.local/ns/foo/*")})}))},
+         1,
+         MTLS,
+         true},
+        {"principals: suffix match",
+         {POLICY(ALLOW, RULES({FROM({.principals = STRS("*/sa/client")})}))},
+         1,
+         MTLS,
+         true},
+        {"principals: presence match",
+         {POLICY(ALLOW, RULES({FROM({.principals = STRS("*")})}))},
+         1,
+         MTLS,
+         true},
+        {"principals: presence does not match plaintext",
+         {POLICY(ALLOW, RULES({FROM({.principals = STRS("*")})}))},
+         1,
+         PLAIN,
+         false},
+        {"principals: any of the list",
+         {POLICY(ALLOW,
+                 RULES({FROM({.principals = STRS("a", "cluster.local/ns/foo/sa/client")})}))},
+         1,
+         MTLS,
+         true},
+        {"notPrincipals excludes the peer",
+         {POLICY(ALLOW, RULES({FROM({.not_principals = STRS("*/sa/client")})}))},
+         1,
+         MTLS,
+         false},
+        {"notPrincipals lets others through",
+         {POLICY(ALLOW, RULES({FROM({.not_principals = STRS("*/sa/admin")})}))},
+         1,
+         MTLS,
+         true},
+        {"notPrincipals does not match plaintext (no principal)",
+         {POLICY(ALLOW, RULES({FROM({.not_principals = STRS("*/sa/admin")})}))},
+         1,
+         PLAIN,
+         false},
+        {"namespaces: match",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("foo")})}))},
+         1,
+         MTLS,
+         true},
+        {"namespaces: no match",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("bar")})}))},
+         1,
+         MTLS,
+         false},
+        {"namespaces: plaintext has none",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("*")})}))},
+         1,
+         PLAIN,
+         false},
+        {"deny by namespace",
+         {POLICY(DENY, RULES({FROM({.namespaces = STRS("foo")})}))},
+         1,
+         MTLS,
+         false},
+        {"deny by namespace spares plaintext (no namespace to match)",
+         {POLICY(DENY, RULES({FROM({.namespaces = STRS("foo")})}))},
+         1,
+         PLAIN,
+         true},
+        {"notNamespaces excludes",
+         {POLICY(ALLOW, RULES({FROM({.not_namespaces = STRS("foo")})}))},
+         1,
+         MTLS,
+         false},
+        {"ipBlocks: CIDR match",
+         {POLICY(ALLOW, RULES({FROM({.ip_blocks = POD_NET})}))},
+         1,
+         PLAIN,
+         true},
+        {"ipBlocks: single address",
+         {POLICY(ALLOW, RULES({FROM({.ip_blocks = ONE_IP})}))},
+         1,
+         MTLS,
+         true},
+        {"ipBlocks: no match",
+         {POLICY(ALLOW, RULES({FROM({.ip_blocks = OTHER_NET})}))},
+         1,
+         MTLS,
+         false},
+        {"ipBlocks: other family never matches",
+         {POLICY(ALLOW, RULES({FROM({.ip_blocks = V6_NET})}))},
+         1,
+         MTLS,
+         false},
+        {"notIpBlocks excludes",
+         {POLICY(ALLOW, RULES({FROM({.not_ip_blocks = POD_NET})}))},
+         1,
+         MTLS,
+         false},
+        {"fields inside a source are ANDed",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("foo"), .ip_blocks = OTHER_NET})}))},
+         1,
+         MTLS,
+         false},
+        {"sources are ORed",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("bar")}, {.ip_blocks = POD_NET})}))},
+         1,
+         MTLS,
+         true},
+        {"ports: match", {POLICY(ALLOW, RULES({TO({.ports = PORTS(80, 8080)})}))}, 1, MTLS, true},
+        {"ports: no match", {POLICY(ALLOW, RULES({TO({.ports = PORTS(9090)})}))}, 1, MTLS, false},
+        {"notPorts excludes",
+         {POLICY(ALLOW, RULES({TO({.not_ports = PORTS(8080)})}))},
+         1,
+         MTLS,
+         false},
+        {"deny a port, allow the rest",
+         {POLICY(DENY, RULES({TO({.ports = PORTS(8080)})})), POLICY(ALLOW, RULES({0}))},
+         2,
+         MTLS,
+         false},
+        {"from and to are ANDed",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("foo")}), TO({.ports = PORTS(9090)})}))},
+         1,
+         MTLS,
+         false},
+        {"rules are ORed",
+         {POLICY(ALLOW, RULES({TO({.ports = PORTS(9090)})}, {FROM({.namespaces = STRS("foo")})}))},
+         1,
+         MTLS,
+         true},
+        {"L7 operation in ALLOW never matches",
+         {POLICY(ALLOW, RULES({TO({.ports = PORTS(8080), .has_l7 = true})}))},
+         1,
+         MTLS,
+         false},
+        {"L7 operation in DENY is dropped: matches more broadly",
+         {POLICY(DENY, RULES({TO({.has_l7 = true})}))},
+         1,
+         MTLS,
+         false},
+        {"L7 source field in ALLOW never matches",
+         {POLICY(ALLOW, RULES({FROM({.namespaces = STRS("foo"), .has_l7 = true})}))},
+         1,
+         MTLS,
+         false},
+        {"L7 source field in DENY is dropped",
+         {POLICY(DENY, RULES({FROM({.namespaces = STRS("foo"), .has_l7 = true})}))},
+         1,
+         MTLS,
+         false},
+        {"when source.ip matches",
+         {POLICY(ALLOW,
+                 RULES({WHEN({.key = AUTHZ_KEY_SOURCE_IP, .values = STRS("10.244.1.0/24")})}))},
+         1,
+         MTLS,
+         true},
+        {"when source.ip notValues excludes",
+         {POLICY(ALLOW,
+                 RULES({WHEN({.key = AUTHZ_KEY_SOURCE_IP, .not_values = STRS("10.244.1.11")})}))},
+         1,
+         MTLS,
+         false},
+        {"when source.namespace",
+         {POLICY(ALLOW, RULES({WHEN({.key = AUTHZ_KEY_SOURCE_NAMESPACE, .values = STRS("fo*")})}))},
+         1,
+         MTLS,
+         true},
+        {"when source.principal on plaintext never matches",
+         {POLICY(ALLOW, RULES({WHEN({.key = AUTHZ_KEY_SOURCE_PRINCIPAL, .values = STRS("*")})}))},
+         1,
+         PLAIN,
+         false},
+        {"when destination.port",
+         {POLICY(ALLOW,
+                 RULES({WHEN({.key = AUTHZ_KEY_DESTINATION_PORT, .values = STRS("8080")})}))},
+         1,
+         MTLS,
+         true},
+        {"when destination.ip",
+         {POLICY(ALLOW, RULES({WHEN(
+                            {.key = AUTHZ_KEY_DESTINATION_IP, .values = STRS("10.244.2.0/24")})}))},
+         1,
+         MTLS,
+         true},
+        {"when conditions are ANDed",
+         {POLICY(ALLOW, RULES({WHEN({.key = AUTHZ_KEY_DESTINATION_PORT, .values = STRS("8080")},
+                                    {.key = AUTHZ_KEY_SOURCE_NAMESPACE, .values = STRS("bar")})}))},
+         1,
+         MTLS,
+         false},
+        {"L7 when key in ALLOW never matches",
+         {POLICY(ALLOW, RULES({WHEN({.key = AUTHZ_KEY_L7, .values = STRS("x")})}))},
+         1,
+         MTLS,
+         false},
+        {"L7 when key in DENY is dropped",
+         {POLICY(DENY, RULES({WHEN({.key = AUTHZ_KEY_L7, .values = STRS("x")})}))},
+         1,
+         MTLS,
+         false},
+        {"mesh-wide deny-all with a namespace exception (deny wins)",
+         {POLICY(DENY, RULES({FROM({.not_namespaces = STRS("foo")})}))},
+         1,
+         MTLS,
+         true},
+    };
+    run_rows(rows, LEN(rows));
+    assert_true(LEN(rows) >= 40);
+}
+
+static void string_matching_forms(void **state)
+{
+    static const struct {
+        const char *pattern, *value;
+        bool match;
+    } rows[] = {
+        {"abc", "abc", true},  {"abc", "abcd", false}, {"ab*", "abcd", true}, {"ab*", "a", false},
+        {"*cd", "abcd", true}, {"*cd", "abce", false}, {"*", "", true},       {"*", "x", true},
+        {"", "", true},        {"", "x", false},       {"a*", "a", true},     {"*a", "a", true},
+    };
+    for (size_t i = 0; i < LEN(rows); i++)
+        assert_int_equal(authz_match_string(rows[i].pattern, rows[i].value), rows[i].match);
+    assert_false(authz_match_string("*", NULL));
+}
+
+static void cidr_parsing_and_containment(void **state)
+{
+    struct authz_cidr c;
+    static const char *const bad[] = {"",         "10.0.0.0/33", "fd00::/129", "10.0.0.0/",
+                                      "10.0.0/8", "10.0.0.0/-1", "x",          "10.0.0.0/8x"};
+    for (size_t i = 0; i < LEN(bad); i++)
+        assert_int_equal(authz_cidr_parse(bad[i], &c), -EINVAL);
+    assert_int_equal(authz_cidr_parse("10.244.0.0/14", &c), 0);
+    struct meshd_addr in = addr("10.247.255.1", 1), out = addr("10.248.0.1", 1);
+    assert_true(authz_cidr_contains(&c, &in));
+    assert_false(authz_cidr_contains(&c, &out));
+    /* An IPv4 peer seen as IPv4-mapped IPv6 still matches IPv4 blocks. */
+    struct meshd_addr mapped = addr("::ffff:10.244.1.1", 1);
+    assert_true(authz_cidr_contains(&c, &mapped));
+    assert_int_equal(authz_cidr_parse("0.0.0.0/0", &c), 0);
+    assert_true(authz_cidr_contains(&c, &out));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(istio_behaviours),
+        cmocka_unit_test(string_matching_forms),
+        cmocka_unit_test(cidr_parsing_and_containment),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
