@@ -45,11 +45,9 @@ int relay_start(struct relay *r, struct loop *loop, int fd_down, int fd_up, rela
         r->end[i].io.fd = fds[i];
         r->end[i].io.cb = relay_on_io;
         r->end[i].owner = r;
-        r->buf[i].data = malloc(RELAY_BUF_SIZE);
+        r->buf[i].cap = RELAY_BUF_MIN;
     }
     int err = 0;
-    if (!r->buf[0].data || !r->buf[1].data)
-        err = -ENOMEM;
     for (int i = 0; i < 2 && !err; i++)
         err = loop_add(loop, &r->end[i].io, EPOLLIN);
     if (err)
@@ -63,13 +61,40 @@ void relay_abort(struct relay *r)
         relay_release(r, true);
 }
 
+static bool buf_has_room(const struct relay_buf *b)
+{
+    return !b->data || b->tail < b->cap;
+}
+
+/* Makes room in buf: allocates it, or grows it when the last read filled
+ * it (the peer is sending faster than one buffer per wakeup). */
+static int buf_reserve(struct relay_buf *b)
+{
+    if (!b->data) {
+        b->data = malloc(b->cap);
+        return b->data ? 0 : -ENOMEM;
+    }
+    if (b->tail == b->cap && b->head == 0 && b->cap < RELAY_BUF_MAX) {
+        char *nd = realloc(b->data, b->cap * 2);
+        if (!nd)
+            return 0; /* keep going at the current size */
+        b->data = nd;
+        b->cap *= 2;
+    }
+    return 0;
+}
+
 /* Reads from end i into buf[i]; returns 0 or -errno. */
 static int relay_fill(struct relay *r, int i)
 {
     struct relay_buf *b = &r->buf[i];
     struct relay_end *e = &r->end[i];
-    while (!e->rd_eof && b->tail < RELAY_BUF_SIZE) {
-        ssize_t n = read(e->io.fd, b->data + b->tail, RELAY_BUF_SIZE - b->tail);
+    while (!e->rd_eof) {
+        if (buf_reserve(b) != 0)
+            return -ENOMEM;
+        if (b->tail == b->cap)
+            break;
+        ssize_t n = read(e->io.fd, b->data + b->tail, b->cap - b->tail);
         if (n > 0) {
             b->tail += (uint32_t)n;
             r->bytes[i] += (uint64_t)n;
@@ -98,8 +123,12 @@ static int relay_flush(struct relay *r, int i)
         else
             return -errno;
     }
-    if (b->head == b->tail)
+    if (b->head == b->tail) {
+        /* Drained: give the memory back while the connection is quiet. */
         b->head = b->tail = 0;
+        free(b->data);
+        b->data = NULL;
+    }
     if (b->tail == 0 && r->end[i].rd_eof && !dst->wr_shut) {
         shutdown(dst->io.fd, SHUT_WR);
         dst->wr_shut = true;
@@ -132,7 +161,7 @@ static void relay_on_io(struct loop_io *io, uint32_t events)
     }
     for (int k = 0; k < 2; k++) {
         uint32_t want = 0;
-        if (!r->end[k].rd_eof && r->buf[k].tail < RELAY_BUF_SIZE)
+        if (!r->end[k].rd_eof && buf_has_room(&r->buf[k]))
             want |= EPOLLIN;
         if (r->buf[1 - k].head < r->buf[1 - k].tail)
             want |= EPOLLOUT;

@@ -1,10 +1,12 @@
 /* The byte pump: copies both ways between two connected non-blocking
  * sockets on the event loop, with half-close and reset propagated.
  *
- * Written once for every proxied connection (outbound today; inbound and
- * HBONE streams plug in later). Memory per connection is two fixed buffers;
- * a full buffer stops reading from its source (backpressure), so nothing
- * grows without bound. */
+ * Written once for every plaintext proxied connection. Memory follows load:
+ * an idle connection holds no buffer; a buffer is allocated at
+ * RELAY_BUF_MIN when bytes arrive, grows to RELAY_BUF_MAX when a read fills
+ * it, and is released once drained (its size is remembered). A full buffer
+ * stops reading from its source (backpressure), so nothing grows without
+ * bound: at most 2 x RELAY_BUF_MAX per connection. */
 #ifndef MESHD_PROXY_RELAY_H
 #define MESHD_PROXY_RELAY_H
 
@@ -13,7 +15,8 @@
 
 #include "core/loop.h"
 
-#define RELAY_BUF_SIZE (16 * 1024)
+#define RELAY_BUF_MIN (16 * 1024)
+#define RELAY_BUF_MAX (64 * 1024)
 
 enum relay_side { RELAY_DOWN = 0, RELAY_UP = 1 };
 
@@ -30,8 +33,9 @@ struct relay_end {
 };
 
 struct relay_buf {
-    char *data;
+    char *data; /* NULL while idle */
     uint32_t head, tail;
+    uint32_t cap; /* size to allocate next time: grows under load */
 };
 
 struct relay {

@@ -77,6 +77,31 @@ static ssize_t read_all(int fd, char *buf, size_t len)
     return (ssize_t)got;
 }
 
+static void buffers_follow_load(void **state)
+{
+    struct fixture *f = *state;
+    /* Idle: nothing allocated. */
+    assert_null(f->relay.buf[0].data);
+    assert_null(f->relay.buf[1].data);
+    /* A burst larger than the buffer, with nobody reading the far end:
+     * the buffer grows to the maximum, and no further. */
+    static char big[256 * 1024];
+    ssize_t n = write(f->app, big, sizeof(big));
+    assert_true(n > RELAY_BUF_MIN);
+    for (int i = 0; i < 20; i++)
+        loop_run_once(f->loop, 5);
+    assert_int_equal(f->relay.buf[0].cap, RELAY_BUF_MAX);
+    /* Drained by the far end: the memory is given back. */
+    char sink[65536];
+    for (int i = 0; i < 200 && f->relay.buf[0].data; i++) {
+        while (read(f->server, sink, sizeof(sink)) > 0)
+            ;
+        loop_run_once(f->loop, 5);
+    }
+    assert_null(f->relay.buf[0].data);
+    assert_int_equal(f->relay.buf[0].cap, RELAY_BUF_MAX); /* remembered */
+}
+
 static void bytes_flow_both_ways_and_fin_closes(void **state)
 {
     struct fixture *f = *state;
@@ -161,6 +186,7 @@ static void reset_from_one_side_resets_the_other(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(buffers_follow_load, setup, teardown),
         cmocka_unit_test_setup_teardown(bytes_flow_both_ways_and_fin_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(large_transfer_is_intact_with_a_slow_reader, setup,
                                         teardown),
