@@ -55,7 +55,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
 LIBMESHD   := $(BUILD)/libmeshd.a
 
-.PHONY: all test unit e2e demo bench deps vmlinux lint format clean
+.PHONY: all test unit e2e demo bench deps vmlinux lint format clean fuzz vmtest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -117,6 +117,9 @@ bench: all $(BUILD)/bench/hbone_tunnel
 
 deps:
 	$(Q)tools/deps.sh
+
+fuzz: all
+	$(Q)tests/fuzz/run.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
