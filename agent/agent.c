@@ -30,6 +30,8 @@
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
 #include "telemetry/kevents.h"
+#include "telemetry/tcp_metrics.h"
+#include "core/ticker.h"
 
 struct agent {
     const struct agent_opts *opts;
@@ -39,6 +41,8 @@ struct agent {
     struct outbound *outbound;
     struct inbound *inbound;
     struct kevents *kevents;
+    struct tcp_metrics *tcp_metrics;
+    struct ticker ticker;
     struct http_server *http[3]; /* admin 15000, metrics 15020, health 15021 */
     uint64_t kevents_matched, kevents_unmatched;
     struct pods *pods;
@@ -151,6 +155,34 @@ static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
         ag->kevents_unmatched++; /* the app's own connections, not proxied */
 }
 
+/* ---- Istio metrics ------------------------------------------------------ */
+
+static void on_conn_opened(void *ctx, const struct conn_record *rec)
+{
+    struct agent *ag = ctx;
+    struct tcp_labels l;
+    tcp_labels_from_record(rec, &l);
+    tcp_metrics_opened(ag->tcp_metrics, &l, loop_now_ns());
+}
+
+static void on_conn_closed(void *ctx, const struct conn_record *rec)
+{
+    struct agent *ag = ctx;
+    struct tcp_labels l;
+    tcp_labels_from_record(rec, &l);
+    /* Istio counts from the destination's view whatever the reporter:
+     * sent = response bytes, received = request bytes. A record's
+     * bytes_sent is the request direction for both of our directions. */
+    tcp_metrics_closed(ag->tcp_metrics, &l, rec->bytes_received, rec->bytes_sent,
+                       rec->state == CONN_FAILED, loop_now_ns());
+}
+
+static void on_tick(struct ticker *t, uint64_t now_ns)
+{
+    struct agent *ag = t->ctx;
+    tcp_metrics_expire(ag->tcp_metrics, now_ns);
+}
+
 /* ---- HTTP endpoints ---------------------------------------------------- */
 
 static void metric(struct http_response *r, const char *name, const char *type, const char *help)
@@ -198,6 +230,13 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                 (unsigned long long)ag->kevents_matched);
     http_printf(r, "meshd_kernel_conn_events_total{joined=\"false\"} %llu\n",
                 (unsigned long long)ag->kevents_unmatched);
+    metric(r, "meshd_istio_series", "gauge", "Series in the istio_tcp_* table.");
+    http_printf(r, "meshd_istio_series %zu\n", tcp_metrics_series(ag->tcp_metrics));
+    metric(r, "meshd_istio_series_dropped_total", "counter",
+           "New label sets refused because the series table was full.");
+    http_printf(r, "meshd_istio_series_dropped_total %llu\n",
+                (unsigned long long)tcp_metrics_dropped(ag->tcp_metrics));
+    tcp_metrics_render(ag->tcp_metrics, r);
 }
 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,
@@ -338,7 +377,7 @@ static void raise_fd_limit(size_t max_conns)
 
 int agent_run(const struct agent_opts *opts)
 {
-    struct agent ag = {.opts = opts, .signal_io.fd = -1};
+    struct agent ag = {.opts = opts, .signal_io.fd = -1, .ticker.io.fd = -1};
     int status = 1, err;
     char bpffs[256], state_file[320];
     struct stat st;
@@ -372,8 +411,18 @@ int agent_run(const struct agent_opts *opts)
                                  .ring_bytes = opts->ring_bytes};
     if (capture_open(&copts, &ag.capture) != 0)
         goto out;
+    /* Series of workloads gone for 10 minutes are dropped (Istio's
+     * metric expiry is comparable). */
+    if ((err = tcp_metrics_new(600ull * 1000000000ull, &ag.tcp_metrics)) != 0 ||
+        (err = ticker_start(&ag.ticker, ag.loop, 1000, on_tick, &ag)) != 0) {
+        log_error("agent: metrics: %s", strerror(-err));
+        goto out;
+    }
     struct conns_opts conns_opts = {
-        .max_conns = opts->max_conns, .records = 1024, .mark = MESHD_SOCK_MARK};
+        .max_conns = opts->max_conns,
+        .records = 1024,
+        .mark = MESHD_SOCK_MARK,
+        .observer = {.opened = on_conn_opened, .closed = on_conn_closed, .ctx = &ag}};
     struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND, .pin_dir = ag.pin_dir};
     struct outbound_opts out_opts = {.port = MESHD_PORT_OUTBOUND};
     if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0 ||
@@ -419,6 +468,8 @@ out:
     pods_free(ag.pods, 1);
     kevents_free(ag.kevents);
     conns_free(ag.conns);
+    ticker_stop(&ag.ticker);
+    tcp_metrics_free(ag.tcp_metrics);
     inbound_free(ag.inbound);
     outbound_free(ag.outbound);
     capture_close(ag.capture, true);

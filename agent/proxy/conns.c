@@ -23,6 +23,7 @@ struct conn {
     int down_fd;
     uint64_t start_ns;
     struct conn_record rec;
+    bool reported_open;
     struct conns *t;
     struct conn *prev, *next;
     struct loop_deferred release;
@@ -96,15 +97,29 @@ static void conn_unlink(struct conn *c)
     t->stats.active--;
 }
 
+void conn_mark_open(struct conn *c)
+{
+    const struct conns_observer *o = &c->t->opts.observer;
+    c->rec.state = CONN_OPEN;
+    if (!c->reported_open && o->opened)
+        o->opened(o->ctx, &c->rec);
+    c->reported_open = true;
+}
+
 /* Finishes a connection's record and schedules its release. */
 static void conn_finish(struct conn *c, enum conn_state state, int err)
 {
     struct conns *t = c->t;
+    const struct conns_observer *o = &t->opts.observer;
     c->rec.state = state;
     c->rec.error = err < 0 ? -err : err;
     c->rec.duration_ms = (loop_now_ns() - c->start_ns) / 1000000;
     if (state == CONN_FAILED)
         t->stats.failed++;
+    if (!c->reported_open && o->opened)
+        o->opened(o->ctx, &c->rec);
+    if (o->closed)
+        o->closed(o->ctx, &c->rec);
     records_push(t->records, &c->rec);
     conn_unlink(c);
     char src[ADDR_STRLEN], dst[ADDR_STRLEN];
@@ -162,8 +177,8 @@ int conn_take_fd(struct conn *c)
 {
     int fd = c->down_fd;
     c->down_fd = -1;
-    c->rec.state = CONN_OPEN;
     c->t->stats.forwarded++;
+    conn_mark_open(c);
     return fd;
 }
 
@@ -210,8 +225,8 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         conn_finish(c, CONN_FAILED, soerr);
         return;
     }
-    c->rec.state = CONN_OPEN;
     c->t->stats.forwarded++;
+    conn_mark_open(c);
     int rc = relay_start(&c->relay, c->t->loop, c->down_fd, io->fd, conn_on_relay_done);
     if (rc)
         conn_finish(c, CONN_FAILED, rc);

@@ -15,10 +15,20 @@ struct loop;
 struct conns;
 struct conn;
 
+/* Told when a connection starts carrying bytes and when it ends (for
+ * metrics). A connection that failed before opening is reported opened and
+ * closed at its end, so opened == closed + active always holds. */
+struct conns_observer {
+    void (*opened)(void *ctx, const struct conn_record *rec);
+    void (*closed)(void *ctx, const struct conn_record *rec);
+    void *ctx;
+};
+
 struct conns_opts {
     size_t max_conns; /* active connections; beyond, new ones are reset */
     size_t records;   /* finished records kept */
     uint32_t mark;    /* SO_MARK on every upstream socket */
+    struct conns_observer observer;
 };
 
 struct conns_stats {
@@ -40,6 +50,8 @@ void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_sr
 /* Hands the app socket to another carrier (an HBONE stream): the caller
  * then reports the end with conn_end(). Returns the fd. */
 int conn_take_fd(struct conn *c);
+/* The connection now carries bytes (an HBONE server answering 200). */
+void conn_mark_open(struct conn *c);
 /* Ends a connection carried elsewhere: err 0 is a clean close. */
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
               const char *response_flag);

@@ -94,7 +94,7 @@ static void hi_stream_on_connected(struct loop_io *io, uint32_t events)
         hbone_stream_reject(is->st, 503);
         return;
     }
-    conn_record(is->c)->state = CONN_OPEN;
+    conn_mark_open(is->c);
     hbone_stream_accept(is->st, fd);
 }
 

@@ -103,3 +103,53 @@ meshd_check_logs() {
         t_expect_not_contains "$(cat "${MESHD_LOG[$i]}" 2>/dev/null)" "runtime error:" "node $i log (UBSan)"
     done
 }
+
+# mesh_config DIR [NAMESPACE_LABEL]: writes the topology as Kubernetes YAML
+# into DIR, the way a user's cluster state would look: the `default`
+# namespace (enrolled in ambient mode unless told otherwise) and one Pod per
+# topology pod, with its node, service account sa-<i>-<j>, IPs and Ready.
+mesh_config() {
+    local dir=$1 mode=${2:-ambient} i j f
+    mkdir -p "$dir"
+    cat >"$dir/namespace.yaml" <<NS
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: default
+  labels:
+    istio.io/dataplane-mode: $mode
+NS
+    for i in $(seq 1 "$TOPO_NODES"); do
+        for j in $(seq 1 "$TOPO_PODS"); do
+            f="$dir/pod-$i-$j.yaml"
+            cat >"$f" <<POD
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pod-$i-$j
+  namespace: default
+  labels:
+    app: app-$i-$j
+    version: v1
+spec:
+  nodeName: m${TOPO_RUN}n$i
+  serviceAccountName: sa-$i-$j
+  containers:
+  - name: app
+    image: example/app:1
+    ports:
+    - containerPort: 8080
+      name: http
+status:
+  phase: Running
+  podIP: ${POD_IP4[$i,$j]}
+  podIPs:
+  - ip: ${POD_IP4[$i,$j]}
+  - ip: ${POD_IP6[$i,$j]}
+  conditions:
+  - type: Ready
+    status: "True"
+POD
+        done
+    done
+}
