@@ -100,7 +100,14 @@ test: unit e2e
 unit: $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
 
-e2e: all
+# Test-only BPF objects (e.g. a tc program that drops packets).
+E2E_BPF := $(patsubst tests/e2e/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.bpf.o,$(wildcard tests/e2e/bpf/*.bpf.c))
+$(BUILD)/tests/bpf/%.bpf.o: tests/e2e/bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h
+	$(call msg,BPF,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+e2e: all $(E2E_BPF)
 	$(Q)MESHD_BUILD=$(BUILD) tests/e2e/run.sh
 
 demo: all

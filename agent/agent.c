@@ -29,6 +29,7 @@
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
+#include "telemetry/kernel_metrics.h"
 #include "telemetry/kevents.h"
 #include "telemetry/tcp_metrics.h"
 #include "core/ticker.h"
@@ -42,6 +43,7 @@ struct agent {
     struct inbound *inbound;
     struct kevents *kevents;
     struct tcp_metrics *tcp_metrics;
+    struct kernel_metrics *kernel_metrics;
     struct ticker ticker;
     struct http_server *http[3]; /* admin 15000, metrics 15020, health 15021 */
     uint64_t kevents_matched, kevents_unmatched;
@@ -149,9 +151,11 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
 static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
 {
     struct agent *ag = ctx;
-    if (conns_kernel_event(ag->conns, ev))
+    const struct conn_record *rec = conns_kernel_event(ag->conns, ev);
+    if (rec) {
         ag->kevents_matched++;
-    else
+        kernel_metrics_observe(ag->kernel_metrics, rec, ev);
+    } else
         ag->kevents_unmatched++; /* the app's own connections, not proxied */
 }
 
@@ -237,6 +241,7 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     http_printf(r, "meshd_istio_series_dropped_total %llu\n",
                 (unsigned long long)tcp_metrics_dropped(ag->tcp_metrics));
     tcp_metrics_render(ag->tcp_metrics, r);
+    kernel_metrics_render(ag->kernel_metrics, r);
 }
 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,
@@ -414,6 +419,7 @@ int agent_run(const struct agent_opts *opts)
     /* Series of workloads gone for 10 minutes are dropped (Istio's
      * metric expiry is comparable). */
     if ((err = tcp_metrics_new(600ull * 1000000000ull, &ag.tcp_metrics)) != 0 ||
+        (err = kernel_metrics_new(&ag.kernel_metrics)) != 0 ||
         (err = ticker_start(&ag.ticker, ag.loop, 1000, on_tick, &ag)) != 0) {
         log_error("agent: metrics: %s", strerror(-err));
         goto out;
@@ -470,6 +476,7 @@ out:
     conns_free(ag.conns);
     ticker_stop(&ag.ticker);
     tcp_metrics_free(ag.tcp_metrics);
+    kernel_metrics_free(ag.kernel_metrics);
     inbound_free(ag.inbound);
     outbound_free(ag.outbound);
     capture_close(ag.capture, true);

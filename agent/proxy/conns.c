@@ -291,7 +291,7 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
         fn(records_get(t->records, i), arg);
 }
 
-bool conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev)
+const struct conn_record *conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev)
 {
     struct conn_record *rec = NULL;
     for (struct conn *c = t->active; c && !rec; c = c->next)
@@ -300,11 +300,11 @@ bool conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev)
     if (!rec)
         rec = records_find_cookie(t->records, ev->sock_cookie);
     if (!rec)
-        return false;
+        return NULL;
     rec->rtt_us = ev->srtt_us;
     rec->retrans = ev->total_retrans;
     rec->kernel_seen = 1;
-    return true;
+    return rec;
 }
 
 void conns_get_stats(const struct conns *t, struct conns_stats *st)

@@ -65,7 +65,7 @@ void conns_get_stats(const struct conns *t, struct conns_stats *st);
 
 struct meshd_conn_event;
 /* Joins a kernel connection event to the record of the connection whose
- * socket it was (active or finished). Returns false when none matches. */
-bool conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev);
+ * socket it was (active or finished). Returns that record, or NULL. */
+const struct conn_record *conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev);
 
 #endif
