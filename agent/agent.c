@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
+#include "telemetry/accesslog.h"
 #include "telemetry/kernel_metrics.h"
 #include "telemetry/kevents.h"
 #include "telemetry/tcp_metrics.h"
@@ -47,6 +49,7 @@ struct agent {
     struct ticker ticker;
     struct http_server *http[3]; /* admin 15000, metrics 15020, health 15021 */
     uint64_t kevents_matched, kevents_unmatched;
+    uint64_t access_log_lines, access_log_dropped;
     struct pods *pods;
     struct admin *admin;
     struct loop_io signal_io;
@@ -179,6 +182,13 @@ static void on_conn_closed(void *ctx, const struct conn_record *rec)
      * bytes_sent is the request direction for both of our directions. */
     tcp_metrics_closed(ag->tcp_metrics, &l, rec->bytes_received, rec->bytes_sent,
                        rec->state == CONN_FAILED, loop_now_ns());
+    if (ag->opts->access_log) {
+        if (accesslog_write(STDOUT_FILENO, rec,
+                            ag->opts->log_json ? ACCESSLOG_JSON : ACCESSLOG_TEXT))
+            ag->access_log_lines++;
+        else
+            ag->access_log_dropped++;
+    }
 }
 
 static void on_tick(struct ticker *t, uint64_t now_ns)
@@ -234,6 +244,12 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                 (unsigned long long)ag->kevents_matched);
     http_printf(r, "meshd_kernel_conn_events_total{joined=\"false\"} %llu\n",
                 (unsigned long long)ag->kevents_unmatched);
+    metric(r, "meshd_access_log_lines_total", "counter",
+           "Access-log lines by outcome (dropped: stdout would have blocked).");
+    http_printf(r, "meshd_access_log_lines_total{outcome=\"written\"} %llu\n",
+                (unsigned long long)ag->access_log_lines);
+    http_printf(r, "meshd_access_log_lines_total{outcome=\"dropped\"} %llu\n",
+                (unsigned long long)ag->access_log_dropped);
     metric(r, "meshd_istio_series", "gauge", "Series in the istio_tcp_* table.");
     http_printf(r, "meshd_istio_series %zu\n", tcp_metrics_series(ag->tcp_metrics));
     metric(r, "meshd_istio_series_dropped_total", "counter",
@@ -388,6 +404,9 @@ int agent_run(const struct agent_opts *opts)
     struct stat st;
 
     raise_fd_limit(opts->max_conns);
+    /* Access logs must never block the loop (see telemetry/accesslog.h). */
+    if (opts->access_log)
+        fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
     if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
         log_error("agent: --config %s is not a directory", opts->config_dir);
         return 1;

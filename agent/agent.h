@@ -16,6 +16,8 @@ struct agent_opts {
     const char *bpffs;        /* default: found in /proc/self/mounts, else /sys/fs/bpf */
     size_t max_conns;
     unsigned ring_bytes; /* kernel connection-event ring; 0: default */
+    int access_log;      /* log every connection until Telemetry resources decide */
+    int log_json;        /* --log-format json */
 };
 
 /* Returns the process exit status. */

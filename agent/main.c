@@ -20,6 +20,9 @@ static void usage(FILE *f)
                "  --ring-bytes N       kernel connection-event ring, a power of two >= 4096\n"
                "                       (default 524288)\n"
                "  --log-level LEVEL    error|warn|info|debug (default info)\n"
+               "  --access-log         one line per connection on stdout (for every pod,\n"
+               "                       until Telemetry resources decide)\n"
+               "  --log-format FORMAT  access-log format: text (default) or json\n"
                "  --version\n");
 }
 
@@ -33,6 +36,9 @@ int main(int argc, char **argv)
         {"bpffs", required_argument, NULL, 'b'},
         {"max-conns", required_argument, NULL, 'm'},
         {"log-level", required_argument, NULL, 'l'},
+        {"access-log", no_argument, NULL, 'A'},
+        {"log-format", required_argument, NULL, 'F'},
+        {"ring-bytes", required_argument, NULL, 'r'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -41,7 +47,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -74,6 +80,16 @@ int main(int argc, char **argv)
             opts.ring_bytes = (unsigned)v;
             break;
         }
+        case 'A':
+            opts.access_log = 1;
+            break;
+        case 'F':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "meshd: --log-format wants text or json\n");
+                return 2;
+            }
+            opts.log_json = strcmp(optarg, "json") == 0;
+            break;
         case 'l':
             if ((level = log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "meshd: unknown log level \"%s\"\n", optarg);

@@ -205,6 +205,11 @@ static void conn_on_relay_done(struct relay *r, int err)
     struct conn *c = (struct conn *)r;
     c->rec.bytes_sent = r->bytes[RELAY_DOWN];
     c->rec.bytes_received = r->bytes[RELAY_UP];
+    /* Envoy's flags: the upstream (UC) or the downstream (DC) terminated
+     * the connection abnormally. */
+    if (err)
+        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s",
+                 r->failed_end == RELAY_UP ? "UC" : "DC");
     conn_finish(c, err ? CONN_FAILED : CONN_CLOSED, err);
 }
 

@@ -143,12 +143,13 @@ static void relay_on_io(struct loop_io *io, uint32_t events)
     int i = e == &r->end[0] ? 0 : 1;
     int err = 0;
 
+    /* Which socket failed: reading end i, or writing to the other end. */
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        err = relay_fill(r, i);
+        err = relay_fill(r, i), r->failed_end = i;
     if (!err)
-        err = relay_flush(r, i);
+        err = relay_flush(r, i), r->failed_end = 1 - i;
     if (!err && (events & EPOLLOUT))
-        err = relay_flush(r, 1 - i);
+        err = relay_flush(r, 1 - i), r->failed_end = i;
     if (err) {
         relay_release(r, true);
         r->done(r, err);

@@ -45,6 +45,7 @@ struct relay {
     uint64_t bytes[2];       /* bytes read from end i */
     relay_done_cb done;
     bool finished;
+    int failed_end; /* on error: RELAY_DOWN or RELAY_UP, the socket that failed */
 };
 
 /* Takes ownership of both fds. Returns 0 or -errno (fds closed on error). */
