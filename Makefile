@@ -118,7 +118,13 @@ $(BUILD)/bench/hbone_tunnel: bench/hbone_tunnel.c $(TEST_SUPPORT_OBJS) $(LIBMESH
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(BUILD)/bench/hbone_tunnel
+$(BUILD)/bench/decisions: bench/decisions.c $(LIBMESHD)
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(BUILD)/bench/hbone_tunnel $(BUILD)/bench/decisions
+	$(Q)$(BUILD)/bench/decisions
 	$(Q)$(BUILD)/bench/hbone_tunnel
 	$(Q)MESHD_BUILD=$(BUILD) bench/run.sh
 
