@@ -2,6 +2,7 @@
 #include "admin/admin.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,27 +13,14 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "admin/reqserver.h"
 #include "core/loop.h"
 
-struct admin_client {
-    struct loop_io io;
-    struct admin *admin;
-    char *in;
-    size_t in_len;
-    char *out;
-    size_t out_len, out_off;
-    struct admin_client *next;
-    struct loop_deferred release;
-};
-
 struct admin {
-    struct loop_io io;
-    struct loop *loop; /* borrowed */
+    struct reqserver *server;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     const struct admin_command *cmds; /* borrowed */
     size_t ncmds;
-    struct admin_client *clients;
-    size_t nclients;
 };
 
 static json_t *error_response(const char *msg)
@@ -72,118 +60,28 @@ out:
     return resp;
 }
 
-static void client_release(struct loop_deferred *d)
+/* A request is one line (or whatever came before EOF). */
+static size_t admin_complete(const char *buf, size_t len, bool eof)
 {
-    struct admin_client *c =
-        (struct admin_client *)((char *)d - offsetof(struct admin_client, release));
-    free(c->in);
-    free(c->out);
-    free(c);
+    const char *nl = memchr(buf, '\n', len);
+    if (nl)
+        return (size_t)(nl - buf) + 1;
+    return eof ? len : 0;
 }
 
-static void client_close(struct admin_client *c)
+static void admin_respond(void *ctx, const char *req, size_t len, char **out, size_t *outlen)
 {
-    struct admin *a = c->admin;
-    loop_del(a->loop, &c->io);
-    close(c->io.fd);
-    for (struct admin_client **pp = &a->clients; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    a->nclients--;
-    c->release.fn = client_release;
-    loop_defer(a->loop, &c->release);
-}
-
-static void client_respond(struct admin_client *c)
-{
-    struct admin *a = c->admin;
-    json_t *resp = admin_dispatch(a->cmds, a->ncmds, c->in, c->in_len);
-    c->out = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    struct admin *a = ctx;
+    json_t *resp =
+        req ? admin_dispatch(a->cmds, a->ncmds, req, len) : error_response("request too large");
+    char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
     json_decref(resp);
-    if (!c->out) {
-        client_close(c);
+    *out = NULL;
+    if (!text)
         return;
-    }
-    c->out_len = strlen(c->out);
-    c->out[c->out_len++] = '\n'; /* replaces the NUL; length-tracked from here */
-    loop_set(a->loop, &c->io, EPOLLOUT);
-}
-
-static void client_on_io(struct loop_io *io, uint32_t events)
-{
-    struct admin_client *c = (struct admin_client *)io;
-    if (c->out) {
-        while (c->out_off < c->out_len) {
-            ssize_t n = send(io->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-            if (n > 0)
-                c->out_off += (size_t)n;
-            else if (n == -1 && errno == EAGAIN)
-                return;
-            else
-                break;
-        }
-        client_close(c);
-        return;
-    }
-    for (;;) {
-        if (c->in_len == ADMIN_MAX_REQUEST) {
-            log_ratelimited(LOG_WARN, "admin: request over %d bytes; dropped", ADMIN_MAX_REQUEST);
-            client_close(c);
-            return;
-        }
-        ssize_t n = read(io->fd, c->in + c->in_len, ADMIN_MAX_REQUEST - c->in_len);
-        if (n > 0) {
-            char *nl = memchr(c->in + c->in_len, '\n', (size_t)n);
-            c->in_len += (size_t)n;
-            if (nl) {
-                c->in_len = (size_t)(nl - c->in);
-                client_respond(c);
-                return;
-            }
-        } else if (n == 0) {
-            client_respond(c);
-            return;
-        } else if (errno == EAGAIN || errno == EINTR) {
-            return;
-        } else {
-            client_close(c);
-            return;
-        }
-    }
-}
-
-static void admin_on_accept(struct loop_io *io, uint32_t events)
-{
-    struct admin *a = (struct admin *)io;
-    for (;;) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd == -1)
-            return;
-        struct admin_client *c = NULL;
-        if (a->nclients >= ADMIN_MAX_CLIENTS || !(c = calloc(1, sizeof(*c))) ||
-            !(c->in = malloc(ADMIN_MAX_REQUEST))) {
-            log_ratelimited(LOG_WARN, "admin: too many clients; connection dropped");
-            if (c)
-                free(c);
-            close(fd);
-            continue;
-        }
-        c->io.fd = fd;
-        c->io.cb = client_on_io;
-        c->admin = a;
-        if (loop_add(a->loop, &c->io, EPOLLIN) != 0) {
-            close(fd);
-            free(c->in);
-            free(c);
-            continue;
-        }
-        c->next = a->clients;
-        a->clients = c;
-        a->nclients++;
-    }
+    *outlen = strlen(text) + 1;
+    text[*outlen - 1] = '\n'; /* replaces the NUL: the length is tracked */
+    *out = text;
 }
 
 int admin_new(struct loop *loop, const char *path, const struct admin_command *cmds, size_t ncmds,
@@ -196,7 +94,6 @@ int admin_new(struct loop *loop, const char *path, const struct admin_command *c
     struct admin *a = calloc(1, sizeof(*a));
     if (!a)
         return -ENOMEM;
-    a->loop = loop;
     a->cmds = cmds;
     a->ncmds = ncmds;
     strcpy(a->path, path);
@@ -213,19 +110,21 @@ int admin_new(struct loop *loop, const char *path, const struct admin_command *c
     if (rc == -1 || listen(fd, 64) == -1) {
         err = -errno;
         log_error("admin: cannot listen on %s: %s", path, strerror(-err));
-        goto err_close;
+        close(fd);
+        goto err_free;
     }
-    a->io.fd = fd;
-    a->io.cb = admin_on_accept;
-    err = loop_add(loop, &a->io, EPOLLIN);
-    if (err)
-        goto err_unlink;
+    struct reqserver_ops ops = {.name = "admin",
+                                .max_request = ADMIN_MAX_REQUEST,
+                                .max_clients = ADMIN_MAX_CLIENTS,
+                                .complete = admin_complete,
+                                .respond = admin_respond,
+                                .ctx = a};
+    if ((err = reqserver_new(loop, fd, &ops, &a->server)) != 0) {
+        unlink(path);
+        goto err_free;
+    }
     *out = a;
     return 0;
-err_unlink:
-    unlink(path);
-err_close:
-    close(fd);
 err_free:
     free(a);
     return err;
@@ -235,10 +134,7 @@ void admin_free(struct admin *a)
 {
     if (!a)
         return;
-    while (a->clients)
-        client_close(a->clients);
-    loop_del(a->loop, &a->io);
-    close(a->io.fd);
+    reqserver_free(a->server);
     unlink(a->path);
     free(a);
 }

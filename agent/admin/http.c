@@ -2,6 +2,7 @@
 #include "admin/http.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,25 +11,13 @@
 #include <unistd.h>
 
 #include "core/addr.h"
+#include "admin/reqserver.h"
 #include "core/log.h"
 
-struct http_client {
-    struct loop_io io;
-    struct http_server *srv;
-    char head[HTTP_MAX_HEAD];
-    size_t head_len;
-    char *out;
-    size_t out_len, out_off;
-    struct http_client *next;
-    struct loop_deferred release;
-};
-
 struct http_server {
-    struct loop_io io;
-    struct loop *loop; /* borrowed */
-    const struct http_route *routes;
-    size_t nroutes, nclients;
-    struct http_client *clients;
+    struct reqserver *server;
+    const struct http_route *routes; /* borrowed */
+    size_t nroutes;
 };
 
 void http_printf(struct http_response *r, const char *fmt, ...)
@@ -124,32 +113,17 @@ int http_parse_request(const char *head, size_t len, char *method, size_t mlen, 
     return 0;
 }
 
-static void client_release(struct loop_deferred *d)
+/* A request head ends with an empty line; bodies are not accepted. */
+static size_t http_complete(const char *buf, size_t len, bool eof)
 {
-    struct http_client *c =
-        (struct http_client *)((char *)d - offsetof(struct http_client, release));
-    free(c->out);
-    free(c);
+    const char *end = strstr(buf, "\r\n\r\n");
+    if (!end)
+        end = strstr(buf, "\n\n");
+    return end ? len : 0;
 }
 
-static void client_close(struct http_client *c)
-{
-    struct http_server *s = c->srv;
-    loop_del(s->loop, &c->io);
-    close(c->io.fd);
-    for (struct http_client **pp = &s->clients; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    s->nclients--;
-    c->release.fn = client_release;
-    loop_defer(s->loop, &c->release);
-}
-
-static void client_respond(struct http_client *c, int status, struct http_response *resp,
-                           int head_only)
+static void http_serialize(int status, const struct http_response *resp, bool head_only, char **out,
+                           size_t *outlen)
 {
     char hdr[256];
     const char *ctype = resp && resp->content_type ? resp->content_type : "text/plain";
@@ -158,102 +132,39 @@ static void client_respond(struct http_client *c, int status, struct http_respon
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
                      status, status_text(status), ctype, blen);
-    c->out = malloc((size_t)n + blen);
-    if (!c->out) {
-        client_close(c);
+    *out = malloc((size_t)n + blen);
+    if (!*out)
         return;
-    }
-    memcpy(c->out, hdr, (size_t)n);
+    memcpy(*out, hdr, (size_t)n);
     if (!head_only && blen)
-        memcpy(c->out + n, resp->body, blen);
-    c->out_len = (size_t)n + (head_only ? 0 : blen);
-    loop_set(c->srv->loop, &c->io, EPOLLOUT);
+        memcpy(*out + n, resp->body, blen);
+    *outlen = (size_t)n + (head_only ? 0 : blen);
 }
 
-static void client_dispatch(struct http_client *c)
+static void http_respond(void *ctx, const char *req, size_t len, char **out, size_t *outlen)
 {
+    struct http_server *s = ctx;
     char method[8], path[512], query[512];
-    int err = http_parse_request(c->head, c->head_len, method, sizeof(method), path, sizeof(path),
-                                 query, sizeof(query));
+    int err = req ? http_parse_request(req, len, method, sizeof(method), path, sizeof(path), query,
+                                       sizeof(query))
+                  : 431;
     if (err) {
-        client_respond(c, err, NULL, 0);
+        http_serialize(err, NULL, false, out, outlen);
         return;
     }
     struct http_response resp = {.status = 200};
     const struct http_route *route = NULL;
-    for (size_t i = 0; i < c->srv->nroutes && !route; i++)
-        if (strcmp(c->srv->routes[i].path, path) == 0)
-            route = &c->srv->routes[i];
+    for (size_t i = 0; i < s->nroutes && !route; i++)
+        if (strcmp(s->routes[i].path, path) == 0)
+            route = &s->routes[i];
     if (!route) {
         resp.status = 404;
         http_printf(&resp, "no such endpoint: %s\n", path);
     } else {
         route->fn(route->ctx, method, path, query, &resp);
     }
-    client_respond(c, resp.oom ? 503 : resp.status, &resp, strcmp(method, "HEAD") == 0);
+    http_serialize(resp.oom ? 503 : resp.status, &resp, strcmp(method, "HEAD") == 0, out, outlen);
     free(resp.body);
-}
-
-static void client_on_io(struct loop_io *io, uint32_t events)
-{
-    struct http_client *c = (struct http_client *)io;
-    if (c->out) {
-        while (c->out_off < c->out_len) {
-            ssize_t n = send(io->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-            if (n > 0)
-                c->out_off += (size_t)n;
-            else if (n == -1 && errno == EAGAIN)
-                return;
-            else
-                break;
-        }
-        client_close(c);
-        return;
-    }
-    while (c->head_len < sizeof(c->head) - 1) {
-        ssize_t n = read(io->fd, c->head + c->head_len, sizeof(c->head) - 1 - c->head_len);
-        if (n > 0) {
-            c->head_len += (size_t)n;
-            c->head[c->head_len] = '\0';
-            if (strstr(c->head, "\r\n\r\n") || strstr(c->head, "\n\n")) {
-                client_dispatch(c);
-                return;
-            }
-        } else if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-            return;
-        } else {
-            client_close(c); /* EOF before a complete head, or an error */
-            return;
-        }
-    }
-    client_respond(c, 431, NULL, 0);
-}
-
-static void server_on_accept(struct loop_io *io, uint32_t events)
-{
-    struct http_server *s = (struct http_server *)io;
-    for (int i = 0; i < 64; i++) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd == -1)
-            return;
-        struct http_client *c = s->nclients < HTTP_MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
-        if (!c) {
-            log_ratelimited(LOG_WARN, "http: too many clients; connection dropped");
-            close(fd);
-            continue;
-        }
-        c->io.fd = fd;
-        c->io.cb = client_on_io;
-        c->srv = s;
-        if (loop_add(s->loop, &c->io, EPOLLIN) != 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = s->clients;
-        s->clients = c;
-        s->nclients++;
-    }
 }
 
 int http_server_new(struct loop *loop, const struct meshd_addr *addr,
@@ -267,7 +178,6 @@ int http_server_new(struct loop *loop, const struct meshd_addr *addr,
     struct http_server *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->loop = loop;
     s->routes = routes;
     s->nroutes = nroutes;
     int one = 1, fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -276,15 +186,20 @@ int http_server_new(struct loop *loop, const struct meshd_addr *addr,
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 128) == -1)
         goto err_errno;
-    s->io.fd = fd;
-    s->io.cb = server_on_accept;
-    if ((err = loop_add(loop, &s->io, EPOLLIN)) != 0)
-        goto err_close;
+    struct reqserver_ops ops = {.name = "http",
+                                .max_request = HTTP_MAX_HEAD,
+                                .max_clients = HTTP_MAX_CLIENTS,
+                                .complete = http_complete,
+                                .respond = http_respond,
+                                .ctx = s};
+    if ((err = reqserver_new(loop, fd, &ops, &s->server)) != 0) {
+        free(s);
+        return err;
+    }
     *out = s;
     return 0;
 err_errno:
     err = -errno;
-err_close:
     if (fd != -1)
         close(fd);
     free(s);
@@ -295,9 +210,6 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    while (s->clients)
-        client_close(s->clients);
-    loop_del(s->loop, &s->io);
-    close(s->io.fd);
+    reqserver_free(s->server);
     free(s);
 }

@@ -44,5 +44,20 @@ t_expect_eq "$(code -X DELETE http://127.0.0.1:15000/config_dump)" 405 "unknown 
 t_expect_eq "$(code -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' a)" http://127.0.0.1:15000/config_dump)" 431 "oversized head"
 t_expect_eq "$(code "http://127.0.0.1:15000/$(head -c 600 /dev/zero | tr '\0' a)")" 414 "overlong path"
 
+t_begin "the control socket refuses an oversized request with an error"
+out=$(/usr/bin/python3 - "${MESHD_SOCK[1]}" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b"a" * 70000)
+except OSError:
+    pass
+print(s.recv(4096).decode(errors="replace"))
+PY
+)
+t_expect_contains "$out" '"error":"request too large"' "64 KiB cap answered"
+t_expect_eq "$(meshctl_at 1 -o json pods | jq length)" 1 "the agent serves on"
+
 meshd_check_logs
 t_summary
