@@ -27,24 +27,8 @@ meshd_start 1 --log-level info
 meshd_start 2 --log-level info
 SRV=${POD_IP4[2,1]}
 
-# nginx in the server pod: a tiny fixed response, no logging.
-NGX="$E2E_TMP/nginx"
-mkdir -p "$NGX"
-cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 8080 reuseport; listen [::]:8080; location / { return 200 "ok\n"; } }
-}
-CONF
-topo_spawn "${POD_NS[2,1]}" "$NGX/out.log" nginx -c "$NGX/nginx.conf" -p "$NGX" >/dev/null
+nginx_server "2,1" 8080
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/iperf3.log" iperf3 -s -p 5201 >/dev/null
-topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 8080 10
 topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 5201 10
 
 cpu_seconds() { # utime+stime of a pid, in seconds

@@ -12,18 +12,7 @@ source tests/e2e/lib/meshd.sh
 
 topo_init
 topo_create 2 1
-NGX="$E2E_TMP/nginx"
-mkdir -p "$NGX"
-cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; server { listen 8080; location / { return 200 "ok\n"; } } }
-CONF
-topo_spawn "${POD_NS[2,1]}" "$NGX/out.log" nginx -c "$NGX/nginx.conf" -p "$NGX" >/dev/null
-topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
+nginx_server "2,1" 8080
 meshd_start 1 --log-level info
 enroll 1 "1,1"
 

@@ -153,3 +153,24 @@ POD
         done
     done
 }
+
+# nginx_server "i,j" PORT: nginx in a pod answering "ok" to every request,
+# no access log (for load: wrk, the bench). Dual-stack.
+nginx_server() {
+    local dir="$E2E_TMP/nginx-${1/,/-}-$2"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen $2 reuseport; listen [::]:$2; location / { return 200 "ok\n"; } }
+}
+CONF
+    topo_spawn "${POD_NS[$1]}" "$dir/out.log" nginx -c "$dir/nginx.conf" -p "$dir" >/dev/null
+    topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" "$2" 10
+}
