@@ -95,7 +95,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIBMESHD)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -lm -o $@
 
-test: unit e2e
+# The README's two commands work on a fresh machine: both install what is
+# missing first (a no-op taking a fraction of a second once installed).
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit e2e
 
 unit: $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
@@ -110,7 +113,8 @@ $(BUILD)/tests/bpf/%.bpf.o: tests/e2e/bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h
 e2e: all $(E2E_BPF)
 	$(Q)MESHD_BUILD=$(BUILD) tests/e2e/run.sh
 
-demo: all
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)MESHD_BUILD=$(BUILD) tests/e2e/demo.sh
 
 $(BUILD)/bench/hbone_tunnel: bench/hbone_tunnel.c $(TEST_SUPPORT_OBJS) $(LIBMESHD)
