@@ -11,7 +11,7 @@ pkgs=(
     libcmocka-dev clang-format clang-tidy cppcheck
     # end-to-end tests: namespaces, real clients and servers
     iproute2 util-linux procps curl python3 jq openssl
-    iperf3 nginx-light tshark nghttp2-client nghttp2-proxy
+    iperf3 nginx-light tshark nghttp2-client nghttp2-proxy nodejs
     # benchmarks
     wrk
     # telemetry: a real Prometheus server and promtool

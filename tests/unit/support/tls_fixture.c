@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
 #include <openssl/x509.h>
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -78,4 +80,21 @@ fail:
     if (l != -1)
         close(l);
     return -errno;
+}
+
+int tls_fixture_write_pem(SSL_CTX *ctx, const char *dir)
+{
+    char path[512];
+    int ok = 1;
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
+    FILE *f = fopen(path, "w");
+    ok &= f && PEM_write_PrivateKey(f, SSL_CTX_get0_privatekey(ctx), NULL, NULL, 0, NULL, NULL);
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
+    f = fopen(path, "w");
+    ok &= f && PEM_write_X509(f, SSL_CTX_get0_certificate(ctx));
+    if (f)
+        fclose(f);
+    return ok ? 0 : -EIO;
 }
