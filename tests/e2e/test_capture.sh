@@ -78,6 +78,14 @@ t_expect_eq "$(jq -r '.[0].formatted.value.pod_id // .[0].value.pod_id' <<<"$dum
 t_expect_eq "$(jq -r '.[0].formatted.key // .[0].key' <<<"$dump")" \
     "$(meshctl_at 1 -o json pods | jq -r '.[0].netns_cookie')" "keyed by the pod's netns cookie"
 
+t_begin "istioctl-style views"
+t_expect_contains "$(meshctl_at 1 proxy-status)" "${MESHD_NODE[1]}" "proxy-status names the node"
+t_expect_contains "$(meshctl_at 1 proxy-config connections)" "${POD_IP4[2,1]}:8080" "proxy-config connections"
+t_expect_contains "$(meshctl_at 1 proxy-config pods)" "default/pod-1-1" "proxy-config pods"
+t_expect_contains "$(meshctl_at 1 bpf status)" "connect_captured" "bpf status"
+out=$(meshctl_at 1 proxy-config routes 2>&1 || true)
+t_expect_contains "$out" "unknown section" "an unknown section is an error"
+
 t_begin "enrolling twice, bad names and bad paths are refused"
 out=$(meshctl_at 1 enroll default/pod-1-1 --netns "/run/netns/${POD_NS[1,1]}" 2>&1 || true)
 t_expect_contains "$out" "already enrolled" "duplicate enrollment"

@@ -1,5 +1,5 @@
-/* meshctl: meshd's istioctl. Talks to one agent over its control socket
- * (enroll, pods, connections, status) or works offline (analyze). */
+/* meshctl: meshd's istioctl. Talks to one agent over its control socket:
+ * enrollment, what the agent serves, its counters. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +8,6 @@
 #include <jansson.h>
 
 #include "agent_client.h"
-#include "commands.h"
-
-int cmd_analyze(int argc, char **argv) __attribute__((weak)); /* TEMP */
 
 struct ctl {
     const char *agent;
@@ -19,18 +16,21 @@ struct ctl {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: meshctl [--agent SOCK | --node NAME] [-o json] COMMAND [ARGS]\n"
-               "\n"
-               "Agent commands (talk to meshd's control socket):\n"
-               "  enroll NAMESPACE/POD --netns PATH   capture the pod's traffic\n"
-               "  unenroll NAMESPACE/POD              stop capturing it\n"
-               "  pods                                enrolled pods\n"
-               "  connections                         open and recent connections\n"
-               "  status                              agent, BPF and proxy counters\n"
-               "Offline commands:\n"
-               "  analyze [-o json] [DIR|FILE...]     validate Istio/Kubernetes YAML\n"
-               "\n"
-               "--agent defaults to $MESHD_AGENT, else /run/meshd/NODE/meshd.sock.\n");
+    fprintf(f,
+            "usage: meshctl [--agent SOCK | --node NAME] [-o json] COMMAND [ARGS]\n"
+            "\n"
+            "Agent commands (talk to meshd's control socket):\n"
+            "  enroll NAMESPACE/POD --netns PATH   capture the pod's traffic\n"
+            "  unenroll NAMESPACE/POD              stop capturing it\n"
+            "  pods                                enrolled pods\n"
+            "  connections                         open and recent connections\n"
+            "  status                              agent, BPF and proxy counters\n"
+            "  proxy-status                        one line per agent (istioctl proxy-status)\n"
+            "  proxy-config pods|connections       what the agent serves (istioctl proxy-config)\n"
+            "  bpf status                          BPF decision counters and pins\n"
+            "  dashboard prometheus [--node-ip IP] the metrics URL to point Prometheus at\n"
+            "\n"
+            "--agent defaults to $MESHD_AGENT, else /run/meshd/NODE/meshd.sock.\n");
 }
 
 static int print_result(const struct ctl *ctl, json_t *result)
@@ -135,6 +135,63 @@ static int do_status(const struct ctl *ctl, int argc, char **argv)
     return print_result(ctl, agent_call(ctl->agent, json_pack("{s:s}", "cmd", "status")));
 }
 
+/* istioctl proxy-status: is the agent up, what does it serve. */
+static int do_proxy_status(const struct ctl *ctl, int argc, char **argv)
+{
+    json_t *st = agent_call(ctl->agent, json_pack("{s:s}", "cmd", "status"));
+    if (!st || ctl->json)
+        return print_result(ctl, st);
+    json_t *c = json_object_get(st, "connections");
+    printf("%-20s %-10s %-6s %-10s %-10s %s\n", "NODE", "VERSION", "PODS", "ACTIVE", "FORWARDED",
+           "BPF");
+    printf("%-20s %-10s %-6lld %-10lld %-10lld %s\n",
+           json_string_value(json_object_get(st, "node")),
+           json_string_value(json_object_get(st, "version")),
+           json_integer_value(json_object_get(st, "pods")),
+           json_integer_value(json_object_get(c, "active")),
+           json_integer_value(json_object_get(c, "forwarded")),
+           json_string_value(json_object_get(st, "pin_dir")));
+    json_decref(st);
+    return 0;
+}
+
+/* istioctl proxy-config: meshd's config is its pods and connections. */
+static int do_proxy_config(const struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: meshctl proxy-config pods|connections\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "pods") == 0)
+        return do_pods(ctl, argc - 1, argv + 1);
+    if (strcmp(argv[1], "connections") == 0)
+        return do_connections(ctl, argc - 1, argv + 1);
+    fprintf(stderr, "meshctl proxy-config: unknown section \"%s\" (pods, connections)\n", argv[1]);
+    return 2;
+}
+
+/* meshctl bpf status: what the kernel side decided, as bpftool would show. */
+static int do_bpf(const struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "status") != 0) {
+        fprintf(stderr, "usage: meshctl bpf status\n");
+        return 2;
+    }
+    json_t *st = agent_call(ctl->agent, json_pack("{s:s}", "cmd", "status"));
+    if (!st || ctl->json)
+        return print_result(ctl, st);
+    printf("pins:   %s\ncgroup: %s\n", json_string_value(json_object_get(st, "pin_dir")),
+           json_string_value(json_object_get(st, "cgroup")));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(st, "bpf"), k, v)
+        printf("  %-22s %lld\n", k, json_integer_value(v));
+    printf("inspect: bpftool map dump pinned %s/meshd_enrolled\n",
+           json_string_value(json_object_get(st, "pin_dir")));
+    json_decref(st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -179,19 +236,31 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int cargc = argc - optind;
     char **cargv = argv + optind;
-    if (strcmp(cmd, "analyze") == 0) {
-        if (!cmd_analyze) { /* TEMP until the config module lands */
-            fprintf(stderr, "meshctl: analyze is not built in\n");
+    if (strcmp(cmd, "dashboard") == 0) {
+        /* No UI of our own: print where Istio's dashboards get their data. */
+        const char *ip = cargc >= 4 && strcmp(cargv[2], "--node-ip") == 0 ? cargv[3] : "127.0.0.1";
+        if (cargc < 2 || strcmp(cargv[1], "prometheus") != 0) {
+            fprintf(stderr, "usage: meshctl dashboard prometheus [--node-ip IP]\n");
             return 2;
         }
-        return cmd_analyze(cargc, cargv);
+        printf(
+            "scrape: http://%s:15020/metrics\n"
+            "(istio_tcp_* for Grafana's Istio dashboards and Kiali; meshd_* for the kernel view)\n",
+            ip);
+        return 0;
     }
     static const struct {
         const char *name;
         int (*fn)(const struct ctl *, int, char **);
     } agent_cmds[] = {
-        {"enroll", do_enroll},           {"unenroll", do_unenroll}, {"pods", do_pods},
-        {"connections", do_connections}, {"status", do_status},
+        {"enroll", do_enroll},
+        {"unenroll", do_unenroll},
+        {"pods", do_pods},
+        {"connections", do_connections},
+        {"status", do_status},
+        {"proxy-status", do_proxy_status},
+        {"proxy-config", do_proxy_config},
+        {"bpf", do_bpf},
     };
     for (size_t i = 0; i < sizeof(agent_cmds) / sizeof(agent_cmds[0]); i++) {
         if (strcmp(cmd, agent_cmds[i].name) != 0)
