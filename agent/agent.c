@@ -238,6 +238,18 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
             http_printf(r, "meshd_bpf_events_total{event=\"%s\"} %llu\n", capture_stat_name(i),
                         (unsigned long long)bpf[i]);
     }
+    struct capture_prog_stats ps[3];
+    size_t nps = capture_prog_stats(ag->capture, ps, 3);
+    metric(r, "meshd_bpf_program_runs_total", "counter",
+           "Runs of each meshd BPF program (counted while kernel.bpf_stats_enabled=1).");
+    for (size_t i = 0; i < nps; i++)
+        http_printf(r, "meshd_bpf_program_runs_total{program=\"%s\"} %llu\n", ps[i].name,
+                    (unsigned long long)ps[i].run_cnt);
+    metric(r, "meshd_bpf_program_run_seconds_total", "counter",
+           "Time spent in each meshd BPF program (while kernel.bpf_stats_enabled=1).");
+    for (size_t i = 0; i < nps; i++)
+        http_printf(r, "meshd_bpf_program_run_seconds_total{program=\"%s\"} %.9f\n", ps[i].name,
+                    (double)ps[i].run_time_ns / 1e9);
     metric(r, "meshd_kernel_conn_events_total", "counter",
            "Kernel connection events read from the ring buffer, by join result.");
     http_printf(r, "meshd_kernel_conn_events_total{joined=\"true\"} %llu\n",

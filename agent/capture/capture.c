@@ -209,6 +209,25 @@ void capture_close(struct capture *c, bool detach)
     free(c);
 }
 
+size_t capture_prog_stats(const struct capture *c, struct capture_prog_stats *out, size_t n)
+{
+    const struct bpf_program *progs[3] = {
+        c->skel->progs.meshd_connect4, c->skel->progs.meshd_connect6, c->skel->progs.meshd_sockops};
+    size_t k = 0;
+    for (size_t i = 0; i < 3 && k < n; i++) {
+        struct bpf_prog_info info = {0};
+        __u32 len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len) != 0)
+            continue;
+        out[k++] = (struct capture_prog_stats){
+            .name = bpf_program__name(progs[i]),
+            .run_cnt = info.run_cnt,
+            .run_time_ns = info.run_time_ns,
+        };
+    }
+    return k;
+}
+
 int capture_events_fd(const struct capture *c)
 {
     return bpf_map__fd(c->skel->maps.meshd_events);

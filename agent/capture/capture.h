@@ -43,6 +43,15 @@ int capture_orig_dst_take(struct capture *c, const struct meshd_flow_key *key,
 int capture_stats(struct capture *c, uint64_t *out);
 const char *capture_stat_name(enum meshd_stat s);
 
+/* Run counts of the capture programs from the kernel's program info
+ * (non-zero only while sysctl kernel.bpf_stats_enabled=1). */
+struct capture_prog_stats {
+    const char *name;
+    uint64_t run_cnt, run_time_ns;
+};
+/* Fills up to n entries; returns how many. */
+size_t capture_prog_stats(const struct capture *c, struct capture_prog_stats *out, size_t n);
+
 /* The connection-event ring buffer (BPF_MAP_TYPE_RINGBUF) map fd. */
 int capture_events_fd(const struct capture *c);
 

@@ -22,11 +22,17 @@ t_begin "readiness"
 t_expect_eq "$(code "http://${NODE_IP4[1]}:15021/healthz/ready")" 200 "ready on the node address"
 
 t_begin "metrics"
+# Program run counts only tick while the kernel's BPF stats are on.
+old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+topo_on_cleanup "sysctl -qw kernel.bpf_stats_enabled=$old_stats"
+sysctl -qw kernel.bpf_stats_enabled=1
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "one captured connection"
 m=$(get "http://${NODE_IP4[1]}:15020/metrics")
 t_expect_contains "$m" "meshd_enrolled_pods 1" "enrolled pods gauge"
 t_expect_contains "$m" 'meshd_connections_total{outcome="forwarded"} 1' "forwarded counter"
 t_expect_contains "$m" 'meshd_bpf_events_total{event="connect_captured"} 1' "BPF counter exported"
+runs=$(awk '/^meshd_bpf_program_runs_total\{program="meshd_connect4"\}/ {print $2}' <<<"$m")
+t_expect_eq "$([ "${runs:-0}" -ge 1 ] && echo yes)" yes "connect4 run count from the kernel ($runs)"
 t_expect_eq "$(get "http://${NODE_IP4[1]}:15020/stats/prometheus" | grep -c '^meshd_enrolled_pods')" 1 "Istio's alias path"
 out=$(promtool check metrics <<<"$m" 2>&1) && rc=0 || rc=$?
 t_expect_eq "$rc" 0 "promtool check metrics accepts the exposition ($out)"

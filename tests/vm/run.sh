@@ -332,6 +332,7 @@ run_vm() {
     local qrc=0
     if [[ $R_STATE == timeout ]]; then
         stop_vm
+        qrc=killed
     else
         wait "$qemu_pid" || qrc=$?
         qemu_pid=""
@@ -364,7 +365,7 @@ run_vm() {
             R_STATE=failed
         fi
     fi
-    say "$K_NAME: $R_STATE after ${secs}s (qemu exit $qrc)"
+    say "$K_NAME: $R_STATE after ${secs}s (qemu: ${qrc/#[0-9]*/exit $qrc})"
     if [[ $R_STATE == noboot ]]; then
         grep -a 'MESHVM-BOOT-FAILED' "$run/console.log" | tr -d '\r' | sed 's/^/  /' || true
         [[ -s $run/qemu.log ]] && sed 's/^/  qemu: /' "$run/qemu.log"
