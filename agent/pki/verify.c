@@ -1,0 +1,146 @@
+/* SPIFFE identities, TLS contexts and peer verification (see pki.h). */
+#include "pki/pki.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+/* DNS-1123 label (namespace) or subdomain (service account). */
+static bool k8s_name(const char *s, size_t n, size_t max, bool dots)
+{
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '-' && !(dots && c == '.'))
+            return false;
+        if (!alnum && (i == 0 || i == n - 1))
+            return false;
+    }
+    return true;
+}
+
+static int copy_part(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n >= cap)
+        return -EINVAL;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+int pki_spiffe_parse(const char *id, char *td, size_t tdlen, char *ns, size_t nslen, char *sa,
+                     size_t salen)
+{
+    static const char scheme[] = "spiffe://";
+    if (!id || strncmp(id, scheme, sizeof(scheme) - 1) != 0 || strlen(id) >= PKI_ID_MAX)
+        return -EINVAL;
+    const char *t = id + sizeof(scheme) - 1;
+    const char *p = strchr(t, '/');
+    /* The trust domain: a DNS-like name, no port, userinfo or escapes. */
+    if (!p || !k8s_name(t, (size_t)(p - t), 255, true) || copy_part(td, tdlen, t, (size_t)(p - t)))
+        return -EINVAL;
+    if (strncmp(p, "/ns/", 4) != 0)
+        return -EINVAL;
+    const char *n = p + 4, *s = strstr(n, "/sa/");
+    if (!s || !k8s_name(n, (size_t)(s - n), 63, false) || copy_part(ns, nslen, n, (size_t)(s - n)))
+        return -EINVAL;
+    const char *a = s + 4;
+    size_t al = strlen(a);
+    /* Nothing after the service account: no trailing slash, query,
+     * fragment or percent-encoding can sneak through k8s_name. */
+    if (!k8s_name(a, al, 253, true) || copy_part(sa, salen, a, al))
+        return -EINVAL;
+    return 0;
+}
+
+int pki_cert_spiffe_id(X509 *cert, char *out, size_t len)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    int found = 0;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+        if (gn->type != GEN_URI)
+            continue;
+        const ASN1_IA5STRING *uri = gn->d.uniformResourceIdentifier;
+        if (++found > 1 || (size_t)uri->length >= len ||
+            memchr(uri->data, '\0', (size_t)uri->length)) {
+            found = 2; /* several URIs, too long or an embedded NUL: refuse */
+            break;
+        }
+        memcpy(out, uri->data, (size_t)uri->length);
+        out[uri->length] = '\0';
+    }
+    GENERAL_NAMES_free(names);
+    return found == 1 ? 0 : -EINVAL;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char h2[] = {2, 'h', '2'};
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, h2, sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *pki_tls_ctx(const struct pki_ca *ca, const struct pki_cert *cert, bool server)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!ctx)
+        return NULL;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384") ||
+        SSL_CTX_use_certificate(ctx, cert->leaf) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, cert->key) != 1 || !X509_STORE_add_cert(store, pki_ca_root(ca)))
+        goto fail;
+    /* Only the mesh root is trusted: no system CAs are loaded. */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    SSL_CTX_set_verify_depth(ctx, 4);
+    if (server)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    else if (SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3) != 0)
+        goto fail;
+    return ctx;
+fail:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int pki_verify_peer(SSL *ssl, const char *trust_domain, const char *expected, char *id,
+                    size_t idlen, char *why, size_t whylen)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (!peer) {
+        snprintf(why, whylen, "no peer certificate");
+        return -EPERM;
+    }
+    long vr = SSL_get_verify_result(ssl);
+    if (vr != X509_V_OK) {
+        snprintf(why, whylen, "certificate: %s", X509_verify_cert_error_string(vr));
+        return -EPERM;
+    }
+    char td[256], ns[64], sa[254];
+    if (pki_cert_spiffe_id(peer, id, idlen) != 0 ||
+        pki_spiffe_parse(id, td, sizeof(td), ns, sizeof(ns), sa, sizeof(sa)) != 0) {
+        snprintf(why, whylen, "no single valid SPIFFE URI SAN");
+        return -EPERM;
+    }
+    if (strcmp(td, trust_domain) != 0) {
+        snprintf(why, whylen, "trust domain \"%s\" is not \"%s\"", td, trust_domain);
+        return -EPERM;
+    }
+    if (expected && strcmp(id, expected) != 0) {
+        snprintf(why, whylen, "peer is %s, expected %s", id, expected);
+        return -EPERM;
+    }
+    return 0;
+}
