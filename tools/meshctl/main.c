@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "agent_client.h"
+#include "ca.h"
 
 struct ctl {
     const char *agent;
@@ -29,6 +30,9 @@ static void usage(FILE *f)
             "  proxy-config pods|connections       what the agent serves (istioctl proxy-config)\n"
             "  bpf status                          BPF decision counters and pins\n"
             "  dashboard prometheus [--node-ip IP] the metrics URL to point Prometheus at\n"
+            "Offline commands:\n"
+            "  ca init DIR [--trust-domain TD] [--force]     create the mesh CA\n"
+            "  ca issue DIR --ns NS --sa SA --out PREFIX     a workload certificate\n"
             "\n"
             "--agent defaults to $MESHD_AGENT, else /run/meshd/NODE/meshd.sock.\n");
 }
@@ -236,6 +240,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int cargc = argc - optind;
     char **cargv = argv + optind;
+    if (strcmp(cmd, "ca") == 0)
+        return ctl_ca(cargc, cargv);
     if (strcmp(cmd, "dashboard") == 0) {
         /* No UI of our own: print where Istio's dashboards get their data. */
         const char *ip = cargc >= 4 && strcmp(cargv[2], "--node-ip") == 0 ? cargv[3] : "127.0.0.1";
