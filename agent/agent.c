@@ -66,7 +66,25 @@ static json_t *cmd_enroll(void *ctx, const json_t *req, char *err, size_t errlen
         snprintf(err, errlen, "enroll needs \"pod\" (namespace/name) and \"netns\" (a path)");
         return NULL;
     }
-    if (pods_enroll(ag->pods, pod, netns, err, errlen) != 0)
+    struct pod_spec spec = {
+        .ref = pod, .netns_path = netns, .sa = json_string_value(json_object_get(req, "sa"))};
+    const json_t *ips = json_object_get(req, "ips");
+    if (ips && (!json_is_array(ips) || json_array_size(ips) > POD_MAX_IPS)) {
+        snprintf(err, errlen, "\"ips\" must be a list of at most %d addresses", POD_MAX_IPS);
+        return NULL;
+    }
+    for (size_t i = 0; i < json_array_size(ips); i++) {
+        const char *ip = json_string_value(json_array_get(ips, i));
+        char buf[64];
+        /* Addresses come without a port: parse them with a dummy one. */
+        snprintf(buf, sizeof(buf), strchr(ip ? ip : "", ':') ? "[%s]:0" : "%s:0", ip ? ip : "");
+        if (!ip || addr_parse(buf, &spec.ips[spec.nips]) != 0) {
+            snprintf(err, errlen, "\"%.64s\" is not an IP address", ip ? ip : "(not a string)");
+            return NULL;
+        }
+        spec.nips++;
+    }
+    if (pods_enroll(ag->pods, &spec, err, errlen) != 0)
         return NULL;
     return json_pack("{s:s}", "enrolled", pod);
 }
@@ -88,10 +106,26 @@ static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)
 {
     struct agent *ag = ctx;
     json_t *arr = json_array();
-    for (const struct pod *p = pods_first(ag->pods); p && arr; p = p->next)
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:I,s:i}", "namespace", p->ns, "name",
-                                             p->name, "netns", p->netns_path, "netns_cookie",
+    for (const struct pod *p = pods_first(ag->pods); p && arr; p = p->next) {
+        json_t *ips = json_array();
+        for (size_t i = 0; i < p->nips && ips; i++) {
+            char a[ADDR_STRLEN];
+            addr_format(&p->ips[i], a, sizeof(a));
+            /* "ip:0" / "[ip6]:0" -> the bare address */
+            char *colon = strrchr(a, ':');
+            if (colon)
+                *colon = '\0';
+            if (a[0] == '[') {
+                memmove(a, a + 1, strlen(a));
+                a[strlen(a) - 1] = '\0';
+            }
+            json_array_append_new(ips, json_string(a));
+        }
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o?,s:I,s:i}", "namespace", p->ns,
+                                             "name", p->name, "sa", p->sa, "netns", p->netns_path,
+                                             "ips", ips, "netns_cookie",
                                              (json_int_t)p->netns_cookie, "id", (int)p->id));
+    }
     return arr;
 }
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "capture/capture.h"
+#include "core/addr.h"
 #include "core/log.h"
 #include "core/netns.h"
 
@@ -130,9 +131,17 @@ static int pods_save(struct pods *p)
     if (!p->state_file)
         return 0;
     json_t *arr = json_array();
-    for (struct pod *pod = p->head; pod && arr; pod = pod->next)
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "namespace", pod->ns, "name",
-                                             pod->name, "netns", pod->netns_path));
+    for (struct pod *pod = p->head; pod && arr; pod = pod->next) {
+        json_t *ips = json_array();
+        for (size_t i = 0; i < pod->nips && ips; i++) {
+            char a[ADDR_STRLEN];
+            addr_format(&pod->ips[i], a, sizeof(a));
+            json_array_append_new(ips, json_string(a));
+        }
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o?}", "namespace", pod->ns, "name",
+                                             pod->name, "netns", pod->netns_path, "sa", pod->sa,
+                                             "ips", ips));
+    }
     char tmp[512];
     snprintf(tmp, sizeof(tmp), "%s.tmp", p->state_file);
     int err = 0;
@@ -145,9 +154,21 @@ static int pods_save(struct pods *p)
     return err;
 }
 
-static int pods_add(struct pods *p, const char *ns, const char *name, const char *netns_path,
+static int pods_add(struct pods *p, const char *ns, const char *name, const struct pod_spec *spec,
                     char *err, size_t errlen)
 {
+    const char *netns_path = spec->netns_path;
+    const char *sa = spec->sa ? spec->sa : "default";
+    char ns2[POD_NS_MAX + 1], sa_check[POD_NAME_MAX + 1], ref[POD_NAME_MAX + 4];
+    snprintf(ref, sizeof(ref), "x/%.*s", POD_NAME_MAX, sa);
+    if (pods_parse_ref(ref, ns2, sa_check) != 0) {
+        snprintf(err, errlen, "invalid service account \"%.100s\"", sa);
+        return -EINVAL;
+    }
+    if (spec->nips > POD_MAX_IPS) {
+        snprintf(err, errlen, "at most %d pod IPs", POD_MAX_IPS);
+        return -EINVAL;
+    }
     if (pods_find(p, ns, name)) {
         snprintf(err, errlen, "pod %s/%s is already enrolled", ns, name);
         return -EEXIST;
@@ -162,6 +183,12 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const char
     strcpy(pod->ns, ns);
     strcpy(pod->name, name);
     strcpy(pod->netns_path, netns_path);
+    strcpy(pod->sa, sa_check);
+    for (size_t i = 0; i < spec->nips; i++) {
+        pod->ips[i] = spec->ips[i];
+        pod->ips[i].port = 0;
+    }
+    pod->nips = spec->nips;
     int rc = pod->netns_fd = netns_open(netns_path);
     if (rc < 0) {
         snprintf(err, errlen, "%s is not a network namespace: %s", netns_path, strerror(-rc));
@@ -208,14 +235,14 @@ err_free:
     return rc;
 }
 
-int pods_enroll(struct pods *p, const char *ref, const char *netns_path, char *err, size_t errlen)
+int pods_enroll(struct pods *p, const struct pod_spec *spec, char *err, size_t errlen)
 {
     char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1];
-    if (pods_parse_ref(ref, ns, name) != 0) {
-        snprintf(err, errlen, "invalid pod reference \"%.300s\": want namespace/name", ref);
+    if (pods_parse_ref(spec->ref, ns, name) != 0) {
+        snprintf(err, errlen, "invalid pod reference \"%.300s\": want namespace/name", spec->ref);
         return -EINVAL;
     }
-    int rc = pods_add(p, ns, name, netns_path, err, errlen);
+    int rc = pods_add(p, ns, name, spec, err, errlen);
     if (rc == 0)
         pods_save(p);
     return rc;
@@ -256,6 +283,17 @@ int pods_restore(struct pods *p)
         const char *ns = json_string_value(json_object_get(item, "namespace"));
         const char *name = json_string_value(json_object_get(item, "name"));
         const char *path = json_string_value(json_object_get(item, "netns"));
+        struct pod_spec spec = {.netns_path = path,
+                                .sa = json_string_value(json_object_get(item, "sa"))};
+        size_t k;
+        json_t *ip;
+        json_array_foreach(json_object_get(item, "ips"), k, ip)
+        {
+            if (spec.nips < POD_MAX_IPS &&
+                addr_parse(json_string_value(ip) ? json_string_value(ip) : "",
+                           &spec.ips[spec.nips]) == 0)
+                spec.nips++;
+        }
         char ref[POD_NS_MAX + POD_NAME_MAX + 2], err[512] = "invalid pod name";
         if (!ns || !name || !path) {
             log_warn("pods: state entry %zu is incomplete; skipped", i);
@@ -264,7 +302,7 @@ int pods_restore(struct pods *p)
         snprintf(ref, sizeof(ref), "%s/%s", ns, name);
         char vns[POD_NS_MAX + 1], vname[POD_NAME_MAX + 1];
         if (pods_parse_ref(ref, vns, vname) != 0 ||
-            pods_add(p, vns, vname, path, err, sizeof(err)) != 0)
+            pods_add(p, vns, vname, &spec, err, sizeof(err)) != 0)
             log_warn("pods: not restoring %s: %s", ref, err);
     }
     json_decref(arr);
@@ -280,6 +318,17 @@ int pods_restore(struct pods *p)
     if (n)
         log_info("pods: restored %zu pod(s) from %s", n, p->state_file);
     return rc;
+}
+
+const struct pod *pods_find_ip(const struct pods *p, const struct meshd_addr *ip)
+{
+    struct meshd_addr a = *ip;
+    a.port = 0;
+    for (const struct pod *pod = p->head; pod; pod = pod->next)
+        for (size_t i = 0; i < pod->nips; i++)
+            if (addr_equal(&pod->ips[i], &a))
+                return pod;
+    return NULL;
 }
 
 const struct pod *pods_first(const struct pods *p)

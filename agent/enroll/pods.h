@@ -10,21 +10,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meshd/capture.h"
+
 struct capture;
 
 #define POD_NS_MAX   63  /* DNS-1123 label */
 #define POD_NAME_MAX 253 /* DNS-1123 subdomain */
 
+#define POD_MAX_IPS 4
+
+/* What enrollment is told about a pod (by meshctl, or a CNI plugin: the
+ * runtime knows the netns, the service account and the IPs it assigned). */
+struct pod_spec {
+    const char *ref; /* namespace/name */
+    const char *netns_path;
+    const char *sa; /* service account; NULL: "default" */
+    struct meshd_addr ips[POD_MAX_IPS];
+    size_t nips;
+};
+
 struct pod {
     uint32_t id;
     char ns[POD_NS_MAX + 1];
     char name[POD_NAME_MAX + 1];
+    char sa[POD_NAME_MAX + 1];
+    struct meshd_addr ips[POD_MAX_IPS]; /* ports 0 */
+    size_t nips;
     char netns_path[256];
     int netns_fd;
     uint64_t netns_cookie;
     void *outbound; /* owned by the outbound proxy's hooks */
     void *inbound;  /* owned by the inbound proxy's hooks */
     void *hbone;    /* owned by the HBONE server's hooks */
+    void *identity; /* owned by the identity hooks: certificate, TLS contexts */
     struct pod *next;
 };
 
@@ -51,13 +69,15 @@ void pods_free(struct pods *p, int forget);
 int pods_parse_ref(const char *ref, char *ns, char *name);
 
 /* Errors are -errno with a human message in err[errlen]. */
-int pods_enroll(struct pods *p, const char *ref, const char *netns_path, char *err, size_t errlen);
+int pods_enroll(struct pods *p, const struct pod_spec *spec, char *err, size_t errlen);
 int pods_unenroll(struct pods *p, const char *ref, char *err, size_t errlen);
 /* Re-enrolls the pods of the state file; those whose netns is gone are
  * dropped with a warning. Prunes BPF enrollments not restored. */
 int pods_restore(struct pods *p);
 
 const struct pod *pods_first(const struct pods *p);
+/* The enrolled pod with this address (port ignored), or NULL. */
+const struct pod *pods_find_ip(const struct pods *p, const struct meshd_addr *ip);
 size_t pods_count(const struct pods *p);
 
 #endif

@@ -97,6 +97,10 @@ out=$(meshctl_at 1 enroll default/x --netns /etc/passwd 2>&1 || true)
 t_expect_contains "$out" "is not a network namespace" "a file that is not a netns"
 out=$(meshctl_at 1 enroll default/x --netns /nonexistent 2>&1 || true)
 t_expect_contains "$out" "is not a network namespace" "a missing path"
+out=$(meshctl_at 1 enroll default/y --netns "/run/netns/${POD_NS[1,2]}" --sa Bad_SA 2>&1 || true)
+t_expect_contains "$out" "invalid service account" "a service account that is not a Kubernetes name"
+out=$(meshctl_at 1 enroll default/y --netns "/run/netns/${POD_NS[1,2]}" --ip 10.0.0.300 2>&1 || true)
+t_expect_contains "$out" "is not an IP address" "a malformed pod IP"
 
 t_begin "after unenroll, traffic is direct again"
 unenroll 1 "1,1"

@@ -14,7 +14,8 @@ meshd_start 1
 http_server "2,1" 8080 >/dev/null
 http_server "1,1" 8080 >/dev/null
 server_log="$E2E_TMP/http-2-1-8080.log"
-enroll 1 "1,1"
+meshctl_at 1 enroll default/pod-1-1 --netns "/run/netns/${POD_NS[1,1]}" --sa sa-1-1 \
+    --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "captured curl before the kill"
 
 t_begin "SIGKILL: enrolled pod fails closed"
@@ -39,6 +40,8 @@ prog_before=$(bpftool link show pinned "$pin_dir/link_connect4" -j | jq .prog_id
 meshd_start 1
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "programs taken over" "links updated in place"
 t_expect_eq "$(meshctl_at 1 -o json pods | jq -r '.[0].name')" "pod-1-1" "pod restored from state"
+t_expect_eq "$(meshctl_at 1 -o json pods | jq -r '.[0].sa + " " + (.[0].ips | join(" "))')" \
+    "sa-1-1 ${POD_IP4[1,1]} ${POD_IP6[1,1]}" "with its service account and IPs"
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "captured curl after restart"
 t_expect_eq "$(connections_json 1 | jq -r '.[0].original_dst')" "${POD_IP4[2,1]}:8080" "recorded by the new agent"
 t_expect_eq "$(bpftool link show pinned "$pin_dir/link_connect4" -j | jq .id)" "$link_id" \

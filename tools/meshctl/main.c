@@ -21,7 +21,8 @@ static void usage(FILE *f)
             "usage: meshctl [--agent SOCK | --node NAME] [-o json] COMMAND [ARGS]\n"
             "\n"
             "Agent commands (talk to meshd's control socket):\n"
-            "  enroll NAMESPACE/POD --netns PATH   capture the pod's traffic\n"
+            "  enroll NAMESPACE/POD --netns PATH [--sa SA] [--ip IP]...\n"
+            "                                      capture the pod's traffic\n"
             "  unenroll NAMESPACE/POD              stop capturing it\n"
             "  pods                                enrolled pods\n"
             "  connections                         open and recent connections\n"
@@ -49,25 +50,33 @@ static int print_result(const struct ctl *ctl, json_t *result)
 
 static int do_enroll(const struct ctl *ctl, int argc, char **argv)
 {
-    const char *netns = NULL, *pod = NULL;
+    const char *netns = NULL, *pod = NULL, *sa = NULL;
+    json_t *ips = json_array();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc)
             netns = argv[++i];
+        else if (strcmp(argv[i], "--sa") == 0 && i + 1 < argc)
+            sa = argv[++i];
+        else if (strcmp(argv[i], "--ip") == 0 && i + 1 < argc)
+            json_array_append_new(ips, json_string(argv[++i]));
         else if (strncmp(argv[i], "--netns=", 8) == 0)
             netns = argv[i] + 8;
         else if (!pod && argv[i][0] != '-')
             pod = argv[i];
         else {
             fprintf(stderr, "meshctl enroll: unexpected argument \"%s\"\n", argv[i]);
+            json_decref(ips);
             return 2;
         }
     }
     if (!pod || !netns) {
-        fprintf(stderr, "usage: meshctl enroll NAMESPACE/POD --netns PATH\n");
+        fprintf(stderr,
+                "usage: meshctl enroll NAMESPACE/POD --netns PATH [--sa SA] [--ip IP]...\n");
+        json_decref(ips);
         return 2;
     }
-    json_t *res = agent_call(
-        ctl->agent, json_pack("{s:s,s:s,s:s}", "cmd", "enroll", "pod", pod, "netns", netns));
+    json_t *res = agent_call(ctl->agent, json_pack("{s:s,s:s,s:s,s:s?,s:o}", "cmd", "enroll", "pod",
+                                                   pod, "netns", netns, "sa", sa, "ips", ips));
     if (!res)
         return 1;
     printf("enrolled %s (netns %s)\n", pod, netns);
