@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "enroll/pods.h"
+#include "mesh/mesh.h"
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
@@ -43,6 +44,7 @@ struct agent {
     struct conns *conns;
     struct outbound *outbound;
     struct inbound *inbound;
+    struct mesh *mesh; /* NULL without --ca-dir */
     struct kevents *kevents;
     struct tcp_metrics *tcp_metrics;
     struct kernel_metrics *kernel_metrics;
@@ -229,6 +231,8 @@ static void on_tick(struct ticker *t, uint64_t now_ns)
 {
     struct agent *ag = t->ctx;
     tcp_metrics_expire(ag->tcp_metrics, now_ns);
+    if (ag->mesh)
+        mesh_tick(ag->mesh, now_ns);
 }
 
 /* ---- HTTP endpoints ---------------------------------------------------- */
@@ -496,8 +500,20 @@ int agent_run(const struct agent_opts *opts)
         .observer = {.opened = on_conn_opened, .closed = on_conn_closed, .ctx = &ag}};
     struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND, .pin_dir = ag.pin_dir};
     struct outbound_opts out_opts = {.port = MESHD_PORT_OUTBOUND};
-    if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0 ||
-        (err = outbound_new(ag.loop, ag.capture, ag.conns, &out_opts, &ag.outbound)) != 0 ||
+    if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0) {
+        log_error("agent: connections: %s", strerror(-err));
+        goto out;
+    }
+    if (opts->ca_dir) {
+        struct mesh_opts mo = {
+            .ca_dir = opts->ca_dir, .trust_domain = opts->trust_domain, .mark = MESHD_SOCK_MARK};
+        if ((err = mesh_new(ag.loop, ag.conns, &mo, &ag.mesh)) != 0)
+            goto out;
+        out_opts.route = mesh_route;
+        out_opts.route_ctx = ag.mesh;
+        out_opts.pool = mesh_pool(ag.mesh);
+    }
+    if ((err = outbound_new(ag.loop, ag.capture, ag.conns, &out_opts, &ag.outbound)) != 0 ||
         (err = inbound_new(ag.loop, ag.conns, &in_opts, &ag.inbound)) != 0) {
         log_error("agent: proxies: %s", strerror(-err));
         goto out;
@@ -507,14 +523,28 @@ int agent_run(const struct agent_opts *opts)
         log_error("agent: connection-event ring: %s", strerror(-err));
         goto out;
     }
-    const struct pod_hooks hooks[] = {
-        {.attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound},
-        {.attach = inbound_attach_pod, .detach = inbound_detach_pod, .ctx = ag.inbound},
-    };
+    /* Attached in this order, detached in reverse: a pod's identity exists
+     * before its HBONE server, which goes before the identity. */
+    struct pod_hooks hooks[PODS_MAX_HOOKS];
+    size_t nhooks = 0;
+    if (ag.mesh)
+        hooks[nhooks++] = (struct pod_hooks){
+            .attach = mesh_identity_attach, .detach = mesh_identity_detach, .ctx = ag.mesh};
+    hooks[nhooks++] = (struct pod_hooks){
+        .attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound};
+    hooks[nhooks++] = (struct pod_hooks){
+        .attach = inbound_attach_pod, .detach = inbound_detach_pod, .ctx = ag.inbound};
+    if (ag.mesh)
+        hooks[nhooks++] = (struct pod_hooks){
+            .attach = mesh_hbone_attach, .detach = mesh_hbone_detach, .ctx = ag.mesh};
     snprintf(state_file, sizeof(state_file), "%s/pods.json", opts->state_dir);
-    if ((err = pods_new(ag.capture, state_file, hooks, 2, &ag.pods)) != 0) {
+    if ((err = pods_new(ag.capture, state_file, hooks, nhooks, &ag.pods)) != 0) {
         log_error("agent: pod registry: %s", strerror(-err));
         goto out;
+    }
+    if (ag.mesh) {
+        mesh_set_pods(ag.mesh, ag.pods);
+        mesh_set_outbound(ag.mesh, ag.outbound);
     }
     pods_restore(ag.pods);
 
@@ -537,6 +567,7 @@ out:
         http_server_free(ag.http[i]);
     admin_free(ag.admin);
     pods_free(ag.pods, 1);
+    mesh_free(ag.mesh); /* closes tunnels: their records end in conns */
     kevents_free(ag.kevents);
     conns_free(ag.conns);
     ticker_stop(&ag.ticker);

@@ -15,9 +15,11 @@ struct agent_opts {
     const char *admin_socket; /* default <state_dir>/meshd.sock */
     const char *bpffs;        /* default: found in /proc/self/mounts, else /sys/fs/bpf */
     size_t max_conns;
-    unsigned ring_bytes; /* kernel connection-event ring; 0: default */
-    int access_log;      /* log every connection until Telemetry resources decide */
-    int log_json;        /* --log-format json */
+    unsigned ring_bytes;      /* kernel connection-event ring; 0: default */
+    int access_log;           /* log every connection until Telemetry resources decide */
+    int log_json;             /* --log-format json */
+    const char *ca_dir;       /* mesh CA (Istio plug-in layout); NULL: no mTLS */
+    const char *trust_domain; /* default cluster.local */
 };
 
 /* Returns the process exit status. */

@@ -20,6 +20,9 @@ static void usage(FILE *f)
                "  --ring-bytes N       kernel connection-event ring, a power of two >= 4096\n"
                "                       (default 524288)\n"
                "  --log-level LEVEL    error|warn|info|debug (default info)\n"
+               "  --ca-dir DIR         mesh CA (meshctl ca init): workload certificates\n"
+               "                       and HBONE between enrolled pods\n"
+               "  --trust-domain TD    SPIFFE trust domain (default cluster.local)\n"
                "  --access-log         one line per connection on stdout (for every pod,\n"
                "                       until Telemetry resources decide)\n"
                "  --log-format FORMAT  access-log format: text (default) or json\n"
@@ -39,15 +42,17 @@ int main(int argc, char **argv)
         {"access-log", no_argument, NULL, 'A'},
         {"log-format", required_argument, NULL, 'F'},
         {"ring-bytes", required_argument, NULL, 'r'},
+        {"ca-dir", required_argument, NULL, 'C'},
+        {"trust-domain", required_argument, NULL, 'T'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct agent_opts opts = {.max_conns = 65536};
+    struct agent_opts opts = {.max_conns = 65536, .trust_domain = "cluster.local"};
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -80,6 +85,12 @@ int main(int argc, char **argv)
             opts.ring_bytes = (unsigned)v;
             break;
         }
+        case 'C':
+            opts.ca_dir = optarg;
+            break;
+        case 'T':
+            opts.trust_domain = optarg;
+            break;
         case 'A':
             opts.access_log = 1;
             break;

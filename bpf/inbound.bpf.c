@@ -51,7 +51,10 @@ int meshd_inbound(struct bpf_sk_lookup *ctx)
         __u32 l[4] = {ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2], ctx->local_ip6[3]};
         __u32 r[4] = {ctx->remote_ip6[0], ctx->remote_ip6[1], ctx->remote_ip6[2],
                       ctx->remote_ip6[3]};
-        if (v6_loopback(l) || v6_loopback(r))
+        /* Loopback, or the pod talking to itself: meshd reaches the app
+         * over IPv6 from the pod's own address (::1 replies can leak). */
+        if (v6_loopback(l) || v6_loopback(r) ||
+            (l[0] == r[0] && l[1] == r[1] && l[2] == r[2] && l[3] == r[3]))
             return SK_PASS;
         slot = 1;
     }

@@ -152,7 +152,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     is->st = st;
     is->c = c;
     is->hi = hi;
-    struct meshd_addr from = listener_app_source(dst.family);
+    struct meshd_addr from = listener_app_source(&dst);
     int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark);
     is->connect_io.fd = fd;
     is->connect_io.cb = hi_stream_on_connected;

@@ -2,7 +2,8 @@
  * TLS with the pod's workload certificate and answering CONNECT as ztunnel
  * does: 200 once the app accepted, 400 for a bad request or an authority
  * that is not this pod, 401 when policy denies, 503 when the app refused.
- * The app is reached from 127.0.0.6 (::1), which sk_lookup lets through. */
+ * The app is reached from 127.0.0.6 (IPv6: the pod's own address), which
+ * sk_lookup lets through. */
 #ifndef MESHD_PROXY_HBONE_INBOUND_H
 #define MESHD_PROXY_HBONE_INBOUND_H
 

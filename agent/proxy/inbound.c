@@ -93,7 +93,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         conn_refuse(c, -EACCES, "DENY");
         return;
     }
-    struct meshd_addr from = listener_app_source(dst.family);
+    struct meshd_addr from = listener_app_source(&dst);
     conn_forward(c, pod->netns_fd, &from);
 }
 

@@ -1,8 +1,8 @@
 /* Inbound proxy: the pod's 15006 listeners that the per-pod sk_lookup
  * program steers plaintext TCP to. The accepted socket's local address is
  * the original destination. PeerAuthentication decides: STRICT refuses
- * plaintext, PERMISSIVE/DISABLE forward it to the app from 127.0.0.6 (::1
- * for IPv6), the loopback source the sk_lookup program lets through. */
+ * plaintext, PERMISSIVE/DISABLE forward it to the app from 127.0.0.6 (for
+ * IPv6 the pod's own address), sources the sk_lookup program lets through. */
 #ifndef MESHD_PROXY_INBOUND_H
 #define MESHD_PROXY_INBOUND_H
 

@@ -108,12 +108,14 @@ void listener_close_pod(struct listener l[2])
     listener_close(&l[1]);
 }
 
-struct meshd_addr listener_app_source(uint8_t family)
+struct meshd_addr listener_app_source(const struct meshd_addr *dst)
 {
-    struct meshd_addr a = {.family = family};
-    if (family == MESHD_AF_INET)
+    struct meshd_addr a = {.family = dst->family};
+    if (dst->family == MESHD_AF_INET) {
         a.addr[0] = 127, a.addr[3] = 6;
-    else
-        a.addr[15] = 1;
+    } else {
+        a = *dst;
+        a.port = 0;
+    }
     return a;
 }

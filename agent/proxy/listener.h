@@ -36,8 +36,10 @@ int listener_open_pod(struct listener l[2], struct loop *loop, const struct pod 
                       int loopback, listener_accept_cb cb, void *ctx, const char *what);
 void listener_close_pod(struct listener l[2]);
 
-/* Where meshd connects to a pod's app from: 127.0.0.6 (::1 for IPv6), a
- * loopback source the inbound sk_lookup program leaves alone. */
-struct meshd_addr listener_app_source(uint8_t family);
+/* Where meshd connects to a pod's app at `dst` from: 127.0.0.6 for IPv4
+ * (as ztunnel), the pod's own address for IPv6 (replies to ::1 from a
+ * global address can leave the pod); the sk_lookup program leaves both
+ * alone. */
+struct meshd_addr listener_app_source(const struct meshd_addr *dst);
 
 #endif

@@ -1,0 +1,50 @@
+/* The mesh glue: workload identities for enrolled pods and HBONE between
+ * them. Each pod gets a SPIFFE certificate for its service account from the
+ * mesh CA (renewed at half-life), a 15008 HBONE server, and outbound
+ * connections to a pod this agent knows (an enrolled pod, today; the
+ * configuration model widens this to every mesh workload) go over an
+ * HBONE tunnel from the pool, with both identities verified exactly.
+ * Everything else passes through as before. */
+#ifndef MESHD_MESH_MESH_H
+#define MESHD_MESH_MESH_H
+
+#include <stdint.h>
+
+struct conns;
+struct loop;
+struct pods;
+struct pod;
+struct mesh;
+struct outbound_route;
+struct meshd_addr;
+
+struct mesh_opts {
+    const char *ca_dir;
+    const char *trust_domain;
+    uint32_t mark;
+};
+
+/* Loads the CA. `loop` and `conns` are borrowed. */
+int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opts,
+             struct mesh **out);
+/* Closes every HBONE session. Accepts NULL. */
+void mesh_free(struct mesh *m);
+/* The pod registry, once it exists (it takes mesh's hooks). Borrowed. */
+void mesh_set_pods(struct mesh *m, struct pods *pods);
+
+/* pod hooks, in this order: identity, then the HBONE server. */
+int mesh_identity_attach(void *m, struct pod *pod);
+void mesh_identity_detach(void *m, struct pod *pod);
+int mesh_hbone_attach(void *m, struct pod *pod);
+void mesh_hbone_detach(void *m, struct pod *pod);
+
+/* The outbound proxy's route hook and stream-done callback target. */
+void mesh_route(void *m, const struct pod *src, const struct meshd_addr *orig_dst,
+                struct outbound_route *out);
+void mesh_set_outbound(struct mesh *m, void *outbound);
+struct hbone_pool *mesh_pool(const struct mesh *m);
+
+/* Housekeeping: session expiry, certificate renewal. */
+void mesh_tick(struct mesh *m, uint64_t now_ns);
+
+#endif
