@@ -507,7 +507,7 @@ int agent_run(const struct agent_opts *opts)
     if (opts->ca_dir) {
         struct mesh_opts mo = {
             .ca_dir = opts->ca_dir, .trust_domain = opts->trust_domain, .mark = MESHD_SOCK_MARK};
-        if ((err = mesh_new(ag.loop, ag.conns, &mo, &ag.mesh)) != 0)
+        if (mesh_new(ag.loop, ag.conns, &mo, &ag.mesh) != 0) /* logged by mesh_new */
             goto out;
         out_opts.route = mesh_route;
         out_opts.route_ctx = ag.mesh;
