@@ -101,7 +101,10 @@ void conn_mark_open(struct conn *c)
 {
     const struct conns_observer *o = &c->t->opts.observer;
     c->rec.state = CONN_OPEN;
-    if (!c->reported_open && o->opened)
+    if (c->reported_open)
+        return;
+    c->t->stats.forwarded++;
+    if (o->opened)
         o->opened(o->ctx, &c->rec);
     c->reported_open = true;
 }
@@ -177,7 +180,6 @@ int conn_take_fd(struct conn *c)
 {
     int fd = c->down_fd;
     c->down_fd = -1;
-    c->t->stats.forwarded++;
     conn_mark_open(c);
     return fd;
 }
@@ -230,7 +232,6 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         conn_finish(c, CONN_FAILED, soerr);
         return;
     }
-    c->t->stats.forwarded++;
     conn_mark_open(c);
     int rc = relay_start(&c->relay, c->t->loop, c->down_fd, io->fd, conn_on_relay_done);
     if (rc)
