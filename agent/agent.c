@@ -165,6 +165,18 @@ static json_t *cmd_connections(void *ctx, const json_t *req, char *err, size_t e
     return arr;
 }
 
+static json_t *mesh_status(const struct agent *ag)
+{
+    if (!ag->mesh)
+        return NULL;
+    struct mesh_stats ms;
+    mesh_get_stats(ag->mesh, &ms);
+    return json_pack("{s:I,s:I,s:I,s:I}", "cert_renewals", (json_int_t)ms.renewals,
+                     "hbone_sessions_opened", (json_int_t)ms.sessions_opened,
+                     "hbone_sessions_reused", (json_int_t)ms.sessions_reused, "hbone_sessions",
+                     (json_int_t)ms.sessions);
+}
+
 static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen)
 {
     struct agent *ag = ctx;
@@ -175,15 +187,15 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
     if (capture_stats(ag->capture, bpf) == 0)
         for (int i = 0; i < MESHD_STAT__MAX; i++)
             json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
-    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
-                     "version", MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path,
-                     "pin_dir", ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats,
-                     "telemetry", "events", (json_int_t)kevents_received(ag->kevents), "matched",
-                     (json_int_t)ag->kevents_matched, "unmatched",
-                     (json_int_t)ag->kevents_unmatched, "connections", "accepted",
-                     (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
-                     (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
-                     (json_int_t)cs.overflow, "active", (json_int_t)cs.active);
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o?}", "version",
+        MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir", ag->pin_dir,
+        "pods", (int)pods_count(ag->pods), "bpf", stats, "telemetry", "events",
+        (json_int_t)kevents_received(ag->kevents), "matched", (json_int_t)ag->kevents_matched,
+        "unmatched", (json_int_t)ag->kevents_unmatched, "connections", "accepted",
+        (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
+        (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
+        (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "mesh", mesh_status(ag));
 }
 
 /* A kernel connection event: attach RTT/retransmits to meshd's record. */
@@ -505,8 +517,10 @@ int agent_run(const struct agent_opts *opts)
         goto out;
     }
     if (opts->ca_dir) {
-        struct mesh_opts mo = {
-            .ca_dir = opts->ca_dir, .trust_domain = opts->trust_domain, .mark = MESHD_SOCK_MARK};
+        struct mesh_opts mo = {.ca_dir = opts->ca_dir,
+                               .trust_domain = opts->trust_domain,
+                               .mark = MESHD_SOCK_MARK,
+                               .cert_ttl_s = opts->cert_ttl_s};
         if (mesh_new(ag.loop, ag.conns, &mo, &ag.mesh) != 0) /* logged by mesh_new */
             goto out;
         out_opts.route = mesh_route;

@@ -20,6 +20,7 @@ struct agent_opts {
     int log_json;             /* --log-format json */
     const char *ca_dir;       /* mesh CA (Istio plug-in layout); NULL: no mTLS */
     const char *trust_domain; /* default cluster.local */
+    long cert_ttl_s;          /* workload certificates; 0: 24h */
 };
 
 /* Returns the process exit status. */

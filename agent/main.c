@@ -23,6 +23,8 @@ static void usage(FILE *f)
                "  --ca-dir DIR         mesh CA (meshctl ca init): workload certificates\n"
                "                       and HBONE between enrolled pods\n"
                "  --trust-domain TD    SPIFFE trust domain (default cluster.local)\n"
+               "  --cert-ttl SECONDS   workload certificate lifetime (default 86400),\n"
+               "                       renewed at half-life\n"
                "  --access-log         one line per connection on stdout (for every pod,\n"
                "                       until Telemetry resources decide)\n"
                "  --log-format FORMAT  access-log format: text (default) or json\n"
@@ -44,6 +46,7 @@ int main(int argc, char **argv)
         {"ring-bytes", required_argument, NULL, 'r'},
         {"ca-dir", required_argument, NULL, 'C'},
         {"trust-domain", required_argument, NULL, 'T'},
+        {"cert-ttl", required_argument, NULL, 'L'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -52,7 +55,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -90,6 +93,13 @@ int main(int argc, char **argv)
             break;
         case 'T':
             opts.trust_domain = optarg;
+            break;
+        case 'L':
+            opts.cert_ttl_s = strtol(optarg, &end, 10);
+            if (*end || opts.cert_ttl_s < 2 || opts.cert_ttl_s > 30L * 24 * 3600) {
+                fprintf(stderr, "meshd: --cert-ttl wants seconds, from 2 to 30 days\n");
+                return 2;
+            }
             break;
         case 'A':
             opts.access_log = 1;

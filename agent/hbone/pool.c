@@ -170,6 +170,16 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
     return rc;
 }
 
+void hbone_pool_drain_src(struct hbone_pool *p, const char *src_id)
+{
+    for (int b = 0; b < POOL_BUCKETS; b++)
+        for (struct pool_entry *e = p->bucket[b], *next; e; e = next) {
+            next = e->next; /* draining an idle session may free it */
+            if (strcmp(e->key.src_id, src_id) == 0)
+                hbone_session_drain(e->session);
+        }
+}
+
 void hbone_pool_expire(struct hbone_pool *p, uint64_t now_ns)
 {
     for (int b = 0; b < POOL_BUCKETS; b++) {

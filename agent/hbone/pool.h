@@ -56,6 +56,11 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
                        SSL_CTX *client_ctx, const char *authority,
                        const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx);
 
+/* Stops new streams on every session presenting `src_id` (GOAWAY; open
+ * streams finish): after a certificate renewal, the next connection
+ * handshakes with the new certificate. */
+void hbone_pool_drain_src(struct hbone_pool *p, const char *src_id);
+
 /* Closes sessions idle past the timeout or stuck in the handshake. */
 void hbone_pool_expire(struct hbone_pool *p, uint64_t now_ns);
 void hbone_pool_get_stats(const struct hbone_pool *p, struct hbone_pool_stats *st);

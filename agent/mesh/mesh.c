@@ -25,8 +25,10 @@ struct mesh {
     void *outbound;    /* borrowed */
     struct pki_ca *ca;
     char trust_domain[128];
+    long cert_ttl_s;
     struct hbone_pool *pool;
     struct hbone_inbound *server;
+    uint64_t renewals;
 };
 
 /* A pod's workload identity: its certificate and the two TLS contexts
@@ -50,7 +52,7 @@ static void identity_free(struct pod_identity *id)
 static struct pod_identity *identity_issue(struct mesh *m, const struct pod *pod)
 {
     struct pod_identity *id = calloc(1, sizeof(*id));
-    if (!id || pki_issue(m->ca, m->trust_domain, pod->ns, pod->sa, 0, PKI_DEFAULT_TTL, &id->cert))
+    if (!id || pki_issue(m->ca, m->trust_domain, pod->ns, pod->sa, 0, m->cert_ttl_s, &id->cert))
         goto fail;
     id->server = pki_tls_ctx(m->ca, id->cert, true);
     id->client = pki_tls_ctx(m->ca, id->cert, false);
@@ -129,6 +131,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
         return -ENOMEM;
     m->loop = loop;
     snprintf(m->trust_domain, sizeof(m->trust_domain), "%s", opts->trust_domain);
+    m->cert_ttl_s = opts->cert_ttl_s > 0 ? opts->cert_ttl_s : PKI_DEFAULT_TTL;
     int rc = pki_ca_load(opts->ca_dir, &m->ca, err, sizeof(err));
     if (rc) {
         log_error("mesh: %s", err);
@@ -173,6 +176,16 @@ void mesh_free(struct mesh *m)
 void mesh_set_pods(struct mesh *m, struct pods *pods)
 {
     m->pods = pods;
+}
+
+void mesh_get_stats(const struct mesh *m, struct mesh_stats *st)
+{
+    struct hbone_pool_stats ps;
+    hbone_pool_get_stats(m->pool, &ps);
+    st->renewals = m->renewals;
+    st->sessions_opened = ps.sessions_opened;
+    st->sessions_reused = ps.sessions_reused;
+    st->sessions = ps.sessions;
 }
 
 struct hbone_pool *mesh_pool(const struct mesh *m)
@@ -236,9 +249,14 @@ void mesh_tick(struct mesh *m, uint64_t now_ns)
                             p->name);
             continue;
         }
-        /* The registry owns the pod; its identity slot is ours to swap. */
+        /* The registry owns the pod; its identity slot is ours to swap.
+         * Open connections keep the contexts their SSL objects reference;
+         * pooled sessions with the old certificate take no new streams. */
         ((struct pod *)p)->identity = fresh;
+        hbone_pool_drain_src(m->pool, old->cert->spiffe_id);
         identity_free(old);
-        log_info("mesh: renewed %s", fresh->cert->spiffe_id);
+        m->renewals++;
+        log_info("mesh: renewed %s (valid until %ld)", fresh->cert->spiffe_id,
+                 (long)fresh->cert->not_after);
     }
 }

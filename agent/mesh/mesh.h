@@ -22,6 +22,7 @@ struct mesh_opts {
     const char *ca_dir;
     const char *trust_domain;
     uint32_t mark;
+    long cert_ttl_s; /* workload certificate lifetime; 0: 24h */
 };
 
 /* Loads the CA. `loop` and `conns` are borrowed. */
@@ -43,6 +44,11 @@ void mesh_route(void *m, const struct pod *src, const struct meshd_addr *orig_ds
                 struct outbound_route *out);
 void mesh_set_outbound(struct mesh *m, void *outbound);
 struct hbone_pool *mesh_pool(const struct mesh *m);
+
+struct mesh_stats {
+    uint64_t renewals, sessions_opened, sessions_reused, sessions;
+};
+void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
 
 /* Housekeeping: session expiry, certificate renewal. */
 void mesh_tick(struct mesh *m, uint64_t now_ns);

@@ -210,6 +210,7 @@ int pki_issue(const struct pki_ca *ca, const char *trust_domain, const char *ns,
     time_t now = time(NULL);
     pc->not_before = now + not_before_s - SKEW_BACK;
     pc->not_after = now + not_before_s + ttl_s;
+    pc->issued_at = now + not_before_s;
     *out = pc;
     return 0;
 }
@@ -231,5 +232,5 @@ void pki_cert_unref(struct pki_cert *c)
 
 bool pki_cert_needs_renewal(const struct pki_cert *c, time_t now)
 {
-    return now >= c->not_before + (c->not_after - c->not_before) / 2;
+    return now >= c->issued_at + (c->not_after - c->issued_at) / 2;
 }

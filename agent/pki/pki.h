@@ -29,7 +29,8 @@ struct pki_cert {
     X509 *leaf;
     EVP_PKEY *key;
     char spiffe_id[PKI_ID_MAX];
-    time_t not_before, not_after;
+    time_t not_before, not_after; /* validity (not_before backdated for skew) */
+    time_t issued_at;             /* renewal counts from here */
     int refs;
 };
 
@@ -48,7 +49,8 @@ int pki_issue(const struct pki_ca *ca, const char *trust_domain, const char *ns,
               long not_before_s, long ttl_s, struct pki_cert **out);
 struct pki_cert *pki_cert_ref(struct pki_cert *c);
 void pki_cert_unref(struct pki_cert *c);
-/* Past half of its lifetime. */
+/* Past half of its lifetime, counted from issuance (not the backdated
+ * notBefore, which would make short-lived certificates renew constantly). */
 bool pki_cert_needs_renewal(const struct pki_cert *c, time_t now);
 
 /* Strict: exactly spiffe://<td>/ns/<ns>/sa/<sa> with Kubernetes names. */

@@ -49,7 +49,12 @@ void outbound_free(struct outbound *ob)
 void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                              const struct hbone_stream_stats *stats)
 {
-    const char *flag = stats->status == 401 ? "DENY" : err ? "UF" : NULL;
+    /* Envoy's flags: refused by policy, failed to establish (UF), or
+     * terminated by the upstream once established (UC). */
+    const char *flag = stats->status == 401   ? "DENY"
+                       : !err                 ? NULL
+                       : stats->status == 200 ? "UC"
+                                              : "UF";
     conn_end(stream_ctx, err, stats->bytes_sent, stats->bytes_received, flag);
 }
 
