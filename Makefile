@@ -111,7 +111,7 @@ $(BUILD)/tests/bpf/%.bpf.o: tests/e2e/bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 e2e: all $(E2E_BPF)
-	$(Q)MESHD_BUILD=$(BUILD) tests/e2e/run.sh
+	$(Q)MESHD_BUILD=$(BUILD) MESHD_SANITIZE=$(SANITIZE) tests/e2e/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
