@@ -59,6 +59,10 @@ int pki_spiffe_parse(const char *id, char *td, size_t tdlen, char *ns, size_t ns
 /* The certificate's single URI SAN; -EINVAL for none or several. */
 int pki_cert_spiffe_id(X509 *cert, char *out, size_t len);
 
+/* The server-side ALPN choice: h2 or fail (SSL_CTX_set_alpn_select_cb). */
+int pki_alpn_select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg);
+
 /* A TLS 1.3 context presenting `cert` and trusting only the mesh root. */
 SSL_CTX *pki_tls_ctx(const struct pki_ca *ca, const struct pki_cert *cert, bool server);
 /* After the handshake: the peer's chain verified to the root, its SPIFFE

@@ -79,7 +79,7 @@ int pki_cert_spiffe_id(X509 *cert, char *out, size_t len)
     return found == 1 ? 0 : -EINVAL;
 }
 
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+int pki_alpn_select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     static const unsigned char h2[] = {2, 'h', '2'};
@@ -105,7 +105,7 @@ SSL_CTX *pki_tls_ctx(const struct pki_ca *ca, const struct pki_cert *cert, bool 
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     SSL_CTX_set_verify_depth(ctx, 4);
     if (server)
-        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+        SSL_CTX_set_alpn_select_cb(ctx, pki_alpn_select_h2, NULL);
     else if (SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3) != 0)
         goto fail;
     return ctx;

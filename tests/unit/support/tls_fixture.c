@@ -1,6 +1,8 @@
 /* Test support: throwaway TLS contexts and TCP pairs (see tls_fixture.h). */
 #include "support/tls_fixture.h"
 
+#include "pki/pki.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,17 +14,6 @@
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <openssl/x509.h>
-
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg)
-{
-    static const unsigned char h2[] = {2, 'h', '2'};
-    unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, h2, sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    *out = sel;
-    return SSL_TLSEXT_ERR_OK;
-}
 
 SSL_CTX *tls_fixture_ctx(bool server)
 {
@@ -45,7 +36,7 @@ SSL_CTX *tls_fixture_ctx(bool server)
     if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
         goto fail;
     if (server)
-        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+        SSL_CTX_set_alpn_select_cb(ctx, pki_alpn_select_h2, NULL);
     else
         SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
     X509_free(cert);
