@@ -32,7 +32,12 @@ for _ in $(seq 1 50); do grep -q "Capturing on" "$E2E_TMP/tshark.log" 2>/dev/nul
 marker="meshd-plaintext-marker-$RANDOM$RANDOM"
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[1,2]}:8080/$marker")" 404 "curl pod-1-1 -> pod-1-2 (IPv4) through HBONE"
 t_expect_eq "$(http_get "1,1" "http://[${POD_IP6[1,2]}]:8080/$marker")" 404 "and over IPv6"
-sleep 1
+# Stop the capture only once it holds the tunnel's packets: on a slow
+# machine (qemu TCG) dumpcap writes them out seconds later.
+for _ in $(seq 1 100); do
+    [ "$(tshark -r "$cap" -Y tcp.port==15008 2>/dev/null | wc -l)" -ge 10 ] && break
+    sleep 0.2
+done
 topo_kill "$tshark_pid" TERM
 ports=$(tshark -r "$cap" -T fields -e tcp.srcport -e tcp.dstport 2>/dev/null | tr '\t' '\n' | sort -u | tr '\n' ' ')
 t_expect_contains "$ports" "15008" "the capture saw the tunnel"
