@@ -5,6 +5,7 @@
 #   make demo       two-node topology, real curl through the mesh, then clean up
 #   make bench      benchmarks with a baseline measured in the same run
 #   make deps       install every build/test dependency from Debian (idempotent)
+#   make vmtest     the unit and e2e suites inside qemu on Debian's 6.1 kernel
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
 #   make lint       clang-format check, cppcheck, clang-tidy
 #
@@ -137,6 +138,9 @@ deps:
 
 fuzz: all
 	$(Q)tests/fuzz/run.sh
+
+vmtest: all
+	$(Q)MESHD_BUILD=$(BUILD) tests/vm/run.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
