@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "agent_client.h"
+#include "analyze.h"
 #include "ca.h"
 
 struct ctl {
@@ -32,6 +33,7 @@ static void usage(FILE *f)
             "  bpf status                          BPF decision counters and pins\n"
             "  dashboard prometheus [--node-ip IP] the metrics URL to point Prometheus at\n"
             "Offline commands:\n"
+            "  analyze [--root-namespace NS] DIR|FILE...     istioctl analyze on the YAML\n"
             "  ca init DIR [--trust-domain TD] [--force]     create the mesh CA\n"
             "  ca issue DIR --ns NS --sa SA --out PREFIX     a workload certificate\n"
             "\n"
@@ -251,6 +253,8 @@ int main(int argc, char **argv)
     char **cargv = argv + optind;
     if (strcmp(cmd, "ca") == 0)
         return ctl_ca(cargc, cargv);
+    if (strcmp(cmd, "analyze") == 0)
+        return ctl_analyze(cargc, cargv, ctl.json);
     if (strcmp(cmd, "dashboard") == 0) {
         /* No UI of our own: print where Istio's dashboards get their data. */
         const char *ip = cargc >= 4 && strcmp(cargv[2], "--node-ip") == 0 ? cargv[3] : "127.0.0.1";

@@ -1,0 +1,113 @@
+/* Schema-driven decoding of YAML nodes into the typed model (internal to
+ * the config module).
+ *
+ * Every helper takes the field's name, so a failure reads
+ *   "spec.http[0].route[1].weight: expected an integer, got a mapping"
+ * at the node's file:line:col. A failure marks the resource rejected and
+ * decoding goes on, so one pass reports every problem. Unknown fields are
+ * warnings. Every node visited costs one unit of a budget, which bounds
+ * the work an alias-heavy document can cause. */
+#ifndef MESHD_CONFIG_DECODE_H
+#define MESHD_CONFIG_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/diag.h"
+#include "config/model.h"
+#include "config/yaml.h"
+#include "core/arena.h"
+
+struct cfg_dec {
+    struct arena *arena; /* where decoded values live (the snapshot's) */
+    struct cfg_diags *diags;
+    const char *file;
+    struct cfg_meta *meta; /* the resource being decoded */
+    char path[256];
+    size_t pathlen;
+    size_t budget; /* nodes this document may still visit */
+    bool failed;   /* the resource has an error: it is not applied */
+};
+
+void dec_error(struct cfg_dec *d, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void dec_warn(struct cfg_dec *d, const struct ynode *at, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Path bookkeeping: push returns a mark for pop. */
+size_t dec_push(struct cfg_dec *d, const char *field);
+size_t dec_push_index(struct cfg_dec *d, size_t i);
+void dec_pop(struct cfg_dec *d, size_t mark);
+
+/* Iterates a mapping's pairs: for (size_t i = 0; dec_each(d, n, &i, &k, &v);).
+ * A null node iterates nothing; anything but a mapping is an error. */
+bool dec_each(struct cfg_dec *d, const struct ynode *map, size_t *i, const char **key,
+              const struct ynode **value);
+void dec_unknown(struct cfg_dec *d, const char *key, const struct ynode *value);
+
+/* Sequences: the arena array for n elements (NULL with *n 0 for null). */
+void *dec_seq(struct cfg_dec *d, const struct ynode *v, const char *field, size_t elem, size_t *n);
+
+/* Decodes each element of a list with `fn`, path "field[i]". */
+#define DECODE_LIST(d, v, field, type, fn, out, nout)                                              \
+    do {                                                                                           \
+        size_t n_;                                                                                 \
+        type *arr_ = dec_seq((d), (v), (field), sizeof(type), &n_);                                \
+        size_t m_ = dec_push((d), (field));                                                        \
+        for (size_t j_ = 0; arr_ && j_ < n_; j_++) {                                               \
+            size_t mi_ = dec_push_index((d), j_);                                                  \
+            fn((d), (v)->seq.v[j_], &arr_[j_]);                                                    \
+            dec_pop((d), mi_);                                                                     \
+        }                                                                                          \
+        dec_pop((d), m_);                                                                          \
+        (out) = arr_;                                                                              \
+        (nout) = n_;                                                                               \
+    } while (0)
+
+/* Scalars. A null node leaves *out untouched and succeeds. */
+bool dec_str(struct cfg_dec *d, const struct ynode *v, const char *field, const char **out);
+bool dec_uint(struct cfg_dec *d, const struct ynode *v, const char *field, uint64_t max,
+              uint32_t *out);
+bool dec_port(struct cfg_dec *d, const struct ynode *v, const char *field, uint16_t *out);
+bool dec_bool(struct cfg_dec *d, const struct ynode *v, const char *field, bool *out);
+/* Protobuf/Go durations: "1.5s", "100ms", "1h30m"; > 0 and < 10 years. */
+bool dec_duration(struct cfg_dec *d, const struct ynode *v, const char *field, uint64_t *ns);
+bool dec_ip(struct cfg_dec *d, const struct ynode *v, const char *field, struct meshd_addr *out);
+bool dec_ips(struct cfg_dec *d, const struct ynode *v, const char *field, struct cfg_ips *out);
+/* One of `names` (NULL-terminated): *out is its index. */
+bool dec_enum(struct cfg_dec *d, const struct ynode *v, const char *field, const char *const *names,
+              int *out);
+
+/* Collections of scalars. */
+bool dec_strs(struct cfg_dec *d, const struct ynode *v, const char *field, struct cfg_strs *out);
+bool dec_labels(struct cfg_dec *d, const struct ynode *v, const char *field,
+                struct cfg_labels *out);
+/* {matchLabels: {...}}, Istio's WorkloadSelector and Kubernetes' LabelSelector. */
+bool dec_match_labels(struct cfg_dec *d, const struct ynode *v, const char *field,
+                      struct cfg_selector *out);
+
+/* Parsing helpers shared with the analyzers and tests. */
+int cfg_parse_duration(const char *s, uint64_t *ns);
+bool cfg_valid_dns_label(const char *s);     /* RFC 1123 label, <= 63 */
+bool cfg_valid_dns_subdomain(const char *s); /* RFC 1123 subdomain, <= 253 */
+
+/* Per-kind decoders (decode_k8s.c, decode_istio.c, decode_security.c):
+ * `spec` is the document's spec (or the whole document for kinds without
+ * one); they fill the kind's struct, whose meta is already set. */
+typedef void (*cfg_decode_fn)(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_namespace(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_service(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_pod(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_deployment(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_secret(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_destination_rule(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_peer_authentication(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_authorization_policy(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out);
+
+#endif

@@ -1,0 +1,587 @@
+/* networking.istio.io kinds. Istio's schemas are strict, so an unknown
+ * field is reported (a typo such as `wieght` would otherwise be silently
+ * ignored); valid fields meshd does not apply at L4 are accepted and
+ * named in a warning, with the behaviour meshd applies instead. */
+#include <string.h>
+
+#include "config/decode.h"
+
+static bool is(const char *k, const char *name)
+{
+    return strcmp(k, name) == 0;
+}
+
+/* The entry of the NULL-terminated `names` equal to k, or NULL. Kept
+ * rather than k itself: k lives in the document, which is freed. */
+static const char *one_of(const char *k, const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (is(k, names[i]))
+            return names[i];
+    return NULL;
+}
+
+static struct cfg_pos here(const struct cfg_dec *d, const struct ynode *n)
+{
+    return (struct cfg_pos){d->file, n->line, n->col};
+}
+
+/* ---- Gateway ---- */
+
+static void decode_server(struct cfg_dec *d, const struct ynode *n, struct cfg_gateway_server *s)
+{
+    static const char *const accepted[] = {"bind", "defaultEndpoint", "name", NULL};
+    static const char *const tls_accepted[] = {"httpsRedirect",
+                                               "serverCertificate",
+                                               "privateKey",
+                                               "caCertificates",
+                                               "credentialNames",
+                                               "subjectAltNames",
+                                               "minProtocolVersion",
+                                               "maxProtocolVersion",
+                                               "cipherSuites",
+                                               "caCrl",
+                                               "verifyCertificateSpki",
+                                               "verifyCertificateHash",
+                                               "tlsCertificates",
+                                               NULL};
+    s->pos = here(d, n);
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "port")) {
+            size_t m = dec_push(d, k);
+            const char *pk;
+            const struct ynode *pv;
+            for (size_t j = 0; dec_each(d, v, &j, &pk, &pv);) {
+                if (is(pk, "number"))
+                    dec_uint(d, pv, pk, 65535, &s->port);
+                else if (is(pk, "name"))
+                    dec_str(d, pv, pk, &s->port_name);
+                else if (is(pk, "protocol"))
+                    dec_str(d, pv, pk, &s->protocol);
+                else if (!is(pk, "targetPort"))
+                    dec_unknown(d, pk, pv);
+            }
+            dec_pop(d, m);
+        } else if (is(k, "hosts")) {
+            dec_strs(d, v, k, &s->hosts);
+        } else if (is(k, "tls")) {
+            size_t m = dec_push(d, k);
+            const char *tk;
+            const struct ynode *tv;
+            for (size_t j = 0; dec_each(d, v, &j, &tk, &tv);) {
+                if (is(tk, "mode"))
+                    dec_str(d, tv, tk, &s->tls_mode);
+                else if (is(tk, "credentialName"))
+                    dec_str(d, tv, tk, &s->credential_name);
+                else if (!one_of(tk, tls_accepted))
+                    dec_unknown(d, tk, tv);
+            }
+            dec_pop(d, m);
+        } else if (!one_of(k, accepted)) {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (!s->port)
+        dec_error(d, n, "port.number is required");
+    if (!s->hosts.n)
+        dec_error(d, n, "hosts is required");
+}
+
+void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_gateway *g = out;
+    size_t m = dec_push(d, "spec");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, ymap_get(doc, "spec"), &i, &k, &v);) {
+        if (is(k, "selector")) {
+            g->selector.set = true;
+            dec_labels(d, v, k, &g->selector.match);
+        } else if (is(k, "servers")) {
+            DECODE_LIST(d, v, k, struct cfg_gateway_server, decode_server, g->servers, g->nservers);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    dec_pop(d, m);
+}
+
+/* ---- VirtualService ---- */
+
+static void decode_destination(struct cfg_dec *d, const struct ynode *n,
+                               struct cfg_destination *dst)
+{
+    dst->pos = here(d, n);
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "host")) {
+            dec_str(d, v, k, &dst->host);
+        } else if (is(k, "subset")) {
+            dec_str(d, v, k, &dst->subset);
+        } else if (is(k, "port")) {
+            size_t m = dec_push(d, k);
+            const char *pk;
+            const struct ynode *pv;
+            for (size_t j = 0; dec_each(d, v, &j, &pk, &pv);)
+                if (is(pk, "number"))
+                    dec_port(d, pv, pk, &dst->port);
+                else
+                    dec_unknown(d, pk, pv);
+            dec_pop(d, m);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (!dst->host)
+        dec_error(d, n, "host is required");
+}
+
+static void decode_route_destination(struct cfg_dec *d, const struct ynode *n,
+                                     struct cfg_route_destination *rd)
+{
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "destination")) {
+            size_t m = dec_push(d, k);
+            decode_destination(d, v, &rd->dest);
+            dec_pop(d, m);
+        } else if (is(k, "weight")) {
+            rd->has_weight = dec_uint(d, v, k, 100000, &rd->weight);
+        } else if (is(k, "headers")) {
+            dec_warn(d, v, MSH_L7_IGNORED, "headers: HTTP header changes are not applied at L4");
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (ynode_is_null(ymap_get(n, "destination")))
+        dec_error(d, n, "destination is required");
+}
+
+/* An HTTPMatchRequest or L4MatchAttributes entry. */
+static void decode_match(struct cfg_dec *d, const struct ynode *n, struct cfg_match *mt)
+{
+    static const char *const l7[] = {"scheme",      "method",         "authority", "headers",
+                                     "queryParams", "withoutHeaders", NULL};
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "port")) {
+            dec_port(d, v, k, &mt->port);
+        } else if (is(k, "sourceLabels")) {
+            dec_labels(d, v, k, &mt->source_labels);
+        } else if (is(k, "sourceNamespace")) {
+            dec_str(d, v, k, &mt->source_namespace);
+        } else if (is(k, "gateways")) {
+            dec_strs(d, v, k, &mt->gateways);
+        } else if (is(k, "uri")) {
+            /* prefix "/" matches every request: decidable at L4. */
+            const struct ynode *prefix = ymap_get(v, "prefix");
+            if (!(v->type == YNODE_MAP && v->map.n == 1 && yscalar_is(prefix, "/")))
+                mt->l7 = "uri";
+        } else if (one_of(k, l7)) {
+            mt->l7 = one_of(k, l7);
+        } else if (is(k, "destinationSubnets")) {
+            mt->l7 = "destinationSubnets"; /* not decided yet: treated as not matching */
+        } else if (!is(k, "name") && !is(k, "ignoreUriCase") && !is(k, "statPrefix")) {
+            dec_unknown(d, k, v);
+        }
+    }
+}
+
+static void decode_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r, bool http)
+{
+    static const char *const l7_actions[] = {
+        "redirect", "directResponse",   "delegate",      "rewrite",        "fault",      "mirror",
+        "mirrors",  "mirrorPercentage", "mirrorPercent", "mirror_percent", "corsPolicy", "headers",
+        NULL};
+    r->http = http;
+    r->pos = here(d, n);
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "name") && http) {
+            dec_str(d, v, k, &r->name);
+        } else if (is(k, "match")) {
+            DECODE_LIST(d, v, k, struct cfg_match, decode_match, r->match, r->nmatch);
+        } else if (is(k, "route")) {
+            DECODE_LIST(d, v, k, struct cfg_route_destination, decode_route_destination, r->dest,
+                        r->ndest);
+        } else if (is(k, "timeout") && http) {
+            dec_duration(d, v, k, &r->timeout_ns);
+        } else if (is(k, "retries") && http) {
+            size_t m = dec_push(d, k);
+            const char *rk;
+            const struct ynode *rv;
+            r->has_retries = true;
+            for (size_t j = 0; dec_each(d, v, &j, &rk, &rv);) {
+                if (is(rk, "attempts"))
+                    dec_uint(d, rv, rk, 100, &r->retries);
+                else if (is(rk, "perTryTimeout"))
+                    dec_duration(d, rv, rk, &r->per_try_timeout_ns);
+                else if (!is(rk, "retryOn") && !is(rk, "retryRemoteLocalities") &&
+                         !is(rk, "backoff"))
+                    dec_unknown(d, rk, rv);
+            }
+            dec_pop(d, m);
+        } else if (http && one_of(k, l7_actions)) {
+            if (!r->l7_action)
+                r->l7_action = one_of(k, l7_actions);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (!r->ndest && !r->l7_action)
+        dec_error(d, n, "route is required");
+}
+
+static void decode_http_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r)
+{
+    decode_route(d, n, r, true);
+}
+
+static void decode_tcp_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r)
+{
+    decode_route(d, n, r, false);
+}
+
+void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_virtual_service *vs = out;
+    const struct ynode *spec = ymap_get(doc, "spec");
+    size_t m = dec_push(d, "spec");
+    struct cfg_route *http = NULL, *tcp = NULL;
+    size_t nhttp = 0, ntcp = 0;
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, spec, &i, &k, &v);) {
+        if (is(k, "hosts"))
+            dec_strs(d, v, k, &vs->hosts);
+        else if (is(k, "gateways"))
+            dec_strs(d, v, k, &vs->gateways);
+        else if (is(k, "exportTo"))
+            dec_strs(d, v, k, &vs->export_to);
+        else if (is(k, "http"))
+            DECODE_LIST(d, v, k, struct cfg_route, decode_http_route, http, nhttp);
+        else if (is(k, "tcp"))
+            DECODE_LIST(d, v, k, struct cfg_route, decode_tcp_route, tcp, ntcp);
+        else if (is(k, "tls"))
+            vs->ntls = v->type == YNODE_SEQ ? v->seq.n : 0;
+        else
+            dec_unknown(d, k, v);
+    }
+    dec_pop(d, m);
+    if (!vs->hosts.n)
+        dec_error(d, spec, "spec.hosts is required");
+    /* One list, http[] first: Istio's L4 view of an HTTP route is its
+     * catch-all, and the first match wins across both. */
+    struct cfg_route *all = arena_array(d->arena, nhttp + ntcp + 1, sizeof(*all));
+    if (all) {
+        for (size_t i = 0; i < nhttp; i++)
+            all[i] = http[i];
+        for (size_t i = 0; i < ntcp; i++)
+            all[nhttp + i] = tcp[i];
+        vs->routes = all;
+        vs->nroutes = nhttp + ntcp;
+    }
+}
+
+/* ---- DestinationRule ---- */
+
+static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
+{
+    static const char *const simple[] = {"UNSPECIFIED", "LEAST_CONN",    "RANDOM", "PASSTHROUGH",
+                                         "ROUND_ROBIN", "LEAST_REQUEST", NULL};
+    static const enum cfg_lb simple_lb[] = {CFG_LB_ROUND_ROBIN, CFG_LB_LEAST_REQUEST,
+                                            CFG_LB_RANDOM,      CFG_LB_PASSTHROUGH,
+                                            CFG_LB_ROUND_ROBIN, CFG_LB_LEAST_REQUEST};
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "simple")) {
+            int x = -1;
+            if (dec_enum(d, v, k, simple, &x) && x >= 0)
+                *lb = simple_lb[x];
+        } else if (is(k, "consistentHash")) {
+            bool src = false;
+            size_t m = dec_push(d, k);
+            dec_bool(d, ymap_get(v, "useSourceIp"), "useSourceIp", &src);
+            dec_pop(d, m);
+            *lb = src ? CFG_LB_CONSISTENT_SOURCE_IP : CFG_LB_CONSISTENT_OTHER;
+            if (!src)
+                dec_warn(d, v, MSH_L7_IGNORED,
+                         "consistentHash on HTTP attributes cannot be computed at L4; "
+                         "connections are spread round-robin");
+        } else if (!is(k, "localityLbSetting") && !is(k, "warmupDurationSecs") &&
+                   !is(k, "warmup")) {
+            dec_unknown(d, k, v);
+        }
+    }
+}
+
+static void decode_conn_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_conn_pool *p)
+{
+    p->set = true;
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "tcp")) {
+            size_t m = dec_push(d, k);
+            const char *tk;
+            const struct ynode *tv;
+            for (size_t j = 0; dec_each(d, v, &j, &tk, &tv);) {
+                if (is(tk, "maxConnections")) {
+                    dec_uint(d, tv, tk, UINT32_MAX, &p->max_connections);
+                } else if (is(tk, "connectTimeout")) {
+                    dec_duration(d, tv, tk, &p->connect_timeout_ns);
+                } else if (is(tk, "tcpKeepalive")) {
+                    size_t m2 = dec_push(d, tk);
+                    uint64_t t = 0, iv = 0;
+                    p->keepalive = true;
+                    dec_uint(d, ymap_get(tv, "probes"), "probes", 1000, &p->keepalive_probes);
+                    dec_duration(d, ymap_get(tv, "time"), "time", &t);
+                    dec_duration(d, ymap_get(tv, "interval"), "interval", &iv);
+                    p->keepalive_time_s = (uint32_t)(t / 1000000000ULL);
+                    p->keepalive_interval_s = (uint32_t)(iv / 1000000000ULL);
+                    dec_pop(d, m2);
+                } else if (!is(tk, "maxConnectionDuration") && !is(tk, "idleTimeout")) {
+                    dec_unknown(d, tk, tv);
+                }
+            }
+            dec_pop(d, m);
+        } else if (is(k, "http")) {
+            dec_warn(d, v, MSH_L7_IGNORED,
+                     "connectionPool.http limits requests, which meshd does not see at L4");
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+}
+
+static void decode_outlier(struct cfg_dec *d, const struct ynode *n, struct cfg_outlier *o)
+{
+    o->set = true;
+    uint32_t gw = 0, fivexx = 0, legacy = 0;
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "consecutiveGatewayErrors"))
+            dec_uint(d, v, k, 1000000, &gw);
+        else if (is(k, "consecutive5xxErrors"))
+            dec_uint(d, v, k, 1000000, &fivexx);
+        else if (is(k, "consecutiveErrors"))
+            dec_uint(d, v, k, 1000000, &legacy);
+        else if (is(k, "interval"))
+            dec_duration(d, v, k, &o->interval_ns);
+        else if (is(k, "baseEjectionTime"))
+            dec_duration(d, v, k, &o->base_ejection_ns);
+        else if (is(k, "maxEjectionPercent"))
+            o->has_max_ejection = dec_uint(d, v, k, 100, &o->max_ejection_percent);
+        else if (is(k, "minHealthPercent"))
+            o->has_min_health = dec_uint(d, v, k, 100, &o->min_health_percent);
+        else if (!is(k, "splitExternalLocalOriginErrors") &&
+                 !is(k, "consecutiveLocalOriginFailures"))
+            dec_unknown(d, k, v);
+    }
+    /* At L4 a failed connect is both a gateway error and a 5xx. */
+    o->consecutive_errors = gw ? gw : fivexx ? fivexx : legacy;
+}
+
+static void decode_policy_level(struct cfg_dec *d, const char *k, const struct ynode *v,
+                                struct cfg_policy_level *lv)
+{
+    if (is(k, "loadBalancer")) {
+        size_t m = dec_push(d, k);
+        decode_lb(d, v, &lv->lb);
+        dec_pop(d, m);
+    } else if (is(k, "connectionPool")) {
+        size_t m = dec_push(d, k);
+        decode_conn_pool(d, v, &lv->pool);
+        dec_pop(d, m);
+    } else if (is(k, "outlierDetection")) {
+        size_t m = dec_push(d, k);
+        decode_outlier(d, v, &lv->outlier);
+        dec_pop(d, m);
+    } else if (is(k, "tls")) {
+        size_t m = dec_push(d, k);
+        dec_str(d, ymap_get(v, "mode"), "mode", &lv->tls_mode);
+        dec_pop(d, m);
+    } else if (!is(k, "tunnel") && !is(k, "proxyProtocol") && !is(k, "port")) {
+        dec_unknown(d, k, v);
+    }
+}
+
+static void decode_port_policy(struct cfg_dec *d, const struct ynode *n, struct cfg_port_policy *pp)
+{
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);)
+        decode_policy_level(d, k, v, &pp->level);
+    size_t m = dec_push(d, "port");
+    dec_port(d, ymap_get(ymap_get(n, "port"), "number"), "number", &pp->port);
+    dec_pop(d, m);
+    if (!pp->port)
+        dec_error(d, n, "port.number is required");
+}
+
+static void decode_traffic_policy(struct cfg_dec *d, const struct ynode *n,
+                                  struct cfg_traffic_policy *tp)
+{
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "portLevelSettings"))
+            DECODE_LIST(d, v, k, struct cfg_port_policy, decode_port_policy, tp->ports, tp->nports);
+        else
+            decode_policy_level(d, k, v, &tp->top);
+    }
+}
+
+static void decode_subset(struct cfg_dec *d, const struct ynode *n, struct cfg_subset *s)
+{
+    s->pos = here(d, n);
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "name")) {
+            dec_str(d, v, k, &s->name);
+        } else if (is(k, "labels")) {
+            dec_labels(d, v, k, &s->labels);
+        } else if (is(k, "trafficPolicy")) {
+            size_t m = dec_push(d, k);
+            decode_traffic_policy(d, v, &s->policy);
+            dec_pop(d, m);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (!s->name)
+        dec_error(d, n, "name is required");
+}
+
+void decode_destination_rule(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_destination_rule *dr = out;
+    const struct ynode *spec = ymap_get(doc, "spec");
+    size_t m = dec_push(d, "spec");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, spec, &i, &k, &v);) {
+        if (is(k, "host")) {
+            dec_str(d, v, k, &dr->host);
+        } else if (is(k, "trafficPolicy")) {
+            size_t m2 = dec_push(d, k);
+            decode_traffic_policy(d, v, &dr->policy);
+            dec_pop(d, m2);
+        } else if (is(k, "subsets")) {
+            DECODE_LIST(d, v, k, struct cfg_subset, decode_subset, dr->subsets, dr->nsubsets);
+        } else if (is(k, "exportTo")) {
+            dec_strs(d, v, k, &dr->export_to);
+        } else if (is(k, "workloadSelector")) {
+            dec_match_labels(d, v, k, &dr->workload_selector);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    dec_pop(d, m);
+    if (!dr->host)
+        dec_error(d, spec, "spec.host is required");
+}
+
+/* ---- ServiceEntry, WorkloadEntry ---- */
+
+static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
+                           struct cfg_workload_entry_spec *w)
+{
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "address")) {
+            if (dec_str(d, v, k, &w->address) && w->address && w->address[0] != '/' &&
+                (strchr(w->address, ':') ||
+                 strspn(w->address, "0123456789.") == strlen(w->address)))
+                w->has_ip = dec_ip(d, v, k, &w->ip);
+        } else if (is(k, "ports")) {
+            dec_labels(d, v, k, &w->ports);
+        } else if (is(k, "labels")) {
+            dec_labels(d, v, k, &w->labels);
+        } else if (is(k, "serviceAccount")) {
+            dec_str(d, v, k, &w->service_account);
+        } else if (is(k, "network")) {
+            dec_str(d, v, k, &w->network);
+        } else if (is(k, "weight")) {
+            dec_uint(d, v, k, 1000000, &w->weight);
+        } else if (!is(k, "locality")) {
+            dec_unknown(d, k, v);
+        }
+    }
+}
+
+static void decode_se_port(struct cfg_dec *d, const struct ynode *n, struct cfg_named_port *p)
+{
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "number"))
+            dec_port(d, v, k, &p->number);
+        else if (is(k, "name"))
+            dec_str(d, v, k, &p->name);
+        else if (is(k, "protocol"))
+            dec_str(d, v, k, &p->protocol);
+        else if (is(k, "targetPort"))
+            dec_port(d, v, k, &p->target_port);
+        else
+            dec_unknown(d, k, v);
+    }
+    if (!p->number)
+        dec_error(d, n, "number is required");
+}
+
+void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_service_entry *se = out;
+    const struct ynode *spec = ymap_get(doc, "spec");
+    size_t m = dec_push(d, "spec");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, spec, &i, &k, &v);) {
+        if (is(k, "hosts")) {
+            dec_strs(d, v, k, &se->hosts);
+        } else if (is(k, "addresses")) {
+            /* CIDRs are allowed by Istio; meshd matches single addresses. */
+            dec_ips(d, v, k, &se->addresses);
+        } else if (is(k, "ports")) {
+            DECODE_LIST(d, v, k, struct cfg_named_port, decode_se_port, se->ports, se->nports);
+        } else if (is(k, "location")) {
+            dec_str(d, v, k, &se->location);
+        } else if (is(k, "resolution")) {
+            dec_str(d, v, k, &se->resolution);
+        } else if (is(k, "endpoints")) {
+            DECODE_LIST(d, v, k, struct cfg_workload_entry_spec, decode_we_spec, se->endpoints,
+                        se->nendpoints);
+        } else if (is(k, "workloadSelector")) {
+            size_t m2 = dec_push(d, k);
+            se->workload_selector.set = true;
+            dec_labels(d, ymap_get(v, "labels"), "labels", &se->workload_selector.match);
+            dec_pop(d, m2);
+        } else if (!is(k, "exportTo") && !is(k, "subjectAltNames")) {
+            dec_unknown(d, k, v);
+        }
+    }
+    dec_pop(d, m);
+    if (!se->hosts.n)
+        dec_error(d, spec, "spec.hosts is required");
+}
+
+void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_workload_entry *we = out;
+    size_t m = dec_push(d, "spec");
+    decode_we_spec(d, ymap_get(doc, "spec"), &we->spec);
+    dec_pop(d, m);
+    if (!we->spec.address)
+        dec_error(d, ymap_get(doc, "spec"), "spec.address is required");
+}

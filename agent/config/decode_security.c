@@ -1,0 +1,299 @@
+/* security.istio.io and telemetry.istio.io kinds. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/decode.h"
+
+static bool is(const char *k, const char *name)
+{
+    return strcmp(k, name) == 0;
+}
+
+static const char *const mtls_modes[] = {"UNSET", "PERMISSIVE", "STRICT", "DISABLE", NULL};
+
+static void decode_mtls(struct cfg_dec *d, const struct ynode *n, const char *field,
+                        enum cfg_mtls *mode)
+{
+    size_t m = dec_push(d, field);
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        int x = 0;
+        if (is(k, "mode")) {
+            if (dec_enum(d, v, k, mtls_modes, &x))
+                *mode = (enum cfg_mtls)x;
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    dec_pop(d, m);
+}
+
+void decode_peer_authentication(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_peer_authentication *pa = out;
+    size_t m = dec_push(d, "spec");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, ymap_get(doc, "spec"), &i, &k, &v);) {
+        if (is(k, "selector")) {
+            dec_match_labels(d, v, k, &pa->selector);
+        } else if (is(k, "mtls")) {
+            decode_mtls(d, v, k, &pa->mode);
+        } else if (is(k, "portLevelMtls")) {
+            size_t m2 = dec_push(d, k);
+            if (v->type == YNODE_MAP) {
+                struct cfg_port_mtls *ports = arena_array(d->arena, v->map.n + 1, sizeof(*ports));
+                const char *pk;
+                const struct ynode *pv;
+                size_t n = 0;
+                for (size_t j = 0; ports && dec_each(d, v, &j, &pk, &pv);) {
+                    uint32_t port = 0;
+                    struct ynode key = *v->map.v[j - 1].key;
+                    if (!dec_uint(d, &key, pk, 65535, &port) || port == 0) {
+                        if (!d->failed)
+                            dec_error(d, &key, "%s: not a port number", pk);
+                        continue;
+                    }
+                    ports[n].port = (uint16_t)port;
+                    decode_mtls(d, pv, pk, &ports[n].mode);
+                    n++;
+                }
+                pa->ports = ports;
+                pa->nports = n;
+            } else if (!ynode_is_null(v)) {
+                dec_error(d, v, "expected a mapping of port to mtls, got %s", ynode_type_name(v));
+            }
+            dec_pop(d, m2);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    dec_pop(d, m);
+    if (pa->nports && !pa->selector.set)
+        dec_error(d, ymap_get(doc, "spec"),
+                  "portLevelMtls requires a workload selector (Istio rejects it otherwise)");
+}
+
+static bool is_one_of(const char *k, const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (is(k, names[i]))
+            return true;
+    return false;
+}
+
+/* The first of `l7` present in `n`, else NULL. */
+static const char *first_l7(const struct ynode *n, const char *const *l7)
+{
+    for (size_t i = 0; l7[i]; i++)
+        if (ymap_get(n, l7[i]))
+            return l7[i];
+    return NULL;
+}
+
+static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_authz_source *s)
+{
+    static const char *const l7[] = {"requestPrincipals",
+                                     "notRequestPrincipals",
+                                     "remoteIpBlocks",
+                                     "notRemoteIpBlocks",
+                                     "serviceAccounts",
+                                     "notServiceAccounts",
+                                     NULL};
+    const struct ynode *src = ymap_get(n, "source");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);)
+        if (!is(k, "source"))
+            dec_unknown(d, k, v);
+    size_t m = dec_push(d, "source");
+    for (size_t i = 0; dec_each(d, src, &i, &k, &v);) {
+        if (is(k, "principals"))
+            dec_strs(d, v, k, &s->principals);
+        else if (is(k, "notPrincipals"))
+            dec_strs(d, v, k, &s->not_principals);
+        else if (is(k, "namespaces"))
+            dec_strs(d, v, k, &s->namespaces);
+        else if (is(k, "notNamespaces"))
+            dec_strs(d, v, k, &s->not_namespaces);
+        else if (is(k, "ipBlocks"))
+            dec_strs(d, v, k, &s->ip_blocks);
+        else if (is(k, "notIpBlocks"))
+            dec_strs(d, v, k, &s->not_ip_blocks);
+        else if (!is_one_of(k, l7))
+            dec_unknown(d, k, v);
+    }
+    s->l7 = first_l7(src, l7);
+    dec_pop(d, m);
+}
+
+static bool valid_port_string(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
+        return false;
+    long x = strtol(s, NULL, 10);
+    return x >= 1 && x <= 65535;
+}
+
+static void decode_port_strings(struct cfg_dec *d, const struct ynode *v, const char *field,
+                                struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    for (size_t i = 0; i < out->n; i++)
+        if (!valid_port_string(out->v[i]))
+            dec_error(d, out->n == v->seq.n ? v->seq.v[i] : v,
+                      "%s[%zu]: not a port number: \"%.32s\"", field, i, out->v[i]);
+}
+
+static void decode_operation(struct cfg_dec *d, const struct ynode *n,
+                             struct cfg_authz_operation *o)
+{
+    static const char *const l7[] = {"hosts", "notHosts", "methods", "notMethods",
+                                     "paths", "notPaths", NULL};
+    const struct ynode *op = ymap_get(n, "operation");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);)
+        if (!is(k, "operation"))
+            dec_unknown(d, k, v);
+    size_t m = dec_push(d, "operation");
+    for (size_t i = 0; dec_each(d, op, &i, &k, &v);) {
+        if (is(k, "ports"))
+            decode_port_strings(d, v, k, &o->ports);
+        else if (is(k, "notPorts"))
+            decode_port_strings(d, v, k, &o->not_ports);
+        else if (!is_one_of(k, l7))
+            dec_unknown(d, k, v);
+    }
+    o->l7 = first_l7(op, l7);
+    dec_pop(d, m);
+}
+
+static void decode_condition(struct cfg_dec *d, const struct ynode *n,
+                             struct cfg_authz_condition *c)
+{
+    c->pos = (struct cfg_pos){d->file, n->line, n->col};
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "key"))
+            dec_str(d, v, k, &c->key);
+        else if (is(k, "values"))
+            dec_strs(d, v, k, &c->values);
+        else if (is(k, "notValues"))
+            dec_strs(d, v, k, &c->not_values);
+        else
+            dec_unknown(d, k, v);
+    }
+    if (!c->key)
+        dec_error(d, n, "key is required");
+    else if (!c->values.n && !c->not_values.n)
+        dec_error(d, n, "one of values or notValues is required");
+}
+
+static void decode_rule(struct cfg_dec *d, const struct ynode *n, struct cfg_authz_rule *r)
+{
+    r->pos = (struct cfg_pos){d->file, n->line, n->col};
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "from"))
+            DECODE_LIST(d, v, k, struct cfg_authz_source, decode_source, r->from, r->nfrom);
+        else if (is(k, "to"))
+            DECODE_LIST(d, v, k, struct cfg_authz_operation, decode_operation, r->to, r->nto);
+        else if (is(k, "when"))
+            DECODE_LIST(d, v, k, struct cfg_authz_condition, decode_condition, r->when, r->nwhen);
+        else
+            dec_unknown(d, k, v);
+    }
+}
+
+void decode_authorization_policy(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    static const char *const actions[] = {"ALLOW", "DENY", "AUDIT", "CUSTOM", NULL};
+    struct cfg_authorization_policy *ap = out;
+    size_t m = dec_push(d, "spec");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, ymap_get(doc, "spec"), &i, &k, &v);) {
+        int x = 0;
+        if (is(k, "selector")) {
+            dec_match_labels(d, v, k, &ap->selector);
+        } else if (is(k, "targetRef") || is(k, "targetRefs")) {
+            ap->has_target_ref = true;
+        } else if (is(k, "action")) {
+            if (dec_enum(d, v, k, actions, &x))
+                ap->action = (enum cfg_authz_action)x;
+        } else if (is(k, "provider")) {
+            dec_str(d, ymap_get(v, "name"), "provider.name", &ap->provider);
+        } else if (is(k, "rules")) {
+            ap->rules_set = true;
+            DECODE_LIST(d, v, k, struct cfg_authz_rule, decode_rule, ap->rules, ap->nrules);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    dec_pop(d, m);
+}
+
+static void decode_access_logging(struct cfg_dec *d, const struct ynode *n,
+                                  struct cfg_access_logging *al)
+{
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "providers")) {
+            size_t np;
+            const char **names = dec_seq(d, v, k, sizeof(*names), &np);
+            size_t m = dec_push(d, k);
+            size_t kept = 0;
+            for (size_t j = 0; names && j < np; j++) {
+                size_t mi = dec_push_index(d, j);
+                const char *name = NULL;
+                dec_str(d, ymap_get(v->seq.v[j], "name"), "name", &name);
+                if (name)
+                    names[kept++] = name;
+                else
+                    dec_error(d, v->seq.v[j], "name is required");
+                dec_pop(d, mi);
+            }
+            dec_pop(d, m);
+            al->providers = (struct cfg_strs){names, kept};
+        } else if (is(k, "disabled")) {
+            al->has_disabled = dec_bool(d, v, k, &al->disabled) && !ynode_is_null(v);
+        } else if (is(k, "match")) {
+            size_t m = dec_push(d, k);
+            dec_str(d, ymap_get(v, "mode"), "mode", &al->match_mode);
+            dec_pop(d, m);
+        } else if (is(k, "filter")) {
+            size_t m = dec_push(d, k);
+            dec_str(d, ymap_get(v, "expression"), "expression", &al->filter);
+            dec_pop(d, m);
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+}
+
+void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
+{
+    struct cfg_telemetry *t = out;
+    size_t m = dec_push(d, "spec");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, ymap_get(doc, "spec"), &i, &k, &v);) {
+        if (is(k, "selector"))
+            dec_match_labels(d, v, k, &t->selector);
+        else if (is(k, "targetRef") || is(k, "targetRefs"))
+            t->has_target_ref = true;
+        else if (is(k, "accessLogging"))
+            DECODE_LIST(d, v, k, struct cfg_access_logging, decode_access_logging,
+                        t->access_logging, t->naccess_logging);
+        else if (!is(k, "metrics") && !is(k, "tracing"))
+            dec_unknown(d, k, v);
+    }
+    dec_pop(d, m);
+}

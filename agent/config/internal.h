@@ -1,0 +1,44 @@
+/* The snapshot's layout, shared by the loader, the indexer and the
+ * analyzers (internal to the config module). */
+#ifndef MESHD_CONFIG_INTERNAL_H
+#define MESHD_CONFIG_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "config/config.h"
+#include "config/index.h"
+
+struct cfg_list {
+    const void **v; /* heap (grows during the load), elements in the arena */
+    size_t n, cap;
+};
+
+struct cfg_snapshot {
+    atomic_int refs;
+    struct arena arena;
+    char version[17];
+    const char *root_ns, *domain;
+    size_t nfiles, bytes;
+    struct cfg_list kinds[CFG_KIND_COUNT];
+    struct cfg_index by_name[CFG_KIND_COUNT]; /* "ns/name" */
+    struct cfg_index by_ns[CFG_KIND_COUNT];
+    struct cfg_index svc_by_host;        /* fqdn -> cfg_svc */
+    struct cfg_index vip;                /* ip:port -> cfg_vip */
+    struct cfg_index workload_by_ip;     /* ip -> cfg_workload */
+    struct cfg_index pods_by_node;       /* node -> cfg_workload */
+    struct cfg_index vs_by_host;         /* fqdn -> VirtualService */
+    struct cfg_index dr_by_host;         /* fqdn -> DestinationRule */
+    struct cfg_index workloads_by_label; /* "ns\0key\0value" -> cfg_workload */
+    struct cfg_workload *workloads;
+    size_t nworkloads;
+};
+
+int cfg_list_push(struct cfg_list *l, const void *v);
+
+/* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
+int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
+
+/* Index keys for addresses (family + 16 bytes [+ port]). */
+size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);
+
+#endif

@@ -1,0 +1,509 @@
+/* Reading configuration files into a snapshot (see config.h): the file
+ * walk with its bounds, the content hash, and the dispatch of each YAML
+ * document to its kind's decoder. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/decode.h"
+#include "config/internal.h"
+
+/* Every kind meshd models, with the API versions Istio and Kubernetes serve. */
+static const char *const v_core[] = {"v1", NULL};
+static const char *const v_networking[] = {"v1alpha3", "v1beta1", "v1", NULL};
+static const char *const v_security[] = {"v1beta1", "v1", NULL};
+static const char *const v_telemetry[] = {"v1alpha1", "v1", NULL};
+
+static const struct kind_def {
+    const char *kind;
+    const char *group; /* "" for the core group */
+    const char *const *versions;
+    enum cfg_kind k;
+    bool namespaced;
+    bool istio; /* strict schema: unknown fields are reported */
+    size_t size;
+    cfg_decode_fn decode;
+} kind_defs[] = {
+    {"Namespace", "", v_core, CFG_NAMESPACE, false, false, sizeof(struct cfg_namespace),
+     decode_namespace},
+    {"Service", "", v_core, CFG_SERVICE, true, false, sizeof(struct cfg_service), decode_service},
+    {"Pod", "", v_core, CFG_POD, true, false, sizeof(struct cfg_pod), decode_pod},
+    {"Deployment", "apps", v_core, CFG_DEPLOYMENT, true, false, sizeof(struct cfg_deployment),
+     decode_deployment},
+    {"Secret", "", v_core, CFG_SECRET, true, false, sizeof(struct cfg_secret), decode_secret},
+    {"Gateway", "networking.istio.io", v_networking, CFG_GATEWAY, true, true,
+     sizeof(struct cfg_gateway), decode_gateway},
+    {"VirtualService", "networking.istio.io", v_networking, CFG_VIRTUAL_SERVICE, true, true,
+     sizeof(struct cfg_virtual_service), decode_virtual_service},
+    {"DestinationRule", "networking.istio.io", v_networking, CFG_DESTINATION_RULE, true, true,
+     sizeof(struct cfg_destination_rule), decode_destination_rule},
+    {"ServiceEntry", "networking.istio.io", v_networking, CFG_SERVICE_ENTRY, true, true,
+     sizeof(struct cfg_service_entry), decode_service_entry},
+    {"WorkloadEntry", "networking.istio.io", v_networking, CFG_WORKLOAD_ENTRY, true, true,
+     sizeof(struct cfg_workload_entry), decode_workload_entry},
+    {"PeerAuthentication", "security.istio.io", v_security, CFG_PEER_AUTHENTICATION, true, true,
+     sizeof(struct cfg_peer_authentication), decode_peer_authentication},
+    {"AuthorizationPolicy", "security.istio.io", v_security, CFG_AUTHORIZATION_POLICY, true, true,
+     sizeof(struct cfg_authorization_policy), decode_authorization_policy},
+    {"Telemetry", "telemetry.istio.io", v_telemetry, CFG_TELEMETRY, true, true,
+     sizeof(struct cfg_telemetry), decode_telemetry},
+};
+
+/* Kinds a manifest directory commonly holds that meshd has no use for:
+ * accepted with a note, not an error. */
+static const char *const ignored_kinds[] = {"ServiceAccount",
+                                            "ConfigMap",
+                                            "Role",
+                                            "RoleBinding",
+                                            "ClusterRole",
+                                            "ClusterRoleBinding",
+                                            "StatefulSet",
+                                            "DaemonSet",
+                                            "ReplicaSet",
+                                            "Job",
+                                            "CronJob",
+                                            "Ingress",
+                                            "IngressClass",
+                                            "NetworkPolicy",
+                                            "HorizontalPodAutoscaler",
+                                            "PodDisruptionBudget",
+                                            "Endpoints",
+                                            "EndpointSlice",
+                                            "PersistentVolumeClaim",
+                                            "PersistentVolume",
+                                            "StorageClass",
+                                            "CustomResourceDefinition",
+                                            "LimitRange",
+                                            "ResourceQuota",
+                                            "PriorityClass",
+                                            "MutatingWebhookConfiguration",
+                                            "ValidatingWebhookConfiguration",
+                                            "Certificate",
+                                            "Issuer",
+                                            "ClusterIssuer",
+                                            "HTTPRoute",
+                                            "GRPCRoute",
+                                            "TCPRoute",
+                                            "TLSRoute",
+                                            "GatewayClass",
+                                            "ReferenceGrant",
+                                            NULL};
+/* Istio kinds meshd does not apply (sidecar- or Envoy-specific). */
+static const char *const istio_unapplied[] = {
+    "Sidecar",    "EnvoyFilter", "WorkloadGroup", "ProxyConfig", "RequestAuthentication",
+    "WasmPlugin", NULL};
+
+const char *cfg_kind_name(enum cfg_kind k)
+{
+    for (size_t i = 0; i < sizeof(kind_defs) / sizeof(kind_defs[0]); i++)
+        if (kind_defs[i].k == k)
+            return kind_defs[i].kind;
+    return "?";
+}
+
+void cfg_load_opts_default(struct cfg_load_opts *o)
+{
+    *o = (struct cfg_load_opts){
+        .root_namespace = "istio-system",
+        .domain = "cluster.local",
+        .yaml = YLIMITS_DEFAULT,
+        .max_file_bytes = 16u << 20,
+        .max_total_bytes = 256u << 20,
+        .max_files = 10000,
+    };
+}
+
+int cfg_list_push(struct cfg_list *l, const void *v)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        const void **nv = realloc(l->v, cap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = v;
+    return 0;
+}
+
+struct load {
+    const struct cfg_load_opts *o;
+    struct cfg_diags *diags;
+    struct cfg_snapshot *s;
+    EVP_MD_CTX *hash;
+    size_t total;
+    struct cfg_list files; /* heap: "path\0name\0", name for messages and the hash */
+};
+
+static void file_error(struct load *L, const char *file, uint32_t line, uint32_t col,
+                       const char *code, const char *fmt, const char *a, const char *b)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), fmt, a, b);
+    struct cfg_pos pos = {file, line, col};
+    cfg_diag_push(L->diags, CFG_ERROR, code, NULL, NULL, NULL, &pos, msg);
+}
+
+static bool is_yaml_name(const char *name)
+{
+    size_t n = strlen(name);
+    static const char *const exts[] = {".yaml", ".yml", ".json"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t e = strlen(exts[i]);
+        if (n > e && strcmp(name + n - e, exts[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int add_file(struct load *L, const char *path, const char *name)
+{
+    if (L->files.n >= L->o->max_files) {
+        file_error(L, path, 0, 0, MSH_FILE, "more than %s files; %s and later ones not read",
+                   "the allowed number of", path);
+        return -E2BIG;
+    }
+    /* One allocation: the path to open, then the name for messages. */
+    size_t lp = strlen(path) + 1, ln = strlen(name) + 1;
+    char *p = malloc(lp + ln);
+    if (!p)
+        return -ENOMEM;
+    memcpy(p, path, lp);
+    memcpy(p + lp, name, ln);
+    int rc = cfg_list_push(&L->files, p);
+    if (rc)
+        free(p);
+    return rc; // NOLINT(clang-analyzer-unix.Malloc): L->files owns p (freed in cfg_load)
+}
+
+/* Depth-first, entries sorted, hidden entries (., .., ..data of a mounted
+ * ConfigMap, editor swap files) skipped; symlinks to files are followed. */
+static int walk(struct load *L, const char *dir, const char *rel, int depth)
+{
+    if (depth > 16) {
+        file_error(L, dir, 0, 0, MSH_FILE, "directory nesting too deep at %s%s", dir, "");
+        return 0;
+    }
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0) {
+        file_error(L, dir, 0, 0, MSH_FILE, "cannot read directory: %s%s", strerror(errno), "");
+        return 0;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+        char path[PATH_MAX], relpath[PATH_MAX];
+        if (name[0] == '.' || rc ||
+            snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+            snprintf(relpath, sizeof(relpath), "%s%s%s", rel, *rel ? "/" : "", name) >=
+                (int)sizeof(relpath)) {
+            free(ents[i]);
+            continue;
+        }
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = walk(L, path, relpath, depth + 1);
+        else if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && is_yaml_name(name))
+            rc = add_file(L, path, relpath);
+        free(ents[i]);
+    }
+    free(ents);
+    return rc == -ENOMEM ? rc : 0;
+}
+
+/* Reads a whole regular file, at most `max` bytes. */
+static char *read_file(struct load *L, const char *path, const char *name, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        file_error(L, name, 0, 0, MSH_FILE, "cannot open: %s%s", strerror(errno), "");
+        return NULL;
+    }
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        file_error(L, name, 0, 0, MSH_FILE, "not a regular file%s%s", "", "");
+        goto out;
+    }
+    size_t limit = L->o->max_file_bytes;
+    if ((size_t)st.st_size > limit) {
+        char sz[32];
+        snprintf(sz, sizeof(sz), "%zu", limit);
+        file_error(L, name, 0, 0, MSH_FILE, "file larger than %s bytes%s", sz, "");
+        goto out;
+    }
+    if (L->total + (size_t)st.st_size > L->o->max_total_bytes) {
+        file_error(L, name, 0, 0, MSH_FILE, "configuration larger than %s%s", "the allowed total",
+                   "");
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        goto out;
+    size_t got = 0;
+    /* The file may change under us: never read past what was sized. */
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    *len = got;
+    L->total += got;
+out:
+    close(fd);
+    return buf;
+}
+
+static const struct kind_def *find_kind(const char *kind)
+{
+    for (size_t i = 0; i < sizeof(kind_defs) / sizeof(kind_defs[0]); i++)
+        if (strcmp(kind_defs[i].kind, kind) == 0)
+            return &kind_defs[i];
+    return NULL;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "group/version" or "version" (core). */
+static bool version_served(const struct kind_def *def, const char *api_version)
+{
+    const char *slash = strrchr(api_version, '/');
+    size_t glen = slash ? (size_t)(slash - api_version) : 0;
+    if (glen != strlen(def->group) || strncmp(api_version, def->group, glen) != 0)
+        return false;
+    return in_list(slash ? slash + 1 : api_version, def->versions);
+}
+
+static void decode_meta(struct cfg_dec *d, const struct ynode *meta, const struct kind_def *def,
+                        struct cfg_meta *m)
+{
+    size_t mark = dec_push(d, "metadata");
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, meta, &i, &k, &v);) {
+        if (strcmp(k, "name") == 0)
+            dec_str(d, v, k, &m->name);
+        else if (strcmp(k, "namespace") == 0)
+            dec_str(d, v, k, &m->ns);
+        else if (strcmp(k, "labels") == 0)
+            dec_labels(d, v, k, &m->labels);
+    }
+    if (!m->name) {
+        dec_error(d, meta, "name is required");
+    } else if (!cfg_valid_dns_subdomain(m->name)) {
+        dec_error(d, ymap_get(meta, "name"),
+                  "name: \"%.80s\" is not a valid name (lowercase letters, digits, '-', '.')",
+                  m->name);
+    }
+    if (!def->namespaced) {
+        m->ns = NULL;
+    } else if (!m->ns) {
+        m->ns = "default";
+    } else if (!cfg_valid_dns_label(m->ns)) {
+        dec_error(d, ymap_get(meta, "namespace"), "namespace: \"%.80s\" is not a valid namespace",
+                  m->ns);
+    }
+    dec_pop(d, mark);
+}
+
+static void load_document(struct load *L, const char *file, const struct ynode *root,
+                          int list_depth);
+
+static void load_list(struct load *L, const char *file, const struct ynode *root, int list_depth)
+{
+    const struct ynode *items = ymap_get(root, "items");
+    if (list_depth > 0 || (items && items->type != YNODE_SEQ)) {
+        file_error(L, file, root->line, root->col, IST_SCHEMA,
+                   "List: items must be a list of resources%s%s", "", "");
+        return;
+    }
+    for (size_t i = 0; items && i < items->seq.n; i++)
+        load_document(L, file, items->seq.v[i], list_depth + 1);
+}
+
+static void load_document(struct load *L, const char *file, const struct ynode *root,
+                          int list_depth)
+{
+    if (!root || ynode_is_null(root))
+        return; /* an empty document, e.g. a trailing "---" */
+    if (root->type != YNODE_MAP) {
+        file_error(L, file, root->line, root->col, IST_SCHEMA,
+                   "a resource must be a mapping, got %s%s", ynode_type_name(root), "");
+        return;
+    }
+    const struct ynode *av = ymap_get(root, "apiVersion"), *kv = ymap_get(root, "kind");
+    if (!av || av->type != YNODE_SCALAR || !kv || kv->type != YNODE_SCALAR || !av->scalar.len ||
+        !kv->scalar.len) {
+        file_error(L, file, root->line, root->col, IST_SCHEMA,
+                   "apiVersion and kind are required strings%s%s", "", "");
+        return;
+    }
+    const char *kind = kv->scalar.s, *api = av->scalar.s;
+    if (strcmp(kind, "List") == 0 && strcmp(api, "v1") == 0) {
+        load_list(L, file, root, list_depth);
+        return;
+    }
+    const struct kind_def *def = find_kind(kind);
+    struct cfg_pos pos = {file, root->line, root->col};
+    if (!def || !version_served(def, api)) {
+        if (in_list(kind, ignored_kinds)) {
+            return;
+        } else if (in_list(kind, istio_unapplied) && strstr(api, ".istio.io/")) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "%.40s (%.60s) is not applied by meshd", kind, api);
+            cfg_diag_push(L->diags, CFG_WARNING, MSH_NOT_APPLIED, NULL, NULL, NULL, &pos, msg);
+        } else if (def) {
+            file_error(L, file, av->line, av->col, MSH_UNKNOWN_KIND,
+                       "unknown apiVersion \"%.60s\" for kind %s", api, kind);
+        } else {
+            file_error(L, file, kv->line, kv->col, MSH_UNKNOWN_KIND,
+                       "unknown kind \"%.60s\" (apiVersion %.60s)", kind, api);
+        }
+        return;
+    }
+    struct cfg_meta *meta = arena_alloc(&L->s->arena, def->size);
+    if (!meta) {
+        file_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
+        return;
+    }
+    meta->kind = def->k;
+    meta->pos = pos;
+    struct cfg_dec d = {
+        .arena = &L->s->arena,
+        .diags = L->diags,
+        .file = file,
+        .meta = meta,
+        .budget = 1000000,
+    };
+    dec_str(&d, av, "apiVersion", &meta->api_version);
+    decode_meta(&d, ymap_get(root, "metadata"), def, meta);
+    if (def->istio) {
+        const char *k;
+        const struct ynode *v;
+        for (size_t i = 0; dec_each(&d, root, &i, &k, &v);)
+            if (strcmp(k, "apiVersion") != 0 && strcmp(k, "kind") != 0 &&
+                strcmp(k, "metadata") != 0 && strcmp(k, "spec") != 0 && strcmp(k, "status") != 0)
+                dec_unknown(&d, k, v);
+        if (!ymap_get(root, "spec"))
+            dec_error(&d, root, "spec is required");
+    }
+    def->decode(&d, root, meta);
+    if (!d.failed && cfg_list_push(&L->s->kinds[def->k], meta))
+        file_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
+}
+
+static void load_file(struct load *L, const char *path, const char *name)
+{
+    size_t len = 0;
+    char *buf = read_file(L, path, name, &len);
+    if (!buf)
+        return;
+    /* The version covers names and contents: renaming a file is a change. */
+    EVP_DigestUpdate(L->hash, name, strlen(name) + 1);
+    EVP_DigestUpdate(L->hash, buf, len);
+    L->s->nfiles++;
+    L->s->bytes += len;
+    const char *file = arena_strdup(&L->s->arena, name);
+    struct yreader r;
+    yreader_init(&r, buf, len, &L->o->yaml);
+    for (;;) {
+        struct arena doc_arena;
+        arena_init(&doc_arena, L->o->yaml.max_doc_bytes * 16);
+        struct ydoc doc = {0};
+        int rc = yreader_next(&r, &doc_arena, &doc);
+        if (rc < 0)
+            file_error(L, file, r.err_line, r.err_col, MSH_YAML_SYNTAX, "YAML: %s%s", r.err, "");
+        else if (rc > 0)
+            load_document(L, file, doc.root, 0);
+        arena_free(&doc_arena);
+        if (rc <= 0)
+            break;
+    }
+    yreader_fini(&r);
+    free(buf);
+}
+
+static int collect(struct load *L, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        file_error(L, path, 0, 0, MSH_FILE, "%s%s", strerror(errno), "");
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode))
+        return walk(L, path, "", 0);
+    const char *base = strrchr(path, '/');
+    return add_file(L, path, base ? base + 1 : path);
+}
+
+static const char *file_name(const char *entry)
+{
+    return entry + strlen(entry) + 1;
+}
+
+static void free_list_strings(struct cfg_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free((void *)l->v[i]);
+    free(l->v);
+}
+
+int cfg_load(const char *const *paths, size_t npaths, const struct cfg_load_opts *opts,
+             struct cfg_diags *diags, struct cfg_snapshot **out)
+{
+    struct cfg_load_opts defaults;
+    if (!opts) {
+        cfg_load_opts_default(&defaults);
+        opts = &defaults;
+    }
+    struct cfg_snapshot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    atomic_init(&s->refs, 1);
+    arena_init(&s->arena, 0);
+    s->root_ns =
+        arena_strdup(&s->arena, opts->root_namespace ? opts->root_namespace : "istio-system");
+    s->domain = arena_strdup(&s->arena, opts->domain ? opts->domain : "cluster.local");
+    struct load L = {.o = opts, .diags = diags, .s = s, .hash = EVP_MD_CTX_new()};
+    int rc = L.hash && s->root_ns && s->domain ? 0 : -ENOMEM;
+    if (!rc && !EVP_DigestInit_ex(L.hash, EVP_sha256(), NULL))
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < npaths; i++)
+        rc = collect(&L, paths[i]) == -ENOMEM ? -ENOMEM : 0;
+    for (size_t i = 0; !rc && i < L.files.n; i++)
+        load_file(&L, L.files.v[i], file_name(L.files.v[i]));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (!rc && EVP_DigestFinal_ex(L.hash, md, &mdlen) && mdlen >= 8)
+        for (int i = 0; i < 8; i++)
+            snprintf(s->version + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(L.hash);
+    free_list_strings(&L.files);
+    if (!rc)
+        rc = cfg_snapshot_index(s, diags);
+    if (rc) {
+        cfg_snapshot_unref(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}

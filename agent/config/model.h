@@ -1,0 +1,377 @@
+/* The typed model of the Kubernetes and Istio resources meshd reads.
+ *
+ * Decoded from YAML by config/decode*.c; every string and array lives in
+ * the owning snapshot's arena and is immutable once the snapshot is built.
+ * Lists are {v, n}; "unset" is NULL / 0 / a false has_ flag, so Istio's
+ * defaults are applied where the value is used, not here. */
+#ifndef MESHD_CONFIG_MODEL_H
+#define MESHD_CONFIG_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meshd/capture.h"
+
+enum cfg_kind {
+    CFG_NAMESPACE,
+    CFG_SERVICE,
+    CFG_POD,
+    CFG_DEPLOYMENT,
+    CFG_SECRET,
+    CFG_GATEWAY,
+    CFG_VIRTUAL_SERVICE,
+    CFG_DESTINATION_RULE,
+    CFG_SERVICE_ENTRY,
+    CFG_WORKLOAD_ENTRY,
+    CFG_PEER_AUTHENTICATION,
+    CFG_AUTHORIZATION_POLICY,
+    CFG_TELEMETRY,
+    CFG_KIND_COUNT,
+};
+
+const char *cfg_kind_name(enum cfg_kind k);
+
+struct cfg_pos {
+    const char *file;
+    uint32_t line, col;
+};
+
+struct cfg_kv {
+    const char *key, *value;
+};
+
+/* Sorted by key. */
+struct cfg_labels {
+    const struct cfg_kv *v;
+    size_t n;
+};
+
+struct cfg_strs {
+    const char *const *v;
+    size_t n;
+};
+
+/* Addresses with port 0. */
+struct cfg_ips {
+    const struct meshd_addr *v;
+    size_t n;
+};
+
+struct cfg_meta {
+    enum cfg_kind kind;
+    const char *api_version;
+    const char *name;
+    const char *ns; /* "default" when not given, except cluster-scoped kinds */
+    struct cfg_labels labels;
+    struct cfg_pos pos;
+};
+
+/* A workloadSelector / selector.matchLabels. `set` distinguishes "no
+ * selector" (applies to all) from an empty one. */
+struct cfg_selector {
+    bool set;
+    struct cfg_labels match;
+};
+
+/* ---- Kubernetes ---- */
+
+struct cfg_namespace {
+    struct cfg_meta meta;
+};
+
+/* IntOrString. */
+struct cfg_port_ref {
+    uint16_t number; /* 0 when given by name */
+    const char *name;
+};
+
+struct cfg_service_port {
+    const char *name;
+    const char *protocol; /* TCP when unset */
+    const char *app_protocol;
+    uint16_t port;
+    struct cfg_port_ref target; /* number 0 and name NULL: same as port */
+};
+
+struct cfg_service {
+    struct cfg_meta meta;
+    const char *type;
+    struct cfg_ips cluster_ips; /* clusterIP and clusterIPs, "None" excluded */
+    bool headless;
+    const struct cfg_service_port *ports;
+    size_t nports;
+    struct cfg_selector selector;
+};
+
+struct cfg_container_port {
+    const char *name;
+    const char *protocol;
+    uint16_t port;
+};
+
+struct cfg_pod {
+    struct cfg_meta meta;
+    const char *node;
+    const char *service_account; /* "default" when unset */
+    struct cfg_ips ips;          /* status.podIPs, else status.podIP */
+    bool ready;                  /* condition Ready=True, or no conditions given */
+    const struct cfg_container_port *ports;
+    size_t nports;
+};
+
+struct cfg_deployment {
+    struct cfg_meta meta;
+    uint32_t replicas;
+    struct cfg_selector selector;
+    struct cfg_labels template_labels;
+    const char *service_account;
+};
+
+struct cfg_secret {
+    struct cfg_meta meta;
+    const char *type;
+    bool has_cert, has_key; /* tls.crt / tls.key in data or stringData */
+};
+
+/* ---- networking.istio.io ---- */
+
+struct cfg_gateway_server {
+    uint32_t port;
+    const char *port_name, *protocol;
+    struct cfg_strs hosts;
+    const char *tls_mode, *credential_name;
+    struct cfg_pos pos;
+};
+
+struct cfg_gateway {
+    struct cfg_meta meta;
+    struct cfg_selector selector;
+    const struct cfg_gateway_server *servers;
+    size_t nservers;
+};
+
+struct cfg_destination {
+    const char *host;
+    const char *subset;
+    uint16_t port; /* 0: the connection's port */
+    struct cfg_pos pos;
+};
+
+struct cfg_route_destination {
+    struct cfg_destination dest;
+    uint32_t weight;
+    bool has_weight;
+};
+
+/* The parts of an HTTP or TCP match meshd can decide per connection. */
+struct cfg_match {
+    uint16_t port;
+    struct cfg_labels source_labels;
+    const char *source_namespace;
+    struct cfg_strs gateways;
+    const char *l7; /* first L7-only condition ("headers", "uri.exact", ...), or NULL */
+};
+
+struct cfg_route {
+    const char *name;
+    bool http; /* from http[] (else tcp[]) */
+    const struct cfg_match *match;
+    size_t nmatch; /* 0: matches everything */
+    const struct cfg_route_destination *dest;
+    size_t ndest;
+    uint32_t retries; /* retries.attempts */
+    bool has_retries;
+    uint64_t per_try_timeout_ns, timeout_ns;
+    const char *l7_action; /* redirect, rewrite, fault, mirror, ...: not applied at L4 */
+    struct cfg_pos pos;
+};
+
+struct cfg_virtual_service {
+    struct cfg_meta meta;
+    struct cfg_strs hosts, gateways, export_to;
+    const struct cfg_route *routes; /* http[] then tcp[] entries, in order */
+    size_t nroutes;
+    size_t ntls; /* tls[] routes: SNI, not applied */
+};
+
+enum cfg_lb {
+    CFG_LB_UNSET,
+    CFG_LB_ROUND_ROBIN,
+    CFG_LB_LEAST_REQUEST,
+    CFG_LB_RANDOM,
+    CFG_LB_PASSTHROUGH,
+    CFG_LB_CONSISTENT_SOURCE_IP,
+    CFG_LB_CONSISTENT_OTHER, /* header/cookie/query hashes: L7 */
+};
+
+struct cfg_outlier {
+    bool set;
+    uint32_t consecutive_errors; /* consecutiveGatewayErrors, else consecutive5xxErrors; 0 unset */
+    uint64_t interval_ns, base_ejection_ns;
+    uint32_t max_ejection_percent, min_health_percent;
+    bool has_max_ejection, has_min_health;
+};
+
+struct cfg_conn_pool {
+    bool set;
+    uint32_t max_connections; /* 0: unset (Istio: 2^32-1) */
+    uint64_t connect_timeout_ns;
+    bool keepalive;
+    uint32_t keepalive_time_s, keepalive_interval_s, keepalive_probes;
+};
+
+/* One level of trafficPolicy; each section replaces the level above as a
+ * whole when set, as Istio merges them. */
+struct cfg_policy_level {
+    enum cfg_lb lb;
+    struct cfg_conn_pool pool;
+    struct cfg_outlier outlier;
+    const char *tls_mode;
+};
+
+struct cfg_port_policy {
+    uint16_t port;
+    struct cfg_policy_level level;
+};
+
+struct cfg_traffic_policy {
+    struct cfg_policy_level top;
+    const struct cfg_port_policy *ports;
+    size_t nports;
+};
+
+struct cfg_subset {
+    const char *name;
+    struct cfg_labels labels;
+    struct cfg_traffic_policy policy;
+    struct cfg_pos pos;
+};
+
+struct cfg_destination_rule {
+    struct cfg_meta meta;
+    const char *host;
+    struct cfg_traffic_policy policy;
+    const struct cfg_subset *subsets;
+    size_t nsubsets;
+    struct cfg_selector workload_selector;
+    struct cfg_strs export_to;
+};
+
+struct cfg_named_port {
+    const char *name;
+    uint16_t number;
+    const char *protocol;
+    uint16_t target_port;
+};
+
+struct cfg_workload_entry_spec {
+    const char *address;  /* IP or host name */
+    struct meshd_addr ip; /* when address is an IP */
+    bool has_ip;
+    struct cfg_labels labels;
+    struct cfg_labels ports; /* name -> number, as text */
+    const char *service_account;
+    const char *network;
+    uint32_t weight;
+};
+
+struct cfg_service_entry {
+    struct cfg_meta meta;
+    struct cfg_strs hosts;
+    struct cfg_ips addresses;
+    const struct cfg_named_port *ports;
+    size_t nports;
+    const char *location;   /* MESH_EXTERNAL (default) | MESH_INTERNAL */
+    const char *resolution; /* NONE | STATIC | DNS | DNS_ROUND_ROBIN */
+    const struct cfg_workload_entry_spec *endpoints;
+    size_t nendpoints;
+    struct cfg_selector workload_selector;
+};
+
+struct cfg_workload_entry {
+    struct cfg_meta meta;
+    struct cfg_workload_entry_spec spec;
+};
+
+/* ---- security.istio.io ---- */
+
+enum cfg_mtls {
+    CFG_MTLS_UNSET,
+    CFG_MTLS_PERMISSIVE,
+    CFG_MTLS_STRICT,
+    CFG_MTLS_DISABLE,
+};
+
+struct cfg_port_mtls {
+    uint16_t port;
+    enum cfg_mtls mode;
+};
+
+struct cfg_peer_authentication {
+    struct cfg_meta meta;
+    struct cfg_selector selector;
+    enum cfg_mtls mode;
+    const struct cfg_port_mtls *ports;
+    size_t nports;
+};
+
+enum cfg_authz_action { CFG_AUTHZ_ALLOW, CFG_AUTHZ_DENY, CFG_AUTHZ_AUDIT, CFG_AUTHZ_CUSTOM };
+
+struct cfg_authz_source {
+    struct cfg_strs principals, not_principals, namespaces, not_namespaces, ip_blocks,
+        not_ip_blocks;
+    const char *l7; /* first L7-only field, or NULL */
+};
+
+struct cfg_authz_operation {
+    struct cfg_strs ports, not_ports;
+    const char *l7;
+};
+
+struct cfg_authz_condition {
+    const char *key;
+    struct cfg_strs values, not_values;
+    struct cfg_pos pos;
+};
+
+struct cfg_authz_rule {
+    const struct cfg_authz_source *from;
+    size_t nfrom;
+    const struct cfg_authz_operation *to;
+    size_t nto;
+    const struct cfg_authz_condition *when;
+    size_t nwhen;
+    struct cfg_pos pos;
+};
+
+struct cfg_authorization_policy {
+    struct cfg_meta meta;
+    struct cfg_selector selector;
+    bool has_target_ref;
+    enum cfg_authz_action action;
+    const char *provider; /* CUSTOM */
+    const struct cfg_authz_rule *rules;
+    size_t nrules;
+    bool rules_set; /* `rules:` present (an empty list differs from none for ALLOW) */
+};
+
+/* ---- telemetry.istio.io ---- */
+
+struct cfg_access_logging {
+    struct cfg_strs providers;
+    bool disabled;
+    bool has_disabled;
+    const char *match_mode; /* CLIENT | SERVER | CLIENT_AND_SERVER */
+    const char *filter;     /* CEL: not evaluated at L4 */
+};
+
+struct cfg_telemetry {
+    struct cfg_meta meta;
+    struct cfg_selector selector;
+    bool has_target_ref;
+    const struct cfg_access_logging *access_logging;
+    size_t naccess_logging;
+};
+
+#endif

@@ -1,0 +1,472 @@
+/* Snapshot indexes, lookups and lifetime (see config.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/internal.h"
+
+size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20])
+{
+    memset(key, 0, 20);
+    key[0] = a->family;
+    memcpy(key + 1, a->addr, a->family == MESHD_AF_INET ? 4 : 16);
+    if (!with_port)
+        return 17;
+    memcpy(key + 17, &a->port, 2);
+    return 19;
+}
+
+static const char *name_key(struct arena *a, const struct cfg_meta *m)
+{
+    return m->ns ? arena_printf(a, "%s/%s", m->ns, m->name) : m->name;
+}
+
+/* Drops later duplicates of (kind, namespace, name), reporting each. */
+static int index_names(struct cfg_snapshot *s, struct cfg_diags *diags)
+{
+    for (int k = 0; k < CFG_KIND_COUNT; k++) {
+        struct cfg_list *l = &s->kinds[k];
+        if (cfg_index_init(&s->by_name[k], &s->arena, l->n) ||
+            cfg_index_init(&s->by_ns[k], &s->arena, l->n))
+            return -ENOMEM;
+        size_t kept = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            const struct cfg_meta *m = l->v[i];
+            const char *key = name_key(&s->arena, m);
+            if (!key)
+                return -ENOMEM;
+            const struct cfg_meta *first = cfg_index_get_str(&s->by_name[k], key);
+            if (first) {
+                cfg_diag_add(diags, CFG_ERROR, MSH_DUPLICATE, m, NULL,
+                             "duplicate resource: %s %s is also defined at %s:%u",
+                             cfg_kind_name(m->kind), key, first->pos.file, first->pos.line);
+                continue;
+            }
+            if (cfg_index_put_str(&s->by_name[k], &s->arena, key, m) ||
+                (m->ns && cfg_index_put_str(&s->by_ns[k], &s->arena, m->ns, m)))
+                return -ENOMEM;
+            l->v[kept++] = m;
+        }
+        l->n = kept;
+    }
+    return 0;
+}
+
+static int label_key(char *buf, size_t len, const char *ns, const struct cfg_kv *kv)
+{
+    int n = snprintf(buf, len, "%s%c%s%c%s", ns, 0, kv->key, 0, kv->value);
+    return n > 0 && (size_t)n < len ? n : -1;
+}
+
+static int add_workload(struct cfg_snapshot *s, struct cfg_workload *w)
+{
+    unsigned char key[20];
+    for (size_t i = 0; i < w->ips.n; i++) {
+        size_t kl = cfg_ip_key(&w->ips.v[i], false, key);
+        /* First wins: a stale duplicate IP in the manifests should not
+         * silently steal traffic (analyze reports it). */
+        if (!cfg_index_get(&s->workload_by_ip, key, kl) &&
+            cfg_index_put(&s->workload_by_ip, &s->arena, key, kl, w))
+            return -ENOMEM;
+    }
+    if (w->node && cfg_index_put_str(&s->pods_by_node, &s->arena, w->node, w))
+        return -ENOMEM;
+    char buf[768];
+    for (size_t i = 0; i < w->labels.n; i++) {
+        int n = label_key(buf, sizeof(buf), w->ns, &w->labels.v[i]);
+        if (n > 0 && cfg_index_put(&s->workloads_by_label, &s->arena, buf, (size_t)n, w))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void workload_from_entry(struct cfg_workload *w, const struct cfg_meta *m,
+                                const struct cfg_workload_entry_spec *e)
+{
+    *w = (struct cfg_workload){
+        .meta = m,
+        .ns = m->ns,
+        .name = m->name,
+        .labels = e->labels,
+        .service_account = e->service_account ? e->service_account : "default",
+        .ips = {e->has_ip ? &e->ip : NULL, e->has_ip ? 1 : 0},
+        .ready = true,
+        .entry = e,
+    };
+}
+
+static int index_workloads(struct cfg_snapshot *s)
+{
+    size_t npods = s->kinds[CFG_POD].n, nwe = s->kinds[CFG_WORKLOAD_ENTRY].n, nse_eps = 0;
+    for (size_t i = 0; i < s->kinds[CFG_SERVICE_ENTRY].n; i++)
+        nse_eps += ((const struct cfg_service_entry *)s->kinds[CFG_SERVICE_ENTRY].v[i])->nendpoints;
+    size_t total = npods + nwe + nse_eps;
+    s->workloads = arena_array(&s->arena, total ? total : 1, sizeof(*s->workloads));
+    if (!s->workloads || cfg_index_init(&s->workload_by_ip, &s->arena, total * 2) ||
+        cfg_index_init(&s->pods_by_node, &s->arena, npods) ||
+        cfg_index_init(&s->workloads_by_label, &s->arena, total * 4))
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < npods; i++) {
+        const struct cfg_pod *p = s->kinds[CFG_POD].v[i];
+        s->workloads[n] = (struct cfg_workload){
+            .meta = &p->meta,
+            .ns = p->meta.ns,
+            .name = p->meta.name,
+            .labels = p->meta.labels,
+            .service_account = p->service_account,
+            .node = p->node,
+            .ips = p->ips,
+            .ready = p->ready,
+            .pod = p,
+        };
+        if (add_workload(s, &s->workloads[n++]))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < nwe; i++) {
+        const struct cfg_workload_entry *we = s->kinds[CFG_WORKLOAD_ENTRY].v[i];
+        workload_from_entry(&s->workloads[n], &we->meta, &we->spec);
+        if (add_workload(s, &s->workloads[n++]))
+            return -ENOMEM;
+    }
+    /* Inline ServiceEntry endpoints are workloads of that entry only: by
+     * IP, not by label (their labels are for subsets). */
+    for (size_t i = 0; i < s->kinds[CFG_SERVICE_ENTRY].n; i++) {
+        const struct cfg_service_entry *se = s->kinds[CFG_SERVICE_ENTRY].v[i];
+        for (size_t j = 0; j < se->nendpoints; j++)
+            workload_from_entry(&s->workloads[n++], &se->meta, &se->endpoints[j]);
+    }
+    s->nworkloads = n;
+    return 0;
+}
+
+bool cfg_labels_match(const struct cfg_labels *selector, const struct cfg_labels *labels)
+{
+    /* Both sorted by key: one merge pass. */
+    size_t j = 0;
+    for (size_t i = 0; i < selector->n; i++) {
+        while (j < labels->n && strcmp(labels->v[j].key, selector->v[i].key) < 0)
+            j++;
+        if (j == labels->n || strcmp(labels->v[j].key, selector->v[i].key) != 0 ||
+            strcmp(labels->v[j].value, selector->v[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+const char *cfg_label(const struct cfg_labels *labels, const char *key)
+{
+    size_t lo = 0, hi = labels->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(labels->v[mid].key, key);
+        if (c == 0)
+            return labels->v[mid].value;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Workloads in `ns` matching a non-empty selector, via the label index:
+ * candidates carry the selector's first label, then all must match. */
+static int select_workloads(struct cfg_snapshot *s, const char *ns, const struct cfg_labels *sel,
+                            const struct cfg_workload *const **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (!sel->n)
+        return 0;
+    char buf[768];
+    int kl = label_key(buf, sizeof(buf), ns, &sel->v[0]);
+    if (kl < 0)
+        return 0;
+    size_t count = 0;
+    struct cfg_iter it = {0};
+    const struct cfg_workload *w;
+    while ((w = cfg_index_next(&s->workloads_by_label, buf, (size_t)kl, &it)))
+        count += cfg_labels_match(sel, &w->labels);
+    if (!count)
+        return 0;
+    const struct cfg_workload **v = arena_array(&s->arena, count, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t n = 0;
+    it = (struct cfg_iter){0};
+    while ((w = cfg_index_next(&s->workloads_by_label, buf, (size_t)kl, &it)))
+        if (cfg_labels_match(sel, &w->labels))
+            v[n++] = w;
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+const char *cfg_fqdn(const struct cfg_snapshot *s, const char *host, const char *ctx_ns, char *buf,
+                     size_t len)
+{
+    const char *dot = strchr(host, '.');
+    int n;
+    if (!dot)
+        n = snprintf(buf, len, "%s.%s.svc.%s", host, ctx_ns ? ctx_ns : "default", s->domain);
+    else if (!strchr(dot + 1, '.'))
+        n = snprintf(buf, len, "%s.svc.%s", host, s->domain);
+    else if (strcmp(strchr(dot + 1, '.'), ".svc") == 0)
+        n = snprintf(buf, len, "%s.%s", host, s->domain);
+    else
+        n = snprintf(buf, len, "%s", host);
+    return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
+static int add_vip(struct cfg_snapshot *s, const struct meshd_addr *ip, uint16_t port,
+                   struct cfg_svc *svc, const struct cfg_service_port *sp,
+                   const struct cfg_named_port *ep)
+{
+    struct cfg_vip *v = arena_alloc(&s->arena, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    v->addr = *ip;
+    v->addr.port = htons(port);
+    v->svc = svc;
+    v->port = sp;
+    v->entry_port = ep;
+    unsigned char key[20];
+    size_t kl = cfg_ip_key(&v->addr, true, key);
+    if (cfg_index_get(&s->vip, key, kl))
+        return 0; /* first wins; analyze reports the clash */
+    return cfg_index_put(&s->vip, &s->arena, key, kl, v);
+}
+
+static int index_services(struct cfg_snapshot *s)
+{
+    size_t nsvc = s->kinds[CFG_SERVICE].n, nse = s->kinds[CFG_SERVICE_ENTRY].n;
+    if (cfg_index_init(&s->svc_by_host, &s->arena, nsvc + nse * 2) ||
+        cfg_index_init(&s->vip, &s->arena, nsvc * 2 + nse * 2))
+        return -ENOMEM;
+    char fqdn[512];
+    for (size_t i = 0; i < nsvc; i++) {
+        const struct cfg_service *svc = s->kinds[CFG_SERVICE].v[i];
+        struct cfg_svc *v = arena_alloc(&s->arena, sizeof(*v));
+        if (!v || !cfg_fqdn(s, svc->meta.name, svc->meta.ns, fqdn, sizeof(fqdn)))
+            return -ENOMEM;
+        v->fqdn = arena_strdup(&s->arena, fqdn);
+        v->ns = svc->meta.ns;
+        v->name = svc->meta.name;
+        v->service = svc;
+        if (!v->fqdn ||
+            (svc->selector.set && select_workloads(s, svc->meta.ns, &svc->selector.match,
+                                                   &v->endpoints, &v->nendpoints)) ||
+            cfg_index_put_str(&s->svc_by_host, &s->arena, v->fqdn, v))
+            return -ENOMEM;
+        for (size_t a = 0; a < svc->cluster_ips.n; a++)
+            for (size_t p = 0; p < svc->nports; p++)
+                if (add_vip(s, &svc->cluster_ips.v[a], svc->ports[p].port, v, &svc->ports[p], NULL))
+                    return -ENOMEM;
+    }
+    for (size_t i = 0; i < nse; i++) {
+        const struct cfg_service_entry *se = s->kinds[CFG_SERVICE_ENTRY].v[i];
+        const struct cfg_workload *const *eps = NULL;
+        size_t neps = 0;
+        if (se->nendpoints) {
+            /* The inline endpoints, in the order index_workloads laid them out. */
+            for (size_t w = 0; w < s->nworkloads; w++) {
+                if (s->workloads[w].meta == &se->meta) {
+                    const struct cfg_workload **v =
+                        arena_array(&s->arena, se->nendpoints, sizeof(*v));
+                    if (!v)
+                        return -ENOMEM;
+                    for (size_t j = 0; j < se->nendpoints; j++)
+                        v[j] = &s->workloads[w + j];
+                    eps = v;
+                    neps = se->nendpoints;
+                    break;
+                }
+            }
+        } else if (se->workload_selector.set &&
+                   select_workloads(s, se->meta.ns, &se->workload_selector.match, &eps, &neps)) {
+            return -ENOMEM;
+        }
+        for (size_t h = 0; h < se->hosts.n; h++) {
+            struct cfg_svc *v = arena_alloc(&s->arena, sizeof(*v));
+            if (!v)
+                return -ENOMEM;
+            *v = (struct cfg_svc){.fqdn = se->hosts.v[h],
+                                  .ns = se->meta.ns,
+                                  .name = se->meta.name,
+                                  .entry = se,
+                                  .endpoints = eps,
+                                  .nendpoints = neps};
+            if (cfg_index_put_str(&s->svc_by_host, &s->arena, v->fqdn, v))
+                return -ENOMEM;
+            for (size_t a = 0; h == 0 && a < se->addresses.n; a++)
+                for (size_t p = 0; p < se->nports; p++)
+                    if (add_vip(s, &se->addresses.v[a], se->ports[p].number, v, NULL,
+                                &se->ports[p]))
+                        return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int index_hosts(struct cfg_snapshot *s, enum cfg_kind kind, struct cfg_index *ix)
+{
+    const struct cfg_list *l = &s->kinds[kind];
+    if (cfg_index_init(ix, &s->arena, l->n * 2))
+        return -ENOMEM;
+    char fqdn[512];
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cfg_meta *m = l->v[i];
+        struct cfg_strs hosts;
+        const char *one;
+        if (kind == CFG_VIRTUAL_SERVICE) {
+            hosts = ((const struct cfg_virtual_service *)m)->hosts;
+        } else {
+            one = ((const struct cfg_destination_rule *)m)->host;
+            hosts = (struct cfg_strs){&one, 1};
+        }
+        for (size_t h = 0; h < hosts.n; h++) {
+            const char *f = cfg_fqdn(s, hosts.v[h], m->ns, fqdn, sizeof(fqdn));
+            if (f && cfg_index_put_str(ix, &s->arena, f, m))
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags)
+{
+    if (index_names(s, diags) || index_workloads(s) || index_services(s) ||
+        index_hosts(s, CFG_VIRTUAL_SERVICE, &s->vs_by_host) ||
+        index_hosts(s, CFG_DESTINATION_RULE, &s->dr_by_host))
+        return -ENOMEM;
+    return 0;
+}
+
+struct cfg_snapshot *cfg_snapshot_ref(struct cfg_snapshot *s)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void cfg_snapshot_unref(struct cfg_snapshot *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (int k = 0; k < CFG_KIND_COUNT; k++)
+        free(s->kinds[k].v);
+    arena_free(&s->arena);
+    free(s);
+}
+
+const char *cfg_snapshot_version(const struct cfg_snapshot *s)
+{
+    return s->version;
+}
+
+const char *cfg_snapshot_root_namespace(const struct cfg_snapshot *s)
+{
+    return s->root_ns;
+}
+
+const char *cfg_snapshot_domain(const struct cfg_snapshot *s)
+{
+    return s->domain;
+}
+
+size_t cfg_snapshot_files(const struct cfg_snapshot *s)
+{
+    return s->nfiles;
+}
+
+size_t cfg_snapshot_bytes(const struct cfg_snapshot *s)
+{
+    return s->bytes;
+}
+
+size_t cfg_snapshot_memory(const struct cfg_snapshot *s)
+{
+    size_t n = s->arena.used;
+    for (int k = 0; k < CFG_KIND_COUNT; k++)
+        n += s->kinds[k].cap * sizeof(void *);
+    return n;
+}
+
+size_t cfg_count(const struct cfg_snapshot *s, enum cfg_kind kind)
+{
+    return s->kinds[kind].n;
+}
+
+const void *cfg_at(const struct cfg_snapshot *s, enum cfg_kind kind, size_t i)
+{
+    return i < s->kinds[kind].n ? s->kinds[kind].v[i] : NULL;
+}
+
+const void *cfg_find(const struct cfg_snapshot *s, enum cfg_kind kind, const char *ns,
+                     const char *name)
+{
+    char key[320];
+    int n =
+        ns ? snprintf(key, sizeof(key), "%s/%s", ns, name) : snprintf(key, sizeof(key), "%s", name);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    return cfg_index_get_str(&s->by_name[kind], key);
+}
+
+const void *cfg_next_in_ns(const struct cfg_snapshot *s, enum cfg_kind kind, const char *ns,
+                           struct cfg_iter *it)
+{
+    return cfg_index_next(&s->by_ns[kind], ns, strlen(ns), it);
+}
+
+const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *host,
+                                      const char *ctx_ns)
+{
+    char fqdn[512];
+    if (!cfg_fqdn(s, host, ctx_ns, fqdn, sizeof(fqdn)))
+        return NULL;
+    return cfg_index_get_str(&s->svc_by_host, fqdn);
+}
+
+const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s, const struct meshd_addr *ip_port)
+{
+    unsigned char key[20];
+    size_t kl = cfg_ip_key(ip_port, true, key);
+    return cfg_index_get(&s->vip, key, kl);
+}
+
+const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,
+                                              const struct meshd_addr *ip)
+{
+    unsigned char key[20];
+    size_t kl = cfg_ip_key(ip, false, key);
+    return cfg_index_get(&s->workload_by_ip, key, kl);
+}
+
+const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const char *node,
+                                            struct cfg_iter *it)
+{
+    return cfg_index_next(&s->pods_by_node, node, strlen(node), it);
+}
+
+const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot *s,
+                                                       const char *fqdn, struct cfg_iter *it)
+{
+    return cfg_index_next(&s->vs_by_host, fqdn, strlen(fqdn), it);
+}
+
+const struct cfg_destination_rule *cfg_next_dr_for_host(const struct cfg_snapshot *s,
+                                                        const char *fqdn, struct cfg_iter *it)
+{
+    return cfg_index_next(&s->dr_by_host, fqdn, strlen(fqdn), it);
+}
+
+bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)
+{
+    const struct cfg_namespace *n = cfg_find(s, CFG_NAMESPACE, NULL, ns);
+    const char *mode = n ? cfg_label(&n->meta.labels, "istio.io/dataplane-mode") : NULL;
+    return mode && strcmp(mode, "ambient") == 0;
+}

@@ -1,0 +1,212 @@
+/* `meshctl analyze`'s analyzers (agent/config/analyze.c): one case per
+ * message, each with a manifest that should trigger it; and clean
+ * configurations that must trigger nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config/analyze.h"
+#include "support/config_fixture.h"
+
+#define NS_AMBIENT                                                                                 \
+    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: "                      \
+    "{istio.io/dataplane-mode: ambient}\n---\n"
+#define PAYMENTS_SVC                                                                               \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: payments}\n"                                  \
+    "spec:\n  selector: {app: payments}\n  ports: [{port: 80, targetPort: 8080}]\n---\n"
+#define PAYMENTS_POD                                                                               \
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: payments-1\n  labels: {app: payments, "         \
+    "version: v1}\nspec: {nodeName: n1}\nstatus: {podIP: 10.1.0.5}\n---\n"
+#define PAYMENTS_DR                                                                                \
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments}\n"      \
+    "spec:\n  host: payments\n  subsets:\n  - {name: v1, labels: {version: v1}}\n---\n"
+#define BASE NS_AMBIENT PAYMENTS_SVC PAYMENTS_POD PAYMENTS_DR
+
+static const struct analyze_case {
+    const char *what;
+    const char *yaml;
+    enum cfg_level level;
+    const char *code;
+    const char *says;
+} cases[] = {
+    {"VirtualService host not found",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  tcp:\n  - route: [{destination: {host: paymnts}}]\n",
+     CFG_ERROR, "IST0101", "Referenced host not found: \"paymnts\""},
+    {"VirtualService subset not found",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: payments}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - route:\n"
+          "    - {destination: {host: payments, subset: v1}, weight: 90}\n"
+          "    - {destination: {host: payments, subset: v3}, weight: 10}\n",
+     CFG_ERROR, "IST0101", "Referenced host+subset in destinationrule not found: \"payments+v3\""},
+    {"VirtualService gateway not found",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [app.example.com]\n  gateways: [istio-system/bogus]\n"
+          "  http:\n  - route: [{destination: {host: payments}}]\n",
+     CFG_ERROR, "IST0101", "Referenced gateway not found: \"istio-system/bogus\""},
+    {"weights do not sum to 100",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - route:\n"
+          "    - {destination: {host: payments, subset: v1}, weight: 60}\n"
+          "    - {destination: {host: payments, subset: v1}, weight: 30}\n",
+     CFG_WARNING, "MSH0202", "http[0]: route weights sum to 90, not 100"},
+    {"L7 match",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - match: [{headers: {x-canary: {exact: '1'}}}]\n"
+          "    route: [{destination: {host: payments}}]\n",
+     CFG_WARNING, "MSH0201", "http[0].match[0]: headers is an HTTP attribute"},
+    {"L7 route action",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - fault: {abort: {httpStatus: 500}}\n"
+          "    route: [{destination: {host: payments}}]\n",
+     CFG_WARNING, "MSH0201", "http[0]: fault is not applied at L4"},
+    {"TLS routes",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  tls:\n  - match: [{sniHosts: [payments]}]\n"
+          "    route: [{destination: {host: payments}}]\n",
+     CFG_WARNING, "MSH0201", "tls routes match on SNI"},
+    {"two VirtualServices for one host",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
+          "spec:\n  hosts: [payments]\n  tcp: [{route: [{destination: {host: payments}}]}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\n"
+          "spec:\n  hosts: [payments.default.svc.cluster.local]\n"
+          "  tcp: [{route: [{destination: {host: payments}}]}]\n",
+     CFG_ERROR, "IST0109", "The VirtualServices default/a,default/b associated with mesh"},
+    {"DestinationRule host unknown",
+     BASE "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\n"
+          "spec: {host: reveiws}\n",
+     CFG_WARNING, "IST0174",
+     "The host reveiws defined in the DestinationRule does not match any services in the mesh."},
+    {"two DestinationRules for one host",
+     BASE "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
+          "spec: {host: payments.default.svc.cluster.local}\n",
+     CFG_WARNING, "MSH0203",
+     "host payments.default.svc.cluster.local already has "
+     "DestinationRule default/payments"},
+    {"subset selects no endpoint",
+     NS_AMBIENT PAYMENTS_SVC PAYMENTS_POD
+     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments}\n"
+     "spec:\n  host: payments\n  subsets: [{name: v9, labels: {version: v9}}]\n",
+     CFG_WARNING, "IST0125", "subset v9 selects none of the 1 endpoints"},
+    {"gateway credentialName missing",
+     BASE "apiVersion: v1\nkind: Pod\nmetadata: {name: gw, namespace: istio-system, labels: "
+          "{istio: ingressgateway}}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: "
+          "istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n"
+          "  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n"
+          "    tls: {mode: SIMPLE, credentialName: app-tls}\n",
+     CFG_ERROR, "IST0101", "Referenced credentialName not found: \"app-tls\""},
+    {"gateway selector matches nothing",
+     BASE "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\n"
+          "spec:\n  selector: {istio: nothing}\n  servers:\n"
+          "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n",
+     CFG_ERROR, "IST0101", "Referenced selector not found: \"istio=nothing\""},
+    {"policy selector matches no workload",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  selector: {matchLabels: {app: ghost}}\n  action: DENY\n  rules: [{}]\n",
+     CFG_WARNING, "IST0125",
+     "No matching workloads for this resource with the following labels: "
+     "app=ghost"},
+    {"mesh-wide PeerAuthentications in conflict",
+     BASE "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a, "
+          "namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n---\n"
+          "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: b, "
+          "namespace: istio-system}\nspec: {mtls: {mode: PERMISSIVE}}\n",
+     CFG_ERROR, "MSH0204", "a mesh-wide PeerAuthentication istio-system/a"},
+    {"PeerAuthentication DISABLE",
+     BASE "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a}\n"
+          "spec: {mtls: {mode: DISABLE}}\n",
+     CFG_WARNING, "MSH0205", "mtls.mode DISABLE"},
+    {"CUSTOM authorization",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  action: CUSTOM\n  provider: {name: ext-authz}\n  rules: [{}]\n",
+     CFG_ERROR, "MSH0205", "action CUSTOM (external authorization) is not supported"},
+    {"targetRef authorization",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  targetRefs: [{kind: Service, group: '', name: payments}]\n  action: DENY\n"
+          "  rules: [{}]\n",
+     CFG_WARNING, "MSH0205", "targetRef policies are enforced by waypoints"},
+    {"L7 fields in an ALLOW rule",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - to: [{operation: {methods: [GET]}}]\n",
+     CFG_WARNING, "MSH0201", "rules[0].to[0]: methods is an L7 field; this rule never matches"},
+    {"L7 fields in a DENY rule",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  action: DENY\n  rules:\n  - from: [{source: {requestPrincipals: ['*']}}]\n",
+     CFG_WARNING, "MSH0201", "requestPrincipals is an L7 field; that part is dropped"},
+    {"L7 condition key",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - when: [{key: 'request.headers[x-id]', values: ['1']}]\n",
+     CFG_WARNING, "MSH0201", "key request.headers[x-id] is not an L4 attribute"},
+    {"bad ipBlocks",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - from: [{source: {ipBlocks: [10.0.0.0/33]}}]\n",
+     CFG_ERROR, "IST0106", "ipBlocks: \"10.0.0.0/33\" is not an IP address or CIDR"},
+    {"unknown access-log provider",
+     BASE "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n"
+          "spec:\n  accessLogging: [{providers: [{name: otel}]}]\n",
+     CFG_WARNING, "MSH0205", "accessLogging provider \"otel\""},
+    {"namespace not in the mesh", PAYMENTS_SVC PAYMENTS_POD, CFG_INFO, "IST0102",
+     "The namespace is not enabled for the mesh. Run 'kubectl label namespace default "
+     "istio.io/dataplane-mode=ambient' to enroll it."},
+};
+
+static void test_each_message(void **state)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct analyze_case *c = &cases[i];
+        struct cfg_fixture f;
+        cfg_fixture_analyze(&f, c->yaml);
+        const struct cfg_diag *g = cfg_fixture_diag(&f, c->code);
+        bool found = false;
+        for (size_t j = 0; j < f.diags.n && !found; j++)
+            found = strcmp(f.diags.v[j].code, c->code) == 0 && f.diags.v[j].level == c->level &&
+                    strstr(f.diags.v[j].message, c->says);
+        if (!found) {
+            fprintf(stderr, "case \"%s\": want %s %s saying \"%s\"; got:\n", c->what,
+                    cfg_level_name(c->level), c->code, c->says);
+            cfg_fixture_dump(&f);
+            fail();
+        }
+        (void)g;
+        cfg_fixture_free(&f);
+    }
+}
+
+/* No false positives: the base, the seed canary with its namespace
+ * enrolled, and the realistic tree. */
+static void test_clean_configurations(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_analyze(&f, BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                                 "metadata: {name: payments}\nspec:\n  hosts: [payments]\n"
+                                 "  http:\n  - match: [{uri: {prefix: /}}]\n"
+                                 "    route: [{destination: {host: payments, subset: v1}}]\n");
+    cfg_fixture_dump(&f);
+    assert_int_equal(f.diags.n, 0);
+    cfg_fixture_free(&f);
+
+    struct cfg_diags d;
+    cfg_diags_init(&d);
+    struct cfg_snapshot *s = NULL;
+    const char *paths[] = {"tests/unit/data/config/realistic"};
+    assert_int_equal(cfg_load(paths, 1, NULL, &d, &s), 0);
+    cfg_analyze(s, &d);
+    assert_int_equal(d.n, 0);
+    cfg_snapshot_unref(s);
+    cfg_diags_fini(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_message),
+        cmocka_unit_test(test_clean_configurations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
