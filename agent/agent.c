@@ -23,6 +23,7 @@
 #include "admin/http.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
+#include "config/store.h"
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -45,6 +46,7 @@ struct agent {
     struct outbound *outbound;
     struct inbound *inbound;
     struct mesh *mesh; /* NULL without --ca-dir */
+    struct cfg_store *config;
     struct kevents *kevents;
     struct tcp_metrics *tcp_metrics;
     struct kernel_metrics *kernel_metrics;
@@ -177,6 +179,30 @@ static json_t *mesh_status(const struct agent *ag)
                      (json_int_t)ms.sessions);
 }
 
+static json_t *config_status(const struct agent *ag)
+{
+    struct cfg_store_status cs;
+    cfg_store_status(ag->config, &cs);
+    const struct cfg_snapshot *snap = cfg_store_current(ag->config);
+    json_t *errors = json_array(), *resources = json_object();
+    for (size_t i = 0; i < cs.nerrors; i++)
+        json_array_append_new(errors, json_string(cs.errors[i]));
+    for (int k = 0; k < CFG_KIND_COUNT; k++)
+        json_object_set_new(resources, cfg_kind_name((enum cfg_kind)k),
+                            json_integer((json_int_t)cfg_count(snap, (enum cfg_kind)k)));
+    return json_pack(
+        "{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o}", "dir", ag->opts->config_dir, "version",
+        cs.version, "loaded", cs.loaded, "generation", (json_int_t)cs.generation, "applied",
+        (json_int_t)cs.applied, "rejected", (json_int_t)cs.rejected, "loaded_unix_ms",
+        (json_int_t)cs.loaded_unix_ms, "load_seconds", cs.last_load_seconds, "files",
+        (json_int_t)cfg_snapshot_files(snap), "resources", resources, "last_errors", errors);
+}
+
+static json_t *cmd_config(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    return config_status(ctx);
+}
+
 static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen)
 {
     struct agent *ag = ctx;
@@ -188,14 +214,15 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
         for (int i = 0; i < MESHD_STAT__MAX; i++)
             json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
     return json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o?}", "version",
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:o}", "version",
         MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir", ag->pin_dir,
         "pods", (int)pods_count(ag->pods), "bpf", stats, "telemetry", "events",
         (json_int_t)kevents_received(ag->kevents), "matched", (json_int_t)ag->kevents_matched,
         "unmatched", (json_int_t)ag->kevents_unmatched, "connections", "accepted",
         (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
         (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
-        (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "mesh", mesh_status(ag));
+        (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "mesh", mesh_status(ag), "config",
+        config_status(ag));
 }
 
 /* A kernel connection event: attach RTT/retransmits to meshd's record. */
@@ -265,6 +292,23 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     metric(r, "meshd_build_info", "gauge", "meshd version and node.");
     http_printf(r, "meshd_build_info{version=\"%s\",node=\"%s\"} 1\n", MESHD_VERSION,
                 ag->opts->node);
+    struct cfg_store_status cfs;
+    cfg_store_status(ag->config, &cfs);
+    metric(r, "meshd_config_info", "gauge", "The configuration version being served.");
+    http_printf(r, "meshd_config_info{version=\"%s\",loaded=\"%s\"} 1\n", cfs.version,
+                cfs.loaded ? "true" : "false");
+    metric(r, "meshd_config_reloads_total", "counter",
+           "Configuration loads by result (rejected: errors, last good kept).");
+    http_printf(r, "meshd_config_reloads_total{result=\"applied\"} %llu\n",
+                (unsigned long long)cfs.applied);
+    http_printf(r, "meshd_config_reloads_total{result=\"rejected\"} %llu\n",
+                (unsigned long long)cfs.rejected);
+    metric(r, "meshd_config_load_seconds", "gauge", "Time the last applied load took.");
+    http_printf(r, "meshd_config_load_seconds %.6f\n", cfs.last_load_seconds);
+    metric(r, "meshd_config_resources", "gauge", "Resources in the served configuration.");
+    for (int k = 0; k < CFG_KIND_COUNT; k++)
+        http_printf(r, "meshd_config_resources{kind=\"%s\"} %zu\n", cfg_kind_name((enum cfg_kind)k),
+                    cfg_count(cfg_store_current(ag->config), (enum cfg_kind)k));
     metric(r, "meshd_enrolled_pods", "gauge", "Pods whose traffic this agent captures.");
     http_printf(r, "meshd_enrolled_pods %zu\n", pods_count(ag->pods));
     metric(r, "meshd_connections_active", "gauge", "Connections meshd is carrying now.");
@@ -325,8 +369,52 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,
                        struct http_response *r)
 {
-    /* Reached only once start-up attached BPF and opened every listener. */
+    /* Reached only once start-up attached BPF and opened every listener;
+     * ready also needs the operator's configuration to have loaded. */
+    struct agent *ag = ctx;
+    struct cfg_store_status cs;
+    cfg_store_status(ag->config, &cs);
+    if (!cs.loaded) {
+        r->status = 503;
+        http_printf(r, "configuration not loaded (%zu errors; see meshctl proxy-config config)\n",
+                    cs.nerrors);
+        return;
+    }
     http_printf(r, "ready\n");
+}
+
+/* Workloads and services of the served snapshot, as istioctl's
+ * proxy-config would show them. */
+static json_t *config_dump(const struct cfg_snapshot *s)
+{
+    json_t *services = json_array(), *workloads = json_array();
+    char a[ADDR_STRLEN];
+    for (size_t i = 0; i < cfg_count(s, CFG_SERVICE); i++) {
+        const struct cfg_service *svc = cfg_at(s, CFG_SERVICE, i);
+        json_t *vips = json_array(), *ports = json_array();
+        for (size_t j = 0; j < svc->cluster_ips.n; j++)
+            json_array_append_new(vips,
+                                  json_string(addr_format(&svc->cluster_ips.v[j], a, sizeof(a))));
+        for (size_t j = 0; j < svc->nports; j++)
+            json_array_append_new(ports, json_integer(svc->ports[j].port));
+        const struct cfg_svc *v = cfg_svc_by_host(s, svc->meta.name, svc->meta.ns);
+        json_array_append_new(services, json_pack("{s:s,s:s,s:s?,s:o,s:o,s:i}", "namespace",
+                                                  svc->meta.ns, "name", svc->meta.name, "host",
+                                                  v ? v->fqdn : NULL, "vips", vips, "ports", ports,
+                                                  "endpoints", v ? (int)v->nendpoints : 0));
+    }
+    for (size_t i = 0; i < cfg_count(s, CFG_POD); i++) {
+        const struct cfg_pod *p = cfg_at(s, CFG_POD, i);
+        json_t *ips = json_array();
+        for (size_t j = 0; j < p->ips.n; j++)
+            json_array_append_new(ips, json_string(addr_format(&p->ips.v[j], a, sizeof(a))));
+        json_array_append_new(workloads,
+                              json_pack("{s:s,s:s,s:s?,s:s,s:o,s:b}", "namespace", p->meta.ns,
+                                        "name", p->meta.name, "node", p->node, "service_account",
+                                        p->service_account, "ips", ips, "ready", p->ready));
+    }
+    return json_pack("{s:s,s:o,s:o}", "version", cfg_snapshot_version(s), "services", services,
+                     "workloads", workloads);
 }
 
 static void http_config_dump(void *ctx, const char *method, const char *path, const char *query,
@@ -336,7 +424,8 @@ static void http_config_dump(void *ctx, const char *method, const char *path, co
     char err[64];
     json_t *pods = cmd_pods(ag, NULL, err, sizeof(err));
     json_t *status = cmd_status(ag, NULL, err, sizeof(err));
-    json_t *doc = json_pack("{s:o?,s:o?}", "pods", pods, "status", status);
+    json_t *doc = json_pack("{s:o?,s:o?,s:o?}", "pods", pods, "status", status, "config",
+                            config_dump(cfg_store_current(ag->config)));
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     r->content_type = "application/json";
     if (text)
@@ -481,6 +570,11 @@ int agent_run(const struct agent_opts *opts)
         log_error("agent: event loop: %s", strerror(-err));
         goto out;
     }
+    struct cfg_store_opts cfg_opts = {.dir = opts->config_dir};
+    if ((err = cfg_store_new(ag.loop, &cfg_opts, &ag.config)) != 0) {
+        log_error("agent: configuration %s: %s", opts->config_dir, strerror(-err));
+        goto out;
+    }
     if (mounts_ensure("cgroup2", NULL, "/run/meshd/cgroup2", ag.cgroup_path,
                       sizeof(ag.cgroup_path)) != 0)
         goto out;
@@ -565,7 +659,7 @@ int agent_run(const struct agent_opts *opts)
     const struct admin_command cmds[] = {
         {"enroll", cmd_enroll, &ag}, {"unenroll", cmd_unenroll, &ag},
         {"pods", cmd_pods, &ag},     {"connections", cmd_connections, &ag},
-        {"status", cmd_status, &ag},
+        {"status", cmd_status, &ag}, {"config", cmd_config, &ag},
     };
     if (admin_new(ag.loop, opts->admin_socket, cmds, sizeof(cmds) / sizeof(cmds[0]), &ag.admin) !=
         0)
@@ -590,6 +684,7 @@ out:
     inbound_free(ag.inbound);
     outbound_free(ag.outbound);
     capture_close(ag.capture, true);
+    cfg_store_free(ag.config);
     if (ag.signal_io.fd != -1)
         close(ag.signal_io.fd);
     loop_free(ag.loop);

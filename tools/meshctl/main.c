@@ -29,7 +29,8 @@ static void usage(FILE *f)
             "  connections                         open and recent connections\n"
             "  status                              agent, BPF and proxy counters\n"
             "  proxy-status                        one line per agent (istioctl proxy-status)\n"
-            "  proxy-config pods|connections       what the agent serves (istioctl proxy-config)\n"
+            "  proxy-config pods|connections|config\n"
+            "                                      what the agent serves (istioctl proxy-config)\n"
             "  bpf status                          BPF decision counters and pins\n"
             "  dashboard prometheus [--node-ip IP] the metrics URL to point Prometheus at\n"
             "Offline commands:\n"
@@ -157,11 +158,13 @@ static int do_proxy_status(const struct ctl *ctl, int argc, char **argv)
     if (!st || ctl->json)
         return print_result(ctl, st);
     json_t *c = json_object_get(st, "connections");
-    printf("%-20s %-10s %-6s %-10s %-10s %s\n", "NODE", "VERSION", "PODS", "ACTIVE", "FORWARDED",
-           "BPF");
-    printf("%-20s %-10s %-6lld %-10lld %-10lld %s\n",
+    json_t *cfg = json_object_get(st, "config");
+    printf("%-20s %-10s %-17s %-6s %-10s %-10s %s\n", "NODE", "VERSION", "CONFIG", "PODS", "ACTIVE",
+           "FORWARDED", "BPF");
+    printf("%-20s %-10s %-17s %-6lld %-10lld %-10lld %s\n",
            json_string_value(json_object_get(st, "node")),
            json_string_value(json_object_get(st, "version")),
+           json_string_value(json_object_get(cfg, "version")),
            json_integer_value(json_object_get(st, "pods")),
            json_integer_value(json_object_get(c, "active")),
            json_integer_value(json_object_get(c, "forwarded")),
@@ -171,17 +174,44 @@ static int do_proxy_status(const struct ctl *ctl, int argc, char **argv)
 }
 
 /* istioctl proxy-config: meshd's config is its pods and connections. */
+/* The configuration the agent serves: version, counts, the last rejection. */
+static int do_config(const struct ctl *ctl, int argc, char **argv)
+{
+    json_t *c = agent_call(ctl->agent, json_pack("{s:s}", "cmd", "config"));
+    if (!c || ctl->json)
+        return print_result(ctl, c);
+    printf("version:    %s%s\n", json_string_value(json_object_get(c, "version")),
+           json_is_true(json_object_get(c, "loaded")) ? "" : " (nothing loaded yet)");
+    printf("directory:  %s (%lld files)\n", json_string_value(json_object_get(c, "dir")),
+           json_integer_value(json_object_get(c, "files")));
+    printf("reloads:    %lld applied, %lld rejected\n",
+           json_integer_value(json_object_get(c, "applied")),
+           json_integer_value(json_object_get(c, "rejected")));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(c, "resources"), k, v) if (json_integer_value(v))
+        printf("  %-22s %lld\n", k, json_integer_value(v));
+    size_t i;
+    json_array_foreach(json_object_get(c, "last_errors"), i, v)
+        printf("%s%s\n", i ? "" : "last rejected load:\n  ", json_string_value(v));
+    json_decref(c);
+    return 0;
+}
+
 static int do_proxy_config(const struct ctl *ctl, int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: meshctl proxy-config pods|connections\n");
+        fprintf(stderr, "usage: meshctl proxy-config pods|connections|config\n");
         return 2;
     }
+    if (strcmp(argv[1], "config") == 0)
+        return do_config(ctl, argc - 1, argv + 1);
     if (strcmp(argv[1], "pods") == 0)
         return do_pods(ctl, argc - 1, argv + 1);
     if (strcmp(argv[1], "connections") == 0)
         return do_connections(ctl, argc - 1, argv + 1);
-    fprintf(stderr, "meshctl proxy-config: unknown section \"%s\" (pods, connections)\n", argv[1]);
+    fprintf(stderr, "meshctl proxy-config: unknown section \"%s\" (pods, connections, config)\n",
+            argv[1]);
     return 2;
 }
 

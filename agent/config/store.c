@@ -1,0 +1,258 @@
+/* Live configuration with off-loop reloads (see store.h). */
+#include "config/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/analyze.h"
+#include "core/dirwatch.h"
+#include "core/log.h"
+
+/* What one load produced; written by the worker, read by the loop after
+ * the eventfd says it is done (the thread join orders the memory). */
+struct load_result {
+    struct cfg_snapshot *snap;
+    struct cfg_diags diags;
+    double seconds;
+    int err;
+};
+
+struct cfg_store {
+    struct loop *loop; /* borrowed */
+    struct cfg_store_opts opts;
+    struct cfg_load_opts load_opts;
+    char *dir;
+    struct dirwatch *watch;
+    struct loop_io done_io; /* eventfd: the worker finished */
+    pthread_t worker;
+    bool busy, again; /* a load is running; another change came meanwhile */
+    struct load_result result;
+    struct cfg_snapshot *current;
+    struct cfg_store_status status;
+    char version[17];
+    char *errors[CFG_STORE_MESSAGES];
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void load_into(const struct cfg_store *st, struct load_result *r)
+{
+    double t0 = now_seconds();
+    const char *paths[] = {st->dir};
+    cfg_diags_init(&r->diags);
+    r->snap = NULL;
+    r->err = cfg_load(paths, 1, &st->load_opts, &r->diags, &r->snap);
+    if (!r->err)
+        cfg_analyze(r->snap, &r->diags);
+    cfg_diags_sort(&r->diags);
+    r->seconds = now_seconds() - t0;
+}
+
+static void clear_errors(struct cfg_store *st)
+{
+    for (size_t i = 0; i < st->status.nerrors; i++) {
+        free(st->errors[i]);
+        st->errors[i] = NULL;
+    }
+    st->status.nerrors = 0;
+}
+
+/* Loop thread: apply a clean load, or report and keep the last good one. */
+static void finish_load(struct cfg_store *st, struct load_result *r)
+{
+    const struct cfg_diags *d = &r->diags;
+    size_t errors = d->counts[CFG_ERROR];
+    if (r->err || errors) {
+        st->status.rejected++;
+        clear_errors(st);
+        log_error("config: %s rejected (%zu error%s); still serving version %s", st->dir, errors,
+                  errors == 1 ? "" : "s", st->version);
+        for (size_t i = 0; i < d->n; i++) {
+            if (d->v[i].level != CFG_ERROR)
+                continue;
+            char line[1200];
+            cfg_diag_format(&d->v[i], line, sizeof(line));
+            if (st->status.nerrors < CFG_STORE_MESSAGES) {
+                log_error("config: %s", line);
+                st->errors[st->status.nerrors++] = strdup(line);
+            }
+        }
+        if (r->err)
+            log_error("config: load failed: %s", strerror(-r->err));
+        cfg_snapshot_unref(r->snap);
+    } else {
+        /* Warnings are worth a line each, once per applied version. */
+        for (size_t i = 0; i < d->n && i < 50; i++) {
+            if (d->v[i].level != CFG_WARNING)
+                continue;
+            char line[1200];
+            cfg_diag_format(&d->v[i], line, sizeof(line));
+            log_warn("config: %s", line);
+        }
+        struct cfg_snapshot *old = st->current;
+        st->current = r->snap;
+        snprintf(st->version, sizeof(st->version), "%s", cfg_snapshot_version(r->snap));
+        clear_errors(st);
+        st->status.loaded = true;
+        st->status.applied++;
+        st->status.generation++;
+        st->status.loaded_unix_ms = unix_ms();
+        st->status.last_load_seconds = r->seconds;
+        log_info("config: version %s applied (%zu files, %.3f s)", st->version,
+                 cfg_snapshot_files(r->snap), r->seconds);
+        if (st->opts.applied)
+            st->opts.applied(st->opts.ctx, st->current, old);
+        cfg_snapshot_unref(old);
+    }
+    cfg_diags_fini(&r->diags);
+}
+
+static void *worker_main(void *arg)
+{
+    struct cfg_store *st = arg;
+    load_into(st, &st->result);
+    uint64_t one = 1;
+    /* An eventfd write of 1 cannot fail short of a bug. */
+    if (write(st->done_io.fd, &one, sizeof(one)) != sizeof(one))
+        abort();
+    return NULL;
+}
+
+static void start_load(struct cfg_store *st)
+{
+    if (st->busy) {
+        st->again = true;
+        return;
+    }
+    st->again = false;
+    int err = pthread_create(&st->worker, NULL, worker_main, st);
+    if (err) {
+        /* No thread: load here rather than miss the change. */
+        log_warn("config: no reload thread (%s); loading on the event loop", strerror(err));
+        struct load_result r;
+        load_into(st, &r);
+        finish_load(st, &r);
+        return;
+    }
+    st->busy = true;
+}
+
+static void on_load_done(struct loop_io *io, uint32_t events)
+{
+    struct cfg_store *st = (struct cfg_store *)((char *)io - offsetof(struct cfg_store, done_io));
+    uint64_t n;
+    if (read(io->fd, &n, sizeof(n)) != sizeof(n) || !st->busy)
+        return;
+    pthread_join(st->worker, NULL);
+    st->busy = false;
+    finish_load(st, &st->result);
+    if (st->again)
+        start_load(st);
+}
+
+static void on_change(void *ctx)
+{
+    struct cfg_store *st = ctx;
+    log_info("config: %s changed; reloading", st->dir);
+    start_load(st);
+}
+
+int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct cfg_store **out)
+{
+    struct cfg_store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->loop = loop;
+    st->opts = *opts;
+    st->done_io.fd = -1;
+    cfg_load_opts_default(&st->load_opts);
+    if (opts->root_namespace)
+        st->load_opts.root_namespace = opts->root_namespace;
+    if (opts->domain)
+        st->load_opts.domain = opts->domain;
+    st->dir = strdup(opts->dir);
+    int err = st->dir ? 0 : -ENOMEM;
+    if (!err) {
+        st->done_io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        st->done_io.cb = on_load_done;
+        err = st->done_io.fd < 0 ? -errno : loop_add(loop, &st->done_io, EPOLLIN);
+    }
+    if (!err) {
+        /* An empty snapshot first, so there always is one. */
+        struct cfg_diags none;
+        cfg_diags_init(&none);
+        err = cfg_load(NULL, 0, &st->load_opts, &none, &st->current);
+        cfg_diags_fini(&none);
+        snprintf(st->version, sizeof(st->version), "none");
+    }
+    if (!err) {
+        struct load_result r;
+        load_into(st, &r);
+        finish_load(st, &r);
+        err = dirwatch_new(loop, st->dir, opts->debounce_ms ? opts->debounce_ms : 200, on_change,
+                           st, &st->watch);
+    }
+    if (err) {
+        cfg_store_free(st);
+        return err;
+    }
+    *out = st;
+    return 0;
+}
+
+void cfg_store_free(struct cfg_store *st)
+{
+    if (!st)
+        return;
+    if (st->busy) {
+        pthread_join(st->worker, NULL);
+        cfg_snapshot_unref(st->result.snap);
+        cfg_diags_fini(&st->result.diags);
+    }
+    dirwatch_free(st->watch);
+    if (st->done_io.fd >= 0) {
+        if (st->done_io.registered)
+            loop_del(st->loop, &st->done_io);
+        close(st->done_io.fd);
+    }
+    clear_errors(st);
+    cfg_snapshot_unref(st->current);
+    free(st->dir);
+    free(st);
+}
+
+struct cfg_snapshot *cfg_store_current(const struct cfg_store *st)
+{
+    return st->current;
+}
+
+void cfg_store_status(const struct cfg_store *st, struct cfg_store_status *out)
+{
+    *out = st->status;
+    out->version = st->version;
+    for (size_t i = 0; i < st->status.nerrors; i++)
+        out->errors[i] = st->errors[i];
+}
+
+void cfg_store_reload(struct cfg_store *st)
+{
+    start_load(st);
+}

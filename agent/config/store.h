@@ -1,0 +1,60 @@
+/* The agent's live configuration: the current snapshot of --config DIR,
+ * reloaded when the directory changes.
+ *
+ * A change (inotify, debounced) starts a load on a worker thread, so a
+ * 50k-pod configuration never stalls the data path; the loop thread then
+ * swaps the snapshot in with one pointer store. A load with errors is
+ * reported (log, meshctl, metrics) and not applied: the last good
+ * snapshot keeps serving. Snapshots are refcounted, so a connection may
+ * hold the one it started with across any number of reloads. */
+#ifndef MESHD_CONFIG_STORE_H
+#define MESHD_CONFIG_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/loop.h"
+
+struct cfg_store;
+
+struct cfg_store_opts {
+    const char *dir;
+    const char *root_namespace; /* NULL: istio-system */
+    const char *domain;         /* NULL: cluster.local */
+    unsigned debounce_ms;       /* 0: 200 */
+    /* Called on the loop thread after a new snapshot is in place; `old`
+     * is still valid during the call (NULL the first time). */
+    void (*applied)(void *ctx, struct cfg_snapshot *now, struct cfg_snapshot *old);
+    void *ctx;
+};
+
+#define CFG_STORE_MESSAGES 20 /* kept from the last rejected load */
+
+struct cfg_store_status {
+    bool loaded; /* some load succeeded: the snapshot is the operator's */
+    const char *version;
+    uint64_t generation; /* snapshots applied so far */
+    uint64_t applied, rejected;
+    uint64_t loaded_unix_ms;
+    double last_load_seconds;
+    /* The last rejected load (empty when the latest load was applied). */
+    size_t nerrors;
+    const char *errors[CFG_STORE_MESSAGES];
+};
+
+/* Loads DIR now (on the calling thread) and starts watching it. A first
+ * load with errors leaves an empty snapshot in place (status.loaded false)
+ * and is not fatal: fixing the files applies them. */
+int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct cfg_store **out);
+/* Waits for a load in flight, then frees. Accepts NULL. */
+void cfg_store_free(struct cfg_store *st);
+
+/* Borrowed: valid until the next reload is applied; cfg_snapshot_ref() it
+ * to keep it longer. Never NULL. */
+struct cfg_snapshot *cfg_store_current(const struct cfg_store *st);
+void cfg_store_status(const struct cfg_store *st, struct cfg_store_status *out);
+/* Starts a reload now (as the watcher would). */
+void cfg_store_reload(struct cfg_store *st);
+
+#endif
