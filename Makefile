@@ -128,7 +128,13 @@ $(BUILD)/bench/decisions: bench/decisions.c $(LIBMESHD)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(BUILD)/bench/hbone_tunnel $(BUILD)/bench/decisions
+$(BUILD)/bench/config_load: bench/config_load.c $(LIBMESHD)
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(BUILD)/bench/hbone_tunnel $(BUILD)/bench/decisions $(BUILD)/bench/config_load
+	$(Q)$(BUILD)/bench/config_load
 	$(Q)$(BUILD)/bench/decisions
 	$(Q)$(BUILD)/bench/hbone_tunnel
 	$(Q)MESHD_BUILD=$(BUILD) bench/run.sh

@@ -73,6 +73,10 @@ void cfg_load_opts_default(struct cfg_load_opts *o);
 int cfg_load(const char *const *paths, size_t npaths, const struct cfg_load_opts *opts,
              struct cfg_diags *diags, struct cfg_snapshot **out);
 
+/* The same over one in-memory file (tests, fuzzing, stdin). */
+int cfg_load_buffer(const char *name, const char *buf, size_t len, const struct cfg_load_opts *opts,
+                    struct cfg_diags *diags, struct cfg_snapshot **out);
+
 struct cfg_snapshot *cfg_snapshot_ref(struct cfg_snapshot *s);
 void cfg_snapshot_unref(struct cfg_snapshot *s); /* accepts NULL */
 

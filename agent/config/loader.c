@@ -411,12 +411,8 @@ static void load_document(struct load *L, const char *file, const struct ynode *
         file_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
 }
 
-static void load_file(struct load *L, const char *path, const char *name)
+static void load_buffer(struct load *L, const char *name, const char *buf, size_t len)
 {
-    size_t len = 0;
-    char *buf = read_file(L, path, name, &len);
-    if (!buf)
-        return;
     /* The version covers names and contents: renaming a file is a change. */
     EVP_DigestUpdate(L->hash, name, strlen(name) + 1);
     EVP_DigestUpdate(L->hash, buf, len);
@@ -439,6 +435,14 @@ static void load_file(struct load *L, const char *path, const char *name)
             break;
     }
     yreader_fini(&r);
+}
+
+static void load_file(struct load *L, const char *path, const char *name)
+{
+    size_t len = 0;
+    char *buf = read_file(L, path, name, &len);
+    if (buf)
+        load_buffer(L, name, buf, len);
     free(buf);
 }
 
@@ -467,43 +471,76 @@ static void free_list_strings(struct cfg_list *l)
     free(l->v);
 }
 
-int cfg_load(const char *const *paths, size_t npaths, const struct cfg_load_opts *opts,
-             struct cfg_diags *diags, struct cfg_snapshot **out)
+static int load_begin(struct load *L, const struct cfg_load_opts *opts, struct cfg_diags *diags)
 {
-    struct cfg_load_opts defaults;
-    if (!opts) {
-        cfg_load_opts_default(&defaults);
-        opts = &defaults;
-    }
+    *L = (struct load){.o = opts, .diags = diags, .hash = EVP_MD_CTX_new()};
     struct cfg_snapshot *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    L->s = s;
     atomic_init(&s->refs, 1);
     arena_init(&s->arena, 0);
     s->root_ns =
         arena_strdup(&s->arena, opts->root_namespace ? opts->root_namespace : "istio-system");
     s->domain = arena_strdup(&s->arena, opts->domain ? opts->domain : "cluster.local");
-    struct load L = {.o = opts, .diags = diags, .s = s, .hash = EVP_MD_CTX_new()};
-    int rc = L.hash && s->root_ns && s->domain ? 0 : -ENOMEM;
-    if (!rc && !EVP_DigestInit_ex(L.hash, EVP_sha256(), NULL))
-        rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < npaths; i++)
-        rc = collect(&L, paths[i]) == -ENOMEM ? -ENOMEM : 0;
-    for (size_t i = 0; !rc && i < L.files.n; i++)
-        load_file(&L, L.files.v[i], file_name(L.files.v[i]));
+    if (!L->hash || !s->root_ns || !s->domain || !EVP_DigestInit_ex(L->hash, EVP_sha256(), NULL))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Seals the version and builds the indexes; frees L's scratch state
+ * whatever `rc` (a failure of the load so far) is. */
+static int load_finish(struct load *L, int rc, struct cfg_snapshot **out)
+{
+    struct cfg_snapshot *s = L->s;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    if (!rc && EVP_DigestFinal_ex(L.hash, md, &mdlen) && mdlen >= 8)
+    if (!rc && EVP_DigestFinal_ex(L->hash, md, &mdlen) && mdlen >= 8)
         for (int i = 0; i < 8; i++)
             snprintf(s->version + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(L.hash);
-    free_list_strings(&L.files);
+    EVP_MD_CTX_free(L->hash);
+    free_list_strings(&L->files);
     if (!rc)
-        rc = cfg_snapshot_index(s, diags);
+        rc = cfg_snapshot_index(s, L->diags);
     if (rc) {
         cfg_snapshot_unref(s);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+static const struct cfg_load_opts *opts_or_default(const struct cfg_load_opts *opts,
+                                                   struct cfg_load_opts *defaults)
+{
+    if (opts)
+        return opts;
+    cfg_load_opts_default(defaults);
+    return defaults;
+}
+
+int cfg_load(const char *const *paths, size_t npaths, const struct cfg_load_opts *opts,
+             struct cfg_diags *diags, struct cfg_snapshot **out)
+{
+    struct cfg_load_opts defaults;
+    struct load L;
+    int rc = load_begin(&L, opts_or_default(opts, &defaults), diags);
+    for (size_t i = 0; !rc && i < npaths; i++)
+        rc = collect(&L, paths[i]) == -ENOMEM ? -ENOMEM : 0;
+    for (size_t i = 0; !rc && i < L.files.n; i++)
+        load_file(&L, L.files.v[i], file_name(L.files.v[i]));
+    return load_finish(&L, rc, out);
+}
+
+int cfg_load_buffer(const char *name, const char *buf, size_t len, const struct cfg_load_opts *opts,
+                    struct cfg_diags *diags, struct cfg_snapshot **out)
+{
+    struct cfg_load_opts defaults;
+    struct load L;
+    int rc = load_begin(&L, opts_or_default(opts, &defaults), diags);
+    if (!rc && len > L.o->max_file_bytes)
+        file_error(&L, name, 0, 0, MSH_FILE, "file larger than %s%s", "the allowed size", "");
+    else if (!rc)
+        load_buffer(&L, name, buf, len); /* libyaml reads exactly len bytes */
+    return load_finish(&L, rc, out);
 }

@@ -75,6 +75,30 @@ static void clear_errors(struct cfg_store *st)
     st->status.nerrors = 0;
 }
 
+static void *release_main(void *arg)
+{
+    cfg_snapshot_unref(arg);
+    return NULL;
+}
+
+/* Unmapping a large snapshot's arena takes milliseconds: drop the last
+ * reference on a short-lived thread rather than on the event loop. */
+static void release_off_loop(struct cfg_snapshot *s)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    if (!s)
+        return;
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int err = pthread_create(&t, &attr, release_main, s);
+        pthread_attr_destroy(&attr);
+        if (err == 0)
+            return;
+    }
+    cfg_snapshot_unref(s);
+}
+
 /* Loop thread: apply a clean load, or report and keep the last good one. */
 static void finish_load(struct cfg_store *st, struct load_result *r)
 {
@@ -97,7 +121,7 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
         }
         if (r->err)
             log_error("config: load failed: %s", strerror(-r->err));
-        cfg_snapshot_unref(r->snap);
+        release_off_loop(r->snap);
     } else {
         /* Warnings are worth a line each, once per applied version. */
         for (size_t i = 0; i < d->n && i < 50; i++) {
@@ -120,7 +144,7 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
                  cfg_snapshot_files(r->snap), r->seconds);
         if (st->opts.applied)
             st->opts.applied(st->opts.ctx, st->current, old);
-        cfg_snapshot_unref(old);
+        release_off_loop(old);
     }
     cfg_diags_fini(&r->diags);
 }
