@@ -1,0 +1,260 @@
+/* Route resolution (see resolve.h). */
+#include "route/resolve.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool gateways_admit_mesh(const struct cfg_strs *gateways)
+{
+    if (!gateways->n)
+        return true;
+    for (size_t i = 0; i < gateways->n; i++)
+        if (strcmp(gateways->v[i], "mesh") == 0)
+            return true;
+    return false;
+}
+
+bool route_matches(const struct cfg_route *r, const struct route_source *src, uint16_t port)
+{
+    if (!r->nmatch)
+        return true;
+    for (size_t i = 0; i < r->nmatch; i++) {
+        const struct cfg_match *m = &r->match[i];
+        if (m->l7 || (m->port && m->port != port) || !gateways_admit_mesh(&m->gateways))
+            continue;
+        if (m->source_namespace && (!src->ns || strcmp(m->source_namespace, src->ns) != 0))
+            continue;
+        if (m->source_labels.n && !cfg_labels_match(&m->source_labels, &src->labels))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+/* Each section of `more` that is set replaces the one in `into`. */
+static void overlay(struct cfg_policy_level *into, const struct cfg_policy_level *more)
+{
+    if (more->lb != CFG_LB_UNSET)
+        into->lb = more->lb;
+    if (more->pool.set)
+        into->pool = more->pool;
+    if (more->outlier.set)
+        into->outlier = more->outlier;
+    if (more->tls_mode)
+        into->tls_mode = more->tls_mode;
+}
+
+static void overlay_policy(struct cfg_policy_level *into, const struct cfg_traffic_policy *tp,
+                           uint16_t port)
+{
+    overlay(into, &tp->top);
+    for (size_t i = 0; i < tp->nports; i++)
+        if (tp->ports[i].port == port)
+            overlay(into, &tp->ports[i].level);
+}
+
+void route_policy(const struct cfg_destination_rule *dr, const char *subset, uint16_t port,
+                  struct cfg_policy_level *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!dr)
+        return;
+    overlay_policy(out, &dr->policy, port);
+    for (size_t i = 0; subset && i < dr->nsubsets; i++)
+        if (strcmp(dr->subsets[i].name, subset) == 0)
+            overlay_policy(out, &dr->subsets[i].policy, port);
+}
+
+enum lb_policy route_lb_policy(enum cfg_lb lb)
+{
+    switch (lb) {
+    case CFG_LB_LEAST_REQUEST:
+        return LB_LEAST_REQUEST;
+    case CFG_LB_RANDOM:
+        return LB_RANDOM;
+    case CFG_LB_PASSTHROUGH:
+        return LB_PASSTHROUGH;
+    case CFG_LB_CONSISTENT_SOURCE_IP:
+        return LB_CONSISTENT_HASH_SOURCE_IP;
+    default:
+        return LB_ROUND_ROBIN; /* Istio's default; also for L7-only hashes */
+    }
+}
+
+bool route_in_mesh(const struct cfg_snapshot *s, const struct cfg_workload *w)
+{
+    const char *mode = cfg_label(&w->labels, "istio.io/dataplane-mode");
+    if (mode && strcmp(mode, "none") == 0)
+        return false;
+    return cfg_namespace_in_mesh(s, w->ns);
+}
+
+/* The DestinationRule for a host, as seen from namespace `ns`: Istio
+ * prefers the client's namespace, then the service's, then any. */
+static const struct cfg_destination_rule *find_dr(const struct cfg_snapshot *s, const char *fqdn,
+                                                  const char *client_ns, const char *svc_ns)
+{
+    const struct cfg_destination_rule *first = NULL, *svc_local = NULL, *dr;
+    struct cfg_iter it = {0};
+    while ((dr = cfg_next_dr_for_host(s, fqdn, &it))) {
+        if (dr->workload_selector.set)
+            continue;
+        if (client_ns && strcmp(dr->meta.ns, client_ns) == 0)
+            return dr;
+        if (!svc_local && strcmp(dr->meta.ns, svc_ns) == 0)
+            svc_local = dr;
+        if (!first)
+            first = dr;
+    }
+    return svc_local ? svc_local : first;
+}
+
+static const struct cfg_virtual_service *find_vs(const struct cfg_snapshot *s, const char *fqdn)
+{
+    const struct cfg_virtual_service *vs;
+    struct cfg_iter it = {0};
+    while ((vs = cfg_next_vs_for_host(s, fqdn, &it)))
+        if (gateways_admit_mesh(&vs->gateways))
+            return vs;
+    return NULL;
+}
+
+/* The port an endpoint listens on for a service port. */
+static uint16_t target_port(const struct cfg_svc *svc, uint16_t port,
+                            const struct cfg_workload *w)
+{
+    const char *name = NULL;
+    uint16_t number = port;
+    if (svc->service) {
+        for (size_t i = 0; i < svc->service->nports; i++) {
+            const struct cfg_service_port *sp = &svc->service->ports[i];
+            if (sp->port != port)
+                continue;
+            number = sp->target.number ? sp->target.number : sp->target.name ? 0 : port;
+            name = sp->target.name;
+            break;
+        }
+    } else if (svc->entry) {
+        for (size_t i = 0; i < svc->entry->nports; i++) {
+            const struct cfg_named_port *ep = &svc->entry->ports[i];
+            if (ep->number != port)
+                continue;
+            number = ep->target_port ? ep->target_port : port;
+            name = ep->name; /* an endpoint's `ports` may remap it */
+            break;
+        }
+    }
+    if (name && w->pod) {
+        for (size_t i = 0; i < w->pod->nports; i++)
+            if (w->pod->ports[i].name && strcmp(w->pod->ports[i].name, name) == 0)
+                return w->pod->ports[i].port;
+        return number; /* 0 for a Service's named targetPort the pod lacks */
+    }
+    if (name && w->entry) {
+        const char *v = cfg_label(&w->entry->ports, name);
+        long p = v ? strtol(v, NULL, 10) : 0;
+        if (p > 0 && p < 65536)
+            return (uint16_t)p;
+    }
+    return number;
+}
+
+static bool has_port(const struct cfg_svc *svc, uint16_t port)
+{
+    if (svc->service) {
+        for (size_t i = 0; i < svc->service->nports; i++)
+            if (svc->service->ports[i].port == port)
+                return true;
+    } else if (svc->entry) {
+        for (size_t i = 0; i < svc->entry->nports; i++)
+            if (svc->entry->ports[i].number == port)
+                return true;
+    }
+    return false;
+}
+
+static void fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c,
+                           const char *client_ns)
+{
+    const struct cfg_subset *sub = NULL;
+    c->dr = find_dr(s, c->svc->fqdn, client_ns, c->svc->ns);
+    for (size_t i = 0; c->subset && c->dr && i < c->dr->nsubsets; i++)
+        if (strcmp(c->dr->subsets[i].name, c->subset) == 0)
+            sub = &c->dr->subsets[i];
+    route_policy(c->dr, c->subset, c->port, &c->policy);
+    c->nendpoints = 0;
+    if (c->subset && !sub)
+        return; /* an unknown subset selects nothing (analyze reports it) */
+    for (size_t i = 0; i < c->svc->nendpoints && c->nendpoints < ROUTE_MAX_ENDPOINTS; i++) {
+        const struct cfg_workload *w = c->svc->endpoints[i];
+        if (!w->ready || !w->ips.n || (sub && !cfg_labels_match(&sub->labels, &w->labels)))
+            continue;
+        uint16_t tp = target_port(c->svc, c->port, w);
+        if (!tp)
+            continue;
+        c->endpoints[c->nendpoints] = w;
+        c->target_ports[c->nendpoints++] = tp;
+    }
+}
+
+void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
+                   const struct meshd_addr *orig_dst, struct lb_state *rng,
+                   struct route_cluster *c, struct route_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct cfg_vip *vip = cfg_vip_lookup(s, orig_dst);
+    if (!vip) {
+        out->workload = cfg_workload_by_ip(s, orig_dst);
+        out->kind = out->workload ? ROUTE_WORKLOAD : ROUTE_PASSTHROUGH;
+        return;
+    }
+    c->svc = vip->svc;
+    c->port = ntohs(orig_dst->port);
+    c->subset = NULL;
+    c->vs = find_vs(s, vip->svc->fqdn);
+    c->route = NULL;
+    if (c->svc->entry && !c->svc->nendpoints) {
+        /* A ServiceEntry without endpoints (resolution NONE or DNS): the
+         * original destination is the endpoint, as in Istio. */
+        out->kind = ROUTE_PASSTHROUGH;
+        return;
+    }
+    for (size_t i = 0; c->vs && i < c->vs->nroutes; i++) {
+        if (!route_matches(&c->vs->routes[i], src, c->port) || !c->vs->routes[i].ndest)
+            continue;
+        c->route = &c->vs->routes[i];
+        break;
+    }
+    if (c->route) {
+        const struct cfg_route *r = c->route;
+        uint32_t weights[64];
+        size_t n = r->ndest < 64 ? r->ndest : 64;
+        for (size_t i = 0; i < n; i++)
+            weights[i] = r->dest[i].has_weight || n == 1 ? r->dest[i].weight : 0;
+        int pick = lb_weighted_pick(weights, n, rng);
+        if (pick < 0) {
+            out->kind = ROUTE_NO_ROUTE;
+            out->why = "every route destination has weight 0";
+            return;
+        }
+        const struct cfg_destination *d = &r->dest[pick].dest;
+        const struct cfg_svc *to = cfg_svc_by_host(s, d->host, c->vs->meta.ns);
+        if (!to) {
+            out->kind = ROUTE_NO_ROUTE;
+            out->why = "the route's destination host is not a known service";
+            return;
+        }
+        c->svc = to;
+        c->subset = d->subset;
+        if (d->port)
+            c->port = d->port;
+        if (!has_port(to, c->port)) {
+            out->kind = ROUTE_NO_ROUTE;
+            out->why = "the destination service has no such port";
+            return;
+        }
+    }
+    fill_endpoints(s, c, src->ns);
+    out->kind = ROUTE_SERVICE;
+}

@@ -1,0 +1,75 @@
+/* Where a captured connection goes, decided from the configuration, as
+ * Istio decides it for TCP (issue 5):
+ *
+ *   original destination is a Service VIP:port (or a ServiceEntry
+ *   address) -> that service; its VirtualService's first matching route
+ *   (match on port, sourceLabels, sourceNamespace; L7 matches never match
+ *   at L4) -> one weighted destination (host, subset, port) -> the ready
+ *   endpoints of that host in that subset, with the DestinationRule's
+ *   traffic policy merged as Istio merges it (subset over port over top
+ *   level, one section at a time);
+ *   original destination is a workload's IP -> that workload;
+ *   anything else -> passthrough.
+ *
+ * Pure logic over an immutable snapshot: no I/O, no allocation. The
+ * caller picks the endpoint (route/lb) with its per-cluster state. */
+#ifndef MESHD_ROUTE_RESOLVE_H
+#define MESHD_ROUTE_RESOLVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "route/lb.h"
+
+#define ROUTE_MAX_ENDPOINTS 512 /* per cluster; more are not considered */
+
+/* The client, as the configuration knows it. */
+struct route_source {
+    const char *ns; /* NULL when unknown */
+    struct cfg_labels labels;
+};
+
+/* One cluster: a destination service, subset and port. */
+struct route_cluster {
+    const struct cfg_svc *svc;
+    const char *subset;  /* NULL: the whole service */
+    uint16_t port;       /* the service port */
+    const struct cfg_virtual_service *vs; /* NULL: no VirtualService applied */
+    const struct cfg_route *route;
+    const struct cfg_destination_rule *dr;
+    struct cfg_policy_level policy; /* merged; unset sections are Istio's defaults */
+    const struct cfg_workload *endpoints[ROUTE_MAX_ENDPOINTS]; /* ready, in the subset */
+    uint16_t target_ports[ROUTE_MAX_ENDPOINTS];
+    size_t nendpoints;
+};
+
+enum route_kind {
+    ROUTE_PASSTHROUGH, /* not a service or workload the configuration knows */
+    ROUTE_SERVICE,     /* `cluster` is filled */
+    ROUTE_WORKLOAD,    /* `workload` is the destination itself */
+    ROUTE_NO_ROUTE,    /* a service, but its route leads nowhere (flag NR) */
+};
+
+struct route_result {
+    enum route_kind kind;
+    const struct cfg_workload *workload;
+    const char *why; /* ROUTE_NO_ROUTE: for the log */
+};
+
+/* `rng` drives the weighted choice between route destinations. */
+void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
+                   const struct meshd_addr *orig_dst, struct lb_state *rng,
+                   struct route_cluster *cluster, struct route_result *out);
+
+/* Whether a VirtualService route's match list admits this connection. */
+bool route_matches(const struct cfg_route *r, const struct route_source *src, uint16_t port);
+/* The merged trafficPolicy of (dr, subset, port), Istio's precedence. */
+void route_policy(const struct cfg_destination_rule *dr, const char *subset, uint16_t port,
+                  struct cfg_policy_level *out);
+/* Whether a workload takes part in the mesh: its namespace is labelled
+ * istio.io/dataplane-mode=ambient and the workload does not opt out. */
+bool route_in_mesh(const struct cfg_snapshot *s, const struct cfg_workload *w);
+enum lb_policy route_lb_policy(enum cfg_lb lb);
+
+#endif
