@@ -173,10 +173,12 @@ static json_t *mesh_status(const struct agent *ag)
         return NULL;
     struct mesh_stats ms;
     mesh_get_stats(ag->mesh, &ms);
-    return json_pack("{s:I,s:I,s:I,s:I}", "cert_renewals", (json_int_t)ms.renewals,
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cert_renewals", (json_int_t)ms.renewals,
                      "hbone_sessions_opened", (json_int_t)ms.sessions_opened,
                      "hbone_sessions_reused", (json_int_t)ms.sessions_reused, "hbone_sessions",
-                     (json_int_t)ms.sessions);
+                     (json_int_t)ms.sessions, "refused_no_route", (json_int_t)ms.no_route,
+                     "refused_no_endpoint", (json_int_t)ms.no_endpoint, "clusters",
+                     (json_int_t)ms.clusters);
 }
 
 static json_t *config_status(const struct agent *ag)
@@ -652,6 +654,7 @@ int agent_run(const struct agent_opts *opts)
     }
     if (ag.mesh) {
         mesh_set_pods(ag.mesh, ag.pods);
+        mesh_set_config(ag.mesh, ag.config);
         mesh_set_outbound(ag.mesh, ag.outbound);
     }
     pods_restore(ag.pods);

@@ -8,13 +8,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/store.h"
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "enroll/pods.h"
 #include "hbone/pool.h"
 #include "pki/pki.h"
 #include "proxy/hbone_inbound.h"
 #include "proxy/outbound.h"
+#include "route/clusters.h"
+#include "route/resolve.h"
 
 #define HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
 #define IDLE_TIMEOUT_NS      (60ull * 1000000000ull)
@@ -28,7 +32,13 @@ struct mesh {
     long cert_ttl_s;
     struct hbone_pool *pool;
     struct hbone_inbound *server;
+    struct cfg_store *config; /* borrowed; NULL: route to enrolled pods only */
+    struct clusters *clusters;
+    struct lb_state rng;          /* weighted route choice */
+    struct route_cluster scratch; /* route_resolve's output, reused */
+    struct lb_endpoint eps[ROUTE_MAX_ENDPOINTS];
     uint64_t renewals;
+    uint64_t no_route, no_endpoint;
 };
 
 /* A pod's workload identity: its certificate and the two TLS contexts
@@ -153,7 +163,9 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                     .server_ctx = server_ctx,
                                     .verify_client = verify_client,
                                     .ctx = m};
-    if ((rc = hbone_pool_new(loop, &po, &m->pool)) != 0 ||
+    lb_state_init(&m->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)m);
+    if ((rc = clusters_new((uint64_t)time(NULL), &m->clusters)) != 0 ||
+        (rc = hbone_pool_new(loop, &po, &m->pool)) != 0 ||
         (rc = hbone_inbound_new(loop, conns, &io, &m->server)) != 0) {
         mesh_free(m);
         return rc;
@@ -169,6 +181,7 @@ void mesh_free(struct mesh *m)
         return;
     hbone_pool_free(m->pool);
     hbone_inbound_free(m->server);
+    clusters_free(m->clusters);
     pki_ca_free(m->ca);
     free(m);
 }
@@ -176,6 +189,11 @@ void mesh_free(struct mesh *m)
 void mesh_set_pods(struct mesh *m, struct pods *pods)
 {
     m->pods = pods;
+}
+
+void mesh_set_config(struct mesh *m, struct cfg_store *config)
+{
+    m->config = config;
 }
 
 void mesh_get_stats(const struct mesh *m, struct mesh_stats *st)
@@ -186,6 +204,9 @@ void mesh_get_stats(const struct mesh *m, struct mesh_stats *st)
     st->sessions_opened = ps.sessions_opened;
     st->sessions_reused = ps.sessions_reused;
     st->sessions = ps.sessions;
+    st->no_route = m->no_route;
+    st->no_endpoint = m->no_endpoint;
+    st->clusters = clusters_count(m->clusters);
 }
 
 struct hbone_pool *mesh_pool(const struct mesh *m)
@@ -207,31 +228,147 @@ static struct meshd_addr pod_addr_like(const struct pod *pod, const struct meshd
     return (struct meshd_addr){0};
 }
 
+static void refuse(struct outbound_route *out, const char *flag)
+{
+    out->action = OUTBOUND_REFUSE;
+    snprintf(out->response_flag, sizeof(out->response_flag), "%s", flag);
+}
+
+/* An HBONE tunnel from `src` to `target` (ip:port), whose server must
+ * prove the identity of dst_ns/dst_sa. */
+static void route_hbone(struct mesh *m, const struct pod *src, const struct meshd_addr *target,
+                        const char *dst_ns, const char *dst_sa, struct outbound_route *out)
+{
+    const struct pod_identity *sid = src->identity;
+    out->action = OUTBOUND_HBONE;
+    out->target = *target;
+    out->client_ctx = sid->client;
+    out->source = pod_addr_like(src, target);
+    snprintf(out->key.src_id, sizeof(out->key.src_id), "%s", sid->cert->spiffe_id);
+    int n = snprintf(out->key.dst_id, sizeof(out->key.dst_id), "spiffe://%s/ns/%s/sa/%s",
+                     m->trust_domain, dst_ns, dst_sa ? dst_sa : "default");
+    if (n < 0 || (size_t)n >= sizeof(out->key.dst_id)) {
+        /* An identity we cannot express can never be verified: refuse. */
+        refuse(out, "NR");
+        return;
+    }
+    out->key.dst = *target;
+    out->key.dst.port = htons(MESHD_PORT_HBONE);
+}
+
+/* Sends to a workload: over HBONE when it is in the mesh (a pod enrolled
+ * here, or a workload of an ambient namespace), else plain TCP. */
+static void route_to_workload(struct mesh *m, const struct cfg_snapshot *snap,
+                              const struct pod *src, const struct cfg_workload *w,
+                              const struct meshd_addr *target, struct outbound_route *out)
+{
+    const struct pod *local = m->pods ? pods_find_ip(m->pods, target) : NULL;
+    if (local && local->identity) {
+        route_hbone(m, src, target, local->ns, local->sa, out);
+    } else if (w && route_in_mesh(snap, w)) {
+        route_hbone(m, src, target, w->ns, w->service_account, out);
+    } else {
+        out->action = OUTBOUND_PASSTHROUGH;
+        out->target = *target;
+    }
+}
+
+/* The endpoint's address in the family the app used, with the port. */
+static bool endpoint_addr(const struct cfg_workload *w, uint8_t family, uint16_t port,
+                          struct meshd_addr *out)
+{
+    for (size_t i = 0; i < w->ips.n; i++) {
+        if (w->ips.v[i].family == family) {
+            *out = w->ips.v[i];
+            out->port = htons(port);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
+                          const struct meshd_addr *orig_dst, struct route_cluster *c,
+                          struct outbound_route *out)
+{
+    struct cluster_state *cs = clusters_get(m->clusters, c->svc->fqdn, c->subset, c->port);
+    enum lb_policy policy = route_lb_policy(c->policy.lb);
+    if (policy == LB_PASSTHROUGH) {
+        out->action = OUTBOUND_PASSTHROUGH;
+        return;
+    }
+    size_t n = 0;
+    int index[ROUTE_MAX_ENDPOINTS];
+    for (size_t i = 0; i < c->nendpoints; i++) {
+        struct meshd_addr a;
+        if (!endpoint_addr(c->endpoints[i], orig_dst->family, c->target_ports[i], &a))
+            continue;
+        m->eps[n] = (struct lb_endpoint){.addr = a};
+        index[n++] = (int)i;
+    }
+    struct outlier_config oc = {0};
+    struct meshd_addr from = pod_addr_like(src, orig_dst);
+    int pick = lb_pick(policy, &cs->lb, m->eps, n, &from, &oc, loop_now_ns(), -1);
+    if (pick < 0) {
+        m->no_endpoint++;
+        log_ratelimited(LOG_WARN, "mesh: %s%s%s port %u has no ready endpoint; refused",
+                        c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
+                        c->port);
+        refuse(out, "UH");
+        return;
+    }
+    route_to_workload(m, snap, src, c->endpoints[index[pick]], &m->eps[pick].addr, out);
+}
+
+/* The client as the configuration knows it: its Pod by IP, else its
+ * enrolled namespace. */
+static struct route_source source_of(const struct cfg_snapshot *snap, const struct pod *src)
+{
+    struct route_source rs = {.ns = src->ns};
+    for (size_t i = 0; i < src->nips; i++) {
+        const struct cfg_workload *w = cfg_workload_by_ip(snap, &src->ips[i]);
+        if (w) {
+            rs.ns = w->ns;
+            rs.labels = w->labels;
+            break;
+        }
+    }
+    return rs;
+}
+
 void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
                 struct outbound_route *out)
 {
     struct mesh *m = ctx;
-    const struct pod *dst = m->pods ? pods_find_ip(m->pods, orig_dst) : NULL;
-    const struct pod_identity *sid = src->identity;
-    if (!dst || !sid || !dst->identity) {
-        out->action = OUTBOUND_PASSTHROUGH;
+    out->action = OUTBOUND_PASSTHROUGH;
+    if (!src->identity)
         return;
+    const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
+    if (snap) {
+        struct route_source rs = source_of(snap, src);
+        struct route_result rr;
+        route_resolve(snap, &rs, orig_dst, &m->rng, &m->scratch, &rr);
+        switch (rr.kind) {
+        case ROUTE_SERVICE:
+            route_service(m, snap, src, orig_dst, &m->scratch, out);
+            return;
+        case ROUTE_WORKLOAD:
+            route_to_workload(m, snap, src, rr.workload, orig_dst, out);
+            return;
+        case ROUTE_NO_ROUTE:
+            m->no_route++;
+            log_ratelimited(LOG_WARN, "mesh: no route for %s port %u: %s; refused",
+                            m->scratch.svc->fqdn, m->scratch.port, rr.why);
+            refuse(out, "NR");
+            return;
+        case ROUTE_PASSTHROUGH:
+            break;
+        }
     }
-    out->action = OUTBOUND_HBONE;
-    out->target = *orig_dst;
-    out->client_ctx = sid->client;
-    out->source = pod_addr_like(src, orig_dst);
-    snprintf(out->key.src_id, sizeof(out->key.src_id), "%s", sid->cert->spiffe_id);
-    int n = snprintf(out->key.dst_id, sizeof(out->key.dst_id), "spiffe://%s/ns/%s/sa/%s",
-                     m->trust_domain, dst->ns, dst->sa);
-    if (n < 0 || (size_t)n >= sizeof(out->key.dst_id)) {
-        /* An identity we cannot express can never be verified: refuse. */
-        out->action = OUTBOUND_REFUSE;
-        snprintf(out->response_flag, sizeof(out->response_flag), "NR");
-        return;
-    }
-    out->key.dst = *orig_dst;
-    out->key.dst.port = htons(MESHD_PORT_HBONE);
+    /* Not in the configuration: a pod enrolled here is still in the mesh. */
+    route_to_workload(m, snap, src, NULL, orig_dst, out);
+    if (out->action == OUTBOUND_PASSTHROUGH)
+        out->target = (struct meshd_addr){0}; /* as the app asked */
 }
 
 void mesh_tick(struct mesh *m, uint64_t now_ns)

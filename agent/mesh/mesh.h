@@ -32,6 +32,10 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
 void mesh_free(struct mesh *m);
 /* The pod registry, once it exists (it takes mesh's hooks). Borrowed. */
 void mesh_set_pods(struct mesh *m, struct pods *pods);
+/* The live configuration routes connections (Services, VirtualServices,
+ * DestinationRules, workloads of other nodes). Borrowed. */
+struct cfg_store;
+void mesh_set_config(struct mesh *m, struct cfg_store *config);
 
 /* pod hooks, in this order: identity, then the HBONE server. */
 int mesh_identity_attach(void *m, struct pod *pod);
@@ -47,6 +51,8 @@ struct hbone_pool *mesh_pool(const struct mesh *m);
 
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;
+    uint64_t no_route, no_endpoint; /* refused: NR, UH */
+    uint64_t clusters;
 };
 void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
 

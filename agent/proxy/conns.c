@@ -238,9 +238,10 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         conn_finish(c, CONN_FAILED, rc);
 }
 
-void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_src)
+void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                  const struct meshd_addr *bind_src)
 {
-    int rc = upstream_connect(netns_fd, &c->rec.orig_dst, bind_src, c->t->opts.mark);
+    int rc = upstream_connect(netns_fd, dst ? dst : &c->rec.orig_dst, bind_src, c->t->opts.mark);
     if (rc >= 0) {
         c->rec.sock_cookie[1] = sock_cookie(rc);
         c->connect_io.fd = rc;

@@ -44,9 +44,11 @@ void conns_free(struct conns *t);
 struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, const char *pod,
                         const struct meshd_addr *src);
 struct conn_record *conn_record(struct conn *c);
-/* Connects to rec->orig_dst from inside `netns_fd` (binding `bind_src` when
- * not NULL) and relays. Failures finish the connection with a reset. */
-void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *bind_src);
+/* Connects to `dst` (NULL: rec->orig_dst) from inside `netns_fd` (binding
+ * `bind_src` when not NULL) and relays. Failures finish the connection
+ * with a reset. */
+void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                  const struct meshd_addr *bind_src);
 /* Hands the app socket to another carrier (an HBONE stream): the caller
  * then reports the end with conn_end(). Returns the fd. */
 int conn_take_fd(struct conn *c);

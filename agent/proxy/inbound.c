@@ -94,7 +94,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         return;
     }
     struct meshd_addr from = listener_app_source(&dst);
-    conn_forward(c, pod->netns_fd, &from);
+    conn_forward(c, pod->netns_fd, NULL, &from);
 }
 
 int inbound_attach_pod(void *ctx, struct pod *pod)

@@ -129,7 +129,8 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         op->ob->opts.route(op->ob->opts.route_ctx, pod, &od.dst, &route);
     switch (route.action) {
     case OUTBOUND_PASSTHROUGH:
-        conn_forward(c, pod->netns_fd, NULL);
+        /* To the chosen endpoint of a service, or where the app meant. */
+        conn_forward(c, pod->netns_fd, route.target.family ? &route.target : NULL, NULL);
         return;
     case OUTBOUND_REFUSE:
         conn_refuse(c, -ECONNREFUSED, route.response_flag[0] ? route.response_flag : "NR");

@@ -24,7 +24,8 @@ enum outbound_action {
 
 struct outbound_route {
     enum outbound_action action;
-    struct meshd_addr target;  /* HBONE: the endpoint, becomes :authority */
+    struct meshd_addr target;  /* HBONE: the endpoint, becomes :authority;
+                                  PASSTHROUGH: where to connect (unset: orig dst) */
     struct hbone_pool_key key; /* HBONE: identities and the peer's 15008 */
     SSL_CTX *client_ctx;       /* HBONE: the source workload's; borrowed */
     struct meshd_addr source;  /* HBONE: the app's pod address, for Forwarded */

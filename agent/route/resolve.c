@@ -121,8 +121,7 @@ static const struct cfg_virtual_service *find_vs(const struct cfg_snapshot *s, c
 }
 
 /* The port an endpoint listens on for a service port. */
-static uint16_t target_port(const struct cfg_svc *svc, uint16_t port,
-                            const struct cfg_workload *w)
+static uint16_t target_port(const struct cfg_svc *svc, uint16_t port, const struct cfg_workload *w)
 {
     const char *name = NULL;
     uint16_t number = port;
@@ -199,8 +198,8 @@ static void fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c
 }
 
 void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
-                   const struct meshd_addr *orig_dst, struct lb_state *rng,
-                   struct route_cluster *c, struct route_result *out)
+                   const struct meshd_addr *orig_dst, struct lb_state *rng, struct route_cluster *c,
+                   struct route_result *out)
 {
     memset(out, 0, sizeof(*out));
     const struct cfg_vip *vip = cfg_vip_lookup(s, orig_dst);

@@ -33,8 +33,8 @@ struct route_source {
 /* One cluster: a destination service, subset and port. */
 struct route_cluster {
     const struct cfg_svc *svc;
-    const char *subset;  /* NULL: the whole service */
-    uint16_t port;       /* the service port */
+    const char *subset;                   /* NULL: the whole service */
+    uint16_t port;                        /* the service port */
     const struct cfg_virtual_service *vs; /* NULL: no VirtualService applied */
     const struct cfg_route *route;
     const struct cfg_destination_rule *dr;

@@ -20,42 +20,53 @@ static const char *mesh_yaml =
     "ambient}}\n---\n"
     "apiVersion: v1\nkind: Service\nmetadata: {name: payments, namespace: shop}\n"
     "spec:\n  clusterIP: 10.96.0.10\n  selector: {app: payments}\n"
-    "  ports:\n  - {name: http, port: 80, targetPort: web}\n  - {name: grpc, port: 9090, targetPort: 9091}\n---\n"
-    "apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: shop, labels: {app: payments, version: v1}}\n"
-    "spec:\n  serviceAccountName: pay\n  containers: [{name: a, ports: [{name: web, containerPort: 8080}]}]\n"
+    "  ports:\n  - {name: http, port: 80, targetPort: web}\n  - {name: grpc, port: 9090, "
+    "targetPort: 9091}\n---\n"
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: shop, labels: {app: payments, "
+    "version: v1}}\n"
+    "spec:\n  serviceAccountName: pay\n  containers: [{name: a, ports: [{name: web, containerPort: "
+    "8080}]}]\n"
     "status: {podIP: 10.1.0.1}\n---\n"
-    "apiVersion: v1\nkind: Pod\nmetadata: {name: p2, namespace: shop, labels: {app: payments, version: v2}}\n"
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p2, namespace: shop, labels: {app: payments, "
+    "version: v2}}\n"
     "spec:\n  containers: [{name: a, ports: [{name: web, containerPort: 8081}]}]\n"
     "status: {podIP: 10.1.0.2}\n---\n"
-    "apiVersion: v1\nkind: Pod\nmetadata: {name: p3, namespace: shop, labels: {app: payments, version: v1}}\n"
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p3, namespace: shop, labels: {app: payments, "
+    "version: v1}}\n"
     "spec:\n  containers: [{name: a, ports: [{name: web, containerPort: 8080}]}]\n"
     "status:\n  podIP: 10.1.0.3\n  conditions: [{type: Ready, status: 'False'}]\n---\n"
-    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments, namespace: shop}\n"
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments, "
+    "namespace: shop}\n"
     "spec:\n  host: payments\n  trafficPolicy:\n    loadBalancer: {simple: RANDOM}\n"
     "    connectionPool: {tcp: {maxConnections: 100}}\n"
-    "    portLevelSettings:\n    - port: {number: 9090}\n      loadBalancer: {simple: LEAST_REQUEST}\n"
+    "    portLevelSettings:\n    - port: {number: 9090}\n      loadBalancer: {simple: "
+    "LEAST_REQUEST}\n"
     "  subsets:\n  - name: v1\n    labels: {version: v1}\n"
     "  - name: v2\n    labels: {version: v2}\n    trafficPolicy:\n"
     "      connectionPool: {tcp: {maxConnections: 5}}\n"
-    "      portLevelSettings:\n      - port: {number: 9090}\n        outlierDetection: {consecutiveGatewayErrors: 2}\n"
+    "      portLevelSettings:\n      - port: {number: 9090}\n        outlierDetection: "
+    "{consecutiveGatewayErrors: 2}\n"
     "---\n"
-    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: payments, namespace: shop}\n"
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: payments, "
+    "namespace: shop}\n"
     "spec:\n  hosts: [payments]\n  http:\n"
-    "  - match: [{headers: {x: {exact: y}}}]\n    route: [{destination: {host: payments, subset: v2}}]\n"
-    "  - match: [{sourceLabels: {app: checkout}}]\n    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - match: [{headers: {x: {exact: y}}}]\n    route: [{destination: {host: payments, subset: "
+    "v2}}]\n"
+    "  - match: [{sourceLabels: {app: checkout}}]\n    route: [{destination: {host: payments, "
+    "subset: v2}}]\n"
     "  - match: [{port: 9090}]\n    route: [{destination: {host: payments, subset: v2}}]\n"
     "  - route:\n    - {destination: {host: payments, subset: v1}, weight: 99}\n"
     "    - {destination: {host: payments, subset: v2}, weight: 1}\n";
 
-static struct meshd_addr A(const char *s)
-{
+static struct meshd_addr A(const char *s) {
     struct meshd_addr a;
     assert_int_equal(addr_parse(s, &a), 0);
     return a;
 }
 
-static void resolve(struct cfg_fixture *f, const struct route_source *src, const char *dst,
-                    struct route_cluster *c, struct route_result *r)
+static void
+resolve(struct cfg_fixture *f, const struct route_source *src, const char *dst,
+        struct route_cluster *c, struct route_result *r)
 {
     static struct lb_state rng;
     if (!rng.rng)
@@ -137,7 +148,8 @@ static void test_policy_precedence(void **state)
 {
     struct cfg_fixture f;
     cfg_fixture_load(&f, mesh_yaml);
-    const struct cfg_destination_rule *dr = cfg_find(f.snap, CFG_DESTINATION_RULE, "shop", "payments");
+    const struct cfg_destination_rule *dr =
+        cfg_find(f.snap, CFG_DESTINATION_RULE, "shop", "payments");
     struct cfg_policy_level p;
     route_policy(dr, NULL, 80, &p);
     assert_int_equal(p.lb, CFG_LB_RANDOM);
@@ -161,16 +173,17 @@ static void test_policy_precedence(void **state)
 static void test_workloads_passthrough_and_no_route(void **state)
 {
     struct cfg_fixture f;
-    cfg_fixture_load(&f, "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
-                         "spec: {clusterIP: 10.96.1.1, selector: {app: a}, ports: [{port: 80}]}\n---\n"
-                         "apiVersion: v1\nkind: Pod\nmetadata: {name: a1, labels: {app: a}}\n"
-                         "status: {podIP: 10.2.0.1}\n---\n"
-                         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
-                         "spec:\n  hosts: [a]\n  tcp:\n  - match: [{sourceNamespace: other}]\n"
-                         "    route: [{destination: {host: nowhere}}]\n"
-                         "  - route: [{destination: {host: a, port: {number: 81}}}]\n---\n"
-                         "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
-                         "spec: {clusterIP: 10.96.1.2, selector: {app: b}, ports: [{port: 80}]}\n");
+    cfg_fixture_load(
+        &f, "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+            "spec: {clusterIP: 10.96.1.1, selector: {app: a}, ports: [{port: 80}]}\n---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a1, labels: {app: a}}\n"
+            "status: {podIP: 10.2.0.1}\n---\n"
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
+            "spec:\n  hosts: [a]\n  tcp:\n  - match: [{sourceNamespace: other}]\n"
+            "    route: [{destination: {host: nowhere}}]\n"
+            "  - route: [{destination: {host: a, port: {number: 81}}}]\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
+            "spec: {clusterIP: 10.96.1.2, selector: {app: b}, ports: [{port: 80}]}\n");
     static struct route_cluster c;
     struct route_result r;
     struct route_source src = {.ns = "default"}, other = {.ns = "other"};

@@ -1,0 +1,93 @@
+/* Open-addressing table of cluster state (see clusters.h). */
+#include "route/clusters.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS (CLUSTERS_MAX * 2) /* load factor <= 1/2 */
+
+struct cluster_entry {
+    struct cluster_state state;
+    uint64_t hash;
+    char key[]; /* "fqdn|subset|port" */
+};
+
+struct clusters {
+    struct cluster_entry *slots[SLOTS];
+    size_t n;
+    uint64_t overflowed, seed;
+    struct cluster_state overflow;
+};
+
+int clusters_new(uint64_t seed, struct clusters **out)
+{
+    struct clusters *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->seed = seed;
+    lb_state_init(&t->overflow.lb, seed ^ 0x9e3779b97f4a7c15ULL);
+    *out = t;
+    return 0;
+}
+
+void clusters_free(struct clusters *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < SLOTS; i++)
+        free(t->slots[i]);
+    free(t);
+}
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+struct cluster_state *clusters_get(struct clusters *t, const char *fqdn, const char *subset,
+                                   uint16_t port)
+{
+    char key[600];
+    int n = snprintf(key, sizeof(key), "%s|%s|%u", fqdn, subset ? subset : "", port);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return &t->overflow;
+    uint64_t h = hash_key(key);
+    for (size_t i = 0; i < SLOTS; i++) {
+        size_t at = (h + i) & (SLOTS - 1);
+        struct cluster_entry *e = t->slots[at];
+        if (e && e->hash == h && strcmp(e->key, key) == 0)
+            return &e->state;
+        if (e)
+            continue;
+        if (t->n >= CLUSTERS_MAX)
+            break;
+        e = calloc(1, sizeof(*e) + (size_t)n + 1);
+        if (!e)
+            break;
+        e->hash = h;
+        memcpy(e->key, key, (size_t)n + 1);
+        lb_state_init(&e->state.lb, t->seed ^ h);
+        t->slots[at] = e;
+        t->n++;
+        return &e->state;
+    }
+    t->overflowed++;
+    return &t->overflow;
+}
+
+size_t clusters_count(const struct clusters *t)
+{
+    return t->n;
+}
+
+uint64_t clusters_overflowed(const struct clusters *t)
+{
+    return t->overflowed;
+}

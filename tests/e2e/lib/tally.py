@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Which backend answered: a tiny TCP server and client for routing tests.
+
+  tally.py serve PORT NAME        accept on [::]:PORT; to each connection
+                                  write NAME and a newline, then echo what
+                                  arrives until EOF (so a connection can be
+                                  held open and checked later)
+  tally.py count ADDR PORT N      N sequential connections; print JSON
+                                  {"NAME": count, ..., "failed": k}
+  tally.py hold ADDR PORT FLAG    connect, print the NAME, wait until the
+                                  file FLAG exists (60 s at most), then
+                                  check the connection still echoes
+"""
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+
+def serve(port, name):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
+    s.listen(1024)
+
+    def handle(c):
+        try:
+            c.sendall(name.encode() + b"\n")
+            while True:
+                data = c.recv(4096)
+                if not data:
+                    break
+                c.sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+
+def read_line(c):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        data = c.recv(256)
+        if not data:
+            break
+        buf += data
+    return buf.decode(errors="replace").strip()
+
+
+def count(addr, port, n):
+    tally = {"failed": 0}
+    deadline = time.monotonic() + 300
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            tally["failed"] += 1
+            continue
+        try:
+            with socket.create_connection((addr, port), timeout=5) as c:
+                name = read_line(c)
+                tally[name or "failed"] = tally.get(name or "failed", 0) + 1
+        except OSError:
+            tally["failed"] += 1
+    print(json.dumps(tally))
+
+
+def hold(addr, port, flag):
+    with socket.create_connection((addr, port), timeout=5) as c:
+        print(read_line(c), flush=True)
+        for _ in range(600):
+            if os.path.exists(flag):
+                break
+            time.sleep(0.1)
+        c.sendall(b"still-open\n")
+        print("echo:" + read_line(c), flush=True)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "count":
+        count(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "hold":
+        hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])
