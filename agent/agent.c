@@ -29,6 +29,7 @@
 #include "core/loop.h"
 #include "enroll/pods.h"
 #include "mesh/mesh.h"
+#include "policy/peerauth.h"
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
@@ -225,6 +226,28 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
         (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
         (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "mesh", mesh_status(ag), "config",
         config_status(ag));
+}
+
+/* PeerAuthentication for plaintext arriving at an enrolled pod's port:
+ * the pod as the configuration knows it (its Pod by IP), else its
+ * enrolled namespace with no labels. */
+static enum mtls_mode agent_mtls_mode(void *ctx, const struct pod *pod, uint16_t port)
+{
+    struct agent *ag = ctx;
+    const struct cfg_snapshot *snap = cfg_store_current(ag->config);
+    const struct cfg_workload *w = NULL;
+    for (size_t i = 0; i < pod->nips && !w; i++)
+        w = cfg_workload_by_ip(snap, &pod->ips[i]);
+    struct peerauth_result r;
+    peerauth_mode(snap, w ? w->ns : pod->ns, w ? &w->labels : NULL, port, &r);
+    switch (r.mode) {
+    case CFG_MTLS_STRICT:
+        return MTLS_STRICT;
+    case CFG_MTLS_DISABLE:
+        return MTLS_DISABLE;
+    default:
+        return MTLS_PERMISSIVE;
+    }
 }
 
 /* A kernel connection event: attach RTT/retransmits to meshd's record. */
@@ -606,7 +629,10 @@ int agent_run(const struct agent_opts *opts)
         .records = 1024,
         .mark = MESHD_SOCK_MARK,
         .observer = {.opened = on_conn_opened, .closed = on_conn_closed, .ctx = &ag}};
-    struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND, .pin_dir = ag.pin_dir};
+    struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND,
+                                   .pin_dir = ag.pin_dir,
+                                   .mtls_mode = agent_mtls_mode,
+                                   .mtls_ctx = &ag};
     struct outbound_opts out_opts = {.port = MESHD_PORT_OUTBOUND};
     if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0) {
         log_error("agent: connections: %s", strerror(-err));
