@@ -29,6 +29,7 @@
 #include "core/loop.h"
 #include "enroll/pods.h"
 #include "mesh/mesh.h"
+#include "policy/authz.h"
 #include "policy/peerauth.h"
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
@@ -48,6 +49,9 @@ struct agent {
     struct inbound *inbound;
     struct mesh *mesh; /* NULL without --ca-dir */
     struct cfg_store *config;
+    struct authz_policy *authz_buf; /* the policies selected for one decision */
+    size_t authz_cap;
+    uint64_t authz_denied;
     struct kevents *kevents;
     struct tcp_metrics *tcp_metrics;
     struct kernel_metrics *kernel_metrics;
@@ -248,6 +252,61 @@ static enum mtls_mode agent_mtls_mode(void *ctx, const struct pod *pod, uint16_t
     default:
         return MTLS_PERMISSIVE;
     }
+}
+
+/* AuthorizationPolicy at the destination, on the live snapshot: the
+ * policies of the pod's namespace and the root namespace that select it,
+ * evaluated with Istio's L4 semantics (policy/authz). Plaintext peers
+ * (peer_id NULL) have no principal or namespace. */
+static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id,
+                           const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    struct agent *ag = ctx;
+    const struct cfg_snapshot *snap = cfg_store_current(ag->config);
+    size_t total = cfg_count(snap, CFG_AUTHORIZATION_POLICY);
+    if (total == 0)
+        return 0;
+    if (total > ag->authz_cap) {
+        struct authz_policy *v = realloc(ag->authz_buf, total * sizeof(*v));
+        if (!v) {
+            log_ratelimited(LOG_ERROR, "authz: out of memory; denying (fail closed)");
+            return -EACCES;
+        }
+        ag->authz_buf = v;
+        ag->authz_cap = total;
+    }
+    const struct cfg_workload *w = NULL;
+    for (size_t i = 0; i < pod->nips && !w; i++)
+        w = cfg_workload_by_ip(snap, &pod->ips[i]);
+    size_t n = cfg_authz_select(snap, w ? w->ns : pod->ns, w ? &w->labels : NULL, ag->authz_buf,
+                                ag->authz_cap);
+    if (n == 0)
+        return 0;
+    /* Istio's principal is the SPIFFE id without its scheme:
+     * "cluster.local/ns/<ns>/sa/<sa>"; the namespace is the part after ns/. */
+    struct authz_request req = {.source = *src, .destination = *dst};
+    char ns[64] = "";
+    if (peer_id && strncmp(peer_id, "spiffe://", 9) == 0) {
+        req.principal = peer_id + 9;
+        const char *p = strstr(req.principal, "/ns/");
+        if (p && sscanf(p, "/ns/%63[^/]/", ns) == 1)
+            req.namespace_ = ns;
+    }
+    struct authz_decision d;
+    authz_evaluate(ag->authz_buf, n, &req, &d);
+    char s[ADDR_STRLEN], t[ADDR_STRLEN];
+    if (d.audit)
+        log_info("authz: %s -> %s/%s %s matched AUDIT policy %s",
+                 req.principal ? req.principal : addr_format(src, s, sizeof(s)), pod->ns, pod->name,
+                 addr_format(dst, t, sizeof(t)), d.audit->name);
+    if (d.allow)
+        return 0;
+    ag->authz_denied++;
+    log_ratelimited(LOG_INFO, "authz: %s -> %s/%s %s denied by %s",
+                    req.principal ? req.principal : addr_format(src, s, sizeof(s)), pod->ns,
+                    pod->name, addr_format(dst, t, sizeof(t)),
+                    d.by ? d.by->name : "no ALLOW policy matching");
+    return -EACCES;
 }
 
 /* A kernel connection event: attach RTT/retransmits to meshd's record. */
@@ -632,6 +691,7 @@ int agent_run(const struct agent_opts *opts)
     struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND,
                                    .pin_dir = ag.pin_dir,
                                    .mtls_mode = agent_mtls_mode,
+                                   .authorize = agent_authorize,
                                    .mtls_ctx = &ag};
     struct outbound_opts out_opts = {.port = MESHD_PORT_OUTBOUND};
     if ((err = conns_new(ag.loop, &conns_opts, &ag.conns)) != 0) {
@@ -642,7 +702,9 @@ int agent_run(const struct agent_opts *opts)
         struct mesh_opts mo = {.ca_dir = opts->ca_dir,
                                .trust_domain = opts->trust_domain,
                                .mark = MESHD_SOCK_MARK,
-                               .cert_ttl_s = opts->cert_ttl_s};
+                               .cert_ttl_s = opts->cert_ttl_s,
+                               .authorize = agent_authorize,
+                               .authorize_ctx = &ag};
         if (mesh_new(ag.loop, ag.conns, &mo, &ag.mesh) != 0) /* logged by mesh_new */
             goto out;
         out_opts.route = mesh_route;
@@ -714,6 +776,7 @@ out:
     outbound_free(ag.outbound);
     capture_close(ag.capture, true);
     cfg_store_free(ag.config);
+    free(ag.authz_buf);
     if (ag.signal_io.fd != -1)
         close(ag.signal_io.fd);
     loop_free(ag.loop);

@@ -305,17 +305,6 @@ static void analyze_peer_authentications(const struct cfg_snapshot *s, struct cf
     }
 }
 
-static void check_cidrs(const struct cfg_authorization_policy *ap, const struct cfg_strs *l,
-                        const struct cfg_pos *pos, struct cfg_diags *diags)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        struct authz_cidr c;
-        if (authz_cidr_parse(l->v[i], &c))
-            cfg_diag_add(diags, CFG_ERROR, IST_SCHEMA, &ap->meta, pos,
-                         "ipBlocks: \"%s\" is not an IP address or CIDR", l->v[i]);
-    }
-}
-
 static void analyze_authorization_policies(const struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     static const char *const l4_keys[] = {"source.ip",      "source.namespace", "source.principal",
@@ -326,7 +315,7 @@ static void analyze_authorization_policies(const struct cfg_snapshot *s, struct 
         if (ap->action == CFG_AUTHZ_CUSTOM)
             cfg_diag_add(diags, CFG_ERROR, MSH_NOT_APPLIED, &ap->meta, NULL,
                          "action CUSTOM (external authorization) is not supported by meshd; "
-                         "the policy is rejected");
+                         "its rules are enforced as DENY (fail closed)");
         if (ap->has_target_ref)
             cfg_diag_add(diags, CFG_WARNING, MSH_NOT_APPLIED, &ap->meta, NULL,
                          "targetRef policies are enforced by waypoints, which meshd does not "
@@ -342,8 +331,6 @@ static void analyze_authorization_policies(const struct cfg_snapshot *s, struct 
                     cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
                                  "rules[%zu].from[%zu]: %s is an L7 field; %s", r, f, src->l7,
                                  effect);
-                check_cidrs(ap, &src->ip_blocks, &rule->pos, diags);
-                check_cidrs(ap, &src->not_ip_blocks, &rule->pos, diags);
             }
             for (size_t t = 0; t < rule->nto; t++)
                 if (rule->to[t].l7)

@@ -118,6 +118,14 @@ const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot
 const struct cfg_destination_rule *cfg_next_dr_for_host(const struct cfg_snapshot *s,
                                                         const char *fqdn, struct cfg_iter *it);
 
+/* The AuthorizationPolicies that apply to a workload (its namespace and
+ * labels; labels NULL matches only selector-less policies), compiled for
+ * policy/authz, copied into out[max]. Returns how many apply; more than
+ * max means out holds the first max and the caller must fail closed. */
+struct authz_policy;
+size_t cfg_authz_select(const struct cfg_snapshot *s, const char *ns,
+                        const struct cfg_labels *labels, struct authz_policy *out, size_t max);
+
 /* Label matching: every selector label is present with the same value. */
 bool cfg_labels_match(const struct cfg_labels *selector, const struct cfg_labels *labels);
 const char *cfg_label(const struct cfg_labels *labels, const char *key);

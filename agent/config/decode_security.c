@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "config/decode.h"
+#include "policy/authz.h"
 
 static bool is(const char *k, const char *name)
 {
@@ -92,6 +93,21 @@ static const char *first_l7(const struct ynode *n, const char *const *l7)
     return NULL;
 }
 
+/* An invalid CIDR is a schema error: dropping it silently would narrow a
+ * DENY rule, failing open. */
+static void decode_cidrs(struct cfg_dec *d, const struct ynode *v, const char *field,
+                         struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    for (size_t i = 0; i < out->n; i++) {
+        struct authz_cidr c;
+        if (authz_cidr_parse(out->v[i], &c))
+            dec_error(d, out->n == v->seq.n ? v->seq.v[i] : v,
+                      "%s[%zu]: \"%.64s\" is not an IP address or CIDR", field, i, out->v[i]);
+    }
+}
+
 static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_authz_source *s)
 {
     static const char *const l7[] = {"requestPrincipals",
@@ -118,9 +134,9 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
         else if (is(k, "notNamespaces"))
             dec_strs(d, v, k, &s->not_namespaces);
         else if (is(k, "ipBlocks"))
-            dec_strs(d, v, k, &s->ip_blocks);
+            decode_cidrs(d, v, k, &s->ip_blocks);
         else if (is(k, "notIpBlocks"))
-            dec_strs(d, v, k, &s->not_ip_blocks);
+            decode_cidrs(d, v, k, &s->not_ip_blocks);
         else if (!is_one_of(k, l7))
             dec_unknown(d, k, v);
     }

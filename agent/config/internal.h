@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "config/index.h"
+#include "policy/authz.h"
 
 struct cfg_list {
     const void **v; /* heap (grows during the load), elements in the arena */
@@ -31,12 +32,16 @@ struct cfg_snapshot {
     struct cfg_index workloads_by_label; /* "ns\0key\0value" -> cfg_workload */
     struct cfg_workload *workloads;
     size_t nworkloads;
+    struct authz_policy *authz; /* compiled twin of kinds[CFG_AUTHORIZATION_POLICY] */
 };
 
 int cfg_list_push(struct cfg_list *l, const void *v);
 
 /* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
+
+/* Compiles every AuthorizationPolicy (config/authz.c). 0 or -ENOMEM. */
+int cfg_authz_compile(struct cfg_snapshot *s);
 
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);

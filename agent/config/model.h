@@ -65,6 +65,7 @@ struct cfg_meta {
     const char *ns; /* "default" when not given, except cluster-scoped kinds */
     struct cfg_labels labels;
     struct cfg_pos pos;
+    uint32_t ord; /* position among the snapshot's resources of this kind */
 };
 
 /* A workloadSelector / selector.matchLabels. `set` distinguishes "no

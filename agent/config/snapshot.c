@@ -47,6 +47,7 @@ static int index_names(struct cfg_snapshot *s, struct cfg_diags *diags)
             if (cfg_index_put_str(&s->by_name[k], &s->arena, key, m) ||
                 (m->ns && cfg_index_put_str(&s->by_ns[k], &s->arena, m->ns, m)))
                 return -ENOMEM;
+            ((struct cfg_meta *)m)->ord = (uint32_t)kept; /* still being built */
             l->v[kept++] = m;
         }
         l->n = kept;
@@ -340,7 +341,7 @@ int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     if (index_names(s, diags) || index_workloads(s) || index_services(s) ||
         index_hosts(s, CFG_VIRTUAL_SERVICE, &s->vs_by_host) ||
-        index_hosts(s, CFG_DESTINATION_RULE, &s->dr_by_host))
+        index_hosts(s, CFG_DESTINATION_RULE, &s->dr_by_host) || cfg_authz_compile(s))
         return -ENOMEM;
     return 0;
 }

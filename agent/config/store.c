@@ -19,6 +19,7 @@
 struct load_result {
     struct cfg_snapshot *snap;
     struct cfg_diags diags;
+    size_t load_errors; /* before analysis: these reject the load */
     double seconds;
     int err;
 };
@@ -60,6 +61,11 @@ static void load_into(const struct cfg_store *st, struct load_result *r)
     cfg_diags_init(&r->diags);
     r->snap = NULL;
     r->err = cfg_load(paths, 1, &st->load_opts, &r->diags, &r->snap);
+    /* What the loader finds (syntax, schema, duplicates, unknown kinds)
+     * rejects the load; what the analyzers find (a reference to nothing, a
+     * conflict) is reported, as istioctl would, and applied as Istio
+     * would apply it. */
+    r->load_errors = r->diags.counts[CFG_ERROR];
     if (!r->err)
         cfg_analyze(r->snap, &r->diags);
     cfg_diags_sort(&r->diags);
@@ -103,14 +109,14 @@ static void release_off_loop(struct cfg_snapshot *s)
 static void finish_load(struct cfg_store *st, struct load_result *r)
 {
     const struct cfg_diags *d = &r->diags;
-    size_t errors = d->counts[CFG_ERROR];
+    size_t errors = r->load_errors;
     if (r->err || errors) {
         st->status.rejected++;
         clear_errors(st);
         log_error("config: %s rejected (%zu error%s); still serving version %s", st->dir, errors,
                   errors == 1 ? "" : "s", st->version);
         for (size_t i = 0; i < d->n; i++) {
-            if (d->v[i].level != CFG_ERROR)
+            if (d->v[i].level != CFG_ERROR || strncmp(d->v[i].code, "MSH02", 5) == 0)
                 continue;
             char line[1200];
             cfg_diag_format(&d->v[i], line, sizeof(line));
@@ -123,9 +129,9 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
             log_error("config: load failed: %s", strerror(-r->err));
         release_off_loop(r->snap);
     } else {
-        /* Warnings are worth a line each, once per applied version. */
+        /* Findings are worth a line each, once per applied version. */
         for (size_t i = 0; i < d->n && i < 50; i++) {
-            if (d->v[i].level != CFG_WARNING)
+            if (d->v[i].level == CFG_INFO)
                 continue;
             char line[1200];
             cfg_diag_format(&d->v[i], line, sizeof(line));

@@ -39,6 +39,9 @@ struct mesh {
     struct lb_endpoint eps[ROUTE_MAX_ENDPOINTS];
     uint64_t renewals;
     uint64_t no_route, no_endpoint;
+    int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
+                     const struct meshd_addr *src, const struct meshd_addr *dst);
+    void *authorize_ctx;
 };
 
 /* A pod's workload identity: its certificate and the two TLS contexts
@@ -113,6 +116,13 @@ static int verify_server(void *ctx, SSL *ssl, const char *expected, char *why, s
     return pki_verify_peer(ssl, m->trust_domain, expected, id, sizeof(id), why, len);
 }
 
+static int authorize(void *ctx, const struct pod *pod, const char *peer_id,
+                     const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    struct mesh *m = ctx;
+    return m->authorize ? m->authorize(m->authorize_ctx, pod, peer_id, src, dst) : 0;
+}
+
 static void pool_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                              const struct hbone_stream_stats *stats)
 {
@@ -142,6 +152,8 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
     m->loop = loop;
     snprintf(m->trust_domain, sizeof(m->trust_domain), "%s", opts->trust_domain);
     m->cert_ttl_s = opts->cert_ttl_s > 0 ? opts->cert_ttl_s : PKI_DEFAULT_TTL;
+    m->authorize = opts->authorize;
+    m->authorize_ctx = opts->authorize_ctx;
     int rc = pki_ca_load(opts->ca_dir, &m->ca, err, sizeof(err));
     if (rc) {
         log_error("mesh: %s", err);
@@ -162,6 +174,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                     .idle_timeout_ns = IDLE_TIMEOUT_NS,
                                     .server_ctx = server_ctx,
                                     .verify_client = verify_client,
+                                    .authorize = authorize,
                                     .ctx = m};
     lb_state_init(&m->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)m);
     if ((rc = clusters_new((uint64_t)time(NULL), &m->clusters)) != 0 ||

@@ -23,6 +23,10 @@ struct mesh_opts {
     const char *trust_domain;
     uint32_t mark;
     long cert_ttl_s; /* workload certificate lifetime; 0: 24h */
+    /* Destination policy for HBONE streams (0 allows, -EACCES: 401). */
+    int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
+                     const struct meshd_addr *src, const struct meshd_addr *dst);
+    void *authorize_ctx;
 };
 
 /* Loads the CA. `loop` and `conns` are borrowed. */

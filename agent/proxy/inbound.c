@@ -93,6 +93,10 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         conn_refuse(c, -EACCES, "DENY");
         return;
     }
+    if (ib->opts.authorize && ib->opts.authorize(ib->opts.mtls_ctx, pod, NULL, &src, &dst) != 0) {
+        conn_refuse(c, -EACCES, "DENY"); /* a reset, as ztunnel answers */
+        return;
+    }
     struct meshd_addr from = listener_app_source(&dst);
     conn_forward(c, pod->netns_fd, NULL, &from);
 }

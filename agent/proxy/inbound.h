@@ -17,12 +17,18 @@ enum mtls_mode { MTLS_PERMISSIVE, MTLS_STRICT, MTLS_DISABLE };
 
 /* The PeerAuthentication mode for a pod's port (config decides). */
 typedef enum mtls_mode (*inbound_mtls_fn)(void *ctx, const struct pod *pod, uint16_t port);
+struct meshd_addr;
+/* Destination policy for a connection: 0 allows, -EACCES denies. peer_id
+ * is the client's SPIFFE id, NULL for plaintext. */
+typedef int (*inbound_authorize_fn)(void *ctx, const struct pod *pod, const char *peer_id,
+                                    const struct meshd_addr *src, const struct meshd_addr *dst);
 
 struct inbound_opts {
     uint16_t port;       /* 15006 */
     const char *pin_dir; /* where the per-pod sk_lookup links are pinned */
     inbound_mtls_fn mtls_mode;
-    void *mtls_ctx;
+    inbound_authorize_fn authorize; /* NULL: everything allowed */
+    void *mtls_ctx;                 /* for both */
 };
 
 /* `loop` and `conns` are borrowed; opts->pin_dir is copied. */

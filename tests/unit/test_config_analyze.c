@@ -143,10 +143,6 @@ static const struct analyze_case {
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  rules:\n  - when: [{key: 'request.headers[x-id]', values: ['1']}]\n",
      CFG_WARNING, "MSH0201", "key request.headers[x-id] is not an L4 attribute"},
-    {"bad ipBlocks",
-     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
-          "spec:\n  rules:\n  - from: [{source: {ipBlocks: [10.0.0.0/33]}}]\n",
-     CFG_ERROR, "IST0106", "ipBlocks: \"10.0.0.0/33\" is not an IP address or CIDR"},
     {"unknown access-log provider",
      BASE "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n"
           "spec:\n  accessLogging: [{providers: [{name: otel}]}]\n",

@@ -333,6 +333,10 @@ static const struct broken_case {
      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
      "spec:\n  rules:\n  - to:\n    - operation: {ports: [\"http\"]}\n",
      CFG_ERROR, "IST0106", 7, 27, "not a port number: \"http\""},
+    {"bad ipBlocks",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+     "spec:\n  rules:\n  - from: [{source: {ipBlocks: [10.0.0.0/8, 10.0.0.0/33]}}]\n",
+     CFG_ERROR, "IST0106", 6, 45, "ipBlocks[1]: \"10.0.0.0/33\" is not an IP address or CIDR"},
     {"when without values",
      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
      "spec:\n  rules:\n  - when:\n    - key: source.ip\n",

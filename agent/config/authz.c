@@ -1,0 +1,151 @@
+/* AuthorizationPolicies compiled for the evaluator (policy/authz), once per
+ * snapshot on the loader's thread, and selected per workload with Istio's
+ * scoping: root-namespace policies apply in every namespace (with a
+ * selector: to matching workloads anywhere), namespace policies to the
+ * workloads their selector matches (all, without one). targetRef policies
+ * are for waypoints and never apply here. CUSTOM (external authorization)
+ * is not available: its rules are enforced as DENY, failing closed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/internal.h"
+#include "policy/authz.h"
+
+static struct authz_strings strings(const struct cfg_strs *s)
+{
+    return (struct authz_strings){s->v, s->n};
+}
+
+static int cidrs(struct arena *a, const struct cfg_strs *s, struct authz_cidrs *out)
+{
+    struct authz_cidr *v = arena_array(a, s->n ? s->n : 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (authz_cidr_parse(s->v[i], &v[n]) == 0) /* analyze rejects the others */
+            n++;
+    *out = (struct authz_cidrs){v, n};
+    return 0;
+}
+
+static int ports(struct arena *a, const struct cfg_strs *s, struct authz_ports *out)
+{
+    uint16_t *v = arena_array(a, s->n ? s->n : 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n; i++)
+        v[i] = (uint16_t)strtoul(s->v[i], NULL, 10); /* validated by the decoder */
+    *out = (struct authz_ports){v, s->n};
+    return 0;
+}
+
+static enum authz_key when_key(const char *key)
+{
+    static const struct {
+        const char *name;
+        enum authz_key key;
+    } keys[] = {{"source.ip", AUTHZ_KEY_SOURCE_IP},
+                {"source.namespace", AUTHZ_KEY_SOURCE_NAMESPACE},
+                {"source.principal", AUTHZ_KEY_SOURCE_PRINCIPAL},
+                {"destination.ip", AUTHZ_KEY_DESTINATION_IP},
+                {"destination.port", AUTHZ_KEY_DESTINATION_PORT}};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(key, keys[i].name) == 0)
+            return keys[i].key;
+    return AUTHZ_KEY_L7;
+}
+
+static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, struct authz_rule *out)
+{
+    struct authz_source *from = arena_array(a, r->nfrom ? r->nfrom : 1, sizeof(*from));
+    struct authz_operation *to = arena_array(a, r->nto ? r->nto : 1, sizeof(*to));
+    struct authz_condition *when = arena_array(a, r->nwhen ? r->nwhen : 1, sizeof(*when));
+    if (!from || !to || !when)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->nfrom; i++) {
+        const struct cfg_authz_source *s = &r->from[i];
+        from[i] = (struct authz_source){
+            .principals = strings(&s->principals),
+            .not_principals = strings(&s->not_principals),
+            .namespaces = strings(&s->namespaces),
+            .not_namespaces = strings(&s->not_namespaces),
+            .has_l7 = s->l7 != NULL,
+        };
+        if (cidrs(a, &s->ip_blocks, &from[i].ip_blocks) ||
+            cidrs(a, &s->not_ip_blocks, &from[i].not_ip_blocks))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->nto; i++) {
+        to[i] = (struct authz_operation){.has_l7 = r->to[i].l7 != NULL};
+        if (ports(a, &r->to[i].ports, &to[i].ports) ||
+            ports(a, &r->to[i].not_ports, &to[i].not_ports))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->nwhen; i++)
+        when[i] = (struct authz_condition){.key = when_key(r->when[i].key),
+                                           .values = strings(&r->when[i].values),
+                                           .not_values = strings(&r->when[i].not_values)};
+    *out = (struct authz_rule){from, r->nfrom, to, r->nto, when, r->nwhen};
+    return 0;
+}
+
+int cfg_authz_compile(struct cfg_snapshot *s)
+{
+    size_t n = s->kinds[CFG_AUTHORIZATION_POLICY].n;
+    s->authz = arena_array(&s->arena, n ? n : 1, sizeof(*s->authz));
+    if (!s->authz)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_authorization_policy *ap = s->kinds[CFG_AUTHORIZATION_POLICY].v[i];
+        struct authz_policy *p = &s->authz[i];
+        struct authz_rule *rules =
+            arena_array(&s->arena, ap->nrules ? ap->nrules : 1, sizeof(*rules));
+        p->name = arena_printf(&s->arena, "%s/%s", ap->meta.ns, ap->meta.name);
+        if (!rules || !p->name)
+            return -ENOMEM;
+        for (size_t r = 0; r < ap->nrules; r++)
+            if (compile_rule(&s->arena, &ap->rules[r], &rules[r]))
+                return -ENOMEM;
+        p->rules = rules;
+        p->nrules = ap->nrules;
+        p->action = ap->action == CFG_AUTHZ_ALLOW   ? AUTHZ_ALLOW
+                    : ap->action == CFG_AUTHZ_AUDIT ? AUTHZ_AUDIT
+                                                    : AUTHZ_DENY; /* DENY, and CUSTOM closed */
+    }
+    return 0;
+}
+
+static bool selects(const struct cfg_authorization_policy *ap, const struct cfg_labels *labels)
+{
+    if (!ap->selector.set || !ap->selector.match.n)
+        return true;
+    return labels && cfg_labels_match(&ap->selector.match, labels);
+}
+
+static size_t collect_ns(const struct cfg_snapshot *s, const char *ns,
+                         const struct cfg_labels *labels, struct authz_policy *out, size_t n,
+                         size_t max)
+{
+    struct cfg_iter it = {0};
+    const struct cfg_authorization_policy *ap;
+    while ((ap = cfg_next_in_ns(s, CFG_AUTHORIZATION_POLICY, ns, &it))) {
+        if (ap->has_target_ref || !selects(ap, labels))
+            continue;
+        if (n == max)
+            return n + 1;                  /* signals overflow to the caller */
+        out[n++] = s->authz[ap->meta.ord]; /* its compiled twin */
+    }
+    return n;
+}
+
+size_t cfg_authz_select(const struct cfg_snapshot *s, const char *ns,
+                        const struct cfg_labels *labels, struct authz_policy *out, size_t max)
+{
+    size_t n = collect_ns(s, s->root_ns, labels, out, 0, max);
+    if (n <= max && ns && strcmp(ns, s->root_ns) != 0)
+        n = collect_ns(s, ns, labels, out, n, max);
+    return n;
+}
