@@ -309,6 +309,29 @@ static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id
     return -EACCES;
 }
 
+/* A relayed plaintext inbound connection still allowed? */
+static bool keep_plaintext(void *ctx, const struct conn_record *rec)
+{
+    struct agent *ag = ctx;
+    const struct pod *pod = pods_find_ip(ag->pods, &rec->orig_dst);
+    return !pod || agent_authorize(ag, pod, NULL, &rec->src, &rec->orig_dst) == 0;
+}
+
+/* A new configuration: open connections are judged by its policies too
+ * (Istio re-evaluates a changed policy against existing connections). */
+static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_snapshot *old)
+{
+    struct agent *ag = ctx;
+    if (!ag->conns || !ag->pods)
+        return; /* the first load, before the data path exists */
+    size_t closed = conns_revalidate(ag->conns, "inbound", keep_plaintext, ag);
+    if (ag->mesh)
+        closed += mesh_revalidate(ag->mesh);
+    if (closed)
+        log_info("authz: %zu open connection%s closed: no longer allowed by version %s", closed,
+                 closed == 1 ? "" : "s", cfg_snapshot_version(now));
+}
+
 /* A kernel connection event: attach RTT/retransmits to meshd's record. */
 static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
 {
@@ -654,7 +677,8 @@ int agent_run(const struct agent_opts *opts)
         log_error("agent: event loop: %s", strerror(-err));
         goto out;
     }
-    struct cfg_store_opts cfg_opts = {.dir = opts->config_dir};
+    struct cfg_store_opts cfg_opts = {
+        .dir = opts->config_dir, .applied = on_config_applied, .ctx = &ag};
     if ((err = cfg_store_new(ag.loop, &cfg_opts, &ag.config)) != 0) {
         log_error("agent: configuration %s: %s", opts->config_dir, strerror(-err));
         goto out;

@@ -94,6 +94,8 @@ int hbone_stream_open(struct hbone_session *s, const char *authority,
 int hbone_stream_accept(struct hbone_stream *st, int app_fd);
 /* Server: answers `status` and ends the stream. */
 int hbone_stream_reject(struct hbone_stream *st, int status);
+/* Either side: resets the stream and its app socket (policy revoked). */
+void hbone_stream_abort(struct hbone_stream *st, int err);
 void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx);
 struct hbone_session *hbone_stream_session(const struct hbone_stream *st);
 void hbone_stream_get_stats(const struct hbone_stream *st, struct hbone_stream_stats *out);

@@ -328,6 +328,17 @@ int hbone_stream_reject(struct hbone_stream *st, int status)
     return rc == 0 ? 0 : -EIO;
 }
 
+void hbone_stream_abort(struct hbone_stream *st, int err)
+{
+    struct hbone_session *s = st->s;
+    if (st->finished)
+        return;
+    s->busy++;
+    hbone_st_abort(st, err);
+    s->busy--;
+    hbone_session_settle(s);
+}
+
 void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx)
 {
     st->ctx = stream_ctx;

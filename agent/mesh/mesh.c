@@ -384,6 +384,11 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
         out->target = (struct meshd_addr){0}; /* as the app asked */
 }
 
+size_t mesh_revalidate(struct mesh *m)
+{
+    return hbone_inbound_revalidate(m->server);
+}
+
 void mesh_tick(struct mesh *m, uint64_t now_ns)
 {
     hbone_pool_expire(m->pool, now_ns);

@@ -8,6 +8,7 @@
 #ifndef MESHD_MESH_MESH_H
 #define MESHD_MESH_MESH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct conns;
@@ -59,6 +60,10 @@ struct mesh_stats {
     uint64_t clusters;
 };
 void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
+
+/* Re-authorizes the HBONE streams being served (after a configuration
+ * change); returns how many were closed. */
+size_t mesh_revalidate(struct mesh *m);
 
 /* Housekeeping: session expiry, certificate renewal. */
 void mesh_tick(struct mesh *m, uint64_t now_ns);

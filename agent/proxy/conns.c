@@ -259,6 +259,26 @@ void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
     }
 }
 
+size_t conns_revalidate(struct conns *t, const char *direction,
+                        bool (*keep)(void *ctx, const struct conn_record *rec), void *ctx)
+{
+    size_t closed = 0;
+    struct conn *next;
+    for (struct conn *c = t->active; c; c = next) {
+        next = c->next; /* conn_finish unlinks c */
+        if (c->down_fd < 0 || c->rec.state != CONN_OPEN || c->relay.finished ||
+            strcmp(c->rec.direction, direction) != 0 || keep(ctx, &c->rec))
+            continue;
+        c->rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
+        c->rec.bytes_received = c->relay.bytes[RELAY_UP];
+        relay_abort(&c->relay);
+        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "DENY");
+        conn_finish(c, CONN_FAILED, -EACCES);
+        closed++;
+    }
+    return closed;
+}
+
 void conns_free(struct conns *t)
 {
     if (!t)

@@ -60,6 +60,12 @@ void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_recei
 /* Ends a connection that will not be forwarded: reset, flagged, counted. */
 void conn_refuse(struct conn *c, int err, const char *response_flag);
 
+/* Re-decides the open connections of `direction` that this module relays
+ * (not those carried by HBONE streams): each one `keep` rejects is reset,
+ * flagged DENY and finished. Returns how many were closed. */
+size_t conns_revalidate(struct conns *t, const char *direction,
+                        bool (*keep)(void *ctx, const struct conn_record *rec), void *ctx);
+
 /* Active connections first, then finished records, oldest first. */
 void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *, void *),
                    void *arg);

@@ -41,6 +41,7 @@ struct hi_session {
     struct meshd_addr local; /* the pod address the client reached */
     struct meshd_addr peer;  /* the client's address */
     char peer_id[256];
+    struct hi_stream *streams; /* served now, for re-authorization */
     struct hi_session *prev, *next;
 };
 
@@ -50,7 +51,20 @@ struct hi_stream {
     struct conn *c;
     struct loop_io connect_io; /* fd -1 once handed to the stream */
     struct hbone_inbound *hi;
+    struct hi_session *hs;
+    struct hi_stream *prev, *next;
+    bool revoked; /* closed because policy no longer allows it */
 };
+
+static void unlink_stream(struct hi_stream *is)
+{
+    if (is->prev)
+        is->prev->next = is->next;
+    else
+        is->hs->streams = is->next;
+    if (is->next)
+        is->next->prev = is->prev;
+}
 
 static void pod_ref(const struct pod *pod, char *out, size_t len)
 {
@@ -152,6 +166,11 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     is->st = st;
     is->c = c;
     is->hi = hi;
+    is->hs = hs;
+    is->next = hs->streams;
+    if (hs->streams)
+        hs->streams->prev = is;
+    hs->streams = is;
     struct meshd_addr from = listener_app_source(&dst);
     int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark);
     is->connect_io.fd = fd;
@@ -162,6 +181,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
         hi->stats.upstream_failures++;
         hbone_stream_reject(st, 503);
         conn_refuse(c, fd < 0 ? fd : -ENOMEM, "UF");
+        unlink_stream(is);
         free(is);
         return;
     }
@@ -183,7 +203,8 @@ static void hi_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_c
         err = -ECONNREFUSED;
     /* From the source's view: sent = client -> app, received = app -> client. */
     conn_end(is->c, err ? (rec->error ? -rec->error : err) : 0, stats->bytes_received,
-             stats->bytes_sent, NULL);
+             stats->bytes_sent, is->revoked ? "DENY" : NULL);
+    unlink_stream(is);
     free(is);
 }
 
@@ -313,4 +334,34 @@ void hbone_inbound_free(struct hbone_inbound *hi)
 void hbone_inbound_get_stats(const struct hbone_inbound *hi, struct hbone_inbound_stats *st)
 {
     *st = hi->stats;
+}
+
+size_t hbone_inbound_revalidate(struct hbone_inbound *hi)
+{
+    size_t closed = 0;
+    if (!hi->opts.authorize)
+        return 0;
+    for (struct hi_pod *hp = hi->pods; hp; hp = hp->next) {
+        struct hi_session *next;
+        for (struct hi_session *hs = hp->sessions; hs; hs = next) {
+            next = hs->next; /* a reset may end this session */
+            /* Decide first, then reset: a reset may end (and unlink) the
+             * stream at once. A session carries at most HBONE_MAX_STREAMS. */
+            struct hi_stream *deny[HBONE_MAX_STREAMS];
+            size_t n = 0;
+            for (struct hi_stream *is = hs->streams; is && n < HBONE_MAX_STREAMS; is = is->next) {
+                const struct conn_record *rec = conn_record(is->c);
+                if (!is->revoked && hi->opts.authorize(hi->opts.ctx, hp->pod, hs->peer_id,
+                                                       &hs->peer, &rec->orig_dst) != 0)
+                    deny[n++] = is;
+            }
+            for (size_t i = 0; i < n; i++) {
+                deny[i]->revoked = true;
+                hi->stats.denied++;
+                hbone_stream_abort(deny[i]->st, -EACCES);
+            }
+            closed += n;
+        }
+    }
+    return closed;
 }

@@ -42,6 +42,10 @@ struct hbone_inbound_stats {
 
 int hbone_inbound_new(struct loop *loop, struct conns *conns, const struct hbone_inbound_opts *opts,
                       struct hbone_inbound **out);
+/* Re-asks `authorize` about every stream being served and resets those it
+ * now denies (flag DENY): a policy change applies to open connections.
+ * Returns how many were closed. */
+size_t hbone_inbound_revalidate(struct hbone_inbound *hi);
 /* Closes every session. Accepts NULL. */
 void hbone_inbound_free(struct hbone_inbound *hi);
 

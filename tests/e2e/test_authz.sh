@@ -133,5 +133,40 @@ spec:
 t_expect_eq "$(web)" 200 "the exception (frontend) is allowed"
 t_expect_eq "$(old)" 000 "everything else is denied"
 
+t_begin "a policy added while connections are open closes the ones it denies"
+policy_is '# no policy'
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/tally.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 8082 pay >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8082 10
+flag="$E2E_TMP/held.flag"
+hold() { # NAME POD: a held connection from POD to the server
+    topo_spawn "${POD_NS[$2]}" "$E2E_TMP/held-$1.log" /usr/bin/python3 tests/e2e/lib/tally.py hold "${POD_IP4[2,1]}" 8082 "$flag" >/dev/null
+}
+hold web "1,1"   # HBONE, allowed throughout
+hold old "1,2"   # HBONE, denied by the new policy
+hold plain "2,2" # plaintext from outside the mesh (PERMISSIVE), denied by ipBlocks
+for _ in $(seq 1 50); do
+    [ "$(cat "$E2E_TMP"/held-*.log 2>/dev/null | grep -c '^pay$')" -eq 3 ] && break
+    sleep 0.1
+done
+t_expect_eq "$(cat "$E2E_TMP"/held-*.log | grep -c '^pay$')" 3 "three connections open"
+policy_is "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-late, namespace: shop}
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source: {namespaces: [legacy]}
+  - from:
+    - source: {ipBlocks: [\"${POD_IP4[2,2]}\"]}"
+touch "$flag"
+sleep 1
+t_expect_eq "$(grep '^echo:' "$E2E_TMP/held-web.log")" "echo:still-open" "the allowed connection still carries bytes"
+t_expect_not_contains "$(cat "$E2E_TMP/held-old.log")" "echo:still-open" "the denied HBONE connection was closed"
+t_expect_not_contains "$(cat "$E2E_TMP/held-plain.log")" "echo:still-open" "the denied plaintext connection was closed"
+t_expect_contains "$(cat "${MESHD_LOG[2]}")" "2 open connections closed: no longer allowed" "logged"
+t_expect_eq "$(connections_json 2 | jq '[.[] | select(.original_dst == "'"${POD_IP4[2,1]}"':8082" and .response_flags == "DENY")] | length')" 2 \
+    "both recorded with flag DENY"
+
 meshd_check_logs
 t_summary

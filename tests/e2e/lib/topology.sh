@@ -382,8 +382,8 @@ topo_kill() {
     _topo_stop "$sig" "$pid:$start"
 }
 
-# topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S=10]: waits until a TCP connect to
-# ADDR:PORT from inside NETNS succeeds (IPv6 ADDR without brackets).
+# topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S=10]: waits until something listens
+# on PORT inside NETNS (ADDR is kept for the message and callers).
 topo_wait_tcp() {
     local ns=${1:-} addr=${2:-} port=${3:-} tmo=${4:-10} i deadline
     if [[ -z $addr || ! $port =~ ^[0-9]+$ || ! $tmo =~ ^[0-9]+$ ]]; then
@@ -393,8 +393,9 @@ topo_wait_tcp() {
     _topo_is_ours "$ns" || return 1
     deadline=$(($(_topo_now_ms) + tmo * 1000))
     for ((i = 0; i <= tmo * 10; i++)); do
-        # shellcheck disable=SC2016 # expanded by the inner bash
-        if timeout 2 ip netns exec "$ns" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$addr" "$port" 2>/dev/null; then
+        # A listening socket, not a connect: in an enrolled pod meshd
+        # accepts every captured connect, listener or not.
+        if [ -n "$(ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
             return 0
         fi
         (($(_topo_now_ms) < deadline)) || break
