@@ -178,12 +178,13 @@ static json_t *mesh_status(const struct agent *ag)
         return NULL;
     struct mesh_stats ms;
     mesh_get_stats(ag->mesh, &ms);
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cert_renewals", (json_int_t)ms.renewals,
-                     "hbone_sessions_opened", (json_int_t)ms.sessions_opened,
-                     "hbone_sessions_reused", (json_int_t)ms.sessions_reused, "hbone_sessions",
-                     (json_int_t)ms.sessions, "refused_no_route", (json_int_t)ms.no_route,
-                     "refused_no_endpoint", (json_int_t)ms.no_endpoint, "clusters",
-                     (json_int_t)ms.clusters);
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cert_renewals", (json_int_t)ms.renewals,
+        "hbone_sessions_opened", (json_int_t)ms.sessions_opened, "hbone_sessions_reused",
+        (json_int_t)ms.sessions_reused, "hbone_sessions", (json_int_t)ms.sessions,
+        "refused_no_route", (json_int_t)ms.no_route, "refused_no_endpoint",
+        (json_int_t)ms.no_endpoint, "clusters", (json_int_t)ms.clusters, "refused_overflow",
+        (json_int_t)ms.overflows, "ejections", (json_int_t)ms.ejections);
 }
 
 static json_t *config_status(const struct agent *ag)
@@ -357,6 +358,8 @@ static void on_conn_opened(void *ctx, const struct conn_record *rec)
 static void on_conn_closed(void *ctx, const struct conn_record *rec)
 {
     struct agent *ag = ctx;
+    if (ag->mesh)
+        mesh_conn_closed(ag->mesh, rec);
     struct tcp_labels l;
     tcp_labels_from_record(rec, &l);
     /* Istio counts from the destination's view whatever the reporter:
@@ -791,6 +794,7 @@ out:
     admin_free(ag.admin);
     pods_free(ag.pods, 1);
     mesh_free(ag.mesh); /* closes tunnels: their records end in conns */
+    ag.mesh = NULL;     /* conns_free below must not report to it */
     kevents_free(ag.kevents);
     conns_free(ag.conns);
     ticker_stop(&ag.ticker);

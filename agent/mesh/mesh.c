@@ -17,6 +17,7 @@
 #include "pki/pki.h"
 #include "proxy/hbone_inbound.h"
 #include "proxy/outbound.h"
+#include "proxy/records.h"
 #include "route/clusters.h"
 #include "route/resolve.h"
 
@@ -38,7 +39,7 @@ struct mesh {
     struct route_cluster scratch; /* route_resolve's output, reused */
     struct lb_endpoint eps[ROUTE_MAX_ENDPOINTS];
     uint64_t renewals;
-    uint64_t no_route, no_endpoint;
+    uint64_t no_route, no_endpoint, overflows, ejections;
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);
     void *authorize_ctx;
@@ -219,6 +220,8 @@ void mesh_get_stats(const struct mesh *m, struct mesh_stats *st)
     st->sessions = ps.sessions;
     st->no_route = m->no_route;
     st->no_endpoint = m->no_endpoint;
+    st->overflows = m->overflows;
+    st->ejections = m->ejections;
     st->clusters = clusters_count(m->clusters);
 }
 
@@ -300,6 +303,23 @@ static bool endpoint_addr(const struct cfg_workload *w, uint8_t family, uint16_t
     return false;
 }
 
+/* Istio's outlierDetection, with its defaults for the fields not given. */
+static void outlier_from_policy(const struct cfg_outlier *o, struct outlier_config *oc)
+{
+    memset(oc, 0, sizeof(*oc));
+    if (!o->set)
+        return;
+    outlier_config_defaults(oc);
+    if (o->consecutive_errors)
+        oc->consecutive_errors = o->consecutive_errors;
+    if (o->base_ejection_ns)
+        oc->base_ejection_ns = o->base_ejection_ns;
+    if (o->has_max_ejection)
+        oc->max_ejection_percent = o->max_ejection_percent;
+    if (o->has_min_health)
+        oc->min_health_percent = o->min_health_percent;
+}
+
 static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
                           const struct meshd_addr *orig_dst, struct route_cluster *c,
                           struct outbound_route *out)
@@ -310,16 +330,34 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         out->action = OUTBOUND_PASSTHROUGH;
         return;
     }
+    uint32_t max = c->policy.pool.max_connections;
+    if (max && cs->active >= max) {
+        /* connectionPool.tcp.maxConnections: Envoy's overflow, flag UO. */
+        cs->overflows++;
+        m->overflows++;
+        log_ratelimited(LOG_INFO, "mesh: %s%s%s port %u at maxConnections %u; refused (UO)",
+                        c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
+                        c->port, max);
+        refuse(out, "UO");
+        return;
+    }
     size_t n = 0;
-    int index[ROUTE_MAX_ENDPOINTS];
+    int index[ROUTE_MAX_ENDPOINTS], slot[ROUTE_MAX_ENDPOINTS];
     for (size_t i = 0; i < c->nendpoints; i++) {
         struct meshd_addr a;
         if (!endpoint_addr(c->endpoints[i], orig_dst->family, c->target_ports[i], &a))
             continue;
+        int e = cluster_endpoint(cs, &a);
         m->eps[n] = (struct lb_endpoint){.addr = a};
+        if (e >= 0) {
+            m->eps[n].active = cs->eps[e].active;
+            m->eps[n].outlier = cs->eps[e].outlier;
+        }
+        slot[n] = e;
         index[n++] = (int)i;
     }
-    struct outlier_config oc = {0};
+    struct outlier_config oc;
+    outlier_from_policy(&c->policy.outlier, &oc);
     struct meshd_addr from = pod_addr_like(src, orig_dst);
     int pick = lb_pick(policy, &cs->lb, m->eps, n, &from, &oc, loop_now_ns(), -1);
     if (pick < 0) {
@@ -331,6 +369,15 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         return;
     }
     route_to_workload(m, snap, src, c->endpoints[index[pick]], &m->eps[pick].addr, out);
+    if (out->action == OUTBOUND_REFUSE)
+        return;
+    /* Counted now, released by mesh_conn_closed() when the record ends. */
+    cs->active++;
+    if (slot[pick] >= 0)
+        cs->eps[slot[pick]].active++;
+    out->cluster = cs;
+    out->endpoint = slot[pick];
+    out->outlier = oc;
 }
 
 /* The client as the configuration knows it: its Pod by IP, else its
@@ -387,6 +434,38 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
 size_t mesh_revalidate(struct mesh *m)
 {
     return hbone_inbound_revalidate(m->server);
+}
+
+void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
+{
+    struct cluster_state *cs = rec->cluster;
+    if (!cs)
+        return;
+    if (cs->active)
+        cs->active--;
+    if (rec->endpoint < 0 || (uint32_t)rec->endpoint >= cs->neps)
+        return;
+    struct endpoint_state *ep = &cs->eps[rec->endpoint];
+    if (ep->active)
+        ep->active--;
+    if (!rec->outlier.enabled)
+        return;
+    /* At L4 a failed connect (or an HBONE CONNECT answered 503) is the
+     * gateway error outlier detection counts; anything that opened is a
+     * success. */
+    bool failed = rec->state == CONN_FAILED && strcmp(rec->response_flags, "UF") == 0;
+    size_t ejected = 0;
+    uint64_t now = loop_now_ns();
+    for (uint32_t i = 0; i < cs->neps; i++)
+        ejected += outlier_is_ejected(&cs->eps[i].outlier, now);
+    if (outlier_report(&ep->outlier, &rec->outlier, !failed, cs->neps, ejected, now)) {
+        cs->ejections++;
+        m->ejections++;
+        char a[ADDR_STRLEN];
+        log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
+                 addr_format(&ep->addr, a, sizeof(a)), rec->outlier.consecutive_errors,
+                 ep->outlier.ejections, ep->outlier.ejections == 1 ? "" : "s");
+    }
 }
 
 void mesh_tick(struct mesh *m, uint64_t now_ns)

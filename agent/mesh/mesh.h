@@ -57,9 +57,15 @@ struct hbone_pool *mesh_pool(const struct mesh *m);
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;
     uint64_t no_route, no_endpoint; /* refused: NR, UH */
+    uint64_t overflows, ejections;  /* refused: UO; endpoints ejected */
     uint64_t clusters;
 };
 void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
+
+/* A connection's record is final: release what routing counted for it
+ * (cluster and endpoint load) and feed outlier detection. */
+struct conn_record;
+void mesh_conn_closed(struct mesh *m, const struct conn_record *rec);
 
 /* Re-authorizes the HBONE streams being served (after a configuration
  * change); returns how many were closed. */

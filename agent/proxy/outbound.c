@@ -127,6 +127,13 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
     struct outbound_route route = {.action = OUTBOUND_PASSTHROUGH};
     if (op->ob->opts.route)
         op->ob->opts.route(op->ob->opts.route_ctx, pod, &od.dst, &route);
+    struct conn_record *rec = conn_record(c);
+    rec->cluster = route.cluster;
+    rec->endpoint = route.endpoint;
+    rec->outlier = route.outlier;
+    rec->upstream = route.action == OUTBOUND_HBONE ? route.target
+                    : route.target.family          ? route.target
+                                                   : od.dst;
     switch (route.action) {
     case OUTBOUND_PASSTHROUGH:
         /* To the chosen endpoint of a service, or where the app meant. */

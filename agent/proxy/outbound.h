@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "hbone/pool.h"
+#include "route/outlier.h"
 
 struct capture;
 struct conns;
@@ -30,6 +31,9 @@ struct outbound_route {
     SSL_CTX *client_ctx;       /* HBONE: the source workload's; borrowed */
     struct meshd_addr source;  /* HBONE: the app's pod address, for Forwarded */
     char response_flag[8];     /* REFUSE */
+    void *cluster;             /* copied to the record: the router's bookkeeping */
+    int32_t endpoint;
+    struct outlier_config outlier;
 };
 
 /* Decides what happens to a captured connection (the config does). */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "meshd/capture.h"
+#include "route/outlier.h"
 
 #define RECORD_POD_LEN 320
 
@@ -32,6 +33,12 @@ struct conn_record {
     char response_flags[8];  /* Envoy/Istio style: "-", "UF", "UO", "NR", "DENY" */
     char peer_identity[256]; /* SPIFFE id of the mTLS peer, "" for plaintext */
     struct meshd_addr hbone; /* the HBONE address used, family 0 if none */
+    /* Outbound routing: the endpoint chosen and where its bookkeeping
+     * lives (a route/clusters entry: stable for the agent's life). */
+    struct meshd_addr upstream;
+    void *cluster; /* NULL: not routed to a service */
+    int32_t endpoint;
+    struct outlier_config outlier; /* the cluster's, when it was routed */
     /* From the kernel (sockops) once the network-facing socket closed. */
     uint64_t sock_cookie[2]; /* the app-side and upstream sockets */
     uint32_t rtt_us, retrans;

@@ -1,7 +1,10 @@
 /* Open-addressing table of cluster state (see clusters.h). */
 #include "route/clusters.h"
 
+#include "core/addr.h"
+
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +39,32 @@ void clusters_free(struct clusters *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < SLOTS; i++)
+    for (size_t i = 0; i < SLOTS; i++) {
+        if (t->slots[i])
+            free(t->slots[i]->state.eps);
         free(t->slots[i]);
+    }
+    free(t->overflow.eps);
     free(t);
+}
+
+int cluster_endpoint(struct cluster_state *cs, const struct meshd_addr *addr)
+{
+    for (uint32_t i = 0; i < cs->neps; i++)
+        if (addr_equal(&cs->eps[i].addr, addr))
+            return (int)i;
+    if (cs->neps == CLUSTER_MAX_ENDPOINTS)
+        return -1;
+    if (cs->neps == cs->cap) {
+        uint32_t cap = cs->cap ? cs->cap * 2 : 8;
+        struct endpoint_state *v = realloc(cs->eps, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        cs->eps = v;
+        cs->cap = cap;
+    }
+    cs->eps[cs->neps] = (struct endpoint_state){.addr = *addr};
+    return (int)cs->neps++;
 }
 
 static uint64_t hash_key(const char *s)

@@ -10,15 +10,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meshd/capture.h"
 #include "route/lb.h"
+#include "route/outlier.h"
 
 #define CLUSTERS_MAX 16384
+
+#define CLUSTER_MAX_ENDPOINTS 1024 /* endpoint states kept per cluster */
+
+/* An endpoint as this agent has seen it: load and health. Kept by address
+ * across reloads (an endpoint that moves subsets keeps its history). */
+struct endpoint_state {
+    struct meshd_addr addr; /* ip:port */
+    uint32_t active;        /* connections open to it through us */
+    struct outlier_state outlier;
+};
 
 struct cluster_state {
     struct lb_state lb;
     uint32_t active; /* connections open through this cluster */
-    uint64_t overflows;
+    uint64_t overflows, ejections;
+    struct endpoint_state *eps; /* never shrinks: indexes stay valid */
+    uint32_t neps, cap;
 };
+
+/* The index of addr's state in the cluster (added if new), or -1 when
+ * the cluster already tracks CLUSTER_MAX_ENDPOINTS or memory ran out. */
+int cluster_endpoint(struct cluster_state *cs, const struct meshd_addr *addr);
 
 struct clusters;
 

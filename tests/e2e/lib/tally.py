@@ -5,8 +5,9 @@
                                   write NAME and a newline, then echo what
                                   arrives until EOF (so a connection can be
                                   held open and checked later)
-  tally.py count ADDR PORT N      N sequential connections; print JSON
-                                  {"NAME": count, ..., "failed": k}
+  tally.py count ADDR PORT N [MS] N sequential connections (MS milliseconds
+                                  apart); print JSON {"NAME": count, ...,
+                                  "failed": k}
   tally.py hold ADDR PORT FLAG    connect, print the NAME, wait until the
                                   file FLAG exists (60 s at most), then
                                   check the connection still echoes
@@ -54,7 +55,7 @@ def read_line(c):
     return buf.decode(errors="replace").strip()
 
 
-def count(addr, port, n):
+def count(addr, port, n, gap_ms=0):
     tally = {"failed": 0}
     deadline = time.monotonic() + 300
     for _ in range(n):
@@ -67,6 +68,8 @@ def count(addr, port, n):
                 tally[name or "failed"] = tally.get(name or "failed", 0) + 1
         except OSError:
             tally["failed"] += 1
+        if gap_ms:
+            time.sleep(gap_ms / 1000)
     print(json.dumps(tally))
 
 
@@ -86,6 +89,7 @@ if __name__ == "__main__":
     if cmd == "serve":
         serve(int(sys.argv[2]), sys.argv[3])
     elif cmd == "count":
-        count(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        count(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+              int(sys.argv[5]) if len(sys.argv) > 5 else 0)
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# DestinationRule traffic policy on real connections (issue 5): service
+# "echo" (VIP 10.96.0.20) has three endpoints on node 2 (e1, e2, e3); the
+# client is on node 1. Round-robin spreads evenly, consistent hash pins the
+# client, least-request follows load, maxConnections refuses the overflow
+# (UO, counted) and recovers as connections close, and an endpoint that
+# fails is ejected by outlier detection and comes back after the ejection
+# time. Each policy is a YAML edit applied to the running agents.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib/topology.sh
+source tests/e2e/lib/assert.sh
+source tests/e2e/lib/meshd.sh
+
+VIP=10.96.0.20
+topo_init
+topo_create 2 3
+"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+
+pod_yaml() { # I J APP
+    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, labels: {app: %s}}\n' "$1" "$2" "$3"
+    printf 'spec: {nodeName: m%sn%s, serviceAccountName: sa-%s-%s}\n' "$TOPO_RUN" "$1" "$1" "$2"
+    printf 'status:\n  podIPs: [{ip: %s}, {ip: "%s"}]\n' "${POD_IP4[$1,$2]}" "${POD_IP6[$1,$2]}"
+}
+for i in 1 2; do
+    d="$E2E_TMP/config-$i"
+    mkdir -p "$d"
+    {
+        printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}\n'
+        printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\n'
+        printf 'spec: {clusterIP: %s, selector: {app: echo}, ports: [{port: 80, targetPort: 8080}]}\n' "$VIP"
+        pod_yaml 1 1 client
+        for j in 1 2 3; do pod_yaml 2 "$j" echo; done
+    } >"$d/mesh.yaml"
+done
+for j in 1 2 3; do
+    topo_spawn "${POD_NS[2,$j]}" "$E2E_TMP/tally-e$j.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 8080 "e$j" >/dev/null
+    declare "SERVER_PID_$j=$TOPO_LAST_PID"
+    topo_wait_tcp "${POD_NS[2,$j]}" "${POD_IP4[2,$j]}" 8080 10
+done
+meshd_start 1 --ca-dir "$E2E_TMP/ca"
+meshd_start 2 --ca-dir "$E2E_TMP/ca"
+meshctl_at 1 enroll default/pod-1-1 --netns "/run/netns/${POD_NS[1,1]}" --sa sa-1-1 --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
+for j in 1 2 3; do
+    meshctl_at 2 enroll "default/pod-2-$j" --netns "/run/netns/${POD_NS[2,$j]}" --sa "sa-2-$j" --ip "${POD_IP4[2,$j]}" --ip "${POD_IP6[2,$j]}" >/dev/null
+done
+
+# rule YAML: the DestinationRule for echo on node 1 (where routing happens).
+rule() {
+    local before
+    before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
+    printf 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: echo\n  trafficPolicy:\n%s\n' "$1" \
+        >"$E2E_TMP/config-1/rule.yaml.tmp"
+    mv "$E2E_TMP/config-1/rule.yaml.tmp" "$E2E_TMP/config-1/rule.yaml"
+    for _ in $(seq 1 50); do
+        [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+count() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count "$VIP" 80 "$@"; }
+hold() { # NAME: a connection held open until $E2E_TMP/NAME.flag exists
+    topo_spawn "${POD_NS[1,1]}" "$E2E_TMP/$1.log" /usr/bin/python3 tests/e2e/lib/tally.py hold "$VIP" 80 "$E2E_TMP/$1.flag" >/dev/null
+    for _ in $(seq 1 50); do [ -s "$E2E_TMP/$1.log" ] && return 0; sleep 0.1; done
+}
+release() { # NAME
+    touch "$E2E_TMP/$1.flag"
+    for _ in $(seq 1 50); do grep -q '^echo:' "$E2E_TMP/$1.log" && return 0; sleep 0.1; done
+}
+
+t_begin "ROUND_ROBIN spreads evenly"
+rule '    loadBalancer: {simple: ROUND_ROBIN}'
+c=$(count 300)
+echo "    $c"
+t_expect_eq "$(jq -c '[.["e1"], .["e2"], .["e3"], .failed]' <<<"$c")" "[100,100,100,0]" "100 connections each"
+
+t_begin "consistentHash on the source IP pins the client"
+rule '    loadBalancer: {consistentHash: {useSourceIp: true}}'
+c=$(count 100)
+echo "    $c"
+t_expect_eq "$(jq '[to_entries[] | select(.key != "failed" and .value > 0)] | length' <<<"$c")" 1 "one endpoint got every connection"
+t_expect_eq "$(jq '[.[]] | add' <<<"$c")" 100 "none failed"
+
+t_begin "LEAST_REQUEST follows load"
+rule '    loadBalancer: {simple: ROUND_ROBIN}'
+hold h1
+hold h2
+busy=$(cat "$E2E_TMP/h1.log" "$E2E_TMP/h2.log" | sort | tr '\n' ' ')
+t_expect_ok "two held connections on two endpoints ($busy)" test "$(head -1 "$E2E_TMP/h1.log")" != "$(head -1 "$E2E_TMP/h2.log")"
+free=$(printf 'e1\ne2\ne3\n' | grep -vxF -f <(cat "$E2E_TMP/h1.log" "$E2E_TMP/h2.log"))
+rule '    loadBalancer: {simple: LEAST_REQUEST}'
+# 50 ms apart: each short connection's close is counted before the next.
+c=$(count 20 50)
+echo "    $c"
+t_expect_eq "$(jq -r ".[\"$free\"]" <<<"$c")" 20 "every new connection goes to the idle endpoint ($free)"
+
+t_begin "maxConnections: the overflow is refused (UO) and counted; it recovers"
+rule '    connectionPool: {tcp: {maxConnections: 2}}'
+c=$(count 1)
+echo "    $c"
+t_expect_eq "$(jq -r .failed <<<"$c")" 1 "a third connection is refused"
+uo=$(connections_json 1 | jq '[.[] | select(.response_flags == "UO")] | length')
+t_expect_eq "$uo" 1 "recorded with response flag UO"
+t_expect_eq "$(meshctl_at 1 -o json status | jq -r .mesh.refused_overflow)" 1 "counted"
+release h1
+c=$(count 1)
+t_expect_eq "$(jq -r .failed <<<"$c")" 0 "one closed: a new one is admitted"
+release h2
+
+t_begin "outlier detection ejects a failing endpoint and lets it back"
+rule '    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutiveGatewayErrors: 2, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}'
+topo_kill "$SERVER_PID_3" TERM # e3 now refuses: its HBONE server answers 503
+c=$(count 12)
+echo "    before ejection: $c"
+t_expect_eq "$(jq -r .failed <<<"$c")" 2 "two failures reach e3, then it is ejected"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "ejected after 2 consecutive connect failures (1 time)" "logged"
+c=$(count 30)
+echo "    while ejected: $c"
+t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure while e3 is out"
+topo_spawn "${POD_NS[2,3]}" "$E2E_TMP/tally-e3b.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 8080 e3 >/dev/null
+topo_wait_tcp "${POD_NS[2,3]}" "${POD_IP4[2,3]}" 8080 10
+sleep 3.5 # the ejection time passes
+c=$(count 30)
+echo "    after the ejection time: $c"
+t_expect_eq "$(jq -r '.["e3"] // 0' <<<"$c")" 10 "e3 is back in the rotation"
+t_expect_eq "$(meshctl_at 1 -o json status | jq -r .mesh.ejections)" 1 "one ejection counted"
+
+meshd_check_logs
+t_summary
