@@ -31,6 +31,7 @@
 #include "mesh/mesh.h"
 #include "policy/authz.h"
 #include "policy/peerauth.h"
+#include "policy/telemetry.h"
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
@@ -355,6 +356,26 @@ static void on_conn_opened(void *ctx, const struct conn_record *rec)
     tcp_metrics_opened(ag->tcp_metrics, &l, loop_now_ns());
 }
 
+/* --access-log logs every connection; otherwise the Telemetry resources
+ * decide for the record's pod (the source's for outbound, the
+ * destination's for inbound). */
+static bool access_log_wanted(const struct agent *ag, const struct conn_record *rec)
+{
+    if (ag->opts->access_log)
+        return true;
+    const struct cfg_snapshot *snap = cfg_store_current(ag->config);
+    if (!cfg_count(snap, CFG_TELEMETRY))
+        return false;
+    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1];
+    if (pods_parse_ref(rec->pod, ns, name) != 0)
+        return false;
+    const struct cfg_pod *p = cfg_find(snap, CFG_POD, ns, name);
+    struct access_log_decision d;
+    telemetry_access_log(snap, ns, p ? &p->meta.labels : NULL,
+                         strcmp(rec->direction, "inbound") == 0, &d);
+    return d.enabled;
+}
+
 static void on_conn_closed(void *ctx, const struct conn_record *rec)
 {
     struct agent *ag = ctx;
@@ -367,7 +388,7 @@ static void on_conn_closed(void *ctx, const struct conn_record *rec)
      * bytes_sent is the request direction for both of our directions. */
     tcp_metrics_closed(ag->tcp_metrics, &l, rec->bytes_received, rec->bytes_sent,
                        rec->state == CONN_FAILED, loop_now_ns());
-    if (ag->opts->access_log) {
+    if (access_log_wanted(ag, rec)) {
         if (accesslog_write(STDOUT_FILENO, rec,
                             ag->opts->log_json ? ACCESSLOG_JSON : ACCESSLOG_TEXT))
             ag->access_log_lines++;
@@ -665,9 +686,9 @@ int agent_run(const struct agent_opts *opts)
     struct stat st;
 
     raise_fd_limit(opts->max_conns);
-    /* Access logs must never block the loop (see telemetry/accesslog.h). */
-    if (opts->access_log)
-        fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+    /* Access logs must never block the loop (see telemetry/accesslog.h);
+     * Telemetry resources may turn them on at any time. */
+    fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
     if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
         log_error("agent: --config %s is not a directory", opts->config_dir);
         return 1;

@@ -1,0 +1,71 @@
+/* Access-logging precedence (see telemetry.h). */
+#include "policy/telemetry.h"
+
+#include <string.h>
+
+static bool mode_covers(const char *mode, bool server_side)
+{
+    if (!mode || strcmp(mode, "CLIENT_AND_SERVER") == 0)
+        return true;
+    return strcmp(mode, server_side ? "SERVER" : "CLIENT") == 0;
+}
+
+/* Whether `t` has an opinion for this side; *on is that opinion. */
+static bool decides(const struct cfg_telemetry *t, bool server_side, bool *on)
+{
+    bool applies = false;
+    *on = false;
+    for (size_t i = 0; i < t->naccess_logging; i++) {
+        const struct cfg_access_logging *al = &t->access_logging[i];
+        if (!mode_covers(al->match_mode, server_side))
+            continue;
+        applies = true;
+        if (al->disabled) {
+            *on = false; /* an explicit off at this level wins */
+            return true;
+        }
+        bool envoy = al->providers.n == 0;
+        for (size_t p = 0; p < al->providers.n; p++)
+            envoy |= strcmp(al->providers.v[p], "envoy") == 0;
+        *on |= envoy;
+    }
+    return applies;
+}
+
+/* The first Telemetry of a level in ns that decides. */
+static const struct cfg_telemetry *level(const struct cfg_snapshot *s, const char *ns,
+                                         const struct cfg_labels *labels, bool workload,
+                                         bool server_side, bool *on)
+{
+    struct cfg_iter it = {0};
+    const struct cfg_telemetry *t;
+    while ((t = cfg_next_in_ns(s, CFG_TELEMETRY, ns, &it))) {
+        if (t->has_target_ref)
+            continue;
+        bool has_selector = t->selector.set && t->selector.match.n;
+        if (workload != has_selector)
+            continue;
+        if (workload && !(labels && cfg_labels_match(&t->selector.match, labels)))
+            continue;
+        if (decides(t, server_side, on))
+            return t;
+    }
+    return NULL;
+}
+
+void telemetry_access_log(const struct cfg_snapshot *s, const char *ns,
+                          const struct cfg_labels *labels, bool server_side,
+                          struct access_log_decision *out)
+{
+    bool on = false;
+    const char *root = cfg_snapshot_root_namespace(s);
+    const struct cfg_telemetry *t = NULL;
+    if (ns)
+        t = level(s, ns, labels, true, server_side, &on);
+    if (!t && ns && strcmp(ns, root) != 0)
+        t = level(s, ns, NULL, false, server_side, &on);
+    if (!t)
+        t = level(s, root, NULL, false, server_side, &on);
+    out->enabled = t && on;
+    out->by = t;
+}
