@@ -39,6 +39,7 @@
 #include "telemetry/kernel_metrics.h"
 #include "telemetry/kevents.h"
 #include "telemetry/tcp_metrics.h"
+#include "telemetry/workload_labels.h"
 #include "core/ticker.h"
 
 struct agent {
@@ -348,11 +349,19 @@ static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
 
 /* ---- Istio metrics ------------------------------------------------------ */
 
+/* Istio's labels: what the record knows, then what the configuration says
+ * about both workloads. */
+static void labels_of(const struct agent *ag, const struct conn_record *rec, struct tcp_labels *l)
+{
+    tcp_labels_from_record(rec, l);
+    tcp_labels_from_config(cfg_store_current(ag->config), ag->opts->trust_domain, rec, l);
+}
+
 static void on_conn_opened(void *ctx, const struct conn_record *rec)
 {
     struct agent *ag = ctx;
     struct tcp_labels l;
-    tcp_labels_from_record(rec, &l);
+    labels_of(ag, rec, &l);
     tcp_metrics_opened(ag->tcp_metrics, &l, loop_now_ns());
 }
 
@@ -382,7 +391,7 @@ static void on_conn_closed(void *ctx, const struct conn_record *rec)
     if (ag->mesh)
         mesh_conn_closed(ag->mesh, rec);
     struct tcp_labels l;
-    tcp_labels_from_record(rec, &l);
+    labels_of(ag, rec, &l);
     /* Istio counts from the destination's view whatever the reporter:
      * sent = response bytes, received = request bytes. A record's
      * bytes_sent is the request direction for both of our directions. */

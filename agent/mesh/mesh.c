@@ -377,6 +377,7 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         cs->eps[slot[pick]].active++;
     out->cluster = cs;
     out->endpoint = slot[pick];
+    out->service = c->svc->fqdn; /* valid for the call: the record copies it */
     out->outlier = oc;
 }
 

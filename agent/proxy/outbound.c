@@ -131,6 +131,8 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
     rec->cluster = route.cluster;
     rec->endpoint = route.endpoint;
     rec->outlier = route.outlier;
+    if (route.service)
+        snprintf(rec->dst_service, sizeof(rec->dst_service), "%s", route.service);
     rec->upstream = route.action == OUTBOUND_HBONE ? route.target
                     : route.target.family          ? route.target
                                                    : od.dst;

@@ -31,6 +31,7 @@ struct outbound_route {
     SSL_CTX *client_ctx;       /* HBONE: the source workload's; borrowed */
     struct meshd_addr source;  /* HBONE: the app's pod address, for Forwarded */
     char response_flag[8];     /* REFUSE */
+    const char *service;       /* the Service FQDN routed to, or NULL */
     void *cluster;             /* copied to the record: the router's bookkeeping */
     int32_t endpoint;
     struct outlier_config outlier;

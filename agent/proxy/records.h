@@ -36,7 +36,8 @@ struct conn_record {
     /* Outbound routing: the endpoint chosen and where its bookkeeping
      * lives (a route/clusters entry: stable for the agent's life). */
     struct meshd_addr upstream;
-    void *cluster; /* NULL: not routed to a service */
+    char dst_service[256]; /* the Service FQDN the app addressed, "" if none */
+    void *cluster;         /* NULL: not routed to a service */
     int32_t endpoint;
     struct outlier_config outlier; /* the cluster's, when it was routed */
     /* From the kernel (sockops) once the network-facing socket closed. */

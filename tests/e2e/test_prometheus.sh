@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Istio-standard metrics, scraped by a real Prometheus server (Debian's
-# package) from both nodes' agents: after a known transfer, PromQL returns
-# exactly the bytes it moved, per source and destination workload, with
-# both reporters, Istio's label set, and promtool accepting the exposition.
+# package) from both nodes' agents: after a known transfer over mTLS
+# through a Service VIP, PromQL returns exactly the bytes it moved, per
+# source and destination workload, with both reporters, Istio's whole
+# label set from the YAML (Deployments, app/version, principals, the
+# Service), and promtool accepting the exposition.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
@@ -10,17 +12,42 @@ source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
 
 topo_init
-topo_create 2 1
+topo_create 2 2
 # A file of known size behind a real HTTP server in pod-2-1.
 mkdir -p "$E2E_TMP/www"
 head -c 1048576 /dev/urandom >"$E2E_TMP/www/blob"
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/www.log" /usr/bin/python3 -m http.server --bind :: \
     --directory "$E2E_TMP/www" 8080 >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
-meshd_start 1
-meshd_start 2
-enroll 1 "1,1"
-enroll 2 "2,1"
+# The cluster as YAML: a sleep client (pod-1-1), httpbin v1 (pod-2-1)
+# behind Service httpbin, and pod-1-2, a plaintext client outside the mesh.
+"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+pod_yaml() { # I J LABELS SA
+    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, labels: %s}\n' "$1" "$2" "$3"
+    printf 'spec: {nodeName: m%sn%s, serviceAccountName: %s}\nstatus: {podIP: %s}\n' "$TOPO_RUN" "$1" "$4" "${POD_IP4[$1,$2]}"
+}
+deployment_yaml() { # NAME APP VERSION
+    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\n' "$1"
+    printf 'spec:\n  selector: {matchLabels: {app: %s, version: %s}}\n' "$2" "$3"
+    printf '  template: {metadata: {labels: {app: %s, version: %s}}}\n' "$2" "$3"
+}
+for i in 1 2; do
+    mkdir -p "$E2E_TMP/config-$i"
+    {
+        printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}\n'
+        printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n'
+        printf 'spec: {clusterIP: 10.96.0.30, selector: {app: httpbin}, ports: [{port: 80, targetPort: 8080}]}\n'
+        deployment_yaml sleep sleep v1
+        deployment_yaml httpbin-v1 httpbin v1
+        pod_yaml 1 1 '{app: sleep, version: v1}' sleep
+        pod_yaml 2 1 '{app: httpbin, version: v1}' httpbin
+        pod_yaml 1 2 '{app: legacy, istio.io/dataplane-mode: none}' legacy
+    } >"$E2E_TMP/config-$i/cluster.yaml"
+done
+meshd_start 1 --ca-dir "$E2E_TMP/ca"
+meshd_start 2 --ca-dir "$E2E_TMP/ca"
+meshctl_at 1 enroll default/pod-1-1 --netns "/run/netns/${POD_NS[1,1]}" --sa sleep --ip "${POD_IP4[1,1]}" >/dev/null
+meshctl_at 2 enroll default/pod-2-1 --netns "/run/netns/${POD_NS[2,1]}" --sa httpbin --ip "${POD_IP4[2,1]}" >/dev/null
 
 # The monitoring host: Prometheus on the underlay, scraping both agents.
 ip -n "$TOPO_UNDERLAY_NS" addr add 198.51.100.2/24 dev "$TOPO_UNDERLAY_BR"
@@ -42,16 +69,19 @@ promql() { # prints the single value of an instant query, or "none"
         http://127.0.0.1:9090/api/v1/query | jq -r '.data.result[0].value[1] // "none"'
 }
 
-t_begin "a known transfer"
+t_begin "a known transfer, through the Service VIP"
 sizes=$(in_pod "1,1" curl -s -o /dev/null -m 10 -w '%{http_code} %{size_request} %{size_header} %{size_download}' \
-    "http://${POD_IP4[2,1]}:8080/blob")
+    "http://10.96.0.30/blob")
 read -r code req hdr body <<<"$sizes"
-t_expect_eq "$code" 200 "1 MiB downloaded through both agents"
+t_expect_eq "$code" 200 "1 MiB downloaded through both agents over HBONE"
 resp=$((hdr + body))
+t_expect_eq "$(http_get "1,2" "http://${POD_IP4[2,1]}:8080/")" 200 "and a plaintext request from outside the mesh"
 
 t_begin "PromQL over the scraped series"
-q_src='{reporter="source",source_workload="pod-1-1",source_workload_namespace="default"}'
-q_dst='{reporter="destination",destination_workload="pod-2-1",destination_workload_namespace="default"}'
+# Both reporters, labelled from the YAML: workloads are the Deployments.
+labels='source_workload="sleep",source_workload_namespace="default",destination_workload="httpbin-v1",destination_workload_namespace="default",connection_security_policy="mutual_tls"'
+q_src="{reporter=\"source\",$labels}"
+q_dst="{reporter=\"destination\",$labels}"
 v=none
 for _ in $(seq 1 60); do
     v=$(promql "sum(istio_tcp_sent_bytes_total$q_dst)")
@@ -65,10 +95,13 @@ t_expect_eq "$(promql "sum(istio_tcp_received_bytes_total$q_dst)")" "$req" "dest
 t_expect_eq "$(promql "sum(istio_tcp_connections_opened_total$q_src)")" 1 "one connection opened"
 t_expect_eq "$(promql "sum(istio_tcp_connections_closed_total$q_dst)")" 1 "one connection closed"
 t_expect_eq "$(promql "sum(istio_tcp_connections_failed_total$q_src)")" 0 "none failed"
-t_expect_eq "$(promql 'count(istio_tcp_sent_bytes_total{request_protocol="tcp",source_cluster="Kubernetes",destination_canonical_service="unknown"})')" 2 \
-    "Istio's label set, unknown where meshd does not know"
-t_expect_eq "$(promql 'sum(istio_tcp_sent_bytes_total{reporter="destination",connection_security_policy="none"})')" "$resp" \
-    "plaintext inbound is connection_security_policy=none"
+for r in source destination; do
+    t_expect_eq "$(promql "count(istio_tcp_sent_bytes_total{reporter=\"$r\",$labels,source_app=\"sleep\",source_version=\"v1\",source_canonical_service=\"sleep\",source_canonical_revision=\"v1\",source_principal=\"spiffe://cluster.local/ns/default/sa/sleep\",destination_app=\"httpbin\",destination_version=\"v1\",destination_canonical_service=\"httpbin\",destination_principal=\"spiffe://cluster.local/ns/default/sa/httpbin\",destination_service=\"httpbin.default.svc.cluster.local\",destination_service_name=\"httpbin\",destination_service_namespace=\"default\",request_protocol=\"tcp\",source_cluster=\"Kubernetes\"})")" 1 \
+        "reporter=$r: Istio's whole label set from the YAML"
+done
+plain='{reporter="destination",connection_security_policy="none",source_workload="pod-1-2",source_app="legacy",source_principal="unknown",destination_workload="httpbin-v1"}'
+t_expect_ok "plaintext from outside the mesh: policy none, no source principal" \
+    test "$(promql "sum(istio_tcp_connections_opened_total$plain)")" = 1
 
 t_begin "the exposition itself"
 for i in 1 2; do
