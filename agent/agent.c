@@ -223,16 +223,18 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
     if (capture_stats(ag->capture, bpf) == 0)
         for (int i = 0; i < MESHD_STAT__MAX; i++)
             json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
+    struct outbound_stats obs;
+    outbound_get_stats(ag->outbound, &obs);
     return json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:o}", "version",
-        MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir", ag->pin_dir,
-        "pods", (int)pods_count(ag->pods), "bpf", stats, "telemetry", "events",
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:o}",
+        "version", MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir",
+        ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "telemetry", "events",
         (json_int_t)kevents_received(ag->kevents), "matched", (json_int_t)ag->kevents_matched,
         "unmatched", (json_int_t)ag->kevents_unmatched, "connections", "accepted",
         (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
         (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
-        (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "mesh", mesh_status(ag), "config",
-        config_status(ag));
+        (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "retries",
+        (json_int_t)obs.retries, "mesh", mesh_status(ag), "config", config_status(ag));
 }
 
 /* PeerAuthentication for plaintext arriving at an enrolled pod's port:
@@ -765,6 +767,7 @@ int agent_run(const struct agent_opts *opts)
         if (mesh_new(ag.loop, ag.conns, &mo, &ag.mesh) != 0) /* logged by mesh_new */
             goto out;
         out_opts.route = mesh_route;
+        out_opts.route_released = mesh_route_released;
         out_opts.route_ctx = ag.mesh;
         out_opts.pool = mesh_pool(ag.mesh);
     }

@@ -55,3 +55,12 @@ int upstream_connect_result(int fd)
         return errno;
     return soerr;
 }
+
+void close_with_reset(int fd)
+{
+    if (fd < 0)
+        return;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}

@@ -14,5 +14,8 @@ int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct me
                      uint32_t mark);
 /* SO_ERROR of a socket whose connect finished: 0 or a positive errno. */
 int upstream_connect_result(int fd);
+/* Closes a TCP socket with a reset: the peer learns the connection failed
+ * rather than seeing a FIN, a clean end of stream. Ignores fd < 0. */
+void close_with_reset(int fd);
 
 #endif

@@ -32,6 +32,7 @@ struct hbone_stream {
     bool peer_eof;    /* END_STREAM received */
     bool app_wr_shut; /* FIN sent to the app */
     bool established; /* 200 sent or received */
+    bool give_back;   /* client: return app.fd on failure before 200 */
     bool h2_closed;
     uint32_t h2_error;
     int err; /* first local error, -errno */

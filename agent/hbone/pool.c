@@ -159,14 +159,20 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
     } else {
         int rc = entry_open(p, key, netns_fd, client_ctx, &e);
         if (rc) {
-            close(app_fd);
+            if (!p->opts.give_back)
+                close(app_fd);
             return rc;
         }
     }
-    struct hbone_stream *st;
+    struct hbone_stream *st = NULL;
     int rc = hbone_stream_open(e->session, authority, hdrs, app_fd, stream_ctx, &st);
-    if (rc == 0)
+    if (rc && !p->opts.give_back)
+        close(app_fd);
+    if (rc == 0 && st) {
         p->stats.streams++;
+        if (p->opts.give_back)
+            hbone_stream_give_back(st);
+    }
     return rc;
 }
 

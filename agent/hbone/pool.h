@@ -38,6 +38,11 @@ struct hbone_pool_opts {
     void (*on_stream_done)(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                            const struct hbone_stream_stats *stats);
     void *stream_ctx;
+    /* Failures before the peer's 200 hand the app socket back to
+     * on_stream_done (stats->app_fd) instead of resetting it, and a
+     * synchronous failure of hbone_pool_connect leaves it with the caller:
+     * the outbound proxy retries elsewhere. */
+    bool give_back;
 };
 
 struct hbone_pool_stats {
@@ -51,7 +56,8 @@ void hbone_pool_free(struct hbone_pool *p);
 
 /* Opens a CONNECT stream to `authority` over a pooled session for `key`,
  * opening a session from a socket in netns_fd with client_ctx if needed.
- * app_fd is taken over. 0 or -errno (app_fd closed). */
+ * app_fd is taken over. 0, or -errno with app_fd closed (still the
+ * caller's with opts.give_back). */
 int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
                        SSL_CTX *client_ctx, const char *authority,
                        const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx);

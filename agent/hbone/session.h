@@ -49,6 +49,10 @@ struct hbone_stream_stats {
     uint64_t bytes_sent;     /* app -> peer */
     uint64_t bytes_received; /* peer -> app */
     int status;              /* HTTP status of the CONNECT, 0 if none */
+    /* A client stream opened with give_back that failed before the peer
+     * answered 200: its app socket, untouched, now the handler's (to try
+     * elsewhere or to reset). -1 otherwise. */
+    int app_fd;
 };
 
 struct hbone_handler {
@@ -84,11 +88,14 @@ void hbone_session_set_user(struct hbone_session *s, void *user);
 void *hbone_session_user(const struct hbone_session *s);
 
 /* Client: opens a CONNECT stream to `authority` ("ip:port" or "[ip6]:port")
- * tunnelling app_fd (taken over). Data flows once the peer answers 200;
- * any other answer resets app_fd and reports the status. */
+ * tunnelling app_fd, taken over when this returns 0 (on an error it stays
+ * the caller's). Data flows once the peer answers 200; any other answer
+ * resets app_fd and reports the status. */
 int hbone_stream_open(struct hbone_session *s, const char *authority,
                       const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
                       struct hbone_stream **out);
+/* Marks a client stream to hand its app socket back on early failure. */
+void hbone_stream_give_back(struct hbone_stream *st);
 
 /* Server: answers 200 and starts tunnelling app_fd (taken over). */
 int hbone_stream_accept(struct hbone_stream *st, int app_fd);

@@ -69,6 +69,12 @@ void hbone_st_finish(struct hbone_stream *st)
         err = -ECONNRESET;
     if (!err && !st->established)
         err = -ECONNREFUSED;
+    st->stats.app_fd = -1;
+    if (err && st->give_back && !st->established && st->app.fd >= 0 && st->stats.bytes_sent == 0) {
+        loop_del(s->loop, &st->app);
+        st->stats.app_fd = st->app.fd; /* the handler's now */
+        st->app.fd = -1;
+    }
     close_app(st, err != 0);
     if (st->id > 0 && !s->torn_down)
         nghttp2_session_set_stream_user_data(s->h2, st->id, NULL);
@@ -255,15 +261,11 @@ int hbone_stream_open(struct hbone_session *s, const char *authority,
                       const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
                       struct hbone_stream **out)
 {
-    if (!hbone_session_usable(s) || s->server) {
-        close(app_fd);
-        return -ENOTCONN;
-    }
+    if (!hbone_session_usable(s) || s->server)
+        return -ENOTCONN; /* app_fd stays the caller's */
     struct hbone_stream *st = hbone_st_new(s, stream_ctx);
-    if (!st) {
-        close(app_fd);
+    if (!st)
         return -ENOMEM;
-    }
     st->app.fd = app_fd; /* registered once the peer answers 200 */
     nghttp2_nv nva[5] = {NV(":method", "CONNECT"), NV(":authority", authority)};
     size_t n = 2;
@@ -278,10 +280,12 @@ int hbone_stream_open(struct hbone_session *s, const char *authority,
     int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, st);
     s->busy--;
     if (id < 0) {
+        /* Reported once, through on_stream_done (which may take the app
+         * socket back), not also by a return code. */
         st->err = -EIO;
         st->h2_closed = true;
         hbone_st_finish(st);
-        return -EIO;
+        return 0;
     }
     st->id = id;
     *out = st;
@@ -326,6 +330,11 @@ int hbone_stream_reject(struct hbone_stream *st, int status)
     s->busy--;
     hbone_session_settle(s);
     return rc == 0 ? 0 : -EIO;
+}
+
+void hbone_stream_give_back(struct hbone_stream *st)
+{
+    st->give_back = true;
 }
 
 void hbone_stream_abort(struct hbone_stream *st, int err)

@@ -168,7 +168,8 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                  .verify_server = verify_server,
                                  .verify_ctx = m,
                                  .on_stream_done = pool_stream_done,
-                                 .stream_ctx = m};
+                                 .stream_ctx = m,
+                                 .give_back = true}; /* the outbound proxy retries */
     struct hbone_inbound_opts io = {.port = MESHD_PORT_HBONE,
                                     .mark = opts->mark,
                                     .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
@@ -358,8 +359,13 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
     }
     struct outlier_config oc;
     outlier_from_policy(&c->policy.outlier, &oc);
+    /* A retry avoids the endpoint that just failed, when another exists. */
+    int exclude = -1;
+    for (size_t i = 0; out->avoid_cluster == cs && i < n; i++)
+        if (slot[i] >= 0 && slot[i] == out->avoid_endpoint)
+            exclude = (int)i;
     struct meshd_addr from = pod_addr_like(src, orig_dst);
-    int pick = lb_pick(policy, &cs->lb, m->eps, n, &from, &oc, loop_now_ns(), -1);
+    int pick = lb_pick(policy, &cs->lb, m->eps, n, &from, &oc, loop_now_ns(), exclude);
     if (pick < 0) {
         m->no_endpoint++;
         log_ratelimited(LOG_WARN, "mesh: %s%s%s port %u has no ready endpoint; refused",
@@ -378,6 +384,10 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
     out->cluster = cs;
     out->endpoint = slot[pick];
     out->service = c->svc->fqdn; /* valid for the call: the record copies it */
+    /* Istio retries an HTTP route's failed connect twice unless told; TCP
+     * routes and direct service traffic get what the route says (none). */
+    const struct cfg_route *r = c->route;
+    out->retries = !r ? 0 : r->has_retries ? r->retries : r->http ? 2 : 0;
     out->outlier = oc;
 }
 
@@ -437,36 +447,52 @@ size_t mesh_revalidate(struct mesh *m)
     return hbone_inbound_revalidate(m->server);
 }
 
-void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
+/* Releases what routing counted for one attempt and reports its outcome
+ * to outlier detection. */
+static void release_attempt(struct mesh *m, struct cluster_state *cs, int32_t endpoint,
+                            const struct outlier_config *oc, bool failed)
 {
-    struct cluster_state *cs = rec->cluster;
-    if (!cs)
-        return;
     if (cs->active)
         cs->active--;
-    if (rec->endpoint < 0 || (uint32_t)rec->endpoint >= cs->neps)
+    if (endpoint < 0 || (uint32_t)endpoint >= cs->neps)
         return;
-    struct endpoint_state *ep = &cs->eps[rec->endpoint];
+    struct endpoint_state *ep = &cs->eps[endpoint];
     if (ep->active)
         ep->active--;
-    if (!rec->outlier.enabled)
+    if (!oc->enabled)
+        return;
+    size_t ejected = 0;
+    uint64_t now = loop_now_ns();
+    for (uint32_t i = 0; i < cs->neps; i++)
+        ejected += outlier_is_ejected(&cs->eps[i].outlier, now);
+    if (outlier_report(&ep->outlier, oc, !failed, cs->neps, ejected, now)) {
+        cs->ejections++;
+        m->ejections++;
+        char a[ADDR_STRLEN];
+        log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
+                 addr_format(&ep->addr, a, sizeof(a)), oc->consecutive_errors,
+                 ep->outlier.ejections, ep->outlier.ejections == 1 ? "" : "s");
+    }
+}
+
+void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
+{
+    if (!rec->cluster)
         return;
     /* At L4 a failed connect (or an HBONE CONNECT answered 503) is the
      * gateway error outlier detection counts; anything that opened is a
      * success. */
     bool failed = rec->state == CONN_FAILED && strcmp(rec->response_flags, "UF") == 0;
-    size_t ejected = 0;
-    uint64_t now = loop_now_ns();
-    for (uint32_t i = 0; i < cs->neps; i++)
-        ejected += outlier_is_ejected(&cs->eps[i].outlier, now);
-    if (outlier_report(&ep->outlier, &rec->outlier, !failed, cs->neps, ejected, now)) {
-        cs->ejections++;
-        m->ejections++;
-        char a[ADDR_STRLEN];
-        log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
-                 addr_format(&ep->addr, a, sizeof(a)), rec->outlier.consecutive_errors,
-                 ep->outlier.ejections, ep->outlier.ejections == 1 ? "" : "s");
-    }
+    release_attempt(m, rec->cluster, rec->endpoint, &rec->outlier, failed);
+}
+
+void mesh_route_released(void *ctx, const struct outbound_route *r, bool failed)
+{
+    struct mesh *m = ctx;
+    if (!r->cluster)
+        return;
+    struct outlier_config none = {0};
+    release_attempt(m, r->cluster, r->endpoint, failed ? &r->outlier : &none, failed);
 }
 
 void mesh_tick(struct mesh *m, uint64_t now_ns)

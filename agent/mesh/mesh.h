@@ -8,6 +8,7 @@
 #ifndef MESHD_MESH_MESH_H
 #define MESHD_MESH_MESH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,9 @@ void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
  * (cluster and endpoint load) and feed outlier detection. */
 struct conn_record;
 void mesh_conn_closed(struct mesh *m, const struct conn_record *rec);
+
+/* The outbound proxy's route_released hook. */
+void mesh_route_released(void *m, const struct outbound_route *r, bool failed);
 
 /* Re-authorizes the HBONE streams being served (after a configuration
  * change); returns how many were closed. */

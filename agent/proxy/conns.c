@@ -54,15 +54,6 @@ int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **o
     return 0;
 }
 
-static void close_with_reset(int fd)
-{
-    if (fd < 0)
-        return;
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(fd);
-}
-
 /* The kernel's socket cookie: how sockops events find their record. */
 static uint64_t sock_cookie(int fd)
 {

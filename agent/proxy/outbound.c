@@ -12,6 +12,7 @@
 #include "capture/capture.h"
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/upstream.h"
 #include "enroll/pods.h"
 #include "proxy/conns.h"
 #include "proxy/listener.h"
@@ -21,14 +22,35 @@ struct outbound {
     struct capture *capture; /* borrowed */
     struct conns *conns;     /* borrowed */
     struct outbound_opts opts;
+    struct outbound_stats stats;
 };
 
-/* Per pod: IPv4 and IPv6 loopback listeners. */
+/* Per pod: IPv4 and IPv6 loopback listeners. Refcounted: connections in
+ * their retries hold it, and see pod NULL once the pod was unenrolled. */
 struct outbound_pod {
     struct listener l[2];
     struct outbound *ob;
     struct pod *pod; /* borrowed: the registry frees it after detach */
+    unsigned refs;
 };
+
+/* One captured connection on its way through HBONE, across retries: a
+ * failed attempt hands the app socket back (the pool's give_back), and
+ * the route is asked again, avoiding the endpoint that failed. */
+struct ob_flow {
+    struct outbound_pod *op; /* a reference */
+    struct conn *c;
+    struct meshd_addr src;       /* the app's address on 15001 */
+    struct meshd_addr orig;      /* where it meant to go */
+    struct outbound_route route; /* the current attempt */
+    uint32_t retries_left;
+};
+
+static void op_unref(struct outbound_pod *op)
+{
+    if (--op->refs == 0)
+        free(op);
+}
 
 int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns,
                  const struct outbound_opts *opts, struct outbound **out)
@@ -46,16 +68,9 @@ void outbound_free(struct outbound *ob)
     free(ob);
 }
 
-void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
-                             const struct hbone_stream_stats *stats)
+void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st)
 {
-    /* Envoy's flags: refused by policy, failed to establish (UF), or
-     * terminated by the upstream once established (UC). */
-    const char *flag = stats->status == 401   ? "DENY"
-                       : !err                 ? NULL
-                       : stats->status == 200 ? "UC"
-                                              : "UF";
-    conn_end(stream_ctx, err, stats->bytes_sent, stats->bytes_received, flag);
+    *st = ob->stats;
 }
 
 /* ztunnel's CONNECT headers: who is really connecting, and trace context. */
@@ -77,27 +92,109 @@ static void connect_headers(const struct pod *pod, const struct meshd_addr *src,
     snprintf(traceparent + n, tlen - (size_t)n, "-01");
 }
 
-static void outbound_tunnel(struct outbound *ob, struct conn *c, struct pod *pod,
-                            const struct meshd_addr *src, const struct outbound_route *route)
+static void flow_attempt(struct ob_flow *f, int fd);
+
+static void flow_free(struct ob_flow *f)
 {
+    op_unref(f->op);
+    free(f);
+}
+
+/* An attempt failed before the peer answered 200: `fd`, the app socket,
+ * is ours again. Retry on another endpoint while the budget lasts, else
+ * reset the app and end the record. A policy denial (401) is final. */
+static void flow_failed(struct ob_flow *f, int fd, int err, int status)
+{
+    struct outbound *ob = f->op->ob;
+    struct pod *pod = f->op->pod;
+    if (ob->opts.route_released)
+        ob->opts.route_released(ob->opts.route_ctx, &f->route, true);
+    if (status != 401 && f->retries_left > 0 && pod && ob->opts.route) {
+        struct outbound_route next = {.action = OUTBOUND_PASSTHROUGH,
+                                      .avoid_cluster = f->route.cluster,
+                                      .avoid_endpoint = f->route.endpoint};
+        ob->opts.route(ob->opts.route_ctx, pod, &f->orig, &next);
+        if (next.action == OUTBOUND_HBONE) {
+            f->retries_left--;
+            f->route = next;
+            ob->stats.retries++;
+            flow_attempt(f, fd);
+            return;
+        }
+        /* A retry that would leave the mesh (or has nowhere to go) is no
+         * retry: the failure stands. */
+        if (ob->opts.route_released)
+            ob->opts.route_released(ob->opts.route_ctx, &next, false);
+    }
+    struct conn_record *rec = conn_record(f->c);
+    rec->cluster = NULL; /* released above, attempt by attempt */
+    close_with_reset(fd);
+    conn_end(f->c, err ? err : -ECONNREFUSED, 0, 0, status == 401 ? "DENY" : "UF");
+    flow_free(f);
+}
+
+void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
+                             const struct hbone_stream_stats *stats)
+{
+    struct ob_flow *f = stream_ctx;
+    if (stats->app_fd >= 0) {
+        flow_failed(f, stats->app_fd, err, stats->status);
+        return;
+    }
+    /* Envoy's flags: refused by policy, failed to establish (UF), or
+     * terminated by the upstream once established (UC). */
+    const char *flag = stats->status == 401   ? "DENY"
+                       : !err                 ? NULL
+                       : stats->status == 200 ? "UC"
+                                              : "UF";
+    conn_end(f->c, err, stats->bytes_sent, stats->bytes_received, flag);
+    flow_free(f);
+}
+
+/* One attempt: the record says where, the pool tunnels `fd` there. */
+static void flow_attempt(struct ob_flow *f, int fd)
+{
+    const struct outbound_route *route = &f->route;
+    struct pod *pod = f->op->pod;
     char authority[ADDR_STRLEN], forwarded[80], baggage[400], traceparent[64];
-    struct conn_record *rec = conn_record(c);
+    struct conn_record *rec = conn_record(f->c);
     rec->hbone = route->key.dst;
+    rec->upstream = route->target;
+    rec->cluster = route->cluster;
+    rec->endpoint = route->endpoint;
+    rec->outlier = route->outlier;
     snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", route->key.dst_id);
     addr_format(&route->target, authority, sizeof(authority));
     /* The app's real source: its pod address with the port it used. */
     struct meshd_addr from = route->source;
-    from.port = src->port;
+    from.port = f->src.port;
     connect_headers(pod, &from, forwarded, sizeof(forwarded), baggage, sizeof(baggage), traceparent,
                     sizeof(traceparent));
     struct hbone_connect_headers hdrs = {.forwarded = forwarded[0] ? forwarded : NULL,
                                          .baggage = baggage,
                                          .traceparent = traceparent};
-    int fd = conn_take_fd(c);
-    int rc = hbone_pool_connect(ob->opts.pool, &route->key, pod->netns_fd, route->client_ctx,
-                                authority, &hdrs, fd, c);
+    int rc = hbone_pool_connect(f->op->ob->opts.pool, &route->key, pod->netns_fd, route->client_ctx,
+                                authority, &hdrs, fd, f);
     if (rc)
-        conn_end(c, rc, 0, 0, "UF");
+        flow_failed(f, fd, rc, 0); /* the pool gave fd back (give_back) */
+}
+
+static void outbound_tunnel(struct outbound_pod *op, struct conn *c, const struct meshd_addr *src,
+                            const struct outbound_route *route)
+{
+    struct ob_flow *f = calloc(1, sizeof(*f));
+    if (!f) {
+        conn_refuse(c, -ENOMEM, "UF");
+        return;
+    }
+    op->refs++;
+    *f = (struct ob_flow){.op = op,
+                          .c = c,
+                          .src = *src,
+                          .orig = conn_record(c)->orig_dst,
+                          .route = *route,
+                          .retries_left = route->retries};
+    flow_attempt(f, conn_take_fd(c));
 }
 
 static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
@@ -145,7 +242,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         conn_refuse(c, -ECONNREFUSED, route.response_flag[0] ? route.response_flag : "NR");
         return;
     case OUTBOUND_HBONE:
-        outbound_tunnel(op->ob, c, pod, &key.src, &route);
+        outbound_tunnel(op, c, &key.src, &route);
         return;
     }
 }
@@ -158,6 +255,7 @@ int outbound_attach_pod(void *ctx, struct pod *pod)
         return -ENOMEM;
     op->ob = ob;
     op->pod = pod;
+    op->refs = 1;
     int err = listener_open_pod(op->l, ob->loop, pod, ob->opts.port, 1, outbound_on_accept, op,
                                 "outbound");
     if (err) {
@@ -174,6 +272,7 @@ void outbound_detach_pod(void *ctx, struct pod *pod)
     if (!op)
         return;
     listener_close_pod(op->l);
-    free(op);
+    op->pod = NULL; /* flows still retrying see it gone */
     pod->outbound = NULL;
+    op_unref(op);
 }

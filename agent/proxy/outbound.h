@@ -4,6 +4,7 @@
 #ifndef MESHD_PROXY_OUTBOUND_H
 #define MESHD_PROXY_OUTBOUND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
@@ -35,6 +36,10 @@ struct outbound_route {
     void *cluster;             /* copied to the record: the router's bookkeeping */
     int32_t endpoint;
     struct outlier_config outlier;
+    uint32_t retries; /* HBONE: attempts after a failed one (VirtualService retries) */
+    /* In, on a retry: the attempt that failed, to be avoided. */
+    void *avoid_cluster;
+    int32_t avoid_endpoint;
 };
 
 /* Decides what happens to a captured connection (the config does). */
@@ -44,6 +49,11 @@ typedef void (*outbound_route_fn)(void *ctx, const struct pod *src,
 struct outbound_opts {
     uint16_t port;           /* 15001 */
     outbound_route_fn route; /* NULL: everything passes through */
+    /* A route decision `r` will not become the connection's record (its
+     * HBONE attempt failed before the peer answered, or it was not used):
+     * release what routing counted for it; `failed` says the endpoint
+     * failed. */
+    void (*route_released)(void *ctx, const struct outbound_route *r, bool failed);
     void *route_ctx;
     struct hbone_pool *pool; /* borrowed */
 };
@@ -55,6 +65,11 @@ int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns
 void outbound_on_stream_done(void *ob, struct hbone_stream *st, void *stream_ctx, int err,
                              const struct hbone_stream_stats *stats);
 void outbound_free(struct outbound *ob);
+
+struct outbound_stats {
+    uint64_t retries; /* HBONE attempts made after a failed one */
+};
+void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st);
 
 /* pod_hooks for the enrollment registry. */
 int outbound_attach_pod(void *ob, struct pod *pod);

@@ -1,6 +1,8 @@
 /* Bidirectional copy between two sockets (see relay.h). */
 #include "proxy/relay.h"
 
+#include "core/upstream.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +10,6 @@
 #include <unistd.h>
 
 static void relay_on_io(struct loop_io *io, uint32_t events);
-
-/* A reset on close tells the peer the connection failed, rather than a FIN
- * that would look like a clean end of stream. */
-static void close_with_reset(int fd)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(fd);
-}
 
 static void relay_release(struct relay *r, bool reset)
 {

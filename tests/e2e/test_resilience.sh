@@ -126,5 +126,17 @@ echo "    after the ejection time: $c"
 t_expect_eq "$(jq -r '.["e3"] // 0' <<<"$c")" 10 "e3 is back in the rotation"
 t_expect_eq "$(meshctl_at 1 -o json status | jq -r .mesh.ejections)" 1 "one ejection counted"
 
+t_begin "retries: the app sees no failure while an endpoint refuses"
+topo_kill "$TOPO_LAST_PID" TERM # e3 refuses again
+rule '    loadBalancer: {simple: ROUND_ROBIN}'
+before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
+printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - route: [{destination: {host: echo}}]\n    retries: {attempts: 3, perTryTimeout: 2s}\n' \
+    >"$E2E_TMP/config-1/vs.yaml"
+for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+c=$(count 30)
+echo "    with retries: $c"
+t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure reaches the app; e3 never answers"
+t_expect_ok "failed attempts were retried on another endpoint" test "$(meshctl_at 1 -o json status | jq -r .connections.retries)" -ge 10
+
 meshd_check_logs
 t_summary
