@@ -29,6 +29,9 @@
 #include "config/store.h"
 #include "core/addr.h"
 #include "core/loop.h"
+#include "route/resolve.h"
+
+static const struct meshd_addr src_addr_any = {.family = MESHD_AF_INET};
 
 #define NAMESPACES      100
 #define SVC_PER_NS      100 /* 10,000 Services, VirtualServices, DestinationRules */
@@ -201,6 +204,41 @@ static double lookup_ns(const struct cfg_snapshot *s)
     return per;
 }
 
+/* The whole routing decision a captured connection costs: resolve the VIP
+ * through its VirtualService (90/10 between subsets) and DestinationRule
+ * to the subset's endpoints, then pick one round-robin. */
+static double route_ns(const struct cfg_snapshot *s)
+{
+    const long iters = 500000;
+    static struct route_cluster c;
+    struct lb_state rng, rr;
+    lb_state_init(&rng, 7);
+    lb_state_init(&rr, 11);
+    struct route_source src = {.ns = "ns-1"};
+    struct lb_endpoint eps[PODS_PER_SVC];
+    unsigned picked = 0;
+    double t0 = now_s();
+    for (long i = 0; i < iters; i++) {
+        int id = (int)((i * 7919) % (NAMESPACES * SVC_PER_NS));
+        struct meshd_addr vip = {.family = MESHD_AF_INET, .port = htons(80)};
+        vip.addr[0] = 10, vip.addr[1] = 96, vip.addr[2] = (uint8_t)(id / 250);
+        vip.addr[3] = (uint8_t)(id % 250 + 1);
+        struct route_result r;
+        route_resolve(s, &src, &vip, &rng, &c, &r);
+        size_t n = c.nendpoints < PODS_PER_SVC ? c.nendpoints : PODS_PER_SVC;
+        for (size_t e = 0; e < n; e++)
+            eps[e] = (struct lb_endpoint){.addr = c.endpoints[e]->ips.v[0]};
+        picked += r.kind == ROUTE_SERVICE &&
+                  lb_pick(LB_ROUND_ROBIN, &rr, eps, n, &src_addr_any, NULL, 0, -1) >= 0;
+    }
+    double per = (now_s() - t0) / (double)iters * 1e9;
+    if (picked != iters) {
+        fprintf(stderr, "route: %u of %ld decisions found an endpoint\n", picked, iters);
+        exit(1);
+    }
+    return per;
+}
+
 struct tick_probe {
     struct loop_io io;
     double last, max_gap;
@@ -281,6 +319,7 @@ int main(void)
         return 1;
     }
     double per_conn = lookup_ns(s);
+    double per_route = route_ns(s);
     size_t mem = cfg_snapshot_memory(s), bytes = cfg_snapshot_bytes(s);
     cfg_snapshot_unref(s);
     cfg_diags_fini(&diags);
@@ -297,6 +336,9 @@ int main(void)
            hwm / 1024.0, hwm_before / 1024.0, (double)hwm / (double)hwm_before);
     printf("| snapshot memory, MiB | %.0f | | |\n", (double)mem / (1 << 20));
     printf("| lookups per connection (VIP, workload, VS, DR), ns | %.0f | | |\n", per_conn);
+    printf("| routing decision per connection (VIP -> VirtualService 90/10 -> subset -> "
+           "endpoint), ns | %.0f | | |\n",
+           per_route);
     printf("| reload on the store's worker, s | %.2f | | |\n", reload_s);
     /* A loader on the event loop would stall it for the whole load. */
     printf("| longest event-loop stall during a reload, ms (baseline: loading on the loop) | "

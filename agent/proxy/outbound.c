@@ -151,12 +151,11 @@ void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
     flow_free(f);
 }
 
-/* One attempt: the record says where, the pool tunnels `fd` there. */
-static void flow_attempt(struct ob_flow *f, int fd)
+/* The record says where the current attempt goes (before the connection
+ * is reported open: its labels come from these fields). */
+static void flow_record(struct ob_flow *f)
 {
     const struct outbound_route *route = &f->route;
-    struct pod *pod = f->op->pod;
-    char authority[ADDR_STRLEN], forwarded[80], baggage[400], traceparent[64];
     struct conn_record *rec = conn_record(f->c);
     rec->hbone = route->key.dst;
     rec->upstream = route->target;
@@ -164,6 +163,15 @@ static void flow_attempt(struct ob_flow *f, int fd)
     rec->endpoint = route->endpoint;
     rec->outlier = route->outlier;
     snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", route->key.dst_id);
+}
+
+/* One attempt: the pool tunnels `fd` where the route says. */
+static void flow_attempt(struct ob_flow *f, int fd)
+{
+    const struct outbound_route *route = &f->route;
+    struct pod *pod = f->op->pod;
+    char authority[ADDR_STRLEN], forwarded[80], baggage[400], traceparent[64];
+    flow_record(f);
     addr_format(&route->target, authority, sizeof(authority));
     /* The app's real source: its pod address with the port it used. */
     struct meshd_addr from = route->source;
@@ -194,6 +202,7 @@ static void outbound_tunnel(struct outbound_pod *op, struct conn *c, const struc
                           .orig = conn_record(c)->orig_dst,
                           .route = *route,
                           .retries_left = route->retries};
+    flow_record(f);
     flow_attempt(f, conn_take_fd(c));
 }
 
