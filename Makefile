@@ -118,7 +118,7 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)MESHD_BUILD=$(BUILD) tests/e2e/demo.sh
 
-$(BUILD)/bench/hbone_tunnel: bench/hbone_tunnel.c $(TEST_SUPPORT_OBJS) $(LIBMESHD)
+$(BUILD)/bench/hbone_tunnel: bench/hbone_tunnel.c $(BUILD)/tests/unit/support/tls_fixture.o $(LIBMESHD)
 	$(call msg,LINK,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -132,10 +132,16 @@ static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)
             }
             json_array_append_new(ips, json_string(a));
         }
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o?,s:I,s:i}", "namespace", p->ns,
-                                             "name", p->name, "sa", p->sa, "netns", p->netns_path,
-                                             "ips", ips, "netns_cookie",
-                                             (json_int_t)p->netns_cookie, "id", (int)p->id));
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o?,s:I,s:i}", "namespace", p->ns, "name", p->name,
+                              "sa", p->sa, "netns", p->netns_path, "ips", ips, "netns_cookie",
+                              (json_int_t)p->netns_cookie, "id", (int)p->id);
+        const char *spiffe;
+        long not_after;
+        if (o && ag->mesh && mesh_pod_certificate(p, &spiffe, &not_after)) {
+            json_object_set_new(o, "identity", json_string(spiffe));
+            json_object_set_new(o, "cert_not_after", json_integer(not_after));
+        }
+        json_array_append_new(arr, o);
     }
     return arr;
 }
@@ -453,6 +459,25 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                     cfg_count(cfg_store_current(ag->config), (enum cfg_kind)k));
     metric(r, "meshd_enrolled_pods", "gauge", "Pods whose traffic this agent captures.");
     http_printf(r, "meshd_enrolled_pods %zu\n", pods_count(ag->pods));
+    if (ag->mesh) {
+        metric(r, "meshd_workload_cert_expiry_timestamp_seconds", "gauge",
+               "When each enrolled pod's workload certificate expires (renewed at half-life).");
+        for (const struct pod *p = pods_first(ag->pods); p; p = p->next) {
+            const char *spiffe;
+            long not_after;
+            if (mesh_pod_certificate(p, &spiffe, &not_after))
+                http_printf(r,
+                            "meshd_workload_cert_expiry_timestamp_seconds{pod=\"%s/%s\","
+                            "identity=\"%s\"} %ld\n",
+                            p->ns, p->name, spiffe, not_after);
+        }
+        struct mesh_stats ms;
+        mesh_get_stats(ag->mesh, &ms);
+        metric(r, "meshd_workload_cert_renewals_total", "counter",
+               "Workload certificates renewed.");
+        http_printf(r, "meshd_workload_cert_renewals_total %llu\n",
+                    (unsigned long long)ms.renewals);
+    }
     metric(r, "meshd_connections_active", "gauge", "Connections meshd is carrying now.");
     http_printf(r, "meshd_connections_active %llu\n", (unsigned long long)cs.active);
     metric(r, "meshd_connections_total", "counter", "Captured connections by what became of them.");

@@ -92,6 +92,37 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, struct 
     return 0;
 }
 
+static int selector_key(char *buf, size_t len, const char *ns, const struct cfg_kv *kv)
+{
+    int n = snprintf(buf, len, "%s%c%s%c%s", ns, 0, kv->key, 0, kv->value);
+    return n > 0 && (size_t)n < len ? n : -1;
+}
+
+/* Indexes by scope, so selecting for a workload costs a lookup per label
+ * of the workload, not a scan of the namespace's policies. */
+static int index_policies(struct cfg_snapshot *s)
+{
+    const struct cfg_list *l = &s->kinds[CFG_AUTHORIZATION_POLICY];
+    if (cfg_index_init(&s->authz_plain, &s->arena, l->n) ||
+        cfg_index_init(&s->authz_by_label, &s->arena, l->n))
+        return -ENOMEM;
+    char key[768];
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cfg_authorization_policy *ap = l->v[i];
+        if (ap->has_target_ref)
+            continue; /* for waypoints: never applies here */
+        if (!ap->selector.set || !ap->selector.match.n) {
+            if (cfg_index_put_str(&s->authz_plain, &s->arena, ap->meta.ns, ap))
+                return -ENOMEM;
+            continue;
+        }
+        int n = selector_key(key, sizeof(key), ap->meta.ns, &ap->selector.match.v[0]);
+        if (n > 0 && cfg_index_put(&s->authz_by_label, &s->arena, key, (size_t)n, ap))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int cfg_authz_compile(struct cfg_snapshot *s)
 {
     size_t n = s->kinds[CFG_AUTHORIZATION_POLICY].n;
@@ -115,28 +146,33 @@ int cfg_authz_compile(struct cfg_snapshot *s)
                     : ap->action == CFG_AUTHZ_AUDIT ? AUTHZ_AUDIT
                                                     : AUTHZ_DENY; /* DENY, and CUSTOM closed */
     }
-    return 0;
+    return index_policies(s);
 }
 
-static bool selects(const struct cfg_authorization_policy *ap, const struct cfg_labels *labels)
+static size_t add(const struct cfg_snapshot *s, const struct cfg_authorization_policy *ap,
+                  struct authz_policy *out, size_t n, size_t max)
 {
-    if (!ap->selector.set || !ap->selector.match.n)
-        return true;
-    return labels && cfg_labels_match(&ap->selector.match, labels);
+    if (n < max)
+        out[n] = s->authz[ap->meta.ord]; /* its compiled twin */
+    return n + 1;
 }
 
+/* The policies of `ns` that select a workload with `labels`. */
 static size_t collect_ns(const struct cfg_snapshot *s, const char *ns,
                          const struct cfg_labels *labels, struct authz_policy *out, size_t n,
                          size_t max)
 {
     struct cfg_iter it = {0};
     const struct cfg_authorization_policy *ap;
-    while ((ap = cfg_next_in_ns(s, CFG_AUTHORIZATION_POLICY, ns, &it))) {
-        if (ap->has_target_ref || !selects(ap, labels))
-            continue;
-        if (n == max)
-            return n + 1;                  /* signals overflow to the caller */
-        out[n++] = s->authz[ap->meta.ord]; /* its compiled twin */
+    while ((ap = cfg_index_next(&s->authz_plain, ns, strlen(ns), &it)))
+        n = add(s, ap, out, n, max);
+    char key[768];
+    for (size_t i = 0; labels && i < labels->n; i++) {
+        int kl = selector_key(key, sizeof(key), ns, &labels->v[i]);
+        it = (struct cfg_iter){0};
+        while (kl > 0 && (ap = cfg_index_next(&s->authz_by_label, key, (size_t)kl, &it)))
+            if (cfg_labels_match(&ap->selector.match, labels))
+                n = add(s, ap, out, n, max);
     }
     return n;
 }
@@ -145,7 +181,7 @@ size_t cfg_authz_select(const struct cfg_snapshot *s, const char *ns,
                         const struct cfg_labels *labels, struct authz_policy *out, size_t max)
 {
     size_t n = collect_ns(s, s->root_ns, labels, out, 0, max);
-    if (n <= max && ns && strcmp(ns, s->root_ns) != 0)
+    if (ns && strcmp(ns, s->root_ns) != 0)
         n = collect_ns(s, ns, labels, out, n, max);
     return n;
 }

@@ -33,6 +33,9 @@ struct cfg_snapshot {
     struct cfg_workload *workloads;
     size_t nworkloads;
     struct authz_policy *authz; /* compiled twin of kinds[CFG_AUTHORIZATION_POLICY] */
+    /* AuthorizationPolicies by scope: "ns" for selector-less ones,
+     * "ns\0key\0value" by their selector's first label. */
+    struct cfg_index authz_plain, authz_by_label;
 };
 
 int cfg_list_push(struct cfg_list *l, const void *v);

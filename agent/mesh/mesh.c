@@ -442,6 +442,16 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
         out->target = (struct meshd_addr){0}; /* as the app asked */
 }
 
+bool mesh_pod_certificate(const struct pod *pod, const char **spiffe_id, long *not_after)
+{
+    const struct pod_identity *id = pod->identity;
+    if (!id)
+        return false;
+    *spiffe_id = id->cert->spiffe_id;
+    *not_after = (long)id->cert->not_after;
+    return true;
+}
+
 size_t mesh_revalidate(struct mesh *m)
 {
     return hbone_inbound_revalidate(m->server);

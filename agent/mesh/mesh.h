@@ -68,6 +68,10 @@ void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
 struct conn_record;
 void mesh_conn_closed(struct mesh *m, const struct conn_record *rec);
 
+/* The pod's workload certificate: its SPIFFE id and expiry (unix time).
+ * false when the pod has none. */
+bool mesh_pod_certificate(const struct pod *pod, const char **spiffe_id, long *not_after);
+
 /* The outbound proxy's route_released hook. */
 void mesh_route_released(void *m, const struct outbound_route *r, bool failed);
 

@@ -61,5 +61,15 @@ for r in source destination; do
         "reporter=$r: mutual_tls"
 done
 
+t_begin "certificate expiry is visible"
+pods=$(meshctl_at 1 -o json pods)
+t_expect_eq "$(jq -r '.[] | select(.name == "pod-1-1") | .identity' <<<"$pods")" \
+    "spiffe://cluster.local/ns/default/sa/sa-1-1" "meshctl pods shows the identity"
+now=$(date +%s)
+t_expect_eq "$(jq -r --argjson now "$now" '.[] | select(.name == "pod-1-1") | .cert_not_after > $now + 86000' <<<"$pods")" true \
+    "and a 24 h expiry"
+exp=$(grep '^meshd_workload_cert_expiry_timestamp_seconds{pod="default/pod-1-2",identity="spiffe://cluster.local/ns/default/sa/sa-1-2"}' <<<"$m" | awk '{print $2}')
+t_expect_ok "metrics: the expiry timestamp ($exp)" test "${exp:-0}" -gt "$now"
+
 meshd_check_logs
 t_summary

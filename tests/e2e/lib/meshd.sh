@@ -45,9 +45,12 @@ meshctl_at() {
     "$MESHCTL_BIN" --agent "${MESHD_SOCK[$i]}" "$@"
 }
 
-# enroll I "i,j": enrolls pod (i,j) with node I's agent as default/pod-i-j.
+# enroll I "i,j": enrolls pod (i,j) with node I's agent as default/pod-i-j,
+# with the service account and IPs mesh_config gives it (a CNI plugin
+# tells meshd what the cluster says; a mismatch would be refused).
 enroll() {
-    meshctl_at "$1" enroll "default/pod-${2/,/-}" --netns "/run/netns/${POD_NS[$2]}" >/dev/null
+    meshctl_at "$1" enroll "default/pod-${2/,/-}" --netns "/run/netns/${POD_NS[$2]}" \
+        --sa "sa-${2/,/-}" --ip "${POD_IP4[$2]}" --ip "${POD_IP6[$2]}" >/dev/null
 }
 
 unenroll() {
