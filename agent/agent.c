@@ -206,12 +206,17 @@ static json_t *config_status(const struct agent *ag)
     for (int k = 0; k < CFG_KIND_COUNT; k++)
         json_object_set_new(resources, cfg_kind_name((enum cfg_kind)k),
                             json_integer((json_int_t)cfg_count(snap, (enum cfg_kind)k)));
-    return json_pack(
-        "{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o}", "dir", ag->opts->config_dir, "version",
-        cs.version, "loaded", cs.loaded, "generation", (json_int_t)cs.generation, "applied",
-        (json_int_t)cs.applied, "rejected", (json_int_t)cs.rejected, "loaded_unix_ms",
-        (json_int_t)cs.loaded_unix_ms, "load_seconds", cs.last_load_seconds, "files",
-        (json_int_t)cfg_snapshot_files(snap), "resources", resources, "last_errors", errors);
+    json_t *findings = json_object();
+    for (size_t i = 0; i < cs.nfindings; i++)
+        json_object_set_new(findings, cs.findings[i].code,
+                            json_integer((json_int_t)cs.findings[i].count));
+    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}", "dir",
+                     ag->opts->config_dir, "version", cs.version, "loaded", cs.loaded, "generation",
+                     (json_int_t)cs.generation, "applied", (json_int_t)cs.applied, "rejected",
+                     (json_int_t)cs.rejected, "loaded_unix_ms", (json_int_t)cs.loaded_unix_ms,
+                     "load_seconds", cs.last_load_seconds, "files",
+                     (json_int_t)cfg_snapshot_files(snap), "resources", resources, "last_errors",
+                     errors, "findings", findings);
 }
 
 static json_t *cmd_config(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -451,6 +456,11 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                 (unsigned long long)cfs.applied);
     http_printf(r, "meshd_config_reloads_total{result=\"rejected\"} %llu\n",
                 (unsigned long long)cfs.rejected);
+    metric(r, "meshd_config_findings", "gauge",
+           "What analysis found in the served configuration (meshctl analyze), by code.");
+    for (size_t i = 0; i < cfs.nfindings; i++)
+        http_printf(r, "meshd_config_findings{code=\"%s\",level=\"%s\"} %u\n", cfs.findings[i].code,
+                    cfg_level_name(cfs.findings[i].level), cfs.findings[i].count);
     metric(r, "meshd_config_load_seconds", "gauge", "Time the last applied load took.");
     http_printf(r, "meshd_config_load_seconds %.6f\n", cfs.last_load_seconds);
     metric(r, "meshd_config_resources", "gauge", "Resources in the served configuration.");
@@ -477,6 +487,25 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                "Workload certificates renewed.");
         http_printf(r, "meshd_workload_cert_renewals_total %llu\n",
                     (unsigned long long)ms.renewals);
+        metric(r, "meshd_hbone_sessions", "gauge", "HBONE client sessions in the pool now.");
+        http_printf(r, "meshd_hbone_sessions %llu\n", (unsigned long long)ms.sessions);
+        metric(r, "meshd_hbone_sessions_total", "counter",
+               "HBONE sessions the pool opened (a handshake each) and connections that reused "
+               "one.");
+        http_printf(r, "meshd_hbone_sessions_total{event=\"opened\"} %llu\n",
+                    (unsigned long long)ms.sessions_opened);
+        http_printf(r, "meshd_hbone_sessions_total{event=\"reused\"} %llu\n",
+                    (unsigned long long)ms.sessions_reused);
+        metric(r, "meshd_route_refused_total", "counter",
+               "Connections routing refused, by Envoy response flag.");
+        http_printf(r, "meshd_route_refused_total{response_flags=\"NR\"} %llu\n",
+                    (unsigned long long)ms.no_route);
+        http_printf(r, "meshd_route_refused_total{response_flags=\"UH\"} %llu\n",
+                    (unsigned long long)ms.no_endpoint);
+        http_printf(r, "meshd_route_refused_total{response_flags=\"UO\"} %llu\n",
+                    (unsigned long long)ms.overflows);
+        metric(r, "meshd_outlier_ejections_total", "counter", "Endpoints ejected.");
+        http_printf(r, "meshd_outlier_ejections_total %llu\n", (unsigned long long)ms.ejections);
     }
     metric(r, "meshd_connections_active", "gauge", "Connections meshd is carrying now.");
     http_printf(r, "meshd_connections_active %llu\n", (unsigned long long)cs.active);

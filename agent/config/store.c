@@ -105,6 +105,25 @@ static void release_off_loop(struct cfg_snapshot *s)
     cfg_snapshot_unref(s);
 }
 
+static void count_findings(struct cfg_store *st, const struct cfg_diags *d)
+{
+    st->status.nfindings = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        size_t k = 0;
+        while (k < st->status.nfindings &&
+               (strcmp(st->status.findings[k].code, d->v[i].code) != 0 ||
+                st->status.findings[k].level != d->v[i].level))
+            k++;
+        if (k == st->status.nfindings) {
+            if (k == CFG_STORE_CODES)
+                continue;
+            st->status.findings[k] = (struct cfg_finding_count){d->v[i].code, d->v[i].level, 0};
+            st->status.nfindings++;
+        }
+        st->status.findings[k].count++;
+    }
+}
+
 /* Loop thread: apply a clean load, or report and keep the last good one. */
 static void finish_load(struct cfg_store *st, struct load_result *r)
 {
@@ -141,6 +160,7 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
         st->current = r->snap;
         snprintf(st->version, sizeof(st->version), "%s", cfg_snapshot_version(r->snap));
         clear_errors(st);
+        count_findings(st, d);
         st->status.loaded = true;
         st->status.applied++;
         st->status.generation++;

@@ -30,6 +30,14 @@ struct cfg_store_opts {
 };
 
 #define CFG_STORE_MESSAGES 20 /* kept from the last rejected load */
+#define CFG_STORE_CODES    32 /* distinct finding codes counted */
+
+/* What analysis found in the applied configuration, by code. */
+struct cfg_finding_count {
+    const char *code; /* static */
+    enum cfg_level level;
+    uint32_t count;
+};
 
 struct cfg_store_status {
     bool loaded; /* some load succeeded: the snapshot is the operator's */
@@ -41,6 +49,10 @@ struct cfg_store_status {
     /* The last rejected load (empty when the latest load was applied). */
     size_t nerrors;
     const char *errors[CFG_STORE_MESSAGES];
+    /* Findings in the applied snapshot (warnings such as L7 fields meshd
+     * cannot honour, analyzer errors Istio would apply anyway). */
+    struct cfg_finding_count findings[CFG_STORE_CODES];
+    size_t nfindings;
 };
 
 /* Loads DIR now (on the calling thread) and starts watching it. A first

@@ -115,6 +115,22 @@ t_expect_ok "fixed: applied" wait_config .loaded true
 t_expect_eq "$(config_field .version)" "$v3" "the same content, the same version"
 t_expect_eq "$(ready_code)" 200 "ready"
 
+t_begin "what meshd cannot honour is applied, reported and counted"
+cat >"$cfg/l7.yaml" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: get-only, namespace: default}
+spec:
+  rules:
+  - to:
+    - operation: {methods: [GET]}
+YAML
+t_expect_ok "applied" wait_config '.findings.MSH0201' 1
+t_expect_eq "$(config_field .resources.AuthorizationPolicy)" 1 "the policy is served"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "rules[0].to[0]: methods is an L7 field; this rule never matches" "logged with the behaviour applied"
+t_expect_contains "$(in_node curl -s -m 2 http://127.0.0.1:15020/metrics)" \
+    'meshd_config_findings{code="MSH0201",level="Warning"} 1' "counted in metrics"
+
 topo_kill "${MESHD_PID[1]}" TERM
 meshd_check_logs 1
 t_summary
