@@ -13,8 +13,27 @@
 /* Bounds a connect to an unresponsive destination (SYN retries). */
 #define UPSTREAM_USER_TIMEOUT_MS 10000
 
+static void set_keepalive(int fd, const struct upstream_tuning *t)
+{
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    int v;
+    if ((v = (int)t->keepalive_time_s) > 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
+    if ((v = (int)t->keepalive_interval_s) > 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
+    if ((v = (int)t->keepalive_probes) > 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
+}
+
+void upstream_connected(int fd)
+{
+    unsigned int none = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &none, sizeof(none));
+}
+
 int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct meshd_addr *bind_src,
-                     uint32_t mark)
+                     uint32_t mark, const struct upstream_tuning *t)
 {
     struct sockaddr_storage ss, src;
     socklen_t sslen, srclen;
@@ -25,11 +44,14 @@ int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct me
     if (fd < 0)
         return fd;
     int one = 1;
-    unsigned int timeout = UPSTREAM_USER_TIMEOUT_MS;
+    unsigned int timeout =
+        t && t->connect_timeout_ms ? t->connect_timeout_ms : UPSTREAM_USER_TIMEOUT_MS;
     if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
         goto fail; /* unmarked, our own connect would be captured again */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+    if (t && t->keepalive)
+        set_keepalive(fd, t);
     if (bind_src) {
         if (addr_to_sockaddr(bind_src, &src, &srclen) != 0 || src.ss_family != ss.ss_family) {
             errno = EAFNOSUPPORT;

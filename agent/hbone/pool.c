@@ -117,7 +117,9 @@ static void entry_on_session_done(void *ctx, struct hbone_session *s)
 static int entry_open(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
                       SSL_CTX *ctx, struct pool_entry **out)
 {
-    int rc, fd = upstream_connect(netns_fd, &key->dst, NULL, p->opts.mark);
+    /* Sessions are long-lived and shared: keepalive finds a dead peer. */
+    const struct upstream_tuning tuning = {.keepalive = true};
+    int rc, fd = upstream_connect(netns_fd, &key->dst, NULL, p->opts.mark, &tuning);
     if (fd < 0)
         return fd;
     struct pool_entry *e = calloc(1, sizeof(*e));

@@ -377,6 +377,15 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
     route_to_workload(m, snap, src, c->endpoints[index[pick]], &m->eps[pick].addr, out);
     if (out->action == OUTBOUND_REFUSE)
         return;
+    /* connectionPool.tcp for the plain-TCP connect (HBONE sessions are
+     * shared: they keep their own handshake timeout and keepalive). */
+    const struct cfg_conn_pool *pool = &c->policy.pool;
+    out->tuning = (struct upstream_tuning){.connect_timeout_ms =
+                                               (uint32_t)(pool->connect_timeout_ns / 1000000),
+                                           .keepalive = pool->keepalive,
+                                           .keepalive_time_s = pool->keepalive_time_s,
+                                           .keepalive_interval_s = pool->keepalive_interval_s,
+                                           .keepalive_probes = pool->keepalive_probes};
     /* Counted now, released by mesh_conn_closed() when the record ends. */
     cs->active++;
     if (slot[pick] >= 0)

@@ -223,6 +223,7 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         conn_finish(c, CONN_FAILED, soerr);
         return;
     }
+    upstream_connected(io->fd);
     conn_mark_open(c);
     int rc = relay_start(&c->relay, c->t->loop, c->down_fd, io->fd, conn_on_relay_done);
     if (rc)
@@ -230,9 +231,10 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
 }
 
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                  const struct meshd_addr *bind_src)
+                  const struct meshd_addr *bind_src, const struct upstream_tuning *tuning)
 {
-    int rc = upstream_connect(netns_fd, dst ? dst : &c->rec.orig_dst, bind_src, c->t->opts.mark);
+    int rc =
+        upstream_connect(netns_fd, dst ? dst : &c->rec.orig_dst, bind_src, c->t->opts.mark, tuning);
     if (rc >= 0) {
         c->rec.sock_cookie[1] = sock_cookie(rc);
         c->connect_io.fd = rc;

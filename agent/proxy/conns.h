@@ -47,8 +47,9 @@ struct conn_record *conn_record(struct conn *c);
 /* Connects to `dst` (NULL: rec->orig_dst) from inside `netns_fd` (binding
  * `bind_src` when not NULL) and relays. Failures finish the connection
  * with a reset. */
+struct upstream_tuning;
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                  const struct meshd_addr *bind_src);
+                  const struct meshd_addr *bind_src, const struct upstream_tuning *tuning);
 /* Hands the app socket to another carrier (an HBONE stream): the caller
  * then reports the end with conn_end(). Returns the fd. */
 int conn_take_fd(struct conn *c);

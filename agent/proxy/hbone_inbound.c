@@ -108,6 +108,7 @@ static void hi_stream_on_connected(struct loop_io *io, uint32_t events)
         hbone_stream_reject(is->st, 503);
         return;
     }
+    upstream_connected(fd);
     conn_mark_open(is->c);
     hbone_stream_accept(is->st, fd);
 }
@@ -172,7 +173,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
         hs->streams->prev = is;
     hs->streams = is;
     struct meshd_addr from = listener_app_source(&dst);
-    int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark);
+    int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark, NULL);
     is->connect_io.fd = fd;
     is->connect_io.cb = hi_stream_on_connected;
     if (fd < 0 || loop_add(hi->loop, &is->connect_io, EPOLLOUT) != 0) {

@@ -98,7 +98,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         return;
     }
     struct meshd_addr from = listener_app_source(&dst);
-    conn_forward(c, pod->netns_fd, NULL, &from);
+    conn_forward(c, pod->netns_fd, NULL, &from, NULL);
 }
 
 int inbound_attach_pod(void *ctx, struct pod *pod)

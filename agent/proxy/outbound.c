@@ -245,7 +245,8 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
     switch (route.action) {
     case OUTBOUND_PASSTHROUGH:
         /* To the chosen endpoint of a service, or where the app meant. */
-        conn_forward(c, pod->netns_fd, route.target.family ? &route.target : NULL, NULL);
+        conn_forward(c, pod->netns_fd, route.target.family ? &route.target : NULL, NULL,
+                     &route.tuning);
         return;
     case OUTBOUND_REFUSE:
         conn_refuse(c, -ECONNREFUSED, route.response_flag[0] ? route.response_flag : "NR");

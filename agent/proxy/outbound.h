@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include "core/upstream.h"
 #include "hbone/pool.h"
 #include "route/outlier.h"
 
@@ -36,7 +37,8 @@ struct outbound_route {
     void *cluster;             /* copied to the record: the router's bookkeeping */
     int32_t endpoint;
     struct outlier_config outlier;
-    uint32_t retries; /* HBONE: attempts after a failed one (VirtualService retries) */
+    uint32_t retries;              /* HBONE: attempts after a failed one (VirtualService retries) */
+    struct upstream_tuning tuning; /* PASSTHROUGH: connectTimeout, tcpKeepalive */
     /* In, on a retry: the attempt that failed, to be avoided. */
     void *avoid_cluster;
     int32_t avoid_endpoint;

@@ -138,5 +138,31 @@ echo "    with retries: $c"
 t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure reaches the app; e3 never answers"
 t_expect_ok "failed attempts were retried on another endpoint" test "$(meshctl_at 1 -o json status | jq -r .connections.retries)" -ge 10
 
+t_begin "connectTimeout bounds a connect to an endpoint that never answers"
+# pod-1-2 is outside the mesh (plain TCP) and silently drops everything.
+ip netns exec "${NODE_NS[1]}" tc qdisc add dev "${POD_HOST_IF[1,2]}" clsact
+ip netns exec "${NODE_NS[1]}" tc filter add dev "${POD_HOST_IF[1,2]}" egress bpf da \
+    obj "$MESHD_BUILD/tests/bpf/blackhole.bpf.o" sec tc
+before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
+{
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: slow}\n'
+    printf 'spec: {clusterIP: 10.96.0.21, selector: {app: slow}, ports: [{port: 80, targetPort: 8080}]}\n'
+    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-1-2, labels: {app: slow, istio.io/dataplane-mode: none}}\n'
+    printf 'status: {podIP: %s}\n' "${POD_IP4[1,2]}"
+    printf -- '---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: slow}\n'
+    printf 'spec:\n  host: slow\n  trafficPolicy:\n    connectionPool:\n      tcp:\n        connectTimeout: 300ms\n'
+    printf '        tcpKeepalive: {time: 30s, interval: 5s, probes: 3}\n'
+} >"$E2E_TMP/config-1/slow.yaml"
+for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+t0=$(date +%s%N)
+c=$(in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count 10.96.0.21 80 1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+t_expect_eq "$(jq -r .failed <<<"$c")" 1 "the connection fails"
+# The kernel checks the timeout when the first SYN retransmission is due
+# (1 s); without it, six retransmissions take over two minutes.
+t_expect_ok "within 3 s (${ms} ms)" test "$ms" -lt 3000
+rec=$(connections_json 1 | jq -c '[.[] | select(.original_dst == "10.96.0.21:80")][0]')
+t_expect_eq "$(jq -r '.response_flags + " " + .error' <<<"$rec")" "UF Connection timed out" "recorded: UF, timed out"
+
 meshd_check_logs
 t_summary
