@@ -237,7 +237,7 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
     struct outbound_stats obs;
     outbound_get_stats(ag->outbound, &obs);
     return json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:o}",
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:o}",
         "version", MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir",
         ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "telemetry", "events",
         (json_int_t)kevents_received(ag->kevents), "matched", (json_int_t)ag->kevents_matched,
@@ -245,7 +245,8 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
         (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
         (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
         (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "retries",
-        (json_int_t)obs.retries, "mesh", mesh_status(ag), "config", config_status(ag));
+        (json_int_t)obs.retries, "timeouts", (json_int_t)obs.timeouts, "mesh", mesh_status(ag),
+        "config", config_status(ag));
 }
 
 /* PeerAuthentication for plaintext arriving at an enrolled pod's port:

@@ -178,6 +178,19 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
     return rc;
 }
 
+int hbone_pool_abort_pending(struct hbone_pool *p, const struct hbone_pool_key *key,
+                             const void *stream_ctx, int err)
+{
+    for (struct pool_entry *e = p->bucket[key_hash(key)]; e; e = e->next) {
+        if (!key_equal(&e->key, key))
+            continue;
+        int rc = hbone_session_abort_pending(e->session, stream_ctx, err);
+        if (rc != -ENOENT)
+            return rc;
+    }
+    return -ENOENT;
+}
+
 void hbone_pool_drain_src(struct hbone_pool *p, const char *src_id)
 {
     for (int b = 0; b < POOL_BUCKETS; b++)

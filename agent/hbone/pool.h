@@ -62,6 +62,12 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
                        SSL_CTX *client_ctx, const char *authority,
                        const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx);
 
+/* Bounds a stream's establishment: the stream opened for `key` with
+ * `stream_ctx` is aborted with err if the peer has not answered yet (0),
+ * or left alone if established (1); -ENOENT when there is none. */
+int hbone_pool_abort_pending(struct hbone_pool *p, const struct hbone_pool_key *key,
+                             const void *stream_ctx, int err);
+
 /* Stops new streams on every session presenting `src_id` (GOAWAY; open
  * streams finish): after a certificate renewal, the next connection
  * handshakes with the new certificate. */

@@ -94,6 +94,10 @@ void *hbone_session_user(const struct hbone_session *s);
 int hbone_stream_open(struct hbone_session *s, const char *authority,
                       const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
                       struct hbone_stream **out);
+/* The client stream whose stream_ctx is `ctx`: if the peer has not
+ * answered yet, abort it with err (it reports through on_stream_done) and
+ * return 0; 1 if it is established; -ENOENT if there is none. */
+int hbone_session_abort_pending(struct hbone_session *s, const void *ctx, int err);
 /* Marks a client stream to hand its app socket back on early failure. */
 void hbone_stream_give_back(struct hbone_stream *st);
 

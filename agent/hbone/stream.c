@@ -104,7 +104,9 @@ void hbone_st_abort(struct hbone_stream *st, int err)
 {
     if (!st->err)
         st->err = err;
-    close_app(st, true);
+    /* A socket to give back stays open for hbone_st_finish to return. */
+    if (!(st->give_back && !st->established && st->stats.bytes_sent == 0))
+        close_app(st, true);
     if (!st->h2_closed)
         nghttp2_submit_rst_stream(st->s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
     else
@@ -330,6 +332,19 @@ int hbone_stream_reject(struct hbone_stream *st, int status)
     s->busy--;
     hbone_session_settle(s);
     return rc == 0 ? 0 : -EIO;
+}
+
+int hbone_session_abort_pending(struct hbone_session *s, const void *ctx, int err)
+{
+    for (struct hbone_stream *st = s->streams; st; st = st->next) {
+        if (st->ctx != ctx || st->finished)
+            continue;
+        if (st->established)
+            return 1;
+        hbone_stream_abort(st, err);
+        return 0;
+    }
+    return -ENOENT;
 }
 
 void hbone_stream_give_back(struct hbone_stream *st)

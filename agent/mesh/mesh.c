@@ -397,6 +397,8 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
      * routes and direct service traffic get what the route says (none). */
     const struct cfg_route *r = c->route;
     out->retries = !r ? 0 : r->has_retries ? r->retries : r->http ? 2 : 0;
+    out->per_try_timeout_ns = r ? r->per_try_timeout_ns : 0;
+    out->timeout_ns = r ? r->timeout_ns : 0;
     out->outlier = oc;
 }
 
@@ -501,7 +503,8 @@ void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
     /* At L4 a failed connect (or an HBONE CONNECT answered 503) is the
      * gateway error outlier detection counts; anything that opened is a
      * success. */
-    bool failed = rec->state == CONN_FAILED && strcmp(rec->response_flags, "UF") == 0;
+    bool failed = rec->state == CONN_FAILED && (strcmp(rec->response_flags, "UF") == 0 ||
+                                                strcmp(rec->response_flags, "UT") == 0);
     release_attempt(m, rec->cluster, rec->endpoint, &rec->outlier, failed);
 }
 

@@ -12,10 +12,14 @@
 #include "capture/capture.h"
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/loop.h"
+#include "core/ticker.h"
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "proxy/conns.h"
 #include "proxy/listener.h"
+
+struct ob_flow;
 
 struct outbound {
     struct loop *loop;       /* borrowed */
@@ -23,6 +27,8 @@ struct outbound {
     struct conns *conns;     /* borrowed */
     struct outbound_opts opts;
     struct outbound_stats stats;
+    struct ob_flow *pending; /* flows with an establishment deadline */
+    struct ticker ticker;    /* checks those deadlines every 100 ms */
 };
 
 /* Per pod: IPv4 and IPv6 loopback listeners. Refcounted: connections in
@@ -44,12 +50,63 @@ struct ob_flow {
     struct meshd_addr orig;      /* where it meant to go */
     struct outbound_route route; /* the current attempt */
     uint32_t retries_left;
+    /* VirtualService perTryTimeout and timeout, for establishment: the
+     * current attempt's deadline and the whole connect's (0: none). */
+    uint64_t try_deadline_ns, deadline_ns;
+    bool pending; /* linked in ob->pending */
+    struct ob_flow *prev, *next;
 };
+
+static void pending_del(struct outbound *ob, struct ob_flow *f)
+{
+    if (!f->pending)
+        return;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        ob->pending = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->pending = false;
+    f->prev = f->next = NULL;
+}
+
+static void pending_add(struct outbound *ob, struct ob_flow *f)
+{
+    if (f->pending)
+        return;
+    f->prev = NULL;
+    f->next = ob->pending;
+    if (ob->pending)
+        ob->pending->prev = f;
+    ob->pending = f;
+    f->pending = true;
+}
 
 static void op_unref(struct outbound_pod *op)
 {
     if (--op->refs == 0)
         free(op);
+}
+
+/* Attempts past their deadline are aborted: the pool hands the app
+ * socket back and the flow retries (or fails with UT). */
+static void on_deadline_tick(struct ticker *t, uint64_t now_ns)
+{
+    struct outbound *ob = t->ctx;
+    struct ob_flow *next;
+    for (struct ob_flow *f = ob->pending; f; f = next) {
+        next = f->next; /* an abort ends (or re-queues at the head) f only */
+        bool expired = (f->try_deadline_ns && now_ns >= f->try_deadline_ns) ||
+                       (f->deadline_ns && now_ns >= f->deadline_ns);
+        if (!expired)
+            continue;
+        int rc = hbone_pool_abort_pending(ob->opts.pool, &f->route.key, f, -ETIMEDOUT);
+        if (rc != 0) /* established (or gone): no deadline applies any more */
+            pending_del(ob, f);
+        else
+            ob->stats.timeouts++;
+    }
 }
 
 int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns,
@@ -59,12 +116,21 @@ int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns
     if (!ob)
         return -ENOMEM;
     *ob = (struct outbound){.loop = loop, .capture = capture, .conns = conns, .opts = *opts};
+    ob->ticker.io.fd = -1;
+    int err = opts->pool ? ticker_start(&ob->ticker, loop, 100, on_deadline_tick, ob) : 0;
+    if (err) {
+        free(ob);
+        return err;
+    }
     *out = ob;
     return 0;
 }
 
 void outbound_free(struct outbound *ob)
 {
+    if (!ob)
+        return;
+    ticker_stop(&ob->ticker);
     free(ob);
 }
 
@@ -96,6 +162,7 @@ static void flow_attempt(struct ob_flow *f, int fd);
 
 static void flow_free(struct ob_flow *f)
 {
+    pending_del(f->op->ob, f);
     op_unref(f->op);
     free(f);
 }
@@ -109,7 +176,8 @@ static void flow_failed(struct ob_flow *f, int fd, int err, int status)
     struct pod *pod = f->op->pod;
     if (ob->opts.route_released)
         ob->opts.route_released(ob->opts.route_ctx, &f->route, true);
-    if (status != 401 && f->retries_left > 0 && pod && ob->opts.route) {
+    bool in_time = !f->deadline_ns || loop_now_ns() < f->deadline_ns;
+    if (status != 401 && f->retries_left > 0 && in_time && pod && ob->opts.route) {
         struct outbound_route next = {.action = OUTBOUND_PASSTHROUGH,
                                       .avoid_cluster = f->route.cluster,
                                       .avoid_endpoint = f->route.endpoint};
@@ -129,7 +197,11 @@ static void flow_failed(struct ob_flow *f, int fd, int err, int status)
     struct conn_record *rec = conn_record(f->c);
     rec->cluster = NULL; /* released above, attempt by attempt */
     close_with_reset(fd);
-    conn_end(f->c, err ? err : -ECONNREFUSED, 0, 0, status == 401 ? "DENY" : "UF");
+    /* Envoy's flags: policy denial, upstream timeout, connect failure. */
+    conn_end(f->c, err ? err : -ECONNREFUSED, 0, 0,
+             status == 401       ? "DENY"
+             : err == -ETIMEDOUT ? "UT"
+                                 : "UF");
     flow_free(f);
 }
 
@@ -137,6 +209,7 @@ void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
                              const struct hbone_stream_stats *stats)
 {
     struct ob_flow *f = stream_ctx;
+    pending_del(f->op->ob, f);
     if (stats->app_fd >= 0) {
         flow_failed(f, stats->app_fd, err, stats->status);
         return;
@@ -181,10 +254,17 @@ static void flow_attempt(struct ob_flow *f, int fd)
     struct hbone_connect_headers hdrs = {.forwarded = forwarded[0] ? forwarded : NULL,
                                          .baggage = baggage,
                                          .traceparent = traceparent};
+    /* Tracked before the pool is called: the stream may end inside it. */
+    uint64_t now = loop_now_ns();
+    f->try_deadline_ns = route->per_try_timeout_ns ? now + route->per_try_timeout_ns : 0;
+    if (f->try_deadline_ns || f->deadline_ns)
+        pending_add(f->op->ob, f);
     int rc = hbone_pool_connect(f->op->ob->opts.pool, &route->key, pod->netns_fd, route->client_ctx,
                                 authority, &hdrs, fd, f);
-    if (rc)
+    if (rc) {
+        pending_del(f->op->ob, f);
         flow_failed(f, fd, rc, 0); /* the pool gave fd back (give_back) */
+    }
 }
 
 static void outbound_tunnel(struct outbound_pod *op, struct conn *c, const struct meshd_addr *src,
@@ -201,7 +281,8 @@ static void outbound_tunnel(struct outbound_pod *op, struct conn *c, const struc
                           .src = *src,
                           .orig = conn_record(c)->orig_dst,
                           .route = *route,
-                          .retries_left = route->retries};
+                          .retries_left = route->retries,
+                          .deadline_ns = route->timeout_ns ? loop_now_ns() + route->timeout_ns : 0};
     flow_record(f);
     flow_attempt(f, conn_take_fd(c));
 }

@@ -37,8 +37,9 @@ struct outbound_route {
     void *cluster;             /* copied to the record: the router's bookkeeping */
     int32_t endpoint;
     struct outlier_config outlier;
-    uint32_t retries;              /* HBONE: attempts after a failed one (VirtualService retries) */
-    struct upstream_tuning tuning; /* PASSTHROUGH: connectTimeout, tcpKeepalive */
+    uint32_t retries; /* HBONE: attempts after a failed one (VirtualService retries) */
+    uint64_t per_try_timeout_ns, timeout_ns; /* HBONE: establishment bounds; 0: none */
+    struct upstream_tuning tuning;           /* PASSTHROUGH: connectTimeout, tcpKeepalive */
     /* In, on a retry: the attempt that failed, to be avoided. */
     void *avoid_cluster;
     int32_t avoid_endpoint;
@@ -69,7 +70,8 @@ void outbound_on_stream_done(void *ob, struct hbone_stream *st, void *stream_ctx
 void outbound_free(struct outbound *ob);
 
 struct outbound_stats {
-    uint64_t retries; /* HBONE attempts made after a failed one */
+    uint64_t retries;  /* HBONE attempts made after a failed one */
+    uint64_t timeouts; /* attempts aborted at perTryTimeout or timeout */
 };
 void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st);
 

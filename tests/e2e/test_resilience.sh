@@ -138,6 +138,24 @@ echo "    with retries: $c"
 t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure reaches the app; e3 never answers"
 t_expect_ok "failed attempts were retried on another endpoint" test "$(meshctl_at 1 -o json status | jq -r .connections.retries)" -ge 10
 
+t_begin "perTryTimeout: an attempt that hangs is abandoned for another endpoint"
+# e3's node-side link now drops everything: the HBONE connect hangs.
+ip netns exec "${NODE_NS[2]}" tc qdisc add dev "${POD_HOST_IF[2,3]}" clsact
+ip netns exec "${NODE_NS[2]}" tc filter add dev "${POD_HOST_IF[2,3]}" egress bpf da \
+    obj "$MESHD_BUILD/tests/bpf/blackhole.bpf.o" sec tc
+before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
+printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - route: [{destination: {host: echo}}]\n    retries: {attempts: 2, perTryTimeout: 300ms}\n' \
+    >"$E2E_TMP/config-1/vs.yaml"
+for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+timeouts0=$(meshctl_at 1 -o json status | jq -r .connections.timeouts)
+t0=$(date +%s%N)
+c=$(count 6)
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "    with perTryTimeout: $c in ${ms} ms"
+t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure reaches the app"
+t_expect_ok "each hung attempt was cut at ~300 ms (6 connections in ${ms} ms)" test "$ms" -lt 4000
+t_expect_ok "timeouts counted" test "$(meshctl_at 1 -o json status | jq -r .connections.timeouts)" -gt "$timeouts0"
+
 t_begin "connectTimeout bounds a connect to an endpoint that never answers"
 # pod-1-2 is outside the mesh (plain TCP) and silently drops everything.
 ip netns exec "${NODE_NS[1]}" tc qdisc add dev "${POD_HOST_IF[1,2]}" clsact
