@@ -3,7 +3,8 @@
 # leaving node 1 dropped (a test-only tc BPF program), a captured upload's
 # record shows the kernel's retransmit count and RTT for meshd's upstream
 # socket, and the meshd_tcp_* histograms on /metrics count them; on a clean
-# path, zero.
+# path, zero. With 20 ms of delay each way (a TUN wire, lib/delay.py), the
+# RTT the kernel reports is >= 40 ms.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
@@ -66,6 +67,33 @@ t_expect_contains "$m" 'meshd_tcp_rtt_seconds_count{reporter="source",destinatio
     "three RTT observations (the download, iperf3's control and data connections)"
 out=$(promtool check metrics <<<"$m" 2>&1) && rc=0 || rc=$?
 t_expect_eq "$rc" 0 "promtool accepts the histograms ($out)"
+
+t_begin "20 ms of delay each way"
+# No sch_netem here: a TUN wire that holds each packet 20 ms (lib/delay.py)
+# carries the pod CIDRs between the nodes instead of the underlay.
+topo_spawn "${NODE_NS[1]}" "$E2E_TMP/delay.log" /usr/bin/python3 tests/e2e/lib/delay.py \
+    "${NODE_NS[1]}" dly1 "${NODE_NS[2]}" dly2 20 >/dev/null
+for _ in $(seq 1 50); do grep -q ready "$E2E_TMP/delay.log" && break; sleep 0.1; done
+ip -n "${NODE_NS[1]}" link set dly1 up
+ip -n "${NODE_NS[2]}" link set dly2 up
+ip netns exec "${NODE_NS[2]}" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.dly2.rp_filter=0
+ip -n "${NODE_NS[1]}" route replace "${POD_IP4[2,1]%.*}.0/24" dev dly1
+ip -n "${NODE_NS[2]}" route replace "${POD_IP4[1,1]%.*}.0/24" dev dly2
+t_expect_contains "$(cat "$E2E_TMP/delay.log")" ready "the wire is up"
+before=$(connections_json 1 | jq length)
+t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/blob")" 200 "4 MiB download over the slow wire"
+rtt=0
+for _ in $(seq 1 50); do
+    rtt=$(connections_json 1 | jq --argjson n "$before" '[.[$n:][] | select(.original_dst | endswith(":8080")) | .rtt_us // 0] | max // 0')
+    [ "$rtt" -gt 0 ] && break
+    sleep 0.1
+done
+t_expect_ok "the kernel's smoothed RTT on meshd's upstream socket is >= 40 ms ($rtt us)" test "$rtt" -ge 40000
+m=$(metrics)
+slow=$(awk '/^meshd_tcp_rtt_seconds_bucket\{reporter="source",destination_service="unknown",le="0.025"\}/ {a = $2}
+            /^meshd_tcp_rtt_seconds_count\{reporter="source",destination_service="unknown"\}/ {c = $2}
+            END {print c - a}' <<<"$m")
+t_expect_ok "the RTT histogram has observations above 25 ms ($slow)" test "${slow:-0}" -ge 1
 
 meshd_check_logs
 t_summary
