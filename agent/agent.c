@@ -54,6 +54,7 @@ struct agent {
     struct authz_policy *authz_buf; /* the policies selected for one decision */
     size_t authz_cap;
     uint64_t authz_denied;
+    int stdout_flags; /* before we made stdout non-blocking; -1: untouched */
     struct kevents *kevents;
     struct tcp_metrics *tcp_metrics;
     struct kernel_metrics *kernel_metrics;
@@ -379,6 +380,16 @@ static void on_conn_opened(void *ctx, const struct conn_record *rec)
     tcp_metrics_opened(ag->tcp_metrics, &l, loop_now_ns());
 }
 
+/* Access logs must never block the loop (see telemetry/accesslog.h):
+ * stdout turns non-blocking when the first line is due, and gets its
+ * flags back at exit (it may be a terminal the shell shares). */
+static void stdout_nonblocking(struct agent *ag)
+{
+    if (ag->stdout_flags >= 0 || (ag->stdout_flags = fcntl(STDOUT_FILENO, F_GETFL)) < 0)
+        return;
+    fcntl(STDOUT_FILENO, F_SETFL, ag->stdout_flags | O_NONBLOCK);
+}
+
 /* --access-log logs every connection; otherwise the Telemetry resources
  * decide for the record's pod (the source's for outbound, the
  * destination's for inbound). */
@@ -412,6 +423,7 @@ static void on_conn_closed(void *ctx, const struct conn_record *rec)
     tcp_metrics_closed(ag->tcp_metrics, &l, rec->bytes_received, rec->bytes_sent,
                        rec->state == CONN_FAILED, loop_now_ns());
     if (access_log_wanted(ag, rec)) {
+        stdout_nonblocking(ag);
         if (accesslog_write(STDOUT_FILENO, rec,
                             ag->opts->log_json ? ACCESSLOG_JSON : ACCESSLOG_TEXT))
             ag->access_log_lines++;
@@ -746,15 +758,12 @@ static void raise_fd_limit(size_t max_conns)
 
 int agent_run(const struct agent_opts *opts)
 {
-    struct agent ag = {.opts = opts, .signal_io.fd = -1, .ticker.io.fd = -1};
+    struct agent ag = {.opts = opts, .signal_io.fd = -1, .ticker.io.fd = -1, .stdout_flags = -1};
     int status = 1, err;
     char bpffs[256], state_file[320];
     struct stat st;
 
     raise_fd_limit(opts->max_conns);
-    /* Access logs must never block the loop (see telemetry/accesslog.h);
-     * Telemetry resources may turn them on at any time. */
-    fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
     if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
         log_error("agent: --config %s is not a directory", opts->config_dir);
         return 1;
@@ -892,6 +901,8 @@ out:
     outbound_free(ag.outbound);
     capture_close(ag.capture, true);
     cfg_store_free(ag.config);
+    if (ag.stdout_flags >= 0)
+        fcntl(STDOUT_FILENO, F_SETFL, ag.stdout_flags);
     free(ag.authz_buf);
     if (ag.signal_io.fd != -1)
         close(ag.signal_io.fd);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make demo: meshd on its embedded default topology. Two simulated nodes of
-# two pods each (network namespaces), a mesh CA, one meshd per node, every
-# pod enrolled with its service account; a real HTTP server and real curl:
-# same-node traffic goes over mutual TLS (HBONE) with verified SPIFFE
-# identities, cross-node traffic is captured and passed through (until the
-# configuration model tells each agent about the other node's pods). Then
-# it shows meshd's records, metrics and BPF state, and cleans up.
+# two pods each (network namespaces), the cluster as Kubernetes YAML (the
+# default namespace in ambient mode, one Pod per pod), a mesh CA, one meshd
+# per node, every pod enrolled with its service account; a real HTTP server
+# and real curl: pod-to-pod traffic on one node and across nodes goes over
+# mutual TLS (HBONE) with verified SPIFFE identities. Then it shows the
+# configuration (meshctl proxy-config config, meshctl analyze), meshd's
+# records, metrics and BPF state, and cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
@@ -25,6 +26,10 @@ done
 
 say "mesh CA (meshctl ca init)"
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca"
+
+say "the cluster as YAML, one copy per node (--config)"
+for i in 1 2; do mesh_config "$E2E_TMP/config-$i"; done
+ls "$E2E_TMP/config-1" | sed 's/^/  /'
 
 say "meshd per node"
 for i in 1 2; do
@@ -52,9 +57,13 @@ in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv4: HTTP %{http_code} in %{time_
 in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv6: HTTP %{http_code} in %{time_total}s\n' "http://[${POD_IP6[1,2]}]:8080/"
 connections_json 1 | jq -c '.[] | select(.hbone) | {direction, pod, original_dst, hbone, peer_identity, bytes_sent, bytes_received}'
 
-say "curl from pod-1-1 (node 1) to pod-2-1 (node 2): captured, passed through"
+say "curl from pod-1-1 (node 1) to pod-2-1 (node 2): mutual TLS across nodes"
 in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv4: HTTP %{http_code} in %{time_total}s\n' "http://${POD_IP4[2,1]}:8080/"
 in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv6: HTTP %{http_code} in %{time_total}s\n' "http://[${POD_IP6[2,1]}]:8080/"
+
+say "the configuration node 1 serves (meshctl proxy-config config), and meshctl analyze"
+meshctl_at 1 proxy-config config
+"$MESHCTL_BIN" analyze "$E2E_TMP/config-1" || true
 
 say "node 1's meshd captured the client side (meshctl connections)"
 meshctl_at 1 connections
