@@ -11,13 +11,37 @@
 
 /* Bytes OpenSSL may read ahead per syscall (a few full records). */
 #define TLS_READ_BUFFER (64u * 1024)
+/* Records queued before one write(2): OpenSSL writes each 16 KiB record
+ * with its own syscall unless a buffer sits under it, and syscalls, not
+ * AES-GCM, are what a tunnel spends its time on. */
+#define TLS_WRITE_BUFFER (128u * 1024)
+
+/* The socket BIO reads directly (read-ahead batches those); writes go
+ * through a buffer BIO that tls_conn_flush() drains. */
+static int tls_conn_set_bios(struct tls_conn *t, int fd)
+{
+    BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
+    BIO *wbuf = BIO_new(BIO_f_buffer());
+    if (!sock || !wbuf || BIO_set_write_buffer_size(wbuf, TLS_WRITE_BUFFER) != 1 ||
+        BIO_up_ref(sock) != 1) {
+        BIO_free(sock);
+        BIO_free(wbuf);
+        return -ENOMEM;
+    }
+    /* One reference of sock for the rbio, one owned by the wbio chain:
+     * SSL_free's BIO_free_all() on each drops exactly those. */
+    BIO_push(wbuf, sock);
+    SSL_set_bio(t->ssl, sock, wbuf);
+    t->wbio = wbuf;
+    return 0;
+}
 
 int tls_conn_init(struct tls_conn *t, SSL_CTX *ctx, int fd, bool server)
 {
     memset(t, 0, sizeof(*t));
     t->fd = fd;
     t->ssl = SSL_new(ctx);
-    if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
+    if (!t->ssl || tls_conn_set_bios(t, fd) != 0) {
         SSL_free(t->ssl);
         t->ssl = NULL;
         close(fd);
@@ -43,6 +67,7 @@ void tls_conn_deinit(struct tls_conn *t)
 {
     SSL_free(t->ssl);
     t->ssl = NULL;
+    t->wbio = NULL;
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
@@ -133,18 +158,42 @@ ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len)
     return rc == 0 ? -EPIPE : rc;
 }
 
+int tls_conn_flush(struct tls_conn *t)
+{
+    if (BIO_wpending(t->wbio) == 0)
+        return 0;
+    ERR_clear_error();
+    errno = 0;
+    if (BIO_flush(t->wbio) == 1)
+        return 0;
+    if (BIO_should_retry(t->wbio))
+        return -EAGAIN;
+    int err = errno ? errno : EPIPE;
+    if (!t->error[0])
+        snprintf(t->error, sizeof(t->error), "write: %s", strerror(err));
+    ERR_clear_error();
+    return -err;
+}
+
+bool tls_conn_queued(const struct tls_conn *t)
+{
+    return t->wbio && BIO_wpending(t->wbio) > 0;
+}
+
 void tls_conn_shutdown(struct tls_conn *t)
 {
     if (t->ssl && t->handshake_done && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         SSL_shutdown(t->ssl);
         ERR_clear_error();
+        tls_conn_flush(t);
     }
 }
 
 uint32_t tls_conn_wants(const struct tls_conn *t)
 {
-    return EPOLLIN | (t->want_write ? EPOLLOUT : 0);
+    bool out = t->want_write || tls_conn_queued(t);
+    return EPOLLIN | (out ? EPOLLOUT : 0);
 }
 
 bool tls_conn_pending(const struct tls_conn *t)

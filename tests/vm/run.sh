@@ -75,6 +75,10 @@ done
 ((EUID == 0)) || die "must run as root (apt-get, and the guest runs the tests as root)"
 [[ $(uname -m) == x86_64 ]] || die "only x86_64 hosts are supported (qemu-system-x86_64, amd64 kernels)"
 [[ $repo_root != *[[:space:]]* ]] || die "the repo path must not contain spaces: $repo_root"
+# The guest mounts fresh tmpfs on these, which would hide the repo.
+case $repo_root/ in
+/tmp/* | /run/*) die "the repo must not be under /tmp or /run (the guest mounts tmpfs there): $repo_root" ;;
+esac
 
 # --- host dependencies (idempotent) -----------------------------------------
 
