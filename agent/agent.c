@@ -149,7 +149,7 @@ static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)
 
 static void append_record(const struct conn_record *r, void *arg)
 {
-    char src[ADDR_STRLEN], dst[ADDR_STRLEN], hbone[ADDR_STRLEN];
+    char src[ADDR_STRLEN], dst[ADDR_STRLEN], hbone[ADDR_STRLEN], upstream[ADDR_STRLEN];
     json_t *rec = json_pack(
         "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id, "direction",
         r->direction, "pod", r->pod, "src", addr_format(&r->src, src, sizeof(src)), "original_dst",
@@ -169,6 +169,9 @@ static void append_record(const struct conn_record *r, void *arg)
     if (r->hbone.family)
         json_object_set_new(rec, "hbone",
                             json_string(addr_format(&r->hbone, hbone, sizeof(hbone))));
+    if (r->upstream.family) /* the endpoint connected to (the last attempt) */
+        json_object_set_new(rec, "upstream",
+                            json_string(addr_format(&r->upstream, upstream, sizeof(upstream))));
     json_array_append_new(arg, rec);
 }
 

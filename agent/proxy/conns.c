@@ -18,8 +18,10 @@
 #include "core/upstream.h"
 
 struct conn {
-    struct relay relay;        /* first: the relay callback casts back */
-    struct loop_io connect_io; /* upstream socket while connecting */
+    struct relay relay;           /* first: the relay callback casts back */
+    struct loop_io connect_io;    /* upstream socket while connecting */
+    conn_attempt_fn attempt_done; /* and who hears how that ends */
+    void *attempt_ctx;
     int down_fd;
     uint64_t start_ns;
     struct conn_record rec;
@@ -206,6 +208,22 @@ static void conn_on_relay_done(struct relay *r, int err)
     conn_finish(c, err ? CONN_FAILED : CONN_CLOSED, err);
 }
 
+/* A connect attempt failed (the upstream socket is gone): the watcher may
+ * take the connection on; otherwise it fails with a reset and `flag`:
+ * Envoy's UF for a connect that failed (its own timeout included), UT for
+ * one cut at a route's deadline. */
+static void conn_connect_failed(struct conn *c, int err, const char *flag)
+{
+    conn_attempt_fn done = c->attempt_done;
+    c->attempt_done = NULL;
+    if (done && done(c->attempt_ctx, c, err))
+        return;
+    close_with_reset(c->down_fd);
+    c->down_fd = -1;
+    snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", flag);
+    conn_finish(c, CONN_FAILED, err);
+}
+
 static void conn_on_connected(struct loop_io *io, uint32_t events)
 {
     struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, connect_io));
@@ -213,28 +231,36 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
     if (soerr == 0 && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return;
     loop_del(c->t->loop, io);
+    int up_fd = io->fd;
+    io->fd = -1;
     if (soerr) {
         char dst[ADDR_STRLEN];
         log_ratelimited(LOG_INFO, "%s: %s: connect to %s failed: %s", c->rec.direction, c->rec.pod,
-                        addr_format(&c->rec.orig_dst, dst, sizeof(dst)), strerror(soerr));
-        close(io->fd);
-        close_with_reset(c->down_fd);
-        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "UF");
-        conn_finish(c, CONN_FAILED, soerr);
+                        addr_format(&c->rec.upstream, dst, sizeof(dst)), strerror(soerr));
+        close(up_fd);
+        conn_connect_failed(c, -soerr, "UF");
         return;
     }
-    upstream_connected(io->fd);
+    upstream_connected(up_fd);
     conn_mark_open(c);
-    int rc = relay_start(&c->relay, c->t->loop, c->down_fd, io->fd, conn_on_relay_done);
+    conn_attempt_fn done = c->attempt_done;
+    c->attempt_done = NULL;
+    if (done)
+        done(c->attempt_ctx, c, 0);
+    int rc = relay_start(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done);
     if (rc)
         conn_finish(c, CONN_FAILED, rc);
 }
 
-void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                  const struct meshd_addr *bind_src, const struct upstream_tuning *tuning)
+void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                          const struct meshd_addr *bind_src, const struct upstream_tuning *tuning,
+                          conn_attempt_fn done, void *ctx)
 {
-    int rc =
-        upstream_connect(netns_fd, dst ? dst : &c->rec.orig_dst, bind_src, c->t->opts.mark, tuning);
+    c->attempt_done = done;
+    c->attempt_ctx = ctx;
+    const struct meshd_addr *to = dst ? dst : &c->rec.orig_dst;
+    c->rec.upstream = *to;
+    int rc = upstream_connect(netns_fd, to, bind_src, c->t->opts.mark, tuning);
     if (rc >= 0) {
         c->rec.sock_cookie[1] = sock_cookie(rc);
         c->connect_io.fd = rc;
@@ -245,11 +271,25 @@ void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
             c->connect_io.fd = -1;
         }
     }
-    if (rc) {
-        close_with_reset(c->down_fd);
-        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "UF");
-        conn_finish(c, CONN_FAILED, rc);
-    }
+    if (rc)
+        conn_connect_failed(c, rc, "UF");
+}
+
+void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                  const struct meshd_addr *bind_src, const struct upstream_tuning *tuning)
+{
+    conn_forward_attempt(c, netns_fd, dst, bind_src, tuning, NULL, NULL);
+}
+
+int conn_abort_connect(struct conn *c, int err)
+{
+    if (c->connect_io.fd < 0)
+        return -EALREADY;
+    loop_del(c->t->loop, &c->connect_io);
+    close(c->connect_io.fd);
+    c->connect_io.fd = -1;
+    conn_connect_failed(c, err, "UT");
+    return 0;
 }
 
 size_t conns_revalidate(struct conns *t, const char *direction,

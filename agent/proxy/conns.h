@@ -46,10 +46,24 @@ struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, con
 struct conn_record *conn_record(struct conn *c);
 /* Connects to `dst` (NULL: rec->orig_dst) from inside `netns_fd` (binding
  * `bind_src` when not NULL) and relays. Failures finish the connection
- * with a reset. */
+ * with a reset (flag UF). */
 struct upstream_tuning;
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
                   const struct meshd_addr *bind_src, const struct upstream_tuning *tuning);
+
+/* Told how an attempt ended: err 0 once connected (the relay starts when
+ * this returns; the result is ignored), or -errno while the connection is
+ * still connecting with its app socket untouched. Then it returns true
+ * when it took the connection on (forwarded it again: a retry), false to
+ * let the failure finish it as conn_forward() would. */
+typedef bool (*conn_attempt_fn)(void *ctx, struct conn *c, int err);
+/* conn_forward(), with `done` told of the attempt's end. */
+void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                          const struct meshd_addr *bind_src, const struct upstream_tuning *tuning,
+                          conn_attempt_fn done, void *ctx);
+/* Ends a connect in progress as failed with `err` (a deadline passed:
+ * flag UT). Returns -EALREADY when no connect is in progress. */
+int conn_abort_connect(struct conn *c, int err);
 /* Hands the app socket to another carrier (an HBONE stream): the caller
  * then reports the end with conn_end(). Returns the fd. */
 int conn_take_fd(struct conn *c);

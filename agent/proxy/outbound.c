@@ -40,9 +40,11 @@ struct outbound_pod {
     unsigned refs;
 };
 
-/* One captured connection on its way through HBONE, across retries: a
- * failed attempt hands the app socket back (the pool's give_back), and
- * the route is asked again, avoiding the endpoint that failed. */
+/* One captured connection on its way to a service endpoint, across
+ * retries and establishment deadlines. Through HBONE a failed attempt
+ * hands the app socket back (the pool's give_back); in plain TCP the app
+ * socket was never touched. Either way the route is asked again, avoiding
+ * the endpoint that failed. */
 struct ob_flow {
     struct outbound_pod *op; /* a reference */
     struct conn *c;
@@ -89,8 +91,8 @@ static void op_unref(struct outbound_pod *op)
         free(op);
 }
 
-/* Attempts past their deadline are aborted: the pool hands the app
- * socket back and the flow retries (or fails with UT). */
+/* Attempts past their deadline are aborted: the flow retries (or fails
+ * with UT). */
 static void on_deadline_tick(struct ticker *t, uint64_t now_ns)
 {
     struct outbound *ob = t->ctx;
@@ -101,7 +103,9 @@ static void on_deadline_tick(struct ticker *t, uint64_t now_ns)
                        (f->deadline_ns && now_ns >= f->deadline_ns);
         if (!expired)
             continue;
-        int rc = hbone_pool_abort_pending(ob->opts.pool, &f->route.key, f, -ETIMEDOUT);
+        int rc = f->route.action == OUTBOUND_HBONE
+                     ? hbone_pool_abort_pending(ob->opts.pool, &f->route.key, f, -ETIMEDOUT)
+                     : conn_abort_connect(f->c, -ETIMEDOUT);
         if (rc != 0) /* established (or gone): no deadline applies any more */
             pending_del(ob, f);
         else
@@ -158,7 +162,8 @@ static void connect_headers(const struct pod *pod, const struct meshd_addr *src,
     snprintf(traceparent + n, tlen - (size_t)n, "-01");
 }
 
-static void flow_attempt(struct ob_flow *f, int fd);
+static void flow_attempt_hbone(struct ob_flow *f, int fd);
+static void flow_attempt_plain(struct ob_flow *f);
 
 static void flow_free(struct ob_flow *f)
 {
@@ -167,35 +172,51 @@ static void flow_free(struct ob_flow *f)
     free(f);
 }
 
-/* An attempt failed before the peer answered 200: `fd`, the app socket,
- * is ours again. Retry on another endpoint while the budget lasts, else
- * reset the app and end the record. A policy denial (401) is final. */
-static void flow_failed(struct ob_flow *f, int fd, int err, int status)
+/* After a failed attempt (released as failed already): the next one, if
+ * the budget and the deadline allow and the router has another endpoint
+ * reached the same way. A retry never changes carrier: it neither leaves
+ * the mesh nor turns to the app's original destination. */
+static bool flow_retry_route(struct ob_flow *f, struct outbound_route *next)
 {
     struct outbound *ob = f->op->ob;
     struct pod *pod = f->op->pod;
+    bool in_time = !f->deadline_ns || loop_now_ns() < f->deadline_ns;
+    if (f->retries_left == 0 || !in_time || !pod || !ob->opts.route)
+        return false;
+    *next = (struct outbound_route){.action = OUTBOUND_PASSTHROUGH,
+                                    .avoid_cluster = f->route.cluster,
+                                    .avoid_endpoint = f->route.endpoint};
+    ob->opts.route(ob->opts.route_ctx, pod, &f->orig, next);
+    if (next->action == f->route.action && (next->action == OUTBOUND_HBONE || next->cluster)) {
+        f->retries_left--;
+        ob->stats.retries++;
+        return true;
+    }
+    if (ob->opts.route_released)
+        ob->opts.route_released(ob->opts.route_ctx, next, false);
+    return false;
+}
+
+static void flow_release_failed(struct ob_flow *f)
+{
+    struct outbound *ob = f->op->ob;
     if (ob->opts.route_released)
         ob->opts.route_released(ob->opts.route_ctx, &f->route, true);
-    bool in_time = !f->deadline_ns || loop_now_ns() < f->deadline_ns;
-    if (status != 401 && f->retries_left > 0 && in_time && pod && ob->opts.route) {
-        struct outbound_route next = {.action = OUTBOUND_PASSTHROUGH,
-                                      .avoid_cluster = f->route.cluster,
-                                      .avoid_endpoint = f->route.endpoint};
-        ob->opts.route(ob->opts.route_ctx, pod, &f->orig, &next);
-        if (next.action == OUTBOUND_HBONE) {
-            f->retries_left--;
-            f->route = next;
-            ob->stats.retries++;
-            flow_attempt(f, fd);
-            return;
-        }
-        /* A retry that would leave the mesh (or has nowhere to go) is no
-         * retry: the failure stands. */
-        if (ob->opts.route_released)
-            ob->opts.route_released(ob->opts.route_ctx, &next, false);
+    conn_record(f->c)->cluster = NULL; /* released attempt by attempt */
+}
+
+/* An HBONE attempt failed before the peer answered 200: `fd`, the app
+ * socket, is ours again. Retry while the budget lasts, else reset the app
+ * and end the record. A policy denial (401) is final. */
+static void flow_failed(struct ob_flow *f, int fd, int err, int status)
+{
+    flow_release_failed(f);
+    struct outbound_route next;
+    if (status != 401 && flow_retry_route(f, &next)) {
+        f->route = next;
+        flow_attempt_hbone(f, fd);
+        return;
     }
-    struct conn_record *rec = conn_record(f->c);
-    rec->cluster = NULL; /* released above, attempt by attempt */
     close_with_reset(fd);
     /* Envoy's flags: policy denial, upstream timeout, connect failure. */
     conn_end(f->c, err ? err : -ECONNREFUSED, 0, 0,
@@ -224,6 +245,28 @@ void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
     flow_free(f);
 }
 
+/* A plain-TCP attempt ended (conns' conn_attempt_fn): connected, the flow
+ * is done; failed, retry or let conns fail the connection (UF/UT). */
+static bool flow_plain_done(void *ctx, struct conn *c, int err)
+{
+    struct ob_flow *f = ctx;
+    (void)c;
+    pending_del(f->op->ob, f);
+    if (err == 0) {
+        flow_free(f);
+        return true;
+    }
+    flow_release_failed(f);
+    struct outbound_route next;
+    if (flow_retry_route(f, &next)) {
+        f->route = next;
+        flow_attempt_plain(f);
+        return true;
+    }
+    flow_free(f);
+    return false;
+}
+
 /* The record says where the current attempt goes (before the connection
  * is reported open: its labels come from these fields). */
 static void flow_record(struct ob_flow *f)
@@ -238,8 +281,18 @@ static void flow_record(struct ob_flow *f)
     snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", route->key.dst_id);
 }
 
-/* One attempt: the pool tunnels `fd` where the route says. */
-static void flow_attempt(struct ob_flow *f, int fd)
+/* Starts the attempt's perTryTimeout; tracked before the attempt is made,
+ * which may end inside the call. */
+static void flow_arm_deadline(struct ob_flow *f)
+{
+    uint64_t per_try = f->route.per_try_timeout_ns;
+    f->try_deadline_ns = per_try ? loop_now_ns() + per_try : 0;
+    if (f->try_deadline_ns || f->deadline_ns)
+        pending_add(f->op->ob, f);
+}
+
+/* One HBONE attempt: the pool tunnels `fd` where the route says. */
+static void flow_attempt_hbone(struct ob_flow *f, int fd)
 {
     const struct outbound_route *route = &f->route;
     struct pod *pod = f->op->pod;
@@ -254,11 +307,7 @@ static void flow_attempt(struct ob_flow *f, int fd)
     struct hbone_connect_headers hdrs = {.forwarded = forwarded[0] ? forwarded : NULL,
                                          .baggage = baggage,
                                          .traceparent = traceparent};
-    /* Tracked before the pool is called: the stream may end inside it. */
-    uint64_t now = loop_now_ns();
-    f->try_deadline_ns = route->per_try_timeout_ns ? now + route->per_try_timeout_ns : 0;
-    if (f->try_deadline_ns || f->deadline_ns)
-        pending_add(f->op->ob, f);
+    flow_arm_deadline(f);
     int rc = hbone_pool_connect(f->op->ob->opts.pool, &route->key, pod->netns_fd, route->client_ctx,
                                 authority, &hdrs, fd, f);
     if (rc) {
@@ -267,8 +316,18 @@ static void flow_attempt(struct ob_flow *f, int fd)
     }
 }
 
-static void outbound_tunnel(struct outbound_pod *op, struct conn *c, const struct meshd_addr *src,
-                            const struct outbound_route *route)
+/* One plain-TCP attempt, from the pod's netns to the chosen endpoint. */
+static void flow_attempt_plain(struct ob_flow *f)
+{
+    const struct outbound_route *route = &f->route;
+    flow_record(f);
+    flow_arm_deadline(f);
+    conn_forward_attempt(f->c, f->op->pod->netns_fd, &route->target, NULL, &route->tuning,
+                         flow_plain_done, f);
+}
+
+static void flow_start(struct outbound_pod *op, struct conn *c, const struct meshd_addr *src,
+                       const struct outbound_route *route)
 {
     struct ob_flow *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -283,8 +342,10 @@ static void outbound_tunnel(struct outbound_pod *op, struct conn *c, const struc
                           .route = *route,
                           .retries_left = route->retries,
                           .deadline_ns = route->timeout_ns ? loop_now_ns() + route->timeout_ns : 0};
-    flow_record(f);
-    flow_attempt(f, conn_take_fd(c));
+    if (route->action == OUTBOUND_HBONE)
+        flow_attempt_hbone(f, conn_take_fd(c));
+    else
+        flow_attempt_plain(f);
 }
 
 static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
@@ -325,6 +386,12 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
                                                    : od.dst;
     switch (route.action) {
     case OUTBOUND_PASSTHROUGH:
+        /* A service endpoint with retries or deadlines to keep. */
+        if (route.cluster && route.target.family &&
+            (route.retries || route.per_try_timeout_ns || route.timeout_ns)) {
+            flow_start(op, c, &key.src, &route);
+            return;
+        }
         /* To the chosen endpoint of a service, or where the app meant. */
         conn_forward(c, pod->netns_fd, route.target.family ? &route.target : NULL, NULL,
                      &route.tuning);
@@ -333,7 +400,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         conn_refuse(c, -ECONNREFUSED, route.response_flag[0] ? route.response_flag : "NR");
         return;
     case OUTBOUND_HBONE:
-        outbound_tunnel(op, c, &key.src, &route);
+        flow_start(op, c, &key.src, &route);
         return;
     }
 }

@@ -1,6 +1,6 @@
 /* Outbound proxy: accepts what the BPF capture redirected to the pod's
  * 127.0.0.1:15001 / [::1]:15001, recovers where the app meant to go, and
- * hands the connection on (today: plain TCP from the same pod netns). */
+ * hands the connection on: HBONE to mesh endpoints, plain TCP otherwise. */
 #ifndef MESHD_PROXY_OUTBOUND_H
 #define MESHD_PROXY_OUTBOUND_H
 
@@ -37,8 +37,8 @@ struct outbound_route {
     void *cluster;             /* copied to the record: the router's bookkeeping */
     int32_t endpoint;
     struct outlier_config outlier;
-    uint32_t retries; /* HBONE: attempts after a failed one (VirtualService retries) */
-    uint64_t per_try_timeout_ns, timeout_ns; /* HBONE: establishment bounds; 0: none */
+    uint32_t retries; /* attempts after a failed one (VirtualService retries) */
+    uint64_t per_try_timeout_ns, timeout_ns; /* establishment bounds; 0: none */
     struct upstream_tuning tuning;           /* PASSTHROUGH: connectTimeout, tcpKeepalive */
     /* In, on a retry: the attempt that failed, to be avoided. */
     void *avoid_cluster;
@@ -53,7 +53,8 @@ struct outbound_opts {
     uint16_t port;           /* 15001 */
     outbound_route_fn route; /* NULL: everything passes through */
     /* A route decision `r` will not become the connection's record (its
-     * HBONE attempt failed before the peer answered, or it was not used):
+     * attempt failed before the connection was established, or it was not
+     * used):
      * release what routing counted for it; `failed` says the endpoint
      * failed. */
     void (*route_released)(void *ctx, const struct outbound_route *r, bool failed);
@@ -70,7 +71,7 @@ void outbound_on_stream_done(void *ob, struct hbone_stream *st, void *stream_ctx
 void outbound_free(struct outbound *ob);
 
 struct outbound_stats {
-    uint64_t retries;  /* HBONE attempts made after a failed one */
+    uint64_t retries;  /* attempts made after a failed one */
     uint64_t timeouts; /* attempts aborted at perTryTimeout or timeout */
 };
 void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st);

@@ -70,7 +70,9 @@ t_expect_eq "$rc" 0 "promtool accepts the histograms ($out)"
 
 t_begin "20 ms of delay each way"
 # No sch_netem here: a TUN wire that holds each packet 20 ms (lib/delay.py)
-# carries the pod CIDRs between the nodes instead of the underlay.
+# carries the pod CIDRs between the nodes instead of the underlay. A
+# kernel with tun as a module (Debian's) has no /dev/net/tun until loaded.
+[ -e /dev/net/tun ] || modprobe tun
 topo_spawn "${NODE_NS[1]}" "$E2E_TMP/delay.log" /usr/bin/python3 tests/e2e/lib/delay.py \
     "${NODE_NS[1]}" dly1 "${NODE_NS[2]}" dly2 20 >/dev/null
 for _ in $(seq 1 50); do grep -q ready "$E2E_TMP/delay.log" && break; sleep 0.1; done

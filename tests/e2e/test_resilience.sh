@@ -68,6 +68,19 @@ release() { # NAME
     for _ in $(seq 1 50); do grep -q '^echo:' "$E2E_TMP/$1.log" && return 0; sleep 0.1; done
 }
 
+# timed CMD...: CMD's output in $c, how long it took in $ms.
+timed() {
+    local t0
+    t0=$(date +%s%N)
+    c=$("$@")
+    ms=$((($(date +%s%N) - t0) / 1000000))
+}
+blackhole() { # I J: pod-I-J's node-side link silently drops everything
+    ip netns exec "${NODE_NS[$1]}" tc qdisc add dev "${POD_HOST_IF[$1,$2]}" clsact
+    ip netns exec "${NODE_NS[$1]}" tc filter add dev "${POD_HOST_IF[$1,$2]}" egress bpf da \
+        obj "$MESHD_BUILD/tests/bpf/blackhole.bpf.o" sec tc
+}
+
 t_begin "ROUND_ROBIN spreads evenly"
 rule '    loadBalancer: {simple: ROUND_ROBIN}'
 c=$(count 300)
@@ -140,41 +153,83 @@ t_expect_ok "failed attempts were retried on another endpoint" test "$(meshctl_a
 
 t_begin "perTryTimeout: an attempt that hangs is abandoned for another endpoint"
 # e3's node-side link now drops everything: the HBONE connect hangs.
-ip netns exec "${NODE_NS[2]}" tc qdisc add dev "${POD_HOST_IF[2,3]}" clsact
-ip netns exec "${NODE_NS[2]}" tc filter add dev "${POD_HOST_IF[2,3]}" egress bpf da \
-    obj "$MESHD_BUILD/tests/bpf/blackhole.bpf.o" sec tc
+blackhole 2 3
 before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
 printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - route: [{destination: {host: echo}}]\n    retries: {attempts: 2, perTryTimeout: 300ms}\n' \
     >"$E2E_TMP/config-1/vs.yaml"
 for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
 timeouts0=$(meshctl_at 1 -o json status | jq -r .connections.timeouts)
-t0=$(date +%s%N)
-c=$(count 6)
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed count 6
 echo "    with perTryTimeout: $c in ${ms} ms"
 t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure reaches the app"
 t_expect_ok "each hung attempt was cut at ~300 ms (6 connections in ${ms} ms)" test "$ms" -lt 4000
 t_expect_ok "timeouts counted" test "$(meshctl_at 1 -o json status | jq -r .connections.timeouts)" -gt "$timeouts0"
 
+t_begin "retries for plain-TCP endpoints: an endpoint outside the mesh refuses"
+# Service "plain" has two endpoints outside the mesh on node 1: pod-1-3
+# serves, pod-1-2 has nothing listening (each connect there is reset).
+topo_spawn "${POD_NS[1,3]}" "$E2E_TMP/tally-p3.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 8080 p3 >/dev/null
+topo_wait_tcp "${POD_NS[1,3]}" "${POD_IP4[1,3]}" 8080 10
+plain_yaml() { # RETRIES-YAML
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: plain}\n'
+    printf 'spec: {clusterIP: 10.96.0.22, selector: {app: plain}, ports: [{port: 80, targetPort: 8080}]}\n'
+    for j in 2 3; do
+        # pod-1-2 is also the next test's "slow" endpoint.
+        printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-1-%s\n' "$j"
+        printf '  labels: {app: plain, pod: pod-1-%s, istio.io/dataplane-mode: none}\n' "$j"
+        printf 'status: {podIP: %s}\n' "${POD_IP4[1,$j]}"
+    done
+    printf -- '---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: plain}\n'
+    printf 'spec: {host: plain, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}\n'
+    printf -- '---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: plain}\n'
+    printf 'spec:\n  hosts: [plain]\n%s\n' "$1"
+}
+apply_plain() { # RETRIES-YAML
+    local before
+    before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
+    plain_yaml "$1" >"$E2E_TMP/config-1/plain.yaml.tmp"
+    mv "$E2E_TMP/config-1/plain.yaml.tmp" "$E2E_TMP/config-1/plain.yaml"
+    for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+}
+count_plain() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count 10.96.0.22 80 "$@"; }
+# A tcp route has no retries: half the connections fail.
+apply_plain '  tcp: [{route: [{destination: {host: plain}}]}]'
+
+c=$(count_plain 20)
+echo "    without retries: $c"
+t_expect_eq "$(jq -c '[.failed, .["p3"]]' <<<"$c")" "[10,10]" "round robin sends every other connection to the refusing endpoint"
+retries0=$(meshctl_at 1 -o json status | jq -r .connections.retries)
+apply_plain '  http: [{route: [{destination: {host: plain}}], retries: {attempts: 2}}]'
+c=$(count_plain 20)
+echo "    with retries: $c"
+t_expect_eq "$(jq -c '[.failed, .["p3"]]' <<<"$c")" "[0,20]" "no failure reaches the app"
+t_expect_ok "refused attempts were retried on the other endpoint" test "$(meshctl_at 1 -o json status | jq -r .connections.retries)" -ge $((retries0 + 10))
+rec=$(connections_json 1 | jq -c '[.[] | select(.original_dst == "10.96.0.22:80")] | last')
+t_expect_eq "$(jq -r '.upstream + " " + .response_flags' <<<"$rec")" "${POD_IP4[1,3]}:8080 -" "the record names the endpoint that answered"
+
+t_begin "perTryTimeout for plain-TCP endpoints: a hung connect is abandoned"
+# pod-1-2 now silently drops everything (also the next test's endpoint).
+blackhole 1 2
+apply_plain '  http: [{route: [{destination: {host: plain}}], retries: {attempts: 2, perTryTimeout: 300ms}}]'
+timeouts0=$(meshctl_at 1 -o json status | jq -r .connections.timeouts)
+timed count_plain 6
+echo "    with perTryTimeout: $c in ${ms} ms"
+t_expect_eq "$(jq -c '[.failed, .["p3"]]' <<<"$c")" "[0,6]" "no failure reaches the app"
+t_expect_ok "each hung attempt was cut at ~300 ms (6 connections in ${ms} ms)" test "$ms" -lt 4000
+t_expect_ok "timeouts counted" test "$(meshctl_at 1 -o json status | jq -r .connections.timeouts)" -ge $((timeouts0 + 3))
+
 t_begin "connectTimeout bounds a connect to an endpoint that never answers"
-# pod-1-2 is outside the mesh (plain TCP) and silently drops everything.
-ip netns exec "${NODE_NS[1]}" tc qdisc add dev "${POD_HOST_IF[1,2]}" clsact
-ip netns exec "${NODE_NS[1]}" tc filter add dev "${POD_HOST_IF[1,2]}" egress bpf da \
-    obj "$MESHD_BUILD/tests/bpf/blackhole.bpf.o" sec tc
+# pod-1-2 is outside the mesh (plain TCP) and drops everything (above).
 before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
 {
     printf 'apiVersion: v1\nkind: Service\nmetadata: {name: slow}\n'
-    printf 'spec: {clusterIP: 10.96.0.21, selector: {app: slow}, ports: [{port: 80, targetPort: 8080}]}\n'
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-1-2, labels: {app: slow, istio.io/dataplane-mode: none}}\n'
-    printf 'status: {podIP: %s}\n' "${POD_IP4[1,2]}"
+    printf 'spec: {clusterIP: 10.96.0.21, selector: {pod: pod-1-2}, ports: [{port: 80, targetPort: 8080}]}\n'
     printf -- '---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: slow}\n'
     printf 'spec:\n  host: slow\n  trafficPolicy:\n    connectionPool:\n      tcp:\n        connectTimeout: 300ms\n'
     printf '        tcpKeepalive: {time: 30s, interval: 5s, probes: 3}\n'
 } >"$E2E_TMP/config-1/slow.yaml"
 for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
-t0=$(date +%s%N)
-c=$(in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count 10.96.0.21 80 1)
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count 10.96.0.21 80 1
 t_expect_eq "$(jq -r .failed <<<"$c")" 1 "the connection fails"
 # The kernel checks the timeout when the first SYN retransmission is due
 # (1 s); without it, six retransmissions take over two minutes.

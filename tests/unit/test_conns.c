@@ -1,0 +1,220 @@
+/* The connection table's upstream attempts (agent/proxy/conns.c) on
+ * loopback, in the test's own network namespace: a watcher told of a
+ * refused connect retries elsewhere and the relay then carries bytes; a
+ * watcher that declines lets the failure stand (reset, UF); a connect cut
+ * at a deadline fails with UT; the record names the endpoint used. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/loop.h"
+#include "proxy/conns.h"
+
+struct fx {
+    struct loop *loop;
+    struct conns *conns;
+    int netns_fd;
+    int listener;                /* the endpoint that answers */
+    struct meshd_addr good, bad; /* its address, and a port nobody listens on */
+    int app;                     /* the app's end of the accepted connection */
+    struct conn_record closed;   /* the last record the observer saw end */
+    int nclosed;
+    /* what the watcher was told, and what it does next */
+    int attempts, last_err;
+    bool retry_to_good;
+};
+
+static void on_closed(void *ctx, const struct conn_record *rec)
+{
+    struct fx *f = ctx;
+    f->closed = *rec;
+    f->nclosed++;
+}
+
+static struct meshd_addr loopback(uint16_t port)
+{
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct meshd_addr a;
+    assert_int_equal(addr_from_sockaddr((struct sockaddr *)&sin, sizeof(sin), &a), 0);
+    return a;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(loop_new(&f->loop), 0);
+    struct conns_opts co = {
+        .max_conns = 8, .records = 8, .observer = {.closed = on_closed, .ctx = f}};
+    assert_int_equal(conns_new(f->loop, &co, &f->conns), 0);
+    f->netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    assert_true(f->netns_fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    f->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(f->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->listener, 8), 0);
+    f->good = loopback(bound_port(f->listener));
+    /* A port bound but never listened on: connects to it are refused. */
+    int closed = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(closed, (struct sockaddr *)&a, sizeof(a)), 0);
+    f->bad = loopback(bound_port(closed));
+    close(closed);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    conns_free(f->conns);
+    loop_run_once(f->loop, 0);
+    loop_free(f->loop);
+    close(f->netns_fd);
+    close(f->listener);
+    free(f);
+    return 0;
+}
+
+/* The app's connection: `down` is what conns takes, the other end is the
+ * app's, returned. */
+static struct conn *begin(struct fx *f, int *app_end)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    struct meshd_addr src = loopback(40000);
+    struct conn *c = conn_begin(f->conns, sv[0], "outbound", "default/client", &src);
+    assert_non_null(c);
+    conn_record(c)->orig_dst = f->bad;
+    *app_end = sv[1];
+    return c;
+}
+
+static bool watcher(void *ctx, struct conn *c, int err)
+{
+    struct fx *f = ctx;
+    f->attempts++;
+    f->last_err = err;
+    if (err && f->retry_to_good) {
+        f->retry_to_good = false;
+        conn_forward_attempt(c, f->netns_fd, &f->good, NULL, NULL, watcher, f);
+        return true;
+    }
+    return false;
+}
+
+static void run_until(struct fx *f, const int *flag, int want)
+{
+    for (int i = 0; i < 200 && *flag < want; i++)
+        loop_run_once(f->loop, 10);
+    assert_int_equal(*flag, want);
+}
+
+static void refused_connect_retried_elsewhere(void **state)
+{
+    struct fx *f = *state;
+    int app;
+    struct conn *c = begin(f, &app);
+    f->retry_to_good = true;
+    conn_forward_attempt(c, f->netns_fd, &f->bad, NULL, NULL, watcher, f);
+    run_until(f, &f->attempts, 2);
+    assert_int_equal(f->last_err, 0); /* the second attempt connected */
+    char used[ADDR_STRLEN], good[ADDR_STRLEN];
+    assert_string_equal(addr_format(&conn_record(c)->upstream, used, sizeof(used)),
+                        addr_format(&f->good, good, sizeof(good)));
+    int server = accept4(f->listener, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(server >= 0);
+    assert_int_equal(write(app, "ping", 4), 4);
+    char buf[8] = {0};
+    for (int i = 0; i < 100; i++) {
+        loop_run_once(f->loop, 10);
+        struct pollfd p = {.fd = server, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1)
+            break;
+    }
+    assert_int_equal(read(server, buf, sizeof(buf)), 4);
+    assert_string_equal(buf, "ping");
+    close(server);
+    close(app);
+    run_until(f, &f->nclosed, 1);
+    assert_string_equal(f->closed.response_flags, "-");
+}
+
+static void declined_failure_resets_with_uf(void **state)
+{
+    struct fx *f = *state;
+    int app;
+    struct conn *c = begin(f, &app);
+    conn_forward_attempt(c, f->netns_fd, &f->bad, NULL, NULL, watcher, f);
+    run_until(f, &f->nclosed, 1);
+    assert_int_equal(f->attempts, 1);
+    assert_int_equal(f->last_err, -ECONNREFUSED);
+    assert_string_equal(f->closed.response_flags, "UF");
+    assert_int_equal(f->closed.error, ECONNREFUSED);
+    char b;
+    assert_true(read(app, &b, 1) <= 0); /* the app's connection is gone */
+    close(app);
+}
+
+static void deadline_abort_fails_with_ut(void **state)
+{
+    struct fx *f = *state;
+    int app;
+    struct conn *c = begin(f, &app);
+    assert_int_equal(conn_abort_connect(c, -ETIMEDOUT), -EALREADY); /* nothing under way */
+    conn_forward_attempt(c, f->netns_fd, &f->good, NULL, NULL, watcher, f);
+    /* Before the loop has seen the connect complete, the deadline passes. */
+    assert_int_equal(conn_abort_connect(c, -ETIMEDOUT), 0);
+    assert_int_equal(f->attempts, 1);
+    assert_int_equal(f->last_err, -ETIMEDOUT);
+    assert_int_equal(f->nclosed, 1);
+    assert_string_equal(f->closed.response_flags, "UT");
+    close(app);
+    int server = accept4(f->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (server >= 0)
+        close(server);
+}
+
+static void plain_forward_without_watcher(void **state)
+{
+    struct fx *f = *state;
+    int app;
+    struct conn *c = begin(f, &app);
+    conn_forward(c, f->netns_fd, NULL, NULL, NULL); /* to orig_dst: nobody there */
+    run_until(f, &f->nclosed, 1);
+    assert_string_equal(f->closed.response_flags, "UF");
+    assert_int_equal(f->attempts, 0);
+    close(app);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(refused_connect_retried_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(declined_failure_resets_with_uf, setup, teardown),
+        cmocka_unit_test_setup_teardown(deadline_abort_fails_with_ut, setup, teardown),
+        cmocka_unit_test_setup_teardown(plain_forward_without_watcher, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
