@@ -188,8 +188,10 @@ static void analyze_destination_rules(const struct cfg_snapshot *s, struct cfg_d
             continue;
         const char *f = cfg_fqdn(s, dr->host, dr->meta.ns, fqdn, sizeof(fqdn));
         struct cfg_iter it = {0};
+        /* Rules in other namespaces are Istio's layering (the client's
+         * namespace, then the service's, then the root), not a conflict. */
         const struct cfg_destination_rule *first = f ? cfg_next_dr_for_host(s, f, &it) : NULL;
-        while (first && first->workload_selector.set)
+        while (first && (first->workload_selector.set || strcmp(first->meta.ns, dr->meta.ns) != 0))
             first = cfg_next_dr_for_host(s, f, &it);
         if (first && first != dr)
             cfg_diag_add(diags, CFG_WARNING, MSH_DR_CONFLICT, &dr->meta, NULL,

@@ -117,6 +117,17 @@ const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot
                                                        const char *fqdn, struct cfg_iter *it);
 const struct cfg_destination_rule *cfg_next_dr_for_host(const struct cfg_snapshot *s,
                                                         const char *fqdn, struct cfg_iter *it);
+/* Those whose host is a wildcard ("*.ns.svc.cluster.local", "*.local",
+ * "*") matching `fqdn`: the most specific first, then in load order.
+ * Iterate from *it = 0 until NULL. */
+const struct cfg_virtual_service *cfg_next_vs_wildcard(const struct cfg_snapshot *s,
+                                                       const char *fqdn, size_t *it);
+const struct cfg_destination_rule *cfg_next_dr_wildcard(const struct cfg_snapshot *s,
+                                                        const char *fqdn, size_t *it);
+/* Istio's exportTo: whether a resource of namespace `owner` is visible from
+ * namespace `ns`. Empty or "*": everywhere; ".": its own namespace; "~":
+ * nowhere; otherwise the namespaces listed. */
+bool cfg_exported_to(const struct cfg_strs *export_to, const char *owner, const char *ns);
 
 /* The AuthorizationPolicies that apply to a workload (its namespace and
  * labels; labels NULL matches only selector-less policies), compiled for

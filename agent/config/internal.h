@@ -14,6 +14,19 @@ struct cfg_list {
     size_t n, cap;
 };
 
+/* A VirtualService or DestinationRule host "*<suffix>" ("*" itself: an
+ * empty suffix, every host). */
+struct cfg_wild_host {
+    const char *suffix;
+    size_t len;
+    const struct cfg_meta *m;
+};
+
+struct cfg_wild_hosts {
+    struct cfg_wild_host *v; /* arena; most specific (longest) first */
+    size_t n;
+};
+
 struct cfg_snapshot {
     atomic_int refs;
     struct arena arena;
@@ -23,12 +36,13 @@ struct cfg_snapshot {
     struct cfg_list kinds[CFG_KIND_COUNT];
     struct cfg_index by_name[CFG_KIND_COUNT]; /* "ns/name" */
     struct cfg_index by_ns[CFG_KIND_COUNT];
-    struct cfg_index svc_by_host;        /* fqdn -> cfg_svc */
-    struct cfg_index vip;                /* ip:port -> cfg_vip */
-    struct cfg_index workload_by_ip;     /* ip -> cfg_workload */
-    struct cfg_index pods_by_node;       /* node -> cfg_workload */
-    struct cfg_index vs_by_host;         /* fqdn -> VirtualService */
-    struct cfg_index dr_by_host;         /* fqdn -> DestinationRule */
+    struct cfg_index svc_by_host;    /* fqdn -> cfg_svc */
+    struct cfg_index vip;            /* ip:port -> cfg_vip */
+    struct cfg_index workload_by_ip; /* ip -> cfg_workload */
+    struct cfg_index pods_by_node;   /* node -> cfg_workload */
+    struct cfg_index vs_by_host;     /* fqdn -> VirtualService */
+    struct cfg_index dr_by_host;     /* fqdn -> DestinationRule */
+    struct cfg_wild_hosts vs_wild, dr_wild;
     struct cfg_index workloads_by_label; /* "ns\0key\0value" -> cfg_workload */
     struct cfg_workload *workloads;
     size_t nworkloads;

@@ -312,36 +312,71 @@ static int index_services(struct cfg_snapshot *s)
     return 0;
 }
 
-static int index_hosts(struct cfg_snapshot *s, enum cfg_kind kind, struct cfg_index *ix)
+static int wild_cmp(const void *a, const void *b)
+{
+    const struct cfg_wild_host *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return (x->m->ord > y->m->ord) - (x->m->ord < y->m->ord);
+}
+
+static struct cfg_strs resource_hosts(const struct cfg_meta *m, const char **one)
+{
+    if (m->kind == CFG_VIRTUAL_SERVICE)
+        return ((const struct cfg_virtual_service *)m)->hosts;
+    *one = ((const struct cfg_destination_rule *)m)->host;
+    return (struct cfg_strs){one, 1};
+}
+
+/* Exact hosts go to `ix` by FQDN; wildcards to `wild`, most specific
+ * first (Istio picks the closest match). */
+static int index_hosts(struct cfg_snapshot *s, enum cfg_kind kind, struct cfg_index *ix,
+                       struct cfg_wild_hosts *wild)
 {
     const struct cfg_list *l = &s->kinds[kind];
     if (cfg_index_init(ix, &s->arena, l->n * 2))
         return -ENOMEM;
     char fqdn[512];
+    size_t nwild = 0;
+    const char *one;
+    for (size_t i = 0; i < l->n; i++) {
+        struct cfg_strs hosts = resource_hosts(l->v[i], &one);
+        for (size_t h = 0; h < hosts.n; h++)
+            nwild += hosts.v[h][0] == '*';
+    }
+    wild->v = nwild ? arena_alloc(&s->arena, nwild * sizeof(*wild->v)) : NULL;
+    wild->n = 0;
+    if (nwild && !wild->v)
+        return -ENOMEM;
     for (size_t i = 0; i < l->n; i++) {
         const struct cfg_meta *m = l->v[i];
-        struct cfg_strs hosts;
-        const char *one;
-        if (kind == CFG_VIRTUAL_SERVICE) {
-            hosts = ((const struct cfg_virtual_service *)m)->hosts;
-        } else {
-            one = ((const struct cfg_destination_rule *)m)->host;
-            hosts = (struct cfg_strs){&one, 1};
-        }
+        struct cfg_strs hosts = resource_hosts(m, &one);
         for (size_t h = 0; h < hosts.n; h++) {
-            const char *f = cfg_fqdn(s, hosts.v[h], m->ns, fqdn, sizeof(fqdn));
-            if (f && cfg_index_put_str(ix, &s->arena, f, m))
+            const char *host = hosts.v[h];
+            /* Wildcards are taken as written, as Istio does. */
+            const char *f = host[0] == '*' ? host : cfg_fqdn(s, host, m->ns, fqdn, sizeof(fqdn));
+            if (!f)
+                continue;
+            if (f[0] == '*') {
+                const char *suffix = arena_strdup(&s->arena, f + 1);
+                if (!suffix)
+                    return -ENOMEM;
+                wild->v[wild->n++] = (struct cfg_wild_host){suffix, strlen(suffix), m};
+            } else if (cfg_index_put_str(ix, &s->arena, f, m)) {
                 return -ENOMEM;
+            }
         }
     }
+    if (wild->n > 1)
+        qsort(wild->v, wild->n, sizeof(*wild->v), wild_cmp);
     return 0;
 }
 
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     if (index_names(s, diags) || index_workloads(s) || index_services(s) ||
-        index_hosts(s, CFG_VIRTUAL_SERVICE, &s->vs_by_host) ||
-        index_hosts(s, CFG_DESTINATION_RULE, &s->dr_by_host) || cfg_authz_compile(s))
+        index_hosts(s, CFG_VIRTUAL_SERVICE, &s->vs_by_host, &s->vs_wild) ||
+        index_hosts(s, CFG_DESTINATION_RULE, &s->dr_by_host, &s->dr_wild) || cfg_authz_compile(s))
         return -ENOMEM;
     return 0;
 }
@@ -463,6 +498,44 @@ const struct cfg_destination_rule *cfg_next_dr_for_host(const struct cfg_snapsho
                                                         const char *fqdn, struct cfg_iter *it)
 {
     return cfg_index_next(&s->dr_by_host, fqdn, strlen(fqdn), it);
+}
+
+static const struct cfg_meta *next_wildcard(const struct cfg_wild_hosts *w, const char *fqdn,
+                                            size_t *it)
+{
+    size_t len = strlen(fqdn);
+    while (*it < w->n) {
+        const struct cfg_wild_host *h = &w->v[(*it)++];
+        /* "*.example.com" matches "a.example.com", not "example.com". */
+        if (h->len < len && memcmp(fqdn + len - h->len, h->suffix, h->len) == 0)
+            return h->m;
+    }
+    return NULL;
+}
+
+const struct cfg_virtual_service *cfg_next_vs_wildcard(const struct cfg_snapshot *s,
+                                                       const char *fqdn, size_t *it)
+{
+    return (const struct cfg_virtual_service *)next_wildcard(&s->vs_wild, fqdn, it);
+}
+
+const struct cfg_destination_rule *cfg_next_dr_wildcard(const struct cfg_snapshot *s,
+                                                        const char *fqdn, size_t *it)
+{
+    return (const struct cfg_destination_rule *)next_wildcard(&s->dr_wild, fqdn, it);
+}
+
+bool cfg_exported_to(const struct cfg_strs *export_to, const char *owner, const char *ns)
+{
+    if (export_to->n == 0)
+        return true;
+    for (size_t i = 0; i < export_to->n; i++) {
+        const char *e = export_to->v[i];
+        if (strcmp(e, "*") == 0 || strcmp(e, ns) == 0 ||
+            (strcmp(e, ".") == 0 && strcmp(owner, ns) == 0))
+            return true;
+    }
+    return false;
 }
 
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)

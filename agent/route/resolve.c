@@ -90,32 +90,63 @@ bool route_in_mesh(const struct cfg_snapshot *s, const struct cfg_workload *w)
     return cfg_namespace_in_mesh(s, w->ns);
 }
 
-/* The DestinationRule for a host, as seen from namespace `ns`: Istio
- * prefers the client's namespace, then the service's, then any. */
+/* How Istio ranks the DestinationRules a client can see for a host: its
+ * own namespace's first, then the service's, then the root namespace's;
+ * within a rank, the exact host before wildcards, the closest wildcard
+ * first, then load order. -1: not visible from the client. */
+static int dr_rank(const struct cfg_snapshot *s, const struct cfg_destination_rule *dr,
+                   const char *client_ns, const char *svc_ns)
+{
+    if (dr->workload_selector.set) /* for sidecars' own traffic: not applied */
+        return -1;
+    if (client_ns && !cfg_exported_to(&dr->export_to, dr->meta.ns, client_ns))
+        return -1;
+    if (client_ns && strcmp(dr->meta.ns, client_ns) == 0)
+        return 3;
+    if (strcmp(dr->meta.ns, svc_ns) == 0)
+        return 2;
+    return strcmp(dr->meta.ns, cfg_snapshot_root_namespace(s)) == 0 ? 1 : 0;
+}
+
 static const struct cfg_destination_rule *find_dr(const struct cfg_snapshot *s, const char *fqdn,
                                                   const char *client_ns, const char *svc_ns)
 {
-    const struct cfg_destination_rule *first = NULL, *svc_local = NULL, *dr;
+    const struct cfg_destination_rule *best = NULL, *dr;
+    int best_rank = -1;
     struct cfg_iter it = {0};
     while ((dr = cfg_next_dr_for_host(s, fqdn, &it))) {
-        if (dr->workload_selector.set)
-            continue;
-        if (client_ns && strcmp(dr->meta.ns, client_ns) == 0)
-            return dr;
-        if (!svc_local && strcmp(dr->meta.ns, svc_ns) == 0)
-            svc_local = dr;
-        if (!first)
-            first = dr;
+        int r = dr_rank(s, dr, client_ns, svc_ns);
+        if (r > best_rank)
+            best = dr, best_rank = r;
     }
-    return svc_local ? svc_local : first;
+    size_t wit = 0;
+    while (best_rank < 3 && (dr = cfg_next_dr_wildcard(s, fqdn, &wit))) {
+        int r = dr_rank(s, dr, client_ns, svc_ns);
+        if (r > best_rank)
+            best = dr, best_rank = r;
+    }
+    return best;
 }
 
-static const struct cfg_virtual_service *find_vs(const struct cfg_snapshot *s, const char *fqdn)
+/* The VirtualService for a host: bound to the mesh, visible from the
+ * client's namespace; the exact host first, then the closest wildcard. */
+static bool vs_applies(const struct cfg_virtual_service *vs, const char *client_ns)
+{
+    return gateways_admit_mesh(&vs->gateways) &&
+           (!client_ns || cfg_exported_to(&vs->export_to, vs->meta.ns, client_ns));
+}
+
+static const struct cfg_virtual_service *find_vs(const struct cfg_snapshot *s, const char *fqdn,
+                                                 const char *client_ns)
 {
     const struct cfg_virtual_service *vs;
     struct cfg_iter it = {0};
     while ((vs = cfg_next_vs_for_host(s, fqdn, &it)))
-        if (gateways_admit_mesh(&vs->gateways))
+        if (vs_applies(vs, client_ns))
+            return vs;
+    size_t wit = 0;
+    while ((vs = cfg_next_vs_wildcard(s, fqdn, &wit)))
+        if (vs_applies(vs, client_ns))
             return vs;
     return NULL;
 }
@@ -211,7 +242,7 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
     c->svc = vip->svc;
     c->port = ntohs(orig_dst->port);
     c->subset = NULL;
-    c->vs = find_vs(s, vip->svc->fqdn);
+    c->vs = find_vs(s, vip->svc->fqdn, src->ns);
     c->route = NULL;
     if (c->svc->entry && !c->svc->nendpoints) {
         /* A ServiceEntry without endpoints (resolution NONE or DNS): the

@@ -205,6 +205,88 @@ static void test_workloads_passthrough_and_no_route(void **state)
     cfg_fixture_free(&f);
 }
 
+/* Istio's host matching: the exact host before wildcards, the closest
+ * wildcard first ("*.shop.svc.cluster.local" before "*"); exportTo hides
+ * a VirtualService or DestinationRule from other namespaces; among the
+ * DestinationRules a client sees, its own namespace's first, then the
+ * service's, then the root namespace's. */
+static void test_wildcard_hosts_and_export_to(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(
+        &f,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: shop}\n"
+        "spec: {clusterIP: 10.96.2.1, selector: {app: a}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: shop}\n"
+        "spec: {clusterIP: 10.96.2.2, selector: {app: b}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: c, namespace: web}\n"
+        "spec: {clusterIP: 10.96.2.3, selector: {app: c}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a1, namespace: shop, labels: {app: a}}\n"
+        "status: {podIP: 10.3.0.1}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b1, namespace: shop, labels: {app: b}}\n"
+        "status: {podIP: 10.3.0.2}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: c1, namespace: web, labels: {app: c}}\n"
+        "status: {podIP: 10.3.0.3}\n---\n"
+        /* every host: to c, with a timeout to tell it apart */
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: all, "
+        "namespace: web}\n"
+        "spec:\n  hosts: ['*']\n  http: [{route: [{destination: {host: c.web.svc.cluster.local}}], "
+        "timeout: 3s}]\n---\n"
+        /* closer: the shop namespace's services, to b */
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: shop-wide, "
+        "namespace: shop}\n"
+        "spec:\n  hosts: ['*.shop.svc.cluster.local']\n  exportTo: ['.', web]\n"
+        "  tcp: [{route: [{destination: {host: b}}]}]\n---\n"
+        /* exact for a, but only for its own namespace */
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a, "
+        "namespace: shop}\n"
+        "spec:\n  hosts: [a]\n  exportTo: ['.']\n  tcp: [{route: [{destination: {host: a}}]}]\n"
+        "---\n"
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: mesh-wide, "
+        "namespace: istio-system}\n"
+        "spec: {host: '*.local', trafficPolicy: {loadBalancer: {simple: RANDOM}}}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b, "
+        "namespace: shop}\n"
+        "spec: {host: b, exportTo: ['.'], trafficPolicy: {loadBalancer: {simple: "
+        "LEAST_REQUEST}}}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b-for-web, "
+        "namespace: web}\n"
+        "spec: {host: b.shop.svc.cluster.local, trafficPolicy: {connectionPool: {tcp: "
+        "{maxConnections: 7}}}}\n");
+    static struct route_cluster c;
+    struct route_result r;
+    struct route_source shop = {.ns = "shop"}, web = {.ns = "web"}, other = {.ns = "other"};
+    /* a from shop: its exact VirtualService. */
+    resolve(&f, &shop, "10.96.2.1:80", &c, &r);
+    assert_string_equal(c.vs->meta.name, "a");
+    assert_string_equal(c.svc->name, "a");
+    /* a from web: the exact one is not exported there; the closer
+     * wildcard is (to b). */
+    resolve(&f, &web, "10.96.2.1:80", &c, &r);
+    assert_string_equal(c.vs->meta.name, "shop-wide");
+    assert_string_equal(c.svc->name, "b");
+    /* a from elsewhere: only "*" is visible (to c, with its timeout). */
+    resolve(&f, &other, "10.96.2.1:80", &c, &r);
+    assert_string_equal(c.vs->meta.name, "all");
+    assert_string_equal(c.svc->name, "c");
+    assert_int_equal(c.route->timeout_ns, 3000000000ull);
+    /* b from shop: shop's own DestinationRule (exported to "." only). */
+    resolve(&f, &shop, "10.96.2.2:80", &c, &r);
+    assert_string_equal(c.dr->meta.name, "b");
+    assert_int_equal(c.policy.lb, CFG_LB_LEAST_REQUEST);
+    /* b from web: shop's is hidden; web's own rule for b wins. */
+    resolve(&f, &web, "10.96.2.2:80", &c, &r);
+    assert_string_equal(c.svc->name, "b");
+    assert_string_equal(c.dr->meta.name, "b-for-web");
+    assert_int_equal(c.policy.pool.max_connections, 7);
+    /* c from shop: only the mesh-wide wildcard rule in the root namespace. */
+    resolve(&f, &shop, "10.96.2.3:80", &c, &r);
+    assert_string_equal(c.svc->name, "c");
+    assert_string_equal(c.dr->meta.name, "mesh-wide");
+    assert_int_equal(c.policy.lb, CFG_LB_RANDOM);
+    cfg_fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_subsets_readiness_and_named_ports),
         cmocka_unit_test(test_policy_precedence),
         cmocka_unit_test(test_workloads_passthrough_and_no_route),
+        cmocka_unit_test(test_wildcard_hosts_and_export_to),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -312,6 +312,8 @@ run_vm() {
         printf 'export MESHD_BUILD=%q\n' "$guest_build"
         # Tests may scale speed thresholds down under emulation.
         printf 'export MESHVM_TCG=1\n'
+        # tally.py's bound on a whole count (20,000 connections take ~7 min).
+        printf 'export TALLY_DEADLINE_S=1500\n'
         printf 'export E2E_TIMEOUT=%q\n' "${E2E_TIMEOUT:-900}"
         printf 'export E2E_LOG_DIR=%q\n' "$run/out/e2e"
         local v
