@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "admin/admin.h"
+#include "admin/explain.h"
 #include "admin/http.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
@@ -226,6 +227,32 @@ static json_t *config_status(const struct agent *ag)
 static json_t *cmd_config(void *ctx, const json_t *req, char *err, size_t errlen)
 {
     return config_status(ctx);
+}
+
+/* meshctl proxy-config routes / authn tls-check, on the served snapshot. */
+static const char *req_workload(const json_t *req, const char *cmd, char *err, size_t errlen)
+{
+    const char *w = json_string_value(json_object_get(req, "workload"));
+    if (!w)
+        snprintf(err, errlen, "%s needs \"workload\" (NAMESPACE/NAME or NAME.NAMESPACE)", cmd);
+    return w;
+}
+
+static json_t *cmd_routes(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    const char *w = req_workload(req, "routes", err, errlen);
+    return w ? explain_routes(cfg_store_current(ag->config), w,
+                              json_string_value(json_object_get(req, "service")), err, errlen)
+             : NULL;
+}
+
+static json_t *cmd_tls_check(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct agent *ag = ctx;
+    const char *w = req_workload(req, "tls-check", err, errlen);
+    return w ? explain_tls(cfg_store_current(ag->config), ag->opts->trust_domain, w, err, errlen)
+             : NULL;
 }
 
 static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -878,6 +905,7 @@ int agent_run(const struct agent_opts *opts)
         {"enroll", cmd_enroll, &ag}, {"unenroll", cmd_unenroll, &ag},
         {"pods", cmd_pods, &ag},     {"connections", cmd_connections, &ag},
         {"status", cmd_status, &ag}, {"config", cmd_config, &ag},
+        {"routes", cmd_routes, &ag}, {"tls-check", cmd_tls_check, &ag},
     };
     if (admin_new(ag.loop, opts->admin_socket, cmds, sizeof(cmds) / sizeof(cmds[0]), &ag.admin) !=
         0)

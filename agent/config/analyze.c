@@ -269,12 +269,6 @@ static void analyze_gateways(const struct cfg_snapshot *s, struct cfg_diags *dia
     }
 }
 
-static const char *mtls_name(enum cfg_mtls m)
-{
-    static const char *const names[] = {"UNSET", "PERMISSIVE", "STRICT", "DISABLE"};
-    return names[m];
-}
-
 static void analyze_peer_authentications(const struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     FOR_EACH(s, CFG_PEER_AUTHENTICATION, struct cfg_peer_authentication, pa)
@@ -300,8 +294,8 @@ static void analyze_peer_authentications(const struct cfg_snapshot *s, struct cf
                          "%s PeerAuthentication %s/%s (%s) is already defined at %s:%u with "
                          "mode %s; meshd applies that one",
                          mesh ? "a mesh-wide" : "a namespace-wide", o->meta.ns, o->meta.name,
-                         mtls_name(pa->mode), o->meta.pos.file, o->meta.pos.line,
-                         mtls_name(o->mode));
+                         cfg_mtls_name(pa->mode), o->meta.pos.file, o->meta.pos.line,
+                         cfg_mtls_name(o->mode));
             break;
         }
     }

@@ -109,6 +109,9 @@ const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s,
                                      const struct meshd_addr *ip_port);
 const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,
                                               const struct meshd_addr *ip);
+/* The workload a Pod or WorkloadEntry is, or NULL. Linear: for admin
+ * commands, not the data path. */
+const struct cfg_workload *cfg_workload_of(const struct cfg_snapshot *s, const struct cfg_meta *m);
 /* Pods scheduled on `node`: iterate from {0} until NULL. */
 const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const char *node,
                                             struct cfg_iter *it);
@@ -140,6 +143,9 @@ size_t cfg_authz_select(const struct cfg_snapshot *s, const char *ns,
 /* Label matching: every selector label is present with the same value. */
 bool cfg_labels_match(const struct cfg_labels *selector, const struct cfg_labels *labels);
 const char *cfg_label(const struct cfg_labels *labels, const char *key);
+/* Istio's spelling of the enums, for output. */
+const char *cfg_mtls_name(enum cfg_mtls m);
+const char *cfg_lb_name(enum cfg_lb lb); /* "" for UNSET */
 /* Whether the namespace is enrolled: istio.io/dataplane-mode=ambient. */
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns);
 

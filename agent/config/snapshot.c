@@ -482,6 +482,14 @@ const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,
     return cfg_index_get(&s->workload_by_ip, key, kl);
 }
 
+const struct cfg_workload *cfg_workload_of(const struct cfg_snapshot *s, const struct cfg_meta *m)
+{
+    for (size_t i = 0; i < s->nworkloads; i++)
+        if (s->workloads[i].meta == m)
+            return &s->workloads[i];
+    return NULL;
+}
+
 const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const char *node,
                                             struct cfg_iter *it)
 {
@@ -536,6 +544,24 @@ bool cfg_exported_to(const struct cfg_strs *export_to, const char *owner, const 
             return true;
     }
     return false;
+}
+
+const char *cfg_mtls_name(enum cfg_mtls m)
+{
+    static const char *const names[] = {"UNSET", "PERMISSIVE", "STRICT", "DISABLE"};
+    return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
+}
+
+const char *cfg_lb_name(enum cfg_lb lb)
+{
+    static const char *const names[] = {"",
+                                        "ROUND_ROBIN",
+                                        "LEAST_REQUEST",
+                                        "RANDOM",
+                                        "PASSTHROUGH",
+                                        "consistentHash(useSourceIp)",
+                                        "consistentHash(L7)"};
+    return (unsigned)lb < sizeof(names) / sizeof(names[0]) ? names[lb] : "?";
 }
 
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)

@@ -228,6 +228,55 @@ static void fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c
     }
 }
 
+/* The VirtualService and first matching route for a service port, before
+ * any choice. */
+static void route_lookup(const struct cfg_snapshot *s, const struct route_source *src,
+                         const struct cfg_svc *svc, uint16_t port, struct route_cluster *c)
+{
+    c->svc = svc;
+    c->port = port;
+    c->subset = NULL;
+    c->vs = find_vs(s, svc->fqdn, src->ns);
+    c->route = NULL;
+    for (size_t i = 0; c->vs && i < c->vs->nroutes; i++) {
+        if (!route_matches(&c->vs->routes[i], src, c->port) || !c->vs->routes[i].ndest)
+            continue;
+        c->route = &c->vs->routes[i];
+        break;
+    }
+}
+
+/* Points the cluster at one route destination; NULL, or why not. */
+static const char *route_to(const struct cfg_snapshot *s, struct route_cluster *c,
+                            const struct cfg_destination *d)
+{
+    const struct cfg_svc *to = cfg_svc_by_host(s, d->host, c->vs->meta.ns);
+    if (!to)
+        return "the route's destination host is not a known service";
+    c->svc = to;
+    c->subset = d->subset;
+    if (d->port)
+        c->port = d->port;
+    if (!has_port(to, c->port))
+        return "the destination service has no such port";
+    return NULL;
+}
+
+/* A ServiceEntry without endpoints (resolution NONE or DNS): the original
+ * destination is the endpoint, as in Istio. */
+static bool endpointless_entry(const struct route_cluster *c)
+{
+    return c->svc->entry && !c->svc->nendpoints;
+}
+
+/* A route destination's share: integer weights, a lone destination 100. */
+static uint32_t dest_weight(const struct cfg_route *r, size_t i)
+{
+    if (r->ndest == 1)
+        return 100;
+    return r->dest[i].has_weight ? r->dest[i].weight : 0;
+}
+
 void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
                    const struct meshd_addr *orig_dst, struct lb_state *rng, struct route_cluster *c,
                    struct route_result *out)
@@ -239,52 +288,68 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
         out->kind = out->workload ? ROUTE_WORKLOAD : ROUTE_PASSTHROUGH;
         return;
     }
-    c->svc = vip->svc;
-    c->port = ntohs(orig_dst->port);
-    c->subset = NULL;
-    c->vs = find_vs(s, vip->svc->fqdn, src->ns);
-    c->route = NULL;
-    if (c->svc->entry && !c->svc->nendpoints) {
-        /* A ServiceEntry without endpoints (resolution NONE or DNS): the
-         * original destination is the endpoint, as in Istio. */
+    route_lookup(s, src, vip->svc, ntohs(orig_dst->port), c);
+    if (endpointless_entry(c)) {
         out->kind = ROUTE_PASSTHROUGH;
         return;
-    }
-    for (size_t i = 0; c->vs && i < c->vs->nroutes; i++) {
-        if (!route_matches(&c->vs->routes[i], src, c->port) || !c->vs->routes[i].ndest)
-            continue;
-        c->route = &c->vs->routes[i];
-        break;
     }
     if (c->route) {
         const struct cfg_route *r = c->route;
         uint32_t weights[64];
         size_t n = r->ndest < 64 ? r->ndest : 64;
         for (size_t i = 0; i < n; i++)
-            weights[i] = r->dest[i].has_weight || n == 1 ? r->dest[i].weight : 0;
+            weights[i] = dest_weight(r, i);
         int pick = lb_weighted_pick(weights, n, rng);
         if (pick < 0) {
             out->kind = ROUTE_NO_ROUTE;
             out->why = "every route destination has weight 0";
             return;
         }
-        const struct cfg_destination *d = &r->dest[pick].dest;
-        const struct cfg_svc *to = cfg_svc_by_host(s, d->host, c->vs->meta.ns);
-        if (!to) {
+        out->why = route_to(s, c, &r->dest[pick].dest);
+        if (out->why) {
             out->kind = ROUTE_NO_ROUTE;
-            out->why = "the route's destination host is not a known service";
-            return;
-        }
-        c->svc = to;
-        c->subset = d->subset;
-        if (d->port)
-            c->port = d->port;
-        if (!has_port(to, c->port)) {
-            out->kind = ROUTE_NO_ROUTE;
-            out->why = "the destination service has no such port";
             return;
         }
     }
     fill_endpoints(s, c, src->ns);
     out->kind = ROUTE_SERVICE;
+}
+
+void route_describe(const struct cfg_snapshot *s, const struct route_source *src,
+                    const struct cfg_svc *svc, uint16_t port, struct route_cluster *c,
+                    struct route_view *out)
+{
+    memset(out, 0, sizeof(*out));
+    route_lookup(s, src, svc, port, c);
+    out->svc = c->svc;
+    out->port = c->port;
+    out->vs = c->vs;
+    out->route = c->route;
+    out->passthrough = endpointless_entry(c);
+    if (out->passthrough)
+        return;
+    size_t n = c->route ? c->route->ndest : 1;
+    for (size_t i = 0; i < n && out->ndest < ROUTE_VIEW_MAX_DEST; i++) {
+        struct route_view_dest *d = &out->dest[out->ndest++];
+        c->svc = svc;
+        c->port = port;
+        c->subset = NULL;
+        d->weight = 100;
+        if (c->route) {
+            d->host = c->route->dest[i].dest.host;
+            d->weight = dest_weight(c->route, i);
+            d->why = route_to(s, c, &c->route->dest[i].dest);
+        } else {
+            d->host = svc->fqdn;
+        }
+        d->subset = c->subset;
+        d->port = c->port;
+        if (d->why)
+            continue;
+        fill_endpoints(s, c, src->ns);
+        d->svc = c->svc;
+        d->dr = c->dr;
+        d->policy = c->policy;
+        d->ready = c->nendpoints;
+    }
 }

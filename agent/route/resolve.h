@@ -62,6 +62,38 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
                    const struct meshd_addr *orig_dst, struct lb_state *rng,
                    struct route_cluster *cluster, struct route_result *out);
 
+/* What a client gets for a service port, every choice spelled out: the
+ * VirtualService and route that apply and each destination with its
+ * weight, DestinationRule, merged policy and ready endpoints (for
+ * `meshctl proxy-config routes`). */
+#define ROUTE_VIEW_MAX_DEST 16
+struct route_view_dest {
+    const char *host;   /* as the route names it */
+    const char *subset; /* NULL: the whole service */
+    uint16_t port;
+    uint32_t weight; /* percent */
+    const char *why; /* set when the destination leads nowhere (NR) */
+    const struct cfg_svc *svc;
+    const struct cfg_destination_rule *dr;
+    struct cfg_policy_level policy;
+    size_t ready; /* ready endpoints in the subset */
+};
+
+struct route_view {
+    const struct cfg_svc *svc;
+    uint16_t port;
+    const struct cfg_virtual_service *vs; /* NULL: none applies */
+    const struct cfg_route *route;        /* NULL: no route matched */
+    bool passthrough;                     /* a ServiceEntry without endpoints */
+    struct route_view_dest dest[ROUTE_VIEW_MAX_DEST];
+    size_t ndest;
+};
+
+/* `scratch` is working space (a route_cluster is large). */
+void route_describe(const struct cfg_snapshot *s, const struct route_source *src,
+                    const struct cfg_svc *svc, uint16_t port, struct route_cluster *scratch,
+                    struct route_view *out);
+
 /* Whether a VirtualService route's match list admits this connection. */
 bool route_matches(const struct cfg_route *r, const struct route_source *src, uint16_t port);
 /* The merged trafficPolicy of (dr, subset, port), Istio's precedence. */

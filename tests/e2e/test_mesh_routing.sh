@@ -91,6 +91,15 @@ t_expect_eq "$(jq -r .peer_identity <<<"$out")" "spiffe://cluster.local/ns/defau
 in=$(connections_json 2 | jq -c "[.[] | select(.direction == \"inbound\" and .original_dst == \"${POD_IP4[2,1]}:8081\" and (.src | startswith(\"${POD_IP4[1,1]}:\")))][0]")
 t_expect_eq "$(jq -r .peer_identity <<<"$in")" "spiffe://cluster.local/ns/default/sa/client" "client identity verified on node 2"
 
+t_begin "meshctl proxy-config routes shows the canary as the client gets it"
+routes=$(meshctl_at 1 -o json proxy-config routes pod-1-1.default --service payments)
+t_expect_eq "$(jq -c '[.routes[0].destinations[] | [.subset, .weight]]' <<<"$routes")" '[["v1",99],["v2",1]]' \
+    "v1 99%, v2 1%"
+t_expect_eq "$(jq -r '.routes[0] | .vip + " " + .virtual_service' <<<"$routes")" "$VIP:80 default/payments" \
+    "on the VIP, from the seed's VirtualService"
+t_expect_contains "$(meshctl_at 1 proxy-config routes pod-1-1.default)" "payments.default.svc.cluster.local|v2:80 1% (1 ready" \
+    "the table names each destination with its ready endpoints"
+
 t_begin "the seed's canary: 99/1 over 20,000 connections through the VIP"
 counts=$(tally count "$VIP" 80 20000)
 echo "    counts: $counts"

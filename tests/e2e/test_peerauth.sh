@@ -39,9 +39,15 @@ apply() {
     return 1
 }
 plain() { http_get "1,2" "http://${POD_IP4[1,1]}:$1/"; }
+# tls_check PORT: "MODE POLICY SCOPE" for pod-1-1's port (* for the default).
+tls_check() {
+    meshctl_at 1 -o json authn tls-check pod-1-1.default |
+        jq -r --arg p "$1" '.ports[] | select((.port | tostring) == $p) | "\(.mode) \(.policy) \(.scope)"'
+}
 
 t_begin "no PeerAuthentication: PERMISSIVE"
 t_expect_eq "$(plain 8080)" 200 "plaintext from outside the mesh accepted"
+t_expect_eq "$(tls_check '*')" "PERMISSIVE null default" "meshctl authn tls-check: PERMISSIVE by default"
 
 t_begin "the seed's STRICT policy, as written"
 apply cp deploy/examples/peerauthentication-strict.yaml "$cfg/"
@@ -52,6 +58,9 @@ t_expect_eq "$(http_get "1,3" "http://${POD_IP4[1,1]}:8080/")" 200 "a mesh clien
 t_expect_eq "$(http_get "1,3" "http://[${POD_IP6[1,1]}]:8080/")" 200 "and over IPv6"
 denied=$(connections_json 1 | jq '[.[] | select(.direction == "inbound" and .response_flags == "DENY")] | length')
 t_expect_eq "$denied" 1 "the refusal is recorded with response flag DENY"
+t_expect_eq "$(tls_check '*')" "STRICT default/default namespace" "meshctl authn tls-check: STRICT from default/default"
+out=$(meshctl_at 1 authn tls-check pod-1-1.default)
+t_expect_contains "$out" "spiffe://cluster.local/ns/default/sa/sa-1-1" "and the workload's identity"
 
 t_begin "edited to PERMISSIVE"
 apply sed -i 's/mode: STRICT/mode: PERMISSIVE/' "$cfg/peerauthentication-strict.yaml"
@@ -77,6 +86,8 @@ YAML
 apply true
 t_expect_eq "$(plain 8080)" 000 "port 8080: STRICT from the workload policy"
 t_expect_eq "$(plain 8081)" 200 "port 8081: PERMISSIVE from portLevelMtls"
+t_expect_eq "$(tls_check 8081)" "PERMISSIVE default/server workload" "meshctl authn tls-check shows the port's policy"
+t_expect_eq "$(tls_check '*')" "STRICT default/server workload" "and the workload's own mode for the others"
 t_expect_eq "$(http_get "1,2" "http://${POD_IP4[1,3]}:8080/")" 000 "pod-1-3 (no workload policy, no server) unaffected: refused by no listener"
 
 meshd_check_logs

@@ -10,6 +10,7 @@
 #include "agent_client.h"
 #include "analyze.h"
 #include "ca.h"
+#include "explain.h"
 
 struct ctl {
     const char *agent;
@@ -31,6 +32,10 @@ static void usage(FILE *f)
             "  proxy-status                        one line per agent (istioctl proxy-status)\n"
             "  proxy-config pods|connections|config\n"
             "                                      what the agent serves (istioctl proxy-config)\n"
+            "  proxy-config routes WORKLOAD [--service HOST] [-f YAML]...\n"
+            "                                      how the workload's connections are routed\n"
+            "  authn tls-check WORKLOAD [-f YAML]...\n"
+            "                                      mTLS modes of its ports, its identity\n"
             "  bpf status                          BPF decision counters and pins\n"
             "  dashboard prometheus [--node-ip IP] the metrics URL to point Prometheus at\n"
             "Offline commands:\n"
@@ -38,6 +43,7 @@ static void usage(FILE *f)
             "  ca init DIR [--trust-domain TD] [--force]     create the mesh CA\n"
             "  ca issue DIR --ns NS --sa SA --out PREFIX     a workload certificate\n"
             "\n"
+            "WORKLOAD is NAMESPACE/NAME or NAME.NAMESPACE; -f explains offline from YAML.\n"
             "--agent defaults to $MESHD_AGENT, else /run/meshd/NODE/meshd.sock.\n");
 }
 
@@ -201,7 +207,7 @@ static int do_config(const struct ctl *ctl, int argc, char **argv)
 static int do_proxy_config(const struct ctl *ctl, int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: meshctl proxy-config pods|connections|config\n");
+        fprintf(stderr, "usage: meshctl proxy-config pods|connections|config|routes\n");
         return 2;
     }
     if (strcmp(argv[1], "config") == 0)
@@ -210,7 +216,8 @@ static int do_proxy_config(const struct ctl *ctl, int argc, char **argv)
         return do_pods(ctl, argc - 1, argv + 1);
     if (strcmp(argv[1], "connections") == 0)
         return do_connections(ctl, argc - 1, argv + 1);
-    fprintf(stderr, "meshctl proxy-config: unknown section \"%s\" (pods, connections, config)\n",
+    fprintf(stderr,
+            "meshctl proxy-config: unknown section \"%s\" (pods, connections, config, routes)\n",
             argv[1]);
     return 2;
 }
@@ -285,6 +292,11 @@ int main(int argc, char **argv)
         return ctl_ca(cargc, cargv);
     if (strcmp(cmd, "analyze") == 0)
         return ctl_analyze(cargc, cargv, ctl.json);
+    /* Agent or offline (-f), so ahead of the agent-only commands. */
+    if (strcmp(cmd, "proxy-config") == 0 && cargc >= 2 && strcmp(cargv[1], "routes") == 0)
+        return ctl_proxy_routes(ctl.agent, cargc - 1, cargv + 1, ctl.json);
+    if (strcmp(cmd, "authn") == 0)
+        return ctl_tls_check(ctl.agent, cargc, cargv, ctl.json);
     if (strcmp(cmd, "dashboard") == 0) {
         /* No UI of our own: print where Istio's dashboards get their data. */
         const char *ip = cargc >= 4 && strcmp(cargv[2], "--node-ip") == 0 ? cargv[3] : "127.0.0.1";
