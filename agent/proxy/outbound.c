@@ -342,6 +342,9 @@ static void flow_start(struct outbound_pod *op, struct conn *c, const struct mes
                           .route = *route,
                           .retries_left = route->retries,
                           .deadline_ns = route->timeout_ns ? loop_now_ns() + route->timeout_ns : 0};
+    /* The record first: taking the fd reports the connection open, and
+     * its labels come from the record. */
+    flow_record(f);
     if (route->action == OUTBOUND_HBONE)
         flow_attempt_hbone(f, conn_take_fd(c));
     else

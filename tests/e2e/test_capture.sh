@@ -83,7 +83,7 @@ t_expect_contains "$(meshctl_at 1 proxy-status)" "${MESHD_NODE[1]}" "proxy-statu
 t_expect_contains "$(meshctl_at 1 proxy-config connections)" "${POD_IP4[2,1]}:8080" "proxy-config connections"
 t_expect_contains "$(meshctl_at 1 proxy-config pods)" "default/pod-1-1" "proxy-config pods"
 t_expect_contains "$(meshctl_at 1 bpf status)" "connect_captured" "bpf status"
-out=$(meshctl_at 1 proxy-config routes 2>&1 || true)
+out=$(meshctl_at 1 proxy-config clusters 2>&1 || true)
 t_expect_contains "$out" "unknown section" "an unknown section is an error"
 
 t_begin "enrolling twice, bad names and bad paths are refused"
