@@ -18,11 +18,6 @@ struct hbone_stream *hbone_st_new(struct hbone_session *s, void *ctx)
     struct hbone_stream *st = calloc(1, sizeof(*st));
     if (!st)
         return NULL;
-    st->up = malloc(HBONE_UP_BUF);
-    if (!st->up) {
-        free(st);
-        return NULL;
-    }
     st->s = s;
     st->ctx = ctx;
     st->app.fd = -1;
@@ -174,6 +169,12 @@ static void stream_on_app_io(struct loop_io *io, uint32_t events)
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         bool got = false;
         while (!st->app_eof && st->up_tail < HBONE_UP_BUF && st->app.fd >= 0) {
+            /* The up buffer exists only while it holds bytes: an idle
+             * tunnel costs no buffer memory. */
+            if (!st->up && !(st->up = malloc(HBONE_UP_BUF))) {
+                hbone_st_abort(st, -ENOMEM);
+                break;
+            }
             ssize_t n = read(st->app.fd, st->up + st->up_tail, HBONE_UP_BUF - st->up_tail);
             if (n > 0) {
                 st->up_tail += (uint32_t)n;
@@ -228,12 +229,15 @@ ssize_t hbone_st_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
         return NGHTTP2_ERR_DEFERRED;
     }
     size_t n = avail < length ? avail : length;
-    memcpy(buf, st->up + st->up_head, n);
+    if (n)
+        memcpy(buf, st->up + st->up_head, n);
     bool was_full = st->up_tail == HBONE_UP_BUF;
     st->up_head += (uint32_t)n;
     st->stats.bytes_sent += n;
     if (st->up_head == st->up_tail) {
         st->up_head = st->up_tail = 0;
+        free(st->up); /* drained: given back while the tunnel is quiet */
+        st->up = NULL;
         if (st->app_eof)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
