@@ -11,7 +11,9 @@
 #
 # Metrics: iperf3 single-stream throughput; wrk request latency on one
 # keep-alive connection (p50/p99); new connections per second (wrk with
-# "Connection: close"); meshd CPU seconds and peak RSS over the scenario.
+# "Connection: close"); meshd CPU seconds and peak RSS over the scenario;
+# in the mesh, the memory an open idle connection costs (both agents'
+# RSS with BENCH_IDLE connections held, each having carried a few bytes).
 # Every load is bounded in time; traffic stays inside the test's netns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,7 @@ cpu_seconds() { # utime+stime of a pid, in seconds
 }
 meshd_cpu() { echo "$(cpu_seconds "${MESHD_PID[1]}") $(cpu_seconds "${MESHD_PID[2]}")" | awk '{print $1 + $2}'; }
 meshd_rss_kib() { awk '/VmHWM/ {s += $2} END {print s}' "/proc/${MESHD_PID[1]}/status" "/proc/${MESHD_PID[2]}/status"; }
+meshd_rss_now_kib() { awk '/VmRSS/ {s += $2} END {print s}' "/proc/${MESHD_PID[1]}/status" "/proc/${MESHD_PID[2]}/status"; }
 
 declare -A R
 measure() { # scenario
@@ -83,6 +86,19 @@ measure mesh
 [ "$(connections_json 1 | jq '[.[] | select(.hbone != null)] | length')" -gt 0 ] ||
     { echo "bench: the mesh scenario did not use HBONE" >&2; exit 1; }
 
+# Idle connections through the mesh: what each one costs both agents.
+IDLE=${BENCH_IDLE:-1000}
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/idle-server.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 idle >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 9090 10
+rss0=$(meshd_rss_now_kib)
+topo_spawn "${POD_NS[1,1]}" "$E2E_TMP/idle.log" /usr/bin/python3 tests/e2e/lib/tally.py holdmany "$SRV" 9090 "$IDLE" "$E2E_TMP/idle.flag" >/dev/null
+for _ in $(seq 1 1200); do grep -q '^held' "$E2E_TMP/idle.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "^held $IDLE" "$E2E_TMP/idle.log" || { echo "bench: could not hold $IDLE connections" >&2; exit 1; }
+rss1=$(meshd_rss_now_kib)
+touch "$E2E_TMP/idle.flag"
+idle_kib=$(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN {printf "%.1f", (b - a) / n}')
+echo "  mesh: $IDLE idle connections: $(( (rss1 - rss0) / 1024 )) MiB, ${idle_kib} KiB each (both agents)" >&2
+
 {
     echo "# meshd bench $(date -u +%FT%TZ)"
     echo
@@ -96,5 +112,7 @@ measure mesh
     done
     echo "| meshd CPU seconds in the scenario | ${R[direct,cpu]} | ${R[capture,cpu]} | | ${R[both,cpu]} | | ${R[mesh,cpu]} | |"
     echo "| meshd peak RSS, both agents (MiB) | ${R[direct,rss]} | ${R[capture,rss]} | | ${R[both,rss]} | | ${R[mesh,rss]} | |"
+    echo
+    echo "An open idle connection through the mesh costs both agents ${idle_kib} KiB ($IDLE held)."
 } | tee "$OUT"
 echo "bench: results in $OUT" >&2

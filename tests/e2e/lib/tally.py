@@ -11,6 +11,11 @@
   tally.py hold ADDR PORT FLAG    connect, print the NAME, wait until the
                                   file FLAG exists (60 s at most), then
                                   check the connection still echoes
+  tally.py holdmany ADDR PORT N FLAG
+                                  open N connections (at most 5000) and
+                                  read each one's NAME, print "held N",
+                                  keep them idle until FLAG exists (600 s
+                                  at most), then close them
 """
 import json
 import os
@@ -85,6 +90,25 @@ def hold(addr, port, flag):
         print("echo:" + read_line(c), flush=True)
 
 
+def holdmany(addr, port, n, flag):
+    import resource
+    n = min(n, 5000)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))
+    conns = []
+    for _ in range(n):
+        c = socket.create_connection((addr, port), timeout=5)
+        read_line(c)
+        conns.append(c)
+    print("held %d" % len(conns), flush=True)
+    for _ in range(6000):
+        if os.path.exists(flag):
+            break
+        time.sleep(0.1)
+    for c in conns:
+        c.close()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "serve":
@@ -94,3 +118,5 @@ if __name__ == "__main__":
               int(sys.argv[5]) if len(sys.argv) > 5 else 0)
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif cmd == "holdmany":
+        holdmany(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
