@@ -65,6 +65,9 @@ say "the configuration node 1 serves (meshctl proxy-config config), and meshctl 
 meshctl_at 1 proxy-config config
 "$MESHCTL_BIN" analyze "$E2E_TMP/config-1" || true
 
+say "pod-2-1's mTLS as node 2 enforces it (meshctl authn tls-check)"
+meshctl_at 2 authn tls-check pod-2-1.default
+
 say "node 1's meshd captured the client side (meshctl connections)"
 meshctl_at 1 connections
 say "node 2's meshd captured the server side"
@@ -78,7 +81,7 @@ say "BPF counters on node 1 (meshctl status)"
 meshctl_at 1 status | jq '{pods, bpf, connections}'
 
 say "the programs, as bpftool sees them"
-bpftool prog show name meshd_connect4 | head -2
+bpftool prog show name meshd_connect4 | sed -n 1,2p
 bpftool link show pinned "/sys/fs/bpf/meshd/${MESHD_NODE[1]}/link_connect4"
 
 say "cleaning up"

@@ -38,7 +38,7 @@ t_expect_eq "$(bpftool map show pinned "/sys/fs/bpf/meshd/${MESHD_NODE[1]}/meshd
 t_expect_eq "$(meshctl_at 1 status | jq -r .bpf.conn_events)" 2 "both connections reached the ring"
 
 t_begin "text lines (node 2, inbound)"
-line=$(grep 'access connection complete' "${MESHD_LOG[2]}" | head -1)
+line=$(grep -m1 'access connection complete' "${MESHD_LOG[2]}")
 t_expect_contains "$line" "direction=inbound" "direction"
 t_expect_contains "$line" "dst.addr=${POD_IP4[2,1]}:8080" "destination"
 t_expect_contains "$line" "src.addr=${POD_IP4[1,1]}:" "source"

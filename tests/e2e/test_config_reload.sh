@@ -76,7 +76,7 @@ t_expect_eq "$(config_field .applied)" 2 "two loads applied"
 
 t_begin "an invalid edit is reported and not applied"
 sed -i 's/weight: 50$/weight: {x: 1}/' "$cfg/apps/payments.yaml"
-line=$(grep -n 'weight: {x: 1}' "$cfg/apps/payments.yaml" | head -1 | cut -d: -f1)
+line=$(grep -m1 -n 'weight: {x: 1}' "$cfg/apps/payments.yaml" | cut -d: -f1)
 t_expect_ok "the load is rejected" wait_config .rejected 1
 t_expect_eq "$(config_field .version)" "$v2" "the last good version keeps serving"
 err=$(config_field '.last_errors[0]')
