@@ -136,7 +136,8 @@ json_t *explain_routes(const struct cfg_snapshot *s, const char *workload, const
     for (size_t i = 0; i < cfg_count(s, CFG_SERVICE); i++) {
         const struct cfg_service *svc = cfg_at(s, CFG_SERVICE, i);
         const struct cfg_svc *v = cfg_svc_by_host(s, svc->meta.name, svc->meta.ns);
-        if (!v || v->service != svc || (only && strcmp(only, v->fqdn) != 0))
+        if (!v || v->service != svc || !cfg_svc_visible(v, x.w->ns) ||
+            (only && strcmp(only, v->fqdn) != 0))
             continue;
         size_t n = 0;
         for (; n < svc->nports && n < 64; n++)
@@ -147,7 +148,8 @@ json_t *explain_routes(const struct cfg_snapshot *s, const char *workload, const
         const struct cfg_service_entry *se = cfg_at(s, CFG_SERVICE_ENTRY, i);
         for (size_t h = 0; h < se->hosts.n; h++) {
             const struct cfg_svc *v = cfg_svc_by_host(s, se->hosts.v[h], se->meta.ns);
-            if (!v || v->entry != se || (only && strcmp(only, v->fqdn) != 0))
+            if (!v || v->entry != se || !cfg_svc_visible(v, x.w->ns) ||
+                (only && strcmp(only, v->fqdn) != 0))
                 continue;
             size_t n = 0;
             for (; n < se->nports && n < 64; n++)

@@ -131,6 +131,9 @@ const struct cfg_destination_rule *cfg_next_dr_wildcard(const struct cfg_snapsho
  * namespace `ns`. Empty or "*": everywhere; ".": its own namespace; "~":
  * nowhere; otherwise the namespaces listed. */
 bool cfg_exported_to(const struct cfg_strs *export_to, const char *owner, const char *ns);
+/* Whether a service is visible from namespace `ns` (the Service's
+ * networking.istio.io/exportTo annotation, a ServiceEntry's exportTo). */
+bool cfg_svc_visible(const struct cfg_svc *svc, const char *ns);
 
 /* The AuthorizationPolicies that apply to a workload (its namespace and
  * labels; labels NULL matches only selector-less policies), compiled for

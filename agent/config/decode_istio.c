@@ -567,7 +567,9 @@ void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
             se->workload_selector.set = true;
             dec_labels(d, ymap_get(v, "labels"), "labels", &se->workload_selector.match);
             dec_pop(d, m2);
-        } else if (!is(k, "exportTo") && !is(k, "subjectAltNames")) {
+        } else if (is(k, "exportTo")) {
+            dec_strs(d, v, k, &se->export_to);
+        } else if (!is(k, "subjectAltNames")) {
             dec_unknown(d, k, v);
         }
     }

@@ -57,9 +57,40 @@ static void decode_service_port(struct cfg_dec *d, const struct ynode *n,
         dec_error(d, n, "port is required");
 }
 
+/* Istio's per-Service visibility: metadata.annotations
+ * "networking.istio.io/exportTo", a comma-separated list. */
+static void decode_export_annotation(struct cfg_dec *d, const struct ynode *doc,
+                                     struct cfg_strs *out)
+{
+    const struct ynode *v = ymap_get(ymap_get(ymap_get(doc, "metadata"), "annotations"),
+                                     "networking.istio.io/exportTo");
+    if (!v || v->type != YNODE_SCALAR)
+        return;
+    size_t n = 1;
+    for (const char *c = v->scalar.s; *c; c++)
+        n += *c == ',';
+    const char **list = arena_array(d->arena, n, sizeof(*list));
+    if (!list)
+        return;
+    size_t k = 0;
+    for (const char *c = v->scalar.s; *c;) {
+        size_t len = strcspn(c, ",");
+        const char *b = c, *e = c + len;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > b && (list[k] = arena_strndup(d->arena, b, (size_t)(e - b))))
+            k++;
+        c += len + (c[len] == ',');
+    }
+    *out = (struct cfg_strs){list, k};
+}
+
 void decode_service(struct cfg_dec *d, const struct ynode *doc, void *out)
 {
     struct cfg_service *s = out;
+    decode_export_annotation(d, doc, &s->export_to);
     const struct ynode *spec = ymap_get(doc, "spec");
     size_t mark = dec_push(d, "spec");
     const struct ynode *cluster_ip = NULL, *cluster_ips = NULL;

@@ -97,6 +97,7 @@ struct cfg_service_port {
 
 struct cfg_service {
     struct cfg_meta meta;
+    struct cfg_strs export_to; /* annotation networking.istio.io/exportTo */
     const char *type;
     struct cfg_ips cluster_ips; /* clusterIP and clusterIPs, "None" excluded */
     bool headless;
@@ -279,7 +280,7 @@ struct cfg_workload_entry_spec {
 
 struct cfg_service_entry {
     struct cfg_meta meta;
-    struct cfg_strs hosts;
+    struct cfg_strs hosts, export_to;
     struct cfg_ips addresses;
     const struct cfg_named_port *ports;
     size_t nports;

@@ -546,6 +546,14 @@ bool cfg_exported_to(const struct cfg_strs *export_to, const char *owner, const 
     return false;
 }
 
+bool cfg_svc_visible(const struct cfg_svc *svc, const char *ns)
+{
+    const struct cfg_strs *e = svc->service ? &svc->service->export_to
+                               : svc->entry ? &svc->entry->export_to
+                                            : NULL;
+    return !e || !ns || cfg_exported_to(e, svc->ns, ns);
+}
+
 const char *cfg_mtls_name(enum cfg_mtls m)
 {
     static const char *const names[] = {"UNSET", "PERMISSIVE", "STRICT", "DISABLE"};

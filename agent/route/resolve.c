@@ -283,7 +283,9 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
 {
     memset(out, 0, sizeof(*out));
     const struct cfg_vip *vip = cfg_vip_lookup(s, orig_dst);
-    if (!vip) {
+    /* A service not exported to the client's namespace is not a service
+     * for it: Istio routes the address as it would any other. */
+    if (!vip || !cfg_svc_visible(vip->svc, src->ns)) {
         out->workload = cfg_workload_by_ip(s, orig_dst);
         out->kind = out->workload ? ROUTE_WORKLOAD : ROUTE_PASSTHROUGH;
         return;

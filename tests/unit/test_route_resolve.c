@@ -287,6 +287,40 @@ static void test_wildcard_hosts_and_export_to(void **state)
     cfg_fixture_free(&f);
 }
 
+/* A Service's networking.istio.io/exportTo annotation and a ServiceEntry's
+ * exportTo: outside the namespaces listed, the address is no service. */
+static void test_service_visibility(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(
+        &f, "apiVersion: v1\nkind: Service\nmetadata:\n  name: private\n  namespace: shop\n"
+            "  annotations: {networking.istio.io/exportTo: '., ops'}\n"
+            "spec: {clusterIP: 10.96.3.1, selector: {app: p}, ports: [{port: 80}]}\n---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: shop, labels: {app: p}}\n"
+            "status: {podIP: 10.4.0.1}\n---\n"
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db, "
+            "namespace: shop}\n"
+            "spec:\n  hosts: [db.example.com]\n  addresses: [192.0.2.50]\n  exportTo: ['.']\n"
+            "  ports: [{number: 5432, name: pg, protocol: TCP}]\n  resolution: STATIC\n"
+            "  endpoints: [{address: 10.4.0.9}]\n");
+    assert_int_equal(f.diags.counts[CFG_ERROR], 0);
+    static struct route_cluster c;
+    struct route_result r;
+    struct route_source shop = {.ns = "shop"}, ops = {.ns = "ops"}, web = {.ns = "web"};
+    resolve(&f, &shop, "10.96.3.1:80", &c, &r);
+    assert_int_equal(r.kind, ROUTE_SERVICE);
+    resolve(&f, &ops, "10.96.3.1:80", &c, &r);
+    assert_int_equal(r.kind, ROUTE_SERVICE);
+    resolve(&f, &web, "10.96.3.1:80", &c, &r);
+    assert_int_equal(r.kind, ROUTE_PASSTHROUGH);
+    resolve(&f, &shop, "192.0.2.50:5432", &c, &r);
+    assert_int_equal(r.kind, ROUTE_SERVICE);
+    assert_int_equal(c.nendpoints, 1);
+    resolve(&f, &web, "192.0.2.50:5432", &c, &r);
+    assert_int_equal(r.kind, ROUTE_PASSTHROUGH);
+    cfg_fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_policy_precedence),
         cmocka_unit_test(test_workloads_passthrough_and_no_route),
         cmocka_unit_test(test_wildcard_hosts_and_export_to),
+        cmocka_unit_test(test_service_visibility),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
