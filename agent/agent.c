@@ -215,13 +215,13 @@ static json_t *config_status(const struct agent *ag)
     for (size_t i = 0; i < cs.nfindings; i++)
         json_object_set_new(findings, cs.findings[i].code,
                             json_integer((json_int_t)cs.findings[i].count));
-    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}", "dir",
+    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}", "dir",
                      ag->opts->config_dir, "version", cs.version, "loaded", cs.loaded, "generation",
                      (json_int_t)cs.generation, "applied", (json_int_t)cs.applied, "rejected",
-                     (json_int_t)cs.rejected, "loaded_unix_ms", (json_int_t)cs.loaded_unix_ms,
-                     "load_seconds", cs.last_load_seconds, "files",
-                     (json_int_t)cfg_snapshot_files(snap), "resources", resources, "last_errors",
-                     errors, "findings", findings);
+                     (json_int_t)cs.rejected, "unchanged", (json_int_t)cs.unchanged,
+                     "loaded_unix_ms", (json_int_t)cs.loaded_unix_ms, "load_seconds",
+                     cs.last_load_seconds, "files", (json_int_t)cfg_snapshot_files(snap),
+                     "resources", resources, "last_errors", errors, "findings", findings);
 }
 
 static json_t *cmd_config(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -499,6 +499,8 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                 (unsigned long long)cfs.applied);
     http_printf(r, "meshd_config_reloads_total{result=\"rejected\"} %llu\n",
                 (unsigned long long)cfs.rejected);
+    http_printf(r, "meshd_config_reloads_total{result=\"unchanged\"} %llu\n",
+                (unsigned long long)cfs.unchanged);
     metric(r, "meshd_config_findings", "gauge",
            "What analysis found in the served configuration (meshctl analyze), by code.");
     for (size_t i = 0; i < cfs.nfindings; i++)

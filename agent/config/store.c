@@ -147,6 +147,13 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
         if (r->err)
             log_error("config: load failed: %s", strerror(-r->err));
         release_off_loop(r->snap);
+    } else if (st->status.loaded && strcmp(cfg_snapshot_version(r->snap), st->version) == 0) {
+        /* Same content (an editor's temporary file, a touch): nothing to
+         * apply, no new generation, nothing for the data path to redo. */
+        st->status.unchanged++;
+        clear_errors(st);
+        log_debug("config: %s unchanged (version %s)", st->dir, st->version);
+        release_off_loop(r->snap);
     } else {
         /* Findings are worth a line each, once per applied version. */
         for (size_t i = 0; i < d->n && i < 50; i++) {

@@ -44,6 +44,7 @@ struct cfg_store_status {
     const char *version;
     uint64_t generation; /* snapshots applied so far */
     uint64_t applied, rejected;
+    uint64_t unchanged; /* clean loads with the served version's content */
     uint64_t loaded_unix_ms;
     double last_load_seconds;
     /* The last rejected load (empty when the latest load was applied). */

@@ -74,6 +74,14 @@ t_expect_ok "version changes to the new hash" wait_config .version "$v2"
 t_expect_eq "$(config_field .generation)" 2 "second generation"
 t_expect_eq "$(config_field .applied)" 2 "two loads applied"
 
+t_begin "the same content written again is no new generation"
+unchanged=$(config_field .unchanged)
+write_canary 50 50
+t_expect_ok "the load is seen as unchanged" wait_config .unchanged "$((unchanged + 1))"
+t_expect_eq "$(config_field .generation) $(config_field .applied)" "2 2" "still generation 2, two loads applied"
+t_expect_contains "$(in_node curl -s -m 2 http://127.0.0.1:15020/metrics)" \
+    "meshd_config_reloads_total{result=\"unchanged\"} $((unchanged + 1))" "counted in the metrics"
+
 t_begin "an invalid edit is reported and not applied"
 sed -i 's/weight: 50$/weight: {x: 1}/' "$cfg/apps/payments.yaml"
 line=$(grep -m1 -n 'weight: {x: 1}' "$cfg/apps/payments.yaml" | cut -d: -f1)
