@@ -12,6 +12,7 @@ struct loop {
     int epfd;
     bool stop;
     struct loop_deferred *deferred;
+    struct loop_task *tasks, **tasks_tail; /* FIFO */
 };
 
 int loop_new(struct loop **out)
@@ -85,6 +86,30 @@ void loop_defer(struct loop *loop, struct loop_deferred *d)
     loop->deferred = d;
 }
 
+void loop_task_queue(struct loop *loop, struct loop_task *t)
+{
+    if (t->queued)
+        return;
+    t->queued = true;
+    t->next = NULL;
+    if (loop->tasks)
+        *loop->tasks_tail = t;
+    else
+        loop->tasks = t;
+    loop->tasks_tail = &t->next;
+}
+
+/* Tasks may queue tasks (run in this pass, after the ones before them). */
+static void loop_run_tasks(struct loop *loop)
+{
+    while (loop->tasks) {
+        struct loop_task *t = loop->tasks;
+        loop->tasks = t->next;
+        t->queued = false;
+        t->fn(t);
+    }
+}
+
 void loop_stop(struct loop *loop)
 {
     loop->stop = true;
@@ -93,6 +118,10 @@ void loop_stop(struct loop *loop)
 int loop_run_once(struct loop *loop, int timeout_ms)
 {
     struct epoll_event events[LOOP_BATCH];
+    if (loop->tasks) { /* queued outside a batch: not after a wait */
+        loop_run_tasks(loop);
+        loop_run_deferred(loop);
+    }
     int n = epoll_wait(loop->epfd, events, LOOP_BATCH, timeout_ms);
     if (n == -1)
         return errno == EINTR ? 0 : -errno;
@@ -103,6 +132,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
         if (io->registered)
             io->cb(io, events[i].events);
     }
+    loop_run_tasks(loop);
     loop_run_deferred(loop);
     return n;
 }

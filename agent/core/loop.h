@@ -28,6 +28,18 @@ struct loop_deferred {
     void (*fn)(struct loop_deferred *d);
 };
 
+/* Work queued for the end of the current batch, before deferred releases:
+ * what several events of one batch produced leaves once (a session's TLS
+ * records in one write, as h2o flushes its output). Queued outside a
+ * batch, it runs before the next wait. Queuing a queued task does nothing;
+ * the objects a task touches stay allocated until it ran (their release
+ * is deferred, and deferred releases run after the tasks). */
+struct loop_task {
+    struct loop_task *next;
+    void (*fn)(struct loop_task *t);
+    bool queued;
+};
+
 int loop_new(struct loop **out);
 void loop_free(struct loop *loop);
 
@@ -45,6 +57,8 @@ void loop_stop(struct loop *loop);
 int loop_run_once(struct loop *loop, int timeout_ms);
 /* Runs d->fn(d) after the current batch of events (or at once when idle). */
 void loop_defer(struct loop *loop, struct loop_deferred *d);
+
+void loop_task_queue(struct loop *loop, struct loop_task *t);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t loop_now_ns(void);

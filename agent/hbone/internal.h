@@ -59,6 +59,7 @@ struct hbone_session {
     uint64_t started_ns, idle_since_ns;
     char error[160];
     void *user;
+    struct loop_task flush_task; /* queued by hbone_session_settle() */
     struct loop_deferred release;
 };
 
@@ -70,7 +71,8 @@ static inline void hbone_session_fail(struct hbone_session *s, const char *why)
     s->closing = true;
 }
 
-/* Flushes output, updates interest, or tears down; a no-op while an outer
+/* Tears a failed session down at once; otherwise queues the flush and
+ * interest update for the end of the loop batch. A no-op while an outer
  * entry point is still on the stack. */
 void hbone_session_settle(struct hbone_session *s);
 

@@ -272,9 +272,14 @@ static void session_teardown(struct hbone_session *s)
 
 /* Runs after every entry point: flush output, update interest, or tear
  * down. Does nothing while an outer entry point is still on the stack. */
-void hbone_session_settle(struct hbone_session *s)
+/* End of the loop batch: everything the batch's events submitted leaves
+ * in one flush (several streams' frames, one write(2)); then interest is
+ * updated, or a finished session torn down. */
+static void session_flush_task(struct loop_task *t)
 {
-    if (s->busy || s->torn_down)
+    struct hbone_session *s =
+        (struct hbone_session *)((char *)t - offsetof(struct hbone_session, flush_task));
+    if (s->torn_down)
         return;
     s->busy++;
     if (!s->closing && s->tls.handshake_done)
@@ -291,6 +296,17 @@ void hbone_session_settle(struct hbone_session *s)
         hbone_session_fail(s, "event loop registration failed");
         session_teardown(s);
     }
+}
+
+void hbone_session_settle(struct hbone_session *s)
+{
+    if (s->busy || s->torn_down)
+        return;
+    if (s->closing) { /* at once: callers see a failed session gone */
+        session_teardown(s);
+        return;
+    }
+    loop_task_queue(s->loop, &s->flush_task);
 }
 
 static void session_on_io(struct loop_io *io, uint32_t events)
@@ -389,6 +405,7 @@ int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
         goto err_h2;
     s->io.fd = fd;
     s->io.cb = session_on_io;
+    s->flush_task.fn = session_flush_task;
     /* A client's first flight goes out on writability. */
     if ((err = loop_add(loop, &s->io, EPOLLIN | EPOLLOUT)) != 0)
         goto err_h2;
