@@ -67,7 +67,7 @@ apply sed -i 's/mode: STRICT/mode: PERMISSIVE/' "$cfg/peerauthentication-strict.
 t_expect_eq "$(plain 8080)" 200 "plaintext accepted again, no restart"
 
 t_begin "workload policy with portLevelMtls"
-cat >"$cfg/server-pa.yaml" <<'YAML'
+cat >"$E2E_TMP/server-pa.yaml" <<'YAML'
 apiVersion: security.istio.io/v1beta1
 kind: PeerAuthentication
 metadata:
@@ -83,7 +83,9 @@ spec:
     8081:
       mode: PERMISSIVE
 YAML
-apply true
+# Written before apply reads the version, the reload could already be
+# over (under emulation): apply moves the file in itself.
+apply mv "$E2E_TMP/server-pa.yaml" "$cfg/server-pa.yaml"
 t_expect_eq "$(plain 8080)" 000 "port 8080: STRICT from the workload policy"
 t_expect_eq "$(plain 8081)" 200 "port 8081: PERMISSIVE from portLevelMtls"
 t_expect_eq "$(tls_check 8081)" "PERMISSIVE default/server workload" "meshctl authn tls-check shows the port's policy"

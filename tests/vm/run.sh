@@ -32,7 +32,7 @@ vm_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$vm_dir/../.." && pwd)
 cd "$repo_root"
 
-: "${VM_TIMEOUT:=2400}"
+: "${VM_TIMEOUT:=3600}"
 : "${VM_MEM:=2G}"
 : "${VM_SMP:=2}"
 : "${VM_KERNEL_ARGS=mitigations=off}"
@@ -314,7 +314,7 @@ run_vm() {
         printf 'export MESHVM_TCG=1\n'
         # tally.py's bound on a whole count (20,000 connections take ~7 min).
         printf 'export TALLY_DEADLINE_S=1500\n'
-        printf 'export E2E_TIMEOUT=%q\n' "${E2E_TIMEOUT:-900}"
+        printf 'export E2E_TIMEOUT=%q\n' "${E2E_TIMEOUT:-1500}"
         printf 'export E2E_LOG_DIR=%q\n' "$run/out/e2e"
         local v
         while IFS= read -r v; do
