@@ -328,6 +328,8 @@ void conns_free(struct conns *t)
                 loop_del(t->loop, &c->connect_io);
                 close(c->connect_io.fd);
             }
+            if (c->attempt_done) /* the watcher frees its own state only */
+                c->attempt_done(c->attempt_ctx, c, -ECANCELED);
             close_with_reset(c->down_fd);
         }
         free(c);

@@ -55,7 +55,8 @@ void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
  * this returns; the result is ignored), or -errno while the connection is
  * still connecting with its app socket untouched. Then it returns true
  * when it took the connection on (forwarded it again: a retry), false to
- * let the failure finish it as conn_forward() would. */
+ * let the failure finish it as conn_forward() would. -ECANCELED: the
+ * table is being freed; release your own state and nothing else. */
 typedef bool (*conn_attempt_fn)(void *ctx, struct conn *c, int err);
 /* conn_forward(), with `done` told of the attempt's end. */
 void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,

@@ -252,7 +252,7 @@ static bool flow_plain_done(void *ctx, struct conn *c, int err)
     struct ob_flow *f = ctx;
     (void)c;
     pending_del(f->op->ob, f);
-    if (err == 0) {
+    if (err == 0 || err == -ECANCELED) { /* connected, or the agent stops */
         flow_free(f);
         return true;
     }

@@ -2,7 +2,8 @@
  * loopback, in the test's own network namespace: a watcher told of a
  * refused connect retries elsewhere and the relay then carries bytes; a
  * watcher that declines lets the failure stand (reset, UF); a connect cut
- * at a deadline fails with UT; the record names the endpoint used. */
+ * at a deadline fails with UT; the record names the endpoint used; freeing
+ * the table tells a watcher its connect is cancelled. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,7 +117,7 @@ static bool watcher(void *ctx, struct conn *c, int err)
     struct fx *f = ctx;
     f->attempts++;
     f->last_err = err;
-    if (err && f->retry_to_good) {
+    if (err && err != -ECANCELED && f->retry_to_good) {
         f->retry_to_good = false;
         conn_forward_attempt(c, f->netns_fd, &f->good, NULL, NULL, watcher, f);
         return true;
@@ -208,6 +209,23 @@ static void plain_forward_without_watcher(void **state)
     close(app);
 }
 
+static void freeing_the_table_cancels_a_watched_connect(void **state)
+{
+    struct fx *f = *state;
+    int app;
+    struct conn *c = begin(f, &app);
+    f->retry_to_good = true; /* must not be tried: the table is going */
+    conn_forward_attempt(c, f->netns_fd, &f->good, NULL, NULL, watcher, f);
+    conns_free(f->conns);
+    f->conns = NULL;
+    assert_int_equal(f->attempts, 1);
+    assert_int_equal(f->last_err, -ECANCELED);
+    close(app);
+    int server = accept4(f->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (server >= 0)
+        close(server);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +233,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(declined_failure_resets_with_uf, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_abort_fails_with_ut, setup, teardown),
         cmocka_unit_test_setup_teardown(plain_forward_without_watcher, setup, teardown),
+        cmocka_unit_test_setup_teardown(freeing_the_table_cancels_a_watched_connect, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
