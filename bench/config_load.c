@@ -326,11 +326,26 @@ static void reload_stall(const char *dir, double *stall_ms, double *reload_s)
     struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
     timerfd_settime(t.io.fd, 0, &its, NULL);
     loop_add(loop, &t.io, EPOLLIN);
+    /* A real change: a load with the served content is applied as
+     * "unchanged", without a new snapshot. */
+    char extra[600];
+    snprintf(extra, sizeof(extra), "%s/zz-edit.yaml", dir);
+    FILE *f = fopen(extra, "w");
+    if (!f || fputs("apiVersion: v1\nkind: Namespace\nmetadata: {name: edited}\n", f) < 0 ||
+        fclose(f) != 0) {
+        fprintf(stderr, "store: cannot write %s\n", extra);
+        exit(1);
+    }
     double t0 = now_s();
     cfg_store_reload(st);
     while (applied < 2 && now_s() - t0 < 60)
         loop_run_once(loop, 5);
     *reload_s = now_s() - t0;
+    unlink(extra);
+    if (applied < 2) {
+        fprintf(stderr, "store: the reload was not applied within 60 s\n");
+        exit(1);
+    }
     *stall_ms = t.max_gap * 1e3;
     loop_del(loop, &t.io);
     close(t.io.fd);
