@@ -75,12 +75,7 @@ measure both
 # The pods' namespace joins the mesh (ambient): pod to pod is now HBONE,
 # mTLS with verified SPIFFE identities, over a pool kept warm.
 for i in 1 2; do
-    before=$(meshctl_at "$i" -o json proxy-config config | jq -r .version)
-    mesh_config "$E2E_TMP/config-$i"
-    for _ in $(seq 1 50); do
-        [ "$(meshctl_at "$i" -o json proxy-config config | jq -r .version)" != "$before" ] && break
-        sleep 0.1
-    done
+    config_apply "$i" mesh_config "$E2E_TMP/config-$i"
 done
 measure mesh
 [ "$(connections_json 1 | jq '[.[] | select(.hbone != null)] | length')" -gt 0 ] ||

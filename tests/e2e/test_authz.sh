@@ -41,20 +41,13 @@ http_server "2,1" 8080 >/dev/null
 http_server "2,1" 8081 >/dev/null
 
 policy="$E2E_TMP/config-2/policy.yaml"
-version() { meshctl_at 2 -o json proxy-config config | jq -r .version; }
 # policy_is YAML: installs the policy file on node 2 and waits for it.
 policy_is() {
-    local before
-    before=$(version)
-    printf '%s\n' "$1" >"$policy.tmp"
-    mv "$policy.tmp" "$policy"
-    for _ in $(seq 1 50); do
-        [ "$(version)" != "$before" ] && return 0
-        sleep 0.1
-    done
-    echo "policy not applied:" >&2
-    meshctl_at 2 proxy-config config >&2
-    return 1
+    printf '%s\n' "$1" >"$E2E_TMP/policy.yaml"
+    config_apply 2 mv "$E2E_TMP/policy.yaml" "$policy" || {
+        meshctl_at 2 proxy-config config >&2
+        return 1
+    }
 }
 web() { http_get "1,1" "http://${POD_IP4[2,1]}:${1:-8080}/"; }
 old() { http_get "1,2" "http://${POD_IP4[2,1]}:${1:-8080}/"; }

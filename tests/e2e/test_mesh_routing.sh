@@ -115,14 +115,12 @@ flag="$E2E_TMP/held.flag"
 topo_spawn "${POD_NS[1,1]}" "$E2E_TMP/held.log" /usr/bin/python3 tests/e2e/lib/tally.py hold "$VIP" 80 "$flag" >/dev/null
 held_pid=$TOPO_LAST_PID
 for _ in $(seq 1 50); do [ -s "$E2E_TMP/held.log" ] && break; sleep 0.1; done
-before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
-for i in 1 2; do
-    sed -i -e 's/weight: 99/weight: 50/' -e 's/weight: 1$/weight: 50/' "$E2E_TMP/config-$i/payments-canary.yaml"
-done
-for _ in $(seq 1 50); do
-    [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break
-    sleep 0.1
-done
+fifty_fifty() {
+    for i in 1 2; do
+        sed -i -e 's/weight: 99/weight: 50/' -e 's/weight: 1$/weight: 50/' "$E2E_TMP/config-$i/payments-canary.yaml"
+    done
+}
+config_apply 1 fifty_fifty
 t_expect_ok "the new version is applied" test "$(meshctl_at 1 -o json proxy-config config | jq -r .generation)" -ge 2
 counts=$(tally count "$VIP" 80 2000)
 echo "    counts: $counts"

@@ -25,19 +25,7 @@ http_server "1,1" 8080 >/dev/null
 http_server "1,1" 8081 >/dev/null
 server_log="$E2E_TMP/http-1-1-8080.log"
 
-version() { meshctl_at 1 -o json proxy-config config | jq -r .version; }
-# apply CMD...: runs CMD (which edits the config) and waits for the reload.
-apply() {
-    local before
-    before=$(version)
-    "$@"
-    for _ in $(seq 1 50); do
-        [ "$(version)" != "$before" ] && return 0
-        sleep 0.1
-    done
-    echo "config not reloaded" >&2
-    return 1
-}
+apply() { config_apply 1 "$@"; }
 plain() { http_get "1,2" "http://${POD_IP4[1,1]}:$1/"; }
 # tls_check PORT: "MODE POLICY SCOPE" for pod-1-1's port (* for the default).
 tls_check() {

@@ -47,16 +47,15 @@ done
 
 # rule YAML: the DestinationRule for echo on node 1 (where routing happens).
 rule() {
-    local before
-    before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
     printf 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: echo\n  trafficPolicy:\n%s\n' "$1" \
-        >"$E2E_TMP/config-1/rule.yaml.tmp"
-    mv "$E2E_TMP/config-1/rule.yaml.tmp" "$E2E_TMP/config-1/rule.yaml"
-    for _ in $(seq 1 50); do
-        [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && return 0
-        sleep 0.1
-    done
-    return 1
+        >"$E2E_TMP/rule.yaml"
+    config_apply 1 mv "$E2E_TMP/rule.yaml" "$E2E_TMP/config-1/rule.yaml"
+}
+# echo_vs RETRIES: echo's VirtualService on node 1, an http route with them.
+echo_vs() {
+    printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - route: [{destination: {host: echo}}]\n    retries: %s\n' "$1" \
+        >"$E2E_TMP/vs.yaml"
+    config_apply 1 mv "$E2E_TMP/vs.yaml" "$E2E_TMP/config-1/vs.yaml"
 }
 count() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count "$VIP" 80 "$@"; }
 hold() { # NAME: a connection held open until $E2E_TMP/NAME.flag exists
@@ -145,10 +144,7 @@ t_expect_eq "$(meshctl_at 1 -o json status | jq -r .mesh.ejections)" 1 "one ejec
 t_begin "retries: the app sees no failure while an endpoint refuses"
 topo_kill "$TOPO_LAST_PID" TERM # e3 refuses again
 rule '    loadBalancer: {simple: ROUND_ROBIN}'
-before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
-printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - route: [{destination: {host: echo}}]\n    retries: {attempts: 3, perTryTimeout: 2s}\n' \
-    >"$E2E_TMP/config-1/vs.yaml"
-for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+echo_vs '{attempts: 3, perTryTimeout: 2s}'
 c=$(count 30)
 echo "    with retries: $c"
 t_expect_eq "$(jq -c '[.failed, (.["e3"] // 0)]' <<<"$c")" "[0,0]" "no failure reaches the app; e3 never answers"
@@ -157,10 +153,7 @@ t_expect_ok "failed attempts were retried on another endpoint" test "$(meshctl_a
 t_begin "perTryTimeout: an attempt that hangs is abandoned for another endpoint"
 # e3's node-side link now drops everything: the HBONE connect hangs.
 blackhole 2 3
-before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
-printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - route: [{destination: {host: echo}}]\n    retries: {attempts: 2, perTryTimeout: 300ms}\n' \
-    >"$E2E_TMP/config-1/vs.yaml"
-for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+echo_vs '{attempts: 2, perTryTimeout: 300ms}'
 timeouts0=$(meshctl_at 1 -o json status | jq -r .connections.timeouts)
 timed count 6
 echo "    with perTryTimeout: $c in ${ms} ms"
@@ -188,11 +181,8 @@ plain_yaml() { # RETRIES-YAML
     printf 'spec:\n  hosts: [plain]\n%s\n' "$1"
 }
 apply_plain() { # RETRIES-YAML
-    local before
-    before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
-    plain_yaml "$1" >"$E2E_TMP/config-1/plain.yaml.tmp"
-    mv "$E2E_TMP/config-1/plain.yaml.tmp" "$E2E_TMP/config-1/plain.yaml"
-    for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+    plain_yaml "$1" >"$E2E_TMP/plain.yaml"
+    config_apply 1 mv "$E2E_TMP/plain.yaml" "$E2E_TMP/config-1/plain.yaml"
 }
 count_plain() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count 10.96.0.22 80 "$@"; }
 # A tcp route has no retries: half the connections fail.
@@ -223,15 +213,14 @@ t_expect_ok "timeouts counted" test "$(meshctl_at 1 -o json status | jq -r .conn
 
 t_begin "connectTimeout bounds a connect to an endpoint that never answers"
 # pod-1-2 is outside the mesh (plain TCP) and drops everything (above).
-before=$(meshctl_at 1 -o json proxy-config config | jq -r .version)
 {
     printf 'apiVersion: v1\nkind: Service\nmetadata: {name: slow}\n'
     printf 'spec: {clusterIP: 10.96.0.21, selector: {pod: pod-1-2}, ports: [{port: 80, targetPort: 8080}]}\n'
     printf -- '---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: slow}\n'
     printf 'spec:\n  host: slow\n  trafficPolicy:\n    connectionPool:\n      tcp:\n        connectTimeout: 300ms\n'
     printf '        tcpKeepalive: {time: 30s, interval: 5s, probes: 3}\n'
-} >"$E2E_TMP/config-1/slow.yaml"
-for _ in $(seq 1 50); do [ "$(meshctl_at 1 -o json proxy-config config | jq -r .version)" != "$before" ] && break; sleep 0.1; done
+} >"$E2E_TMP/slow.yaml"
+config_apply 1 mv "$E2E_TMP/slow.yaml" "$E2E_TMP/config-1/slow.yaml"
 timed in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count 10.96.0.21 80 1
 t_expect_eq "$(jq -r .failed <<<"$c")" 1 "the connection fails"
 # The kernel checks the timeout when the first SYN retransmission is due

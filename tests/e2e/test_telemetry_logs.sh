@@ -22,14 +22,7 @@ for j in 1 2; do
         --ip "${POD_IP4[1,$j]}" --ip "${POD_IP6[1,$j]}" >/dev/null
 done
 
-version() { meshctl_at 1 -o json proxy-config config | jq -r .version; }
-apply() {
-    local before
-    before=$(version)
-    "$@"
-    for _ in $(seq 1 50); do [ "$(version)" != "$before" ] && return 0; sleep 0.1; done
-    return 1
-}
+apply() { config_apply 1 "$@"; }
 lines() { grep -c '^{' "${MESHD_LOG[1]}" || true; }
 # connect: one request; prints how many access-log lines it added.
 connect() {

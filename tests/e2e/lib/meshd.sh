@@ -45,6 +45,26 @@ meshctl_at() {
     "$MESHCTL_BIN" --agent "${MESHD_SOCK[$i]}" "$@"
 }
 
+# config_version I: the configuration version node I serves.
+config_version() { meshctl_at "$1" -o json proxy-config config | jq -r .version; }
+
+# config_apply I CMD...: runs CMD, which edits node I's configuration, then
+# waits (5 s at most) for node I to serve a new version; 1 if it does not.
+# CMD should put files in place whole (write elsewhere, then mv): the
+# agent may reload between two writes.
+config_apply() {
+    local i=$1 before
+    shift
+    before=$(config_version "$i")
+    "$@"
+    for _ in $(seq 1 50); do
+        [ "$(config_version "$i")" != "$before" ] && return 0
+        sleep 0.1
+    done
+    echo "config_apply: node $i still serves $before" >&2
+    return 1
+}
+
 # enroll I "i,j": enrolls pod (i,j) with node I's agent as default/pod-i-j,
 # with the service account and IPs mesh_config gives it (a CNI plugin
 # tells meshd what the cluster says; a mismatch would be refused).
