@@ -28,6 +28,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "enroll/pod_source.h"
 #include "enroll/pods.h"
 #include "mesh/mesh.h"
 #include "policy/authz.h"
@@ -123,20 +124,13 @@ static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)
         json_t *ips = json_array();
         for (size_t i = 0; i < p->nips && ips; i++) {
             char a[ADDR_STRLEN];
-            addr_format(&p->ips[i], a, sizeof(a));
-            /* "ip:0" / "[ip6]:0" -> the bare address */
-            char *colon = strrchr(a, ':');
-            if (colon)
-                *colon = '\0';
-            if (a[0] == '[') {
-                memmove(a, a + 1, strlen(a));
-                a[strlen(a) - 1] = '\0';
-            }
-            json_array_append_new(ips, json_string(a));
+            json_array_append_new(ips, json_string(addr_format_ip(&p->ips[i], a, sizeof(a))));
         }
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o?,s:I,s:i}", "namespace", p->ns, "name", p->name,
-                              "sa", p->sa, "netns", p->netns_path, "ips", ips, "netns_cookie",
-                              (json_int_t)p->netns_cookie, "id", (int)p->id);
+        json_t *o =
+            json_pack("{s:s,s:s,s:s?,s:s,s:o?,s:I,s:i,s:s,s:s}", "namespace", p->ns, "name",
+                      p->name, "sa", p->sa[0] ? p->sa : NULL, "netns", p->netns_path, "ips", ips,
+                      "netns_cookie", (json_int_t)p->netns_cookie, "id", (int)p->id, "binding",
+                      pod_binding_name(p->binding), "binding_reason", p->binding_why);
         const char *spiffe;
         long not_after;
         if (o && ag->mesh && mesh_pod_certificate(p, &spiffe, &not_after)) {
@@ -281,17 +275,15 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
 }
 
 /* PeerAuthentication for plaintext arriving at an enrolled pod's port:
- * the pod as the configuration knows it (its Pod by IP), else its
- * enrolled namespace with no labels. */
+ * its enrolled namespace and its Pod object's labels (enroll/pod_source). */
 static enum mtls_mode agent_mtls_mode(void *ctx, const struct pod *pod, uint16_t port)
 {
     struct agent *ag = ctx;
     const struct cfg_snapshot *snap = cfg_store_current(ag->config);
-    const struct cfg_workload *w = NULL;
-    for (size_t i = 0; i < pod->nips && !w; i++)
-        w = cfg_workload_by_ip(snap, &pod->ips[i]);
+    if (!pod_source_bound(pod))
+        return MTLS_STRICT; /* who it is is unknown: nothing in plaintext */
     struct peerauth_result r;
-    peerauth_mode(snap, w ? w->ns : pod->ns, w ? &w->labels : NULL, port, &r);
+    peerauth_mode(snap, pod->ns, pod_source_labels(snap, pod), port, &r);
     switch (r.mode) {
     case CFG_MTLS_STRICT:
         return MTLS_STRICT;
@@ -311,6 +303,12 @@ static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id
 {
     struct agent *ag = ctx;
     const struct cfg_snapshot *snap = cfg_store_current(ag->config);
+    if (!pod_source_bound(pod)) {
+        ag->authz_denied++;
+        log_ratelimited(LOG_INFO, "authz: %s/%s is %s (%s); denied", pod->ns, pod->name,
+                        pod_binding_name(pod->binding), pod->binding_why);
+        return -EACCES;
+    }
     size_t total = cfg_count(snap, CFG_AUTHORIZATION_POLICY);
     if (total == 0)
         return 0;
@@ -323,11 +321,8 @@ static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id
         ag->authz_buf = v;
         ag->authz_cap = total;
     }
-    const struct cfg_workload *w = NULL;
-    for (size_t i = 0; i < pod->nips && !w; i++)
-        w = cfg_workload_by_ip(snap, &pod->ips[i]);
-    size_t n = cfg_authz_select(snap, w ? w->ns : pod->ns, w ? &w->labels : NULL, ag->authz_buf,
-                                ag->authz_cap);
+    size_t n =
+        cfg_authz_select(snap, pod->ns, pod_source_labels(snap, pod), ag->authz_buf, ag->authz_cap);
     if (n == 0)
         return 0;
     /* Istio's principal is the SPIFFE id without its scheme:
@@ -357,6 +352,13 @@ static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id
     return -EACCES;
 }
 
+/* An enrolled pod is who its Pod object in the served configuration says. */
+static enum pod_binding agent_bind_pod(void *ctx, struct pod *pod)
+{
+    struct agent *ag = ctx;
+    return pod_source_bind(cfg_store_current(ag->config), ag->opts->node, pod);
+}
+
 /* A relayed plaintext inbound connection still allowed? */
 static bool keep_plaintext(void *ctx, const struct conn_record *rec)
 {
@@ -372,6 +374,9 @@ static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_sn
     struct agent *ag = ctx;
     if (!ag->conns || !ag->pods)
         return; /* the first load, before the data path exists */
+    /* Pod objects may have arrived, changed or gone: identities first, so
+     * that the revalidation below judges by who each pod now is. */
+    pods_rebind(ag->pods, ag->mesh ? mesh_identity_rebind : NULL, ag->mesh);
     size_t closed = conns_revalidate(ag->conns, "inbound", keep_plaintext, ag);
     if (ag->mesh)
         closed += mesh_revalidate(ag->mesh);
@@ -896,6 +901,7 @@ int agent_run(const struct agent_opts *opts)
         log_error("agent: pod registry: %s", strerror(-err));
         goto out;
     }
+    pods_set_binder(ag.pods, agent_bind_pod, &ag);
     if (ag.mesh) {
         mesh_set_pods(ag.mesh, ag.pods);
         mesh_set_config(ag.mesh, ag.config);

@@ -51,19 +51,35 @@ int addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct meshd_ad
     return -EINVAL;
 }
 
-const char *addr_format(const struct meshd_addr *a, char *buf, size_t len)
+static const char *format(const struct meshd_addr *a, bool with_port, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN];
     if (a->family == MESHD_AF_INET6 && memcmp(a->addr, v4mapped_prefix, 12) != 0) {
         inet_ntop(AF_INET6, a->addr, ip, sizeof(ip));
-        snprintf(buf, len, "[%s]:%u", ip, ntohs(a->port));
+        if (with_port)
+            snprintf(buf, len, "[%s]:%u", ip, ntohs(a->port));
+        else
+            snprintf(buf, len, "%s", ip);
     } else if (a->family == MESHD_AF_INET || a->family == MESHD_AF_INET6) {
         inet_ntop(AF_INET, a->family == MESHD_AF_INET ? a->addr : a->addr + 12, ip, sizeof(ip));
-        snprintf(buf, len, "%s:%u", ip, ntohs(a->port));
+        if (with_port)
+            snprintf(buf, len, "%s:%u", ip, ntohs(a->port));
+        else
+            snprintf(buf, len, "%s", ip);
     } else {
         snprintf(buf, len, "?");
     }
     return buf;
+}
+
+const char *addr_format(const struct meshd_addr *a, char *buf, size_t len)
+{
+    return format(a, true, buf, len);
+}
+
+const char *addr_format_ip(const struct meshd_addr *a, char *buf, size_t len)
+{
+    return format(a, false, buf, len);
 }
 
 static int parse_port(const char *s, uint16_t *port)

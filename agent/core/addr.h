@@ -16,6 +16,8 @@ int addr_to_sockaddr(const struct meshd_addr *a, struct sockaddr_storage *ss, so
 int addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct meshd_addr *a);
 /* Always NUL-terminates; "?" for an unknown family. */
 const char *addr_format(const struct meshd_addr *a, char *buf, size_t len);
+/* The address alone ("1.2.3.4", "2001:db8::1"), for IPs without a port. */
+const char *addr_format_ip(const struct meshd_addr *a, char *buf, size_t len);
 /* Parses "1.2.3.4:80", "[fd00::1]:80"; returns 0 or -EINVAL. */
 int addr_parse(const char *s, struct meshd_addr *a);
 bool addr_equal(const struct meshd_addr *x, const struct meshd_addr *y);

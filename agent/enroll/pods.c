@@ -22,7 +22,63 @@ struct pods {
     struct pod *head;
     size_t count;
     uint32_t next_id;
+    pod_bind_fn bind;
+    void *bind_ctx;
 };
+
+const char *pod_binding_name(enum pod_binding b)
+{
+    switch (b) {
+    case POD_BY_CLUSTER:
+        return "cluster";
+    case POD_BY_CALLER:
+        return "enrolled";
+    case POD_CONFLICT:
+        return "conflict";
+    case POD_PENDING:
+        break;
+    }
+    return "pending";
+}
+
+void pods_set_binder(struct pods *p, pod_bind_fn bind, void *ctx)
+{
+    p->bind = bind;
+    p->bind_ctx = ctx;
+}
+
+static enum pod_binding pod_bind(struct pods *p, struct pod *pod)
+{
+    if (p->bind)
+        return p->bind(p->bind_ctx, pod);
+    snprintf(pod->sa, sizeof(pod->sa), "%s", pod->claimed_sa);
+    memcpy(pod->ips, pod->claimed_ips, sizeof(pod->ips));
+    pod->nips = pod->nclaimed_ips;
+    pod->binding = pod->claimed_sa[0] ? POD_BY_CALLER : POD_PENDING;
+    snprintf(pod->binding_why, sizeof(pod->binding_why), "%s",
+             pod->claimed_sa[0] ? "service account as enrolled" : "no service account");
+    return pod->binding;
+}
+
+void pods_rebind(struct pods *p, pod_rebound_fn rebound, void *ctx)
+{
+    for (struct pod *pod = p->head; pod; pod = pod->next) {
+        enum pod_binding was = pod->binding;
+        char sa[sizeof(pod->sa)];
+        memcpy(sa, pod->sa, sizeof(sa));
+        enum pod_binding now = pod_bind(p, pod);
+        if (now == was && strcmp(sa, pod->sa) == 0)
+            continue;
+        if (now == POD_CONFLICT || now == POD_PENDING)
+            log_warn("pods: %s/%s is now %s: %s; its traffic is refused", pod->ns, pod->name,
+                     pod_binding_name(now), pod->binding_why);
+        else
+            log_info("pods: %s/%s is now bound by %s as service account %s", pod->ns, pod->name,
+                     pod_binding_name(now), pod->sa);
+        if (rebound)
+            rebound(ctx, pod);
+    }
+}
 
 int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
              size_t nhooks, struct pods **out)
@@ -133,14 +189,17 @@ static int pods_save(struct pods *p)
     json_t *arr = json_array();
     for (struct pod *pod = p->head; pod && arr; pod = pod->next) {
         json_t *ips = json_array();
-        for (size_t i = 0; i < pod->nips && ips; i++) {
+        for (size_t i = 0; i < pod->nclaimed_ips && ips; i++) {
             char a[ADDR_STRLEN];
-            addr_format(&pod->ips[i], a, sizeof(a));
+            addr_format(&pod->claimed_ips[i], a, sizeof(a));
             json_array_append_new(ips, json_string(a));
         }
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o?}", "namespace", pod->ns, "name",
-                                             pod->name, "netns", pod->netns_path, "sa", pod->sa,
-                                             "ips", ips));
+        /* The claims, not the effective values: a restored pod is bound
+         * against the configuration of its day, as at enrollment. */
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:s,s:s,s:s?,s:o?}", "namespace", pod->ns, "name",
+                                        pod->name, "netns", pod->netns_path, "sa",
+                                        pod->claimed_sa[0] ? pod->claimed_sa : NULL, "ips", ips));
     }
     char tmp[512];
     snprintf(tmp, sizeof(tmp), "%s.tmp", p->state_file);
@@ -158,12 +217,13 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const stru
                     char *err, size_t errlen)
 {
     const char *netns_path = spec->netns_path;
-    const char *sa = spec->sa ? spec->sa : "default";
-    char ns2[POD_NS_MAX + 1], sa_check[POD_NAME_MAX + 1], ref[POD_NAME_MAX + 4];
-    snprintf(ref, sizeof(ref), "x/%.*s", POD_NAME_MAX, sa);
-    if (pods_parse_ref(ref, ns2, sa_check) != 0) {
-        snprintf(err, errlen, "invalid service account \"%.100s\"", sa);
-        return -EINVAL;
+    char ns2[POD_NS_MAX + 1], sa_check[POD_NAME_MAX + 1] = "", ref[POD_NAME_MAX + 4];
+    if (spec->sa) {
+        snprintf(ref, sizeof(ref), "x/%.*s", POD_NAME_MAX, spec->sa);
+        if (pods_parse_ref(ref, ns2, sa_check) != 0) {
+            snprintf(err, errlen, "invalid service account \"%.100s\"", spec->sa);
+            return -EINVAL;
+        }
     }
     if (spec->nips > POD_MAX_IPS) {
         snprintf(err, errlen, "at most %d pod IPs", POD_MAX_IPS);
@@ -183,12 +243,18 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const stru
     strcpy(pod->ns, ns);
     strcpy(pod->name, name);
     strcpy(pod->netns_path, netns_path);
-    strcpy(pod->sa, sa_check);
+    strcpy(pod->claimed_sa, sa_check);
     for (size_t i = 0; i < spec->nips; i++) {
-        pod->ips[i] = spec->ips[i];
-        pod->ips[i].port = 0;
+        pod->claimed_ips[i] = spec->ips[i];
+        pod->claimed_ips[i].port = 0;
     }
-    pod->nips = spec->nips;
+    pod->nclaimed_ips = spec->nips;
+    /* What the cluster says decides; a contradiction is refused now. */
+    if (pod_bind(p, pod) == POD_CONFLICT) {
+        snprintf(err, errlen, "%s/%s: %s", ns, name, pod->binding_why);
+        free(pod);
+        return -EPERM;
+    }
     int rc = pod->netns_fd = netns_open(netns_path);
     if (rc < 0) {
         snprintf(err, errlen, "%s is not a network namespace: %s", netns_path, strerror(-rc));
@@ -225,8 +291,11 @@ static int pods_add(struct pods *p, const char *ns, const char *name, const stru
     pod->next = p->head;
     p->head = pod;
     p->count++;
-    log_info("pods: enrolled %s/%s (netns %s, cookie %llu, id %u)", ns, name, netns_path,
-             (unsigned long long)pod->netns_cookie, pod->id);
+    log_info("pods: enrolled %s/%s (netns %s, cookie %llu, id %u, %s%s%s)", ns, name, netns_path,
+             (unsigned long long)pod->netns_cookie, pod->id,
+             pod->binding == POD_PENDING ? "pending: " : "service account ",
+             pod->binding == POD_PENDING ? pod->binding_why : pod->sa,
+             pod->binding == POD_BY_CLUSTER ? " from the Pod object" : "");
     return 0;
 err_close:
     close(pod->netns_fd);

@@ -20,22 +20,40 @@ struct capture;
 #define POD_MAX_IPS 4
 
 /* What enrollment is told about a pod (by meshctl, or a CNI plugin: the
- * runtime knows the netns, the service account and the IPs it assigned). */
+ * runtime knows the namespace, the name and the netns). The service account
+ * and IPs are claims, checked against the Pod object (enroll/pod_source). */
 struct pod_spec {
     const char *ref; /* namespace/name */
     const char *netns_path;
-    const char *sa; /* service account; NULL: "default" */
+    const char *sa; /* claimed service account, or NULL */
     struct meshd_addr ips[POD_MAX_IPS];
     size_t nips;
 };
+
+/* Whose word the pod's identity rests on (enroll/pod_source.h). */
+enum pod_binding {
+    POD_PENDING,    /* no Pod object, no service account given: fail closed */
+    POD_BY_CALLER,  /* no Pod object: the service account as enrolled */
+    POD_BY_CLUSTER, /* the Pod object: service account, IPs, labels */
+    POD_CONFLICT,   /* the Pod object contradicts the claims: fail closed */
+};
+
+const char *pod_binding_name(enum pod_binding b);
 
 struct pod {
     uint32_t id;
     char ns[POD_NS_MAX + 1];
     char name[POD_NAME_MAX + 1];
+    /* Effective identity and addresses, set by the binder (sa empty while
+     * pending); the claims are what the enrolling caller said. */
     char sa[POD_NAME_MAX + 1];
     struct meshd_addr ips[POD_MAX_IPS]; /* ports 0 */
     size_t nips;
+    enum pod_binding binding;
+    char binding_why[192];
+    char claimed_sa[POD_NAME_MAX + 1]; /* empty: not claimed */
+    struct meshd_addr claimed_ips[POD_MAX_IPS];
+    size_t nclaimed_ips;
     char netns_path[256];
     int netns_fd;
     uint64_t netns_cookie;
@@ -58,12 +76,24 @@ struct pod_hooks {
 
 struct pods;
 
+/* Sets a pod's binding and effective identity from its claims (the agent
+ * binds against the live configuration: enroll/pod_source). */
+typedef enum pod_binding (*pod_bind_fn)(void *ctx, struct pod *pod);
+/* Told when a rebind changed a pod's binding or service account. */
+typedef void (*pod_rebound_fn)(void *ctx, struct pod *pod);
+
 /* `capture` is borrowed. `state_file` may be NULL (no persistence). */
 int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
              size_t nhooks, struct pods **out);
 /* Unenrolls every pod (map entries, listeners) and frees. Accepts NULL.
  * Removes the state file when `forget` is set (clean shutdown). */
 void pods_free(struct pods *p, int forget);
+
+/* Without a binder a pod is bound by its claims alone (unit tests). */
+void pods_set_binder(struct pods *p, pod_bind_fn bind, void *ctx);
+/* Binds every pod again (a new configuration); `rebound` hears of those
+ * whose binding or service account changed. */
+void pods_rebind(struct pods *p, pod_rebound_fn rebound, void *ctx);
 
 /* Splits "namespace/name" and validates both as Kubernetes names. */
 int pods_parse_ref(const char *ref, char *ns, char *name);

@@ -12,6 +12,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "enroll/pod_source.h"
 #include "enroll/pods.h"
 #include "hbone/pool.h"
 #include "pki/pki.h"
@@ -81,6 +82,14 @@ fail:
 int mesh_identity_attach(void *ctx, struct pod *pod)
 {
     struct mesh *m = ctx;
+    if (!pod_source_bound(pod)) {
+        /* No certificate for a guess: the pod's traffic is refused until
+         * its Pod object says who it is (mesh_identity_rebind). */
+        log_warn("mesh: %s/%s has no identity yet (%s): its traffic is refused", pod->ns, pod->name,
+                 pod->binding_why);
+        pod->identity = NULL;
+        return 0;
+    }
     struct pod_identity *id = identity_issue(m, pod);
     if (!id)
         return -ENOMEM;
@@ -94,6 +103,19 @@ void mesh_identity_detach(void *ctx, struct pod *pod)
 {
     identity_free(pod->identity);
     pod->identity = NULL;
+}
+
+void mesh_identity_rebind(void *ctx, struct pod *pod)
+{
+    struct mesh *m = ctx;
+    struct pod_identity *old = pod->identity;
+    pod->identity = NULL;
+    if (old) /* pooled sessions with the old certificate take no new streams */
+        hbone_pool_drain_src(m->pool, old->cert->spiffe_id);
+    identity_free(old);
+    if (mesh_identity_attach(m, pod) != 0)
+        log_error("mesh: %s/%s: no certificate could be issued; its traffic is refused", pod->ns,
+                  pod->name);
 }
 
 /* ---- the HBONE server's view of identities ---- */
@@ -402,19 +424,14 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
     out->outlier = oc;
 }
 
-/* The client as the configuration knows it: its Pod by IP, else its
- * enrolled namespace. */
+/* The client as the configuration knows it: its enrolled namespace and
+ * its Pod object's labels (never another resource naming its IP). */
 static struct route_source source_of(const struct cfg_snapshot *snap, const struct pod *src)
 {
     struct route_source rs = {.ns = src->ns};
-    for (size_t i = 0; i < src->nips; i++) {
-        const struct cfg_workload *w = cfg_workload_by_ip(snap, &src->ips[i]);
-        if (w) {
-            rs.ns = w->ns;
-            rs.labels = w->labels;
-            break;
-        }
-    }
+    const struct cfg_labels *labels = pod_source_labels(snap, src);
+    if (labels)
+        rs.labels = *labels;
     return rs;
 }
 
@@ -423,8 +440,14 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
 {
     struct mesh *m = ctx;
     out->action = OUTBOUND_PASSTHROUGH;
-    if (!src->identity)
+    if (!src->identity) {
+        /* Pending or contradicted by its Pod object: nothing leaves the
+         * pod, neither through the mesh nor around it. */
+        log_ratelimited(LOG_INFO, "mesh: %s/%s has no identity (%s); outbound refused", src->ns,
+                        src->name, src->binding_why);
+        refuse(out, "DENY");
         return;
+    }
     const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
     if (snap) {
         struct route_source rs = source_of(snap, src);

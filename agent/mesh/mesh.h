@@ -46,6 +46,9 @@ void mesh_set_config(struct mesh *m, struct cfg_store *config);
 /* pod hooks, in this order: identity, then the HBONE server. */
 int mesh_identity_attach(void *m, struct pod *pod);
 void mesh_identity_detach(void *m, struct pod *pod);
+/* A pod's binding changed (pods_rebind): drop its certificate and issue
+ * one for its service account now, or none while it is not bound. */
+void mesh_identity_rebind(void *ctx, struct pod *pod);
 int mesh_hbone_attach(void *m, struct pod *pod);
 void mesh_hbone_detach(void *m, struct pod *pod);
 

@@ -24,7 +24,8 @@ static void usage(FILE *f)
             "\n"
             "Agent commands (talk to meshd's control socket):\n"
             "  enroll NAMESPACE/POD --netns PATH [--sa SA] [--ip IP]...\n"
-            "                                      capture the pod's traffic\n"
+            "                                      capture the pod's traffic; its Pod object\n"
+            "                                      gives SA and IPs (given ones must agree)\n"
             "  unenroll NAMESPACE/POD              stop capturing it\n"
             "  pods                                enrolled pods\n"
             "  connections                         open and recent connections\n"
@@ -114,13 +115,15 @@ static int do_pods(const struct ctl *ctl, int argc, char **argv)
         return print_result(ctl, res);
     size_t i;
     json_t *p;
-    printf("%-40s %-12s %s\n", "POD", "ID", "NETNS");
+    printf("%-40s %-6s %-24s %-9s %s\n", "POD", "ID", "SERVICE-ACCOUNT", "IDENTITY", "NETNS");
     json_array_foreach(res, i, p)
     {
         char ref[320];
+        const char *sa = json_string_value(json_object_get(p, "sa"));
         snprintf(ref, sizeof(ref), "%s/%s", json_string_value(json_object_get(p, "namespace")),
                  json_string_value(json_object_get(p, "name")));
-        printf("%-40s %-12lld %s\n", ref, json_integer_value(json_object_get(p, "id")),
+        printf("%-40s %-6lld %-24s %-9s %s\n", ref, json_integer_value(json_object_get(p, "id")),
+               sa ? sa : "-", json_string_value(json_object_get(p, "binding")),
                json_string_value(json_object_get(p, "netns")));
     }
     json_decref(res);
