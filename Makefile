@@ -28,13 +28,13 @@ Q := @
 msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
 endif
 
-PKGS      := libbpf libelf zlib openssl yaml-0.1 jansson libnghttp2
+PKGS      := libbpf libelf zlib openssl yaml-0.1 jansson libnghttp2 libmnl
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing \
              -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -Itests/unit \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
-LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lssl -lcrypto -lyaml -ljansson -lnghttp2) -lpthread
+LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lssl -lcrypto -lyaml -ljansson -lnghttp2 -lmnl) -lpthread
 ifeq ($(SANITIZE),1)
 CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS   += -fsanitize=address,undefined

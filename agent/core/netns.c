@@ -60,19 +60,44 @@ int netns_open(const char *path)
     return fd;
 }
 
-int netns_socket(int nsfd, int domain, int type, int protocol)
+/* Enters netns `nsfd`; returns the home netns fd to come back with, or
+ * -errno. */
+static int enter(int nsfd)
 {
     int self = home_netns_fd();
     if (self == -1)
         return -errno;
     if (setns(nsfd, CLONE_NEWNET) == -1)
         return -errno;
+    return self;
+}
+
+static void leave(int self)
+{
+    /* Stuck in the pod's netns would be a security bug: bail out hard. */
+    if (setns(self, CLONE_NEWNET) == -1)
+        abort();
+}
+
+int netns_socket(int nsfd, int domain, int type, int protocol)
+{
+    int self = enter(nsfd);
+    if (self < 0)
+        return self;
     int fd = socket(domain, type, protocol);
     int err = fd == -1 ? -errno : 0;
-    if (setns(self, CLONE_NEWNET) == -1) {
-        /* Stuck in the pod's netns would be a security bug: bail out hard. */
-        abort();
-    }
+    leave(self);
+    return fd == -1 ? err : fd;
+}
+
+int netns_open_file(int nsfd, const char *path, int flags)
+{
+    int self = enter(nsfd);
+    if (self < 0)
+        return self;
+    int fd = open(path, flags | O_CLOEXEC);
+    int err = fd == -1 ? -errno : 0;
+    leave(self);
     return fd == -1 ? err : fd;
 }
 

@@ -12,6 +12,9 @@
 int netns_open(const char *path);
 /* Creates a socket inside netns `nsfd`; returns the fd or -errno. */
 int netns_socket(int nsfd, int domain, int type, int protocol);
+/* Opens a file as seen from inside netns `nsfd` (/proc/sys/net/... are
+ * per netns); returns the fd or -errno. */
+int netns_open_file(int nsfd, const char *path, int flags);
 /* The kernel's cookie for the netns a socket lives in (SO_NETNS_COOKIE). */
 int netns_cookie_of_socket(int sockfd, uint64_t *cookie);
 /* The cookie of netns `nsfd`. */
