@@ -846,7 +846,7 @@ int agent_run(const struct agent_opts *opts)
     struct conns_opts conns_opts = {
         .max_conns = opts->max_conns,
         .records = 1024,
-        .mark = MESHD_SOCK_MARK,
+        .owner = capture_owner(ag.capture),
         .observer = {.opened = on_conn_opened, .closed = on_conn_closed, .ctx = &ag}};
     struct inbound_opts in_opts = {.port = MESHD_PORT_INBOUND,
                                    .pin_dir = ag.pin_dir,
@@ -861,7 +861,7 @@ int agent_run(const struct agent_opts *opts)
     if (opts->ca_dir) {
         struct mesh_opts mo = {.ca_dir = opts->ca_dir,
                                .trust_domain = opts->trust_domain,
-                               .mark = MESHD_SOCK_MARK,
+                               .owner = capture_owner(ag.capture),
                                .cert_ttl_s = opts->cert_ttl_s,
                                .authorize = agent_authorize,
                                .authorize_ctx = &ag};

@@ -2,9 +2,22 @@
  *
  * cgroup/connect4 and connect6, attached at the cgroup2 root, see every
  * connect() on the host. For a TCP socket in a network namespace this agent
- * enrolled, not marked as the agent's own, and not bound for loopback, they
- * remember the original destination under the socket cookie and rewrite the
+ * enrolled, not the agent's own, and not bound for loopback, they remember
+ * the original destination under the socket cookie and rewrite the
  * destination to the agent's listener on the pod's loopback (15001).
+ *
+ * "The agent's own" is decided by the socket-local storage meshd_own, which
+ * the agent fills from user space (bpf_map_update_elem with the socket's fd)
+ * before it connects the socket, never by SO_MARK: any process in a pod with
+ * CAP_NET_RAW or CAP_NET_ADMIN (containerd's default set has NET_RAW) can
+ * set the mark, but only a holder of the map's fd can add an entry. The
+ * storage is freed with the socket, so there is nothing to clean up, and
+ * bpf_sk_storage_get is available to cgroup/connect programs on 6.1
+ * (sock_addr_func_proto). A marked socket without an entry is captured like
+ * any other and counted (connect_forged_mark). Rejected alternatives: the
+ * agent's cgroup (bpf_get_current_cgroup_id) needs the agent in a cgroup of
+ * its own and cannot tell two agents on one host apart; a set of socket
+ * cookies would need deleting on close and could leak or fill up.
  *
  * sockops TCP_CONNECT_CB runs once the kernel has chosen the source port,
  * before the SYN: it moves the entry to meshd_orig_dst keyed by what the
@@ -17,7 +30,8 @@
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
 
-/* Set by the agent through the skeleton before load. */
+/* Set by the agent through the skeleton before load. sock_mark only tells
+ * a forged mark apart in the counters; it exempts nothing. */
 const volatile __u32 sock_mark = MESHD_SOCK_MARK;
 const volatile __u16 outbound_port = MESHD_PORT_OUTBOUND;
 
@@ -34,10 +48,13 @@ static __always_inline __u32 capture_pod(struct bpf_sock_addr *ctx)
     struct bpf_sock *sk = ctx->sk;
     if (!sk)
         return 0;
-    if (sk->mark == sock_mark) {
-        stat_inc(MESHD_STAT_CONNECT_SKIP_MARK);
+    if (bpf_sk_storage_get(&meshd_own, sk, 0, 0)) {
+        stat_inc(MESHD_STAT_CONNECT_SKIP_OWN);
         return 0;
     }
+    /* The mark alone proves nothing: captured, and counted as an attempt. */
+    if (sk->mark == sock_mark)
+        stat_inc(MESHD_STAT_CONNECT_FORGED_MARK);
     return pod->pod_id;
 }
 

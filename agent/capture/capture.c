@@ -22,19 +22,21 @@ struct capture {
     int cgroup_fd;
     char pin_dir[256];
     struct bpf_link *links[3];
+    uint32_t sock_mark;
     bool resumed;
 };
 
 static const char *const stat_names[MESHD_STAT__MAX] = {
     [MESHD_STAT_CONNECT_SEEN] = "connect_seen",
     [MESHD_STAT_CONNECT_CAPTURED] = "connect_captured",
-    [MESHD_STAT_CONNECT_SKIP_MARK] = "connect_skip_mark",
+    [MESHD_STAT_CONNECT_SKIP_OWN] = "connect_skip_own",
     [MESHD_STAT_CONNECT_SKIP_LOCAL] = "connect_skip_local",
     [MESHD_STAT_ORIG_DST_STORED] = "orig_dst_stored",
     [MESHD_STAT_ORIG_DST_MISSING] = "orig_dst_missing",
     [MESHD_STAT_MAP_FULL] = "map_full",
     [MESHD_STAT_EVENTS] = "conn_events",
     [MESHD_STAT_EVENT_DROPS] = "conn_event_drops",
+    [MESHD_STAT_CONNECT_FORGED_MARK] = "connect_forged_mark",
 };
 
 const char *capture_stat_name(enum meshd_stat s)
@@ -142,6 +144,7 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
         goto err_free;
     }
     c->skel->rodata->sock_mark = opts->sock_mark;
+    c->sock_mark = opts->sock_mark;
     c->skel->rodata->outbound_port = opts->outbound_port;
     /* A ring pinned by a previous instance keeps its size: match it, or
      * libbpf refuses to reuse it. */
@@ -231,6 +234,12 @@ size_t capture_prog_stats(const struct capture *c, struct capture_prog_stats *ou
 int capture_events_fd(const struct capture *c)
 {
     return bpf_map__fd(c->skel->maps.meshd_events);
+}
+
+struct upstream_owner capture_owner(const struct capture *c)
+{
+    return (struct upstream_owner){.mark = c->sock_mark,
+                                   .own_map_fd = bpf_map__fd(c->skel->maps.meshd_own)};
 }
 
 bool capture_resumed(const struct capture *c)

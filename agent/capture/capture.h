@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/upstream.h"
 #include "meshd/capture.h"
 
 struct capture;
@@ -54,6 +55,11 @@ size_t capture_prog_stats(const struct capture *c, struct capture_prog_stats *ou
 
 /* The connection-event ring buffer (BPF_MAP_TYPE_RINGBUF) map fd. */
 int capture_events_fd(const struct capture *c);
+
+/* What the agent's upstream sockets carry so that the capture programs let
+ * them through: the mark, and the meshd_own map to register each one in
+ * (see core/upstream.h). The fd is borrowed: valid until capture_close. */
+struct upstream_owner capture_owner(const struct capture *c);
 
 /* True when the links were taken over from a previous instance. */
 bool capture_resumed(const struct capture *c);

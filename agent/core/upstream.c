@@ -1,4 +1,5 @@
-/* Marked connects from inside a pod netns (see upstream.h). */
+/* Connects from inside a pod netns, registered as meshd's own (see
+ * upstream.h). */
 #include "core/upstream.h"
 
 #include <errno.h>
@@ -6,6 +7,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "core/addr.h"
 #include "core/netns.h"
@@ -26,6 +29,17 @@ static void set_keepalive(int fd, const struct upstream_tuning *t)
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
 }
 
+/* Adds `fd` to meshd_own. Must precede connect(): the capture programs
+ * decide at connect() time. */
+static int register_own(const struct upstream_owner *o, int fd)
+{
+    if (o->own_map_fd == UPSTREAM_NO_CAPTURE)
+        return 0;
+    struct meshd_own v = {.agent_pid = (uint32_t)getpid()};
+    int err = bpf_map_update_elem(o->own_map_fd, &fd, &v, BPF_NOEXIST);
+    return err < 0 ? err : 0;
+}
+
 void upstream_connected(int fd)
 {
     unsigned int none = 0;
@@ -33,7 +47,7 @@ void upstream_connected(int fd)
 }
 
 int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct meshd_addr *bind_src,
-                     uint32_t mark, const struct upstream_tuning *t)
+                     const struct upstream_owner *owner, const struct upstream_tuning *t)
 {
     struct sockaddr_storage ss, src;
     socklen_t sslen, srclen;
@@ -43,11 +57,17 @@ int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct me
     int fd = netns_socket(netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fd;
+    /* Fail closed: unregistered, our own connect would be captured again
+     * (and loop back into meshd). */
+    if ((rc = register_own(owner, fd)) != 0) {
+        close(fd);
+        return rc;
+    }
     int one = 1;
     unsigned int timeout =
         t && t->connect_timeout_ms ? t->connect_timeout_ms : UPSTREAM_USER_TIMEOUT_MS;
-    if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
-        goto fail; /* unmarked, our own connect would be captured again */
+    if (setsockopt(fd, SOL_SOCKET, SO_MARK, &owner->mark, sizeof(owner->mark)) == -1)
+        goto fail;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
     if (t && t->keepalive)

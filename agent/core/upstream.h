@@ -1,6 +1,7 @@
 /* The one way meshd opens a connection on a pod's behalf: a non-blocking
- * TCP socket created inside the pod's netns, SO_MARK'd so the capture
- * programs let it through, optionally bound to a source, connecting. */
+ * TCP socket created inside the pod's netns, registered as meshd's own so
+ * the capture programs let it through, optionally bound to a source,
+ * connecting. */
 #ifndef MESHD_CORE_UPSTREAM_H
 #define MESHD_CORE_UPSTREAM_H
 
@@ -8,6 +9,22 @@
 #include <stdint.h>
 
 #include "meshd/capture.h"
+
+/* Who meshd's upstream sockets belong to, for the capture programs
+ * (bpf/capture.bpf.c). Each socket gets an entry in the meshd_own socket
+ * storage before connect(): that entry, which a pod cannot write, is what
+ * keeps meshd's own connect from being captured again. The mark is set too
+ * (Istio's convention for its proxy's sockets; the capture counts a mark
+ * without an entry as forged) but exempts nothing. */
+struct upstream_owner {
+    uint32_t mark;
+    /* borrowed: the meshd_own map (capture_owner()). A registration that
+     * fails fails the connect, so a zero-initialised owner (fd 0) connects
+     * nothing. UPSTREAM_NO_CAPTURE (-1) skips registration: only for
+     * processes with no capture programs to escape, the unit tests. */
+    int own_map_fd;
+};
+#define UPSTREAM_NO_CAPTURE (-1)
 
 /* DestinationRule connectionPool.tcp for one connection. */
 struct upstream_tuning {
@@ -22,7 +39,7 @@ struct upstream_tuning {
  * connect succeeded, so that it does not also bound unacknowledged data
  * on the established connection. `t` NULL: defaults. */
 int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct meshd_addr *bind_src,
-                     uint32_t mark, const struct upstream_tuning *t);
+                     const struct upstream_owner *owner, const struct upstream_tuning *t);
 void upstream_connected(int fd);
 /* SO_ERROR of a socket whose connect finished: 0 or a positive errno. */
 int upstream_connect_result(int fd);

@@ -119,7 +119,7 @@ static int entry_open(struct hbone_pool *p, const struct hbone_pool_key *key, in
 {
     /* Sessions are long-lived and shared: keepalive finds a dead peer. */
     const struct upstream_tuning tuning = {.keepalive = true};
-    int rc, fd = upstream_connect(netns_fd, &key->dst, NULL, p->opts.mark, &tuning);
+    int rc, fd = upstream_connect(netns_fd, &key->dst, NULL, &p->opts.owner, &tuning);
     if (fd < 0)
         return fd;
     struct pool_entry *e = calloc(1, sizeof(*e));

@@ -11,6 +11,7 @@
 
 #include <openssl/ssl.h>
 
+#include "core/upstream.h"
 #include "hbone/session.h"
 #include "meshd/capture.h"
 
@@ -26,7 +27,7 @@ struct hbone_pool_key {
 };
 
 struct hbone_pool_opts {
-    uint32_t mark; /* SO_MARK on the pool's sockets */
+    struct upstream_owner owner; /* the pool's sockets are meshd's own */
     unsigned max_streams;
     uint64_t idle_timeout_ns;
     uint64_t handshake_timeout_ns;

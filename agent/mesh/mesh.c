@@ -183,7 +183,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
         free(m);
         return rc;
     }
-    struct hbone_pool_opts po = {.mark = opts->mark,
+    struct hbone_pool_opts po = {.owner = opts->owner,
                                  .max_streams = HBONE_MAX_STREAMS,
                                  .idle_timeout_ns = IDLE_TIMEOUT_NS,
                                  .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
@@ -193,7 +193,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                  .stream_ctx = m,
                                  .give_back = true}; /* the outbound proxy retries */
     struct hbone_inbound_opts io = {.port = MESHD_PORT_HBONE,
-                                    .mark = opts->mark,
+                                    .owner = opts->owner,
                                     .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
                                     .idle_timeout_ns = IDLE_TIMEOUT_NS,
                                     .server_ctx = server_ctx,

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/upstream.h"
+
 struct conns;
 struct loop;
 struct pods;
@@ -23,8 +25,8 @@ struct meshd_addr;
 struct mesh_opts {
     const char *ca_dir;
     const char *trust_domain;
-    uint32_t mark;
-    long cert_ttl_s; /* workload certificate lifetime; 0: 24h */
+    struct upstream_owner owner; /* of the pool's and the HBONE server's sockets */
+    long cert_ttl_s;             /* workload certificate lifetime; 0: 24h */
     /* Destination policy for HBONE streams (0 allows, -EACCES: 401). */
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);

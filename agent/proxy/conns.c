@@ -260,7 +260,7 @@ void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr 
     c->attempt_ctx = ctx;
     const struct meshd_addr *to = dst ? dst : &c->rec.orig_dst;
     c->rec.upstream = *to;
-    int rc = upstream_connect(netns_fd, to, bind_src, c->t->opts.mark, tuning);
+    int rc = upstream_connect(netns_fd, to, bind_src, &c->t->opts.owner, tuning);
     if (rc >= 0) {
         c->rec.sock_cookie[1] = sock_cookie(rc);
         c->connect_io.fd = rc;

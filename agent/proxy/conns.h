@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/upstream.h"
 #include "proxy/records.h"
 
 struct loop;
@@ -25,9 +26,9 @@ struct conns_observer {
 };
 
 struct conns_opts {
-    size_t max_conns; /* active connections; beyond, new ones are reset */
-    size_t records;   /* finished records kept */
-    uint32_t mark;    /* SO_MARK on every upstream socket */
+    size_t max_conns;            /* active connections; beyond, new ones are reset */
+    size_t records;              /* finished records kept */
+    struct upstream_owner owner; /* every upstream socket is meshd's own */
     struct conns_observer observer;
 };
 

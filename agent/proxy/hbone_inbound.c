@@ -173,7 +173,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
         hs->streams->prev = is;
     hs->streams = is;
     struct meshd_addr from = listener_app_source(&dst);
-    int fd = upstream_connect(pod->netns_fd, &dst, &from, hi->opts.mark, NULL);
+    int fd = upstream_connect(pod->netns_fd, &dst, &from, &hi->opts.owner, NULL);
     is->connect_io.fd = fd;
     is->connect_io.cb = hi_stream_on_connected;
     if (fd < 0 || loop_add(hi->loop, &is->connect_io, EPOLLOUT) != 0) {

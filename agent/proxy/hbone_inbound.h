@@ -12,6 +12,7 @@
 
 #include <openssl/ssl.h>
 
+#include "core/upstream.h"
 #include "meshd/capture.h"
 
 struct conns;
@@ -20,8 +21,8 @@ struct pod;
 struct hbone_inbound;
 
 struct hbone_inbound_opts {
-    uint16_t port; /* 15008 */
-    uint32_t mark;
+    uint16_t port;               /* 15008 */
+    struct upstream_owner owner; /* its sockets to the app are meshd's own */
     uint64_t handshake_timeout_ns, idle_timeout_ns;
     /* The pod's TLS server context (its workload certificate); NULL while it
      * has none, and connections are then refused. */

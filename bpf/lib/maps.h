@@ -65,6 +65,20 @@ struct {
     __type(value, struct meshd_sk_start);
 } meshd_sk_start SEC(".maps");
 
+/* meshd's own sockets: the agent adds an entry from user space (key: the
+ * socket's fd) before it connects one; connect4/6 let a socket through only
+ * when it has one. A pod cannot forge it: writing needs this map's fd. Not
+ * BPF_F_CLONE, so sockets accepted from a registered one never inherit it.
+ * Pinned like the others, so the programs a restarted agent swaps in read
+ * the same map that agent writes. */
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct meshd_own);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} meshd_own SEC(".maps");
+
 static __always_inline void stat_inc(enum meshd_stat idx)
 {
     __u32 key = idx;

@@ -11,7 +11,11 @@
 #include <linux/types.h>
 #endif
 
-/* SO_MARK on every socket meshd opens inside a pod: never captured again. */
+/* SO_MARK on every socket meshd opens inside a pod, as Istio marks its
+ * proxy's sockets. Not trusted: a pod with CAP_NET_RAW or CAP_NET_ADMIN can
+ * set it too. What exempts meshd's sockets from capture is their entry in
+ * meshd_own (struct meshd_own); a marked socket without one is captured and
+ * counted as MESHD_STAT_CONNECT_FORGED_MARK. */
 #define MESHD_SOCK_MARK 0x539
 /* Istio's in-pod ports. */
 #define MESHD_PORT_OUTBOUND 15001
@@ -63,17 +67,28 @@ struct meshd_orig_dst {
 };
 _Static_assert(sizeof(struct meshd_orig_dst) == 32, "meshd_orig_dst layout");
 
+/* Value of meshd_own, a socket-local storage (BPF_MAP_TYPE_SK_STORAGE)
+ * that only the agent writes, from user space with the socket's fd as key,
+ * before it connects the socket. Its presence is what makes a socket
+ * meshd's own; the storage dies with the socket. */
+struct meshd_own {
+    __u32 agent_pid; /* who registered it, for debugging */
+    __u32 flags;     /* reserved */
+};
+_Static_assert(sizeof(struct meshd_own) == 8, "meshd_own layout");
+
 /* Counters in meshd_stats (per-CPU array), indexed by this enum. */
 enum meshd_stat {
     MESHD_STAT_CONNECT_SEEN,     /* connect() from an enrolled netns */
     MESHD_STAT_CONNECT_CAPTURED, /* rewritten to the outbound listener */
-    MESHD_STAT_CONNECT_SKIP_MARK,
+    MESHD_STAT_CONNECT_SKIP_OWN, /* meshd's own socket (in meshd_own): let through */
     MESHD_STAT_CONNECT_SKIP_LOCAL,
     MESHD_STAT_ORIG_DST_STORED,
     MESHD_STAT_ORIG_DST_MISSING, /* sockops saw a captured socket with no pending entry */
     MESHD_STAT_MAP_FULL,
-    MESHD_STAT_EVENTS,      /* connection events written to the ring */
-    MESHD_STAT_EVENT_DROPS, /* ring full: event lost, counted, never blocks */
+    MESHD_STAT_EVENTS,              /* connection events written to the ring */
+    MESHD_STAT_EVENT_DROPS,         /* ring full: event lost, counted, never blocks */
+    MESHD_STAT_CONNECT_FORGED_MARK, /* SO_MARK 0x539 but not meshd's: captured */
     MESHD_STAT__MAX,
 };
 

@@ -46,7 +46,7 @@ t_expect_eq "$(jq -r .src <<<"$rec" | cut -d']' -f1)" "[::1" "accepted on the IP
 
 t_begin "meshd's own upstream sockets are not captured (no loop)"
 t_expect_eq "$(connections_json 1 | jq length)" 2 "exactly one record per app connection"
-t_expect_eq "$(bpf_stat 1 connect_skip_mark)" 2 "both upstream connects skipped by SO_MARK"
+t_expect_eq "$(bpf_stat 1 connect_skip_own)" 2 "both upstream connects skipped as meshd's own (meshd_own)"
 
 t_begin "loopback inside an enrolled pod is not captured"
 topo_spawn "${POD_NS[1,1]}" "$E2E_TMP/lo.log" /usr/bin/python3 -m http.server --bind 127.0.0.1 9090 >/dev/null

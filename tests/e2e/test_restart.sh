@@ -28,7 +28,7 @@ t_expect_eq "$(grep -c '"GET / ' "$server_log" || true)" "$requests_before" "ser
 code=$(http_get "1,1" "http://[${POD_IP6[2,1]}]:8080/")
 t_expect_eq "$code" 000 "IPv6 connect refused too"
 t_expect_eq "$(ls "$pin_dir" | grep -v '^inbound_' | sort | tr '\n' ' ')" \
-    "link_connect4 link_connect6 link_sockops meshd_enrolled meshd_events meshd_orig_dst meshd_pending meshd_stats " \
+    "link_connect4 link_connect6 link_sockops meshd_enrolled meshd_events meshd_orig_dst meshd_own meshd_pending meshd_stats " \
     "programs and maps stay pinned"
 t_expect_eq "$(ls "$pin_dir" | grep -c '^inbound_')" 1 "the pod's inbound sk_lookup link stays pinned"
 code=$(http_get "2,1" "http://${POD_IP4[1,1]}:8080/")

@@ -67,8 +67,10 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     assert_int_equal(loop_new(&f->loop), 0);
-    struct conns_opts co = {
-        .max_conns = 8, .records = 8, .observer = {.closed = on_closed, .ctx = f}};
+    struct conns_opts co = {.max_conns = 8,
+                            .records = 8,
+                            .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE},
+                            .observer = {.closed = on_closed, .ctx = f}};
     assert_int_equal(conns_new(f->loop, &co, &f->conns), 0);
     f->netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     assert_true(f->netns_fd >= 0);

@@ -56,7 +56,8 @@ static void stalled_handshake_is_cut_off(void **state)
     assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(listen(l, 4), 0);
     assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
-    struct hbone_pool_opts o = {.max_streams = 100,
+    struct hbone_pool_opts o = {.owner = {.own_map_fd = UPSTREAM_NO_CAPTURE},
+                                .max_streams = 100,
                                 .idle_timeout_ns = 60000000000ull,
                                 .handshake_timeout_ns = 500000000ull,
                                 .verify_server = verify_ok,

@@ -70,11 +70,13 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     assert_int_equal(loop_new(&f->loop), 0);
-    struct conns_opts co = {.max_conns = 100, .records = 64};
+    struct conns_opts co = {
+        .max_conns = 100, .records = 64, .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE}};
     assert_int_equal(conns_new(f->loop, &co, &f->conns), 0);
     server_ctx_fixture = tls_fixture_ctx(true);
     f->cctx = tls_fixture_ctx(false);
     struct hbone_inbound_opts o = {.port = HBONE_TEST_PORT,
+                                   .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE},
                                    .handshake_timeout_ns = 1000000000ull,
                                    .idle_timeout_ns = 60000000000ull,
                                    .server_ctx = server_ctx,

@@ -101,7 +101,7 @@ static int setup(void **state)
     assert_int_equal(loop_add(f->loop, &f->sv.io, EPOLLIN), 0);
     f->netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     assert_true(f->netns >= 0);
-    struct hbone_pool_opts o = {.mark = 0,
+    struct hbone_pool_opts o = {.owner = {.own_map_fd = UPSTREAM_NO_CAPTURE},
                                 .max_streams = 2,
                                 .idle_timeout_ns = 1000000000ull,
                                 .handshake_timeout_ns = 1000000000ull,
