@@ -280,13 +280,16 @@ void http_server_free(struct http_server *s)
 
 uint16_t http_server_port(const struct http_server *s)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(reqserver_listen_fd(s->server), (struct sockaddr *)&ss, &len) == -1)
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u;
+    socklen_t len = sizeof(u);
+    memset(&u, 0, sizeof(u));
+    if (getsockname(reqserver_listen_fd(s->server), &u.sa, &len) == -1)
         return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(u.sa.sa_family == AF_INET ? u.in.sin_port : u.in6.sin6_port);
 }
 
 void http_server_get_stats(const struct http_server *s, struct reqserver_stats *out)

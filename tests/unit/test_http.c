@@ -126,11 +126,12 @@ static void *srv_run(void *arg)
 static void srv_start(struct srv *s, struct http_server_opts *o)
 {
     struct meshd_addr a = {.family = MESHD_AF_INET, .addr = {127, 0, 0, 1}};
+    struct http_server_opts so = *o; /* only read while constructing */
     memset(s, 0, sizeof(*s));
-    o->addr = &a;
-    o->name = "test";
+    so.addr = &a;
+    so.name = "test";
     assert_int_equal(loop_new(&s->loop), 0);
-    assert_int_equal(http_server_new(s->loop, o, routes, 3, &s->http), 0);
+    assert_int_equal(http_server_new(s->loop, &so, routes, 3, &s->http), 0);
     s->port = http_server_port(s->http);
     assert_true(s->port != 0);
     assert_int_equal(pthread_create(&s->thread, NULL, srv_run, s), 0);
