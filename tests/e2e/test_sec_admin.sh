@@ -97,10 +97,15 @@ t_begin "scrapes and probes are served promptly meanwhile"
 probe() { # NETNS URL
     ip netns exec "$1" curl -s -o /dev/null -m 3 -w '%{http_code} %{time_total}' "$2" || true
 }
-bad=0 n=0 worst=0 fds_max=0
+srv_socks() { # meshd's own sockets (not TIME_WAIT leftovers) on the two ports
+    ip netns exec "$node" ss -Htnp state connected '( sport = :15020 or sport = :15021 )' |
+        grep -c "pid=$pid," || true
+}
+bad=0 n=0 worst=0 fds_max=0 srv_max=0
 for round in $(seq 1 6); do
-    f=$(fds)
+    f=$(fds) c=$(srv_socks)
     ((f > fds_max)) && fds_max=$f
+    ((c > srv_max)) && srv_max=$c
     for who in "${NODE_NS[2]}" "${POD_NS[2,1]}" "$node"; do
         for url in "http://$nip:15020/metrics" "http://$nip:15021/healthz/ready"; do
             read -r code secs <<<"$(probe "$who" "$url")"
@@ -115,10 +120,14 @@ for round in $(seq 1 6); do
     sleep 1
 done
 t_expect_eq "$bad" 0 "$n requests from node 2, pod 2-1 and node 1: all 200 within 1 s (slowest ${worst}s)"
-# The enrolled attacker's 160 sockets are captured connections meshd
-# carries (2 files each, bounded by --max-conns like any pod's); the HTTP
-# servers hold at most 8 per source per port: 2 x 2 x 8, plus the scrapes.
-limit=$((fds_before + 2 * 160 + 2 * 2 * 8 + 16))
+# The HTTP servers hold at most 8 clients per source per port: 2 x 2 x 8,
+# plus scrapes in flight.
+t_expect_ok "at most $((2 * 2 * 8 + 4)) sockets on 15020/15021 (at most $srv_max seen)" \
+    test "$srv_max" -le $((2 * 2 * 8 + 4))
+# The enrolled attacker's sockets are captured connections meshd carries
+# like any pod's (2 files each, bounded by --max-conns); one closing while
+# its replacement opens: 2 x 2 x 160 at worst, plus the servers' share.
+limit=$((fds_before + 2 * 2 * 160 + 2 * 2 * 8 + 4))
 t_expect_ok "meshd's open files stay bounded (before $fds_before, under attack at most $fds_max, limit $limit)" \
     test "$fds_max" -le "$limit"
 t_expect_ok "source caps refused the extra sockets on 15020" \
