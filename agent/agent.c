@@ -22,6 +22,7 @@
 #include "admin/admin.h"
 #include "admin/explain.h"
 #include "admin/http.h"
+#include "admin/reqserver.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
 #include "config/store.h"
@@ -610,6 +611,15 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                 (unsigned long long)tcp_metrics_dropped(ag->tcp_metrics));
     tcp_metrics_render(ag->tcp_metrics, r);
     kernel_metrics_render(ag->kernel_metrics, r);
+    static const char *const endpoints[3] = {"admin", "metrics", "health"}, *control = "control";
+    struct reqserver_stats hs[3] = {0}, as = {0};
+    for (int i = 0; i < 3; i++)
+        if (ag->http[i])
+            http_server_get_stats(ag->http[i], &hs[i]);
+    if (ag->admin)
+        admin_get_stats(ag->admin, &as);
+    http_render_client_stats(r, "meshd_admin_http", endpoints, hs, 3);
+    http_render_client_stats(r, "meshd_control", &control, &as, 1);
 }
 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,
@@ -704,11 +714,12 @@ static int start_http(struct agent *ag)
     static const char *const names[3] = {"admin", "metrics", "health"};
     /* The route tables live as long as the agent: static, with ctx set here. */
     static struct http_route admin_routes[2], metrics_routes[2], health_routes[1];
-    admin_routes[0] = (struct http_route){"/config_dump", http_config_dump, ag};
-    admin_routes[1] = (struct http_route){"/logging", http_logging, ag};
-    metrics_routes[0] = (struct http_route){"/metrics", http_metrics, ag};
-    metrics_routes[1] = (struct http_route){"/stats/prometheus", http_metrics, ag};
-    health_routes[0] = (struct http_route){"/healthz/ready", http_ready, ag};
+    admin_routes[0] = (struct http_route){"/config_dump", http_config_dump, ag, 0};
+    /* The only state change: served on 127.0.0.1:15000 alone (http.h). */
+    admin_routes[1] = (struct http_route){"/logging", http_logging, ag, HTTP_ROUTE_POST};
+    metrics_routes[0] = (struct http_route){"/metrics", http_metrics, ag, 0};
+    metrics_routes[1] = (struct http_route){"/stats/prometheus", http_metrics, ag, 0};
+    health_routes[0] = (struct http_route){"/healthz/ready", http_ready, ag, 0};
     const struct {
         struct http_route *routes;
         size_t n;
@@ -721,7 +732,8 @@ static int start_http(struct agent *ag)
         struct meshd_addr a = {.family = MESHD_AF_INET, .port = htons(eps[i].port)};
         if (eps[i].loopback)
             a.addr[0] = 127, a.addr[3] = 1;
-        int err = http_server_new(ag->loop, &a, eps[i].routes, eps[i].n, &ag->http[i]);
+        struct http_server_opts o = {.name = names[i], .addr = &a, .local_only = eps[i].loopback};
+        int err = http_server_new(ag->loop, &o, eps[i].routes, eps[i].n, &ag->http[i]);
         if (err) {
             log_error("agent: %s endpoint on port %u: %s", names[i], eps[i].port, strerror(-err));
             return err;
