@@ -856,6 +856,7 @@ int agent_run(const struct agent_opts *opts)
     if (opts->ca_dir) {
         struct mesh_opts mo = {.ca_dir = opts->ca_dir,
                                .trust_domain = opts->trust_domain,
+                               .node = opts->node,
                                .mark = MESHD_SOCK_MARK,
                                .cert_ttl_s = opts->cert_ttl_s,
                                .authorize = agent_authorize,

@@ -21,8 +21,9 @@ struct outbound_route;
 struct meshd_addr;
 
 struct mesh_opts {
-    const char *ca_dir;
+    const char *ca_dir; /* the mesh CA (legacy) or this node's CA */
     const char *trust_domain;
+    const char *node; /* this agent's node: its CA must be this node's */
     uint32_t mark;
     long cert_ttl_s; /* workload certificate lifetime; 0: 24h */
     /* Destination policy for HBONE streams (0 allows, -EACCES: 401). */
