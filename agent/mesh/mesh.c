@@ -90,8 +90,6 @@ static int may_sign(const struct mesh *m, const struct pod *pod)
 
 static struct pod_identity *identity_issue(struct mesh *m, const struct pod *pod)
 {
-    if (may_sign(m, pod) != 0)
-        return NULL;
     struct pod_identity *id = calloc(1, sizeof(*id));
     if (!id || pki_issue(m->ca, m->trust_domain, pod->ns, pod->sa, 0, m->cert_ttl_s, &id->cert))
         goto fail;
@@ -108,6 +106,9 @@ fail:
 int mesh_identity_attach(void *ctx, struct pod *pod)
 {
     struct mesh *m = ctx;
+    int rc = may_sign(m, pod);
+    if (rc)
+        return rc;
     struct pod_identity *id = identity_issue(m, pod);
     if (!id)
         return -ENOMEM;
@@ -596,7 +597,9 @@ void mesh_tick(struct mesh *m, uint64_t now_ns)
         struct pod_identity *old = p->identity;
         if (!old || !pki_cert_needs_renewal(old->cert, now))
             continue;
-        struct pod_identity *fresh = identity_issue(m, p);
+        /* A pod the configuration moved elsewhere keeps the certificate
+         * it has until it expires, and gets no new one from this node. */
+        struct pod_identity *fresh = may_sign(m, p) == 0 ? identity_issue(m, p) : NULL;
         if (!fresh) {
             log_ratelimited(LOG_WARN, "mesh: renewing %s/%s failed; keeping the current one", p->ns,
                             p->name);
