@@ -10,8 +10,11 @@
  *   leaf:   ECDSA P-256, 24h (backdated 5 min for clock skew), one URI SAN
  *           spiffe://<trust-domain>/ns/<ns>/sa/<sa>, digitalSignature,
  *           serverAuth + clientAuth, random 128-bit serial
- *   TLS:    1.3 only, AES-GCM suites, ALPN h2, the peer must present a
- *           chain to the mesh root; identities are then checked exactly. */
+ *   TLS:    1.3 only, AES-GCM suites, ALPN h2, each side sends its leaf
+ *           and the CAs below the root; the peer must present a chain to
+ *           the mesh root, whose leaf is no CA; identities are then
+ *           checked exactly, and a node CA's leaf only for that node's
+ *           pods (pki_authorize_node). */
 #ifndef MESHD_PKI_PKI_H
 #define MESHD_PKI_PKI_H
 

@@ -307,6 +307,30 @@ static void impersonation_is_refused(void **state)
 
 /* ---- node CAs ---- */
 
+static EVP_PKEY *read_key(const char *dir)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "%s/ca-key.pem", dir);
+    FILE *f = fopen(path, "re");
+    assert_non_null(f);
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(k);
+    return k;
+}
+
+static X509 *read_pem_cert(const char *dir, const char *name)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "re");
+    assert_non_null(f);
+    X509 *c = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(c);
+    return c;
+}
+
 static void node_ca_profile_and_layout(void **state)
 {
     assert_null(pki_ca_node(ca_a, NULL));
@@ -316,12 +340,8 @@ static void node_ca_profile_and_layout(void **state)
     /* The root is the mesh root, not the node CA: peers trust only it. */
     assert_int_equal(X509_cmp(pki_ca_root(node_a), pki_ca_root(ca_a)), 0);
     char path[160];
-    snprintf(path, sizeof(path), "%s/node-node-a-cluster.local/ca-cert.pem", dir_a);
-    FILE *f = fopen(path, "re");
-    assert_non_null(f);
-    X509 *c = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(c);
+    snprintf(path, sizeof(path), "%s/node-node-a-cluster.local", dir_a);
+    X509 *c = read_pem_cert(path, "ca-cert.pem");
     assert_int_equal(X509_check_ca(c), 1);
     assert_int_equal(X509_get_pathlen(c), 0);
     assert_true(X509_get_key_usage(c) & KU_KEY_CERT_SIGN);
@@ -522,33 +542,6 @@ static void node_authorizer_on_the_client(void **state)
     cfg_fixture_free(&f);
 }
 
-/* What a compromised node could try with its key beyond signing leaves:
- * make a CA under its own (pathlen:0 forbids it), present its node CA as
- * a workload certificate, or sign for another trust domain. */
-static EVP_PKEY *read_key(const char *dir)
-{
-    char path[320];
-    snprintf(path, sizeof(path), "%s/ca-key.pem", dir);
-    FILE *f = fopen(path, "re");
-    assert_non_null(f);
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(k);
-    return k;
-}
-
-static X509 *read_pem_cert(const char *dir, const char *name)
-{
-    char path[320];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "re");
-    assert_non_null(f);
-    X509 *c = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(c);
-    return c;
-}
-
 /* A certificate for `key` signed by issuer/ikey with extensions `ext`
  * (NULL-terminated nid, value pairs). */
 static X509 *sign_cert(X509 *issuer, EVP_PKEY *ikey, EVP_PKEY *key, const char *cn, const int *nids,
@@ -590,6 +583,9 @@ static SSL_CTX *client_ctx(X509 *leaf, EVP_PKEY *key, X509 *const *chain, size_t
     return ctx;
 }
 
+/* What a compromised node could try with its key beyond signing leaves:
+ * make a CA under its own (pathlen:0 forbids it), present its node CA as
+ * a workload certificate, or sign for another trust domain. */
 static void compromised_node_cannot_escape_its_ca(void **state)
 {
     char ndir[160];
