@@ -1,10 +1,11 @@
 /* The mesh glue: workload identities for enrolled pods and HBONE between
  * them. Each pod gets a SPIFFE certificate for its service account from
  * this node's CA (or the mesh CA, legacy; renewed at half-life), a 15008
- * HBONE server, and outbound connections to a pod this agent knows (an enrolled pod, today; the
- * configuration model widens this to every mesh workload) go over an
- * HBONE tunnel from the pool, with both identities verified exactly.
- * Everything else passes through as before. */
+ * HBONE server, and outbound connections to a pod this agent knows (an
+ * enrolled pod, today; the configuration model widens this to every mesh
+ * workload) go over an HBONE tunnel from the pool, with both identities
+ * verified exactly and authorized by node. Everything else passes through
+ * as before. */
 #ifndef MESHD_MESH_MESH_H
 #define MESHD_MESH_MESH_H
 
