@@ -397,6 +397,14 @@ int pki_issue(const struct pki_ca *ca, const char *trust_domain, const char *ns,
             (int)sizeof(id) ||
         pki_spiffe_parse(id, td, sizeof(td), pns, sizeof(pns), psa, sizeof(psa)) != 0)
         return -EINVAL;
+    /* No leaf outlives its CA (a node CA lives a month): it would stop
+     * verifying before its renewal is due. */
+    int days, secs;
+    if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(ca->cert)) == 1) {
+        long left = (long)days * 86400 + secs;
+        if (left > 0 && not_before_s + ttl_s > left)
+            ttl_s = left - not_before_s;
+    }
     struct pki_cert *pc = calloc(1, sizeof(*pc));
     if (!pc)
         return -ENOMEM;
@@ -405,7 +413,12 @@ int pki_issue(const struct pki_ca *ca, const char *trust_domain, const char *ns,
     snprintf(san, sizeof(san), "URI:%s", id);
     pc->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     pc->leaf = pc->key ? cert_new(pc->key, not_before_s - SKEW_BACK, ttl_s + SKEW_BACK) : NULL;
-    if (!pc->leaf || !X509_set_issuer_name(pc->leaf, X509_get_subject_name(ca->cert)) ||
+    /* Exactly the CA's end, for the second that may have passed since. */
+    const ASN1_TIME *ca_end = X509_get0_notAfter(ca->cert);
+    if (!pc->leaf ||
+        (ASN1_TIME_compare(X509_get0_notAfter(pc->leaf), ca_end) > 0 &&
+         !X509_set1_notAfter(pc->leaf, ca_end)) ||
+        !X509_set_issuer_name(pc->leaf, X509_get_subject_name(ca->cert)) ||
         add_ext(ca->cert, pc->leaf, NID_basic_constraints, "critical,CA:FALSE") ||
         add_ext(ca->cert, pc->leaf, NID_key_usage, "critical,digitalSignature,keyAgreement") ||
         add_ext(ca->cert, pc->leaf, NID_ext_key_usage, "serverAuth,clientAuth") ||

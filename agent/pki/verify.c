@@ -185,10 +185,10 @@ int pki_authorize_node(SSL *ssl, const char *trust_domain, const char *id, pki_n
     }
     snprintf(node, nodelen, "%s", n);
     if (!on_node || !on_node(ctx, n, ns, sa)) {
-        snprintf(
-            why, whylen,
-            "node authorizer: %s was signed by node %s's CA, but no pod on node %s runs as %s/%s",
-            id, n, n, ns, sa);
+        /* Most telling first: reasons land in 160-byte buffers. */
+        snprintf(why, whylen,
+                 "node authorizer: no pod on node %s runs as %s/%s, yet that node's CA signed it",
+                 n, ns, sa);
         return -EPERM;
     }
     return 0;

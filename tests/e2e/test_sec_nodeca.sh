@@ -96,7 +96,7 @@ t_expect_not_contains "$out" "tunnel 200" "no tunnel, no HTTP answer"
 for _ in $(seq 1 20); do grep -q "no pod on node m${TOPO_RUN}n1 runs as default/sa-2-2" "${MESHD_LOG[2]}" && break; sleep 0.1; done
 line=$(grep "node authorizer" "${MESHD_LOG[2]}" | tail -1 || true)
 t_expect_contains "$line" "hbone: client ${NODE_IP4[1]}" "node 2 logs the refused client"
-t_expect_contains "$line" "spiffe://cluster.local/ns/default/sa/sa-2-2 was signed by node m${TOPO_RUN}n1's CA, but no pod on node m${TOPO_RUN}n1 runs as default/sa-2-2" \
+t_expect_contains "$line" "no pod on node m${TOPO_RUN}n1 runs as default/sa-2-2, yet that node's CA signed it" \
     "with the reason"
 t_expect_eq "$(($(grep -c "node authorizer" "${MESHD_LOG[2]}" || true) - refused_before))" 1 "exactly the forged handshake was refused"
 t_expect_eq "$(connections_json 2 | jq '[.[] | select(.peer_identity == "spiffe://cluster.local/ns/default/sa/sa-2-2")] | length')" 0 \

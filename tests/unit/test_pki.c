@@ -353,6 +353,13 @@ static void node_ca_profile_and_layout(void **state)
     assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(c), X509_get0_notAfter(c)),
                      1);
     assert_in_range(days * 86400 + secs, 3600, 3600 + 600);
+    /* A leaf asked for longer than the node CA lives ends with it. */
+    struct pki_cert *lc;
+    assert_int_equal(pki_issue(node_a, "cluster.local", "default", "web", 0, 7200, &lc), 0);
+    assert_true(X509_cmp_time(X509_get0_notAfter(lc->leaf), NULL) > 0);
+    assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(lc->leaf), X509_get0_notAfter(c)), 0);
+    assert_in_range(lc->not_after - time(NULL), 3500, 3600);
+    pki_cert_unref(lc);
     /* Sent after each leaf: exactly the node CA (the root stays home). */
     assert_int_equal(sk_X509_num(pki_ca_path(node_a)), 1);
     assert_int_equal(X509_cmp(sk_X509_value(pki_ca_path(node_a), 0), c), 0);
@@ -530,7 +537,7 @@ static void node_authorizer_on_the_client(void **state)
     assert_int_equal(pki_authorize_node(cs, "cluster.local", id, snapshot_runs, f.snap, node,
                                         sizeof(node), why, sizeof(why)),
                      -EPERM);
-    assert_non_null(strstr(why, "signed by node node-a's CA"));
+    assert_non_null(strstr(why, "no pod on node node-a runs as default/db, yet that node's CA"));
     close_pair(cs, ss);
 
     SSL_CTX_free(cctx);
