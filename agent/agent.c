@@ -874,6 +874,7 @@ int agent_run(const struct agent_opts *opts)
         struct mesh_opts mo = {.ca_dir = opts->ca_dir,
                                .trust_domain = opts->trust_domain,
                                .owner = capture_owner(ag.capture),
+                               .node = opts->node,
                                .cert_ttl_s = opts->cert_ttl_s,
                                .authorize = agent_authorize,
                                .authorize_ctx = &ag};

@@ -115,6 +115,11 @@ const struct cfg_workload *cfg_workload_of(const struct cfg_snapshot *s, const s
 /* Pods scheduled on `node`: iterate from {0} until NULL. */
 const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const char *node,
                                             struct cfg_iter *it);
+/* A Pod scheduled on `node` (spec.nodeName) running as service account
+ * `sa` of namespace `ns`, or NULL: the node authorizer's question, asked on
+ * every handshake with a node-signed certificate, so one hash lookup. */
+const struct cfg_workload *cfg_pod_identity_on_node(const struct cfg_snapshot *s, const char *node,
+                                                    const char *ns, const char *sa);
 /* VirtualServices / DestinationRules whose host is `fqdn` (exact), in load order. */
 const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot *s,
                                                        const char *fqdn, struct cfg_iter *it);

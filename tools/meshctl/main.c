@@ -42,6 +42,7 @@ static void usage(FILE *f)
             "Offline commands:\n"
             "  analyze [--root-namespace NS] DIR|FILE...     istioctl analyze on the YAML\n"
             "  ca init DIR [--trust-domain TD] [--force]     create the mesh CA\n"
+            "  ca node NODE --ca-dir MESH_CA OUT_DIR         a node's intermediate CA\n"
             "  ca issue DIR --ns NS --sa SA --out PREFIX     a workload certificate\n"
             "\n"
             "WORKLOAD is NAMESPACE/NAME or NAME.NAMESPACE; -f explains offline from YAML.\n"
