@@ -7,7 +7,8 @@
  *           spiffe://<trust-domain>/ns/<ns>/sa/<sa>, digitalSignature,
  *           serverAuth + clientAuth, random 128-bit serial
  *   TLS:    1.3 only, AES-GCM suites, ALPN h2, the peer must present a
- *           chain to the mesh root; identities are then checked exactly. */
+ *           chain to the mesh root; identities are then checked exactly;
+ *           no session tickets or cache: every handshake verifies anew. */
 #ifndef MESHD_PKI_PKI_H
 #define MESHD_PKI_PKI_H
 
