@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Security (issue 13, item 2): a plaintext peer has no identity, so a DENY
-# rule on a not-form (notNamespaces, notPrincipals) catches it. The attack:
-# under PERMISSIVE, a server pod protected by `DENY from notNamespaces:
-# [default]` is reached in plaintext by pods outside the mesh, one on the
-# server's node and one across nodes. Each attempt must be reset, recorded
+# rule on a not-form (notNamespaces, notPrincipals, notServiceAccounts)
+# catches it. The attack: under PERMISSIVE, a server pod protected by
+# `DENY from notNamespaces: [default]` is reached in plaintext by pods
+# outside the mesh, one on the server's node and one across nodes. Each attempt must be reset, recorded
 # with flag DENY (connections and access log) and counted in the metrics,
 # while a mesh client in namespace default (mTLS over HBONE, from the other
 # node) keeps getting through at the same time.
@@ -109,6 +109,11 @@ t_begin "DENY notPrincipals [the mesh client]: plaintext refused, the named prin
 deny_source notPrincipals cluster.local/ns/default/sa/sa-1-1
 attack principal
 expect_round principal
+
+t_begin "DENY notServiceAccounts [sa-1-1] (the policy's namespace): the same"
+deny_source notServiceAccounts sa-1-1
+attack account
+expect_round account
 
 t_begin "removing the policy serves plaintext again (the refusals were the policy)"
 policy_is '# no policy'
