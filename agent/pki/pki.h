@@ -14,7 +14,8 @@
  *           and the CAs below the root; the peer must present a chain to
  *           the mesh root, whose leaf is no CA; identities are then
  *           checked exactly, and a node CA's leaf only for that node's
- *           pods (pki_authorize_node). */
+ *           pods (pki_authorize_node);
+ *           no session tickets or cache: every handshake verifies anew. */
 #ifndef MESHD_PKI_PKI_H
 #define MESHD_PKI_PKI_H
 

@@ -108,6 +108,16 @@ SSL_CTX *pki_tls_ctx(const struct pki_ca *ca, const struct pki_cert *cert, bool 
     for (int i = 0; i < sk_X509_num(path); i++)
         if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(path, i)) != 1)
             goto fail;
+    /* No session resumption, on either side: a resumed session carries the
+     * first handshake's verdict on the peer forward, so the chain, the
+     * identity and an expiry since would go unchecked. The server issues
+     * no TLS 1.3 ticket (not even a stateful one) and keeps no cache; the
+     * client stores no session to offer. HBONE sessions are long-lived
+     * and pooled, so a full handshake each time costs little. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!SSL_CTX_set_num_tickets(ctx, 0))
+        goto fail;
     /* Only the mesh root is trusted: no system CAs are loaded. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     SSL_CTX_set_verify_depth(ctx, 4);
