@@ -48,6 +48,7 @@ int mesh_identity_attach(void *m, struct pod *pod);
 void mesh_identity_detach(void *m, struct pod *pod);
 int mesh_hbone_attach(void *m, struct pod *pod);
 void mesh_hbone_detach(void *m, struct pod *pod);
+void mesh_hbone_quiesce(void *m, struct pod *pod); /* drain: no new tunnels */
 
 /* The outbound proxy's route hook and stream-done callback target. */
 void mesh_route(void *m, const struct pod *src, const struct meshd_addr *orig_dst,
