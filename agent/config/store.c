@@ -238,17 +238,20 @@ static void serve_persisted(struct cfg_store *st)
         if (cfg_load(paths, 1, &st->load_opts, &d, &snap) == 0 &&
             (d.counts[CFG_ERROR] || strcmp(cfg_snapshot_version(snap), st->persisted) != 0)) {
             log_error("config: the persisted configuration in %s does not load as version %s; "
-                      "not used",
+                      "not used (removed: the next good load is persisted afresh)",
                       path, st->persisted);
             cfg_snapshot_unref(snap);
             snap = NULL;
+            cfg_persist_remove(st->state_dir);
+            st->persisted[0] = '\0';
         }
     }
     cfg_diags_fini(&d);
     if (!snap) {
         st->status.serving = CFG_SERVING_NONE;
-        log_error("config: %s does not load and no last good configuration is persisted: "
-                  "refusing inbound traffic to enrolled pods (fail closed) until it loads",
+        log_error("config: %s does not load and no usable last good configuration is "
+                  "persisted: refusing inbound traffic to enrolled pods (fail closed) until it "
+                  "loads",
                   st->dir);
         return;
     }
