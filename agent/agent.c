@@ -225,16 +225,16 @@ static json_t *config_status(const struct agent *ag)
     for (size_t i = 0; i < cs.nfindings; i++)
         json_object_set_new(findings, cs.findings[i].code,
                             json_integer((json_int_t)cs.findings[i].count));
-    return json_pack("{s:s,s:s,s:b,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}",
-                     "dir", ag->opts->config_dir, "version", cs.version, "loaded", cs.loaded,
-                     "serving", cfg_serving_name(cs.serving), "persisted_version",
-                     cs.persisted_version, "fail_closed", cs.serving == CFG_SERVING_NONE,
-                     "persist_failures", (json_int_t)cs.persist_failures, "generation",
-                     (json_int_t)cs.generation, "applied", (json_int_t)cs.applied, "rejected",
-                     (json_int_t)cs.rejected, "unchanged", (json_int_t)cs.unchanged,
-                     "loaded_unix_ms", (json_int_t)cs.loaded_unix_ms, "load_seconds",
-                     cs.last_load_seconds, "files", (json_int_t)cfg_snapshot_files(snap),
-                     "resources", resources, "last_errors", errors, "findings", findings);
+    return json_pack("{s:s,s:s,s:b,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}", "dir",
+                     ag->opts->config_dir, "version", cs.version, "loaded", cs.loaded, "serving",
+                     cfg_serving_name(cs.serving), "persisted_version", cs.persisted_version,
+                     "fail_closed", cs.serving == CFG_SERVING_NONE, "persist_failures",
+                     (json_int_t)cs.persist_failures, "generation", (json_int_t)cs.generation,
+                     "applied", (json_int_t)cs.applied, "rejected", (json_int_t)cs.rejected,
+                     "unchanged", (json_int_t)cs.unchanged, "loaded_unix_ms",
+                     (json_int_t)cs.loaded_unix_ms, "load_seconds", cs.last_load_seconds, "files",
+                     (json_int_t)cfg_snapshot_files(snap), "resources", resources, "last_errors",
+                     errors, "findings", findings);
 }
 
 static json_t *cmd_config(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -329,8 +329,10 @@ static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id
         /* Never less policy than the last good configuration: with none
          * known yet, nothing is allowed in. */
         ag->authz_denied++;
-        log_ratelimited(LOG_INFO, "authz: %s/%s: denied: no configuration has loaded yet "
-                        "(fail closed)", pod->ns, pod->name);
+        log_ratelimited(LOG_INFO,
+                        "authz: %s/%s: denied: no configuration has loaded yet "
+                        "(fail closed)",
+                        pod->ns, pod->name);
         return -EACCES;
     }
     const struct cfg_snapshot *snap = cfg_store_current(ag->config);

@@ -149,9 +149,10 @@ int cfg_stage_commit(struct cfg_stage *st, const char *version)
         rm_tree(st->dir); /* the old copy, now at .new; the next begin retries */
         return 0;
     }
+    /* ENOENT: the first copy; EINVAL: a filesystem without RENAME_EXCHANGE. */
     if (errno == ENOENT && rename(st->dir, st->final) == 0)
-        return 0; /* the first copy */
-    if (errno == EINVAL) { /* a filesystem without RENAME_EXCHANGE */
+        return 0;
+    if (errno == EINVAL) {
         char old[PATH_MAX + 8];
         snprintf(old, sizeof(old), "%s.old", st->final);
         rm_tree(old);

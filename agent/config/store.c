@@ -67,7 +67,7 @@ static void load_into(const struct cfg_store *st, struct load_result *r)
     double t0 = now_seconds();
     const char *paths[] = {st->dir};
     struct cfg_load_opts o = st->load_opts;
-    struct cfg_stage stage;
+    struct cfg_stage stage = {0};
     bool staging = st->state_dir && cfg_stage_begin(&stage, st->state_dir) == 0;
     if (staging) {
         o.file_read = cfg_stage_file;
@@ -87,8 +87,8 @@ static void load_into(const struct cfg_store *st, struct load_result *r)
     /* A clean load is applied: persist it unless that version is kept. */
     snprintf(r->persisted, sizeof(r->persisted), "%s", st->persisted);
     r->persist_err = 0;
-    bool changed = !r->err && !r->load_errors &&
-                   strcmp(cfg_snapshot_version(r->snap), st->persisted) != 0;
+    bool changed =
+        !r->err && !r->load_errors && strcmp(cfg_snapshot_version(r->snap), st->persisted) != 0;
     if (staging && changed) {
         r->persist_err = cfg_stage_commit(&stage, cfg_snapshot_version(r->snap));
         snprintf(r->persisted, sizeof(r->persisted), "%s",

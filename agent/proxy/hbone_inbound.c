@@ -318,7 +318,7 @@ void hbone_inbound_quiesce_pod(void *ctx, struct pod *pod)
         return;
     listener_close_pod(hp->l);
     for (struct hi_session *hs = hp->sessions, *next; hs; hs = next) {
-        next = hs->next; /* a session without streams may end right away */
+        next = hs->next;            /* a session without streams may end right away */
         hbone_session_drain(hs->s); /* GOAWAY: open streams finish */
     }
 }

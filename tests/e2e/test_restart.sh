@@ -116,24 +116,7 @@ t_expect_ok "a second uninstall has nothing to do" meshd_uninstall 1
 for i in 1 2; do
     mesh_config "$E2E_TMP/config-$i"
     rm "$E2E_TMP/config-$i/pod-1-2.yaml" # outside the mesh: a plaintext client and server
-    cat >"$E2E_TMP/config-$i/security.yaml" <<'YAML'
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: strict-app-2-1, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  mtls: {mode: STRICT}
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: only-sa-1-1, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: ALLOW
-  rules:
-  - from:
-    - source: {principals: ["cluster.local/ns/default/sa/sa-1-1"]}
-YAML
+    strict_allow_yaml app-2-1 cluster.local/ns/default/sa/sa-1-1 >"$E2E_TMP/config-$i/security.yaml"
 done
 # A slow server: 20 chunks of 64 KiB, 0.1 s apart, so the transfer is
 # still open on the server's agent when it is told to stop (a fast one

@@ -20,22 +20,7 @@ source tests/e2e/lib/meshd.sh
 topo_init
 topo_create 2 2
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
-security_yaml='apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: strict-app-2-1, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  mtls: {mode: STRICT}
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: only-sa-1-1, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: ALLOW
-  rules:
-  - from:
-    - source: {principals: ["cluster.local/ns/default/sa/sa-1-1"]}'
+security_yaml=$(strict_allow_yaml app-2-1 cluster.local/ns/default/sa/sa-1-1)
 for i in 1 2; do
     mesh_config "$E2E_TMP/config-$i"
     rm "$E2E_TMP/config-$i/pod-1-2.yaml" # outside the mesh: the plaintext attacker

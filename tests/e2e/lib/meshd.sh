@@ -212,6 +212,30 @@ POD
     done
 }
 
+# strict_allow_yaml APP PRINCIPAL: Istio YAML making workloads app=APP of
+# the default namespace STRICT mTLS and allowing in only PRINCIPAL
+# ("cluster.local/ns/default/sa/sa-1-1").
+strict_allow_yaml() {
+    cat <<YAML
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict-$1, namespace: default}
+spec:
+  selector: {matchLabels: {app: $1}}
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-only-$1, namespace: default}
+spec:
+  selector: {matchLabels: {app: $1}}
+  action: ALLOW
+  rules:
+  - from:
+    - source: {principals: ["$2"]}
+YAML
+}
+
 # nginx_server "i,j" PORT: nginx in a pod answering "ok" to every request,
 # no access log (for load: wrk, the bench). Dual-stack.
 nginx_server() {
