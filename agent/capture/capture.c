@@ -116,6 +116,7 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
 {
     libbpf_set_print(libbpf_log);
     int err;
+    bool inherited = false;
     struct capture *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
@@ -124,6 +125,11 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
         err = -ENAMETOOLONG;
         goto err_free;
     }
+    /* Pins of a previous instance: its pods are enrolled in them. A failed
+     * start must leave them as they are (fail closed), never detach. */
+    char probe[320];
+    snprintf(probe, sizeof(probe), "%s/meshd_enrolled", c->pin_dir);
+    inherited = access(probe, F_OK) == 0;
     err = mkdir_p(c->pin_dir);
     if (err) {
         log_error("capture: cannot create %s: %s", c->pin_dir, strerror(-err));
@@ -171,7 +177,7 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
     *out = c;
     return 0;
 err_free:
-    capture_close(c, true);
+    capture_close(c, !inherited);
     return err;
 }
 
