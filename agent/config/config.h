@@ -32,6 +32,10 @@ struct cfg_load_opts {
     size_t max_file_bytes;  /* default 16 MiB */
     size_t max_total_bytes; /* default 256 MiB */
     size_t max_files;       /* default 10000 */
+    /* Optional: each file's bytes exactly as read, before decoding (the
+     * store persists the last good configuration from these). */
+    void (*file_read)(void *ctx, const char *name, const char *buf, size_t len);
+    void *file_read_ctx;
 };
 
 /* A workload: a Pod, or a WorkloadEntry / ServiceEntry endpoint. */

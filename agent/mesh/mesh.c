@@ -221,6 +221,12 @@ void mesh_hbone_detach(void *ctx, struct pod *pod)
     hbone_inbound_detach_pod(m->server, pod);
 }
 
+void mesh_hbone_quiesce(void *ctx, struct pod *pod)
+{
+    struct mesh *m = ctx;
+    hbone_inbound_quiesce_pod(m->server, pod);
+}
+
 int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opts,
              struct mesh **out)
 {

@@ -55,6 +55,7 @@ void mesh_identity_detach(void *m, struct pod *pod);
 void mesh_identity_rebind(void *ctx, struct pod *pod);
 int mesh_hbone_attach(void *m, struct pod *pod);
 void mesh_hbone_detach(void *m, struct pod *pod);
+void mesh_hbone_quiesce(void *m, struct pod *pod); /* drain: no new tunnels */
 
 /* The outbound proxy's route hook and stream-done callback target. */
 void mesh_route(void *m, const struct pod *src, const struct meshd_addr *orig_dst,

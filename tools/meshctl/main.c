@@ -190,8 +190,14 @@ static int do_config(const struct ctl *ctl, int argc, char **argv)
     json_t *c = agent_call(ctl->agent, json_pack("{s:s}", "cmd", "config"));
     if (!c || ctl->json)
         return print_result(ctl, c);
+    const char *serving = json_string_value(json_object_get(c, "serving"));
     printf("version:    %s%s\n", json_string_value(json_object_get(c, "version")),
            json_is_true(json_object_get(c, "loaded")) ? "" : " (nothing loaded yet)");
+    if (serving && strcmp(serving, "persisted") == 0)
+        printf("serving:    the persisted last good configuration (the directory does not "
+               "load)\n");
+    else if (serving && strcmp(serving, "none") == 0)
+        printf("serving:    nothing (fail closed: inbound traffic to enrolled pods refused)\n");
     printf("directory:  %s (%lld files)\n", json_string_value(json_object_get(c, "dir")),
            json_integer_value(json_object_get(c, "files")));
     printf("reloads:    %lld applied, %lld rejected\n",
