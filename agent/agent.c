@@ -1,8 +1,12 @@
-/* One meshd instance: start-up order, admin commands, clean shutdown.
+/* One meshd instance: start-up order, admin commands, drain and stop.
  *
- * Start-up: mounts -> BPF capture (take over pins or attach) -> outbound
- * proxy -> pod registry (restore) -> admin socket -> loop. Shutdown runs in
- * reverse and detaches everything, so the host is as it was. */
+ * Start-up: configuration (loaded, or the persisted last good one, or fail
+ * closed) -> mounts -> BPF capture (take over pins or attach) -> proxies ->
+ * pod registry (restore) -> admin socket -> loop. SIGTERM drains (listeners
+ * closed, open connections get --drain-seconds), then shutdown runs in
+ * reverse but hands over: pins, BPF enrollment and pods.json stay, so
+ * enrolled pods fail closed until the next agent restores them. Detaching
+ * everything is `meshd uninstall` (agent/uninstall.c). */
 #include "agent.h"
 
 #include <arpa/inet.h>
@@ -22,6 +26,7 @@
 #include "admin/admin.h"
 #include "admin/explain.h"
 #include "admin/http.h"
+#include "admin/reqserver.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
 #include "config/store.h"
@@ -67,6 +72,8 @@ struct agent {
     struct pods *pods;
     struct admin *admin;
     struct loop_io signal_io;
+    struct ticker drain_ticker;
+    uint64_t drain_deadline_ns; /* 0: not draining */
     char cgroup_path[256];
     char pin_dir[384];
 };
@@ -76,6 +83,10 @@ static json_t *cmd_enroll(void *ctx, const json_t *req, char *err, size_t errlen
     struct agent *ag = ctx;
     const char *pod = json_string_value(json_object_get(req, "pod"));
     const char *netns = json_string_value(json_object_get(req, "netns"));
+    if (ag->drain_deadline_ns) {
+        snprintf(err, errlen, "the agent is draining before it stops; enroll with the next one");
+        return NULL;
+    }
     if (!pod || !netns) {
         snprintf(err, errlen, "enroll needs \"pod\" (namespace/name) and \"netns\" (a path)");
         return NULL;
@@ -209,13 +220,16 @@ static json_t *config_status(const struct agent *ag)
     for (size_t i = 0; i < cs.nfindings; i++)
         json_object_set_new(findings, cs.findings[i].code,
                             json_integer((json_int_t)cs.findings[i].count));
-    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}", "dir",
-                     ag->opts->config_dir, "version", cs.version, "loaded", cs.loaded, "generation",
-                     (json_int_t)cs.generation, "applied", (json_int_t)cs.applied, "rejected",
-                     (json_int_t)cs.rejected, "unchanged", (json_int_t)cs.unchanged,
-                     "loaded_unix_ms", (json_int_t)cs.loaded_unix_ms, "load_seconds",
-                     cs.last_load_seconds, "files", (json_int_t)cfg_snapshot_files(snap),
-                     "resources", resources, "last_errors", errors, "findings", findings);
+    return json_pack("{s:s,s:s,s:b,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o}", "dir",
+                     ag->opts->config_dir, "version", cs.version, "loaded", cs.loaded, "serving",
+                     cfg_serving_name(cs.serving), "persisted_version", cs.persisted_version,
+                     "fail_closed", cs.serving == CFG_SERVING_NONE, "persist_failures",
+                     (json_int_t)cs.persist_failures, "generation", (json_int_t)cs.generation,
+                     "applied", (json_int_t)cs.applied, "rejected", (json_int_t)cs.rejected,
+                     "unchanged", (json_int_t)cs.unchanged, "loaded_unix_ms",
+                     (json_int_t)cs.loaded_unix_ms, "load_seconds", cs.last_load_seconds, "files",
+                     (json_int_t)cfg_snapshot_files(snap), "resources", resources, "last_errors",
+                     errors, "findings", findings);
 }
 
 static json_t *cmd_config(void *ctx, const json_t *req, char *err, size_t errlen)
@@ -279,6 +293,8 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
 static enum mtls_mode agent_mtls_mode(void *ctx, const struct pod *pod, uint16_t port)
 {
     struct agent *ag = ctx;
+    if (cfg_store_fail_closed(ag->config))
+        return MTLS_STRICT; /* no good configuration yet: no plaintext */
     const struct cfg_snapshot *snap = cfg_store_current(ag->config);
     if (!pod_source_bound(pod))
         return MTLS_STRICT; /* who it is is unknown: nothing in plaintext */
@@ -302,6 +318,16 @@ static int agent_authorize(void *ctx, const struct pod *pod, const char *peer_id
                            const struct meshd_addr *src, const struct meshd_addr *dst)
 {
     struct agent *ag = ctx;
+    if (cfg_store_fail_closed(ag->config)) {
+        /* Never less policy than the last good configuration: with none
+         * known yet, nothing is allowed in. */
+        ag->authz_denied++;
+        log_ratelimited(LOG_INFO,
+                        "authz: %s/%s: denied: no configuration has loaded yet "
+                        "(fail closed)",
+                        pod->ns, pod->name);
+        return -EACCES;
+    }
     const struct cfg_snapshot *snap = cfg_store_current(ag->config);
     if (!pod_source_bound(pod)) {
         ag->authz_denied++;
@@ -498,6 +524,16 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     metric(r, "meshd_config_info", "gauge", "The configuration version being served.");
     http_printf(r, "meshd_config_info{version=\"%s\",loaded=\"%s\"} 1\n", cfs.version,
                 cfs.loaded ? "true" : "false");
+    metric(r, "meshd_config_serving", "gauge",
+           "Where the served configuration comes from: live (the --config files), persisted "
+           "(the last good one of a previous run), none (fail closed: inbound refused).");
+    for (int k = CFG_SERVING_NONE; k <= CFG_SERVING_LIVE; k++)
+        http_printf(r, "meshd_config_serving{source=\"%s\"} %d\n",
+                    cfg_serving_name((enum cfg_serving)k), cfs.serving == (enum cfg_serving)k);
+    metric(r, "meshd_config_persist_failures_total", "counter",
+           "Applied configurations that could not be persisted in the state directory.");
+    http_printf(r, "meshd_config_persist_failures_total %llu\n",
+                (unsigned long long)cfs.persist_failures);
     metric(r, "meshd_config_reloads_total", "counter",
            "Configuration loads by result (rejected: errors, last good kept).");
     http_printf(r, "meshd_config_reloads_total{result=\"applied\"} %llu\n",
@@ -610,6 +646,15 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                 (unsigned long long)tcp_metrics_dropped(ag->tcp_metrics));
     tcp_metrics_render(ag->tcp_metrics, r);
     kernel_metrics_render(ag->kernel_metrics, r);
+    static const char *const endpoints[3] = {"admin", "metrics", "health"}, *control = "control";
+    struct reqserver_stats hs[3] = {0}, as = {0};
+    for (int i = 0; i < 3; i++)
+        if (ag->http[i])
+            http_server_get_stats(ag->http[i], &hs[i]);
+    if (ag->admin)
+        admin_get_stats(ag->admin, &as);
+    http_render_client_stats(r, "meshd_admin_http", endpoints, hs, 3);
+    http_render_client_stats(r, "meshd_control", &control, &as, 1);
 }
 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,
@@ -620,10 +665,20 @@ static void http_ready(void *ctx, const char *method, const char *path, const ch
     struct agent *ag = ctx;
     struct cfg_store_status cs;
     cfg_store_status(ag->config, &cs);
+    if (ag->drain_deadline_ns) {
+        r->status = 503;
+        http_printf(r, "draining: stopping\n");
+        return;
+    }
     if (!cs.loaded) {
         r->status = 503;
-        http_printf(r, "configuration not loaded (%zu errors; see meshctl proxy-config config)\n",
-                    cs.nerrors);
+        http_printf(r,
+                    "configuration not loaded (%zu errors; see meshctl proxy-config config); "
+                    "serving %s%s\n",
+                    cs.nerrors,
+                    cs.serving == CFG_SERVING_PERSISTED ? "the persisted version "
+                                                        : "nothing: inbound refused",
+                    cs.serving == CFG_SERVING_PERSISTED ? cs.version : "");
         return;
     }
     http_printf(r, "ready\n");
@@ -704,11 +759,12 @@ static int start_http(struct agent *ag)
     static const char *const names[3] = {"admin", "metrics", "health"};
     /* The route tables live as long as the agent: static, with ctx set here. */
     static struct http_route admin_routes[2], metrics_routes[2], health_routes[1];
-    admin_routes[0] = (struct http_route){"/config_dump", http_config_dump, ag};
-    admin_routes[1] = (struct http_route){"/logging", http_logging, ag};
-    metrics_routes[0] = (struct http_route){"/metrics", http_metrics, ag};
-    metrics_routes[1] = (struct http_route){"/stats/prometheus", http_metrics, ag};
-    health_routes[0] = (struct http_route){"/healthz/ready", http_ready, ag};
+    admin_routes[0] = (struct http_route){"/config_dump", http_config_dump, ag, 0};
+    /* The only state change: served on 127.0.0.1:15000 alone (http.h). */
+    admin_routes[1] = (struct http_route){"/logging", http_logging, ag, HTTP_ROUTE_POST};
+    metrics_routes[0] = (struct http_route){"/metrics", http_metrics, ag, 0};
+    metrics_routes[1] = (struct http_route){"/stats/prometheus", http_metrics, ag, 0};
+    health_routes[0] = (struct http_route){"/healthz/ready", http_ready, ag, 0};
     const struct {
         struct http_route *routes;
         size_t n;
@@ -721,7 +777,8 @@ static int start_http(struct agent *ag)
         struct meshd_addr a = {.family = MESHD_AF_INET, .port = htons(eps[i].port)};
         if (eps[i].loopback)
             a.addr[0] = 127, a.addr[3] = 1;
-        int err = http_server_new(ag->loop, &a, eps[i].routes, eps[i].n, &ag->http[i]);
+        struct http_server_opts o = {.name = names[i], .addr = &a, .local_only = eps[i].loopback};
+        int err = http_server_new(ag->loop, &o, eps[i].routes, eps[i].n, &ag->http[i]);
         if (err) {
             log_error("agent: %s endpoint on port %u: %s", names[i], eps[i].port, strerror(-err));
             return err;
@@ -730,13 +787,46 @@ static int start_http(struct agent *ag)
     return 0;
 }
 
+/* Drain: done when no connection is left or the grace period is over. */
+static void on_drain_tick(struct ticker *t, uint64_t now_ns)
+{
+    struct agent *ag = t->ctx;
+    struct conns_stats cs;
+    conns_get_stats(ag->conns, &cs);
+    if (cs.active == 0 || now_ns >= ag->drain_deadline_ns) {
+        if (cs.active)
+            log_info("agent: drain period over; closing %llu connection%s",
+                     (unsigned long long)cs.active, cs.active == 1 ? "" : "s");
+        loop_stop(ag->loop);
+    }
+}
+
+/* The first SIGTERM drains: listeners stop accepting (captured connects
+ * are refused, sk_lookup drops, HBONE sessions get GOAWAY) while open
+ * connections have --drain-seconds to finish. A second signal stops now. */
+static void begin_drain(struct agent *ag)
+{
+    struct conns_stats cs;
+    conns_get_stats(ag->conns, &cs);
+    ag->drain_deadline_ns = loop_now_ns() + (uint64_t)ag->opts->drain_s * 1000000000ull;
+    pods_quiesce(ag->pods);
+    log_info("agent: draining: listeners closed, %llu open connection%s get up to %u s",
+             (unsigned long long)cs.active, cs.active == 1 ? "" : "s", ag->opts->drain_s);
+    if (cs.active == 0 || ticker_start(&ag->drain_ticker, ag->loop, 100, on_drain_tick, ag) != 0)
+        loop_stop(ag->loop);
+}
+
 static void on_signal(struct loop_io *io, uint32_t events)
 {
     struct agent *ag = (struct agent *)((char *)io - offsetof(struct agent, signal_io));
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
-        log_info("agent: %s received; shutting down", strsignal((int)si.ssi_signo));
-        loop_stop(ag->loop);
+        log_info("agent: %s received; %s", strsignal((int)si.ssi_signo),
+                 ag->drain_deadline_ns || !ag->opts->drain_s ? "stopping" : "draining");
+        if (ag->drain_deadline_ns || !ag->opts->drain_s || !ag->pods)
+            loop_stop(ag->loop);
+        else
+            begin_drain(ag);
     }
 }
 
@@ -795,7 +885,11 @@ static void raise_fd_limit(size_t max_conns)
 
 int agent_run(const struct agent_opts *opts)
 {
-    struct agent ag = {.opts = opts, .signal_io.fd = -1, .ticker.io.fd = -1, .stdout_flags = -1};
+    struct agent ag = {.opts = opts,
+                       .signal_io.fd = -1,
+                       .ticker.io.fd = -1,
+                       .drain_ticker.io.fd = -1,
+                       .stdout_flags = -1};
     int status = 1, err;
     char bpffs[256], state_file[320];
     struct stat st;
@@ -813,8 +907,13 @@ int agent_run(const struct agent_opts *opts)
         log_error("agent: event loop: %s", strerror(-err));
         goto out;
     }
-    struct cfg_store_opts cfg_opts = {
-        .dir = opts->config_dir, .applied = on_config_applied, .ctx = &ag};
+    /* Loaded here, before any pod is restored, so a restored pod is never
+     * served without a configuration: the operator's, else the last good
+     * one persisted in the state dir, else none and fail closed. */
+    struct cfg_store_opts cfg_opts = {.dir = opts->config_dir,
+                                      .state_dir = opts->state_dir,
+                                      .applied = on_config_applied,
+                                      .ctx = &ag};
     if ((err = cfg_store_new(ag.loop, &cfg_opts, &ag.config)) != 0) {
         log_error("agent: configuration %s: %s", opts->config_dir, strerror(-err));
         goto out;
@@ -862,6 +961,7 @@ int agent_run(const struct agent_opts *opts)
         struct mesh_opts mo = {.ca_dir = opts->ca_dir,
                                .trust_domain = opts->trust_domain,
                                .owner = capture_owner(ag.capture),
+                               .node = opts->node,
                                .cert_ttl_s = opts->cert_ttl_s,
                                .authorize = agent_authorize,
                                .authorize_ctx = &ag};
@@ -889,13 +989,19 @@ int agent_run(const struct agent_opts *opts)
     if (ag.mesh)
         hooks[nhooks++] = (struct pod_hooks){
             .attach = mesh_identity_attach, .detach = mesh_identity_detach, .ctx = ag.mesh};
-    hooks[nhooks++] = (struct pod_hooks){
-        .attach = outbound_attach_pod, .detach = outbound_detach_pod, .ctx = ag.outbound};
-    hooks[nhooks++] = (struct pod_hooks){
-        .attach = inbound_attach_pod, .detach = inbound_detach_pod, .ctx = ag.inbound};
+    hooks[nhooks++] = (struct pod_hooks){.attach = outbound_attach_pod,
+                                         .detach = outbound_detach_pod,
+                                         .quiesce = outbound_quiesce_pod,
+                                         .ctx = ag.outbound};
+    hooks[nhooks++] = (struct pod_hooks){.attach = inbound_attach_pod,
+                                         .detach = inbound_detach_pod,
+                                         .quiesce = inbound_quiesce_pod,
+                                         .ctx = ag.inbound};
     if (ag.mesh)
-        hooks[nhooks++] = (struct pod_hooks){
-            .attach = mesh_hbone_attach, .detach = mesh_hbone_detach, .ctx = ag.mesh};
+        hooks[nhooks++] = (struct pod_hooks){.attach = mesh_hbone_attach,
+                                             .detach = mesh_hbone_detach,
+                                             .quiesce = mesh_hbone_quiesce,
+                                             .ctx = ag.mesh};
     snprintf(state_file, sizeof(state_file), "%s/pods.json", opts->state_dir);
     if ((err = pods_new(ag.capture, state_file, hooks, nhooks, &ag.pods)) != 0) {
         log_error("agent: pod registry: %s", strerror(-err));
@@ -928,7 +1034,10 @@ out:
     for (int i = 0; i < 3; i++)
         http_server_free(ag.http[i]);
     admin_free(ag.admin);
-    pods_free(ag.pods, 1);
+    ticker_stop(&ag.drain_ticker);
+    /* A handover, whatever the reason we stop: enrolled pods stay enrolled
+     * in the kernel and fail closed until the next agent (never open). */
+    pods_free(ag.pods, true);
     mesh_free(ag.mesh); /* closes tunnels: their records end in conns */
     ag.mesh = NULL;     /* conns_free below must not report to it */
     kevents_free(ag.kevents);
@@ -938,7 +1047,7 @@ out:
     kernel_metrics_free(ag.kernel_metrics);
     inbound_free(ag.inbound);
     outbound_free(ag.outbound);
-    capture_close(ag.capture, true);
+    capture_close(ag.capture, false);
     cfg_store_free(ag.config);
     if (ag.stdout_flags >= 0)
         fcntl(STDOUT_FILENO, F_SETFL, ag.stdout_flags);
@@ -947,6 +1056,8 @@ out:
         close(ag.signal_io.fd);
     loop_free(ag.loop);
     if (status == 0)
-        log_info("agent: stopped; BPF programs detached");
+        log_info("agent: stopped; enforcement left in place (pins under %s, state in %s); "
+                 "`meshd uninstall --node %s` detaches everything",
+                 ag.pin_dir, opts->state_dir, opts->node);
     return status;
 }

@@ -21,9 +21,16 @@ struct agent_opts {
     const char *ca_dir;       /* mesh CA (Istio plug-in layout); NULL: no mTLS */
     const char *trust_domain; /* default cluster.local */
     long cert_ttl_s;          /* workload certificates; 0: 24h */
+    unsigned drain_s;         /* SIGTERM: grace for open connections */
 };
 
 /* Returns the process exit status. */
 int agent_run(const struct agent_opts *opts);
+
+/* `meshd uninstall`: with no agent running for opts->node, removes what a
+ * stopped agent leaves in place on purpose: the BPF enrollment entries,
+ * the pinned links (detached) and maps, the pin directory, pods.json and
+ * the persisted configuration. Idempotent. Returns the exit status. */
+int agent_uninstall(const struct agent_opts *opts);
 
 #endif

@@ -1,5 +1,7 @@
-/* meshd: the per-node mesh agent. Parses flags and runs the agent. */
+/* meshd: the per-node mesh agent. Parses flags and runs the agent, or
+ * `meshd uninstall` (detach what stopped agents leave in place). */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,9 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: meshd --config DIR --node NAME [options]\n"
+               "       meshd uninstall --node NAME [--state-dir DIR] [--bpffs DIR]\n"
+               "                       (with no agent running: unenroll every pod, detach\n"
+               "                       and unpin the programs, remove the state)\n"
                "  --config DIR         Istio/Kubernetes YAML to serve (may be empty)\n"
                "  --node NAME          this node's name (a Kubernetes name)\n"
                "  --state-dir DIR      runtime state (default /run/meshd/NAME)\n"
@@ -28,6 +33,9 @@ static void usage(FILE *f)
                "  --access-log         one line per connection on stdout (for every pod,\n"
                "                       until Telemetry resources decide)\n"
                "  --log-format FORMAT  access-log format: text (default) or json\n"
+               "  --drain-seconds N    on SIGTERM, stop accepting and give open connections\n"
+               "                       N seconds (default 5); pods stay enrolled and fail\n"
+               "                       closed until the next agent\n"
                "  --version\n");
 }
 
@@ -47,15 +55,22 @@ int main(int argc, char **argv)
         {"ca-dir", required_argument, NULL, 'C'},
         {"trust-domain", required_argument, NULL, 'T'},
         {"cert-ttl", required_argument, NULL, 'L'},
+        {"drain-seconds", required_argument, NULL, 'D'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct agent_opts opts = {.max_conns = 65536, .trust_domain = "cluster.local"};
+    struct agent_opts opts = {.max_conns = 65536, .trust_domain = "cluster.local", .drain_s = 5};
+    bool uninstall = argc > 1 && strcmp(argv[1], "uninstall") == 0;
+    if (uninstall) { /* a subcommand: getopt sees the flags after it */
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -101,6 +116,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'D': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v > 3600) {
+                fprintf(stderr, "meshd: --drain-seconds wants seconds, from 0 to 3600\n");
+                return 2;
+            }
+            opts.drain_s = (unsigned)v;
+            break;
+        }
         case 'A':
             opts.access_log = 1;
             break;
@@ -129,7 +153,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!opts.config_dir || !opts.node || optind != argc) {
+    if ((!opts.config_dir && !uninstall) || !opts.node || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -148,5 +172,5 @@ int main(int argc, char **argv)
         snprintf(admin_socket, sizeof(admin_socket), "%s/meshd.sock", opts.state_dir);
         opts.admin_socket = admin_socket;
     }
-    return agent_run(&opts);
+    return uninstall ? agent_uninstall(&opts) : agent_run(&opts);
 }

@@ -116,6 +116,8 @@ int admin_new(struct loop *loop, const char *path, const struct admin_command *c
     struct reqserver_ops ops = {.name = "admin",
                                 .max_request = ADMIN_MAX_REQUEST,
                                 .max_clients = ADMIN_MAX_CLIENTS,
+                                .read_ms = ADMIN_READ_MS,
+                                .write_ms = ADMIN_WRITE_MS,
                                 .complete = admin_complete,
                                 .respond = admin_respond,
                                 .ctx = a};
@@ -137,4 +139,9 @@ void admin_free(struct admin *a)
     reqserver_free(a->server);
     unlink(a->path);
     free(a);
+}
+
+void admin_get_stats(const struct admin *a, struct reqserver_stats *out)
+{
+    reqserver_get_stats(a->server, out);
 }

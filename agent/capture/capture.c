@@ -1,6 +1,7 @@
 /* Loading, attaching and pinning the capture programs (see capture.h). */
 #include "capture/capture.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -117,6 +118,7 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
 {
     libbpf_set_print(libbpf_log);
     int err;
+    bool inherited = false;
     struct capture *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
@@ -125,6 +127,11 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
         err = -ENAMETOOLONG;
         goto err_free;
     }
+    /* Pins of a previous instance: its pods are enrolled in them. A failed
+     * start must leave them as they are (fail closed), never detach. */
+    char probe[320];
+    snprintf(probe, sizeof(probe), "%s/meshd_enrolled", c->pin_dir);
+    inherited = access(probe, F_OK) == 0;
     err = mkdir_p(c->pin_dir);
     if (err) {
         log_error("capture: cannot create %s: %s", c->pin_dir, strerror(-err));
@@ -173,7 +180,7 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
     *out = c;
     return 0;
 err_free:
-    capture_close(c, true);
+    capture_close(c, !inherited);
     return err;
 }
 
@@ -316,4 +323,80 @@ int capture_stats(struct capture *c, uint64_t *out)
     }
     free(vals);
     return 0;
+}
+
+/* Removes every key of a pinned hash map (collect, then delete: deleting
+ * while iterating restarts the walk). Returns how many went. */
+static size_t empty_pinned_map(const char *path)
+{
+    int fd = bpf_obj_get(path);
+    if (fd < 0)
+        return 0;
+    size_t removed = 0, n;
+    uint64_t keys[64];
+    do {
+        n = 0;
+        uint64_t key, *prev = NULL;
+        while (n < 64 && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
+            key = keys[n++];
+            prev = &key;
+        }
+        for (size_t i = 0; i < n; i++)
+            removed += bpf_map_delete_elem(fd, &keys[i]) == 0;
+    } while (n == 64);
+    close(fd);
+    return removed;
+}
+
+int capture_uninstall(const char *pin_dir)
+{
+    char path[512];
+    DIR *d = opendir(pin_dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    /* Pods first: with the map empty nothing is captured any more, even if
+     * some process still holds the programs. */
+    snprintf(path, sizeof(path), "%s/meshd_enrolled", pin_dir);
+    size_t pods = empty_pinned_map(path);
+    size_t links = 0, pins = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+        bool link = strncmp(de->d_name, "link_", 5) == 0 || strncmp(de->d_name, "inbound_", 8) == 0;
+        if (link) {
+            /* Detach explicitly: unpinning alone leaves the program attached
+             * while any other holder of the link lives. */
+            int fd = bpf_obj_get(path);
+            if (fd >= 0) {
+                links += bpf_link_detach(fd) == 0;
+                close(fd);
+            }
+        }
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            pins++;
+        else {
+            rc = -errno;
+            log_error("uninstall: cannot unpin %s: %s", path, strerror(errno));
+        }
+    }
+    closedir(d);
+    if (rmdir(pin_dir) == -1 && errno != ENOENT) {
+        rc = rc ? rc : -errno;
+        log_error("uninstall: %s left behind: %s", pin_dir, strerror(errno));
+    } else {
+        snprintf(path, sizeof(path), "%s", pin_dir);
+        char *slash = strrchr(path, '/');
+        if (slash) { /* the shared parent goes once the last instance has left */
+            *slash = '\0';
+            rmdir(path);
+        }
+    }
+    log_info("uninstall: %zu pod enrollment%s removed, %zu link%s detached, %zu pin%s removed "
+             "under %s",
+             pods, pods == 1 ? "" : "s", links, links == 1 ? "" : "s", pins, pins == 1 ? "" : "s",
+             pin_dir);
+    return rc;
 }

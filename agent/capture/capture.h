@@ -30,6 +30,12 @@ int capture_open(const struct capture_opts *opts, struct capture **out);
  * a successor can take over. Accepts NULL. */
 void capture_close(struct capture *c, bool detach);
 
+/* Uninstall with no agent running: empties the pinned enrollment map,
+ * detaches every pinned link under pin_dir (cgroup and per-pod sk_lookup),
+ * unpins links and maps, removes pin_dir and its parent once empty. 0 when
+ * there was nothing to remove too; -errno if something is left. */
+int capture_uninstall(const char *pin_dir);
+
 int capture_enroll(struct capture *c, uint64_t netns_cookie, uint32_t pod_id);
 int capture_unenroll(struct capture *c, uint64_t netns_cookie);
 /* Unenrolls every netns cookie not in keep[0..n). Used after a restart. */

@@ -107,3 +107,12 @@ void inbound_lookup_detach(struct inbound_lookup *il)
     meshd_inbound__destroy(il->skel);
     free(il);
 }
+
+void inbound_lookup_close(struct inbound_lookup *il)
+{
+    if (!il)
+        return;
+    bpf_link__destroy(il->link); /* drops our fd; the pin holds the link */
+    meshd_inbound__destroy(il->skel);
+    free(il);
+}

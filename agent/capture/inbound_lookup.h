@@ -19,5 +19,10 @@ int inbound_lookup_attach(const char *pin_dir, uint64_t netns_cookie, int netns_
 void inbound_lookup_prune(const char *pin_dir, const uint64_t *keep, size_t n);
 /* Detaches and unpins. Accepts NULL. */
 void inbound_lookup_detach(struct inbound_lookup *il);
+/* Frees the agent's side but leaves the link pinned and attached (the
+ * agent stops, the pod stays enrolled): with the listeners closed the
+ * sockmap is empty and the program drops, until the next agent takes the
+ * pin over. Accepts NULL. */
+void inbound_lookup_close(struct inbound_lookup *il);
 
 #endif

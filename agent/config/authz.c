@@ -42,6 +42,24 @@ static int ports(struct arena *a, const struct cfg_strs *s, struct authz_ports *
     return 0;
 }
 
+/* "name" is an account in the policy's own namespace (as istiod reads it). */
+static int service_accounts(struct arena *a, const struct cfg_strs *s, const char *policy_ns,
+                            struct authz_service_accounts *out)
+{
+    struct authz_service_account *v = arena_array(a, s->n ? s->n : 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        const char *slash = strchr(s->v[i], '/'); /* the decoder allows one at most */
+        v[i].ns = slash ? arena_printf(a, "%.*s", (int)(slash - s->v[i]), s->v[i]) : policy_ns;
+        v[i].name = slash ? slash + 1 : s->v[i];
+        if (!v[i].ns)
+            return -ENOMEM;
+    }
+    *out = (struct authz_service_accounts){v, s->n};
+    return 0;
+}
+
 static enum authz_key when_key(const char *key)
 {
     static const struct {
@@ -58,7 +76,8 @@ static enum authz_key when_key(const char *key)
     return AUTHZ_KEY_L7;
 }
 
-static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, struct authz_rule *out)
+static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const char *policy_ns,
+                        struct authz_rule *out)
 {
     struct authz_source *from = arena_array(a, r->nfrom ? r->nfrom : 1, sizeof(*from));
     struct authz_operation *to = arena_array(a, r->nto ? r->nto : 1, sizeof(*to));
@@ -75,7 +94,9 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, struct 
             .has_l7 = s->l7 != NULL,
         };
         if (cidrs(a, &s->ip_blocks, &from[i].ip_blocks) ||
-            cidrs(a, &s->not_ip_blocks, &from[i].not_ip_blocks))
+            cidrs(a, &s->not_ip_blocks, &from[i].not_ip_blocks) ||
+            service_accounts(a, &s->service_accounts, policy_ns, &from[i].service_accounts) ||
+            service_accounts(a, &s->not_service_accounts, policy_ns, &from[i].not_service_accounts))
             return -ENOMEM;
     }
     for (size_t i = 0; i < r->nto; i++) {
@@ -138,7 +159,7 @@ int cfg_authz_compile(struct cfg_snapshot *s)
         if (!rules || !p->name)
             return -ENOMEM;
         for (size_t r = 0; r < ap->nrules; r++)
-            if (compile_rule(&s->arena, &ap->rules[r], &rules[r]))
+            if (compile_rule(&s->arena, &ap->rules[r], ap->meta.ns, &rules[r]))
                 return -ENOMEM;
         p->rules = rules;
         p->nrules = ap->nrules;

@@ -32,6 +32,10 @@ struct cfg_load_opts {
     size_t max_file_bytes;  /* default 16 MiB */
     size_t max_total_bytes; /* default 256 MiB */
     size_t max_files;       /* default 10000 */
+    /* Optional: each file's bytes exactly as read, before decoding (the
+     * store persists the last good configuration from these). */
+    void (*file_read)(void *ctx, const char *name, const char *buf, size_t len);
+    void *file_read_ctx;
 };
 
 /* A workload: a Pod, or a WorkloadEntry / ServiceEntry endpoint. */
@@ -115,6 +119,11 @@ const struct cfg_workload *cfg_workload_of(const struct cfg_snapshot *s, const s
 /* Pods scheduled on `node`: iterate from {0} until NULL. */
 const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const char *node,
                                             struct cfg_iter *it);
+/* A Pod scheduled on `node` (spec.nodeName) running as service account
+ * `sa` of namespace `ns`, or NULL: the node authorizer's question, asked on
+ * every handshake with a node-signed certificate, so one hash lookup. */
+const struct cfg_workload *cfg_pod_identity_on_node(const struct cfg_snapshot *s, const char *node,
+                                                    const char *ns, const char *sa);
 /* VirtualServices / DestinationRules whose host is `fqdn` (exact), in load order. */
 const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot *s,
                                                        const char *fqdn, struct cfg_iter *it);

@@ -108,15 +108,42 @@ static void decode_cidrs(struct cfg_dec *d, const struct ynode *v, const char *f
     }
 }
 
+/* Identity patterns: Istio refuses an empty value. "" would be the one
+ * pattern that an absent identity could be said to match. */
+static void decode_patterns(struct cfg_dec *d, const struct ynode *v, const char *field,
+                            struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    for (size_t i = 0; i < out->n; i++)
+        if (!out->v[i][0])
+            dec_error(d, out->n == v->seq.n ? v->seq.v[i] : v, "%s[%zu]: empty value not allowed",
+                      field, i);
+}
+
+/* serviceAccounts as Istio validates them: at most 16, each "name" (in the
+ * policy's namespace) or "namespace/name", exact (no wildcard). */
+static void decode_service_accounts(struct cfg_dec *d, const struct ynode *v, const char *field,
+                                    struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    if (out->n > 16)
+        dec_error(d, v, "%s: may not have more than 16 values", field);
+    for (size_t i = 0; i < out->n; i++) {
+        const char *sa = out->v[i], *slash = strchr(sa, '/');
+        const struct ynode *at = out->n == v->seq.n ? v->seq.v[i] : v;
+        if (!sa[0] || strchr(sa, '*') || strlen(sa) > 320 ||
+            (slash && (slash == sa || !slash[1] || strchr(slash + 1, '/'))))
+            dec_error(d, at, "%s[%zu]: \"%.64s\" is not \"name\" or \"namespace/name\"", field, i,
+                      sa);
+    }
+}
+
 static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_authz_source *s)
 {
-    static const char *const l7[] = {"requestPrincipals",
-                                     "notRequestPrincipals",
-                                     "remoteIpBlocks",
-                                     "notRemoteIpBlocks",
-                                     "serviceAccounts",
-                                     "notServiceAccounts",
-                                     NULL};
+    static const char *const l7[] = {"requestPrincipals", "notRequestPrincipals", "remoteIpBlocks",
+                                     "notRemoteIpBlocks", NULL};
     const struct ynode *src = ymap_get(n, "source");
     const char *k;
     const struct ynode *v;
@@ -126,13 +153,17 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
     size_t m = dec_push(d, "source");
     for (size_t i = 0; dec_each(d, src, &i, &k, &v);) {
         if (is(k, "principals"))
-            dec_strs(d, v, k, &s->principals);
+            decode_patterns(d, v, k, &s->principals);
         else if (is(k, "notPrincipals"))
-            dec_strs(d, v, k, &s->not_principals);
+            decode_patterns(d, v, k, &s->not_principals);
         else if (is(k, "namespaces"))
-            dec_strs(d, v, k, &s->namespaces);
+            decode_patterns(d, v, k, &s->namespaces);
         else if (is(k, "notNamespaces"))
-            dec_strs(d, v, k, &s->not_namespaces);
+            decode_patterns(d, v, k, &s->not_namespaces);
+        else if (is(k, "serviceAccounts"))
+            decode_service_accounts(d, v, k, &s->service_accounts);
+        else if (is(k, "notServiceAccounts"))
+            decode_service_accounts(d, v, k, &s->not_service_accounts);
         else if (is(k, "ipBlocks"))
             decode_cidrs(d, v, k, &s->ip_blocks);
         else if (is(k, "notIpBlocks"))
@@ -140,6 +171,9 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
         else if (!is_one_of(k, l7))
             dec_unknown(d, k, v);
     }
+    if ((s->service_accounts.n || s->not_service_accounts.n) &&
+        (s->principals.n || s->not_principals.n || s->namespaces.n || s->not_namespaces.n))
+        dec_error(d, src, "cannot set serviceAccounts with namespaces or principals");
     s->l7 = first_l7(src, l7);
     dec_pop(d, m);
 }
@@ -198,9 +232,9 @@ static void decode_condition(struct cfg_dec *d, const struct ynode *n,
         if (is(k, "key"))
             dec_str(d, v, k, &c->key);
         else if (is(k, "values"))
-            dec_strs(d, v, k, &c->values);
+            decode_patterns(d, v, k, &c->values);
         else if (is(k, "notValues"))
-            dec_strs(d, v, k, &c->not_values);
+            decode_patterns(d, v, k, &c->not_values);
         else
             dec_unknown(d, k, v);
     }

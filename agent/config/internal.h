@@ -40,6 +40,7 @@ struct cfg_snapshot {
     struct cfg_index vip;            /* ip:port -> cfg_vip */
     struct cfg_index workload_by_ip; /* ip -> cfg_workload */
     struct cfg_index pods_by_node;   /* node -> cfg_workload */
+    struct cfg_index pod_identities; /* "node\0ns\0sa" -> Pod (node authorizer) */
     struct cfg_index vs_by_host;     /* fqdn -> VirtualService */
     struct cfg_index dr_by_host;     /* fqdn -> DestinationRule */
     struct cfg_wild_hosts vs_wild, dr_wild;

@@ -441,6 +441,8 @@ static void load_file(struct load *L, const char *path, const char *name)
 {
     size_t len = 0;
     char *buf = read_file(L, path, name, &len);
+    if (buf && L->o->file_read)
+        L->o->file_read(L->o->file_read_ctx, name, buf, len);
     if (buf)
         load_buffer(L, name, buf, len);
     free(buf);

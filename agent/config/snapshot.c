@@ -61,6 +61,13 @@ static int label_key(char *buf, size_t len, const char *ns, const struct cfg_kv 
     return n > 0 && (size_t)n < len ? n : -1;
 }
 
+/* The node authorizer's key: a service account of a namespace, on a node. */
+static int identity_key(char *buf, size_t len, const char *node, const char *ns, const char *sa)
+{
+    int n = snprintf(buf, len, "%s%c%s%c%s", node, 0, ns, 0, sa);
+    return n > 0 && (size_t)n < len ? n : -1;
+}
+
 static int add_workload(struct cfg_snapshot *s, struct cfg_workload *w)
 {
     unsigned char key[20];
@@ -75,6 +82,12 @@ static int add_workload(struct cfg_snapshot *s, struct cfg_workload *w)
     if (w->node && cfg_index_put_str(&s->pods_by_node, &s->arena, w->node, w))
         return -ENOMEM;
     char buf[768];
+    if (w->pod && w->node) {
+        int n = identity_key(buf, sizeof(buf), w->node, w->ns, w->service_account);
+        if (n > 0 && !cfg_index_get(&s->pod_identities, buf, (size_t)n) &&
+            cfg_index_put(&s->pod_identities, &s->arena, buf, (size_t)n, w))
+            return -ENOMEM;
+    }
     for (size_t i = 0; i < w->labels.n; i++) {
         int n = label_key(buf, sizeof(buf), w->ns, &w->labels.v[i]);
         if (n > 0 && cfg_index_put(&s->workloads_by_label, &s->arena, buf, (size_t)n, w))
@@ -107,6 +120,7 @@ static int index_workloads(struct cfg_snapshot *s)
     s->workloads = arena_array(&s->arena, total ? total : 1, sizeof(*s->workloads));
     if (!s->workloads || cfg_index_init(&s->workload_by_ip, &s->arena, total * 2) ||
         cfg_index_init(&s->pods_by_node, &s->arena, npods) ||
+        cfg_index_init(&s->pod_identities, &s->arena, npods) ||
         cfg_index_init(&s->workloads_by_label, &s->arena, total * 4))
         return -ENOMEM;
     size_t n = 0;
@@ -494,6 +508,14 @@ const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const 
                                             struct cfg_iter *it)
 {
     return cfg_index_next(&s->pods_by_node, node, strlen(node), it);
+}
+
+const struct cfg_workload *cfg_pod_identity_on_node(const struct cfg_snapshot *s, const char *node,
+                                                    const char *ns, const char *sa)
+{
+    char key[768];
+    int n = identity_key(key, sizeof(key), node, ns, sa);
+    return n > 0 ? cfg_index_get(&s->pod_identities, key, (size_t)n) : NULL;
 }
 
 const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot *s,

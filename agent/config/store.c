@@ -2,6 +2,7 @@
 #include "config/store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "config/analyze.h"
+#include "config/persist.h"
 #include "core/dirwatch.h"
 #include "core/log.h"
 
@@ -22,6 +24,10 @@ struct load_result {
     size_t load_errors; /* before analysis: these reject the load */
     double seconds;
     int err;
+    /* Persistence, done on the worker too: the version now on disk, and
+     * the error of a clean load that could not be written (0: none). */
+    char persisted[17];
+    int persist_err;
 };
 
 struct cfg_store {
@@ -29,6 +35,8 @@ struct cfg_store {
     struct cfg_store_opts opts;
     struct cfg_load_opts load_opts;
     char *dir;
+    char *state_dir; /* NULL: no persistence */
+    char persisted[17];
     struct dirwatch *watch;
     struct loop_io done_io; /* eventfd: the worker finished */
     pthread_t worker;
@@ -58,9 +66,16 @@ static void load_into(const struct cfg_store *st, struct load_result *r)
 {
     double t0 = now_seconds();
     const char *paths[] = {st->dir};
+    struct cfg_load_opts o = st->load_opts;
+    struct cfg_stage stage = {0};
+    bool staging = st->state_dir && cfg_stage_begin(&stage, st->state_dir) == 0;
+    if (staging) {
+        o.file_read = cfg_stage_file;
+        o.file_read_ctx = &stage;
+    }
     cfg_diags_init(&r->diags);
     r->snap = NULL;
-    r->err = cfg_load(paths, 1, &st->load_opts, &r->diags, &r->snap);
+    r->err = cfg_load(paths, 1, &o, &r->diags, &r->snap);
     /* What the loader finds (syntax, schema, duplicates, unknown kinds)
      * rejects the load; what the analyzers find (a reference to nothing, a
      * conflict) is reported, as istioctl would, and applied as Istio
@@ -69,6 +84,22 @@ static void load_into(const struct cfg_store *st, struct load_result *r)
     if (!r->err)
         cfg_analyze(r->snap, &r->diags);
     cfg_diags_sort(&r->diags);
+    /* A clean load is applied: persist it unless that version is kept. */
+    snprintf(r->persisted, sizeof(r->persisted), "%s", st->persisted);
+    r->persist_err = 0;
+    bool changed =
+        !r->err && !r->load_errors && strcmp(cfg_snapshot_version(r->snap), st->persisted) != 0;
+    if (staging && changed) {
+        r->persist_err = cfg_stage_commit(&stage, cfg_snapshot_version(r->snap));
+        snprintf(r->persisted, sizeof(r->persisted), "%s",
+                 r->persist_err ? "" : cfg_snapshot_version(r->snap));
+    } else if (staging) {
+        cfg_stage_abort(&stage);
+    } else if (st->state_dir && changed) {
+        r->persist_err = stage.err ? stage.err : -EIO;
+        cfg_persist_remove(st->state_dir); /* never leave an older copy */
+        r->persisted[0] = '\0';
+    }
     r->seconds = now_seconds() - t0;
 }
 
@@ -129,6 +160,14 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
 {
     const struct cfg_diags *d = &r->diags;
     size_t errors = r->load_errors;
+    snprintf(st->persisted, sizeof(st->persisted), "%s", r->persisted);
+    if (r->persist_err) {
+        st->status.persist_failures++;
+        log_error("config: version %s applies but cannot be persisted in %s (%s): a restart "
+                  "on broken files would refuse inbound traffic until a good load",
+                  r->snap ? cfg_snapshot_version(r->snap) : "?", st->state_dir,
+                  strerror(-r->persist_err));
+    }
     if (r->err || errors) {
         st->status.rejected++;
         clear_errors(st);
@@ -168,7 +207,10 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
         snprintf(st->version, sizeof(st->version), "%s", cfg_snapshot_version(r->snap));
         clear_errors(st);
         count_findings(st, d);
+        if (!st->status.loaded && st->status.rejected)
+            log_info("config: %s loads again: serving the operator's configuration", st->dir);
         st->status.loaded = true;
+        st->status.serving = CFG_SERVING_LIVE;
         st->status.applied++;
         st->status.generation++;
         st->status.loaded_unix_ms = unix_ms();
@@ -180,6 +222,46 @@ static void finish_load(struct cfg_store *st, struct load_result *r)
         release_off_loop(old);
     }
     cfg_diags_fini(&r->diags);
+}
+
+/* Start-up on a directory that does not load: the last good configuration
+ * of a previous run, if it loads clean and is the version recorded with
+ * it; otherwise nothing, and the agent fails closed. */
+static void serve_persisted(struct cfg_store *st)
+{
+    char path[PATH_MAX];
+    struct cfg_snapshot *snap = NULL;
+    struct cfg_diags d;
+    cfg_diags_init(&d);
+    if (st->state_dir && st->persisted[0] && cfg_persist_path(st->state_dir, path, sizeof(path))) {
+        const char *paths[] = {path};
+        if (cfg_load(paths, 1, &st->load_opts, &d, &snap) == 0 &&
+            (d.counts[CFG_ERROR] || strcmp(cfg_snapshot_version(snap), st->persisted) != 0)) {
+            log_error("config: the persisted configuration in %s does not load as version %s; "
+                      "not used (removed: the next good load is persisted afresh)",
+                      path, st->persisted);
+            cfg_snapshot_unref(snap);
+            snap = NULL;
+            cfg_persist_remove(st->state_dir);
+            st->persisted[0] = '\0';
+        }
+    }
+    cfg_diags_fini(&d);
+    if (!snap) {
+        st->status.serving = CFG_SERVING_NONE;
+        log_error("config: %s does not load and no usable last good configuration is "
+                  "persisted: refusing inbound traffic to enrolled pods (fail closed) until it "
+                  "loads",
+                  st->dir);
+        return;
+    }
+    cfg_snapshot_unref(st->current);
+    st->current = snap;
+    snprintf(st->version, sizeof(st->version), "%s", cfg_snapshot_version(snap));
+    st->status.serving = CFG_SERVING_PERSISTED;
+    log_error("config: %s does not load: serving the last good configuration, version %s, "
+              "persisted in %s, until it does (not ready)",
+              st->dir, st->version, path);
 }
 
 static void *worker_main(void *arg)
@@ -260,10 +342,17 @@ int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct c
         cfg_diags_fini(&none);
         snprintf(st->version, sizeof(st->version), "none");
     }
+    if (!err && opts->state_dir && !(st->state_dir = strdup(opts->state_dir)))
+        err = -ENOMEM;
+    if (!err && st->state_dir &&
+        cfg_persist_version(st->state_dir, st->persisted, sizeof(st->persisted)) != 0)
+        st->persisted[0] = '\0';
     if (!err) {
         struct load_result r;
         load_into(st, &r);
         finish_load(st, &r);
+        if (!st->status.loaded)
+            serve_persisted(st);
         err = dirwatch_new(loop, st->dir, opts->debounce_ms ? opts->debounce_ms : 200, on_change,
                            st, &st->watch);
     }
@@ -293,6 +382,7 @@ void cfg_store_free(struct cfg_store *st)
     clear_errors(st);
     cfg_snapshot_unref(st->current);
     free(st->dir);
+    free(st->state_dir);
     free(st);
 }
 
@@ -301,10 +391,29 @@ struct cfg_snapshot *cfg_store_current(const struct cfg_store *st)
     return st->current;
 }
 
+bool cfg_store_fail_closed(const struct cfg_store *st)
+{
+    return st->status.serving == CFG_SERVING_NONE;
+}
+
+const char *cfg_serving_name(enum cfg_serving s)
+{
+    switch (s) {
+    case CFG_SERVING_LIVE:
+        return "live";
+    case CFG_SERVING_PERSISTED:
+        return "persisted";
+    case CFG_SERVING_NONE:
+        break;
+    }
+    return "none";
+}
+
 void cfg_store_status(const struct cfg_store *st, struct cfg_store_status *out)
 {
     *out = st->status;
     out->version = st->version;
+    out->persisted_version = st->persisted;
     for (size_t i = 0; i < st->status.nerrors; i++)
         out->errors[i] = st->errors[i];
 }

@@ -6,7 +6,15 @@
  * swaps the snapshot in with one pointer store. A load with errors is
  * reported (log, meshctl, metrics) and not applied: the last good
  * snapshot keeps serving. Snapshots are refcounted, so a connection may
- * hold the one it started with across any number of reloads. */
+ * hold the one it started with across any number of reloads.
+ *
+ * With a state directory, every applied load is persisted there
+ * (config/persist.h). At start, if the directory does not load, the store
+ * serves that persisted last good configuration (status.serving
+ * CFG_SERVING_PERSISTED); with none, it serves an empty snapshot and says
+ * so (CFG_SERVING_NONE): the agent then refuses inbound traffic to its
+ * enrolled pods (fail closed) until a good load. In both cases
+ * status.loaded stays false (not ready) until the operator's files load. */
 #ifndef MESHD_CONFIG_STORE_H
 #define MESHD_CONFIG_STORE_H
 
@@ -22,6 +30,7 @@ struct cfg_store_opts {
     const char *dir;
     const char *root_namespace; /* NULL: istio-system */
     const char *domain;         /* NULL: cluster.local */
+    const char *state_dir;      /* NULL: nothing persisted */
     unsigned debounce_ms;       /* 0: 200 */
     /* Called on the loop thread after a new snapshot is in place; `old`
      * is still valid during the call (NULL the first time). */
@@ -39,8 +48,17 @@ struct cfg_finding_count {
     uint32_t count;
 };
 
+enum cfg_serving {
+    CFG_SERVING_NONE,      /* nothing good ever loaded: fail closed */
+    CFG_SERVING_PERSISTED, /* the last good configuration of a previous run */
+    CFG_SERVING_LIVE,      /* a load of the operator's directory */
+};
+
 struct cfg_store_status {
     bool loaded; /* some load succeeded: the snapshot is the operator's */
+    enum cfg_serving serving;
+    const char *persisted_version; /* "" when nothing is persisted */
+    uint64_t persist_failures;     /* applied loads that could not be persisted */
     const char *version;
     uint64_t generation; /* snapshots applied so far */
     uint64_t applied, rejected;
@@ -67,6 +85,10 @@ void cfg_store_free(struct cfg_store *st);
  * to keep it longer. Never NULL. */
 struct cfg_snapshot *cfg_store_current(const struct cfg_store *st);
 void cfg_store_status(const struct cfg_store *st, struct cfg_store_status *out);
+/* True while no good configuration was ever served (CFG_SERVING_NONE):
+ * callers refuse inbound traffic to enrolled pods. */
+bool cfg_store_fail_closed(const struct cfg_store *st);
+const char *cfg_serving_name(enum cfg_serving s);
 /* Starts a reload now (as the watcher would). */
 void cfg_store_reload(struct cfg_store *st);
 

@@ -121,24 +121,36 @@ static int pod_attach(struct pods *p, struct pod *pod)
 static void pod_release(struct pods *p, struct pod *pod)
 {
     /* Map entry first: from here on the pod's connects go direct, never to
-     * a listener that is closing. */
-    capture_unenroll(p->capture, pod->netns_cookie);
+     * a listener that is closing. A handover keeps it: the pod's connects
+     * are refused until the next agent listens again (fail closed). */
+    if (!pod->handover)
+        capture_unenroll(p->capture, pod->netns_cookie);
     pod_detach(p, pod, p->nhooks);
     close(pod->netns_fd);
     free(pod);
 }
 
-void pods_free(struct pods *p, int forget)
+void pods_quiesce(struct pods *p)
+{
+    for (struct pod *pod = p ? p->head : NULL; pod; pod = pod->next)
+        for (size_t n = p->nhooks; n-- > 0;)
+            if (p->hooks[n].quiesce)
+                p->hooks[n].quiesce(p->hooks[n].ctx, pod);
+}
+
+void pods_free(struct pods *p, bool handover)
 {
     if (!p)
         return;
     while (p->head) {
         struct pod *pod = p->head;
         p->head = pod->next;
-        log_info("pods: unenrolled %s/%s", pod->ns, pod->name);
+        pod->handover = handover;
+        if (!handover)
+            log_info("pods: unenrolled %s/%s", pod->ns, pod->name);
         pod_release(p, pod);
     }
-    if (forget && p->state_file && unlink(p->state_file) == -1 && errno != ENOENT)
+    if (!handover && p->state_file && unlink(p->state_file) == -1 && errno != ENOENT)
         log_warn("pods: cannot remove %s: %s", p->state_file, strerror(errno));
     free(p->state_file);
     free(p);

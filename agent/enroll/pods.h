@@ -7,6 +7,7 @@
 #ifndef MESHD_ENROLL_PODS_H
 #define MESHD_ENROLL_PODS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,10 @@ struct pod {
     void *inbound;  /* owned by the inbound proxy's hooks */
     void *hbone;    /* owned by the HBONE server's hooks */
     void *identity; /* owned by the identity hooks: certificate, TLS contexts */
+    /* Set before the hooks detach when the agent stops rather than the pod
+     * leaving: they release the agent's side but keep what the kernel
+     * enforces (pinned sk_lookup links) for the next agent. */
+    bool handover;
     struct pod *next;
 };
 
@@ -71,6 +76,9 @@ struct pod_hooks {
     /* Opens the pod's listeners; returns 0 or -errno. */
     int (*attach)(void *ctx, struct pod *pod);
     void (*detach)(void *ctx, struct pod *pod);
+    /* Optional: stop accepting new connections into the pod's listeners;
+     * open ones go on (the drain before a stop). Detach still follows. */
+    void (*quiesce)(void *ctx, struct pod *pod);
     void *ctx;
 };
 
@@ -85,9 +93,15 @@ typedef void (*pod_rebound_fn)(void *ctx, struct pod *pod);
 /* `capture` is borrowed. `state_file` may be NULL (no persistence). */
 int pods_new(struct capture *capture, const char *state_file, const struct pod_hooks *hooks,
              size_t nhooks, struct pods **out);
-/* Unenrolls every pod (map entries, listeners) and frees. Accepts NULL.
- * Removes the state file when `forget` is set (clean shutdown). */
-void pods_free(struct pods *p, int forget);
+/* Frees the registry. Accepts NULL. With `handover` (the agent stops:
+ * SIGTERM, a failed start) the pods stay enrolled in the kernel: BPF map
+ * entries, pinned links and the state file are kept, so they fail closed
+ * until the next agent restores them. Without it every pod is unenrolled
+ * (map entry, listeners, pins) and the state file is removed. */
+void pods_free(struct pods *p, bool handover);
+/* Every pod's listeners stop accepting (quiesce hooks); open connections
+ * and enrollment stay. The drain before pods_free(p, true). */
+void pods_quiesce(struct pods *p);
 
 /* Without a binder a pod is bound by its claims alone (unit tests). */
 void pods_set_binder(struct pods *p, pod_bind_fn bind, void *ctx);

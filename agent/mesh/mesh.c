@@ -31,6 +31,7 @@ struct mesh {
     void *outbound;    /* borrowed */
     struct pki_ca *ca;
     char trust_domain[128];
+    char node[PKI_NODE_MAX + 1]; /* this agent's node: the only one it signs for */
     long cert_ttl_s;
     struct hbone_pool *pool;
     struct hbone_inbound *server;
@@ -64,6 +65,30 @@ static void identity_free(struct pod_identity *id)
     free(id);
 }
 
+/* The local half of the node authorizer: this agent signs only for pods
+ * of its own node. A Pod object the configuration places on another node,
+ * or with another service account, gets no certificate from here. Without
+ * a Pod object the enrollment (a CNI call on this node) is all there is. */
+static int may_sign(const struct mesh *m, const struct pod *pod)
+{
+    const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
+    const struct cfg_pod *p = snap ? cfg_find(snap, CFG_POD, pod->ns, pod->name) : NULL;
+    if (!p)
+        return 0;
+    if (p->node && m->node[0] && strcmp(p->node, m->node) != 0) {
+        log_ratelimited(LOG_ERROR, "mesh: not signing for %s/%s: its Pod is on node %s, not %s",
+                        pod->ns, pod->name, p->node, m->node);
+        return -EPERM;
+    }
+    if (p->service_account && strcmp(p->service_account, pod->sa) != 0) {
+        log_ratelimited(LOG_ERROR,
+                        "mesh: not signing %s/%s as service account %s: its Pod runs as %s",
+                        pod->ns, pod->name, pod->sa, p->service_account);
+        return -EPERM;
+    }
+    return 0;
+}
+
 static struct pod_identity *identity_issue(struct mesh *m, const struct pod *pod)
 {
     struct pod_identity *id = calloc(1, sizeof(*id));
@@ -90,6 +115,9 @@ int mesh_identity_attach(void *ctx, struct pod *pod)
         pod->identity = NULL;
         return 0;
     }
+    int rc = may_sign(m, pod);
+    if (rc)
+        return rc;
     struct pod_identity *id = identity_issue(m, pod);
     if (!id)
         return -ENOMEM;
@@ -126,17 +154,45 @@ static SSL_CTX *server_ctx(void *ctx, const struct pod *pod)
     return id ? id->server : NULL;
 }
 
+/* Whether node `node` runs ns/sa: a Pod of the configuration there, or,
+ * for this node, a pod enrolled here (this agent signed its certificate
+ * itself). One hash lookup per handshake; the scan of local pods only for
+ * a local identity the configuration does not know. */
+static bool node_runs(void *ctx, const char *node, const char *ns, const char *sa)
+{
+    const struct mesh *m = ctx;
+    const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
+    if (snap && cfg_pod_identity_on_node(snap, node, ns, sa))
+        return true;
+    if (strcmp(node, m->node) != 0 || !m->pods)
+        return false;
+    for (const struct pod *p = pods_first(m->pods); p; p = p->next)
+        if (p->identity && strcmp(p->ns, ns) == 0 && strcmp(p->sa, sa) == 0)
+            return true;
+    return false;
+}
+
+/* The chain to the root and the exact identity, then the node authorizer. */
+static int verify_peer(struct mesh *m, SSL *ssl, const char *expected, char *id, size_t idlen,
+                       char *why, size_t whylen)
+{
+    char node[PKI_NODE_MAX + 1];
+    int rc = pki_verify_peer(ssl, m->trust_domain, expected, id, idlen, why, whylen);
+    if (rc == 0)
+        rc = pki_authorize_node(ssl, m->trust_domain, id, node_runs, m, node, sizeof(node), why,
+                                whylen);
+    return rc;
+}
+
 static int verify_client(void *ctx, SSL *ssl, char *id, size_t idlen, char *why, size_t whylen)
 {
-    struct mesh *m = ctx;
-    return pki_verify_peer(ssl, m->trust_domain, NULL, id, idlen, why, whylen);
+    return verify_peer(ctx, ssl, NULL, id, idlen, why, whylen);
 }
 
 static int verify_server(void *ctx, SSL *ssl, const char *expected, char *why, size_t len)
 {
-    struct mesh *m = ctx;
     char id[PKI_ID_MAX];
-    return pki_verify_peer(ssl, m->trust_domain, expected, id, sizeof(id), why, len);
+    return verify_peer(ctx, ssl, expected, id, sizeof(id), why, len);
 }
 
 static int authorize(void *ctx, const struct pod *pod, const char *peer_id,
@@ -165,6 +221,12 @@ void mesh_hbone_detach(void *ctx, struct pod *pod)
     hbone_inbound_detach_pod(m->server, pod);
 }
 
+void mesh_hbone_quiesce(void *ctx, struct pod *pod)
+{
+    struct mesh *m = ctx;
+    hbone_inbound_quiesce_pod(m->server, pod);
+}
+
 int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opts,
              struct mesh **out)
 {
@@ -177,11 +239,25 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
     m->cert_ttl_s = opts->cert_ttl_s > 0 ? opts->cert_ttl_s : PKI_DEFAULT_TTL;
     m->authorize = opts->authorize;
     m->authorize_ctx = opts->authorize_ctx;
+    snprintf(m->node, sizeof(m->node), "%s", opts->node ? opts->node : "");
     int rc = pki_ca_load(opts->ca_dir, &m->ca, err, sizeof(err));
     if (rc) {
         log_error("mesh: %s", err);
         free(m);
         return rc;
+    }
+    const char *ca_td, *ca_node = pki_ca_node(m->ca, &ca_td);
+    if (!ca_node) {
+        log_warn("mesh: %s holds the mesh CA key: this node can mint every identity in the mesh; "
+                 "give it a node CA (meshctl ca node %s --ca-dir MESH_CA OUT)",
+                 opts->ca_dir, m->node[0] ? m->node : "NODE");
+    } else if (strcmp(ca_node, m->node) != 0 || strcmp(ca_td, m->trust_domain) != 0) {
+        /* Its leaves would be refused by every peer: say so now. */
+        log_error("mesh: %s is the CA of node %s (trust domain %s), not of node %s (%s)",
+                  opts->ca_dir, ca_node, ca_td, m->node, m->trust_domain);
+        pki_ca_free(m->ca);
+        free(m);
+        return -EINVAL;
     }
     struct hbone_pool_opts po = {.owner = opts->owner,
                                  .max_streams = HBONE_MAX_STREAMS,
@@ -207,7 +283,8 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
         mesh_free(m);
         return rc;
     }
-    log_info("mesh: CA %s loaded, trust domain %s", opts->ca_dir, m->trust_domain);
+    log_info("mesh: CA %s loaded (%s%s), trust domain %s", opts->ca_dir,
+             ca_node ? "node CA of " : "the mesh CA", ca_node ? ca_node : "", m->trust_domain);
     *out = m;
     return 0;
 }
@@ -549,7 +626,9 @@ void mesh_tick(struct mesh *m, uint64_t now_ns)
         struct pod_identity *old = p->identity;
         if (!old || !pki_cert_needs_renewal(old->cert, now))
             continue;
-        struct pod_identity *fresh = identity_issue(m, p);
+        /* A pod the configuration moved elsewhere keeps the certificate
+         * it has until it expires, and gets no new one from this node. */
+        struct pod_identity *fresh = may_sign(m, p) == 0 ? identity_issue(m, p) : NULL;
         if (!fresh) {
             log_ratelimited(LOG_WARN, "mesh: renewing %s/%s failed; keeping the current one", p->ns,
                             p->name);

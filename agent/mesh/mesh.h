@@ -1,10 +1,11 @@
 /* The mesh glue: workload identities for enrolled pods and HBONE between
- * them. Each pod gets a SPIFFE certificate for its service account from the
- * mesh CA (renewed at half-life), a 15008 HBONE server, and outbound
- * connections to a pod this agent knows (an enrolled pod, today; the
- * configuration model widens this to every mesh workload) go over an
- * HBONE tunnel from the pool, with both identities verified exactly.
- * Everything else passes through as before. */
+ * them. Each pod gets a SPIFFE certificate for its service account from
+ * this node's CA (or the mesh CA, legacy; renewed at half-life), a 15008
+ * HBONE server, and outbound connections to a pod this agent knows (an
+ * enrolled pod, today; the configuration model widens this to every mesh
+ * workload) go over an HBONE tunnel from the pool, with both identities
+ * verified exactly and authorized by node. Everything else passes through
+ * as before. */
 #ifndef MESHD_MESH_MESH_H
 #define MESHD_MESH_MESH_H
 
@@ -23,8 +24,9 @@ struct outbound_route;
 struct meshd_addr;
 
 struct mesh_opts {
-    const char *ca_dir;
+    const char *ca_dir; /* the mesh CA (legacy) or this node's CA */
     const char *trust_domain;
+    const char *node;            /* this agent's node: its CA must be this node's */
     struct upstream_owner owner; /* of the pool's and the HBONE server's sockets */
     long cert_ttl_s;             /* workload certificate lifetime; 0: 24h */
     /* Destination policy for HBONE streams (0 allows, -EACCES: 401). */
@@ -53,6 +55,7 @@ void mesh_identity_detach(void *m, struct pod *pod);
 void mesh_identity_rebind(void *ctx, struct pod *pod);
 int mesh_hbone_attach(void *m, struct pod *pod);
 void mesh_hbone_detach(void *m, struct pod *pod);
+void mesh_hbone_quiesce(void *m, struct pod *pod); /* drain: no new tunnels */
 
 /* The outbound proxy's route hook and stream-done callback target. */
 void mesh_route(void *m, const struct pod *src, const struct meshd_addr *orig_dst,

@@ -13,7 +13,7 @@ bool authz_match_string(const char *pattern, const char *value)
         return false;
     size_t pl = strlen(pattern), vl = strlen(value);
     if (pl == 1 && pattern[0] == '*')
-        return true;                      /* presence */
+        return vl > 0;                    /* presence: Istio's "any value" */
     if (pl > 0 && pattern[pl - 1] == '*') /* prefix */
         return vl >= pl - 1 && strncmp(pattern, value, pl - 1) == 0;
     if (pl > 0 && pattern[0] == '*') /* suffix */
@@ -21,10 +21,57 @@ bool authz_match_string(const char *pattern, const char *value)
     return strcmp(pattern, value) == 0;
 }
 
-static bool any_string(const struct authz_strings *l, const char *value)
+/* The peer's identity against one pattern. A plaintext peer has none: it
+ * matches no pattern, so a list never matches it and its not-form always
+ * does (ztunnel: the empty identity, which no valid pattern matches). */
+static bool principal_is(const char *pattern, const struct authz_request *r)
+{
+    return r->principal && authz_match_string(pattern, r->principal);
+}
+
+static bool namespace_is(const char *pattern, const struct authz_request *r)
+{
+    return r->namespace_ && authz_match_string(pattern, r->namespace_);
+}
+
+static bool any_principal(const struct authz_strings *l, const struct authz_request *r)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (authz_match_string(l->v[i], value))
+        if (principal_is(l->v[i], r))
+            return true;
+    return false;
+}
+
+static bool any_namespace(const struct authz_strings *l, const struct authz_request *r)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (namespace_is(l->v[i], r))
+            return true;
+    return false;
+}
+
+/* "<trust domain>/ns/<ns>/sa/<name>" names exactly this account; the trust
+ * domain is not compared (ztunnel's ServiceAccountMatch). pki_verify_peer
+ * admitted only Kubernetes names, which contain no '/'. */
+static bool service_account_is(const struct authz_service_account *sa,
+                               const struct authz_request *r)
+{
+    if (!r->principal)
+        return false;
+    const char *ns = strchr(r->principal, '/');
+    size_t nl = strlen(sa->ns);
+    if (!ns || strncmp(ns, "/ns/", 4) != 0)
+        return false;
+    ns += 4;
+    return strncmp(ns, sa->ns, nl) == 0 && strncmp(ns + nl, "/sa/", 4) == 0 &&
+           strcmp(ns + nl + 4, sa->name) == 0;
+}
+
+static bool any_service_account(const struct authz_service_accounts *l,
+                                const struct authz_request *r)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (service_account_is(&l->v[i], r))
             return true;
     return false;
 }
@@ -102,17 +149,17 @@ static bool source_matches(const struct authz_source *s, const struct authz_requ
 {
     if (s->has_l7 && action == AUTHZ_ALLOW)
         return false; /* cannot be proven at L4: an ALLOW must not widen */
-    bool needs_identity =
-        s->principals.n || s->not_principals.n || s->namespaces.n || s->not_namespaces.n;
-    if (needs_identity && (!r->principal || !r->namespace_))
-        return false; /* plaintext peers have neither */
-    if (s->principals.n && !any_string(&s->principals, r->principal))
+    if (s->principals.n && !any_principal(&s->principals, r))
         return false;
-    if (s->not_principals.n && any_string(&s->not_principals, r->principal))
+    if (s->not_principals.n && any_principal(&s->not_principals, r))
         return false;
-    if (s->namespaces.n && !any_string(&s->namespaces, r->namespace_))
+    if (s->namespaces.n && !any_namespace(&s->namespaces, r))
         return false;
-    if (s->not_namespaces.n && any_string(&s->not_namespaces, r->namespace_))
+    if (s->not_namespaces.n && any_namespace(&s->not_namespaces, r))
+        return false;
+    if (s->service_accounts.n && !any_service_account(&s->service_accounts, r))
+        return false;
+    if (s->not_service_accounts.n && any_service_account(&s->not_service_accounts, r))
         return false;
     if (s->ip_blocks.n && !any_cidr(&s->ip_blocks, &r->source))
         return false;
@@ -151,9 +198,9 @@ static bool value_matches(const struct authz_condition *c, const char *v,
     case AUTHZ_KEY_DESTINATION_IP:
         return value_matches_addr(v, &r->destination);
     case AUTHZ_KEY_SOURCE_NAMESPACE:
-        return authz_match_string(v, r->namespace_);
+        return namespace_is(v, r);
     case AUTHZ_KEY_SOURCE_PRINCIPAL:
-        return authz_match_string(v, r->principal);
+        return principal_is(v, r);
     case AUTHZ_KEY_DESTINATION_PORT:
         snprintf(port, sizeof(port), "%u", ntohs(r->destination.port));
         return authz_match_string(v, port);
@@ -168,9 +215,6 @@ static bool condition_matches(const struct authz_condition *c, const struct auth
 {
     if (c->key == AUTHZ_KEY_L7)
         return action != AUTHZ_ALLOW; /* dropped from DENY, never true in ALLOW */
-    if ((c->key == AUTHZ_KEY_SOURCE_NAMESPACE || c->key == AUTHZ_KEY_SOURCE_PRINCIPAL) &&
-        (!r->principal || !r->namespace_))
-        return false;
     bool any = false;
     for (size_t i = 0; i < c->values.n && !any; i++)
         any = value_matches(c, c->values.v[i], r);

@@ -14,8 +14,15 @@
  * sources (or operations) of one clause are ORed, and inside a source the
  * fields are ANDed with their not-forms. An empty rule matches everything.
  * L7-only fields make an ALLOW rule match nothing and are dropped from a
- * DENY rule (it matches more broadly), as Istio's ztunnel does. Plaintext
- * peers have no principal or namespace: fields on them never match. */
+ * DENY rule (it matches more broadly), as Istio's ztunnel does.
+ *
+ * A plaintext (PERMISSIVE) peer has no identity. As in ztunnel, where it is
+ * the empty string, it matches no principal, namespace or service account
+ * pattern, not even "*" (presence): positive fields (principals,
+ * namespaces, serviceAccounts, `when` values on source.principal and
+ * source.namespace) never match it, and their not-forms always do. So
+ * `DENY from notNamespaces: [x]` denies plaintext, and `ALLOW from
+ * principals: ["*"]` admits only authenticated peers. */
 #ifndef MESHD_POLICY_AUTHZ_H
 #define MESHD_POLICY_AUTHZ_H
 
@@ -49,9 +56,20 @@ struct authz_ports {
     size_t n;
 };
 
+/* A serviceAccounts entry: exact namespace and name (no wildcards). */
+struct authz_service_account {
+    const char *ns, *name;
+};
+
+struct authz_service_accounts {
+    const struct authz_service_account *v;
+    size_t n;
+};
+
 /* One entry of from[].source. Empty lists are "not set". */
 struct authz_source {
     struct authz_strings principals, not_principals, namespaces, not_namespaces;
+    struct authz_service_accounts service_accounts, not_service_accounts;
     struct authz_cidrs ip_blocks, not_ip_blocks;
     bool has_l7; /* requestPrincipals, remoteIpBlocks, ...: not decidable at L4 */
 };
@@ -93,7 +111,8 @@ struct authz_policy {
 };
 
 /* The connection being decided. principal/namespace are NULL for
- * plaintext (PERMISSIVE) peers. */
+ * plaintext (PERMISSIVE) peers; the service account is read from the
+ * principal. */
 struct authz_request {
     const char *principal; /* "cluster.local/ns/x/sa/y" (Istio drops spiffe://) */
     const char *namespace_;
@@ -110,7 +129,8 @@ struct authz_decision {
 void authz_evaluate(const struct authz_policy *policies, size_t n, const struct authz_request *req,
                     struct authz_decision *out);
 
-/* Istio string matching: exact, "prefix*", "*suffix", "*". */
+/* Istio string matching: exact, "prefix*", "*suffix", "*" (presence: a
+ * non-empty value). */
 bool authz_match_string(const char *pattern, const char *value);
 /* Parses "10.0.0.0/8", "fd00::/64" or a bare address. 0 or -EINVAL. */
 int authz_cidr_parse(const char *s, struct authz_cidr *out);

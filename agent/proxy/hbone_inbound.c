@@ -311,6 +311,18 @@ void hbone_inbound_detach_pod(void *ctx, struct pod *pod)
     pod->hbone = NULL;
 }
 
+void hbone_inbound_quiesce_pod(void *ctx, struct pod *pod)
+{
+    struct hi_pod *hp = pod->hbone;
+    if (!hp)
+        return;
+    listener_close_pod(hp->l);
+    for (struct hi_session *hs = hp->sessions, *next; hs; hs = next) {
+        next = hs->next;            /* a session without streams may end right away */
+        hbone_session_drain(hs->s); /* GOAWAY: open streams finish */
+    }
+}
+
 void hbone_inbound_expire(struct hbone_inbound *hi, uint64_t now_ns)
 {
     for (struct hi_pod *hp = hi->pods; hp; hp = hp->next) {

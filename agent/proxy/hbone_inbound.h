@@ -52,6 +52,9 @@ void hbone_inbound_free(struct hbone_inbound *hi);
 
 int hbone_inbound_attach_pod(void *hi, struct pod *pod);
 void hbone_inbound_detach_pod(void *hi, struct pod *pod);
+/* Closes the pod's 15008 listeners and sends GOAWAY on its sessions: no new
+ * tunnels, open streams go on (the drain before a stop). */
+void hbone_inbound_quiesce_pod(void *hi, struct pod *pod);
 
 /* Closes sessions stuck in the handshake or idle past the timeouts. */
 void hbone_inbound_expire(struct hbone_inbound *hi, uint64_t now_ns);

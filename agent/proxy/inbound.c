@@ -132,9 +132,21 @@ void inbound_detach_pod(void *ctx, struct pod *pod)
     if (!ip)
         return;
     /* Program first: once it is gone, inbound goes to the app directly
-     * rather than to a listener that is closing. */
-    inbound_lookup_detach(ip->lookup);
+     * rather than to a listener that is closing. On a handover it stays:
+     * the sockmap empties with our listeners and the pod drops plaintext
+     * until the next agent takes the pin over. */
+    if (pod->handover)
+        inbound_lookup_close(ip->lookup);
+    else
+        inbound_lookup_detach(ip->lookup);
     listener_close_pod(ip->l);
     free(ip);
     pod->inbound = NULL;
+}
+
+void inbound_quiesce_pod(void *ctx, struct pod *pod)
+{
+    struct inbound_pod *ip = pod->inbound;
+    if (ip) /* the sockmap loses the listeners: new connections are dropped */
+        listener_close_pod(ip->l);
 }

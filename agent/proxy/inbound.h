@@ -38,6 +38,9 @@ void inbound_free(struct inbound *ib);
 
 int inbound_attach_pod(void *ib, struct pod *pod);
 void inbound_detach_pod(void *ib, struct pod *pod);
+/* Closes the pod's 15006 listeners (drain): sk_lookup then drops new
+ * connections; open ones go on. */
+void inbound_quiesce_pod(void *ib, struct pod *pod);
 
 const char *mtls_mode_name(enum mtls_mode m);
 

@@ -437,3 +437,10 @@ void outbound_detach_pod(void *ctx, struct pod *pod)
     pod->outbound = NULL;
     op_unref(op);
 }
+
+void outbound_quiesce_pod(void *ctx, struct pod *pod)
+{
+    struct outbound_pod *op = pod->outbound;
+    if (op) /* new captured connects are refused: nothing listens on 15001 */
+        listener_close_pod(op->l);
+}

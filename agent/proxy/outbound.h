@@ -79,5 +79,8 @@ void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st);
 /* pod_hooks for the enrollment registry. */
 int outbound_attach_pod(void *ob, struct pod *pod);
 void outbound_detach_pod(void *ob, struct pod *pod);
+/* Closes the pod's 15001 listeners (drain): new captured connects are
+ * refused; open ones go on. */
+void outbound_quiesce_pod(void *ob, struct pod *pod);
 
 #endif

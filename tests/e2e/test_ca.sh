@@ -3,7 +3,7 @@
 # independent implementation (the openssl CLI): the chain verifies to the
 # root, the leaf carries exactly one SPIFFE URI SAN and both EKUs, the key
 # is private, an existing CA is never replaced silently, bad names and a
-# foreign root are refused.
+# foreign root are refused; a node CA's leaves carry the chain to the root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/assert.sh
@@ -30,6 +30,15 @@ t_expect_contains "$(openssl x509 -in "$dir/v1.pem" -noout -text)" "prime256v1" 
 t_expect_eq "$(stat -c %a "$dir/v1-key.pem")" 600 "leaf key is private"
 out=$("$CTL" ca issue "$dir/ca" --ns Payments --sa v1 --out "$dir/x" 2>&1) && rc=0 || rc=$?
 t_expect_eq "$rc" 1 "a non-Kubernetes name is refused ($out)"
+
+t_begin "node CA: issue sends the chain"
+"$CTL" ca node node-a --ca-dir "$dir/ca" --trust-domain mesh.test "$dir/node-a" >/dev/null
+"$CTL" ca issue "$dir/node-a" --trust-domain mesh.test --ns payments --sa v1 --out "$dir/n1" >/dev/null
+t_expect_eq "$(grep -c 'BEGIN CERTIFICATE' "$dir/n1.pem")" 2 "leaf + node CA in PREFIX.pem"
+t_expect_eq "$(openssl verify -CAfile "$dir/ca/root-cert.pem" -untrusted "$dir/n1.pem" "$dir/n1.pem" | awk '{print $2}')" OK \
+    "chain verifies through the node CA (openssl)"
+openssl verify -CAfile "$dir/ca/root-cert.pem" "$dir/n1.pem" >/dev/null 2>&1 && rc=0 || rc=$?
+t_expect_eq "$rc" 2 "not without the node CA"
 
 t_begin "a foreign root does not verify"
 "$CTL" ca init "$other/ca" --trust-domain mesh.test >/dev/null

@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "core/addr.h"
+#include "policy/authz.h"
 #include "support/config_fixture.h"
 
 static struct cfg_snapshot *load_path(const char *path, struct cfg_diags *diags)
@@ -341,6 +342,26 @@ static const struct broken_case {
      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
      "spec:\n  rules:\n  - when:\n    - key: source.ip\n",
      CFG_ERROR, "IST0106", 7, 7, "one of values or notValues is required"},
+    {"empty notNamespaces value (Istio: empty value not allowed)",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+     "spec:\n  action: DENY\n  rules:\n  - from: [{source: {notNamespaces: [\"\"]}}]\n",
+     CFG_ERROR, "IST0106", 7, 38, "notNamespaces[0]: empty value not allowed"},
+    {"empty when notValues value",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+     "spec:\n  rules:\n  - when:\n    - {key: source.principal, notValues: [\"\"]}\n",
+     CFG_ERROR, "IST0106", 7, 43, "notValues[0]: empty value not allowed"},
+    {"serviceAccounts wildcard",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+     "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [\"ns/*\"]}}]\n",
+     CFG_ERROR, "IST0106", 6, 40, "serviceAccounts[0]: \"ns/*\" is not"},
+    {"notServiceAccounts with two slashes",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+     "spec:\n  rules:\n  - from: [{source: {notServiceAccounts: [a/b/c]}}]\n",
+     CFG_ERROR, "IST0106", 6, 43, "notServiceAccounts[0]: \"a/b/c\" is not"},
+    {"serviceAccounts with namespaces",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+     "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [a], namespaces: [b]}}]\n",
+     CFG_ERROR, "IST0106", 6, 21, "cannot set serviceAccounts with namespaces or principals"},
     {"duplicate key", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\nkind: Service\n",
      CFG_ERROR, "MSH0100", 4, 1, "duplicate key \"kind\""},
     {"duplicate resource",
@@ -485,6 +506,46 @@ static void test_file_limits_and_missing(void **state)
     cfg_diags_fini(&d);
 }
 
+/* The identity fields survive compilation with Istio's meaning: a bare
+ * serviceAccounts name is in the policy's namespace, and a DENY on
+ * notNamespaces catches a plaintext peer (no identity) but not a peer of
+ * the excepted namespace. */
+static void test_authz_identity_fields_compile(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                         "metadata: {name: outsiders, namespace: prod}\n"
+                         "spec:\n  action: DENY\n"
+                         "  rules:\n  - from: [{source: {notNamespaces: [default, prod]}}]\n"
+                         "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                         "metadata: {name: accounts, namespace: prod}\n"
+                         "spec:\n  rules:\n"
+                         "  - from: [{source: {serviceAccounts: [client, default/sleep]}}]\n");
+    assert_no_diags(&f.diags);
+    struct authz_policy p[4];
+    size_t n = cfg_authz_select(f.snap, "prod", NULL, p, 4);
+    assert_int_equal(n, 2);
+    static const struct {
+        const char *principal, *ns;
+        bool allow;
+    } rows[] = {
+        {NULL, NULL, false},                               /* plaintext: not default/prod */
+        {"cluster.local/ns/prod/sa/client", "prod", true}, /* "client" is prod/client */
+        {"cluster.local/ns/default/sa/sleep", "default", true},
+        {"cluster.local/ns/default/sa/client", "default", false}, /* not prod's account */
+        {"cluster.local/ns/other/sa/sleep", "other", false},      /* DENY: other namespace */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct authz_request req = {.principal = rows[i].principal, .namespace_ = rows[i].ns};
+        struct authz_decision d;
+        authz_evaluate(p, n, &req, &d);
+        if (d.allow != rows[i].allow)
+            fail_msg("%s: expected %s", rows[i].principal ? rows[i].principal : "plaintext",
+                     rows[i].allow ? "allow" : "deny");
+    }
+    cfg_fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_alias_bomb_is_bounded),
         cmocka_unit_test(test_nesting_and_size_limits),
         cmocka_unit_test(test_file_limits_and_missing),
+        cmocka_unit_test(test_authz_identity_fields_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

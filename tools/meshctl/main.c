@@ -42,6 +42,7 @@ static void usage(FILE *f)
             "Offline commands:\n"
             "  analyze [--root-namespace NS] DIR|FILE...     istioctl analyze on the YAML\n"
             "  ca init DIR [--trust-domain TD] [--force]     create the mesh CA\n"
+            "  ca node NODE --ca-dir MESH_CA OUT_DIR         a node's intermediate CA\n"
             "  ca issue DIR --ns NS --sa SA --out PREFIX     a workload certificate\n"
             "\n"
             "WORKLOAD is NAMESPACE/NAME or NAME.NAMESPACE; -f explains offline from YAML.\n"
@@ -189,8 +190,14 @@ static int do_config(const struct ctl *ctl, int argc, char **argv)
     json_t *c = agent_call(ctl->agent, json_pack("{s:s}", "cmd", "config"));
     if (!c || ctl->json)
         return print_result(ctl, c);
+    const char *serving = json_string_value(json_object_get(c, "serving"));
     printf("version:    %s%s\n", json_string_value(json_object_get(c, "version")),
            json_is_true(json_object_get(c, "loaded")) ? "" : " (nothing loaded yet)");
+    if (serving && strcmp(serving, "persisted") == 0)
+        printf("serving:    the persisted last good configuration (the directory does not "
+               "load)\n");
+    else if (serving && strcmp(serving, "none") == 0)
+        printf("serving:    nothing (fail closed: inbound traffic to enrolled pods refused)\n");
     printf("directory:  %s (%lld files)\n", json_string_value(json_object_get(c, "dir")),
            json_integer_value(json_object_get(c, "files")));
     printf("reloads:    %lld applied, %lld rejected\n",

@@ -10,7 +10,10 @@ MESHD_BIN=$(realpath "$MESHD_BUILD/meshd")
 MESHCTL_BIN=$(realpath "$MESHD_BUILD/meshctl")
 E2E_TMP=$(mktemp -d /tmp/meshd-e2e.XXXXXX)
 topo_on_cleanup "rm -rf '$E2E_TMP'"
-declare -gA MESHD_PID MESHD_NODE MESHD_SOCK MESHD_LOG
+declare -gA MESHD_PID MESHD_NODE MESHD_SOCK MESHD_LOG _MESHD_CLEANUP
+# Seconds a stopping agent drains open connections (meshd's default is 5;
+# shorter here, within topo_cleanup's SIGTERM grace).
+: "${MESHD_DRAIN_SECONDS:=2}"
 
 # meshd_start I [EXTRA ARGS...]: starts (or restarts) the agent of node I.
 meshd_start() {
@@ -22,11 +25,18 @@ meshd_start() {
     MESHD_NODE[$i]=$node
     MESHD_SOCK[$i]="$state/meshd.sock"
     MESHD_LOG[$i]="$E2E_TMP/meshd-$i.log"
-    # A killed agent leaves its pins behind on purpose; remove them last.
-    topo_on_cleanup "rm -rf '/sys/fs/bpf/meshd/$node'"
+    # A stopped agent (SIGTERM or SIGKILL) leaves its pods enrolled and its
+    # programs pinned on purpose: after the agents stop, cleanup runs the
+    # uninstall, then removes whatever it could not (last registered, first
+    # run).
+    if [[ -z ${_MESHD_CLEANUP[$i]:-} ]]; then
+        topo_on_cleanup "rm -rf '/sys/fs/bpf/meshd/$node'"
+        topo_on_cleanup "meshd_uninstall $i >/dev/null 2>&1 || _topo_log 'meshd uninstall of node $i failed'"
+        _MESHD_CLEANUP[$i]=1
+    fi
     MESHD_PID[$i]=$(topo_spawn_nsenter "${NODE_NS[$i]}" "${MESHD_LOG[$i]}" \
         "$MESHD_BIN" --config "$E2E_TMP/config-$i" --node "$node" --state-dir "$state" \
-        --log-level debug "$@")
+        --log-level debug --drain-seconds "$MESHD_DRAIN_SECONDS" "$@")
     local t
     for t in $(seq 1 100); do
         [ -S "${MESHD_SOCK[$i]}" ] && meshctl_at "$i" status >/dev/null 2>&1 && return 0
@@ -36,6 +46,29 @@ meshd_start() {
     echo "meshd on node $i did not come up:" >&2
     cat "${MESHD_LOG[$i]}" >&2
     return 1
+}
+
+# meshd_uninstall I: `meshd uninstall` for node I, whose agent is stopped:
+# the pods' BPF enrollment, the pinned links (detached) and maps, pods.json
+# and the persisted configuration go. Fails if a pin is left or a link of
+# the instance is still in the kernel.
+meshd_uninstall() {
+    local i=$1 pins="/sys/fs/bpf/meshd/${MESHD_NODE[$1]}" ids="" id f
+    for f in "$pins"/link_* "$pins"/inbound_*; do
+        [ -e "$f" ] && ids+=" $(bpftool link show pinned "$f" -j 2>/dev/null | jq -r .id)"
+    done
+    "$MESHD_BIN" uninstall --node "${MESHD_NODE[$i]}" --state-dir "$E2E_TMP/state-$i" \
+        >>"${MESHD_LOG[$i]}" 2>&1 || return 1
+    [ ! -e "$pins" ] || return 1
+    for id in $ids; do
+        if bpftool link show id "$id" >/dev/null 2>&1; then return 1; fi
+    done
+}
+
+# meshd_stop I: SIGTERM (the agent drains, then hands over: pods stay
+# enrolled, failing closed), then the uninstall: node I as before meshd.
+meshd_stop() {
+    topo_kill "${MESHD_PID[$1]}" TERM && meshd_uninstall "$1"
 }
 
 # meshctl_at I ARGS...: meshctl against node I's agent.
@@ -109,17 +142,19 @@ http_server() {
 }
 
 # meshd_check_logs: stops every agent still running with SIGTERM (a clean
-# shutdown, where leak reports are written), then checks no agent log of
-# this test has a sanitizer report (ASan, UBSan, LSan). Call before
-# t_summary; with SANITIZE=1 builds a memory error in meshd fails the test.
+# shutdown, where leak reports are written), uninstalls every node (no pin
+# and no link left), then checks no agent log of this test has a sanitizer
+# report (ASan, UBSan, LSan). Call before t_summary; with SANITIZE=1 builds
+# a memory error in meshd fails the test.
 meshd_check_logs() {
     local i
-    t_begin "agents stop cleanly; logs are free of sanitizer reports"
+    t_begin "agents stop cleanly; uninstall leaves nothing; logs are free of sanitizer reports"
     for i in "${!MESHD_PID[@]}"; do
         if topo_alive "${MESHD_PID[$i]}"; then
             topo_kill "${MESHD_PID[$i]}" TERM
-            t_expect_contains "$(cat "${MESHD_LOG[$i]}")" "BPF programs detached" "node $i shut down cleanly"
+            t_expect_contains "$(cat "${MESHD_LOG[$i]}")" "enforcement left in place" "node $i stopped, handing over"
         fi
+        t_expect_ok "node $i uninstalled: no pin, no link left" meshd_uninstall "$i"
     done
     for i in "${!MESHD_LOG[@]}"; do
         t_expect_not_contains "$(cat "${MESHD_LOG[$i]}" 2>/dev/null)" "Sanitizer" "node $i log"
@@ -175,6 +210,30 @@ status:
 POD
         done
     done
+}
+
+# strict_allow_yaml APP PRINCIPAL: Istio YAML making workloads app=APP of
+# the default namespace STRICT mTLS and allowing in only PRINCIPAL
+# ("cluster.local/ns/default/sa/sa-1-1").
+strict_allow_yaml() {
+    cat <<YAML
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict-$1, namespace: default}
+spec:
+  selector: {matchLabels: {app: $1}}
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-only-$1, namespace: default}
+spec:
+  selector: {matchLabels: {app: $1}}
+  action: ALLOW
+  rules:
+  - from:
+    - source: {principals: ["$2"]}
+YAML
 }
 
 # nginx_server "i,j" PORT: nginx in a pod answering "ok" to every request,
