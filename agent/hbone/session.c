@@ -326,6 +326,13 @@ static void session_on_io(struct loop_io *io, uint32_t events)
             hbone_session_fail(s, "peer refused");
             goto out;
         }
+        /* Authenticated: only now the buffers that make a tunnel fast. A
+         * peer that never finishes a handshake costs none of them. */
+        if (!(s->out = malloc(OUT_BUF_CAP)) || tls_conn_upgrade(&s->tls) != 0) {
+            hbone_session_fail(s, "out of memory");
+            goto out;
+        }
+        s->out_cap = OUT_BUF_CAP;
     }
     for (;;) {
         uint8_t buf[READ_BATCH];
@@ -366,11 +373,10 @@ int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
     struct hbone_session *s = calloc(1, sizeof(*s));
-    if (!s || !(s->out = malloc(OUT_BUF_CAP))) {
+    if (!s) {
         close(fd);
         goto err_free;
     }
-    s->out_cap = OUT_BUF_CAP;
     s->loop = loop;
     s->server = server;
     s->handler = *handler;

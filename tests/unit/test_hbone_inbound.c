@@ -79,7 +79,8 @@ static int setup(void **state)
                                    .idle_timeout_ns = 60000000000ull,
                                    .server_ctx = server_ctx,
                                    .verify_client = verify_client,
-                                   .authorize = authorize};
+                                   .authorize = authorize,
+                                   .loopback_clients = true};
     assert_int_equal(hbone_inbound_new(f->loop, f->conns, &o, &f->hi), 0);
     strcpy(f->pod.ns, "default");
     strcpy(f->pod.name, "server");
