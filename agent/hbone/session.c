@@ -412,8 +412,10 @@ int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
     s->io.fd = fd;
     s->io.cb = session_on_io;
     s->flush_task.fn = session_flush_task;
-    /* A client's first flight goes out on writability. */
-    if ((err = loop_add(loop, &s->io, EPOLLIN | EPOLLOUT)) != 0)
+    /* A client's first flight goes out on writability. A server waits for
+     * the ClientHello: OpenSSL sets up its handshake buffers (~50 KiB) at
+     * the first step, which a client that never speaks must not cost. */
+    if ((err = loop_add(loop, &s->io, server ? EPOLLIN : EPOLLIN | EPOLLOUT)) != 0)
         goto err_h2;
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);

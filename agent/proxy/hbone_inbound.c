@@ -24,7 +24,8 @@ struct hbone_inbound {
     struct hbone_inbound_opts opts;
     struct hbone_inbound_stats stats;
     struct hi_pod *pods; /* every attached pod, for expiry */
-    size_t max_pending, max_pending_pod;
+    size_t max_pending, max_pending_source;
+    struct hi_session *pending; /* sessions not yet authenticated */
 };
 
 /* One enrolled pod's listeners and the sessions they accepted. */
@@ -33,7 +34,6 @@ struct hi_pod {
     struct hbone_inbound *hi;
     struct pod *pod; /* borrowed */
     struct hi_session *sessions;
-    size_t pending; /* sessions not yet authenticated */
     struct hi_pod *next;
 };
 
@@ -43,7 +43,8 @@ struct hi_session {
     struct meshd_addr local; /* the pod address the client reached */
     struct meshd_addr peer;  /* the client's address */
     char peer_id[256];
-    bool pending;              /* counted in hp->pending and stats.pending */
+    bool pending; /* linked in hi->pending, counted in stats.pending */
+    struct hi_session *pending_prev, *pending_next;
     struct hi_stream *streams; /* served now, for re-authorization */
     struct hi_session *prev, *next;
 };
@@ -76,11 +77,32 @@ static void pod_ref(const struct pod *pod, char *out, size_t len)
 
 static void hi_session_settled(struct hi_session *hs)
 {
+    struct hbone_inbound *hi = hs->hp->hi;
     if (!hs->pending)
         return;
     hs->pending = false;
-    hs->hp->pending--;
-    hs->hp->hi->stats.pending--;
+    if (hs->pending_prev)
+        hs->pending_prev->pending_next = hs->pending_next;
+    else
+        hi->pending = hs->pending_next;
+    if (hs->pending_next)
+        hs->pending_next->pending_prev = hs->pending_prev;
+    hi->stats.pending--;
+}
+
+/* Handshakes pending from this client address (port ignored). At most
+ * max_pending entries to walk, and only on accept. */
+static size_t pending_from(const struct hbone_inbound *hi, const struct meshd_addr *peer)
+{
+    struct meshd_addr a = *peer, b;
+    a.port = 0;
+    size_t n = 0;
+    for (const struct hi_session *hs = hi->pending; hs; hs = hs->pending_next) {
+        b = hs->peer;
+        b.port = 0;
+        n += addr_equal(&a, &b);
+    }
+    return n;
 }
 
 static int hi_on_established(void *ctx, struct hbone_session *s)
@@ -263,14 +285,18 @@ static void hi_on_accept(struct listener *l, int fd, const struct sockaddr *peer
         close_with_reset(fd);
         return;
     }
-    /* Unauthenticated connections are bounded per pod and in all: past
-     * either cap a new one is reset before any TLS state exists, so a
-     * flood of idle handshakes costs a socket each until the deadline
-     * (handshake_timeout_ns) and cannot crowd out the other pods. */
-    if (hp->pending >= hi->max_pending_pod || hi->stats.pending >= hi->max_pending) {
+    /* Unauthenticated connections are bounded per client pod (address)
+     * and in all: past either cap a new one is reset before any TLS state
+     * exists, so one pod's flood of idle handshakes costs a socket each
+     * until the deadline (handshake_timeout_ns) and leaves room for
+     * everyone else's. */
+    size_t mine = pending_from(hi, &from);
+    if (mine >= hi->max_pending_source || hi->stats.pending >= hi->max_pending) {
+        char who[ADDR_STRLEN];
         hi->stats.handshakes_refused++;
-        log_ratelimited(LOG_WARN, "hbone: %s/%s: %zu handshakes pending here, %llu in all; refused",
-                        hp->pod->ns, hp->pod->name, hp->pending,
+        log_ratelimited(LOG_WARN,
+                        "hbone: %s/%s: %zu handshakes pending from %s, %llu in all; refused",
+                        hp->pod->ns, hp->pod->name, mine, addr_format(&from, who, sizeof(who)),
                         (unsigned long long)hi->stats.pending);
         close_with_reset(fd);
         return;
@@ -303,7 +329,10 @@ static void hi_on_accept(struct listener *l, int fd, const struct sockaddr *peer
         hp->sessions->prev = hs;
     hp->sessions = hs;
     hs->pending = true;
-    hp->pending++;
+    hs->pending_next = hi->pending;
+    if (hi->pending)
+        hi->pending->pending_prev = hs;
+    hi->pending = hs;
     hi->stats.pending++;
     hi->stats.sessions++;
     hi->stats.sessions_total++;
@@ -319,8 +348,8 @@ int hbone_inbound_new(struct loop *loop, struct conns *conns, const struct hbone
     hi->conns = conns;
     hi->opts = *opts;
     hi->max_pending = opts->max_pending ? opts->max_pending : HBONE_INBOUND_MAX_PENDING;
-    hi->max_pending_pod =
-        opts->max_pending_pod ? opts->max_pending_pod : HBONE_INBOUND_MAX_PENDING_POD;
+    hi->max_pending_source =
+        opts->max_pending_source ? opts->max_pending_source : HBONE_INBOUND_MAX_PENDING_SOURCE;
     *out = hi;
     return 0;
 }

@@ -20,18 +20,18 @@ struct loop;
 struct pod;
 struct hbone_inbound;
 
-#define HBONE_INBOUND_MAX_PENDING_POD 128
-#define HBONE_INBOUND_MAX_PENDING     1024
+#define HBONE_INBOUND_MAX_PENDING_SOURCE 64
+#define HBONE_INBOUND_MAX_PENDING        1024
 
 struct hbone_inbound_opts {
     uint16_t port; /* 15008 */
     uint32_t mark;
     /* Until the client is authenticated (TLS done and its certificate
-     * verified): the deadline, and the caps on such connections per pod
-     * and in all (0: the defaults below); past a cap, new connections are
-     * reset at accept. */
+     * verified): the deadline, and the caps on such connections from one
+     * client address and in all (0: the defaults below); past a cap, new
+     * connections are reset at accept. */
     uint64_t handshake_timeout_ns, idle_timeout_ns;
-    size_t max_pending_pod, max_pending;
+    size_t max_pending_source, max_pending;
     /* Serve clients on loopback. Never in meshd (a loopback peer is meshd's
      * own app-facing side: a self-call); for tests on one host's lo. */
     bool loopback_clients;
