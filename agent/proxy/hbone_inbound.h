@@ -21,7 +21,7 @@ struct pod;
 struct hbone_inbound;
 
 #define HBONE_INBOUND_MAX_PENDING_SOURCE 64
-#define HBONE_INBOUND_MAX_PENDING        1024
+#define HBONE_INBOUND_MAX_PENDING        512
 
 struct hbone_inbound_opts {
     uint16_t port; /* 15008 */
