@@ -158,6 +158,12 @@ static void pending_handshakes_are_capped_and_expire(void **state)
     for (int i = 0; i < 2000 && recv(far, buf, 2, MSG_DONTWAIT) != 2; i++)
         loop_run_once(loop, 1);
     assert_memory_equal(buf, "ok", 2);
+    /* Authenticated, the tunnel reads ahead and keeps its buffers: the
+     * release mode of the handshake is over once it waited with nothing
+     * buffered. */
+    SSL *cssl = hbone_session_ssl(cs);
+    assert_int_equal(SSL_get_read_ahead(cssl), 1);
+    assert_int_equal(SSL_get_mode(cssl) & SSL_MODE_RELEASE_BUFFERS, 0);
     hbone_inbound_get_stats(hi, &st);
     assert_int_equal(st.pending, PER_SOURCE);
 
