@@ -198,7 +198,7 @@ void conn_refuse(struct conn *c, int err, const char *response_flag)
 void conn_refuse_self_call(struct conn *c)
 {
     c->t->stats.self_calls++;
-    conn_refuse(c, -ELOOP, CONN_FLAG_SELF_CALL);
+    conn_refuse(c, -ECONNREFUSED, CONN_FLAG_SELF_CALL);
 }
 
 static void conn_on_relay_done(struct relay *r, int err)

@@ -79,7 +79,7 @@ void conn_refuse(struct conn *c, int err, const char *response_flag);
 /* The record's flag for a connection aimed at meshd itself (one of its
  * in-pod ports, or a socket meshd opened): ztunnel's "self-call". */
 #define CONN_FLAG_SELF_CALL "SELF"
-/* conn_refuse() of a self-call: flag SELF, error -ELOOP, counted apart. */
+/* conn_refuse() of a self-call: flag SELF, counted apart. */
 void conn_refuse_self_call(struct conn *c);
 
 /* Re-decides the open connections of `direction` that this module relays
