@@ -11,7 +11,8 @@
 #   (b) HBONE CONNECTs whose :authority is pod-2-1's 15006, 15008, 15001
 #       (driven by the mesh client through its own meshd): refused with 400;
 #   (c) the same from inside pod-2-1 (its own address on meshd's ports,
-#       and its loopback to the 15006 listener): refused;
+#       and its loopback to the 15006 listener): refused, while the pod
+#       calling its own app through the mesh is served;
 # while legitimate clients (mesh and plaintext) reach the app throughout.
 # IPv4 and IPv6.
 set -euo pipefail
@@ -147,6 +148,9 @@ t_expect_eq "$(http_get "2,1" "http://[::1]:15006/")" 000 "pod-2-1 -> [::1]:1500
 t_expect_eq "$(($(self_calls) - sc2))" 2 "both counted as self-calls (not steered here)"
 n=$(fds)
 t_expect_ok "node 2 meshd holds $n fds (baseline $fd0)" test "$n" -le $((fd0 + 8))
+# A pod calling its own app through the mesh is no self-call.
+t_expect_eq "$(http_get "2,1" "http://${POD_IP4[2,1]}:8080/")" 200 "pod-2-1 -> its own app (IPv4) still served"
+t_expect_eq "$(http_get "2,1" "http://[${POD_IP6[2,1]}]:8080/")" 200 "and IPv6"
 
 t_begin "legitimate clients were served throughout"
 touch "$E2E_TMP/stop-legit"
