@@ -75,7 +75,8 @@ static void pod_ref(const struct pod *pod, char *out, size_t len)
     snprintf(out, len, "%s/%s", pod->ns, pod->name);
 }
 
-static void hi_session_settled(struct hi_session *hs)
+/* Unlinks a session from the pending (unauthenticated) ones, if it is. */
+static void hi_pending_del(struct hi_session *hs)
 {
     struct hbone_inbound *hi = hs->hp->hi;
     if (!hs->pending)
@@ -114,9 +115,9 @@ static int hi_on_established(void *ctx, struct hbone_session *s)
                  ? hi->opts.verify_client(hi->opts.ctx, hbone_session_ssl(s), hs->peer_id,
                                           sizeof(hs->peer_id), why, sizeof(why))
                  : -EPERM;
-    if (rc == 0)
-        hi_session_settled(hs);
-    if (rc) {
+    if (rc == 0) {
+        hi_pending_del(hs); /* authenticated: no longer counts against the caps */
+    } else {
         char peer[ADDR_STRLEN];
         hi->stats.handshake_failures++;
         log_ratelimited(LOG_WARN, "hbone: client %s refused: %s",
@@ -261,7 +262,7 @@ static void hi_on_session_done(void *ctx, struct hbone_session *s)
     struct hi_pod *hp = hs->hp;
     if (!hbone_session_established(s))
         hp->hi->stats.handshake_failures++;
-    hi_session_settled(hs);
+    hi_pending_del(hs);
     if (hs->prev)
         hs->prev->next = hs->next;
     else
