@@ -197,12 +197,14 @@ static json_t *mesh_status(const struct agent *ag)
     struct mesh_stats ms;
     mesh_get_stats(ag->mesh, &ms);
     return json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cert_renewals", (json_int_t)ms.renewals,
-        "hbone_sessions_opened", (json_int_t)ms.sessions_opened, "hbone_sessions_reused",
-        (json_int_t)ms.sessions_reused, "hbone_sessions", (json_int_t)ms.sessions,
-        "refused_no_route", (json_int_t)ms.no_route, "refused_no_endpoint",
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I}}", "cert_renewals",
+        (json_int_t)ms.renewals, "hbone_sessions_opened", (json_int_t)ms.sessions_opened,
+        "hbone_sessions_reused", (json_int_t)ms.sessions_reused, "hbone_sessions",
+        (json_int_t)ms.sessions, "refused_no_route", (json_int_t)ms.no_route, "refused_no_endpoint",
         (json_int_t)ms.no_endpoint, "clusters", (json_int_t)ms.clusters, "refused_overflow",
-        (json_int_t)ms.overflows, "ejections", (json_int_t)ms.ejections);
+        (json_int_t)ms.overflows, "ejections", (json_int_t)ms.ejections, "hbone_server",
+        "self_calls", (json_int_t)ms.server_self_calls, "handshakes_pending",
+        (json_int_t)ms.handshakes_pending, "handshakes_refused", (json_int_t)ms.handshakes_refused);
 }
 
 static json_t *config_status(const struct agent *ag)
@@ -276,16 +278,17 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
     struct outbound_stats obs;
     outbound_get_stats(ag->outbound, &obs);
     return json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:o}",
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:"
+        "o}",
         "version", MESHD_VERSION, "node", ag->opts->node, "cgroup", ag->cgroup_path, "pin_dir",
         ag->pin_dir, "pods", (int)pods_count(ag->pods), "bpf", stats, "telemetry", "events",
         (json_int_t)kevents_received(ag->kevents), "matched", (json_int_t)ag->kevents_matched,
         "unmatched", (json_int_t)ag->kevents_unmatched, "connections", "accepted",
         (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",
         (json_int_t)cs.failed, "refused", (json_int_t)cs.refused, "overflow",
-        (json_int_t)cs.overflow, "active", (json_int_t)cs.active, "retries",
-        (json_int_t)obs.retries, "timeouts", (json_int_t)obs.timeouts, "mesh", mesh_status(ag),
-        "config", config_status(ag));
+        (json_int_t)cs.overflow, "self_calls", (json_int_t)cs.self_calls, "active",
+        (json_int_t)cs.active, "retries", (json_int_t)obs.retries, "timeouts",
+        (json_int_t)obs.timeouts, "mesh", mesh_status(ag), "config", config_status(ag));
 }
 
 /* PeerAuthentication for plaintext arriving at an enrolled pod's port:
@@ -590,6 +593,17 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
                     (unsigned long long)ms.no_endpoint);
         http_printf(r, "meshd_route_refused_total{response_flags=\"UO\"} %llu\n",
                     (unsigned long long)ms.overflows);
+        metric(r, "meshd_hbone_server_handshakes", "gauge",
+               "HBONE server connections not yet authenticated.");
+        http_printf(r, "meshd_hbone_server_handshakes %llu\n",
+                    (unsigned long long)ms.handshakes_pending);
+        metric(r, "meshd_hbone_server_refused_total", "counter",
+               "HBONE server connections reset at accept: a pending-handshake cap was full, "
+               "or the client was meshd itself (self_call).");
+        http_printf(r, "meshd_hbone_server_refused_total{reason=\"handshake_cap\"} %llu\n",
+                    (unsigned long long)ms.handshakes_refused);
+        http_printf(r, "meshd_hbone_server_refused_total{reason=\"self_call\"} %llu\n",
+                    (unsigned long long)ms.server_self_calls);
         metric(r, "meshd_outlier_ejections_total", "counter", "Endpoints ejected.");
         http_printf(r, "meshd_outlier_ejections_total %llu\n", (unsigned long long)ms.ejections);
     }
@@ -599,11 +613,9 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     const struct {
         const char *outcome;
         uint64_t v;
-    } outcomes[] = {{"accepted", cs.accepted},
-                    {"forwarded", cs.forwarded},
-                    {"failed", cs.failed},
-                    {"refused", cs.refused},
-                    {"overflow", cs.overflow}};
+    } outcomes[] = {{"accepted", cs.accepted}, {"forwarded", cs.forwarded},
+                    {"failed", cs.failed},     {"refused", cs.refused},
+                    {"overflow", cs.overflow}, {"self_call", cs.self_calls}};
     for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
         http_printf(r, "meshd_connections_total{outcome=\"%s\"} %llu\n", outcomes[i].outcome,
                     (unsigned long long)outcomes[i].v);

@@ -3,6 +3,7 @@
 #include "core/upstream.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -54,6 +55,14 @@ int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct me
     int rc = addr_to_sockaddr(dst, &ss, &sslen);
     if (rc)
         return rc;
+    /* A bound source is meshd's app-facing side (127.0.0.6 or the pod's
+     * own IPv6 address): never towards one of meshd's own in-pod ports,
+     * which would have meshd accept its own connection. The proxies
+     * refuse these earlier; this is the last line. */
+    uint16_t port = ntohs(dst->port);
+    if (bind_src &&
+        (port == MESHD_PORT_OUTBOUND || port == MESHD_PORT_INBOUND || port == MESHD_PORT_HBONE))
+        return -ELOOP;
     int fd = netns_socket(netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fd;

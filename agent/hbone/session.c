@@ -309,6 +309,8 @@ void hbone_session_settle(struct hbone_session *s)
     loop_task_queue(s->loop, &s->flush_task);
 }
 
+static int session_h2_new(struct hbone_session *s);
+
 static void session_on_io(struct loop_io *io, uint32_t events)
 {
     struct hbone_session *s = (struct hbone_session *)io;
@@ -326,6 +328,15 @@ static void session_on_io(struct loop_io *io, uint32_t events)
             hbone_session_fail(s, "peer refused");
             goto out;
         }
+        /* Authenticated: only now the buffers that make a tunnel fast, and
+         * a server's HTTP/2 session. A peer that never finishes a
+         * handshake costs none of them. */
+        if (!(s->out = malloc(OUT_BUF_CAP)) || tls_conn_upgrade(&s->tls) != 0 ||
+            (!s->h2 && session_h2_new(s) != 0)) {
+            hbone_session_fail(s, "out of memory");
+            goto out;
+        }
+        s->out_cap = OUT_BUF_CAP;
     }
     for (;;) {
         uint8_t buf[READ_BATCH];
@@ -359,27 +370,14 @@ out:
     hbone_session_settle(s);
 }
 
-int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
-                      const struct hbone_handler *handler, struct hbone_session **out)
+/* The HTTP/2 session and our SETTINGS. 0 or -ENOMEM. */
+static int session_h2_new(struct hbone_session *s)
 {
     int err = -ENOMEM;
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
-    struct hbone_session *s = calloc(1, sizeof(*s));
-    if (!s || !(s->out = malloc(OUT_BUF_CAP))) {
-        close(fd);
-        goto err_free;
-    }
-    s->out_cap = OUT_BUF_CAP;
-    s->loop = loop;
-    s->server = server;
-    s->handler = *handler;
-    s->started_ns = s->idle_since_ns = loop_now_ns();
-    err = tls_conn_init(&s->tls, ctx, fd, server);
-    if (err)
-        goto err_free;
     if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
-        goto err_tls;
+        goto out;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -389,10 +387,10 @@ int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
     /* We acknowledge data only once the app has it (backpressure). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, HBONE_MAX_STREAMS);
-    int rc = server ? nghttp2_session_server_new2(&s->h2, cbs, s, opt)
-                    : nghttp2_session_client_new2(&s->h2, cbs, s, opt);
+    int rc = s->server ? nghttp2_session_server_new2(&s->h2, cbs, s, opt)
+                       : nghttp2_session_client_new2(&s->h2, cbs, s, opt);
     if (rc != 0)
-        goto err_tls;
+        goto out;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, HBONE_MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, HBONE_STREAM_WINDOW},
@@ -401,30 +399,56 @@ int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, FRAME_MAX_RECV},
     };
     if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
-        nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0, HBONE_CONN_WINDOW) != 0)
-        goto err_h2;
+        nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0, HBONE_CONN_WINDOW) !=
+            0) {
+        nghttp2_session_del(s->h2);
+        s->h2 = NULL;
+        goto out;
+    }
+    err = 0;
+out:
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    return err;
+}
+
+int hbone_session_new(struct loop *loop, SSL_CTX *ctx, int fd, bool server,
+                      const struct hbone_handler *handler, struct hbone_session **out)
+{
+    struct hbone_session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        return -ENOMEM;
+    }
+    s->loop = loop;
+    s->server = server;
+    s->handler = *handler;
+    s->started_ns = s->idle_since_ns = loop_now_ns();
+    int err = tls_conn_init(&s->tls, ctx, fd, server);
+    if (err)
+        goto err_free;
+    /* A client opens streams before the handshake is done: it needs its
+     * HTTP/2 session now. A server's waits until the client is
+     * authenticated (session_on_io). */
+    if (!server && (err = session_h2_new(s)) != 0)
+        goto err_tls;
     s->io.fd = fd;
     s->io.cb = session_on_io;
     s->flush_task.fn = session_flush_task;
-    /* A client's first flight goes out on writability. */
-    if ((err = loop_add(loop, &s->io, EPOLLIN | EPOLLOUT)) != 0)
+    /* A client's first flight goes out on writability. A server waits for
+     * the ClientHello: OpenSSL sets up its handshake buffers (~50 KiB) at
+     * the first step, which a client that never speaks must not cost. */
+    if ((err = loop_add(loop, &s->io, server ? EPOLLIN : EPOLLIN | EPOLLOUT)) != 0)
         goto err_h2;
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_option_del(opt);
     *out = s;
     return 0;
 err_h2:
     nghttp2_session_del(s->h2);
-    err = err ? err : -ENOMEM;
 err_tls:
     tls_conn_deinit(&s->tls);
 err_free:
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_option_del(opt);
-    if (s)
-        free(s->out);
     free(s);
-    return err ? err : -ENOMEM;
+    return err;
 }
 
 void hbone_session_close(struct hbone_session *s, const char *why)
@@ -438,6 +462,8 @@ void hbone_session_drain(struct hbone_session *s)
     if (s->draining || s->closing)
         return;
     s->draining = true;
+    if (!s->h2)
+        return; /* a server still in the handshake: no streams to drain */
     s->busy++;
     nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
                           NGHTTP2_NO_ERROR, NULL, 0);

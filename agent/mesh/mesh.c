@@ -323,6 +323,11 @@ void mesh_get_stats(const struct mesh *m, struct mesh_stats *st)
     st->overflows = m->overflows;
     st->ejections = m->ejections;
     st->clusters = clusters_count(m->clusters);
+    struct hbone_inbound_stats hs;
+    hbone_inbound_get_stats(m->server, &hs);
+    st->server_self_calls = hs.self_calls;
+    st->handshakes_pending = hs.pending;
+    st->handshakes_refused = hs.handshakes_refused;
 }
 
 struct hbone_pool *mesh_pool(const struct mesh *m)

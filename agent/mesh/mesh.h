@@ -68,6 +68,9 @@ struct mesh_stats {
     uint64_t no_route, no_endpoint; /* refused: NR, UH */
     uint64_t overflows, ejections;  /* refused: UO; endpoints ejected */
     uint64_t clusters;
+    /* The HBONE server: CONNECTs to meshd's own ports and loopback
+     * clients refused; handshakes pending now; refused past a cap. */
+    uint64_t server_self_calls, handshakes_pending, handshakes_refused;
 };
 void mesh_get_stats(const struct mesh *m, struct mesh_stats *st);
 

@@ -195,6 +195,12 @@ void conn_refuse(struct conn *c, int err, const char *response_flag)
     conn_finish(c, CONN_FAILED, err);
 }
 
+void conn_refuse_self_call(struct conn *c)
+{
+    c->t->stats.self_calls++;
+    conn_refuse(c, -ECONNREFUSED, CONN_FLAG_SELF_CALL);
+}
+
 static void conn_on_relay_done(struct relay *r, int err)
 {
     struct conn *c = (struct conn *)r;

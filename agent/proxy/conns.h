@@ -34,6 +34,7 @@ struct conns_opts {
 
 struct conns_stats {
     uint64_t accepted, forwarded, failed, refused, overflow, active;
+    uint64_t self_calls; /* refused as aimed at meshd itself (of `refused`) */
 };
 
 int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **out);
@@ -76,6 +77,11 @@ void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_recei
               const char *response_flag);
 /* Ends a connection that will not be forwarded: reset, flagged, counted. */
 void conn_refuse(struct conn *c, int err, const char *response_flag);
+/* The record's flag for a connection aimed at meshd itself (one of its
+ * in-pod ports, or a socket meshd opened): ztunnel's "self-call". */
+#define CONN_FLAG_SELF_CALL "SELF"
+/* conn_refuse() of a self-call: flag SELF, counted apart. */
+void conn_refuse_self_call(struct conn *c);
 
 /* Re-decides the open connections of `direction` that this module relays
  * (not those carried by HBONE streams): each one `keep` rejects is reset,

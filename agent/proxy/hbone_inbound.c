@@ -24,6 +24,8 @@ struct hbone_inbound {
     struct hbone_inbound_opts opts;
     struct hbone_inbound_stats stats;
     struct hi_pod *pods; /* every attached pod, for expiry */
+    size_t max_pending, max_pending_source;
+    struct hi_session *pending; /* sessions not yet authenticated */
 };
 
 /* One enrolled pod's listeners and the sessions they accepted. */
@@ -41,6 +43,8 @@ struct hi_session {
     struct meshd_addr local; /* the pod address the client reached */
     struct meshd_addr peer;  /* the client's address */
     char peer_id[256];
+    bool pending; /* linked in hi->pending, counted in stats.pending */
+    struct hi_session *pending_prev, *pending_next;
     struct hi_stream *streams; /* served now, for re-authorization */
     struct hi_session *prev, *next;
 };
@@ -71,6 +75,37 @@ static void pod_ref(const struct pod *pod, char *out, size_t len)
     snprintf(out, len, "%s/%s", pod->ns, pod->name);
 }
 
+/* Unlinks a session from the pending (unauthenticated) ones, if it is. */
+static void hi_pending_del(struct hi_session *hs)
+{
+    struct hbone_inbound *hi = hs->hp->hi;
+    if (!hs->pending)
+        return;
+    hs->pending = false;
+    if (hs->pending_prev)
+        hs->pending_prev->pending_next = hs->pending_next;
+    else
+        hi->pending = hs->pending_next;
+    if (hs->pending_next)
+        hs->pending_next->pending_prev = hs->pending_prev;
+    hi->stats.pending--;
+}
+
+/* Handshakes pending from this client address (port ignored). At most
+ * max_pending entries to walk, and only on accept. */
+static size_t pending_from(const struct hbone_inbound *hi, const struct meshd_addr *peer)
+{
+    struct meshd_addr a = *peer, b;
+    a.port = 0;
+    size_t n = 0;
+    for (const struct hi_session *hs = hi->pending; hs; hs = hs->pending_next) {
+        b = hs->peer;
+        b.port = 0;
+        n += addr_equal(&a, &b);
+    }
+    return n;
+}
+
 static int hi_on_established(void *ctx, struct hbone_session *s)
 {
     struct hi_session *hs = ctx;
@@ -80,7 +115,9 @@ static int hi_on_established(void *ctx, struct hbone_session *s)
                  ? hi->opts.verify_client(hi->opts.ctx, hbone_session_ssl(s), hs->peer_id,
                                           sizeof(hs->peer_id), why, sizeof(why))
                  : -EPERM;
-    if (rc) {
+    if (rc == 0) {
+        hi_pending_del(hs); /* authenticated: no longer counts against the caps */
+    } else {
         char peer[ADDR_STRLEN];
         hi->stats.handshake_failures++;
         log_ratelimited(LOG_WARN, "hbone: client %s refused: %s",
@@ -151,6 +188,16 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     rec->hbone = hs->local;
     rec->hbone.port = htons(hi->opts.port);
     snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", hs->peer_id);
+    /* ztunnel's self-call: a tunnel to one of meshd's own ports would nest
+     * meshd inside itself, the inner connection coming from 127.0.0.6. */
+    if (listener_is_meshd_port(ntohs(dst.port))) {
+        hi->stats.self_calls++;
+        log_ratelimited(LOG_WARN, "hbone: %s: CONNECT to %s from %s refused: a self-call", ref,
+                        req->authority, hs->peer_id);
+        hbone_stream_reject(st, 400);
+        conn_refuse_self_call(c);
+        return;
+    }
     if (hi->opts.authorize &&
         hi->opts.authorize(hi->opts.ctx, pod, hs->peer_id, &hs->peer, &dst) != 0) {
         hi->stats.denied++;
@@ -215,6 +262,7 @@ static void hi_on_session_done(void *ctx, struct hbone_session *s)
     struct hi_pod *hp = hs->hp;
     if (!hbone_session_established(s))
         hp->hi->stats.handshake_failures++;
+    hi_pending_del(hs);
     if (hs->prev)
         hs->prev->next = hs->next;
     else
@@ -229,6 +277,31 @@ static void hi_on_accept(struct listener *l, int fd, const struct sockaddr *peer
 {
     struct hi_pod *hp = l->ctx;
     struct hbone_inbound *hi = hp->hi;
+    struct meshd_addr from;
+    addr_from_sockaddr(peer, peerlen, &from);
+    /* No HBONE client is on the pod's loopback: a loopback peer is meshd's
+     * own app-facing side (or the pod reaching around the mesh). */
+    if (!hi->opts.loopback_clients && listener_addr_is_loopback(&from)) {
+        hi->stats.self_calls++;
+        close_with_reset(fd);
+        return;
+    }
+    /* Unauthenticated connections are bounded per client pod (address)
+     * and in all: past either cap a new one is reset before any TLS state
+     * exists, so one pod's flood of idle handshakes costs a socket each
+     * until the deadline (handshake_timeout_ns) and leaves room for
+     * everyone else's. */
+    size_t mine = pending_from(hi, &from);
+    if (mine >= hi->max_pending_source || hi->stats.pending >= hi->max_pending) {
+        char who[ADDR_STRLEN];
+        hi->stats.handshakes_refused++;
+        log_ratelimited(LOG_WARN,
+                        "hbone: %s/%s: %zu handshakes pending from %s, %llu in all; refused",
+                        hp->pod->ns, hp->pod->name, mine, addr_format(&from, who, sizeof(who)),
+                        (unsigned long long)hi->stats.pending);
+        close_with_reset(fd);
+        return;
+    }
     SSL_CTX *ctx = hi->opts.server_ctx ? hi->opts.server_ctx(hi->opts.ctx, hp->pod) : NULL;
     struct hi_session *hs = ctx ? calloc(1, sizeof(*hs)) : NULL;
     if (!hs) {
@@ -256,6 +329,12 @@ static void hi_on_accept(struct listener *l, int fd, const struct sockaddr *peer
     if (hp->sessions)
         hp->sessions->prev = hs;
     hp->sessions = hs;
+    hs->pending = true;
+    hs->pending_next = hi->pending;
+    if (hi->pending)
+        hi->pending->pending_prev = hs;
+    hi->pending = hs;
+    hi->stats.pending++;
     hi->stats.sessions++;
     hi->stats.sessions_total++;
 }
@@ -269,6 +348,9 @@ int hbone_inbound_new(struct loop *loop, struct conns *conns, const struct hbone
     hi->loop = loop;
     hi->conns = conns;
     hi->opts = *opts;
+    hi->max_pending = opts->max_pending ? opts->max_pending : HBONE_INBOUND_MAX_PENDING;
+    hi->max_pending_source =
+        opts->max_pending_source ? opts->max_pending_source : HBONE_INBOUND_MAX_PENDING_SOURCE;
     *out = hi;
     return 0;
 }
@@ -330,8 +412,7 @@ void hbone_inbound_expire(struct hbone_inbound *hi, uint64_t now_ns)
             next = hs->next;
             struct hbone_session *s = hs->s;
             uint64_t idle = hbone_session_idle_since_ns(s);
-            if (!hbone_session_established(s) &&
-                now_ns - hbone_session_started_ns(s) > hi->opts.handshake_timeout_ns)
+            if (hs->pending && now_ns - hbone_session_started_ns(s) > hi->opts.handshake_timeout_ns)
                 hbone_session_close(s, "handshake timed out");
             else if (idle && now_ns - idle > hi->opts.idle_timeout_ns)
                 hbone_session_close(s, "idle");

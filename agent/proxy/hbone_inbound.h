@@ -7,6 +7,7 @@
 #ifndef MESHD_PROXY_HBONE_INBOUND_H
 #define MESHD_PROXY_HBONE_INBOUND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,10 +21,21 @@ struct loop;
 struct pod;
 struct hbone_inbound;
 
+#define HBONE_INBOUND_MAX_PENDING_SOURCE 64
+#define HBONE_INBOUND_MAX_PENDING        512
+
 struct hbone_inbound_opts {
     uint16_t port;               /* 15008 */
     struct upstream_owner owner; /* its sockets to the app are meshd's own */
+    /* Until the client is authenticated (TLS done and its certificate
+     * verified): the deadline, and the caps on such connections from one
+     * client address and in all (0: the defaults below); past a cap, new
+     * connections are reset at accept. */
     uint64_t handshake_timeout_ns, idle_timeout_ns;
+    size_t max_pending_source, max_pending;
+    /* Serve clients on loopback. Never in meshd (a loopback peer is meshd's
+     * own app-facing side: a self-call); for tests on one host's lo. */
+    bool loopback_clients;
     /* The pod's TLS server context (its workload certificate); NULL while it
      * has none, and connections are then refused. */
     SSL_CTX *(*server_ctx)(void *ctx, const struct pod *pod);
@@ -39,6 +51,9 @@ struct hbone_inbound_opts {
 
 struct hbone_inbound_stats {
     uint64_t sessions, sessions_total, handshake_failures, bad_requests, denied, upstream_failures;
+    uint64_t self_calls;         /* CONNECTs to meshd's own ports, loopback clients */
+    uint64_t pending;            /* connections not yet authenticated, now */
+    uint64_t handshakes_refused; /* reset at accept: a pending cap was full */
 };
 
 int hbone_inbound_new(struct loop *loop, struct conns *conns, const struct hbone_inbound_opts *opts,

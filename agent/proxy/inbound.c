@@ -83,6 +83,19 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         return;
     }
     conn_record(c)->orig_dst = dst;
+    /* Only what sk_lookup steered here is served: a connection to a pod
+     * address, not from meshd's own app-facing source, not to one of
+     * meshd's ports. Anything else (the pod's loopback reaching the
+     * listener's bound address, a connection meshd opened, podIP:15006
+     * itself) would have meshd connect to itself, again and again. */
+    if (!listener_is_pod_addr(pod, &dst) || listener_peer_may_be_meshd(&src, &dst) ||
+        listener_is_meshd_port(ntohs(dst.port))) {
+        char s[ADDR_STRLEN], d[ADDR_STRLEN];
+        log_ratelimited(LOG_WARN, "inbound: %s: %s -> %s refused: a self-call", ref,
+                        addr_format(&src, s, sizeof(s)), addr_format(&dst, d, sizeof(d)));
+        conn_refuse_self_call(c);
+        return;
+    }
     enum mtls_mode mode = ib->opts.mtls_mode
                               ? ib->opts.mtls_mode(ib->opts.mtls_ctx, pod, ntohs(dst.port))
                               : MTLS_PERMISSIVE;
@@ -109,8 +122,12 @@ int inbound_attach_pod(void *ctx, struct pod *pod)
         return -ENOMEM;
     ip->ib = ib;
     ip->pod = pod;
+    /* Bound to loopback, not the wildcard: sk_lookup assigns a listener
+     * whatever its bound address, so steered connections still arrive,
+     * while a connection to podIP:15006 that sk_lookup leaves alone (from
+     * 127.0.0.6, i.e. meshd itself) finds no listener and is reset. */
     int err =
-        listener_open_pod(ip->l, ib->loop, pod, ib->opts.port, 0, inbound_on_accept, ip, "inbound");
+        listener_open_pod(ip->l, ib->loop, pod, ib->opts.port, 1, inbound_on_accept, ip, "inbound");
     if (err)
         goto err_free;
     err = inbound_lookup_attach(ib->pin_dir, pod->netns_cookie, pod->netns_fd, ip->l[0].io.fd,

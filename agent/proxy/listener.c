@@ -124,3 +124,40 @@ struct meshd_addr listener_app_source(const struct meshd_addr *dst)
     }
     return a;
 }
+
+bool listener_is_meshd_port(uint16_t port)
+{
+    return port == MESHD_PORT_OUTBOUND || port == MESHD_PORT_INBOUND || port == MESHD_PORT_HBONE;
+}
+
+bool listener_addr_is_loopback(const struct meshd_addr *a)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (a->family == MESHD_AF_INET)
+        return a->addr[0] == 127;
+    return memcmp(a->addr, one, 16) == 0 ||
+           (memcmp(a->addr, mapped, 12) == 0 && a->addr[12] == 127);
+}
+
+bool listener_is_pod_addr(const struct pod *pod, const struct meshd_addr *a)
+{
+    if (listener_addr_is_loopback(a))
+        return false;
+    if (pod->nips == 0)
+        return true;
+    struct meshd_addr ip = *a;
+    ip.port = 0;
+    for (size_t i = 0; i < pod->nips; i++)
+        if (addr_equal(&pod->ips[i], &ip))
+            return true;
+    return false;
+}
+
+bool listener_peer_may_be_meshd(const struct meshd_addr *peer, const struct meshd_addr *local)
+{
+    if (listener_addr_is_loopback(peer))
+        return true;
+    return peer->family == MESHD_AF_INET6 && local->family == MESHD_AF_INET6 &&
+           memcmp(peer->addr, local->addr, 16) == 0;
+}

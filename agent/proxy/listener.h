@@ -3,6 +3,8 @@
 #ifndef MESHD_PROXY_LISTENER_H
 #define MESHD_PROXY_LISTENER_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "core/loop.h"
@@ -41,5 +43,23 @@ void listener_close_pod(struct listener l[2]);
  * global address can leave the pod); the sk_lookup program leaves both
  * alone. */
 struct meshd_addr listener_app_source(const struct meshd_addr *dst);
+
+/* Self-connection guards. The invariant (docs/ARCHITECTURE.md): a
+ * connection meshd opens is never accepted by meshd again, and nothing
+ * meshd proxies is sent to one of its own in-pod ports. */
+
+/* Is `port` (host order) one meshd listens on inside a pod: 15001, 15006,
+ * 15008? Such a port is never a destination meshd proxies to. */
+bool listener_is_meshd_port(uint16_t port);
+/* 127.0.0.0/8, ::1 or an IPv4-mapped loopback address. */
+bool listener_addr_is_loopback(const struct meshd_addr *a);
+/* Is `a` (port ignored) one of the pod's addresses? A pod whose addresses
+ * enrollment was not told: any address that is not loopback. */
+bool listener_is_pod_addr(const struct pod *pod, const struct meshd_addr *a);
+/* Could `peer`, seen on a socket whose local address is `local`, be meshd
+ * itself? True for a loopback peer (listener_app_source's 127.0.0.6, or
+ * anything else on the pod's loopback) and for an IPv6 peer that is the
+ * local address (the IPv6 app source). */
+bool listener_peer_may_be_meshd(const struct meshd_addr *peer, const struct meshd_addr *local);
 
 #endif

@@ -1,6 +1,7 @@
 /* Outbound proxy: in-pod 15001 listeners and the original destination. */
 #include "proxy/outbound.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,15 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         return;
     }
     conn_record(c)->orig_dst = od.dst;
+    /* The pod's own address on one of meshd's ports: meshd would accept
+     * its own connection (ztunnel refuses this self-call too). */
+    if (pod->nips && listener_is_pod_addr(pod, &od.dst) &&
+        listener_is_meshd_port(ntohs(od.dst.port))) {
+        log_ratelimited(LOG_WARN, "outbound: %s: connect to its own meshd port %u refused", ref,
+                        ntohs(od.dst.port));
+        conn_refuse_self_call(c);
+        return;
+    }
     struct outbound_route route = {.action = OUTBOUND_PASSTHROUGH};
     if (op->ob->opts.route)
         op->ob->opts.route(op->ob->opts.route_ctx, pod, &od.dst, &route);

@@ -30,7 +30,7 @@ struct conn_record {
     uint64_t bytes_received; /* upstream -> app */
     enum conn_state state;
     int error;               /* errno of the failure, 0 otherwise */
-    char response_flags[8];  /* Envoy/Istio style: "-", "UF", "UO", "NR", "DENY" */
+    char response_flags[8];  /* Envoy/Istio style: "-", "UF", "UO", "NR", "DENY"; SELF */
     char peer_identity[256]; /* SPIFFE id of the mTLS peer, "" for plaintext */
     struct meshd_addr hbone; /* the HBONE address used, family 0 if none */
     /* Outbound routing: the endpoint chosen and where its bookkeeping

@@ -9,50 +9,35 @@
 
 #include <openssl/err.h>
 
-/* Bytes OpenSSL may read ahead per syscall (a few full records). */
+/* Bytes OpenSSL may read ahead per syscall (a few full records), once the
+ * peer is authenticated. */
 #define TLS_READ_BUFFER (64u * 1024)
-/* Records queued before one write(2): OpenSSL writes each 16 KiB record
+/* Records queued before one write(2), once the peer is authenticated
+ * (tls_conn_upgrade): OpenSSL writes each 16 KiB record
  * with its own syscall unless a buffer sits under it, and syscalls, not
  * AES-GCM, are what a tunnel spends its time on. */
 #define TLS_WRITE_BUFFER (128u * 1024)
-
-/* The socket BIO reads directly (read-ahead batches those); writes go
- * through a buffer BIO that tls_conn_flush() drains. */
-static int tls_conn_set_bios(struct tls_conn *t, int fd)
-{
-    BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
-    BIO *wbuf = BIO_new(BIO_f_buffer());
-    if (!sock || !wbuf || BIO_set_write_buffer_size(wbuf, TLS_WRITE_BUFFER) != 1 ||
-        BIO_up_ref(sock) != 1) {
-        BIO_free(sock);
-        BIO_free(wbuf);
-        return -ENOMEM;
-    }
-    /* One reference of sock for the rbio, one owned by the wbio chain:
-     * SSL_free's BIO_free_all() on each drops exactly those. */
-    BIO_push(wbuf, sock);
-    SSL_set_bio(t->ssl, sock, wbuf);
-    t->wbio = wbuf;
-    return 0;
-}
 
 int tls_conn_init(struct tls_conn *t, SSL_CTX *ctx, int fd, bool server)
 {
     memset(t, 0, sizeof(*t));
     t->fd = fd;
     t->ssl = SSL_new(ctx);
-    if (!t->ssl || tls_conn_set_bios(t, fd) != 0) {
+    /* Until the peer is authenticated, the socket BIO reads and writes
+     * directly: no write buffer, no read-ahead (tls_conn_upgrade). */
+    BIO *sock = t->ssl ? BIO_new_socket(fd, BIO_NOCLOSE) : NULL;
+    if (!sock) {
         SSL_free(t->ssl);
         t->ssl = NULL;
         close(fd);
         t->fd = -1;
         return -ENOMEM;
     }
-    SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* Read several records per read(2) instead of a header and a body
-     * each: the largest single win on the tunnel's receive side. */
-    SSL_set_read_ahead(t->ssl, 1);
-    SSL_set_default_read_buffer_len(t->ssl, TLS_READ_BUFFER);
+    SSL_set_bio(t->ssl, sock, sock); /* one reference for both */
+    /* While the handshake waits on the peer, OpenSSL frees its record
+     * buffers: an idle, unauthenticated connection holds none. */
+    SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                             SSL_MODE_RELEASE_BUFFERS);
     if (server)
         SSL_set_accept_state(t->ssl);
     else
@@ -60,6 +45,33 @@ int tls_conn_init(struct tls_conn *t, SSL_CTX *ctx, int fd, bool server)
     /* A client speaks first: wait for writability (the TCP connect may
      * still be in progress) before the first handshake step. */
     t->want_write = !server;
+    return 0;
+}
+
+/* Writes go through a buffer BIO that tls_conn_flush() drains. */
+int tls_conn_upgrade(struct tls_conn *t)
+{
+    if (t->wbio)
+        return 0;
+    BIO *sock = SSL_get_rbio(t->ssl);
+    BIO *wbuf = BIO_new(BIO_f_buffer());
+    if (!sock || !wbuf || BIO_set_write_buffer_size(wbuf, TLS_WRITE_BUFFER) != 1 ||
+        BIO_up_ref(sock) != 1) {
+        BIO_free(wbuf);
+        return -ENOMEM;
+    }
+    /* The wbuf chain takes the reference just added; SSL_set0_wbio drops
+     * the one the bare socket held as the wbio; the rbio keeps its own. */
+    BIO_push(wbuf, sock);
+    SSL_set0_wbio(t->ssl, wbuf);
+    t->wbio = wbuf;
+    /* Read several records per read(2) instead of a header and a body
+     * each: the largest single win on the tunnel's receive side. The
+     * larger buffer is allocated when OpenSSL next sets one up, so keep
+     * releasing until the handshake's buffer is gone (tls_conn_read). */
+    SSL_set_read_ahead(t->ssl, 1);
+    SSL_set_default_read_buffer_len(t->ssl, TLS_READ_BUFFER);
+    t->releasing = true;
     return 0;
 }
 
@@ -142,7 +154,15 @@ ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t len)
     int rc = SSL_read_ex(t->ssl, buf, len, &n);
     if (rc == 1)
         return (ssize_t)n;
-    return tls_result(t, 0, "read");
+    ssize_t r = tls_result(t, 0, "read");
+    /* Waiting with nothing buffered: OpenSSL has just freed the read
+     * buffer (SSL_MODE_RELEASE_BUFFERS); the next one is read-ahead sized
+     * and kept from now on. */
+    if (r == -EAGAIN && t->releasing && !SSL_has_pending(t->ssl)) {
+        SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+        t->releasing = false;
+    }
+    return r;
 }
 
 ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len)
@@ -160,7 +180,7 @@ ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len)
 
 int tls_conn_flush(struct tls_conn *t)
 {
-    if (BIO_wpending(t->wbio) == 0)
+    if (!t->wbio || BIO_wpending(t->wbio) == 0)
         return 0;
     ERR_clear_error();
     errno = 0;

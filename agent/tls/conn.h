@@ -2,9 +2,9 @@
  *
  * The caller owns the event-loop registration and asks tls_conn_wants() which
  * events to wait for; every call returns at once. OpenSSL reads from a
- * socket BIO and writes through a buffer BIO, so several records leave in
- * one write(2): tls_conn_write() may leave bytes queued, and the caller
- * calls tls_conn_flush() once it has nothing more to write for now.
+ * socket BIO and, once the peer is authenticated (tls_conn_upgrade),
+ * writes through a buffer BIO, so several records leave in one write(2): tls_conn_write() may leave
+ * bytes queued, and the caller calls tls_conn_flush() once it has nothing more to write for now.
  * Partial writes and a moving write buffer are allowed, so a caller can
  * retry a write with a buffer that grew in between.
  *
@@ -23,17 +23,24 @@
 
 struct tls_conn {
     SSL *ssl;
-    BIO *wbio; /* the write buffer, owned by ssl */
+    BIO *wbio; /* the write buffer, owned by ssl; NULL until upgraded */
     int fd;
     bool handshake_done;
     bool want_write; /* the last call stopped on WANT_WRITE */
     bool eof;        /* close_notify or TCP EOF seen */
+    bool releasing;  /* upgraded; OpenSSL still frees idle record buffers */
     char error[160]; /* the first fatal error, for logs and records */
 };
 
 /* Takes ownership of fd (closed by tls_conn_deinit). Returns 0 or -errno. */
 int tls_conn_init(struct tls_conn *t, SSL_CTX *ctx, int fd, bool server);
 void tls_conn_deinit(struct tls_conn *t);
+
+/* Once the peer is authenticated: the write buffer and read-ahead. Until
+ * then the connection holds no buffer of ours, and OpenSSL frees its
+ * record buffers whenever it waits, so an unauthenticated connection
+ * costs only the SSL object. 0 or -ENOMEM. */
+int tls_conn_upgrade(struct tls_conn *t);
 
 /* 0 when done, -EAGAIN to be called again on readiness, -EPROTO etc. */
 int tls_conn_handshake(struct tls_conn *t);

@@ -1,9 +1,10 @@
 /* The HBONE server (agent/proxy/hbone_inbound.c) on loopback, with a "pod"
  * that is the test's own network namespace: ztunnel's response codes —
  * 200 and bytes to the app, 400 for a malformed authority or one that is
- * not this pod, 401 when policy denies, 503 when the app refuses — each
- * leaving a record with the peer identity, and a client that stalls in the
- * handshake cut off at the deadline. */
+ * not this pod or one of meshd's own ports (a self-call), 401 when policy
+ * denies, 503 when the app refuses — each
+ * leaving a record with the peer identity; a client that stalls in the
+ * handshake cut off at the deadline; a loopback client refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,7 +82,8 @@ static int setup(void **state)
                                    .idle_timeout_ns = 60000000000ull,
                                    .server_ctx = server_ctx,
                                    .verify_client = verify_client,
-                                   .authorize = authorize};
+                                   .authorize = authorize,
+                                   .loopback_clients = true};
     assert_int_equal(hbone_inbound_new(f->loop, f->conns, &o, &f->hi), 0);
     strcpy(f->pod.ns, "default");
     strcpy(f->pod.name, "server");
@@ -152,7 +154,7 @@ static int connect_status(struct fx *f, struct hbone_session *s, const char *aut
 }
 
 struct seen {
-    int n200, n400, n401, n503;
+    int n200, n400, n401, n503, nself;
     char peer[256];
 };
 
@@ -162,6 +164,8 @@ static void count_record(const struct conn_record *r, void *arg)
     snprintf(s->peer, sizeof(s->peer), "%s", r->peer_identity);
     if (strcmp(r->response_flags, "DENY") == 0)
         s->n401++;
+    else if (strcmp(r->response_flags, CONN_FLAG_SELF_CALL) == 0)
+        s->nself++;
     else if (strcmp(r->response_flags, "UF") == 0)
         s->n503++;
     else
@@ -181,6 +185,10 @@ static void ztunnel_response_codes(void **state)
     assert_int_equal(connect_status(f, s, "not-an-address"), 400);
     assert_int_equal(connect_status(f, s, denied), 401);
     assert_int_equal(connect_status(f, s, refused), 503);
+    /* ztunnel's self-call: meshd's own ports are never a destination. */
+    assert_int_equal(connect_status(f, s, "127.0.0.1:15001"), 400);
+    assert_int_equal(connect_status(f, s, "127.0.0.1:15006"), 400);
+    assert_int_equal(connect_status(f, s, "127.0.0.1:15008"), 400);
     /* Records: one per CONNECT that named this pod, with the peer id. */
     for (int i = 0; i < 50; i++)
         loop_run_once(f->loop, 1);
@@ -189,12 +197,14 @@ static void ztunnel_response_codes(void **state)
     assert_int_equal(seen.n200, 1);
     assert_int_equal(seen.n401, 1);
     assert_int_equal(seen.n503, 1);
+    assert_int_equal(seen.nself, 3);
     assert_string_equal(seen.peer, "spiffe://cluster.local/ns/foo/sa/client");
     struct hbone_inbound_stats st;
     hbone_inbound_get_stats(f->hi, &st);
     assert_int_equal(st.bad_requests, 2);
     assert_int_equal(st.denied, 1);
     assert_int_equal(st.upstream_failures, 1);
+    assert_int_equal(st.self_calls, 3);
     hbone_session_close(s, "test over");
 }
 
@@ -225,12 +235,47 @@ static void stalled_client_handshake_is_cut_off(void **state)
     close(fd);
 }
 
+/* meshd's own configuration: a client on the pod's loopback can only be
+ * meshd's app-facing side (127.0.0.6), never an HBONE peer: reset at
+ * accept, before any TLS, and counted as a self-call. */
+static void loopback_client_is_refused(void **state)
+{
+    struct fx *f = *state;
+    struct hbone_inbound_opts o = {.port = HBONE_TEST_PORT - 1,
+                                   .handshake_timeout_ns = 1000000000ull,
+                                   .idle_timeout_ns = 60000000000ull,
+                                   .server_ctx = server_ctx,
+                                   .verify_client = verify_client};
+    struct hbone_inbound *hi;
+    struct pod pod = f->pod;
+    assert_int_equal(hbone_inbound_new(f->loop, f->conns, &o, &hi), 0);
+    assert_int_equal(hbone_inbound_attach_pod(hi, &pod), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(HBONE_TEST_PORT - 1),
+                            .sin_addr.s_addr = htonl(0x7f000006)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    for (int i = 0; i < 50; i++)
+        loop_run_once(f->loop, 1);
+    char buf[8];
+    assert_int_equal(read(fd, buf, sizeof(buf)), -1);
+    assert_int_equal(errno, ECONNRESET);
+    struct hbone_inbound_stats st;
+    hbone_inbound_get_stats(hi, &st);
+    assert_int_equal(st.self_calls, 1);
+    assert_int_equal(st.sessions_total, 0);
+    close(fd);
+    hbone_inbound_detach_pod(hi, &pod);
+    hbone_inbound_free(hi);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as meshd does: see tls/conn.h */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(ztunnel_response_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(stalled_client_handshake_is_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(loopback_client_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
