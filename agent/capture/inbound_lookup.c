@@ -116,3 +116,8 @@ void inbound_lookup_close(struct inbound_lookup *il)
     meshd_inbound__destroy(il->skel);
     free(il);
 }
+
+int inbound_lookup_self_map(const struct inbound_lookup *il)
+{
+    return bpf_map__fd(il->skel->maps.meshd_in_self);
+}

@@ -17,6 +17,9 @@ int inbound_lookup_attach(const char *pin_dir, uint64_t netns_cookie, int netns_
 /* Unpins (and so detaches) the inbound links under pin_dir whose netns
  * cookie is not in keep[0..n): pods a previous agent had that are gone. */
 void inbound_lookup_prune(const char *pin_dir, const uint64_t *keep, size_t n);
+/* The fd of the pod's meshd_in_self map (meshd's transparent connections
+ * to its app, which the program must pass to the app), borrowed. */
+int inbound_lookup_self_map(const struct inbound_lookup *il);
 /* Detaches and unpins. Accepts NULL. */
 void inbound_lookup_detach(struct inbound_lookup *il);
 /* Frees the agent's side but leaves the link pinned and attached (the

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "core/addr.h"
 #include "core/netns.h"
+#include "core/podroute.h"
 
 /* Bounds a connect to an unresponsive destination (SYN retries). */
 #define UPSTREAM_USER_TIMEOUT_MS 10000
@@ -47,16 +49,53 @@ void upstream_connected(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &none, sizeof(none));
 }
 
-int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct meshd_addr *bind_src,
-                     const struct upstream_owner *owner, const struct upstream_tuning *t)
+/* A source that is the client's own address: bindable although not local,
+ * and marked for the pod's return route (core/podroute.h). */
+static int set_transparent(int fd, int family)
+{
+    int one = 1;
+    unsigned int mark = PODROUTE_MARK;
+    int rc = family == AF_INET ? setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one))
+                               : setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
+    if (rc == -1 || setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
+        return -errno;
+    return 0;
+}
+
+/* Names a transparent connection to the pod's sk_lookup program (the
+ * source port is known once bound): without the entry the program would
+ * steer it back to meshd's 15006 like any connection from outside. */
+static int name_self(int fd, const struct meshd_addr *dst, int map_fd, struct meshd_self_key *k)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct meshd_addr local;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+        return -errno;
+    if (addr_from_sockaddr((struct sockaddr *)&ss, len, &local) != 0)
+        return -EAFNOSUPPORT;
+    memset(k, 0, sizeof(*k));
+    k->family = dst->family;
+    k->local_port = dst->port;
+    k->remote_port = local.port;
+    size_t n = dst->family == MESHD_AF_INET ? 4 : 16;
+    memcpy(k->local, dst->addr, n);
+    memcpy(k->remote, local.addr, n);
+    uint8_t one = 1;
+    return bpf_map_update_elem(map_fd, k, &one, BPF_ANY) == 0 ? 0 : -errno;
+}
+
+int upstream_connect(int netns_fd, const struct meshd_addr *dst,
+                     const struct upstream_source *bind_src, const struct upstream_owner *owner,
+                     const struct upstream_tuning *t)
 {
     struct sockaddr_storage ss, src;
     socklen_t sslen, srclen;
     int rc = addr_to_sockaddr(dst, &ss, &sslen);
     if (rc)
         return rc;
-    /* A bound source is meshd's app-facing side (127.0.0.6 or the pod's
-     * own IPv6 address): never towards one of meshd's own in-pod ports,
+    /* A bound source is meshd's app-facing side (127.0.0.6, the pod's own
+     * IPv6 address, or the client's): never towards one of meshd's own in-pod ports,
      * which would have meshd accept its own connection. The proxies
      * refuse these earlier; this is the last line. */
     uint16_t port = ntohs(dst->port);
@@ -82,15 +121,29 @@ int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct me
     if (t && t->keepalive)
         set_keepalive(fd, t);
     if (bind_src) {
-        if (addr_to_sockaddr(bind_src, &src, &srclen) != 0 || src.ss_family != ss.ss_family) {
+        if (addr_to_sockaddr(&bind_src->addr, &src, &srclen) != 0 ||
+            src.ss_family != ss.ss_family) {
             errno = EAFNOSUPPORT;
+            goto fail;
+        }
+        if (bind_src->transparent && (rc = set_transparent(fd, ss.ss_family)) != 0) {
+            errno = -rc;
             goto fail;
         }
         if (bind(fd, (struct sockaddr *)&src, srclen) == -1)
             goto fail;
     }
-    if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 && errno != EINPROGRESS)
+    struct meshd_self_key self;
+    bool named = bind_src && bind_src->transparent;
+    if (named && (rc = name_self(fd, dst, bind_src->self_map_fd, &self)) != 0) {
+        errno = -rc;
         goto fail;
+    }
+    if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 && errno != EINPROGRESS) {
+        if (named)
+            bpf_map_delete_elem(bind_src->self_map_fd, &self);
+        goto fail;
+    }
     return fd;
 fail:
     rc = -errno;

@@ -26,6 +26,19 @@ struct upstream_owner {
 };
 #define UPSTREAM_NO_CAPTURE (-1)
 
+/* Where meshd's connection to an app comes from. A local address
+ * (127.0.0.6; the pod's own for IPv6), or the client's own, `transparent`:
+ * IP_TRANSPARENT, marked PODROUTE_MARK, so that the pod's routing
+ * (core/podroute) returns the app's replies to meshd. */
+struct upstream_source {
+    struct meshd_addr addr; /* port 0 */
+    bool transparent;
+    /* With `transparent`: the pod's meshd_in_self map (borrowed), where the
+     * connection is named before connect() so that the pod's sk_lookup
+     * program hands it to the app instead of back to meshd. */
+    int self_map_fd;
+};
+
 /* DestinationRule connectionPool.tcp for one connection. */
 struct upstream_tuning {
     uint32_t connect_timeout_ms; /* 0: Istio's default, 10 s */
@@ -38,7 +51,7 @@ struct upstream_tuning {
  * kernel at the SYN retransmissions; call upstream_connected() once the
  * connect succeeded, so that it does not also bound unacknowledged data
  * on the established connection. `t` NULL: defaults. */
-int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct meshd_addr *bind_src,
+int upstream_connect(int netns_fd, const struct meshd_addr *dst, const struct upstream_source *src,
                      const struct upstream_owner *owner, const struct upstream_tuning *t);
 void upstream_connected(int fd);
 /* SO_ERROR of a socket whose connect finished: 0 or a positive errno. */

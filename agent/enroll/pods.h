@@ -66,6 +66,10 @@ struct pod {
      * leaving: they release the agent's side but keep what the kernel
      * enforces (pinned sk_lookup links) for the next agent. */
     bool handover;
+    /* The pod's routing returns the app's replies to meshd's transparent
+     * sockets (core/podroute): the app sees its real clients. */
+    bool app_source_transparent;
+    int app_source_self_map; /* borrowed: the pod's meshd_in_self (inbound hooks) */
     struct pod *next;
 };
 

@@ -259,8 +259,8 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
 }
 
 void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                          const struct meshd_addr *bind_src, const struct upstream_tuning *tuning,
-                          conn_attempt_fn done, void *ctx)
+                          const struct upstream_source *bind_src,
+                          const struct upstream_tuning *tuning, conn_attempt_fn done, void *ctx)
 {
     c->attempt_done = done;
     c->attempt_ctx = ctx;
@@ -282,7 +282,7 @@ void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr 
 }
 
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                  const struct meshd_addr *bind_src, const struct upstream_tuning *tuning)
+                  const struct upstream_source *bind_src, const struct upstream_tuning *tuning)
 {
     conn_forward_attempt(c, netns_fd, dst, bind_src, tuning, NULL, NULL);
 }

@@ -50,8 +50,9 @@ struct conn_record *conn_record(struct conn *c);
  * `bind_src` when not NULL) and relays. Failures finish the connection
  * with a reset (flag UF). */
 struct upstream_tuning;
+struct upstream_source;
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                  const struct meshd_addr *bind_src, const struct upstream_tuning *tuning);
+                  const struct upstream_source *bind_src, const struct upstream_tuning *tuning);
 
 /* Told how an attempt ended: err 0 once connected (the relay starts when
  * this returns; the result is ignored), or -errno while the connection is
@@ -62,8 +63,8 @@ void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
 typedef bool (*conn_attempt_fn)(void *ctx, struct conn *c, int err);
 /* conn_forward(), with `done` told of the attempt's end. */
 void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,
-                          const struct meshd_addr *bind_src, const struct upstream_tuning *tuning,
-                          conn_attempt_fn done, void *ctx);
+                          const struct upstream_source *bind_src,
+                          const struct upstream_tuning *tuning, conn_attempt_fn done, void *ctx);
 /* Ends a connect in progress as failed with `err` (a deadline passed:
  * flag UT). Returns -EALREADY when no connect is in progress. */
 int conn_abort_connect(struct conn *c, int err);

@@ -219,7 +219,9 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     if (hs->streams)
         hs->streams->prev = is;
     hs->streams = is;
-    struct meshd_addr from = listener_app_source(&dst);
+    /* The tunnel's peer is the client pod's own address (its agent
+     * connects from inside that pod's netns). */
+    struct upstream_source from = listener_app_source(pod, &hs->peer, &dst);
     int fd = upstream_connect(pod->netns_fd, &dst, &from, &hi->opts.owner, NULL);
     is->connect_io.fd = fd;
     is->connect_io.cb = hi_stream_on_connected;

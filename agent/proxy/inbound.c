@@ -11,6 +11,7 @@
 #include "capture/inbound_lookup.h"
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/podroute.h"
 #include "enroll/pods.h"
 #include "proxy/conns.h"
 #include "proxy/listener.h"
@@ -110,7 +111,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         conn_refuse(c, -EACCES, "DENY"); /* a reset, as ztunnel answers */
         return;
     }
-    struct meshd_addr from = listener_app_source(&dst);
+    struct upstream_source from = listener_app_source(pod, &src, &dst);
     conn_forward(c, pod->netns_fd, NULL, &from, NULL);
 }
 
@@ -134,6 +135,15 @@ int inbound_attach_pod(void *ctx, struct pod *pod)
                                 ip->l[1].io.fd, &ip->lookup);
     if (err)
         goto err_close;
+    /* The app sees its real clients when the pod can route replies back
+     * to meshd; without that route it sees 127.0.0.6, never a failure. */
+    char why[192];
+    err = podroute_install(pod->netns_fd, why, sizeof(why));
+    pod->app_source_transparent = err == 0;
+    pod->app_source_self_map = inbound_lookup_self_map(ip->lookup);
+    if (err)
+        log_warn("inbound: %s/%s: %s; the app will see meshd's address, not its clients'", pod->ns,
+                 pod->name, why);
     pod->inbound = ip;
     return 0;
 err_close:
@@ -152,10 +162,14 @@ void inbound_detach_pod(void *ctx, struct pod *pod)
      * rather than to a listener that is closing. On a handover it stays:
      * the sockmap empties with our listeners and the pod drops plaintext
      * until the next agent takes the pin over. */
-    if (pod->handover)
+    if (pod->handover) {
         inbound_lookup_close(ip->lookup);
-    else
+    } else {
         inbound_lookup_detach(ip->lookup);
+        if (pod->app_source_transparent)
+            podroute_remove(pod->netns_fd);
+        pod->app_source_transparent = false;
+    }
     listener_close_pod(ip->l);
     free(ip);
     pod->inbound = NULL;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -11,9 +12,38 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/netns.h"
+#include "core/upstream.h"
 #include "enroll/pods.h"
 
 #define ACCEPT_BATCH 64
+
+/* One descriptor held in reserve. Out of files, accept() fails with EMFILE
+ * and leaves the connection queued: the listener stays readable and the
+ * loop would spin on it. Giving the reserve up lets accept() take the
+ * connection, which is reset at once (fail closed), and the reserve is
+ * taken back. Process-wide because file limits are; the loop that uses it
+ * is single-threaded. */
+static int reserve_fd = -1;
+
+static void reserve_take(void)
+{
+    if (reserve_fd < 0)
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of files: refuses the connection at the head of the queue. */
+static bool refuse_one(int lfd)
+{
+    if (reserve_fd < 0)
+        return false;
+    close(reserve_fd);
+    reserve_fd = -1;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close_with_reset(fd);
+    reserve_take();
+    return fd >= 0;
+}
 
 static void listener_on_io(struct loop_io *io, uint32_t events)
 {
@@ -24,8 +54,14 @@ static void listener_on_io(struct loop_io *io, uint32_t events)
         socklen_t peerlen = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_ratelimited(LOG_WARN, "listener: accept: %s", strerror(errno));
+            int err = errno;
+            if (err == EMFILE || err == ENFILE) {
+                log_ratelimited(LOG_WARN, "listener: out of open files; connection refused");
+                if (refuse_one(io->fd))
+                    continue;
+            } else if (err != EAGAIN && err != EINTR && err != ECONNABORTED) {
+                log_ratelimited(LOG_WARN, "listener: accept: %s", strerror(err));
+            }
             return;
         }
         /* Request/response traffic through a proxy: never wait on Nagle
@@ -69,6 +105,7 @@ int listener_open(struct listener *l, struct loop *loop, int netns_fd,
         close(fd);
         return err;
     }
+    reserve_take();
     l->io.fd = fd;
     l->io.cb = listener_on_io;
     l->loop = loop;
@@ -113,16 +150,23 @@ void listener_close_pod(struct listener l[2])
     listener_close(&l[1]);
 }
 
-struct meshd_addr listener_app_source(const struct meshd_addr *dst)
+struct upstream_source listener_app_source(const struct pod *pod, const struct meshd_addr *client,
+                                           const struct meshd_addr *dst)
 {
-    struct meshd_addr a = {.family = dst->family};
-    if (dst->family == MESHD_AF_INET) {
-        a.addr[0] = 127, a.addr[3] = 6;
+    struct upstream_source s = {.addr = {.family = dst->family}};
+    if (pod->app_source_transparent && client && client->family == dst->family &&
+        !listener_addr_is_loopback(client)) {
+        s.addr = *client;
+        s.addr.port = 0;
+        s.transparent = true;
+        s.self_map_fd = pod->app_source_self_map;
+    } else if (dst->family == MESHD_AF_INET) {
+        s.addr.addr[0] = 127, s.addr.addr[3] = 6;
     } else {
-        a = *dst;
-        a.port = 0;
+        s.addr = *dst;
+        s.addr.port = 0;
     }
-    return a;
+    return s;
 }
 
 bool listener_is_meshd_port(uint16_t port)

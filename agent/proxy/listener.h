@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "core/upstream.h"
 #include "meshd/capture.h"
 
 struct listener;
@@ -38,11 +39,15 @@ int listener_open_pod(struct listener l[2], struct loop *loop, const struct pod 
                       int loopback, listener_accept_cb cb, void *ctx, const char *what);
 void listener_close_pod(struct listener l[2]);
 
-/* Where meshd connects to a pod's app at `dst` from: 127.0.0.6 for IPv4
- * (as ztunnel), the pod's own address for IPv6 (replies to ::1 from a
- * global address can leave the pod); the sk_lookup program leaves both
- * alone. */
-struct meshd_addr listener_app_source(const struct meshd_addr *dst);
+/* Where meshd connects to a pod's app at `dst` from, for `client` (the
+ * plaintext peer, or the HBONE tunnel's source pod; NULL: unknown): the
+ * client's own address, transparently, when the pod has the return route
+ * (pod->app_source_transparent), so the app sees its real client as with
+ * ztunnel in-pod. Else 127.0.0.6 for IPv4, the pod's own address for IPv6
+ * (replies to ::1 from a global address can leave the pod). The sk_lookup
+ * program leaves all of these alone (they arrive over the pod's lo). */
+struct upstream_source listener_app_source(const struct pod *pod, const struct meshd_addr *client,
+                                           const struct meshd_addr *dst);
 
 /* Self-connection guards. The invariant (docs/ARCHITECTURE.md): a
  * connection meshd opens is never accepted by meshd again, and nothing

@@ -92,4 +92,20 @@ enum meshd_stat {
     MESHD_STAT__MAX,
 };
 
+/* Key of a pod's meshd_in_self map: a connection meshd opens to the pod's
+ * app from the client's own address (transparent), as the pod's sk_lookup
+ * program sees it. Addresses and ports in network order; IPv4 in the first
+ * four bytes. meshd writes it between bind() and connect(); the program
+ * passes that connection to the app and deletes the entry. */
+struct meshd_self_key {
+    __u8 family; /* MESHD_AF_INET or MESHD_AF_INET6 */
+    __u8 pad;
+    __u16 local_port;  /* the app's port */
+    __u16 remote_port; /* meshd's socket's port */
+    __u16 pad2;
+    __u8 local[16];  /* the pod's address */
+    __u8 remote[16]; /* the client's address, meshd's socket is bound to */
+};
+_Static_assert(sizeof(struct meshd_self_key) == 40, "meshd_self_key layout");
+
 #endif

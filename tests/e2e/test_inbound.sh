@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Inbound capture on the running kernel: the per-pod sk_lookup program
 # steers plaintext TCP to an enrolled pod (IPv4 and IPv6) into its node's
-# meshd on 15006, which records it and forwards it to the app from
-# 127.0.0.6 (::1); loopback inside the pod and HBONE's 15008 are left alone;
+# meshd on 15006, which records it and forwards it to the app from the
+# client's own address; loopback inside the pod and HBONE's 15008 are left alone;
 # unenrolling detaches the program.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +24,7 @@ t_expect_eq "$(jq -r .direction <<<"$rec")" inbound "recorded as inbound"
 t_expect_eq "$(jq -r .original_dst <<<"$rec")" "${POD_IP4[2,1]}:8080" "original destination from getsockname"
 t_expect_eq "$(jq -r .src <<<"$rec" | cut -d: -f1)" "${POD_IP4[1,1]}" "the client's address"
 t_expect_eq "$(jq -r .state <<<"$rec")" closed "closed cleanly"
-t_expect_contains "$(tail -1 "$server_log")" "127.0.0.6" "the app saw meshd's inbound source"
+t_expect_contains "$(tail -1 "$server_log")" "::ffff:${POD_IP4[1,1]} " "the app saw the real client (a transparent source)"
 
 t_begin "plaintext to an enrolled pod goes through meshd (IPv6)"
 t_expect_eq "$(http_get "1,1" "http://[${POD_IP6[2,1]}]:8080/")" 200 "curl over IPv6"

@@ -79,7 +79,7 @@ t_begin "SIGTERM hands over: pins and state kept, the pod fails closed"
 topo_kill "${MESHD_PID[1]}" TERM
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "enforcement left in place" "stop logged as a handover"
 t_expect_eq "$(ls "$pin_dir" | grep -v '^inbound_' | sort | tr '\n' ' ')" \
-    "link_connect4 link_connect6 link_sockops meshd_enrolled meshd_events meshd_orig_dst meshd_pending meshd_stats " \
+    "link_connect4 link_connect6 link_sockops meshd_enrolled meshd_events meshd_orig_dst meshd_own meshd_pending meshd_stats " \
     "programs and maps stay pinned"
 t_expect_eq "$(ls "$pin_dir" | grep -c '^inbound_')" 1 "the pod's sk_lookup link stays pinned"
 t_expect_eq "$(bpftool map dump pinned "$pin_dir/meshd_enrolled" | jq length)" 1 "the pod stays in the enrollment map"

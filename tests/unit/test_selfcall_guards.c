@@ -90,16 +90,17 @@ static void app_facing_connect_to_meshd_port_is_refused(void **state)
 {
     int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     assert_true(netns >= 0);
-    struct meshd_addr from = A("127.0.0.6:0");
+    struct upstream_source from = {.addr = A("127.0.0.6:0")};
+    const struct upstream_owner owner = {.own_map_fd = UPSTREAM_NO_CAPTURE};
     static const char *refused[] = {"127.0.0.1:15001", "127.0.0.1:15006", "127.0.0.1:15008"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         struct meshd_addr dst = A(refused[i]);
-        assert_int_equal(upstream_connect(netns, &dst, &from, 0, NULL), -ELOOP);
+        assert_int_equal(upstream_connect(netns, &dst, &from, &owner, NULL), -ELOOP);
     }
     /* The same port without a bound source (meshd as a client, e.g. the
      * HBONE pool to a peer's 15008) is a connect like any other. */
     struct meshd_addr peer = A("127.0.0.1:15008");
-    int fd = upstream_connect(netns, &peer, NULL, 0, NULL);
+    int fd = upstream_connect(netns, &peer, NULL, &owner, NULL);
     assert_int_not_equal(fd, -ELOOP); /* connecting, or refused by the kernel */
     if (fd >= 0)
         close(fd);
