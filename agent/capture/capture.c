@@ -100,6 +100,90 @@ static int attach_pinned(struct capture *c, struct bpf_program *prog, const char
     return 0;
 }
 
+/* Whether a pinned map can serve as `map` (libbpf refuses it otherwise). */
+static bool pin_compatible(const struct bpf_map *map, const struct bpf_map_info *info)
+{
+    return info->type == (uint32_t)bpf_map__type(map) && info->key_size == bpf_map__key_size(map) &&
+           info->value_size == bpf_map__value_size(map) &&
+           info->max_entries == bpf_map__max_entries(map) &&
+           info->map_flags == bpf_map__map_flags(map);
+}
+
+/* Pinned maps of an older meshd (or another --ring-bytes) whose layout
+ * differs from ours. libbpf would refuse them and the agent would not
+ * start after an upgrade, on every node at once. Counters and in-flight
+ * state are replaced (their pins removed; the old programs keep their
+ * maps until the links switch). The enrollment map is what keeps pods
+ * captured: it is kept open in *old_enrolled for carry_enrolled(), or, if
+ * its entries cannot be read as pods, the start is refused with the pins
+ * left as they are (fail closed). */
+static int pins_reconcile(struct capture *c, int *old_enrolled)
+{
+    struct bpf_map *map;
+    bpf_object__for_each_map(map, c->skel->obj)
+    {
+        const char *path = bpf_map__pin_path(map);
+        int fd = path ? bpf_obj_get(path) : -1;
+        if (fd < 0)
+            continue;
+        struct bpf_map_info info = {0};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || pin_compatible(map, &info)) {
+            close(fd);
+            continue;
+        }
+        bool enrolled = map == c->skel->maps.meshd_enrolled;
+        if (enrolled && (info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(uint64_t))) {
+            log_error("capture: pinned %s (type %u, key %u bytes) is no enrollment map meshd "
+                      "can read; not starting (remove it with meshd uninstall)",
+                      path, info.type, info.key_size);
+            close(fd);
+            return -EINVAL;
+        }
+        log_warn("capture: pinned %s (type %u, key %u, value %u, %u entries) differs from this "
+                 "meshd's; %s",
+                 path, info.type, info.key_size, info.value_size, info.max_entries,
+                 enrolled ? "its pods are carried over" : "replaced");
+        if (unlink(path) == -1) {
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+        if (enrolled)
+            *old_enrolled = fd;
+        else
+            close(fd);
+    }
+    return 0;
+}
+
+/* Copies the old enrollment map's pods into the new one (fields it lacks
+ * are zero). */
+static void carry_enrolled(struct capture *c, int old_fd)
+{
+    int new_fd = bpf_map__fd(c->skel->maps.meshd_enrolled);
+    uint64_t key, next;
+    uint8_t value[256];
+    size_t n = 0;
+    struct bpf_map_info info = {0};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(old_fd, &info, &len) != 0 || info.value_size > sizeof(value))
+        return;
+    for (int rc = bpf_map_get_next_key(old_fd, NULL, &next); rc == 0;
+         rc = bpf_map_get_next_key(old_fd, &key, &next)) {
+        key = next;
+        struct meshd_pod_info pod = {0};
+        memset(value, 0, sizeof(value));
+        if (bpf_map_lookup_elem(old_fd, &key, value) != 0)
+            continue;
+        memcpy(&pod, value, info.value_size < sizeof(pod) ? info.value_size : sizeof(pod));
+        if (bpf_map_update_elem(new_fd, &key, &pod, BPF_ANY) == 0)
+            n++;
+    }
+    log_info("capture: %zu enrolled pod%s carried over to the new enrollment map", n,
+             n == 1 ? "" : "s");
+}
+
 /* libbpf's own diagnostics go through our log, at our levels. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -157,10 +241,21 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
      * libbpf refuses to reuse it. */
     if (opts->ring_bytes)
         bpf_map__set_max_entries(c->skel->maps.meshd_events, opts->ring_bytes);
+    int old_enrolled = -1;
+    err = pins_reconcile(c, &old_enrolled);
+    if (err)
+        goto err_free;
     err = meshd_capture__load(c->skel);
     if (err) {
         log_error("capture: loading BPF programs failed: %s", strerror(-err));
+        if (old_enrolled >= 0)
+            close(old_enrolled);
         goto err_free;
+    }
+    if (old_enrolled >= 0) {
+        /* Before the links switch programs: no pod is uncaptured meanwhile. */
+        carry_enrolled(c, old_enrolled);
+        close(old_enrolled);
     }
     struct {
         struct bpf_program *prog;

@@ -90,9 +90,9 @@ t_expect_eq "$(grep -c '"GET / ' "$server_log" || true)" "$requests_before" "ser
 t_expect_eq "$(http_get "2,1" "http://${POD_IP4[1,1]}:8080/")" 000 "inbound plaintext dropped (empty sockmap)"
 
 t_begin "a start that fails leaves the pins alone (never fails open)"
-t_expect_fail "an agent whose maps do not match the pins does not start" \
-    meshd_start 1 --ring-bytes 8192 2>/dev/null
-t_expect_contains "$(cat "${MESHD_LOG[1]}")" "capture: loading BPF programs failed" "it failed at the BPF load"
+t_expect_fail "an agent whose CA directory is missing does not start" \
+    meshd_start 1 --ca-dir "$E2E_TMP/no-such-ca" 2>/dev/null
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "no-such-ca" "it failed after taking the programs over"
 t_expect_eq "$(ls "$pin_dir" | grep -c '^link_') $(ls "$pin_dir" | grep -c '^inbound_')" "3 1" "links still pinned"
 t_expect_eq "$(bpftool map dump pinned "$pin_dir/meshd_enrolled" | jq length)" 1 "the pod still enrolled"
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 000 "its connects still refused"
