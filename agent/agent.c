@@ -160,9 +160,9 @@ static void append_record(const struct conn_record *r, void *arg)
         "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "id", (json_int_t)r->id, "direction",
         r->direction, "pod", r->pod, "src", addr_format(&r->src, src, sizeof(src)), "original_dst",
         addr_format(&r->orig_dst, dst, sizeof(dst)), "state", conn_state_name(r->state),
-        "response_flags", r->response_flags, "start_unix_ms", (json_int_t)r->start_unix_ms,
-        "duration_ms", (json_int_t)r->duration_ms, "bytes_sent", (json_int_t)r->bytes_sent,
-        "bytes_received", (json_int_t)r->bytes_received, "error",
+        "response_flags", resp_flag_name(r->response_flag), "start_unix_ms",
+        (json_int_t)r->start_unix_ms, "duration_ms", (json_int_t)r->duration_ms, "bytes_sent",
+        (json_int_t)r->bytes_sent, "bytes_received", (json_int_t)r->bytes_received, "error",
         r->error ? strerror(r->error) : NULL);
     if (!rec)
         return;

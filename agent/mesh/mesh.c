@@ -349,10 +349,10 @@ static struct meshd_addr pod_addr_like(const struct pod *pod, const struct meshd
     return (struct meshd_addr){0};
 }
 
-static void refuse(struct outbound_route *out, const char *flag)
+static void refuse(struct outbound_route *out, enum resp_flag flag)
 {
     out->action = OUTBOUND_REFUSE;
-    snprintf(out->response_flag, sizeof(out->response_flag), "%s", flag);
+    out->response_flag = flag;
 }
 
 /* An HBONE tunnel from `src` to `target` (ip:port), whose server must
@@ -370,7 +370,7 @@ static void route_hbone(struct mesh *m, const struct pod *src, const struct mesh
                      m->trust_domain, dst_ns, dst_sa ? dst_sa : "default");
     if (n < 0 || (size_t)n >= sizeof(out->key.dst_id)) {
         /* An identity we cannot express can never be verified: refuse. */
-        refuse(out, "NR");
+        refuse(out, RESP_FLAG_NR);
         return;
     }
     out->key.dst = *target;
@@ -443,7 +443,7 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         log_ratelimited(LOG_INFO, "mesh: %s%s%s port %u at maxConnections %u; refused (UO)",
                         c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
                         c->port, max);
-        refuse(out, "UO");
+        refuse(out, RESP_FLAG_UO);
         return;
     }
     size_t n = 0;
@@ -475,7 +475,7 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         log_ratelimited(LOG_WARN, "mesh: %s%s%s port %u has no ready endpoint; refused",
                         c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
                         c->port);
-        refuse(out, "UH");
+        refuse(out, RESP_FLAG_UH);
         return;
     }
     route_to_workload(m, snap, src, c->endpoints[index[pick]], &m->eps[pick].addr, out);
@@ -527,7 +527,7 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
          * pod, neither through the mesh nor around it. */
         log_ratelimited(LOG_INFO, "mesh: %s/%s has no identity (%s); outbound refused", src->ns,
                         src->name, src->binding_why);
-        refuse(out, "DENY");
+        refuse(out, RESP_FLAG_DENY);
         return;
     }
     const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
@@ -546,7 +546,7 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
             m->no_route++;
             log_ratelimited(LOG_WARN, "mesh: no route for %s port %u: %s; refused",
                             m->scratch.svc->fqdn, m->scratch.port, rr.why);
-            refuse(out, "NR");
+            refuse(out, RESP_FLAG_NR);
             return;
         case ROUTE_PASSTHROUGH:
             break;
@@ -608,8 +608,7 @@ void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
     /* At L4 a failed connect (or an HBONE CONNECT answered 503) is the
      * gateway error outlier detection counts; anything that opened is a
      * success. */
-    bool failed = rec->state == CONN_FAILED && (strcmp(rec->response_flags, "UF") == 0 ||
-                                                strcmp(rec->response_flags, "UT") == 0);
+    bool failed = rec->state == CONN_FAILED && resp_flag_is_connect_failure(rec->response_flag);
     release_attempt(m, rec->cluster, rec->endpoint, &rec->outlier, failed);
 }
 

@@ -122,7 +122,7 @@ static void conn_finish(struct conn *c, enum conn_state state, int err)
     log_debug("%s: conn %llu %s %s -> %s %s %s sent=%llu received=%llu", c->rec.direction,
               (unsigned long long)c->rec.id, c->rec.pod, addr_format(&c->rec.src, src, sizeof(src)),
               addr_format(&c->rec.orig_dst, dst, sizeof(dst)), conn_state_name(state),
-              c->rec.response_flags, (unsigned long long)c->rec.bytes_sent,
+              resp_flag_name(c->rec.response_flag), (unsigned long long)c->rec.bytes_sent,
               (unsigned long long)c->rec.bytes_received);
     c->release.fn = conn_release;
     loop_defer(t->loop, &c->release);
@@ -155,7 +155,6 @@ struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, con
     c->rec.sock_cookie[0] = sock_cookie(down_fd);
     snprintf(c->rec.direction, sizeof(c->rec.direction), "%s", direction);
     snprintf(c->rec.pod, sizeof(c->rec.pod), "%s", pod);
-    snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "-");
     c->next = t->active;
     if (t->active)
         t->active->prev = c;
@@ -178,18 +177,18 @@ int conn_take_fd(struct conn *c)
 }
 
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
-              const char *response_flag)
+              enum resp_flag flag)
 {
     c->rec.bytes_sent = bytes_sent;
     c->rec.bytes_received = bytes_received;
-    if (response_flag)
-        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", response_flag);
+    if (flag != RESP_FLAG_NONE)
+        c->rec.response_flag = flag;
     conn_finish(c, err ? CONN_FAILED : CONN_CLOSED, err);
 }
 
-void conn_refuse(struct conn *c, int err, const char *response_flag)
+void conn_refuse(struct conn *c, int err, enum resp_flag flag)
 {
-    snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", response_flag);
+    c->rec.response_flag = flag;
     c->t->stats.refused++;
     close_with_reset(c->down_fd);
     conn_finish(c, CONN_FAILED, err);
@@ -198,7 +197,7 @@ void conn_refuse(struct conn *c, int err, const char *response_flag)
 void conn_refuse_self_call(struct conn *c)
 {
     c->t->stats.self_calls++;
-    conn_refuse(c, -ECONNREFUSED, CONN_FLAG_SELF_CALL);
+    conn_refuse(c, -ECONNREFUSED, RESP_FLAG_SELF_CALL);
 }
 
 static void conn_on_relay_done(struct relay *r, int err)
@@ -209,8 +208,7 @@ static void conn_on_relay_done(struct relay *r, int err)
     /* Envoy's flags: the upstream (UC) or the downstream (DC) terminated
      * the connection abnormally. */
     if (err)
-        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s",
-                 r->failed_end == RELAY_UP ? "UC" : "DC");
+        c->rec.response_flag = r->failed_end == RELAY_UP ? RESP_FLAG_UC : RESP_FLAG_DC;
     conn_finish(c, err ? CONN_FAILED : CONN_CLOSED, err);
 }
 
@@ -218,7 +216,7 @@ static void conn_on_relay_done(struct relay *r, int err)
  * take the connection on; otherwise it fails with a reset and `flag`:
  * Envoy's UF for a connect that failed (its own timeout included), UT for
  * one cut at a route's deadline. */
-static void conn_connect_failed(struct conn *c, int err, const char *flag)
+static void conn_connect_failed(struct conn *c, int err, enum resp_flag flag)
 {
     conn_attempt_fn done = c->attempt_done;
     c->attempt_done = NULL;
@@ -226,7 +224,7 @@ static void conn_connect_failed(struct conn *c, int err, const char *flag)
         return;
     close_with_reset(c->down_fd);
     c->down_fd = -1;
-    snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "%s", flag);
+    c->rec.response_flag = flag;
     conn_finish(c, CONN_FAILED, err);
 }
 
@@ -244,7 +242,7 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         log_ratelimited(LOG_INFO, "%s: %s: connect to %s failed: %s", c->rec.direction, c->rec.pod,
                         addr_format(&c->rec.upstream, dst, sizeof(dst)), strerror(soerr));
         close(up_fd);
-        conn_connect_failed(c, -soerr, "UF");
+        conn_connect_failed(c, -soerr, RESP_FLAG_UF);
         return;
     }
     upstream_connected(up_fd);
@@ -278,7 +276,7 @@ void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr 
         }
     }
     if (rc)
-        conn_connect_failed(c, rc, "UF");
+        conn_connect_failed(c, rc, RESP_FLAG_UF);
 }
 
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
@@ -294,7 +292,7 @@ int conn_abort_connect(struct conn *c, int err)
     loop_del(c->t->loop, &c->connect_io);
     close(c->connect_io.fd);
     c->connect_io.fd = -1;
-    conn_connect_failed(c, err, "UT");
+    conn_connect_failed(c, err, RESP_FLAG_UT);
     return 0;
 }
 
@@ -311,7 +309,7 @@ size_t conns_revalidate(struct conns *t, const char *direction,
         c->rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
         c->rec.bytes_received = c->relay.bytes[RELAY_UP];
         relay_abort(&c->relay);
-        snprintf(c->rec.response_flags, sizeof(c->rec.response_flags), "DENY");
+        c->rec.response_flag = RESP_FLAG_DENY;
         conn_finish(c, CONN_FAILED, -EACCES);
         closed++;
     }

@@ -73,15 +73,15 @@ int conn_abort_connect(struct conn *c, int err);
 int conn_take_fd(struct conn *c);
 /* The connection now carries bytes (an HBONE server answering 200). */
 void conn_mark_open(struct conn *c);
-/* Ends a connection carried elsewhere: err 0 is a clean close. */
+/* Ends a connection carried elsewhere: err 0 is a clean close.
+ * RESP_FLAG_NONE keeps the flag the record has. */
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
-              const char *response_flag);
+              enum resp_flag flag);
 /* Ends a connection that will not be forwarded: reset, flagged, counted. */
-void conn_refuse(struct conn *c, int err, const char *response_flag);
-/* The record's flag for a connection aimed at meshd itself (one of its
- * in-pod ports, or a socket meshd opened): ztunnel's "self-call". */
-#define CONN_FLAG_SELF_CALL "SELF"
-/* conn_refuse() of a self-call: flag SELF, counted apart. */
+void conn_refuse(struct conn *c, int err, enum resp_flag flag);
+/* conn_refuse() of a connection aimed at meshd itself (one of its in-pod
+ * ports, or a socket meshd opened; ztunnel's "self-call"): flag SELF,
+ * counted apart. */
 void conn_refuse_self_call(struct conn *c);
 
 /* Re-decides the open connections of `direction` that this module relays

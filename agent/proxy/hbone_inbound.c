@@ -139,8 +139,7 @@ static void hi_stream_on_connected(struct loop_io *io, uint32_t events)
     if (soerr) {
         close(fd);
         is->hi->stats.upstream_failures++;
-        snprintf(conn_record(is->c)->response_flags, sizeof(conn_record(is->c)->response_flags),
-                 "UF");
+        conn_record(is->c)->response_flag = RESP_FLAG_UF;
         conn_record(is->c)->error = soerr;
         hbone_stream_reject(is->st, 503);
         return;
@@ -202,13 +201,13 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
         hi->opts.authorize(hi->opts.ctx, pod, hs->peer_id, &hs->peer, &dst) != 0) {
         hi->stats.denied++;
         hbone_stream_reject(st, 401);
-        conn_refuse(c, -EACCES, "DENY");
+        conn_refuse(c, -EACCES, RESP_FLAG_DENY);
         return;
     }
     struct hi_stream *is = calloc(1, sizeof(*is));
     if (!is) {
         hbone_stream_reject(st, 503);
-        conn_refuse(c, -ENOMEM, "UF");
+        conn_refuse(c, -ENOMEM, RESP_FLAG_UF);
         return;
     }
     is->st = st;
@@ -230,7 +229,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
             close(fd);
         hi->stats.upstream_failures++;
         hbone_stream_reject(st, 503);
-        conn_refuse(c, fd < 0 ? fd : -ENOMEM, "UF");
+        conn_refuse(c, fd < 0 ? fd : -ENOMEM, RESP_FLAG_UF);
         unlink_stream(is);
         free(is);
         return;
@@ -253,7 +252,7 @@ static void hi_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_c
         err = -ECONNREFUSED;
     /* From the source's view: sent = client -> app, received = app -> client. */
     conn_end(is->c, err ? (rec->error ? -rec->error : err) : 0, stats->bytes_received,
-             stats->bytes_sent, is->revoked ? "DENY" : NULL);
+             stats->bytes_sent, is->revoked ? RESP_FLAG_DENY : RESP_FLAG_NONE);
     unlink_stream(is);
     free(is);
 }

@@ -80,7 +80,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         return;
     if (getsockname(fd, (struct sockaddr *)&local, &locallen) == -1 ||
         addr_from_sockaddr((struct sockaddr *)&local, locallen, &dst) != 0) {
-        conn_refuse(c, -errno, "NR");
+        conn_refuse(c, -errno, RESP_FLAG_NR);
         return;
     }
     conn_record(c)->orig_dst = dst;
@@ -104,11 +104,11 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         char s[ADDR_STRLEN];
         log_ratelimited(LOG_INFO, "inbound: %s: plaintext from %s refused (mTLS STRICT)", ref,
                         addr_format(&src, s, sizeof(s)));
-        conn_refuse(c, -EACCES, "DENY");
+        conn_refuse(c, -EACCES, RESP_FLAG_DENY);
         return;
     }
     if (ib->opts.authorize && ib->opts.authorize(ib->opts.mtls_ctx, pod, NULL, &src, &dst) != 0) {
-        conn_refuse(c, -EACCES, "DENY"); /* a reset, as ztunnel answers */
+        conn_refuse(c, -EACCES, RESP_FLAG_DENY); /* a reset, as ztunnel answers */
         return;
     }
     struct upstream_source from = listener_app_source(pod, &src, &dst);

@@ -221,9 +221,9 @@ static void flow_failed(struct ob_flow *f, int fd, int err, int status)
     close_with_reset(fd);
     /* Envoy's flags: policy denial, upstream timeout, connect failure. */
     conn_end(f->c, err ? err : -ECONNREFUSED, 0, 0,
-             status == 401       ? "DENY"
-             : err == -ETIMEDOUT ? "UT"
-                                 : "UF");
+             status == 401       ? RESP_FLAG_DENY
+             : err == -ETIMEDOUT ? RESP_FLAG_UT
+                                 : RESP_FLAG_UF);
     flow_free(f);
 }
 
@@ -238,10 +238,10 @@ void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
     }
     /* Envoy's flags: refused by policy, failed to establish (UF), or
      * terminated by the upstream once established (UC). */
-    const char *flag = stats->status == 401   ? "DENY"
-                       : !err                 ? NULL
-                       : stats->status == 200 ? "UC"
-                                              : "UF";
+    enum resp_flag flag = stats->status == 401   ? RESP_FLAG_DENY
+                          : !err                 ? RESP_FLAG_NONE
+                          : stats->status == 200 ? RESP_FLAG_UC
+                                                 : RESP_FLAG_UF;
     conn_end(f->c, err, stats->bytes_sent, stats->bytes_received, flag);
     flow_free(f);
 }
@@ -332,7 +332,7 @@ static void flow_start(struct outbound_pod *op, struct conn *c, const struct mes
 {
     struct ob_flow *f = calloc(1, sizeof(*f));
     if (!f) {
-        conn_refuse(c, -ENOMEM, "UF");
+        conn_refuse(c, -ENOMEM, RESP_FLAG_UF);
         return;
     }
     op->refs++;
@@ -372,7 +372,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         char src[ADDR_STRLEN];
         log_ratelimited(LOG_WARN, "outbound: %s: no original destination for %s; refused", ref,
                         addr_format(&key.src, src, sizeof(src)));
-        conn_refuse(c, rc, "NR");
+        conn_refuse(c, rc, RESP_FLAG_NR);
         return;
     }
     conn_record(c)->orig_dst = od.dst;
@@ -410,7 +410,8 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
                      &route.tuning);
         return;
     case OUTBOUND_REFUSE:
-        conn_refuse(c, -ECONNREFUSED, route.response_flag[0] ? route.response_flag : "NR");
+        conn_refuse(c, -ECONNREFUSED,
+                    route.response_flag != RESP_FLAG_NONE ? route.response_flag : RESP_FLAG_NR);
         return;
     case OUTBOUND_HBONE:
         flow_start(op, c, &key.src, &route);

@@ -11,6 +11,7 @@
 
 #include "core/upstream.h"
 #include "hbone/pool.h"
+#include "proxy/resp_flag.h"
 #include "route/outlier.h"
 
 struct capture;
@@ -22,19 +23,19 @@ struct outbound;
 enum outbound_action {
     OUTBOUND_PASSTHROUGH, /* plain TCP to the original destination */
     OUTBOUND_HBONE,       /* CONNECT to `target` through the HBONE pool */
-    OUTBOUND_REFUSE,      /* reset, with `response_flag` */
+    OUTBOUND_REFUSE,      /* reset, with `response_flag` (NONE: NR) */
 };
 
 struct outbound_route {
     enum outbound_action action;
-    struct meshd_addr target;  /* HBONE: the endpoint, becomes :authority;
-                                  PASSTHROUGH: where to connect (unset: orig dst) */
-    struct hbone_pool_key key; /* HBONE: identities and the peer's 15008 */
-    SSL_CTX *client_ctx;       /* HBONE: the source workload's; borrowed */
-    struct meshd_addr source;  /* HBONE: the app's pod address, for Forwarded */
-    char response_flag[8];     /* REFUSE */
-    const char *service;       /* the Service FQDN routed to, or NULL */
-    void *cluster;             /* copied to the record: the router's bookkeeping */
+    struct meshd_addr target;     /* HBONE: the endpoint, becomes :authority;
+                                     PASSTHROUGH: where to connect (unset: orig dst) */
+    struct hbone_pool_key key;    /* HBONE: identities and the peer's 15008 */
+    SSL_CTX *client_ctx;          /* HBONE: the source workload's; borrowed */
+    struct meshd_addr source;     /* HBONE: the app's pod address, for Forwarded */
+    enum resp_flag response_flag; /* REFUSE */
+    const char *service;          /* the Service FQDN routed to, or NULL */
+    void *cluster;                /* copied to the record: the router's bookkeeping */
     int32_t endpoint;
     struct outlier_config outlier;
     uint32_t retries; /* attempts after a failed one (VirtualService retries) */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "meshd/capture.h"
+#include "proxy/resp_flag.h"
 #include "route/outlier.h"
 
 #define RECORD_POD_LEN 320
@@ -29,10 +30,10 @@ struct conn_record {
     uint64_t bytes_sent;     /* app -> upstream */
     uint64_t bytes_received; /* upstream -> app */
     enum conn_state state;
-    int error;               /* errno of the failure, 0 otherwise */
-    char response_flags[8];  /* Envoy/Istio style: "-", "UF", "UO", "NR", "DENY"; SELF */
-    char peer_identity[256]; /* SPIFFE id of the mTLS peer, "" for plaintext */
-    struct meshd_addr hbone; /* the HBONE address used, family 0 if none */
+    int error;                    /* errno of the failure, 0 otherwise */
+    enum resp_flag response_flag; /* named by resp_flag_name() where it is shown */
+    char peer_identity[256];      /* SPIFFE id of the mTLS peer, "" for plaintext */
+    struct meshd_addr hbone;      /* the HBONE address used, family 0 if none */
     /* Outbound routing: the endpoint chosen and where its bookkeeping
      * lives (a route/clusters entry: stable for the agent's life). */
     struct meshd_addr upstream;

@@ -36,22 +36,23 @@ size_t accesslog_format(const struct conn_record *r, enum accesslog_format fmt, 
             "connection complete", "direction", r->direction, "pod", r->pod, "src.addr", src,
             "dst.addr", dst, "dst.hbone_addr", hbone, "bytes_sent", (json_int_t)r->bytes_sent,
             "bytes_recv", (json_int_t)r->bytes_received, "duration_ms", (json_int_t)r->duration_ms,
-            "response_flags", r->response_flags, "peer.identity", r->peer_identity, "error", err);
+            "response_flags", resp_flag_name(r->response_flag), "peer.identity", r->peer_identity,
+            "error", err);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         int n = snprintf(buf, len, "%s\n", text ? text : "{}");
         free(text);
         json_decref(o);
         return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
     }
-    int n =
-        snprintf(buf, len,
-                 "%s info access connection complete direction=%s pod=%s src.addr=%s "
-                 "dst.addr=%s dst.hbone_addr=%s peer.identity=%s bytes_sent=%llu "
-                 "bytes_recv=%llu duration=%llums response_flags=%s%s%s%s\n",
-                 when, r->direction, r->pod, src, dst, hbone[0] ? hbone : "-",
-                 r->peer_identity[0] ? r->peer_identity : "-", (unsigned long long)r->bytes_sent,
-                 (unsigned long long)r->bytes_received, (unsigned long long)r->duration_ms,
-                 r->response_flags, err ? " error=\"" : "", err ? err : "", err ? "\"" : "");
+    int n = snprintf(buf, len,
+                     "%s info access connection complete direction=%s pod=%s src.addr=%s "
+                     "dst.addr=%s dst.hbone_addr=%s peer.identity=%s bytes_sent=%llu "
+                     "bytes_recv=%llu duration=%llums response_flags=%s%s%s%s\n",
+                     when, r->direction, r->pod, src, dst, hbone[0] ? hbone : "-",
+                     r->peer_identity[0] ? r->peer_identity : "-",
+                     (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received,
+                     (unsigned long long)r->duration_ms, resp_flag_name(r->response_flag),
+                     err ? " error=\"" : "", err ? err : "", err ? "\"" : "");
     return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
 }
 

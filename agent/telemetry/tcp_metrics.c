@@ -247,7 +247,7 @@ void tcp_labels_from_record(const struct conn_record *rec, struct tcp_labels *ou
     SET(out, TL_SOURCE_CLUSTER, "Kubernetes");
     SET(out, TL_DESTINATION_CLUSTER, "Kubernetes");
     SET(out, TL_REQUEST_PROTOCOL, "tcp");
-    SET(out, TL_RESPONSE_FLAGS, "%s", rec->response_flags[0] ? rec->response_flags : "-");
+    SET(out, TL_RESPONSE_FLAGS, "%s", resp_flag_name(rec->response_flag));
     SET(out, TL_CONNECTION_SECURITY_POLICY, "%s",
         rec->hbone.family ? "mutual_tls"
         : outbound        ? "unknown"

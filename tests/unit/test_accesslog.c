@@ -24,7 +24,7 @@ static struct conn_record sample(void)
                             .state = CONN_CLOSED};
     strcpy(r.direction, "outbound");
     strcpy(r.pod, "default/pod-1-1");
-    strcpy(r.response_flags, "-");
+    r.response_flag = RESP_FLAG_NONE;
     addr_parse("127.0.0.1:40000", &r.src);
     addr_parse("10.244.2.11:8080", &r.orig_dst);
     addr_parse("10.244.2.11:15008", &r.hbone);
@@ -70,7 +70,7 @@ static void text_line_is_one_line_with_the_error(void **state)
 {
     struct conn_record r = sample();
     r.error = 111; /* ECONNREFUSED */
-    strcpy(r.response_flags, "UF");
+    r.response_flag = RESP_FLAG_UF;
     char buf[2048];
     size_t n = accesslog_format(&r, ACCESSLOG_TEXT, buf, sizeof(buf));
     assert_true(n > 0);

@@ -162,11 +162,11 @@ static void count_record(const struct conn_record *r, void *arg)
 {
     struct seen *s = arg;
     snprintf(s->peer, sizeof(s->peer), "%s", r->peer_identity);
-    if (strcmp(r->response_flags, "DENY") == 0)
+    if (r->response_flag == RESP_FLAG_DENY)
         s->n401++;
-    else if (strcmp(r->response_flags, CONN_FLAG_SELF_CALL) == 0)
+    else if (r->response_flag == RESP_FLAG_SELF_CALL)
         s->nself++;
-    else if (strcmp(r->response_flags, "UF") == 0)
+    else if (r->response_flag == RESP_FLAG_UF)
         s->n503++;
     else
         s->n200++;
