@@ -179,6 +179,8 @@ int conn_take_fd(struct conn *c)
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
               enum resp_flag flag)
 {
+    close_with_reset(c->down_fd); /* still ours: no carrier took it */
+    c->down_fd = -1;
     c->rec.bytes_sent = bytes_sent;
     c->rec.bytes_received = bytes_received;
     if (flag != RESP_FLAG_NONE)

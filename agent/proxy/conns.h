@@ -73,7 +73,8 @@ int conn_abort_connect(struct conn *c, int err);
 int conn_take_fd(struct conn *c);
 /* The connection now carries bytes (an HBONE server answering 200). */
 void conn_mark_open(struct conn *c);
-/* Ends a connection carried elsewhere: err 0 is a clean close.
+/* Ends a connection carried elsewhere, or one whose attempts all failed
+ * (its app socket, still held here, is reset): err 0 is a clean close.
  * RESP_FLAG_NONE keeps the flag the record has. */
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
               enum resp_flag flag);
