@@ -6,10 +6,10 @@
  * retry budget, the establishment deadlines (perTryTimeout, timeout), the
  * connection record and its response flag. A carrier moves the bytes of one
  * attempt behind struct carrier, as Redis's ConnectionType or HAProxy's
- * xprt_ops: plain TCP (proxy/carrier_tcp.c: the upstream connect and the
- * relay of proxy/conns.c) or an HBONE stream (proxy/carrier_hbone.c: the
- * client side through hbone/pool.c). An HTTP codec would be a third
- * carrier: a new struct carrier and a route action choosing it, no branch here.
+ * xprt_ops: plain TCP (the upstream connect and the relay of proxy/conns.c)
+ * or an HBONE stream (the client side through hbone/pool.c), both in
+ * proxy/carriers.c. An HTTP codec would be a third carrier: a new struct
+ * carrier and a route action choosing it, no branch here.
  *
  * A carrier reports the end of an attempt, or of the whole connection once
  * established, through flow_carrier_done() alone. The router hears about
@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proxy/outbound.h"
+#include "proxy/outbound_route.h"
 
 struct conn;
 struct flow;

@@ -7,44 +7,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <openssl/ssl.h>
-
-#include "core/upstream.h"
 #include "hbone/pool.h"
-#include "proxy/resp_flag.h"
-#include "route/outlier.h"
+#include "proxy/outbound_route.h"
 
 struct capture;
 struct conns;
 struct loop;
 struct pod;
 struct outbound;
-
-enum outbound_action {
-    OUTBOUND_PASSTHROUGH, /* plain TCP to the original destination */
-    OUTBOUND_HBONE,       /* CONNECT to `target` through the HBONE pool */
-    OUTBOUND_REFUSE,      /* reset, with `response_flag` (NONE: NR) */
-};
-
-struct outbound_route {
-    enum outbound_action action;
-    struct meshd_addr target;     /* HBONE: the endpoint, becomes :authority;
-                                     PASSTHROUGH: where to connect (unset: orig dst) */
-    struct hbone_pool_key key;    /* HBONE: identities and the peer's 15008 */
-    SSL_CTX *client_ctx;          /* HBONE: the source workload's; borrowed */
-    struct meshd_addr source;     /* HBONE: the app's pod address, for Forwarded */
-    enum resp_flag response_flag; /* REFUSE */
-    const char *service;          /* the Service FQDN routed to, or NULL */
-    void *cluster;                /* copied to the record: the router's bookkeeping */
-    int32_t endpoint;
-    struct outlier_config outlier;
-    uint32_t retries; /* attempts after a failed one (VirtualService retries) */
-    uint64_t per_try_timeout_ns, timeout_ns; /* establishment bounds; 0: none */
-    struct upstream_tuning tuning;           /* PASSTHROUGH: connectTimeout, tcpKeepalive */
-    /* In, on a retry: the attempt that failed, to be avoided. */
-    void *avoid_cluster;
-    int32_t avoid_endpoint;
-};
 
 /* Decides what happens to a captured connection (the config does). */
 typedef void (*outbound_route_fn)(void *ctx, const struct pod *src,

@@ -1,0 +1,43 @@
+/* What the router decides for one outbound connection (or one attempt of
+ * it): the action, which names the carrier, and what that carrier and the
+ * flow need. Types only, so that the flow (proxy/flow.h) and the router
+ * (mesh/) share them without depending on the outbound proxy. */
+#ifndef MESHD_PROXY_OUTBOUND_ROUTE_H
+#define MESHD_PROXY_OUTBOUND_ROUTE_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "core/upstream.h"
+#include "hbone/pool.h"
+#include "proxy/resp_flag.h"
+#include "route/outlier.h"
+
+enum outbound_action {
+    OUTBOUND_PASSTHROUGH, /* plain TCP to the original destination */
+    OUTBOUND_HBONE,       /* CONNECT to `target` through the HBONE pool */
+    OUTBOUND_REFUSE,      /* reset, with `response_flag` (NONE: NR) */
+};
+
+struct outbound_route {
+    enum outbound_action action;
+    struct meshd_addr target;     /* HBONE: the endpoint, becomes :authority;
+                                     PASSTHROUGH: where to connect (unset: orig dst) */
+    struct hbone_pool_key key;    /* HBONE: identities and the peer's 15008 */
+    SSL_CTX *client_ctx;          /* HBONE: the source workload's; borrowed */
+    struct meshd_addr source;     /* HBONE: the app's pod address, for Forwarded */
+    enum resp_flag response_flag; /* REFUSE */
+    const char *service;          /* the Service FQDN routed to, or NULL */
+    void *cluster;                /* copied to the record: the router's bookkeeping */
+    int32_t endpoint;
+    struct outlier_config outlier;
+    uint32_t retries; /* attempts after a failed one (VirtualService retries) */
+    uint64_t per_try_timeout_ns, timeout_ns; /* establishment bounds; 0: none */
+    struct upstream_tuning tuning;           /* PASSTHROUGH: connectTimeout, tcpKeepalive */
+    /* In, on a retry: the attempt that failed, to be avoided. */
+    void *avoid_cluster;
+    int32_t avoid_endpoint;
+};
+
+#endif
