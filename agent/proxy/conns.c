@@ -22,6 +22,8 @@ struct conn {
     struct loop_io connect_io;    /* upstream socket while connecting */
     conn_attempt_fn attempt_done; /* and who hears how that ends */
     void *attempt_ctx;
+    conn_connected_fn connected; /* conn_connect(): who takes the socket */
+    void *connected_ctx;
     int down_fd;
     uint64_t start_ns;
     struct conn_record rec;
@@ -239,6 +241,19 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
     loop_del(c->t->loop, io);
     int up_fd = io->fd;
     io->fd = -1;
+    conn_connected_fn connected = c->connected;
+    c->connected = NULL;
+    if (connected) { /* a carrier of its own takes the socket */
+        if (soerr) {
+            close(up_fd);
+            connected(c->connected_ctx, c, -soerr);
+            return;
+        }
+        upstream_connected(up_fd);
+        conn_mark_open(c);
+        connected(c->connected_ctx, c, up_fd);
+        return;
+    }
     if (soerr) {
         char dst[ADDR_STRLEN];
         log_ratelimited(LOG_INFO, "%s: %s: connect to %s failed: %s", c->rec.direction, c->rec.pod,
@@ -258,6 +273,26 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
         conn_finish(c, CONN_FAILED, rc);
 }
 
+/* The one upstream connect of a connection, watched on the loop: the
+ * connecting socket, or -errno with nothing left open. */
+static int connect_start(struct conn *c, int netns_fd, const struct meshd_addr *to,
+                         const struct upstream_source *bind_src,
+                         const struct upstream_tuning *tuning)
+{
+    int fd = upstream_connect(netns_fd, to, bind_src, &c->t->opts.owner, tuning);
+    if (fd < 0)
+        return fd;
+    c->connect_io.fd = fd;
+    c->connect_io.cb = conn_on_connected;
+    int rc = loop_add(c->t->loop, &c->connect_io, EPOLLOUT);
+    if (rc) {
+        close(fd);
+        c->connect_io.fd = -1;
+        return rc;
+    }
+    return fd;
+}
+
 void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,
                           const struct upstream_source *bind_src,
                           const struct upstream_tuning *tuning, conn_attempt_fn done, void *ctx)
@@ -266,19 +301,33 @@ void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr 
     c->attempt_ctx = ctx;
     const struct meshd_addr *to = dst ? dst : &c->rec.orig_dst;
     c->rec.upstream = *to;
-    int rc = upstream_connect(netns_fd, to, bind_src, &c->t->opts.owner, tuning);
-    if (rc >= 0) {
+    int rc = connect_start(c, netns_fd, to, bind_src, tuning);
+    if (rc >= 0)
         c->rec.sock_cookie[1] = sock_cookie(rc);
-        c->connect_io.fd = rc;
-        c->connect_io.cb = conn_on_connected;
-        rc = loop_add(c->t->loop, &c->connect_io, EPOLLOUT);
-        if (rc) {
-            close(c->connect_io.fd);
-            c->connect_io.fd = -1;
-        }
-    }
-    if (rc)
+    else
         conn_connect_failed(c, rc, RESP_FLAG_UF);
+}
+
+int conn_connect(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                 const struct upstream_source *bind_src, const struct upstream_tuning *tuning,
+                 conn_connected_fn done, void *ctx)
+{
+    c->connected = done;
+    c->connected_ctx = ctx;
+    int rc = connect_start(c, netns_fd, dst, bind_src, tuning);
+    if (rc < 0)
+        c->connected = NULL;
+    return rc < 0 ? rc : 0;
+}
+
+void conn_cancel_connect(struct conn *c)
+{
+    if (c->connect_io.fd < 0)
+        return;
+    loop_del(c->t->loop, &c->connect_io);
+    close(c->connect_io.fd);
+    c->connect_io.fd = -1;
+    c->connected = NULL;
 }
 
 void conn_forward(struct conn *c, int netns_fd, const struct meshd_addr *dst,
@@ -291,10 +340,12 @@ int conn_abort_connect(struct conn *c, int err)
 {
     if (c->connect_io.fd < 0)
         return -EALREADY;
-    loop_del(c->t->loop, &c->connect_io);
-    close(c->connect_io.fd);
-    c->connect_io.fd = -1;
-    conn_connect_failed(c, err, RESP_FLAG_UT);
+    conn_connected_fn connected = c->connected;
+    conn_cancel_connect(c);
+    if (connected)
+        connected(c->connected_ctx, c, err);
+    else
+        conn_connect_failed(c, err, RESP_FLAG_UT);
     return 0;
 }
 
@@ -327,6 +378,7 @@ void conns_free(struct conns *t)
         t->active = c->next;
         if (c->down_fd < 0) {
             /* carried by an HBONE stream, which its session tears down */
+            conn_cancel_connect(c);
         } else if (c->rec.state == CONN_OPEN) {
             relay_abort(&c->relay);
         } else {

@@ -65,6 +65,18 @@ typedef bool (*conn_attempt_fn)(void *ctx, struct conn *c, int err);
 void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr *dst,
                           const struct upstream_source *bind_src,
                           const struct upstream_tuning *tuning, conn_attempt_fn done, void *ctx);
+/* Told how a conn_connect() ended: the connected socket, now the
+ * caller's (the record is marked open), or -errno (the record untouched:
+ * flag and end it as the caller's protocol says). */
+typedef void (*conn_connected_fn)(void *ctx, struct conn *c, int fd_or_err);
+/* The same upstream connect as conn_forward()'s, for a carrier that moves
+ * the bytes itself (the HBONE server's stream): 0 and `done` told once,
+ * or -errno at once with nothing told. */
+int conn_connect(struct conn *c, int netns_fd, const struct meshd_addr *dst,
+                 const struct upstream_source *bind_src, const struct upstream_tuning *tuning,
+                 conn_connected_fn done, void *ctx);
+/* Stops a connect in progress, telling no one. */
+void conn_cancel_connect(struct conn *c);
 /* Ends a connect in progress as failed with `err` (a deadline passed:
  * flag UT). Returns -EALREADY when no connect is in progress. */
 int conn_abort_connect(struct conn *c, int err);

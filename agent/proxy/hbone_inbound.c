@@ -53,7 +53,6 @@ struct hi_session {
 struct hi_stream {
     struct hbone_stream *st;
     struct conn *c;
-    struct loop_io connect_io; /* fd -1 once handed to the stream */
     struct hbone_inbound *hi;
     struct hi_session *hs;
     struct hi_stream *prev, *next;
@@ -126,27 +125,18 @@ static int hi_on_established(void *ctx, struct hbone_session *s)
     return rc;
 }
 
-static void hi_stream_on_connected(struct loop_io *io, uint32_t events)
+/* The connect to the app (conns'): 200 and the tunnel, or 503. */
+static void hi_stream_connected(void *ctx, struct conn *c, int fd_or_err)
 {
-    struct hi_stream *is =
-        (struct hi_stream *)((char *)io - offsetof(struct hi_stream, connect_io));
-    int soerr = upstream_connect_result(io->fd);
-    if (soerr == 0 && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-        return;
-    loop_del(is->hi->loop, io);
-    int fd = io->fd;
-    io->fd = -1;
-    if (soerr) {
-        close(fd);
+    struct hi_stream *is = ctx;
+    if (fd_or_err < 0) {
         is->hi->stats.upstream_failures++;
-        conn_record(is->c)->response_flag = RESP_FLAG_UF;
-        conn_record(is->c)->error = soerr;
+        conn_record(c)->response_flag = RESP_FLAG_UF;
+        conn_record(c)->error = -fd_or_err;
         hbone_stream_reject(is->st, 503);
         return;
     }
-    upstream_connected(fd);
-    conn_mark_open(is->c);
-    hbone_stream_accept(is->st, fd);
+    hbone_stream_accept(is->st, fd_or_err);
 }
 
 /* Is `target` the pod address this session came in on (any port)? */
@@ -221,15 +211,11 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     /* The tunnel's peer is the client pod's own address (its agent
      * connects from inside that pod's netns). */
     struct upstream_source from = listener_app_source(pod, &hs->peer, &dst);
-    int fd = upstream_connect(pod->netns_fd, &dst, &from, &hi->opts.owner, NULL);
-    is->connect_io.fd = fd;
-    is->connect_io.cb = hi_stream_on_connected;
-    if (fd < 0 || loop_add(hi->loop, &is->connect_io, EPOLLOUT) != 0) {
-        if (fd >= 0)
-            close(fd);
+    int rc = conn_connect(c, pod->netns_fd, &dst, &from, NULL, hi_stream_connected, is);
+    if (rc) {
         hi->stats.upstream_failures++;
         hbone_stream_reject(st, 503);
-        conn_refuse(c, fd < 0 ? fd : -ENOMEM, RESP_FLAG_UF);
+        conn_refuse(c, rc, RESP_FLAG_UF);
         unlink_stream(is);
         free(is);
         return;
@@ -242,11 +228,8 @@ static void hi_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_c
 {
     struct hi_stream *is = stream_ctx;
     if (!is)
-        return; /* rejected before it had a record */
-    if (is->connect_io.fd >= 0) {
-        loop_del(is->hi->loop, &is->connect_io);
-        close(is->connect_io.fd);
-    }
+        return;                 /* rejected before it had a record */
+    conn_cancel_connect(is->c); /* the client went away while we connected */
     struct conn_record *rec = conn_record(is->c);
     if (stats->status != 200 && !err)
         err = -ECONNREFUSED;
