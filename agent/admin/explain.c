@@ -147,7 +147,7 @@ json_t *explain_routes(const struct cfg_snapshot *s, const char *workload, const
     for (size_t i = 0; i < cfg_count(s, CFG_SERVICE_ENTRY); i++) {
         const struct cfg_service_entry *se = cfg_at(s, CFG_SERVICE_ENTRY, i);
         for (size_t h = 0; h < se->hosts.n; h++) {
-            const struct cfg_svc *v = cfg_svc_by_host(s, se->hosts.v[h], se->meta.ns);
+            const struct cfg_svc *v = cfg_svc_by_fqdn(s, se->hosts.v[h]);
             if (!v || v->entry != se || !cfg_svc_visible(v, x.w->ns) ||
                 (only && strcmp(only, v->fqdn) != 0))
                 continue;

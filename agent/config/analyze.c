@@ -27,9 +27,28 @@ static bool binds_mesh(const struct cfg_virtual_service *vs)
     return false;
 }
 
+/* istioctl's GetDestinationHost (analyzers/util/service_lookup.go): a
+ * Service or ServiceEntry host by its resolved name, else a wildcard
+ * ServiceEntry host ("*.example.com") whose suffix the host (without its
+ * own leading '*') ends with. */
 static bool host_known(const struct cfg_snapshot *s, const char *host, const char *ns)
 {
-    return is_wildcard(host) || cfg_svc_by_host(s, host, ns);
+    if (cfg_svc_by_host(s, host, ns))
+        return true;
+    const char *h = is_wildcard(host) ? host + 1 : host;
+    size_t hl = strlen(h);
+    FOR_EACH(s, CFG_SERVICE_ENTRY, struct cfg_service_entry, se)
+    {
+        for (size_t i = 0; i < se->hosts.n; i++) {
+            if (!is_wildcard(se->hosts.v[i]))
+                continue;
+            const char *suffix = se->hosts.v[i] + 1;
+            size_t sl = strlen(suffix);
+            if (sl <= hl && strcmp(h + hl - sl, suffix) == 0)
+                return true;
+        }
+    }
+    return false;
 }
 
 /* Whether some DestinationRule for host defines subset. */

@@ -206,19 +206,21 @@ static int select_workloads(struct cfg_snapshot *s, const char *ns, const struct
     return 0;
 }
 
+/* Istio's ResolveShortnameToFQDN (pilot/pkg/model/config.go): only a
+ * name without a dot is short and completes in the namespace of the
+ * resource that names it; anything with a dot ("github.com", "httpbin.foo",
+ * "reviews.prod.svc"), "*" and an IP literal are taken as written. So
+ * "httpbin.foo" is never Service httpbin in namespace foo, and a
+ * two-label external host stays itself. */
 const char *cfg_fqdn(const struct cfg_snapshot *s, const char *host, const char *ctx_ns, char *buf,
                      size_t len)
 {
-    const char *dot = strchr(host, '.');
+    unsigned char ip[16];
     int n;
-    if (!dot)
-        n = snprintf(buf, len, "%s.%s.svc.%s", host, ctx_ns ? ctx_ns : "default", s->domain);
-    else if (!strchr(dot + 1, '.'))
-        n = snprintf(buf, len, "%s.svc.%s", host, s->domain);
-    else if (strcmp(strchr(dot + 1, '.'), ".svc") == 0)
-        n = snprintf(buf, len, "%s.%s", host, s->domain);
-    else
+    if (strchr(host, '.') || strcmp(host, "*") == 0 || inet_pton(AF_INET6, host, ip) == 1)
         n = snprintf(buf, len, "%s", host);
+    else
+        n = snprintf(buf, len, "%s.%s.svc.%s", host, ctx_ns ? ctx_ns : "default", s->domain);
     return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
@@ -456,6 +458,11 @@ const void *cfg_next_in_ns(const struct cfg_snapshot *s, enum cfg_kind kind, con
                            struct cfg_iter *it)
 {
     return cfg_index_next(&s->by_ns[kind], ns, strlen(ns), it);
+}
+
+const struct cfg_svc *cfg_svc_by_fqdn(const struct cfg_snapshot *s, const char *fqdn)
+{
+    return cfg_index_get_str(&s->svc_by_host, fqdn);
 }
 
 const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *host,

@@ -291,7 +291,9 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
         return;
     }
     route_lookup(s, src, vip->svc, ntohs(orig_dst->port), c);
-    if (endpointless_entry(c)) {
+    /* A route may send an endpointless entry's traffic elsewhere (Istio's
+     * egress gateway task): passthrough only where it is the destination. */
+    if (!c->route && endpointless_entry(c)) {
         out->kind = ROUTE_PASSTHROUGH;
         return;
     }
@@ -312,6 +314,10 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
             out->kind = ROUTE_NO_ROUTE;
             return;
         }
+        if (endpointless_entry(c)) {
+            out->kind = ROUTE_PASSTHROUGH;
+            return;
+        }
     }
     fill_endpoints(s, c, src->ns);
     out->kind = ROUTE_SERVICE;
@@ -327,7 +333,7 @@ void route_describe(const struct cfg_snapshot *s, const struct route_source *src
     out->port = c->port;
     out->vs = c->vs;
     out->route = c->route;
-    out->passthrough = endpointless_entry(c);
+    out->passthrough = !c->route && endpointless_entry(c);
     if (out->passthrough)
         return;
     size_t n = c->route ? c->route->ndest : 1;
