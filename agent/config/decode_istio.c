@@ -106,6 +106,9 @@ void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
         }
     }
     dec_pop(d, m);
+    if (!g->nservers && !d->failed)
+        dec_error(d, ymap_get(doc, "spec") ? ymap_get(doc, "spec") : doc,
+                  "spec.servers: a Gateway must have at least one server");
 }
 
 /* ---- VirtualService ---- */
@@ -274,8 +277,14 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
             dec_unknown(d, k, v);
     }
     dec_pop(d, m);
-    if (!vs->hosts.n)
-        dec_error(d, spec, "spec.hosts is required");
+    /* No hosts: a delegate, which only another VirtualService's
+     * http[].delegate reaches (Istio's ValidateVirtualService). */
+    if (!vs->hosts.n && vs->gateways.n)
+        dec_error(d, spec, "spec: a delegate VirtualService (no hosts) must have no gateways");
+    if (!vs->hosts.n && ntcp)
+        dec_error(d, spec, "spec: a delegate VirtualService (no hosts) must have no tcp routes");
+    if (!vs->hosts.n && ymap_get(spec, "tls"))
+        dec_error(d, spec, "spec: a delegate VirtualService (no hosts) must have no tls routes");
     /* One list, http[] first: Istio's L4 view of an HTTP route is its
      * catch-all, and the first match wins across both. */
     struct cfg_route *all = arena_array(d->arena, nhttp + ntcp + 1, sizeof(*all));
@@ -493,6 +502,28 @@ void decode_destination_rule(struct cfg_dec *d, const struct ynode *doc, void *o
 
 /* ---- ServiceEntry, WorkloadEntry ---- */
 
+/* An endpoint address: an IP, a host name (DNS resolution), or a Unix
+ * socket "unix:///path" or abstract "unix://@name" (Istio's CRD: absolute
+ * or abstract, not a directory). */
+static void decode_we_address(struct cfg_dec *d, const struct ynode *v,
+                              struct cfg_workload_entry_spec *w)
+{
+    if (!dec_str(d, v, "address", &w->address) || !w->address)
+        return;
+    const char *a = w->address;
+    if (strncmp(a, "unix://", 7) == 0) {
+        size_t m = dec_push(d, "address");
+        if (a[7] != '/' && a[7] != '@')
+            dec_error(d, v, "UDS must be an absolute path or abstract socket: \"%.80s\"", a);
+        else if (a[strlen(a) - 1] == '/')
+            dec_error(d, v, "UDS may not be a directory: \"%.80s\"", a);
+        dec_pop(d, m);
+        return;
+    }
+    if (a[0] != '/' && (strchr(a, ':') || strspn(a, "0123456789.") == strlen(a)))
+        w->has_ip = dec_ip(d, v, "address", &w->ip);
+}
+
 static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
                            struct cfg_workload_entry_spec *w)
 {
@@ -500,10 +531,7 @@ static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
         if (is(k, "address")) {
-            if (dec_str(d, v, k, &w->address) && w->address && w->address[0] != '/' &&
-                (strchr(w->address, ':') ||
-                 strspn(w->address, "0123456789.") == strlen(w->address)))
-                w->has_ip = dec_ip(d, v, k, &w->ip);
+            decode_we_address(d, v, w);
         } else if (is(k, "ports")) {
             dec_labels(d, v, k, &w->ports);
         } else if (is(k, "labels")) {
@@ -518,6 +546,11 @@ static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
             dec_unknown(d, k, v);
         }
     }
+    /* Istio's CRD rules for a WorkloadEntry and each endpoint. */
+    if (!w->address && !w->network)
+        dec_error(d, n, "address is required (or a network, for a gateway-reached endpoint)");
+    if (w->address && strncmp(w->address, "unix://", 7) == 0 && w->ports.n)
+        dec_error(d, ymap_get(n, "ports"), "ports: a UDS endpoint may not include ports");
 }
 
 static void decode_se_port(struct cfg_dec *d, const struct ynode *n, struct cfg_named_port *p)
@@ -540,6 +573,53 @@ static void decode_se_port(struct cfg_dec *d, const struct ynode *n, struct cfg_
         dec_error(d, n, "number is required");
 }
 
+/* Addresses or CIDR blocks ("13.229.188.59/32", "140.82.112.0/20"): a
+ * full-length block is one address; wider ones are kept as blocks. */
+static void decode_se_addresses(struct cfg_dec *d, const struct ynode *v,
+                                struct cfg_service_entry *se)
+{
+    size_t n;
+    struct meshd_addr *ips = dec_seq(d, v, "addresses", sizeof(*ips), &n);
+    struct cfg_cidr *blocks = ips ? arena_array(d->arena, n ? n : 1, sizeof(*blocks)) : NULL;
+    if (!ips || !blocks)
+        return;
+    size_t mark = dec_push(d, "addresses"), ni = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t mi = dec_push_index(d, i);
+        const struct ynode *e = v->seq.v[i];
+        const char *slash = e->type == YNODE_SCALAR ? strchr(e->scalar.s, '/') : NULL;
+        if (!slash) {
+            if (dec_ip(d, e, "", &ips[ni]) && !ynode_is_null(e))
+                ni++;
+            dec_pop(d, mi);
+            continue;
+        }
+        struct ynode addr = *e;
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(slash - e->scalar.s), e->scalar.s);
+        addr.scalar.s = buf;
+        addr.scalar.len = strlen(buf);
+        uint32_t prefix = 0;
+        struct ynode pfx = *e;
+        pfx.scalar.s = slash + 1;
+        pfx.scalar.len = strlen(slash + 1);
+        struct cfg_cidr c = {0};
+        if (dec_ip(d, &addr, "", &c.addr) &&
+            dec_uint(d, &pfx, "", c.addr.family == MESHD_AF_INET ? 32 : 128, &prefix)) {
+            unsigned full = c.addr.family == MESHD_AF_INET ? 32 : 128;
+            c.prefix = (uint8_t)prefix;
+            if (prefix == full)
+                ips[ni++] = c.addr;
+            else
+                blocks[nb++] = c;
+        }
+        dec_pop(d, mi);
+    }
+    dec_pop(d, mark);
+    se->addresses = (struct cfg_ips){ips, ni};
+    se->cidrs = (struct cfg_cidrs){blocks, nb};
+}
+
 void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
 {
     struct cfg_service_entry *se = out;
@@ -551,8 +631,7 @@ void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
         if (is(k, "hosts")) {
             dec_strs(d, v, k, &se->hosts);
         } else if (is(k, "addresses")) {
-            /* CIDRs are allowed by Istio; meshd matches single addresses. */
-            dec_ips(d, v, k, &se->addresses);
+            decode_se_addresses(d, v, se);
         } else if (is(k, "ports")) {
             DECODE_LIST(d, v, k, struct cfg_named_port, decode_se_port, se->ports, se->nports);
         } else if (is(k, "location")) {
@@ -584,6 +663,4 @@ void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out
     size_t m = dec_push(d, "spec");
     decode_we_spec(d, ymap_get(doc, "spec"), &we->spec);
     dec_pop(d, m);
-    if (!we->spec.address)
-        dec_error(d, ymap_get(doc, "spec"), "spec.address is required");
 }

@@ -27,6 +27,13 @@ struct cfg_wild_hosts {
     size_t n;
 };
 
+/* A ServiceEntry address block with one of its ports: looked up, longest
+ * prefix first, when no exact VIP:port matches. */
+struct cfg_vip_range {
+    struct cfg_cidr net;
+    struct cfg_vip vip; /* addr: the network with the port */
+};
+
 struct cfg_snapshot {
     atomic_int refs;
     struct arena arena;
@@ -36,8 +43,10 @@ struct cfg_snapshot {
     struct cfg_list kinds[CFG_KIND_COUNT];
     struct cfg_index by_name[CFG_KIND_COUNT]; /* "ns/name" */
     struct cfg_index by_ns[CFG_KIND_COUNT];
-    struct cfg_index svc_by_host;    /* fqdn -> cfg_svc */
-    struct cfg_index vip;            /* ip:port -> cfg_vip */
+    struct cfg_index svc_by_host;     /* fqdn -> cfg_svc */
+    struct cfg_index vip;             /* ip:port -> cfg_vip */
+    struct cfg_vip_range *vip_ranges; /* arena; longest prefix first */
+    size_t nvip_ranges;
     struct cfg_index workload_by_ip; /* ip -> cfg_workload */
     struct cfg_index pods_by_node;   /* node -> cfg_workload */
     struct cfg_index vs_by_host;     /* fqdn -> VirtualService */

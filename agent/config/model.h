@@ -58,6 +58,17 @@ struct cfg_ips {
     size_t n;
 };
 
+/* An address block: ServiceEntry addresses may be CIDRs. */
+struct cfg_cidr {
+    struct meshd_addr addr; /* the network, port 0 */
+    uint8_t prefix;
+};
+
+struct cfg_cidrs {
+    const struct cfg_cidr *v;
+    size_t n;
+};
+
 struct cfg_meta {
     enum cfg_kind kind;
     const char *api_version;
@@ -268,7 +279,7 @@ struct cfg_named_port {
 };
 
 struct cfg_workload_entry_spec {
-    const char *address;  /* IP or host name */
+    const char *address;  /* IP, host name or unix:// socket; NULL with only a network */
     struct meshd_addr ip; /* when address is an IP */
     bool has_ip;
     struct cfg_labels labels;
@@ -281,7 +292,8 @@ struct cfg_workload_entry_spec {
 struct cfg_service_entry {
     struct cfg_meta meta;
     struct cfg_strs hosts, export_to;
-    struct cfg_ips addresses;
+    struct cfg_ips addresses; /* single addresses (and /32, /128 blocks) */
+    struct cfg_cidrs cidrs;   /* wider blocks, matched after exact addresses */
     const struct cfg_named_port *ports;
     size_t nports;
     const char *location;   /* MESH_EXTERNAL (default) | MESH_INTERNAL */

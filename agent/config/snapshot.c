@@ -243,11 +243,58 @@ static int add_vip(struct cfg_snapshot *s, const struct meshd_addr *ip, uint16_t
     return cfg_index_put(&s->vip, &s->arena, key, kl, v);
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+    const struct cfg_vip_range *x = a, *y = b;
+    if (x->net.prefix != y->net.prefix)
+        return x->net.prefix > y->net.prefix ? -1 : 1;
+    const struct cfg_meta *mx = &x->vip.svc->entry->meta, *my = &y->vip.svc->entry->meta;
+    return (mx->ord > my->ord) - (mx->ord < my->ord);
+}
+
+/* The blocks of every ServiceEntry's first host, once per port. */
+static int index_vip_ranges(struct cfg_snapshot *s, const struct cfg_service_entry *se,
+                            struct cfg_svc *v)
+{
+    for (size_t a = 0; a < se->cidrs.n; a++) {
+        for (size_t p = 0; p < se->nports; p++) {
+            struct cfg_vip_range *r = &s->vip_ranges[s->nvip_ranges++];
+            r->net = se->cidrs.v[a];
+            r->vip = (struct cfg_vip){
+                .addr = se->cidrs.v[a].addr, .svc = v, .entry_port = &se->ports[p]};
+            r->vip.addr.port = htons(se->ports[p].number);
+        }
+    }
+    return 0;
+}
+
+static bool cidr_contains(const struct cfg_cidr *c, const struct meshd_addr *a)
+{
+    if (c->addr.family != a->family)
+        return false;
+    unsigned full = c->prefix / 8, rest = c->prefix % 8;
+    if (memcmp(c->addr.addr, a->addr, full) != 0)
+        return false;
+    if (!rest)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (c->addr.addr[full] & mask) == (a->addr[full] & mask);
+}
+
 static int index_services(struct cfg_snapshot *s)
 {
     size_t nsvc = s->kinds[CFG_SERVICE].n, nse = s->kinds[CFG_SERVICE_ENTRY].n;
     if (cfg_index_init(&s->svc_by_host, &s->arena, nsvc + nse * 2) ||
         cfg_index_init(&s->vip, &s->arena, nsvc * 2 + nse * 2))
+        return -ENOMEM;
+    size_t nranges = 0;
+    for (size_t i = 0; i < nse; i++) {
+        const struct cfg_service_entry *se = s->kinds[CFG_SERVICE_ENTRY].v[i];
+        nranges += se->hosts.n ? se->cidrs.n * se->nports : 0;
+    }
+    s->nvip_ranges = 0;
+    s->vip_ranges = nranges ? arena_array(&s->arena, nranges, sizeof(*s->vip_ranges)) : NULL;
+    if (nranges && !s->vip_ranges)
         return -ENOMEM;
     char fqdn[512];
     for (size_t i = 0; i < nsvc; i++) {
@@ -309,8 +356,12 @@ static int index_services(struct cfg_snapshot *s)
                     if (add_vip(s, &se->addresses.v[a], se->ports[p].number, v, NULL,
                                 &se->ports[p]))
                         return -ENOMEM;
+            if (h == 0)
+                index_vip_ranges(s, se, v);
         }
     }
+    if (s->nvip_ranges > 1)
+        qsort(s->vip_ranges, s->nvip_ranges, sizeof(*s->vip_ranges), range_cmp);
     return 0;
 }
 
@@ -478,7 +529,13 @@ const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s, const struct 
 {
     unsigned char key[20];
     size_t kl = cfg_ip_key(ip_port, true, key);
-    return cfg_index_get(&s->vip, key, kl);
+    const struct cfg_vip *v = cfg_index_get(&s->vip, key, kl);
+    /* ServiceEntry blocks: few (a linear scan), and only on a miss. */
+    for (size_t i = 0; !v && i < s->nvip_ranges; i++)
+        if (s->vip_ranges[i].vip.addr.port == ip_port->port &&
+            cidr_contains(&s->vip_ranges[i].net, ip_port))
+            v = &s->vip_ranges[i].vip;
+    return v;
 }
 
 const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,

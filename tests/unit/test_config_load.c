@@ -269,8 +269,16 @@ static const struct broken_case {
     {"syntax error", "apiVersion: v1\nkind: [Namespace\n", CFG_ERROR, "MSH0100", 3, 1, "YAML:"},
     {"tab indentation", "apiVersion: v1\nkind: Namespace\nmetadata:\n\tname: x\n", CFG_ERROR,
      "MSH0100", 4, 1, "YAML:"},
-    {"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", CFG_ERROR,
-     "MSH0101", 2, 7, "unknown kind \"Widget\""},
+    {"another project's kind is an Info",
+     "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", CFG_INFO, "MSH0101", 2, 7,
+     "Widget (example.com/v1) is not applied by meshd; 1 resource accepted"},
+    {"Gateway API Gateway is an Info",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n", CFG_INFO,
+     "MSH0101", 2, 7,
+     "Gateway (gateway.networking.k8s.io/v1) is not applied by meshd (Gateway API"},
+    {"unknown kind in an Istio group",
+     "apiVersion: networking.istio.io/v1\nkind: VirtualServce\nmetadata: {name: w}\n", CFG_ERROR,
+     "MSH0101", 2, 7, "unknown kind \"VirtualServce\""},
     {"unknown version",
      "apiVersion: networking.istio.io/v2\nkind: VirtualService\nmetadata: {name: v}\n", CFG_ERROR,
      "MSH0101", 1, 13, "unknown apiVersion \"networking.istio.io/v2\""},
@@ -314,17 +322,17 @@ static const struct broken_case {
      "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
      "spec:\n  mtls:\n    mode: STRICTT\n",
      CFG_ERROR, "IST0106", 6, 11, "expected one of UNSET|PERMISSIVE|STRICT|DISABLE"},
-    {"missing spec.hosts",
+    {"delegate VirtualService with tcp routes",
      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
-     "spec:\n  http: []\n",
-     CFG_ERROR, "IST0106", 5, 3, "spec.hosts is required"},
+     "spec:\n  tcp: [{route: [{destination: {host: a}}]}]\n",
+     CFG_ERROR, "IST0106", 5, 3, "a delegate VirtualService (no hosts) must have no tcp routes"},
     {"missing destination host",
      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
      "spec:\n  hosts: [a]\n  http:\n  - route:\n    - destination: {subset: v1}\n",
      CFG_ERROR, "IST0106", 8, 20, "destination: host is required"},
-    {"missing spec",
-     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n",
-     CFG_ERROR, "IST0106", 1, 1, "spec is required"},
+    {"missing spec where the CRD requires it",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a}\n", CFG_ERROR,
+     "IST0106", 1, 1, "spec is required"},
     {"portLevelMtls without selector",
      "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
      "spec:\n  portLevelMtls:\n    8080: {mode: DISABLE}\n",
@@ -391,6 +399,127 @@ static void test_broken_manifests(void **state)
             assert_int_equal(resources, 0);
         cfg_fixture_free(&f);
     }
+}
+
+/* Valid manifests that meshd once refused (issue 16): each loads with no
+ * error and the resource it describes, and kinds meshd does not apply get
+ * exactly one Info per kind. */
+static const struct valid_case {
+    const char *what;
+    const char *yaml;
+    enum cfg_kind kind; /* the resource that must be in the snapshot */
+    size_t infos;       /* Info messages expected */
+} valid[] = {
+    {"ServiceEntry addresses as CIDRs (samples/external/github.yaml)",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: github-tcp}\n"
+     "spec:\n  hosts: [dummy.github.com]\n  addresses:\n  - 13.229.188.59/32\n"
+     "  - 140.82.112.0/20\n  - fd00:10::/64\n  ports: [{name: tcp, number: 22, protocol: TCP}]\n"
+     "  location: MESH_EXTERNAL\n  resolution: NONE\n",
+     CFG_SERVICE_ENTRY, 0},
+    {"unix:// endpoints, abstract and by path",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: uds}\n"
+     "spec:\n  hosts: [uds.example.com]\n  ports: [{name: http, number: 80, protocol: HTTP}]\n"
+     "  resolution: STATIC\n  endpoints:\n  - address: unix://@foo\n"
+     "  - address: unix:///var/run/example/socket\n",
+     CFG_SERVICE_ENTRY, 0},
+    {"WorkloadEntry with a network and no address",
+     "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: remote}\n"
+     "spec:\n  network: network-2\n  labels: {app: remote}\n",
+     CFG_WORKLOAD_ENTRY, 0},
+    {"WorkloadEntry on a unix socket",
+     "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: uds}\n"
+     "spec:\n  address: unix://@foo\n",
+     CFG_WORKLOAD_ENTRY, 0},
+    {"VirtualService without hosts (a delegate)",
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage}\n"
+     "spec:\n  http:\n  - match: [{uri: {prefix: /productpage}}]\n"
+     "    route: [{destination: {host: productpage}}]\n",
+     CFG_VIRTUAL_SERVICE, 0},
+    {"AuthorizationPolicy without spec (deny all)",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny}\n",
+     CFG_AUTHORIZATION_POLICY, 0},
+    {"PeerAuthentication without spec",
+     "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: d}\n",
+     CFG_PEER_AUTHENTICATION, 0},
+    {"Telemetry without spec",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n", CFG_TELEMETRY, 0},
+    {"flow sequence holding an IPv6 address ending in ':'",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: full}\n"
+     "spec:\n  hosts: [\"example.com\"]\n  addresses: [1.2.3.4, 2001:db8::, 001:db8::]\n"
+     "  ports: [{name: foo, protocol: HTTP, number: 1234}]\n  resolution: DNS\n",
+     CFG_SERVICE_ENTRY, 0},
+    {"other projects' kinds: one Info per kind",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: b}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: "
+     "a}\n---\n"
+     "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\n---\n"
+     "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: a}\n---\n"
+     "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: {name: a}\n---\n"
+     "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n"
+     "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: a}\n---\n"
+     "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {name: a}\n---\n"
+     "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+     CFG_NAMESPACE, 11},
+};
+
+static void test_valid_manifests_load(void **state)
+{
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        struct cfg_fixture f;
+        cfg_fixture_load(&f, valid[i].yaml);
+        size_t infos = 0;
+        for (size_t d = 0; d < f.diags.n; d++)
+            infos += f.diags.v[d].level == CFG_INFO && f.diags.v[d].pos.line > 0;
+        if (f.diags.counts[CFG_ERROR] || f.diags.counts[CFG_WARNING] || infos != valid[i].infos ||
+            cfg_count(f.snap, valid[i].kind) != 1) {
+            fprintf(stderr, "case \"%s\": want it loaded with %zu Info; got:\n", valid[i].what,
+                    valid[i].infos);
+            cfg_fixture_dump(&f);
+            fail();
+        }
+        cfg_fixture_free(&f);
+    }
+}
+
+/* A ServiceEntry's CIDR block is looked up like its addresses, longest
+ * prefix first, after exact VIPs. */
+static void test_service_entry_cidr_vips(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                         "metadata: {name: wide}\nspec:\n  hosts: [wide.example]\n"
+                         "  addresses: [140.82.0.0/16]\n  ports: [{name: t, number: 22}]\n---\n"
+                         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                         "metadata: {name: github}\nspec:\n  hosts: [github.com]\n"
+                         "  addresses: [13.229.188.59/32, 140.82.112.0/20]\n"
+                         "  ports: [{name: t, number: 22}]\n");
+    assert_int_equal(f.diags.n, 0);
+    static const struct {
+        const char *addr, *host;
+    } rows[] = {
+        {"13.229.188.59:22", "github.com"},  /* a /32 is an address */
+        {"140.82.112.1:22", "github.com"},   /* in the /20 */
+        {"140.82.127.255:22", "github.com"}, /* its last address */
+        {"140.82.128.1:22", "wide.example"}, /* only in the /16 */
+        {"140.82.112.1:443", NULL},          /* not a port of the entry */
+        {"13.229.188.60:22", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct meshd_addr a;
+        assert_int_equal(addr_parse(rows[i].addr, &a), 0);
+        const struct cfg_vip *v = cfg_vip_lookup(f.snap, &a);
+        if ((v == NULL) != (rows[i].host == NULL) ||
+            (v && strcmp(v->svc->fqdn, rows[i].host) != 0)) {
+            fprintf(stderr, "%s: want %s, got %s\n", rows[i].addr,
+                    rows[i].host ? rows[i].host : "none", v ? v->svc->fqdn : "none");
+            fail();
+        }
+    }
+    cfg_fixture_free(&f);
 }
 
 /* The message names the resource in istioctl's shape. */
@@ -494,6 +623,8 @@ int main(void)
         cmocka_unit_test(test_yaml_features),
         cmocka_unit_test(test_version_is_content_hash),
         cmocka_unit_test(test_broken_manifests),
+        cmocka_unit_test(test_valid_manifests_load),
+        cmocka_unit_test(test_service_entry_cidr_vips),
         cmocka_unit_test(test_message_format),
         cmocka_unit_test(test_alias_bomb_is_bounded),
         cmocka_unit_test(test_nesting_and_size_limits),
