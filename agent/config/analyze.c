@@ -121,6 +121,12 @@ static void analyze_route(const struct cfg_snapshot *s, const struct cfg_virtual
                          "this match never matches, so connections fall through to the next "
                          "route",
                          section, idx, m, r->match[m].l7);
+    if (r->http && r->timeout_ns)
+        cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
+                     "%s[%zu]: timeout is an HTTP request timeout; on meshd's L4 path it is "
+                     "taken as a connect timeout (establishing the connection, retries "
+                     "included), not a bound on requests, until HTTP routing lands",
+                     section, idx);
     if (r->l7_action)
         cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
                      "%s[%zu]: %s is not applied at L4; %s", section, idx, r->l7_action,
@@ -179,6 +185,43 @@ static void analyze_virtual_services(const struct cfg_snapshot *s, struct cfg_di
     }
 }
 
+/* IST0173 as istioctl's SubsetSelectPodAnalyzer decides it: no Pod (in
+ * any namespace) carries the subset's labels (and a ServiceEntry's
+ * workloadSelector labels), nor a Deployment's pod template (offline input
+ * often has no Pods); a matching endpoint of the host's own (WorkloadEntry,
+ * inline endpoints) counts too. */
+static void check_subset(const struct cfg_snapshot *s, const struct cfg_destination_rule *dr,
+                         const struct cfg_svc *svc, const struct cfg_subset *sub,
+                         struct cfg_diags *diags)
+{
+    for (size_t e = 0; e < svc->nendpoints; e++)
+        if (cfg_labels_match(&sub->labels, &svc->endpoints[e]->labels))
+            return;
+    const struct cfg_labels *extra = svc->entry && svc->entry->workload_selector.set
+                                         ? &svc->entry->workload_selector.match
+                                         : NULL;
+    if (!svc->entry || extra) {
+        FOR_EACH(s, CFG_POD, struct cfg_pod, p)
+        {
+            if (cfg_labels_match(&sub->labels, &p->meta.labels) &&
+                (!extra || cfg_labels_match(extra, &p->meta.labels)))
+                return;
+        }
+        /* Offline, a Deployment's template stands for its pods. */
+        FOR_EACH(s, CFG_DEPLOYMENT, struct cfg_deployment, d)
+        {
+            if (d->replicas && cfg_labels_match(&sub->labels, &d->template_labels) &&
+                (!extra || cfg_labels_match(extra, &d->template_labels)))
+                return;
+        }
+    }
+    cfg_diag_add(diags, CFG_ERROR, IST_SUBSET_NO_PODS, &dr->meta, &sub->pos,
+                 "The Subset %s defined in the DestinationRule does not select any pods. Which "
+                 "may lead to 503 UH (NoHealthyUpstream). (meshd refuses connections routed to "
+                 "it; %s has %zu endpoint%s)",
+                 sub->name, svc->fqdn, svc->nendpoints, svc->nendpoints == 1 ? "" : "s");
+}
+
 static void analyze_destination_rules(const struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     char fqdn[512];
@@ -192,17 +235,8 @@ static void analyze_destination_rules(const struct cfg_snapshot *s, struct cfg_d
             continue;
         }
         const struct cfg_svc *svc = cfg_svc_by_host(s, dr->host, dr->meta.ns);
-        for (size_t i = 0; svc && i < dr->nsubsets; i++) {
-            const struct cfg_subset *sub = &dr->subsets[i];
-            size_t n = 0;
-            for (size_t e = 0; e < svc->nendpoints; e++)
-                n += cfg_labels_match(&sub->labels, &svc->endpoints[e]->labels);
-            if (!n && svc->nendpoints)
-                cfg_diag_add(diags, CFG_WARNING, IST_NO_WORKLOADS, &dr->meta, &sub->pos,
-                             "subset %s selects none of the %zu endpoints of %s: connections "
-                             "routed to it are refused",
-                             sub->name, svc->nendpoints, svc->fqdn);
-        }
+        for (size_t i = 0; svc && i < dr->nsubsets; i++)
+            check_subset(s, dr, svc, &dr->subsets[i], diags);
         if (dr->workload_selector.set)
             continue;
         const char *f = cfg_fqdn(s, dr->host, dr->meta.ns, fqdn, sizeof(fqdn));
@@ -265,25 +299,28 @@ static void analyze_gateways(const struct cfg_snapshot *s, struct cfg_diags *dia
 {
     FOR_EACH(s, CFG_GATEWAY, struct cfg_gateway, gw)
     {
-        for (size_t i = 0; i < gw->nservers; i++) {
+        /* The gateway's workload (a Pod, else a Deployment's template):
+         * its namespace is where istioctl looks for credentialName. */
+        const char *wl_ns = NULL;
+        FOR_EACH(s, CFG_POD, struct cfg_pod, p)
+        if (!wl_ns && cfg_labels_match(&gw->selector.match, &p->meta.labels))
+            wl_ns = p->meta.ns;
+        FOR_EACH(s, CFG_DEPLOYMENT, struct cfg_deployment, d)
+        if (!wl_ns && cfg_labels_match(&gw->selector.match, &d->template_labels))
+            wl_ns = d->meta.ns;
+        if (!wl_ns && gw->selector.set && gw->selector.match.n) {
+            char labels[300];
+            format_labels(&gw->selector.match, labels, sizeof(labels));
+            cfg_diag_add(diags, CFG_ERROR, IST_NOT_FOUND, &gw->meta, NULL,
+                         "Referenced selector not found: \"%s\"", labels);
+        }
+        /* No workload in the input: the secrets' namespace is unknown, so
+         * istioctl skips the check; so does meshd. */
+        for (size_t i = 0; wl_ns && i < gw->nservers; i++) {
             const char *cred = gw->servers[i].credential_name;
-            if (cred && !cfg_find(s, CFG_SECRET, gw->meta.ns, cred))
+            if (cred && !cfg_find(s, CFG_SECRET, wl_ns, cred))
                 cfg_diag_add(diags, CFG_ERROR, IST_NOT_FOUND, &gw->meta, &gw->servers[i].pos,
                              "Referenced credentialName not found: \"%s\"", cred);
-        }
-        if (gw->selector.set && gw->selector.match.n) {
-            /* A gateway's selector may match pods in any namespace. */
-            bool found = false;
-            FOR_EACH(s, CFG_POD, struct cfg_pod, p)
-            found = found || cfg_labels_match(&gw->selector.match, &p->meta.labels);
-            FOR_EACH(s, CFG_DEPLOYMENT, struct cfg_deployment, d)
-            found = found || cfg_labels_match(&gw->selector.match, &d->template_labels);
-            if (!found) {
-                char labels[300];
-                format_labels(&gw->selector.match, labels, sizeof(labels));
-                cfg_diag_add(diags, CFG_ERROR, IST_NOT_FOUND, &gw->meta, NULL,
-                             "Referenced selector not found: \"%s\"", labels);
-            }
         }
     }
 }
@@ -342,6 +379,12 @@ static void analyze_authorization_policies(const struct cfg_snapshot *s, struct 
             const struct cfg_authz_rule *rule = &ap->rules[r];
             for (size_t f = 0; f < rule->nfrom; f++) {
                 const struct cfg_authz_source *src = &rule->from[f];
+                if (src->trust_domains.n || src->not_trust_domains.n)
+                    cfg_diag_add(diags, CFG_INFO, MSH_NOT_APPLIED, &ap->meta, &rule->pos,
+                                 "rules[%zu].from[%zu]: trustDomains are matched on the peer's "
+                                 "SPIFFE trust domain, as Istio's sidecars do; istiod does not "
+                                 "send them to ztunnel",
+                                 r, f);
                 if (src->l7)
                     cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
                                  "rules[%zu].from[%zu]: %s is an L7 field; %s", r, f, src->l7,
@@ -409,9 +452,19 @@ static void analyze_namespaces(const struct cfg_snapshot *s, struct cfg_diags *d
                      "The namespace is not enabled for the mesh. Run 'kubectl label namespace "
                      "%s istio.io/dataplane-mode=ambient' to enroll it.",
                      m->ns);
+            /* Without a Namespace object, the first workload is the place. */
             cfg_diag_push(diags, CFG_INFO, IST_NOT_IN_MESH, "Namespace", NULL, m->ns,
-                          ns ? &ns->meta.pos : NULL, msg);
+                          ns ? &ns->meta.pos : &m->pos, msg);
         }
+    }
+    FOR_EACH(s, CFG_NAMESPACE, struct cfg_namespace, ns)
+    {
+        const char *inject = cfg_label(&ns->meta.labels, "istio-injection");
+        if (inject && strcmp(inject, "enabled") == 0 &&
+            !cfg_label(&ns->meta.labels, "istio.io/dataplane-mode"))
+            cfg_diag_add(diags, CFG_INFO, MSH_INJECTION_LABEL, &ns->meta, NULL,
+                         "istio-injection=enabled enrolls the namespace in the mesh (meshd runs "
+                         "no sidecars); istio.io/dataplane-mode=ambient is the native label");
     }
 }
 

@@ -58,7 +58,29 @@ static enum authz_key when_key(const char *key)
     return AUTHZ_KEY_L7;
 }
 
-static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, struct authz_rule *out)
+/* "sa" is in the policy's namespace, "ns/sa" names both (ztunnel's
+ * ServiceAccountMatch, as istiod builds it). */
+static int accounts(struct arena *a, const struct cfg_strs *s, const char *policy_ns,
+                    struct authz_service_accounts *out)
+{
+    struct authz_service_account *v = arena_array(a, s->n ? s->n : 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        const char *slash = strchr(s->v[i], '/');
+        v[i] = slash ? (struct authz_service_account){arena_strndup(a, s->v[i],
+                                                                    (size_t)(slash - s->v[i])),
+                                                      slash + 1}
+                     : (struct authz_service_account){policy_ns, s->v[i]};
+        if (!v[i].ns)
+            return -ENOMEM;
+    }
+    *out = (struct authz_service_accounts){v, s->n};
+    return 0;
+}
+
+static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const char *policy_ns,
+                        struct authz_rule *out)
 {
     struct authz_source *from = arena_array(a, r->nfrom ? r->nfrom : 1, sizeof(*from));
     struct authz_operation *to = arena_array(a, r->nto ? r->nto : 1, sizeof(*to));
@@ -73,9 +95,13 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, struct 
             .namespaces = strings(&s->namespaces),
             .not_namespaces = strings(&s->not_namespaces),
             .has_l7 = s->l7 != NULL,
+            .trust_domains = strings(&s->trust_domains),
+            .not_trust_domains = strings(&s->not_trust_domains),
         };
         if (cidrs(a, &s->ip_blocks, &from[i].ip_blocks) ||
-            cidrs(a, &s->not_ip_blocks, &from[i].not_ip_blocks))
+            cidrs(a, &s->not_ip_blocks, &from[i].not_ip_blocks) ||
+            accounts(a, &s->service_accounts, policy_ns, &from[i].service_accounts) ||
+            accounts(a, &s->not_service_accounts, policy_ns, &from[i].not_service_accounts))
             return -ENOMEM;
     }
     for (size_t i = 0; i < r->nto; i++) {
@@ -138,7 +164,7 @@ int cfg_authz_compile(struct cfg_snapshot *s)
         if (!rules || !p->name)
             return -ENOMEM;
         for (size_t r = 0; r < ap->nrules; r++)
-            if (compile_rule(&s->arena, &ap->rules[r], &rules[r]))
+            if (compile_rule(&s->arena, &ap->rules[r], ap->meta.ns, &rules[r]))
                 return -ENOMEM;
         p->rules = rules;
         p->nrules = ap->nrules;

@@ -153,7 +153,8 @@ const char *cfg_label(const struct cfg_labels *labels, const char *key);
 /* Istio's spelling of the enums, for output. */
 const char *cfg_mtls_name(enum cfg_mtls m);
 const char *cfg_lb_name(enum cfg_lb lb); /* "" for UNSET */
-/* Whether the namespace is enrolled: istio.io/dataplane-mode=ambient. */
+/* Whether the namespace is enrolled: istio.io/dataplane-mode=ambient, or
+ * no dataplane mode and istio-injection=enabled. */
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns);
 
 #endif

@@ -108,15 +108,53 @@ static void decode_cidrs(struct cfg_dec *d, const struct ynode *v, const char *f
     }
 }
 
+/* The node of a list's i-th string, for positions (dec_strs skips nulls). */
+static const struct ynode *item_at(const struct ynode *v, const struct cfg_strs *out, size_t i)
+{
+    return v && v->type == YNODE_SEQ && out->n == v->seq.n ? v->seq.v[i] : v;
+}
+
+/* Istio's CheckServiceAccount: "sa" or "ns/sa", no wildcard, at most 16. */
+static void decode_service_accounts(struct cfg_dec *d, const struct ynode *v, const char *field,
+                                    struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    if (out->n > 16)
+        dec_error(d, v, "%s: may not have more than 16 values", field);
+    for (size_t i = 0; i < out->n; i++) {
+        const char *sa = out->v[i], *slash = strchr(sa, '/');
+        if (!*sa || strchr(sa, '*') || strlen(sa) > 320 || (slash && strchr(slash + 1, '/')) ||
+            slash == sa || (slash && !slash[1]))
+            dec_error(d, item_at(v, out, i),
+                      "%s[%zu]: expected 'serviceAccount' or 'namespace/serviceAccount' without "
+                      "wildcards, got \"%.64s\"",
+                      field, i, sa);
+    }
+}
+
+/* Istio's CheckTrustDomainValues: one wildcard at an end at most, no '/'. */
+static void decode_trust_domains(struct cfg_dec *d, const struct ynode *v, const char *field,
+                                 struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    for (size_t i = 0; i < out->n; i++) {
+        const char *td = out->v[i], *star = strchr(td, '*');
+        size_t n = strlen(td);
+        bool bad_star = star && (strchr(star + 1, '*') || (star != td && star != td + n - 1));
+        if (!n || bad_star || strchr(td, '/'))
+            dec_error(d, item_at(v, out, i),
+                      "%s[%zu]: \"%.64s\" is not a trust domain (one '*' at an end at most, no "
+                      "'/')",
+                      field, i, td);
+    }
+}
+
 static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_authz_source *s)
 {
-    static const char *const l7[] = {"requestPrincipals",
-                                     "notRequestPrincipals",
-                                     "remoteIpBlocks",
-                                     "notRemoteIpBlocks",
-                                     "serviceAccounts",
-                                     "notServiceAccounts",
-                                     NULL};
+    static const char *const l7[] = {"requestPrincipals", "notRequestPrincipals", "remoteIpBlocks",
+                                     "notRemoteIpBlocks", NULL};
     const struct ynode *src = ymap_get(n, "source");
     const char *k;
     const struct ynode *v;
@@ -137,10 +175,22 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
             decode_cidrs(d, v, k, &s->ip_blocks);
         else if (is(k, "notIpBlocks"))
             decode_cidrs(d, v, k, &s->not_ip_blocks);
+        else if (is(k, "serviceAccounts"))
+            decode_service_accounts(d, v, k, &s->service_accounts);
+        else if (is(k, "notServiceAccounts"))
+            decode_service_accounts(d, v, k, &s->not_service_accounts);
+        else if (is(k, "trustDomains"))
+            decode_trust_domains(d, v, k, &s->trust_domains);
+        else if (is(k, "notTrustDomains"))
+            decode_trust_domains(d, v, k, &s->not_trust_domains);
         else if (!is_one_of(k, l7))
             dec_unknown(d, k, v);
     }
     s->l7 = first_l7(src, l7);
+    /* Istio's ValidateAuthorizationPolicy. */
+    if ((s->service_accounts.n || s->not_service_accounts.n) &&
+        (s->principals.n || s->not_principals.n || s->namespaces.n || s->not_namespaces.n))
+        dec_error(d, src, "cannot set serviceAccounts with namespaces or principals");
     dec_pop(d, m);
 }
 

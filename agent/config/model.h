@@ -335,6 +335,8 @@ enum cfg_authz_action { CFG_AUTHZ_ALLOW, CFG_AUTHZ_DENY, CFG_AUTHZ_AUDIT, CFG_AU
 struct cfg_authz_source {
     struct cfg_strs principals, not_principals, namespaces, not_namespaces, ip_blocks,
         not_ip_blocks;
+    struct cfg_strs service_accounts, not_service_accounts; /* "sa" or "ns/sa" */
+    struct cfg_strs trust_domains, not_trust_domains;
     const char *l7; /* first L7-only field, or NULL */
 };
 

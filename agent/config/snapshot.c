@@ -639,6 +639,14 @@ const char *cfg_lb_name(enum cfg_lb lb)
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)
 {
     const struct cfg_namespace *n = cfg_find(s, CFG_NAMESPACE, NULL, ns);
-    const char *mode = n ? cfg_label(&n->meta.labels, "istio.io/dataplane-mode") : NULL;
-    return mode && strcmp(mode, "ambient") == 0;
+    if (!n)
+        return false;
+    /* An explicit dataplane mode decides; else the seed's sidecar label
+     * (istio-injection=enabled) means "in the mesh" too: meshd has no
+     * sidecars, and users of the seed's commands label namespaces so. */
+    const char *mode = cfg_label(&n->meta.labels, "istio.io/dataplane-mode");
+    if (mode)
+        return strcmp(mode, "ambient") == 0;
+    const char *inject = cfg_label(&n->meta.labels, "istio-injection");
+    return inject && strcmp(inject, "enabled") == 0;
 }

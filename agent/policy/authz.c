@@ -97,6 +97,60 @@ static bool any_port(const struct authz_ports *l, uint16_t port)
     return false;
 }
 
+/* Whether a principal "td/ns/NS/.../sa/SA[/...]" names this service
+ * account, as Istio's serviceAccountRegex reads it. */
+static bool principal_is_account(const char *principal, const struct authz_service_account *sa)
+{
+    size_t nl = strlen(sa->ns), sl = strlen(sa->name);
+    const char *p = strstr(principal, "/ns/");
+    if (!p || p == principal || strncmp(p + 4, sa->ns, nl) != 0 || p[4 + nl] != '/')
+        return false;
+    for (const char *q = p + 4 + nl; (q = strstr(q, "/sa/")); q++)
+        if (strncmp(q + 4, sa->name, sl) == 0 && (q[4 + sl] == '\0' || q[4 + sl] == '/'))
+            return true;
+    return false;
+}
+
+static bool any_account(const struct authz_service_accounts *l, const char *principal)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (principal_is_account(principal, &l->v[i]))
+            return true;
+    return false;
+}
+
+/* The trust domain is the principal up to its first '/'. */
+static bool any_trust_domain(const struct authz_strings *l, const char *principal)
+{
+    char td[256];
+    size_t n = strcspn(principal, "/");
+    if (n >= sizeof(td))
+        return false;
+    memcpy(td, principal, n);
+    td[n] = '\0';
+    return any_string(l, td);
+}
+
+/* serviceAccounts and trustDomains; plaintext peers have no identity, so
+ * a source that names any of them does not match one (as principals). */
+static bool identity_fields_match(const struct authz_source *s, const struct authz_request *r)
+{
+    if (!s->service_accounts.n && !s->not_service_accounts.n && !s->trust_domains.n &&
+        !s->not_trust_domains.n)
+        return true;
+    if (!r->principal)
+        return false;
+    if (s->service_accounts.n && !any_account(&s->service_accounts, r->principal))
+        return false;
+    if (s->not_service_accounts.n && any_account(&s->not_service_accounts, r->principal))
+        return false;
+    if (s->trust_domains.n && !any_trust_domain(&s->trust_domains, r->principal))
+        return false;
+    if (s->not_trust_domains.n && any_trust_domain(&s->not_trust_domains, r->principal))
+        return false;
+    return true;
+}
+
 static bool source_matches(const struct authz_source *s, const struct authz_request *r,
                            enum authz_action action)
 {
@@ -118,7 +172,7 @@ static bool source_matches(const struct authz_source *s, const struct authz_requ
         return false;
     if (s->not_ip_blocks.n && any_cidr(&s->not_ip_blocks, &r->source))
         return false;
-    return true;
+    return identity_fields_match(s, r);
 }
 
 static bool operation_matches(const struct authz_operation *o, const struct authz_request *r,

@@ -49,11 +49,25 @@ struct authz_ports {
     size_t n;
 };
 
+/* A serviceAccounts entry: "sa" (the policy's namespace) or "ns/sa". */
+struct authz_service_account {
+    const char *ns, *name;
+};
+
+struct authz_service_accounts {
+    const struct authz_service_account *v;
+    size_t n;
+};
+
 /* One entry of from[].source. Empty lists are "not set". */
 struct authz_source {
     struct authz_strings principals, not_principals, namespaces, not_namespaces;
     struct authz_cidrs ip_blocks, not_ip_blocks;
     bool has_l7; /* requestPrincipals, remoteIpBlocks, ...: not decidable at L4 */
+    /* Peer identity from mTLS, as ztunnel matches serviceAccounts (L4) and
+     * Istio trustDomains (the principal's first segment, Istio patterns). */
+    struct authz_service_accounts service_accounts, not_service_accounts;
+    struct authz_strings trust_domains, not_trust_domains;
 };
 
 /* One entry of to[].operation. */
