@@ -2,6 +2,8 @@
  * field is reported (a typo such as `wieght` would otherwise be silently
  * ignored); valid fields meshd does not apply at L4 are accepted and
  * named in a warning, with the behaviour meshd applies instead. */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/decode.h"
@@ -300,6 +302,55 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
 
 /* ---- DestinationRule ---- */
 
+/* A double for the schema's numeric checks; false (and an error) if not one. */
+static bool dec_number(struct cfg_dec *d, const struct ynode *v, const char *field, double *out)
+{
+    if (ynode_is_null(v))
+        return false;
+    char *end = NULL;
+    double x = v->type == YNODE_SCALAR ? strtod(v->scalar.s, &end) : 0;
+    if (v->type != YNODE_SCALAR || !v->scalar.len || *end) {
+        size_t m = dec_push(d, field);
+        dec_error(d, v, "expected a number");
+        dec_pop(d, m);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* Slow start is not applied at L4 (connections get their endpoint once);
+ * validated as Istio's validateLoadBalancer does. */
+static void decode_warmup(struct cfg_dec *d, const struct ynode *n)
+{
+    const char *k;
+    const struct ynode *v;
+    bool has_duration = false;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        double x;
+        if (is(k, "duration")) {
+            uint64_t ns = 0;
+            has_duration = dec_duration(d, v, k, &ns) && ns;
+        } else if (is(k, "minimumPercent")) {
+            if (dec_number(d, v, k, &x) && (x < 0 || x > 100)) {
+                size_t m = dec_push(d, k);
+                dec_error(d, v, "must be from 0 to 100");
+                dec_pop(d, m);
+            }
+        } else if (is(k, "aggression")) {
+            if (dec_number(d, v, k, &x) && x <= 0) {
+                size_t m = dec_push(d, k);
+                dec_error(d, v, "must be greater than 0");
+                dec_pop(d, m);
+            }
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (!has_duration && !d->failed)
+        dec_error(d, n, "duration is required");
+}
+
 static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
 {
     static const char *const simple[] = {"UNSPECIFIED", "LEAST_CONN",    "RANDOM", "PASSTHROUGH",
@@ -324,8 +375,14 @@ static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
                 dec_warn(d, v, MSH_L7_IGNORED,
                          "consistentHash on HTTP attributes cannot be computed at L4; "
                          "connections are spread round-robin");
-        } else if (!is(k, "localityLbSetting") && !is(k, "warmupDurationSecs") &&
-                   !is(k, "warmup")) {
+        } else if (is(k, "warmup")) {
+            size_t m = dec_push(d, k);
+            decode_warmup(d, v);
+            dec_pop(d, m);
+        } else if (is(k, "warmupDurationSecs")) {
+            uint64_t ns = 0;
+            dec_duration(d, v, k, &ns);
+        } else if (!is(k, "localityLbSetting")) {
             dec_unknown(d, k, v);
         }
     }
@@ -524,6 +581,27 @@ static void decode_we_address(struct cfg_dec *d, const struct ynode *v,
         w->has_ip = dec_ip(d, v, "address", &w->ip);
 }
 
+/* Istio's CRD: a port name is [a-zA-Z0-9](-?[a-zA-Z0-9])* under 63
+ * characters, a number 1-65535. */
+static void check_we_ports(struct cfg_dec *d, const struct ynode *ports)
+{
+    size_t mark = dec_push(d, "ports");
+    for (size_t i = 0; ports->type == YNODE_MAP && i < ports->map.n; i++) {
+        const struct ynode *key = ports->map.v[i].key, *val = ports->map.v[i].value;
+        const char *name = key->scalar.s;
+        size_t len = strlen(name);
+        bool ok = len && len < 63 && isalnum((unsigned char)name[0]) &&
+                  isalnum((unsigned char)name[len - 1]);
+        for (size_t c = 0; ok && c < len; c++)
+            ok = isalnum((unsigned char)name[c]) || name[c] == '-';
+        if (!ok)
+            dec_error(d, key, "\"%.64s\" is not a valid port name", name);
+        uint16_t port = 0;
+        dec_port(d, val, name, &port);
+    }
+    dec_pop(d, mark);
+}
+
 static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
                            struct cfg_workload_entry_spec *w)
 {
@@ -533,7 +611,8 @@ static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
         if (is(k, "address")) {
             decode_we_address(d, v, w);
         } else if (is(k, "ports")) {
-            dec_labels(d, v, k, &w->ports);
+            if (dec_labels(d, v, k, &w->ports))
+                check_we_ports(d, v);
         } else if (is(k, "labels")) {
             dec_labels(d, v, k, &w->labels);
         } else if (is(k, "serviceAccount")) {
@@ -620,6 +699,56 @@ static void decode_se_addresses(struct cfg_dec *d, const struct ynode *v,
     se->cidrs = (struct cfg_cidrs){blocks, nb};
 }
 
+static const struct ynode *at_or(const struct ynode *n, const char *key)
+{
+    const struct ynode *v = ymap_get(n, key);
+    return v ? v : n;
+}
+
+/* Istio's ServiceEntry rules (its CRD's x-kubernetes-validations and
+ * ValidateServiceEntry in pkg/config/validation), no stricter. */
+static void validate_service_entry(struct cfg_dec *d, const struct ynode *spec,
+                                   const struct cfg_service_entry *se)
+{
+    static const char *const resolutions[] = {"NONE",        "STATIC", "DNS", "DNS_ROUND_ROBIN",
+                                              "DYNAMIC_DNS", NULL};
+    static const char *const locations[] = {"MESH_EXTERNAL", "MESH_INTERNAL", NULL};
+    int x;
+    dec_enum(d, ymap_get(spec, "resolution"), "spec.resolution", resolutions, &x);
+    dec_enum(d, ymap_get(spec, "location"), "spec.location", locations, &x);
+    const char *res = se->resolution ? se->resolution : "NONE";
+    for (size_t i = 0; i < se->hosts.n; i++)
+        if (strcmp(se->hosts.v[i], "*") == 0)
+            dec_error(d, at_or(spec, "hosts"), "spec.hosts[%zu]: a hostname cannot be \"*\"", i);
+    if (se->workload_selector.set && ymap_get(spec, "endpoints"))
+        dec_error(d, spec, "spec: only one of workloadSelector or endpoints can be set");
+    for (size_t i = 0; i < se->workload_selector.match.n; i++)
+        if (strchr(se->workload_selector.match.v[i].value, '*') ||
+            strchr(se->workload_selector.match.v[i].key, '*'))
+            dec_error(d, at_or(spec, "workloadSelector"),
+                      "spec.workloadSelector: wildcard is not supported in selector");
+    if (se->cidrs.n && strcmp(res, "NONE") != 0 && strcmp(res, "STATIC") != 0)
+        dec_error(d, at_or(spec, "addresses"),
+                  "spec.addresses: CIDR addresses are allowed only for NONE/STATIC resolution");
+    for (size_t i = 0; i < se->nports; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (se->ports[i].number && se->ports[i].number == se->ports[j].number)
+                dec_error(d, at_or(spec, "ports"), "spec.ports[%zu]: port number %u is duplicated",
+                          i, se->ports[i].number);
+            if (se->ports[i].name && se->ports[j].name &&
+                strcmp(se->ports[i].name, se->ports[j].name) == 0)
+                dec_error(d, at_or(spec, "ports"), "spec.ports[%zu]: port name %s is duplicated", i,
+                          se->ports[i].name);
+        }
+    }
+    if (strcmp(res, "NONE") == 0 && ymap_get(spec, "endpoints"))
+        dec_error(d, at_or(spec, "endpoints"),
+                  "spec.endpoints: resolution NONE cannot set endpoints");
+    if (strcmp(res, "DNS_ROUND_ROBIN") == 0 && se->nendpoints > 1)
+        dec_error(d, at_or(spec, "endpoints"),
+                  "spec.endpoints: resolution DNS_ROUND_ROBIN cannot have more than one endpoint");
+}
+
 void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
 {
     struct cfg_service_entry *se = out;
@@ -655,6 +784,7 @@ void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
     dec_pop(d, m);
     if (!se->hosts.n)
         dec_error(d, spec, "spec.hosts is required");
+    validate_service_entry(d, spec, se);
 }
 
 void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out)

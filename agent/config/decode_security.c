@@ -62,6 +62,8 @@ void decode_peer_authentication(struct cfg_dec *d, const struct ynode *doc, void
                 }
                 pa->ports = ports;
                 pa->nports = n;
+                if (!v->map.n) /* the CRD's minProperties: 1 */
+                    dec_error(d, v, "must have at least one port");
             } else if (!ynode_is_null(v)) {
                 dec_error(d, v, "expected a mapping of port to mtls, got %s", ynode_type_name(v));
             }
@@ -320,10 +322,10 @@ static void decode_access_logging(struct cfg_dec *d, const struct ynode *n,
                 size_t mi = dec_push_index(d, j);
                 const char *name = NULL;
                 dec_str(d, ymap_get(v->seq.v[j], "name"), "name", &name);
-                if (name)
+                if (name && *name)
                     names[kept++] = name;
                 else
-                    dec_error(d, v->seq.v[j], "name is required");
+                    dec_error(d, v->seq.v[j], "name is required (at least one character)");
                 dec_pop(d, mi);
             }
             dec_pop(d, m);

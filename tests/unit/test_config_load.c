@@ -485,6 +485,112 @@ static void test_valid_manifests_load(void **state)
     }
 }
 
+/* Istio's validation, one row per rule (its CRD schema's
+ * x-kubernetes-validations and pkg/config/validation/validation.go, named
+ * in each row): refused with IST0106 and the resource left out. */
+#define SE_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se}\nspec:\n"
+#define WE_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: we}\nspec:\n"
+#define DR_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec:\n"     \
+    "  host: a\n"
+static const struct rule_case {
+    const char *rule, *yaml, *says;
+} istio_rules[] = {
+    {"CRD: port must be between 1-65535",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 70000, name: p}]\n", "from 0 to 65535"},
+    {"CRD: port number 0", SE_HEAD "  hosts: [a.example]\n  ports: [{number: 0, name: p}]\n",
+     "port must be 1-65535"},
+    {"CRD: port number cannot be duplicated",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 80, name: a}, {number: 80, name: b}]\n",
+     "port number 80 is duplicated"},
+    {"ValidateServiceEntry: port name already defined",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 80, name: a}, {number: 81, name: a}]\n",
+     "port name a is duplicated"},
+    {"CRD: NONE mode cannot set endpoints",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 80, name: a}]\n"
+             "  endpoints: [{address: 10.0.0.1}]\n",
+     "resolution NONE cannot set endpoints"},
+    {"CRD: hostname cannot be wildcard", SE_HEAD "  hosts: ['*']\n  resolution: DNS\n",
+     "a hostname cannot be \"*\""},
+    {"CRD: CIDR addresses are allowed only for NONE/STATIC resolution",
+     SE_HEAD "  hosts: [a.example]\n  addresses: [10.0.0.0/8]\n  resolution: DNS\n",
+     "CIDR addresses are allowed only for NONE/STATIC"},
+    {"CRD: DNS_ROUND_ROBIN mode cannot have multiple endpoints",
+     SE_HEAD "  hosts: [a.example]\n  resolution: DNS_ROUND_ROBIN\n"
+             "  endpoints: [{address: a.example}, {address: b.example}]\n",
+     "DNS_ROUND_ROBIN cannot have more than one endpoint"},
+    {"CRD: only one of WorkloadSelector or Endpoints can be set",
+     SE_HEAD "  hosts: [a.example]\n  resolution: STATIC\n  workloadSelector: {labels: {a: b}}\n"
+             "  endpoints: [{address: 10.0.0.1}]\n",
+     "only one of workloadSelector or endpoints"},
+    {"CRD: wildcard is not supported in selector",
+     SE_HEAD "  hosts: [a.example]\n  workloadSelector: {labels: {a: 'b*'}}\n",
+     "wildcard is not supported in selector"},
+    {"resolution is an enum", SE_HEAD "  hosts: [a.example]\n  resolution: DNSS\n",
+     "expected one of NONE|STATIC|DNS"},
+    {"CRD: UDS must be an absolute path or abstract socket", WE_HEAD "  address: unix://foo\n",
+     "UDS must be an absolute path or abstract socket"},
+    {"CRD: UDS may not be a dir", WE_HEAD "  address: unix:///dir/\n", "may not be a directory"},
+    {"CRD: UDS may not include ports", WE_HEAD "  address: unix:///sock\n  ports: {http: 80}\n",
+     "a UDS endpoint may not include ports"},
+    {"CRD: Address is required (no address, no network)", WE_HEAD "  labels: {a: b}\n",
+     "address is required"},
+    {"CRD: WorkloadEntry port must be between 1-65535",
+     WE_HEAD "  address: 1.1.1.1\n  ports: {http: 99999}\n", "from 0 to 65535"},
+    {"CRD: WorkloadEntry port name must be valid",
+     WE_HEAD "  address: 1.1.1.1\n  ports: {'@': 80}\n", "is not a valid port name"},
+    {"CRD: warmup.duration is required",
+     DR_HEAD "  trafficPolicy: {loadBalancer: {warmup: {minimumPercent: 5}}}\n",
+     "warmup: duration is required"},
+    {"validateLoadBalancer: minimumPercent <= 100",
+     DR_HEAD "  trafficPolicy: {loadBalancer: {warmup: {duration: 30s, minimumPercent: 150}}}\n",
+     "must be from 0 to 100"},
+    {"validateLoadBalancer: aggression > 0",
+     DR_HEAD "  trafficPolicy: {loadBalancer: {warmup: {duration: 30s, aggression: -0.1}}}\n",
+     "must be greater than 0"},
+    {"CRD: portLevelMtls has at least one property",
+     "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\nspec:\n"
+     "  selector: {matchLabels: {a: b}}\n  portLevelMtls: {}\n",
+     "must have at least one port"},
+    {"CRD: provider name at least 1 character",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  accessLogging: [{providers: [{name: ''}]}]\n",
+     "name is required"},
+    {"ValidateGateway: gateway must have at least one server",
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n"
+     "  selector: {istio: ingressgateway}\n",
+     "a Gateway must have at least one server"},
+    {"ValidateVirtualService: delegate must have no gateways",
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n"
+     "  gateways: [g]\n  http: [{route: [{destination: {host: a}}]}]\n",
+     "a delegate VirtualService (no hosts) must have no gateways"},
+};
+
+static void test_istio_validation_rules(void **state)
+{
+    for (size_t i = 0; i < sizeof(istio_rules) / sizeof(istio_rules[0]); i++) {
+        struct cfg_fixture f;
+        cfg_fixture_load(&f, istio_rules[i].yaml);
+        bool found = false;
+        for (size_t d = 0; d < f.diags.n; d++)
+            found |= f.diags.v[d].level == CFG_ERROR && strcmp(f.diags.v[d].code, "IST0106") == 0 &&
+                     strstr(f.diags.v[d].message, istio_rules[i].says) != NULL &&
+                     f.diags.v[d].pos.line > 0;
+        size_t resources = 0;
+        for (int k = 0; k < CFG_KIND_COUNT; k++)
+            resources += cfg_count(f.snap, (enum cfg_kind)k);
+        if (!found || resources) {
+            fprintf(stderr, "rule \"%s\": want IST0106 saying \"%s\"; got:\n", istio_rules[i].rule,
+                    istio_rules[i].says);
+            cfg_fixture_dump(&f);
+            fail();
+        }
+        cfg_fixture_free(&f);
+    }
+}
+
 /* A ServiceEntry's CIDR block is looked up like its addresses, longest
  * prefix first, after exact VIPs. */
 static void test_service_entry_cidr_vips(void **state)
@@ -625,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_broken_manifests),
         cmocka_unit_test(test_valid_manifests_load),
         cmocka_unit_test(test_service_entry_cidr_vips),
+        cmocka_unit_test(test_istio_validation_rules),
         cmocka_unit_test(test_message_format),
         cmocka_unit_test(test_alias_bomb_is_bounded),
         cmocka_unit_test(test_nesting_and_size_limits),
