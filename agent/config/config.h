@@ -109,6 +109,10 @@ const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *
                                       const char *ctx_ns);
 /* The Service ("name.ns.svc.<domain>") or ServiceEntry host, exactly. */
 const struct cfg_svc *cfg_svc_by_fqdn(const struct cfg_snapshot *s, const char *fqdn);
+/* Every Service or ServiceEntry host of this FQDN (entries of several
+ * namespaces may share one): iterate from {0} until NULL. */
+const struct cfg_svc *cfg_next_svc_for_fqdn(const struct cfg_snapshot *s, const char *fqdn,
+                                            struct cfg_iter *it);
 const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s,
                                      const struct meshd_addr *ip_port);
 const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,

@@ -197,6 +197,36 @@ static void decode_match(struct cfg_dec *d, const struct ynode *n, struct cfg_ma
     }
 }
 
+/* mirror (a Destination) and mirrors[].destination, kept for analyze. */
+static void decode_mirrors(struct cfg_dec *d, const char *k, const struct ynode *v,
+                           struct cfg_route *r)
+{
+    bool one = is(k, "mirror");
+    size_t add = one ? 1 : v->type == YNODE_SEQ ? v->seq.n : 0;
+    if (!add || (one && v->type != YNODE_MAP))
+        return;
+    struct cfg_destination *all = arena_array(d->arena, r->nmirrors + add, sizeof(*all));
+    if (!all)
+        return;
+    for (size_t i = 0; i < r->nmirrors; i++)
+        all[i] = r->mirrors[i];
+    size_t m = dec_push(d, k);
+    if (one) {
+        decode_destination(d, v, &all[r->nmirrors++]);
+    } else {
+        for (size_t i = 0; i < add; i++) {
+            const struct ynode *dst = ymap_get(v->seq.v[i], "destination");
+            size_t mi = dec_push_index(d, i);
+            dec_push(d, "destination");
+            if (dst)
+                decode_destination(d, dst, &all[r->nmirrors++]);
+            dec_pop(d, mi);
+        }
+    }
+    dec_pop(d, m);
+    r->mirrors = all;
+}
+
 static void decode_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r, bool http)
 {
     static const char *const l7_actions[] = {
@@ -235,6 +265,8 @@ static void decode_route(struct cfg_dec *d, const struct ynode *n, struct cfg_ro
         } else if (http && one_of(k, l7_actions)) {
             if (!r->l7_action)
                 r->l7_action = one_of(k, l7_actions);
+            if (is(k, "mirror") || is(k, "mirrors"))
+                decode_mirrors(d, k, v, r);
         } else {
             dec_unknown(d, k, v);
         }

@@ -34,6 +34,13 @@ struct cfg_vip_range {
     struct cfg_vip vip; /* addr: the network with the port */
 };
 
+/* A resource of a kind meshd does not apply but the analyzers consult:
+ * Nodes (topology labels), Gateway API Gateways (VirtualService refs). */
+struct cfg_other {
+    const char *kind, *group, *ns, *name; /* arena; ns NULL when not given */
+    struct cfg_labels labels;
+};
+
 struct cfg_snapshot {
     atomic_int refs;
     struct arena arena;
@@ -55,6 +62,7 @@ struct cfg_snapshot {
     struct cfg_index workloads_by_label; /* "ns\0key\0value" -> cfg_workload */
     struct cfg_workload *workloads;
     size_t nworkloads;
+    struct cfg_list others;     /* struct cfg_other, in load order */
     struct authz_policy *authz; /* compiled twin of kinds[CFG_AUTHORIZATION_POLICY] */
     /* AuthorizationPolicies by scope: "ns" for selector-less ones,
      * "ns\0key\0value" by their selector's first label. */
@@ -62,6 +70,11 @@ struct cfg_snapshot {
 };
 
 int cfg_list_push(struct cfg_list *l, const void *v);
+
+/* The other resource of this kind and API group ("" core) named ns/name
+ * (ns NULL: any), or NULL. */
+const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
+                                       const char *group, const char *ns, const char *name);
 
 /* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);

@@ -303,6 +303,12 @@ static bool version_served(const struct kind_def *def, const char *api_version)
 
 #define MAX_UNAPPLIED_KINDS 256
 
+static int cmp_label(const void *x, const void *y)
+{
+    const struct cfg_kv *a = x, *b = y;
+    return strcmp(a->key ? a->key : "", b->key ? b->key : "");
+}
+
 static void note_unapplied(struct load *L, const char *kind, const char *api,
                            const struct cfg_pos *pos)
 {
@@ -340,6 +346,56 @@ static void report_unapplied(struct load *L)
     free(L->unapplied);
     L->unapplied = NULL;
     L->nunapplied = 0;
+}
+
+/* Nodes and Gateway API Gateways are kept for the analyzers: name,
+ * namespace and labels only, read leniently (they are not meshd's to
+ * validate). */
+static void keep_other(struct load *L, const char *kind, const char *api, const struct ynode *root)
+{
+    const char *slash = strrchr(api, '/');
+    bool node = !slash && strcmp(kind, "Node") == 0;
+    bool k8s_gw = slash && strcmp(kind, "Gateway") == 0 &&
+                  strncmp(api, "gateway.networking.k8s.io/", 26) == 0;
+    const struct ynode *meta = ymap_get(root, "metadata"), *name = ymap_get(meta, "name"),
+                       *ns = ymap_get(meta, "namespace"), *labels = ymap_get(meta, "labels");
+    if ((!node && !k8s_gw) || !name || name->type != YNODE_SCALAR)
+        return;
+    struct arena *a = &L->s->arena;
+    struct cfg_other *o = arena_alloc(a, sizeof(*o));
+    if (!o)
+        return;
+    *o = (struct cfg_other){
+        .kind = arena_strdup(a, kind),
+        .group = slash ? arena_strndup(a, api, (size_t)(slash - api)) : "",
+        .ns = ns && ns->type == YNODE_SCALAR ? arena_strdup(a, ns->scalar.s) : NULL,
+        .name = arena_strdup(a, name->scalar.s),
+    };
+    size_t n = labels && labels->type == YNODE_MAP ? labels->map.n : 0;
+    struct cfg_kv *kv = n ? arena_array(a, n, sizeof(*kv)) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; kv && i < n; i++) {
+        const struct ynode *key = labels->map.v[i].key, *val = labels->map.v[i].value;
+        if (key->type == YNODE_SCALAR && val->type == YNODE_SCALAR)
+            kv[k++] =
+                (struct cfg_kv){arena_strdup(a, key->scalar.s), arena_strdup(a, val->scalar.s)};
+    }
+    qsort(kv, k, sizeof(*kv), cmp_label);
+    o->labels = (struct cfg_labels){kv, k};
+    if (o->kind && o->group && o->name)
+        cfg_list_push(&L->s->others, o);
+}
+
+const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
+                                       const char *group, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < s->others.n; i++) {
+        const struct cfg_other *o = s->others.v[i];
+        if (strcmp(o->kind, kind) == 0 && strcmp(o->group, group) == 0 &&
+            strcmp(o->name, name) == 0 && (!ns || strcmp(o->ns ? o->ns : "default", ns) == 0))
+            return o;
+    }
+    return NULL;
 }
 
 /* The API groups whose kinds meshd decodes: an unknown kind or version
@@ -441,6 +497,7 @@ static void load_document(struct load *L, const char *file, const struct ynode *
                        "unknown kind \"%.60s\" (apiVersion %.60s)", kind, api);
         } else if (!in_list(kind, ignored_kinds)) {
             note_unapplied(L, kind, api, &(struct cfg_pos){file, kv->line, kv->col});
+            keep_other(L, kind, api, root);
         }
         return;
     }

@@ -197,6 +197,8 @@ struct cfg_route {
     bool has_retries;
     uint64_t per_try_timeout_ns, timeout_ns;
     const char *l7_action; /* redirect, rewrite, fault, mirror, ...: not applied at L4 */
+    const struct cfg_destination *mirrors; /* mirror and mirrors[]: checked, not applied */
+    size_t nmirrors;
     struct cfg_pos pos;
 };
 

@@ -447,6 +447,7 @@ void cfg_snapshot_unref(struct cfg_snapshot *s)
         return;
     for (int k = 0; k < CFG_KIND_COUNT; k++)
         free(s->kinds[k].v);
+    free(s->others.v);
     arena_free(&s->arena);
     free(s);
 }
@@ -514,6 +515,12 @@ const void *cfg_next_in_ns(const struct cfg_snapshot *s, enum cfg_kind kind, con
 const struct cfg_svc *cfg_svc_by_fqdn(const struct cfg_snapshot *s, const char *fqdn)
 {
     return cfg_index_get_str(&s->svc_by_host, fqdn);
+}
+
+const struct cfg_svc *cfg_next_svc_for_fqdn(const struct cfg_snapshot *s, const char *fqdn,
+                                            struct cfg_iter *it)
+{
+    return cfg_index_next(&s->svc_by_host, fqdn, strlen(fqdn), it);
 }
 
 const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *host,

@@ -161,6 +161,36 @@ static const struct analyze_case {
      CFG_WARNING, "MSH0201",
      "http[0]: timeout is an HTTP request timeout; on meshd's L4 path it "
      "is taken as a connect timeout"},
+    {"a wildcard host conflicts across namespaces (scoped vs exported)",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: wild, "
+          "namespace: foo}\n"
+          "spec:\n  hosts: ['*.example.com']\n  exportTo: ['.']\n"
+          "  tcp: [{route: [{destination: {host: payments.default.svc.cluster.local}}]}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: api, "
+          "namespace: bar}\n"
+          "spec:\n  hosts: [api.example.com]\n"
+          "  tcp: [{route: [{destination: {host: payments.default.svc.cluster.local}}]}]\n",
+     CFG_ERROR, "IST0109",
+     "The VirtualServices bar/api,foo/wild associated with mesh gateway "
+     "define the same host foo/*.example.com"},
+    {"a host exported elsewhere is not found",
+     BASE "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e, "
+          "namespace: other}\nspec:\n  hosts: [db.example.com]\n  exportTo: ['.']\n"
+          "  ports: [{number: 5432, name: pg}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [db.example.com]\n"
+          "  tcp: [{route: [{destination: {host: db.example.com}}]}]\n",
+     CFG_ERROR, "IST0101", "Referenced host not found: \"db.example.com\""},
+    {"a destination port the service lacks",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n"
+          "  tcp: [{route: [{destination: {host: payments, port: {number: 81}}}]}]\n",
+     CFG_ERROR, "IST0101", "Referenced host:port not found: \"payments:81\""},
+    {"a mirror to an unknown host",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - route: [{destination: {host: payments}}]\n"
+          "    mirror: {host: shadow}\n",
+     CFG_ERROR, "IST0101", "Referenced mirror host not found: \"shadow\""},
     {"trustDomains, enforced as sidecars do",
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  rules:\n  - from: [{source: {trustDomains: [cluster.local]}}]\n",
@@ -171,7 +201,7 @@ static const struct analyze_case {
 static const struct analyze_case quiet[] = {
     {"credentialName not checked without the gateway's workload",
      BASE "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: "
-          "istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n"
+          "istio-system}\nspec:\n  selector: {app: my-gateway}\n  servers:\n"
           "  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n"
           "    tls: {mode: SIMPLE, credentialName: app-tls}\n",
      CFG_ERROR, "IST0101", "credentialName"},
@@ -183,6 +213,20 @@ static const struct analyze_case quiet[] = {
      "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: "
      "enabled, istio.io/dataplane-mode: ambient}}\n---\n" PAYMENTS_SVC PAYMENTS_POD,
      CFG_INFO, "MSH0206", "native label"},
+    {"a Gateway API Gateway is a gateway a VirtualService may name",
+     BASE "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\n"
+          "spec: {gatewayClassName: istio}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [app.example.com]\n  gateways: [default/gw]\n"
+          "  http: [{route: [{destination: {host: payments}}]}]\n",
+     CFG_ERROR, "IST0101", "gateway"},
+    {"subset selected through the pod's Node topology",
+     BASE "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: "
+          "{topology.kubernetes.io/region: us-west}}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: west}\n"
+          "spec:\n  host: payments\n  subsets:\n"
+          "  - {name: west, labels: {topology.kubernetes.io/region: us-west}}\n",
+     CFG_ERROR, "IST0173", "west"},
     {"serviceAccounts are L4",
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [default/client]}}]\n",

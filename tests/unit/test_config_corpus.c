@@ -48,8 +48,9 @@ static void read_expected(void)
             continue;
         size_t n = strcspn(line, " \t\n");
         assert_true(line[n] == ' ' || line[n] == '\t'); /* every entry has a reason */
-        expect = realloc(expect, (nexpect + 1) * sizeof(*expect));
-        assert_non_null(expect);
+        struct expected *grown = realloc(expect, (nexpect + 1) * sizeof(*expect));
+        assert_non_null(grown);
+        expect = grown;
         expect[nexpect++] = (struct expected){strndup(line, n), false};
     }
     fclose(f);
@@ -149,8 +150,7 @@ static void crd_file(const char *rel, const char *buf, size_t len, struct tally 
             t->crd_invalid_refused += errors != 0;
             t->crd_invalid_unchecked += errors == 0;
             if (!errors && !listed) {
-                fprintf(stderr, "  %s: Istio refuses it, meshd loads it (list the rule)\n",
-                        what);
+                fprintf(stderr, "  %s: Istio refuses it, meshd loads it (list the rule)\n", what);
                 t->unexpected++;
             } else if (errors && listed) {
                 fprintf(stderr, "  %s: listed as unchecked, but now refused\n", what);
@@ -200,8 +200,7 @@ static void walk(const char *dir, const char *rel, struct tally *t)
                     fprintf(stderr, "  %s: refused, and not in %s\n", relpath, EXPECTED);
                     t->unexpected++;
                 } else if (!errors && listed) {
-                    fprintf(stderr, "  %s: listed in %s but loads: remove it\n", relpath,
-                            EXPECTED);
+                    fprintf(stderr, "  %s: listed in %s but loads: remove it\n", relpath, EXPECTED);
                     t->unexpected++;
                 }
             }
