@@ -277,10 +277,10 @@ static void analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags 
     size_t cap = 0, n = 0, nvs = cfg_count(s, CFG_VIRTUAL_SERVICE);
     FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     cap += binds_mesh(vs) ? vs->hosts.n * (vs->export_to.n ? vs->export_to.n : 1) : 0;
-    struct scoped_host *e = cap ? calloc(cap, sizeof(*e)) : NULL;
-    const struct scoped_host **list = cap ? calloc(cap, sizeof(*list)) : NULL;
+    struct scoped_host *e = calloc(cap ? cap : 1, sizeof(*e));
+    const struct scoped_host **list = calloc(cap ? cap : 1, sizeof(*list));
     bool *reported = calloc(nvs ? nvs : 1, sizeof(*reported));
-    if ((cap && (!e || !list)) || !reported)
+    if (!e || !list || !reported)
         goto out;
     FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     {
@@ -293,7 +293,7 @@ static void analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags 
             const char *scope = all ? "*" : vs->export_to.v[x];
             if (strcmp(scope, ".") == 0)
                 scope = vs->meta.ns;
-            for (size_t h = 0; h < vs->hosts.n; h++) {
+            for (size_t h = 0; h < vs->hosts.n && n < cap; h++) {
                 e[n] = (struct scoped_host){.scope = scope, .vs = vs};
                 if (cfg_fqdn(s, vs->hosts.v[h], vs->meta.ns, e[n].fqdn, sizeof(e[n].fqdn)))
                     n++;
@@ -674,7 +674,7 @@ static void analyze_telemetry(const struct cfg_snapshot *s, struct cfg_diags *di
 /* IST0102: workloads in a namespace that is not enrolled in the mesh. */
 static void analyze_namespaces(const struct cfg_snapshot *s, struct cfg_diags *diags)
 {
-    const char *seen[64];
+    const char *seen[64] = {0};
     size_t nseen = 0;
     static const enum cfg_kind kinds[] = {CFG_POD, CFG_DEPLOYMENT};
     for (size_t k = 0; k < 2; k++) {

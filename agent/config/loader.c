@@ -380,7 +380,8 @@ static void keep_other(struct load *L, const char *kind, const char *api, const 
             kv[k++] =
                 (struct cfg_kv){arena_strdup(a, key->scalar.s), arena_strdup(a, val->scalar.s)};
     }
-    qsort(kv, k, sizeof(*kv), cmp_label);
+    if (k > 1)
+        qsort(kv, k, sizeof(*kv), cmp_label);
     o->labels = (struct cfg_labels){kv, k};
     if (o->kind && o->group && o->name)
         cfg_list_push(&L->s->others, o);

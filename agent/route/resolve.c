@@ -84,6 +84,13 @@ enum lb_policy route_lb_policy(enum cfg_lb lb)
 
 bool route_in_mesh(const struct cfg_snapshot *s, const struct cfg_workload *w)
 {
+    /* A ServiceEntry's own endpoints are outside the mesh unless the entry
+     * says MESH_INTERNAL (the default is MESH_EXTERNAL): plain TCP. */
+    if (w->meta && w->meta->kind == CFG_SERVICE_ENTRY) {
+        const struct cfg_service_entry *se = (const struct cfg_service_entry *)w->meta;
+        if (!se->location || strcmp(se->location, "MESH_INTERNAL") != 0)
+            return false;
+    }
     const char *mode = cfg_label(&w->labels, "istio.io/dataplane-mode");
     if (mode && strcmp(mode, "none") == 0)
         return false;

@@ -85,16 +85,22 @@ static const struct row {
      "partner.example/ns/foo/sa/client", false},
 };
 
+/* An AuthorizationPolicy p in namespace foo with this spec. */
+static void load_policy(struct cfg_fixture *f, const char *spec)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+             "metadata: {name: p, namespace: foo}\nspec:\n  %s\n",
+             spec);
+    cfg_fixture_load(f, yaml);
+}
+
 static void test_service_accounts_and_trust_domains_at_l4(void **state)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        char yaml[1024];
-        snprintf(yaml, sizeof(yaml),
-                 "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
-                 "metadata: {name: p, namespace: foo}\nspec:\n  %s\n",
-                 rows[i].spec);
         struct cfg_fixture f;
-        cfg_fixture_load(&f, yaml);
+        load_policy(&f, rows[i].spec);
         struct authz_policy pols[4];
         size_t n = cfg_authz_select(f.snap, "foo", NULL, pols, 4);
         if (f.diags.counts[CFG_ERROR] || n != 1) {
@@ -136,13 +142,8 @@ static const struct invalid {
 static void test_invalid_identity_fields_are_refused(void **state)
 {
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
-        char yaml[1024];
-        snprintf(yaml, sizeof(yaml),
-                 "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
-                 "metadata: {name: p, namespace: foo}\nspec:\n  %s\n",
-                 invalid[i].spec);
         struct cfg_fixture f;
-        cfg_fixture_load(&f, yaml);
+        load_policy(&f, invalid[i].spec);
         const struct cfg_diag *g = cfg_fixture_diag(&f, "IST0106");
         if (!g || !strstr(g->message, invalid[i].says) ||
             cfg_count(f.snap, CFG_AUTHORIZATION_POLICY) != 0) {
