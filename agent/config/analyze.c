@@ -272,15 +272,26 @@ static void report_vs_conflict(const struct scoped_host *key, const struct scope
     }
 }
 
+static int cmp_scoped(const void *x, const void *y)
+{
+    const struct scoped_host *a = x, *b = y;
+    int c = strcmp(a->scope, b->scope);
+    if (c)
+        return c;
+    c = strcmp(a->fqdn, b->fqdn);
+    return c ? c : (a->vs->meta.ord > b->vs->meta.ord) - (a->vs->meta.ord < b->vs->meta.ord);
+}
+
 static void analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags)
 {
-    size_t cap = 0, n = 0, nvs = cfg_count(s, CFG_VIRTUAL_SERVICE);
+    size_t cap = 0, n = 0, nvs = cfg_count(s, CFG_VIRTUAL_SERVICE), nwild = 0;
     FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     cap += binds_mesh(vs) ? vs->hosts.n * (vs->export_to.n ? vs->export_to.n : 1) : 0;
     struct scoped_host *e = calloc(cap ? cap : 1, sizeof(*e));
     const struct scoped_host **list = calloc(cap ? cap : 1, sizeof(*list));
+    const struct scoped_host **wild = calloc(cap ? cap : 1, sizeof(*wild));
     bool *reported = calloc(nvs ? nvs : 1, sizeof(*reported));
-    if (!e || !list || !reported)
+    if (!e || !list || !wild || !reported)
         goto out;
     FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     {
@@ -300,26 +311,51 @@ static void analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags 
             }
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(e[j].scope, e[i].scope) == 0 && strcmp(e[j].fqdn, e[i].fqdn) == 0;
-        if (seen)
-            continue;
-        size_t k = 0;
-        bool scoped = strcmp(e[i].scope, "*") != 0;
-        for (size_t j = i; j < n; j++)
-            if (strcmp(e[j].scope, e[i].scope) == 0 && strcmp(e[j].fqdn, e[i].fqdn) == 0)
-                list[k++] = &e[j];
-        for (size_t j = 0; scoped && j < n; j++)
-            if (strcmp(e[j].scope, "*") == 0 && hosts_overlap(e[i].fqdn, e[j].fqdn))
-                list[k++] = &e[j];
+    /* Sorted, a key's entries are adjacent; the "*" scope's wildcards are
+     * the only ones a scoped key can overlap other than its own FQDN. */
+    qsort(e, n, sizeof(*e), cmp_scoped);
+    size_t nstar = 0;
+    while (nstar < n && strcmp(e[nstar].scope, "*") == 0)
+        nstar++;
+    for (size_t i = 0; i < nstar; i++)
+        if (is_wildcard(e[i].fqdn))
+            wild[nwild++] = &e[i];
+    for (size_t i = 0; i < n;) {
+        size_t j = i, k = 0;
+        while (j < n && strcmp(e[j].scope, e[i].scope) == 0 && strcmp(e[j].fqdn, e[i].fqdn) == 0)
+            list[k++] = &e[j++];
+        if (strcmp(e[i].scope, "*") != 0) {
+            for (size_t w = 0; w < nwild; w++)
+                if (hosts_overlap(e[i].fqdn, wild[w]->fqdn) && k < cap)
+                    list[k++] = wild[w];
+            /* Exported entries of the same FQDN: the "*" block sorts
+             * first ('*' < any namespace), so a binary search finds them. */
+            size_t lo = 0, hi = nstar;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (strcmp(e[mid].fqdn, e[i].fqdn) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (size_t x = lo; !is_wildcard(e[i].fqdn) && x < nstar &&
+                                strcmp(e[x].fqdn, e[i].fqdn) == 0 && k < cap;
+                 x++)
+                list[k++] = &e[x];
+            if (is_wildcard(e[i].fqdn))
+                for (size_t x = 0; x < n; x++)
+                    if (strcmp(e[x].scope, "*") == 0 && !is_wildcard(e[x].fqdn) &&
+                        hosts_overlap(e[i].fqdn, e[x].fqdn) && k < cap)
+                        list[k++] = &e[x];
+        }
         if (k > 1)
             report_vs_conflict(&e[i], list, k, reported, diags);
+        i = j;
     }
 out:
     free(e);
     free(list);
+    free(wild);
     free(reported);
 }
 
@@ -440,18 +476,33 @@ static void analyze_destination_rules(const struct cfg_snapshot *s, struct cfg_d
 }
 
 /* Workloads of `ns` (NULL: any namespace) a selector matches: Pods,
- * WorkloadEntries and, offline, Deployments' pod templates. */
+ * WorkloadEntries and, offline, Deployments' pod templates. By the
+ * namespace index: a reload analyzes thousands of policies. */
 static size_t count_selected(const struct cfg_snapshot *s, const char *ns,
                              const struct cfg_labels *sel)
 {
     size_t n = 0;
-    FOR_EACH(s, CFG_POD, struct cfg_pod, p)
-    n += (!ns || strcmp(p->meta.ns, ns) == 0) && cfg_labels_match(sel, &p->meta.labels);
-    FOR_EACH(s, CFG_WORKLOAD_ENTRY, struct cfg_workload_entry, we)
-    n += (!ns || strcmp(we->meta.ns, ns) == 0) && cfg_labels_match(sel, &we->spec.labels);
-    FOR_EACH(s, CFG_DEPLOYMENT, struct cfg_deployment, d)
-    n += d->replicas && (!ns || strcmp(d->meta.ns, ns) == 0) &&
-         cfg_labels_match(sel, &d->template_labels);
+    if (!ns) {
+        FOR_EACH(s, CFG_POD, struct cfg_pod, p)
+        n += cfg_labels_match(sel, &p->meta.labels);
+        FOR_EACH(s, CFG_WORKLOAD_ENTRY, struct cfg_workload_entry, we)
+        n += cfg_labels_match(sel, &we->spec.labels);
+        FOR_EACH(s, CFG_DEPLOYMENT, struct cfg_deployment, d)
+        n += d->replicas && cfg_labels_match(sel, &d->template_labels);
+        return n;
+    }
+    struct cfg_iter it = {0};
+    const struct cfg_pod *p;
+    while (!n && (p = cfg_next_in_ns(s, CFG_POD, ns, &it)))
+        n += cfg_labels_match(sel, &p->meta.labels);
+    it = (struct cfg_iter){0};
+    const struct cfg_workload_entry *we;
+    while (!n && (we = cfg_next_in_ns(s, CFG_WORKLOAD_ENTRY, ns, &it)))
+        n += cfg_labels_match(sel, &we->spec.labels);
+    it = (struct cfg_iter){0};
+    const struct cfg_deployment *d;
+    while (!n && (d = cfg_next_in_ns(s, CFG_DEPLOYMENT, ns, &it)))
+        n += d->replicas && cfg_labels_match(sel, &d->template_labels);
     return n;
 }
 
