@@ -401,6 +401,37 @@ static void test_broken_manifests(void **state)
     }
 }
 
+/* Plain flow scalars ending in ':' read as go-yaml (kubectl) and PyYAML
+ * read them, in sequences and mappings, in several documents; the values
+ * are the text as written, and a real error is still an error. */
+static void test_flow_scalars_ending_in_colon(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(&f,
+                     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                     "metadata: {name: a, labels: {zone: 'x:'}}\n"
+                     "spec:\n  hosts: [a.example]\n"
+                     "  addresses: [1.2.3.4, 2001:db8::, fd00::]\n"
+                     "  ports: [{number: 80, name: http}]\n---\n"
+                     "apiVersion: v1\nkind: Service\nmetadata: {name: s, labels: {v6: fd00::}}\n"
+                     "spec: {clusterIPs: [fd00:96::]}\n");
+    cfg_fixture_dump(&f);
+    assert_int_equal(f.diags.n, 0);
+    const struct cfg_service_entry *se = cfg_find(f.snap, CFG_SERVICE_ENTRY, "default", "a");
+    assert_non_null(se);
+    assert_int_equal(se->addresses.n, 3);
+    char buf[64];
+    assert_string_equal(addr_format(&se->addresses.v[1], buf, sizeof(buf)), "[2001:db8::]:0");
+    const struct cfg_service *svc = cfg_find(f.snap, CFG_SERVICE, "default", "s");
+    assert_string_equal(cfg_label(&svc->meta.labels, "v6"), "fd00::");
+    assert_int_equal(svc->cluster_ips.n, 1);
+    cfg_fixture_free(&f);
+    /* Quoting a scalar does not make a broken document valid. */
+    cfg_fixture_load(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: [a::, b}\n");
+    assert_non_null(cfg_fixture_diag(&f, "MSH0100"));
+    cfg_fixture_free(&f);
+}
+
 /* Valid manifests that meshd once refused (issue 16): each loads with no
  * error and the resource it describes, and kinds meshd does not apply get
  * exactly one Info per kind. */
@@ -730,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_version_is_content_hash),
         cmocka_unit_test(test_broken_manifests),
         cmocka_unit_test(test_valid_manifests_load),
+        cmocka_unit_test(test_flow_scalars_ending_in_colon),
         cmocka_unit_test(test_service_entry_cidr_vips),
         cmocka_unit_test(test_istio_validation_rules),
         cmocka_unit_test(test_message_format),
