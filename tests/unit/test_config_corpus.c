@@ -26,9 +26,9 @@
 #include "config/analyze.h"
 #include "config/config.h"
 
-#define CORPUS   "tests/config/corpus/istio"
+#define CORPUS   "tests/config/corpus"
 #define EXPECTED "tests/config/corpus/expected-rejects.txt"
-#define CRD_DIR  "pkg/config/validation/testdata/crds/"
+#define CRD_DIR  "istio/pkg/config/validation/testdata/crds/"
 
 struct expected {
     char *key; /* "path" or "path#N" (N: 1-based document) */

@@ -241,6 +241,33 @@ static void test_destination_hosts_as_istioctl(void **state)
     }
 }
 
+/* istio.io's egress task as a user applies it (tests/config/corpus):
+ * httpbin.org's ServiceEntry and the VirtualService with its timeout load,
+ * and the VirtualService finds its host. */
+static void test_istio_io_egress_task_finds_its_hosts(void **state)
+{
+    static const char *const paths[] = {
+        "tests/config/corpus/istio.io/content/en/docs/tasks/traffic-management/egress/"
+        "egress-control/snip_access_an_external_http_service_1.yaml",
+        "tests/config/corpus/istio.io/content/en/docs/tasks/traffic-management/egress/"
+        "egress-control/snip_manage_traffic_to_external_services_2.yaml",
+    };
+    struct cfg_diags d;
+    cfg_diags_init(&d);
+    struct cfg_snapshot *s = NULL;
+    assert_int_equal(cfg_load(paths, 2, NULL, &d, &s), 0);
+    cfg_analyze(s, &d);
+    for (size_t i = 0; i < d.n; i++)
+        assert_string_not_equal(d.v[i].code, "IST0101");
+    struct cfg_iter it = {0};
+    const struct cfg_virtual_service *vs = cfg_next_vs_for_host(s, "httpbin.org", &it);
+    assert_non_null(vs);
+    assert_string_equal(vs->meta.name, "httpbin-ext");
+    assert_non_null(cfg_svc_by_fqdn(s, "httpbin.org"));
+    cfg_snapshot_unref(s);
+    cfg_diags_fini(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_two_label_hosts_route_through_their_service_entry),
         cmocka_unit_test(test_dotted_host_is_not_name_dot_namespace),
         cmocka_unit_test(test_destination_hosts_as_istioctl),
+        cmocka_unit_test(test_istio_io_egress_task_finds_its_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
