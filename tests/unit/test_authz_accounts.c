@@ -154,11 +154,67 @@ static void test_invalid_identity_fields_are_refused(void **state)
     }
 }
 
+/* istio.io's "Authorization for TCP traffic" task, its policies as
+ * written (tests/config/corpus/istio.io) and the outcomes the page shows:
+ * methods in an ALLOW rule make it match nothing; in a DENY rule they are
+ * dropped and the rule matches more. */
+static const struct task_row {
+    const char *snip;
+    uint16_t port;
+    bool allow;
+} task_rows[] = {
+    {"allow_authorization_policy_for_a_tcp_workload_1", 9000, true},
+    {"allow_authorization_policy_for_a_tcp_workload_1", 9001, true},
+    {"allow_authorization_policy_for_a_tcp_workload_1", 9002, false},
+    {"allow_authorization_policy_for_a_tcp_workload_5", 9000, false},
+    {"allow_authorization_policy_for_a_tcp_workload_5", 9001, false},
+    {"deny_authorization_policy_for_a_tcp_workload_1", 9000, false},
+    {"deny_authorization_policy_for_a_tcp_workload_1", 9001, false},
+    {"deny_authorization_policy_for_a_tcp_workload_4", 9000, false},
+    {"deny_authorization_policy_for_a_tcp_workload_4", 9001, true},
+};
+
+static void test_istio_io_tcp_task_outcomes(void **state)
+{
+    for (size_t i = 0; i < sizeof(task_rows) / sizeof(task_rows[0]); i++) {
+        char path[300];
+        snprintf(path, sizeof(path),
+                 "tests/config/corpus/istio.io/content/en/docs/tasks/security/authorization/"
+                 "authz-tcp/snip_configure_%s.yaml",
+                 task_rows[i].snip);
+        const char *paths[] = {path};
+        struct cfg_diags d;
+        cfg_diags_init(&d);
+        struct cfg_snapshot *s = NULL;
+        assert_int_equal(cfg_load(paths, 1, NULL, &d, &s), 0);
+        assert_int_equal(d.counts[CFG_ERROR], 0);
+        static const struct cfg_kv kv[] = {{"app", "tcp-echo"}};
+        const struct cfg_labels labels = {kv, 1};
+        struct authz_policy pols[4];
+        size_t n = cfg_authz_select(s, "foo", &labels, pols, 4);
+        assert_int_equal(n, 1);
+        struct authz_request req = {.principal = "cluster.local/ns/foo/sa/sleep",
+                                    .namespace_ = "foo"};
+        char dst[64];
+        snprintf(dst, sizeof(dst), "10.244.2.11:%u", task_rows[i].port);
+        assert_int_equal(addr_parse("10.244.1.11:40000", &req.source), 0);
+        assert_int_equal(addr_parse(dst, &req.destination), 0);
+        struct authz_decision dec;
+        authz_evaluate(pols, n, &req, &dec);
+        if (dec.allow != task_rows[i].allow)
+            fail_msg("%s, port %u: the page says %s", task_rows[i].snip, task_rows[i].port,
+                     task_rows[i].allow ? "connection succeeded" : "connection rejected");
+        cfg_snapshot_unref(s);
+        cfg_diags_fini(&d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_accounts_and_trust_domains_at_l4),
         cmocka_unit_test(test_invalid_identity_fields_are_refused),
+        cmocka_unit_test(test_istio_io_tcp_task_outcomes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
