@@ -34,7 +34,7 @@ static void print_json(const struct cfg_diags *d)
             /* istioctl's form: .../config/analysis/ist0101/ */
             char code[16], url[120];
             size_t c = 0;
-            for (; g->code[c] && c < sizeof(code) - 1; c++)
+            for (; c < sizeof(code) - 1 && g->code[c]; c++)
                 code[c] = (char)(g->code[c] >= 'A' && g->code[c] <= 'Z' ? g->code[c] - 'A' + 'a'
                                                                         : g->code[c]);
             code[c] = '\0';
