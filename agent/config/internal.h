@@ -82,6 +82,10 @@ int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
 /* Compiles every AuthorizationPolicy (config/authz.c). 0 or -ENOMEM. */
 int cfg_authz_compile(struct cfg_snapshot *s);
 
+/* Analyzers shared between analyze.c and analyze_conflicts.c. */
+bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or "mesh" */
+void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
+
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);
 
