@@ -346,6 +346,53 @@ static void decode_access_logging(struct cfg_dec *d, const struct ynode *n,
     }
 }
 
+/* metrics[] are not applied (meshd exports its own TCP metrics), but a
+ * resource Istio's CRD schema refuses must not load: provider names and
+ * customMetric non-empty; a tag override's value set for UPSERT, absent
+ * for REMOVE. */
+static void validate_metrics(struct cfg_dec *d, const struct ynode *v)
+{
+    size_t n;
+    if (!dec_seq(d, v, "metrics", 1, &n))
+        return;
+    size_t m = dec_push(d, "metrics");
+    for (size_t i = 0; i < n; i++) {
+        const struct ynode *item = v->seq.v[i];
+        size_t mi = dec_push_index(d, i);
+        const struct ynode *providers = ymap_get(item, "providers"),
+                           *overrides = ymap_get(item, "overrides");
+        for (size_t p = 0; providers && providers->type == YNODE_SEQ && p < providers->seq.n; p++) {
+            const struct ynode *name = ymap_get(providers->seq.v[p], "name");
+            if (!name || name->type != YNODE_SCALAR || !name->scalar.len)
+                dec_error(d, providers->seq.v[p], "providers[%zu]: name is required", p);
+        }
+        for (size_t o = 0; overrides && overrides->type == YNODE_SEQ && o < overrides->seq.n; o++) {
+            const struct ynode *ov = overrides->seq.v[o];
+            const struct ynode *cm = ymap_get(ymap_get(ov, "match"), "customMetric");
+            if (cm && cm->type == YNODE_SCALAR && !cm->scalar.len)
+                dec_error(d, cm, "overrides[%zu].match.customMetric: must not be empty", o);
+            const struct ynode *tags = ymap_get(ov, "tagOverrides");
+            for (size_t t = 0; tags && tags->type == YNODE_MAP && t < tags->map.n; t++) {
+                const struct ynode *tag = tags->map.v[t].value;
+                const struct ynode *op = ymap_get(tag, "operation"), *val = ymap_get(tag, "value");
+                if (yscalar_is(op, "UPSERT") &&
+                    (!val || val->type != YNODE_SCALAR || !val->scalar.len))
+                    dec_error(d, tag,
+                              "overrides[%zu].tagOverrides.%.64s: value must be set when "
+                              "operation is UPSERT",
+                              o, tags->map.v[t].key->scalar.s);
+                if (yscalar_is(op, "REMOVE") && val)
+                    dec_error(d, val,
+                              "overrides[%zu].tagOverrides.%.64s: value must not be set "
+                              "when operation is REMOVE",
+                              o, tags->map.v[t].key->scalar.s);
+            }
+        }
+        dec_pop(d, mi);
+    }
+    dec_pop(d, m);
+}
+
 void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
 {
     struct cfg_telemetry *t = out;
@@ -360,7 +407,9 @@ void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
         else if (is(k, "accessLogging"))
             DECODE_LIST(d, v, k, struct cfg_access_logging, decode_access_logging,
                         t->access_logging, t->naccess_logging);
-        else if (!is(k, "metrics") && !is(k, "tracing"))
+        else if (is(k, "metrics"))
+            validate_metrics(d, v);
+        else if (!is(k, "tracing"))
             dec_unknown(d, k, v);
     }
     dec_pop(d, m);

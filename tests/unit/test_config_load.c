@@ -589,6 +589,18 @@ static const struct rule_case {
      "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
      "  accessLogging: [{providers: [{name: ''}]}]\n",
      "name is required"},
+    {"CRD: metrics customMetric at least 1 character",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  metrics: [{overrides: [{match: {customMetric: ''}}]}]\n",
+     "customMetric: must not be empty"},
+    {"CRD: tag override value must be set when operation is UPSERT",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  metrics: [{overrides: [{tagOverrides: {foo: {operation: UPSERT}}}]}]\n",
+     "value must be set when operation is UPSERT"},
+    {"CRD: tag override value must not be set when operation is REMOVE",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  metrics: [{overrides: [{tagOverrides: {foo: {operation: REMOVE, value: x}}}]}]\n",
+     "value must not be set when operation is REMOVE"},
     {"ValidateGateway: gateway must have at least one server",
      "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n"
      "  selector: {istio: ingressgateway}\n",
