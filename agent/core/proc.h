@@ -1,0 +1,16 @@
+/* Process set-up the agent does before anything else: its state directory
+ * and its open-file limit. */
+#ifndef MESHD_CORE_PROC_H
+#define MESHD_CORE_PROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdir -p with `mode` for every missing component. 0 or -errno. */
+int proc_mkdir_p(const char *path, mode_t mode);
+
+/* Two sockets per proxied connection: raises the soft open-file limit to
+ * what max_conns needs (up to the hard limit) and warns when short. */
+void proc_raise_fd_limit(size_t max_conns);
+
+#endif
