@@ -15,7 +15,6 @@
 #include "agent.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,17 +157,8 @@ static void on_signal(struct loop_io *io, uint32_t events)
 
 static int setup_signals(struct agent *ag)
 {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-        return -errno;
-    signal(SIGPIPE, SIG_IGN);
-    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd == -1)
-        return -errno;
-    ag->signal_io.fd = fd;
+    if ((ag->signal_io.fd = proc_signalfd()) < 0)
+        return ag->signal_io.fd;
     ag->signal_io.cb = on_signal;
     return loop_add(ag->loop, &ag->signal_io, EPOLLIN);
 }
@@ -366,7 +356,7 @@ out:
     outbound_free(ag.v.outbound);
     capture_close(ag.v.capture, false);
     cfg_store_free(ag.v.config);
-    if (ag.signal_io.fd != -1)
+    if (ag.signal_io.fd >= 0)
         close(ag.signal_io.fd);
     loop_free(ag.loop);
     if (status == 0)

@@ -2,9 +2,11 @@
 #include "core/proc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 
 #include "core/log.h"
@@ -43,4 +45,17 @@ void proc_raise_fd_limit(size_t max_conns)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max_conns * 2)
         log_warn("agent: open-file limit %llu allows fewer than --max-conns %zu connections",
                  (unsigned long long)rl.rlim_cur, max_conns);
+}
+
+int proc_signalfd(void)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+        return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd == -1 ? -errno : fd;
 }

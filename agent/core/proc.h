@@ -1,5 +1,5 @@
-/* Process set-up the agent does before anything else: its state directory
- * and its open-file limit. */
+/* Process set-up the agent does before anything else: its state directory,
+ * its open-file limit, its signals. */
 #ifndef MESHD_CORE_PROC_H
 #define MESHD_CORE_PROC_H
 
@@ -12,5 +12,10 @@ int proc_mkdir_p(const char *path, mode_t mode);
 /* Two sockets per proxied connection: raises the soft open-file limit to
  * what max_conns needs (up to the hard limit) and warns when short. */
 void proc_raise_fd_limit(size_t max_conns);
+
+/* SIGTERM and SIGINT blocked and readable from the returned signalfd
+ * (non-blocking, close-on-exec); SIGPIPE ignored (a peer's reset is an
+ * EPIPE, not a death). The fd or -errno. */
+int proc_signalfd(void);
 
 #endif
