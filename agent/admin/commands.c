@@ -198,8 +198,7 @@ static json_t *cmd_tls_check(void *ctx, const json_t *req, char *err, size_t err
 {
     struct admin_view *v = ctx;
     const char *w = req_workload(req, "tls-check", err, errlen);
-    return w ? explain_tls(cfg_store_current(v->config), v->trust_domain, w, err, errlen)
-             : NULL;
+    return w ? explain_tls(cfg_store_current(v->config), v->trust_domain, w, err, errlen) : NULL;
 }
 
 json_t *admin_status_json(const struct admin_view *v)
@@ -218,8 +217,8 @@ json_t *admin_status_json(const struct admin_view *v)
     return json_pack(
         "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:"
         "o}",
-        "version", v->version, "node", v->node, "cgroup", v->cgroup_path, "pin_dir",
-        v->pin_dir, "pods", (int)pods_count(v->pods), "bpf", stats, "telemetry", "events",
+        "version", v->version, "node", v->node, "cgroup", v->cgroup_path, "pin_dir", v->pin_dir,
+        "pods", (int)pods_count(v->pods), "bpf", stats, "telemetry", "events",
         (json_int_t)kevents_received(v->kevents), "matched", (json_int_t)tstats.kevents_joined,
         "unmatched", (json_int_t)tstats.kevents_unjoined, "connections", "accepted",
         (json_int_t)cs.accepted, "forwarded", (json_int_t)cs.forwarded, "failed",

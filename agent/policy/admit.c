@@ -24,9 +24,9 @@
 const char *admit_reason_name(enum admit_reason r)
 {
     static const char *const names[] = {
-        [ADMIT_NO_POLICY] = "no_policy",         [ADMIT_POLICY_ALLOWED] = "allowed",
-        [ADMIT_NO_CONFIG] = "no_config",         [ADMIT_POD_UNBOUND] = "pod_unbound",
-        [ADMIT_MTLS_STRICT] = "mtls_strict",     [ADMIT_POLICY_DENIED] = "denied",
+        [ADMIT_NO_POLICY] = "no_policy",     [ADMIT_POLICY_ALLOWED] = "allowed",
+        [ADMIT_NO_CONFIG] = "no_config",     [ADMIT_POD_UNBOUND] = "pod_unbound",
+        [ADMIT_MTLS_STRICT] = "mtls_strict", [ADMIT_POLICY_DENIED] = "denied",
         [ADMIT_NO_MEMORY] = "no_memory",
     };
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
@@ -166,8 +166,7 @@ static void log_decision(const struct pod *pod, const struct admit_request *req,
     }
 }
 
-static int gate_decide(struct admit_gate *g, const struct pod *pod,
-                       const struct admit_request *req)
+static int gate_decide(struct admit_gate *g, const struct pod *pod, const struct admit_request *req)
 {
     struct admit_decision d;
     policy_admit(served(g), pod, req, &d);
@@ -196,7 +195,6 @@ bool admit_gate_keep_plaintext(void *gate, const struct conn_record *rec)
     const struct pod *pod = g->pods ? pods_find_ip(g->pods, &rec->orig_dst) : NULL;
     if (!pod)
         return true; /* unenrolled since: not ours to judge */
-    struct admit_request req = {
-        .entry = ADMIT_REVALIDATE, .src = rec->src, .dst = rec->orig_dst};
+    struct admit_request req = {.entry = ADMIT_REVALIDATE, .src = rec->src, .dst = rec->orig_dst};
     return gate_decide(g, pod, &req) == 0;
 }

@@ -17,8 +17,7 @@ void agent_metrics_render(const struct agent_metrics *m, struct http_response *r
     const struct cfg_store_status *cfs = &m->config;
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metric(r, "meshd_build_info", "gauge", "meshd version and node.");
-    http_printf(r, "meshd_build_info{version=\"%s\",node=\"%s\"} 1\n", m->version,
-                m->node);
+    http_printf(r, "meshd_build_info{version=\"%s\",node=\"%s\"} 1\n", m->version, m->node);
     metric(r, "meshd_config_info", "gauge", "The configuration version being served.");
     http_printf(r, "meshd_config_info{version=\"%s\",loaded=\"%s\"} 1\n", cfs->version,
                 cfs->loaded ? "true" : "false");
@@ -43,8 +42,9 @@ void agent_metrics_render(const struct agent_metrics *m, struct http_response *r
     metric(r, "meshd_config_findings", "gauge",
            "What analysis found in the served configuration (meshctl analyze), by code.");
     for (size_t i = 0; i < cfs->nfindings; i++)
-        http_printf(r, "meshd_config_findings{code=\"%s\",level=\"%s\"} %u\n", cfs->findings[i].code,
-                    cfg_level_name(cfs->findings[i].level), cfs->findings[i].count);
+        http_printf(r, "meshd_config_findings{code=\"%s\",level=\"%s\"} %u\n",
+                    cfs->findings[i].code, cfg_level_name(cfs->findings[i].level),
+                    cfs->findings[i].count);
     metric(r, "meshd_config_load_seconds", "gauge", "Time the last applied load took.");
     http_printf(r, "meshd_config_load_seconds %.6f\n", cfs->last_load_seconds);
     metric(r, "meshd_config_resources", "gauge", "Resources in the served configuration.");

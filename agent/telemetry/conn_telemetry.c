@@ -111,8 +111,8 @@ void conn_telemetry_closed(struct conn_telemetry *t, const struct conn_record *r
     /* Istio counts from the destination's view whatever the reporter:
      * sent = response bytes, received = request bytes. A record's
      * bytes_sent is the request direction for both of our directions. */
-    tcp_metrics_closed(t->tcp, &l, rec->bytes_received, rec->bytes_sent,
-                       rec->state == CONN_FAILED, loop_now_ns());
+    tcp_metrics_closed(t->tcp, &l, rec->bytes_received, rec->bytes_sent, rec->state == CONN_FAILED,
+                       loop_now_ns());
     if (!access_log_wanted(t, rec))
         return;
     stdout_nonblocking(t);

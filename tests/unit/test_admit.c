@@ -20,7 +20,8 @@
 
 #define POD_ON(node)                                                                               \
     "apiVersion: v1\nkind: Pod\nmetadata: {name: pay-1, namespace: shop, labels: {app: pay}}\n"    \
-    "spec: {nodeName: " node ", serviceAccountName: payments, containers: [{name: a, image: i}]}\n" \
+    "spec: {nodeName: " node                                                                       \
+    ", serviceAccountName: payments, containers: [{name: a, image: i}]}\n"                         \
     "status: {podIPs: [{ip: 10.244.1.11}]}\n---\n"
 #define POD POD_ON("n1")
 
@@ -35,14 +36,14 @@
 #define PERMISSIVE PA("shop", "permissive", "{mtls: {mode: PERMISSIVE}}")
 #define ALLOW_FRONT                                                                                \
     AP("shop", "allow-front",                                                                      \
-       "{selector: {matchLabels: {app: pay}}, action: ALLOW, rules: [{from: [{source: "           \
+       "{selector: {matchLabels: {app: pay}}, action: ALLOW, rules: [{from: [{source: "            \
        "{namespaces: [front]}}]}]}")
 #define DENY_EVIL                                                                                  \
     AP("shop", "deny-evil",                                                                        \
        "{action: DENY, rules: [{from: [{source: {principals: [cluster.local/ns/evil/*]}}]}]}")
 #define ALLOW_OTHER_APP                                                                            \
     AP("shop", "allow-other",                                                                      \
-       "{selector: {matchLabels: {app: other}}, action: ALLOW, rules: [{from: [{source: "         \
+       "{selector: {matchLabels: {app: other}}, action: ALLOW, rules: [{from: [{source: "          \
        "{namespaces: [nobody]}}]}]}")
 #define MESH_DENY_OUTSIDERS                                                                        \
     AP("istio-system", "outsiders",                                                                \
@@ -75,8 +76,8 @@ static const struct admit_case {
     {"a pending pod keeps no open connection", "", R, NULL, false, ADMIT_POD_UNBOUND, NULL},
     {"a pod in conflict (Pod object on another node) is refused", POD_ON("n2"), H, FRONT, false,
      ADMIT_POD_UNBOUND, NULL},
-    {"no policy: plaintext is allowed (PERMISSIVE by default)", POD, P, NULL, true,
-     ADMIT_NO_POLICY, NULL},
+    {"no policy: plaintext is allowed (PERMISSIVE by default)", POD, P, NULL, true, ADMIT_NO_POLICY,
+     NULL},
     {"no policy: an HBONE peer is allowed", POD, H, EVIL, true, ADMIT_NO_POLICY, NULL},
     {"no policy: an open plaintext connection stays", POD, R, NULL, true, ADMIT_NO_POLICY, NULL},
     {"STRICT refuses plaintext", POD STRICT, P, NULL, false, ADMIT_MTLS_STRICT, NULL},
@@ -92,13 +93,12 @@ static const struct admit_case {
      NULL, false, ADMIT_POLICY_DENIED, NULL},
     {"ALLOW from a namespace closes an open plaintext connection", POD ALLOW_FRONT, R, NULL, false,
      ADMIT_POLICY_DENIED, NULL},
-    {"a SPIFFE id that is not a workload id has no namespace",
-     POD ALLOW_FRONT, H, "spiffe://cluster.local/ns/front/sa/web/extra", false,
-     ADMIT_POLICY_DENIED, NULL},
+    {"a SPIFFE id that is not a workload id has no namespace", POD ALLOW_FRONT, H,
+     "spiffe://cluster.local/ns/front/sa/web/extra", false, ADMIT_POLICY_DENIED, NULL},
     {"DENY by principal refuses that peer", POD DENY_EVIL, H, EVIL, false, ADMIT_POLICY_DENIED,
      "shop/deny-evil"},
-    {"DENY by principal lets another peer in", POD DENY_EVIL, H, FRONT, true,
-     ADMIT_POLICY_ALLOWED, NULL},
+    {"DENY by principal lets another peer in", POD DENY_EVIL, H, FRONT, true, ADMIT_POLICY_ALLOWED,
+     NULL},
     {"DENY by principal never matches plaintext", POD DENY_EVIL, P, NULL, true,
      ADMIT_POLICY_ALLOWED, NULL},
     {"a policy selecting other labels does not apply", POD ALLOW_OTHER_APP, H, EVIL, true,
@@ -141,7 +141,7 @@ static void decides_every_entry_point_from_one_table(void **state)
             assert_string_equal(d.principal, c->peer + strlen("spiffe://"));
         else
             assert_null(d.principal);
-        const char *want_ns = !c->peer                   ? ""
+        const char *want_ns = !c->peer                      ? ""
                               : strcmp(c->peer, FRONT) == 0 ? "front"
                               : strcmp(c->peer, EVIL) == 0  ? "evil"
                                                             : ""; /* not a workload id */

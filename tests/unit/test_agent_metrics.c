@@ -30,7 +30,8 @@ static void known_stats(struct agent_metrics *m)
                                           .unchanged = 4,
                                           .last_load_seconds = 0.25,
                                           .nfindings = 1};
-    m->config.findings[0] = (struct cfg_finding_count){.code = "IST0101", .level = CFG_ERROR, .count = 2};
+    m->config.findings[0] =
+        (struct cfg_finding_count){.code = "IST0101", .level = CFG_ERROR, .count = 2};
     m->resources[CFG_POD] = 7;
     m->pods = 5;
     m->has_mesh = true;
@@ -57,8 +58,10 @@ static void known_stats(struct agent_metrics *m)
         m->bpf[i] = (uint64_t)(1000 + i);
     m->progs[0] = (struct capture_prog_stats){"meshd_connect4", 40, 2000000000ull};
     m->nprogs = 1;
-    m->telemetry = (struct conn_telemetry_stats){
-        .kevents_joined = 31, .kevents_unjoined = 32, .access_log_written = 33, .access_log_dropped = 34};
+    m->telemetry = (struct conn_telemetry_stats){.kevents_joined = 31,
+                                                 .kevents_unjoined = 32,
+                                                 .access_log_written = 33,
+                                                 .access_log_dropped = 34};
     m->istio_series = 8;
     m->istio_series_dropped = 9;
     m->http[1].served = 41;
