@@ -122,6 +122,23 @@ static void explain_service(const struct cfg_snapshot *s, const struct route_sou
     }
 }
 
+/* A service named on the command line, found the way a pod's DNS search
+ * path finds it ("name", "name.ns", "name.ns.svc", the full name), unlike
+ * a host in the YAML, which Istio takes as written when it has a dot. */
+static const char *cli_fqdn(const struct cfg_snapshot *s, const char *host, const char *ns,
+                            char *buf, size_t len)
+{
+    const char *domain = cfg_snapshot_domain(s);
+    if (!strchr(host, '.') || cfg_svc_by_fqdn(s, host))
+        return cfg_fqdn(s, host, ns, buf, len);
+    size_t n = strlen(host);
+    bool svc = n > 4 && strcmp(host + n - 4, ".svc") == 0;
+    int w = snprintf(buf, len, svc ? "%s.%s" : "%s.svc.%s", host, domain);
+    if (w > 0 && (size_t)w < len && cfg_svc_by_fqdn(s, buf))
+        return buf;
+    return cfg_fqdn(s, host, ns, buf, len);
+}
+
 json_t *explain_routes(const struct cfg_snapshot *s, const char *workload, const char *service,
                        char *err, size_t errlen)
 {
@@ -129,7 +146,7 @@ json_t *explain_routes(const struct cfg_snapshot *s, const char *workload, const
     if (!find_workload(s, workload, &x, err, errlen))
         return NULL;
     char fqdn[512];
-    const char *only = service ? cfg_fqdn(s, service, x.ns, fqdn, sizeof(fqdn)) : NULL;
+    const char *only = service ? cli_fqdn(s, service, x.ns, fqdn, sizeof(fqdn)) : NULL;
     struct route_source src = {.ns = x.w->ns, .labels = x.w->labels};
     json_t *rows = json_array();
     uint16_t ports[64];
@@ -147,7 +164,7 @@ json_t *explain_routes(const struct cfg_snapshot *s, const char *workload, const
     for (size_t i = 0; i < cfg_count(s, CFG_SERVICE_ENTRY); i++) {
         const struct cfg_service_entry *se = cfg_at(s, CFG_SERVICE_ENTRY, i);
         for (size_t h = 0; h < se->hosts.n; h++) {
-            const struct cfg_svc *v = cfg_svc_by_host(s, se->hosts.v[h], se->meta.ns);
+            const struct cfg_svc *v = cfg_svc_by_fqdn(s, se->hosts.v[h]);
             if (!v || v->entry != se || !cfg_svc_visible(v, x.w->ns) ||
                 (only && strcmp(only, v->fqdn) != 0))
                 continue;

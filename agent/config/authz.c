@@ -92,6 +92,8 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const c
             .namespaces = strings(&s->namespaces),
             .not_namespaces = strings(&s->not_namespaces),
             .has_l7 = s->l7 != NULL,
+            .trust_domains = strings(&s->trust_domains),
+            .not_trust_domains = strings(&s->not_trust_domains),
         };
         if (cidrs(a, &s->ip_blocks, &from[i].ip_blocks) ||
             cidrs(a, &s->not_ip_blocks, &from[i].not_ip_blocks) ||

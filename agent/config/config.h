@@ -102,13 +102,21 @@ const void *cfg_find(const struct cfg_snapshot *s, enum cfg_kind kind, const cha
 const void *cfg_next_in_ns(const struct cfg_snapshot *s, enum cfg_kind kind, const char *ns,
                            struct cfg_iter *it);
 
-/* Host names: "name" and "name.ns" resolve in `ctx_ns`'s cluster domain
- * ("name.ctx_ns.svc.cluster.local"); anything with two dots or more is
- * taken as written. Writes the FQDN to buf; returns buf or NULL if too long. */
+/* Host names as Istio resolves them: a name without a dot is a short
+ * name, completed in `ctx_ns` ("name.ctx_ns.svc.cluster.local"); any
+ * other host ("github.com", "name.ns", "*", an IP) is taken as written.
+ * ServiceEntry hosts are always full names. Writes the FQDN to buf;
+ * returns buf or NULL if too long. */
 const char *cfg_fqdn(const struct cfg_snapshot *s, const char *host, const char *ctx_ns, char *buf,
                      size_t len);
 const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *host,
                                       const char *ctx_ns);
+/* The Service ("name.ns.svc.<domain>") or ServiceEntry host, exactly. */
+const struct cfg_svc *cfg_svc_by_fqdn(const struct cfg_snapshot *s, const char *fqdn);
+/* Every Service or ServiceEntry host of this FQDN (entries of several
+ * namespaces may share one): iterate from {0} until NULL. */
+const struct cfg_svc *cfg_next_svc_for_fqdn(const struct cfg_snapshot *s, const char *fqdn,
+                                            struct cfg_iter *it);
 const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s,
                                      const struct meshd_addr *ip_port);
 const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,
@@ -158,7 +166,8 @@ const char *cfg_label(const struct cfg_labels *labels, const char *key);
 /* Istio's spelling of the enums, for output. */
 const char *cfg_mtls_name(enum cfg_mtls m);
 const char *cfg_lb_name(enum cfg_lb lb); /* "" for UNSET */
-/* Whether the namespace is enrolled: istio.io/dataplane-mode=ambient. */
+/* Whether the namespace is enrolled: istio.io/dataplane-mode=ambient, or
+ * no dataplane mode and istio-injection=enabled. */
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns);
 
 #endif

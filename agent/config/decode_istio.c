@@ -2,6 +2,8 @@
  * field is reported (a typo such as `wieght` would otherwise be silently
  * ignored); valid fields meshd does not apply at L4 are accepted and
  * named in a warning, with the behaviour meshd applies instead. */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/decode.h"
@@ -106,6 +108,9 @@ void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
         }
     }
     dec_pop(d, m);
+    if (!g->nservers && !d->failed)
+        dec_error(d, ymap_get(doc, "spec") ? ymap_get(doc, "spec") : doc,
+                  "spec.servers: a Gateway must have at least one server");
 }
 
 /* ---- VirtualService ---- */
@@ -192,6 +197,36 @@ static void decode_match(struct cfg_dec *d, const struct ynode *n, struct cfg_ma
     }
 }
 
+/* mirror (a Destination) and mirrors[].destination, kept for analyze. */
+static void decode_mirrors(struct cfg_dec *d, const char *k, const struct ynode *v,
+                           struct cfg_route *r)
+{
+    bool one = is(k, "mirror");
+    size_t add = one ? 1 : v->type == YNODE_SEQ ? v->seq.n : 0;
+    if (!add || (one && v->type != YNODE_MAP))
+        return;
+    struct cfg_destination *all = arena_array(d->arena, r->nmirrors + add, sizeof(*all));
+    if (!all)
+        return;
+    for (size_t i = 0; i < r->nmirrors; i++)
+        all[i] = r->mirrors[i];
+    size_t m = dec_push(d, k);
+    if (one) {
+        decode_destination(d, v, &all[r->nmirrors++]);
+    } else {
+        for (size_t i = 0; i < add; i++) {
+            const struct ynode *dst = ymap_get(v->seq.v[i], "destination");
+            size_t mi = dec_push_index(d, i);
+            dec_push(d, "destination");
+            if (dst)
+                decode_destination(d, dst, &all[r->nmirrors++]);
+            dec_pop(d, mi);
+        }
+    }
+    dec_pop(d, m);
+    r->mirrors = all;
+}
+
 static void decode_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r, bool http)
 {
     static const char *const l7_actions[] = {
@@ -230,6 +265,8 @@ static void decode_route(struct cfg_dec *d, const struct ynode *n, struct cfg_ro
         } else if (http && one_of(k, l7_actions)) {
             if (!r->l7_action)
                 r->l7_action = one_of(k, l7_actions);
+            if (is(k, "mirror") || is(k, "mirrors"))
+                decode_mirrors(d, k, v, r);
         } else {
             dec_unknown(d, k, v);
         }
@@ -274,8 +311,14 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
             dec_unknown(d, k, v);
     }
     dec_pop(d, m);
-    if (!vs->hosts.n)
-        dec_error(d, spec, "spec.hosts is required");
+    /* No hosts: a delegate, which only another VirtualService's
+     * http[].delegate reaches (Istio's ValidateVirtualService). */
+    if (!vs->hosts.n && vs->gateways.n)
+        dec_error(d, spec, "spec: a delegate VirtualService (no hosts) must have no gateways");
+    if (!vs->hosts.n && ntcp)
+        dec_error(d, spec, "spec: a delegate VirtualService (no hosts) must have no tcp routes");
+    if (!vs->hosts.n && ymap_get(spec, "tls"))
+        dec_error(d, spec, "spec: a delegate VirtualService (no hosts) must have no tls routes");
     /* One list, http[] first: Istio's L4 view of an HTTP route is its
      * catch-all, and the first match wins across both. */
     struct cfg_route *all = arena_array(d->arena, nhttp + ntcp + 1, sizeof(*all));
@@ -290,6 +333,55 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
 }
 
 /* ---- DestinationRule ---- */
+
+/* A double for the schema's numeric checks; false (and an error) if not one. */
+static bool dec_number(struct cfg_dec *d, const struct ynode *v, const char *field, double *out)
+{
+    if (ynode_is_null(v))
+        return false;
+    char *end = NULL;
+    double x = v->type == YNODE_SCALAR ? strtod(v->scalar.s, &end) : 0;
+    if (v->type != YNODE_SCALAR || !v->scalar.len || *end) {
+        size_t m = dec_push(d, field);
+        dec_error(d, v, "expected a number");
+        dec_pop(d, m);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* Slow start is not applied at L4 (connections get their endpoint once);
+ * validated as Istio's validateLoadBalancer does. */
+static void decode_warmup(struct cfg_dec *d, const struct ynode *n)
+{
+    const char *k;
+    const struct ynode *v;
+    bool has_duration = false;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        double x;
+        if (is(k, "duration")) {
+            uint64_t ns = 0;
+            has_duration = dec_duration(d, v, k, &ns) && ns;
+        } else if (is(k, "minimumPercent")) {
+            if (dec_number(d, v, k, &x) && (x < 0 || x > 100)) {
+                size_t m = dec_push(d, k);
+                dec_error(d, v, "must be from 0 to 100");
+                dec_pop(d, m);
+            }
+        } else if (is(k, "aggression")) {
+            if (dec_number(d, v, k, &x) && x <= 0) {
+                size_t m = dec_push(d, k);
+                dec_error(d, v, "must be greater than 0");
+                dec_pop(d, m);
+            }
+        } else {
+            dec_unknown(d, k, v);
+        }
+    }
+    if (!has_duration && !d->failed)
+        dec_error(d, n, "duration is required");
+}
 
 static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
 {
@@ -315,8 +407,14 @@ static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
                 dec_warn(d, v, MSH_L7_IGNORED,
                          "consistentHash on HTTP attributes cannot be computed at L4; "
                          "connections are spread round-robin");
-        } else if (!is(k, "localityLbSetting") && !is(k, "warmupDurationSecs") &&
-                   !is(k, "warmup")) {
+        } else if (is(k, "warmup")) {
+            size_t m = dec_push(d, k);
+            decode_warmup(d, v);
+            dec_pop(d, m);
+        } else if (is(k, "warmupDurationSecs")) {
+            uint64_t ns = 0;
+            dec_duration(d, v, k, &ns);
+        } else if (!is(k, "localityLbSetting")) {
             dec_unknown(d, k, v);
         }
     }
@@ -493,6 +591,49 @@ void decode_destination_rule(struct cfg_dec *d, const struct ynode *doc, void *o
 
 /* ---- ServiceEntry, WorkloadEntry ---- */
 
+/* An endpoint address: an IP, a host name (DNS resolution), or a Unix
+ * socket "unix:///path" or abstract "unix://@name" (Istio's CRD: absolute
+ * or abstract, not a directory). */
+static void decode_we_address(struct cfg_dec *d, const struct ynode *v,
+                              struct cfg_workload_entry_spec *w)
+{
+    if (!dec_str(d, v, "address", &w->address) || !w->address)
+        return;
+    const char *a = w->address;
+    if (strncmp(a, "unix://", 7) == 0) {
+        size_t m = dec_push(d, "address");
+        if (a[7] != '/' && a[7] != '@')
+            dec_error(d, v, "UDS must be an absolute path or abstract socket: \"%.80s\"", a);
+        else if (a[strlen(a) - 1] == '/')
+            dec_error(d, v, "UDS may not be a directory: \"%.80s\"", a);
+        dec_pop(d, m);
+        return;
+    }
+    if (a[0] != '/' && (strchr(a, ':') || strspn(a, "0123456789.") == strlen(a)))
+        w->has_ip = dec_ip(d, v, "address", &w->ip);
+}
+
+/* Istio's CRD: a port name is [a-zA-Z0-9](-?[a-zA-Z0-9])* under 63
+ * characters, a number 1-65535. */
+static void check_we_ports(struct cfg_dec *d, const struct ynode *ports)
+{
+    size_t mark = dec_push(d, "ports");
+    for (size_t i = 0; ports->type == YNODE_MAP && i < ports->map.n; i++) {
+        const struct ynode *key = ports->map.v[i].key, *val = ports->map.v[i].value;
+        const char *name = key->scalar.s;
+        size_t len = strlen(name);
+        bool ok = len && len < 63 && isalnum((unsigned char)name[0]) &&
+                  isalnum((unsigned char)name[len - 1]);
+        for (size_t c = 0; ok && c < len; c++)
+            ok = isalnum((unsigned char)name[c]) || name[c] == '-';
+        if (!ok)
+            dec_error(d, key, "\"%.64s\" is not a valid port name", name);
+        uint16_t port = 0;
+        dec_port(d, val, name, &port);
+    }
+    dec_pop(d, mark);
+}
+
 static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
                            struct cfg_workload_entry_spec *w)
 {
@@ -500,12 +641,10 @@ static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
         if (is(k, "address")) {
-            if (dec_str(d, v, k, &w->address) && w->address && w->address[0] != '/' &&
-                (strchr(w->address, ':') ||
-                 strspn(w->address, "0123456789.") == strlen(w->address)))
-                w->has_ip = dec_ip(d, v, k, &w->ip);
+            decode_we_address(d, v, w);
         } else if (is(k, "ports")) {
-            dec_labels(d, v, k, &w->ports);
+            if (dec_labels(d, v, k, &w->ports))
+                check_we_ports(d, v);
         } else if (is(k, "labels")) {
             dec_labels(d, v, k, &w->labels);
         } else if (is(k, "serviceAccount")) {
@@ -518,6 +657,11 @@ static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
             dec_unknown(d, k, v);
         }
     }
+    /* Istio's CRD rules for a WorkloadEntry and each endpoint. */
+    if (!w->address && !w->network)
+        dec_error(d, n, "address is required (or a network, for a gateway-reached endpoint)");
+    if (w->address && strncmp(w->address, "unix://", 7) == 0 && w->ports.n)
+        dec_error(d, ymap_get(n, "ports"), "ports: a UDS endpoint may not include ports");
 }
 
 static void decode_se_port(struct cfg_dec *d, const struct ynode *n, struct cfg_named_port *p)
@@ -540,6 +684,103 @@ static void decode_se_port(struct cfg_dec *d, const struct ynode *n, struct cfg_
         dec_error(d, n, "number is required");
 }
 
+/* Addresses or CIDR blocks ("13.229.188.59/32", "140.82.112.0/20"): a
+ * full-length block is one address; wider ones are kept as blocks. */
+static void decode_se_addresses(struct cfg_dec *d, const struct ynode *v,
+                                struct cfg_service_entry *se)
+{
+    size_t n;
+    struct meshd_addr *ips = dec_seq(d, v, "addresses", sizeof(*ips), &n);
+    struct cfg_cidr *blocks = ips ? arena_array(d->arena, n ? n : 1, sizeof(*blocks)) : NULL;
+    if (!ips || !blocks)
+        return;
+    size_t mark = dec_push(d, "addresses"), ni = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t mi = dec_push_index(d, i);
+        const struct ynode *e = v->seq.v[i];
+        const char *slash = e->type == YNODE_SCALAR ? strchr(e->scalar.s, '/') : NULL;
+        if (!slash) {
+            if (dec_ip(d, e, "", &ips[ni]) && !ynode_is_null(e))
+                ni++;
+            dec_pop(d, mi);
+            continue;
+        }
+        struct ynode addr = *e;
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(slash - e->scalar.s), e->scalar.s);
+        addr.scalar.s = buf;
+        addr.scalar.len = strlen(buf);
+        uint32_t prefix = 0;
+        struct ynode pfx = *e;
+        pfx.scalar.s = slash + 1;
+        pfx.scalar.len = strlen(slash + 1);
+        struct cfg_cidr c = {0};
+        if (dec_ip(d, &addr, "", &c.addr) &&
+            dec_uint(d, &pfx, "", c.addr.family == MESHD_AF_INET ? 32 : 128, &prefix)) {
+            unsigned full = c.addr.family == MESHD_AF_INET ? 32 : 128;
+            c.prefix = (uint8_t)prefix;
+            if (prefix == full)
+                ips[ni++] = c.addr;
+            else
+                blocks[nb++] = c;
+        }
+        dec_pop(d, mi);
+    }
+    dec_pop(d, mark);
+    se->addresses = (struct cfg_ips){ips, ni};
+    se->cidrs = (struct cfg_cidrs){blocks, nb};
+}
+
+static const struct ynode *at_or(const struct ynode *n, const char *key)
+{
+    const struct ynode *v = ymap_get(n, key);
+    return v ? v : n;
+}
+
+/* Istio's ServiceEntry rules (its CRD's x-kubernetes-validations and
+ * ValidateServiceEntry in pkg/config/validation), no stricter. */
+static void validate_service_entry(struct cfg_dec *d, const struct ynode *spec,
+                                   const struct cfg_service_entry *se)
+{
+    static const char *const resolutions[] = {"NONE",        "STATIC", "DNS", "DNS_ROUND_ROBIN",
+                                              "DYNAMIC_DNS", NULL};
+    static const char *const locations[] = {"MESH_EXTERNAL", "MESH_INTERNAL", NULL};
+    int x;
+    dec_enum(d, ymap_get(spec, "resolution"), "spec.resolution", resolutions, &x);
+    dec_enum(d, ymap_get(spec, "location"), "spec.location", locations, &x);
+    const char *res = se->resolution ? se->resolution : "NONE";
+    for (size_t i = 0; i < se->hosts.n; i++)
+        if (strcmp(se->hosts.v[i], "*") == 0)
+            dec_error(d, at_or(spec, "hosts"), "spec.hosts[%zu]: a hostname cannot be \"*\"", i);
+    if (se->workload_selector.set && ymap_get(spec, "endpoints"))
+        dec_error(d, spec, "spec: only one of workloadSelector or endpoints can be set");
+    for (size_t i = 0; i < se->workload_selector.match.n; i++)
+        if (strchr(se->workload_selector.match.v[i].value, '*') ||
+            strchr(se->workload_selector.match.v[i].key, '*'))
+            dec_error(d, at_or(spec, "workloadSelector"),
+                      "spec.workloadSelector: wildcard is not supported in selector");
+    if (se->cidrs.n && strcmp(res, "NONE") != 0 && strcmp(res, "STATIC") != 0)
+        dec_error(d, at_or(spec, "addresses"),
+                  "spec.addresses: CIDR addresses are allowed only for NONE/STATIC resolution");
+    for (size_t i = 0; i < se->nports; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (se->ports[i].number && se->ports[i].number == se->ports[j].number)
+                dec_error(d, at_or(spec, "ports"), "spec.ports[%zu]: port number %u is duplicated",
+                          i, se->ports[i].number);
+            if (se->ports[i].name && se->ports[j].name &&
+                strcmp(se->ports[i].name, se->ports[j].name) == 0)
+                dec_error(d, at_or(spec, "ports"), "spec.ports[%zu]: port name %s is duplicated", i,
+                          se->ports[i].name);
+        }
+    }
+    if (strcmp(res, "NONE") == 0 && ymap_get(spec, "endpoints"))
+        dec_error(d, at_or(spec, "endpoints"),
+                  "spec.endpoints: resolution NONE cannot set endpoints");
+    if (strcmp(res, "DNS_ROUND_ROBIN") == 0 && se->nendpoints > 1)
+        dec_error(d, at_or(spec, "endpoints"),
+                  "spec.endpoints: resolution DNS_ROUND_ROBIN cannot have more than one endpoint");
+}
+
 void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
 {
     struct cfg_service_entry *se = out;
@@ -551,8 +792,7 @@ void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
         if (is(k, "hosts")) {
             dec_strs(d, v, k, &se->hosts);
         } else if (is(k, "addresses")) {
-            /* CIDRs are allowed by Istio; meshd matches single addresses. */
-            dec_ips(d, v, k, &se->addresses);
+            decode_se_addresses(d, v, se);
         } else if (is(k, "ports")) {
             DECODE_LIST(d, v, k, struct cfg_named_port, decode_se_port, se->ports, se->nports);
         } else if (is(k, "location")) {
@@ -576,6 +816,7 @@ void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
     dec_pop(d, m);
     if (!se->hosts.n)
         dec_error(d, spec, "spec.hosts is required");
+    validate_service_entry(d, spec, se);
 }
 
 void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
@@ -584,6 +825,4 @@ void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out
     size_t m = dec_push(d, "spec");
     decode_we_spec(d, ymap_get(doc, "spec"), &we->spec);
     dec_pop(d, m);
-    if (!we->spec.address)
-        dec_error(d, ymap_get(doc, "spec"), "spec.address is required");
 }

@@ -62,6 +62,8 @@ void decode_peer_authentication(struct cfg_dec *d, const struct ynode *doc, void
                 }
                 pa->ports = ports;
                 pa->nports = n;
+                if (!v->map.n) /* the CRD's minProperties: 1 */
+                    dec_error(d, v, "must have at least one port");
             } else if (!ynode_is_null(v)) {
                 dec_error(d, v, "expected a mapping of port to mtls, got %s", ynode_type_name(v));
             }
@@ -108,6 +110,12 @@ static void decode_cidrs(struct cfg_dec *d, const struct ynode *v, const char *f
     }
 }
 
+/* The node of a list's i-th string, for positions (dec_strs skips nulls). */
+static const struct ynode *item_at(const struct ynode *v, const struct cfg_strs *out, size_t i)
+{
+    return v && v->type == YNODE_SEQ && out->n == v->seq.n ? v->seq.v[i] : v;
+}
+
 /* Identity patterns: Istio refuses an empty value. "" would be the one
  * pattern that an absent identity could be said to match. */
 static void decode_patterns(struct cfg_dec *d, const struct ynode *v, const char *field,
@@ -117,8 +125,7 @@ static void decode_patterns(struct cfg_dec *d, const struct ynode *v, const char
         return;
     for (size_t i = 0; i < out->n; i++)
         if (!out->v[i][0])
-            dec_error(d, out->n == v->seq.n ? v->seq.v[i] : v, "%s[%zu]: empty value not allowed",
-                      field, i);
+            dec_error(d, item_at(v, out, i), "%s[%zu]: empty value not allowed", field, i);
 }
 
 /* serviceAccounts as Istio validates them: at most 16, each "name" (in the
@@ -132,11 +139,31 @@ static void decode_service_accounts(struct cfg_dec *d, const struct ynode *v, co
         dec_error(d, v, "%s: may not have more than 16 values", field);
     for (size_t i = 0; i < out->n; i++) {
         const char *sa = out->v[i], *slash = strchr(sa, '/');
-        const struct ynode *at = out->n == v->seq.n ? v->seq.v[i] : v;
+        const struct ynode *at = item_at(v, out, i);
         if (!sa[0] || strchr(sa, '*') || strlen(sa) > 320 ||
             (slash && (slash == sa || !slash[1] || strchr(slash + 1, '/'))))
-            dec_error(d, at, "%s[%zu]: \"%.64s\" is not \"name\" or \"namespace/name\"", field, i,
-                      sa);
+            dec_error(d, at,
+                      "%s[%zu]: expected 'serviceAccount' or 'namespace/serviceAccount' without "
+                      "wildcards, got \"%.64s\"",
+                      field, i, sa);
+    }
+}
+
+/* Istio's CheckTrustDomainValues: one wildcard at an end at most, no '/'. */
+static void decode_trust_domains(struct cfg_dec *d, const struct ynode *v, const char *field,
+                                 struct cfg_strs *out)
+{
+    if (!dec_strs(d, v, field, out))
+        return;
+    for (size_t i = 0; i < out->n; i++) {
+        const char *td = out->v[i], *star = strchr(td, '*');
+        size_t n = strlen(td);
+        bool bad_star = star && (strchr(star + 1, '*') || (star != td && star != td + n - 1));
+        if (!n || bad_star || strchr(td, '/'))
+            dec_error(d, item_at(v, out, i),
+                      "%s[%zu]: \"%.64s\" is not a trust domain (one '*' at an end at most, no "
+                      "'/')",
+                      field, i, td);
     }
 }
 
@@ -168,13 +195,18 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
             decode_cidrs(d, v, k, &s->ip_blocks);
         else if (is(k, "notIpBlocks"))
             decode_cidrs(d, v, k, &s->not_ip_blocks);
+        else if (is(k, "trustDomains"))
+            decode_trust_domains(d, v, k, &s->trust_domains);
+        else if (is(k, "notTrustDomains"))
+            decode_trust_domains(d, v, k, &s->not_trust_domains);
         else if (!is_one_of(k, l7))
             dec_unknown(d, k, v);
     }
+    s->l7 = first_l7(src, l7);
+    /* Istio's ValidateAuthorizationPolicy. */
     if ((s->service_accounts.n || s->not_service_accounts.n) &&
         (s->principals.n || s->not_principals.n || s->namespaces.n || s->not_namespaces.n))
         dec_error(d, src, "cannot set serviceAccounts with namespaces or principals");
-    s->l7 = first_l7(src, l7);
     dec_pop(d, m);
 }
 
@@ -304,10 +336,10 @@ static void decode_access_logging(struct cfg_dec *d, const struct ynode *n,
                 size_t mi = dec_push_index(d, j);
                 const char *name = NULL;
                 dec_str(d, ymap_get(v->seq.v[j], "name"), "name", &name);
-                if (name)
+                if (name && *name)
                     names[kept++] = name;
                 else
-                    dec_error(d, v->seq.v[j], "name is required");
+                    dec_error(d, v->seq.v[j], "name is required (at least one character)");
                 dec_pop(d, mi);
             }
             dec_pop(d, m);
@@ -328,6 +360,53 @@ static void decode_access_logging(struct cfg_dec *d, const struct ynode *n,
     }
 }
 
+/* metrics[] are not applied (meshd exports its own TCP metrics), but a
+ * resource Istio's CRD schema refuses must not load: provider names and
+ * customMetric non-empty; a tag override's value set for UPSERT, absent
+ * for REMOVE. */
+static void validate_metrics(struct cfg_dec *d, const struct ynode *v)
+{
+    size_t n;
+    if (!dec_seq(d, v, "metrics", 1, &n))
+        return;
+    size_t m = dec_push(d, "metrics");
+    for (size_t i = 0; i < n; i++) {
+        const struct ynode *item = v->seq.v[i];
+        size_t mi = dec_push_index(d, i);
+        const struct ynode *providers = ymap_get(item, "providers"),
+                           *overrides = ymap_get(item, "overrides");
+        for (size_t p = 0; providers && providers->type == YNODE_SEQ && p < providers->seq.n; p++) {
+            const struct ynode *name = ymap_get(providers->seq.v[p], "name");
+            if (!name || name->type != YNODE_SCALAR || !name->scalar.len)
+                dec_error(d, providers->seq.v[p], "providers[%zu]: name is required", p);
+        }
+        for (size_t o = 0; overrides && overrides->type == YNODE_SEQ && o < overrides->seq.n; o++) {
+            const struct ynode *ov = overrides->seq.v[o];
+            const struct ynode *cm = ymap_get(ymap_get(ov, "match"), "customMetric");
+            if (cm && cm->type == YNODE_SCALAR && !cm->scalar.len)
+                dec_error(d, cm, "overrides[%zu].match.customMetric: must not be empty", o);
+            const struct ynode *tags = ymap_get(ov, "tagOverrides");
+            for (size_t t = 0; tags && tags->type == YNODE_MAP && t < tags->map.n; t++) {
+                const struct ynode *tag = tags->map.v[t].value;
+                const struct ynode *op = ymap_get(tag, "operation"), *val = ymap_get(tag, "value");
+                if (yscalar_is(op, "UPSERT") &&
+                    (!val || val->type != YNODE_SCALAR || !val->scalar.len))
+                    dec_error(d, tag,
+                              "overrides[%zu].tagOverrides.%.64s: value must be set when "
+                              "operation is UPSERT",
+                              o, tags->map.v[t].key->scalar.s);
+                if (yscalar_is(op, "REMOVE") && val)
+                    dec_error(d, val,
+                              "overrides[%zu].tagOverrides.%.64s: value must not be set "
+                              "when operation is REMOVE",
+                              o, tags->map.v[t].key->scalar.s);
+            }
+        }
+        dec_pop(d, mi);
+    }
+    dec_pop(d, m);
+}
+
 void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
 {
     struct cfg_telemetry *t = out;
@@ -342,7 +421,9 @@ void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
         else if (is(k, "accessLogging"))
             DECODE_LIST(d, v, k, struct cfg_access_logging, decode_access_logging,
                         t->access_logging, t->naccess_logging);
-        else if (!is(k, "metrics") && !is(k, "tracing"))
+        else if (is(k, "metrics"))
+            validate_metrics(d, v);
+        else if (!is(k, "tracing"))
             dec_unknown(d, k, v);
     }
     dec_pop(d, m);

@@ -69,11 +69,13 @@ void cfg_diag_format(const struct cfg_diag *g, char *buf, size_t len);
 #define MSH_DR_CONFLICT     "MSH0203"
 #define MSH_PA_CONFLICT     "MSH0204"
 #define MSH_NOT_APPLIED     "MSH0205"
+#define MSH_INJECTION_LABEL "MSH0206"
 #define IST_NOT_FOUND       "IST0101"
 #define IST_NOT_IN_MESH     "IST0102"
 #define IST_SCHEMA          "IST0106"
 #define IST_VS_CONFLICT     "IST0109"
-#define IST_NO_WORKLOADS    "IST0125"
+#define IST_NO_WORKLOADS    "IST0127"
+#define IST_SUBSET_NO_PODS  "IST0173"
 #define IST_DR_UNKNOWN_HOST "IST0174"
 
 #endif

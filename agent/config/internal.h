@@ -27,6 +27,20 @@ struct cfg_wild_hosts {
     size_t n;
 };
 
+/* A ServiceEntry address block with one of its ports: looked up, longest
+ * prefix first, when no exact VIP:port matches. */
+struct cfg_vip_range {
+    struct cfg_cidr net;
+    struct cfg_vip vip; /* addr: the network with the port */
+};
+
+/* A resource of a kind meshd does not apply but the analyzers consult:
+ * Nodes (topology labels), Gateway API Gateways (VirtualService refs). */
+struct cfg_other {
+    const char *kind, *group, *ns, *name; /* arena; ns NULL when not given */
+    struct cfg_labels labels;
+};
+
 struct cfg_snapshot {
     atomic_int refs;
     struct arena arena;
@@ -36,8 +50,10 @@ struct cfg_snapshot {
     struct cfg_list kinds[CFG_KIND_COUNT];
     struct cfg_index by_name[CFG_KIND_COUNT]; /* "ns/name" */
     struct cfg_index by_ns[CFG_KIND_COUNT];
-    struct cfg_index svc_by_host;    /* fqdn -> cfg_svc */
-    struct cfg_index vip;            /* ip:port -> cfg_vip */
+    struct cfg_index svc_by_host;     /* fqdn -> cfg_svc */
+    struct cfg_index vip;             /* ip:port -> cfg_vip */
+    struct cfg_vip_range *vip_ranges; /* arena; longest prefix first */
+    size_t nvip_ranges;
     struct cfg_index workload_by_ip; /* ip -> cfg_workload */
     struct cfg_index pods_by_node;   /* node -> cfg_workload */
     struct cfg_index pod_identities; /* "node\0ns\0sa" -> Pod (node authorizer) */
@@ -47,6 +63,7 @@ struct cfg_snapshot {
     struct cfg_index workloads_by_label; /* "ns\0key\0value" -> cfg_workload */
     struct cfg_workload *workloads;
     size_t nworkloads;
+    struct cfg_list others;     /* struct cfg_other, in load order */
     struct authz_policy *authz; /* compiled twin of kinds[CFG_AUTHORIZATION_POLICY] */
     /* AuthorizationPolicies by scope: "ns" for selector-less ones,
      * "ns\0key\0value" by their selector's first label. */
@@ -55,11 +72,20 @@ struct cfg_snapshot {
 
 int cfg_list_push(struct cfg_list *l, const void *v);
 
+/* The other resource of this kind and API group ("" core) named ns/name
+ * (ns NULL: any), or NULL. */
+const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
+                                       const char *group, const char *ns, const char *name);
+
 /* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
 
 /* Compiles every AuthorizationPolicy (config/authz.c). 0 or -ENOMEM. */
 int cfg_authz_compile(struct cfg_snapshot *s);
+
+/* Analyzers shared between analyze.c and analyze_conflicts.c. */
+bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or "mesh" */
+void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
 
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);

@@ -27,37 +27,42 @@ static const struct kind_def {
     const char *const *versions;
     enum cfg_kind k;
     bool namespaced;
-    bool istio; /* strict schema: unknown fields are reported */
+    bool istio;         /* strict schema: unknown fields are reported */
+    bool spec_required; /* the CRD's schema lists spec as required */
     size_t size;
     cfg_decode_fn decode;
 } kind_defs[] = {
-    {"Namespace", "", v_core, CFG_NAMESPACE, false, false, sizeof(struct cfg_namespace),
+    {"Namespace", "", v_core, CFG_NAMESPACE, false, false, false, sizeof(struct cfg_namespace),
      decode_namespace},
-    {"Service", "", v_core, CFG_SERVICE, true, false, sizeof(struct cfg_service), decode_service},
-    {"Pod", "", v_core, CFG_POD, true, false, sizeof(struct cfg_pod), decode_pod},
-    {"Deployment", "apps", v_core, CFG_DEPLOYMENT, true, false, sizeof(struct cfg_deployment),
-     decode_deployment},
-    {"Secret", "", v_core, CFG_SECRET, true, false, sizeof(struct cfg_secret), decode_secret},
-    {"Gateway", "networking.istio.io", v_networking, CFG_GATEWAY, true, true,
+    {"Service", "", v_core, CFG_SERVICE, true, false, false, sizeof(struct cfg_service),
+     decode_service},
+    {"Pod", "", v_core, CFG_POD, true, false, false, sizeof(struct cfg_pod), decode_pod},
+    {"Deployment", "apps", v_core, CFG_DEPLOYMENT, true, false, false,
+     sizeof(struct cfg_deployment), decode_deployment},
+    {"Secret", "", v_core, CFG_SECRET, true, false, false, sizeof(struct cfg_secret),
+     decode_secret},
+    {"Gateway", "networking.istio.io", v_networking, CFG_GATEWAY, true, true, false,
      sizeof(struct cfg_gateway), decode_gateway},
-    {"VirtualService", "networking.istio.io", v_networking, CFG_VIRTUAL_SERVICE, true, true,
+    {"VirtualService", "networking.istio.io", v_networking, CFG_VIRTUAL_SERVICE, true, true, false,
      sizeof(struct cfg_virtual_service), decode_virtual_service},
     {"DestinationRule", "networking.istio.io", v_networking, CFG_DESTINATION_RULE, true, true,
-     sizeof(struct cfg_destination_rule), decode_destination_rule},
-    {"ServiceEntry", "networking.istio.io", v_networking, CFG_SERVICE_ENTRY, true, true,
+     false, sizeof(struct cfg_destination_rule), decode_destination_rule},
+    {"ServiceEntry", "networking.istio.io", v_networking, CFG_SERVICE_ENTRY, true, true, true,
      sizeof(struct cfg_service_entry), decode_service_entry},
-    {"WorkloadEntry", "networking.istio.io", v_networking, CFG_WORKLOAD_ENTRY, true, true,
+    {"WorkloadEntry", "networking.istio.io", v_networking, CFG_WORKLOAD_ENTRY, true, true, true,
      sizeof(struct cfg_workload_entry), decode_workload_entry},
     {"PeerAuthentication", "security.istio.io", v_security, CFG_PEER_AUTHENTICATION, true, true,
-     sizeof(struct cfg_peer_authentication), decode_peer_authentication},
+     false, sizeof(struct cfg_peer_authentication), decode_peer_authentication},
     {"AuthorizationPolicy", "security.istio.io", v_security, CFG_AUTHORIZATION_POLICY, true, true,
-     sizeof(struct cfg_authorization_policy), decode_authorization_policy},
-    {"Telemetry", "telemetry.istio.io", v_telemetry, CFG_TELEMETRY, true, true,
+     false, sizeof(struct cfg_authorization_policy), decode_authorization_policy},
+    {"Telemetry", "telemetry.istio.io", v_telemetry, CFG_TELEMETRY, true, true, false,
      sizeof(struct cfg_telemetry), decode_telemetry},
 };
 
-/* Kinds a manifest directory commonly holds that meshd has no use for:
- * accepted with a note, not an error. */
+/* Kubernetes' built-in kinds that carry nothing for a mesh: accepted
+ * silently. Every other kind meshd does not apply (Gateway API, Argo CD,
+ * IstioOperator, Node, Prometheus' monitors, any CRD) is accepted with one
+ * Info per kind naming it as not applied: never a rejected file. */
 static const char *const ignored_kinds[] = {"ServiceAccount",
                                             "ConfigMap",
                                             "Role",
@@ -80,20 +85,14 @@ static const char *const ignored_kinds[] = {"ServiceAccount",
                                             "PersistentVolume",
                                             "StorageClass",
                                             "CustomResourceDefinition",
+                                            "APIService",
+                                            "PodSecurityPolicy",
+                                            "CSIDriver",
                                             "LimitRange",
                                             "ResourceQuota",
                                             "PriorityClass",
                                             "MutatingWebhookConfiguration",
                                             "ValidatingWebhookConfiguration",
-                                            "Certificate",
-                                            "Issuer",
-                                            "ClusterIssuer",
-                                            "HTTPRoute",
-                                            "GRPCRoute",
-                                            "TCPRoute",
-                                            "TLSRoute",
-                                            "GatewayClass",
-                                            "ReferenceGrant",
                                             NULL};
 /* Istio kinds meshd does not apply (sidecar- or Envoy-specific). */
 static const char *const istio_unapplied[] = {
@@ -140,7 +139,16 @@ struct load {
     struct cfg_snapshot *s;
     EVP_MD_CTX *hash;
     size_t total;
-    struct cfg_list files; /* heap: "path\0name\0", name for messages and the hash */
+    struct cfg_list files;       /* heap: "path\0name\0", name for messages and the hash */
+    struct unapplied *unapplied; /* heap: kinds not applied, one Info each */
+    size_t nunapplied;
+};
+
+/* A kind meshd accepts without applying: reported once per load. */
+struct unapplied {
+    char kind[64], api[128];
+    struct cfg_pos pos; /* the first one; file borrowed from the snapshot arena */
+    size_t n;
 };
 
 static void file_error(struct load *L, const char *file, uint32_t line, uint32_t col,
@@ -293,6 +301,117 @@ static bool version_served(const struct kind_def *def, const char *api_version)
     return in_list(slash ? slash + 1 : api_version, def->versions);
 }
 
+#define MAX_UNAPPLIED_KINDS 256
+
+static int cmp_label(const void *x, const void *y)
+{
+    const struct cfg_kv *a = x, *b = y;
+    return strcmp(a->key ? a->key : "", b->key ? b->key : "");
+}
+
+static void note_unapplied(struct load *L, const char *kind, const char *api,
+                           const struct cfg_pos *pos)
+{
+    for (size_t i = 0; i < L->nunapplied; i++) {
+        if (strcmp(L->unapplied[i].kind, kind) == 0 && strcmp(L->unapplied[i].api, api) == 0) {
+            L->unapplied[i].n++;
+            return;
+        }
+    }
+    if (L->nunapplied == MAX_UNAPPLIED_KINDS)
+        return;
+    struct unapplied *v = realloc(L->unapplied, (L->nunapplied + 1) * sizeof(*v));
+    if (!v)
+        return;
+    L->unapplied = v;
+    struct unapplied *u = &v[L->nunapplied++];
+    snprintf(u->kind, sizeof(u->kind), "%s", kind);
+    snprintf(u->api, sizeof(u->api), "%s", api);
+    u->pos = *pos;
+    u->n = 1;
+}
+
+static void report_unapplied(struct load *L)
+{
+    for (size_t i = 0; i < L->nunapplied; i++) {
+        const struct unapplied *u = &L->unapplied[i];
+        bool gateway_api = strncmp(u->api, "gateway.networking.k8s.io/", 26) == 0 ||
+                           strncmp(u->api, "gateway.networking.x-k8s.io/", 28) == 0;
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%s (%s) is not applied by meshd%s; %zu resource%s accepted",
+                 u->kind, u->api, gateway_api ? " (Gateway API routing is not available yet)" : "",
+                 u->n, u->n == 1 ? "" : "s");
+        cfg_diag_push(L->diags, CFG_INFO, MSH_UNKNOWN_KIND, NULL, NULL, NULL, &u->pos, msg);
+    }
+    free(L->unapplied);
+    L->unapplied = NULL;
+    L->nunapplied = 0;
+}
+
+/* Nodes and Gateway API Gateways are kept for the analyzers: name,
+ * namespace and labels only, read leniently (they are not meshd's to
+ * validate). */
+static void keep_other(struct load *L, const char *kind, const char *api, const struct ynode *root)
+{
+    const char *slash = strrchr(api, '/');
+    bool node = !slash && strcmp(kind, "Node") == 0;
+    bool k8s_gw = slash && strcmp(kind, "Gateway") == 0 &&
+                  strncmp(api, "gateway.networking.k8s.io/", 26) == 0;
+    const struct ynode *meta = ymap_get(root, "metadata"), *name = ymap_get(meta, "name"),
+                       *ns = ymap_get(meta, "namespace"), *labels = ymap_get(meta, "labels");
+    if ((!node && !k8s_gw) || !name || name->type != YNODE_SCALAR)
+        return;
+    struct arena *a = &L->s->arena;
+    struct cfg_other *o = arena_alloc(a, sizeof(*o));
+    if (!o)
+        return;
+    *o = (struct cfg_other){
+        .kind = arena_strdup(a, kind),
+        .group = slash ? arena_strndup(a, api, (size_t)(slash - api)) : "",
+        .ns = ns && ns->type == YNODE_SCALAR ? arena_strdup(a, ns->scalar.s) : NULL,
+        .name = arena_strdup(a, name->scalar.s),
+    };
+    size_t n = labels && labels->type == YNODE_MAP ? labels->map.n : 0;
+    struct cfg_kv *kv = n ? arena_array(a, n, sizeof(*kv)) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; kv && i < n; i++) {
+        const struct ynode *key = labels->map.v[i].key, *val = labels->map.v[i].value;
+        if (key->type == YNODE_SCALAR && val->type == YNODE_SCALAR)
+            kv[k++] =
+                (struct cfg_kv){arena_strdup(a, key->scalar.s), arena_strdup(a, val->scalar.s)};
+    }
+    if (k > 1)
+        qsort(kv, k, sizeof(*kv), cmp_label);
+    o->labels = (struct cfg_labels){kv, k};
+    if (o->kind && o->group && o->name)
+        cfg_list_push(&L->s->others, o);
+}
+
+const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
+                                       const char *group, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < s->others.n; i++) {
+        const struct cfg_other *o = s->others.v[i];
+        if (strcmp(o->kind, kind) == 0 && strcmp(o->group, group) == 0 &&
+            strcmp(o->name, name) == 0 && (!ns || strcmp(o->ns ? o->ns : "default", ns) == 0))
+            return o;
+    }
+    return NULL;
+}
+
+/* The API groups whose kinds meshd decodes: an unknown kind or version
+ * there is a mistake Kubernetes would refuse too (the CRD does not serve
+ * it), not a resource of another project. */
+static bool meshd_group(const char *api)
+{
+    static const char *const groups[] = {"networking.istio.io/", "security.istio.io/",
+                                         "telemetry.istio.io/", NULL};
+    for (size_t i = 0; groups[i]; i++)
+        if (strncmp(api, groups[i], strlen(groups[i])) == 0)
+            return true;
+    return false;
+}
+
 static void decode_meta(struct cfg_dec *d, const struct ynode *meta, const struct kind_def *def,
                         struct cfg_meta *m)
 {
@@ -365,18 +484,21 @@ static void load_document(struct load *L, const char *file, const struct ynode *
     const struct kind_def *def = find_kind(kind);
     struct cfg_pos pos = {file, root->line, root->col};
     if (!def || !version_served(def, api)) {
-        if (in_list(kind, ignored_kinds)) {
-            return;
-        } else if (in_list(kind, istio_unapplied) && strstr(api, ".istio.io/")) {
+        bool core = !strchr(api, '/');
+        if (in_list(kind, istio_unapplied) && strstr(api, ".istio.io/")) {
+            /* Istio kinds that change what a sidecar would do: a warning each. */
             char msg[200];
             snprintf(msg, sizeof(msg), "%.40s (%.60s) is not applied by meshd", kind, api);
             cfg_diag_push(L->diags, CFG_WARNING, MSH_NOT_APPLIED, NULL, NULL, NULL, &pos, msg);
-        } else if (def) {
+        } else if (def && (core || meshd_group(api))) {
             file_error(L, file, av->line, av->col, MSH_UNKNOWN_KIND,
                        "unknown apiVersion \"%.60s\" for kind %s", api, kind);
-        } else {
+        } else if (meshd_group(api)) {
             file_error(L, file, kv->line, kv->col, MSH_UNKNOWN_KIND,
                        "unknown kind \"%.60s\" (apiVersion %.60s)", kind, api);
+        } else if (!in_list(kind, ignored_kinds)) {
+            note_unapplied(L, kind, api, &(struct cfg_pos){file, kv->line, kv->col});
+            keep_other(L, kind, api, root);
         }
         return;
     }
@@ -403,7 +525,7 @@ static void load_document(struct load *L, const char *file, const struct ynode *
             if (strcmp(k, "apiVersion") != 0 && strcmp(k, "kind") != 0 &&
                 strcmp(k, "metadata") != 0 && strcmp(k, "spec") != 0 && strcmp(k, "status") != 0)
                 dec_unknown(&d, k, v);
-        if (!ymap_get(root, "spec"))
+        if (def->spec_required && !ymap_get(root, "spec"))
             dec_error(&d, root, "spec is required");
     }
     def->decode(&d, root, meta);
@@ -502,6 +624,7 @@ static int load_finish(struct load *L, int rc, struct cfg_snapshot **out)
             snprintf(s->version + 2 * i, 3, "%02x", md[i]);
     EVP_MD_CTX_free(L->hash);
     free_list_strings(&L->files);
+    report_unapplied(L);
     if (!rc)
         rc = cfg_snapshot_index(s, L->diags);
     if (rc) {

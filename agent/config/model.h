@@ -58,6 +58,17 @@ struct cfg_ips {
     size_t n;
 };
 
+/* An address block: ServiceEntry addresses may be CIDRs. */
+struct cfg_cidr {
+    struct meshd_addr addr; /* the network, port 0 */
+    uint8_t prefix;
+};
+
+struct cfg_cidrs {
+    const struct cfg_cidr *v;
+    size_t n;
+};
+
 struct cfg_meta {
     enum cfg_kind kind;
     const char *api_version;
@@ -186,6 +197,8 @@ struct cfg_route {
     bool has_retries;
     uint64_t per_try_timeout_ns, timeout_ns;
     const char *l7_action; /* redirect, rewrite, fault, mirror, ...: not applied at L4 */
+    const struct cfg_destination *mirrors; /* mirror and mirrors[]: checked, not applied */
+    size_t nmirrors;
     struct cfg_pos pos;
 };
 
@@ -268,7 +281,7 @@ struct cfg_named_port {
 };
 
 struct cfg_workload_entry_spec {
-    const char *address;  /* IP or host name */
+    const char *address;  /* IP, host name or unix:// socket; NULL with only a network */
     struct meshd_addr ip; /* when address is an IP */
     bool has_ip;
     struct cfg_labels labels;
@@ -281,7 +294,8 @@ struct cfg_workload_entry_spec {
 struct cfg_service_entry {
     struct cfg_meta meta;
     struct cfg_strs hosts, export_to;
-    struct cfg_ips addresses;
+    struct cfg_ips addresses; /* single addresses (and /32, /128 blocks) */
+    struct cfg_cidrs cidrs;   /* wider blocks, matched after exact addresses */
     const struct cfg_named_port *ports;
     size_t nports;
     const char *location;   /* MESH_EXTERNAL (default) | MESH_INTERNAL */
@@ -323,8 +337,9 @@ enum cfg_authz_action { CFG_AUTHZ_ALLOW, CFG_AUTHZ_DENY, CFG_AUTHZ_AUDIT, CFG_AU
 struct cfg_authz_source {
     struct cfg_strs principals, not_principals, namespaces, not_namespaces, ip_blocks,
         not_ip_blocks;
-    struct cfg_strs service_accounts, not_service_accounts; /* "name" or "ns/name" */
-    const char *l7;                                         /* first L7-only field, or NULL */
+    struct cfg_strs service_accounts, not_service_accounts; /* "sa" or "ns/sa" */
+    struct cfg_strs trust_domains, not_trust_domains;
+    const char *l7; /* first L7-only field, or NULL */
 };
 
 struct cfg_authz_operation {

@@ -220,19 +220,21 @@ static int select_workloads(struct cfg_snapshot *s, const char *ns, const struct
     return 0;
 }
 
+/* Istio's ResolveShortnameToFQDN (pilot/pkg/model/config.go): only a
+ * name without a dot is short and completes in the namespace of the
+ * resource that names it; anything with a dot ("github.com", "httpbin.foo",
+ * "reviews.prod.svc"), "*" and an IP literal are taken as written. So
+ * "httpbin.foo" is never Service httpbin in namespace foo, and a
+ * two-label external host stays itself. */
 const char *cfg_fqdn(const struct cfg_snapshot *s, const char *host, const char *ctx_ns, char *buf,
                      size_t len)
 {
-    const char *dot = strchr(host, '.');
+    unsigned char ip[16];
     int n;
-    if (!dot)
-        n = snprintf(buf, len, "%s.%s.svc.%s", host, ctx_ns ? ctx_ns : "default", s->domain);
-    else if (!strchr(dot + 1, '.'))
-        n = snprintf(buf, len, "%s.svc.%s", host, s->domain);
-    else if (strcmp(strchr(dot + 1, '.'), ".svc") == 0)
-        n = snprintf(buf, len, "%s.%s", host, s->domain);
-    else
+    if (strchr(host, '.') || strcmp(host, "*") == 0 || inet_pton(AF_INET6, host, ip) == 1)
         n = snprintf(buf, len, "%s", host);
+    else
+        n = snprintf(buf, len, "%s.%s.svc.%s", host, ctx_ns ? ctx_ns : "default", s->domain);
     return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
@@ -255,11 +257,58 @@ static int add_vip(struct cfg_snapshot *s, const struct meshd_addr *ip, uint16_t
     return cfg_index_put(&s->vip, &s->arena, key, kl, v);
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+    const struct cfg_vip_range *x = a, *y = b;
+    if (x->net.prefix != y->net.prefix)
+        return x->net.prefix > y->net.prefix ? -1 : 1;
+    const struct cfg_meta *mx = &x->vip.svc->entry->meta, *my = &y->vip.svc->entry->meta;
+    return (mx->ord > my->ord) - (mx->ord < my->ord);
+}
+
+/* The blocks of every ServiceEntry's first host, once per port. */
+static int index_vip_ranges(struct cfg_snapshot *s, const struct cfg_service_entry *se,
+                            struct cfg_svc *v)
+{
+    for (size_t a = 0; a < se->cidrs.n; a++) {
+        for (size_t p = 0; p < se->nports; p++) {
+            struct cfg_vip_range *r = &s->vip_ranges[s->nvip_ranges++];
+            r->net = se->cidrs.v[a];
+            r->vip = (struct cfg_vip){
+                .addr = se->cidrs.v[a].addr, .svc = v, .entry_port = &se->ports[p]};
+            r->vip.addr.port = htons(se->ports[p].number);
+        }
+    }
+    return 0;
+}
+
+static bool cidr_contains(const struct cfg_cidr *c, const struct meshd_addr *a)
+{
+    if (c->addr.family != a->family)
+        return false;
+    unsigned full = c->prefix / 8, rest = c->prefix % 8;
+    if (memcmp(c->addr.addr, a->addr, full) != 0)
+        return false;
+    if (!rest)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (c->addr.addr[full] & mask) == (a->addr[full] & mask);
+}
+
 static int index_services(struct cfg_snapshot *s)
 {
     size_t nsvc = s->kinds[CFG_SERVICE].n, nse = s->kinds[CFG_SERVICE_ENTRY].n;
     if (cfg_index_init(&s->svc_by_host, &s->arena, nsvc + nse * 2) ||
         cfg_index_init(&s->vip, &s->arena, nsvc * 2 + nse * 2))
+        return -ENOMEM;
+    size_t nranges = 0;
+    for (size_t i = 0; i < nse; i++) {
+        const struct cfg_service_entry *se = s->kinds[CFG_SERVICE_ENTRY].v[i];
+        nranges += se->hosts.n ? se->cidrs.n * se->nports : 0;
+    }
+    s->nvip_ranges = 0;
+    s->vip_ranges = nranges ? arena_array(&s->arena, nranges, sizeof(*s->vip_ranges)) : NULL;
+    if (nranges && !s->vip_ranges)
         return -ENOMEM;
     char fqdn[512];
     for (size_t i = 0; i < nsvc; i++) {
@@ -321,8 +370,12 @@ static int index_services(struct cfg_snapshot *s)
                     if (add_vip(s, &se->addresses.v[a], se->ports[p].number, v, NULL,
                                 &se->ports[p]))
                         return -ENOMEM;
+            if (h == 0)
+                index_vip_ranges(s, se, v);
         }
     }
+    if (s->nvip_ranges > 1)
+        qsort(s->vip_ranges, s->nvip_ranges, sizeof(*s->vip_ranges), range_cmp);
     return 0;
 }
 
@@ -408,6 +461,7 @@ void cfg_snapshot_unref(struct cfg_snapshot *s)
         return;
     for (int k = 0; k < CFG_KIND_COUNT; k++)
         free(s->kinds[k].v);
+    free(s->others.v);
     arena_free(&s->arena);
     free(s);
 }
@@ -472,6 +526,17 @@ const void *cfg_next_in_ns(const struct cfg_snapshot *s, enum cfg_kind kind, con
     return cfg_index_next(&s->by_ns[kind], ns, strlen(ns), it);
 }
 
+const struct cfg_svc *cfg_svc_by_fqdn(const struct cfg_snapshot *s, const char *fqdn)
+{
+    return cfg_index_get_str(&s->svc_by_host, fqdn);
+}
+
+const struct cfg_svc *cfg_next_svc_for_fqdn(const struct cfg_snapshot *s, const char *fqdn,
+                                            struct cfg_iter *it)
+{
+    return cfg_index_next(&s->svc_by_host, fqdn, strlen(fqdn), it);
+}
+
 const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *host,
                                       const char *ctx_ns)
 {
@@ -485,7 +550,13 @@ const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s, const struct 
 {
     unsigned char key[20];
     size_t kl = cfg_ip_key(ip_port, true, key);
-    return cfg_index_get(&s->vip, key, kl);
+    const struct cfg_vip *v = cfg_index_get(&s->vip, key, kl);
+    /* ServiceEntry blocks: few (a linear scan), and only on a miss. */
+    for (size_t i = 0; !v && i < s->nvip_ranges; i++)
+        if (s->vip_ranges[i].vip.addr.port == ip_port->port &&
+            cidr_contains(&s->vip_ranges[i].net, ip_port))
+            v = &s->vip_ranges[i].vip;
+    return v;
 }
 
 const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,
@@ -597,6 +668,14 @@ const char *cfg_lb_name(enum cfg_lb lb)
 bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)
 {
     const struct cfg_namespace *n = cfg_find(s, CFG_NAMESPACE, NULL, ns);
-    const char *mode = n ? cfg_label(&n->meta.labels, "istio.io/dataplane-mode") : NULL;
-    return mode && strcmp(mode, "ambient") == 0;
+    if (!n)
+        return false;
+    /* An explicit dataplane mode decides; else the seed's sidecar label
+     * (istio-injection=enabled) means "in the mesh" too: meshd has no
+     * sidecars, and users of the seed's commands label namespaces so. */
+    const char *mode = cfg_label(&n->meta.labels, "istio.io/dataplane-mode");
+    if (mode)
+        return strcmp(mode, "ambient") == 0;
+    const char *inject = cfg_label(&n->meta.labels, "istio-injection");
+    return inject && strcmp(inject, "enabled") == 0;
 }

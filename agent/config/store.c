@@ -76,8 +76,9 @@ static void load_into(const struct cfg_store *st, struct load_result *r)
     cfg_diags_init(&r->diags);
     r->snap = NULL;
     r->err = cfg_load(paths, 1, &o, &r->diags, &r->snap);
-    /* What the loader finds (syntax, schema, duplicates, unknown kinds)
-     * rejects the load; what the analyzers find (a reference to nothing, a
+    /* What the loader finds (syntax, schema, duplicates, unknown kinds or
+     * versions of meshd's API groups) rejects the load; other projects'
+     * kinds are Info; what the analyzers find (a reference to nothing, a
      * conflict) is reported, as istioctl would, and applied as Istio
      * would apply it. */
     r->load_errors = r->diags.counts[CFG_ERROR];

@@ -301,17 +301,130 @@ static void compose_fini(struct compose *c)
     free(c->anchors);
 }
 
+/* Byte offset of a libyaml mark (0-based line, column in characters). */
+static size_t mark_offset(const char *buf, size_t len, const yaml_mark_t *m)
+{
+    size_t off = 0;
+    for (size_t line = 0; line < m->line && off < len; off++)
+        line += buf[off] == '\n';
+    for (size_t col = 0; off < len && buf[off] != '\n'; off++) {
+        if (((unsigned char)buf[off] & 0xc0) == 0x80)
+            continue; /* a UTF-8 continuation byte: same character */
+        if (col++ == m->column)
+            break;
+    }
+    return off;
+}
+
+static bool flow_colon_possible(const char *buf, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (buf[i] == ':' && strchr(",[]{}?", buf[i + 1]) && buf[i + 1])
+            return true;
+    return false;
+}
+
+/* One scan of the token stream: on libyaml's "x:]" refusal, the offsets
+ * of the scalar; 1 when found, 0 when the stream scans (or fails) otherwise. */
+static int find_flow_colon(const char *buf, size_t len, size_t *start, size_t *colon)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return 0;
+    yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+    int found = 0;
+    for (;;) {
+        yaml_token_t t;
+        if (!yaml_parser_scan(&p, &t)) {
+            found = p.error == YAML_SCANNER_ERROR && p.problem &&
+                    strcmp(p.problem, "found unexpected ':'") == 0 && p.context &&
+                    strcmp(p.context, "while scanning a plain scalar") == 0;
+            if (found) {
+                *start = mark_offset(buf, len, &p.context_mark);
+                *colon = mark_offset(buf, len, &p.problem_mark);
+            }
+            break;
+        }
+        bool end = t.type == YAML_STREAM_END_TOKEN;
+        yaml_token_delete(&t);
+        if (end)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return found;
+}
+
+/* The copy with the scalar [start, end) single-quoted. */
+static char *quote_range(const char *buf, size_t *len, size_t start, size_t end)
+{
+    size_t quotes = 0;
+    for (size_t i = start; i < end; i++)
+        quotes += buf[i] == '\'';
+    size_t n = *len + 2 + quotes;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    memcpy(out, buf, start);
+    o = start;
+    out[o++] = '\'';
+    for (size_t i = start; i < end; i++) {
+        out[o++] = buf[i];
+        if (buf[i] == '\'')
+            out[o++] = '\'';
+    }
+    out[o++] = '\'';
+    memcpy(out + o, buf + end, *len - end);
+    o += *len - end;
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+#define YFLOW_FIXES_MAX 1024
+
+/* Quotes each flow scalar libyaml refuses for a ':' before a flow
+ * indicator, as go-yaml reads it: the scalar runs to the next ',', '[',
+ * ']', '{', '}', ": " or the end of the line. NULL: nothing to change. */
+static char *quote_flow_colons(const char *buf, size_t *len)
+{
+    if (!flow_colon_possible(buf, *len))
+        return NULL;
+    char *cur = NULL;
+    size_t start, colon;
+    /* Each fix rescans the input: bound the total work (64 MiB scanned). */
+    for (size_t fixes = 0; fixes < YFLOW_FIXES_MAX && fixes * *len <= (64u << 20); fixes++) {
+        const char *b = cur ? cur : buf;
+        if (!find_flow_colon(b, *len, &start, &colon) || colon <= start || colon >= *len)
+            break;
+        size_t end = colon;
+        while (end < *len && !strchr(",[]{}\n\r", b[end]) &&
+               !(b[end] == ':' && end + 1 < *len && (b[end + 1] == ' ' || b[end + 1] == '\t')))
+            end++;
+        char *next = quote_range(b, len, start, end);
+        if (!next)
+            break;
+        free(cur);
+        cur = next;
+    }
+    return cur;
+}
+
 void yreader_init(struct yreader *r, const char *buf, size_t len, const struct ylimits *lim)
 {
     memset(r, 0, sizeof(*r));
     r->lim = lim ? *lim : YLIMITS_DEFAULT;
     yaml_parser_initialize(&r->parser);
-    yaml_parser_set_input_string(&r->parser, (const unsigned char *)buf, len);
+    r->owned = quote_flow_colons(buf, &len);
+    yaml_parser_set_input_string(&r->parser, (const unsigned char *)(r->owned ? r->owned : buf),
+                                 len);
 }
 
 void yreader_fini(struct yreader *r)
 {
     yaml_parser_delete(&r->parser);
+    free(r->owned);
+    r->owned = NULL;
 }
 
 static int parse_error(struct yreader *r)

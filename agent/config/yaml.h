@@ -64,6 +64,7 @@ struct ydoc {
 
 struct yreader {
     yaml_parser_t parser;
+    char *owned; /* heap: the input with flow scalars quoted (see yreader_init), or NULL */
     struct ylimits lim;
     bool done;
     /* Set when yreader_next() fails. */
@@ -71,7 +72,10 @@ struct yreader {
     uint32_t err_line, err_col;
 };
 
-/* `buf` must outlive the reader. */
+/* `buf` must outlive the reader. A plain scalar ending in ':' inside a
+ * flow collection ("[1.2.3.4, 2001:db8::]") is one scalar for Kubernetes
+ * (go-yaml) and PyYAML; libyaml refuses it, so the reader quotes such
+ * scalars in a private copy first (columns after one on its line shift). */
 void yreader_init(struct yreader *r, const char *buf, size_t len, const struct ylimits *lim);
 void yreader_fini(struct yreader *r);
 /* 1: a document in *out (nodes in `a`); 0: end of stream; -1: error in

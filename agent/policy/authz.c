@@ -144,6 +144,29 @@ static bool any_port(const struct authz_ports *l, uint16_t port)
     return false;
 }
 
+/* The peer's trust domain (the principal up to its first '/') against one
+ * pattern; a plaintext peer has none and matches no pattern, as above. */
+static bool trust_domain_is(const char *pattern, const struct authz_request *r)
+{
+    if (!r->principal)
+        return false;
+    char td[256];
+    size_t n = strcspn(r->principal, "/");
+    if (n >= sizeof(td))
+        return false;
+    memcpy(td, r->principal, n);
+    td[n] = '\0';
+    return authz_match_string(pattern, td);
+}
+
+static bool any_trust_domain(const struct authz_strings *l, const struct authz_request *r)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (trust_domain_is(l->v[i], r))
+            return true;
+    return false;
+}
+
 static bool source_matches(const struct authz_source *s, const struct authz_request *r,
                            enum authz_action action)
 {
@@ -162,6 +185,10 @@ static bool source_matches(const struct authz_source *s, const struct authz_requ
     if (s->not_service_accounts.n && any_service_account(&s->not_service_accounts, r))
         return false;
     if (s->ip_blocks.n && !any_cidr(&s->ip_blocks, &r->source))
+        return false;
+    if (s->trust_domains.n && !any_trust_domain(&s->trust_domains, r))
+        return false;
+    if (s->not_trust_domains.n && any_trust_domain(&s->not_trust_domains, r))
         return false;
     if (s->not_ip_blocks.n && any_cidr(&s->not_ip_blocks, &r->source))
         return false;

@@ -71,6 +71,9 @@ struct authz_source {
     struct authz_strings principals, not_principals, namespaces, not_namespaces;
     struct authz_service_accounts service_accounts, not_service_accounts;
     struct authz_cidrs ip_blocks, not_ip_blocks;
+    /* The principal's first segment, Istio's patterns (as its sidecars;
+     * istiod sends ztunnel none). */
+    struct authz_strings trust_domains, not_trust_domains;
     bool has_l7; /* requestPrincipals, remoteIpBlocks, ...: not decidable at L4 */
 };
 

@@ -84,6 +84,13 @@ enum lb_policy route_lb_policy(enum cfg_lb lb)
 
 bool route_in_mesh(const struct cfg_snapshot *s, const struct cfg_workload *w)
 {
+    /* A ServiceEntry's own endpoints are outside the mesh unless the entry
+     * says MESH_INTERNAL (the default is MESH_EXTERNAL): plain TCP. */
+    if (w->meta && w->meta->kind == CFG_SERVICE_ENTRY) {
+        const struct cfg_service_entry *se = (const struct cfg_service_entry *)w->meta;
+        if (!se->location || strcmp(se->location, "MESH_INTERNAL") != 0)
+            return false;
+    }
     const char *mode = cfg_label(&w->labels, "istio.io/dataplane-mode");
     if (mode && strcmp(mode, "none") == 0)
         return false;
@@ -291,7 +298,9 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
         return;
     }
     route_lookup(s, src, vip->svc, ntohs(orig_dst->port), c);
-    if (endpointless_entry(c)) {
+    /* A route may send an endpointless entry's traffic elsewhere (Istio's
+     * egress gateway task): passthrough only where it is the destination. */
+    if (!c->route && endpointless_entry(c)) {
         out->kind = ROUTE_PASSTHROUGH;
         return;
     }
@@ -312,6 +321,10 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
             out->kind = ROUTE_NO_ROUTE;
             return;
         }
+        if (endpointless_entry(c)) {
+            out->kind = ROUTE_PASSTHROUGH;
+            return;
+        }
     }
     fill_endpoints(s, c, src->ns);
     out->kind = ROUTE_SERVICE;
@@ -327,7 +340,7 @@ void route_describe(const struct cfg_snapshot *s, const struct route_source *src
     out->port = c->port;
     out->vs = c->vs;
     out->route = c->route;
-    out->passthrough = endpointless_entry(c);
+    out->passthrough = !c->route && endpointless_entry(c);
     if (out->passthrough)
         return;
     size_t n = c->route ? c->route->ndest : 1;

@@ -113,7 +113,8 @@ t_expect_eq "$(meshctl_at 1 -o json status | jq -r .config.version)" "$v3" "stat
 
 t_begin "started on a broken directory: not ready until fixed"
 topo_kill "${MESHD_PID[1]}" TERM
-printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec: {}\n' >"$cfg/bad.yaml"
+# A ServiceEntry needs hosts (a VirtualService without them is a valid delegate).
+printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x}\nspec: {}\n' >"$cfg/bad.yaml"
 meshd_start 1
 t_expect_eq "$(config_field .loaded)" false "nothing loaded"
 t_expect_eq "$(ready_code)" 503 "not ready"

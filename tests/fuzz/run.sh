@@ -10,7 +10,7 @@ out=build/fuzz
 mkdir -p "$out"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iagent -Ibuild $(pkg-config --cflags jansson)"
 srcs=$(ls agent/*/*.c | grep -v -e '^agent/main.c$')
-libs="$(pkg-config --libs libbpf openssl yaml-0.1 jansson libnghttp2) -lelf -lz"
+libs="$(pkg-config --libs libbpf openssl yaml-0.1 jansson libnghttp2 libmnl) -lelf -lz"
 fail=0
 for drv in tests/fuzz/fuzz_*.c; do
     name=$(basename "$drv" .c)

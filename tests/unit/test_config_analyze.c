@@ -92,7 +92,7 @@ static const struct analyze_case {
      NS_AMBIENT PAYMENTS_SVC PAYMENTS_POD
      "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments}\n"
      "spec:\n  host: payments\n  subsets: [{name: v9, labels: {version: v9}}]\n",
-     CFG_WARNING, "IST0125", "subset v9 selects none of the 1 endpoints"},
+     CFG_ERROR, "IST0173", "The Subset v9 defined in the DestinationRule does not select any pods"},
     {"gateway credentialName missing",
      BASE "apiVersion: v1\nkind: Pod\nmetadata: {name: gw, namespace: istio-system, labels: "
           "{istio: ingressgateway}}\n---\n"
@@ -109,7 +109,7 @@ static const struct analyze_case {
     {"policy selector matches no workload",
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  selector: {matchLabels: {app: ghost}}\n  action: DENY\n  rules: [{}]\n",
-     CFG_WARNING, "IST0125",
+     CFG_WARNING, "IST0127",
      "No matching workloads for this resource with the following labels: "
      "app=ghost"},
     {"mesh-wide PeerAuthentications in conflict",
@@ -150,7 +150,122 @@ static const struct analyze_case {
     {"namespace not in the mesh", PAYMENTS_SVC PAYMENTS_POD, CFG_INFO, "IST0102",
      "The namespace is not enabled for the mesh. Run 'kubectl label namespace default "
      "istio.io/dataplane-mode=ambient' to enroll it."},
+    {"the seed's injection label enrolls, with a note",
+     "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: "
+     "enabled}}\n---\n" PAYMENTS_SVC PAYMENTS_POD,
+     CFG_INFO, "MSH0206", "istio.io/dataplane-mode=ambient is the native label"},
+    {"HTTP timeout on the L4 path",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - timeout: 3s\n"
+          "    route: [{destination: {host: payments}}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: timeout is an HTTP request timeout; on meshd's L4 path it "
+     "is taken as a connect timeout"},
+    {"a wildcard host conflicts across namespaces (scoped vs exported)",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: wild, "
+          "namespace: foo}\n"
+          "spec:\n  hosts: ['*.example.com']\n  exportTo: ['.']\n"
+          "  tcp: [{route: [{destination: {host: payments.default.svc.cluster.local}}]}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: api, "
+          "namespace: bar}\n"
+          "spec:\n  hosts: [api.example.com]\n"
+          "  tcp: [{route: [{destination: {host: payments.default.svc.cluster.local}}]}]\n",
+     CFG_ERROR, "IST0109",
+     "The VirtualServices bar/api,foo/wild associated with mesh gateway "
+     "define the same host foo/*.example.com"},
+    {"a host exported elsewhere is not found",
+     BASE "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e, "
+          "namespace: other}\nspec:\n  hosts: [db.example.com]\n  exportTo: ['.']\n"
+          "  ports: [{number: 5432, name: pg}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [db.example.com]\n"
+          "  tcp: [{route: [{destination: {host: db.example.com}}]}]\n",
+     CFG_ERROR, "IST0101", "Referenced host not found: \"db.example.com\""},
+    {"a destination port the service lacks",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n"
+          "  tcp: [{route: [{destination: {host: payments, port: {number: 81}}}]}]\n",
+     CFG_ERROR, "IST0101", "Referenced host:port not found: \"payments:81\""},
+    {"a mirror to an unknown host",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - route: [{destination: {host: payments}}]\n"
+          "    mirror: {host: shadow}\n",
+     CFG_ERROR, "IST0101", "Referenced mirror host not found: \"shadow\""},
+    {"trustDomains, enforced as sidecars do",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - from: [{source: {trustDomains: [cluster.local]}}]\n",
+     CFG_INFO, "MSH0205", "rules[0].from[0]: trustDomains are matched on the peer's SPIFFE"},
 };
+
+/* Findings istioctl does not make, so neither may meshd. */
+static const struct analyze_case quiet[] = {
+    {"credentialName not checked without the gateway's workload",
+     BASE "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: "
+          "istio-system}\nspec:\n  selector: {app: my-gateway}\n  servers:\n"
+          "  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n"
+          "    tls: {mode: SIMPLE, credentialName: app-tls}\n",
+     CFG_ERROR, "IST0101", "credentialName"},
+    {"the injection label enrolls the namespace",
+     "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: "
+     "enabled}}\n---\n" PAYMENTS_SVC PAYMENTS_POD,
+     CFG_INFO, "IST0102", "not enabled"},
+    {"an explicit dataplane mode wins over the injection label",
+     "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: "
+     "enabled, istio.io/dataplane-mode: ambient}}\n---\n" PAYMENTS_SVC PAYMENTS_POD,
+     CFG_INFO, "MSH0206", "native label"},
+    {"a Gateway API Gateway is a gateway a VirtualService may name",
+     BASE "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\n"
+          "spec: {gatewayClassName: istio}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [app.example.com]\n  gateways: [default/gw]\n"
+          "  http: [{route: [{destination: {host: payments}}]}]\n",
+     CFG_ERROR, "IST0101", "gateway"},
+    {"subset selected through the pod's Node topology",
+     BASE "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: "
+          "{topology.kubernetes.io/region: us-west}}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: west}\n"
+          "spec:\n  host: payments\n  subsets:\n"
+          "  - {name: west, labels: {topology.kubernetes.io/region: us-west}}\n",
+     CFG_ERROR, "IST0173", "west"},
+    {"serviceAccounts are L4",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [default/client]}}]\n",
+     CFG_WARNING, "MSH0201", "L7"},
+};
+
+static void test_no_message_istioctl_would_not_give(void **state)
+{
+    for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+        const struct analyze_case *c = &quiet[i];
+        struct cfg_fixture f;
+        cfg_fixture_analyze(&f, c->yaml);
+        for (size_t j = 0; j < f.diags.n; j++) {
+            if (strcmp(f.diags.v[j].code, c->code) == 0 && strstr(f.diags.v[j].message, c->says)) {
+                fprintf(stderr, "case \"%s\": unexpected:\n", c->what);
+                cfg_fixture_dump(&f);
+                fail();
+            }
+        }
+        cfg_fixture_free(&f);
+    }
+}
+
+/* Every message carries its origin, file:line:col. */
+static void test_every_message_has_a_position(void **state)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg_fixture f;
+        cfg_fixture_analyze(&f, cases[i].yaml);
+        for (size_t j = 0; j < f.diags.n; j++) {
+            if (!f.diags.v[j].pos.file || !f.diags.v[j].pos.line || !f.diags.v[j].pos.col) {
+                fprintf(stderr, "case \"%s\": a message without file:line:col\n", cases[i].what);
+                cfg_fixture_dump(&f);
+                fail();
+            }
+        }
+        cfg_fixture_free(&f);
+    }
+}
 
 static void test_each_message(void **state)
 {
@@ -193,7 +308,10 @@ static void test_clean_configurations(void **state)
     const char *paths[] = {"tests/unit/data/config/realistic"};
     assert_int_equal(cfg_load(paths, 1, NULL, &d, &s), 0);
     cfg_analyze(s, &d);
-    assert_int_equal(d.n, 0);
+    /* Only the note that http[1]'s timeout is a connect timeout at L4. */
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].code, "MSH0201");
+    assert_non_null(strstr(d.v[0].message, "timeout is an HTTP request timeout"));
     cfg_snapshot_unref(s);
     cfg_diags_fini(&d);
 }
@@ -203,6 +321,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_message),
         cmocka_unit_test(test_clean_configurations),
+        cmocka_unit_test(test_no_message_istioctl_would_not_give),
+        cmocka_unit_test(test_every_message_has_a_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

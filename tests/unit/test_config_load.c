@@ -109,11 +109,11 @@ static void test_realistic_tree_and_lookups(void **state)
     struct cfg_snapshot *s = load_path("tests/unit/data/config/realistic", &d);
     assert_no_diags(&d);
     assert_int_equal(cfg_snapshot_files(s), 5); /* yaml, yml-less json, subdirectories */
-    /* Host forms: short (in the caller's namespace), name.ns, FQDN. */
+    /* Host forms: short (in the caller's namespace) and FQDN; a dotted
+     * "name.ns" is a host of its own, as in Istio (test_config_hosts). */
     const struct cfg_svc *svc = cfg_svc_by_host(s, "payments", "shop");
     assert_non_null(svc);
-    assert_ptr_equal(cfg_svc_by_host(s, "payments.shop", "other"), svc);
-    assert_ptr_equal(cfg_svc_by_host(s, "payments.shop.svc", "other"), svc);
+    assert_null(cfg_svc_by_host(s, "payments.shop", "other"));
     assert_ptr_equal(cfg_svc_by_host(s, "payments.shop.svc.cluster.local", NULL), svc);
     assert_null(cfg_svc_by_host(s, "payments", "default"));
     assert_int_equal(svc->nendpoints, 3); /* two pods and the WorkloadEntry */
@@ -270,8 +270,16 @@ static const struct broken_case {
     {"syntax error", "apiVersion: v1\nkind: [Namespace\n", CFG_ERROR, "MSH0100", 3, 1, "YAML:"},
     {"tab indentation", "apiVersion: v1\nkind: Namespace\nmetadata:\n\tname: x\n", CFG_ERROR,
      "MSH0100", 4, 1, "YAML:"},
-    {"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", CFG_ERROR,
-     "MSH0101", 2, 7, "unknown kind \"Widget\""},
+    {"another project's kind is an Info",
+     "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", CFG_INFO, "MSH0101", 2, 7,
+     "Widget (example.com/v1) is not applied by meshd; 1 resource accepted"},
+    {"Gateway API Gateway is an Info",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n", CFG_INFO,
+     "MSH0101", 2, 7,
+     "Gateway (gateway.networking.k8s.io/v1) is not applied by meshd (Gateway API"},
+    {"unknown kind in an Istio group",
+     "apiVersion: networking.istio.io/v1\nkind: VirtualServce\nmetadata: {name: w}\n", CFG_ERROR,
+     "MSH0101", 2, 7, "unknown kind \"VirtualServce\""},
     {"unknown version",
      "apiVersion: networking.istio.io/v2\nkind: VirtualService\nmetadata: {name: v}\n", CFG_ERROR,
      "MSH0101", 1, 13, "unknown apiVersion \"networking.istio.io/v2\""},
@@ -315,17 +323,17 @@ static const struct broken_case {
      "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
      "spec:\n  mtls:\n    mode: STRICTT\n",
      CFG_ERROR, "IST0106", 6, 11, "expected one of UNSET|PERMISSIVE|STRICT|DISABLE"},
-    {"missing spec.hosts",
+    {"delegate VirtualService with tcp routes",
      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
-     "spec:\n  http: []\n",
-     CFG_ERROR, "IST0106", 5, 3, "spec.hosts is required"},
+     "spec:\n  tcp: [{route: [{destination: {host: a}}]}]\n",
+     CFG_ERROR, "IST0106", 5, 3, "a delegate VirtualService (no hosts) must have no tcp routes"},
     {"missing destination host",
      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
      "spec:\n  hosts: [a]\n  http:\n  - route:\n    - destination: {subset: v1}\n",
      CFG_ERROR, "IST0106", 8, 20, "destination: host is required"},
-    {"missing spec",
-     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n",
-     CFG_ERROR, "IST0106", 1, 1, "spec is required"},
+    {"missing spec where the CRD requires it",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a}\n", CFG_ERROR,
+     "IST0106", 1, 1, "spec is required"},
     {"portLevelMtls without selector",
      "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
      "spec:\n  portLevelMtls:\n    8080: {mode: DISABLE}\n",
@@ -353,11 +361,15 @@ static const struct broken_case {
     {"serviceAccounts wildcard",
      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
      "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [\"ns/*\"]}}]\n",
-     CFG_ERROR, "IST0106", 6, 40, "serviceAccounts[0]: \"ns/*\" is not"},
+     CFG_ERROR, "IST0106", 6, 40,
+     "serviceAccounts[0]: expected 'serviceAccount' or 'namespace/serviceAccount' without "
+     "wildcards, got \"ns/*\""},
     {"notServiceAccounts with two slashes",
      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
      "spec:\n  rules:\n  - from: [{source: {notServiceAccounts: [a/b/c]}}]\n",
-     CFG_ERROR, "IST0106", 6, 43, "notServiceAccounts[0]: \"a/b/c\" is not"},
+     CFG_ERROR, "IST0106", 6, 43,
+     "notServiceAccounts[0]: expected 'serviceAccount' or 'namespace/serviceAccount' without "
+     "wildcards, got \"a/b/c\""},
     {"serviceAccounts with namespaces",
      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
      "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [a], namespaces: [b]}}]\n",
@@ -412,6 +424,276 @@ static void test_broken_manifests(void **state)
             assert_int_equal(resources, 0);
         cfg_fixture_free(&f);
     }
+}
+
+/* Plain flow scalars ending in ':' read as go-yaml (kubectl) and PyYAML
+ * read them, in sequences and mappings, in several documents; the values
+ * are the text as written, and a real error is still an error. */
+static void test_flow_scalars_ending_in_colon(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(&f,
+                     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                     "metadata: {name: a, labels: {zone: 'x:'}}\n"
+                     "spec:\n  hosts: [a.example]\n"
+                     "  addresses: [1.2.3.4, 2001:db8::, fd00::]\n"
+                     "  ports: [{number: 80, name: http}]\n---\n"
+                     "apiVersion: v1\nkind: Service\nmetadata: {name: s, labels: {v6: fd00::}}\n"
+                     "spec: {clusterIPs: [fd00:96::]}\n");
+    cfg_fixture_dump(&f);
+    assert_int_equal(f.diags.n, 0);
+    const struct cfg_service_entry *se = cfg_find(f.snap, CFG_SERVICE_ENTRY, "default", "a");
+    assert_non_null(se);
+    assert_int_equal(se->addresses.n, 3);
+    char buf[64];
+    assert_string_equal(addr_format(&se->addresses.v[1], buf, sizeof(buf)), "[2001:db8::]:0");
+    const struct cfg_service *svc = cfg_find(f.snap, CFG_SERVICE, "default", "s");
+    assert_string_equal(cfg_label(&svc->meta.labels, "v6"), "fd00::");
+    assert_int_equal(svc->cluster_ips.n, 1);
+    cfg_fixture_free(&f);
+    /* Quoting a scalar does not make a broken document valid. */
+    cfg_fixture_load(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: [a::, b}\n");
+    assert_non_null(cfg_fixture_diag(&f, "MSH0100"));
+    cfg_fixture_free(&f);
+}
+
+/* Valid manifests that meshd once refused (issue 16): each loads with no
+ * error and the resource it describes, and kinds meshd does not apply get
+ * exactly one Info per kind. */
+static const struct valid_case {
+    const char *what;
+    const char *yaml;
+    enum cfg_kind kind; /* the resource that must be in the snapshot */
+    size_t infos;       /* Info messages expected */
+} valid[] = {
+    {"ServiceEntry addresses as CIDRs (samples/external/github.yaml)",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: github-tcp}\n"
+     "spec:\n  hosts: [dummy.github.com]\n  addresses:\n  - 13.229.188.59/32\n"
+     "  - 140.82.112.0/20\n  - fd00:10::/64\n  ports: [{name: tcp, number: 22, protocol: TCP}]\n"
+     "  location: MESH_EXTERNAL\n  resolution: NONE\n",
+     CFG_SERVICE_ENTRY, 0},
+    {"unix:// endpoints, abstract and by path",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: uds}\n"
+     "spec:\n  hosts: [uds.example.com]\n  ports: [{name: http, number: 80, protocol: HTTP}]\n"
+     "  resolution: STATIC\n  endpoints:\n  - address: unix://@foo\n"
+     "  - address: unix:///var/run/example/socket\n",
+     CFG_SERVICE_ENTRY, 0},
+    {"WorkloadEntry with a network and no address",
+     "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: remote}\n"
+     "spec:\n  network: network-2\n  labels: {app: remote}\n",
+     CFG_WORKLOAD_ENTRY, 0},
+    {"WorkloadEntry on a unix socket",
+     "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: uds}\n"
+     "spec:\n  address: unix://@foo\n",
+     CFG_WORKLOAD_ENTRY, 0},
+    {"VirtualService without hosts (a delegate)",
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage}\n"
+     "spec:\n  http:\n  - match: [{uri: {prefix: /productpage}}]\n"
+     "    route: [{destination: {host: productpage}}]\n",
+     CFG_VIRTUAL_SERVICE, 0},
+    {"AuthorizationPolicy without spec (deny all)",
+     "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny}\n",
+     CFG_AUTHORIZATION_POLICY, 0},
+    {"PeerAuthentication without spec",
+     "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: d}\n",
+     CFG_PEER_AUTHENTICATION, 0},
+    {"Telemetry without spec",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n", CFG_TELEMETRY, 0},
+    {"flow sequence holding an IPv6 address ending in ':'",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: full}\n"
+     "spec:\n  hosts: [\"example.com\"]\n  addresses: [1.2.3.4, 2001:db8::, 001:db8::]\n"
+     "  ports: [{name: foo, protocol: HTTP, number: 1234}]\n  resolution: DNS\n",
+     CFG_SERVICE_ENTRY, 0},
+    {"other projects' kinds: one Info per kind",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: b}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: a}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: "
+     "a}\n---\n"
+     "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\n---\n"
+     "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: a}\n---\n"
+     "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: {name: a}\n---\n"
+     "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n"
+     "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: a}\n---\n"
+     "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {name: a}\n---\n"
+     "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+     CFG_NAMESPACE, 11},
+};
+
+static void test_valid_manifests_load(void **state)
+{
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        struct cfg_fixture f;
+        cfg_fixture_load(&f, valid[i].yaml);
+        size_t infos = 0;
+        for (size_t d = 0; d < f.diags.n; d++)
+            infos += f.diags.v[d].level == CFG_INFO && f.diags.v[d].pos.line > 0;
+        if (f.diags.counts[CFG_ERROR] || f.diags.counts[CFG_WARNING] || infos != valid[i].infos ||
+            cfg_count(f.snap, valid[i].kind) != 1) {
+            fprintf(stderr, "case \"%s\": want it loaded with %zu Info; got:\n", valid[i].what,
+                    valid[i].infos);
+            cfg_fixture_dump(&f);
+            fail();
+        }
+        cfg_fixture_free(&f);
+    }
+}
+
+/* Istio's validation, one row per rule (its CRD schema's
+ * x-kubernetes-validations and pkg/config/validation/validation.go, named
+ * in each row): refused with IST0106 and the resource left out. */
+#define SE_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se}\nspec:\n"
+#define WE_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: we}\nspec:\n"
+#define DR_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec:\n"     \
+    "  host: a\n"
+static const struct rule_case {
+    const char *rule, *yaml, *says;
+} istio_rules[] = {
+    {"CRD: port must be between 1-65535",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 70000, name: p}]\n", "from 0 to 65535"},
+    {"CRD: port number 0", SE_HEAD "  hosts: [a.example]\n  ports: [{number: 0, name: p}]\n",
+     "port must be 1-65535"},
+    {"CRD: port number cannot be duplicated",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 80, name: a}, {number: 80, name: b}]\n",
+     "port number 80 is duplicated"},
+    {"ValidateServiceEntry: port name already defined",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 80, name: a}, {number: 81, name: a}]\n",
+     "port name a is duplicated"},
+    {"CRD: NONE mode cannot set endpoints",
+     SE_HEAD "  hosts: [a.example]\n  ports: [{number: 80, name: a}]\n"
+             "  endpoints: [{address: 10.0.0.1}]\n",
+     "resolution NONE cannot set endpoints"},
+    {"CRD: hostname cannot be wildcard", SE_HEAD "  hosts: ['*']\n  resolution: DNS\n",
+     "a hostname cannot be \"*\""},
+    {"CRD: CIDR addresses are allowed only for NONE/STATIC resolution",
+     SE_HEAD "  hosts: [a.example]\n  addresses: [10.0.0.0/8]\n  resolution: DNS\n",
+     "CIDR addresses are allowed only for NONE/STATIC"},
+    {"CRD: DNS_ROUND_ROBIN mode cannot have multiple endpoints",
+     SE_HEAD "  hosts: [a.example]\n  resolution: DNS_ROUND_ROBIN\n"
+             "  endpoints: [{address: a.example}, {address: b.example}]\n",
+     "DNS_ROUND_ROBIN cannot have more than one endpoint"},
+    {"CRD: only one of WorkloadSelector or Endpoints can be set",
+     SE_HEAD "  hosts: [a.example]\n  resolution: STATIC\n  workloadSelector: {labels: {a: b}}\n"
+             "  endpoints: [{address: 10.0.0.1}]\n",
+     "only one of workloadSelector or endpoints"},
+    {"CRD: wildcard is not supported in selector",
+     SE_HEAD "  hosts: [a.example]\n  workloadSelector: {labels: {a: 'b*'}}\n",
+     "wildcard is not supported in selector"},
+    {"resolution is an enum", SE_HEAD "  hosts: [a.example]\n  resolution: DNSS\n",
+     "expected one of NONE|STATIC|DNS"},
+    {"CRD: UDS must be an absolute path or abstract socket", WE_HEAD "  address: unix://foo\n",
+     "UDS must be an absolute path or abstract socket"},
+    {"CRD: UDS may not be a dir", WE_HEAD "  address: unix:///dir/\n", "may not be a directory"},
+    {"CRD: UDS may not include ports", WE_HEAD "  address: unix:///sock\n  ports: {http: 80}\n",
+     "a UDS endpoint may not include ports"},
+    {"CRD: Address is required (no address, no network)", WE_HEAD "  labels: {a: b}\n",
+     "address is required"},
+    {"CRD: WorkloadEntry port must be between 1-65535",
+     WE_HEAD "  address: 1.1.1.1\n  ports: {http: 99999}\n", "from 0 to 65535"},
+    {"CRD: WorkloadEntry port name must be valid",
+     WE_HEAD "  address: 1.1.1.1\n  ports: {'@': 80}\n", "is not a valid port name"},
+    {"CRD: warmup.duration is required",
+     DR_HEAD "  trafficPolicy: {loadBalancer: {warmup: {minimumPercent: 5}}}\n",
+     "warmup: duration is required"},
+    {"validateLoadBalancer: minimumPercent <= 100",
+     DR_HEAD "  trafficPolicy: {loadBalancer: {warmup: {duration: 30s, minimumPercent: 150}}}\n",
+     "must be from 0 to 100"},
+    {"validateLoadBalancer: aggression > 0",
+     DR_HEAD "  trafficPolicy: {loadBalancer: {warmup: {duration: 30s, aggression: -0.1}}}\n",
+     "must be greater than 0"},
+    {"CRD: portLevelMtls has at least one property",
+     "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\nspec:\n"
+     "  selector: {matchLabels: {a: b}}\n  portLevelMtls: {}\n",
+     "must have at least one port"},
+    {"CRD: provider name at least 1 character",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  accessLogging: [{providers: [{name: ''}]}]\n",
+     "name is required"},
+    {"CRD: metrics customMetric at least 1 character",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  metrics: [{overrides: [{match: {customMetric: ''}}]}]\n",
+     "customMetric: must not be empty"},
+    {"CRD: tag override value must be set when operation is UPSERT",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  metrics: [{overrides: [{tagOverrides: {foo: {operation: UPSERT}}}]}]\n",
+     "value must be set when operation is UPSERT"},
+    {"CRD: tag override value must not be set when operation is REMOVE",
+     "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec:\n"
+     "  metrics: [{overrides: [{tagOverrides: {foo: {operation: REMOVE, value: x}}}]}]\n",
+     "value must not be set when operation is REMOVE"},
+    {"ValidateGateway: gateway must have at least one server",
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n"
+     "  selector: {istio: ingressgateway}\n",
+     "a Gateway must have at least one server"},
+    {"ValidateVirtualService: delegate must have no gateways",
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n"
+     "  gateways: [g]\n  http: [{route: [{destination: {host: a}}]}]\n",
+     "a delegate VirtualService (no hosts) must have no gateways"},
+};
+
+static void test_istio_validation_rules(void **state)
+{
+    for (size_t i = 0; i < sizeof(istio_rules) / sizeof(istio_rules[0]); i++) {
+        struct cfg_fixture f;
+        cfg_fixture_load(&f, istio_rules[i].yaml);
+        bool found = false;
+        for (size_t d = 0; d < f.diags.n; d++)
+            found |= f.diags.v[d].level == CFG_ERROR && strcmp(f.diags.v[d].code, "IST0106") == 0 &&
+                     strstr(f.diags.v[d].message, istio_rules[i].says) != NULL &&
+                     f.diags.v[d].pos.line > 0;
+        size_t resources = 0;
+        for (int k = 0; k < CFG_KIND_COUNT; k++)
+            resources += cfg_count(f.snap, (enum cfg_kind)k);
+        if (!found || resources) {
+            fprintf(stderr, "rule \"%s\": want IST0106 saying \"%s\"; got:\n", istio_rules[i].rule,
+                    istio_rules[i].says);
+            cfg_fixture_dump(&f);
+            fail();
+        }
+        cfg_fixture_free(&f);
+    }
+}
+
+/* A ServiceEntry's CIDR block is looked up like its addresses, longest
+ * prefix first, after exact VIPs. */
+static void test_service_entry_cidr_vips(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                         "metadata: {name: wide}\nspec:\n  hosts: [wide.example]\n"
+                         "  addresses: [140.82.0.0/16]\n  ports: [{name: t, number: 22}]\n---\n"
+                         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                         "metadata: {name: github}\nspec:\n  hosts: [github.com]\n"
+                         "  addresses: [13.229.188.59/32, 140.82.112.0/20]\n"
+                         "  ports: [{name: t, number: 22}]\n");
+    assert_int_equal(f.diags.n, 0);
+    static const struct {
+        const char *addr, *host;
+    } rows[] = {
+        {"13.229.188.59:22", "github.com"},  /* a /32 is an address */
+        {"140.82.112.1:22", "github.com"},   /* in the /20 */
+        {"140.82.127.255:22", "github.com"}, /* its last address */
+        {"140.82.128.1:22", "wide.example"}, /* only in the /16 */
+        {"140.82.112.1:443", NULL},          /* not a port of the entry */
+        {"13.229.188.60:22", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct meshd_addr a;
+        assert_int_equal(addr_parse(rows[i].addr, &a), 0);
+        const struct cfg_vip *v = cfg_vip_lookup(f.snap, &a);
+        if ((v == NULL) != (rows[i].host == NULL) ||
+            (v && strcmp(v->svc->fqdn, rows[i].host) != 0)) {
+            fprintf(stderr, "%s: want %s, got %s\n", rows[i].addr,
+                    rows[i].host ? rows[i].host : "none", v ? v->svc->fqdn : "none");
+            fail();
+        }
+    }
+    cfg_fixture_free(&f);
 }
 
 /* The message names the resource in istioctl's shape. */
@@ -555,6 +837,10 @@ int main(void)
         cmocka_unit_test(test_yaml_features),
         cmocka_unit_test(test_version_is_content_hash),
         cmocka_unit_test(test_broken_manifests),
+        cmocka_unit_test(test_valid_manifests_load),
+        cmocka_unit_test(test_flow_scalars_ending_in_colon),
+        cmocka_unit_test(test_service_entry_cidr_vips),
+        cmocka_unit_test(test_istio_validation_rules),
         cmocka_unit_test(test_message_format),
         cmocka_unit_test(test_alias_bomb_is_bounded),
         cmocka_unit_test(test_nesting_and_size_limits),

@@ -117,6 +117,17 @@ static void canary_seen_from_a_client(void **state)
     assert_int_equal(i_of(json_array_get(d, 0), "weight"), 100);
     json_decref(res);
 
+    /* On the command line a service is found as DNS would find it, while
+     * YAML hosts with a dot are taken as written. */
+    static const char *const forms[] = {"payments.default", "payments.default.svc",
+                                        "payments.default.svc.cluster.local"};
+    for (size_t k = 0; k < 3; k++) {
+        res = explain_routes(f.snap, "default/canary-tester", forms[k], err, sizeof(err));
+        assert_non_null(res);
+        assert_int_equal(json_array_size(json_object_get(res, "routes")), 1);
+        json_decref(res);
+    }
+
     assert_null(explain_routes(f.snap, "default/nobody", NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "no Pod or WorkloadEntry default/nobody"));
     assert_null(explain_routes(f.snap, "/x", NULL, err, sizeof(err)));

@@ -30,9 +30,9 @@
 #include "proxy/hbone_inbound.h"
 #include "support/tls_fixture.h"
 
-#define PORT        15997
-#define PER_SOURCE  8
-#define TOTAL       16
+#define PORT       15997
+#define PER_SOURCE 8
+#define TOTAL      16
 /* Long enough that nothing expires by itself however slow the machine
  * (qemu TCG): the test moves time on by calling expire() with a later now. */
 #define DEADLINE_NS (60ull * 1000000000ull)

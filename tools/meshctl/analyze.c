@@ -31,11 +31,15 @@ static void print_json(const struct cfg_diags *d)
         }
         json_object_set_new(o, "message", json_string(g->message));
         if (strncmp(g->code, "IST", 3) == 0) {
-            char url[120];
-            snprintf(url, sizeof(url), "https://istio.io/latest/docs/reference/config/analysis/%s",
-                     g->code);
-            for (char *p = strrchr(url, '/') + 1; *p; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+            /* istioctl's form: .../config/analysis/ist0101/ */
+            char code[16], url[120];
+            size_t c = 0;
+            for (; c < sizeof(code) - 1 && g->code[c]; c++)
+                code[c] = (char)(g->code[c] >= 'A' && g->code[c] <= 'Z' ? g->code[c] - 'A' + 'a'
+                                                                        : g->code[c]);
+            code[c] = '\0';
+            snprintf(url, sizeof(url), "https://istio.io/latest/docs/reference/config/analysis/%s/",
+                     code);
             json_object_set_new(o, "documentationUrl", json_string(url));
         }
         json_array_append_new(arr, o);

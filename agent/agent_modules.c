@@ -1,0 +1,371 @@
+/* The agent's module table (see agent_modules.h): how each module of one
+ * meshd instance is started from the options, wired to the others, ticked,
+ * stopped and freed. The order of the table is the start-up order:
+ * configuration (loaded, or the persisted last good one, or fail closed)
+ * -> mounts and BPF capture (take over pins or attach) -> telemetry ->
+ * connections -> mesh -> proxies -> kernel events -> pod registry (restore)
+ * -> admin socket -> HTTP endpoints. */
+#include "agent_modules.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "admin/endpoints.h"
+#include "admin/http.h"
+#include "capture/capture.h"
+#include "capture/mounts.h"
+#include "config/store.h"
+#include "core/log.h"
+#include "enroll/pod_source.h"
+#include "mesh/mesh.h"
+#include "proxy/conns.h"
+#include "proxy/inbound.h"
+#include "proxy/outbound.h"
+#include "telemetry/conn_telemetry.h"
+#include "telemetry/kevents.h"
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* A new configuration: open connections are judged by its policies too
+ * (Istio re-evaluates a changed policy against existing connections). */
+static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_snapshot *old)
+{
+    struct agent *ag = ctx;
+    if (!ag->v.conns || !ag->v.pods)
+        return; /* the first load, before the data path exists */
+    /* Pod objects may have arrived, changed or gone: identities first, so
+     * that the revalidation below judges by who each pod now is. */
+    pods_rebind(ag->v.pods, ag->v.mesh ? mesh_identity_rebind : NULL, ag->v.mesh);
+    size_t closed = conns_revalidate(ag->v.conns, "inbound", admit_gate_keep_plaintext, &ag->gate);
+    if (ag->v.mesh)
+        closed += mesh_revalidate(ag->v.mesh);
+    if (closed)
+        log_info("authz: %zu open connection%s closed: no longer allowed by version %s", closed,
+                 closed == 1 ? "" : "s", cfg_snapshot_version(now));
+}
+
+/* Loaded first, before any pod is restored, so a restored pod is never
+ * served without a configuration: the operator's, else the last good one
+ * persisted in the state dir, else none and fail closed. */
+static int config_start(struct agent *ag)
+{
+    struct cfg_store_opts o = {.dir = ag->opts->config_dir,
+                               .state_dir = ag->opts->state_dir,
+                               .applied = on_config_applied,
+                               .ctx = ag};
+    int err = cfg_store_new(ag->loop, &o, &ag->v.config);
+    if (err)
+        log_error("agent: configuration %s: %s", ag->opts->config_dir, strerror(-err));
+    ag->gate.config = ag->v.config;
+    return err;
+}
+
+static void config_free(struct agent *ag)
+{
+    cfg_store_free(ag->v.config);
+}
+
+/* ---- capture ------------------------------------------------------------ */
+
+static int capture_start(struct agent *ag)
+{
+    const struct agent_opts *opts = ag->opts;
+    char bpffs[256];
+    if (mounts_ensure("cgroup2", NULL, "/run/meshd/cgroup2", ag->cgroup_path,
+                      sizeof(ag->cgroup_path)) != 0)
+        return -1;
+    if (opts->bpffs)
+        snprintf(bpffs, sizeof(bpffs), "%s", opts->bpffs);
+    else if (mounts_ensure("bpf", "/sys/fs/bpf", "/sys/fs/bpf", bpffs, sizeof(bpffs)) != 0)
+        return -1;
+    snprintf(ag->pin_dir, sizeof(ag->pin_dir), "%s/meshd/%s", bpffs, opts->node);
+    struct capture_opts o = {.pin_dir = ag->pin_dir,
+                             .cgroup_path = ag->cgroup_path,
+                             .sock_mark = MESHD_SOCK_MARK,
+                             .outbound_port = MESHD_PORT_OUTBOUND,
+                             .ring_bytes = opts->ring_bytes};
+    return capture_open(&o, &ag->v.capture); /* logged by capture_open */
+}
+
+/* Pins stay: a handover, whatever the reason we stop. */
+static void capture_free(struct agent *ag)
+{
+    capture_close(ag->v.capture, false);
+}
+
+/* ---- telemetry ---------------------------------------------------------- */
+
+static int telemetry_start(struct agent *ag)
+{
+    struct conn_telemetry_opts o = {.config = ag->v.config,
+                                    .trust_domain = ag->opts->trust_domain,
+                                    .access_log_all = ag->opts->access_log,
+                                    .log_json = ag->opts->log_json};
+    int err = conn_telemetry_new(&o, &ag->v.telemetry);
+    if (err)
+        log_error("agent: metrics: %s", strerror(-err));
+    return err;
+}
+
+static void telemetry_free(struct agent *ag)
+{
+    conn_telemetry_free(ag->v.telemetry); /* stdout gets its flags back */
+}
+
+static void telemetry_tick(struct agent *ag, uint64_t now_ns)
+{
+    conn_telemetry_tick(ag->v.telemetry, now_ns);
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void on_conn_opened(void *ctx, const struct conn_record *rec)
+{
+    struct agent *ag = ctx;
+    conn_telemetry_opened(ag->v.telemetry, rec);
+}
+
+static void on_conn_closed(void *ctx, const struct conn_record *rec)
+{
+    struct agent *ag = ctx;
+    if (ag->v.mesh)
+        mesh_conn_closed(ag->v.mesh, rec);
+    conn_telemetry_closed(ag->v.telemetry, rec);
+}
+
+static int conns_start(struct agent *ag)
+{
+    struct conns_opts o = {
+        .max_conns = ag->opts->max_conns,
+        .records = 1024,
+        .owner = capture_owner(ag->v.capture),
+        .observer = {.opened = on_conn_opened, .closed = on_conn_closed, .ctx = ag}};
+    int err = conns_new(ag->loop, &o, &ag->v.conns);
+    if (err)
+        log_error("agent: connections: %s", strerror(-err));
+    return err;
+}
+
+/* Resets what is still open; the records reach telemetry. */
+static void conns_stop(struct agent *ag)
+{
+    conns_free(ag->v.conns);
+    ag->v.conns = NULL;
+}
+
+/* ---- mesh: identities, the HBONE server and pool (--ca-dir) -------------- */
+
+static int mesh_start(struct agent *ag)
+{
+    const struct agent_opts *opts = ag->opts;
+    if (!opts->ca_dir)
+        return 0;
+    struct mesh_opts o = {.ca_dir = opts->ca_dir,
+                          .trust_domain = opts->trust_domain,
+                          .owner = capture_owner(ag->v.capture),
+                          .node = opts->node,
+                          .cert_ttl_s = opts->cert_ttl_s,
+                          .authorize = admit_gate_authorize,
+                          .authorize_ctx = &ag->gate};
+    return mesh_new(ag->loop, ag->v.conns, &o, &ag->v.mesh); /* logged by mesh_new */
+}
+
+/* Closes tunnels, whose records end in conns, which must not report to
+ * the mesh afterwards. */
+static void mesh_stop(struct agent *ag)
+{
+    mesh_free(ag->v.mesh);
+    ag->v.mesh = NULL;
+}
+
+static bool mesh_identity_hooks(struct agent *ag, struct pod_hooks *out)
+{
+    *out = (struct pod_hooks){
+        .attach = mesh_identity_attach, .detach = mesh_identity_detach, .ctx = ag->v.mesh};
+    return ag->v.mesh != NULL;
+}
+
+static bool mesh_hbone_hooks(struct agent *ag, struct pod_hooks *out)
+{
+    *out = (struct pod_hooks){.attach = mesh_hbone_attach,
+                              .detach = mesh_hbone_detach,
+                              .quiesce = mesh_hbone_quiesce,
+                              .ctx = ag->v.mesh};
+    return ag->v.mesh != NULL;
+}
+
+static void mesh_module_tick(struct agent *ag, uint64_t now_ns)
+{
+    if (ag->v.mesh)
+        mesh_tick(ag->v.mesh, now_ns);
+}
+
+/* ---- proxies ------------------------------------------------------------ */
+
+static int outbound_start(struct agent *ag)
+{
+    struct outbound_opts o = {.port = MESHD_PORT_OUTBOUND};
+    if (ag->v.mesh) {
+        o.route = mesh_route;
+        o.route_released = mesh_route_released;
+        o.route_ctx = ag->v.mesh;
+        o.pool = mesh_pool(ag->v.mesh);
+    }
+    int err = outbound_new(ag->loop, ag->v.capture, ag->v.conns, &o, &ag->v.outbound);
+    if (err)
+        log_error("agent: proxies: %s", strerror(-err));
+    return err;
+}
+
+static void outbound_module_free(struct agent *ag)
+{
+    outbound_free(ag->v.outbound);
+}
+
+static bool outbound_hooks(struct agent *ag, struct pod_hooks *out)
+{
+    *out = (struct pod_hooks){.attach = outbound_attach_pod,
+                              .detach = outbound_detach_pod,
+                              .quiesce = outbound_quiesce_pod,
+                              .ctx = ag->v.outbound};
+    return true;
+}
+
+static int inbound_start(struct agent *ag)
+{
+    struct inbound_opts o = {.port = MESHD_PORT_INBOUND,
+                             .pin_dir = ag->pin_dir,
+                             .mtls_mode = admit_gate_mtls,
+                             .authorize = admit_gate_authorize,
+                             .mtls_ctx = &ag->gate};
+    int err = inbound_new(ag->loop, ag->v.conns, &o, &ag->inbound);
+    if (err)
+        log_error("agent: proxies: %s", strerror(-err));
+    return err;
+}
+
+static void inbound_module_free(struct agent *ag)
+{
+    inbound_free(ag->inbound);
+}
+
+static bool inbound_hooks(struct agent *ag, struct pod_hooks *out)
+{
+    *out = (struct pod_hooks){.attach = inbound_attach_pod,
+                              .detach = inbound_detach_pod,
+                              .quiesce = inbound_quiesce_pod,
+                              .ctx = ag->inbound};
+    return true;
+}
+
+/* ---- kernel connection events ------------------------------------------ */
+
+/* Attach RTT/retransmits to meshd's record of the socket. */
+static void on_kernel_event(void *ctx, const struct meshd_conn_event *ev)
+{
+    struct agent *ag = ctx;
+    conn_telemetry_kernel_event(ag->v.telemetry, conns_kernel_event(ag->v.conns, ev), ev);
+}
+
+static int kevents_start(struct agent *ag)
+{
+    int err = kevents_new(ag->loop, capture_events_fd(ag->v.capture), on_kernel_event, ag,
+                          &ag->v.kevents);
+    if (err)
+        log_error("agent: connection-event ring: %s", strerror(-err));
+    return err;
+}
+
+static void kevents_stop(struct agent *ag)
+{
+    kevents_free(ag->v.kevents);
+    ag->v.kevents = NULL;
+}
+
+/* ---- pod registry ------------------------------------------------------- */
+
+/* An enrolled pod is who its Pod object in the served configuration says. */
+static enum pod_binding bind_pod(void *ctx, struct pod *pod)
+{
+    struct agent *ag = ctx;
+    return pod_source_bind(cfg_store_current(ag->v.config), ag->opts->node, pod);
+}
+
+static int pods_start(struct agent *ag)
+{
+    struct pod_hooks hooks[PODS_MAX_HOOKS];
+    size_t n = 0;
+    for (size_t i = 0; i < agent_nmodules && n < PODS_MAX_HOOKS; i++)
+        if (agent_modules[i].pod_hooks && agent_modules[i].pod_hooks(ag, &hooks[n]))
+            n++;
+    char state_file[320];
+    snprintf(state_file, sizeof(state_file), "%s/pods.json", ag->opts->state_dir);
+    int err = pods_new(ag->v.capture, state_file, hooks, n, &ag->v.pods);
+    if (err) {
+        log_error("agent: pod registry: %s", strerror(-err));
+        return err;
+    }
+    ag->gate.pods = ag->v.pods;
+    pods_set_binder(ag->v.pods, bind_pod, ag);
+    if (ag->v.mesh) {
+        mesh_set_pods(ag->v.mesh, ag->v.pods);
+        mesh_set_config(ag->v.mesh, ag->v.config);
+        mesh_set_outbound(ag->v.mesh, ag->v.outbound);
+    }
+    pods_restore(ag->v.pods);
+    return 0;
+}
+
+/* A handover: enrolled pods stay enrolled in the kernel and fail closed
+ * until the next agent (never open). */
+static void pods_stop(struct agent *ag)
+{
+    pods_free(ag->v.pods, true);
+    ag->v.pods = ag->gate.pods = NULL;
+}
+
+/* ---- admin: the control socket, the HTTP endpoints ---------------------- */
+
+static int admin_start(struct agent *ag)
+{
+    /* The table outlives the admin: it lives with the agent. */
+    static struct admin_command cmds[ADMIN_NCOMMANDS];
+    admin_commands(&ag->v, cmds);
+    return admin_new(ag->loop, ag->opts->admin_socket, cmds, ADMIN_NCOMMANDS, &ag->v.admin);
+}
+
+static void admin_stop(struct agent *ag)
+{
+    admin_free(ag->v.admin);
+    ag->v.admin = NULL;
+}
+
+static int http_start(struct agent *ag)
+{
+    return admin_endpoints_start(ag->loop, &ag->v);
+}
+
+static void http_stop(struct agent *ag)
+{
+    for (int i = 0; i < 3; i++) {
+        http_server_free(ag->v.http[i]);
+        ag->v.http[i] = NULL;
+    }
+}
+
+const struct agent_module agent_modules[] = {
+    {"config", config_start, NULL, config_free, NULL, NULL},
+    {"capture", capture_start, NULL, capture_free, NULL, NULL},
+    {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},
+    {"conns", conns_start, conns_stop, NULL, NULL, NULL},
+    {"mesh", mesh_start, mesh_stop, NULL, mesh_identity_hooks, mesh_module_tick},
+    {"outbound", outbound_start, NULL, outbound_module_free, outbound_hooks, NULL},
+    {"inbound", inbound_start, NULL, inbound_module_free, inbound_hooks, NULL},
+    {"hbone-server", NULL, NULL, NULL, mesh_hbone_hooks, NULL},
+    {"kevents", kevents_start, kevents_stop, NULL, NULL, NULL},
+    {"pods", pods_start, pods_stop, NULL, NULL, NULL},
+    {"admin", admin_start, admin_stop, NULL, NULL, NULL},
+    {"http", http_start, http_stop, NULL, NULL, NULL},
+};
+const size_t agent_nmodules = sizeof(agent_modules) / sizeof(agent_modules[0]);

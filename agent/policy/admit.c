@@ -1,0 +1,200 @@
+/* Admission to an enrolled pod: one decision for plaintext inbound, HBONE
+ * inbound and the revalidation of open connections (see admit.h), and the
+ * gate the agent hands the proxies as their callbacks. */
+#include "policy/admit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/store.h"
+#include "core/addr.h"
+#include "core/log.h"
+#include "enroll/pod_source.h"
+#include "pki/pki.h"
+#include "policy/authz.h"
+#include "policy/peerauth.h"
+#include "proxy/conns.h"
+
+/* Enough for the policies selecting one pod in any sane mesh; more are
+ * gathered on the heap. */
+#define ADMIT_STACK_POLICIES 32
+
+const char *admit_reason_name(enum admit_reason r)
+{
+    static const char *const names[] = {
+        [ADMIT_NO_POLICY] = "no_policy",     [ADMIT_POLICY_ALLOWED] = "allowed",
+        [ADMIT_NO_CONFIG] = "no_config",     [ADMIT_POD_UNBOUND] = "pod_unbound",
+        [ADMIT_MTLS_STRICT] = "mtls_strict", [ADMIT_POLICY_DENIED] = "denied",
+        [ADMIT_NO_MEMORY] = "no_memory",
+    };
+    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
+}
+
+enum cfg_mtls policy_mtls_mode(const struct cfg_snapshot *snap, const struct pod *pod,
+                               uint16_t port)
+{
+    if (!snap)
+        return CFG_MTLS_STRICT; /* no good configuration yet: no plaintext */
+    if (!pod_source_bound(pod))
+        return CFG_MTLS_STRICT; /* who it is is unknown: nothing in plaintext */
+    struct peerauth_result r;
+    peerauth_mode(snap, pod->ns, pod_source_labels(snap, pod), port, &r);
+    return r.mode;
+}
+
+/* Istio's principal is the SPIFFE id without its scheme,
+ * "cluster.local/ns/<ns>/sa/<sa>"; its namespace, that of a workload id. */
+static void peer_of(const char *peer_id, struct admit_decision *out)
+{
+    static const char scheme[] = "spiffe://";
+    char td[256], sa[64];
+    if (!peer_id || strncmp(peer_id, scheme, sizeof(scheme) - 1) != 0)
+        return;
+    out->principal = peer_id + sizeof(scheme) - 1;
+    if (pki_spiffe_parse(peer_id, td, sizeof(td), out->ns, sizeof(out->ns), sa, sizeof(sa)) != 0)
+        out->ns[0] = '\0';
+}
+
+static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
+                      const struct admit_request *req, struct admit_decision *out)
+{
+    struct authz_policy stack[ADMIT_STACK_POLICIES], *v = stack;
+    const struct cfg_labels *labels = pod_source_labels(snap, pod);
+    size_t n = cfg_authz_select(snap, pod->ns, labels, v, ADMIT_STACK_POLICIES);
+    if (n > ADMIT_STACK_POLICIES) {
+        if (!(v = malloc(n * sizeof(*v)))) {
+            out->reason = ADMIT_NO_MEMORY;
+            return;
+        }
+        n = cfg_authz_select(snap, pod->ns, labels, v, n);
+    }
+    if (n == 0) {
+        out->allow = true;
+        out->reason = ADMIT_NO_POLICY;
+        return;
+    }
+    struct authz_request ar = {.principal = out->principal,
+                               .namespace_ = out->ns[0] ? out->ns : NULL,
+                               .source = req->src,
+                               .destination = req->dst};
+    struct authz_decision d;
+    authz_evaluate(v, n, &ar, &d);
+    out->allow = d.allow;
+    out->reason = d.allow ? ADMIT_POLICY_ALLOWED : ADMIT_POLICY_DENIED;
+    out->by = d.by ? d.by->name : NULL; /* names live in the snapshot */
+    out->audit = d.audit ? d.audit->name : NULL;
+    if (v != stack)
+        free(v);
+}
+
+void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
+                  const struct admit_request *req, struct admit_decision *out)
+{
+    *out = (struct admit_decision){.reason = ADMIT_NO_CONFIG, .mtls = CFG_MTLS_UNSET};
+    peer_of(req->peer_id, out);
+    if (!snap)
+        return; /* never less policy than the last good configuration */
+    if (!pod_source_bound(pod)) {
+        out->reason = ADMIT_POD_UNBOUND;
+        return;
+    }
+    if (req->entry == ADMIT_PLAINTEXT) {
+        out->mtls = policy_mtls_mode(snap, pod, ntohs(req->dst.port));
+        if (out->mtls == CFG_MTLS_STRICT) {
+            out->reason = ADMIT_MTLS_STRICT;
+            return;
+        }
+    }
+    authorize(snap, pod, req, out);
+}
+
+/* ---- the agent's gate ------------------------------------------------- */
+
+static const struct cfg_snapshot *served(const struct admit_gate *g)
+{
+    return cfg_store_fail_closed(g->config) ? NULL : cfg_store_current(g->config);
+}
+
+enum mtls_mode admit_gate_mtls(void *gate, const struct pod *pod, uint16_t port)
+{
+    switch (policy_mtls_mode(served(gate), pod, port)) {
+    case CFG_MTLS_STRICT:
+        return MTLS_STRICT;
+    case CFG_MTLS_DISABLE:
+        return MTLS_DISABLE;
+    default:
+        return MTLS_PERMISSIVE;
+    }
+}
+
+/* The log lines the agent has always written for a decision. */
+static void log_decision(const struct pod *pod, const struct admit_request *req,
+                         const struct admit_decision *d)
+{
+    char s[ADDR_STRLEN], t[ADDR_STRLEN];
+    const char *who = d->principal ? d->principal : addr_format(&req->src, s, sizeof(s));
+    if (d->audit)
+        log_info("authz: %s -> %s/%s %s matched AUDIT policy %s", who, pod->ns, pod->name,
+                 addr_format(&req->dst, t, sizeof(t)), d->audit);
+    switch (d->reason) {
+    case ADMIT_NO_CONFIG:
+        log_ratelimited(LOG_INFO,
+                        "authz: %s/%s: denied: no configuration has loaded yet "
+                        "(fail closed)",
+                        pod->ns, pod->name);
+        break;
+    case ADMIT_POD_UNBOUND:
+        log_ratelimited(LOG_INFO, "authz: %s/%s is %s (%s); denied", pod->ns, pod->name,
+                        pod_binding_name(pod->binding), pod->binding_why);
+        break;
+    case ADMIT_NO_MEMORY:
+        log_ratelimited(LOG_ERROR, "authz: out of memory; denying (fail closed)");
+        break;
+    case ADMIT_MTLS_STRICT: /* the 15006 listener refuses these before asking */
+        log_ratelimited(LOG_INFO, "authz: %s -> %s/%s %s: plaintext refused (mTLS STRICT)", who,
+                        pod->ns, pod->name, addr_format(&req->dst, t, sizeof(t)));
+        break;
+    case ADMIT_POLICY_DENIED:
+        log_ratelimited(LOG_INFO, "authz: %s -> %s/%s %s denied by %s", who, pod->ns, pod->name,
+                        addr_format(&req->dst, t, sizeof(t)),
+                        d->by ? d->by : "no ALLOW policy matching");
+        break;
+    default:
+        break;
+    }
+}
+
+static int gate_decide(struct admit_gate *g, const struct pod *pod, const struct admit_request *req)
+{
+    struct admit_decision d;
+    policy_admit(served(g), pod, req, &d);
+    log_decision(pod, req, &d);
+    if (d.allow)
+        return 0;
+    /* An allocation failure was never counted as a policy denial. */
+    if (d.reason != ADMIT_NO_MEMORY)
+        g->denied++;
+    return -EACCES;
+}
+
+int admit_gate_authorize(void *gate, const struct pod *pod, const char *peer_id,
+                         const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    struct admit_request req = {.entry = peer_id ? ADMIT_HBONE : ADMIT_PLAINTEXT,
+                                .peer_id = peer_id,
+                                .src = *src,
+                                .dst = *dst};
+    return gate_decide(gate, pod, &req);
+}
+
+bool admit_gate_keep_plaintext(void *gate, const struct conn_record *rec)
+{
+    struct admit_gate *g = gate;
+    const struct pod *pod = g->pods ? pods_find_ip(g->pods, &rec->orig_dst) : NULL;
+    if (!pod)
+        return true; /* unenrolled since: not ours to judge */
+    struct admit_request req = {.entry = ADMIT_REVALIDATE, .src = rec->src, .dst = rec->orig_dst};
+    return gate_decide(g, pod, &req) == 0;
+}

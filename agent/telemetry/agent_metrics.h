@@ -1,0 +1,52 @@
+/* The agent's /metrics page (15020 /metrics, /stats/prometheus) in the
+ * Prometheus text format, rendered from a snapshot of every module's
+ * statistics: build and configuration, pods and certificates, the mesh
+ * (HBONE sessions, routing refusals, outliers), connections, the BPF
+ * programs, kernel events, access logs, Istio's istio_tcp_* series and the
+ * admin endpoints' clients.
+ *
+ * The admin endpoint gathers the stats from the live modules
+ * (admin/endpoints.c); rendering from plain structs keeps the page
+ * testable without an agent (tests/unit/test_agent_metrics.c). */
+#ifndef MESHD_TELEMETRY_AGENT_METRICS_H
+#define MESHD_TELEMETRY_AGENT_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "admin/http.h"
+#include "admin/reqserver.h"
+#include "capture/capture.h"
+#include "config/store.h"
+#include "mesh/mesh.h"
+#include "proxy/conns.h"
+#include "telemetry/conn_telemetry.h"
+
+#define AGENT_METRICS_PROGS 3
+
+struct agent_metrics {
+    const char *version, *node;
+    struct cfg_store_status config;
+    size_t resources[CFG_KIND_COUNT]; /* in the served snapshot */
+    size_t pods;
+    const struct pod *pod_list; /* borrowed: certificate expiry per pod */
+    bool has_mesh;              /* --ca-dir: the mesh_* families */
+    struct mesh_stats mesh;
+    struct conns_stats conns;
+    bool has_bpf; /* the BPF counters could be read */
+    uint64_t bpf[MESHD_STAT__MAX];
+    struct capture_prog_stats progs[AGENT_METRICS_PROGS];
+    size_t nprogs;
+    struct conn_telemetry_stats telemetry;
+    size_t istio_series;
+    uint64_t istio_series_dropped;
+    const struct tcp_metrics *tcp;       /* borrowed; NULL: no istio_tcp_* */
+    const struct kernel_metrics *kernel; /* borrowed; NULL: none */
+    struct reqserver_stats http[3];      /* admin, metrics, health */
+    struct reqserver_stats control;      /* the control socket */
+};
+
+void agent_metrics_render(const struct agent_metrics *m, struct http_response *r);
+
+#endif

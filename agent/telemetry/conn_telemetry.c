@@ -1,0 +1,153 @@
+/* Connection records into Istio metrics, access-log lines and kernel
+ * measurements (see conn_telemetry.h). */
+#include "telemetry/conn_telemetry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/store.h"
+#include "core/loop.h"
+#include "enroll/pods.h"
+#include "policy/telemetry.h"
+#include "proxy/conns.h"
+#include "telemetry/accesslog.h"
+#include "telemetry/kernel_metrics.h"
+#include "telemetry/tcp_metrics.h"
+#include "telemetry/workload_labels.h"
+
+/* Series of workloads gone for 10 minutes are dropped (Istio's metric
+ * expiry is comparable). */
+#define SERIES_EXPIRY_NS (600ull * 1000000000ull)
+
+struct conn_telemetry {
+    struct conn_telemetry_opts opts;
+    struct tcp_metrics *tcp;
+    struct kernel_metrics *kernel;
+    int stdout_flags; /* before we made stdout non-blocking; -1: untouched */
+    struct conn_telemetry_stats stats;
+};
+
+int conn_telemetry_new(const struct conn_telemetry_opts *opts, struct conn_telemetry **out)
+{
+    struct conn_telemetry *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->opts = *opts;
+    t->stdout_flags = -1;
+    int err = tcp_metrics_new(SERIES_EXPIRY_NS, &t->tcp);
+    if (!err)
+        err = kernel_metrics_new(&t->kernel);
+    if (err) {
+        conn_telemetry_free(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+void conn_telemetry_free(struct conn_telemetry *t)
+{
+    if (!t)
+        return;
+    if (t->stdout_flags >= 0)
+        fcntl(STDOUT_FILENO, F_SETFL, t->stdout_flags);
+    tcp_metrics_free(t->tcp);
+    kernel_metrics_free(t->kernel);
+    free(t);
+}
+
+/* Istio's labels: what the record knows, then what the configuration says
+ * about both workloads. */
+static void labels_of(const struct conn_telemetry *t, const struct conn_record *rec,
+                      struct tcp_labels *l)
+{
+    tcp_labels_from_record(rec, l);
+    tcp_labels_from_config(cfg_store_current(t->opts.config), t->opts.trust_domain, rec, l);
+}
+
+void conn_telemetry_opened(struct conn_telemetry *t, const struct conn_record *rec)
+{
+    struct tcp_labels l;
+    labels_of(t, rec, &l);
+    tcp_metrics_opened(t->tcp, &l, loop_now_ns());
+}
+
+/* Access logs must never block the loop (see telemetry/accesslog.h):
+ * stdout turns non-blocking when the first line is due. */
+static void stdout_nonblocking(struct conn_telemetry *t)
+{
+    if (t->stdout_flags >= 0 || (t->stdout_flags = fcntl(STDOUT_FILENO, F_GETFL)) < 0)
+        return;
+    fcntl(STDOUT_FILENO, F_SETFL, t->stdout_flags | O_NONBLOCK);
+}
+
+/* --access-log logs every connection; otherwise the Telemetry resources
+ * decide for the record's pod (the source's for outbound, the
+ * destination's for inbound). */
+static bool access_log_wanted(const struct conn_telemetry *t, const struct conn_record *rec)
+{
+    if (t->opts.access_log_all)
+        return true;
+    const struct cfg_snapshot *snap = cfg_store_current(t->opts.config);
+    if (!cfg_count(snap, CFG_TELEMETRY))
+        return false;
+    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1];
+    if (pods_parse_ref(rec->pod, ns, name) != 0)
+        return false;
+    const struct cfg_pod *p = cfg_find(snap, CFG_POD, ns, name);
+    struct access_log_decision d;
+    telemetry_access_log(snap, ns, p ? &p->meta.labels : NULL,
+                         strcmp(rec->direction, "inbound") == 0, &d);
+    return d.enabled;
+}
+
+void conn_telemetry_closed(struct conn_telemetry *t, const struct conn_record *rec)
+{
+    struct tcp_labels l;
+    labels_of(t, rec, &l);
+    /* Istio counts from the destination's view whatever the reporter:
+     * sent = response bytes, received = request bytes. A record's
+     * bytes_sent is the request direction for both of our directions. */
+    tcp_metrics_closed(t->tcp, &l, rec->bytes_received, rec->bytes_sent, rec->state == CONN_FAILED,
+                       loop_now_ns());
+    if (!access_log_wanted(t, rec))
+        return;
+    stdout_nonblocking(t);
+    if (accesslog_write(STDOUT_FILENO, rec, t->opts.log_json ? ACCESSLOG_JSON : ACCESSLOG_TEXT))
+        t->stats.access_log_written++;
+    else
+        t->stats.access_log_dropped++;
+}
+
+void conn_telemetry_kernel_event(struct conn_telemetry *t, const struct conn_record *rec,
+                                 const struct meshd_conn_event *ev)
+{
+    if (rec) {
+        t->stats.kevents_joined++;
+        kernel_metrics_observe(t->kernel, rec, ev);
+    } else
+        t->stats.kevents_unjoined++; /* the app's own connections, not proxied */
+}
+
+void conn_telemetry_tick(struct conn_telemetry *t, uint64_t now_ns)
+{
+    tcp_metrics_expire(t->tcp, now_ns);
+}
+
+void conn_telemetry_get_stats(const struct conn_telemetry *t, struct conn_telemetry_stats *out)
+{
+    *out = t->stats;
+}
+
+const struct tcp_metrics *conn_telemetry_tcp(const struct conn_telemetry *t)
+{
+    return t->tcp;
+}
+
+const struct kernel_metrics *conn_telemetry_kernel(const struct conn_telemetry *t)
+{
+    return t->kernel;
+}

@@ -1,0 +1,176 @@
+/* Admission to an enrolled pod (agent/policy/admit.c): one table for the
+ * three entry points, plaintext on 15006, an HBONE stream on 15008 with
+ * the peer's verified identity, and the revalidation of an open plaintext
+ * connection after a reload. Each row names the behaviour it checks. The
+ * pod is shop/pay-1 (labels app=pay, 10.244.1.11) on node n1, port 8080;
+ * its Pod object is in the row's YAML unless the row says it is pending. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/addr.h"
+#include "enroll/pod_source.h"
+#include "policy/admit.h"
+#include "support/config_fixture.h"
+
+#define POD_ON(node)                                                                               \
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: pay-1, namespace: shop, labels: {app: pay}}\n"    \
+    "spec: {nodeName: " node                                                                       \
+    ", serviceAccountName: payments, containers: [{name: a, image: i}]}\n"                         \
+    "status: {podIPs: [{ip: 10.244.1.11}]}\n---\n"
+#define POD POD_ON("n1")
+
+#define PA(ns, name, spec)                                                                         \
+    "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: " name           \
+    ", namespace: " ns "}\nspec: " spec "\n---\n"
+#define AP(ns, name, spec)                                                                         \
+    "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: " name          \
+    ", namespace: " ns "}\nspec: " spec "\n---\n"
+
+#define STRICT     PA("shop", "strict", "{mtls: {mode: STRICT}}")
+#define PERMISSIVE PA("shop", "permissive", "{mtls: {mode: PERMISSIVE}}")
+#define ALLOW_FRONT                                                                                \
+    AP("shop", "allow-front",                                                                      \
+       "{selector: {matchLabels: {app: pay}}, action: ALLOW, rules: [{from: [{source: "            \
+       "{namespaces: [front]}}]}]}")
+#define DENY_EVIL                                                                                  \
+    AP("shop", "deny-evil",                                                                        \
+       "{action: DENY, rules: [{from: [{source: {principals: [cluster.local/ns/evil/*]}}]}]}")
+#define ALLOW_OTHER_APP                                                                            \
+    AP("shop", "allow-other",                                                                      \
+       "{selector: {matchLabels: {app: other}}, action: ALLOW, rules: [{from: [{source: "          \
+       "{namespaces: [nobody]}}]}]}")
+#define MESH_DENY_OUTSIDERS                                                                        \
+    AP("istio-system", "outsiders",                                                                \
+       "{action: DENY, rules: [{from: [{source: {notNamespaces: [front]}}]}]}")
+
+#define FRONT "spiffe://cluster.local/ns/front/sa/web"
+#define EVIL  "spiffe://cluster.local/ns/evil/sa/x"
+
+enum { P = ADMIT_PLAINTEXT, H = ADMIT_HBONE, R = ADMIT_REVALIDATE };
+
+static const struct admit_case {
+    const char *behaviour;
+    const char *yaml; /* NULL: no configuration served */
+    int entry;
+    const char *peer; /* hbone rows: the verified SPIFFE id */
+    bool allow;
+    enum admit_reason reason;
+    const char *by; /* the deciding policy, or NULL */
+} cases[] = {
+    {"no configuration served: plaintext is refused (fail closed)", NULL, P, NULL, false,
+     ADMIT_NO_CONFIG, NULL},
+    {"no configuration served: an authenticated peer is refused too", NULL, H, FRONT, false,
+     ADMIT_NO_CONFIG, NULL},
+    {"no configuration served: open connections are closed", NULL, R, NULL, false, ADMIT_NO_CONFIG,
+     NULL},
+    {"a pending pod (no Pod object, no account) takes no plaintext", ALLOW_FRONT, P, NULL, false,
+     ADMIT_POD_UNBOUND, NULL},
+    {"a pending pod takes nothing over HBONE, whatever the policy", ALLOW_FRONT, H, FRONT, false,
+     ADMIT_POD_UNBOUND, NULL},
+    {"a pending pod keeps no open connection", "", R, NULL, false, ADMIT_POD_UNBOUND, NULL},
+    {"a pod in conflict (Pod object on another node) is refused", POD_ON("n2"), H, FRONT, false,
+     ADMIT_POD_UNBOUND, NULL},
+    {"no policy: plaintext is allowed (PERMISSIVE by default)", POD, P, NULL, true, ADMIT_NO_POLICY,
+     NULL},
+    {"no policy: an HBONE peer is allowed", POD, H, EVIL, true, ADMIT_NO_POLICY, NULL},
+    {"no policy: an open plaintext connection stays", POD, R, NULL, true, ADMIT_NO_POLICY, NULL},
+    {"STRICT refuses plaintext", POD STRICT, P, NULL, false, ADMIT_MTLS_STRICT, NULL},
+    {"STRICT admits an HBONE peer", POD STRICT, H, FRONT, true, ADMIT_NO_POLICY, NULL},
+    {"revalidation judges authorization, not the mTLS mode (as Istio)", POD STRICT, R, NULL, true,
+     ADMIT_NO_POLICY, NULL},
+    {"PERMISSIVE admits plaintext", POD PERMISSIVE, P, NULL, true, ADMIT_NO_POLICY, NULL},
+    {"ALLOW from a namespace admits a peer of that namespace", POD ALLOW_FRONT, H, FRONT, true,
+     ADMIT_POLICY_ALLOWED, "shop/allow-front"},
+    {"ALLOW from a namespace refuses a peer of another", POD ALLOW_FRONT, H, EVIL, false,
+     ADMIT_POLICY_DENIED, NULL},
+    {"ALLOW from a namespace refuses plaintext (no identity, no namespace)", POD ALLOW_FRONT, P,
+     NULL, false, ADMIT_POLICY_DENIED, NULL},
+    {"ALLOW from a namespace closes an open plaintext connection", POD ALLOW_FRONT, R, NULL, false,
+     ADMIT_POLICY_DENIED, NULL},
+    {"a SPIFFE id that is not a workload id has no namespace", POD ALLOW_FRONT, H,
+     "spiffe://cluster.local/ns/front/sa/web/extra", false, ADMIT_POLICY_DENIED, NULL},
+    {"DENY by principal refuses that peer", POD DENY_EVIL, H, EVIL, false, ADMIT_POLICY_DENIED,
+     "shop/deny-evil"},
+    {"DENY by principal lets another peer in", POD DENY_EVIL, H, FRONT, true, ADMIT_POLICY_ALLOWED,
+     NULL},
+    {"DENY by principal never matches plaintext", POD DENY_EVIL, P, NULL, true,
+     ADMIT_POLICY_ALLOWED, NULL},
+    {"a policy selecting other labels does not apply", POD ALLOW_OTHER_APP, H, EVIL, true,
+     ADMIT_NO_POLICY, NULL},
+    {"a root-namespace DENY notNamespaces refuses plaintext", POD MESH_DENY_OUTSIDERS, P, NULL,
+     false, ADMIT_POLICY_DENIED, "istio-system/outsiders"},
+    {"a root-namespace DENY notNamespaces admits the named namespace", POD MESH_DENY_OUTSIDERS, H,
+     FRONT, true, ADMIT_POLICY_ALLOWED, NULL},
+};
+
+static void addr(const char *s, struct meshd_addr *out)
+{
+    assert_int_equal(addr_parse(s, out), 0);
+}
+
+static void decides_every_entry_point_from_one_table(void **state)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct admit_case *c = &cases[i];
+        struct cfg_fixture f = {0};
+        if (c->yaml) {
+            cfg_fixture_load(&f, c->yaml);
+            if (f.diags.n)
+                cfg_fixture_dump(&f);
+            assert_int_equal(f.diags.n, 0);
+        }
+        struct pod pod = {.ns = "shop", .name = "pay-1"};
+        pod_source_bind(f.snap, "n1", &pod);
+        struct admit_request req = {.entry = (enum admit_entry)c->entry, .peer_id = c->peer};
+        addr("10.244.2.7:40000", &req.src);
+        addr("10.244.1.11:8080", &req.dst);
+        struct admit_decision d;
+        policy_admit(f.snap, &pod, &req, &d);
+        if (d.allow != c->allow || d.reason != c->reason ||
+            (c->by ? !d.by || strcmp(d.by, c->by) != 0 : d.by != NULL))
+            fail_msg("%s: got %s (%s) by %s", c->behaviour, d.allow ? "allow" : "deny",
+                     admit_reason_name(d.reason), d.by ? d.by : "(none)");
+        /* The identity policies saw: Istio's principal, the id's namespace. */
+        if (c->peer)
+            assert_string_equal(d.principal, c->peer + strlen("spiffe://"));
+        else
+            assert_null(d.principal);
+        const char *want_ns = !c->peer                      ? ""
+                              : strcmp(c->peer, FRONT) == 0 ? "front"
+                              : strcmp(c->peer, EVIL) == 0  ? "evil"
+                                                            : ""; /* not a workload id */
+        assert_string_equal(d.ns, want_ns);
+        if (c->yaml)
+            cfg_fixture_free(&f);
+    }
+}
+
+static void the_mtls_mode_fails_closed(void **state)
+{
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    assert_int_equal(policy_mtls_mode(NULL, &pod, 8080), CFG_MTLS_STRICT);
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, "");
+    pod_source_bind(f.snap, "n1", &pod); /* pending: no Pod object */
+    assert_int_equal(policy_mtls_mode(f.snap, &pod, 8080), CFG_MTLS_STRICT);
+    cfg_fixture_free(&f);
+    cfg_fixture_load(&f, POD PERMISSIVE);
+    pod_source_bind(f.snap, "n1", &pod);
+    assert_int_equal(policy_mtls_mode(f.snap, &pod, 8080), CFG_MTLS_PERMISSIVE);
+    cfg_fixture_free(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(decides_every_entry_point_from_one_table),
+        cmocka_unit_test(the_mtls_mode_fails_closed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
