@@ -93,7 +93,8 @@ static void pending_handshakes_are_capped_and_expire(void **state)
     struct loop *loop;
     assert_int_equal(loop_new(&loop), 0);
     struct conns *conns;
-    struct conns_opts co = {.max_conns = 100, .records = 16};
+    struct conns_opts co = {
+        .max_conns = 100, .records = 16, .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE}};
     assert_int_equal(conns_new(loop, &co, &conns), 0);
     sctx = tls_fixture_ctx(true);
     SSL_CTX *cctx = tls_fixture_ctx(false);
