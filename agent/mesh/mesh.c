@@ -269,7 +269,6 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                  .stream_ctx = m,
                                  .give_back = true}; /* the outbound proxy retries */
     struct hbone_inbound_opts io = {.port = MESHD_PORT_HBONE,
-                                    .owner = opts->owner,
                                     .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
                                     .idle_timeout_ns = IDLE_TIMEOUT_NS,
                                     .server_ctx = server_ctx,

@@ -25,8 +25,7 @@ struct hbone_inbound;
 #define HBONE_INBOUND_MAX_PENDING        512
 
 struct hbone_inbound_opts {
-    uint16_t port;               /* 15008 */
-    struct upstream_owner owner; /* its sockets to the app are meshd's own */
+    uint16_t port; /* 15008 */
     /* Until the client is authenticated (TLS done and its certificate
      * verified): the deadline, and the caps on such connections from one
      * client address and in all (0: the defaults below); past a cap, new

@@ -105,8 +105,7 @@ static void pending_handshakes_are_capped_and_expire(void **state)
                                    .max_pending = TOTAL,
                                    .server_ctx = server_ctx,
                                    .verify_client = verify_client,
-                                   .loopback_clients = true,
-                                   .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE}};
+                                   .loopback_clients = true};
     struct hbone_inbound *hi;
     assert_int_equal(hbone_inbound_new(loop, conns, &o, &hi), 0);
     struct pod pod = {.ns = "a", .name = "server"};

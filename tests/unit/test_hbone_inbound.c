@@ -77,7 +77,6 @@ static int setup(void **state)
     server_ctx_fixture = tls_fixture_ctx(true);
     f->cctx = tls_fixture_ctx(false);
     struct hbone_inbound_opts o = {.port = HBONE_TEST_PORT,
-                                   .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE},
                                    .handshake_timeout_ns = 1000000000ull,
                                    .idle_timeout_ns = 60000000000ull,
                                    .server_ctx = server_ctx,
