@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent_modules.h"
+#include "core/container.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/proc.h"
@@ -72,7 +73,7 @@ static void begin_drain(struct agent *ag)
 
 static void on_signal(struct loop_io *io, uint32_t events)
 {
-    struct agent *ag = (struct agent *)((char *)io - offsetof(struct agent, signal_io));
+    struct agent *ag = container_of(io, struct agent, signal_io);
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
         log_info("agent: %s received; %s", strsignal((int)si.ssi_signo),

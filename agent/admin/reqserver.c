@@ -18,6 +18,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "core/container.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -132,7 +133,7 @@ static void server_arm(struct reqserver *s)
 
 static void client_release(struct loop_deferred *d)
 {
-    struct client *c = (struct client *)((char *)d - offsetof(struct client, release));
+    struct client *c = container_of(d, struct client, release);
     free(c->in);
     free(c->out);
     free(c);
@@ -296,7 +297,7 @@ static void client_on_io(struct loop_io *io, uint32_t events)
 
 static void on_timer(struct loop_io *io, uint32_t events)
 {
-    struct reqserver *s = (struct reqserver *)((char *)io - offsetof(struct reqserver, timer));
+    struct reqserver *s = container_of(io, struct reqserver, timer);
     uint64_t expirations;
     if (read(io->fd, &expirations, sizeof(expirations)) == -1 && errno != EAGAIN)
         return;

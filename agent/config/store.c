@@ -13,6 +13,7 @@
 
 #include "config/analyze.h"
 #include "config/persist.h"
+#include "core/container.h"
 #include "core/dirwatch.h"
 #include "core/log.h"
 
@@ -297,7 +298,7 @@ static void start_load(struct cfg_store *st)
 
 static void on_load_done(struct loop_io *io, uint32_t events)
 {
-    struct cfg_store *st = (struct cfg_store *)((char *)io - offsetof(struct cfg_store, done_io));
+    struct cfg_store *st = container_of(io, struct cfg_store, done_io);
     uint64_t n;
     if (read(io->fd, &n, sizeof(n)) != sizeof(n) || !st->busy)
         return;

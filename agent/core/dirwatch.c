@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "core/container.h"
 #include "core/log.h"
 
 #define WATCH_MASK                                                                                 \
@@ -101,7 +102,7 @@ static void on_notify(struct loop_io *io, uint32_t events)
 
 static void on_timer(struct loop_io *io, uint32_t events)
 {
-    struct dirwatch *w = (struct dirwatch *)((char *)io - offsetof(struct dirwatch, timer_io));
+    struct dirwatch *w = container_of(io, struct dirwatch, timer_io);
     uint64_t n;
     if (read(io->fd, &n, sizeof(n)) != sizeof(n))
         return;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/container.h"
 #include "core/log.h"
 #include "hbone/internal.h"
 
@@ -241,8 +242,7 @@ static bool session_flush(struct hbone_session *s)
 
 static void session_release(struct loop_deferred *d)
 {
-    struct hbone_session *s =
-        (struct hbone_session *)((char *)d - offsetof(struct hbone_session, release));
+    struct hbone_session *s = container_of(d, struct hbone_session, release);
     free(s->out);
     free(s);
 }
@@ -277,8 +277,7 @@ static void session_teardown(struct hbone_session *s)
  * updated, or a finished session torn down. */
 static void session_flush_task(struct loop_task *t)
 {
-    struct hbone_session *s =
-        (struct hbone_session *)((char *)t - offsetof(struct hbone_session, flush_task));
+    struct hbone_session *s = container_of(t, struct hbone_session, flush_task);
     if (s->torn_down)
         return;
     s->busy++;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/container.h"
 #include "core/log.h"
 #include "hbone/internal.h"
 
@@ -32,8 +33,7 @@ struct hbone_stream *hbone_st_new(struct hbone_session *s, void *ctx)
 
 static void stream_release(struct loop_deferred *d)
 {
-    struct hbone_stream *st =
-        (struct hbone_stream *)((char *)d - offsetof(struct hbone_stream, release));
+    struct hbone_stream *st = container_of(d, struct hbone_stream, release);
     free(st->up);
     free(st->down);
     free(st);

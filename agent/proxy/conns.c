@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/addr.h"
+#include "core/container.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "meshd/telemetry.h"
@@ -70,7 +71,7 @@ static uint64_t sock_cookie(int fd)
 
 static void conn_release(struct loop_deferred *d)
 {
-    free((char *)d - offsetof(struct conn, release));
+    free(container_of(d, struct conn, release));
 }
 
 static uint64_t unix_ms(void)
@@ -234,7 +235,7 @@ static void conn_connect_failed(struct conn *c, int err, enum resp_flag flag)
 
 static void conn_on_connected(struct loop_io *io, uint32_t events)
 {
-    struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, connect_io));
+    struct conn *c = container_of(io, struct conn, connect_io);
     int soerr = upstream_connect_result(io->fd);
     if (soerr == 0 && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return;
