@@ -51,8 +51,10 @@ for pod in 2,1 1,1; do
     done
 done
 
-# fetch FROM_POD URL: the body, or "" if curl failed.
-fetch() { topo_exec "${POD_NS[$1]}" curl -sg --max-time 5 "$2" || true; }
+# fetch FROM_POD URL: the body, or "" if curl failed. Two retries: on a
+# loaded machine the very first IPv6 packets of a fresh topology were seen
+# to be lost (neighbour discovery); a topology that is broken fails all three.
+fetch() { topo_exec "${POD_NS[$1]}" curl -sg --max-time 5 --retry 2 --retry-delay 1 --retry-all-errors "$2" || true; }
 want=hello-$TOPO_RUN
 
 t_begin "cross-node pod to pod"
