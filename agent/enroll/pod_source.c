@@ -36,20 +36,12 @@ static enum pod_binding bind_as(struct pod *pod, enum pod_binding b, const char 
     return b;
 }
 
-/* Effective values from the caller's claims alone. */
-static void take_claims(struct pod *pod)
-{
-    snprintf(pod->sa, sizeof(pod->sa), "%s", pod->claimed_sa);
-    memcpy(pod->ips, pod->claimed_ips, sizeof(pod->ips));
-    pod->nips = pod->nclaimed_ips;
-}
-
 enum pod_binding pod_source_bind(const struct cfg_snapshot *snap, const char *node, struct pod *pod)
 {
     char why[sizeof(pod->binding_why)];
     const struct cfg_pod *obj = pod_source_object(snap, pod);
     if (!obj) {
-        take_claims(pod);
+        pod_take_claims(pod);
         if (pod->claimed_sa[0])
             return bind_as(pod, POD_BY_CALLER,
                            "no Pod object in the configuration; service account as enrolled");
@@ -61,14 +53,14 @@ enum pod_binding pod_source_bind(const struct cfg_snapshot *snap, const char *no
     if (node && obj->node && obj->node[0] && strcmp(obj->node, node) != 0) {
         snprintf(why, sizeof(why), "the Pod object is scheduled on node %.64s, not on %.64s",
                  obj->node, node);
-        take_claims(pod);
+        pod_take_claims(pod);
         return bind_as(pod, POD_CONFLICT, why);
     }
     if (pod->claimed_sa[0] && strcmp(pod->claimed_sa, sa) != 0) {
         snprintf(why, sizeof(why),
                  "service account \"%.64s\" was given, the Pod object says \"%.64s\"",
                  pod->claimed_sa, sa);
-        take_claims(pod);
+        pod_take_claims(pod);
         return bind_as(pod, POD_CONFLICT, why);
     }
     for (size_t i = 0; i < pod->nclaimed_ips; i++) {
@@ -76,7 +68,7 @@ enum pod_binding pod_source_bind(const struct cfg_snapshot *snap, const char *no
             char a[ADDR_STRLEN];
             addr_format_ip(&pod->claimed_ips[i], a, sizeof(a));
             snprintf(why, sizeof(why), "address %s was given, the Pod object does not have it", a);
-            take_claims(pod);
+            pod_take_claims(pod);
             return bind_as(pod, POD_CONFLICT, why);
         }
     }

@@ -47,13 +47,18 @@ void pods_set_binder(struct pods *p, pod_bind_fn bind, void *ctx)
     p->bind_ctx = ctx;
 }
 
+void pod_take_claims(struct pod *pod)
+{
+    snprintf(pod->sa, sizeof(pod->sa), "%s", pod->claimed_sa);
+    memcpy(pod->ips, pod->claimed_ips, sizeof(pod->ips));
+    pod->nips = pod->nclaimed_ips;
+}
+
 static enum pod_binding pod_bind(struct pods *p, struct pod *pod)
 {
     if (p->bind)
         return p->bind(p->bind_ctx, pod);
-    snprintf(pod->sa, sizeof(pod->sa), "%s", pod->claimed_sa);
-    memcpy(pod->ips, pod->claimed_ips, sizeof(pod->ips));
-    pod->nips = pod->nclaimed_ips;
+    pod_take_claims(pod);
     pod->binding = pod->claimed_sa[0] ? POD_BY_CALLER : POD_PENDING;
     snprintf(pod->binding_why, sizeof(pod->binding_why), "%s",
              pod->claimed_sa[0] ? "service account as enrolled" : "no service account");

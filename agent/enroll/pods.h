@@ -107,6 +107,8 @@ void pods_free(struct pods *p, bool handover);
  * and enrollment stay. The drain before pods_free(p, true). */
 void pods_quiesce(struct pods *p);
 
+/* Sets the pod's effective service account and IPs to what it claimed. */
+void pod_take_claims(struct pod *pod);
 /* Without a binder a pod is bound by its claims alone (unit tests). */
 void pods_set_binder(struct pods *p, pod_bind_fn bind, void *ctx);
 /* Binds every pod again (a new configuration); `rebound` hears of those
