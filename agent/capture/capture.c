@@ -279,6 +279,23 @@ err_free:
     return err;
 }
 
+/* Removes an instance's (empty) pin directory, then the shared parent once
+ * the last instance has left. 0, or -1 with errno. */
+static int pin_dir_remove(const char *pin_dir)
+{
+    if (rmdir(pin_dir) == -1 && errno != ENOENT)
+        return -1;
+    char parent[512];
+    if (snprintf(parent, sizeof(parent), "%s", pin_dir) >= (int)sizeof(parent))
+        return 0; /* never rmdir a truncated path */
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(parent); /* ENOTEMPTY while another instance is pinned: fine */
+    }
+    return 0;
+}
+
 void capture_close(struct capture *c, bool detach)
 {
     if (!c)
@@ -299,16 +316,8 @@ void capture_close(struct capture *c, bool detach)
         }
     }
     meshd_capture__destroy(c->skel);
-    if (detach && c->pin_dir[0]) {
-        if (rmdir(c->pin_dir) == -1 && errno != ENOENT)
-            log_warn("capture: %s left behind: %s", c->pin_dir, strerror(errno));
-        /* The shared parent goes too once the last instance has left. */
-        char *slash = strrchr(c->pin_dir, '/');
-        if (slash) {
-            *slash = '\0';
-            rmdir(c->pin_dir);
-        }
-    }
+    if (detach && c->pin_dir[0] && pin_dir_remove(c->pin_dir) != 0)
+        log_warn("capture: %s left behind: %s", c->pin_dir, strerror(errno));
     if (c->cgroup_fd != -1)
         close(c->cgroup_fd);
     free(c);
@@ -478,16 +487,9 @@ int capture_uninstall(const char *pin_dir)
         }
     }
     closedir(d);
-    if (rmdir(pin_dir) == -1 && errno != ENOENT) {
+    if (pin_dir_remove(pin_dir) != 0) {
         rc = rc ? rc : -errno;
         log_error("uninstall: %s left behind: %s", pin_dir, strerror(errno));
-    } else {
-        snprintf(path, sizeof(path), "%s", pin_dir);
-        char *slash = strrchr(path, '/');
-        if (slash) { /* the shared parent goes once the last instance has left */
-            *slash = '\0';
-            rmdir(path);
-        }
     }
     log_info("uninstall: %zu pod enrollment%s removed, %zu link%s detached, %zu pin%s removed "
              "under %s",
