@@ -349,8 +349,10 @@ int capture_events_fd(const struct capture *c)
 
 struct upstream_owner capture_owner(const struct capture *c)
 {
+    /* The pid once here, not a getpid() per connect. */
     return (struct upstream_owner){.mark = c->sock_mark,
-                                   .own_map_fd = bpf_map__fd(c->skel->maps.meshd_own)};
+                                   .own_map_fd = bpf_map__fd(c->skel->maps.meshd_own),
+                                   .agent_pid = (uint32_t)getpid()};
 }
 
 bool capture_resumed(const struct capture *c)

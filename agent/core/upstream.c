@@ -38,7 +38,7 @@ static int register_own(const struct upstream_owner *o, int fd)
 {
     if (o->own_map_fd == UPSTREAM_NO_CAPTURE)
         return 0;
-    struct meshd_own v = {.agent_pid = (uint32_t)getpid()};
+    struct meshd_own v = {.agent_pid = o->agent_pid};
     int err = bpf_map_update_elem(o->own_map_fd, &fd, &v, BPF_NOEXIST);
     return err < 0 ? err : 0;
 }
@@ -98,9 +98,7 @@ int upstream_connect(int netns_fd, const struct meshd_addr *dst,
      * IPv6 address, or the client's): never towards one of meshd's own in-pod ports,
      * which would have meshd accept its own connection. The proxies
      * refuse these earlier; this is the last line. */
-    uint16_t port = ntohs(dst->port);
-    if (bind_src &&
-        (port == MESHD_PORT_OUTBOUND || port == MESHD_PORT_INBOUND || port == MESHD_PORT_HBONE))
+    if (bind_src && meshd_port_in_pod(ntohs(dst->port)))
         return -ELOOP;
     int fd = netns_socket(netns_fd, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)

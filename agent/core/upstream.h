@@ -23,6 +23,7 @@ struct upstream_owner {
      * nothing. UPSTREAM_NO_CAPTURE (-1) skips registration: only for
      * processes with no capture programs to escape, the unit tests. */
     int own_map_fd;
+    uint32_t agent_pid; /* written into each registration, for debugging */
 };
 #define UPSTREAM_NO_CAPTURE (-1)
 

@@ -179,7 +179,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", hs->peer_id);
     /* ztunnel's self-call: a tunnel to one of meshd's own ports would nest
      * meshd inside itself, the inner connection coming from 127.0.0.6. */
-    if (listener_is_meshd_port(ntohs(dst.port))) {
+    if (meshd_port_in_pod(ntohs(dst.port))) {
         hi->stats.self_calls++;
         log_ratelimited(LOG_WARN, "hbone: %s: CONNECT to %s from %s refused: a self-call", ref,
                         req->authority, hs->peer_id);

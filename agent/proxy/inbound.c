@@ -90,7 +90,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
      * listener's bound address, a connection meshd opened, podIP:15006
      * itself) would have meshd connect to itself, again and again. */
     if (!listener_is_pod_addr(pod, &dst) || listener_peer_may_be_meshd(&src, &dst) ||
-        listener_is_meshd_port(ntohs(dst.port))) {
+        meshd_port_in_pod(ntohs(dst.port))) {
         char s[ADDR_STRLEN], d[ADDR_STRLEN];
         log_ratelimited(LOG_WARN, "inbound: %s: %s -> %s refused: a self-call", ref,
                         addr_format(&src, s, sizeof(s)), addr_format(&dst, d, sizeof(d)));

@@ -169,11 +169,6 @@ struct upstream_source listener_app_source(const struct pod *pod, const struct m
     return s;
 }
 
-bool listener_is_meshd_port(uint16_t port)
-{
-    return port == MESHD_PORT_OUTBOUND || port == MESHD_PORT_INBOUND || port == MESHD_PORT_HBONE;
-}
-
 bool listener_addr_is_loopback(const struct meshd_addr *a)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

@@ -51,11 +51,9 @@ struct upstream_source listener_app_source(const struct pod *pod, const struct m
 
 /* Self-connection guards. The invariant (docs/ARCHITECTURE.md): a
  * connection meshd opens is never accepted by meshd again, and nothing
- * meshd proxies is sent to one of its own in-pod ports. */
+ * meshd proxies is sent to one of its own in-pod ports
+ * (meshd_port_in_pod, meshd/capture.h). */
 
-/* Is `port` (host order) one meshd listens on inside a pod: 15001, 15006,
- * 15008? Such a port is never a destination meshd proxies to. */
-bool listener_is_meshd_port(uint16_t port);
 /* 127.0.0.0/8, ::1 or an IPv4-mapped loopback address. */
 bool listener_addr_is_loopback(const struct meshd_addr *a);
 /* Is `a` (port ignored) one of the pod's addresses? A pod whose addresses

@@ -158,8 +158,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
     conn_record(c)->orig_dst = od.dst;
     /* The pod's own address on one of meshd's ports: meshd would accept
      * its own connection (ztunnel refuses this self-call too). */
-    if (pod->nips && listener_is_pod_addr(pod, &od.dst) &&
-        listener_is_meshd_port(ntohs(od.dst.port))) {
+    if (pod->nips && listener_is_pod_addr(pod, &od.dst) && meshd_port_in_pod(ntohs(od.dst.port))) {
         log_ratelimited(LOG_WARN, "outbound: %s: connect to its own meshd port %u refused", ref,
                         ntohs(od.dst.port));
         conn_refuse_self_call(c);

@@ -21,6 +21,13 @@
 #define MESHD_PORT_OUTBOUND 15001
 #define MESHD_PORT_INBOUND  15006
 #define MESHD_PORT_HBONE    15008
+
+/* The ports meshd listens on inside a pod: never a destination meshd
+ * proxies to (a self-call, ztunnel's "illegal ports"). */
+static inline int meshd_port_in_pod(__u16 port)
+{
+    return port == MESHD_PORT_OUTBOUND || port == MESHD_PORT_INBOUND || port == MESHD_PORT_HBONE;
+}
 /* The agent's own endpoints, in its (node) netns. */
 #define MESHD_PORT_ADMIN   15000
 #define MESHD_PORT_METRICS 15020

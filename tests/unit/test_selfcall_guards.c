@@ -35,7 +35,7 @@ meshd_ports_are_the_in_pod_listeners(void **state)
     } rows[] = {{15001, true},  {15006, true},  {15008, true}, {15000, false},
                 {15020, false}, {15021, false}, {8080, false}, {0, false}};
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        assert_int_equal(listener_is_meshd_port(rows[i].port), rows[i].meshd);
+        assert_int_equal(meshd_port_in_pod(rows[i].port), rows[i].meshd);
 }
 
 static void local_address_must_be_the_pods(void **state)

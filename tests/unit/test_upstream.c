@@ -128,7 +128,7 @@ static void test_registration_table(void **state)
     struct fx *f = *state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         print_message("  %s\n", cases[i].name);
-        struct upstream_owner o = {.mark = MESHD_SOCK_MARK};
+        struct upstream_owner o = {.mark = MESHD_SOCK_MARK, .agent_pid = (uint32_t)getpid()};
         switch (cases[i].kind) {
         case OWN_MAP:
             o.own_map_fd = f->own;
