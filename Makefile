@@ -28,13 +28,17 @@ Q := @
 msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
 endif
 
-PKGS      := libbpf libelf zlib openssl yaml-0.1 jansson libnghttp2 libmnl
+PKGS      := libbpf libelf zlib openssl yaml-0.1 jansson libnghttp2 libmnl libpcre2-8
+# llhttp (Node's HTTP/1 parser) as Debian's node-llhttp ships it: C sources
+# to build into the agent, not a library.
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing \
-             -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -Itests/unit \
+             -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -Itests/unit -I$(LLHTTP_INC) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
-LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lssl -lcrypto -lyaml -ljansson -lnghttp2 -lmnl) -lpthread
+LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lssl -lcrypto -lyaml -ljansson -lnghttp2 -lmnl -lpcre2-8) -lpthread
 ifeq ($(SANITIZE),1)
 CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS   += -fsanitize=address,undefined
@@ -55,6 +59,7 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
 LIBMESHD   := $(BUILD)/libmeshd.a
+LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
 
 .PHONY: all test unit e2e demo bench deps vmlinux lint format clean fuzz vmtest
 .DELETE_ON_ERROR:
@@ -79,7 +84,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIBMESHD): $(LIB_OBJS)
+# Generated C: its own warnings, not ours.
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -I$(LLHTTP_INC) $(filter -fsanitize% -fno-omit% -fno-sanitize%,$(CFLAGS)) -c $< -o $@
+
+$(LIBMESHD): $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
