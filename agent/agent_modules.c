@@ -18,6 +18,7 @@
 #include "config/store.h"
 #include "core/log.h"
 #include "enroll/pod_source.h"
+#include "http/proxy.h"
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
 #include "proxy/inbound.h"
@@ -201,6 +202,27 @@ static void mesh_module_tick(struct agent *ag, uint64_t now_ns)
         mesh_tick(ag->v.mesh, now_ns);
 }
 
+/* ---- the HTTP carrier (with a mesh: it routes per request) -------------- */
+
+static int http_proxy_start(struct agent *ag)
+{
+    if (!ag->v.mesh)
+        return 0;
+    struct http_proxy_opts o = {.owner = capture_owner(ag->v.capture),
+                                .pool = mesh_http_pool(ag->v.mesh)};
+    int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
+    if (err)
+        log_error("agent: HTTP carrier: %s", strerror(-err));
+    return err;
+}
+
+/* Before the mesh and the connection table it reports into. */
+static void http_proxy_stop(struct agent *ag)
+{
+    http_proxy_free(ag->http_proxy);
+    ag->http_proxy = NULL;
+}
+
 /* ---- proxies ------------------------------------------------------------ */
 
 static int outbound_start(struct agent *ag)
@@ -211,6 +233,9 @@ static int outbound_start(struct agent *ag)
         o.route_released = mesh_route_released;
         o.route_ctx = ag->v.mesh;
         o.pool = mesh_pool(ag->v.mesh);
+        o.http = ag->http_proxy;
+        o.protocol = mesh_protocol;
+        o.http_route = mesh_http_route;
     }
     int err = outbound_new(ag->loop, ag->v.capture, ag->v.conns, &o, &ag->v.outbound);
     if (err)
@@ -360,6 +385,7 @@ const struct agent_module agent_modules[] = {
     {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},
     {"conns", conns_start, conns_stop, NULL, NULL, NULL},
     {"mesh", mesh_start, mesh_stop, NULL, mesh_identity_hooks, mesh_module_tick},
+    {"http-proxy", http_proxy_start, http_proxy_stop, NULL, NULL, NULL},
     {"outbound", outbound_start, NULL, outbound_module_free, outbound_hooks, NULL},
     {"inbound", inbound_start, NULL, inbound_module_free, inbound_hooks, NULL},
     {"hbone-server", NULL, NULL, NULL, mesh_hbone_hooks, NULL},

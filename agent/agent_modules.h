@@ -30,6 +30,7 @@ struct agent {
     struct loop *loop;
     struct admin_view v; /* the running modules, as the admin side sees them */
     struct inbound *inbound;
+    struct http_proxy *http_proxy; /* the HTTP carrier (with a mesh) */
     struct admit_gate gate;
     struct ticker ticker;
     struct loop_io signal_io;

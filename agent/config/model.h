@@ -186,6 +186,8 @@ struct cfg_match {
     const char *l7; /* first L7-only condition ("headers", "uri.exact", ...), or NULL */
 };
 
+#include "config/model_http.h"
+
 struct cfg_route {
     const char *name;
     bool http; /* from http[] (else tcp[]) */
@@ -199,6 +201,7 @@ struct cfg_route {
     const char *l7_action; /* redirect, rewrite, fault, mirror, ...: not applied at L4 */
     const struct cfg_destination *mirrors; /* mirror and mirrors[]: checked, not applied */
     size_t nmirrors;
+    const struct cfg_http_route *http_ext; /* http[] routes: what applies per request */
     struct cfg_pos pos;
 };
 

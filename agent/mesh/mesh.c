@@ -15,6 +15,8 @@
 #include "enroll/pod_source.h"
 #include "enroll/pods.h"
 #include "hbone/pool.h"
+#include "http/proxy.h"
+#include "mesh/internal.h"
 #include "pki/pki.h"
 #include "proxy/hbone_inbound.h"
 #include "proxy/outbound.h"
@@ -24,28 +26,6 @@
 
 #define HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
 #define IDLE_TIMEOUT_NS      (60ull * 1000000000ull)
-
-struct mesh {
-    struct loop *loop; /* borrowed */
-    struct pods *pods; /* borrowed */
-    void *outbound;    /* borrowed */
-    struct pki_ca *ca;
-    char trust_domain[128];
-    char node[PKI_NODE_MAX + 1]; /* this agent's node: the only one it signs for */
-    long cert_ttl_s;
-    struct hbone_pool *pool;
-    struct hbone_inbound *server;
-    struct cfg_store *config; /* borrowed; NULL: route to enrolled pods only */
-    struct clusters *clusters;
-    struct lb_state rng;          /* weighted route choice */
-    struct route_cluster scratch; /* route_resolve's output, reused */
-    struct lb_endpoint eps[ROUTE_MAX_ENDPOINTS];
-    uint64_t renewals;
-    uint64_t no_route, no_endpoint, overflows, ejections;
-    int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
-                     const struct meshd_addr *src, const struct meshd_addr *dst);
-    void *authorize_ctx;
-};
 
 /* A pod's workload identity: its certificate and the two TLS contexts
  * made from it. Replaced whole at renewal; SSL objects of open connections
@@ -138,8 +118,10 @@ void mesh_identity_rebind(void *ctx, struct pod *pod)
     struct mesh *m = ctx;
     struct pod_identity *old = pod->identity;
     pod->identity = NULL;
-    if (old) /* pooled sessions with the old certificate take no new streams */
+    if (old) { /* pooled sessions with the old certificate take no new streams */
         hbone_pool_drain_src(m->pool, old->cert->spiffe_id);
+        hbone_pool_drain_src(m->http_pool, old->cert->spiffe_id);
+    }
     identity_free(old);
     if (mesh_identity_attach(m, pod) != 0)
         log_error("mesh: %s/%s: no certificate could be issued; its traffic is refused", pod->ns,
@@ -209,6 +191,12 @@ static void pool_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
     outbound_on_stream_done(m->outbound, st, stream_ctx, err, stats);
 }
 
+static void http_pool_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
+                                  const struct hbone_stream_stats *stats)
+{
+    http_proxy_on_stream_done(ctx, st, stream_ctx, err, stats);
+}
+
 int mesh_hbone_attach(void *ctx, struct pod *pod)
 {
     struct mesh *m = ctx;
@@ -268,6 +256,13 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                  .on_stream_done = pool_stream_done,
                                  .stream_ctx = m,
                                  .give_back = true}; /* the outbound proxy retries */
+    /* The HTTP carrier's tunnels: one stream per upstream HTTP/1.1
+     * connection, kept alive across requests; failures reach it as the
+     * stream's socket closing, so nothing is given back. */
+    struct hbone_pool_opts hpo = po;
+    hpo.on_stream_done = http_pool_stream_done;
+    hpo.stream_ctx = NULL;
+    hpo.give_back = false;
     struct hbone_inbound_opts io = {.port = MESHD_PORT_HBONE,
                                     .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
                                     .idle_timeout_ns = IDLE_TIMEOUT_NS,
@@ -278,6 +273,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
     lb_state_init(&m->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)m);
     if ((rc = clusters_new((uint64_t)time(NULL), &m->clusters)) != 0 ||
         (rc = hbone_pool_new(loop, &po, &m->pool)) != 0 ||
+        (rc = hbone_pool_new(loop, &hpo, &m->http_pool)) != 0 ||
         (rc = hbone_inbound_new(loop, conns, &io, &m->server)) != 0) {
         mesh_free(m);
         return rc;
@@ -293,6 +289,7 @@ void mesh_free(struct mesh *m)
     if (!m)
         return;
     hbone_pool_free(m->pool);
+    hbone_pool_free(m->http_pool);
     hbone_inbound_free(m->server);
     clusters_free(m->clusters);
     pki_ca_free(m->ca);
@@ -334,6 +331,11 @@ struct hbone_pool *mesh_pool(const struct mesh *m)
     return m->pool;
 }
 
+struct hbone_pool *mesh_http_pool(const struct mesh *m)
+{
+    return m->http_pool;
+}
+
 void mesh_set_outbound(struct mesh *m, void *outbound)
 {
     m->outbound = outbound;
@@ -348,7 +350,7 @@ static struct meshd_addr pod_addr_like(const struct pod *pod, const struct meshd
     return (struct meshd_addr){0};
 }
 
-static void refuse(struct outbound_route *out, enum resp_flag flag)
+void mesh_refuse(struct outbound_route *out, enum resp_flag flag)
 {
     out->action = OUTBOUND_REFUSE;
     out->response_flag = flag;
@@ -369,7 +371,7 @@ static void route_hbone(struct mesh *m, const struct pod *src, const struct mesh
                      m->trust_domain, dst_ns, dst_sa ? dst_sa : "default");
     if (n < 0 || (size_t)n >= sizeof(out->key.dst_id)) {
         /* An identity we cannot express can never be verified: refuse. */
-        refuse(out, RESP_FLAG_NR);
+        mesh_refuse(out, RESP_FLAG_NR);
         return;
     }
     out->key.dst = *target;
@@ -378,9 +380,9 @@ static void route_hbone(struct mesh *m, const struct pod *src, const struct mesh
 
 /* Sends to a workload: over HBONE when it is in the mesh (a pod enrolled
  * here, or a workload of an ambient namespace), else plain TCP. */
-static void route_to_workload(struct mesh *m, const struct cfg_snapshot *snap,
-                              const struct pod *src, const struct cfg_workload *w,
-                              const struct meshd_addr *target, struct outbound_route *out)
+void mesh_route_to_workload(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
+                            const struct cfg_workload *w, const struct meshd_addr *target,
+                            struct outbound_route *out)
 {
     const struct pod *local = m->pods ? pods_find_ip(m->pods, target) : NULL;
     if (local && local->identity) {
@@ -424,9 +426,9 @@ static void outlier_from_policy(const struct cfg_outlier *o, struct outlier_conf
         oc->min_health_percent = o->min_health_percent;
 }
 
-static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
-                          const struct meshd_addr *orig_dst, struct route_cluster *c,
-                          struct outbound_route *out)
+void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
+                        const struct meshd_addr *orig_dst, struct route_cluster *c,
+                        struct outbound_route *out)
 {
     struct cluster_state *cs = clusters_get(m->clusters, c->svc->fqdn, c->subset, c->port);
     enum lb_policy policy = route_lb_policy(c->policy.lb);
@@ -442,7 +444,7 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         log_ratelimited(LOG_INFO, "mesh: %s%s%s port %u at maxConnections %u; refused (UO)",
                         c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
                         c->port, max);
-        refuse(out, RESP_FLAG_UO);
+        mesh_refuse(out, RESP_FLAG_UO);
         return;
     }
     size_t n = 0;
@@ -474,10 +476,10 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
         log_ratelimited(LOG_WARN, "mesh: %s%s%s port %u has no ready endpoint; refused",
                         c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
                         c->port);
-        refuse(out, RESP_FLAG_UH);
+        mesh_refuse(out, RESP_FLAG_UH);
         return;
     }
-    route_to_workload(m, snap, src, c->endpoints[index[pick]], &m->eps[pick].addr, out);
+    mesh_route_to_workload(m, snap, src, c->endpoints[index[pick]], &m->eps[pick].addr, out);
     if (out->action == OUTBOUND_REFUSE)
         return;
     /* connectionPool.tcp for the plain-TCP connect (HBONE sessions are
@@ -507,7 +509,7 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
 
 /* The client as the configuration knows it: its enrolled namespace and
  * its Pod object's labels (never another resource naming its IP). */
-static struct route_source source_of(const struct cfg_snapshot *snap, const struct pod *src)
+struct route_source mesh_source_of(const struct cfg_snapshot *snap, const struct pod *src)
 {
     struct route_source rs = {.ns = src->ns};
     const struct cfg_labels *labels = pod_source_labels(snap, src);
@@ -526,33 +528,33 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
          * pod, neither through the mesh nor around it. */
         log_ratelimited(LOG_INFO, "mesh: %s/%s has no identity (%s); outbound refused", src->ns,
                         src->name, src->binding_why);
-        refuse(out, RESP_FLAG_DENY);
+        mesh_refuse(out, RESP_FLAG_DENY);
         return;
     }
     const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
     if (snap) {
-        struct route_source rs = source_of(snap, src);
+        struct route_source rs = mesh_source_of(snap, src);
         struct route_result rr;
         route_resolve(snap, &rs, orig_dst, &m->rng, &m->scratch, &rr);
         switch (rr.kind) {
         case ROUTE_SERVICE:
-            route_service(m, snap, src, orig_dst, &m->scratch, out);
+            mesh_route_service(m, snap, src, orig_dst, &m->scratch, out);
             return;
         case ROUTE_WORKLOAD:
-            route_to_workload(m, snap, src, rr.workload, orig_dst, out);
+            mesh_route_to_workload(m, snap, src, rr.workload, orig_dst, out);
             return;
         case ROUTE_NO_ROUTE:
             m->no_route++;
             log_ratelimited(LOG_WARN, "mesh: no route for %s port %u: %s; refused",
                             m->scratch.svc->fqdn, m->scratch.port, rr.why);
-            refuse(out, RESP_FLAG_NR);
+            mesh_refuse(out, RESP_FLAG_NR);
             return;
         case ROUTE_PASSTHROUGH:
             break;
         }
     }
     /* Not in the configuration: a pod enrolled here is still in the mesh. */
-    route_to_workload(m, snap, src, NULL, orig_dst, out);
+    mesh_route_to_workload(m, snap, src, NULL, orig_dst, out);
     if (out->action == OUTBOUND_PASSTHROUGH)
         out->target = (struct meshd_addr){0}; /* as the app asked */
 }
@@ -623,6 +625,7 @@ void mesh_route_released(void *ctx, const struct outbound_route *r, bool failed)
 void mesh_tick(struct mesh *m, uint64_t now_ns)
 {
     hbone_pool_expire(m->pool, now_ns);
+    hbone_pool_expire(m->http_pool, now_ns);
     hbone_inbound_expire(m->server, now_ns);
     time_t now = time(NULL);
     for (const struct pod *p = m->pods ? pods_first(m->pods) : NULL; p; p = p->next) {
@@ -642,6 +645,7 @@ void mesh_tick(struct mesh *m, uint64_t now_ns)
          * pooled sessions with the old certificate take no new streams. */
         ((struct pod *)p)->identity = fresh;
         hbone_pool_drain_src(m->pool, old->cert->spiffe_id);
+        hbone_pool_drain_src(m->http_pool, old->cert->spiffe_id);
         identity_free(old);
         m->renewals++;
         log_info("mesh: renewed %s (valid until %ld)", fresh->cert->spiffe_id,

@@ -63,6 +63,17 @@ void mesh_route(void *m, const struct pod *src, const struct meshd_addr *orig_ds
 void mesh_set_outbound(struct mesh *m, void *outbound);
 struct hbone_pool *mesh_pool(const struct mesh *m);
 
+/* The HTTP carrier's side (mesh/http_router.c): its HBONE pool, the
+ * protocol a destination speaks, and the route of each request. */
+struct hbone_pool *mesh_http_pool(const struct mesh *m);
+struct http_decision;
+struct http_request_view;
+/* enum http_proto (route/http_route.h) of a captured connection to
+ * `orig_dst`; PROTO_TCP without a configuration. */
+int mesh_protocol(void *m, const struct pod *src, const struct meshd_addr *orig_dst);
+void mesh_http_route(void *m, const struct pod *src, const struct meshd_addr *orig_dst,
+                     const struct http_request_view *req, struct http_decision *d);
+
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;
     uint64_t no_route, no_endpoint; /* refused: NR, UH */

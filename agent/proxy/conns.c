@@ -171,6 +171,11 @@ struct conn_record *conn_record(struct conn *c)
     return &c->rec;
 }
 
+int conn_app_fd(const struct conn *c)
+{
+    return c->down_fd;
+}
+
 int conn_take_fd(struct conn *c)
 {
     int fd = c->down_fd;
@@ -208,8 +213,8 @@ void conn_refuse_self_call(struct conn *c)
 static void conn_on_relay_done(struct relay *r, int err)
 {
     struct conn *c = (struct conn *)r;
-    c->rec.bytes_sent = r->bytes[RELAY_DOWN];
-    c->rec.bytes_received = r->bytes[RELAY_UP];
+    c->rec.bytes_sent += r->bytes[RELAY_DOWN];
+    c->rec.bytes_received += r->bytes[RELAY_UP];
     /* Envoy's flags: the upstream (UC) or the downstream (DC) terminated
      * the connection abnormally. */
     if (err)
@@ -270,6 +275,16 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
     if (done)
         done(c->attempt_ctx, c, 0);
     int rc = relay_start(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done);
+    if (rc)
+        conn_finish(c, CONN_FAILED, rc);
+}
+
+void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
+                    uint64_t bytes_received)
+{
+    c->rec.bytes_sent = bytes_sent;
+    c->rec.bytes_received = bytes_received;
+    int rc = relay_start(&c->relay, c->t->loop, down_fd, up_fd, conn_on_relay_done);
     if (rc)
         conn_finish(c, CONN_FAILED, rc);
 }

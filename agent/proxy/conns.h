@@ -80,9 +80,18 @@ void conn_cancel_connect(struct conn *c);
 /* Ends a connect in progress as failed with `err` (a deadline passed:
  * flag UT). Returns -EALREADY when no connect is in progress. */
 int conn_abort_connect(struct conn *c, int err);
+/* The app socket while the table holds it (-1 once a carrier took it):
+ * to watch it, e.g. for the first bytes, never to close it. */
+int conn_app_fd(const struct conn *c);
 /* Hands the app socket to another carrier (an HBONE stream): the caller
  * then reports the end with conn_end(). Returns the fd. */
 int conn_take_fd(struct conn *c);
+/* A connection whose app socket a carrier took goes on as raw bytes
+ * between `down_fd` and `up_fd` (both taken over), after the carrier moved
+ * bytes_sent/bytes_received itself (an HTTP upgrade: WebSocket). The relay
+ * ends the record as for any relayed connection (UC, DC). */
+void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
+                    uint64_t bytes_received);
 /* The connection now carries bytes (an HBONE server answering 200). */
 void conn_mark_open(struct conn *c);
 /* Ends a connection carried elsewhere, or one whose attempts all failed

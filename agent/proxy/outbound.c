@@ -14,6 +14,8 @@
 #include "core/loop.h"
 #include "core/upstream.h"
 #include "enroll/pods.h"
+#include "http/proxy.h"
+#include "route/http_route.h"
 #include "proxy/carriers.h"
 #include "proxy/conns.h"
 #include "proxy/flow.h"
@@ -92,6 +94,28 @@ static const struct flow_router router = {.pod = router_pod,
                                           .carrier = router_carrier,
                                           .release = router_release};
 
+/* The HTTP carrier's router (user: the outbound_pod, as for flows). */
+static void http_router_route(void *user, const struct pod *pod, const struct meshd_addr *orig,
+                              const struct http_request_view *req, struct http_decision *d)
+{
+    struct outbound *ob = ((struct outbound_pod *)user)->ob;
+    ob->opts.http_route(ob->opts.route_ctx, pod, orig, req, d);
+}
+
+static void http_router_report(void *user, struct http_request_record *r,
+                               const struct conn_record *conn, const struct http_decision *d)
+{
+    struct outbound *ob = ((struct outbound_pod *)user)->ob;
+    if (ob->opts.http_report)
+        ob->opts.http_report(ob->opts.http_report_ctx, r, conn, d);
+}
+
+static const struct http_router http_router = {.pod = router_pod,
+                                               .route = http_router_route,
+                                               .free = router_free,
+                                               .report = http_router_report,
+                                               .release = router_release};
+
 int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns,
                  const struct outbound_opts *opts, struct outbound **out)
 {
@@ -132,6 +156,61 @@ void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
     carrier_hbone_stream_done(stream_ctx, err, stats);
 }
 
+/* Carries a captured connection as bytes: routed once, then a flow over
+ * the route's carrier (plain TCP or HBONE). */
+static void outbound_carry_bytes(struct outbound_pod *op, struct conn *c,
+                                 const struct meshd_addr *app, const struct meshd_addr *orig)
+{
+    struct pod *pod = op->pod;
+    struct outbound_route route = {.action = OUTBOUND_PASSTHROUGH};
+    if (op->ob->opts.route)
+        op->ob->opts.route(op->ob->opts.route_ctx, pod, orig, &route);
+    struct conn_record *rec = conn_record(c);
+    rec->cluster = route.cluster;
+    rec->endpoint = route.endpoint;
+    rec->outlier = route.outlier;
+    if (route.service)
+        snprintf(rec->dst_service, sizeof(rec->dst_service), "%s", route.service);
+    rec->upstream = route.target.family ? route.target : *orig;
+    if (route.action == OUTBOUND_REFUSE) {
+        conn_refuse(c, -ECONNREFUSED,
+                    route.response_flag != RESP_FLAG_NONE ? route.response_flag : RESP_FLAG_NR);
+        return;
+    }
+    /* Whatever carries it, the flow follows it to its establishment. */
+    op->refs++;
+    if (flow_start(op->ob->flows, c, app, -1, &route, &router, op) != 0) {
+        op->refs--;
+        conn_refuse(c, -ENOMEM, RESP_FLAG_UF);
+    }
+}
+
+/* The client spoke (or kept silent): HTTP/1 is carried per request, the
+ * rest as bytes. */
+static void on_sniffed(void *ctx, struct conn *c, enum http_sniffed what)
+{
+    struct outbound_pod *op = ctx;
+    struct conn_record *rec = conn_record(c);
+    if (what == HTTP_SNIFF_GONE || !op->pod) {
+        if (what != HTTP_SNIFF_GONE)
+            conn_refuse(c, -ENOENT, RESP_FLAG_DC);
+        op_unref(op);
+        return;
+    }
+    if (what == HTTP_SNIFF_HTTP1) {
+        struct outbound *ob = op->ob;
+        op->refs++; /* the session's, released through http_router.release */
+        if (http_session_start(ob->opts.http, c, &rec->orig_dst, &http_router, op) == 0) {
+            op_unref(op); /* the sniff's */
+            return;
+        }
+        op->refs--;
+    }
+    struct meshd_addr app = rec->src, orig = rec->orig_dst;
+    outbound_carry_bytes(op, c, &app, &orig);
+    op_unref(op);
+}
+
 static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
                                socklen_t peerlen)
 {
@@ -164,27 +243,23 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         conn_refuse_self_call(c);
         return;
     }
-    struct outbound_route route = {.action = OUTBOUND_PASSTHROUGH};
-    if (op->ob->opts.route)
-        op->ob->opts.route(op->ob->opts.route_ctx, pod, &od.dst, &route);
-    struct conn_record *rec = conn_record(c);
-    rec->cluster = route.cluster;
-    rec->endpoint = route.endpoint;
-    rec->outlier = route.outlier;
-    if (route.service)
-        snprintf(rec->dst_service, sizeof(rec->dst_service), "%s", route.service);
-    rec->upstream = route.target.family ? route.target : od.dst;
-    if (route.action == OUTBOUND_REFUSE) {
-        conn_refuse(c, -ECONNREFUSED,
-                    route.response_flag != RESP_FLAG_NONE ? route.response_flag : RESP_FLAG_NR);
-        return;
-    }
-    /* Whatever carries it, the flow follows it to its establishment. */
-    op->refs++;
-    if (flow_start(op->ob->flows, c, &key.src, -1, &route, &router, op) != 0) {
+    struct outbound *ob = op->ob;
+    int proto = ob->opts.http && ob->opts.protocol
+                    ? ob->opts.protocol(ob->opts.route_ctx, pod, &od.dst)
+                    : PROTO_TCP;
+    if (proto == PROTO_HTTP || proto == PROTO_AUTO) {
+        /* An unnamed port waits briefly for the client to speak (a
+         * server-first protocol then goes on as bytes); an HTTP one as
+         * long as a request head may take. */
+        uint64_t wait = proto == PROTO_AUTO
+                            ? (ob->opts.sniff_timeout_ns ? ob->opts.sniff_timeout_ns : 100000000)
+                            : 60ull * 1000000000;
+        op->refs++;
+        if (http_sniff(ob->opts.http, c, wait, on_sniffed, op) == 0)
+            return;
         op->refs--;
-        conn_refuse(c, -ENOMEM, RESP_FLAG_UF);
     }
+    outbound_carry_bytes(op, c, &key.src, &od.dst);
 }
 
 int outbound_attach_pod(void *ctx, struct pod *pod)

@@ -11,6 +11,11 @@
 #include "proxy/outbound_route.h"
 
 struct capture;
+struct conn_record;
+struct http_decision;
+struct http_proxy;
+struct http_request_record;
+struct http_request_view;
 struct conns;
 struct loop;
 struct pod;
@@ -31,6 +36,20 @@ struct outbound_opts {
     void (*route_released)(void *ctx, const struct outbound_route *r, bool failed);
     void *route_ctx;
     struct hbone_pool *pool; /* borrowed */
+    /* The HTTP carrier (borrowed; NULL: every connection is carried as
+     * bytes). `protocol` says what a destination speaks (enum http_proto);
+     * HTTP and unnamed ports are sniffed (sniff_timeout_ns for unnamed
+     * ones: a server-first protocol is carried as bytes after it), and
+     * what speaks HTTP/1 is carried request by request, routed by
+     * http_route (route_ctx) and reported to http_report. */
+    struct http_proxy *http;
+    int (*protocol)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst);
+    void (*http_route)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
+                       const struct http_request_view *req, struct http_decision *d);
+    void (*http_report)(void *ctx, struct http_request_record *r, const struct conn_record *conn,
+                        const struct http_decision *d);
+    void *http_report_ctx;
+    uint64_t sniff_timeout_ns; /* 0: 100 ms */
 };
 
 /* `loop`, `capture` and `conns` are borrowed. */

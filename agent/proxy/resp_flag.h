@@ -1,10 +1,9 @@
 /* Why a connection ended the way it did, as data: Envoy's response flags
- * (UF, UT, UC, DC, UO, UH, NR) plus Istio's DENY and ztunnel's self-call.
- * The data path sets and tests the enum; letters appear only where a person
- * or Prometheus reads them (records over the control socket, access logs,
- * istio_tcp_* labels), through the one name table in resp_flag.c, as
- * HAProxy's SF_ERR_* become letters only at log time. A leaf: it includes
- * nothing of meshd. */
+ * (UF, UT, UC, DC, UO, UH, NR; per request FI, DI, URX, DPE) plus Istio's DENY and ztunnel's
+ * self-call. The data path sets and tests the enum; letters appear only where a person or
+ * Prometheus reads them (records over the control socket, access logs, istio_tcp_* labels), through
+ * the one name table in resp_flag.c, as HAProxy's SF_ERR_* become letters only at log time. A leaf:
+ * it includes nothing of meshd. */
 #ifndef MESHD_PROXY_RESP_FLAG_H
 #define MESHD_PROXY_RESP_FLAG_H
 
@@ -21,6 +20,10 @@ enum resp_flag {
     RESP_FLAG_NR,        /* no route (or no original destination) */
     RESP_FLAG_DENY,      /* refused by policy */
     RESP_FLAG_SELF_CALL, /* "SELF": aimed at meshd itself */
+    RESP_FLAG_FI,        /* a request aborted by fault injection */
+    RESP_FLAG_DI,        /* a request delayed by fault injection */
+    RESP_FLAG_URX,       /* retries exhausted (the last attempt's answer returned) */
+    RESP_FLAG_DPE,       /* the downstream sent a malformed request (400) */
     RESP_FLAG_COUNT,
 };
 

@@ -1,0 +1,93 @@
+/* Shared by the HTTP carrier's files (proxy.c: sessions, upstream.c:
+ * upstream connections and their keep-alive pool, local.c: local
+ * replies). Not for other modules. */
+#ifndef MESHD_HTTP_INTERNAL_H
+#define MESHD_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+#include "core/ticker.h"
+#include "http/h1.h"
+#include "http/proxy.h"
+
+#define HTTP_IN_BUF   (16u * 1024) /* one read */
+#define HTTP_OUT_HIGH (64u * 1024) /* stop producing into a buffer past this */
+
+/* A byte queue: appended at the tail, consumed from `off`. Bounded by its
+ * users (they stop reading while it is past HTTP_OUT_HIGH). */
+struct hbuf {
+    char *data;
+    size_t len, off, cap;
+};
+
+int hbuf_append(struct hbuf *b, const void *p, size_t n);
+size_t hbuf_pending(const struct hbuf *b);
+void hbuf_consume(struct hbuf *b, size_t n);
+void hbuf_free(struct hbuf *b);
+/* Writes what it can to fd: 0 (all or EAGAIN), -errno. */
+int hbuf_flush(struct hbuf *b, int fd);
+
+struct hs;
+
+/* One upstream HTTP/1.1 connection: a plain TCP socket from the pod's
+ * netns, or our end of a socket pair whose other end an HBONE stream
+ * carries. Owned by the session using it, or idle in the proxy's pool. */
+struct hup {
+    struct http_proxy *hp;
+    struct loop_io io;
+    struct hbuf out;
+    struct h1_parser *resp;
+    struct hs *owner;          /* NULL while idle */
+    struct outbound_route key; /* action, target, pool key: what it reaches */
+    bool connected, hbone, broken, eof;
+    bool in_idle;      /* on the proxy's idle list */
+    bool got_bytes;    /* some response byte arrived on this attempt */
+    uint64_t requests; /* served on this connection */
+    uint64_t idle_since_ns;
+    struct hup *idle_next, *idle_prev;
+    struct loop_deferred release;
+};
+
+struct http_proxy {
+    struct loop *loop; /* borrowed */
+    struct http_proxy_opts opts;
+    struct ticker ticker;
+    struct hs *sessions;           /* every live session, for deadlines */
+    struct http_sniffer *sniffers; /* connections waiting for their first bytes */
+    struct hup *idle;              /* idle upstreams, most recent first */
+    size_t nidle;
+    struct http_proxy_stats stats;
+};
+
+/* sniff.c */
+struct http_sniffer;
+void sniffers_tick(struct http_proxy *hp, uint64_t now_ns);
+void sniffers_free(struct http_proxy *hp);
+
+/* upstream.c */
+/* An upstream for route `r` from `pod`'s netns: an idle one reaching the
+ * same endpoint the same way, or a new connection. 0 or -errno. */
+struct pod;
+int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+                struct hs *owner, struct hup **out);
+/* Queues bytes for the upstream (sent once connected). */
+int hup_send(struct hup *u, const void *p, size_t n);
+/* Done with it: kept for the next request when `reusable`, else closed. */
+void hup_release(struct hup *u, bool reusable);
+/* Stops reading responses while the downstream cannot take more. */
+void hup_pause_read(struct hup *u, bool paused);
+void hups_expire(struct http_proxy *hp, uint64_t now_ns);
+void hups_free(struct http_proxy *hp);
+
+/* proxy.c, called by upstream.c for the owner of `u` */
+/* The upstream failed (connect, reset, EOF before a whole response). */
+void hs_upstream_failed(struct hs *s, struct hup *u, int err);
+/* The response parser's callbacks (ctx: the session). */
+extern const struct h1_callbacks hs_response_callbacks;
+/* Bytes were parsed; whatever the callbacks recorded is acted on. */
+void hs_upstream_progress(struct hs *s, struct hup *u);
+
+#endif

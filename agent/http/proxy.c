@@ -1,0 +1,667 @@
+/* HTTP sessions: one downstream connection served request by request (see
+ * proxy.h). Parser callbacks only record what happened and pause; the
+ * driver functions (hs_drive_down, hs_upstream_progress) act on it once the
+ * parser returned, so no decision is made inside llhttp's stack. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "config/config.h"
+#include "config/model.h"
+#include "core/addr.h"
+#include "core/container.h"
+#include "core/log.h"
+#include "core/upstream.h"
+#include "enroll/pods.h"
+#include "http/internal.h"
+#include "http/request.h"
+#include "proxy/conns.h"
+#include "telemetry/http_metrics.h"
+
+#define HS_TICK_MS               50
+#define HS_IDLE_TIMEOUT_NS       (3600ull * 1000000000) /* Envoy's idle_timeout, 1 h */
+#define HS_HEAD_TIMEOUT_NS       (60ull * 1000000000)
+#define HS_MAX_REQUESTS_PER_CONN 100000
+
+enum hs_state {
+    HS_READ_HEAD, /* between requests, or reading one's head */
+    HS_DELAY,     /* a fault delay before the request is routed */
+    HS_FORWARD,   /* the request is with an upstream */
+    HS_LOCAL,     /* a local reply is being written */
+    HS_CLOSING,   /* flushing what is left, then close */
+};
+
+struct hs {
+    struct http_proxy *hp;
+    struct hs *prev, *next;
+    struct conn *c;
+    struct loop_io io;
+    struct meshd_addr orig_dst;
+    struct http_router router;
+    void *user;
+    struct h1_parser *parser;
+    char in[HTTP_IN_BUF];
+    size_t in_off, in_len; /* unparsed downstream bytes */
+    struct hbuf out;       /* to the downstream */
+    enum hs_state state;
+    bool down_eof, keep_alive, read_paused, ended;
+    uint64_t last_activity_ns, head_started_ns, served;
+    uint64_t down_in, down_out; /* the connection's bytes, for its record */
+    /* recorded by parser callbacks, acted on by the drivers */
+    bool ev_req_head, ev_req_complete, ev_resp_head, ev_resp_complete;
+    struct http_request req; /* the request in flight (http/request.h) */
+    struct hup *up;
+    const struct h1_head *resp_head;
+    struct loop_deferred release;
+};
+
+static void hs_end(struct hs *s, int err, enum resp_flag flag);
+static void hs_drive_down(struct hs *s);
+static void hs_try(struct hs *s);
+
+/* --- plumbing ----------------------------------------------------------- */
+
+static void hs_update_events(struct hs *s)
+{
+    uint32_t ev = 0;
+    bool want_read = !s->down_eof && !s->read_paused && s->state != HS_CLOSING &&
+                     s->state != HS_LOCAL && hbuf_pending(&s->out) < HTTP_OUT_HIGH;
+    if (want_read)
+        ev |= EPOLLIN | EPOLLRDHUP;
+    if (hbuf_pending(&s->out))
+        ev |= EPOLLOUT;
+    loop_set(s->hp->loop, &s->io, ev);
+}
+
+static int hs_write(struct hs *s, const void *p, size_t n)
+{
+    s->down_out += n;
+    return hbuf_append(&s->out, p, n);
+}
+
+static void hs_free_now(struct loop_deferred *d)
+{
+    struct hs *s = container_of(d, struct hs, release);
+    h1_parser_free(s->parser);
+    hbuf_free(&s->out);
+    free(s);
+}
+
+/* --- parser callbacks: record and pause --------------------------------- */
+
+static int req_on_head(void *ctx, const struct h1_head *h)
+{
+    struct hs *s = ctx;
+    s->req.head = h;
+    s->ev_req_head = true;
+    return H1_PAUSED;
+}
+
+static int req_on_body(void *ctx, const char *data, size_t len)
+{
+    struct hs *s = ctx;
+    return http_request_body(&s->req, s->up, data, len) == 0 ? H1_OK : -1;
+}
+
+static int req_on_complete(void *ctx)
+{
+    struct hs *s = ctx;
+    s->ev_req_complete = true;
+    return H1_PAUSED;
+}
+
+static const struct h1_callbacks request_callbacks = {
+    .on_head = req_on_head, .on_body = req_on_body, .on_complete = req_on_complete};
+
+static int resp_on_head(void *ctx, const struct h1_head *h)
+{
+    struct hs *s = ctx;
+    s->resp_head = h;
+    s->ev_resp_head = true;
+    return H1_PAUSED;
+}
+
+static int resp_on_body(void *ctx, const char *data, size_t len)
+{
+    struct hs *s = ctx;
+    struct hbuf tmp = {0};
+    int rc = http_response_body(&s->req, &tmp, data, len);
+    if (rc == 0)
+        rc = hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
+    hbuf_free(&tmp);
+    return rc == 0 ? H1_OK : -1;
+}
+
+static int resp_on_complete(void *ctx)
+{
+    struct hs *s = ctx;
+    if (s->resp_head && s->resp_head->status >= 100 && s->resp_head->status < 200 &&
+        s->resp_head->status != 101)
+        return H1_OK; /* an interim response: the final one follows */
+    s->ev_resp_complete = true;
+    return H1_PAUSED;
+}
+
+const struct h1_callbacks hs_response_callbacks = {
+    .on_head = resp_on_head, .on_body = resp_on_body, .on_complete = resp_on_complete};
+
+/* --- the end of one exchange -------------------------------------------- */
+
+static void hs_report(struct hs *s)
+{
+    struct http_request_record r;
+    http_request_record_fill(&s->req, &r);
+    if (s->router.report)
+        s->router.report(s->user, &r, conn_record(s->c), s->req.decided ? &s->req.d : NULL);
+}
+
+/* Lets the attempt's endpoint go: its load released, its outcome told. */
+static void hs_free_attempt(struct hs *s, bool failed)
+{
+    if (s->req.attempt_open && s->router.free)
+        s->router.free(s->user, &s->req.d.route, failed);
+    s->req.attempt_open = false;
+}
+
+static void hs_drop_upstream(struct hs *s, bool reusable)
+{
+    if (s->up)
+        hup_release(s->up, reusable);
+    s->up = NULL;
+}
+
+/* The response is complete (or a local reply was written): the request is
+ * over; the next one is read if the connection persists. */
+static void hs_exchange_done(struct hs *s)
+{
+    bool upstream_ok = s->req.req_complete && s->req.up_keep_alive;
+    hs_free_attempt(s, s->req.status >= 500);
+    hs_drop_upstream(s, upstream_ok);
+    hs_report(s);
+    bool persist = s->keep_alive && s->req.down_keep_alive && s->req.req_complete && !s->down_eof &&
+                   s->served < HS_MAX_REQUESTS_PER_CONN && s->router.pod(s->user) != NULL;
+    http_request_reset(&s->req);
+    s->served++;
+    s->ev_req_head = s->ev_req_complete = s->ev_resp_head = s->ev_resp_complete = false;
+    if (!persist) {
+        s->state = HS_CLOSING;
+        if (!hbuf_pending(&s->out))
+            hs_end(s, 0, RESP_FLAG_NONE);
+        else
+            hs_update_events(s);
+        return;
+    }
+    s->state = HS_READ_HEAD;
+    s->last_activity_ns = loop_now_ns();
+    s->head_started_ns = 0;
+    h1_parser_resume(s->parser);
+    hs_update_events(s);
+    hs_drive_down(s); /* a pipelined request may be buffered already */
+}
+
+/* Answers the request in flight from meshd itself. */
+static void hs_local_reply(struct hs *s, int status, const char *body, size_t body_len,
+                           const char *location, enum resp_flag flag)
+{
+    s->hp->stats.local_replies++;
+    hs_free_attempt(s, false);
+    hs_drop_upstream(s, false);
+    struct hbuf tmp = {0};
+    if (http_request_local_reply(&s->req, status, body, body_len, location, flag, &tmp) == 0)
+        hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
+    hbuf_free(&tmp);
+    /* Its body, if any, is read and dropped so the next request is found;
+     * a reply to a request whose body is still coming closes after it. */
+    if (!s->req.req_complete)
+        s->req.down_keep_alive = false;
+    s->state = HS_LOCAL;
+    hs_exchange_done(s);
+}
+
+/* --- attempts ----------------------------------------------------------- */
+
+/* An attempt failed before its response was sent downstream: retried on
+ * another endpoint when the policy allows, else answered as Envoy does. */
+static void hs_attempt_failed(struct hs *s, enum http_failure why, int status)
+{
+    hs_free_attempt(s, true);
+    hs_drop_upstream(s, false);
+    if (http_request_may_retry(&s->req, why, status, loop_now_ns())) {
+        s->hp->stats.retries++;
+        s->req.retried = true;
+        hs_try(s);
+        return;
+    }
+    if (why == HTTP_FAIL_TIMEOUT)
+        s->hp->stats.timeouts++;
+    int code;
+    enum resp_flag flag;
+    const char *body = http_failure_reply(why, &code, &flag);
+    hs_local_reply(s, code, body, strlen(body), NULL, flag);
+}
+
+void hs_upstream_failed(struct hs *s, struct hup *u, int err)
+{
+    if (u != s->up)
+        return;
+    if (s->req.resp_head_sent) { /* too late to answer: cut the downstream */
+        hs_free_attempt(s, true);
+        hs_end(s, err, RESP_FLAG_UC);
+        return;
+    }
+    hs_attempt_failed(s, u->got_bytes || u->requests ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
+}
+
+/* One attempt: route (again, avoiding the endpoint that failed), then
+ * send the request to an upstream of that endpoint. */
+static void hs_try(struct hs *s)
+{
+    const struct pod *pod = s->router.pod(s->user);
+    if (!pod) {
+        hs_end(s, -ENOENT, RESP_FLAG_DC);
+        return;
+    }
+    http_request_prepare_route(&s->req);
+    s->router.route(s->user, pod, &s->orig_dst, &s->req.view, &s->req.d);
+    s->req.decided = true;
+    struct http_decision *d = &s->req.d;
+    if (d->verdict == HTTP_RESPOND) {
+        hs_local_reply(s, d->status, d->body, d->body_len, d->location[0] ? d->location : NULL,
+                       d->flag);
+        return;
+    }
+    if (d->route.action == OUTBOUND_REFUSE) {
+        int code;
+        enum resp_flag flag = d->route.response_flag;
+        const char *body = http_refusal_reply(flag, &code);
+        hs_local_reply(s, code, body, strlen(body), NULL, flag);
+        return;
+    }
+    s->req.attempt_open = true;
+    if (!s->req.faulted) {
+        s->req.faulted = true;
+        int abort_status;
+        uint64_t delay = http_request_fault(&s->req, &abort_status);
+        if (abort_status) {
+            hs_local_reply(s, abort_status, "fault filter abort", 18, NULL, RESP_FLAG_FI);
+            return;
+        }
+        if (delay) {
+            s->req.delay_until_ns = loop_now_ns() + delay;
+            s->state = HS_DELAY;
+            hs_update_events(s);
+            return;
+        }
+    }
+    s->state = HS_FORWARD;
+    http_request_start_try(&s->req, loop_now_ns());
+    int rc = hup_acquire(s->hp, &d->route, pod, s, &s->up);
+    if (rc) {
+        s->up = NULL;
+        hs_attempt_failed(s, HTTP_FAIL_CONNECT, 0);
+        return;
+    }
+    /* The head for this destination, then whatever body is kept. */
+    rc = http_request_send_head(&s->req, s->up);
+    if (rc) {
+        hs_end(s, rc, RESP_FLAG_UF);
+        return;
+    }
+    h1_parser_next_is_head_response(s->up->resp, s->req.is_head);
+    hs_update_events(s);
+    hs_drive_down(s);
+}
+
+/* --- upstream progress -------------------------------------------------- */
+
+static void hs_on_response_head(struct hs *s)
+{
+    const struct h1_head *h = s->resp_head;
+    if (h->status >= 100 && h->status < 200 && h->status != 101) {
+        struct hbuf tmp = {0}; /* interim: passed on as is (100 Continue) */
+        if (http_response_interim(&s->req, h, &tmp) == 0)
+            hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
+        hbuf_free(&tmp);
+        hs_update_events(s);
+        return;
+    }
+    if (http_request_retry_on_status(&s->req, h->status, loop_now_ns())) {
+        hs_attempt_failed(s, HTTP_FAIL_STATUS, h->status);
+        return;
+    }
+    struct hbuf tmp = {0};
+    int rc = http_response_head(&s->req, h, s->keep_alive, &tmp);
+    if (rc == 0)
+        rc = hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
+    hbuf_free(&tmp);
+    if (rc) {
+        hs_end(s, rc, RESP_FLAG_DC);
+        return;
+    }
+    s->req.resp_head_sent = true;
+    hs_update_events(s);
+}
+
+void hs_upstream_progress(struct hs *s, struct hup *u)
+{
+    if (u != s->up || s->ended)
+        return;
+    if (s->ev_resp_head) {
+        s->ev_resp_head = false;
+        hs_on_response_head(s);
+        if (u != s->up) /* retried or answered */
+            return;
+    }
+    if (s->ev_resp_complete) {
+        s->ev_resp_complete = false;
+        http_response_complete(&s->req, &s->out, &s->down_out);
+        if (s->req.upgraded) {
+            /* 101: both sides carry raw bytes from now on. */
+            hs_end(s, 0, RESP_FLAG_NONE);
+            return;
+        }
+        hs_exchange_done(s);
+        return;
+    }
+    /* Backpressure both ways: the upstream is read while the downstream
+     * takes its bytes, the downstream while the upstream takes its. */
+    hup_pause_read(u, hbuf_pending(&s->out) >= HTTP_OUT_HIGH);
+    if (hbuf_pending(&u->out) < HTTP_OUT_HIGH && s->read_paused) {
+        s->read_paused = false;
+        hs_update_events(s);
+        hs_drive_down(s);
+    }
+}
+
+/* --- downstream --------------------------------------------------------- */
+
+static void hs_on_request_head(struct hs *s)
+{
+    s->hp->stats.requests++;
+    int status = 0;
+    const char *why = NULL;
+    if (http_request_begin(&s->req, &s->orig_dst, loop_now_ns(), &status, &why) != 0) {
+        s->hp->stats.bad_requests++;
+        log_ratelimited(LOG_INFO, "http: %s: request refused (%d): %s", conn_record(s->c)->pod,
+                        status, why);
+        hs_local_reply(s, status, why, strlen(why), NULL, RESP_FLAG_DPE);
+        return;
+    }
+    hs_try(s);
+}
+
+/* Parses what the downstream sent, as far as the state allows. */
+static void hs_drive_down(struct hs *s)
+{
+    while (!s->ended && s->in_off < s->in_len) {
+        bool parsing = s->state == HS_READ_HEAD ||
+                       (s->state == HS_FORWARD && !s->req.req_complete) ||
+                       (s->state == HS_DELAY && !s->req.req_complete && s->req.head);
+        if (!parsing || s->read_paused)
+            return;
+        if (s->state == HS_READ_HEAD && !s->head_started_ns)
+            s->head_started_ns = loop_now_ns();
+        size_t used = 0;
+        int rc = h1_parse(s->parser, s->in + s->in_off, s->in_len - s->in_off, &used);
+        s->in_off += used;
+        if (rc < 0) {
+            int status = 400;
+            const char *why = h1_parser_error(s->parser, &status);
+            s->hp->stats.bad_requests++;
+            log_ratelimited(LOG_INFO, "http: %s: malformed request refused (%d): %s",
+                            conn_record(s->c)->pod, status, why ? why : "?");
+            if (s->req.resp_head_sent || s->state == HS_FORWARD) {
+                hs_free_attempt(s, false);
+                hs_end(s, -EBADMSG, RESP_FLAG_DPE);
+                return;
+            }
+            s->keep_alive = false;
+            s->req.down_keep_alive = false;
+            s->req.req_complete = true; /* nothing more is read */
+            hs_local_reply(s, status ? status : 400, "Bad Request", 11, NULL, RESP_FLAG_DPE);
+            return;
+        }
+        if (s->ev_req_head) {
+            s->ev_req_head = false;
+            h1_parser_resume(s->parser);
+            hs_on_request_head(s);
+            continue;
+        }
+        if (s->ev_req_complete) {
+            s->ev_req_complete = false;
+            http_request_body_end(&s->req, s->up);
+            if (s->state == HS_LOCAL || s->state == HS_CLOSING)
+                return;
+            continue; /* the parser stays paused: the next request waits */
+        }
+        if (s->up && hbuf_pending(&s->up->out) >= HTTP_OUT_HIGH)
+            s->read_paused = true;
+    }
+    if (s->in_off == s->in_len)
+        s->in_off = s->in_len = 0;
+}
+
+static void hs_read(struct hs *s)
+{
+    if (s->in_off < s->in_len)
+        return; /* parse what is there first */
+    ssize_t n = recv(s->io.fd, s->in, sizeof(s->in), 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        hs_free_attempt(s, false);
+        hs_end(s, -errno, RESP_FLAG_DC);
+        return;
+    }
+    if (n == 0) {
+        s->down_eof = true;
+        if (s->state == HS_READ_HEAD && h1_parser_idle(s->parser)) {
+            hs_end(s, 0, RESP_FLAG_NONE); /* a clean close between requests */
+            return;
+        }
+        if (!s->req.req_complete) { /* cut mid-request */
+            hs_free_attempt(s, false);
+            hs_end(s, -ECONNRESET, RESP_FLAG_DC);
+            return;
+        }
+        hs_update_events(s); /* the response still goes out, then close */
+        return;
+    }
+    s->down_in += (uint64_t)n;
+    s->in_off = 0;
+    s->in_len = (size_t)n;
+    s->last_activity_ns = loop_now_ns();
+    hs_drive_down(s);
+}
+
+static void hs_on_event(struct loop_io *io, uint32_t events)
+{
+    struct hs *s = container_of(io, struct hs, io);
+    if (s->ended)
+        return;
+    if (events & EPOLLOUT) {
+        int rc = hbuf_flush(&s->out, io->fd);
+        if (rc) {
+            hs_free_attempt(s, false);
+            hs_end(s, rc, RESP_FLAG_DC);
+            return;
+        }
+        if (!hbuf_pending(&s->out) && s->state == HS_CLOSING) {
+            hs_end(s, 0, RESP_FLAG_NONE);
+            return;
+        }
+        if (s->up && hbuf_pending(&s->out) < HTTP_OUT_HIGH)
+            hup_pause_read(s->up, false);
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        hs_read(s);
+    if (!s->ended)
+        hs_update_events(s);
+}
+
+/* --- lifetime ----------------------------------------------------------- */
+
+static void hs_end(struct hs *s, int err, enum resp_flag flag)
+{
+    if (s->ended)
+        return;
+    s->ended = true;
+    struct http_proxy *hp = s->hp;
+    if (s->req.head && !s->req.reported)
+        hs_report(s); /* a request cut short still counts */
+    hs_free_attempt(s, err != 0);
+    int up_fd = -1;
+    if (s->req.upgraded && s->up) {
+        up_fd = s->up->io.fd; /* handed to the raw relay below */
+        loop_del(hp->loop, &s->up->io);
+        s->up->io.fd = -1;
+    }
+    hs_drop_upstream(s, false);
+    http_request_reset(&s->req);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        hp->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    hp->stats.active_sessions--;
+    loop_del(hp->loop, &s->io);
+    if (up_fd >= 0) {
+        hbuf_flush(&s->out, s->io.fd);
+        conn_relay_raw(s->c, s->io.fd, up_fd, s->down_out, s->down_in);
+    } else {
+        if (err)
+            close_with_reset(s->io.fd);
+        else
+            close(s->io.fd);
+        conn_end(s->c, err, s->down_in, s->down_out, flag);
+    }
+    s->router.release(s->user);
+    loop_defer(hp->loop, &s->release);
+}
+
+int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
+                       const struct http_router *router, void *user)
+{
+    struct hs *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    *s = (struct hs){.hp = hp,
+                     .release = {.fn = hs_free_now},
+                     .c = c,
+                     .orig_dst = *orig_dst,
+                     .router = *router,
+                     .user = user,
+                     .keep_alive = true,
+                     .io = {.cb = hs_on_event},
+                     .last_activity_ns = loop_now_ns()};
+    http_request_init(&s->req);
+    int rc = h1_parser_new(true, NULL, &request_callbacks, s, &s->parser);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->io.fd = conn_take_fd(c);
+    rc = loop_add(hp->loop, &s->io, EPOLLIN | EPOLLRDHUP);
+    if (rc) {
+        close_with_reset(s->io.fd);
+        conn_end(c, rc, 0, 0, RESP_FLAG_NONE);
+        h1_parser_free(s->parser);
+        free(s);
+        return 0; /* ended: the caller owns nothing any more */
+    }
+    s->next = hp->sessions;
+    if (hp->sessions)
+        hp->sessions->prev = s;
+    hp->sessions = s;
+    hp->stats.sessions++;
+    hp->stats.active_sessions++;
+    return 0;
+}
+
+/* --- the proxy ---------------------------------------------------------- */
+
+static void hs_tick(struct hs *s, uint64_t now)
+{
+    uint64_t idle = s->hp->opts.idle_timeout_ns ? s->hp->opts.idle_timeout_ns : HS_IDLE_TIMEOUT_NS;
+    uint64_t head = s->hp->opts.head_timeout_ns ? s->hp->opts.head_timeout_ns : HS_HEAD_TIMEOUT_NS;
+    switch (s->state) {
+    case HS_READ_HEAD:
+        if (s->head_started_ns && !h1_parser_idle(s->parser) && now - s->head_started_ns > head)
+            hs_end(s, -ETIMEDOUT, RESP_FLAG_DC);
+        else if (h1_parser_idle(s->parser) && now - s->last_activity_ns > idle)
+            hs_end(s, 0, RESP_FLAG_NONE);
+        return;
+    case HS_DELAY:
+        if (now >= s->req.delay_until_ns) {
+            s->state = HS_FORWARD;
+            hs_try(s);
+        }
+        return;
+    case HS_FORWARD: {
+        enum http_failure why;
+        if (!http_request_deadline(&s->req, now, &why))
+            return;
+        if (s->req.resp_head_sent) {
+            hs_free_attempt(s, true);
+            hs_end(s, -ETIMEDOUT, RESP_FLAG_UT);
+            return;
+        }
+        hs_attempt_failed(s, why, 0);
+        return;
+    }
+    case HS_LOCAL:
+    case HS_CLOSING:
+        return;
+    }
+}
+
+static void proxy_tick(struct ticker *t, uint64_t now)
+{
+    struct http_proxy *hp = t->ctx;
+    for (struct hs *s = hp->sessions, *next; s; s = next) {
+        next = s->next;
+        hs_tick(s, now);
+    }
+    hups_expire(hp, now);
+    sniffers_tick(hp, now);
+}
+
+int http_proxy_new(struct loop *loop, const struct http_proxy_opts *opts, struct http_proxy **out)
+{
+    struct http_proxy *hp = calloc(1, sizeof(*hp));
+    if (!hp)
+        return -ENOMEM;
+    *hp = (struct http_proxy){.loop = loop, .opts = *opts};
+    int rc = ticker_start(&hp->ticker, loop, HS_TICK_MS, proxy_tick, hp);
+    if (rc) {
+        free(hp);
+        return rc;
+    }
+    *out = hp;
+    return 0;
+}
+
+void http_proxy_free(struct http_proxy *hp)
+{
+    if (!hp)
+        return;
+    sniffers_free(hp);
+    while (hp->sessions)
+        hs_end(hp->sessions, -ECANCELED, RESP_FLAG_NONE);
+    hups_free(hp);
+    ticker_stop(&hp->ticker);
+    free(hp);
+}
+
+void http_proxy_get_stats(const struct http_proxy *hp, struct http_proxy_stats *st)
+{
+    *st = hp->stats;
+}

@@ -1,0 +1,685 @@
+/* One request's policy and framing (see request.h). */
+#include "http/request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <openssl/rand.h>
+#include <pcre2.h>
+
+#include "config/config.h"
+#include "config/model.h"
+#include "config/model_http.h"
+#include "core/addr.h"
+#include "telemetry/http_metrics.h"
+
+#define HTTP_OUT_HEADERS_MAX 256 /* the request's own (<= 100) plus the route's edits */
+#define HTTP_HEAD_OUT_MAX    (128u * 1024)
+#define HTTP_PATH_MAX        8192
+
+/* Istio's retry policy when a route names none: two retries on connect
+ * failures, refused streams, gRPC unavailable/cancelled and 503. */
+static const uint16_t default_codes[] = {503};
+#define ISTIO_DEFAULT_RETRY_ON                                                                     \
+    (CFG_RETRY_CONNECT_FAILURE | CFG_RETRY_REFUSED_STREAM | CFG_RETRY_UNAVAILABLE |                \
+     CFG_RETRY_CANCELLED | CFG_RETRY_RETRIABLE_STATUS)
+
+void http_request_init(struct http_request *r)
+{
+    *r = (struct http_request){.down_keep_alive = true, .up_keep_alive = true};
+}
+
+static void drop_decision(struct http_request *r)
+{
+    cfg_snapshot_unref(r->d.snap);
+    r->d.snap = NULL;
+}
+
+void http_request_reset(struct http_request *r)
+{
+    drop_decision(r);
+    free(r->target);
+    hbuf_free(&r->body);
+    http_request_init(r);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void new_request_id(char out[40])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        memset(b, 0, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+int http_request_begin(struct http_request *r, const struct meshd_addr *orig_dst, uint64_t now,
+                       int *status, const char **why)
+{
+    const struct h1_head *h = r->head;
+    r->orig_dst = *orig_dst;
+    r->start_ns = now;
+    r->start_real_ns = realtime_ns();
+    r->is_head = strcmp(h->method, "HEAD") == 0;
+    r->down_keep_alive = h->keep_alive;
+    r->req_complete = h->body == H1_BODY_NONE;
+    r->req_framing = h->body == H1_BODY_LENGTH    ? HTTP_FRAME_LENGTH
+                     : h->body == H1_BODY_CHUNKED ? HTTP_FRAME_CHUNKED
+                                                  : HTTP_FRAME_NONE;
+    *status = 400;
+    if (strcmp(h->method, "CONNECT") == 0) {
+        *status = 405; /* meshd is no forward proxy */
+        *why = "CONNECT is not served";
+        return -EBADMSG;
+    }
+    const char *host = h1_head_get(h, "host");
+    if (!host && (h->major > 1 || h->minor >= 1)) {
+        *why = "missing Host header"; /* RFC 9112 3.2 */
+        return -EBADMSG;
+    }
+    const char *t = h->target;
+    /* absolute-form (a client configured with a proxy): its authority
+     * wins over Host, as RFC 9112 3.2.2 says. */
+    const char *authority_from_target = NULL;
+    size_t alen = 0;
+    if (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0) {
+        const char *a = strstr(t, "://") + 3;
+        const char *p = a + strcspn(a, "/?");
+        authority_from_target = a;
+        alen = (size_t)(p - a);
+        t = *p ? p : "/";
+    }
+    if (t[0] != '/' && strcmp(t, "*") != 0) {
+        *why = "request target is not a path";
+        return -EBADMSG;
+    }
+    size_t tlen = strlen(t);
+    if (tlen > HTTP_PATH_MAX) {
+        *status = 414;
+        *why = "URI too long";
+        return -EBADMSG;
+    }
+    /* One allocation: path NUL query NUL authority NUL. */
+    size_t hostlen = authority_from_target ? alen : host ? strlen(host) : 0;
+    r->target = malloc(tlen + hostlen + 3);
+    if (!r->target) {
+        *status = 503;
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    memcpy(r->target, t, tlen + 1);
+    char *q = strchr(r->target, '?');
+    char *auth = r->target + tlen + 2;
+    if (q)
+        *q++ = '\0';
+    r->target[tlen + 1] = '\0';
+    memcpy(auth, authority_from_target ? authority_from_target : host ? host : "", hostlen);
+    auth[hostlen] = '\0';
+    const char *rid = h1_head_get(h, "x-request-id");
+    r->has_request_id = rid && *rid && strlen(rid) < sizeof(r->request_id);
+    if (r->has_request_id)
+        snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+    else
+        new_request_id(r->request_id);
+    r->upgrade = h->upgrade;
+    r->view = (struct http_request_view){.method = h->method,
+                                         .path = r->target,
+                                         .query = q ? q : r->target + tlen + 1,
+                                         .authority = auth,
+                                         .scheme = "http",
+                                         .headers = h->headers,
+                                         .nheaders = h->nheaders};
+    return 0;
+}
+
+void http_request_prepare_route(struct http_request *r)
+{
+    struct outbound_route last = r->d.route;
+    bool had = r->decided;
+    drop_decision(r);
+    memset(&r->d, 0, sizeof(r->d));
+    if (had) { /* a retry: not the endpoint that just failed */
+        r->d.route.avoid_cluster = last.cluster;
+        r->d.route.avoid_endpoint = last.endpoint;
+    } else {
+        r->d.route.avoid_endpoint = -1;
+    }
+}
+
+static uint32_t rand_ppm(void)
+{
+    uint32_t v = 0;
+    if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+        return 0;
+    return v % 1000000u;
+}
+
+uint64_t http_request_fault(struct http_request *r, int *abort_status)
+{
+    *abort_status = 0;
+    const struct cfg_http_route *a = r->d.actions;
+    if (!a)
+        return 0;
+    if (a->fault.abort_set && rand_ppm() < a->fault.abort_ppm) {
+        *abort_status = a->fault.abort_status ? (int)a->fault.abort_status : 503;
+        return 0;
+    }
+    if (a->fault.delay_set && rand_ppm() < a->fault.delay_ppm) {
+        r->flag = RESP_FLAG_DI;
+        return a->fault.delay_ns;
+    }
+    return 0;
+}
+
+/* The route's retry policy, or Istio's default. */
+static void retry_policy(const struct http_request *r, uint32_t *attempts, uint32_t *on,
+                         const uint16_t **codes, size_t *ncodes, uint64_t *per_try)
+{
+    const struct cfg_http_route *a = r->d.actions;
+    if (a && a->retries.set) {
+        *attempts = a->retries.attempts;
+        *on = a->retries.retry_on ? a->retries.retry_on : ISTIO_DEFAULT_RETRY_ON;
+        *codes = a->retries.ncodes ? a->retries.retriable_codes : default_codes;
+        *ncodes = a->retries.ncodes ? a->retries.ncodes : 1;
+        *per_try = a->retries.per_try_timeout_ns;
+        return;
+    }
+    *attempts = 2;
+    *on = ISTIO_DEFAULT_RETRY_ON;
+    *codes = default_codes;
+    *ncodes = 1;
+    *per_try = 0;
+}
+
+void http_request_start_try(struct http_request *r, uint64_t now)
+{
+    uint32_t attempts, on;
+    const uint16_t *codes;
+    size_t ncodes;
+    uint64_t per_try;
+    retry_policy(r, &attempts, &on, &codes, &ncodes, &per_try);
+    if (r->attempt == 0 && r->d.actions && r->d.actions->timeout_ns)
+        r->deadline_ns = r->start_ns + r->d.actions->timeout_ns;
+    r->try_deadline_ns = per_try ? now + per_try : 0;
+    char buf[ADDR_STRLEN];
+    snprintf(r->upstream_host, sizeof(r->upstream_host), "%s",
+             r->d.route.target.family ? addr_format(&r->d.route.target, buf, sizeof(buf))
+                                      : addr_format(&r->orig_dst, buf, sizeof(buf)));
+}
+
+/* --- the head sent upstream --------------------------------------------- */
+
+static bool in_list(const struct cfg_strs *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], name) == 0)
+            return true;
+    return false;
+}
+
+static bool in_kvs(const struct cfg_kv *kv, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(kv[i].key, name) == 0)
+            return true;
+    return false;
+}
+
+static bool removed(const struct cfg_header_ops *ops, const char *name)
+{
+    return ops && (in_list(&ops->remove, name) || in_kvs(ops->set, ops->nset, name));
+}
+
+static void push(struct http_field *f, size_t *n, const char *name, const char *value)
+{
+    if (*n >= HTTP_OUT_HEADERS_MAX)
+        return;
+    f[(*n)++] = (struct http_field){.name = name,
+                                    .value = value,
+                                    .name_len = (uint32_t)strlen(name),
+                                    .value_len = (uint32_t)strlen(value)};
+}
+
+static void push_ops(struct http_field *f, size_t *n, const struct cfg_header_ops *ops)
+{
+    if (!ops)
+        return;
+    for (size_t i = 0; i < ops->nset; i++)
+        push(f, n, ops->set[i].key, ops->set[i].value);
+    for (size_t i = 0; i < ops->nadd; i++)
+        push(f, n, ops->add[i].key, ops->add[i].value);
+}
+
+/* Copies `h`'s end-to-end fields, less those the edits replace or
+ * remove, then appends the edits: the route's, then the destination's. */
+static size_t edited_fields(const struct h1_head *h, const struct cfg_header_ops *route,
+                            const struct cfg_header_ops *dest, bool skip_host,
+                            struct http_field *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_field *f = &h->headers[i];
+        if (h1_header_is_hop(f->name, f->name_len) || (skip_host && !strcasecmp(f->name, "host")))
+            continue;
+        if (removed(route, f->name) || removed(dest, f->name))
+            continue;
+        if (n < HTTP_OUT_HEADERS_MAX)
+            out[n++] = *f;
+    }
+    push_ops(out, &n, route);
+    push_ops(out, &n, dest);
+    return n;
+}
+
+static const struct cfg_headers *dest_headers(const struct http_request *r)
+{
+    const struct cfg_http_route *a = r->d.actions;
+    return a && a->dest_headers ? &a->dest_headers[r->d.dest_index] : NULL;
+}
+
+/* The path after the route's rewrite: uri replaces the prefix the route
+ * matched (or the whole path), uriRegexRewrite substitutes every match. */
+static const char *rewritten_path(const struct http_request *r, char *buf, size_t len)
+{
+    const struct cfg_http_route *a = r->d.actions;
+    const char *path = r->view.path;
+    if (!a || !a->rewrite.set)
+        return path;
+    if (a->rewrite.regex && a->rewrite.regex_rewrite) {
+        PCRE2_SIZE outlen = len;
+        int rc = pcre2_substitute(a->rewrite.regex, (PCRE2_SPTR)path, PCRE2_ZERO_TERMINATED, 0,
+                                  PCRE2_SUBSTITUTE_GLOBAL, NULL, NULL,
+                                  (PCRE2_SPTR)a->rewrite.regex_rewrite, PCRE2_ZERO_TERMINATED,
+                                  (PCRE2_UCHAR *)buf, &outlen);
+        return rc >= 0 ? buf : path;
+    }
+    if (!a->rewrite.uri)
+        return path;
+    size_t prefix = 0;
+    size_t nmatch = r->d.vs_route ? r->d.vs_route->nmatch : 0;
+    for (size_t i = 0; a->match && i < nmatch; i++) {
+        const struct cfg_str_match *m = &a->match[i].uri;
+        if (m->set && m->kind == CFG_STR_PREFIX && strncmp(path, m->value, strlen(m->value)) == 0) {
+            prefix = strlen(m->value);
+            break;
+        }
+    }
+    if (!prefix) {
+        snprintf(buf, len, "%s", a->rewrite.uri);
+        return buf;
+    }
+    snprintf(buf, len, "%s%s", a->rewrite.uri, path + prefix);
+    return buf;
+}
+
+int http_request_send_head(struct http_request *r, struct hup *up)
+{
+    const struct h1_head *h = r->head;
+    const struct cfg_http_route *a = r->d.actions;
+    const struct cfg_headers *dh = dest_headers(r);
+    struct http_field *f = calloc(HTTP_OUT_HEADERS_MAX, sizeof(*f));
+    char *path = malloc(HTTP_PATH_MAX * 2);
+    char *head = malloc(HTTP_HEAD_OUT_MAX);
+    int rc = -ENOMEM;
+    if (!f || !path || !head)
+        goto out;
+    const char *authority =
+        a && a->rewrite.set && a->rewrite.authority ? a->rewrite.authority : r->view.authority;
+    size_t n = 0;
+    if (*authority)
+        push(f, &n, "Host", authority);
+    n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
+    if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
+        push(f, &n, "x-request-id", r->request_id);
+    const char *p = rewritten_path(r, path, HTTP_PATH_MAX);
+    char *target = path + HTTP_PATH_MAX;
+    snprintf(target, HTTP_PATH_MAX, "%s%s%s", p, *r->view.query ? "?" : "", r->view.query);
+    struct h1_out_head oh = {.method = h->method,
+                             .target = target,
+                             .headers = f,
+                             .nheaders = n,
+                             .body = h->body == H1_BODY_CHUNKED  ? H1_BODY_CHUNKED
+                                     : h->body == H1_BODY_LENGTH ? H1_BODY_LENGTH
+                                                                 : H1_BODY_NONE,
+                             .content_length = h->content_length,
+                             .keep_alive = !r->upgrade,
+                             .upgrade_proto = r->upgrade ? h1_head_get(h, "upgrade") : NULL};
+    size_t len = h1_format_head(&oh, head, HTTP_HEAD_OUT_MAX);
+    rc = len >= HTTP_HEAD_OUT_MAX ? -E2BIG : hup_send(up, head, len);
+    if (rc == 0 && hbuf_pending(&r->body))
+        rc = hup_send(up, r->body.data + r->body.off, hbuf_pending(&r->body));
+    if (rc == 0 && r->req_complete && r->req_framing == HTTP_FRAME_CHUNKED &&
+        r->attempt > 0) /* the body was whole: its last chunk too */
+        rc = hup_send(up, h1_last_chunk, strlen(h1_last_chunk));
+out:
+    free(f);
+    free(path);
+    free(head);
+    return rc;
+}
+
+/* Appends body bytes framed as the request was (chunk heads re-written:
+ * what goes upstream is meshd's framing, never the client's). */
+static int frame(struct hbuf *b, enum http_framing fr, const char *data, size_t len)
+{
+    if (fr != HTTP_FRAME_CHUNKED)
+        return hbuf_append(b, data, len);
+    char ch[H1_CHUNK_HEAD_MAX];
+    size_t n = h1_format_chunk_head(len, ch);
+    int rc = hbuf_append(b, ch, n);
+    if (rc == 0)
+        rc = hbuf_append(b, data, len);
+    if (rc == 0)
+        rc = hbuf_append(b, h1_chunk_tail, strlen(h1_chunk_tail));
+    return rc;
+}
+
+int http_request_body(struct http_request *r, struct hup *up, const char *data, size_t len)
+{
+    if (!len)
+        return 0;
+    r->req_bytes += len;
+    if (!r->body_overflow) {
+        if (hbuf_pending(&r->body) + len + 32 > HTTP_RETRY_BODY_MAX) {
+            r->body_overflow = true; /* too big to replay: no retry */
+            hbuf_free(&r->body);
+        } else if (frame(&r->body, r->req_framing, data, len)) {
+            r->body_overflow = true;
+        }
+    }
+    if (!up)
+        return 0;
+    struct hbuf tmp = {0};
+    int rc = frame(&tmp, r->req_framing, data, len);
+    if (rc == 0)
+        rc = hup_send(up, tmp.data, tmp.len);
+    hbuf_free(&tmp);
+    return rc;
+}
+
+void http_request_body_end(struct http_request *r, struct hup *up)
+{
+    if (r->req_complete)
+        return;
+    r->req_complete = true;
+    if (r->req_framing == HTTP_FRAME_CHUNKED && up)
+        hup_send(up, h1_last_chunk, strlen(h1_last_chunk));
+}
+
+/* --- retries and deadlines ---------------------------------------------- */
+
+static bool retry_condition(uint32_t on, const uint16_t *codes, size_t ncodes,
+                            enum http_failure why, int status)
+{
+    uint32_t any_fail = CFG_RETRY_5XX | CFG_RETRY_GATEWAY_ERROR | CFG_RETRY_RESET;
+    switch (why) {
+    case HTTP_FAIL_CONNECT:
+        return on & (any_fail | CFG_RETRY_CONNECT_FAILURE);
+    case HTTP_FAIL_RESET:
+    case HTTP_FAIL_TIMEOUT:
+        return on & any_fail;
+    case HTTP_FAIL_STATUS:
+        break;
+    }
+    if ((on & CFG_RETRY_5XX) && status >= 500)
+        return true;
+    if ((on & CFG_RETRY_GATEWAY_ERROR) && status >= 502 && status <= 504)
+        return true;
+    if ((on & CFG_RETRY_RETRIABLE_4XX) && status == 409)
+        return true;
+    if (on & CFG_RETRY_RETRIABLE_STATUS)
+        for (size_t i = 0; i < ncodes; i++)
+            if (codes[i] == status)
+                return true;
+    return false;
+}
+
+bool http_request_may_retry(struct http_request *r, enum http_failure why, int status, uint64_t now)
+{
+    uint32_t attempts, on;
+    const uint16_t *codes;
+    size_t ncodes;
+    uint64_t per_try;
+    retry_policy(r, &attempts, &on, &codes, &ncodes, &per_try);
+    if (r->attempt >= attempts || r->body_overflow || r->resp_head_sent || r->upgrade)
+        return false;
+    if (r->deadline_ns && now >= r->deadline_ns)
+        return false;
+    if (!r->req_complete && r->req_framing != HTTP_FRAME_NONE)
+        return false; /* the rest of the body is still coming: not replayable */
+    if (!retry_condition(on, codes, ncodes, why, status))
+        return false;
+    r->attempt++;
+    return true;
+}
+
+bool http_request_retry_on_status(struct http_request *r, int status, uint64_t now)
+{
+    if (status < 400)
+        return false;
+    uint32_t attempts, on;
+    const uint16_t *codes;
+    size_t ncodes;
+    uint64_t per_try;
+    retry_policy(r, &attempts, &on, &codes, &ncodes, &per_try);
+    if (r->attempt >= attempts || !retry_condition(on, codes, ncodes, HTTP_FAIL_STATUS, status))
+        return false;
+    if (r->body_overflow || r->upgrade || (r->deadline_ns && now >= r->deadline_ns) ||
+        (!r->req_complete && r->req_framing != HTTP_FRAME_NONE))
+        return false;
+    return true; /* may_retry counts the attempt */
+}
+
+bool http_request_deadline(struct http_request *r, uint64_t now, enum http_failure *why)
+{
+    *why = HTTP_FAIL_TIMEOUT;
+    if (r->deadline_ns && now >= r->deadline_ns)
+        return true;
+    return !r->resp_head_sent && r->try_deadline_ns && now >= r->try_deadline_ns;
+}
+
+/* --- local replies ------------------------------------------------------ */
+
+const char *http_failure_reply(enum http_failure why, int *status, enum resp_flag *flag)
+{
+    switch (why) {
+    case HTTP_FAIL_TIMEOUT:
+        *status = 504;
+        *flag = RESP_FLAG_UT;
+        return "upstream request timeout";
+    case HTTP_FAIL_CONNECT:
+        *status = 503;
+        *flag = RESP_FLAG_UF;
+        return "upstream connect error or disconnect/reset before headers. reset reason: "
+               "connection failure";
+    case HTTP_FAIL_RESET:
+    case HTTP_FAIL_STATUS:
+        break;
+    }
+    *status = 503;
+    *flag = RESP_FLAG_UC;
+    return "upstream connect error or disconnect/reset before headers. reset reason: "
+           "connection termination";
+}
+
+const char *http_refusal_reply(enum resp_flag flag, int *status)
+{
+    switch (flag) {
+    case RESP_FLAG_UO:
+        *status = 503;
+        return "upstream connect error or disconnect/reset before headers. reset reason: "
+               "overflow";
+    case RESP_FLAG_UH:
+        *status = 503;
+        return "no healthy upstream";
+    case RESP_FLAG_DENY:
+        *status = 403;
+        return "RBAC: access denied";
+    case RESP_FLAG_NR:
+        *status = 404;
+        return "";
+    default:
+        *status = 503;
+        return "upstream connect error";
+    }
+}
+
+int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
+                             const char *location, enum resp_flag flag, struct hbuf *out)
+{
+    r->status = status;
+    if (flag != RESP_FLAG_NONE)
+        r->flag = flag;
+    struct http_field f[4];
+    size_t n = 0;
+    if (location)
+        push(f, &n, "location", location);
+    if (body_len)
+        push(f, &n, "content-type", "text/plain");
+    push(f, &n, "server", "meshd");
+    char head[2048];
+    bool keep = r->down_keep_alive && r->req_complete;
+    struct h1_out_head oh = {.status = status,
+                             .headers = f,
+                             .nheaders = n,
+                             .body = H1_BODY_LENGTH,
+                             .content_length = body_len,
+                             .keep_alive = keep};
+    size_t len = h1_format_head(&oh, head, sizeof(head));
+    if (len >= sizeof(head))
+        return -E2BIG;
+    r->down_keep_alive = keep;
+    r->resp_bytes = r->is_head ? 0 : body_len;
+    int rc = hbuf_append(out, head, len);
+    if (rc == 0 && body_len && !r->is_head)
+        rc = hbuf_append(out, body, body_len);
+    return rc;
+}
+
+/* --- the response, downstream ------------------------------------------- */
+
+int http_response_interim(struct http_request *r, const struct h1_head *h, struct hbuf *out)
+{
+    if (r->head->minor == 0 && r->head->major == 1)
+        return 0; /* an HTTP/1.0 client knows no 1xx */
+    char head[1024];
+    struct h1_out_head oh = {.status = h->status, .body = H1_BODY_NONE, .keep_alive = true};
+    size_t len = h1_format_head(&oh, head, sizeof(head));
+    return len < sizeof(head) ? hbuf_append(out, head, len) : -E2BIG;
+}
+
+int http_response_head(struct http_request *r, const struct h1_head *h, bool keep_alive,
+                       struct hbuf *out)
+{
+    const struct cfg_http_route *a = r->d.actions;
+    const struct cfg_headers *dh = dest_headers(r);
+    r->status = h->status;
+    r->first_byte_ns = 1;
+    r->up_keep_alive = h->keep_alive;
+    bool client_11 = r->head->major == 1 && r->head->minor >= 1;
+    enum h1_body body = h->body;
+    uint64_t clen = h->content_length;
+    r->resp_framing = body == H1_BODY_LENGTH    ? HTTP_FRAME_LENGTH
+                      : body == H1_BODY_CHUNKED ? HTTP_FRAME_CHUNKED
+                      : body == H1_BODY_CLOSE   ? HTTP_FRAME_CLOSE
+                                                : HTTP_FRAME_NONE;
+    if (body == H1_BODY_CLOSE) {
+        /* Until the server closes: chunked to an HTTP/1.1 client so the
+         * connection persists; an HTTP/1.0 one reads until we close. */
+        if (client_11) {
+            body = H1_BODY_CHUNKED;
+            r->resp_framing = HTTP_FRAME_CHUNKED;
+        } else {
+            r->down_keep_alive = false;
+        }
+        r->up_keep_alive = false;
+    } else if (body == H1_BODY_CHUNKED && !client_11) {
+        body = H1_BODY_CLOSE; /* de-chunked to a 1.0 client, ended by our close */
+        r->resp_framing = HTTP_FRAME_CLOSE;
+        r->down_keep_alive = false;
+    }
+    if (r->is_head) { /* HEAD: the length of what GET would return, no body */
+        const char *cl = h1_head_get(h, "content-length");
+        body = cl ? H1_BODY_LENGTH : H1_BODY_NONE;
+        clen = cl ? strtoull(cl, NULL, 10) : 0;
+        r->resp_framing = HTTP_FRAME_NONE;
+    }
+    if (h->status == 101) {
+        r->upgraded = r->upgrade;
+        body = H1_BODY_NONE;
+    }
+    struct http_field *f = calloc(HTTP_OUT_HEADERS_MAX, sizeof(*f));
+    char *head = malloc(HTTP_HEAD_OUT_MAX);
+    int rc = -ENOMEM;
+    if (f && head) {
+        size_t n =
+            edited_fields(h, a ? &a->headers.response : NULL, dh ? &dh->response : NULL, false, f);
+        bool keep = keep_alive && r->down_keep_alive && r->req_complete;
+        r->down_keep_alive = keep;
+        struct h1_out_head oh = {.status = h->status,
+                                 .reason = h->reason && *h->reason ? h->reason : NULL,
+                                 .headers = f,
+                                 .nheaders = n,
+                                 .body = body,
+                                 .content_length = clen,
+                                 .keep_alive = keep || r->upgraded,
+                                 .upgrade_proto = r->upgraded ? h1_head_get(h, "upgrade") : NULL};
+        size_t len = h1_format_head(&oh, head, HTTP_HEAD_OUT_MAX);
+        rc = len < HTTP_HEAD_OUT_MAX ? hbuf_append(out, head, len) : -E2BIG;
+    }
+    free(f);
+    free(head);
+    return rc;
+}
+
+int http_response_body(struct http_request *r, struct hbuf *out, const char *data, size_t len)
+{
+    r->resp_bytes += len;
+    return frame(out,
+                 r->resp_framing == HTTP_FRAME_CHUNKED ? HTTP_FRAME_CHUNKED : HTTP_FRAME_LENGTH,
+                 data, len);
+}
+
+void http_response_complete(struct http_request *r, struct hbuf *out, uint64_t *counted)
+{
+    if (r->resp_framing == HTTP_FRAME_CHUNKED &&
+        hbuf_append(out, h1_last_chunk, strlen(h1_last_chunk)) == 0)
+        *counted += strlen(h1_last_chunk);
+}
+
+void http_request_record_fill(struct http_request *r, struct http_request_record *out)
+{
+    const struct h1_head *h = r->head;
+    r->reported = true;
+    memset(out, 0, sizeof(*out));
+    out->response_code = r->status;
+    out->grpc_status = -1;
+    out->request_bytes = r->req_bytes;
+    out->response_bytes = r->resp_bytes;
+    out->duration_ns = r->start_ns ? loop_now_ns() - r->start_ns : 0;
+    out->start_realtime_ns = r->start_real_ns;
+    out->method = h ? h->method : NULL;
+    out->path = h ? h->target : NULL;
+    out->protocol = h && h->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    out->authority = r->view.authority;
+    out->user_agent = h ? h1_head_get(h, "user-agent") : NULL;
+    out->request_id = r->request_id;
+    out->forwarded_for = h ? h1_head_get(h, "x-forwarded-for") : NULL;
+    out->upstream_host = r->upstream_host[0] ? r->upstream_host : NULL;
+    out->upstream_cluster = r->d.cluster[0] ? r->d.cluster : NULL;
+    out->response_flags = resp_flag_name(r->flag);
+}

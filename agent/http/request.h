@@ -1,0 +1,107 @@
+/* One request in flight on an HTTP session, and everything the route's
+ * policy does to it that is not I/O: the request view routing and policy
+ * see, the head sent upstream for each attempt (rewrites, header edits,
+ * x-request-id, the framing re-written), the body kept for a retry, the
+ * retry and timeout policy (Istio's defaults when the route has none),
+ * faults, the response head and framing passed downstream, local replies
+ * as Envoy words them, and the telemetry record. The session
+ * (http/proxy.c) does the I/O and calls these. */
+#ifndef MESHD_HTTP_REQUEST_H
+#define MESHD_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/addr.h"
+#include "http/internal.h"
+#include "http/proxy.h"
+
+struct http_request_record;
+
+/* Why an attempt failed before its response went downstream. */
+enum http_failure {
+    HTTP_FAIL_CONNECT, /* no connection to the endpoint */
+    HTTP_FAIL_RESET,   /* connected, then reset or closed before a response */
+    HTTP_FAIL_TIMEOUT, /* perTryTimeout (or the route's timeout) passed */
+    HTTP_FAIL_STATUS,  /* a response whose status the retry policy retries */
+};
+
+enum http_framing { HTTP_FRAME_NONE, HTTP_FRAME_LENGTH, HTTP_FRAME_CHUNKED, HTTP_FRAME_CLOSE };
+
+struct http_request {
+    const struct h1_head *head; /* the parser's, valid while it is paused */
+    struct http_request_view view;
+    char *target; /* path, NUL, query: owned copy the view points into */
+    char request_id[40];
+    bool has_request_id; /* the client sent one */
+    bool is_head, upgrade, upgraded;
+    bool req_complete; /* the whole request was read */
+    bool down_keep_alive, up_keep_alive;
+    bool decided, attempt_open, faulted, retried, resp_head_sent, reported;
+    struct http_decision d;
+    struct meshd_addr orig_dst;
+    /* attempts */
+    unsigned attempt; /* 0 for the first */
+    uint64_t start_ns, start_real_ns, deadline_ns, try_deadline_ns, delay_until_ns;
+    uint64_t first_byte_ns; /* the response head arrived */
+    struct hbuf body;       /* sent so far, framed, for a retry */
+    bool body_overflow;
+    enum http_framing req_framing, resp_framing;
+    /* outcome */
+    int status;
+    enum resp_flag flag;
+    uint64_t req_bytes, resp_bytes;
+    char upstream_host[ADDR_STRLEN];
+};
+
+void http_request_init(struct http_request *r);
+/* Drops what the request holds (its snapshot reference, copies). */
+void http_request_reset(struct http_request *r);
+
+/* A head arrived: builds the view. -EBADMSG with the status and reason
+ * to answer (no Host on HTTP/1.1, CONNECT, a target that is not a path). */
+int http_request_begin(struct http_request *r, const struct meshd_addr *orig_dst, uint64_t now,
+                       int *status, const char **why);
+/* Before each routing: the last attempt's endpoint becomes the one to
+ * avoid, its snapshot reference is dropped. */
+void http_request_prepare_route(struct http_request *r);
+/* The route's fault: a delay (ns, 0 none) or an abort status (0 none). */
+uint64_t http_request_fault(struct http_request *r, int *abort_status);
+void http_request_start_try(struct http_request *r, uint64_t now);
+/* Formats this attempt's head and queues it with the body kept so far. */
+int http_request_send_head(struct http_request *r, struct hup *up);
+/* Body bytes from the downstream: framed to `up` (NULL: dropped) and
+ * kept for a retry while they fit. */
+int http_request_body(struct http_request *r, struct hup *up, const char *data, size_t len);
+void http_request_body_end(struct http_request *r, struct hup *up);
+
+/* Whether to try again after `why` (status for HTTP_FAIL_STATUS), as the
+ * route's retry policy and its budget say; counts the attempt if so. */
+bool http_request_may_retry(struct http_request *r, enum http_failure why, int status,
+                            uint64_t now);
+bool http_request_retry_on_status(struct http_request *r, int status, uint64_t now);
+/* A deadline passed for the attempt in flight (why: TIMEOUT). */
+bool http_request_deadline(struct http_request *r, uint64_t now, enum http_failure *why);
+
+/* Envoy's local replies: the body text, status and flag for a failure
+ * that exhausted the retries, and for a refusal by the router. */
+const char *http_failure_reply(enum http_failure why, int *status, enum resp_flag *flag);
+const char *http_refusal_reply(enum resp_flag flag, int *status);
+
+/* Formats a local reply (records its status and flag). */
+int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
+                             const char *location, enum resp_flag flag, struct hbuf *out);
+/* The response's head for the downstream (records status; decides the
+ * downstream framing: an until-close body is chunked to a keep-alive
+ * HTTP/1.1 client). */
+int http_response_head(struct http_request *r, const struct h1_head *h, bool keep_alive,
+                       struct hbuf *out);
+int http_response_interim(struct http_request *r, const struct h1_head *h, struct hbuf *out);
+int http_response_body(struct http_request *r, struct hbuf *out, const char *data, size_t len);
+void http_response_complete(struct http_request *r, struct hbuf *out, uint64_t *counted);
+
+/* The telemetry record of the request (strings borrowed from `r`). */
+void http_request_record_fill(struct http_request *r, struct http_request_record *out);
+
+#endif

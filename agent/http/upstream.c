@@ -1,0 +1,402 @@
+/* Upstream HTTP/1.1 connections of the HTTP carrier and their keep-alive
+ * pool (see internal.h).
+ *
+ * An upstream reaches one endpoint one way: plain TCP from the source
+ * pod's netns (core/upstream, so it is meshd's own and never captured
+ * again), or an HBONE CONNECT stream through the pool, whose app end is
+ * one side of a socket pair and whose other side is this connection's
+ * socket: the HTTP/1 bytes are the same either way, and the tunnel keeps
+ * its end-to-end flow control. After a complete exchange with keep-alive
+ * on both sides it goes idle, keyed by what it reaches (action, endpoint,
+ * identities), and the next request to that endpoint reuses it: over
+ * HBONE, one tunnel carries many requests. An idle upstream that becomes
+ * readable (the server closed, or sent bytes nobody asked for) is
+ * closed. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/container.h"
+#include "core/log.h"
+#include "core/upstream.h"
+#include "enroll/pods.h"
+#include "hbone/pool.h"
+#include "http/internal.h"
+
+#define HUP_IDLE_TIMEOUT_NS (60ull * 1000000000) /* an idle upstream is closed after */
+
+/* --- byte queue --------------------------------------------------------- */
+
+int hbuf_append(struct hbuf *b, const void *p, size_t n)
+{
+    if (b->off && b->off == b->len)
+        b->off = b->len = 0;
+    if (b->len + n > b->cap) {
+        if (b->off) { /* compact first */
+            memmove(b->data, b->data + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        if (b->len + n > b->cap) {
+            size_t cap = b->cap ? b->cap : 4096;
+            while (cap < b->len + n)
+                cap *= 2;
+            char *d = realloc(b->data, cap);
+            if (!d)
+                return -ENOMEM;
+            b->data = d;
+            b->cap = cap;
+        }
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+size_t hbuf_pending(const struct hbuf *b)
+{
+    return b->len - b->off;
+}
+
+void hbuf_consume(struct hbuf *b, size_t n)
+{
+    b->off += n;
+    if (b->off >= b->len)
+        b->off = b->len = 0;
+}
+
+void hbuf_free(struct hbuf *b)
+{
+    free(b->data);
+    *b = (struct hbuf){0};
+}
+
+int hbuf_flush(struct hbuf *b, int fd)
+{
+    while (hbuf_pending(b)) {
+        ssize_t n = send(fd, b->data + b->off, hbuf_pending(b), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -errno;
+        }
+        hbuf_consume(b, (size_t)n);
+    }
+    /* An idle queue keeps no memory: sessions spend most time waiting. */
+    if (b->cap > 16384) {
+        free(b->data);
+        *b = (struct hbuf){0};
+    }
+    return 0;
+}
+
+/* --- one upstream ------------------------------------------------------- */
+
+static void hup_free_now(struct loop_deferred *d)
+{
+    struct hup *u = container_of(d, struct hup, release);
+    hbuf_free(&u->out);
+    h1_parser_free(u->resp);
+    free(u);
+}
+
+static void idle_unlink(struct hup *u)
+{
+    struct http_proxy *hp = u->hp;
+    if (u->idle_prev)
+        u->idle_prev->idle_next = u->idle_next;
+    else if (hp->idle == u)
+        hp->idle = u->idle_next;
+    if (u->idle_next)
+        u->idle_next->idle_prev = u->idle_prev;
+    u->idle_next = u->idle_prev = NULL;
+    u->in_idle = false;
+    hp->nidle--;
+    hp->stats.upstreams_idle = hp->nidle;
+}
+
+static void hup_close(struct hup *u)
+{
+    if (u->io.registered)
+        loop_del(u->hp->loop, &u->io);
+    if (u->io.fd >= 0)
+        close_with_reset(u->io.fd);
+    u->io.fd = -1;
+    loop_defer(u->hp->loop, &u->release);
+}
+
+static void hup_update_events(struct hup *u, bool read_paused)
+{
+    uint32_t ev = read_paused ? 0 : EPOLLIN | EPOLLRDHUP;
+    if (!u->connected || hbuf_pending(&u->out))
+        ev |= EPOLLOUT;
+    loop_set(u->hp->loop, &u->io, ev);
+}
+
+static void hup_fail(struct hup *u, int err)
+{
+    u->broken = true;
+    if (u->owner)
+        hs_upstream_failed(u->owner, u, err);
+    else
+        hup_close(u);
+}
+
+static void hup_read(struct hup *u)
+{
+    char buf[HTTP_IN_BUF];
+    for (int rounds = 0; rounds < 4 && u->owner && !u->broken; rounds++) {
+        ssize_t n = recv(u->io.fd, buf, sizeof(buf), 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            hup_fail(u, -errno);
+            return;
+        }
+        if (n == 0) {
+            u->eof = true;
+            int rc = h1_parse_eof(u->resp);
+            if (rc == H1_OK && h1_parser_idle(u->resp) && u->got_bytes) {
+                hs_upstream_progress(u->owner, u); /* an until-close body ended */
+                if (u->owner)
+                    hup_fail(u, -EPIPE); /* a close between responses */
+            } else {
+                hup_fail(u, -ECONNRESET);
+            }
+            return;
+        }
+        u->got_bytes = true;
+        size_t off = 0;
+        while (off < (size_t)n && u->owner && !u->broken) {
+            size_t used = 0;
+            int rc = h1_parse(u->resp, buf + off, (size_t)n - off, &used);
+            off += used;
+            if (rc < 0) {
+                const char *why = h1_parser_error(u->resp, NULL);
+                log_ratelimited(LOG_INFO, "http: upstream sent a malformed response: %s",
+                                why ? why : "?");
+                hup_fail(u, -EPROTO);
+                return;
+            }
+            hs_upstream_progress(u->owner, u);
+            if (rc == H1_PAUSED && u->owner && !u->broken) {
+                h1_parser_resume(u->resp);
+                continue;
+            }
+            if (rc == H1_PAUSED)
+                break; /* the session let go of it, or paused reading */
+        }
+        if (off < (size_t)n && u->owner == NULL) {
+            /* Bytes past the end of the response nobody asked for: the
+             * connection cannot be trusted for another request. */
+            u->broken = true;
+            if (u->in_idle) {
+                idle_unlink(u);
+                hup_close(u);
+            }
+            return;
+        }
+    }
+}
+
+static void hup_on_event(struct loop_io *io, uint32_t events)
+{
+    struct hup *u = container_of(io, struct hup, io);
+    if (!u->owner) { /* idle: the server closed it, or spoke unasked */
+        if (u->in_idle) {
+            idle_unlink(u);
+            hup_close(u);
+        }
+        return;
+    }
+    if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = upstream_connect_result(io->fd);
+        if (err) {
+            hup_fail(u, -err);
+            return;
+        }
+        u->connected = true;
+        if (!u->hbone)
+            upstream_connected(io->fd);
+    }
+    if (u->connected && hbuf_pending(&u->out)) {
+        int rc = hbuf_flush(&u->out, io->fd);
+        if (rc) {
+            hup_fail(u, rc);
+            return;
+        }
+        if (!hbuf_pending(&u->out))
+            hs_upstream_progress(u->owner, u); /* room again: read more of the request */
+    }
+    if (u->owner && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        hup_read(u);
+    if (u->owner && !u->broken)
+        hup_update_events(u, false);
+}
+
+static bool same_target(const struct outbound_route *a, const struct outbound_route *b)
+{
+    if (a->action != b->action || !addr_equal(&a->target, &b->target))
+        return false;
+    if (a->action != OUTBOUND_HBONE)
+        return true;
+    return strcmp(a->key.src_id, b->key.src_id) == 0 && strcmp(a->key.dst_id, b->key.dst_id) == 0 &&
+           addr_equal(&a->key.dst, &b->key.dst);
+}
+
+static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbound_route *r,
+                       const struct pod *pod)
+{
+    if (r->action == OUTBOUND_PASSTHROUGH) {
+        int fd = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
+        if (fd < 0)
+            return fd;
+        u->io.fd = fd;
+        return 0;
+    }
+    if (!hp->opts.pool)
+        return -ENOTSUP;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
+        return -errno;
+    char authority[ADDR_STRLEN];
+    addr_format(&r->target, authority, sizeof(authority));
+    struct hbone_connect_headers hdrs = {0};
+    int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
+                                &hdrs, sv[1], u);
+    if (rc) { /* the pool closed sv[1] */
+        close(sv[0]);
+        return rc;
+    }
+    u->io.fd = sv[0];
+    u->hbone = true;
+    u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
+    return 0;
+}
+
+int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+                struct hs *owner, struct hup **out)
+{
+    for (struct hup *u = hp->idle; u; u = u->idle_next) {
+        if (!same_target(&u->key, r))
+            continue;
+        idle_unlink(u);
+        u->owner = owner;
+        u->got_bytes = false;
+        hp->stats.upstreams_reused++;
+        hup_update_events(u, false);
+        *out = u;
+        return 0;
+    }
+    struct hup *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    *u = (struct hup){.hp = hp,
+                      .owner = owner,
+                      .key = *r,
+                      .io = {.fd = -1, .cb = hup_on_event},
+                      .release = {.fn = hup_free_now}};
+    int rc = h1_parser_new(false, NULL, &hs_response_callbacks, owner, &u->resp);
+    if (rc == 0)
+        rc = hup_connect(hp, u, r, pod);
+    if (rc == 0)
+        rc = loop_add(hp->loop, &u->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+    if (rc) {
+        if (u->io.fd >= 0)
+            close_with_reset(u->io.fd);
+        h1_parser_free(u->resp);
+        free(u);
+        return rc;
+    }
+    hp->stats.upstreams_opened++;
+    *out = u;
+    return 0;
+}
+
+int hup_send(struct hup *u, const void *p, size_t n)
+{
+    int rc = hbuf_append(&u->out, p, n);
+    if (rc == 0 && u->connected && !u->broken)
+        hup_update_events(u, false);
+    return rc;
+}
+
+void hup_pause_read(struct hup *u, bool paused)
+{
+    if (!u->broken && u->io.registered)
+        hup_update_events(u, paused);
+}
+
+void hup_release(struct hup *u, bool reusable)
+{
+    struct http_proxy *hp = u->hp;
+    u->owner = NULL;
+    unsigned max = hp->opts.max_idle_upstreams ? hp->opts.max_idle_upstreams : 32;
+    if (!reusable || u->broken || u->eof || hbuf_pending(&u->out) || !h1_parser_idle(u->resp) ||
+        hp->nidle >= max * 16) {
+        hup_close(u);
+        return;
+    }
+    size_t same = 0;
+    for (struct hup *i = hp->idle; i; i = i->idle_next)
+        same += same_target(&i->key, &u->key);
+    if (same >= max) {
+        hup_close(u);
+        return;
+    }
+    u->requests++;
+    u->idle_since_ns = loop_now_ns();
+    u->idle_next = hp->idle;
+    if (hp->idle)
+        hp->idle->idle_prev = u;
+    hp->idle = u;
+    u->in_idle = true;
+    hp->nidle++;
+    hp->stats.upstreams_idle = hp->nidle;
+    loop_set(hp->loop, &u->io, EPOLLIN | EPOLLRDHUP);
+}
+
+void hups_expire(struct http_proxy *hp, uint64_t now_ns)
+{
+    struct hup *u = hp->idle;
+    while (u) {
+        struct hup *next = u->idle_next;
+        if (now_ns - u->idle_since_ns > HUP_IDLE_TIMEOUT_NS) {
+            idle_unlink(u);
+            hup_close(u);
+        }
+        u = next;
+    }
+}
+
+void hups_free(struct http_proxy *hp)
+{
+    while (hp->idle) {
+        struct hup *u = hp->idle;
+        idle_unlink(u);
+        hup_close(u);
+    }
+}
+
+/* The HBONE pool's stream end for an upstream's tunnel: its socket pair
+ * end sees EOF (or a reset) at the same time, which is how the session
+ * learns; nothing else to do but log a refusal. */
+void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
+                               const struct hbone_stream_stats *stats)
+{
+    (void)ctx;
+    (void)st;
+    (void)stream_ctx;
+    if (stats->app_fd >= 0) /* a pool that gives sockets back: ours is done */
+        close(stats->app_fd);
+    if (stats->status && stats->status != 200)
+        log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
+                        err);
+}
