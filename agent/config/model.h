@@ -340,7 +340,7 @@ struct cfg_authz_source {
     struct cfg_strs service_accounts, not_service_accounts; /* "sa" or "ns/sa" */
     struct cfg_strs trust_domains, not_trust_domains;
     struct cfg_strs request_principals, not_request_principals; /* HTTP only */
-    const char *l7;          /* first HTTP-only field, or NULL */
+    const char *l7;                                             /* first HTTP-only field, or NULL */
     const char *undecidable; /* remoteIpBlocks or notRemoteIpBlocks, or NULL */
 };
 

@@ -135,6 +135,8 @@ void policy_admit_request(const struct cfg_snapshot *snap, const struct pod *pod
     }
     /* Policies judge the path the app will get, never the one as sent. */
     if (authz_path_normalize(http->path, path, cap) < 0) {
+        if (cap)
+            path[0] = '\0'; /* not half a path */
         out->reason = ADMIT_BAD_PATH;
         return;
     }

@@ -173,8 +173,8 @@ static bool any_trust_domain(const struct authz_strings *l, const struct authz_r
 static bool source_matches(const struct authz_source *s, const struct authz_request *r,
                            enum authz_action action)
 {
-    bool undecidable = s->has_l7 || (!r->http && (s->request_principals ||
-                                                  s->not_request_principals));
+    bool undecidable =
+        s->has_l7 || (!r->http && (s->request_principals || s->not_request_principals));
     if (undecidable && action == AUTHZ_ALLOW)
         return false; /* cannot be proven here: an ALLOW must not widen */
     if (r->http && s->request_principals)
