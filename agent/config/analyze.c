@@ -484,10 +484,74 @@ static void analyze_peer_authentications(const struct cfg_snapshot *s, struct cf
     }
 }
 
-static void analyze_authorization_policies(const struct cfg_snapshot *s, struct cfg_diags *diags)
+/* HTTP-only fields are decided per request on the ports meshd serves as
+ * HTTP; on a TCP port (and for what no request decides) they keep
+ * ztunnel's L4 treatment, `effect`. */
+static void analyze_authz_rule(const struct cfg_authorization_policy *ap, size_t r,
+                               const char *effect, struct cfg_diags *diags)
 {
     static const char *const l4_keys[] = {"source.ip",      "source.namespace", "source.principal",
                                           "destination.ip", "destination.port", NULL};
+    const struct cfg_authz_rule *rule = &ap->rules[r];
+    for (size_t f = 0; f < rule->nfrom; f++) {
+        const struct cfg_authz_source *src = &rule->from[f];
+        if (src->trust_domains.n || src->not_trust_domains.n)
+            cfg_diag_add(diags, CFG_INFO, MSH_NOT_APPLIED, &ap->meta, &rule->pos,
+                         "rules[%zu].from[%zu]: trustDomains are matched on the peer's "
+                         "SPIFFE trust domain, as Istio's sidecars do; istiod does not "
+                         "send them to ztunnel",
+                         r, f);
+        if (src->undecidable)
+            cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
+                         "rules[%zu].from[%zu]: %s is an L7 field meshd does not decide, on "
+                         "TCP or HTTP ports; %s",
+                         r, f, src->undecidable, effect);
+        else if (src->l7)
+            cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
+                         "rules[%zu].from[%zu]: %s is HTTP only; meshd validates no JWT "
+                         "(RequestAuthentication is not applied), so on HTTP ports no request "
+                         "has a request principal (requestPrincipals never match, "
+                         "notRequestPrincipals always do); on TCP ports %s",
+                         r, f, src->l7, effect);
+    }
+    for (size_t t = 0; t < rule->nto; t++) {
+        const struct cfg_authz_operation *o = &rule->to[t];
+        if (o->l7)
+            cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
+                         "rules[%zu].to[%zu]: %s is HTTP only: decided per request on ports "
+                         "meshd serves as HTTP; on TCP ports %s",
+                         r, t, o->l7, effect);
+        const struct cfg_strs *lists[] = {&o->paths, &o->not_paths};
+        for (size_t l = 0; l < 2; l++)
+            for (size_t i = 0; i < lists[l]->n; i++)
+                if (lists[l]->v[i][0] != '/' && lists[l]->v[i][0] != '*')
+                    cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
+                                 "rules[%zu].to[%zu]: %s[%zu] \"%.64s\" never matches: "
+                                 "request paths start with '/'",
+                                 r, t, l ? "notPaths" : "paths", i, lists[l]->v[i]);
+    }
+    for (size_t w = 0; w < rule->nwhen; w++) {
+        const char *key = rule->when[w].key;
+        bool l4 = false;
+        for (size_t k = 0; l4_keys[k]; k++)
+            l4 |= strcmp(key, l4_keys[k]) == 0;
+        if (l4)
+            continue;
+        if (strncmp(key, "request.headers[", 16) == 0)
+            cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->when[w].pos,
+                         "rules[%zu].when[%zu]: key %s is HTTP only: decided per request on "
+                         "ports meshd serves as HTTP; on TCP ports %s",
+                         r, w, key, effect);
+        else
+            cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->when[w].pos,
+                         "rules[%zu].when[%zu]: key %s is not an attribute meshd decides, on "
+                         "TCP or HTTP ports; %s",
+                         r, w, key, effect);
+    }
+}
+
+static void analyze_authorization_policies(const struct cfg_snapshot *s, struct cfg_diags *diags)
+{
     FOR_EACH(s, CFG_AUTHORIZATION_POLICY, struct cfg_authorization_policy, ap)
     {
         check_selector(s, &ap->meta, &ap->selector, diags);
@@ -503,37 +567,8 @@ static void analyze_authorization_policies(const struct cfg_snapshot *s, struct 
         bool allow = ap->action == CFG_AUTHZ_ALLOW;
         const char *effect = allow ? "this rule never matches (Istio ambient's behaviour)"
                                    : "that part is dropped and the rule matches more broadly";
-        for (size_t r = 0; r < ap->nrules; r++) {
-            const struct cfg_authz_rule *rule = &ap->rules[r];
-            for (size_t f = 0; f < rule->nfrom; f++) {
-                const struct cfg_authz_source *src = &rule->from[f];
-                if (src->trust_domains.n || src->not_trust_domains.n)
-                    cfg_diag_add(diags, CFG_INFO, MSH_NOT_APPLIED, &ap->meta, &rule->pos,
-                                 "rules[%zu].from[%zu]: trustDomains are matched on the peer's "
-                                 "SPIFFE trust domain, as Istio's sidecars do; istiod does not "
-                                 "send them to ztunnel",
-                                 r, f);
-                if (src->l7)
-                    cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
-                                 "rules[%zu].from[%zu]: %s is an L7 field; %s", r, f, src->l7,
-                                 effect);
-            }
-            for (size_t t = 0; t < rule->nto; t++)
-                if (rule->to[t].l7)
-                    cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->pos,
-                                 "rules[%zu].to[%zu]: %s is an L7 field; %s", r, t, rule->to[t].l7,
-                                 effect);
-            for (size_t w = 0; w < rule->nwhen; w++) {
-                bool l4 = false;
-                for (size_t k = 0; l4_keys[k]; k++)
-                    l4 |= strcmp(rule->when[w].key, l4_keys[k]) == 0;
-                if (!l4)
-                    cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &ap->meta, &rule->when[w].pos,
-                                 "rules[%zu].when[%zu]: key %s is not an L4 "
-                                 "attribute; %s",
-                                 r, w, rule->when[w].key, effect);
-            }
-        }
+        for (size_t r = 0; r < ap->nrules; r++)
+            analyze_authz_rule(ap, r, effect, diags);
     }
 }
 

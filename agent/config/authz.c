@@ -76,6 +76,19 @@ static enum authz_key when_key(const char *key)
     return AUTHZ_KEY_L7;
 }
 
+/* "request.headers[NAME]" -> NAME (in the arena), as istiod reads it:
+ * exactly the brackets after the prefix; anything else is no header. */
+static int when_header(struct arena *a, const char *key, const char **out)
+{
+    static const char prefix[] = "request.headers[";
+    size_t n = strlen(key), p = sizeof(prefix) - 1;
+    *out = NULL;
+    if (n <= p + 1 || strncmp(key, prefix, p) != 0 || key[n - 1] != ']')
+        return 0;
+    *out = arena_printf(a, "%.*s", (int)(n - p - 1), key + p);
+    return *out ? 0 : -ENOMEM;
+}
+
 static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const char *policy_ns,
                         struct authz_rule *out)
 {
@@ -91,7 +104,9 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const c
             .not_principals = strings(&s->not_principals),
             .namespaces = strings(&s->namespaces),
             .not_namespaces = strings(&s->not_namespaces),
-            .has_l7 = s->l7 != NULL,
+            .has_l7 = s->undecidable != NULL,
+            .request_principals = s->request_principals.n > 0,
+            .not_request_principals = s->not_request_principals.n > 0,
             .trust_domains = strings(&s->trust_domains),
             .not_trust_domains = strings(&s->not_trust_domains),
         };
@@ -102,15 +117,25 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const c
             return -ENOMEM;
     }
     for (size_t i = 0; i < r->nto; i++) {
-        to[i] = (struct authz_operation){.has_l7 = r->to[i].l7 != NULL};
-        if (ports(a, &r->to[i].ports, &to[i].ports) ||
-            ports(a, &r->to[i].not_ports, &to[i].not_ports))
+        const struct cfg_authz_operation *o = &r->to[i];
+        to[i] = (struct authz_operation){.hosts = strings(&o->hosts),
+                                         .not_hosts = strings(&o->not_hosts),
+                                         .methods = strings(&o->methods),
+                                         .not_methods = strings(&o->not_methods),
+                                         .paths = strings(&o->paths),
+                                         .not_paths = strings(&o->not_paths)};
+        if (ports(a, &o->ports, &to[i].ports) || ports(a, &o->not_ports, &to[i].not_ports))
             return -ENOMEM;
     }
-    for (size_t i = 0; i < r->nwhen; i++)
+    for (size_t i = 0; i < r->nwhen; i++) {
         when[i] = (struct authz_condition){.key = when_key(r->when[i].key),
                                            .values = strings(&r->when[i].values),
                                            .not_values = strings(&r->when[i].not_values)};
+        if (when_header(a, r->when[i].key, &when[i].header))
+            return -ENOMEM;
+        if (when[i].header)
+            when[i].key = AUTHZ_KEY_REQUEST_HEADER;
+    }
     *out = (struct authz_rule){from, r->nfrom, to, r->nto, when, r->nwhen};
     return 0;
 }

@@ -4,6 +4,7 @@
 
 #include "config/decode.h"
 #include "policy/authz.h"
+#include "policy/authz_http.h"
 
 static bool is(const char *k, const char *name)
 {
@@ -171,6 +172,7 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
 {
     static const char *const l7[] = {"requestPrincipals", "notRequestPrincipals", "remoteIpBlocks",
                                      "notRemoteIpBlocks", NULL};
+    static const char *const undecidable[] = {"remoteIpBlocks", "notRemoteIpBlocks", NULL};
     const struct ynode *src = ymap_get(n, "source");
     const char *k;
     const struct ynode *v;
@@ -199,10 +201,15 @@ static void decode_source(struct cfg_dec *d, const struct ynode *n, struct cfg_a
             decode_trust_domains(d, v, k, &s->trust_domains);
         else if (is(k, "notTrustDomains"))
             decode_trust_domains(d, v, k, &s->not_trust_domains);
+        else if (is(k, "requestPrincipals"))
+            decode_patterns(d, v, k, &s->request_principals);
+        else if (is(k, "notRequestPrincipals"))
+            decode_patterns(d, v, k, &s->not_request_principals);
         else if (!is_one_of(k, l7))
             dec_unknown(d, k, v);
     }
     s->l7 = first_l7(src, l7);
+    s->undecidable = first_l7(src, undecidable);
     /* Istio's ValidateAuthorizationPolicy. */
     if ((s->service_accounts.n || s->not_service_accounts.n) &&
         (s->principals.n || s->not_principals.n || s->namespaces.n || s->not_namespaces.n))
@@ -230,6 +237,18 @@ static void decode_port_strings(struct cfg_dec *d, const struct ynode *v, const 
                       "%s[%zu]: not a port number: \"%.32s\"", field, i, out->v[i]);
 }
 
+/* paths and notPaths: Istio's empty-value and path template checks. */
+static void decode_paths(struct cfg_dec *d, const struct ynode *v, const char *field,
+                         struct cfg_strs *out)
+{
+    decode_patterns(d, v, field, out);
+    for (size_t i = 0; i < out->n; i++) {
+        const char *why = out->v[i][0] ? authz_path_check(out->v[i]) : NULL;
+        if (why)
+            dec_error(d, item_at(v, out, i), "%s[%zu]: \"%.64s\": %s", field, i, out->v[i], why);
+    }
+}
+
 static void decode_operation(struct cfg_dec *d, const struct ynode *n,
                              struct cfg_authz_operation *o)
 {
@@ -247,11 +266,31 @@ static void decode_operation(struct cfg_dec *d, const struct ynode *n,
             decode_port_strings(d, v, k, &o->ports);
         else if (is(k, "notPorts"))
             decode_port_strings(d, v, k, &o->not_ports);
+        else if (is(k, "hosts"))
+            decode_patterns(d, v, k, &o->hosts);
+        else if (is(k, "notHosts"))
+            decode_patterns(d, v, k, &o->not_hosts);
+        else if (is(k, "methods"))
+            decode_patterns(d, v, k, &o->methods);
+        else if (is(k, "notMethods"))
+            decode_patterns(d, v, k, &o->not_methods);
+        else if (is(k, "paths"))
+            decode_paths(d, v, k, &o->paths);
+        else if (is(k, "notPaths"))
+            decode_paths(d, v, k, &o->not_paths);
         else if (!is_one_of(k, l7))
             dec_unknown(d, k, v);
     }
     o->l7 = first_l7(op, l7);
     dec_pop(d, m);
+}
+
+/* Istio's validateMapKey: "a[b]" with a non-empty b. */
+static bool valid_map_key(const char *key)
+{
+    const char *open = strchr(key, '[');
+    size_t n = strlen(key);
+    return n > 0 && key[n - 1] == ']' && open && open > key && (size_t)(open - key) < n - 2;
 }
 
 static void decode_condition(struct cfg_dec *d, const struct ynode *n,
@@ -274,6 +313,8 @@ static void decode_condition(struct cfg_dec *d, const struct ynode *n,
         dec_error(d, n, "key is required");
     else if (!c->values.n && !c->not_values.n)
         dec_error(d, n, "one of values or notValues is required");
+    else if (strncmp(c->key, "request.headers", 15) == 0 && !valid_map_key(c->key))
+        dec_error(d, n, "bad key %.64s: expected request.headers[name]", c->key);
 }
 
 static void decode_rule(struct cfg_dec *d, const struct ynode *n, struct cfg_authz_rule *r)

@@ -342,12 +342,15 @@ struct cfg_authz_source {
         not_ip_blocks;
     struct cfg_strs service_accounts, not_service_accounts; /* "sa" or "ns/sa" */
     struct cfg_strs trust_domains, not_trust_domains;
-    const char *l7; /* first L7-only field, or NULL */
+    struct cfg_strs request_principals, not_request_principals; /* HTTP only */
+    const char *l7;                                             /* first HTTP-only field, or NULL */
+    const char *undecidable; /* remoteIpBlocks or notRemoteIpBlocks, or NULL */
 };
 
 struct cfg_authz_operation {
     struct cfg_strs ports, not_ports;
-    const char *l7;
+    struct cfg_strs hosts, not_hosts, methods, not_methods, paths, not_paths; /* HTTP only */
+    const char *l7; /* first HTTP-only field, or NULL */
 };
 
 struct cfg_authz_condition {

@@ -1,6 +1,6 @@
 /* Admission to an enrolled pod: one decision for plaintext inbound, HBONE
- * inbound and the revalidation of open connections (see admit.h), and the
- * gate the agent hands the proxies as their callbacks. */
+ * inbound, the revalidation of open connections and each HTTP request (see
+ * admit.h), and the gate the agent hands the proxies as their callbacks. */
 #include "policy/admit.h"
 
 #include <arpa/inet.h>
@@ -14,6 +14,7 @@
 #include "enroll/pod_source.h"
 #include "pki/pki.h"
 #include "policy/authz.h"
+#include "policy/authz_http.h"
 #include "policy/peerauth.h"
 #include "proxy/conns.h"
 
@@ -27,7 +28,8 @@ const char *admit_reason_name(enum admit_reason r)
         [ADMIT_NO_POLICY] = "no_policy",     [ADMIT_POLICY_ALLOWED] = "allowed",
         [ADMIT_NO_CONFIG] = "no_config",     [ADMIT_POD_UNBOUND] = "pod_unbound",
         [ADMIT_MTLS_STRICT] = "mtls_strict", [ADMIT_POLICY_DENIED] = "denied",
-        [ADMIT_NO_MEMORY] = "no_memory",
+        [ADMIT_NO_MEMORY] = "no_memory",     [ADMIT_PER_REQUEST] = "per_request",
+        [ADMIT_BAD_PATH] = "bad_path",
     };
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
 }
@@ -58,7 +60,8 @@ static void peer_of(const char *peer_id, struct admit_decision *out)
 }
 
 static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
-                      const struct admit_request *req, struct admit_decision *out)
+                      const struct admit_request *req, const struct http_request_view *http,
+                      struct admit_decision *out)
 {
     struct authz_policy stack[ADMIT_STACK_POLICIES], *v = stack;
     const struct cfg_labels *labels = pod_source_labels(snap, pod);
@@ -78,7 +81,8 @@ static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
     struct authz_request ar = {.principal = out->principal,
                                .namespace_ = out->ns[0] ? out->ns : NULL,
                                .source = req->src,
-                               .destination = req->dst};
+                               .destination = req->dst,
+                               .http = http};
     struct authz_decision d;
     authz_evaluate(v, n, &ar, &d);
     out->allow = d.allow;
@@ -107,7 +111,38 @@ void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
             return;
         }
     }
-    authorize(snap, pod, req, out);
+    if (req->per_request) {
+        out->allow = true;
+        out->reason = ADMIT_PER_REQUEST;
+        return;
+    }
+    authorize(snap, pod, req, NULL, out);
+}
+
+void policy_admit_request(const struct cfg_snapshot *snap, const struct pod *pod,
+                          const struct admit_request *req, const struct http_request_view *http,
+                          char *path, size_t cap, struct admit_decision *out)
+{
+    *out = (struct admit_decision){.reason = ADMIT_NO_CONFIG, .mtls = CFG_MTLS_UNSET};
+    peer_of(req->peer_id, out);
+    if (cap)
+        path[0] = '\0'; /* nothing to forward unless allowed */
+    if (!snap)
+        return;
+    if (!pod_source_bound(pod)) {
+        out->reason = ADMIT_POD_UNBOUND;
+        return;
+    }
+    /* Policies judge the path the app will get, never the one as sent. */
+    if (authz_path_normalize(http->path, path, cap) < 0) {
+        if (cap)
+            path[0] = '\0'; /* not half a path */
+        out->reason = ADMIT_BAD_PATH;
+        return;
+    }
+    struct http_request_view normalized = *http;
+    normalized.path = path;
+    authorize(snap, pod, req, &normalized, out);
 }
 
 /* ---- the agent's gate ------------------------------------------------- */
@@ -166,17 +201,56 @@ static void log_decision(const struct pod *pod, const struct admit_request *req,
     }
 }
 
+/* A request's own line: the method and the (normalized) path, bounded. */
+static void log_request(const struct pod *pod, const struct admit_request *req,
+                        const struct http_request_view *http, const char *path,
+                        const struct admit_decision *d)
+{
+    char s[ADDR_STRLEN], t[ADDR_STRLEN];
+    const char *who = d->principal ? d->principal : addr_format(&req->src, s, sizeof(s));
+    addr_format(&req->dst, t, sizeof(t));
+    if (d->audit)
+        log_info("authz: %s -> %s/%s %s %.16s %.128s matched AUDIT policy %s", who, pod->ns,
+                 pod->name, t, http->method, path, d->audit);
+    if (d->reason == ADMIT_POLICY_DENIED)
+        log_ratelimited(LOG_INFO, "authz: %s -> %s/%s %s %.16s %.128s denied by %s", who, pod->ns,
+                        pod->name, t, http->method, path,
+                        d->by ? d->by : "no ALLOW policy matching");
+    else if (d->reason == ADMIT_BAD_PATH)
+        log_ratelimited(LOG_INFO, "authz: %s -> %s/%s %s %.16s: request path refused (400)", who,
+                        pod->ns, pod->name, t, http->method);
+    else if (!d->allow)
+        log_decision(pod, req, d);
+}
+
+static int gate_count(struct admit_gate *g, const struct admit_decision *d)
+{
+    if (d->allow)
+        return 0;
+    /* An allocation failure was never counted as a policy denial. */
+    if (d->reason != ADMIT_NO_MEMORY)
+        g->denied++;
+    return d->reason == ADMIT_BAD_PATH ? -EINVAL : -EACCES;
+}
+
 static int gate_decide(struct admit_gate *g, const struct pod *pod, const struct admit_request *req)
 {
     struct admit_decision d;
     policy_admit(served(g), pod, req, &d);
     log_decision(pod, req, &d);
-    if (d.allow)
-        return 0;
-    /* An allocation failure was never counted as a policy denial. */
-    if (d.reason != ADMIT_NO_MEMORY)
-        g->denied++;
-    return -EACCES;
+    return gate_count(g, &d);
+}
+
+int admit_gate_authorize_request(void *gate, const struct pod *pod, const char *peer_id,
+                                 const struct meshd_addr *src, const struct meshd_addr *dst,
+                                 const struct http_request_view *http, char *path, size_t cap)
+{
+    struct admit_gate *g = gate;
+    struct admit_request req = {.peer_id = peer_id, .src = *src, .dst = *dst};
+    struct admit_decision d;
+    policy_admit_request(served(g), pod, &req, http, path, cap, &d);
+    log_request(pod, &req, http, d.reason == ADMIT_BAD_PATH ? "" : path, &d);
+    return gate_count(g, &d);
 }
 
 int admit_gate_authorize(void *gate, const struct pod *pod, const char *peer_id,

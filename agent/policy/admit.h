@@ -6,7 +6,16 @@
  *   hbone      a CONNECT stream on 15008: AuthorizationPolicy with the
  *              peer's SPIFFE id (mTLS already verified it);
  *   revalidate an open plaintext connection after a reload: authorization
- *              only, as Istio re-evaluates policies, not the mTLS mode.
+ *              only, as Istio re-evaluates policies, not the mTLS mode;
+ *   request    one HTTP request of an admitted connection on a port served
+ *              as HTTP (policy_admit_request): authorization with the
+ *              request's L7 fields, its path normalized as Istio's default
+ *              (policy/authz_http.h); the normalized path is the one to
+ *              forward, as Istio forwards it. A connection whose requests
+ *              are decided so is admitted with `per_request` set:
+ *              PeerAuthentication still applies to it, AuthorizationPolicy
+ *              waits for its requests (as Envoy's HTTP RBAC filter, not
+ *              its network one, guards an HTTP port).
  *
  * Common to all three, in order: no configuration served yet denies (fail
  * closed: never less policy than the last good one); a pod whose identity
@@ -26,6 +35,7 @@
 
 #include "config/config.h"
 #include "enroll/pods.h"
+#include "http/message.h"
 #include "meshd/capture.h"
 #include "proxy/inbound.h"
 
@@ -39,6 +49,8 @@ enum admit_reason {
     ADMIT_MTLS_STRICT,    /* denied: plaintext to a STRICT port */
     ADMIT_POLICY_DENIED,  /* denied by a DENY policy, or no ALLOW matched */
     ADMIT_NO_MEMORY,      /* denied: the policies could not be gathered */
+    ADMIT_PER_REQUEST,    /* allowed: authorization is decided per HTTP request */
+    ADMIT_BAD_PATH,       /* denied: the request path is refused (answer 400) */
 };
 
 struct admit_request {
@@ -46,6 +58,9 @@ struct admit_request {
     const char *peer_id;   /* the client's SPIFFE id (hbone); NULL: plaintext */
     struct meshd_addr src; /* ip:port */
     struct meshd_addr dst; /* the pod's address and port */
+    /* A connection whose requests policy_admit_request decides: no
+     * AuthorizationPolicy at connection time. */
+    bool per_request;
 };
 
 struct admit_decision {
@@ -70,6 +85,17 @@ enum cfg_mtls policy_mtls_mode(const struct cfg_snapshot *snap, const struct pod
 void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
                   const struct admit_request *req, struct admit_decision *out);
 
+/* Decides one HTTP request of a connection `req` describes (entry and
+ * per_request are not read) on `snap`: configuration, binding, then the
+ * AuthorizationPolicies on the request. The request's path is normalized
+ * into `path` (`cap` bytes; 3 * strlen(http->path) + 1 always suffices):
+ * when allowed it is the path to send the app (with "?" and the query, if
+ * any). A path authz_path_normalize refuses, or one past `cap`, denies
+ * with ADMIT_BAD_PATH. */
+void policy_admit_request(const struct cfg_snapshot *snap, const struct pod *pod,
+                          const struct admit_request *req, const struct http_request_view *http,
+                          char *path, size_t cap, struct admit_decision *out);
+
 const char *admit_reason_name(enum admit_reason r);
 
 /* ---- the agent's gate ----------------------------------------------- */
@@ -89,6 +115,13 @@ enum mtls_mode admit_gate_mtls(void *gate, const struct pod *pod, uint16_t port)
  * NULL is plaintext. Logs (rate-limited) and counts denials. */
 int admit_gate_authorize(void *gate, const struct pod *pod, const char *peer_id,
                          const struct meshd_addr *src, const struct meshd_addr *dst);
+/* The HTTP carrier, per request at the destination: 0 (forward it with
+ * `path`, see policy_admit_request), -EACCES (answer 403 "RBAC: access
+ * denied"), -EINVAL (answer 400: the path is refused). Logs (rate-limited)
+ * and counts denials. */
+int admit_gate_authorize_request(void *gate, const struct pod *pod, const char *peer_id,
+                                 const struct meshd_addr *src, const struct meshd_addr *dst,
+                                 const struct http_request_view *http, char *path, size_t cap);
 /* conns_revalidate's keep: a relayed plaintext inbound connection still
  * allowed by the served configuration? */
 bool admit_gate_keep_plaintext(void *gate, const struct conn_record *rec);

@@ -1,4 +1,5 @@
-/* L4 AuthorizationPolicy evaluation (see authz.h). */
+/* AuthorizationPolicy evaluation, L4 and per HTTP request (see authz.h;
+ * the HTTP matchers are policy/authz_http). */
 #include "policy/authz.h"
 
 #include <arpa/inet.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "policy/authz_http.h"
 
 bool authz_match_string(const char *pattern, const char *value)
 {
@@ -170,8 +173,12 @@ static bool any_trust_domain(const struct authz_strings *l, const struct authz_r
 static bool source_matches(const struct authz_source *s, const struct authz_request *r,
                            enum authz_action action)
 {
-    if (s->has_l7 && action == AUTHZ_ALLOW)
-        return false; /* cannot be proven at L4: an ALLOW must not widen */
+    bool undecidable =
+        s->has_l7 || (!r->http && (s->request_principals || s->not_request_principals));
+    if (undecidable && action == AUTHZ_ALLOW)
+        return false; /* cannot be proven here: an ALLOW must not widen */
+    if (r->http && s->request_principals)
+        return false; /* no JWT is validated: a request has no request principal */
     if (s->principals.n && !any_principal(&s->principals, r))
         return false;
     if (s->not_principals.n && any_principal(&s->not_principals, r))
@@ -195,17 +202,48 @@ static bool source_matches(const struct authz_source *s, const struct authz_requ
     return true;
 }
 
+/* An HTTP-only list against the request: "not set" matches, an L4
+ * connection never gets here (operation_matches). */
+typedef bool (*l7_match_fn)(const char *pattern, const char *value);
+
+static bool any_l7(const struct authz_strings *l, l7_match_fn match, const char *value)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (match(l->v[i], value))
+            return true;
+    return false;
+}
+
+static bool l7_field(const struct authz_strings *yes, const struct authz_strings *no,
+                     l7_match_fn match, const char *value)
+{
+    if (yes->n && !any_l7(yes, match, value))
+        return false;
+    return !(no->n && any_l7(no, match, value));
+}
+
+static bool operation_has_l7(const struct authz_operation *o)
+{
+    return o->hosts.n || o->not_hosts.n || o->methods.n || o->not_methods.n || o->paths.n ||
+           o->not_paths.n;
+}
+
 static bool operation_matches(const struct authz_operation *o, const struct authz_request *r,
                               enum authz_action action)
 {
-    if (o->has_l7 && action == AUTHZ_ALLOW)
-        return false;
+    if (!r->http && operation_has_l7(o) && action == AUTHZ_ALLOW)
+        return false; /* HTTP-only fields on a connection; dropped from DENY below */
     uint16_t port = ntohs(r->destination.port);
     if (o->ports.n && !any_port(&o->ports, port))
         return false;
     if (o->not_ports.n && any_port(&o->not_ports, port))
         return false;
-    return true;
+    if (!r->http)
+        return true;
+    const struct http_request_view *h = r->http;
+    return l7_field(&o->hosts, &o->not_hosts, authz_host_match, h->authority) &&
+           l7_field(&o->methods, &o->not_methods, authz_match_string, h->method) &&
+           l7_field(&o->paths, &o->not_paths, authz_path_match, h->path);
 }
 
 /* A `when` value against an address: an IP or CIDR pattern. */
@@ -231,6 +269,8 @@ static bool value_matches(const struct authz_condition *c, const char *v,
     case AUTHZ_KEY_DESTINATION_PORT:
         snprintf(port, sizeof(port), "%u", ntohs(r->destination.port));
         return authz_match_string(v, port);
+    case AUTHZ_KEY_REQUEST_HEADER:
+        return r->http && c->header && authz_header_match(r->http, c->header, v);
     case AUTHZ_KEY_L7:
         break;
     }
@@ -240,7 +280,7 @@ static bool value_matches(const struct authz_condition *c, const char *v,
 static bool condition_matches(const struct authz_condition *c, const struct authz_request *r,
                               enum authz_action action)
 {
-    if (c->key == AUTHZ_KEY_L7)
+    if (c->key == AUTHZ_KEY_L7 || (c->key == AUTHZ_KEY_REQUEST_HEADER && !r->http))
         return action != AUTHZ_ALLOW; /* dropped from DENY, never true in ALLOW */
     bool any = false;
     for (size_t i = 0; i < c->values.n && !any; i++)

@@ -1,5 +1,6 @@
-/* L4 AuthorizationPolicy evaluation with Istio's semantics, at the
- * destination, on the peer identity from mTLS.
+/* AuthorizationPolicy evaluation with Istio's semantics, at the
+ * destination, on the peer identity from mTLS and, for a request of an
+ * HTTP connection, on the request itself.
  *
  * Input is the compiled form of the policies that apply to one workload
  * (root-namespace, namespace and selector-matched ones); compiling from the
@@ -13,8 +14,21 @@
  * presence ("*"); within a rule, `from`, `to` and `when` are ANDed, the
  * sources (or operations) of one clause are ORed, and inside a source the
  * fields are ANDed with their not-forms. An empty rule matches everything.
- * L7-only fields make an ALLOW rule match nothing and are dropped from a
- * DENY rule (it matches more broadly), as Istio's ztunnel does.
+ *
+ * L4 and L7. authz_request.http NULL is a connection (TCP, or a port not
+ * served as HTTP): the HTTP-only fields (hosts, methods, paths, their
+ * not-forms, requestPrincipals, `when` on request.headers) make an ALLOW
+ * rule match nothing and are dropped from a DENY rule (it matches more
+ * broadly), as Istio's ztunnel does. With `http` set the request is decided
+ * with them, as Envoy's RBAC filter would (policy/authz_http.h): hosts
+ * against the authority case-insensitively, methods and header values as
+ * strings, paths against the normalized path (authz_path_normalize: the
+ * caller normalizes http->path first) with Istio's {*} and {**}
+ * templates. meshd validates no JWT (RequestAuthentication is not applied),
+ * so a request has no request principal: `requestPrincipals` never matches
+ * and `notRequestPrincipals` always does, as Envoy without a JWT filter.
+ * What no request can decide here (remoteIpBlocks, request.auth.*
+ * conditions, other keys) keeps the L4 treatment on HTTP too.
  *
  * A plaintext (PERMISSIVE) peer has no identity. As in ztunnel, where it is
  * the empty string, it matches no principal, namespace or service account
@@ -30,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/message.h"
 #include "meshd/capture.h"
 
 enum authz_action { AUTHZ_ALLOW, AUTHZ_DENY, AUTHZ_AUDIT };
@@ -74,13 +89,16 @@ struct authz_source {
     /* The principal's first segment, Istio's patterns (as its sidecars;
      * istiod sends ztunnel none). */
     struct authz_strings trust_domains, not_trust_domains;
-    bool has_l7; /* requestPrincipals, remoteIpBlocks, ...: not decidable at L4 */
+    bool has_l7; /* remoteIpBlocks, notRemoteIpBlocks: decidable on no connection */
+    /* requestPrincipals / notRequestPrincipals set: HTTP only (see above). */
+    bool request_principals, not_request_principals;
 };
 
-/* One entry of to[].operation. */
+/* One entry of to[].operation. hosts, methods and paths are HTTP only;
+ * paths may be Istio templates ({*}, {**}; the decoder validated them). */
 struct authz_operation {
     struct authz_ports ports, not_ports;
-    bool has_l7; /* methods, paths, hosts, ... */
+    struct authz_strings hosts, not_hosts, methods, not_methods, paths, not_paths;
 };
 
 enum authz_key {
@@ -89,11 +107,13 @@ enum authz_key {
     AUTHZ_KEY_SOURCE_PRINCIPAL,
     AUTHZ_KEY_DESTINATION_IP,
     AUTHZ_KEY_DESTINATION_PORT,
-    AUTHZ_KEY_L7, /* any other key: not decidable at L4 */
+    AUTHZ_KEY_REQUEST_HEADER, /* request.headers[NAME]: HTTP only */
+    AUTHZ_KEY_L7,             /* any other key: decided on no connection */
 };
 
 struct authz_condition {
     enum authz_key key;
+    const char *header; /* AUTHZ_KEY_REQUEST_HEADER: NAME (case-insensitive) */
     struct authz_strings values, not_values;
 };
 
@@ -113,14 +133,17 @@ struct authz_policy {
     size_t nrules; /* ALLOW with no rules matches nothing; DENY likewise */
 };
 
-/* The connection being decided. principal/namespace are NULL for
- * plaintext (PERMISSIVE) peers; the service account is read from the
+/* The connection or request being decided. principal/namespace are NULL
+ * for plaintext (PERMISSIVE) peers; the service account is read from the
  * principal. */
 struct authz_request {
     const char *principal; /* "cluster.local/ns/x/sa/y" (Istio drops spiffe://) */
     const char *namespace_;
     struct meshd_addr source;      /* ip:port */
     struct meshd_addr destination; /* ip:port */
+    /* A request of an HTTP connection (borrowed), its path normalized by
+     * authz_path_normalize; NULL: an L4 connection. */
+    const struct http_request_view *http;
 };
 
 struct authz_decision {

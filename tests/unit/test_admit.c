@@ -166,11 +166,155 @@ static void the_mtls_mode_fails_closed(void **state)
     cfg_fixture_free(&f);
 }
 
+/* ---- one HTTP request at a time (policy_admit_request) ---------------- */
+
+#define DENY_ADMIN                                                                                 \
+    AP("shop", "deny-admin",                                                                       \
+       "{action: DENY, rules: [{to: [{operation: {paths: [/admin, /admin/*]}}]}]}")
+#define ALLOW_READS                                                                                \
+    AP("shop", "reads",                                                                            \
+       "{selector: {matchLabels: {app: pay}}, rules: ["                                            \
+       "{from: [{source: {namespaces: [front]}}], to: [{operation: {methods: [GET, HEAD], "        \
+       "paths: [\"/api/{*}/items\", /public*]}}]}, "                                               \
+       "{to: [{operation: {hosts: [pay.shop.svc.cluster.local]}}], "                               \
+       "when: [{key: \"request.headers[x-role]\", values: [ops]}]}]}")
+#define HOST "pay.shop.svc.cluster.local:8080"
+
+static const struct request_case {
+    const char *behaviour;
+    const char *peer; /* NULL: plaintext */
+    const char *method, *path, *role;
+    bool allow;
+    enum admit_reason reason;
+    const char *by, *forward; /* the deciding policy; the path the app gets */
+} requests[] = {
+    {"ALLOW paths prefix admits a GET from front", FRONT, "GET", "/public/index.html", NULL, true,
+     ADMIT_POLICY_ALLOWED, "shop/reads", "/public/index.html"},
+    {"ALLOW path template admits one segment", FRONT, "GET", "/api/42/items", NULL, true,
+     ADMIT_POLICY_ALLOWED, "shop/reads", "/api/42/items"},
+    {"ALLOW methods refuses a POST", FRONT, "POST", "/api/42/items", NULL, false,
+     ADMIT_POLICY_DENIED, NULL, "/api/42/items"},
+    {"ALLOW from front refuses another namespace", EVIL, "GET", "/public/x", NULL, false,
+     ADMIT_POLICY_DENIED, NULL, "/public/x"},
+    {"ALLOW hosts + request.headers admits any peer with the header", EVIL, "DELETE", "/x", "ops",
+     true, ADMIT_POLICY_ALLOWED, "shop/reads", "/x"},
+    {"the header rule is refused with another value", EVIL, "DELETE", "/x", "dev", false,
+     ADMIT_POLICY_DENIED, NULL, "/x"},
+    {"ALLOW from front refuses plaintext (no identity)", NULL, "GET", "/public/x", NULL, false,
+     ADMIT_POLICY_DENIED, NULL, "/public/x"},
+    {"DENY paths denies /admin", FRONT, "GET", "/admin", NULL, false, ADMIT_POLICY_DENIED,
+     "shop/deny-admin", "/admin"},
+    {"dot segments cannot slip past a DENY", FRONT, "GET", "/public/../admin", NULL, false,
+     ADMIT_POLICY_DENIED, "shop/deny-admin", "/admin"},
+    {"encoded dots cannot slip past a DENY", FRONT, "GET", "/public/%2e%2E/admin/keys", NULL, false,
+     ADMIT_POLICY_DENIED, "shop/deny-admin", "/admin/keys"},
+    {"encoded letters cannot slip past a DENY", FRONT, "GET", "/%61dmin/users", NULL, false,
+     ADMIT_POLICY_DENIED, "shop/deny-admin", "/admin/users"},
+    {"backslashes cannot slip past a DENY", FRONT, "GET", "/public\\..\\admin", NULL, false,
+     ADMIT_POLICY_DENIED, "shop/deny-admin", "/admin"},
+    {"the app gets the normalized path", FRONT, "GET", "/admin/../public/%7Ea", NULL, true,
+     ADMIT_POLICY_ALLOWED, "shop/reads", "/public/~a"},
+    {"an encoded slash stays encoded (Istio BASE): one segment under /public", FRONT, "GET",
+     "/public/..%2fadmin", NULL, true, ADMIT_POLICY_ALLOWED, "shop/reads", "/public/..%2Fadmin"},
+    {"%00 is refused (400)", FRONT, "GET", "/public/a%00", NULL, false, ADMIT_BAD_PATH, NULL, ""},
+    {"a broken escape is refused (400)", FRONT, "GET", "/public/%zz", NULL, false, ADMIT_BAD_PATH,
+     NULL, ""},
+};
+
+static void decides_each_http_request_on_its_normalized_path(void **state)
+{
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, POD DENY_ADMIN ALLOW_READS);
+    if (f.diags.n)
+        cfg_fixture_dump(&f);
+    assert_int_equal(f.diags.n, 0);
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    pod_source_bind(f.snap, "n1", &pod);
+    for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        const struct request_case *c = &requests[i];
+        struct http_field h[3] = {{"Host", HOST, 4, sizeof(HOST) - 1}};
+        size_t nh = 1;
+        if (c->role)
+            h[nh++] = (struct http_field){"X-Role", c->role, 6, (uint32_t)strlen(c->role)};
+        struct http_request_view v = {.method = c->method,
+                                      .path = c->path,
+                                      .query = "",
+                                      .authority = HOST,
+                                      .scheme = "http",
+                                      .headers = h,
+                                      .nheaders = nh};
+        struct admit_request req = {.peer_id = c->peer};
+        addr("10.244.2.7:40000", &req.src);
+        addr("10.244.1.11:8080", &req.dst);
+        char path[256];
+        struct admit_decision d;
+        policy_admit_request(f.snap, &pod, &req, &v, path, sizeof(path), &d);
+        if (d.allow != c->allow || d.reason != c->reason ||
+            (c->by ? !d.by || strcmp(d.by, c->by) != 0 : d.by != NULL) ||
+            strcmp(path, c->forward) != 0)
+            fail_msg("%s: got %s (%s) by %s, path %s", c->behaviour, d.allow ? "allow" : "deny",
+                     admit_reason_name(d.reason), d.by ? d.by : "(none)", path);
+    }
+    cfg_fixture_free(&f);
+}
+
+/* The request entry point fails closed like the others, and a connection
+ * whose requests are decided one by one is not refused for their fields. */
+static void request_entry_fails_closed_and_connections_defer(void **state)
+{
+    struct http_request_view v = {
+        .method = "GET", .path = "/public", .query = "", .authority = HOST, .scheme = "http"};
+    struct admit_request req = {.peer_id = FRONT};
+    addr("10.244.2.7:40000", &req.src);
+    addr("10.244.1.11:8080", &req.dst);
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    char path[64] = "stale";
+    struct admit_decision d;
+    policy_admit_request(NULL, &pod, &req, &v, path, sizeof(path), &d);
+    assert_false(d.allow);
+    assert_int_equal(d.reason, ADMIT_NO_CONFIG);
+    assert_string_equal(path, "");
+    policy_admit_request(NULL, &pod, &req, &v, path, 4, &d); /* too small: refused, not cut */
+    assert_int_equal(d.reason, ADMIT_NO_CONFIG);
+
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, POD STRICT DENY_ADMIN ALLOW_READS);
+    pod_source_bind(f.snap, "n1", &pod);
+    policy_admit_request(f.snap, &pod, &req, &v, path, 4, &d);
+    assert_int_equal(d.reason, ADMIT_BAD_PATH);
+    /* L4, the same policies: the ALLOW's HTTP fields never match, the
+     * DENY's paths are dropped (deny all), as before. */
+    req.entry = ADMIT_HBONE;
+    policy_admit(f.snap, &pod, &req, &d);
+    assert_false(d.allow);
+    assert_string_equal(d.by, "shop/deny-admin");
+    /* Served as HTTP: the requests decide; PeerAuthentication still holds. */
+    req.per_request = true;
+    policy_admit(f.snap, &pod, &req, &d);
+    assert_true(d.allow);
+    assert_int_equal(d.reason, ADMIT_PER_REQUEST);
+    req.entry = ADMIT_PLAINTEXT;
+    req.peer_id = NULL;
+    policy_admit(f.snap, &pod, &req, &d);
+    assert_false(d.allow);
+    assert_int_equal(d.reason, ADMIT_MTLS_STRICT);
+    cfg_fixture_free(&f);
+    /* A pending pod takes no request. */
+    cfg_fixture_load(&f, DENY_ADMIN);
+    pod_source_bind(f.snap, "n1", &pod);
+    req.peer_id = FRONT;
+    policy_admit_request(f.snap, &pod, &req, &v, path, sizeof(path), &d);
+    assert_int_equal(d.reason, ADMIT_POD_UNBOUND);
+    cfg_fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decides_every_entry_point_from_one_table),
         cmocka_unit_test(the_mtls_mode_fails_closed),
+        cmocka_unit_test(decides_each_http_request_on_its_normalized_path),
+        cmocka_unit_test(request_entry_fails_closed_and_connections_defer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,15 +134,31 @@ static const struct analyze_case {
     {"L7 fields in an ALLOW rule",
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  rules:\n  - to: [{operation: {methods: [GET]}}]\n",
-     CFG_WARNING, "MSH0201", "rules[0].to[0]: methods is an L7 field; this rule never matches"},
+     CFG_WARNING, "MSH0201",
+     "rules[0].to[0]: methods is HTTP only: decided per request on ports meshd serves as HTTP; "
+     "on TCP ports this rule never matches"},
     {"L7 fields in a DENY rule",
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  action: DENY\n  rules:\n  - from: [{source: {requestPrincipals: ['*']}}]\n",
-     CFG_WARNING, "MSH0201", "requestPrincipals is an L7 field; that part is dropped"},
+     CFG_WARNING, "MSH0201", "requestPrincipals is HTTP only; meshd validates no JWT"},
+    {"an L7 field meshd decides nowhere",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  action: DENY\n  rules:\n  - from: [{source: {remoteIpBlocks: [1.2.3.4]}}]\n",
+     CFG_WARNING, "MSH0201",
+     "remoteIpBlocks is an L7 field meshd does not decide, on TCP or HTTP ports; that part is "
+     "dropped"},
+    {"a path that is no request path",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - to: [{operation: {notPaths: [/a, admin]}}]\n",
+     CFG_WARNING, "MSH0201", "notPaths[1] \"admin\" never matches: request paths start with '/'"},
     {"L7 condition key",
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  rules:\n  - when: [{key: 'request.headers[x-id]', values: ['1']}]\n",
-     CFG_WARNING, "MSH0201", "key request.headers[x-id] is not an L4 attribute"},
+     CFG_WARNING, "MSH0201", "key request.headers[x-id] is HTTP only"},
+    {"a condition key meshd decides nowhere",
+     BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+          "spec:\n  rules:\n  - when: [{key: request.auth.principal, values: ['1']}]\n",
+     CFG_WARNING, "MSH0201", "key request.auth.principal is not an attribute meshd decides"},
     {"unknown access-log provider",
      BASE "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n"
           "spec:\n  accessLogging: [{providers: [{name: otel}]}]\n",
