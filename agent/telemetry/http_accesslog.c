@@ -6,7 +6,6 @@
 
 #include <jansson.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -47,15 +46,20 @@ struct line {
     size_t n;
 };
 
-static void put(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct line *l, const char *fmt, ...)
+static void put(struct line *l, const char *v)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(l->buf + l->n, sizeof(l->buf) - l->n, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        l->n += (size_t)w < sizeof(l->buf) - l->n ? (size_t)w : sizeof(l->buf) - l->n - 1;
+    size_t room = sizeof(l->buf) - 1 - l->n, n = strlen(v);
+    n = n < room ? n : room;
+    memcpy(l->buf + l->n, v, n);
+    l->n += n;
+    l->buf[l->n] = '\0';
+}
+
+static void put_u64(struct line *l, uint64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    put(l, num);
 }
 
 /* A value from the wire, at most `budget` bytes out: \ and " backslashed,
@@ -96,27 +100,36 @@ static void put_value(struct line *l, const char *v, size_t budget, bool quoted)
         n += 3;
     }
     out[n] = '\0';
-    put(l, "%s", out);
+    put(l, out);
 }
 
 static void format_text(const struct http_request_record *r, struct line *l)
 {
     char when[40];
     start_time(r->start_realtime_ns, when, sizeof(when));
-    put(l, "[%s] \"", when);
+    put(l, "[");
+    put(l, when);
+    put(l, "] \"");
     put_value(l, r->method, B_METHOD, true);
     put(l, " ");
     put_value(l, r->path, B_PATH, true);
     put(l, " ");
     put_value(l, r->protocol, B_PROTOCOL, true);
-    put(l, "\" %d ", r->response_code < 0 ? 0 : r->response_code);
+    put(l, "\" ");
+    put_u64(l, r->response_code < 0 ? 0 : (uint64_t)r->response_code);
+    put(l, " ");
     put_value(l, r->response_flags, B_FLAGS, false);
     /* %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
      * "%UPSTREAM_TRANSPORT_FAILURE_REASON%": not in the record. */
-    put(l, " - - \"-\" %llu %llu %llu ", (unsigned long long)r->request_bytes,
-        (unsigned long long)r->response_bytes, (unsigned long long)(r->duration_ns / 1000000u));
+    put(l, " - - \"-\" ");
+    put_u64(l, r->request_bytes);
+    put(l, " ");
+    put_u64(l, r->response_bytes);
+    put(l, " ");
+    put_u64(l, r->duration_ns / 1000000u);
+    put(l, " ");
     if (r->upstream_service_time_ms)
-        put(l, "%llu", (unsigned long long)r->upstream_service_time_ms);
+        put_u64(l, r->upstream_service_time_ms);
     else
         put(l, "-");
     put(l, " \"");

@@ -118,7 +118,8 @@ void http_metrics_observe(struct http_metrics *m, const struct http_request_reco
         return;
     s->requests++;
     /* Envoy records whole milliseconds (requestComplete() / 1ms). */
-    histogram_observe(&s->duration, (double)(r->duration_ns / 1000000u));
+    uint64_t ms = r->duration_ns / 1000000u;
+    histogram_observe(&s->duration, (double)ms);
     histogram_observe(&s->request_bytes, (double)r->request_bytes);
     histogram_observe(&s->response_bytes, (double)r->response_bytes);
 }

@@ -143,7 +143,9 @@ static void hostile_values_stay_inside_their_field(void **state)
         {"backslashes are doubled", "c:\\x41", "\"c:\\\\x41\"", "c:\\x41"},
         {"UTF-8 is kept in JSON, hex in text", "caf\xc3\xa9", "\"caf\\xc3\\xa9\"", "caf\xc3\xa9"},
         {"invalid UTF-8 is '?' in JSON", "a\xff\xc3(b\xed\xa0\x80",
-         "\"a\\xff\\xc3(b\\xed\\xa0\\x80\"", "a?" "?(b???"},
+         "\"a\\xff\\xc3(b\\xed\\xa0\\x80\"",
+         "a?"
+         "?(b???"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct http_request_record r = sample();
