@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "admin/http.h"
+#include "support/config_fixture.h"
 #include "config/store.h"
 #include "core/addr.h"
 #include "core/loop.h"
@@ -430,7 +431,7 @@ static const char *const mesh_yaml =
     "status: {podIP: 10.1.0.2}\n";
 
 struct carrier {
-    char dir[64];
+    struct cfg_fixture files; /* the YAML in a directory the store watches */
     struct loop *loop;
     struct cfg_store *store;
     struct conn_telemetry *t;
@@ -440,16 +441,10 @@ struct carrier {
 static void carrier_up(struct carrier *c, bool access_log)
 {
     memset(c, 0, sizeof(*c));
-    snprintf(c->dir, sizeof(c->dir), "/tmp/test_http_metrics.XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
-    char path[128];
-    snprintf(path, sizeof(path), "%s/mesh.yaml", c->dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(mesh_yaml, f);
-    fclose(f);
+    cfg_fixture_load(&c->files, mesh_yaml);
+    assert_int_equal(c->files.diags.n, 0);
     assert_int_equal(loop_new(&c->loop), 0);
-    struct cfg_store_opts so = {.dir = c->dir};
+    struct cfg_store_opts so = {.dir = c->files.dir};
     assert_int_equal(cfg_store_new(c->loop, &so, &c->store), 0);
     struct conn_telemetry_opts o = {
         .config = c->store, .trust_domain = "cluster.local", .access_log_all = access_log};
@@ -470,9 +465,7 @@ static void carrier_down(struct carrier *c)
     conn_telemetry_free(c->t);
     cfg_store_free(c->store);
     loop_free(c->loop);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", c->dir);
-    assert_int_equal(system(cmd), 0);
+    cfg_fixture_free(&c->files);
 }
 
 static void per_request_destinations_label_each_request(void **state)
