@@ -18,6 +18,7 @@
 #include "proxy/conns.h"
 #include "telemetry/agent_metrics.h"
 #include "telemetry/conn_telemetry.h"
+#include "telemetry/http_metrics.h"
 #include "telemetry/tcp_metrics.h"
 
 /* Every module's statistics, now, for telemetry/agent_metrics. */
@@ -45,8 +46,9 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     conn_telemetry_get_stats(v->telemetry, &m->telemetry);
     m->tcp = conn_telemetry_tcp(v->telemetry);
     m->kernel = conn_telemetry_kernel(v->telemetry);
-    m->istio_series = tcp_metrics_series(m->tcp);
-    m->istio_series_dropped = tcp_metrics_dropped(m->tcp);
+    m->requests = conn_telemetry_http(v->telemetry);
+    m->istio_series = tcp_metrics_series(m->tcp) + http_metrics_series(m->requests);
+    m->istio_series_dropped = tcp_metrics_dropped(m->tcp) + http_metrics_dropped(m->requests);
     for (int i = 0; i < 3; i++)
         if (v->http[i])
             http_server_get_stats(v->http[i], &m->http[i]);

@@ -3,6 +3,7 @@
 #include "telemetry/agent_metrics.h"
 
 #include "enroll/pods.h"
+#include "telemetry/http_metrics.h"
 #include "telemetry/kernel_metrics.h"
 #include "telemetry/tcp_metrics.h"
 
@@ -144,7 +145,8 @@ void agent_metrics_render(const struct agent_metrics *m, struct http_response *r
                 (unsigned long long)m->telemetry.access_log_written);
     http_printf(r, "meshd_access_log_lines_total{outcome=\"dropped\"} %llu\n",
                 (unsigned long long)m->telemetry.access_log_dropped);
-    metric(r, "meshd_istio_series", "gauge", "Series in the istio_tcp_* table.");
+    metric(r, "meshd_istio_series", "gauge",
+           "Series in the istio_tcp_* and istio_request* tables.");
     http_printf(r, "meshd_istio_series %zu\n", m->istio_series);
     metric(r, "meshd_istio_series_dropped_total", "counter",
            "New label sets refused because the series table was full.");
@@ -152,6 +154,8 @@ void agent_metrics_render(const struct agent_metrics *m, struct http_response *r
                 (unsigned long long)m->istio_series_dropped);
     if (m->tcp)
         tcp_metrics_render(m->tcp, r);
+    if (m->requests)
+        http_metrics_render(m->requests, r);
     if (m->kernel)
         kernel_metrics_render(m->kernel, r);
     static const char *const endpoints[3] = {"admin", "metrics", "health"}, *control = "control";

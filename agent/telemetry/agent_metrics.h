@@ -2,8 +2,8 @@
  * Prometheus text format, rendered from a snapshot of every module's
  * statistics: build and configuration, pods and certificates, the mesh
  * (HBONE sessions, routing refusals, outliers), connections, the BPF
- * programs, kernel events, access logs, Istio's istio_tcp_* series and the
- * admin endpoints' clients.
+ * programs, kernel events, access logs, Istio's istio_tcp_* and request
+ * series and the admin endpoints' clients.
  *
  * The admin endpoint gathers the stats from the live modules
  * (admin/endpoints.c); rendering from plain structs keeps the page
@@ -39,9 +39,10 @@ struct agent_metrics {
     struct capture_prog_stats progs[AGENT_METRICS_PROGS];
     size_t nprogs;
     struct conn_telemetry_stats telemetry;
-    size_t istio_series;
-    uint64_t istio_series_dropped;
+    size_t istio_series;                 /* TCP and HTTP tables together */
+    uint64_t istio_series_dropped;       /* TCP and HTTP tables together */
     const struct tcp_metrics *tcp;       /* borrowed; NULL: no istio_tcp_* */
+    const struct http_metrics *requests; /* borrowed; NULL: no istio_request* */
     const struct kernel_metrics *kernel; /* borrowed; NULL: none */
     struct reqserver_stats http[3];      /* admin, metrics, health */
     struct reqserver_stats control;      /* the control socket */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "policy/telemetry.h"
 #include "proxy/conns.h"
 #include "telemetry/accesslog.h"
+#include "telemetry/http_metrics.h"
 #include "telemetry/kernel_metrics.h"
 #include "telemetry/tcp_metrics.h"
 #include "telemetry/workload_labels.h"
@@ -25,6 +27,7 @@
 struct conn_telemetry {
     struct conn_telemetry_opts opts;
     struct tcp_metrics *tcp;
+    struct http_metrics *http;
     struct kernel_metrics *kernel;
     int stdout_flags; /* before we made stdout non-blocking; -1: untouched */
     struct conn_telemetry_stats stats;
@@ -38,6 +41,8 @@ int conn_telemetry_new(const struct conn_telemetry_opts *opts, struct conn_telem
     t->opts = *opts;
     t->stdout_flags = -1;
     int err = tcp_metrics_new(SERIES_EXPIRY_NS, &t->tcp);
+    if (!err)
+        err = http_metrics_new(SERIES_EXPIRY_NS, &t->http);
     if (!err)
         err = kernel_metrics_new(&t->kernel);
     if (err) {
@@ -55,6 +60,7 @@ void conn_telemetry_free(struct conn_telemetry *t)
     if (t->stdout_flags >= 0)
         fcntl(STDOUT_FILENO, F_SETFL, t->stdout_flags);
     tcp_metrics_free(t->tcp);
+    http_metrics_free(t->http);
     kernel_metrics_free(t->kernel);
     free(t);
 }
@@ -65,7 +71,8 @@ static void labels_of(const struct conn_telemetry *t, const struct conn_record *
                       struct tcp_labels *l)
 {
     tcp_labels_from_record(rec, l);
-    tcp_labels_from_config(cfg_store_current(t->opts.config), t->opts.trust_domain, rec, l);
+    if (t->opts.config) /* none in unit tests of the record's own labels */
+        tcp_labels_from_config(cfg_store_current(t->opts.config), t->opts.trust_domain, rec, l);
 }
 
 void conn_telemetry_opened(struct conn_telemetry *t, const struct conn_record *rec)
@@ -91,6 +98,8 @@ static bool access_log_wanted(const struct conn_telemetry *t, const struct conn_
 {
     if (t->opts.access_log_all)
         return true;
+    if (!rec || !t->opts.config)
+        return false;
     const struct cfg_snapshot *snap = cfg_store_current(t->opts.config);
     if (!cfg_count(snap, CFG_TELEMETRY))
         return false;
@@ -104,6 +113,19 @@ static bool access_log_wanted(const struct conn_telemetry *t, const struct conn_
     return d.enabled;
 }
 
+/* One line on stdout, counted (see telemetry/accesslog.h). */
+static void access_log_line(struct conn_telemetry *t, const struct conn_record *rec,
+                            const struct http_request_record *req)
+{
+    stdout_nonblocking(t);
+    enum accesslog_format fmt = t->opts.log_json ? ACCESSLOG_JSON : ACCESSLOG_TEXT;
+    if (req ? http_accesslog_write(STDOUT_FILENO, req, fmt)
+            : accesslog_write(STDOUT_FILENO, rec, fmt))
+        t->stats.access_log_written++;
+    else
+        t->stats.access_log_dropped++;
+}
+
 void conn_telemetry_closed(struct conn_telemetry *t, const struct conn_record *rec)
 {
     struct tcp_labels l;
@@ -113,13 +135,38 @@ void conn_telemetry_closed(struct conn_telemetry *t, const struct conn_record *r
      * bytes_sent is the request direction for both of our directions. */
     tcp_metrics_closed(t->tcp, &l, rec->bytes_received, rec->bytes_sent, rec->state == CONN_FAILED,
                        loop_now_ns());
-    if (!access_log_wanted(t, rec))
-        return;
-    stdout_nonblocking(t);
-    if (accesslog_write(STDOUT_FILENO, rec, t->opts.log_json ? ACCESSLOG_JSON : ACCESSLOG_TEXT))
-        t->stats.access_log_written++;
-    else
-        t->stats.access_log_dropped++;
+    if (access_log_wanted(t, rec))
+        access_log_line(t, rec, NULL);
+}
+
+void conn_telemetry_request_labels(const struct conn_telemetry *t, const struct conn_record *conn,
+                                   const struct http_request_dest *dst, bool grpc,
+                                   struct tcp_labels *out)
+{
+    /* The connection as if it had gone where this request went. */
+    struct conn_record c = *conn;
+    if (dst && dst->service)
+        snprintf(c.dst_service, sizeof(c.dst_service), "%s", dst->service);
+    if (dst && dst->endpoint)
+        c.upstream = *dst->endpoint;
+    if (dst && dst->peer_identity) {
+        snprintf(c.peer_identity, sizeof(c.peer_identity), "%s", dst->peer_identity);
+        /* tcp_labels_from_record reads mTLS from the HBONE address. */
+        memset(&c.hbone, 0, sizeof(c.hbone));
+        if (dst->peer_identity[0])
+            c.hbone.family = dst->endpoint ? dst->endpoint->family : MESHD_AF_INET;
+    }
+    labels_of(t, &c, out);
+    snprintf(out->v[TL_REQUEST_PROTOCOL], sizeof(out->v[TL_REQUEST_PROTOCOL]), "%s",
+             grpc ? "grpc" : "http");
+}
+
+void conn_telemetry_request(struct conn_telemetry *t, const struct conn_record *conn,
+                            const struct http_request_record *r)
+{
+    http_metrics_observe(t->http, r, loop_now_ns());
+    if (access_log_wanted(t, conn))
+        access_log_line(t, conn, r);
 }
 
 void conn_telemetry_kernel_event(struct conn_telemetry *t, const struct conn_record *rec,
@@ -135,6 +182,7 @@ void conn_telemetry_kernel_event(struct conn_telemetry *t, const struct conn_rec
 void conn_telemetry_tick(struct conn_telemetry *t, uint64_t now_ns)
 {
     tcp_metrics_expire(t->tcp, now_ns);
+    http_metrics_expire(t->http, now_ns);
 }
 
 void conn_telemetry_get_stats(const struct conn_telemetry *t, struct conn_telemetry_stats *out)
@@ -145,6 +193,11 @@ void conn_telemetry_get_stats(const struct conn_telemetry *t, struct conn_teleme
 const struct tcp_metrics *conn_telemetry_tcp(const struct conn_telemetry *t)
 {
     return t->tcp;
+}
+
+const struct http_metrics *conn_telemetry_http(const struct conn_telemetry *t)
+{
+    return t->http;
 }
 
 const struct kernel_metrics *conn_telemetry_kernel(const struct conn_telemetry *t)

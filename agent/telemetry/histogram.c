@@ -29,12 +29,12 @@ void histogram_render(const struct histogram *h, const char *name, const char *l
     uint64_t cum = 0;
     for (size_t i = 0; i < h->nbounds; i++) {
         cum += h->counts[i];
-        http_printf(r, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, h->bounds[i],
+        http_printf(r, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", name, labels, sep, h->bounds[i],
                     (unsigned long long)cum);
     }
     cum += h->counts[h->nbounds];
     http_printf(r, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
-    http_printf(r, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+    http_printf(r, "%s_sum%s%s%s %.15g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
                 h->sum);
     http_printf(r, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
                 labels[0] ? "}" : "", (unsigned long long)h->count);

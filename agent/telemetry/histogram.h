@@ -1,12 +1,14 @@
-/* Fixed-bucket Prometheus histograms for the kernel-derived series:
- * cumulative buckets, sum and count, rendered in the text format. */
+/* Fixed-bucket Prometheus histograms (the kernel-derived series, Istio's
+ * request histograms): cumulative buckets, sum and count, rendered in the
+ * text format. Bounds print as Envoy prints them ("1800000", not
+ * "1.8e+06"). */
 #ifndef MESHD_TELEMETRY_HISTOGRAM_H
 #define MESHD_TELEMETRY_HISTOGRAM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define HIST_MAX_BUCKETS 16
+#define HIST_MAX_BUCKETS 20 /* Envoy's default has 19 bounds */
 
 struct histogram {
     const double *bounds; /* upper bounds, ascending; +Inf is implicit */

@@ -2,18 +2,23 @@
  * them, for the HTTP carrier (both reporters):
  *
  *   istio_requests_total (counter)
- *   istio_request_duration_milliseconds (histogram, Istio's buckets:
- *     0.5 1 5 10 25 50 100 250 500 1000 2500 5000 10000 30000 60000
- *     300000 600000 1800000 3600000)
- *   istio_request_bytes, istio_response_bytes (histograms, Istio's
- *     buckets 1 10 100 1000 10000 100000 1000000 10000000 100000000
- *     1000000000 ... as Envoy's stats)
+ *   istio_request_duration_milliseconds (histogram, whole milliseconds
+ *     as Envoy records them)
+ *   istio_request_bytes, istio_response_bytes (histograms)
+ *
+ * all three histograms with Envoy's default buckets, which Istio keeps
+ * unless a pod asks otherwise (sidecar.istio.io/statsHistogramBuckets):
+ *   0.5 1 5 10 25 50 100 250 500 1000 2500 5000 10000 30000 60000
+ *   300000 600000 1800000 3600000
  *
  * labelled with the TCP metrics' whole label set (telemetry/tcp_metrics.h,
  * request_protocol "http" or "grpc") plus response_code and
- * grpc_response_status. Bounded like the TCP table (series cap, drops
- * counted, idle series expire). And the access log line of one request,
- * with Envoy's default fields. */
+ * grpc_response_status, in the order Istio's stats filter emits them
+ * (request_protocol, response_code, grpc_response_status, response_flags,
+ * connection_security_policy last). Bounded by the shared series table
+ * (telemetry/series.h: HTTP_METRICS_MAX_SERIES, drops counted, idle series
+ * expire). And the access log line of one request, with Envoy's default
+ * fields, and the x-request-id meshd gives a request that has none. */
 #ifndef MESHD_TELEMETRY_HTTP_METRICS_H
 #define MESHD_TELEMETRY_HTTP_METRICS_H
 
@@ -32,7 +37,7 @@ struct http_request_record {
     struct tcp_labels labels; /* reporter, workloads, principals, service,
                                  request_protocol, response_flags, security policy */
     int response_code;        /* 0: no response (reset): rendered "0" */
-    int grpc_status;          /* -1: none ("" label... rendered as Istio: "-"? see .c) */
+    int grpc_status;          /* -1: none (not gRPC, or no grpc-status): label "" as Istio */
     uint64_t request_bytes, response_bytes; /* bodies, as Envoy counts them */
     uint64_t duration_ns;
     uint64_t start_realtime_ns;           /* CLOCK_REALTIME at the request's first byte */
@@ -40,7 +45,8 @@ struct http_request_record {
     const char *authority, *user_agent, *request_id, *forwarded_for;
     const char *upstream_host;    /* "ip:port" of the endpoint, NULL: none */
     const char *upstream_cluster; /* Envoy's "outbound|80|v1|payments.default.svc.cluster.local" */
-    const char *response_flags;   /* the letters, "-" for none */
+    const char *response_flags;   /* the letters, "-" (or NULL) for none; this, not
+                                     labels.v[TL_RESPONSE_FLAGS], is the label */
     uint64_t upstream_service_time_ms; /* x-envoy-upstream-service-time, 0: unknown */
 };
 
@@ -60,11 +66,27 @@ uint64_t http_metrics_dropped(const struct http_metrics *m);
 /* One access-log line for a request: Envoy's default text format
  *   [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"
  *   %RESPONSE_CODE% %RESPONSE_FLAGS% ... "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% ...
- * or one JSON object with Envoy's JSON keys. Always NUL-terminated,
- * newline-ended when it fits; returns the length. */
+ * or one JSON object with the keys of Istio's default JSON encoding
+ * (start_time, method, path, ..., absent values null, numbers as numbers).
+ * Fields the record does not carry (response code details, addresses,
+ * SNI, route name) are "-" (text) or null (JSON).
+ *
+ * Values from the wire are hostile: in text, \ and " are backslashed and
+ * control and non-ASCII bytes written \xHH (as Apache and nginx do;
+ * Envoy escapes nothing); in JSON, invalid UTF-8 becomes '?' and the line
+ * is ASCII (\uXXXX). Each value is truncated to a budget so that a whole
+ * line fits HTTP_ACCESSLOG_LINE_MAX (PIPE_BUF: one non-blocking write of
+ * it is all or nothing, never half a line). Always NUL-terminated,
+ * newline-ended when it fits `len`; returns the length. */
+#define HTTP_ACCESSLOG_LINE_MAX 4096
 size_t http_accesslog_format(const struct http_request_record *r, enum accesslog_format fmt,
                              char *buf, size_t len);
 /* One write(2) to a non-blocking fd; false when the line was lost. */
 bool http_accesslog_write(int fd, const struct http_request_record *r, enum accesslog_format fmt);
+
+/* A random (version 4) UUID for a request without x-request-id, from
+ * OpenSSL's RAND_bytes (getrandom(2) if that fails): 36 lowercase
+ * characters 8-4-4-4-12 and a NUL. */
+void http_request_id(char out[37]);
 
 #endif

@@ -1,4 +1,5 @@
-/* Istio's TCP metrics: bounded series table and exposition (see header). */
+/* Istio's TCP metrics: their counters in the shared series table
+ * (telemetry/series.h) and their exposition (see header). */
 #include "telemetry/tcp_metrics.h"
 
 #include <errno.h>
@@ -11,8 +12,7 @@
 
 #include "admin/http.h"
 #include "proxy/records.h"
-
-#define BUCKETS 4096
+#include "telemetry/series.h"
 
 static const char *const label_names[TL__COUNT] = {
     "reporter",
@@ -40,18 +40,24 @@ static const char *const label_names[TL__COUNT] = {
     "connection_security_policy",
 };
 
-struct series {
-    struct tcp_labels labels;
+struct tcp_series {
     uint64_t opened, closed, sent, received, failed;
     int64_t open_now;
-    uint64_t updated_ns;
-    struct series *next;
+};
+
+/* A series with an open connection stays, however old its last update. */
+static bool tcp_series_busy(const void *payload)
+{
+    return ((const struct tcp_series *)payload)->open_now > 0;
+}
+
+static const struct series_schema tcp_schema = {
+    .payload = sizeof(struct tcp_series),
+    .busy = tcp_series_busy,
 };
 
 struct tcp_metrics {
-    struct series *bucket[BUCKETS];
-    size_t count;
-    uint64_t dropped, expiry_ns;
+    struct series_table *table;
 };
 
 const char *tcp_label_name(enum tcp_label l)
@@ -64,7 +70,11 @@ int tcp_metrics_new(uint64_t expiry_ns, struct tcp_metrics **out)
     struct tcp_metrics *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
-    m->expiry_ns = expiry_ns;
+    int err = series_table_new(&tcp_schema, TCP_METRICS_MAX_SERIES, expiry_ns, &m->table);
+    if (err) {
+        free(m);
+        return err;
+    }
     *out = m;
     return 0;
 }
@@ -73,70 +83,23 @@ void tcp_metrics_free(struct tcp_metrics *m)
 {
     if (!m)
         return;
-    for (size_t b = 0; b < BUCKETS; b++)
-        for (struct series *s = m->bucket[b], *n; s; s = n) {
-            n = s->next;
-            free(s);
-        }
+    series_table_free(m->table);
     free(m);
-}
-
-static uint32_t labels_hash(const struct tcp_labels *l)
-{
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < TL__COUNT; i++) {
-        for (const char *c = l->v[i]; *c; c++)
-            h = (h ^ (uint8_t)*c) * 16777619u;
-        h = (h ^ 0xff) * 16777619u; /* separator: ("ab","c") != ("a","bc") */
-    }
-    return h;
-}
-
-static bool labels_equal(const struct tcp_labels *a, const struct tcp_labels *b)
-{
-    for (int i = 0; i < TL__COUNT; i++)
-        if (strcmp(a->v[i], b->v[i]) != 0)
-            return false;
-    return true;
-}
-
-/* The series for these labels, created if there is room; NULL otherwise. */
-static struct series *series_get(struct tcp_metrics *m, const struct tcp_labels *l)
-{
-    uint32_t b = labels_hash(l) % BUCKETS;
-    for (struct series *s = m->bucket[b]; s; s = s->next)
-        if (labels_equal(&s->labels, l))
-            return s;
-    if (m->count >= TCP_METRICS_MAX_SERIES) {
-        m->dropped++;
-        return NULL;
-    }
-    struct series *s = calloc(1, sizeof(*s));
-    if (!s) {
-        m->dropped++;
-        return NULL;
-    }
-    s->labels = *l;
-    s->next = m->bucket[b];
-    m->bucket[b] = s;
-    m->count++;
-    return s;
 }
 
 void tcp_metrics_opened(struct tcp_metrics *m, const struct tcp_labels *l, uint64_t now_ns)
 {
-    struct series *s = series_get(m, l);
+    struct tcp_series *s = series_table_get(m->table, l, NULL, now_ns);
     if (!s)
         return;
     s->opened++;
     s->open_now++;
-    s->updated_ns = now_ns;
 }
 
 void tcp_metrics_closed(struct tcp_metrics *m, const struct tcp_labels *l, uint64_t sent,
                         uint64_t received, int failed, uint64_t now_ns)
 {
-    struct series *s = series_get(m, l);
+    struct tcp_series *s = series_table_get(m->table, l, NULL, now_ns);
     if (!s)
         return;
     s->closed++;
@@ -144,43 +107,24 @@ void tcp_metrics_closed(struct tcp_metrics *m, const struct tcp_labels *l, uint6
     s->sent += sent;
     s->received += received;
     s->failed += failed ? 1 : 0;
-    s->updated_ns = now_ns;
 }
 
 void tcp_metrics_expire(struct tcp_metrics *m, uint64_t now_ns)
 {
-    for (size_t b = 0; b < BUCKETS; b++) {
-        for (struct series **pp = &m->bucket[b]; *pp;) {
-            struct series *s = *pp;
-            if (s->open_now <= 0 && now_ns - s->updated_ns > m->expiry_ns) {
-                *pp = s->next;
-                free(s);
-                m->count--;
-            } else {
-                pp = &s->next;
-            }
-        }
-    }
+    series_table_expire(m->table, now_ns);
 }
 
-/* Label values escaped per the exposition format: \ " and newline. */
-static void render_labels(struct http_response *r, const struct tcp_labels *l)
+struct render_ctx {
+    struct http_response *r;
+    const char *name;
+    size_t off; /* of the counter in struct tcp_series */
+};
+
+static void render_one(void *ctx, const char *labels, const void *payload)
 {
-    http_printf(r, "{");
-    for (int i = 0; i < TL__COUNT; i++) {
-        const char *v = l->v[i][0] ? l->v[i] : "unknown";
-        http_printf(r, "%s%s=\"", i ? "," : "", label_names[i]);
-        for (const char *c = v; *c; c++) {
-            if (*c == '\\' || *c == '"')
-                http_printf(r, "\\%c", *c);
-            else if (*c == '\n')
-                http_printf(r, "\\n");
-            else
-                http_printf(r, "%c", *c);
-        }
-        http_printf(r, "\"");
-    }
-    http_printf(r, "}");
+    const struct render_ctx *c = ctx;
+    const uint64_t *v = (const uint64_t *)((const char *)payload + c->off);
+    http_printf(c->r, "%s{%s} %llu\n", c->name, labels, (unsigned long long)*v);
 }
 
 void tcp_metrics_render(const struct tcp_metrics *m, struct http_response *r)
@@ -190,39 +134,32 @@ void tcp_metrics_render(const struct tcp_metrics *m, struct http_response *r)
         size_t off;
     } families[] = {
         {"istio_tcp_connections_opened_total", "Counter of TCP connections opened.",
-         offsetof(struct series, opened)},
+         offsetof(struct tcp_series, opened)},
         {"istio_tcp_connections_closed_total", "Counter of TCP connections closed.",
-         offsetof(struct series, closed)},
+         offsetof(struct tcp_series, closed)},
         {"istio_tcp_sent_bytes_total", "Bytes sent during a TCP connection.",
-         offsetof(struct series, sent)},
+         offsetof(struct tcp_series, sent)},
         {"istio_tcp_received_bytes_total", "Bytes received during a TCP connection.",
-         offsetof(struct series, received)},
+         offsetof(struct tcp_series, received)},
         {"istio_tcp_connections_failed_total", "Counter of TCP connections that failed.",
-         offsetof(struct series, failed)},
+         offsetof(struct tcp_series, failed)},
     };
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
         http_printf(r, "# HELP %s %s\n# TYPE %s counter\n", families[f].name, families[f].help,
                     families[f].name);
-        for (size_t b = 0; b < BUCKETS; b++) {
-            for (const struct series *s = m->bucket[b]; s; s = s->next) {
-                http_printf(r, "%s", families[f].name);
-                render_labels(r, &s->labels);
-                http_printf(
-                    r, " %llu\n",
-                    (unsigned long long)*(const uint64_t *)((const char *)s + families[f].off));
-            }
-        }
+        struct render_ctx c = {r, families[f].name, families[f].off};
+        series_table_each(m->table, render_one, &c);
     }
 }
 
 size_t tcp_metrics_series(const struct tcp_metrics *m)
 {
-    return m->count;
+    return series_table_count(m->table);
 }
 
 uint64_t tcp_metrics_dropped(const struct tcp_metrics *m)
 {
-    return m->dropped;
+    return series_table_dropped(m->table);
 }
 
 #define SET(l, i, ...) snprintf((l)->v[i], sizeof((l)->v[i]), __VA_ARGS__)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "telemetry/agent_metrics.h"
+#include "telemetry/http_metrics.h"
 #include "telemetry/kernel_metrics.h"
 #include "telemetry/tcp_metrics.h"
 
@@ -164,10 +165,13 @@ static void passes_promtool_check_metrics(void **state)
     struct agent_metrics m;
     known_stats(&m);
     struct tcp_metrics *tcp;
+    struct http_metrics *requests;
     struct kernel_metrics *kernel;
     assert_int_equal(tcp_metrics_new(600ull * 1000000000ull, &tcp), 0);
+    assert_int_equal(http_metrics_new(600ull * 1000000000ull, &requests), 0);
     assert_int_equal(kernel_metrics_new(&kernel), 0);
     m.tcp = tcp;
+    m.requests = requests;
     m.kernel = kernel;
     char *text = render(&m);
     FILE *p = popen("promtool check metrics >/dev/null", "w");
@@ -180,8 +184,10 @@ static void passes_promtool_check_metrics(void **state)
         pclose(again);
         fail_msg("promtool check metrics refused the page (exit %d)", rc);
     }
+    assert_non_null(strstr(text, "# TYPE istio_request_duration_milliseconds histogram\n"));
     free(text);
     tcp_metrics_free(tcp);
+    http_metrics_free(requests);
     kernel_metrics_free(kernel);
 }
 

@@ -1,0 +1,207 @@
+/* Bounded series table keyed by Istio labels (see series.h). */
+#include "telemetry/series.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 4096
+
+struct series {
+    struct tcp_labels labels;
+    char extra[SERIES_EXTRA_MAX][SERIES_EXTRA_LEN];
+    uint64_t updated_ns;
+    struct series *next;
+    alignas(max_align_t) unsigned char payload[];
+};
+
+struct series_table {
+    const struct series_schema *schema; /* borrowed: a static */
+    struct series *bucket[BUCKETS];
+    size_t count, max;
+    uint64_t dropped, expiry_ns;
+};
+
+int series_table_new(const struct series_schema *schema, size_t max, uint64_t expiry_ns,
+                     struct series_table **out)
+{
+    if (schema->nextra > SERIES_EXTRA_MAX)
+        return -EINVAL;
+    struct series_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->schema = schema;
+    t->max = max;
+    t->expiry_ns = expiry_ns;
+    *out = t;
+    return 0;
+}
+
+void series_table_free(struct series_table *t)
+{
+    if (!t)
+        return;
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (struct series *s = t->bucket[b], *n; s; s = n) {
+            n = s->next;
+            free(s);
+        }
+    free(t);
+}
+
+static uint32_t fnv(uint32_t h, const char *c)
+{
+    for (; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    return (h ^ 0xff) * 16777619u; /* separator: ("ab","c") != ("a","bc") */
+}
+
+/* The key as stored: extra values truncated to their slot. */
+static void extra_key(const struct series_table *t, const char *const *extra,
+                      char out[SERIES_EXTRA_MAX][SERIES_EXTRA_LEN])
+{
+    memset(out, 0, SERIES_EXTRA_MAX * SERIES_EXTRA_LEN);
+    for (size_t i = 0; i < t->schema->nextra; i++)
+        snprintf(out[i], SERIES_EXTRA_LEN, "%s", extra && extra[i] ? extra[i] : "");
+}
+
+static uint32_t key_hash(const struct tcp_labels *l, char extra[][SERIES_EXTRA_LEN], size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < TL__COUNT; i++)
+        h = fnv(h, l->v[i]);
+    for (size_t i = 0; i < n; i++)
+        h = fnv(h, extra[i]);
+    return h;
+}
+
+static bool key_equal(const struct series *s, const struct tcp_labels *l,
+                      char extra[][SERIES_EXTRA_LEN], size_t n)
+{
+    for (int i = 0; i < TL__COUNT; i++)
+        if (strcmp(s->labels.v[i], l->v[i]) != 0)
+            return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s->extra[i], extra[i]) != 0)
+            return false;
+    return true;
+}
+
+void *series_table_get(struct series_table *t, const struct tcp_labels *l, const char *const *extra,
+                       uint64_t now_ns)
+{
+    char key[SERIES_EXTRA_MAX][SERIES_EXTRA_LEN];
+    size_t n = t->schema->nextra;
+    extra_key(t, extra, key);
+    uint32_t b = key_hash(l, key, n) % BUCKETS;
+    for (struct series *s = t->bucket[b]; s; s = s->next)
+        if (key_equal(s, l, key, n)) {
+            s->updated_ns = now_ns;
+            return s->payload;
+        }
+    if (t->count >= t->max) {
+        t->dropped++;
+        return NULL;
+    }
+    struct series *s = calloc(1, sizeof(*s) + t->schema->payload);
+    if (!s) {
+        t->dropped++;
+        return NULL;
+    }
+    s->labels = *l;
+    memcpy(s->extra, key, sizeof(key));
+    s->updated_ns = now_ns;
+    if (t->schema->init)
+        t->schema->init(s->payload);
+    s->next = t->bucket[b];
+    t->bucket[b] = s;
+    t->count++;
+    return s->payload;
+}
+
+void series_table_expire(struct series_table *t, uint64_t now_ns)
+{
+    for (size_t b = 0; b < BUCKETS; b++) {
+        for (struct series **pp = &t->bucket[b]; *pp;) {
+            struct series *s = *pp;
+            bool busy = t->schema->busy && t->schema->busy(s->payload);
+            if (!busy && now_ns - s->updated_ns > t->expiry_ns) {
+                *pp = s->next;
+                free(s);
+                t->count--;
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+}
+
+size_t series_table_count(const struct series_table *t)
+{
+    return t->count;
+}
+
+uint64_t series_table_dropped(const struct series_table *t)
+{
+    return t->dropped;
+}
+
+/* One label, escaped per the exposition format; `room` bounds it. */
+static size_t put_label(char *out, size_t room, bool first, const char *name, const char *v)
+{
+    size_t n = 0;
+    int w = snprintf(out, room, "%s%s=\"", first ? "" : ",", name);
+    if (w < 0 || (size_t)w + 2 >= room) {
+        out[0] = '\0'; /* no room: the label is left out whole */
+        return 0;
+    }
+    n = (size_t)w;
+    for (const unsigned char *c = (const unsigned char *)v; *c && n + 3 < room; c++) {
+        if (*c == '\\' || *c == '"') {
+            out[n++] = '\\';
+            out[n++] = (char)*c;
+        } else if (*c == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else {
+            out[n++] = *c < 0x20 || *c >= 0x7f ? '?' : (char)*c;
+        }
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}
+
+static void render_labels(const struct series_table *t, const struct series *s, char *out,
+                          size_t room)
+{
+    const struct series_schema *sc = t->schema;
+    size_t total = sc->order ? sc->norder : TL__COUNT + sc->nextra, n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < total; i++) {
+        int k = sc->order ? sc->order[i] : (int)i;
+        const char *name, *v;
+        if (k < TL__COUNT) {
+            name = tcp_label_name((enum tcp_label)k);
+            v = s->labels.v[k][0] ? s->labels.v[k] : "unknown";
+        } else if ((size_t)(k - TL__COUNT) < sc->nextra) {
+            name = sc->extra_names[k - TL__COUNT];
+            v = s->extra[k - TL__COUNT];
+        } else {
+            continue;
+        }
+        n += put_label(out + n, room - n, n == 0, name, v);
+    }
+}
+
+void series_table_each(const struct series_table *t, series_fn fn, void *ctx)
+{
+    char labels[SERIES_LABELS_MAX];
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (const struct series *s = t->bucket[b]; s; s = s->next) {
+            render_labels(t, s, labels, sizeof(labels));
+            fn(ctx, labels, s->payload);
+        }
+}
