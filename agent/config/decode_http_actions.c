@@ -453,7 +453,7 @@ static void decode_cors(struct cfg_dec *d, const struct ynode *n, struct cfg_cor
             for (size_t j = 0; o && j < no; j++) {
                 size_t mi = dec_push_index(d, j);
                 dec_str_match(d, v->seq.v[j], "", &o[j]);
-                if (!o[j].set || !*o[j].value)
+                if (!o[j].value || !*o[j].value)
                     dec_error(d, v->seq.v[j], "not a valid match type for CORS allow origins");
                 dec_pop(d, mi);
             }
