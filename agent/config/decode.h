@@ -92,6 +92,32 @@ int cfg_parse_duration(const char *s, uint64_t *ns);
 bool cfg_valid_dns_label(const char *s);     /* RFC 1123 label, <= 63 */
 bool cfg_valid_dns_subdomain(const char *s); /* RFC 1123 subdomain, <= 253 */
 
+/* Shared by the VirtualService decoders (decode_istio.c, decode_http*.c). */
+void dec_destination(struct cfg_dec *d, const struct ynode *n, struct cfg_destination *dst);
+/* `headers` NULL: a tcp[] destination, which has none. */
+void dec_route_destination(struct cfg_dec *d, const struct ynode *n,
+                           struct cfg_route_destination *rd, struct cfg_headers *headers);
+/* An L4 field of a match (port, sourceLabels, ...): false if k is not one. */
+bool dec_l4_match_field(struct cfg_dec *d, const char *k, const struct ynode *v,
+                        struct cfg_match *mt);
+/* One http[] entry, everything in config/model_http.h (decode_http.c). */
+void decode_http_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r);
+/* HeaderOperations {request, response} (decode_http.c). */
+void dec_http_headers(struct cfg_dec *d, const struct ynode *n, struct cfg_headers *out);
+/* A StringMatch; regexes compiled into the snapshot (decode_http.c). */
+void dec_str_match(struct cfg_dec *d, const struct ynode *v, const char *field,
+                   struct cfg_str_match *out);
+/* A regex (RE2 syntax) compiled with PCRE2, freed with the arena; NULL
+ * after an error at `at` (decode_http.c). */
+void *dec_regex(struct cfg_dec *d, const struct ynode *at, const char *pattern);
+/* The actions of an http[] entry (decode_http_actions.c): false if k is
+ * not one of them. */
+bool dec_http_action(struct cfg_dec *d, const char *k, const struct ynode *v, struct cfg_route *r,
+                     struct cfg_http_route *h);
+/* Istio's checks across an http[] entry's fields, after decoding. */
+void dec_http_check(struct cfg_dec *d, const struct ynode *n, const struct cfg_route *r,
+                    const struct cfg_http_route *h);
+
 /* Per-kind decoders (decode_k8s.c, decode_istio.c, decode_security.c):
  * `spec` is the document's spec (or the whole document for kinds without
  * one); they fill the kind's struct, whose meta is already set. */

@@ -115,8 +115,7 @@ void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
 
 /* ---- VirtualService ---- */
 
-static void decode_destination(struct cfg_dec *d, const struct ynode *n,
-                               struct cfg_destination *dst)
+void dec_destination(struct cfg_dec *d, const struct ynode *n, struct cfg_destination *dst)
 {
     dst->pos = here(d, n);
     const char *k;
@@ -144,20 +143,22 @@ static void decode_destination(struct cfg_dec *d, const struct ynode *n,
         dec_error(d, n, "host is required");
 }
 
-static void decode_route_destination(struct cfg_dec *d, const struct ynode *n,
-                                     struct cfg_route_destination *rd)
+void dec_route_destination(struct cfg_dec *d, const struct ynode *n,
+                           struct cfg_route_destination *rd, struct cfg_headers *headers)
 {
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
         if (is(k, "destination")) {
             size_t m = dec_push(d, k);
-            decode_destination(d, v, &rd->dest);
+            dec_destination(d, v, &rd->dest);
             dec_pop(d, m);
         } else if (is(k, "weight")) {
             rd->has_weight = dec_uint(d, v, k, 100000, &rd->weight);
-        } else if (is(k, "headers")) {
-            dec_warn(d, v, MSH_L7_IGNORED, "headers: HTTP header changes are not applied at L4");
+        } else if (is(k, "headers") && headers) {
+            size_t m = dec_push(d, k);
+            dec_http_headers(d, v, headers);
+            dec_pop(d, m);
         } else {
             dec_unknown(d, k, v);
         }
@@ -166,123 +167,56 @@ static void decode_route_destination(struct cfg_dec *d, const struct ynode *n,
         dec_error(d, n, "destination is required");
 }
 
-/* An HTTPMatchRequest or L4MatchAttributes entry. */
-static void decode_match(struct cfg_dec *d, const struct ynode *n, struct cfg_match *mt)
+static void decode_tcp_destination(struct cfg_dec *d, const struct ynode *n,
+                                   struct cfg_route_destination *rd)
 {
-    static const char *const l7[] = {"scheme",      "method",         "authority", "headers",
-                                     "queryParams", "withoutHeaders", NULL};
+    dec_route_destination(d, n, rd, NULL);
+}
+
+bool dec_l4_match_field(struct cfg_dec *d, const char *k, const struct ynode *v,
+                        struct cfg_match *mt)
+{
+    if (is(k, "port"))
+        dec_port(d, v, k, &mt->port);
+    else if (is(k, "sourceLabels"))
+        dec_labels(d, v, k, &mt->source_labels);
+    else if (is(k, "sourceNamespace"))
+        dec_str(d, v, k, &mt->source_namespace);
+    else if (is(k, "gateways"))
+        dec_strs(d, v, k, &mt->gateways);
+    else if (is(k, "destinationSubnets"))
+        mt->l7 = "destinationSubnets"; /* not decided yet: treated as not matching */
+    else
+        return false;
+    return true;
+}
+
+/* An L4MatchAttributes entry. */
+static void decode_tcp_match(struct cfg_dec *d, const struct ynode *n, struct cfg_match *mt)
+{
     const char *k;
     const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "port")) {
-            dec_port(d, v, k, &mt->port);
-        } else if (is(k, "sourceLabels")) {
-            dec_labels(d, v, k, &mt->source_labels);
-        } else if (is(k, "sourceNamespace")) {
-            dec_str(d, v, k, &mt->source_namespace);
-        } else if (is(k, "gateways")) {
-            dec_strs(d, v, k, &mt->gateways);
-        } else if (is(k, "uri")) {
-            /* prefix "/" matches every request: decidable at L4. */
-            const struct ynode *prefix = ymap_get(v, "prefix");
-            if (!(v->type == YNODE_MAP && v->map.n == 1 && yscalar_is(prefix, "/")))
-                mt->l7 = "uri";
-        } else if (one_of(k, l7)) {
-            mt->l7 = one_of(k, l7);
-        } else if (is(k, "destinationSubnets")) {
-            mt->l7 = "destinationSubnets"; /* not decided yet: treated as not matching */
-        } else if (!is(k, "name") && !is(k, "ignoreUriCase") && !is(k, "statPrefix")) {
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);)
+        if (!dec_l4_match_field(d, k, v, mt))
             dec_unknown(d, k, v);
-        }
-    }
-}
-
-/* mirror (a Destination) and mirrors[].destination, kept for analyze. */
-static void decode_mirrors(struct cfg_dec *d, const char *k, const struct ynode *v,
-                           struct cfg_route *r)
-{
-    bool one = is(k, "mirror");
-    size_t add = one ? 1 : v->type == YNODE_SEQ ? v->seq.n : 0;
-    if (!add || (one && v->type != YNODE_MAP))
-        return;
-    struct cfg_destination *all = arena_array(d->arena, r->nmirrors + add, sizeof(*all));
-    if (!all)
-        return;
-    for (size_t i = 0; i < r->nmirrors; i++)
-        all[i] = r->mirrors[i];
-    size_t m = dec_push(d, k);
-    if (one) {
-        decode_destination(d, v, &all[r->nmirrors++]);
-    } else {
-        for (size_t i = 0; i < add; i++) {
-            const struct ynode *dst = ymap_get(v->seq.v[i], "destination");
-            size_t mi = dec_push_index(d, i);
-            dec_push(d, "destination");
-            if (dst)
-                decode_destination(d, dst, &all[r->nmirrors++]);
-            dec_pop(d, mi);
-        }
-    }
-    dec_pop(d, m);
-    r->mirrors = all;
-}
-
-static void decode_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r, bool http)
-{
-    static const char *const l7_actions[] = {
-        "redirect", "directResponse",   "delegate",      "rewrite",        "fault",      "mirror",
-        "mirrors",  "mirrorPercentage", "mirrorPercent", "mirror_percent", "corsPolicy", "headers",
-        NULL};
-    r->http = http;
-    r->pos = here(d, n);
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "name") && http) {
-            dec_str(d, v, k, &r->name);
-        } else if (is(k, "match")) {
-            DECODE_LIST(d, v, k, struct cfg_match, decode_match, r->match, r->nmatch);
-        } else if (is(k, "route")) {
-            DECODE_LIST(d, v, k, struct cfg_route_destination, decode_route_destination, r->dest,
-                        r->ndest);
-        } else if (is(k, "timeout") && http) {
-            dec_duration(d, v, k, &r->timeout_ns);
-        } else if (is(k, "retries") && http) {
-            size_t m = dec_push(d, k);
-            const char *rk;
-            const struct ynode *rv;
-            r->has_retries = true;
-            for (size_t j = 0; dec_each(d, v, &j, &rk, &rv);) {
-                if (is(rk, "attempts"))
-                    dec_uint(d, rv, rk, 100, &r->retries);
-                else if (is(rk, "perTryTimeout"))
-                    dec_duration(d, rv, rk, &r->per_try_timeout_ns);
-                else if (!is(rk, "retryOn") && !is(rk, "retryRemoteLocalities") &&
-                         !is(rk, "backoff"))
-                    dec_unknown(d, rk, rv);
-            }
-            dec_pop(d, m);
-        } else if (http && one_of(k, l7_actions)) {
-            if (!r->l7_action)
-                r->l7_action = one_of(k, l7_actions);
-            if (is(k, "mirror") || is(k, "mirrors"))
-                decode_mirrors(d, k, v, r);
-        } else {
-            dec_unknown(d, k, v);
-        }
-    }
-    if (!r->ndest && !r->l7_action)
-        dec_error(d, n, "route is required");
-}
-
-static void decode_http_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r)
-{
-    decode_route(d, n, r, true);
 }
 
 static void decode_tcp_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r)
 {
-    decode_route(d, n, r, false);
+    r->pos = here(d, n);
+    const char *k;
+    const struct ynode *v;
+    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
+        if (is(k, "match"))
+            DECODE_LIST(d, v, k, struct cfg_match, decode_tcp_match, r->match, r->nmatch);
+        else if (is(k, "route"))
+            DECODE_LIST(d, v, k, struct cfg_route_destination, decode_tcp_destination, r->dest,
+                        r->ndest);
+        else
+            dec_unknown(d, k, v);
+    }
+    if (!r->ndest)
+        dec_error(d, n, "route is required");
 }
 
 void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *out)

@@ -171,6 +171,9 @@ struct cfg_destination {
     struct cfg_pos pos;
 };
 
+/* The HTTP parts of http[] routes (uses cfg_kv, cfg_strs, cfg_destination). */
+#include "config/model_http.h"
+
 struct cfg_route_destination {
     struct cfg_destination dest;
     uint32_t weight;
@@ -201,7 +204,7 @@ struct cfg_route {
     const char *l7_action; /* redirect, rewrite, fault, mirror, ...: not applied at L4 */
     const struct cfg_destination *mirrors; /* mirror and mirrors[]: checked, not applied */
     size_t nmirrors;
-    const struct cfg_http_route *http_ext; /* http[] routes: what applies per request */
+    const struct cfg_http_route *http_ext; /* every http[] route; NULL for tcp[] */
     struct cfg_pos pos;
 };
 

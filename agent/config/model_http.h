@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Included by model.h after the types used here (cfg_kv, cfg_strs,
+ * cfg_destination); including it first includes model.h. */
+#include "config/model.h"
+
 /* StringMatch: exact, prefix or regex (RE2 syntax, compiled with PCRE2 at
  * load; a pattern PCRE2 refuses, or one using what RE2 lacks, is a load
  * error). `set` false: the match was not given. */

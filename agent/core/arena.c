@@ -1,6 +1,7 @@
 /* Bump allocation in chunks (see arena.h). */
 #include "core/arena.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,15 +18,26 @@ struct arena_chunk {
     _Alignas(max_align_t) unsigned char data[];
 };
 
+/* Lives in the arena itself, so registering allocates nothing else. */
+struct arena_cleanup {
+    struct arena_cleanup *next;
+    void (*fn)(void *);
+    void *arg;
+};
+
 void arena_init(struct arena *a, size_t limit)
 {
     a->head = NULL;
     a->used = 0;
     a->limit = limit;
+    a->cleanups = NULL;
 }
 
 void arena_free(struct arena *a)
 {
+    for (struct arena_cleanup *k = a->cleanups; k; k = k->next)
+        k->fn(k->arg);
+    a->cleanups = NULL;
     struct arena_chunk *c = a->head;
     while (c) {
         struct arena_chunk *next = c->next;
@@ -86,6 +98,16 @@ char *arena_strndup(struct arena *a, const char *s, size_t len)
 char *arena_strdup(struct arena *a, const char *s)
 {
     return arena_strndup(a, s, strlen(s));
+}
+
+int arena_on_free(struct arena *a, void (*fn)(void *), void *arg)
+{
+    struct arena_cleanup *k = arena_alloc(a, sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    *k = (struct arena_cleanup){a->cleanups, fn, arg};
+    a->cleanups = k;
+    return 0;
 }
 
 char *arena_printf(struct arena *a, const char *fmt, ...)

@@ -15,20 +15,22 @@ static bool gateways_admit_mesh(const struct cfg_strs *gateways)
     return false;
 }
 
+bool route_match_l4(const struct cfg_match *m, const struct route_source *src, uint16_t port)
+{
+    if ((m->port && m->port != port) || !gateways_admit_mesh(&m->gateways))
+        return false;
+    if (m->source_namespace && (!src->ns || strcmp(m->source_namespace, src->ns) != 0))
+        return false;
+    return !m->source_labels.n || cfg_labels_match(&m->source_labels, &src->labels);
+}
+
 bool route_matches(const struct cfg_route *r, const struct route_source *src, uint16_t port)
 {
     if (!r->nmatch)
         return true;
-    for (size_t i = 0; i < r->nmatch; i++) {
-        const struct cfg_match *m = &r->match[i];
-        if (m->l7 || (m->port && m->port != port) || !gateways_admit_mesh(&m->gateways))
-            continue;
-        if (m->source_namespace && (!src->ns || strcmp(m->source_namespace, src->ns) != 0))
-            continue;
-        if (m->source_labels.n && !cfg_labels_match(&m->source_labels, &src->labels))
-            continue;
-        return true;
-    }
+    for (size_t i = 0; i < r->nmatch; i++)
+        if (!r->match[i].l7 && route_match_l4(&r->match[i], src, port))
+            return true;
     return false;
 }
 
@@ -158,8 +160,7 @@ static const struct cfg_virtual_service *find_vs(const struct cfg_snapshot *s, c
     return NULL;
 }
 
-/* The port an endpoint listens on for a service port. */
-static uint16_t target_port(const struct cfg_svc *svc, uint16_t port, const struct cfg_workload *w)
+uint16_t route_target_port(const struct cfg_svc *svc, uint16_t port, const struct cfg_workload *w)
 {
     const char *name = NULL;
     uint16_t number = port;
@@ -211,8 +212,8 @@ static bool has_port(const struct cfg_svc *svc, uint16_t port)
     return false;
 }
 
-static void fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c,
-                           const char *client_ns)
+void route_fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c,
+                          const char *client_ns)
 {
     const struct cfg_subset *sub = NULL;
     c->dr = find_dr(s, c->svc->fqdn, client_ns, c->svc->ns);
@@ -227,7 +228,7 @@ static void fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c
         const struct cfg_workload *w = c->svc->endpoints[i];
         if (!w->ready || !w->ips.n || (sub && !cfg_labels_match(&sub->labels, &w->labels)))
             continue;
-        uint16_t tp = target_port(c->svc, c->port, w);
+        uint16_t tp = route_target_port(c->svc, c->port, w);
         if (!tp)
             continue;
         c->endpoints[c->nendpoints] = w;
@@ -235,16 +236,22 @@ static void fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c
     }
 }
 
-/* The VirtualService and first matching route for a service port, before
- * any choice. */
-static void route_lookup(const struct cfg_snapshot *s, const struct route_source *src,
-                         const struct cfg_svc *svc, uint16_t port, struct route_cluster *c)
+void route_begin(const struct cfg_snapshot *s, const struct route_source *src,
+                 const struct cfg_svc *svc, uint16_t port, struct route_cluster *c)
 {
     c->svc = svc;
     c->port = port;
     c->subset = NULL;
     c->vs = find_vs(s, svc->fqdn, src->ns);
     c->route = NULL;
+}
+
+/* The VirtualService and first matching route for a service port, before
+ * any choice. */
+static void route_lookup(const struct cfg_snapshot *s, const struct route_source *src,
+                         const struct cfg_svc *svc, uint16_t port, struct route_cluster *c)
+{
+    route_begin(s, src, svc, port, c);
     for (size_t i = 0; c->vs && i < c->vs->nroutes; i++) {
         if (!route_matches(&c->vs->routes[i], src, c->port) || !c->vs->routes[i].ndest)
             continue;
@@ -269,9 +276,7 @@ static const char *route_to(const struct cfg_snapshot *s, struct route_cluster *
     return NULL;
 }
 
-/* A ServiceEntry without endpoints (resolution NONE or DNS): the original
- * destination is the endpoint, as in Istio. */
-static bool endpointless_entry(const struct route_cluster *c)
+bool route_endpointless_entry(const struct route_cluster *c)
 {
     return c->svc->entry && !c->svc->nendpoints;
 }
@@ -284,15 +289,36 @@ static uint32_t dest_weight(const struct cfg_route *r, size_t i)
     return r->dest[i].has_weight ? r->dest[i].weight : 0;
 }
 
+const char *route_pick(const struct cfg_snapshot *s, struct route_cluster *c,
+                       const struct cfg_route *r, struct lb_state *rng, size_t *index)
+{
+    uint32_t weights[64];
+    size_t n = r->ndest < 64 ? r->ndest : 64;
+    for (size_t i = 0; i < n; i++)
+        weights[i] = dest_weight(r, i);
+    int pick = lb_weighted_pick(weights, n, rng);
+    if (pick < 0)
+        return "every route destination has weight 0";
+    *index = (size_t)pick;
+    return route_to(s, c, &r->dest[pick].dest);
+}
+
+const struct cfg_vip *route_vip(const struct cfg_snapshot *s, const struct route_source *src,
+                                const struct meshd_addr *orig_dst)
+{
+    const struct cfg_vip *vip = cfg_vip_lookup(s, orig_dst);
+    /* A service not exported to the client's namespace is not a service
+     * for it: Istio routes the address as it would any other. */
+    return vip && cfg_svc_visible(vip->svc, src->ns) ? vip : NULL;
+}
+
 void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
                    const struct meshd_addr *orig_dst, struct lb_state *rng, struct route_cluster *c,
                    struct route_result *out)
 {
     memset(out, 0, sizeof(*out));
-    const struct cfg_vip *vip = cfg_vip_lookup(s, orig_dst);
-    /* A service not exported to the client's namespace is not a service
-     * for it: Istio routes the address as it would any other. */
-    if (!vip || !cfg_svc_visible(vip->svc, src->ns)) {
+    const struct cfg_vip *vip = route_vip(s, src, orig_dst);
+    if (!vip) {
         out->workload = cfg_workload_by_ip(s, orig_dst);
         out->kind = out->workload ? ROUTE_WORKLOAD : ROUTE_PASSTHROUGH;
         return;
@@ -300,33 +326,23 @@ void route_resolve(const struct cfg_snapshot *s, const struct route_source *src,
     route_lookup(s, src, vip->svc, ntohs(orig_dst->port), c);
     /* A route may send an endpointless entry's traffic elsewhere (Istio's
      * egress gateway task): passthrough only where it is the destination. */
-    if (!c->route && endpointless_entry(c)) {
+    if (!c->route && route_endpointless_entry(c)) {
         out->kind = ROUTE_PASSTHROUGH;
         return;
     }
     if (c->route) {
-        const struct cfg_route *r = c->route;
-        uint32_t weights[64];
-        size_t n = r->ndest < 64 ? r->ndest : 64;
-        for (size_t i = 0; i < n; i++)
-            weights[i] = dest_weight(r, i);
-        int pick = lb_weighted_pick(weights, n, rng);
-        if (pick < 0) {
-            out->kind = ROUTE_NO_ROUTE;
-            out->why = "every route destination has weight 0";
-            return;
-        }
-        out->why = route_to(s, c, &r->dest[pick].dest);
+        size_t pick;
+        out->why = route_pick(s, c, c->route, rng, &pick);
         if (out->why) {
             out->kind = ROUTE_NO_ROUTE;
             return;
         }
-        if (endpointless_entry(c)) {
+        if (route_endpointless_entry(c)) {
             out->kind = ROUTE_PASSTHROUGH;
             return;
         }
     }
-    fill_endpoints(s, c, src->ns);
+    route_fill_endpoints(s, c, src->ns);
     out->kind = ROUTE_SERVICE;
 }
 
@@ -340,7 +356,7 @@ void route_describe(const struct cfg_snapshot *s, const struct route_source *src
     out->port = c->port;
     out->vs = c->vs;
     out->route = c->route;
-    out->passthrough = !c->route && endpointless_entry(c);
+    out->passthrough = !c->route && route_endpointless_entry(c);
     if (out->passthrough)
         return;
     size_t n = c->route ? c->route->ndest : 1;
@@ -361,7 +377,7 @@ void route_describe(const struct cfg_snapshot *s, const struct route_source *src
         d->port = c->port;
         if (d->why)
             continue;
-        fill_endpoints(s, c, src->ns);
+        route_fill_endpoints(s, c, src->ns);
         d->svc = c->svc;
         d->dr = c->dr;
         d->policy = c->policy;

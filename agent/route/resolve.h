@@ -94,6 +94,31 @@ void route_describe(const struct cfg_snapshot *s, const struct route_source *src
                     const struct cfg_svc *svc, uint16_t port, struct route_cluster *scratch,
                     struct route_view *out);
 
+/* The steps of route_resolve, shared with route/http_route.c. */
+/* The service VIP:port orig_dst is for this client (visible to it), or NULL. */
+const struct cfg_vip *route_vip(const struct cfg_snapshot *s, const struct route_source *src,
+                                const struct meshd_addr *orig_dst);
+/* Points `c` at a service port and the VirtualService the client sees for
+ * it (c->route NULL: no route chosen yet). */
+void route_begin(const struct cfg_snapshot *s, const struct route_source *src,
+                 const struct cfg_svc *svc, uint16_t port, struct route_cluster *c);
+/* Chooses one of r's destinations by weight and points `c` at it (*index:
+ * its place in r->dest); NULL, or why it leads nowhere. */
+const char *route_pick(const struct cfg_snapshot *s, struct route_cluster *c,
+                       const struct cfg_route *r, struct lb_state *rng, size_t *index);
+/* The cluster's DestinationRule, merged policy and ready endpoints. */
+void route_fill_endpoints(const struct cfg_snapshot *s, struct route_cluster *c,
+                          const char *client_ns);
+/* A ServiceEntry without endpoints (resolution NONE or DNS): the original
+ * destination is the endpoint, as in Istio. */
+bool route_endpointless_entry(const struct route_cluster *c);
+/* The port an endpoint listens on for a service port; 0 for a named
+ * targetPort the pod lacks. */
+uint16_t route_target_port(const struct cfg_svc *svc, uint16_t port, const struct cfg_workload *w);
+/* One match's L4 half (port, gateways, sourceNamespace, sourceLabels),
+ * whatever its L7 half. */
+bool route_match_l4(const struct cfg_match *m, const struct route_source *src, uint16_t port);
+
 /* Whether a VirtualService route's match list admits this connection. */
 bool route_matches(const struct cfg_route *r, const struct route_source *src, uint16_t port);
 /* The merged trafficPolicy of (dr, subset, port), Istio's precedence. */
