@@ -189,8 +189,6 @@ struct cfg_match {
     const char *l7; /* first L7-only condition ("headers", "uri.exact", ...), or NULL */
 };
 
-#include "config/model_http.h"
-
 struct cfg_route {
     const char *name;
     bool http; /* from http[] (else tcp[]) */

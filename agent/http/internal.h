@@ -73,6 +73,9 @@ void sniffers_free(struct http_proxy *hp);
 struct pod;
 int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
                 struct hs *owner, struct hup **out);
+/* An upstream already connected (the app, on the destination side):
+ * taken over, owned by no one until a session uses it. */
+int hup_adopt(struct http_proxy *hp, int fd, struct hup **out);
 /* Queues bytes for the upstream (sent once connected). */
 int hup_send(struct hup *u, const void *p, size_t n);
 /* Done with it: kept for the next request when `reusable`, else closed. */

@@ -58,6 +58,11 @@ struct hs {
     bool ev_req_head, ev_req_complete, ev_resp_head, ev_resp_complete;
     struct http_request req; /* the request in flight (http/request.h) */
     struct hup *up;
+    /* The destination side: the one upstream, the app, connected before
+     * the session began and kept between requests; no record of ours. */
+    bool inbound;
+    struct hup *parked;
+    char who[RECORD_POD_LEN]; /* for logs: the pod served */
     const struct h1_head *resp_head;
     struct loop_deferred release;
 };
@@ -71,8 +76,11 @@ static void hs_try(struct hs *s);
 static void hs_update_events(struct hs *s)
 {
     uint32_t ev = 0;
+    /* Read only once what was read is parsed: level-triggered epoll would
+     * otherwise wake us for bytes we are not ready to take. */
     bool want_read = !s->down_eof && !s->read_paused && s->state != HS_CLOSING &&
-                     s->state != HS_LOCAL && hbuf_pending(&s->out) < HTTP_OUT_HIGH;
+                     s->state != HS_LOCAL && s->in_off == s->in_len &&
+                     hbuf_pending(&s->out) < HTTP_OUT_HIGH;
     if (want_read)
         ev |= EPOLLIN | EPOLLRDHUP;
     if (hbuf_pending(&s->out))
@@ -120,9 +128,13 @@ static int req_on_complete(void *ctx)
 static const struct h1_callbacks request_callbacks = {
     .on_head = req_on_head, .on_body = req_on_body, .on_complete = req_on_complete};
 
+/* The response parser belongs to its upstream, which serves one session
+ * after another: its callbacks find the session through the upstream. */
 static int resp_on_head(void *ctx, const struct h1_head *h)
 {
-    struct hs *s = ctx;
+    struct hs *s = ((struct hup *)ctx)->owner;
+    if (!s)
+        return -1;
     s->resp_head = h;
     s->ev_resp_head = true;
     return H1_PAUSED;
@@ -130,7 +142,9 @@ static int resp_on_head(void *ctx, const struct h1_head *h)
 
 static int resp_on_body(void *ctx, const char *data, size_t len)
 {
-    struct hs *s = ctx;
+    struct hs *s = ((struct hup *)ctx)->owner;
+    if (!s)
+        return -1;
     struct hbuf tmp = {0};
     int rc = http_response_body(&s->req, &tmp, data, len);
     if (rc == 0)
@@ -141,7 +155,9 @@ static int resp_on_body(void *ctx, const char *data, size_t len)
 
 static int resp_on_complete(void *ctx)
 {
-    struct hs *s = ctx;
+    struct hs *s = ((struct hup *)ctx)->owner;
+    if (!s)
+        return -1;
     if (s->resp_head && s->resp_head->status >= 100 && s->resp_head->status < 200 &&
         s->resp_head->status != 101)
         return H1_OK; /* an interim response: the final one follows */
@@ -159,7 +175,8 @@ static void hs_report(struct hs *s)
     struct http_request_record r;
     http_request_record_fill(&s->req, &r);
     if (s->router.report)
-        s->router.report(s->user, &r, conn_record(s->c), s->req.decided ? &s->req.d : NULL);
+        s->router.report(s->user, &r, s->c ? conn_record(s->c) : NULL,
+                         s->req.decided ? &s->req.d : NULL);
 }
 
 /* Lets the attempt's endpoint go: its load released, its outcome told. */
@@ -172,8 +189,12 @@ static void hs_free_attempt(struct hs *s, bool failed)
 
 static void hs_drop_upstream(struct hs *s, bool reusable)
 {
-    if (s->up)
-        hup_release(s->up, reusable);
+    if (s->up && s->inbound && reusable && !s->up->broken && !s->up->eof) {
+        s->parked = s->up; /* the app's connection waits for the next request */
+        s->parked->owner = NULL;
+    } else if (s->up) {
+        hup_release(s->up, reusable && !s->inbound);
+    }
     s->up = NULL;
 }
 
@@ -259,6 +280,22 @@ void hs_upstream_failed(struct hs *s, struct hup *u, int err)
     hs_attempt_failed(s, u->got_bytes || u->requests ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
 }
 
+/* The connection's record shows where its latest request went: the
+ * endpoint, the tunnel and the identity the pool verified. */
+static void hs_note_upstream(struct hs *s, const struct outbound_route *r)
+{
+    if (!s->c)
+        return;
+    struct conn_record *rec = conn_record(s->c);
+    rec->upstream = r->target.family ? r->target : s->orig_dst;
+    if (r->service)
+        snprintf(rec->dst_service, sizeof(rec->dst_service), "%s", r->service);
+    if (r->action == OUTBOUND_HBONE) {
+        rec->hbone = r->key.dst;
+        snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", r->key.dst_id);
+    }
+}
+
 /* One attempt: route (again, avoiding the endpoint that failed), then
  * send the request to an upstream of that endpoint. */
 static void hs_try(struct hs *s)
@@ -302,12 +339,25 @@ static void hs_try(struct hs *s)
     }
     s->state = HS_FORWARD;
     http_request_start_try(&s->req, loop_now_ns());
-    int rc = hup_acquire(s->hp, &d->route, pod, s, &s->up);
+    int rc;
+    if (s->inbound) { /* the app's connection, or none left */
+        s->up = s->parked;
+        s->parked = NULL;
+        rc = s->up ? 0 : -ENOTCONN;
+        if (s->up) {
+            s->up->owner = s;
+            s->up->got_bytes = false;
+            hup_pause_read(s->up, false);
+        }
+    } else {
+        rc = hup_acquire(s->hp, &d->route, pod, s, &s->up);
+    }
     if (rc) {
         s->up = NULL;
         hs_attempt_failed(s, HTTP_FAIL_CONNECT, 0);
         return;
     }
+    hs_note_upstream(s, &d->route);
     /* The head for this destination, then whatever body is kept. */
     rc = http_request_send_head(&s->req, s->up);
     if (rc) {
@@ -389,8 +439,7 @@ static void hs_on_request_head(struct hs *s)
     const char *why = NULL;
     if (http_request_begin(&s->req, &s->orig_dst, loop_now_ns(), &status, &why) != 0) {
         s->hp->stats.bad_requests++;
-        log_ratelimited(LOG_INFO, "http: %s: request refused (%d): %s", conn_record(s->c)->pod,
-                        status, why);
+        log_ratelimited(LOG_INFO, "http: %s: request refused (%d): %s", s->who, status, why);
         hs_local_reply(s, status, why, strlen(why), NULL, RESP_FLAG_DPE);
         return;
     }
@@ -415,8 +464,8 @@ static void hs_drive_down(struct hs *s)
             int status = 400;
             const char *why = h1_parser_error(s->parser, &status);
             s->hp->stats.bad_requests++;
-            log_ratelimited(LOG_INFO, "http: %s: malformed request refused (%d): %s",
-                            conn_record(s->c)->pod, status, why ? why : "?");
+            log_ratelimited(LOG_INFO, "http: %s: malformed request refused (%d): %s", s->who,
+                            status, why ? why : "?");
             if (s->req.resp_head_sent || s->state == HS_FORWARD) {
                 hs_free_attempt(s, false);
                 hs_end(s, -EBADMSG, RESP_FLAG_DPE);
@@ -436,10 +485,16 @@ static void hs_drive_down(struct hs *s)
         }
         if (s->ev_req_complete) {
             s->ev_req_complete = false;
+            if (s->state == HS_READ_HEAD) {
+                /* A bodyless request's end, which llhttp reports once the
+                 * next bytes arrive: that request was served already. */
+                h1_parser_resume(s->parser);
+                continue;
+            }
             http_request_body_end(&s->req, s->up);
-            if (s->state == HS_LOCAL || s->state == HS_CLOSING)
-                return;
-            continue; /* the parser stays paused: the next request waits */
+            /* The parser stays paused: the next request waits for this
+             * exchange to end (hs_exchange_done resumes it). */
+            return;
         }
         if (s->up && hbuf_pending(&s->up->out) >= HTTP_OUT_HIGH)
             s->read_paused = true;
@@ -524,6 +579,9 @@ static void hs_end(struct hs *s, int err, enum resp_flag flag)
         s->up->io.fd = -1;
     }
     hs_drop_upstream(s, false);
+    if (s->parked)
+        hup_release(s->parked, false);
+    s->parked = NULL;
     http_request_reset(&s->req);
     if (s->prev)
         s->prev->next = s->next;
@@ -533,56 +591,106 @@ static void hs_end(struct hs *s, int err, enum resp_flag flag)
         s->next->prev = s->prev;
     hp->stats.active_sessions--;
     loop_del(hp->loop, &s->io);
-    if (up_fd >= 0) {
+    if (up_fd >= 0 && s->c) {
         hbuf_flush(&s->out, s->io.fd);
         conn_relay_raw(s->c, s->io.fd, up_fd, s->down_out, s->down_in);
     } else {
+        if (up_fd >= 0)
+            close_with_reset(up_fd); /* no record to relay under */
         if (err)
             close_with_reset(s->io.fd);
         else
             close(s->io.fd);
-        conn_end(s->c, err, s->down_in, s->down_out, flag);
+        if (s->c)
+            conn_end(s->c, err, s->down_in, s->down_out, flag);
     }
     s->router.release(s->user);
     loop_defer(hp->loop, &s->release);
 }
 
-int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
-                       const struct http_router *router, void *user)
+static struct hs *hs_new(struct http_proxy *hp, const struct meshd_addr *orig_dst,
+                         const struct http_router *router, void *user)
 {
     struct hs *s = calloc(1, sizeof(*s));
     if (!s)
-        return -ENOMEM;
+        return NULL;
     *s = (struct hs){.hp = hp,
                      .release = {.fn = hs_free_now},
-                     .c = c,
                      .orig_dst = *orig_dst,
                      .router = *router,
                      .user = user,
                      .keep_alive = true,
-                     .io = {.cb = hs_on_event},
+                     .io = {.fd = -1, .cb = hs_on_event},
                      .last_activity_ns = loop_now_ns()};
     http_request_init(&s->req);
-    int rc = h1_parser_new(true, NULL, &request_callbacks, s, &s->parser);
-    if (rc) {
+    if (h1_parser_new(true, NULL, &request_callbacks, s, &s->parser) != 0) {
         free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int hs_link(struct hs *s)
+{
+    struct http_proxy *hp = s->hp;
+    int rc = loop_add(hp->loop, &s->io, EPOLLIN | EPOLLRDHUP);
+    if (rc)
         return rc;
-    }
-    s->io.fd = conn_take_fd(c);
-    rc = loop_add(hp->loop, &s->io, EPOLLIN | EPOLLRDHUP);
-    if (rc) {
-        close_with_reset(s->io.fd);
-        conn_end(c, rc, 0, 0, RESP_FLAG_NONE);
-        h1_parser_free(s->parser);
-        free(s);
-        return 0; /* ended: the caller owns nothing any more */
-    }
     s->next = hp->sessions;
     if (hp->sessions)
         hp->sessions->prev = s;
     hp->sessions = s;
     hp->stats.sessions++;
     hp->stats.active_sessions++;
+    return 0;
+}
+
+int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
+                       const struct http_router *router, void *user)
+{
+    struct hs *s = hs_new(hp, orig_dst, router, user);
+    if (!s)
+        return -ENOMEM;
+    s->c = c;
+    snprintf(s->who, sizeof(s->who), "%s", conn_record(c)->pod);
+    s->io.fd = conn_take_fd(c);
+    int rc = hs_link(s);
+    if (rc) {
+        close_with_reset(s->io.fd);
+        conn_end(c, rc, 0, 0, RESP_FLAG_NONE);
+        h1_parser_free(s->parser);
+        free(s);
+        router->release(user);
+        return 0; /* ended: the caller owns nothing any more */
+    }
+    return 0;
+}
+
+int http_session_start_inbound(struct http_proxy *hp, int down_fd, int app_fd, const char *who,
+                               const struct meshd_addr *orig_dst, const struct http_router *router,
+                               void *user)
+{
+    struct hs *s = hs_new(hp, orig_dst, router, user);
+    int rc = s ? hup_adopt(hp, app_fd, &s->parked) : -ENOMEM;
+    if (rc) {
+        if (s)
+            h1_parser_free(s->parser);
+        free(s);
+        close_with_reset(down_fd);
+        close_with_reset(app_fd);
+        return rc;
+    }
+    s->inbound = true;
+    snprintf(s->who, sizeof(s->who), "%s", who);
+    s->io.fd = down_fd;
+    rc = hs_link(s);
+    if (rc) {
+        close_with_reset(down_fd);
+        hup_release(s->parked, false);
+        h1_parser_free(s->parser);
+        free(s);
+        return rc;
+    }
     return 0;
 }
 

@@ -137,4 +137,14 @@ int http_sniff(struct http_proxy *hp, struct conn *c, uint64_t timeout_ns, http_
 int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
                        const struct http_router *router, void *user);
 
+/* The destination side: serves requests arriving on `down_fd` (the app's
+ * end of an HBONE stream, or an accepted plaintext socket) to the app's
+ * connection `app_fd`, both taken over, with `router` deciding each one
+ * (authorization: a refusal is answered 403 and never reaches the app).
+ * No connection record: the caller's carrier keeps it. `who` names the
+ * pod in logs. 0 or -errno (both fds closed). */
+int http_session_start_inbound(struct http_proxy *hp, int down_fd, int app_fd, const char *who,
+                               const struct meshd_addr *orig_dst, const struct http_router *router,
+                               void *user);
+
 #endif

@@ -273,7 +273,9 @@ static size_t edited_fields(const struct h1_head *h, const struct cfg_header_ops
     size_t n = 0;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
-        if (h1_header_is_hop(f->name, f->name_len) || (skip_host && !strcasecmp(f->name, "host")))
+        if (h1_header_is_hop(f->name, f->name_len) ||
+            h1_head_connection_lists(h, f->name, f->name_len) ||
+            (skip_host && !strcasecmp(f->name, "host")))
             continue;
         if (removed(route, f->name) || removed(dest, f->name))
             continue;
@@ -359,7 +361,8 @@ int http_request_send_head(struct http_request *r, struct hup *up)
                              .keep_alive = !r->upgrade,
                              .upgrade_proto = r->upgrade ? h1_head_get(h, "upgrade") : NULL};
     size_t len = h1_format_head(&oh, head, HTTP_HEAD_OUT_MAX);
-    rc = len >= HTTP_HEAD_OUT_MAX ? -E2BIG : hup_send(up, head, len);
+    /* 0: a header edit would have injected a line (refused, never sent) */
+    rc = len == 0 ? -EINVAL : len >= HTTP_HEAD_OUT_MAX ? -E2BIG : hup_send(up, head, len);
     if (rc == 0 && hbuf_pending(&r->body))
         rc = hup_send(up, r->body.data + r->body.off, hbuf_pending(&r->body));
     if (rc == 0 && r->req_complete && r->req_framing == HTTP_FRAME_CHUNKED &&
@@ -560,7 +563,7 @@ int http_request_local_reply(struct http_request *r, int status, const char *bod
                              .content_length = body_len,
                              .keep_alive = keep};
     size_t len = h1_format_head(&oh, head, sizeof(head));
-    if (len >= sizeof(head))
+    if (len == 0 || len >= sizeof(head))
         return -E2BIG;
     r->down_keep_alive = keep;
     r->resp_bytes = r->is_head ? 0 : body_len;
@@ -579,7 +582,7 @@ int http_response_interim(struct http_request *r, const struct h1_head *h, struc
     char head[1024];
     struct h1_out_head oh = {.status = h->status, .body = H1_BODY_NONE, .keep_alive = true};
     size_t len = h1_format_head(&oh, head, sizeof(head));
-    return len < sizeof(head) ? hbuf_append(out, head, len) : -E2BIG;
+    return len && len < sizeof(head) ? hbuf_append(out, head, len) : -E2BIG;
 }
 
 int http_response_head(struct http_request *r, const struct h1_head *h, bool keep_alive,
@@ -639,7 +642,7 @@ int http_response_head(struct http_request *r, const struct h1_head *h, bool kee
                                  .keep_alive = keep || r->upgraded,
                                  .upgrade_proto = r->upgraded ? h1_head_get(h, "upgrade") : NULL};
         size_t len = h1_format_head(&oh, head, HTTP_HEAD_OUT_MAX);
-        rc = len < HTTP_HEAD_OUT_MAX ? hbuf_append(out, head, len) : -E2BIG;
+        rc = len && len < HTTP_HEAD_OUT_MAX ? hbuf_append(out, head, len) : -E2BIG;
     }
     free(f);
     free(head);

@@ -303,7 +303,7 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
                       .key = *r,
                       .io = {.fd = -1, .cb = hup_on_event},
                       .release = {.fn = hup_free_now}};
-    int rc = h1_parser_new(false, NULL, &hs_response_callbacks, owner, &u->resp);
+    int rc = h1_parser_new(false, NULL, &hs_response_callbacks, u, &u->resp);
     if (rc == 0)
         rc = hup_connect(hp, u, r, pod);
     if (rc == 0)
@@ -316,6 +316,27 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
         return rc;
     }
     hp->stats.upstreams_opened++;
+    *out = u;
+    return 0;
+}
+
+int hup_adopt(struct http_proxy *hp, int fd, struct hup **out)
+{
+    struct hup *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    *u = (struct hup){.hp = hp,
+                      .connected = true,
+                      .io = {.fd = fd, .cb = hup_on_event},
+                      .release = {.fn = hup_free_now}};
+    int rc = h1_parser_new(false, NULL, &hs_response_callbacks, u, &u->resp);
+    if (rc == 0)
+        rc = loop_add(hp->loop, &u->io, EPOLLRDHUP);
+    if (rc) {
+        h1_parser_free(u->resp);
+        free(u);
+        return rc;
+    }
     *out = u;
     return 0;
 }
@@ -338,6 +359,7 @@ void hup_release(struct hup *u, bool reusable)
 {
     struct http_proxy *hp = u->hp;
     u->owner = NULL;
+    h1_parser_resume(u->resp); /* paused at the response's end */
     unsigned max = hp->opts.max_idle_upstreams ? hp->opts.max_idle_upstreams : 32;
     if (!reusable || u->broken || u->eof || hbuf_pending(&u->out) || !h1_parser_idle(u->resp) ||
         hp->nidle >= max * 16) {

@@ -9,7 +9,7 @@ MESHD_BUILD=${MESHD_BUILD:-build}
 MESHD_BIN=$(realpath "$MESHD_BUILD/meshd")
 MESHCTL_BIN=$(realpath "$MESHD_BUILD/meshctl")
 E2E_TMP=$(mktemp -d /tmp/meshd-e2e.XXXXXX)
-topo_on_cleanup "rm -rf '$E2E_TMP'"
+((TOPO_KEEP)) || topo_on_cleanup "rm -rf '$E2E_TMP'" # TOPO_KEEP=1 keeps the agents' logs too
 declare -gA MESHD_PID MESHD_NODE MESHD_SOCK MESHD_LOG _MESHD_CLEANUP
 # Seconds a stopping agent drains open connections (meshd's default is 5;
 # shorter here, within topo_cleanup's SIGTERM grace).

@@ -16,6 +16,11 @@
                                   read each one's NAME, print "held N",
                                   keep them idle until FLAG exists (600 s
                                   at most), then close them
+
+The client speaks first (HELLO), as client-first protocols do: meshd sniffs
+connections to unnamed Service ports as Istio does (a request line is HTTP,
+anything else bytes), and a client that sent nothing would make it wait out
+the sniffing timeout before carrying a server-first protocol.
 """
 import json
 import os
@@ -50,6 +55,23 @@ def serve(port, name):
         threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
+HELLO = b"tally-hello\n"
+
+
+def connect(addr, port):
+    c = socket.create_connection((addr, port), timeout=5)
+    c.sendall(HELLO)
+    return c
+
+
+def read_reply(c):
+    """The next line that is not the server echoing HELLO."""
+    while True:
+        line = read_line(c)
+        if line != HELLO.decode().strip():
+            return line
+
+
 def read_line(c):
     buf = b""
     while not buf.endswith(b"\n"):
@@ -69,7 +91,7 @@ def count(addr, port, n, gap_ms=0):
             tally["failed"] += 1
             continue
         try:
-            with socket.create_connection((addr, port), timeout=5) as c:
+            with connect(addr, port) as c:
                 name = read_line(c)
                 tally[name or "failed"] = tally.get(name or "failed", 0) + 1
         except OSError:
@@ -80,14 +102,14 @@ def count(addr, port, n, gap_ms=0):
 
 
 def hold(addr, port, flag):
-    with socket.create_connection((addr, port), timeout=5) as c:
+    with connect(addr, port) as c:
         print(read_line(c), flush=True)
         for _ in range(600):
             if os.path.exists(flag):
                 break
             time.sleep(0.1)
         c.sendall(b"still-open\n")
-        print("echo:" + read_line(c), flush=True)
+        print("echo:" + read_reply(c), flush=True)
 
 
 def holdmany(addr, port, n, flag):
@@ -97,7 +119,7 @@ def holdmany(addr, port, n, flag):
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))
     conns = []
     for _ in range(n):
-        c = socket.create_connection((addr, port), timeout=5)
+        c = connect(addr, port)
         read_line(c)
         conns.append(c)
     print("held %d" % len(conns), flush=True)

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# HTTP in the node agent (issue 15): requests, not connections, are routed.
+#  - the seed's payments canary as written (unnamed port 80, sniffed as
+#    HTTP): 2,000 requests over 4 keep-alive connections split 99/1 per
+#    request; after an edit to 50/50 every connection sees both versions;
+#  - header and path matches choose subsets, first match wins;
+#  - a 503-answering endpoint is retried on another: the client sees 200;
+#  - fault abort and delay, a route timeout (504 UT);
+#  - a server-first protocol on the same unnamed port still works (bytes).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib/topology.sh
+source tests/e2e/lib/assert.sh
+source tests/e2e/lib/meshd.sh
+
+VIP=10.96.0.10     # payments (the seed's)
+VIP_R=10.96.0.11   # reviews: matches
+VIP_F=10.96.0.12   # flaky: retries
+topo_init
+topo_create 2 3
+"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+
+pod_yaml() { # I J APP VERSION SA
+    cat <<POD
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pod-$1-$2
+  namespace: default
+  labels: {app: $3, version: $4}
+spec:
+  nodeName: m${TOPO_RUN}n$1
+  serviceAccountName: $5
+status:
+  podIPs: [{ip: ${POD_IP4[$1,$2]}}, {ip: "${POD_IP6[$1,$2]}"}]
+POD
+}
+
+write_config() {
+    local d=$1
+    mkdir -p "$d"
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {istio.io/dataplane-mode: ambient}\n' >"$d/namespace.yaml"
+    {
+        pod_yaml 1 1 client v1 client
+        echo ---
+        pod_yaml 2 1 payments v1 payments-v1
+        echo ---
+        pod_yaml 1 2 payments v2 payments-v2
+        echo ---
+        pod_yaml 2 2 flaky good flaky
+        echo ---
+        pod_yaml 2 3 flaky bad flaky
+    } >"$d/pods.yaml"
+    sed "s/^  selector:\$/  clusterIP: $VIP\n  selector:/" deploy/examples/payments-canary.yaml >"$d/payments-canary.yaml"
+    cat >"$d/routes.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  clusterIP: $VIP_R
+  selector: {app: payments}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - name: jason
+    match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - name: abort
+    match: [{uri: {prefix: /teapot}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: slow
+    match: [{uri: {prefix: /slow}}]
+    fault: {delay: {fixedDelay: 1s, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: timeout
+    match: [{uri: {prefix: /delay}}]
+    timeout: 500ms
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: v2-path
+    match: [{uri: {regex: "/api/v[2]/.*"}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: flaky, namespace: default}
+spec:
+  clusterIP: $VIP_F
+  selector: {app: flaky}
+  ports: [{port: 80, targetPort: 8080}]
+YAML
+}
+for i in 1 2; do write_config "$E2E_TMP/config-$i"; done
+meshd_start 1 --ca-dir "$E2E_TMP/ca"
+meshd_start 2 --ca-dir "$E2E_TMP/ca"
+enroll_pod() { # NODE I J SA
+    meshctl_at "$1" enroll "default/pod-$2-$3" --netns "/run/netns/${POD_NS[$2,$3]}" --sa "$4" \
+        --ip "${POD_IP4[$2,$3]}" --ip "${POD_IP6[$2,$3]}" >/dev/null
+}
+enroll_pod 1 1 1 client
+enroll_pod 1 1 2 payments-v2
+enroll_pod 2 2 1 payments-v1
+enroll_pod 2 2 2 flaky
+enroll_pod 2 2 3 flaky
+backend() { # I J NAME
+    topo_spawn "${POD_NS[$1,$2]}" "$E2E_TMP/httpd-$1-$2.out" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 "$3" \
+        "$E2E_TMP/httpd-$1-$2.log" >/dev/null
+    topo_wait_tcp "${POD_NS[$1,$2]}" "${POD_IP4[$1,$2]}" 8080 10
+}
+backend 2 1 v1
+backend 1 2 v2
+backend 2 2 good
+backend 2 3 fail-bad
+httpc() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py "$@"; }
+
+t_begin "the seed's canary per request: 2,000 requests over 4 keep-alive connections, 99/1"
+counts=$(httpc count "$VIP" 80 / 2000 4)
+echo "    counts: $counts"
+v1=$(jq -r '.v1 // 0' <<<"$counts") v2=$(jq -r '.v2 // 0' <<<"$counts")
+t_expect_eq "$(jq -r .failed <<<"$counts")" 0 "no request failed"
+t_expect_eq "$(jq -r '.status["200"]' <<<"$counts")" 2000 "every request got 200"
+t_expect_eq "$(jq -r .connections <<<"$counts")" 4 "over 4 connections, kept alive throughout"
+# 99.9%: |v2 - 20| <= 3.29 * sqrt(2000 * 0.01 * 0.99) = 14.6
+t_expect_ok "v2 got $v2 of 2000 (expected 20 +- 14)" test "$v2" -ge 6 -a "$v2" -le 34
+t_expect_eq "$((v1 + v2))" 2000 "every request reached a version"
+
+t_begin "50/50 in the YAML: every keep-alive connection sees both versions"
+fifty_fifty() {
+    for i in 1 2; do
+        sed -i -e 's/weight: 99/weight: 50/' -e 's/weight: 1$/weight: 50/' "$E2E_TMP/config-$i/payments-canary.yaml"
+    done
+}
+config_apply 1 fifty_fifty
+counts=$(httpc count "$VIP" 80 / 400 4)
+echo "    counts: $counts"
+v2=$(jq -r '.v2 // 0' <<<"$counts")
+# 99.9%: |v2 - 200| <= 3.29 * sqrt(400 * 0.25) = 32.9
+t_expect_ok "v2 got $v2 of 400 (expected 200 +- 33)" test "$v2" -ge 167 -a "$v2" -le 233
+t_expect_eq "$(jq -c '.per_connection' <<<"$counts")" '[["v1","v2"],["v1","v2"],["v1","v2"],["v1","v2"]]' \
+    "each of the 4 connections was served by both"
+
+t_begin "matches: a header and a regex path choose v2, the rest v1"
+t_expect_eq "$(httpc count "$VIP_R" 80 / 20 2 end-user:jason | jq -c '{v1, v2}')" '{"v1":null,"v2":20}' "end-user: jason -> v2"
+t_expect_eq "$(httpc count "$VIP_R" 80 /api/v2/items 20 2 | jq -c '{v1, v2}')" '{"v1":null,"v2":20}' "/api/v2/... -> v2"
+t_expect_eq "$(httpc count "$VIP_R" 80 /api/v3/items 20 2 | jq -c '{v1, v2}')" '{"v1":20,"v2":null}' "anything else -> v1"
+
+t_begin "faults and timeouts"
+t_expect_eq "$(httpc get "$VIP_R" 80 /teapot | jq -r .status)" 418 "abort: 418 from the fault"
+t_expect_not_contains "$(cat "$E2E_TMP/httpd-2-1.log")" '"/teapot"' "an aborted request never reached the app"
+start=$(date +%s%N)
+t_expect_eq "$(httpc get "$VIP_R" 80 /slow | jq -r .status)" 200 "delay: answered"
+ms=$((($(date +%s%N) - start) / 1000000))
+t_expect_ok "after the 1 s delay (took $ms ms)" test "$ms" -ge 1000
+start=$(date +%s%N)
+t_expect_eq "$(httpc get "$VIP_R" 80 /delay/3000 | jq -r .status)" 504 "a 3 s answer past the 500 ms timeout: 504"
+ms=$((($(date +%s%N) - start) / 1000000))
+t_expect_ok "within the timeout's reach (took $ms ms)" test "$ms" -lt 2500
+
+t_begin "retries: a 503-answering endpoint is retried on the other (Istio's default policy)"
+counts=$(httpc count "$VIP_F" 80 / 40 2)
+echo "    counts: $counts"
+t_expect_eq "$(jq -r '.status["200"]' <<<"$counts")" 40 "all 40 requests answered 200"
+t_expect_eq "$(jq -r '.good' <<<"$counts")" 40 "by the good endpoint"
+t_expect_ok "the bad endpoint was tried (and retried away from)" test "$(wc -l <"$E2E_TMP/httpd-2-3.log")" -ge 1
+
+t_begin "a server-first protocol on the unnamed port still gets through as bytes"
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/tally-v1.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 banner >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 9090 10
+out=$(in_pod "1,1" /usr/bin/python3 -c "
+import socket,sys
+c = socket.create_connection(('${POD_IP4[2,1]}', 9090), timeout=5)
+print(c.recv(64).decode().strip())")
+t_expect_eq "$out" "banner" "the server spoke first; the client got its banner after the sniffing wait"
+
+meshd_check_logs
+t_summary
