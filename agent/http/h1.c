@@ -13,10 +13,13 @@
  *   parsers could disagree on both, so both are refused;
  * - the head itself, checked before it is delivered: one Content-Length of
  *   digits only (even "1, 1" or two equal ones: RFC 9110 8.6 lets a
- *   recipient accept them, Envoy and llhttp refuse them; so do we), no TE
- *   with CL, "chunked" once and last, no TE in HTTP/1.0 requests, one Host
- *   (required in 1.1), versions 1.0 and 1.1 only, and llhttp's own framing
- *   decision (F_CHUNKED, content_length) agreeing with ours.
+ *   recipient accept them; llhttp, Envoy's http-parser and balsa codecs
+ *   (envoyproxy/envoy#28931) refuse them, and so do we), no TE with CL,
+ *   "chunked" once and last, no TE in HTTP/1.0 requests, one Host
+ *   (required in 1.1), no body on CONNECT, versions 1.0 and 1.1 only, and
+ *   llhttp's own framing decision (F_CHUNKED, content_length) agreeing
+ *   with ours.
+ * The byte filter and the head checks are h1_rules.c.
  *
  * Heads and message ends are delivered from h1_parse, not from inside
  * llhttp: the llhttp callbacks pause it internally (HPE_PAUSED), so the
@@ -25,6 +28,7 @@
  * delivered from llhttp's on_body, after the filter has passed the chunk
  * framing before them. */
 #include "http/h1.h"
+#include "http/h1_rules.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -57,15 +61,6 @@ enum h1_span {
     SPAN_VALUE,
 };
 
-/* The byte filter's state between bytes. */
-enum h1_scan {
-    SCAN_LINE_START,
-    SCAN_IN_LINE,
-    SCAN_SP, /* in a line, after a SP */
-    SCAN_CR,
-    SCAN_DATA_END, /* after a chunk's data: its CRLF comes next */
-};
-
 struct h1_item {
     uint32_t name_off, name_len, value_off, value_len;
 };
@@ -83,6 +78,7 @@ struct h1_parser {
     bool resume_upgrade; /* h1_parser_resume after an upgrade: go on as HTTP */
     bool kick;           /* resumed: run llhttp once even on an empty feed */
     bool next_head;      /* the next response answers a HEAD */
+    bool next_connect;   /* the next response answers a CONNECT */
     int dead_rc;
 
     /* The head being gathered: NUL-terminated strings at offsets. */
@@ -103,9 +99,7 @@ struct h1_parser {
     uint64_t head_start;
     const char *data; /* the current h1_parse's input */
     const char *scan_pos;
-    enum h1_scan scan;
-    bool req_line;      /* in a request line (or the empty lines before it) */
-    bool line_had_text; /* the line the pending CR ends was not empty */
+    struct h1_scan scan;
 
     const char *err_reason;
     int err_status;
@@ -120,52 +114,6 @@ static int fail_in_cb(struct h1_parser *p, int status, const char *reason)
         p->err_status = status;
     }
     return HPE_USER;
-}
-
-/* The byte filter: CRLF only, no controls but HT, no whitespace opening a
- * line. Returns the reason when [s, e) breaks a rule. */
-static const char *scan_bytes(struct h1_parser *p, const char *s, const char *e)
-{
-    enum h1_scan sc = p->scan;
-    const char *why = NULL;
-    for (; s < e; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (sc == SCAN_DATA_END) {
-            if (c != '\r') {
-                why = "chunk data longer than its size";
-                break;
-            }
-            sc = SCAN_CR;
-        } else if (sc == SCAN_CR) {
-            if (c != '\n') {
-                why = "bare CR";
-                break;
-            }
-            if (p->line_had_text)
-                p->req_line = false;
-            sc = SCAN_LINE_START;
-        } else if (c == '\r') {
-            p->line_had_text = sc != SCAN_LINE_START;
-            sc = SCAN_CR;
-        } else if (c == '\n') {
-            why = "bare LF as a line end";
-            break;
-        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            why = "control byte outside a body";
-            break;
-        } else if ((c == ' ' || c == '\t') && sc == SCAN_LINE_START) {
-            why = "whitespace at a line start (obs-fold)";
-            break;
-        } else if (p->req_line && (c == '\t' || (c == ' ' && sc == SCAN_SP))) {
-            /* llhttp 8 takes "GET  /": one SP between the three parts. */
-            why = "extra whitespace in the request line";
-            break;
-        } else {
-            sc = c == ' ' ? SCAN_SP : SCAN_IN_LINE;
-        }
-    }
-    p->scan = sc;
-    return why;
 }
 
 static uint64_t abs_pos(const struct h1_parser *p, const char *at)
@@ -222,6 +170,13 @@ static int span_start(struct h1_parser *p, enum h1_span s, uint32_t *off)
 static int on_message_begin(llhttp_t *l)
 {
     struct h1_parser *p = parser_of(l);
+    /* The last head is no longer anyone's: a large one's buffer goes, so
+     * one big head does not keep the connection big. */
+    if (p->buf_cap > 4096) {
+        free(p->buf);
+        p->buf = NULL;
+        p->buf_cap = 0;
+    }
     p->st = ST_HEAD;
     p->buf_len = 0;
     p->nitems = 0;
@@ -316,6 +271,8 @@ static int on_header_value(llhttp_t *l, const char *at, size_t n)
         p->trailer_bytes += n;
         return p->trailer_bytes > p->max_head ? fail_in_cb(p, 400, "trailers too large") : 0;
     }
+    if (p->span != SPAN_VALUE) /* never from llhttp 8; the buffer stays sound */
+        return fail_in_cb(p, 400, "header value without a name");
     return buf_append(p, at, n);
 }
 
@@ -324,6 +281,8 @@ static int on_header_value_complete(llhttp_t *l)
     struct h1_parser *p = parser_of(l);
     if (p->st == ST_BODY)
         return 0;
+    if (p->span != SPAN_VALUE)
+        return fail_in_cb(p, 400, "header value without a name");
     struct h1_item *it = &p->items[p->nitems - 1];
     /* The field value excludes trailing whitespace (RFC 9110 5.5). */
     while (p->buf_len > it->value_off &&
@@ -343,6 +302,12 @@ static int on_headers_complete(llhttp_t *l)
     int st = l->status_code;
     if (!p->request && (p->next_head || st / 100 == 1 || st == 204 || st == 304))
         l->flags |= F_SKIPBODY;
+    /* A 2xx to CONNECT opens the tunnel: no body, the rest is raw (what
+     * llhttp does for the CONNECT request itself). */
+    if (!p->request && p->next_connect && st / 100 == 2) {
+        l->flags |= F_SKIPBODY;
+        l->upgrade = 1;
+    }
     p->pause = PAUSE_HEAD;
     return HPE_PAUSED;
 }
@@ -350,14 +315,11 @@ static int on_headers_complete(llhttp_t *l)
 static int on_body(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    const char *why = scan_bytes(p, p->scan_pos, at);
+    const char *why = h1_scan_bytes(&p->scan, p->scan_pos, at);
     if (why)
         return fail_in_cb(p, 400, why);
     p->scan_pos = at + n;
-    /* Chunk data is followed by its CRLF (llhttp 8 skips any two bytes
-     * there); other bodies by the next message. When this piece ends
-     * mid-chunk, the next bytes are data again and never scanned. */
-    p->scan = p->head.body == H1_BODY_CHUNKED ? SCAN_DATA_END : SCAN_LINE_START;
+    h1_scan_after_data(&p->scan, p->head.body == H1_BODY_CHUNKED);
     p->body_bytes += n;
     if (p->head.body == H1_BODY_LENGTH && p->body_bytes > p->head.content_length)
         return fail_in_cb(p, 400, "body past its Content-Length"); /* llhttp never does this */
@@ -398,99 +360,6 @@ static const llhttp_settings_t h1_settings = {
 };
 
 /* --- checking and delivering the head ---------------------------------- */
-
-static bool name_is(const struct http_field *f, const char *name)
-{
-    return strcasecmp(f->name, name) == 0;
-}
-
-static bool all_digits(const char *s, size_t n)
-{
-    if (n == 0 || n > 19) /* 19 digits always fit in uint64_t */
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* Walks one Transfer-Encoding value; the list's elements, OWS-trimmed. */
-static const char *te_value(const char *v, int *chunked, bool *chunked_last)
-{
-    const char *s = v;
-    for (;;) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        const char *e = s;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        if (t == s)
-            return "empty Transfer-Encoding element";
-        if ((size_t)(t - s) == 7 && strncasecmp(s, "chunked", 7) == 0) {
-            if (++*chunked > 1)
-                return "chunked given twice";
-            *chunked_last = true;
-        } else {
-            *chunked_last = false;
-        }
-        if (!*e)
-            return NULL;
-        s = e + 1;
-    }
-}
-
-/* What llhttp leaves to us, on the gathered head (see the file's top). */
-static const char *check_head(struct h1_parser *p, const struct h1_head *h)
-{
-    int ncl = 0, nte = 0, nhost = 0, chunked = 0;
-    bool chunked_last = false;
-    uint64_t cl = 0;
-    if (h->major != 1 || h->minor > 1)
-        return "HTTP version not 1.0 or 1.1";
-    for (size_t i = 0; i < h->nheaders; i++) {
-        const struct http_field *f = &h->headers[i];
-        if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */
-            return "empty header name";
-        if (name_is(f, "content-length")) {
-            if (++ncl > 1)
-                return "duplicate Content-Length";
-            if (!all_digits(f->value, f->value_len))
-                return "invalid Content-Length";
-            cl = strtoull(f->value, NULL, 10);
-        } else if (name_is(f, "transfer-encoding")) {
-            nte++;
-            const char *why = te_value(f->value, &chunked, &chunked_last);
-            if (why)
-                return why;
-        } else if (name_is(f, "host")) {
-            nhost++;
-        }
-    }
-    if (ncl && nte)
-        return "Transfer-Encoding with Content-Length";
-    if (nte && chunked && !chunked_last)
-        return "chunked is not the last Transfer-Encoding";
-    if (p->request) {
-        if (nte && !chunked_last)
-            return "Transfer-Encoding of a request not ending in chunked";
-        if (nte && h->minor == 0)
-            return "Transfer-Encoding in an HTTP/1.0 request";
-        if (nhost > 1)
-            return "duplicate Host";
-        if (nhost == 0 && h->minor == 1)
-            return "HTTP/1.1 request without Host";
-        if (p->llp.method == HTTP_CONNECT && (ncl || nte))
-            return "CONNECT with a body";
-    }
-    /* Our reading and llhttp's must be one. */
-    if (!!(p->llp.flags & F_CHUNKED) != (nte && chunked_last) ||
-        !!(p->llp.flags & F_CONTENT_LENGTH) != (ncl == 1) || (ncl && cl != p->llp.content_length))
-        return "framing headers read two ways";
-    return NULL;
-}
 
 static void build_head(struct h1_parser *p)
 {
@@ -562,12 +431,18 @@ static int deliver_head(struct h1_parser *p, const char *end)
     if (abs_pos(p, end) - p->head_start > p->max_head)
         return fail(p, 431, "head larger than the limit");
     build_head(p);
-    const char *why = check_head(p, &p->head);
+    const struct h1_framing seen = {
+        .chunked = p->llp.flags & F_CHUNKED,
+        .length = p->llp.flags & F_CONTENT_LENGTH,
+        .connect = p->request && p->llp.method == HTTP_CONNECT,
+        .content_length = p->llp.content_length,
+    };
+    const char *why = h1_check_head(&p->head, &seen);
     if (why)
         return fail(p, 400, why);
     p->st = ST_BODY;
     if (p->head.status / 100 != 1)
-        p->next_head = false; /* 1xx come before the answer to HEAD */
+        p->next_head = p->next_connect = false; /* 1xx come before the answer */
     return user_rc(p, p->cb.on_head ? p->cb.on_head(p->ctx, &p->head) : H1_OK);
 }
 
@@ -575,8 +450,7 @@ static int deliver_complete(struct h1_parser *p, const char *end)
 {
     p->st = p->head.upgrade ? ST_UPGRADED : ST_IDLE;
     p->head_start = abs_pos(p, end);
-    p->scan = SCAN_LINE_START;
-    p->req_line = p->request;
+    h1_scan_start(&p->scan, p->request);
     return user_rc(p, p->cb.on_complete ? p->cb.on_complete(p->ctx) : H1_OK);
 }
 
@@ -591,7 +465,7 @@ int h1_parser_new(bool request, const struct h1_limits *lim, const struct h1_cal
     llhttp_init(&p->llp, request ? HTTP_REQUEST : HTTP_RESPONSE, &h1_settings);
     p->llp.data = p;
     p->request = request;
-    p->req_line = request;
+    h1_scan_start(&p->scan, request);
     p->cb = *cb;
     p->ctx = ctx;
     p->max_head = lim && lim->max_head_bytes ? lim->max_head_bytes : H1_MAX_HEAD_BYTES_DEFAULT;
@@ -615,6 +489,11 @@ void h1_parser_next_is_head_response(struct h1_parser *p, bool head)
     p->next_head = head;
 }
 
+void h1_parser_next_is_connect_response(struct h1_parser *p, bool connect)
+{
+    p->next_connect = connect;
+}
+
 void h1_parser_resume(struct h1_parser *p)
 {
     if (p->st == ST_UPGRADED) /* the peer refused the upgrade: HTTP goes on */
@@ -635,7 +514,7 @@ static int fail_llhttp(struct h1_parser *p, llhttp_errno_t e, const char *pos, c
     if (p->err_reason)
         return fail(p, p->err_status, p->err_reason);
     if (pos && pos >= p->scan_pos && pos <= end) {
-        const char *why = scan_bytes(p, p->scan_pos, pos < end ? pos + 1 : end);
+        const char *why = h1_scan_bytes(&p->scan, p->scan_pos, pos < end ? pos + 1 : end);
         if (why)
             return fail(p, 400, why);
     }
@@ -671,7 +550,7 @@ int h1_parse(struct h1_parser *p, const char *data, size_t len, size_t *consumed
         llhttp_errno_t e = llhttp_execute(&p->llp, data + off, len - off);
         const char *pos = e == HPE_OK ? end : llhttp_get_error_pos(&p->llp);
         if (e == HPE_OK || e == HPE_PAUSED) {
-            const char *why = scan_bytes(p, p->scan_pos, pos);
+            const char *why = h1_scan_bytes(&p->scan, p->scan_pos, pos);
             if (why) {
                 rc = fail(p, 400, why);
                 break;
@@ -768,9 +647,4 @@ bool h1_parser_idle(const struct h1_parser *p)
 bool h1_parser_in_body(const struct h1_parser *p)
 {
     return p->st == ST_BODY;
-}
-
-const char *h1_head_get(const struct h1_head *h, const char *name)
-{
-    return http_field_get(h->headers, h->nheaders, name);
 }

@@ -63,7 +63,7 @@ struct h1_head {
     uint64_t content_length; /* H1_BODY_LENGTH */
     bool keep_alive;         /* the connection persists after this message */
     bool upgrade;            /* request: Upgrade with Connection: upgrade, or CONNECT;
-                                response: 101 (see h1_parse) */
+                                response: 101, or a 2xx answering CONNECT (see h1_parse) */
     bool expect_continue;    /* request: Expect: 100-continue */
 };
 
@@ -101,6 +101,12 @@ void h1_parser_free(struct h1_parser *p); /* accepts NULL */
 /* Response parsers: the next response answers a HEAD request (no body
  * whatever its headers say). Call before its bytes are parsed. */
 void h1_parser_next_is_head_response(struct h1_parser *p, bool head);
+/* Response parsers: the next response answers a CONNECT request: a 2xx
+ * has no body and is an upgrade (head->upgrade; the tunnel's bytes
+ * follow, see h1_parse), other statuses are ordinary responses. 1xx
+ * responses before the answer keep both marks; either may be set from
+ * the previous response's on_complete. */
+void h1_parser_next_is_connect_response(struct h1_parser *p, bool connect);
 
 /* Feeds `len` bytes. Returns H1_OK (all consumed), H1_PAUSED (a callback
  * paused; *consumed bytes were used, resume with h1_parser_resume() and
@@ -116,7 +122,11 @@ void h1_parser_next_is_head_response(struct h1_parser *p, bool head);
  * other protocol's, the caller takes them raw. If the peer refused the
  * upgrade (the answer to an Upgrade or CONNECT request was not 101/2xx),
  * h1_parser_resume() makes the parser go on with HTTP. After a message
- * with keep_alive false, llhttp ignores whatever follows (consumed). */
+ * with keep_alive false, llhttp ignores whatever follows (consumed).
+ *
+ * After h1_parser_resume(), call h1_parse with the rest even when it is
+ * empty (len 0): what needs no more bytes (the end of a bodiless message
+ * whose head paused) happens then. */
 int h1_parse(struct h1_parser *p, const char *data, size_t len, size_t *consumed);
 void h1_parser_resume(struct h1_parser *p);
 /* The peer closed its side: completes an H1_BODY_CLOSE message (its

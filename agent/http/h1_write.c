@@ -207,25 +207,3 @@ size_t h1_format_chunk_head(size_t len, char *buf)
     int n = snprintf(buf, H1_CHUNK_HEAD_MAX, "%zx\r\n", len);
     return n > 0 ? (size_t)n : 0;
 }
-
-bool h1_head_connection_lists(const struct h1_head *h, const char *name, size_t len)
-{
-    for (size_t i = 0; i < h->nheaders; i++) {
-        const struct http_field *f = &h->headers[i];
-        if (strcasecmp(f->name, "connection") != 0)
-            continue;
-        /* A comma-separated list of tokens, OWS around each. */
-        const char *s = f->value;
-        while (*s) {
-            while (*s == ' ' || *s == '\t' || *s == ',')
-                s++;
-            const char *e = s;
-            while (*e && *e != ',' && *e != ' ' && *e != '\t')
-                e++;
-            if ((size_t)(e - s) == len && len && strncasecmp(s, name, len) == 0)
-                return true;
-            s = e;
-        }
-    }
-    return false;
-}

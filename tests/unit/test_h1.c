@@ -417,6 +417,61 @@ static void refused_upgrade_resumes_as_http(void **state)
     h1_rec_free(r);
 }
 
+/* What answers a CONNECT: a 2xx opens the tunnel (no body, the rest is
+ * raw); a refusal is an ordinary response and the next one is not marked. */
+static void connect_responses_open_the_tunnel_on_2xx(void **state)
+{
+    static const struct {
+        const char *name, *in;
+        int rc;
+        size_t used; /* 0: all */
+        const char *trace;
+    } rows[] = {
+        {"200 opens it", "HTTP/1.1 200 Connection Established\r\n\r\n\x16\x03\x01raw", H1_PAUSED,
+         sizeof("HTTP/1.1 200 Connection Established\r\n\r\n") - 1,
+         "<200 Connection Established 1.1 none upgrade>$"},
+        {"100 then 200", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nraw", H1_PAUSED,
+         sizeof("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n") - 1,
+         "<100 Continue 1.1 none>$<200 OK 1.1 none upgrade>$"},
+        {"407 is a response",
+         "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 "
+         "OK\r\nContent-Length: 1\r\n\r\nx",
+         H1_OK, 0, "<407 Proxy Authentication Required 1.1 len:2>no$<200 OK 1.1 len:1>x$"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        for (size_t step = 0; step <= 1; step++) {
+            struct h1_rec *r = h1_rec_new(false, NULL);
+            size_t used = 0, n = strlen(rows[i].in);
+            print_message("%s, step %zu\n", rows[i].name, step);
+            h1_parser_next_is_connect_response(r->p, true);
+            assert_int_equal(h1_rec_feed(r, rows[i].in, n, step, &used), rows[i].rc);
+            assert_int_equal(used, rows[i].used ? rows[i].used : n);
+            assert_string_equal(r->trace, rows[i].trace);
+            h1_rec_free(r);
+        }
+}
+
+/* A large head, then small ones: the large buffer is let go when the next
+ * message begins, and every head still reads whole. */
+static void a_large_head_then_small_ones(void **state)
+{
+    size_t big = 20000;
+    char *in = malloc(big + 256);
+    assert_non_null(in);
+    int o = sprintf(in, "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(in + o, 'b', big);
+    o += (int)big;
+    o += sprintf(in + o, "\r\n\r\nGET /small HTTP/1.1\r\nHost: y\r\nX-S: 1\r\n\r\n");
+    for (size_t step = 0; step <= 1; step++) {
+        struct h1_rec *r = h1_rec_new(true, NULL);
+        assert_int_equal(h1_rec_feed(r, in, (size_t)o, step ? 1000 : 0, NULL), H1_OK);
+        assert_string_equal(r->trace, "<GET /big 1.1 none>$<GET /small 1.1 none>$");
+        assert_string_equal(r->hdrs, "Host=y|X-S=1");
+        h1_rec_free(r);
+    }
+    free(in);
+}
+
 /* --- callbacks that fail ----------------------------------------------------- */
 
 static void a_failing_callback_cancels_the_parser(void **state)
@@ -465,6 +520,8 @@ int main(void)
         cmocka_unit_test(nothing_is_delivered_after_connection_close),
         cmocka_unit_test(upgrade_stops_at_the_message_end),
         cmocka_unit_test(refused_upgrade_resumes_as_http),
+        cmocka_unit_test(connect_responses_open_the_tunnel_on_2xx),
+        cmocka_unit_test(a_large_head_then_small_ones),
         cmocka_unit_test(a_failing_callback_cancels_the_parser),
         cmocka_unit_test(a_refused_parser_stays_dead),
     };
