@@ -538,6 +538,9 @@ int h1_parse(struct h1_parser *p, const char *data, size_t len, size_t *consumed
         p->st = ST_IDLE; /* the upgrade was refused: HTTP goes on */
         p->resume_upgrade = false;
     }
+    static const char none[1];
+    if (!data) /* (NULL, 0): no pointer arithmetic on NULL */
+        data = none, len = 0;
     p->data = data;
     /* After an internal pause llhttp runs once more even with nothing
      * left: what needs no byte (a bodiless message's end) happens now. */

@@ -166,7 +166,8 @@ struct h1_out_head {
  * (excluding the NUL); it was written whole only when < cap. Returns 0
  * (nothing written) for a head that would inject a line: a method or
  * header name not a token, CR/LF/NUL/control bytes in a target, reason
- * or value, an empty target, a status outside 100..999. */
+ * or value, an empty target, a status outside 100..999, a request with
+ * H1_BODY_CLOSE. */
 size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap);
 /* Chunk framing: "<hex len>\r\n" before len bytes (len > 0), "\r\n"
  * after them; the last chunk "0\r\n\r\n". Return the length written

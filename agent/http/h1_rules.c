@@ -141,6 +141,10 @@ const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
     if (nte && chunked && !chunked_last)
         return "chunked is not the last Transfer-Encoding";
     if (h->request) {
+        /* A fragment is never sent (RFC 9112 3.2); a path matcher and the
+         * app could cut "/a#/b" differently. Envoy refuses it too. */
+        if (strchr(h->target, '#'))
+            return "fragment in the request target";
         if (nte && !chunked_last)
             return "Transfer-Encoding of a request not ending in chunked";
         if (nte && h->minor == 0)

@@ -136,6 +136,8 @@ static bool head_is_valid(const struct h1_out_head *h)
         if (!is_token(h->method, strlen(h->method)) || !h->target || !*h->target ||
             !is_text(h->target, strlen(h->target), false))
             return false;
+        if (h->body == H1_BODY_CLOSE) /* a request's body cannot end at a close */
+            return false;
     } else {
         if (h->status < 100 || h->status > 999)
             return false;

@@ -120,6 +120,10 @@ static void line_and_byte_tricks_are_refused(void **state)
         {"lowercase method", "get / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
         {"space in the target", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
         {"control byte in the target", "GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},
+        {"fragment in the target", "GET /public#/../admin HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"tab between the parts", "GET\t/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"space at the request line's end", "GET / HTTP/1.1 \r\nHost: x\r\n\r\n", 400},
         {"two spaces after the method", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
     };
     expect_refused(true, rows, sizeof(rows) / sizeof(rows[0]));

@@ -190,6 +190,7 @@ static void heads_that_would_inject_a_line_are_not_written(void **state)
         {"status 1000", {.status = 1000}},
         {"CRLF in the upgrade", {.status = 101, .upgrade_proto = "ws\r\nX: 1"}},
         {"empty upgrade", {.status = 101, .upgrade_proto = ""}},
+        {"a request body until close", {.method = "POST", .target = "/", .body = H1_BODY_CLOSE}},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char buf[256] = "untouched";
