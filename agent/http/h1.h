@@ -50,7 +50,10 @@ enum h1_body {
 struct h1_head {
     bool request;
     const char *method; /* request: "GET" */
-    const char *target; /* request: as sent ("/p?q", or absolute-form) */
+    const char *target; /* request: as sent ("/p?q", "*", "host:port" for CONNECT, or
+                           absolute-form "http://h/p", which forward proxies send: then
+                           the target's authority, not Host, names the origin
+                           (RFC 9112 3.2.2), the caller routes or rewrites on it) */
     int status;         /* response */
     const char *reason; /* response; "" when none */
     uint8_t major, minor;
@@ -59,12 +62,17 @@ struct h1_head {
     enum h1_body body;
     uint64_t content_length; /* H1_BODY_LENGTH */
     bool keep_alive;         /* the connection persists after this message */
-    bool upgrade;            /* request: Upgrade with Connection: upgrade; response: 101 */
+    bool upgrade;            /* request: Upgrade with Connection: upgrade, or CONNECT;
+                                response: 101, or a 2xx answering CONNECT (see h1_parse) */
     bool expect_continue;    /* request: Expect: 100-continue */
 };
 
 /* The first value of header `name` (case-insensitive), or NULL. */
 const char *h1_head_get(const struct h1_head *h, const char *name);
+/* Whether a Connection header of `h` lists the token `name` (case-
+ * insensitive): such headers are hop-by-hop too (RFC 9110 7.6.1) and a
+ * proxy drops them with the ones h1_header_is_hop names. */
+bool h1_head_connection_lists(const struct h1_head *h, const char *name, size_t len);
 
 /* Return values of callbacks and of h1_parse. */
 #define H1_OK     0
@@ -93,20 +101,41 @@ void h1_parser_free(struct h1_parser *p); /* accepts NULL */
 /* Response parsers: the next response answers a HEAD request (no body
  * whatever its headers say). Call before its bytes are parsed. */
 void h1_parser_next_is_head_response(struct h1_parser *p, bool head);
+/* Response parsers: the next response answers a CONNECT request: a 2xx
+ * has no body and is an upgrade (head->upgrade; the tunnel's bytes
+ * follow, see h1_parse), other statuses are ordinary responses. 1xx
+ * responses before the answer keep both marks; either may be set from
+ * the previous response's on_complete. */
+void h1_parser_next_is_connect_response(struct h1_parser *p, bool connect);
 
 /* Feeds `len` bytes. Returns H1_OK (all consumed), H1_PAUSED (a callback
  * paused; *consumed bytes were used, resume with h1_parser_resume() and
  * feed the rest again), or -EBADMSG: the input is refused, see
- * h1_parser_error(); the parser is then dead. A callback's other return
- * values come back as -ECANCELED. */
+ * h1_parser_error(); the parser is then dead and no callback runs again
+ * (nothing of a refused message was delivered when it was refused in its
+ * head). A callback's other return values come back as -ECANCELED.
+ *
+ * Upgrades: once a message with head->upgrade (CONNECT, an Upgrade
+ * request, a 101 response) is complete (on_complete ran), h1_parse
+ * returns H1_PAUSED with *consumed at the message's end, and keeps
+ * returning H1_PAUSED, consuming nothing: the bytes after it are the
+ * other protocol's, the caller takes them raw. If the peer refused the
+ * upgrade (the answer to an Upgrade or CONNECT request was not 101/2xx),
+ * h1_parser_resume() makes the parser go on with HTTP. After a message
+ * with keep_alive false, llhttp ignores whatever follows (consumed).
+ *
+ * After h1_parser_resume(), call h1_parse with the rest even when it is
+ * empty (len 0): what needs no more bytes (the end of a bodiless message
+ * whose head paused) happens then. */
 int h1_parse(struct h1_parser *p, const char *data, size_t len, size_t *consumed);
 void h1_parser_resume(struct h1_parser *p);
 /* The peer closed its side: completes an H1_BODY_CLOSE message (its
  * on_complete runs). -EBADMSG when a message was cut short, H1_OK
  * otherwise (also between messages). */
 int h1_parse_eof(struct h1_parser *p);
-/* Why the input was refused, and the status a server answers (400, or
- * 431 for a head past the limits). */
+/* Why the input was refused (NULL when it was not), and the status a
+ * server answers (400, or 431 for a head past the limits; a proxy reading
+ * responses answers its client 502 whatever this says). */
 const char *h1_parser_error(const struct h1_parser *p, int *status);
 /* Between messages (nothing of the next one read yet). */
 bool h1_parser_idle(const struct h1_parser *p);
@@ -134,7 +163,11 @@ struct h1_out_head {
 };
 
 /* Formats `h` as HTTP/1.1 into buf. Returns the length the head needs
- * (excluding the NUL); it was written whole only when < cap. */
+ * (excluding the NUL); it was written whole only when < cap. Returns 0
+ * (nothing written) for a head that would inject a line: a method or
+ * header name not a token, CR/LF/NUL/control bytes in a target, reason
+ * or value, an empty target, a status outside 100..999, a request with
+ * H1_BODY_CLOSE. */
 size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap);
 /* Chunk framing: "<hex len>\r\n" before len bytes (len > 0), "\r\n"
  * after them; the last chunk "0\r\n\r\n". Return the length written

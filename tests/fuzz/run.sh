@@ -2,17 +2,24 @@
 # make fuzz: builds each tests/fuzz/fuzz_*.c with clang's libFuzzer and
 # ASan/UBSan against the agent's sources, and runs it for FUZZ_SECONDS
 # (default 30) from its committed seed corpus. New inputs go to a scratch
-# copy; a crash leaves its reproducer in build/fuzz/.
+# copy; a crash leaves its reproducer in build/fuzz/. Arguments name the
+# drivers to run (`run.sh fuzz_h1`); none: all of them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-30}
 out=build/fuzz
 mkdir -p "$out"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iagent -Ibuild $(pkg-config --cflags jansson)"
-srcs=$(ls agent/*/*.c | grep -v -e '^agent/main.c$')
-libs="$(pkg-config --libs libbpf openssl yaml-0.1 jansson libnghttp2 libmnl) -lelf -lz"
+llhttp_dir=${LLHTTP_DIR:-/usr/share/llhttp}
+llhttp_inc=${LLHTTP_INC:-/usr/share/include/llhttp}
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iagent -Ibuild -I$llhttp_inc $(pkg-config --cflags jansson)"
+srcs="$(ls agent/*/*.c | grep -v -e '^agent/main.c$') $llhttp_dir/api.c $llhttp_dir/http.c $llhttp_dir/llhttp.c"
+libs="$(pkg-config --libs libbpf openssl yaml-0.1 jansson libnghttp2 libmnl libpcre2-8) -lelf -lz"
 fail=0
-for drv in tests/fuzz/fuzz_*.c; do
+drivers=$(ls tests/fuzz/fuzz_*.c)
+if [ $# -gt 0 ]; then
+    drivers=$(for d in "$@"; do echo "tests/fuzz/${d%.c}.c"; done)
+fi
+for drv in $drivers; do
     name=$(basename "$drv" .c)
     corpus=tests/fuzz/corpus/${name#fuzz_}
     echo "fuzz: building $name"

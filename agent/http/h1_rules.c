@@ -1,0 +1,191 @@
+/* The HTTP/1 codec's own rules (see h1_rules.h and h1.c's top): the byte
+ * filter and the head checks that close what llhttp 8 leaves open, and
+ * the head helpers of h1.h. */
+#include "http/h1_rules.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void h1_scan_start(struct h1_scan *s, bool request)
+{
+    s->st = H1_SCAN_LINE_START;
+    s->req_line = request;
+    s->line_had_text = false;
+}
+
+void h1_scan_after_data(struct h1_scan *s, bool chunk)
+{
+    /* llhttp 8 skips any two bytes after a chunk's data. When a piece of
+     * data ends mid-chunk, the next bytes are data again, never scanned. */
+    s->st = chunk ? H1_SCAN_DATA_END : H1_SCAN_LINE_START;
+}
+
+/* The byte filter: CRLF only, no controls but HT, no whitespace opening a
+ * line. Returns the reason when [s, e) breaks a rule. */
+const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
+{
+    enum h1_scan_state sc = scan->st;
+    const char *why = NULL;
+    for (; s < e; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (sc == H1_SCAN_DATA_END) {
+            if (c != '\r') {
+                why = "chunk data longer than its size";
+                break;
+            }
+            sc = H1_SCAN_CR;
+        } else if (sc == H1_SCAN_CR) {
+            if (c != '\n') {
+                why = "bare CR";
+                break;
+            }
+            if (scan->line_had_text)
+                scan->req_line = false;
+            sc = H1_SCAN_LINE_START;
+        } else if (c == '\r') {
+            scan->line_had_text = sc != H1_SCAN_LINE_START;
+            sc = H1_SCAN_CR;
+        } else if (c == '\n') {
+            why = "bare LF as a line end";
+            break;
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            why = "control byte outside a body";
+            break;
+        } else if ((c == ' ' || c == '\t') && sc == H1_SCAN_LINE_START) {
+            why = "whitespace at a line start (obs-fold)";
+            break;
+        } else if (scan->req_line && (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))) {
+            /* llhttp 8 takes "GET  /": one SP between the three parts. */
+            why = "extra whitespace in the request line";
+            break;
+        } else {
+            sc = c == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
+        }
+    }
+    scan->st = sc;
+    return why;
+}
+
+static bool name_is(const struct http_field *f, const char *name)
+{
+    return strcasecmp(f->name, name) == 0;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 19) /* 19 digits always fit in uint64_t */
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* Walks one Transfer-Encoding value; the list's elements, OWS-trimmed. */
+static const char *te_value(const char *v, int *chunked, bool *chunked_last)
+{
+    const char *s = v;
+    for (;;) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        const char *e = s;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if (t == s)
+            return "empty Transfer-Encoding element";
+        if ((size_t)(t - s) == 7 && strncasecmp(s, "chunked", 7) == 0) {
+            if (++*chunked > 1)
+                return "chunked given twice";
+            *chunked_last = true;
+        } else {
+            *chunked_last = false;
+        }
+        if (!*e)
+            return NULL;
+        s = e + 1;
+    }
+}
+
+const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
+{
+    int ncl = 0, nte = 0, nhost = 0, chunked = 0;
+    bool chunked_last = false;
+    uint64_t cl = 0;
+    if (h->major != 1 || h->minor > 1)
+        return "HTTP version not 1.0 or 1.1";
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_field *f = &h->headers[i];
+        if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */
+            return "empty header name";
+        if (name_is(f, "content-length")) {
+            if (++ncl > 1)
+                return "duplicate Content-Length";
+            if (!all_digits(f->value, f->value_len))
+                return "invalid Content-Length";
+            cl = strtoull(f->value, NULL, 10);
+        } else if (name_is(f, "transfer-encoding")) {
+            nte++;
+            const char *why = te_value(f->value, &chunked, &chunked_last);
+            if (why)
+                return why;
+        } else if (name_is(f, "host")) {
+            nhost++;
+        }
+    }
+    if (ncl && nte)
+        return "Transfer-Encoding with Content-Length";
+    if (nte && chunked && !chunked_last)
+        return "chunked is not the last Transfer-Encoding";
+    if (h->request) {
+        /* A fragment is never sent (RFC 9112 3.2); a path matcher and the
+         * app could cut "/a#/b" differently. Envoy refuses it too. */
+        if (strchr(h->target, '#'))
+            return "fragment in the request target";
+        if (nte && !chunked_last)
+            return "Transfer-Encoding of a request not ending in chunked";
+        if (nte && h->minor == 0)
+            return "Transfer-Encoding in an HTTP/1.0 request";
+        if (nhost > 1)
+            return "duplicate Host";
+        if (nhost == 0 && h->minor == 1)
+            return "HTTP/1.1 request without Host";
+        if (l->connect && (ncl || nte))
+            return "CONNECT with a body";
+    }
+    /* Our reading and llhttp's must be one. */
+    if (l->chunked != (nte && chunked_last) || l->length != (ncl == 1) ||
+        (ncl && cl != l->content_length))
+        return "framing headers read two ways";
+    return NULL;
+}
+
+const char *h1_head_get(const struct h1_head *h, const char *name)
+{
+    return http_field_get(h->headers, h->nheaders, name);
+}
+
+bool h1_head_connection_lists(const struct h1_head *h, const char *name, size_t len)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_field *f = &h->headers[i];
+        if (strcasecmp(f->name, "connection") != 0)
+            continue;
+        /* A comma-separated list of tokens, OWS around each. */
+        const char *s = f->value;
+        while (*s) {
+            while (*s == ' ' || *s == '\t' || *s == ',')
+                s++;
+            const char *e = s;
+            while (*e && *e != ',' && *e != ' ' && *e != '\t')
+                e++;
+            if ((size_t)(e - s) == len && len && strncasecmp(s, name, len) == 0)
+                return true;
+            s = e;
+        }
+    }
+    return false;
+}
