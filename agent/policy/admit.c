@@ -241,6 +241,17 @@ static int gate_decide(struct admit_gate *g, const struct pod *pod, const struct
     return gate_count(g, &d);
 }
 
+int admit_gate_authorize_http_connection(void *gate, const struct pod *pod, const char *peer_id,
+                                         const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    struct admit_request req = {.entry = peer_id ? ADMIT_HBONE : ADMIT_PLAINTEXT,
+                                .peer_id = peer_id,
+                                .src = *src,
+                                .dst = *dst,
+                                .per_request = true};
+    return gate_decide(gate, pod, &req);
+}
+
 int admit_gate_authorize_request(void *gate, const struct pod *pod, const char *peer_id,
                                  const struct meshd_addr *src, const struct meshd_addr *dst,
                                  const struct http_request_view *http, char *path, size_t cap)

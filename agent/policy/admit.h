@@ -115,6 +115,13 @@ enum mtls_mode admit_gate_mtls(void *gate, const struct pod *pod, uint16_t port)
  * NULL is plaintext. Logs (rate-limited) and counts denials. */
 int admit_gate_authorize(void *gate, const struct pod *pod, const char *peer_id,
                          const struct meshd_addr *src, const struct meshd_addr *dst);
+/* The admission of a connection to a port served as HTTP, whose requests
+ * then go through admit_gate_authorize_request: admit_gate_authorize with
+ * per_request set (PeerAuthentication, configuration and binding only).
+ * 0 or -EACCES. */
+int admit_gate_authorize_http_connection(void *gate, const struct pod *pod, const char *peer_id,
+                                         const struct meshd_addr *src,
+                                         const struct meshd_addr *dst);
 /* The HTTP carrier, per request at the destination: 0 (forward it with
  * `path`, see policy_admit_request), -EACCES (answer 403 "RBAC: access
  * denied"), -EINVAL (answer 400: the path is refused). Logs (rate-limited)

@@ -136,7 +136,7 @@ spec:
 YAML
 t_expect_ok "applied" wait_config '.findings.MSH0201' 1
 t_expect_eq "$(config_field .resources.AuthorizationPolicy)" 1 "the policy is served"
-t_expect_contains "$(cat "${MESHD_LOG[1]}")" "rules[0].to[0]: methods is an L7 field; this rule never matches" "logged with the behaviour applied"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "rules[0].to[0]: methods is HTTP only: decided per request on ports meshd serves as HTTP; on TCP ports this rule never matches" "logged with the behaviour applied"
 t_expect_contains "$(in_node curl -s -m 2 http://127.0.0.1:15020/metrics)" \
     'meshd_config_findings{code="MSH0201",level="Warning"} 1' "counted in metrics"
 
