@@ -120,8 +120,10 @@ void http_metrics_observe(struct http_metrics *m, const struct http_request_reco
     /* Envoy records whole milliseconds (requestComplete() / 1ms). */
     uint64_t ms = r->duration_ns / 1000000u;
     histogram_observe(&s->duration, (double)ms);
-    histogram_observe(&s->request_bytes, (double)r->request_bytes);
-    histogram_observe(&s->response_bytes, (double)r->response_bytes);
+    histogram_observe(&s->request_bytes,
+                      (double)(r->request_wire_bytes ? r->request_wire_bytes : r->request_bytes));
+    histogram_observe(&s->response_bytes, (double)(r->response_wire_bytes ? r->response_wire_bytes
+                                                                          : r->response_bytes));
 }
 
 void http_metrics_expire(struct http_metrics *m, uint64_t now_ns)
@@ -141,9 +143,10 @@ static const struct {
     {"istio_requests_total", "counter", "Requests handled, by Istio's labels.", 0},
     {"istio_request_duration_milliseconds", "histogram", "Request duration in milliseconds.",
      offsetof(struct http_series, duration)},
-    {"istio_request_bytes", "histogram", "Request body sizes in bytes.",
+    {"istio_request_bytes", "histogram", "Request sizes in bytes (on the wire, headers included).",
      offsetof(struct http_series, request_bytes)},
-    {"istio_response_bytes", "histogram", "Response body sizes in bytes.",
+    {"istio_response_bytes", "histogram",
+     "Response sizes in bytes (on the wire, headers included).",
      offsetof(struct http_series, response_bytes)},
 };
 

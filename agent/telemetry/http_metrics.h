@@ -39,6 +39,10 @@ struct http_request_record {
     int response_code;        /* 0: no response (reset): rendered "0" */
     int grpc_status;          /* -1: none (not gRPC, or no grpc-status): label "" as Istio */
     uint64_t request_bytes, response_bytes; /* bodies, as Envoy counts them */
+    /* What the stream took on the wire, headers included: what Istio's
+     * stats filter observes in istio_request_bytes / istio_response_bytes
+     * (its downstream bytes meter). 0: the body counts above are used. */
+    uint64_t request_wire_bytes, response_wire_bytes;
     uint64_t duration_ns;
     uint64_t start_realtime_ns;           /* CLOCK_REALTIME at the request's first byte */
     const char *method, *path, *protocol; /* protocol: "HTTP/1.1", "HTTP/2" */

@@ -203,6 +203,29 @@ static void buckets_sums_and_counts_are_envoys(void **state)
     http_metrics_free(m);
 }
 
+/* Istio observes the stream's wire bytes (headers too) where known. */
+static void wire_bytes_size_the_histograms_when_known(void **state)
+{
+    struct http_metrics *m;
+    assert_int_equal(http_metrics_new(EXPIRY_NS, &m), 0);
+    struct http_request_record r = request(1, 10, 20);
+    r.request_wire_bytes = 300;
+    r.response_wire_bytes = 7000;
+    http_metrics_observe(m, &r, 1);
+    char *text = render(m);
+    const char *lines[] = {
+        "istio_request_bytes_sum{" OK_200 "} 300",
+        "istio_request_bytes_bucket{" OK_200 ",le=\"250\"} 0",
+        "istio_request_bytes_bucket{" OK_200 ",le=\"500\"} 1",
+        "istio_response_bytes_sum{" OK_200 "} 7000",
+        "istio_response_bytes_bucket{" OK_200 ",le=\"5000\"} 0",
+        "istio_response_bytes_bucket{" OK_200 ",le=\"10000\"} 1",
+    };
+    expect_lines(text, lines, sizeof(lines) / sizeof(lines[0]));
+    free(text);
+    http_metrics_free(m);
+}
+
 /* Each row: a request and the tail of its series' labels. */
 static void codes_grpc_and_flags_are_labels(void **state)
 {
@@ -565,6 +588,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(requests_are_counted_in_istio_label_order),
         cmocka_unit_test(buckets_sums_and_counts_are_envoys),
+        cmocka_unit_test(wire_bytes_size_the_histograms_when_known),
         cmocka_unit_test(codes_grpc_and_flags_are_labels),
         cmocka_unit_test(missing_labels_are_unknown_and_hostile_ones_escaped),
         cmocka_unit_test(new_label_sets_past_the_cap_are_dropped),
