@@ -502,7 +502,8 @@ static void test_jwt_claim_header_match_loads(void **state)
 }
 
 /* Compiled regexes live outside the arena: many loads and frees of a
- * snapshot full of them leave nothing behind (LeakSanitizer checks). */
+ * snapshot full of them leave nothing behind (valgrind --leak-check, or
+ * LeakSanitizer with SANITIZE=1, fails the run otherwise). */
 static void test_regexes_freed_with_the_snapshot(void **state)
 {
     (void)state;
