@@ -532,15 +532,12 @@ static void test_l4_view_unchanged(void **state)
     assert_string_equal(c.route->name, "canary");
 }
 
+static const struct cfg_route *named(const char *name);
+
 static void test_str_match_kinds(void **state)
 {
     (void)state;
-    const struct cfg_route *rx = NULL;
-    const struct cfg_virtual_service *vs = cfg_find(snap, CFG_VIRTUAL_SERVICE, "shop", "payments");
-    for (size_t i = 0; i < vs->nroutes; i++)
-        if (vs->routes[i].name && strcmp(vs->routes[i].name, "regex") == 0)
-            rx = &vs->routes[i];
-    assert_non_null(rx);
+    const struct cfg_route *rx = named("regex");
     const struct cfg_str_match *re = &rx->http_ext->match[0].uri;
     struct cfg_str_match exact = {.set = true, .kind = CFG_STR_EXACT, .value = "Ab"};
     struct cfg_str_match prefix = {.set = true, .kind = CFG_STR_PREFIX, .value = "/a"};
@@ -591,6 +588,45 @@ static void test_hostile_regex_is_bounded(void **state)
         fail_msg("10 bounded matches took %.0f ms", ms);
     cfg_snapshot_unref(s);
     cfg_diags_fini(&diags);
+}
+
+static const struct cfg_route *named(const char *name)
+{
+    const struct cfg_virtual_service *vs = cfg_find(snap, CFG_VIRTUAL_SERVICE, "shop", "payments");
+    for (size_t i = 0; i < vs->nroutes; i++)
+        if (vs->routes[i].name && strcmp(vs->routes[i].name, name) == 0)
+            return &vs->routes[i];
+    fail_msg("no route %s", name);
+    return NULL;
+}
+
+/* `meshctl proxy-config routes` shows each http route as one line. */
+static void test_route_summary_lines(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *route, *line;
+    } table[] = {
+        {"header", "header x-canary exact yes -> payments/v2 100%"},
+        {"icase", "uri(icase) exact /Admin -> payments/v2 100%"},
+        {"query",
+         "uri prefix /q && query debug exact 1 && query trace present -> payments/v2 100%"},
+        {"without", "uri prefix /nocookie && !header cookie present -> payments/v2 100%"},
+        {"source", "source app=checkout | sourceNamespace ops -> payments/v2 100%"},
+        {"redirect", "uri exact /old -> redirect 301 uri=/new"},
+        {"direct", "uri exact /health -> direct_response 200"},
+        {"canary", "* -> payments/v1 99%, payments/v2 1%"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        size_t n = http_route_summary(named(table[i].route), buf, sizeof(buf));
+        assert_string_equal(buf, table[i].line);
+        assert_int_equal(n, strlen(table[i].line));
+    }
+    /* Truncated to the buffer. */
+    char small[12];
+    assert_int_equal(http_route_summary(named("canary"), small, sizeof(small)), 11);
+    assert_string_equal(small, "* -> paymen");
 }
 
 /* ---- protocol selection ---- */
@@ -706,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_l4_view_unchanged),
         cmocka_unit_test(test_str_match_kinds),
         cmocka_unit_test(test_hostile_regex_is_bounded),
+        cmocka_unit_test(test_route_summary_lines),
         cmocka_unit_test(test_protocol_selection),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
