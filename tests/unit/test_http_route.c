@@ -113,6 +113,12 @@ static const char *mesh_yaml =
     "  - name: without-value\n"
     "    match: [{uri: {prefix: /wv}, withoutHeaders: {x-env: {exact: prod}}}]\n"
     "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: without-empty\n"
+    "    match: [{uri: {prefix: /we}, withoutHeaders: {x-e: {exact: ''}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: without-star\n"
+    "    match: [{uri: {prefix: /ws}, withoutHeaders: {x-s: {regex: '*'}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
     "  - name: source\n"
     "    match: [{sourceLabels: {app: checkout}}, {sourceNamespace: ops}]\n"
     "    route: [{destination: {host: payments, subset: v2}}]\n"
@@ -365,6 +371,38 @@ static const struct row rows[] = {
      "shop",
      NULL,
      {.path = "/wv", .headers = {{"x-env", "prod"}}},
+     HTTP_ROUTE_FORWARD,
+     "canary",
+     NULL,
+     0},
+    {"withoutHeaders: an absent field is the empty value",
+     "shop",
+     NULL,
+     {.path = "/we"},
+     HTTP_ROUTE_FORWARD,
+     "canary",
+     NULL,
+     0},
+    {"withoutHeaders: a non-empty value is not excluded",
+     "shop",
+     NULL,
+     {.path = "/we", .headers = {{"x-e", "v"}}},
+     HTTP_ROUTE_FORWARD,
+     "without-empty",
+     "v2",
+     0},
+    {"withoutHeaders regex '*': absent matches",
+     "shop",
+     NULL,
+     {.path = "/ws"},
+     HTTP_ROUTE_FORWARD,
+     "without-star",
+     "v2",
+     0},
+    {"withoutHeaders regex '*': any value excludes",
+     "shop",
+     NULL,
+     {.path = "/ws", .headers = {{"x-s", ""}}},
      HTTP_ROUTE_FORWARD,
      "canary",
      NULL,
