@@ -7,7 +7,7 @@
 
 #include "core/addr.h"
 #include "policy/peerauth.h"
-#include "route/resolve.h"
+#include "route/http_route.h"
 
 /* The workload a reference names, as the configuration knows it. */
 struct explained {
@@ -103,10 +103,23 @@ static json_t *view_json(const struct route_view *v, const struct cfg_ips *ips)
         a.port = htons(v->port);
         vip = json_string(addr_format(&a, addr, sizeof(addr)));
     }
-    return json_pack("{s:s,s:i,s:o,s:o,s:o,s:b,s:o}", "service", v->svc->fqdn, "port", v->port,
+    /* What a request gets on an HTTP port: the http[] routes in order. */
+    json_t *http = json_array();
+    for (size_t i = 0; v->vs && i < v->vs->nroutes; i++) {
+        const struct cfg_route *r = &v->vs->routes[i];
+        char line[512], label[600];
+        if (!r->http)
+            continue;
+        http_route_summary(r, line, sizeof(line));
+        json_t *name = route_label(v->vs, r);
+        snprintf(label, sizeof(label), "%s: %s", json_string_value(name), line);
+        json_decref(name);
+        json_array_append_new(http, json_string(label));
+    }
+    return json_pack("{s:s,s:i,s:o,s:o,s:o,s:b,s:o,s:o}", "service", v->svc->fqdn, "port", v->port,
                      "vip", vip, "virtual_service", ref_of(v->vs ? &v->vs->meta : NULL), "route",
                      route_label(v->vs, v->route), "passthrough", v->passthrough, "destinations",
-                     dests);
+                     dests, "http_routes", http);
 }
 
 /* One row per port of a service (or ServiceEntry host). */

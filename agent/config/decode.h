@@ -114,6 +114,11 @@ void *dec_regex(struct cfg_dec *d, const struct ynode *at, const char *pattern);
  * not one of them. */
 bool dec_http_action(struct cfg_dec *d, const char *k, const struct ynode *v, struct cfg_route *r,
                      struct cfg_http_route *h);
+/* fault; mirror, mirrorPercentage (and legacy percents), mirrors[]
+ * (decode_http_fault.c). */
+void dec_http_fault(struct cfg_dec *d, const struct ynode *n, struct cfg_http_fault *f);
+void dec_http_mirrors(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r,
+                      struct cfg_http_route *h);
 /* Istio's checks across an http[] entry's fields, after decoding. */
 void dec_http_check(struct cfg_dec *d, const struct ynode *n, const struct cfg_route *r,
                     const struct cfg_http_route *h);

@@ -178,6 +178,18 @@ void dec_str_match(struct cfg_dec *d, const struct ynode *v, const char *field,
     dec_pop(d, m);
 }
 
+/* Istio's validateStringMatch: an empty prefix is refused everywhere but
+ * in uri (Envoy's StringMatcher requires one). */
+static void check_prefix(struct cfg_dec *d, const struct ynode *v, const char *field,
+                         const struct cfg_str_match *m)
+{
+    if (m->set && m->kind == CFG_STR_PREFIX && !*m->value) {
+        size_t mk = dec_push(d, field);
+        dec_error(d, v, "prefix string match should not be empty");
+        dec_pop(d, mk);
+    }
+}
+
 /* RFC 7230 token characters (Istio's validHeaderNameRegex). */
 static bool valid_header_name(const char *s)
 {
@@ -228,7 +240,13 @@ static void decode_header_matches(struct cfg_dec *d, const struct ynode *v, cons
         struct cfg_header_match *h = &all[n++];
         /* Query parameters are case-sensitive; header names are not. */
         h->name = header_names ? lower_dup(d, k) : arena_strdup(d->arena, k);
+        /* withoutHeaders' regex "*" is presence, not a regex (Istio). */
+        const struct ynode *re = ymap_get(val, "regex");
+        if (is(field, "withoutHeaders") && val->type == YNODE_MAP && val->map.n == 1 &&
+            yscalar_is(re, "*"))
+            continue;
         dec_str_match(d, val, k, &h->m);
+        check_prefix(d, val, k, &h->m);
     }
     if (!all)
         dec_error(d, v, "out of memory");
@@ -252,6 +270,8 @@ static void decode_http_match(struct cfg_dec *d, const struct ynode *n, struct c
             s++;
         if (strs[s]) {
             dec_str_match(d, v, k, dst[s]);
+            if (s)
+                check_prefix(d, v, k, dst[s]);
             /* uri prefix "/" admits every request: decidable at L4. */
             bool all =
                 s == 0 && hm->uri.set && hm->uri.kind == CFG_STR_PREFIX && is(hm->uri.value, "/");

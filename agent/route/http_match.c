@@ -9,7 +9,9 @@
  *              with ',' (Envoy); a match with no value is presence;
  *              "host" is the authority and ":method", ":scheme",
  *              ":authority", ":path" the request's pseudo-headers;
- *   withoutHeaders  a field that is absent, or present and not matching;
+ *   withoutHeaders  the inverse, an absent field read as "" (Istio's
+ *                   treat_missing_header_as_empty); presence ({} or
+ *                   regex "*") excludes any field of that name;
  *   queryParams     the first parameter of that name, percent-decoded.
  *
  * Regexes are full matches (RE2's FullMatch, Envoy's safe_regex) under
@@ -110,7 +112,8 @@ static const char *header_value(const struct http_request_view *req, const char 
         if (strcmp(name, ":authority") == 0 || strcmp(name, "host") == 0)
             return req->authority && *req->authority ? req->authority : NULL;
         if (strcmp(name, ":path") == 0) {
-            int n = snprintf(buf, cap, "%s%s%s", req->path, *req->query ? "?" : "", req->query);
+            const char *q = req->query ? req->query : "";
+            int n = snprintf(buf, cap, "%s%s%s", req->path, *q ? "?" : "", q);
             return n >= 0 && (size_t)n < cap ? buf : req->path;
         }
         return NULL;
@@ -196,7 +199,8 @@ static bool http_match_l7(const struct cfg_http_match *hm, const struct http_req
     char buf[JOIN_MAX];
     if (hm->uri.set) {
         bool icase = hm->ignore_uri_case && hm->uri.kind != CFG_STR_REGEX;
-        if (!http_str_match(&hm->uri, req->path, strlen(req->path), icase))
+        const char *path = req->path ? req->path : "";
+        if (!http_str_match(&hm->uri, path, strlen(path), icase))
             return false;
     }
     if (!match_str(&hm->scheme, req->scheme) || !match_str(&hm->method, req->method) ||
@@ -211,7 +215,9 @@ static bool http_match_l7(const struct cfg_http_match *hm, const struct http_req
     for (size_t i = 0; i < hm->without_headers.n; i++) {
         const struct cfg_header_match *h = &hm->without_headers.v[i];
         const char *v = header_value(req, h->name, buf, sizeof(buf));
-        if (v && match_str(&h->m, v))
+        /* Presence: excluded when present. A value: an absent field is
+         * the empty value (Istio sets treat_missing_header_as_empty). */
+        if ((v || h->m.set) && match_str(&h->m, v))
             return false;
     }
     for (size_t i = 0; i < hm->query_params.n; i++) {

@@ -86,4 +86,9 @@ bool http_route_matches(const struct cfg_route *r, const struct route_source *sr
  * PCRE2's match limits. */
 bool http_str_match(const struct cfg_str_match *m, const char *value, size_t len, bool ignore_case);
 
+/* One route as a line for `meshctl proxy-config routes`: "uri prefix /v2
+ * && header x-canary exact yes -> payments/v2 100%; timeout 3000ms".
+ * Returns its length (truncated to len - 1). */
+size_t http_route_summary(const struct cfg_route *r, char *buf, size_t len);
+
 #endif

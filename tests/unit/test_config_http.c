@@ -379,6 +379,12 @@ static const struct rule rules[] = {
      "only one of exact, prefix or regex"},
     {"header match name invalid", "  - match: [{headers: {'x y': {exact: a}}}]\n" AND_RT,
      "not a valid header name"},
+    {"header prefix empty", "  - match: [{headers: {x: {prefix: ''}}}]\n" AND_RT,
+     "headers.x: prefix string match should not be empty"},
+    {"method prefix empty", "  - match: [{method: {prefix: ''}}]\n" AND_RT,
+     "prefix string match should not be empty"},
+    {"query param prefix empty", "  - match: [{queryParams: {q: {prefix: ''}}}]\n" AND_RT,
+     "prefix string match should not be empty"},
     {"header match null", "  - match: [{headers: {x: null}}]\n" AND_RT, "cannot be null"},
     {"response header op on a pseudo-header", RT "    headers: {response: {set: {':path': x}}}\n",
      "pseudo-header or host"},
@@ -489,6 +495,23 @@ static void test_retry_on_unapplied_policy_warns(void **state)
     unload(&l);
 }
 
+/* An empty uri prefix is Envoy's catch-all; withoutHeaders' regex "*" is
+ * presence, not a regex. */
+static void test_empty_uri_prefix_and_without_star(void **state)
+{
+    (void)state;
+    struct loaded l;
+    load(&l, VS_HEAD
+         "  http:\n  - match: [{uri: {prefix: ''}, withoutHeaders: {x: {regex: '*'}}}]\n" AND_RT);
+    assert_int_equal(l.diags.counts[CFG_ERROR], 0);
+    const struct cfg_http_match *m = &l.vs->routes[0].http_ext->match[0];
+    assert_true(m->uri.set);
+    assert_string_equal(m->uri.value, "");
+    assert_int_equal(m->without_headers.n, 1);
+    assert_false(m->without_headers.v[0].m.set);
+    unload(&l);
+}
+
 /* JWT-claim header matches (Istio gateways) load. */
 static void test_jwt_claim_header_match_loads(void **state)
 {
@@ -502,7 +525,8 @@ static void test_jwt_claim_header_match_loads(void **state)
 }
 
 /* Compiled regexes live outside the arena: many loads and frees of a
- * snapshot full of them leave nothing behind (LeakSanitizer checks). */
+ * snapshot full of them leave nothing behind (valgrind --leak-check, or
+ * LeakSanitizer with SANITIZE=1, fails the run otherwise). */
 static void test_regexes_freed_with_the_snapshot(void **state)
 {
     (void)state;
@@ -522,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_regex_too_long_is_refused),
         cmocka_unit_test(test_re2_syntax_loads),
         cmocka_unit_test(test_retry_on_unapplied_policy_warns),
+        cmocka_unit_test(test_empty_uri_prefix_and_without_star),
         cmocka_unit_test(test_jwt_claim_header_match_loads),
         cmocka_unit_test(test_regexes_freed_with_the_snapshot),
     };

@@ -99,6 +99,13 @@ static void canary_seen_from_a_client(void **state)
     assert_string_equal(s_of(v1, "load_balancer"), "LEAST_REQUEST");
     assert_string_equal(s_of(v2, "subset"), "v2");
     assert_int_equal(i_of(v2, "weight"), 1);
+    /* Per request on an HTTP port: every http[] route, in order. */
+    const json_t *http = json_object_get(r, "http_routes");
+    assert_int_equal(json_array_size(http), 2);
+    assert_string_equal(json_string_value(json_array_get(http, 0)),
+                        "testers: source app=tester -> payments/v2 100%");
+    assert_string_equal(json_string_value(json_array_get(http, 1)),
+                        "http[1]: * -> payments/v1 99%, payments/v2 1%");
     /* A service without a clusterIP: shown, with no VIP to capture. */
     const json_t *l = route_for(res, "ledger.default.svc.cluster.local");
     assert_true(json_is_null(json_object_get(l, "vip")));

@@ -18,76 +18,147 @@
 #include "core/addr.h"
 #include "route/http_route.h"
 
-#define NS_POD(name, ver, ip)                                                                      \
-    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " name ", namespace: shop, labels: {app: "   \
-    "payments, version: " ver "}}\n"                                                               \
-    "spec:\n  containers: [{name: a, ports: [{name: web, containerPort: 8080}]}]\n"                \
-    "status: {podIP: " ip "}\n"
-
-#define ROUTE_TO(subset) "    route: [{destination: {host: payments, subset: " subset "}}]\n"
-
 /* The seed's payments service (an unnamed port 80) with a VirtualService
  * exercising every match, and its 99/1 canary as the catch-all. */
-static const char *
-    mesh_yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: "
-                "{istio.io/dataplane-mode: "
-                "ambient}}\n"
-                "---\napiVersion: v1\nkind: Service\nmetadata: {name: payments, namespace: shop}\n"
-                "spec:\n  clusterIP: 10.96.0.10\n  selector: {app: payments}\n"
-                "  ports:\n  - {port: 80, targetPort: 8080}\n"
-                "---\napiVersion: v1\nkind: Service\nmetadata: {name: catalog, namespace: shop}\n"
-                "spec:\n  clusterIP: 10.96.0.11\n  selector: {app: payments}\n  ports: [{name: "
-                "http, port: "
-                "80, targetPort: 8080}]\n"
-                "---\napiVersion: v1\nkind: Service\nmetadata: {name: plain, namespace: shop}\n"
-                "spec:\n  clusterIP: 10.96.0.12\n  selector: {app: payments}\n  ports: [{name: "
-                "http, port: "
-                "80, targetPort: 8080}]\n" NS_POD("p1", "v1", "10.1.0.1")
-                    NS_POD("p2", "v1", "10.1.0.2") NS_POD(
-                        "p3",
-                        "v2", "10.1.0.3") "---\napiVersion: networking.istio.io/v1\nkind: "
-                                          "DestinationRule\nmetadata: {name: payments, "
-                                          "namespace: shop}\n"
-                                          "spec:\n  host: payments\n  subsets:\n  - {name: v1, "
-                                          "labels: {version: v1}}\n"
-                                          "  - {name: v2, labels: {version: v2}}\n"
-                                          "---\napiVersion: networking.istio.io/v1\nkind: "
-                                          "VirtualService\nmetadata: {name: payments, "
-                                          "namespace: shop}\n"
-                                          "spec:\n  hosts: [payments]\n  http:\n"
-                                          "  - name: header\n    match: [{headers: {x-canary: "
-                                          "{exact: 'yes'}}}]\n" ROUTE_TO("v2") "  - name: path\n   "
-                                                                               " match: [{uri: "
-                                                                               "{prefix: "
-                                                                               "/v2/}}]\n" ROUTE_TO("v2") "  - name: regex\n    match: [{uri: {regex: '/items/[0-9]+'}}]\n" ROUTE_TO(
-                                                                                   "v2") "  - "
-                                                                                         "name: "
-                                                                                         "icase\n  "
-                                                                                         "  match: "
-                                                                                         "[{uri: "
-                                                                                         "{exact: "
-                                                                                         "/Admin}, "
-                                                                                         "ignoreUri"
-                                                                                         "Case: "
-                                                                                         "true}]"
-                                                                                         "\n" ROUTE_TO("v2") "  - name: icase-regex\n    match: [{uri: {regex: '/Re[a-z]+'}, ignoreUriCase: true}]\n" ROUTE_TO("v2") "  - name: query\n    match: [{uri: {prefix: /q}, queryParams: {debug: {exact: '1'}, "
-                                                                                                                                                                                                                     "trace: {}}}]\n" ROUTE_TO(
-                                                                                                                                                                                                                         "v2") "  - name: query-regex\n    match: [{queryParams: {id: {regex: '[0-9]{3}'}}}]\n" ROUTE_TO("v2") "  - name: without\n    match: [{uri: {prefix: /nocookie}, withoutHeaders: {cookie: {}}}]\n" ROUTE_TO("v2") "  - name: without-value\n    match: [{uri: {prefix: /wv}, withoutHeaders: {x-env: {exact: "
-                                                                                                                                                                                                                                                                                                                                                                                                                                           "prod}}}]\n" ROUTE_TO(
-                                                                                                                                                                                                                                                                                                                                                                                                                                               "v2") "  - name: source\n    match: [{sourceLabels: {app: checkout}}, {sourceNamespace: ops}]\n" ROUTE_TO("v2") "  - name: method-authority\n    match: [{method: {exact: DELETE}, authority: {exact: "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "'payments:80'}}]\n" ROUTE_TO(
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "v2") "  - name: joined-headers\n    match: [{headers: {x-multi: {exact: 'a,b'}}}]\n" ROUTE_TO("v2") "  - name: scheme\n    match: [{uri: {prefix: /s}, scheme: {exact: https}}]\n" ROUTE_TO("v2") "  - name: redirect\n    match: [{uri: {exact: /old}}]\n    redirect: {uri: /new}\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                      "  - name: direct\n    match: [{uri: {exact: /health}}]\n    directResponse: {status: 200, "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                      "body: {string: ok}}\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                      "  - name: first\n    match: [{uri: {prefix: /both}}]\n" ROUTE_TO("v1") "  - name: second\n    match: [{uri: {prefix: /both}}]\n" ROUTE_TO("v2") "  - name: nowhere\n    match: [{uri: {prefix: /nowhere}}]\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "    route: [{destination: {host: ghost}}]\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "  - name: canary\n    route:\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "    - {destination: {host: payments, subset: v1}, weight: 99}\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "    - {destination: {host: payments, subset: v2}, weight: 1}\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: catalog, "
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "namespace: shop}\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "spec:\n  hosts: [catalog]\n  http:\n"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "  - match: [{uri: {prefix: /api}}]\n    route: [{destination: {host: catalog}}]\n";
+static const char *mesh_yaml =
+    "apiVersion: v1\n"
+    "kind: Namespace\n"
+    "metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Service\n"
+    "metadata: {name: payments, namespace: shop}\n"
+    "spec:\n"
+    "  clusterIP: 10.96.0.10\n"
+    "  selector: {app: payments}\n"
+    "  ports:\n"
+    "  - {port: 80, targetPort: 8080}\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Service\n"
+    "metadata: {name: catalog, namespace: shop}\n"
+    "spec:\n"
+    "  clusterIP: 10.96.0.11\n"
+    "  selector: {app: payments}\n"
+    "  ports: [{name: http, port: 80, targetPort: 8080}]\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Service\n"
+    "metadata: {name: plain, namespace: shop}\n"
+    "spec:\n"
+    "  clusterIP: 10.96.0.12\n"
+    "  selector: {app: payments}\n"
+    "  ports: [{name: http, port: 80, targetPort: 8080}]\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata: {name: p1, namespace: shop, labels: {app: payments, version: v1}}\n"
+    "spec:\n"
+    "  containers: [{name: a, ports: [{name: web, containerPort: 8080}]}]\n"
+    "status: {podIP: 10.1.0.1}\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata: {name: p2, namespace: shop, labels: {app: payments, version: v1}}\n"
+    "spec:\n"
+    "  containers: [{name: a, ports: [{name: web, containerPort: 8080}]}]\n"
+    "status: {podIP: 10.1.0.2}\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata: {name: p3, namespace: shop, labels: {app: payments, version: v2}}\n"
+    "spec:\n"
+    "  containers: [{name: a, ports: [{name: web, containerPort: 8080}]}]\n"
+    "status: {podIP: 10.1.0.3}\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: DestinationRule\n"
+    "metadata: {name: payments, namespace: shop}\n"
+    "spec:\n"
+    "  host: payments\n"
+    "  subsets:\n"
+    "  - {name: v1, labels: {version: v1}}\n"
+    "  - {name: v2, labels: {version: v2}}\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata: {name: payments, namespace: shop}\n"
+    "spec:\n"
+    "  hosts: [payments]\n"
+    "  http:\n"
+    "  - name: header\n"
+    "    match: [{headers: {x-canary: {exact: 'yes'}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: path\n"
+    "    match: [{uri: {prefix: /v2/}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: regex\n"
+    "    match: [{uri: {regex: '/items/[0-9]+'}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: icase\n"
+    "    match: [{uri: {exact: /Admin}, ignoreUriCase: true}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: icase-regex\n"
+    "    match: [{uri: {regex: '/Re[a-z]+'}, ignoreUriCase: true}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: query\n"
+    "    match: [{uri: {prefix: /q}, queryParams: {debug: {exact: '1'}, trace: {}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: query-regex\n"
+    "    match: [{queryParams: {id: {regex: '[0-9]{3}'}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: without\n"
+    "    match: [{uri: {prefix: /nocookie}, withoutHeaders: {cookie: {}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: without-value\n"
+    "    match: [{uri: {prefix: /wv}, withoutHeaders: {x-env: {exact: prod}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: without-empty\n"
+    "    match: [{uri: {prefix: /we}, withoutHeaders: {x-e: {exact: ''}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: without-star\n"
+    "    match: [{uri: {prefix: /ws}, withoutHeaders: {x-s: {regex: '*'}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: source\n"
+    "    match: [{sourceLabels: {app: checkout}}, {sourceNamespace: ops}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: method-authority\n"
+    "    match: [{method: {exact: DELETE}, authority: {exact: 'payments:80'}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: joined-headers\n"
+    "    match: [{headers: {x-multi: {exact: 'a,b'}}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: scheme\n"
+    "    match: [{uri: {prefix: /s}, scheme: {exact: https}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: redirect\n"
+    "    match: [{uri: {exact: /old}}]\n"
+    "    redirect: {uri: /new}\n"
+    "  - name: direct\n"
+    "    match: [{uri: {exact: /health}}]\n"
+    "    directResponse: {status: 200, body: {string: ok}}\n"
+    "  - name: first\n"
+    "    match: [{uri: {prefix: /both}}]\n"
+    "    route: [{destination: {host: payments, subset: v1}}]\n"
+    "  - name: second\n"
+    "    match: [{uri: {prefix: /both}}]\n"
+    "    route: [{destination: {host: payments, subset: v2}}]\n"
+    "  - name: nowhere\n"
+    "    match: [{uri: {prefix: /nowhere}}]\n"
+    "    route: [{destination: {host: ghost}}]\n"
+    "  - name: canary\n"
+    "    route:\n"
+    "    - {destination: {host: payments, subset: v1}, weight: 99}\n"
+    "    - {destination: {host: payments, subset: v2}, weight: 1}\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata: {name: catalog, namespace: shop}\n"
+    "spec:\n"
+    "  hosts: [catalog]\n"
+    "  http:\n"
+    "  - match: [{uri: {prefix: /api}}]\n"
+    "    route: [{destination: {host: catalog}}]\n";
 
 static struct cfg_snapshot *snap;
 static struct lb_state rng;
@@ -304,6 +375,38 @@ static const struct row rows[] = {
      "canary",
      NULL,
      0},
+    {"withoutHeaders: an absent field is the empty value",
+     "shop",
+     NULL,
+     {.path = "/we"},
+     HTTP_ROUTE_FORWARD,
+     "canary",
+     NULL,
+     0},
+    {"withoutHeaders: a non-empty value is not excluded",
+     "shop",
+     NULL,
+     {.path = "/we", .headers = {{"x-e", "v"}}},
+     HTTP_ROUTE_FORWARD,
+     "without-empty",
+     "v2",
+     0},
+    {"withoutHeaders regex '*': absent matches",
+     "shop",
+     NULL,
+     {.path = "/ws"},
+     HTTP_ROUTE_FORWARD,
+     "without-star",
+     "v2",
+     0},
+    {"withoutHeaders regex '*': any value excludes",
+     "shop",
+     NULL,
+     {.path = "/ws", .headers = {{"x-s", ""}}},
+     HTTP_ROUTE_FORWARD,
+     "canary",
+     NULL,
+     0},
     {"sourceLabels", "shop", "checkout", {0}, HTTP_ROUTE_FORWARD, "source", "v2", 0},
     {"sourceNamespace (matches ORed)", "ops", NULL, {0}, HTTP_ROUTE_FORWARD, "source", "v2", 0},
     {"method and authority ANDed",
@@ -467,15 +570,12 @@ static void test_l4_view_unchanged(void **state)
     assert_string_equal(c.route->name, "canary");
 }
 
+static const struct cfg_route *named(const char *name);
+
 static void test_str_match_kinds(void **state)
 {
     (void)state;
-    const struct cfg_route *rx = NULL;
-    const struct cfg_virtual_service *vs = cfg_find(snap, CFG_VIRTUAL_SERVICE, "shop", "payments");
-    for (size_t i = 0; i < vs->nroutes; i++)
-        if (vs->routes[i].name && strcmp(vs->routes[i].name, "regex") == 0)
-            rx = &vs->routes[i];
-    assert_non_null(rx);
+    const struct cfg_route *rx = named("regex");
     const struct cfg_str_match *re = &rx->http_ext->match[0].uri;
     struct cfg_str_match exact = {.set = true, .kind = CFG_STR_EXACT, .value = "Ab"};
     struct cfg_str_match prefix = {.set = true, .kind = CFG_STR_PREFIX, .value = "/a"};
@@ -526,6 +626,45 @@ static void test_hostile_regex_is_bounded(void **state)
         fail_msg("10 bounded matches took %.0f ms", ms);
     cfg_snapshot_unref(s);
     cfg_diags_fini(&diags);
+}
+
+static const struct cfg_route *named(const char *name)
+{
+    const struct cfg_virtual_service *vs = cfg_find(snap, CFG_VIRTUAL_SERVICE, "shop", "payments");
+    for (size_t i = 0; i < vs->nroutes; i++)
+        if (vs->routes[i].name && strcmp(vs->routes[i].name, name) == 0)
+            return &vs->routes[i];
+    fail_msg("no route %s", name);
+    return NULL;
+}
+
+/* `meshctl proxy-config routes` shows each http route as one line. */
+static void test_route_summary_lines(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *route, *line;
+    } table[] = {
+        {"header", "header x-canary exact yes -> payments/v2 100%"},
+        {"icase", "uri(icase) exact /Admin -> payments/v2 100%"},
+        {"query",
+         "uri prefix /q && query debug exact 1 && query trace present -> payments/v2 100%"},
+        {"without", "uri prefix /nocookie && !header cookie present -> payments/v2 100%"},
+        {"source", "source app=checkout | sourceNamespace ops -> payments/v2 100%"},
+        {"redirect", "uri exact /old -> redirect 301 uri=/new"},
+        {"direct", "uri exact /health -> direct_response 200"},
+        {"canary", "* -> payments/v1 99%, payments/v2 1%"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        size_t n = http_route_summary(named(table[i].route), buf, sizeof(buf));
+        assert_string_equal(buf, table[i].line);
+        assert_int_equal(n, strlen(table[i].line));
+    }
+    /* Truncated to the buffer. */
+    char small[12];
+    assert_int_equal(http_route_summary(named("canary"), small, sizeof(small)), 11);
+    assert_string_equal(small, "* -> paymen");
 }
 
 /* ---- protocol selection ---- */
@@ -641,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_l4_view_unchanged),
         cmocka_unit_test(test_str_match_kinds),
         cmocka_unit_test(test_hostile_regex_is_bounded),
+        cmocka_unit_test(test_route_summary_lines),
         cmocka_unit_test(test_protocol_selection),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -158,6 +158,13 @@ int ctl_proxy_routes(const char *agent, int argc, char **argv, int json)
                      json_integer_value(json_object_get(r, "port")));
         printf("%-44s %-22s %-24s %-9s %s\n", str(r, "service"), port, str(r, "virtual_service"),
                str(r, "route"), dests);
+        /* Per request on an HTTP port: each http[] route, first match wins. */
+        size_t k;
+        const json_t *h;
+        json_array_foreach(json_object_get(r, "http_routes"), k, h)
+        {
+            printf("    %s\n", json_string_value(h));
+        }
     }
     return finish(res, 0);
 }
