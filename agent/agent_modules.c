@@ -19,8 +19,10 @@
 #include "core/log.h"
 #include "enroll/pod_source.h"
 #include "http/proxy.h"
+#include "telemetry/http_metrics.h"
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
+#include "proxy/http_inbound.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
@@ -155,6 +157,42 @@ static void conns_stop(struct agent *ag)
     ag->v.conns = NULL;
 }
 
+/* ---- request telemetry (both sides of the HTTP carrier) ----------------- */
+
+/* One request, labelled by its connection's record and, at the source,
+ * by where this request went (requests of one connection may go to
+ * different services and endpoints). */
+static void on_http_request(void *ctx, struct http_request_record *r,
+                            const struct conn_record *conn, const struct http_decision *d)
+{
+    struct agent *ag = ctx;
+    struct http_request_dest dst = {0};
+    bool outbound = conn && strcmp(conn->direction, "outbound") == 0;
+    if (outbound && d && d->verdict == HTTP_FORWARD) {
+        dst.service = d->route.service;
+        dst.endpoint = d->route.target.family ? &d->route.target : NULL;
+        dst.peer_identity = d->route.action == OUTBOUND_HBONE ? d->route.key.dst_id : "";
+    }
+    if (conn)
+        conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, false,
+                                      &r->labels);
+    conn_telemetry_request(ag->v.telemetry, conn, r);
+}
+
+/* ---- HTTP at the destination (before the mesh, whose server uses it) ---- */
+
+static int http_inbound_start(struct agent *ag)
+{
+    struct http_inbound_opts o = {.gate = &ag->gate, .report = on_http_request, .report_ctx = ag};
+    return http_inbound_new(&o, &ag->http_inbound);
+}
+
+static void http_inbound_module_free(struct agent *ag)
+{
+    http_inbound_free(ag->http_inbound);
+    ag->http_inbound = NULL;
+}
+
 /* ---- mesh: identities, the HBONE server and pool (--ca-dir) -------------- */
 
 static int mesh_start(struct agent *ag)
@@ -168,7 +206,11 @@ static int mesh_start(struct agent *ag)
                           .node = opts->node,
                           .cert_ttl_s = opts->cert_ttl_s,
                           .authorize = admit_gate_authorize,
-                          .authorize_ctx = &ag->gate};
+                          .authorize_ctx = &ag->gate,
+                          .wants_http = http_inbound_wants,
+                          .authorize_http = admit_gate_authorize_http_connection,
+                          .serve_http = http_inbound_serve,
+                          .http_ctx = ag->http_inbound};
     return mesh_new(ag->loop, ag->v.conns, &o, &ag->v.mesh); /* logged by mesh_new */
 }
 
@@ -213,12 +255,15 @@ static int http_proxy_start(struct agent *ag)
     int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
     if (err)
         log_error("agent: HTTP carrier: %s", strerror(-err));
+    else
+        http_inbound_set_proxy(ag->http_inbound, ag->http_proxy);
     return err;
 }
 
 /* Before the mesh and the connection table it reports into. */
 static void http_proxy_stop(struct agent *ag)
 {
+    http_inbound_set_proxy(ag->http_inbound, NULL);
     http_proxy_free(ag->http_proxy);
     ag->http_proxy = NULL;
 }
@@ -236,6 +281,8 @@ static int outbound_start(struct agent *ag)
         o.http = ag->http_proxy;
         o.protocol = mesh_protocol;
         o.http_route = mesh_http_route;
+        o.http_report = on_http_request;
+        o.http_report_ctx = ag;
     }
     int err = outbound_new(ag->loop, ag->v.capture, ag->v.conns, &o, &ag->v.outbound);
     if (err)
@@ -263,7 +310,11 @@ static int inbound_start(struct agent *ag)
                              .pin_dir = ag->pin_dir,
                              .mtls_mode = admit_gate_mtls,
                              .authorize = admit_gate_authorize,
-                             .mtls_ctx = &ag->gate};
+                             .mtls_ctx = &ag->gate,
+                             .wants_http = http_inbound_wants,
+                             .authorize_http = admit_gate_authorize_http_connection,
+                             .serve_http = http_inbound_serve,
+                             .http_ctx = ag->http_inbound};
     int err = inbound_new(ag->loop, ag->v.conns, &o, &ag->inbound);
     if (err)
         log_error("agent: proxies: %s", strerror(-err));
@@ -384,6 +435,7 @@ const struct agent_module agent_modules[] = {
     {"capture", capture_start, NULL, capture_free, NULL, NULL},
     {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},
     {"conns", conns_start, conns_stop, NULL, NULL, NULL},
+    {"http-inbound", http_inbound_start, NULL, http_inbound_module_free, NULL, NULL},
     {"mesh", mesh_start, mesh_stop, NULL, mesh_identity_hooks, mesh_module_tick},
     {"http-proxy", http_proxy_start, http_proxy_stop, NULL, NULL, NULL},
     {"outbound", outbound_start, NULL, outbound_module_free, outbound_hooks, NULL},

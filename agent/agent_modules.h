@@ -30,7 +30,8 @@ struct agent {
     struct loop *loop;
     struct admin_view v; /* the running modules, as the admin side sees them */
     struct inbound *inbound;
-    struct http_proxy *http_proxy; /* the HTTP carrier (with a mesh) */
+    struct http_proxy *http_proxy;     /* the HTTP carrier (with a mesh) */
+    struct http_inbound *http_inbound; /* its destination side: policy per request */
     struct admit_gate gate;
     struct ticker ticker;
     struct loop_io signal_io;

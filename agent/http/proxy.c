@@ -29,6 +29,12 @@
 #define HS_IDLE_TIMEOUT_NS       (3600ull * 1000000000) /* Envoy's idle_timeout, 1 h */
 #define HS_HEAD_TIMEOUT_NS       (60ull * 1000000000)
 #define HS_MAX_REQUESTS_PER_CONN 100000
+/* nginx's lingering close: a connection closed with unread input is reset
+ * (TCP sends RST, a unix socket passes ECONNRESET on), which can destroy
+ * the response in flight; so after the last response our side is shut and
+ * the client's remaining bytes are read and dropped, for a bounded time. */
+#define HS_LINGER_NS    (2ull * 1000000000)
+#define HS_LINGER_BYTES (1u << 20)
 
 enum hs_state {
     HS_READ_HEAD, /* between requests, or reading one's head */
@@ -36,6 +42,7 @@ enum hs_state {
     HS_FORWARD,   /* the request is with an upstream */
     HS_LOCAL,     /* a local reply is being written */
     HS_CLOSING,   /* flushing what is left, then close */
+    HS_LINGER,    /* sent all, our side shut: what the client still sends is dropped */
 };
 
 struct hs {
@@ -52,7 +59,7 @@ struct hs {
     struct hbuf out;       /* to the downstream */
     enum hs_state state;
     bool down_eof, keep_alive, read_paused, ended;
-    uint64_t last_activity_ns, head_started_ns, served;
+    uint64_t last_activity_ns, head_started_ns, served, linger_until_ns, lingered;
     uint64_t down_in, down_out; /* the connection's bytes, for its record */
     /* recorded by parser callbacks, acted on by the drivers */
     bool ev_req_head, ev_req_complete, ev_resp_head, ev_resp_complete;
@@ -70,6 +77,7 @@ struct hs {
 static void hs_end(struct hs *s, int err, enum resp_flag flag);
 static void hs_drive_down(struct hs *s);
 static void hs_try(struct hs *s);
+static void hs_linger(struct hs *s);
 
 /* --- plumbing ----------------------------------------------------------- */
 
@@ -198,6 +206,30 @@ static void hs_drop_upstream(struct hs *s, bool reusable)
     s->up = NULL;
 }
 
+/* Everything is sent: shut our side and drop what the client still sends
+ * until it closes (or the bound), then close. */
+static void hs_linger(struct hs *s)
+{
+    if (s->down_eof || shutdown(s->io.fd, SHUT_WR) == -1) {
+        hs_end(s, 0, RESP_FLAG_NONE);
+        return;
+    }
+    s->state = HS_LINGER;
+    s->linger_until_ns = loop_now_ns() + HS_LINGER_NS;
+    loop_set(s->hp->loop, &s->io, EPOLLIN | EPOLLRDHUP);
+}
+
+static void hs_linger_read(struct hs *s)
+{
+    char buf[HTTP_IN_BUF];
+    ssize_t n = recv(s->io.fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    s->lingered += n > 0 ? (uint64_t)n : 0;
+    if (n <= 0 || s->lingered > HS_LINGER_BYTES)
+        hs_end(s, 0, RESP_FLAG_NONE);
+}
+
 /* The response is complete (or a local reply was written): the request is
  * over; the next one is read if the connection persists. */
 static void hs_exchange_done(struct hs *s)
@@ -214,7 +246,7 @@ static void hs_exchange_done(struct hs *s)
     if (!persist) {
         s->state = HS_CLOSING;
         if (!hbuf_pending(&s->out))
-            hs_end(s, 0, RESP_FLAG_NONE);
+            hs_linger(s);
         else
             hs_update_events(s);
         return;
@@ -549,11 +581,16 @@ static void hs_on_event(struct loop_io *io, uint32_t events)
             return;
         }
         if (!hbuf_pending(&s->out) && s->state == HS_CLOSING) {
-            hs_end(s, 0, RESP_FLAG_NONE);
+            hs_linger(s);
             return;
         }
         if (s->up && hbuf_pending(&s->out) < HTTP_OUT_HIGH)
             hup_pause_read(s->up, false);
+    }
+    if (s->state == HS_LINGER) {
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            hs_linger_read(s);
+        return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         hs_read(s);
@@ -666,10 +703,12 @@ int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd
     return 0;
 }
 
-int http_session_start_inbound(struct http_proxy *hp, int down_fd, int app_fd, const char *who,
-                               const struct meshd_addr *orig_dst, const struct http_router *router,
-                               void *user)
+int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_fd, int app_fd,
+                               const char *who, const struct meshd_addr *orig_dst,
+                               const struct http_router *router, void *user)
 {
+    if (c)
+        down_fd = conn_take_fd(c);
     struct hs *s = hs_new(hp, orig_dst, router, user);
     int rc = s ? hup_adopt(hp, app_fd, &s->parked) : -ENOMEM;
     if (rc) {
@@ -678,8 +717,11 @@ int http_session_start_inbound(struct http_proxy *hp, int down_fd, int app_fd, c
         free(s);
         close_with_reset(down_fd);
         close_with_reset(app_fd);
+        if (c)
+            conn_end(c, rc, 0, 0, RESP_FLAG_NONE);
         return rc;
     }
+    s->c = c;
     s->inbound = true;
     snprintf(s->who, sizeof(s->who), "%s", who);
     s->io.fd = down_fd;
@@ -689,6 +731,8 @@ int http_session_start_inbound(struct http_proxy *hp, int down_fd, int app_fd, c
         hup_release(s->parked, false);
         h1_parser_free(s->parser);
         free(s);
+        if (c)
+            conn_end(c, rc, 0, 0, RESP_FLAG_NONE);
         return rc;
     }
     return 0;
@@ -725,6 +769,10 @@ static void hs_tick(struct hs *s, uint64_t now)
         hs_attempt_failed(s, why, 0);
         return;
     }
+    case HS_LINGER:
+        if (now >= s->linger_until_ns)
+            hs_end(s, 0, RESP_FLAG_NONE);
+        return;
     case HS_LOCAL:
     case HS_CLOSING:
         return;

@@ -63,6 +63,9 @@ struct http_decision {
     const struct cfg_http_route *actions;
     const struct cfg_route *vs_route; /* the route `actions` belong to (its matches) */
     size_t dest_index;                /* which destination's header edits apply */
+    /* The target to send instead of the request's (path and query: the
+     * destination's normalized path); malloc'd, freed with the decision. */
+    char *target;
     /* A reference on the snapshot `actions`, `body` and route strings live
      * in: the session drops it when the request ends. NULL: none taken. */
     struct cfg_snapshot *snap;
@@ -138,13 +141,14 @@ int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd
                        const struct http_router *router, void *user);
 
 /* The destination side: serves requests arriving on `down_fd` (the app's
- * end of an HBONE stream, or an accepted plaintext socket) to the app's
- * connection `app_fd`, both taken over, with `router` deciding each one
- * (authorization: a refusal is answered 403 and never reaches the app).
- * No connection record: the caller's carrier keeps it. `who` names the
- * pod in logs. 0 or -errno (both fds closed). */
-int http_session_start_inbound(struct http_proxy *hp, int down_fd, int app_fd, const char *who,
-                               const struct meshd_addr *orig_dst, const struct http_router *router,
-                               void *user);
+ * end of an HBONE stream) or on `c`'s socket (a plaintext connection,
+ * whose record the session then ends) to the app's connection `app_fd`,
+ * all taken over, with `router` deciding each one (authorization: a
+ * refusal is answered 403 and never reaches the app). Without `c` the
+ * caller's carrier keeps the record. `who` names the pod in logs. 0 or
+ * -errno (the fds closed, `c` ended; `user` not released). */
+int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_fd, int app_fd,
+                               const char *who, const struct meshd_addr *orig_dst,
+                               const struct http_router *router, void *user);
 
 #endif

@@ -38,6 +38,8 @@ static void drop_decision(struct http_request *r)
 {
     cfg_snapshot_unref(r->d.snap);
     r->d.snap = NULL;
+    free(r->d.target);
+    r->d.target = NULL;
 }
 
 void http_request_reset(struct http_request *r)
@@ -349,7 +351,10 @@ int http_request_send_head(struct http_request *r, struct hup *up)
         push(f, &n, "x-request-id", r->request_id);
     const char *p = rewritten_path(r, path, HTTP_PATH_MAX);
     char *target = path + HTTP_PATH_MAX;
-    snprintf(target, HTTP_PATH_MAX, "%s%s%s", p, *r->view.query ? "?" : "", r->view.query);
+    if (r->d.target) /* the destination's normalized path, query included */
+        snprintf(target, HTTP_PATH_MAX, "%s", r->d.target);
+    else
+        snprintf(target, HTTP_PATH_MAX, "%s%s%s", p, *r->view.query ? "?" : "", r->view.query);
     struct h1_out_head oh = {.method = h->method,
                              .target = target,
                              .headers = f,

@@ -34,6 +34,8 @@ struct mesh {
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);
     void *authorize_ctx;
+    int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
+                          const struct meshd_addr *src, const struct meshd_addr *dst);
 };
 
 /* mesh.c, for http_router.c */

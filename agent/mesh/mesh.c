@@ -184,6 +184,13 @@ static int authorize(void *ctx, const struct pod *pod, const char *peer_id,
     return m->authorize ? m->authorize(m->authorize_ctx, pod, peer_id, src, dst) : 0;
 }
 
+static int authorize_http(void *ctx, const struct pod *pod, const char *peer_id,
+                          const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    struct mesh *m = ctx;
+    return m->authorize_http ? m->authorize_http(m->authorize_ctx, pod, peer_id, src, dst) : 0;
+}
+
 static void pool_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                              const struct hbone_stream_stats *stats)
 {
@@ -227,6 +234,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
     m->cert_ttl_s = opts->cert_ttl_s > 0 ? opts->cert_ttl_s : PKI_DEFAULT_TTL;
     m->authorize = opts->authorize;
     m->authorize_ctx = opts->authorize_ctx;
+    m->authorize_http = opts->authorize_http;
     snprintf(m->node, sizeof(m->node), "%s", opts->node ? opts->node : "");
     int rc = pki_ca_load(opts->ca_dir, &m->ca, err, sizeof(err));
     if (rc) {
@@ -269,7 +277,11 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
                                     .server_ctx = server_ctx,
                                     .verify_client = verify_client,
                                     .authorize = authorize,
-                                    .ctx = m};
+                                    .ctx = m,
+                                    .wants_http = opts->wants_http,
+                                    .authorize_http = authorize_http,
+                                    .serve_http = opts->serve_http,
+                                    .http_ctx = opts->http_ctx};
     lb_state_init(&m->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)m);
     if ((rc = clusters_new((uint64_t)time(NULL), &m->clusters)) != 0 ||
         (rc = hbone_pool_new(loop, &po, &m->pool)) != 0 ||

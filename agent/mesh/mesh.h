@@ -15,6 +15,8 @@
 
 #include "core/upstream.h"
 
+struct conn;
+struct conn_record;
 struct conns;
 struct loop;
 struct pods;
@@ -33,6 +35,14 @@ struct mesh_opts {
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);
     void *authorize_ctx;
+    /* HTTP at the destination (proxy/http_inbound.h), for the HBONE
+     * server: NULL serves every stream as bytes. */
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
+                          const struct meshd_addr *src, const struct meshd_addr *dst);
+    int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
+                      const struct conn_record *rec, int down_fd, int app_fd);
+    void *http_ctx;
 };
 
 /* Loads the CA. `loop` and `conns` are borrowed. */

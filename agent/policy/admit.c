@@ -93,6 +93,38 @@ static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
         free(v);
 }
 
+/* A policy field only a request has: hosts, methods, paths (or their
+ * not-forms) in an operation, a request.headers condition. */
+static bool rule_needs_http(const struct authz_rule *r)
+{
+    for (size_t i = 0; i < r->nto; i++) {
+        const struct authz_operation *o = &r->to[i];
+        if (o->hosts.n || o->not_hosts.n || o->methods.n || o->not_methods.n || o->paths.n ||
+            o->not_paths.n)
+            return true;
+    }
+    for (size_t i = 0; i < r->nwhen; i++)
+        if (r->when[i].key == AUTHZ_KEY_REQUEST_HEADER)
+            return true;
+    return false;
+}
+
+bool policy_needs_http(const struct cfg_snapshot *snap, const struct pod *pod)
+{
+    if (!snap)
+        return false;
+    struct authz_policy v[ADMIT_STACK_POLICIES];
+    const struct cfg_labels *labels = pod_source_labels(snap, pod);
+    size_t n = cfg_authz_select(snap, pod->ns, labels, v, ADMIT_STACK_POLICIES);
+    if (n > ADMIT_STACK_POLICIES)
+        return true; /* too many to look at here: decide per request, the stricter way */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < v[i].nrules; j++)
+            if (rule_needs_http(&v[i].rules[j]))
+                return true;
+    return false;
+}
+
 void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
                   const struct admit_request *req, struct admit_decision *out)
 {

@@ -96,6 +96,11 @@ void policy_admit_request(const struct cfg_snapshot *snap, const struct pod *pod
                           const struct admit_request *req, const struct http_request_view *http,
                           char *path, size_t cap, struct admit_decision *out);
 
+/* Whether an AuthorizationPolicy selecting `pod` has a field only an HTTP
+ * request has (hosts, methods, paths, request.headers): then its ports
+ * are served per request at the destination, even unnamed ones. */
+bool policy_needs_http(const struct cfg_snapshot *snap, const struct pod *pod);
+
 const char *admit_reason_name(enum admit_reason r);
 
 /* ---- the agent's gate ----------------------------------------------- */

@@ -57,6 +57,7 @@ struct hi_stream {
     struct hi_session *hs;
     struct hi_stream *prev, *next;
     bool revoked; /* closed because policy no longer allows it */
+    bool http;    /* served per request: the connection is admitted, requests decided */
 };
 
 static void unlink_stream(struct hi_stream *is)
@@ -136,7 +137,36 @@ static void hi_stream_connected(void *ctx, struct conn *c, int fd_or_err)
         hbone_stream_reject(is->st, 503);
         return;
     }
-    hbone_stream_accept(is->st, fd_or_err);
+    if (!is->http) {
+        hbone_stream_accept(is->st, fd_or_err);
+        return;
+    }
+    /* Requests, one by one, between the tunnel and the app: the stream
+     * carries one end of a socket pair, the HTTP carrier holds the other. */
+    struct hbone_inbound *hi = is->hi;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1) {
+        close_with_reset(fd_or_err);
+        hbone_stream_reject(is->st, 503);
+        return;
+    }
+    if (hi->opts.serve_http(hi->opts.http_ctx, is->hs->hp->pod, NULL, conn_record(c), sv[0],
+                            fd_or_err) != 0) {
+        close(sv[1]);
+        hbone_stream_reject(is->st, 503);
+        return;
+    }
+    hbone_stream_accept(is->st, sv[1]);
+}
+
+/* The connection's admission: per request on an HTTP port, else whole. */
+static int hi_authorize(struct hbone_inbound *hi, const struct pod *pod, bool http,
+                        const char *peer_id, const struct meshd_addr *src,
+                        const struct meshd_addr *dst)
+{
+    if (http && hi->opts.authorize_http)
+        return hi->opts.authorize_http(hi->opts.ctx, pod, peer_id, src, dst);
+    return hi->opts.authorize ? hi->opts.authorize(hi->opts.ctx, pod, peer_id, src, dst) : 0;
 }
 
 /* Is `target` the pod address this session came in on (any port)? */
@@ -187,8 +217,9 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
         conn_refuse_self_call(c);
         return;
     }
-    if (hi->opts.authorize &&
-        hi->opts.authorize(hi->opts.ctx, pod, hs->peer_id, &hs->peer, &dst) != 0) {
+    bool http = hi->opts.wants_http && hi->opts.serve_http &&
+                hi->opts.wants_http(hi->opts.http_ctx, pod, &dst);
+    if (hi_authorize(hi, pod, http, hs->peer_id, &hs->peer, &dst) != 0) {
         hi->stats.denied++;
         hbone_stream_reject(st, 401);
         conn_refuse(c, -EACCES, RESP_FLAG_DENY);
@@ -203,6 +234,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     is->st = st;
     is->c = c;
     is->hi = hi;
+    is->http = http;
     is->hs = hs;
     is->next = hs->streams;
     if (hs->streams)
@@ -417,8 +449,6 @@ void hbone_inbound_get_stats(const struct hbone_inbound *hi, struct hbone_inboun
 size_t hbone_inbound_revalidate(struct hbone_inbound *hi)
 {
     size_t closed = 0;
-    if (!hi->opts.authorize)
-        return 0;
     for (struct hi_pod *hp = hi->pods; hp; hp = hp->next) {
         struct hi_session *next;
         for (struct hi_session *hs = hp->sessions; hs; hs = next) {
@@ -429,8 +459,8 @@ size_t hbone_inbound_revalidate(struct hbone_inbound *hi)
             size_t n = 0;
             for (struct hi_stream *is = hs->streams; is && n < HBONE_MAX_STREAMS; is = is->next) {
                 const struct conn_record *rec = conn_record(is->c);
-                if (!is->revoked && hi->opts.authorize(hi->opts.ctx, hp->pod, hs->peer_id,
-                                                       &hs->peer, &rec->orig_dst) != 0)
+                if (!is->revoked && hi_authorize(hi, hp->pod, is->http, hs->peer_id, &hs->peer,
+                                                 &rec->orig_dst) != 0)
                     deny[n++] = is;
             }
             for (size_t i = 0; i < n; i++) {

@@ -16,6 +16,8 @@
 #include "core/upstream.h"
 #include "meshd/capture.h"
 
+struct conn;
+struct conn_record;
 struct conns;
 struct loop;
 struct pod;
@@ -46,6 +48,17 @@ struct hbone_inbound_opts {
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);
     void *ctx;
+    /* HTTP at the destination (proxy/http_inbound.h; NULL: bytes only):
+     * whether a stream to `dst` is served per request; then it is
+     * admitted by `authorize_http` (the connection's part of the policy)
+     * and its app connection handed to `serve_http`, whose socket the
+     * stream carries. */
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
+                          const struct meshd_addr *src, const struct meshd_addr *dst);
+    int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
+                      const struct conn_record *rec, int down_fd, int app_fd);
+    void *http_ctx;
 };
 
 struct hbone_inbound_stats {

@@ -63,6 +63,18 @@ void inbound_free(struct inbound *ib)
     free(ib);
 }
 
+/* The app accepted a connection served per request: the HTTP carrier
+ * takes both sockets and the record. */
+static void on_app_connected(void *ctx, struct conn *c, int fd_or_err)
+{
+    struct inbound *ib = ctx;
+    if (fd_or_err < 0) {
+        conn_end(c, fd_or_err, 0, 0, RESP_FLAG_UF);
+        return;
+    }
+    ib->opts.serve_http(ib->opts.http_ctx, NULL, c, conn_record(c), -1, fd_or_err);
+}
+
 static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
                               socklen_t peerlen)
 {
@@ -107,12 +119,21 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         conn_refuse(c, -EACCES, RESP_FLAG_DENY);
         return;
     }
-    if (ib->opts.authorize && ib->opts.authorize(ib->opts.mtls_ctx, pod, NULL, &src, &dst) != 0) {
+    bool http = ib->opts.wants_http && ib->opts.serve_http && ib->opts.authorize_http &&
+                ib->opts.wants_http(ib->opts.http_ctx, pod, &dst);
+    inbound_authorize_fn authorize = http ? ib->opts.authorize_http : ib->opts.authorize;
+    if (authorize && authorize(ib->opts.mtls_ctx, pod, NULL, &src, &dst) != 0) {
         conn_refuse(c, -EACCES, RESP_FLAG_DENY); /* a reset, as ztunnel answers */
         return;
     }
     struct upstream_source from = listener_app_source(pod, &src, &dst);
-    conn_forward(c, pod->netns_fd, NULL, &from, NULL);
+    if (!http) {
+        conn_forward(c, pod->netns_fd, NULL, &from, NULL);
+        return;
+    }
+    int rc = conn_connect(c, pod->netns_fd, &dst, &from, NULL, on_app_connected, ib);
+    if (rc)
+        conn_refuse(c, rc, RESP_FLAG_UF);
 }
 
 int inbound_attach_pod(void *ctx, struct pod *pod)

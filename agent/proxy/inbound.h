@@ -6,6 +6,7 @@
 #ifndef MESHD_PROXY_INBOUND_H
 #define MESHD_PROXY_INBOUND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct conns;
@@ -18,6 +19,8 @@ enum mtls_mode { MTLS_PERMISSIVE, MTLS_STRICT, MTLS_DISABLE };
 /* The PeerAuthentication mode for a pod's port (config decides). */
 typedef enum mtls_mode (*inbound_mtls_fn)(void *ctx, const struct pod *pod, uint16_t port);
 struct meshd_addr;
+struct conn;
+struct conn_record;
 /* Destination policy for a connection: 0 allows, -EACCES denies. peer_id
  * is the client's SPIFFE id, NULL for plaintext. */
 typedef int (*inbound_authorize_fn)(void *ctx, const struct pod *pod, const char *peer_id,
@@ -28,7 +31,16 @@ struct inbound_opts {
     const char *pin_dir; /* where the per-pod sk_lookup links are pinned */
     inbound_mtls_fn mtls_mode;
     inbound_authorize_fn authorize; /* NULL: everything allowed */
-    void *mtls_ctx;                 /* for both */
+    void *mtls_ctx;                 /* for both, and authorize_http */
+    /* HTTP at the destination (proxy/http_inbound.h; NULL: bytes): a
+     * connection `wants_http` says is served per request is admitted by
+     * `authorize_http` (the connection's part of the policy), and its app
+     * connection and record handed to `serve_http`. */
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    inbound_authorize_fn authorize_http;
+    int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
+                      const struct conn_record *rec, int down_fd, int app_fd);
+    void *http_ctx;
 };
 
 /* `loop` and `conns` are borrowed; opts->pin_dir is copied. */
