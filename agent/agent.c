@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent_modules.h"
+#include "http/proxy.h"
 #include "core/container.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -46,6 +47,8 @@ static void on_drain_tick(struct ticker *t, uint64_t now_ns)
 {
     struct agent *ag = t->ctx;
     struct conns_stats cs;
+    if (ag->http_proxy) /* keep-alive connections between requests end now */
+        http_proxy_drain(ag->http_proxy);
     conns_get_stats(ag->v.conns, &cs);
     if (cs.active == 0 || now_ns >= ag->drain_deadline_ns) {
         if (cs.active)
@@ -61,6 +64,8 @@ static void on_drain_tick(struct ticker *t, uint64_t now_ns)
 static void begin_drain(struct agent *ag)
 {
     struct conns_stats cs;
+    if (ag->http_proxy) /* keep-alive connections between requests end now */
+        http_proxy_drain(ag->http_proxy);
     conns_get_stats(ag->v.conns, &cs);
     ag->drain_deadline_ns = loop_now_ns() + (uint64_t)ag->opts->drain_s * 1000000000ull;
     ag->v.draining = true;

@@ -253,17 +253,21 @@ static int http_proxy_start(struct agent *ag)
     struct http_proxy_opts o = {.owner = capture_owner(ag->v.capture),
                                 .pool = mesh_http_pool(ag->v.mesh)};
     int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
-    if (err)
+    if (err) {
         log_error("agent: HTTP carrier: %s", strerror(-err));
-    else
-        http_inbound_set_proxy(ag->http_inbound, ag->http_proxy);
-    return err;
+        return err;
+    }
+    http_inbound_set_proxy(ag->http_inbound, ag->http_proxy);
+    mesh_set_http(ag->v.mesh, ag->http_proxy);
+    return 0;
 }
 
 /* Before the mesh and the connection table it reports into. */
 static void http_proxy_stop(struct agent *ag)
 {
     http_inbound_set_proxy(ag->http_inbound, NULL);
+    if (ag->v.mesh)
+        mesh_set_http(ag->v.mesh, NULL);
     http_proxy_free(ag->http_proxy);
     ag->http_proxy = NULL;
 }
@@ -281,6 +285,7 @@ static int outbound_start(struct agent *ag)
         o.http = ag->http_proxy;
         o.protocol = mesh_protocol;
         o.http_route = mesh_http_route;
+        o.http_mirror = mesh_http_mirror;
         o.http_report = on_http_request;
         o.http_report_ctx = ag;
     }

@@ -43,9 +43,15 @@ struct hup {
     struct hs *owner;          /* NULL while idle */
     struct outbound_route key; /* action, target, pool key: what it reaches */
     bool connected, hbone, broken, eof;
-    bool in_idle;      /* on the proxy's idle list */
-    bool got_bytes;    /* some response byte arrived on this attempt */
-    uint64_t requests; /* served on this connection */
+    bool in_idle;   /* on the proxy's idle list */
+    bool got_bytes; /* some response byte arrived on this attempt */
+    bool denied;    /* its HBONE tunnel was refused by the peer's policy (401) */
+    /* Carrying a mirrored request (fire and forget): owned by no session,
+     * its response read and dropped, then it goes idle like any other. */
+    bool mirror, mirror_done;
+    uint64_t started_ns;
+    struct hup *all_next, *all_prev; /* every live upstream: stream ends find theirs */
+    uint64_t requests;               /* served on this connection */
     uint64_t idle_since_ns;
     struct hup *idle_next, *idle_prev;
     struct loop_deferred release;
@@ -58,6 +64,7 @@ struct http_proxy {
     struct hs *sessions;           /* every live session, for deadlines */
     struct http_sniffer *sniffers; /* connections waiting for their first bytes */
     struct hup *idle;              /* idle upstreams, most recent first */
+    struct hup *all;               /* every upstream not yet closed */
     size_t nidle;
     struct http_proxy_stats stats;
 };
@@ -76,6 +83,10 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
 /* An upstream already connected (the app, on the destination side):
  * taken over, owned by no one until a session uses it. */
 int hup_adopt(struct http_proxy *hp, int fd, struct hup **out);
+/* An upstream for a mirrored copy of a request: no session owns it; the
+ * response is read and dropped (bounded in time), then it is released. */
+int hup_mirror(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+               struct hup **out);
 /* Queues bytes for the upstream (sent once connected). */
 int hup_send(struct hup *u, const void *p, size_t n);
 /* Done with it: kept for the next request when `reusable`, else closed. */

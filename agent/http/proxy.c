@@ -78,6 +78,7 @@ static void hs_end(struct hs *s, int err, enum resp_flag flag);
 static void hs_drive_down(struct hs *s);
 static void hs_try(struct hs *s);
 static void hs_linger(struct hs *s);
+static void hs_mirror(struct hs *s);
 
 /* --- plumbing ----------------------------------------------------------- */
 
@@ -140,9 +141,10 @@ static const struct h1_callbacks request_callbacks = {
  * after another: its callbacks find the session through the upstream. */
 static int resp_on_head(void *ctx, const struct h1_head *h)
 {
-    struct hs *s = ((struct hup *)ctx)->owner;
+    struct hup *u = ctx;
+    struct hs *s = u->owner;
     if (!s)
-        return -1;
+        return u->mirror ? H1_OK : -1; /* a mirror's answer: dropped */
     s->resp_head = h;
     s->ev_resp_head = true;
     return H1_PAUSED;
@@ -150,9 +152,10 @@ static int resp_on_head(void *ctx, const struct h1_head *h)
 
 static int resp_on_body(void *ctx, const char *data, size_t len)
 {
-    struct hs *s = ((struct hup *)ctx)->owner;
+    struct hup *u = ctx;
+    struct hs *s = u->owner;
     if (!s)
-        return -1;
+        return u->mirror ? H1_OK : -1; /* a mirror's answer: dropped */
     struct hbuf tmp = {0};
     int rc = http_response_body(&s->req, &tmp, data, len);
     if (rc == 0)
@@ -163,7 +166,12 @@ static int resp_on_body(void *ctx, const char *data, size_t len)
 
 static int resp_on_complete(void *ctx)
 {
-    struct hs *s = ((struct hup *)ctx)->owner;
+    struct hup *u = ctx;
+    struct hs *s = u->owner;
+    if (!s && u->mirror) {
+        u->mirror_done = true;
+        return H1_PAUSED;
+    }
     if (!s)
         return -1;
     if (s->resp_head && s->resp_head->status >= 100 && s->resp_head->status < 200 &&
@@ -309,6 +317,11 @@ void hs_upstream_failed(struct hs *s, struct hup *u, int err)
         hs_end(s, err, RESP_FLAG_UC);
         return;
     }
+    if (u->denied) { /* the destination's policy refused the tunnel: final */
+        static const char body[] = "RBAC: access denied";
+        hs_local_reply(s, 403, body, sizeof(body) - 1, NULL, RESP_FLAG_DENY);
+        return;
+    }
     hs_attempt_failed(s, u->got_bytes || u->requests ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
 }
 
@@ -391,14 +404,45 @@ static void hs_try(struct hs *s)
     }
     hs_note_upstream(s, &d->route);
     /* The head for this destination, then whatever body is kept. */
-    rc = http_request_send_head(&s->req, s->up);
+    rc = http_request_send_head(&s->req, s->up, false);
     if (rc) {
         hs_end(s, rc, RESP_FLAG_UF);
         return;
     }
     h1_parser_next_is_head_response(s->up->resp, s->req.is_head);
+    hs_mirror(s);
     hs_update_events(s);
     hs_drive_down(s);
+}
+
+/* The route's mirrors get a copy of the request once it is whole (and
+ * small enough to have been kept): fire and forget, their answers dropped,
+ * their endpoints' load not held (nobody waits for them). */
+static void hs_mirror(struct hs *s)
+{
+    const struct cfg_http_route *a = s->req.d.actions;
+    if (s->req.mirrored || !a || !a->nmirrors || !s->router.mirror || !s->req.req_complete ||
+        s->req.body_overflow || s->state != HS_FORWARD)
+        return;
+    s->req.mirrored = true;
+    const struct pod *pod = s->router.pod(s->user);
+    for (size_t i = 0; pod && i < a->nmirrors; i++) {
+        if (!http_chance_ppm(a->mirrors[i].ppm))
+            continue;
+        struct outbound_route route = {.avoid_endpoint = -1};
+        s->router.mirror(s->user, pod, &s->orig_dst, &a->mirrors[i].dest, &route);
+        if (route.action == OUTBOUND_REFUSE)
+            continue;
+        struct hup *m;
+        if (hup_mirror(s->hp, &route, pod, &m) == 0) {
+            h1_parser_next_is_head_response(m->resp, s->req.is_head);
+            if (http_request_send_head(&s->req, m, true) != 0)
+                hup_release(m, false);
+            s->hp->stats.mirrored++;
+        }
+        if (s->router.free)
+            s->router.free(s->user, &route, false);
+    }
 }
 
 /* --- upstream progress -------------------------------------------------- */
@@ -524,6 +568,7 @@ static void hs_drive_down(struct hs *s)
                 continue;
             }
             http_request_body_end(&s->req, s->up);
+            hs_mirror(s);
             /* The parser stays paused: the next request waits for this
              * exchange to end (hs_exchange_done resumes it). */
             return;
@@ -815,6 +860,17 @@ void http_proxy_free(struct http_proxy *hp)
     hups_free(hp);
     ticker_stop(&hp->ticker);
     free(hp);
+}
+
+void http_proxy_drain(struct http_proxy *hp)
+{
+    for (struct hs *s = hp->sessions, *next; s; s = next) {
+        next = s->next;
+        s->keep_alive = false; /* the response in flight is the last one */
+        if (s->state == HS_READ_HEAD && h1_parser_idle(s->parser) && s->in_off == s->in_len)
+            hs_end(s, 0, RESP_FLAG_NONE);
+    }
+    hups_free(hp);
 }
 
 void http_proxy_get_stats(const struct http_proxy *hp, struct http_proxy_stats *st)

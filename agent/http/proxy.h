@@ -32,6 +32,7 @@
 struct cfg_snapshot;
 struct cfg_http_route;
 struct cfg_route;
+struct cfg_destination;
 struct conn;
 struct conn_record;
 struct hbone_pool;
@@ -85,6 +86,10 @@ struct http_router {
      * released; `failed` feeds outlier detection (a connect failure, a
      * reset, or a 5xx). */
     void (*free)(void *user, const struct outbound_route *r, bool failed);
+    /* Where a mirrored copy to `dest` goes (VirtualService mirror: fire
+     * and forget); REFUSE: nowhere. NULL: no mirrors. */
+    void (*mirror)(void *user, const struct pod *pod, const struct meshd_addr *orig_dst,
+                   const struct cfg_destination *dest, struct outbound_route *out);
     /* One finished request, for metrics and the access log: `r` has
      * what the session knows; the router fills its labels from the
      * connection's record and the decision (NULL: none was made). */
@@ -104,13 +109,16 @@ struct http_proxy_opts {
 
 struct http_proxy_stats {
     uint64_t sessions, active_sessions, requests, local_replies, bad_requests, retries, timeouts,
-        upstreams_opened, upstreams_reused, upstreams_idle;
+        upstreams_opened, upstreams_reused, upstreams_idle, mirrored;
 };
 
 int http_proxy_new(struct loop *loop, const struct http_proxy_opts *opts, struct http_proxy **out);
 /* Ends every session (their connections are reset). Accepts NULL. */
 void http_proxy_free(struct http_proxy *hp);
 void http_proxy_get_stats(const struct http_proxy *hp, struct http_proxy_stats *st);
+/* A drain (SIGTERM): connections between requests close now, the others
+ * after the response in flight (Connection: close); idle upstreams close. */
+void http_proxy_drain(struct http_proxy *hp);
 /* The HBONE pool's stream end, for upstreams this proxy tunnelled. */
 void http_proxy_on_stream_done(void *hp, struct hbone_stream *st, void *stream_ctx, int err,
                                const struct hbone_stream_stats *stats);

@@ -170,6 +170,11 @@ static uint32_t rand_ppm(void)
     return v % 1000000u;
 }
 
+bool http_chance_ppm(uint32_t ppm)
+{
+    return ppm >= 1000000u || rand_ppm() < ppm;
+}
+
 uint64_t http_request_fault(struct http_request *r, int *abort_status)
 {
     *abort_status = 0;
@@ -330,7 +335,7 @@ static const char *rewritten_path(const struct http_request *r, char *buf, size_
     return buf;
 }
 
-int http_request_send_head(struct http_request *r, struct hup *up)
+int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
 {
     const struct h1_head *h = r->head;
     const struct cfg_http_route *a = r->d.actions;
@@ -344,6 +349,11 @@ int http_request_send_head(struct http_request *r, struct hup *up)
     const char *authority =
         a && a->rewrite.set && a->rewrite.authority ? a->rewrite.authority : r->view.authority;
     size_t n = 0;
+    char shadowed[512];
+    if (shadow) {
+        snprintf(shadowed, sizeof(shadowed), "%s-shadow", authority);
+        authority = shadowed;
+    }
     if (*authority)
         push(f, &n, "Host", authority);
     n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
@@ -371,7 +381,7 @@ int http_request_send_head(struct http_request *r, struct hup *up)
     if (rc == 0 && hbuf_pending(&r->body))
         rc = hup_send(up, r->body.data + r->body.off, hbuf_pending(&r->body));
     if (rc == 0 && r->req_complete && r->req_framing == HTTP_FRAME_CHUNKED &&
-        r->attempt > 0) /* the body was whole: its last chunk too */
+        (r->attempt > 0 || shadow)) /* the body was whole: its last chunk too */
         rc = hup_send(up, h1_last_chunk, strlen(h1_last_chunk));
 out:
     free(f);

@@ -38,7 +38,7 @@ struct http_request {
     bool is_head, upgrade, upgraded;
     bool req_complete; /* the whole request was read */
     bool down_keep_alive, up_keep_alive;
-    bool decided, attempt_open, faulted, retried, resp_head_sent, reported;
+    bool decided, attempt_open, faulted, retried, resp_head_sent, reported, mirrored;
     struct http_decision d;
     struct meshd_addr orig_dst;
     /* attempts */
@@ -68,9 +68,13 @@ int http_request_begin(struct http_request *r, const struct meshd_addr *orig_dst
 void http_request_prepare_route(struct http_request *r);
 /* The route's fault: a delay (ns, 0 none) or an abort status (0 none). */
 uint64_t http_request_fault(struct http_request *r, int *abort_status);
+/* True with probability ppm / 10^6 (Istio's percentages). */
+bool http_chance_ppm(uint32_t ppm);
 void http_request_start_try(struct http_request *r, uint64_t now);
-/* Formats this attempt's head and queues it with the body kept so far. */
-int http_request_send_head(struct http_request *r, struct hup *up);
+/* Formats this attempt's head and queues it with the body kept so far.
+ * `shadow`: a mirrored copy (Envoy's "-shadow" suffix on the authority),
+ * sent once the request is whole. */
+int http_request_send_head(struct http_request *r, struct hup *up, bool shadow);
 /* Body bytes from the downstream: framed to `up` (NULL: dropped) and
  * kept for a retry while they fit. */
 int http_request_body(struct http_request *r, struct hup *up, const char *data, size_t len);

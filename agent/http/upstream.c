@@ -26,7 +26,8 @@
 #include "hbone/pool.h"
 #include "http/internal.h"
 
-#define HUP_IDLE_TIMEOUT_NS (60ull * 1000000000) /* an idle upstream is closed after */
+#define HUP_IDLE_TIMEOUT_NS   (60ull * 1000000000) /* an idle upstream is closed after */
+#define HUP_MIRROR_TIMEOUT_NS (30ull * 1000000000) /* a mirror's response is waited for */
 
 /* --- byte queue --------------------------------------------------------- */
 
@@ -120,8 +121,24 @@ static void idle_unlink(struct hup *u)
     hp->stats.upstreams_idle = hp->nidle;
 }
 
+static void all_link(struct http_proxy *hp, struct hup *u)
+{
+    u->all_next = hp->all;
+    if (hp->all)
+        hp->all->all_prev = u;
+    hp->all = u;
+}
+
 static void hup_close(struct hup *u)
 {
+    struct http_proxy *hp = u->hp;
+    if (u->all_prev)
+        u->all_prev->all_next = u->all_next;
+    else if (hp->all == u)
+        hp->all = u->all_next;
+    if (u->all_next)
+        u->all_next->all_prev = u->all_prev;
+    u->all_next = u->all_prev = NULL;
     if (u->io.registered)
         loop_del(u->hp->loop, &u->io);
     if (u->io.fd >= 0)
@@ -138,10 +155,31 @@ static void hup_update_events(struct hup *u, bool read_paused)
     loop_set(u->hp->loop, &u->io, ev);
 }
 
+/* Someone waits for what this upstream reads: a session, or a mirror. */
+static bool busy(const struct hup *u)
+{
+    return u->owner || u->mirror;
+}
+
+/* A parse made progress: the session acts on it, or a mirror whose
+ * response is whole is done. */
+static void progress(struct hup *u)
+{
+    if (u->owner) {
+        hs_upstream_progress(u->owner, u);
+    } else if (u->mirror && u->mirror_done) {
+        u->mirror = false;
+        hup_release(u, true);
+    }
+}
+
 static void hup_fail(struct hup *u, int err)
 {
     u->broken = true;
-    if (u->owner)
+    if (u->mirror) {
+        u->mirror = false;
+        hup_close(u);
+    } else if (u->owner)
         hs_upstream_failed(u->owner, u, err);
     else
         hup_close(u);
@@ -150,7 +188,7 @@ static void hup_fail(struct hup *u, int err)
 static void hup_read(struct hup *u)
 {
     char buf[HTTP_IN_BUF];
-    for (int rounds = 0; rounds < 4 && u->owner && !u->broken; rounds++) {
+    for (int rounds = 0; rounds < 4 && busy(u) && !u->broken; rounds++) {
         ssize_t n = recv(u->io.fd, buf, sizeof(buf), 0);
         if (n < 0) {
             if (errno == EINTR)
@@ -164,8 +202,8 @@ static void hup_read(struct hup *u)
             u->eof = true;
             int rc = h1_parse_eof(u->resp);
             if (rc == H1_OK && h1_parser_idle(u->resp) && u->got_bytes) {
-                hs_upstream_progress(u->owner, u); /* an until-close body ended */
-                if (u->owner)
+                progress(u); /* an until-close body ended */
+                if (busy(u))
                     hup_fail(u, -EPIPE); /* a close between responses */
             } else {
                 hup_fail(u, -ECONNRESET);
@@ -174,7 +212,7 @@ static void hup_read(struct hup *u)
         }
         u->got_bytes = true;
         size_t off = 0;
-        while (off < (size_t)n && u->owner && !u->broken) {
+        while (off < (size_t)n && busy(u) && !u->broken) {
             size_t used = 0;
             int rc = h1_parse(u->resp, buf + off, (size_t)n - off, &used);
             off += used;
@@ -185,15 +223,15 @@ static void hup_read(struct hup *u)
                 hup_fail(u, -EPROTO);
                 return;
             }
-            hs_upstream_progress(u->owner, u);
-            if (rc == H1_PAUSED && u->owner && !u->broken) {
+            progress(u);
+            if (rc == H1_PAUSED && busy(u) && !u->broken) {
                 h1_parser_resume(u->resp);
                 continue;
             }
             if (rc == H1_PAUSED)
                 break; /* the session let go of it, or paused reading */
         }
-        if (off < (size_t)n && u->owner == NULL) {
+        if (off < (size_t)n && !busy(u)) {
             /* Bytes past the end of the response nobody asked for: the
              * connection cannot be trusted for another request. */
             u->broken = true;
@@ -209,7 +247,7 @@ static void hup_read(struct hup *u)
 static void hup_on_event(struct loop_io *io, uint32_t events)
 {
     struct hup *u = container_of(io, struct hup, io);
-    if (!u->owner) { /* idle: the server closed it, or spoke unasked */
+    if (!busy(u)) { /* idle: the server closed it, or spoke unasked */
         if (u->in_idle) {
             idle_unlink(u);
             hup_close(u);
@@ -232,12 +270,12 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
             hup_fail(u, rc);
             return;
         }
-        if (!hbuf_pending(&u->out))
+        if (!hbuf_pending(&u->out) && u->owner)
             hs_upstream_progress(u->owner, u); /* room again: read more of the request */
     }
-    if (u->owner && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+    if (busy(u) && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         hup_read(u);
-    if (u->owner && !u->broken)
+    if (busy(u) && !u->broken)
         hup_update_events(u, false);
 }
 
@@ -316,7 +354,20 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
         return rc;
     }
     hp->stats.upstreams_opened++;
+    all_link(hp, u);
     *out = u;
+    return 0;
+}
+
+int hup_mirror(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+               struct hup **out)
+{
+    int rc = hup_acquire(hp, r, pod, NULL, out);
+    if (rc)
+        return rc;
+    (*out)->mirror = true;
+    (*out)->mirror_done = false;
+    (*out)->started_ns = loop_now_ns();
     return 0;
 }
 
@@ -337,6 +388,7 @@ int hup_adopt(struct http_proxy *hp, int fd, struct hup **out)
         free(u);
         return rc;
     }
+    all_link(hp, u);
     *out = u;
     return 0;
 }
@@ -387,6 +439,13 @@ void hup_release(struct hup *u, bool reusable)
 
 void hups_expire(struct http_proxy *hp, uint64_t now_ns)
 {
+    for (struct hup *u = hp->all, *next; u; u = next) {
+        next = u->all_next;
+        if (u->mirror && now_ns - u->started_ns > HUP_MIRROR_TIMEOUT_NS) {
+            u->mirror = false; /* nobody waits for a mirror's answer for long */
+            hup_close(u);
+        }
+    }
     struct hup *u = hp->idle;
     while (u) {
         struct hup *next = u->idle_next;
@@ -408,17 +467,24 @@ void hups_free(struct http_proxy *hp)
 }
 
 /* The HBONE pool's stream end for an upstream's tunnel: its socket pair
- * end sees EOF (or a reset) at the same time, which is how the session
- * learns; nothing else to do but log a refusal. */
+ * end sees EOF (or a reset) right after, which is how the session learns
+ * that it failed; what this adds is why. `stream_ctx` is only compared
+ * with the live upstreams, never followed: the upstream may be gone. */
 void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                                const struct hbone_stream_stats *stats)
 {
-    (void)ctx;
+    struct http_proxy *hp = ctx;
     (void)st;
-    (void)stream_ctx;
     if (stats->app_fd >= 0) /* a pool that gives sockets back: ours is done */
         close(stats->app_fd);
-    if (stats->status && stats->status != 200)
-        log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
-                        err);
+    if (!hp || !stats->status || stats->status == 200)
+        return;
+    for (struct hup *u = hp->all; u; u = u->all_next) {
+        if (u == stream_ctx) {
+            u->denied = stats->status == 401;
+            break;
+        }
+    }
+    log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
+                    err);
 }

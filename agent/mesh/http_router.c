@@ -5,6 +5,7 @@
  * for an L4 connection (mesh_route_service: the cluster's load balancer,
  * its load and outlier state, HBONE into the mesh or plain TCP out of
  * it), now once per request. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,4 +115,32 @@ void mesh_http_route(void *ctx, const struct pod *src, const struct meshd_addr *
     mesh_route_to_workload(m, snap, src, NULL, orig_dst, &d->route);
     if (d->route.action == OUTBOUND_PASSTHROUGH)
         d->route.target = *orig_dst;
+}
+
+void mesh_http_mirror(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
+                      const struct cfg_destination *dest, struct outbound_route *out)
+{
+    struct mesh *m = ctx;
+    mesh_refuse(out, RESP_FLAG_NR);
+    const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
+    if (!src->identity || !snap)
+        return;
+    struct route_source rs = mesh_source_of(snap, src);
+    const struct cfg_vip *vip = route_vip(snap, &rs, orig_dst);
+    if (!vip)
+        return; /* mirrors are a service's: the request was for one */
+    /* The mirror's host and subset as a route with it as its only
+     * destination: the same lookup a routed request gets. */
+    struct route_cluster *c = &m->scratch;
+    route_begin(snap, &rs, vip->svc, ntohs(orig_dst->port), c);
+    struct cfg_route_destination one = {.dest = *dest, .weight = 100, .has_weight = true};
+    struct cfg_route only = {.http = true, .dest = &one, .ndest = 1};
+    size_t index;
+    if (route_pick(snap, c, &only, &m->rng, &index) != NULL)
+        return;
+    route_fill_endpoints(snap, c, rs.ns);
+    c->route = NULL;
+    out->action = OUTBOUND_PASSTHROUGH;
+    out->avoid_endpoint = -1;
+    mesh_route_service(m, snap, src, orig_dst, c, out);
 }

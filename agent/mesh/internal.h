@@ -22,7 +22,7 @@ struct mesh {
     long cert_ttl_s;
     struct hbone_pool *pool;
     struct hbone_pool *http_pool; /* the HTTP carrier's upstream tunnels */
-    void *http;                   /* borrowed: the HTTP carrier */
+    struct http_proxy *http;      /* borrowed: the HTTP carrier its pool reports to */
     struct hbone_inbound *server;
     struct cfg_store *config; /* borrowed; NULL: route to enrolled pods only */
     struct clusters *clusters;

@@ -201,7 +201,8 @@ static void pool_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
 static void http_pool_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                                   const struct hbone_stream_stats *stats)
 {
-    http_proxy_on_stream_done(ctx, st, stream_ctx, err, stats);
+    struct mesh *m = ctx;
+    http_proxy_on_stream_done(m->http, st, stream_ctx, err, stats);
 }
 
 int mesh_hbone_attach(void *ctx, struct pod *pod)
@@ -269,7 +270,7 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
      * stream's socket closing, so nothing is given back. */
     struct hbone_pool_opts hpo = po;
     hpo.on_stream_done = http_pool_stream_done;
-    hpo.stream_ctx = NULL;
+    hpo.stream_ctx = m;
     hpo.give_back = false;
     struct hbone_inbound_opts io = {.port = MESHD_PORT_HBONE,
                                     .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
@@ -346,6 +347,11 @@ struct hbone_pool *mesh_pool(const struct mesh *m)
 struct hbone_pool *mesh_http_pool(const struct mesh *m)
 {
     return m->http_pool;
+}
+
+void mesh_set_http(struct mesh *m, struct http_proxy *hp)
+{
+    m->http = hp;
 }
 
 void mesh_set_outbound(struct mesh *m, void *outbound)

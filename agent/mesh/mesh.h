@@ -76,6 +76,9 @@ struct hbone_pool *mesh_pool(const struct mesh *m);
 /* The HTTP carrier's side (mesh/http_router.c): its HBONE pool, the
  * protocol a destination speaks, and the route of each request. */
 struct hbone_pool *mesh_http_pool(const struct mesh *m);
+struct http_proxy;
+/* The carrier its pool reports stream ends to (NULL: none any more). */
+void mesh_set_http(struct mesh *m, struct http_proxy *hp);
 struct http_decision;
 struct http_request_view;
 /* enum http_proto (route/http_route.h) of a captured connection to
@@ -83,6 +86,10 @@ struct http_request_view;
 int mesh_protocol(void *m, const struct pod *src, const struct meshd_addr *orig_dst);
 void mesh_http_route(void *m, const struct pod *src, const struct meshd_addr *orig_dst,
                      const struct http_request_view *req, struct http_decision *d);
+/* Where a request's mirrored copy to `dest` goes (REFUSE: nowhere). */
+struct cfg_destination;
+void mesh_http_mirror(void *m, const struct pod *src, const struct meshd_addr *orig_dst,
+                      const struct cfg_destination *dest, struct outbound_route *out);
 
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;

@@ -102,6 +102,16 @@ static void http_router_route(void *user, const struct pod *pod, const struct me
     ob->opts.http_route(ob->opts.route_ctx, pod, orig, req, d);
 }
 
+static void http_router_mirror(void *user, const struct pod *pod, const struct meshd_addr *orig,
+                               const struct cfg_destination *dest, struct outbound_route *out)
+{
+    struct outbound *ob = ((struct outbound_pod *)user)->ob;
+    if (ob->opts.http_mirror)
+        ob->opts.http_mirror(ob->opts.route_ctx, pod, orig, dest, out);
+    else
+        out->action = OUTBOUND_REFUSE;
+}
+
 static void http_router_report(void *user, struct http_request_record *r,
                                const struct conn_record *conn, const struct http_decision *d)
 {
@@ -113,6 +123,7 @@ static void http_router_report(void *user, struct http_request_record *r,
 static const struct http_router http_router = {.pod = router_pod,
                                                .route = http_router_route,
                                                .free = router_free,
+                                               .mirror = http_router_mirror,
                                                .report = http_router_report,
                                                .release = router_release};
 

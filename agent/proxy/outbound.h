@@ -11,6 +11,7 @@
 #include "proxy/outbound_route.h"
 
 struct capture;
+struct cfg_destination;
 struct conn_record;
 struct http_decision;
 struct http_proxy;
@@ -46,6 +47,8 @@ struct outbound_opts {
     int (*protocol)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst);
     void (*http_route)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
                        const struct http_request_view *req, struct http_decision *d);
+    void (*http_mirror)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
+                        const struct cfg_destination *dest, struct outbound_route *out);
     void (*http_report)(void *ctx, struct http_request_record *r, const struct conn_record *conn,
                         const struct http_decision *d);
     void *http_report_ctx;

@@ -72,14 +72,20 @@ def read_reply(c):
             return line
 
 
+_pending = {}  # bytes read past a line, per socket
+
+
 def read_line(c):
-    buf = b""
-    while not buf.endswith(b"\n"):
+    buf = _pending.pop(c.fileno(), b"")
+    while b"\n" not in buf:
         data = c.recv(256)
         if not data:
             break
         buf += data
-    return buf.decode(errors="replace").strip()
+    line, sep, rest = buf.partition(b"\n")
+    if rest:
+        _pending[c.fileno()] = rest
+    return line.decode(errors="replace").strip()
 
 
 def count(addr, port, n, gap_ms=0):
@@ -93,6 +99,7 @@ def count(addr, port, n, gap_ms=0):
         try:
             with connect(addr, port) as c:
                 name = read_line(c)
+                _pending.pop(c.fileno(), None)
                 tally[name or "failed"] = tally.get(name or "failed", 0) + 1
         except OSError:
             tally["failed"] += 1
