@@ -555,6 +555,12 @@ static void test_retry_on_unapplied_policy_warns(void **state)
     assert_int_equal(l.vs->routes[0].http_ext->retries.retry_on, 0);
     assert_true(l.diags.counts[CFG_WARNING] >= 1);
     unload(&l);
+    /* An empty retryOn is unset: the default policy. */
+    load(&l, VS_HEAD "  http:\n" RT "    retries: {attempts: 1, retryOn: ''}\n");
+    assert_int_equal(l.diags.counts[CFG_ERROR], 0);
+    assert_true(l.vs->routes[0].http_ext->retries.retry_on & CFG_RETRY_CONNECT_FAILURE);
+    assert_int_equal(l.vs->routes[0].http_ext->retries.retriable_codes[0], 503);
+    unload(&l);
 }
 
 /* An empty uri prefix is Envoy's catch-all; withoutHeaders' regex "*" is
