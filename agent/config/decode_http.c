@@ -240,6 +240,11 @@ static void decode_header_matches(struct cfg_dec *d, const struct ynode *v, cons
         struct cfg_header_match *h = &all[n++];
         /* Query parameters are case-sensitive; header names are not. */
         h->name = header_names ? lower_dup(d, k) : arena_strdup(d->arena, k);
+        if (!h->name) {
+            dec_error(d, val, "out of memory");
+            n--;
+            continue;
+        }
         /* withoutHeaders' regex "*" is presence, not a regex (Istio). */
         const struct ynode *re = ymap_get(val, "regex");
         if (is(field, "withoutHeaders") && val->type == YNODE_MAP && val->map.n == 1 &&
@@ -303,6 +308,8 @@ static void decode_matches(struct cfg_dec *d, const struct ynode *v, struct cfg_
     size_t n;
     struct cfg_match *mt = dec_seq(d, v, "match", sizeof(*mt), &n);
     struct cfg_http_match *hm = mt ? arena_array(d->arena, n ? n : 1, sizeof(*hm)) : NULL;
+    if (mt && !hm)
+        dec_error(d, v, "out of memory");
     if (!hm)
         return;
     size_t m = dec_push(d, "match");
@@ -408,6 +415,8 @@ static void decode_destinations(struct cfg_dec *d, const struct ynode *v, struct
     size_t n;
     struct cfg_route_destination *rd = dec_seq(d, v, "route", sizeof(*rd), &n);
     struct cfg_headers *hd = rd ? arena_array(d->arena, n ? n : 1, sizeof(*hd)) : NULL;
+    if (rd && !hd)
+        dec_error(d, v, "out of memory");
     if (!hd)
         return;
     bool any = false;

@@ -54,8 +54,8 @@ static const struct {
 static void decode_retry_on(struct cfg_dec *d, const struct ynode *v, struct cfg_http_retry *rt)
 {
     const char *s = NULL;
-    if (!dec_str(d, v, "retryOn", &s) || !s)
-        return;
+    if (!dec_str(d, v, "retryOn", &s) || !s || !*s)
+        return; /* "" is unset: Istio's default policy */
     size_t m = dec_push(d, "retryOn"), parts = 1;
     for (const char *p = s; *p; p++)
         parts += *p == ',';
@@ -109,7 +109,7 @@ static void decode_retries(struct cfg_dec *d, const struct ynode *n, struct cfg_
             policy = true;
         } else if (is(k, "retryOn")) {
             decode_retry_on(d, v, rt);
-            policy = true;
+            policy |= !ynode_is_null(v) && !(v->type == YNODE_SCALAR && !v->scalar.len);
         } else if (is(k, "retryRemoteLocalities")) {
             bool b;
             dec_bool(d, v, k, &b);

@@ -483,6 +483,68 @@ static void test_re2_syntax_loads(void **state)
     }
 }
 
+static bool has_diag(const struct loaded *l, enum cfg_level level, const char *says)
+{
+    for (size_t i = 0; i < l->diags.n; i++)
+        if (l->diags.v[i].level == level && strstr(l->diags.v[i].message, says))
+            return true;
+    return false;
+}
+
+/* directResponse bodies: an error past 1 MB, a warning past 100 KB. */
+static void test_direct_response_body_size(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t len;
+        enum cfg_level level;
+        const char *says;
+    } sizes[] = {
+        {1024 * 1024 + 1, CFG_ERROR, "must be less than 1MB"},
+        {100 * 1024 + 1, CFG_WARNING, "large direct_responses may impact"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        size_t cap = sizes[i].len + 512;
+        char *yaml = malloc(cap);
+        assert_non_null(yaml);
+        int n = snprintf(yaml, cap,
+                         "%s  http:\n  - directResponse: {status: 200, body: {string: ", VS_HEAD);
+        memset(yaml + n, 'x', sizes[i].len);
+        snprintf(yaml + n + sizes[i].len, cap - (size_t)n - sizes[i].len, "}}\n");
+        struct loaded l;
+        load(&l, yaml);
+        assert_true(has_diag(&l, sizes[i].level, sizes[i].says));
+        if (sizes[i].level == CFG_WARNING)
+            assert_int_equal(l.vs->routes[0].http_ext->direct.body_len, sizes[i].len);
+        else
+            assert_null(l.vs);
+        unload(&l);
+        free(yaml);
+    }
+}
+
+/* A percentage that is not a number is an error; an abort without an error
+ * type is a warning (Istio's AppendWarningf) and injects nothing; a delay
+ * without fixedDelay delays nothing. */
+static void test_fault_without_effect(void **state)
+{
+    (void)state;
+    struct loaded l;
+    load(&l,
+         VS_HEAD "  http:\n" RT "    fault: {delay: {fixedDelay: 1s, percentage: {value: x}}}\n");
+    assert_true(has_diag(&l, CFG_ERROR, "percentage.value: expected a number"));
+    assert_null(l.vs);
+    unload(&l);
+    load(&l,
+         VS_HEAD "  http:\n" RT
+                 "    fault: {abort: {percentage: {value: 5}}, delay: {percentage: {value: 5}}}\n");
+    assert_int_equal(l.diags.counts[CFG_ERROR], 0);
+    assert_true(has_diag(&l, CFG_WARNING, "abort configured, but error type not set"));
+    assert_false(l.vs->routes[0].http_ext->fault.abort_set);
+    assert_false(l.vs->routes[0].http_ext->fault.delay_set);
+    unload(&l);
+}
+
 /* Retry policies Envoy knows and meshd does not apply load, with a warning. */
 static void test_retry_on_unapplied_policy_warns(void **state)
 {
@@ -492,6 +554,12 @@ static void test_retry_on_unapplied_policy_warns(void **state)
     assert_int_equal(l.diags.counts[CFG_ERROR], 0);
     assert_int_equal(l.vs->routes[0].http_ext->retries.retry_on, 0);
     assert_true(l.diags.counts[CFG_WARNING] >= 1);
+    unload(&l);
+    /* An empty retryOn is unset: the default policy. */
+    load(&l, VS_HEAD "  http:\n" RT "    retries: {attempts: 1, retryOn: ''}\n");
+    assert_int_equal(l.diags.counts[CFG_ERROR], 0);
+    assert_true(l.vs->routes[0].http_ext->retries.retry_on & CFG_RETRY_CONNECT_FAILURE);
+    assert_int_equal(l.vs->routes[0].http_ext->retries.retriable_codes[0], 503);
     unload(&l);
 }
 
@@ -545,6 +613,8 @@ int main(void)
         cmocka_unit_test(test_istio_http_validation_rules_refuse_the_resource),
         cmocka_unit_test(test_regex_too_long_is_refused),
         cmocka_unit_test(test_re2_syntax_loads),
+        cmocka_unit_test(test_direct_response_body_size),
+        cmocka_unit_test(test_fault_without_effect),
         cmocka_unit_test(test_retry_on_unapplied_policy_warns),
         cmocka_unit_test(test_empty_uri_prefix_and_without_star),
         cmocka_unit_test(test_jwt_claim_header_match_loads),
