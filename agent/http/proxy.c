@@ -339,6 +339,7 @@ static void hs_note_upstream(struct hs *s, const struct outbound_route *r)
         rec->hbone = r->key.dst;
         snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", r->key.dst_id);
     }
+    conn_mark_open(s->c); /* once: the TCP metrics' labels are this upstream's */
 }
 
 /* One attempt: route (again, avoiding the endpoint that failed), then
@@ -735,7 +736,8 @@ int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd
         return -ENOMEM;
     s->c = c;
     snprintf(s->who, sizeof(s->who), "%s", conn_record(c)->pod);
-    s->io.fd = conn_take_fd(c);
+    s->io.fd = conn_detach_fd(c); /* reported open at its first request, routed */
+    conn_record(c)->per_request = true;
     int rc = hs_link(s);
     if (rc) {
         close_with_reset(s->io.fd);
@@ -767,6 +769,8 @@ int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_f
         return rc;
     }
     s->c = c;
+    if (c)
+        conn_record(c)->per_request = true;
     s->inbound = true;
     snprintf(s->who, sizeof(s->who), "%s", who);
     s->io.fd = down_fd;

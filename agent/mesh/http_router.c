@@ -19,7 +19,11 @@
 int mesh_protocol(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst)
 {
     struct mesh *m = ctx;
-    (void)src;
+    /* A pod without an identity is refused whole (DENY), and meshd's own
+     * ports are never an app's: both stay on the L4 path, which refuses
+     * them as it always did. */
+    if (!src->identity || meshd_port_in_pod(ntohs(orig_dst->port)))
+        return PROTO_TCP;
     const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
     return snap ? (int)http_dest_protocol(snap, orig_dst) : PROTO_TCP;
 }

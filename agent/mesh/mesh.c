@@ -321,8 +321,12 @@ void mesh_set_config(struct mesh *m, struct cfg_store *config)
 
 void mesh_get_stats(const struct mesh *m, struct mesh_stats *st)
 {
-    struct hbone_pool_stats ps;
+    struct hbone_pool_stats ps, hps;
     hbone_pool_get_stats(m->pool, &ps);
+    hbone_pool_get_stats(m->http_pool, &hps); /* the HTTP carrier's tunnels count too */
+    ps.sessions_opened += hps.sessions_opened;
+    ps.sessions_reused += hps.sessions_reused;
+    ps.sessions += hps.sessions;
     st->renewals = m->renewals;
     st->sessions_opened = ps.sessions_opened;
     st->sessions_reused = ps.sessions_reused;

@@ -176,6 +176,13 @@ int conn_app_fd(const struct conn *c)
     return c->down_fd;
 }
 
+int conn_detach_fd(struct conn *c)
+{
+    int fd = c->down_fd;
+    c->down_fd = -1;
+    return fd;
+}
+
 int conn_take_fd(struct conn *c)
 {
     int fd = c->down_fd;

@@ -92,6 +92,10 @@ int conn_take_fd(struct conn *c);
  * ends the record as for any relayed connection (UC, DC). */
 void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
                     uint64_t bytes_received);
+/* conn_take_fd() for a carrier that reports the connection open later,
+ * once it knows where it goes (the HTTP carrier, at its first request:
+ * the record's labels are then the upstream's). */
+int conn_detach_fd(struct conn *c);
 /* The connection now carries bytes (an HBONE server answering 200). */
 void conn_mark_open(struct conn *c);
 /* Ends a connection carried elsewhere, or one whose attempts all failed

@@ -235,6 +235,7 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
     is->c = c;
     is->hi = hi;
     is->http = http;
+    rec->per_request = http; /* before it opens: its requests are what is counted */
     is->hs = hs;
     is->next = hs->streams;
     if (hs->streams)

@@ -131,6 +131,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         conn_forward(c, pod->netns_fd, NULL, &from, NULL);
         return;
     }
+    conn_record(c)->per_request = true; /* before it opens: its requests are counted */
     int rc = conn_connect(c, pod->netns_fd, &dst, &from, NULL, on_app_connected, ib);
     if (rc)
         conn_refuse(c, rc, RESP_FLAG_UF);

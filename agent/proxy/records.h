@@ -3,6 +3,7 @@
 #ifndef MESHD_PROXY_RECORDS_H
 #define MESHD_PROXY_RECORDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct conn_record {
     enum conn_state state;
     int error;                    /* errno of the failure, 0 otherwise */
     enum resp_flag response_flag; /* named by resp_flag_name() where it is shown */
+    bool per_request;             /* carried by the HTTP carrier: its requests are logged */
     char peer_identity[256];      /* SPIFFE id of the mTLS peer, "" for plaintext */
     struct meshd_addr hbone;      /* the HBONE address used, family 0 if none */
     /* Outbound routing: the endpoint chosen and where its bookkeeping

@@ -77,6 +77,8 @@ static void labels_of(const struct conn_telemetry *t, const struct conn_record *
 
 void conn_telemetry_opened(struct conn_telemetry *t, const struct conn_record *rec)
 {
+    if (rec->per_request)
+        return; /* its requests are counted (istio_requests_*), as Envoy's HTTP filters do */
     struct tcp_labels l;
     labels_of(t, rec, &l);
     tcp_metrics_opened(t->tcp, &l, loop_now_ns());
@@ -128,6 +130,11 @@ static void access_log_line(struct conn_telemetry *t, const struct conn_record *
 
 void conn_telemetry_closed(struct conn_telemetry *t, const struct conn_record *rec)
 {
+    if (rec->per_request) {
+        /* A connection carried request by request: its requests were
+         * counted and logged (istio_requests_*), not the connection. */
+        return;
+    }
     struct tcp_labels l;
     labels_of(t, rec, &l);
     /* Istio counts from the destination's view whatever the reporter:

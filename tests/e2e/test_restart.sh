@@ -159,7 +159,9 @@ denied() { http_get "2,2" "http://${POD_IP4[2,1]}:8080/"; }
 plain() { http_get "1,2" "http://${POD_IP4[2,1]}:8080/"; }
 t_begin "mesh before the rollout"
 t_expect_eq "$(mtls)" 200 "mTLS pod-1-1 -> pod-2-1"
-t_expect_eq "$(denied)" 000 "pod-2-2 denied by the policy"
+# An HTTP client in the mesh is answered by its own agent (issue 15): 403
+# when the destination's policy refuses, 503 when nothing serves it.
+t_expect_eq "$(denied)" 403 "pod-2-2 denied by the policy (its agent answers 403)"
 t_expect_eq "$(plain)" 000 "plaintext refused (STRICT)"
 identity=$(meshctl_at 2 -o json pods | jq -r '.[] | select(.name == "pod-2-1") | .identity')
 t_expect_eq "$identity" "spiffe://cluster.local/ns/default/sa/sa-2-1" "pod-2-1 has its identity"
@@ -180,7 +182,7 @@ wait "$during" || true
 t_expect_eq "$(cat "$E2E_TMP/big.code")" 200 "the transfer completed"
 t_expect_eq "$(stat -c %s "$E2E_TMP/big.out")" $((20 * 65536)) "every byte arrived"
 t_expect_eq "$(cmp -s "$E2E_TMP/big.out" "$E2E_TMP/big.expected" && echo same)" same "intact"
-t_expect_eq "$(cat "$E2E_TMP/during.code")" 000 "a new connection during the drain is refused"
+t_expect_eq "$(cat "$E2E_TMP/during.code")" 503 "a new connection during the drain is refused (503 from the client's agent)"
 drain_line=$(grep -o 'draining: listeners closed, [0-9]* open connections\? get up to 10 s' "${MESHD_LOG[2]}" || true)
 t_expect_ok "the drain began with the transfer open ($drain_line)" grep -qE ' [1-9][0-9]* open' <<<"$drain_line"
 t_expect_not_contains "$(cat "${MESHD_LOG[2]}")" "drain period over" "it ended when the transfer did"
@@ -191,7 +193,7 @@ t_expect_eq "$(ls "$pin2" | grep -c '^link_')" 3 "cgroup links stay pinned"
 t_expect_eq "$(ls "$pin2" | grep -c '^inbound_')" 2 "both pods' sk_lookup links stay pinned"
 t_expect_eq "$(jq length "$E2E_TMP/state-2/pods.json")" 2 "pods.json kept"
 t_expect_eq "$(plain)" 000 "plaintext to the STRICT pod refused"
-t_expect_eq "$(mtls)" 000 "mTLS refused too: nothing serves the pod"
+t_expect_eq "$(mtls)" 503 "mTLS refused too: nothing serves the pod (503 from the client's agent)"
 before=$(grep -c '"GET / ' "$E2E_TMP/http-1-2-8080.log" || true)
 t_expect_eq "$(http_get "2,2" "http://${POD_IP4[1,2]}:8080/")" 000 "an enrolled pod's outbound connect is refused"
 t_expect_eq "$(grep -c '"GET / ' "$E2E_TMP/http-1-2-8080.log" || true)" "$before" "not sent direct"
@@ -202,7 +204,7 @@ t_expect_eq "$(meshctl_at 2 -o json pods | jq -r '[.[].name] | sort | join(",")'
 t_expect_eq "$(meshctl_at 2 -o json pods | jq -r '.[] | select(.name == "pod-2-1") | .identity')" \
     "$identity" "with the same identity"
 t_expect_eq "$(mtls)" 200 "mTLS pod-1-1 -> pod-2-1 (HBONE server restored)"
-t_expect_eq "$(denied)" 000 "pod-2-2 still denied"
+t_expect_eq "$(denied)" 403 "pod-2-2 still denied"
 t_expect_eq "$(plain)" 000 "plaintext still refused"
 t_expect_eq "$(connections_json 2 | jq -r --arg ip "${POD_IP4[1,2]}" \
     '[.[] | select(.direction == "inbound" and (.src | startswith($ip + ":")))][-1].response_flags')" \

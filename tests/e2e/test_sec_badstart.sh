@@ -68,7 +68,9 @@ legit_loop() {
 
 t_begin "the good configuration is enforced"
 t_expect_eq "$(legit)" 200 "pod-1-1 (sa-1-1) over mTLS"
-t_expect_eq "$(wrong_identity)" 000 "pod-2-2 (sa-2-2) denied by the policy"
+# Mesh clients speak HTTP: their own agent answers a refused tunnel 403
+# (issue 15); plaintext clients are reset.
+t_expect_eq "$(wrong_identity)" 403 "pod-2-2 (sa-2-2) denied by the policy"
 t_expect_eq "$(plaintext)" 000 "plaintext refused (STRICT)"
 good_version=$(config_field .version)
 t_expect_eq "$(config_field .persisted_version)" "$good_version" "the applied version is persisted"
@@ -94,7 +96,7 @@ plain_denials=$(denials ".src | startswith(\"${POD_IP4[1,2]}:\")")
 t_expect_eq "$(plaintext)" 000 "attack: plaintext to the STRICT pod is refused"
 t_expect_eq "$(denials ".src | startswith(\"${POD_IP4[1,2]}:\")")" "$((plain_denials + 1))" "by STRICT at 15006 (DENY)"
 id_denials=$(denials '.peer_identity == "spiffe://cluster.local/ns/default/sa/sa-2-2"')
-t_expect_eq "$(wrong_identity)" 000 "attack: the identity the policy does not allow is denied"
+t_expect_eq "$(wrong_identity)" 403 "attack: the identity the policy does not allow is denied"
 t_expect_eq "$(denials '.peer_identity == "spiffe://cluster.local/ns/default/sa/sa-2-2"')" \
     "$((id_denials + 1))" "by the AuthorizationPolicy (DENY)"
 wait "$loop_pid"
@@ -109,7 +111,7 @@ t_expect_eq "$(config_field .version)" "$good_version" "the same content, the sa
 t_expect_eq "$(ready_code)" 200 "ready"
 t_expect_eq "$(legit)" 200 "legitimate traffic"
 t_expect_eq "$(plaintext)" 000 "plaintext still refused"
-t_expect_eq "$(wrong_identity)" 000 "the wrong identity still denied"
+t_expect_eq "$(wrong_identity)" 403 "the wrong identity still denied"
 
 t_begin "first start with a broken file, pods restored, nothing persisted: inbound refused"
 topo_kill "${MESHD_PID[2]}" TERM
@@ -127,7 +129,7 @@ plain_denials=$(denials ".src | startswith(\"${POD_IP4[1,2]}:\")")
 t_expect_eq "$(plaintext)" 000 "attack: plaintext refused (an empty config would be PERMISSIVE)"
 t_expect_eq "$(denials ".src | startswith(\"${POD_IP4[1,2]}:\")")" "$((plain_denials + 1))" "refused with DENY"
 t_expect_eq "$(wrong_identity)" 000 "attack: the wrong identity refused (an empty config would allow all)"
-t_expect_eq "$(legit)" 000 "nothing is allowed in until a configuration loads"
+t_expect_eq "$(legit)" 403 "nothing is allowed in until a configuration loads"
 
 t_begin "the first good load opens what the policy allows"
 put_security "$security_yaml"
@@ -136,7 +138,7 @@ t_expect_eq "$(config_field .fail_closed)" false "no longer fail closed"
 t_expect_eq "$(ready_code)" 200 "ready"
 t_expect_eq "$(legit)" 200 "legitimate traffic"
 t_expect_eq "$(plaintext)" 000 "plaintext refused (STRICT)"
-t_expect_eq "$(wrong_identity)" 000 "the wrong identity denied"
+t_expect_eq "$(wrong_identity)" 403 "the wrong identity denied"
 t_expect_eq "$(config_field .persisted_version)" "$good_version" "and persisted again"
 
 meshd_check_logs

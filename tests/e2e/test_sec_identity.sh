@@ -74,7 +74,7 @@ t_expect_eq "$(jq -r .peer_identity <<<"$out")" "spiffe://cluster.local/ns/defau
     "the client verified the server's real identity"
 
 t_begin "policies follow the Pod object, not a WorkloadEntry naming its IP"
-t_expect_eq "$(http_get "1,2" "http://${POD_IP4[2,1]}:8080/")" 000 "sa-1-2 is not allowed by the pod's ALLOW policy"
+t_expect_eq "$(http_get "1,2" "http://${POD_IP4[2,1]}:8080/")" 403 "sa-1-2 is not allowed by the pod's ALLOW policy (its agent answers 403)"
 t_expect_eq "$(http_get "1,1" "http://${POD_IP4[2,1]}:8080/")" 200 "sa-1-1 still is"
 t_expect_eq "$(ip netns exec "${POD_NS[2,2]}" curl -s -o /dev/null -m 5 -w '%{http_code}' \
     "http://${POD_IP4[2,1]}:8080/" || true)" 000 "the pod's STRICT PeerAuthentication refuses plaintext"
