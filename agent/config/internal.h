@@ -79,6 +79,13 @@ int cfg_authz_compile(struct cfg_snapshot *s);
 /* Analyzers shared between analyze.c and analyze_conflicts.c. */
 bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or "mesh" */
 void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
+/* PeerAuthentication, AuthorizationPolicy, Telemetry, namespaces (analyze_security.c). */
+void cfg_analyze_security(const struct cfg_snapshot *s, struct cfg_diags *diags);
+
+/* Every resource of a kind, as `const type *var`. */
+#define CFG_FOR_EACH(s, kind, type, var)                                                           \
+    for (size_t i_##var = 0; i_##var < cfg_count((s), (kind)); i_##var++)                          \
+        for (const type *var = cfg_at((s), (kind), i_##var); var; var = NULL)
 
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);

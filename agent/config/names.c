@@ -3,6 +3,7 @@
  * config file (and policy/, route/, telemetry/) may use them without a
  * cycle (docs/ARCHITECTURE.md, "Dependency order"). */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -86,4 +87,13 @@ const char *cfg_lb_name(enum cfg_lb lb)
                                         "consistentHash(useSourceIp)",
                                         "consistentHash(L7)"};
     return (unsigned)lb < sizeof(names) / sizeof(names[0]) ? names[lb] : "?";
+}
+
+void cfg_labels_format(const struct cfg_labels *l, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < l->n && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? "," : "", l->v[i].key,
+                                l->v[i].value);
 }
