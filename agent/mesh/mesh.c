@@ -305,9 +305,7 @@ static void route_service(struct mesh *m, const struct cfg_snapshot *snap, const
                                            .keepalive_interval_s = pool->keepalive_interval_s,
                                            .keepalive_probes = pool->keepalive_probes};
     /* Counted now, released by mesh_conn_closed() when the record ends. */
-    cs->active++;
-    if (slot[pick] >= 0)
-        cs->eps[slot[pick]].active++;
+    cluster_acquire(cs, slot[pick]);
     out->cluster = cs;
     out->endpoint = slot[pick];
     out->service = c->svc->fqdn; /* valid for the call: the record copies it */
@@ -382,27 +380,14 @@ size_t mesh_revalidate(struct mesh *m)
 static void release_attempt(struct mesh *m, struct cluster_state *cs, int32_t endpoint,
                             const struct outlier_config *oc, bool failed)
 {
-    if (cs->active)
-        cs->active--;
-    if (endpoint < 0 || (uint32_t)endpoint >= cs->neps)
+    if (!cluster_release(cs, endpoint, oc, failed, loop_now_ns()))
         return;
-    struct endpoint_state *ep = &cs->eps[endpoint];
-    if (ep->active)
-        ep->active--;
-    if (!oc->enabled)
-        return;
-    size_t ejected = 0;
-    uint64_t now = loop_now_ns();
-    for (uint32_t i = 0; i < cs->neps; i++)
-        ejected += outlier_is_ejected(&cs->eps[i].outlier, now);
-    if (outlier_report(&ep->outlier, oc, !failed, cs->neps, ejected, now)) {
-        cs->ejections++;
-        m->ejections++;
-        char a[ADDR_STRLEN];
-        log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
-                 addr_format(&ep->addr, a, sizeof(a)), oc->consecutive_errors,
-                 ep->outlier.ejections, ep->outlier.ejections == 1 ? "" : "s");
-    }
+    const struct endpoint_state *ep = &cs->eps[endpoint];
+    m->ejections++;
+    char a[ADDR_STRLEN];
+    log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
+             addr_format(&ep->addr, a, sizeof(a)), oc->consecutive_errors, ep->outlier.ejections,
+             ep->outlier.ejections == 1 ? "" : "s");
 }
 
 void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
