@@ -225,18 +225,6 @@ static void keep_other(struct cfg_load *L, const char *kind, const char *api,
         cfg_list_push(&L->s->others, o);
 }
 
-const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
-                                       const char *group, const char *ns, const char *name)
-{
-    for (size_t i = 0; i < s->others.n; i++) {
-        const struct cfg_other *o = s->others.v[i];
-        if (strcmp(o->kind, kind) == 0 && strcmp(o->group, group) == 0 &&
-            strcmp(o->name, name) == 0 && (!ns || strcmp(o->ns ? o->ns : "default", ns) == 0))
-            return o;
-    }
-    return NULL;
-}
-
 /* The API groups whose kinds meshd decodes: an unknown kind or version
  * there is a mistake Kubernetes would refuse too (the CRD does not serve
  * it), not a resource of another project. */

@@ -201,3 +201,15 @@ bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)
     const char *inject = cfg_label(&n->meta.labels, "istio-injection");
     return inject && strcmp(inject, "enabled") == 0;
 }
+
+const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
+                                       const char *group, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < s->others.n; i++) {
+        const struct cfg_other *o = s->others.v[i];
+        if (strcmp(o->kind, kind) == 0 && strcmp(o->group, group) == 0 &&
+            strcmp(o->name, name) == 0 && (!ns || strcmp(o->ns ? o->ns : "default", ns) == 0))
+            return o;
+    }
+    return NULL;
+}
