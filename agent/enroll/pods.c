@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "capture/capture.h"
 #include "core/addr.h"
 #include "core/log.h"

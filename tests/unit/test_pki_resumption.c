@@ -24,7 +24,6 @@
 #include "support/pki_fixture.h"
 #include "support/tls_fixture.h"
 
-
 static int server_verifies, client_verifies;
 
 static int count_server_verify(int ok, X509_STORE_CTX *x)
