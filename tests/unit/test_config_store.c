@@ -88,6 +88,17 @@ static void wait_load(struct loop *loop, struct cfg_store *st, uint64_t before)
     assert_true(loads(&s) > before);
 }
 
+/* Runs the loop while the counter `watched` (a field of *s, refreshed
+ * each turn) still equals `value` (bounded: 5 s). */
+static void run_while_equal(struct loop *loop, struct cfg_store *st, struct cfg_store_status *s,
+                            const uint64_t *watched, uint64_t value)
+{
+    for (int i = 0; i < 100 && *watched == value; i++) {
+        loop_run_once(loop, 50);
+        cfg_store_status(st, s);
+    }
+}
+
 static void rm_tree(const char *dir)
 {
     char cmd[128];
@@ -223,20 +234,14 @@ static void an_edit_in_the_directory_reloads_without_a_call(void **state)
     uint64_t generation = s.generation;
 
     put(dir, "ap.yaml", deny_ap);
-    for (int i = 0; i < 100 && s.generation == generation; i++) {
-        loop_run_once(loop, 50);
-        cfg_store_status(st, &s);
-    }
+    run_while_equal(loop, st, &s, &s.generation, generation);
     assert_int_equal(s.generation, generation + 1);
     assert_int_equal(cfg_count(cfg_store_current(st), CFG_AUTHORIZATION_POLICY), 1);
 
     /* A bad edit through the watcher: rejected, the good one serves. */
     uint64_t rejected = s.rejected;
     put(dir, "broken.yaml", yaml_syntax);
-    for (int i = 0; i < 100 && s.rejected == rejected; i++) {
-        loop_run_once(loop, 50);
-        cfg_store_status(st, &s);
-    }
+    run_while_equal(loop, st, &s, &s.rejected, rejected);
     assert_int_equal(s.rejected, rejected + 1);
     assert_int_equal(s.generation, generation + 1);
     assert_int_equal(cfg_count(cfg_store_current(st), CFG_AUTHORIZATION_POLICY), 1);
