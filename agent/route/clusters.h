@@ -1,10 +1,11 @@
 /* Per-cluster state kept across connections and configuration reloads:
  * the round-robin cursor and random state of route/lb, and the number of
  * connections open to the cluster (connectionPool.tcp.maxConnections).
- * A cluster is (service FQDN, subset, port); its accounting (open
- * connections per cluster and endpoint, outlier reports) is here too. Bounded: at most
- * CLUSTERS_MAX entries; past that, new clusters share one overflow entry
- * (fair enough for RANDOM, coarser for ROUND_ROBIN) and are counted. */
+ * A cluster is (service FQDN, subset, port); an attempt's accounting
+ * (open connections per cluster and endpoint, outlier reports) is here
+ * too. Bounded: at most CLUSTERS_MAX entries; past that, new clusters
+ * share one overflow entry (fair enough for RANDOM, coarser for
+ * ROUND_ROBIN) and are counted. */
 #ifndef MESHD_ROUTE_CLUSTERS_H
 #define MESHD_ROUTE_CLUSTERS_H
 
