@@ -7,7 +7,7 @@
 #   make deps       install every build/test dependency from Debian (idempotent)
 #   make vmtest     the unit and e2e suites inside qemu on Debian's 6.1 kernel
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
-#   make lint       clang-format check, cppcheck, clang-tidy
+#   make lint       clang-format check, no call cycles between files, cppcheck, clang-tidy
 #
 # Options: V=1 (show commands), SANITIZE=1 (ASan+UBSan build in build-san/).
 
@@ -170,6 +170,7 @@ format:
 
 lint: all
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
+	$(Q)tools/depgraph.sh $(BUILD)
 	$(Q)cppcheck --quiet --error-exitcode=1 --inline-suppr --enable=warning,portability \
 		--suppress=unknownMacro --suppress=missingIncludeSystem \
 		--std=c11 -D__GNUC__ -Iinclude -Iagent agent tools tests/unit

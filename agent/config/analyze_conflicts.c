@@ -6,10 +6,6 @@
 
 #include "config/internal.h"
 
-#define FOR_EACH(s, kind, type, var)                                                               \
-    for (size_t i_##var = 0; i_##var < cfg_count((s), (kind)); i_##var++)                          \
-        for (const type *var = cfg_at((s), (kind), i_##var); var; var = NULL)
-
 static bool wildcard(const char *host)
 {
     return host[0] == '*';
@@ -105,7 +101,7 @@ static int cmp_scoped(const void *x, const void *y)
 void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     size_t cap = 0, n = 0, nvs = cfg_count(s, CFG_VIRTUAL_SERVICE), nwild = 0;
-    FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
+    CFG_FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     cap += cfg_vs_binds_mesh(vs) ? vs->hosts.n * (vs->export_to.n ? vs->export_to.n : 1) : 0;
     struct scoped_host *e = calloc(cap ? cap : 1, sizeof(*e));
     const struct scoped_host **list = calloc(cap ? cap : 1, sizeof(*list));
@@ -113,7 +109,7 @@ void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *di
     bool *reported = calloc(nvs ? nvs : 1, sizeof(*reported));
     if (!e || !list || !wild || !reported)
         goto out;
-    FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
+    CFG_FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     {
         if (!cfg_vs_binds_mesh(vs))
             continue;

@@ -163,6 +163,8 @@ size_t cfg_authz_select(const struct cfg_snapshot *s, const char *ns,
 /* Label matching: every selector label is present with the same value. */
 bool cfg_labels_match(const struct cfg_labels *selector, const struct cfg_labels *labels);
 const char *cfg_label(const struct cfg_labels *labels, const char *key);
+/* "k=v,k2=v2" into buf (truncated to len, always terminated). */
+void cfg_labels_format(const struct cfg_labels *l, char *buf, size_t len);
 /* Istio's spelling of the enums, for output. */
 const char *cfg_mtls_name(enum cfg_mtls m);
 const char *cfg_lb_name(enum cfg_lb lb); /* "" for UNSET */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct cfg_index_entry {
@@ -95,4 +96,18 @@ const void *cfg_index_get(const struct cfg_index *ix, const void *key, size_t le
 const void *cfg_index_get_str(const struct cfg_index *ix, const char *key)
 {
     return cfg_index_get(ix, key, strlen(key));
+}
+
+int cfg_list_push(struct cfg_list *l, const void *v)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        const void **nv = realloc(l->v, cap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = v;
+    return 0;
 }

@@ -1,7 +1,8 @@
 /* A build-once, read-many hash index from byte-string keys to values,
  * allocated in a snapshot's arena (internal to the config module). Keys
  * may repeat: lookups iterate every value under a key, in insertion order.
- * Immutable after building, so readers need no locks. */
+ * Immutable after building, so readers need no locks. Also the snapshot's
+ * growable list (cfg_list). */
 #ifndef MESHD_CONFIG_INDEX_H
 #define MESHD_CONFIG_INDEX_H
 
@@ -35,5 +36,14 @@ const void *cfg_index_next(const struct cfg_index *ix, const void *key, size_t l
                            struct cfg_iter *it);
 const void *cfg_index_get(const struct cfg_index *ix, const void *key, size_t len);
 const void *cfg_index_get_str(const struct cfg_index *ix, const char *key);
+
+/* A growable list of borrowed pointers, the other container of a snapshot. */
+struct cfg_list {
+    const void **v; /* heap (grows during the load), elements in the arena */
+    size_t n, cap;
+};
+
+/* Appends v. 0 or -ENOMEM (the list unchanged). */
+int cfg_list_push(struct cfg_list *l, const void *v);
 
 #endif

@@ -9,11 +9,6 @@
 #include "config/index.h"
 #include "policy/authz.h"
 
-struct cfg_list {
-    const void **v; /* heap (grows during the load), elements in the arena */
-    size_t n, cap;
-};
-
 /* A VirtualService or DestinationRule host "*<suffix>" ("*" itself: an
  * empty suffix, every host). */
 struct cfg_wild_host {
@@ -70,8 +65,6 @@ struct cfg_snapshot {
     struct cfg_index authz_plain, authz_by_label;
 };
 
-int cfg_list_push(struct cfg_list *l, const void *v);
-
 /* The other resource of this kind and API group ("" core) named ns/name
  * (ns NULL: any), or NULL. */
 const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
@@ -86,8 +79,18 @@ int cfg_authz_compile(struct cfg_snapshot *s);
 /* Analyzers shared between analyze.c and analyze_conflicts.c. */
 bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or "mesh" */
 void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
+/* PeerAuthentication, AuthorizationPolicy, Telemetry, namespaces (analyze_security.c). */
+void cfg_analyze_security(const struct cfg_snapshot *s, struct cfg_diags *diags);
+
+/* Every resource of a kind, as `const type *var`. */
+#define CFG_FOR_EACH(s, kind, type, var)                                                           \
+    for (size_t i_##var = 0; i_##var < cfg_count((s), (kind)); i_##var++)                          \
+        for (const type *var = cfg_at((s), (kind), i_##var); var; var = NULL)
 
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);
+/* The node authorizer's key: a service account of a namespace, on a node
+ * ("node\0ns\0sa"). Its length, or -1 when it does not fit. */
+int cfg_identity_key(char *buf, size_t len, const char *node, const char *ns, const char *sa);
 
 #endif

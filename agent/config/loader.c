@@ -1,28 +1,31 @@
-/* Reading configuration files into a snapshot (see config.h): the file
- * walk with its bounds, the content hash, and the dispatch of each YAML
- * document to its kind's decoder. */
-#include <dirent.h>
+/* Reading configuration into a snapshot (see config.h): the content hash,
+ * the dispatch of each YAML document to its kind's decoder, kinds accepted
+ * but not applied. The file walk and its bounds are in files.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "config/decode.h"
 #include "config/internal.h"
+#include "config/load.h"
 
-/* Every kind meshd models, with the API versions Istio and Kubernetes serve. */
+/* A kind meshd accepts without applying: reported once per load. */
+struct unapplied {
+    char kind[64], api[128];
+    struct cfg_pos pos; /* the first one; file borrowed from the snapshot arena */
+    size_t n;
+};
+
+/* Every kind meshd models (named by cfg_kind_name), with the API versions
+ * Istio and Kubernetes serve. */
 static const char *const v_core[] = {"v1", NULL};
 static const char *const v_networking[] = {"v1alpha3", "v1beta1", "v1", NULL};
 static const char *const v_security[] = {"v1beta1", "v1", NULL};
 static const char *const v_telemetry[] = {"v1alpha1", "v1", NULL};
 
 static const struct kind_def {
-    const char *kind;
     const char *group; /* "" for the core group */
     const char *const *versions;
     enum cfg_kind k;
@@ -32,30 +35,28 @@ static const struct kind_def {
     size_t size;
     cfg_decode_fn decode;
 } kind_defs[] = {
-    {"Namespace", "", v_core, CFG_NAMESPACE, false, false, false, sizeof(struct cfg_namespace),
+    {"", v_core, CFG_NAMESPACE, false, false, false, sizeof(struct cfg_namespace),
      decode_namespace},
-    {"Service", "", v_core, CFG_SERVICE, true, false, false, sizeof(struct cfg_service),
-     decode_service},
-    {"Pod", "", v_core, CFG_POD, true, false, false, sizeof(struct cfg_pod), decode_pod},
-    {"Deployment", "apps", v_core, CFG_DEPLOYMENT, true, false, false,
-     sizeof(struct cfg_deployment), decode_deployment},
-    {"Secret", "", v_core, CFG_SECRET, true, false, false, sizeof(struct cfg_secret),
-     decode_secret},
-    {"Gateway", "networking.istio.io", v_networking, CFG_GATEWAY, true, true, false,
+    {"", v_core, CFG_SERVICE, true, false, false, sizeof(struct cfg_service), decode_service},
+    {"", v_core, CFG_POD, true, false, false, sizeof(struct cfg_pod), decode_pod},
+    {"apps", v_core, CFG_DEPLOYMENT, true, false, false, sizeof(struct cfg_deployment),
+     decode_deployment},
+    {"", v_core, CFG_SECRET, true, false, false, sizeof(struct cfg_secret), decode_secret},
+    {"networking.istio.io", v_networking, CFG_GATEWAY, true, true, false,
      sizeof(struct cfg_gateway), decode_gateway},
-    {"VirtualService", "networking.istio.io", v_networking, CFG_VIRTUAL_SERVICE, true, true, false,
+    {"networking.istio.io", v_networking, CFG_VIRTUAL_SERVICE, true, true, false,
      sizeof(struct cfg_virtual_service), decode_virtual_service},
-    {"DestinationRule", "networking.istio.io", v_networking, CFG_DESTINATION_RULE, true, true,
-     false, sizeof(struct cfg_destination_rule), decode_destination_rule},
-    {"ServiceEntry", "networking.istio.io", v_networking, CFG_SERVICE_ENTRY, true, true, true,
+    {"networking.istio.io", v_networking, CFG_DESTINATION_RULE, true, true, false,
+     sizeof(struct cfg_destination_rule), decode_destination_rule},
+    {"networking.istio.io", v_networking, CFG_SERVICE_ENTRY, true, true, true,
      sizeof(struct cfg_service_entry), decode_service_entry},
-    {"WorkloadEntry", "networking.istio.io", v_networking, CFG_WORKLOAD_ENTRY, true, true, true,
+    {"networking.istio.io", v_networking, CFG_WORKLOAD_ENTRY, true, true, true,
      sizeof(struct cfg_workload_entry), decode_workload_entry},
-    {"PeerAuthentication", "security.istio.io", v_security, CFG_PEER_AUTHENTICATION, true, true,
-     false, sizeof(struct cfg_peer_authentication), decode_peer_authentication},
-    {"AuthorizationPolicy", "security.istio.io", v_security, CFG_AUTHORIZATION_POLICY, true, true,
-     false, sizeof(struct cfg_authorization_policy), decode_authorization_policy},
-    {"Telemetry", "telemetry.istio.io", v_telemetry, CFG_TELEMETRY, true, true, false,
+    {"security.istio.io", v_security, CFG_PEER_AUTHENTICATION, true, true, false,
+     sizeof(struct cfg_peer_authentication), decode_peer_authentication},
+    {"security.istio.io", v_security, CFG_AUTHORIZATION_POLICY, true, true, false,
+     sizeof(struct cfg_authorization_policy), decode_authorization_policy},
+    {"telemetry.istio.io", v_telemetry, CFG_TELEMETRY, true, true, false,
      sizeof(struct cfg_telemetry), decode_telemetry},
 };
 
@@ -99,14 +100,6 @@ static const char *const istio_unapplied[] = {
     "Sidecar",    "EnvoyFilter", "WorkloadGroup", "ProxyConfig", "RequestAuthentication",
     "WasmPlugin", NULL};
 
-const char *cfg_kind_name(enum cfg_kind k)
-{
-    for (size_t i = 0; i < sizeof(kind_defs) / sizeof(kind_defs[0]); i++)
-        if (kind_defs[i].k == k)
-            return kind_defs[i].kind;
-    return "?";
-}
-
 void cfg_load_opts_default(struct cfg_load_opts *o)
 {
     *o = (struct cfg_load_opts){
@@ -119,166 +112,10 @@ void cfg_load_opts_default(struct cfg_load_opts *o)
     };
 }
 
-int cfg_list_push(struct cfg_list *l, const void *v)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        const void **nv = realloc(l->v, cap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    l->v[l->n++] = v;
-    return 0;
-}
-
-struct load {
-    const struct cfg_load_opts *o;
-    struct cfg_diags *diags;
-    struct cfg_snapshot *s;
-    EVP_MD_CTX *hash;
-    size_t total;
-    struct cfg_list files;       /* heap: "path\0name\0", name for messages and the hash */
-    struct unapplied *unapplied; /* heap: kinds not applied, one Info each */
-    size_t nunapplied;
-};
-
-/* A kind meshd accepts without applying: reported once per load. */
-struct unapplied {
-    char kind[64], api[128];
-    struct cfg_pos pos; /* the first one; file borrowed from the snapshot arena */
-    size_t n;
-};
-
-static void file_error(struct load *L, const char *file, uint32_t line, uint32_t col,
-                       const char *code, const char *fmt, const char *a, const char *b)
-{
-    char msg[512];
-    snprintf(msg, sizeof(msg), fmt, a, b);
-    struct cfg_pos pos = {file, line, col};
-    cfg_diag_push(L->diags, CFG_ERROR, code, NULL, NULL, NULL, &pos, msg);
-}
-
-static bool is_yaml_name(const char *name)
-{
-    size_t n = strlen(name);
-    static const char *const exts[] = {".yaml", ".yml", ".json"};
-    for (size_t i = 0; i < 3; i++) {
-        size_t e = strlen(exts[i]);
-        if (n > e && strcmp(name + n - e, exts[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-static int add_file(struct load *L, const char *path, const char *name)
-{
-    if (L->files.n >= L->o->max_files) {
-        file_error(L, path, 0, 0, MSH_FILE, "more than %s files; %s and later ones not read",
-                   "the allowed number of", path);
-        return -E2BIG;
-    }
-    /* One allocation: the path to open, then the name for messages. */
-    size_t lp = strlen(path) + 1, ln = strlen(name) + 1;
-    char *p = malloc(lp + ln);
-    if (!p)
-        return -ENOMEM;
-    memcpy(p, path, lp);
-    memcpy(p + lp, name, ln);
-    int rc = cfg_list_push(&L->files, p);
-    if (rc)
-        free(p);
-    return rc; // NOLINT(clang-analyzer-unix.Malloc): L->files owns p (freed in cfg_load)
-}
-
-/* Depth-first, entries sorted, hidden entries (., .., ..data of a mounted
- * ConfigMap, editor swap files) skipped; symlinks to files are followed. */
-static int walk(struct load *L, const char *dir, const char *rel, int depth)
-{
-    if (depth > 16) {
-        file_error(L, dir, 0, 0, MSH_FILE, "directory nesting too deep at %s%s", dir, "");
-        return 0;
-    }
-    struct dirent **ents;
-    int n = scandir(dir, &ents, NULL, alphasort);
-    if (n < 0) {
-        file_error(L, dir, 0, 0, MSH_FILE, "cannot read directory: %s%s", strerror(errno), "");
-        return 0;
-    }
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        const char *name = ents[i]->d_name;
-        char path[PATH_MAX], relpath[PATH_MAX];
-        if (name[0] == '.' || rc ||
-            snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
-            snprintf(relpath, sizeof(relpath), "%s%s%s", rel, *rel ? "/" : "", name) >=
-                (int)sizeof(relpath)) {
-            free(ents[i]);
-            continue;
-        }
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rc = walk(L, path, relpath, depth + 1);
-        else if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && is_yaml_name(name))
-            rc = add_file(L, path, relpath);
-        free(ents[i]);
-    }
-    free(ents);
-    return rc == -ENOMEM ? rc : 0;
-}
-
-/* Reads a whole regular file, at most `max` bytes. */
-static char *read_file(struct load *L, const char *path, const char *name, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        file_error(L, name, 0, 0, MSH_FILE, "cannot open: %s%s", strerror(errno), "");
-        return NULL;
-    }
-    struct stat st;
-    char *buf = NULL;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        file_error(L, name, 0, 0, MSH_FILE, "not a regular file%s%s", "", "");
-        goto out;
-    }
-    size_t limit = L->o->max_file_bytes;
-    if ((size_t)st.st_size > limit) {
-        char sz[32];
-        snprintf(sz, sizeof(sz), "%zu", limit);
-        file_error(L, name, 0, 0, MSH_FILE, "file larger than %s bytes%s", sz, "");
-        goto out;
-    }
-    if (L->total + (size_t)st.st_size > L->o->max_total_bytes) {
-        file_error(L, name, 0, 0, MSH_FILE, "configuration larger than %s%s", "the allowed total",
-                   "");
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf)
-        goto out;
-    size_t got = 0;
-    /* The file may change under us: never read past what was sized. */
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *len = got;
-    L->total += got;
-out:
-    close(fd);
-    return buf;
-}
-
 static const struct kind_def *find_kind(const char *kind)
 {
     for (size_t i = 0; i < sizeof(kind_defs) / sizeof(kind_defs[0]); i++)
-        if (strcmp(kind_defs[i].kind, kind) == 0)
+        if (strcmp(cfg_kind_name(kind_defs[i].k), kind) == 0)
             return &kind_defs[i];
     return NULL;
 }
@@ -309,7 +146,7 @@ static int cmp_label(const void *x, const void *y)
     return strcmp(a->key ? a->key : "", b->key ? b->key : "");
 }
 
-static void note_unapplied(struct load *L, const char *kind, const char *api,
+static void note_unapplied(struct cfg_load *L, const char *kind, const char *api,
                            const struct cfg_pos *pos)
 {
     for (size_t i = 0; i < L->nunapplied; i++) {
@@ -331,7 +168,7 @@ static void note_unapplied(struct load *L, const char *kind, const char *api,
     u->n = 1;
 }
 
-static void report_unapplied(struct load *L)
+static void report_unapplied(struct cfg_load *L)
 {
     for (size_t i = 0; i < L->nunapplied; i++) {
         const struct unapplied *u = &L->unapplied[i];
@@ -351,7 +188,8 @@ static void report_unapplied(struct load *L)
 /* Nodes and Gateway API Gateways are kept for the analyzers: name,
  * namespace and labels only, read leniently (they are not meshd's to
  * validate). */
-static void keep_other(struct load *L, const char *kind, const char *api, const struct ynode *root)
+static void keep_other(struct cfg_load *L, const char *kind, const char *api,
+                       const struct ynode *root)
 {
     const char *slash = strrchr(api, '/');
     bool node = !slash && strcmp(kind, "Node") == 0;
@@ -385,18 +223,6 @@ static void keep_other(struct load *L, const char *kind, const char *api, const 
     o->labels = (struct cfg_labels){kv, k};
     if (o->kind && o->group && o->name)
         cfg_list_push(&L->s->others, o);
-}
-
-const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char *kind,
-                                       const char *group, const char *ns, const char *name)
-{
-    for (size_t i = 0; i < s->others.n; i++) {
-        const struct cfg_other *o = s->others.v[i];
-        if (strcmp(o->kind, kind) == 0 && strcmp(o->group, group) == 0 &&
-            strcmp(o->name, name) == 0 && (!ns || strcmp(o->ns ? o->ns : "default", ns) == 0))
-            return o;
-    }
-    return NULL;
 }
 
 /* The API groups whose kinds meshd decodes: an unknown kind or version
@@ -444,36 +270,37 @@ static void decode_meta(struct cfg_dec *d, const struct ynode *meta, const struc
     dec_pop(d, mark);
 }
 
-static void load_document(struct load *L, const char *file, const struct ynode *root,
+static void load_document(struct cfg_load *L, const char *file, const struct ynode *root,
                           int list_depth);
 
-static void load_list(struct load *L, const char *file, const struct ynode *root, int list_depth)
+static void load_list(struct cfg_load *L, const char *file, const struct ynode *root,
+                      int list_depth)
 {
     const struct ynode *items = ymap_get(root, "items");
     if (list_depth > 0 || (items && items->type != YNODE_SEQ)) {
-        file_error(L, file, root->line, root->col, IST_SCHEMA,
-                   "List: items must be a list of resources%s%s", "", "");
+        cfg_load_error(L, file, root->line, root->col, IST_SCHEMA,
+                       "List: items must be a list of resources%s%s", "", "");
         return;
     }
     for (size_t i = 0; items && i < items->seq.n; i++)
         load_document(L, file, items->seq.v[i], list_depth + 1);
 }
 
-static void load_document(struct load *L, const char *file, const struct ynode *root,
+static void load_document(struct cfg_load *L, const char *file, const struct ynode *root,
                           int list_depth)
 {
     if (!root || ynode_is_null(root))
         return; /* an empty document, e.g. a trailing "---" */
     if (root->type != YNODE_MAP) {
-        file_error(L, file, root->line, root->col, IST_SCHEMA,
-                   "a resource must be a mapping, got %s%s", ynode_type_name(root), "");
+        cfg_load_error(L, file, root->line, root->col, IST_SCHEMA,
+                       "a resource must be a mapping, got %s%s", ynode_type_name(root), "");
         return;
     }
     const struct ynode *av = ymap_get(root, "apiVersion"), *kv = ymap_get(root, "kind");
     if (!av || av->type != YNODE_SCALAR || !kv || kv->type != YNODE_SCALAR || !av->scalar.len ||
         !kv->scalar.len) {
-        file_error(L, file, root->line, root->col, IST_SCHEMA,
-                   "apiVersion and kind are required strings%s%s", "", "");
+        cfg_load_error(L, file, root->line, root->col, IST_SCHEMA,
+                       "apiVersion and kind are required strings%s%s", "", "");
         return;
     }
     const char *kind = kv->scalar.s, *api = av->scalar.s;
@@ -491,11 +318,11 @@ static void load_document(struct load *L, const char *file, const struct ynode *
             snprintf(msg, sizeof(msg), "%.40s (%.60s) is not applied by meshd", kind, api);
             cfg_diag_push(L->diags, CFG_WARNING, MSH_NOT_APPLIED, NULL, NULL, NULL, &pos, msg);
         } else if (def && (core || meshd_group(api))) {
-            file_error(L, file, av->line, av->col, MSH_UNKNOWN_KIND,
-                       "unknown apiVersion \"%.60s\" for kind %s", api, kind);
+            cfg_load_error(L, file, av->line, av->col, MSH_UNKNOWN_KIND,
+                           "unknown apiVersion \"%.60s\" for kind %s", api, kind);
         } else if (meshd_group(api)) {
-            file_error(L, file, kv->line, kv->col, MSH_UNKNOWN_KIND,
-                       "unknown kind \"%.60s\" (apiVersion %.60s)", kind, api);
+            cfg_load_error(L, file, kv->line, kv->col, MSH_UNKNOWN_KIND,
+                           "unknown kind \"%.60s\" (apiVersion %.60s)", kind, api);
         } else if (!in_list(kind, ignored_kinds)) {
             note_unapplied(L, kind, api, &(struct cfg_pos){file, kv->line, kv->col});
             keep_other(L, kind, api, root);
@@ -504,7 +331,7 @@ static void load_document(struct load *L, const char *file, const struct ynode *
     }
     struct cfg_meta *meta = arena_alloc(&L->s->arena, def->size);
     if (!meta) {
-        file_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
+        cfg_load_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
         return;
     }
     meta->kind = def->k;
@@ -530,10 +357,10 @@ static void load_document(struct load *L, const char *file, const struct ynode *
     }
     def->decode(&d, root, meta);
     if (!d.failed && cfg_list_push(&L->s->kinds[def->k], meta))
-        file_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
+        cfg_load_error(L, file, root->line, root->col, MSH_FILE, "out of memory%s%s", "", "");
 }
 
-static void load_buffer(struct load *L, const char *name, const char *buf, size_t len)
+static void load_buffer(struct cfg_load *L, const char *name, const char *buf, size_t len)
 {
     /* The version covers names and contents: renaming a file is a change. */
     EVP_DigestUpdate(L->hash, name, strlen(name) + 1);
@@ -549,7 +376,8 @@ static void load_buffer(struct load *L, const char *name, const char *buf, size_
         struct ydoc doc = {0};
         int rc = yreader_next(&r, &doc_arena, &doc);
         if (rc < 0)
-            file_error(L, file, r.err_line, r.err_col, MSH_YAML_SYNTAX, "YAML: %s%s", r.err, "");
+            cfg_load_error(L, file, r.err_line, r.err_col, MSH_YAML_SYNTAX, "YAML: %s%s", r.err,
+                           "");
         else if (rc > 0)
             load_document(L, file, doc.root, 0);
         arena_free(&doc_arena);
@@ -559,28 +387,15 @@ static void load_buffer(struct load *L, const char *name, const char *buf, size_
     yreader_fini(&r);
 }
 
-static void load_file(struct load *L, const char *path, const char *name)
+static void load_file(struct cfg_load *L, const char *path, const char *name)
 {
     size_t len = 0;
-    char *buf = read_file(L, path, name, &len);
+    char *buf = cfg_load_read(L, path, name, &len);
     if (buf && L->o->file_read)
         L->o->file_read(L->o->file_read_ctx, name, buf, len);
     if (buf)
         load_buffer(L, name, buf, len);
     free(buf);
-}
-
-static int collect(struct load *L, const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        file_error(L, path, 0, 0, MSH_FILE, "%s%s", strerror(errno), "");
-        return 0;
-    }
-    if (S_ISDIR(st.st_mode))
-        return walk(L, path, "", 0);
-    const char *base = strrchr(path, '/');
-    return add_file(L, path, base ? base + 1 : path);
 }
 
 static const char *file_name(const char *entry)
@@ -595,9 +410,9 @@ static void free_list_strings(struct cfg_list *l)
     free(l->v);
 }
 
-static int load_begin(struct load *L, const struct cfg_load_opts *opts, struct cfg_diags *diags)
+static int load_begin(struct cfg_load *L, const struct cfg_load_opts *opts, struct cfg_diags *diags)
 {
-    *L = (struct load){.o = opts, .diags = diags, .hash = EVP_MD_CTX_new()};
+    *L = (struct cfg_load){.o = opts, .diags = diags, .hash = EVP_MD_CTX_new()};
     struct cfg_snapshot *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
@@ -614,7 +429,7 @@ static int load_begin(struct load *L, const struct cfg_load_opts *opts, struct c
 
 /* Seals the version and builds the indexes; frees L's scratch state
  * whatever `rc` (a failure of the load so far) is. */
-static int load_finish(struct load *L, int rc, struct cfg_snapshot **out)
+static int load_finish(struct cfg_load *L, int rc, struct cfg_snapshot **out)
 {
     struct cfg_snapshot *s = L->s;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -648,10 +463,10 @@ int cfg_load(const char *const *paths, size_t npaths, const struct cfg_load_opts
              struct cfg_diags *diags, struct cfg_snapshot **out)
 {
     struct cfg_load_opts defaults;
-    struct load L;
+    struct cfg_load L;
     int rc = load_begin(&L, opts_or_default(opts, &defaults), diags);
     for (size_t i = 0; !rc && i < npaths; i++)
-        rc = collect(&L, paths[i]) == -ENOMEM ? -ENOMEM : 0;
+        rc = cfg_load_collect(&L, paths[i]) == -ENOMEM ? -ENOMEM : 0;
     for (size_t i = 0; !rc && i < L.files.n; i++)
         load_file(&L, L.files.v[i], file_name(L.files.v[i]));
     return load_finish(&L, rc, out);
@@ -661,10 +476,10 @@ int cfg_load_buffer(const char *name, const char *buf, size_t len, const struct 
                     struct cfg_diags *diags, struct cfg_snapshot **out)
 {
     struct cfg_load_opts defaults;
-    struct load L;
+    struct cfg_load L;
     int rc = load_begin(&L, opts_or_default(opts, &defaults), diags);
     if (!rc && len > L.o->max_file_bytes)
-        file_error(&L, name, 0, 0, MSH_FILE, "file larger than %s%s", "the allowed size", "");
+        cfg_load_error(&L, name, 0, 0, MSH_FILE, "file larger than %s%s", "the allowed size", "");
     else if (!rc)
         load_buffer(&L, name, buf, len); /* libyaml reads exactly len bytes */
     return load_finish(&L, rc, out);

@@ -1,4 +1,6 @@
-/* Snapshot indexes, lookups and lifetime (see config.h). */
+/* Building a snapshot's indexes, and its lifetime (see config.h): names,
+ * workloads, services and VIPs, hosts, compiled authorization; the reads
+ * of the built snapshot are in lookup.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -61,8 +63,7 @@ static int label_key(char *buf, size_t len, const char *ns, const struct cfg_kv 
     return n > 0 && (size_t)n < len ? n : -1;
 }
 
-/* The node authorizer's key: a service account of a namespace, on a node. */
-static int identity_key(char *buf, size_t len, const char *node, const char *ns, const char *sa)
+int cfg_identity_key(char *buf, size_t len, const char *node, const char *ns, const char *sa)
 {
     int n = snprintf(buf, len, "%s%c%s%c%s", node, 0, ns, 0, sa);
     return n > 0 && (size_t)n < len ? n : -1;
@@ -83,7 +84,7 @@ static int add_workload(struct cfg_snapshot *s, struct cfg_workload *w)
         return -ENOMEM;
     char buf[768];
     if (w->pod && w->node) {
-        int n = identity_key(buf, sizeof(buf), w->node, w->ns, w->service_account);
+        int n = cfg_identity_key(buf, sizeof(buf), w->node, w->ns, w->service_account);
         if (n > 0 && !cfg_index_get(&s->pod_identities, buf, (size_t)n) &&
             cfg_index_put(&s->pod_identities, &s->arena, buf, (size_t)n, w))
             return -ENOMEM;
@@ -155,36 +156,6 @@ static int index_workloads(struct cfg_snapshot *s)
     }
     s->nworkloads = n;
     return 0;
-}
-
-bool cfg_labels_match(const struct cfg_labels *selector, const struct cfg_labels *labels)
-{
-    /* Both sorted by key: one merge pass. */
-    size_t j = 0;
-    for (size_t i = 0; i < selector->n; i++) {
-        while (j < labels->n && strcmp(labels->v[j].key, selector->v[i].key) < 0)
-            j++;
-        if (j == labels->n || strcmp(labels->v[j].key, selector->v[i].key) != 0 ||
-            strcmp(labels->v[j].value, selector->v[i].value) != 0)
-            return false;
-    }
-    return true;
-}
-
-const char *cfg_label(const struct cfg_labels *labels, const char *key)
-{
-    size_t lo = 0, hi = labels->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(labels->v[mid].key, key);
-        if (c == 0)
-            return labels->v[mid].value;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }
 
 /* Workloads in `ns` matching a non-empty selector, via the label index:
@@ -280,19 +251,6 @@ static int index_vip_ranges(struct cfg_snapshot *s, const struct cfg_service_ent
         }
     }
     return 0;
-}
-
-static bool cidr_contains(const struct cfg_cidr *c, const struct meshd_addr *a)
-{
-    if (c->addr.family != a->family)
-        return false;
-    unsigned full = c->prefix / 8, rest = c->prefix % 8;
-    if (memcmp(c->addr.addr, a->addr, full) != 0)
-        return false;
-    if (!rest)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (c->addr.addr[full] & mask) == (a->addr[full] & mask);
 }
 
 static int index_services(struct cfg_snapshot *s)
@@ -464,218 +422,4 @@ void cfg_snapshot_unref(struct cfg_snapshot *s)
     free(s->others.v);
     arena_free(&s->arena);
     free(s);
-}
-
-const char *cfg_snapshot_version(const struct cfg_snapshot *s)
-{
-    return s->version;
-}
-
-const char *cfg_snapshot_root_namespace(const struct cfg_snapshot *s)
-{
-    return s->root_ns;
-}
-
-const char *cfg_snapshot_domain(const struct cfg_snapshot *s)
-{
-    return s->domain;
-}
-
-size_t cfg_snapshot_files(const struct cfg_snapshot *s)
-{
-    return s->nfiles;
-}
-
-size_t cfg_snapshot_bytes(const struct cfg_snapshot *s)
-{
-    return s->bytes;
-}
-
-size_t cfg_snapshot_memory(const struct cfg_snapshot *s)
-{
-    size_t n = s->arena.used;
-    for (int k = 0; k < CFG_KIND_COUNT; k++)
-        n += s->kinds[k].cap * sizeof(void *);
-    return n;
-}
-
-size_t cfg_count(const struct cfg_snapshot *s, enum cfg_kind kind)
-{
-    return s->kinds[kind].n;
-}
-
-const void *cfg_at(const struct cfg_snapshot *s, enum cfg_kind kind, size_t i)
-{
-    return i < s->kinds[kind].n ? s->kinds[kind].v[i] : NULL;
-}
-
-const void *cfg_find(const struct cfg_snapshot *s, enum cfg_kind kind, const char *ns,
-                     const char *name)
-{
-    char key[320];
-    int n =
-        ns ? snprintf(key, sizeof(key), "%s/%s", ns, name) : snprintf(key, sizeof(key), "%s", name);
-    if (n < 0 || (size_t)n >= sizeof(key))
-        return NULL;
-    return cfg_index_get_str(&s->by_name[kind], key);
-}
-
-const void *cfg_next_in_ns(const struct cfg_snapshot *s, enum cfg_kind kind, const char *ns,
-                           struct cfg_iter *it)
-{
-    return cfg_index_next(&s->by_ns[kind], ns, strlen(ns), it);
-}
-
-const struct cfg_svc *cfg_svc_by_fqdn(const struct cfg_snapshot *s, const char *fqdn)
-{
-    return cfg_index_get_str(&s->svc_by_host, fqdn);
-}
-
-const struct cfg_svc *cfg_next_svc_for_fqdn(const struct cfg_snapshot *s, const char *fqdn,
-                                            struct cfg_iter *it)
-{
-    return cfg_index_next(&s->svc_by_host, fqdn, strlen(fqdn), it);
-}
-
-const struct cfg_svc *cfg_svc_by_host(const struct cfg_snapshot *s, const char *host,
-                                      const char *ctx_ns)
-{
-    char fqdn[512];
-    if (!cfg_fqdn(s, host, ctx_ns, fqdn, sizeof(fqdn)))
-        return NULL;
-    return cfg_index_get_str(&s->svc_by_host, fqdn);
-}
-
-const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s, const struct meshd_addr *ip_port)
-{
-    unsigned char key[20];
-    size_t kl = cfg_ip_key(ip_port, true, key);
-    const struct cfg_vip *v = cfg_index_get(&s->vip, key, kl);
-    /* ServiceEntry blocks: few (a linear scan), and only on a miss. */
-    for (size_t i = 0; !v && i < s->nvip_ranges; i++)
-        if (s->vip_ranges[i].vip.addr.port == ip_port->port &&
-            cidr_contains(&s->vip_ranges[i].net, ip_port))
-            v = &s->vip_ranges[i].vip;
-    return v;
-}
-
-const struct cfg_workload *cfg_workload_by_ip(const struct cfg_snapshot *s,
-                                              const struct meshd_addr *ip)
-{
-    unsigned char key[20];
-    size_t kl = cfg_ip_key(ip, false, key);
-    return cfg_index_get(&s->workload_by_ip, key, kl);
-}
-
-const struct cfg_workload *cfg_workload_of(const struct cfg_snapshot *s, const struct cfg_meta *m)
-{
-    for (size_t i = 0; i < s->nworkloads; i++)
-        if (s->workloads[i].meta == m)
-            return &s->workloads[i];
-    return NULL;
-}
-
-const struct cfg_workload *cfg_next_on_node(const struct cfg_snapshot *s, const char *node,
-                                            struct cfg_iter *it)
-{
-    return cfg_index_next(&s->pods_by_node, node, strlen(node), it);
-}
-
-const struct cfg_workload *cfg_pod_identity_on_node(const struct cfg_snapshot *s, const char *node,
-                                                    const char *ns, const char *sa)
-{
-    char key[768];
-    int n = identity_key(key, sizeof(key), node, ns, sa);
-    return n > 0 ? cfg_index_get(&s->pod_identities, key, (size_t)n) : NULL;
-}
-
-const struct cfg_virtual_service *cfg_next_vs_for_host(const struct cfg_snapshot *s,
-                                                       const char *fqdn, struct cfg_iter *it)
-{
-    return cfg_index_next(&s->vs_by_host, fqdn, strlen(fqdn), it);
-}
-
-const struct cfg_destination_rule *cfg_next_dr_for_host(const struct cfg_snapshot *s,
-                                                        const char *fqdn, struct cfg_iter *it)
-{
-    return cfg_index_next(&s->dr_by_host, fqdn, strlen(fqdn), it);
-}
-
-static const struct cfg_meta *next_wildcard(const struct cfg_wild_hosts *w, const char *fqdn,
-                                            size_t *it)
-{
-    size_t len = strlen(fqdn);
-    while (*it < w->n) {
-        const struct cfg_wild_host *h = &w->v[(*it)++];
-        /* "*.example.com" matches "a.example.com", not "example.com". */
-        if (h->len < len && memcmp(fqdn + len - h->len, h->suffix, h->len) == 0)
-            return h->m;
-    }
-    return NULL;
-}
-
-const struct cfg_virtual_service *cfg_next_vs_wildcard(const struct cfg_snapshot *s,
-                                                       const char *fqdn, size_t *it)
-{
-    return (const struct cfg_virtual_service *)next_wildcard(&s->vs_wild, fqdn, it);
-}
-
-const struct cfg_destination_rule *cfg_next_dr_wildcard(const struct cfg_snapshot *s,
-                                                        const char *fqdn, size_t *it)
-{
-    return (const struct cfg_destination_rule *)next_wildcard(&s->dr_wild, fqdn, it);
-}
-
-bool cfg_exported_to(const struct cfg_strs *export_to, const char *owner, const char *ns)
-{
-    if (export_to->n == 0)
-        return true;
-    for (size_t i = 0; i < export_to->n; i++) {
-        const char *e = export_to->v[i];
-        if (strcmp(e, "*") == 0 || strcmp(e, ns) == 0 ||
-            (strcmp(e, ".") == 0 && strcmp(owner, ns) == 0))
-            return true;
-    }
-    return false;
-}
-
-bool cfg_svc_visible(const struct cfg_svc *svc, const char *ns)
-{
-    const struct cfg_strs *e = svc->service ? &svc->service->export_to
-                               : svc->entry ? &svc->entry->export_to
-                                            : NULL;
-    return !e || !ns || cfg_exported_to(e, svc->ns, ns);
-}
-
-const char *cfg_mtls_name(enum cfg_mtls m)
-{
-    static const char *const names[] = {"UNSET", "PERMISSIVE", "STRICT", "DISABLE"};
-    return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
-}
-
-const char *cfg_lb_name(enum cfg_lb lb)
-{
-    static const char *const names[] = {"",
-                                        "ROUND_ROBIN",
-                                        "LEAST_REQUEST",
-                                        "RANDOM",
-                                        "PASSTHROUGH",
-                                        "consistentHash(useSourceIp)",
-                                        "consistentHash(L7)"};
-    return (unsigned)lb < sizeof(names) / sizeof(names[0]) ? names[lb] : "?";
-}
-
-bool cfg_namespace_in_mesh(const struct cfg_snapshot *s, const char *ns)
-{
-    const struct cfg_namespace *n = cfg_find(s, CFG_NAMESPACE, NULL, ns);
-    if (!n)
-        return false;
-    /* An explicit dataplane mode decides; else the seed's sidecar label
-     * (istio-injection=enabled) means "in the mesh" too: meshd has no
-     * sidecars, and users of the seed's commands label namespaces so. */
-    const char *mode = cfg_label(&n->meta.labels, "istio.io/dataplane-mode");
-    if (mode)
-        return strcmp(mode, "ambient") == 0;
-    const char *inject = cfg_label(&n->meta.labels, "istio-injection");
-    return inject && strcmp(inject, "enabled") == 0;
 }

@@ -1,4 +1,5 @@
-/* Pod enrollment registry and its persistence (see pods.h). */
+/* Pod enrollment registry (see pods.h); its file, pods.json, is
+ * pods_state.c. */
 #include "enroll/pods.h"
 
 #include <errno.h>
@@ -7,12 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "capture/capture.h"
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/netns.h"
+#include "enroll/pods_state.h"
 
 struct pods {
     struct capture *capture; /* borrowed */
@@ -198,36 +198,9 @@ static struct pod *pods_find(struct pods *p, const char *ns, const char *name)
     return NULL;
 }
 
-/* Writes the registry atomically (temp file + rename). */
 static int pods_save(struct pods *p)
 {
-    if (!p->state_file)
-        return 0;
-    json_t *arr = json_array();
-    for (struct pod *pod = p->head; pod && arr; pod = pod->next) {
-        json_t *ips = json_array();
-        for (size_t i = 0; i < pod->nclaimed_ips && ips; i++) {
-            char a[ADDR_STRLEN];
-            addr_format(&pod->claimed_ips[i], a, sizeof(a));
-            json_array_append_new(ips, json_string(a));
-        }
-        /* The claims, not the effective values: a restored pod is bound
-         * against the configuration of its day, as at enrollment. */
-        json_array_append_new(arr,
-                              json_pack("{s:s,s:s,s:s,s:s?,s:o?}", "namespace", pod->ns, "name",
-                                        pod->name, "netns", pod->netns_path, "sa",
-                                        pod->claimed_sa[0] ? pod->claimed_sa : NULL, "ips", ips));
-    }
-    char tmp[512];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", p->state_file);
-    int err = 0;
-    if (!arr || json_dump_file(arr, tmp, JSON_INDENT(2)) != 0 || rename(tmp, p->state_file) == -1) {
-        err = errno ? -errno : -EIO;
-        log_error("pods: cannot save %s: %s", p->state_file, strerror(-err));
-        unlink(tmp);
-    }
-    json_decref(arr);
-    return err;
+    return p->state_file ? pods_state_save(p->state_file, p->head) : 0;
 }
 
 static int pods_add(struct pods *p, const char *ns, const char *name, const struct pod_spec *spec,
@@ -356,42 +329,22 @@ int pods_unenroll(struct pods *p, const char *ref, char *err, size_t errlen)
     return -ENOENT;
 }
 
+static void restore_entry(void *ctx, size_t index, const char *ns, const char *name,
+                          const struct pod_spec *spec)
+{
+    struct pods *p = ctx;
+    char ref[POD_NS_MAX + POD_NAME_MAX + 2], err[512] = "invalid pod name";
+    char vns[POD_NS_MAX + 1], vname[POD_NAME_MAX + 1];
+    snprintf(ref, sizeof(ref), "%s/%s", ns, name);
+    if (pods_parse_ref(ref, vns, vname) != 0 ||
+        pods_add(p, vns, vname, spec, err, sizeof(err)) != 0)
+        log_warn("pods: not restoring %s: %s", ref, err);
+}
+
 int pods_restore(struct pods *p)
 {
-    json_error_t jerr;
-    json_t *arr = p->state_file ? json_load_file(p->state_file, 0, &jerr) : NULL;
-    if (p->state_file && !arr && access(p->state_file, F_OK) == 0)
-        log_error("pods: ignoring unreadable state %s:%d: %s", p->state_file, jerr.line, jerr.text);
-    size_t i;
-    json_t *item;
-    json_array_foreach(arr, i, item)
-    {
-        const char *ns = json_string_value(json_object_get(item, "namespace"));
-        const char *name = json_string_value(json_object_get(item, "name"));
-        const char *path = json_string_value(json_object_get(item, "netns"));
-        struct pod_spec spec = {.netns_path = path,
-                                .sa = json_string_value(json_object_get(item, "sa"))};
-        size_t k;
-        json_t *ip;
-        json_array_foreach(json_object_get(item, "ips"), k, ip)
-        {
-            if (spec.nips < POD_MAX_IPS &&
-                addr_parse(json_string_value(ip) ? json_string_value(ip) : "",
-                           &spec.ips[spec.nips]) == 0)
-                spec.nips++;
-        }
-        char ref[POD_NS_MAX + POD_NAME_MAX + 2], err[512] = "invalid pod name";
-        if (!ns || !name || !path) {
-            log_warn("pods: state entry %zu is incomplete; skipped", i);
-            continue;
-        }
-        snprintf(ref, sizeof(ref), "%s/%s", ns, name);
-        char vns[POD_NS_MAX + 1], vname[POD_NAME_MAX + 1];
-        if (pods_parse_ref(ref, vns, vname) != 0 ||
-            pods_add(p, vns, vname, &spec, err, sizeof(err)) != 0)
-            log_warn("pods: not restoring %s: %s", ref, err);
-    }
-    json_decref(arr);
+    if (p->state_file)
+        pods_state_load(p->state_file, restore_entry, p); /* a bad file restores nothing */
     uint64_t *keep = calloc(p->count + 1, sizeof(*keep));
     if (!keep)
         return -ENOMEM;

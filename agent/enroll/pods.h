@@ -41,6 +41,11 @@ enum pod_binding {
 
 const char *pod_binding_name(enum pod_binding b);
 
+struct outbound_pod;
+struct inbound_pod;
+struct hi_pod;
+struct pod_identity;
+
 struct pod {
     uint32_t id;
     char ns[POD_NS_MAX + 1];
@@ -58,10 +63,14 @@ struct pod {
     char netns_path[256];
     int netns_fd;
     uint64_t netns_cookie;
-    void *outbound; /* owned by the outbound proxy's hooks */
-    void *inbound;  /* owned by the inbound proxy's hooks */
-    void *hbone;    /* owned by the HBONE server's hooks */
-    void *identity; /* owned by the identity hooks: certificate, TLS contexts */
+    /* Per-pod module state, one typed slot per module that attaches to
+     * pods (as nginx's per-module contexts): each type is opaque here,
+     * defined and owned by its module's hooks, set at attach, NULL after
+     * detach. No module reads another's slot. */
+    struct outbound_pod *outbound; /* proxy/outbound.c */
+    struct inbound_pod *inbound;   /* proxy/inbound.c */
+    struct hi_pod *hbone;          /* proxy/hbone_inbound.c: the pod's 15008 server */
+    struct pod_identity *identity; /* mesh/identity.c: certificate, TLS contexts */
     /* Set before the hooks detach when the agent stops rather than the pod
      * leaving: they release the agent's side but keep what the kernel
      * enforces (pinned sk_lookup links) for the next agent. */

@@ -1,8 +1,14 @@
-/* The mesh's state, shared by its files (mesh.c: identities, the HBONE
- * server and pools, L4 routing; http_router.c: routing per request). Not
- * for other modules. */
+/* Private to agent/mesh: the mesh's state, shared by the router
+ * (mesh.c: routes, clusters, the HBONE pools and server), the routing of
+ * each HTTP request (http_router.c) and the identities (identity.c:
+ * certificates, peer verification, the node authorizer).
+ * identity.c reads these fields and calls nothing in mesh.c; mesh.c calls
+ * the functions below. The public API is mesh/mesh.h. */
 #ifndef MESHD_MESH_INTERNAL_H
 #define MESHD_MESH_INTERNAL_H
+
+#include <stdint.h>
+#include <time.h>
 
 #include "config/store.h"
 #include "hbone/pool.h"
@@ -38,14 +44,35 @@ struct mesh {
                           const struct meshd_addr *src, const struct meshd_addr *dst);
 };
 
+/* A pod's workload identity: its certificate and the two TLS contexts
+ * made from it. Replaced whole at renewal; SSL objects of open connections
+ * hold their own references to the old ones. */
+struct pod_identity {
+    struct pki_cert *cert;
+    SSL_CTX *server, *client;
+};
+
+/* Loads opts->ca_dir and checks it is this node's CA (or warns that it is
+ * the mesh CA); sets the trust domain, node and certificate lifetime.
+ * 0 or -errno, logged. */
+int mesh_identity_init(struct mesh *m, const struct mesh_opts *opts);
+void mesh_identity_deinit(struct mesh *m);
+/* Renews every enrolled pod's certificate past half its life. */
+void mesh_identity_renew(struct mesh *m, time_t now);
+
+/* The HBONE server's and the pool's view of identities: ctx is the mesh. */
+SSL_CTX *mesh_server_ctx(void *ctx, const struct pod *pod);
+int mesh_verify_client(void *ctx, SSL *ssl, char *id, size_t idlen, char *why, size_t whylen);
+int mesh_verify_server(void *ctx, SSL *ssl, const char *expected, char *why, size_t len);
+
 /* mesh.c, for http_router.c */
 void mesh_refuse(struct outbound_route *out, enum resp_flag flag);
 void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
                         const struct meshd_addr *orig_dst, struct route_cluster *c,
                         struct outbound_route *out);
-void mesh_route_to_workload(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
-                            const struct cfg_workload *w, const struct meshd_addr *target,
-                            struct outbound_route *out);
+void mesh_route_to_workload(struct mesh *m, const struct cfg_snapshot *snap,
+                            const struct pod *src, const struct cfg_workload *w,
+                            const struct meshd_addr *target, struct outbound_route *out);
 struct route_source mesh_source_of(const struct cfg_snapshot *snap, const struct pod *src);
 
 #endif

@@ -1,5 +1,10 @@
-/* Identities and HBONE for enrolled pods (see mesh.h). */
+/* The mesh router (see mesh.h): the outbound route of a captured
+ * connection on the live snapshot (an enrolled pod, a mesh workload over
+ * HBONE, a Service through its VirtualServices and DestinationRules, else
+ * passthrough), the clusters and outlier accounting behind it, and the
+ * HBONE pool and server it owns. The identities are in identity.c. */
 #include "mesh/mesh.h"
+#include "mesh/internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,156 +31,6 @@
 
 #define HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
 #define IDLE_TIMEOUT_NS      (60ull * 1000000000ull)
-
-/* A pod's workload identity: its certificate and the two TLS contexts
- * made from it. Replaced whole at renewal; SSL objects of open connections
- * hold their own references to the old ones. */
-struct pod_identity {
-    struct pki_cert *cert;
-    SSL_CTX *server, *client;
-};
-
-static void identity_free(struct pod_identity *id)
-{
-    if (!id)
-        return;
-    SSL_CTX_free(id->server);
-    SSL_CTX_free(id->client);
-    pki_cert_unref(id->cert);
-    free(id);
-}
-
-/* The local half of the node authorizer: this agent signs only for pods
- * of its own node. A Pod object the configuration places on another node,
- * or with another service account, gets no certificate from here. Without
- * a Pod object the enrollment (a CNI call on this node) is all there is. */
-static int may_sign(const struct mesh *m, const struct pod *pod)
-{
-    const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
-    const struct cfg_pod *p = snap ? cfg_find(snap, CFG_POD, pod->ns, pod->name) : NULL;
-    if (!p)
-        return 0;
-    if (p->node && m->node[0] && strcmp(p->node, m->node) != 0) {
-        log_ratelimited(LOG_ERROR, "mesh: not signing for %s/%s: its Pod is on node %s, not %s",
-                        pod->ns, pod->name, p->node, m->node);
-        return -EPERM;
-    }
-    if (p->service_account && strcmp(p->service_account, pod->sa) != 0) {
-        log_ratelimited(LOG_ERROR,
-                        "mesh: not signing %s/%s as service account %s: its Pod runs as %s",
-                        pod->ns, pod->name, pod->sa, p->service_account);
-        return -EPERM;
-    }
-    return 0;
-}
-
-static struct pod_identity *identity_issue(struct mesh *m, const struct pod *pod)
-{
-    struct pod_identity *id = calloc(1, sizeof(*id));
-    if (!id || pki_issue(m->ca, m->trust_domain, pod->ns, pod->sa, 0, m->cert_ttl_s, &id->cert))
-        goto fail;
-    id->server = pki_tls_ctx(m->ca, id->cert, true);
-    id->client = pki_tls_ctx(m->ca, id->cert, false);
-    if (!id->server || !id->client)
-        goto fail;
-    return id;
-fail:
-    identity_free(id);
-    return NULL;
-}
-
-int mesh_identity_attach(void *ctx, struct pod *pod)
-{
-    struct mesh *m = ctx;
-    if (!pod_source_bound(pod)) {
-        /* No certificate for a guess: the pod's traffic is refused until
-         * its Pod object says who it is (mesh_identity_rebind). */
-        log_warn("mesh: %s/%s has no identity yet (%s): its traffic is refused", pod->ns, pod->name,
-                 pod->binding_why);
-        pod->identity = NULL;
-        return 0;
-    }
-    int rc = may_sign(m, pod);
-    if (rc)
-        return rc;
-    struct pod_identity *id = identity_issue(m, pod);
-    if (!id)
-        return -ENOMEM;
-    pod->identity = id;
-    log_info("mesh: %s/%s is %s (certificate valid until %ld)", pod->ns, pod->name,
-             id->cert->spiffe_id, (long)id->cert->not_after);
-    return 0;
-}
-
-void mesh_identity_detach(void *ctx, struct pod *pod)
-{
-    identity_free(pod->identity);
-    pod->identity = NULL;
-}
-
-void mesh_identity_rebind(void *ctx, struct pod *pod)
-{
-    struct mesh *m = ctx;
-    struct pod_identity *old = pod->identity;
-    pod->identity = NULL;
-    if (old) { /* pooled sessions with the old certificate take no new streams */
-        hbone_pool_drain_src(m->pool, old->cert->spiffe_id);
-        hbone_pool_drain_src(m->http_pool, old->cert->spiffe_id);
-    }
-    identity_free(old);
-    if (mesh_identity_attach(m, pod) != 0)
-        log_error("mesh: %s/%s: no certificate could be issued; its traffic is refused", pod->ns,
-                  pod->name);
-}
-
-/* ---- the HBONE server's view of identities ---- */
-
-static SSL_CTX *server_ctx(void *ctx, const struct pod *pod)
-{
-    const struct pod_identity *id = pod->identity;
-    return id ? id->server : NULL;
-}
-
-/* Whether node `node` runs ns/sa: a Pod of the configuration there, or,
- * for this node, a pod enrolled here (this agent signed its certificate
- * itself). One hash lookup per handshake; the scan of local pods only for
- * a local identity the configuration does not know. */
-static bool node_runs(void *ctx, const char *node, const char *ns, const char *sa)
-{
-    const struct mesh *m = ctx;
-    const struct cfg_snapshot *snap = m->config ? cfg_store_current(m->config) : NULL;
-    if (snap && cfg_pod_identity_on_node(snap, node, ns, sa))
-        return true;
-    if (strcmp(node, m->node) != 0 || !m->pods)
-        return false;
-    for (const struct pod *p = pods_first(m->pods); p; p = p->next)
-        if (p->identity && strcmp(p->ns, ns) == 0 && strcmp(p->sa, sa) == 0)
-            return true;
-    return false;
-}
-
-/* The chain to the root and the exact identity, then the node authorizer. */
-static int verify_peer(struct mesh *m, SSL *ssl, const char *expected, char *id, size_t idlen,
-                       char *why, size_t whylen)
-{
-    char node[PKI_NODE_MAX + 1];
-    int rc = pki_verify_peer(ssl, m->trust_domain, expected, id, idlen, why, whylen);
-    if (rc == 0)
-        rc = pki_authorize_node(ssl, m->trust_domain, id, node_runs, m, node, sizeof(node), why,
-                                whylen);
-    return rc;
-}
-
-static int verify_client(void *ctx, SSL *ssl, char *id, size_t idlen, char *why, size_t whylen)
-{
-    return verify_peer(ctx, ssl, NULL, id, idlen, why, whylen);
-}
-
-static int verify_server(void *ctx, SSL *ssl, const char *expected, char *why, size_t len)
-{
-    char id[PKI_ID_MAX];
-    return verify_peer(ctx, ssl, expected, id, sizeof(id), why, len);
-}
 
 static int authorize(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst)
@@ -226,41 +81,23 @@ void mesh_hbone_quiesce(void *ctx, struct pod *pod)
 int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opts,
              struct mesh **out)
 {
-    char err[256];
     struct mesh *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
     m->loop = loop;
-    snprintf(m->trust_domain, sizeof(m->trust_domain), "%s", opts->trust_domain);
-    m->cert_ttl_s = opts->cert_ttl_s > 0 ? opts->cert_ttl_s : PKI_DEFAULT_TTL;
     m->authorize = opts->authorize;
     m->authorize_ctx = opts->authorize_ctx;
     m->authorize_http = opts->authorize_http;
-    snprintf(m->node, sizeof(m->node), "%s", opts->node ? opts->node : "");
-    int rc = pki_ca_load(opts->ca_dir, &m->ca, err, sizeof(err));
+    int rc = mesh_identity_init(m, opts);
     if (rc) {
-        log_error("mesh: %s", err);
         free(m);
         return rc;
-    }
-    const char *ca_td, *ca_node = pki_ca_node(m->ca, &ca_td);
-    if (!ca_node) {
-        log_warn("mesh: %s holds the mesh CA key: this node can mint every identity in the mesh; "
-                 "give it a node CA (meshctl ca node %s --ca-dir MESH_CA OUT)",
-                 opts->ca_dir, m->node[0] ? m->node : "NODE");
-    } else if (strcmp(ca_node, m->node) != 0 || strcmp(ca_td, m->trust_domain) != 0) {
-        /* Its leaves would be refused by every peer: say so now. */
-        log_error("mesh: %s is the CA of node %s (trust domain %s), not of node %s (%s)",
-                  opts->ca_dir, ca_node, ca_td, m->node, m->trust_domain);
-        pki_ca_free(m->ca);
-        free(m);
-        return -EINVAL;
     }
     struct hbone_pool_opts po = {.owner = opts->owner,
                                  .max_streams = HBONE_MAX_STREAMS,
                                  .idle_timeout_ns = IDLE_TIMEOUT_NS,
                                  .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
-                                 .verify_server = verify_server,
+                                 .verify_server = mesh_verify_server,
                                  .verify_ctx = m,
                                  .on_stream_done = pool_stream_done,
                                  .stream_ctx = m,
@@ -275,8 +112,8 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
     struct hbone_inbound_opts io = {.port = MESHD_PORT_HBONE,
                                     .handshake_timeout_ns = HANDSHAKE_TIMEOUT_NS,
                                     .idle_timeout_ns = IDLE_TIMEOUT_NS,
-                                    .server_ctx = server_ctx,
-                                    .verify_client = verify_client,
+                                    .server_ctx = mesh_server_ctx,
+                                    .verify_client = mesh_verify_client,
                                     .authorize = authorize,
                                     .ctx = m,
                                     .wants_http = opts->wants_http,
@@ -291,8 +128,6 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
         mesh_free(m);
         return rc;
     }
-    log_info("mesh: CA %s loaded (%s%s), trust domain %s", opts->ca_dir,
-             ca_node ? "node CA of " : "the mesh CA", ca_node ? ca_node : "", m->trust_domain);
     *out = m;
     return 0;
 }
@@ -305,7 +140,7 @@ void mesh_free(struct mesh *m)
     hbone_pool_free(m->http_pool);
     hbone_inbound_free(m->server);
     clusters_free(m->clusters);
-    pki_ca_free(m->ca);
+    mesh_identity_deinit(m);
     free(m);
 }
 
@@ -514,9 +349,7 @@ void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const s
                                            .keepalive_interval_s = pool->keepalive_interval_s,
                                            .keepalive_probes = pool->keepalive_probes};
     /* Counted now, released by mesh_conn_closed() when the record ends. */
-    cs->active++;
-    if (slot[pick] >= 0)
-        cs->eps[slot[pick]].active++;
+    cluster_acquire(cs, slot[pick]);
     out->cluster = cs;
     out->endpoint = slot[pick];
     out->service = c->svc->fqdn; /* valid for the call: the record copies it */
@@ -581,16 +414,6 @@ void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_
         out->target = (struct meshd_addr){0}; /* as the app asked */
 }
 
-bool mesh_pod_certificate(const struct pod *pod, const char **spiffe_id, long *not_after)
-{
-    const struct pod_identity *id = pod->identity;
-    if (!id)
-        return false;
-    *spiffe_id = id->cert->spiffe_id;
-    *not_after = (long)id->cert->not_after;
-    return true;
-}
-
 size_t mesh_revalidate(struct mesh *m)
 {
     return hbone_inbound_revalidate(m->server);
@@ -601,27 +424,14 @@ size_t mesh_revalidate(struct mesh *m)
 static void release_attempt(struct mesh *m, struct cluster_state *cs, int32_t endpoint,
                             const struct outlier_config *oc, bool failed)
 {
-    if (cs->active)
-        cs->active--;
-    if (endpoint < 0 || (uint32_t)endpoint >= cs->neps)
+    if (!cluster_release(cs, endpoint, oc, failed, loop_now_ns()))
         return;
-    struct endpoint_state *ep = &cs->eps[endpoint];
-    if (ep->active)
-        ep->active--;
-    if (!oc->enabled)
-        return;
-    size_t ejected = 0;
-    uint64_t now = loop_now_ns();
-    for (uint32_t i = 0; i < cs->neps; i++)
-        ejected += outlier_is_ejected(&cs->eps[i].outlier, now);
-    if (outlier_report(&ep->outlier, oc, !failed, cs->neps, ejected, now)) {
-        cs->ejections++;
-        m->ejections++;
-        char a[ADDR_STRLEN];
-        log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
-                 addr_format(&ep->addr, a, sizeof(a)), oc->consecutive_errors,
-                 ep->outlier.ejections, ep->outlier.ejections == 1 ? "" : "s");
-    }
+    const struct endpoint_state *ep = &cs->eps[endpoint];
+    m->ejections++;
+    char a[ADDR_STRLEN];
+    log_info("mesh: endpoint %s ejected after %u consecutive connect failures (%u time%s)",
+             addr_format(&ep->addr, a, sizeof(a)), oc->consecutive_errors, ep->outlier.ejections,
+             ep->outlier.ejections == 1 ? "" : "s");
 }
 
 void mesh_conn_closed(struct mesh *m, const struct conn_record *rec)
@@ -649,28 +459,5 @@ void mesh_tick(struct mesh *m, uint64_t now_ns)
     hbone_pool_expire(m->pool, now_ns);
     hbone_pool_expire(m->http_pool, now_ns);
     hbone_inbound_expire(m->server, now_ns);
-    time_t now = time(NULL);
-    for (const struct pod *p = m->pods ? pods_first(m->pods) : NULL; p; p = p->next) {
-        struct pod_identity *old = p->identity;
-        if (!old || !pki_cert_needs_renewal(old->cert, now))
-            continue;
-        /* A pod the configuration moved elsewhere keeps the certificate
-         * it has until it expires, and gets no new one from this node. */
-        struct pod_identity *fresh = may_sign(m, p) == 0 ? identity_issue(m, p) : NULL;
-        if (!fresh) {
-            log_ratelimited(LOG_WARN, "mesh: renewing %s/%s failed; keeping the current one", p->ns,
-                            p->name);
-            continue;
-        }
-        /* The registry owns the pod; its identity slot is ours to swap.
-         * Open connections keep the contexts their SSL objects reference;
-         * pooled sessions with the old certificate take no new streams. */
-        ((struct pod *)p)->identity = fresh;
-        hbone_pool_drain_src(m->pool, old->cert->spiffe_id);
-        hbone_pool_drain_src(m->http_pool, old->cert->spiffe_id);
-        identity_free(old);
-        m->renewals++;
-        log_info("mesh: renewed %s (valid until %ld)", fresh->cert->spiffe_id,
-                 (long)fresh->cert->not_after);
-    }
+    mesh_identity_renew(m, time(NULL));
 }

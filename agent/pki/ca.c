@@ -181,39 +181,6 @@ static int append_pem(const char *dir, const char *name, X509 *cert)
     return fclose(f) == 0 && ok ? 0 : -EIO;
 }
 
-int pki_node_id_parse(const char *id, char *td, size_t tdlen, char *node, size_t nodelen)
-{
-    static const char scheme[] = "spiffe://", path[] = "/meshd/node/";
-    if (!id || strncmp(id, scheme, sizeof(scheme) - 1) != 0)
-        return -EINVAL;
-    const char *t = id + sizeof(scheme) - 1, *p = strstr(t, path);
-    if (!p || p == t || (size_t)(p - t) >= tdlen || memchr(t, '/', (size_t)(p - t)))
-        return -EINVAL;
-    const char *n = p + sizeof(path) - 1;
-    size_t nl = strlen(n);
-    if (!pki_node_name_valid(n) || nl >= nodelen)
-        return -EINVAL;
-    memcpy(td, t, (size_t)(p - t));
-    td[p - t] = '\0';
-    memcpy(node, n, nl + 1);
-    return 0;
-}
-
-bool pki_node_name_valid(const char *n)
-{
-    /* A Kubernetes node name: a DNS-1123 subdomain. */
-    size_t len = strlen(n);
-    if (len == 0 || len > PKI_NODE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = n[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && ((c != '-' && c != '.') || i == 0 || i == len - 1))
-            return false;
-    }
-    return true;
-}
-
 int pki_ca_init_node(const char *mesh_dir, const char *node, const char *trust_domain, long ttl_s,
                      const char *out_dir, bool force, char *err, size_t errlen)
 {

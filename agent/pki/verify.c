@@ -1,5 +1,5 @@
-/* SPIFFE identities, TLS contexts, peer verification and node
- * authorization (see pki.h). */
+/* TLS contexts, peer verification and node authorization (see pki.h);
+ * the identities they check are parsed by spiffe.c. */
 #include "pki/pki.h"
 
 #include <errno.h>
@@ -8,77 +8,6 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-
-/* DNS-1123 label (namespace) or subdomain (service account). */
-static bool k8s_name(const char *s, size_t n, size_t max, bool dots)
-{
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(dots && c == '.'))
-            return false;
-        if (!alnum && (i == 0 || i == n - 1))
-            return false;
-    }
-    return true;
-}
-
-static int copy_part(char *dst, size_t cap, const char *src, size_t n)
-{
-    if (n >= cap)
-        return -EINVAL;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-    return 0;
-}
-
-int pki_spiffe_parse(const char *id, char *td, size_t tdlen, char *ns, size_t nslen, char *sa,
-                     size_t salen)
-{
-    static const char scheme[] = "spiffe://";
-    if (!id || strncmp(id, scheme, sizeof(scheme) - 1) != 0 || strlen(id) >= PKI_ID_MAX)
-        return -EINVAL;
-    const char *t = id + sizeof(scheme) - 1;
-    const char *p = strchr(t, '/');
-    /* The trust domain: a DNS-like name, no port, userinfo or escapes. */
-    if (!p || !k8s_name(t, (size_t)(p - t), 255, true) || copy_part(td, tdlen, t, (size_t)(p - t)))
-        return -EINVAL;
-    if (strncmp(p, "/ns/", 4) != 0)
-        return -EINVAL;
-    const char *n = p + 4, *s = strstr(n, "/sa/");
-    if (!s || !k8s_name(n, (size_t)(s - n), 63, false) || copy_part(ns, nslen, n, (size_t)(s - n)))
-        return -EINVAL;
-    const char *a = s + 4;
-    size_t al = strlen(a);
-    /* Nothing after the service account: no trailing slash, query,
-     * fragment or percent-encoding can sneak through k8s_name. */
-    if (!k8s_name(a, al, 253, true) || copy_part(sa, salen, a, al))
-        return -EINVAL;
-    return 0;
-}
-
-int pki_cert_spiffe_id(X509 *cert, char *out, size_t len)
-{
-    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    int found = 0;
-    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
-        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-        if (gn->type != GEN_URI)
-            continue;
-        const ASN1_IA5STRING *uri = gn->d.uniformResourceIdentifier;
-        if (++found > 1 || (size_t)uri->length >= len ||
-            memchr(uri->data, '\0', (size_t)uri->length)) {
-            found = 2; /* several URIs, too long or an embedded NUL: refuse */
-            break;
-        }
-        memcpy(out, uri->data, (size_t)uri->length);
-        out[uri->length] = '\0';
-    }
-    GENERAL_NAMES_free(names);
-    return found == 1 ? 0 : -EINVAL;
-}
 
 int pki_alpn_select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)

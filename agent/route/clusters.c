@@ -1,4 +1,5 @@
-/* Open-addressing table of cluster state (see clusters.h). */
+/* Open-addressing table of cluster state, and the accounting of one
+ * attempt through a cluster (see clusters.h). */
 #include "route/clusters.h"
 
 #include "core/addr.h"
@@ -65,6 +66,34 @@ int cluster_endpoint(struct cluster_state *cs, const struct meshd_addr *addr)
     }
     cs->eps[cs->neps] = (struct endpoint_state){.addr = *addr};
     return (int)cs->neps++;
+}
+
+void cluster_acquire(struct cluster_state *cs, int32_t endpoint)
+{
+    cs->active++;
+    if (endpoint >= 0 && (uint32_t)endpoint < cs->neps)
+        cs->eps[endpoint].active++;
+}
+
+bool cluster_release(struct cluster_state *cs, int32_t endpoint, const struct outlier_config *oc,
+                     bool failed, uint64_t now_ns)
+{
+    if (cs->active)
+        cs->active--;
+    if (endpoint < 0 || (uint32_t)endpoint >= cs->neps)
+        return false;
+    struct endpoint_state *ep = &cs->eps[endpoint];
+    if (ep->active)
+        ep->active--;
+    if (!oc || !oc->enabled)
+        return false;
+    size_t ejected = 0;
+    for (uint32_t i = 0; i < cs->neps; i++)
+        ejected += outlier_is_ejected(&cs->eps[i].outlier, now_ns);
+    if (!outlier_report(&ep->outlier, oc, !failed, cs->neps, ejected, now_ns))
+        return false;
+    cs->ejections++;
+    return true;
 }
 
 static uint64_t hash_key(const char *s)

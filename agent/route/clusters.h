@@ -1,12 +1,15 @@
 /* Per-cluster state kept across connections and configuration reloads:
  * the round-robin cursor and random state of route/lb, and the number of
  * connections open to the cluster (connectionPool.tcp.maxConnections).
- * A cluster is (service FQDN, subset, port). Bounded: at most
- * CLUSTERS_MAX entries; past that, new clusters share one overflow entry
- * (fair enough for RANDOM, coarser for ROUND_ROBIN) and are counted. */
+ * A cluster is (service FQDN, subset, port); an attempt's accounting
+ * (open connections per cluster and endpoint, outlier reports) is here
+ * too. Bounded: at most CLUSTERS_MAX entries; past that, new clusters
+ * share one overflow entry (fair enough for RANDOM, coarser for
+ * ROUND_ROBIN) and are counted. */
 #ifndef MESHD_ROUTE_CLUSTERS_H
 #define MESHD_ROUTE_CLUSTERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +40,15 @@ struct cluster_state {
 /* The index of addr's state in the cluster (added if new), or -1 when
  * the cluster already tracks CLUSTER_MAX_ENDPOINTS or memory ran out. */
 int cluster_endpoint(struct cluster_state *cs, const struct meshd_addr *addr);
+
+/* One connection routed through cs to endpoint (-1: none, or not tracked). */
+void cluster_acquire(struct cluster_state *cs, int32_t endpoint);
+/* Releases what cluster_acquire counted (never below zero) and, when oc
+ * is enabled, reports the attempt to the endpoint's outlier detection
+ * against how many of the cluster are ejected at now_ns. True when this
+ * failure ejected the endpoint (counted in cs->ejections). */
+bool cluster_release(struct cluster_state *cs, int32_t endpoint, const struct outlier_config *oc,
+                     bool failed, uint64_t now_ns);
 
 struct clusters;
 
