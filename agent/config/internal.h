@@ -86,6 +86,9 @@ int cfg_authz_compile(struct cfg_snapshot *s);
 /* Analyzers shared between analyze.c and analyze_conflicts.c. */
 bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or "mesh" */
 void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
+/* MSH0201 for one VirtualService's http[] routes, per port protocol (analyze_http.c). */
+void cfg_analyze_http_routes(const struct cfg_snapshot *s, const struct cfg_virtual_service *vs,
+                             struct cfg_diags *diags);
 
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);
