@@ -79,6 +79,6 @@ void dec_http_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_http_poo
     /* Decoded for the HTTP carrier, which does not count them yet: say so
      * until it does (then this line goes). */
     dec_warn(d, n, MSH_L7_IGNORED,
-             "connectionPool.http is not enforced yet: requests are not limited by it "
-             "(connectionPool.tcp is)");
+             "connectionPool.http is not enforced yet: requests are not limited by its counts "
+             "and upstream connections are not closed by its idleTimeout");
 }
