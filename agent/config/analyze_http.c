@@ -69,8 +69,9 @@ static int bytes_kind(enum http_proto proto)
                                                          : -1;
 }
 
-/* Whether r applies to connections to `port` on a byte carrier (matches
- * with a request attribute never do), and whether any match admits it. */
+/* Whether r has no match or a match naming `port` (or none); and in
+ * *by_connection, whether one of those has no request attribute, so that
+ * it admits connections on a byte carrier. */
 static bool route_names_port(const struct cfg_route *r, uint16_t port, bool *by_connection)
 {
     *by_connection = !r->nmatch;
@@ -84,9 +85,10 @@ static bool route_names_port(const struct cfg_route *r, uint16_t port, bool *by_
     return named;
 }
 
+/* The ports of each byte carrier, apart by whether the route admits
+ * connections there ([1]) or only requests ([0]). */
 struct port_groups {
-    struct list ports[BYTES_KINDS];
-    bool by_connection[BYTES_KINDS]; /* some port of the kind admits connections */
+    struct list ports[BYTES_KINDS][2];
 };
 
 static void add_port(struct port_groups *g, const struct cfg_route *r,
@@ -98,8 +100,7 @@ static void add_port(struct port_groups *g, const struct cfg_route *r,
         return;
     char item[160];
     snprintf(item, sizeof(item), "%u (%s)", p->port, port_label(p));
-    list_add(&g->ports[kind], item);
-    g->by_connection[kind] |= by_conn;
+    list_add(&g->ports[kind][by_conn], item);
 }
 
 static bool has_ops(const struct cfg_header_ops *o)
@@ -182,17 +183,17 @@ static void connection_parts(const struct cfg_route *r, struct list *l)
 }
 
 static void warn_bytes(const struct cfg_virtual_service *vs, const struct cfg_route *r, size_t idx,
-                       int kind, const struct port_groups *g, struct cfg_diags *diags)
+                       int kind, bool by_connection, const struct list *ports,
+                       struct cfg_diags *diags)
 {
     static const char *const carried[] = {
         [BYTES_TCP] = "named for a TCP protocol, carried as bytes",
         [BYTES_H2] = "named HTTP/2 or gRPC, carried as bytes until meshd parses HTTP/2",
     };
-    const struct list *ports = &g->ports[kind];
     struct list req = {0}, conn = {0};
     request_parts(r, &req);
     const char *plural = ports->n > 1 ? "s" : "";
-    if (!g->by_connection[kind]) {
+    if (!by_connection) {
         cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
                      "http[%zu]: port%s %s: %s; this route matches on request attributes (%s), so "
                      "it never matches there and connections fall through to the next route",
@@ -262,7 +263,10 @@ void cfg_analyze_http_routes(const struct cfg_snapshot *s, const struct cfg_virt
     size_t idx = 0;
     for (size_t i = 0; i < vs->nroutes; i++) {
         const struct cfg_route *r = &vs->routes[i];
-        if (!r->http || !r->http_ext)
+        if (!r->http)
+            continue;
+        size_t at = idx++; /* index within http[] */
+        if (!r->http_ext)
             continue;
         struct port_groups g = {0};
         for (size_t v = 0; v < nsvcs; v++) {
@@ -275,9 +279,9 @@ void cfg_analyze_http_routes(const struct cfg_snapshot *s, const struct cfg_virt
             }
         }
         for (int k = 0; k < BYTES_KINDS; k++)
-            if (g.ports[k].n)
-                warn_bytes(vs, r, idx, k, &g, diags);
-        check_not_yet(vs, r, idx, diags);
-        idx++;
+            for (int c = 0; c < 2; c++)
+                if (g.ports[k][c].n)
+                    warn_bytes(vs, r, at, k, c, &g.ports[k][c], diags);
+        check_not_yet(vs, r, at, diags);
     }
 }

@@ -339,8 +339,8 @@ static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
             *lb = src ? CFG_LB_CONSISTENT_SOURCE_IP : CFG_LB_CONSISTENT_OTHER;
             if (!src)
                 dec_warn(d, v, MSH_L7_IGNORED,
-                         "consistentHash on HTTP attributes cannot be computed at L4; "
-                         "connections are spread round-robin");
+                         "consistentHash on HTTP attributes is not computed yet (not at L4, "
+                         "nor per request): requests and connections are spread round-robin");
         } else if (is(k, "warmup")) {
             size_t m = dec_push(d, k);
             decode_warmup(d, v);

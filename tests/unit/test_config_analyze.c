@@ -26,6 +26,13 @@
     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments}\n"      \
     "spec:\n  host: payments\n  subsets:\n  - {name: v1, labels: {version: v1}}\n---\n"
 #define BASE NS_AMBIENT PAYMENTS_SVC PAYMENTS_POD PAYMENTS_DR
+#define TWO_TCP_PORTS                                                                              \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n"          \
+    "  ports: [{name: tcp-a, port: 5432}, {name: tcp-b, port: 6000}]\n---\n"                       \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"              \
+    "spec:\n  hosts: [db]\n  http:\n"                                                              \
+    "  - match: [{port: 5432}, {port: 6000, headers: {a: {exact: b}}}]\n"                          \
+    "    route: [{destination: {host: db}}]\n"
 #define DB_SVC                                                                                     \
     "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n"          \
     "  ports: [{name: tcp-postgres, port: 5432}]\n---\n"
@@ -104,6 +111,25 @@ static const struct analyze_case {
      CFG_WARNING, "MSH0201",
      "http[0]: port 5432 (tcp-postgres): named for a TCP protocol, carried as bytes; this route "
      "has no destination, so connections there skip it (redirect not applied)"},
+    {"a match naming one TCP port admits its connections...", BASE TWO_TCP_PORTS, CFG_WARNING,
+     "MSH0201",
+     "http[0]: port 5432 (tcp-a): named for a TCP protocol, carried as bytes; there this route "
+     "applies per connection (its port match, connections go to its destination)"},
+    {"...while a match with a header on the other never matches there", BASE TWO_TCP_PORTS,
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 6000 (tcp-b): named for a TCP protocol, carried as bytes; this route matches "
+     "on request attributes (its headers match), so it never matches there"},
+    {"a ServiceEntry port by its protocol field",
+     BASE "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e}\n"
+          "spec:\n  hosts: [db.example.com]\n  ports: [{number: 5432, name: pg, protocol: TCP}, "
+          "{number: 80, name: web, protocol: HTTP}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [db.example.com]\n  http:\n  - timeout: 1s\n"
+          "    route: [{destination: {host: db.example.com}}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 5432 (TCP): named for a TCP protocol, carried as bytes; there this route "
+     "applies per connection (connections go to its destination, its timeout bounds the connect "
+     "including retries)"},
     {"mirror is not applied yet",
      BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
           "spec:\n  hosts: [payments]\n  http:\n  - route: [{destination: {host: payments}}]\n"
@@ -336,6 +362,14 @@ static const struct analyze_case quiet[] = {
      BASE DB_SVC "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
                  "spec:\n  hosts: [db]\n  gateways: [gw]\n  http:\n"
                  "  - match: [{headers: {a: {}}}]\n    route: [{destination: {host: db}}]\n",
+     CFG_WARNING, "MSH0201", "http[0]"},
+    {"a ServiceEntry's HTTP port is carried per request",
+     BASE "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e}\n"
+          "spec:\n  hosts: [api.example.com]\n  ports: [{number: 80, name: web, protocol: "
+          "HTTP}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [api.example.com]\n  http:\n  - match: [{uri: {prefix: /v1}}]\n"
+          "    timeout: 1s\n    route: [{destination: {host: api.example.com}}]\n",
      CFG_WARNING, "MSH0201", "http[0]"},
     {"the seed's canary on an unnamed port",
      BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
