@@ -22,23 +22,31 @@
 #define HOSTS_MAX 64 /* services one VirtualService's hosts name, deduplicated */
 
 /* A bounded list ("a, b, c"); the text stays terminated, items that do
- * not fit are dropped. */
+ * not fit are dropped and counted. A finding is at most 512 bytes, so a
+ * port list keeps to PORTS_TEXT_MAX. */
+#define PORTS_TEXT_MAX 120
+
 struct list {
     char buf[400];
-    size_t len, n;
+    size_t len, n, dropped;
+    size_t cap;      /* 0: sizeof(buf) */
     const char *sep; /* NULL: ", " */
 };
 
 static void list_add(struct list *l, const char *item)
 {
-    int w = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, "%s%s",
+    size_t cap = l->cap && l->cap < sizeof(l->buf) ? l->cap : sizeof(l->buf);
+    int w = snprintf(l->buf + l->len, cap - l->len, "%s%s",
                      !l->n    ? ""
                      : l->sep ? l->sep
                               : ", ",
                      item);
-    if (w > 0 && (size_t)w < sizeof(l->buf) - l->len) {
+    if (w > 0 && (size_t)w < cap - l->len) {
         l->len += (size_t)w;
         l->n++;
+    } else {
+        l->buf[l->len] = '\0'; /* no part of an item that does not fit */
+        l->dropped++;
     }
 }
 
@@ -100,6 +108,7 @@ static void add_port(struct port_groups *g, const struct cfg_route *r,
         return;
     char item[160];
     snprintf(item, sizeof(item), "%u (%s)", p->port, port_label(p));
+    g->ports[kind][by_conn].cap = PORTS_TEXT_MAX;
     list_add(&g->ports[kind][by_conn], item);
 }
 
@@ -192,12 +201,17 @@ static void warn_bytes(const struct cfg_virtual_service *vs, const struct cfg_ro
     };
     struct list req = {0}, conn = {0};
     request_parts(r, &req);
-    const char *plural = ports->n > 1 ? "s" : "";
+    const char *plural = ports->n + ports->dropped > 1 ? "s" : "";
+    char where[PORTS_TEXT_MAX + 32];
+    if (ports->dropped)
+        snprintf(where, sizeof(where), "%s and %zu more", ports->buf, ports->dropped);
+    else
+        snprintf(where, sizeof(where), "%s", ports->buf);
     if (!by_connection) {
         cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
                      "http[%zu]: port%s %s: %s; this route matches on request attributes (%s), so "
                      "it never matches there and connections fall through to the next route",
-                     idx, plural, ports->buf, carried[kind], req.buf);
+                     idx, plural, where, carried[kind], req.buf);
         return;
     }
     connection_parts(r, &conn);
@@ -205,14 +219,13 @@ static void warn_bytes(const struct cfg_virtual_service *vs, const struct cfg_ro
         cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
                      "http[%zu]: port%s %s: %s; this route has no destination, so connections "
                      "there skip it%s%s%s",
-                     idx, plural, ports->buf, carried[kind], req.n ? " (" : "", req.buf,
+                     idx, plural, where, carried[kind], req.n ? " (" : "", req.buf,
                      req.n ? " not applied)" : "");
         return;
     }
     cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
                  "http[%zu]: port%s %s: %s; there this route applies per connection (%s)%s%s", idx,
-                 plural, ports->buf, carried[kind], conn.buf, req.n ? "; not applied: " : "",
-                 req.buf);
+                 plural, where, carried[kind], conn.buf, req.n ? "; not applied: " : "", req.buf);
 }
 
 /* What the HTTP carrier does not apply yet, on any port. */

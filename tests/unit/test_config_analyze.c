@@ -469,6 +469,42 @@ static void test_clean_configurations(void **state)
     cfg_diags_fini(&d);
 }
 
+/* A service with many TCP ports: the finding names the first ports whole
+ * and counts the rest, and still says what applies (a finding is at most
+ * 512 bytes). */
+static void test_a_long_port_list_is_bounded(void **state)
+{
+    char yaml[8192];
+    size_t len = (size_t)snprintf(yaml, sizeof(yaml),
+                                  NS_AMBIENT "apiVersion: v1\nkind: Service\nmetadata: {name: "
+                                             "many}\nspec:\n  selector: {app: m}\n  ports:\n");
+    for (unsigned p = 0; p < 80; p++)
+        len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "  - {name: tcp-p%u, port: %u}\n",
+                                p, 5000 + p);
+    snprintf(yaml + len, sizeof(yaml) - len,
+             "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
+             "v}\nspec:\n  hosts: [many]\n  http:\n  - timeout: 2s\n    fault: {delay: "
+             "{fixedDelay: 1s}}\n    route: [{destination: {host: many}}]\n");
+    struct cfg_fixture f;
+    cfg_fixture_analyze(&f, yaml);
+    const struct cfg_diag *g = cfg_fixture_diag(&f, "MSH0201");
+    if (!g)
+        cfg_fixture_dump(&f);
+    assert_non_null(g);
+    assert_non_null(strstr(g->message, "http[0]: ports 5000 (tcp-p0), 5001 (tcp-p1), "));
+    const char *more = strstr(g->message, " more: named for a TCP protocol");
+    assert_non_null(more);
+    unsigned named = 0, rest = 0;
+    for (const char *c = g->message; c < more; c++)
+        named += *c == '(';
+    const char *and = strstr(g->message, ") and ");
+    assert_non_null(and);
+    assert_int_equal(sscanf(and, ") and %u more", &rest), 1);
+    assert_int_equal(named + rest, 80);
+    assert_non_null(strstr(g->message, "; not applied: fault"));
+    cfg_fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_clean_configurations),
         cmocka_unit_test(test_no_message_istioctl_would_not_give),
         cmocka_unit_test(test_every_message_has_a_position),
+        cmocka_unit_test(test_a_long_port_list_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
