@@ -81,6 +81,66 @@ static json_t *route_label(const struct cfg_virtual_service *vs, const struct cf
     return json_string(buf);
 }
 
+static void set_count(json_t *o, const char *key, uint64_t v)
+{
+    if (v)
+        json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static void set_ms(json_t *o, const char *key, uint64_t ns)
+{
+    char buf[32];
+    if (!ns)
+        return;
+    if (ns % 1000000000u == 0) /* as Istio writes durations: "5s", "250ms" */
+        snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ns / 1000000000u));
+    else
+        snprintf(buf, sizeof(buf), "%llums", (unsigned long long)(ns / 1000000u));
+    json_object_set_new(o, key, json_string(buf));
+}
+
+/* The merged connectionPool and outlierDetection a destination gets, in
+ * Istio's field names; only what is set (the rest is Istio's default). */
+static void policy_json(const struct cfg_policy_level *p, json_t *dest)
+{
+    static const char *const upgrade[] = {"DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"};
+    if (p->pool.set) {
+        json_t *pool = json_object(), *tcp = json_object();
+        set_count(tcp, "maxConnections", p->pool.max_connections);
+        set_ms(tcp, "connectTimeout", p->pool.connect_timeout_ns);
+        if (json_object_size(tcp))
+            json_object_set_new(pool, "tcp", tcp);
+        else
+            json_decref(tcp);
+        const struct cfg_http_pool *h = &p->pool.http;
+        if (h->set) {
+            json_t *http = json_object();
+            set_count(http, "http1MaxPendingRequests", h->max_pending);
+            set_count(http, "http2MaxRequests", h->max_requests);
+            set_count(http, "maxRequestsPerConnection", h->max_requests_per_conn);
+            set_count(http, "maxRetries", h->max_retries);
+            set_ms(http, "idleTimeout", h->idle_timeout_ns);
+            set_count(http, "maxConcurrentStreams", h->max_concurrent_streams);
+            if (h->h2_upgrade != CFG_H2_UPGRADE_DEFAULT)
+                json_object_set_new(http, "h2UpgradePolicy", json_string(upgrade[h->h2_upgrade]));
+            if (h->use_client_protocol)
+                json_object_set_new(http, "useClientProtocol", json_true());
+            json_object_set_new(pool, "http", http);
+        }
+        json_object_set_new(dest, "connection_pool", pool);
+    }
+    if (p->outlier.set) {
+        const struct cfg_outlier *o = &p->outlier;
+        json_t *od = json_pack("{s:i,s:i}", "consecutive5xxErrors", (json_int_t)o->consecutive_5xx,
+                               "consecutiveGatewayErrors", (json_int_t)o->consecutive_gateway);
+        set_ms(od, "interval", o->interval_ns);
+        set_ms(od, "baseEjectionTime", o->base_ejection_ns);
+        if (o->has_max_ejection)
+            json_object_set_new(od, "maxEjectionPercent", json_integer(o->max_ejection_percent));
+        json_object_set_new(dest, "outlier_detection", od);
+    }
+}
+
 static json_t *view_json(const struct route_view *v, const struct cfg_ips *ips)
 {
     char addr[ADDR_STRLEN];
@@ -88,13 +148,14 @@ static json_t *view_json(const struct route_view *v, const struct cfg_ips *ips)
     for (size_t i = 0; i < v->ndest; i++) {
         const struct route_view_dest *d = &v->dest[i];
         const char *lb = cfg_lb_name(d->policy.lb);
-        json_array_append_new(dests,
-                              json_pack("{s:s,s:s?,s:i,s:i,s:o,s:s,s:i,s:s?}", "host",
-                                        d->svc ? d->svc->fqdn : d->host, "subset", d->subset,
-                                        "port", d->port, "weight", d->weight, "destination_rule",
-                                        ref_of(d->dr ? &d->dr->meta : NULL), "load_balancer",
-                                        lb[0] ? lb : "ROUND_ROBIN", "ready_endpoints",
-                                        (int)d->ready, "error", d->why));
+        json_t *dest = json_pack(
+            "{s:s,s:s?,s:i,s:i,s:o,s:s,s:i,s:s?}", "host", d->svc ? d->svc->fqdn : d->host,
+            "subset", d->subset, "port", d->port, "weight", d->weight, "destination_rule",
+            ref_of(d->dr ? &d->dr->meta : NULL), "load_balancer", lb[0] ? lb : "ROUND_ROBIN",
+            "ready_endpoints", (int)d->ready, "error", d->why);
+        if (dest)
+            policy_json(&d->policy, dest);
+        json_array_append_new(dests, dest);
     }
     /* A Service without a clusterIP in the YAML has no VIP to capture. */
     json_t *vip = json_null();

@@ -166,28 +166,18 @@ static void analyze_route(const struct cfg_snapshot *s, const struct cfg_virtual
     }
     if (r->ndest > 1 && sum != 100)
         cfg_diag_add(diags, CFG_WARNING, MSH_WEIGHTS, &vs->meta, &r->pos,
-                     "%s[%zu]: route weights sum to %llu, not 100%s; meshd splits connections in "
+                     "%s[%zu]: route weights sum to %llu, not 100%s; meshd splits %s in "
                      "proportion to the weights",
                      section, idx, (unsigned long long)sum,
-                     all_weighted ? "" : " (a destination without a weight counts as 0)");
-    for (size_t m = 0; m < r->nmatch; m++)
+                     all_weighted ? "" : " (a destination without a weight counts as 0)",
+                     r->http ? "requests (on ports carried as bytes, connections)" : "connections");
+    /* http[] routes: what applies depends on the port (analyze_http.c). */
+    for (size_t m = 0; !r->http && m < r->nmatch; m++)
         if (r->match[m].l7)
             cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
-                         "%s[%zu].match[%zu]: %s is an HTTP attribute meshd cannot see at L4; "
-                         "this match never matches, so connections fall through to the next "
-                         "route",
+                         "%s[%zu].match[%zu]: %s is not decided by meshd; this match never "
+                         "matches, so connections fall through to the next route",
                          section, idx, m, r->match[m].l7);
-    if (r->http && r->timeout_ns)
-        cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
-                     "%s[%zu]: timeout is an HTTP request timeout; on meshd's L4 path it is "
-                     "taken as a connect timeout (establishing the connection, retries "
-                     "included), not a bound on requests, until HTTP routing lands",
-                     section, idx);
-    if (r->l7_action)
-        cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, &r->pos,
-                     "%s[%zu]: %s is not applied at L4; %s", section, idx, r->l7_action,
-                     r->ndest ? "connections go to the route's destinations"
-                              : "the route has no destination, so it is skipped");
 }
 
 static void analyze_virtual_services(const struct cfg_snapshot *s, struct cfg_diags *diags)
@@ -207,6 +197,7 @@ static void analyze_virtual_services(const struct cfg_snapshot *s, struct cfg_di
                     check_gateway_ref(s, vs, vs->routes[r].match[m].gateways.v[g],
                                       &vs->routes[r].pos, diags);
         }
+        cfg_analyze_http_routes(s, vs, diags);
         if (vs->ntls)
             cfg_diag_add(diags, CFG_WARNING, MSH_L7_IGNORED, &vs->meta, NULL,
                          "tls routes match on SNI, which meshd does not read; they are not "

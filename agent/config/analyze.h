@@ -1,5 +1,5 @@
 /* Offline analysis of a configuration snapshot, as `istioctl analyze`
- * does it, plus what meshd's L4 data path cannot honour (with what it
+ * does it, plus what meshd's data path cannot honour (with what it
  * does instead). Used by `meshctl analyze` and on every reload. */
 #ifndef MESHD_CONFIG_ANALYZE_H
 #define MESHD_CONFIG_ANALYZE_H

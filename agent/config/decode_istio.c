@@ -339,8 +339,8 @@ static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
             *lb = src ? CFG_LB_CONSISTENT_SOURCE_IP : CFG_LB_CONSISTENT_OTHER;
             if (!src)
                 dec_warn(d, v, MSH_L7_IGNORED,
-                         "consistentHash on HTTP attributes cannot be computed at L4; "
-                         "connections are spread round-robin");
+                         "consistentHash on HTTP attributes is not computed yet (not at L4, "
+                         "nor per request): requests and connections are spread round-robin");
         } else if (is(k, "warmup")) {
             size_t m = dec_push(d, k);
             decode_warmup(d, v);
@@ -385,8 +385,9 @@ static void decode_conn_pool(struct cfg_dec *d, const struct ynode *n, struct cf
             }
             dec_pop(d, m);
         } else if (is(k, "http")) {
-            dec_warn(d, v, MSH_L7_IGNORED,
-                     "connectionPool.http limits requests, which meshd does not see at L4");
+            size_t m = dec_push(d, k);
+            dec_http_pool(d, v, &p->http);
+            dec_pop(d, m);
         } else {
             dec_unknown(d, k, v);
         }
@@ -397,13 +398,14 @@ static void decode_outlier(struct cfg_dec *d, const struct ynode *n, struct cfg_
 {
     o->set = true;
     uint32_t gw = 0, fivexx = 0, legacy = 0;
+    bool has_gw = false, has_5xx = false;
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
         if (is(k, "consecutiveGatewayErrors"))
-            dec_uint(d, v, k, 1000000, &gw);
+            has_gw = dec_uint(d, v, k, 1000000, &gw) && !ynode_is_null(v);
         else if (is(k, "consecutive5xxErrors"))
-            dec_uint(d, v, k, 1000000, &fivexx);
+            has_5xx = dec_uint(d, v, k, 1000000, &fivexx) && !ynode_is_null(v);
         else if (is(k, "consecutiveErrors"))
             dec_uint(d, v, k, 1000000, &legacy);
         else if (is(k, "interval"))
@@ -420,6 +422,10 @@ static void decode_outlier(struct cfg_dec *d, const struct ynode *n, struct cfg_
     }
     /* At L4 a failed connect is both a gateway error and a 5xx. */
     o->consecutive_errors = gw ? gw : fivexx ? fivexx : legacy;
+    /* Per request, as Istio configures Envoy: the legacy consecutiveErrors
+     * counts gateway errors only; each newer field, when given, wins. */
+    o->consecutive_5xx = has_5xx ? fivexx : legacy ? 0 : 5;
+    o->consecutive_gateway = has_gw ? gw : legacy;
 }
 
 static void decode_policy_level(struct cfg_dec *d, const char *k, const struct ynode *v,

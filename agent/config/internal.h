@@ -86,6 +86,9 @@ void cfg_analyze_security(const struct cfg_snapshot *s, struct cfg_diags *diags)
 #define CFG_FOR_EACH(s, kind, type, var)                                                           \
     for (size_t i_##var = 0; i_##var < cfg_count((s), (kind)); i_##var++)                          \
         for (const type *var = cfg_at((s), (kind), i_##var); var; var = NULL)
+/* MSH0201 for one VirtualService's http[] routes, per port protocol (analyze_http.c). */
+void cfg_analyze_http_routes(const struct cfg_snapshot *s, const struct cfg_virtual_service *vs,
+                             struct cfg_diags *diags);
 
 /* Index keys for addresses (family + 16 bytes [+ port]). */
 size_t cfg_ip_key(const struct meshd_addr *a, bool with_port, unsigned char key[20]);

@@ -227,9 +227,32 @@ enum cfg_lb {
 struct cfg_outlier {
     bool set;
     uint32_t consecutive_errors; /* consecutiveGatewayErrors, else consecutive5xxErrors; 0 unset */
+    /* Per request (the HTTP carrier), as Envoy counts them; 0: not counted.
+     * 5xx: any 5xx response, connect failures and resets; Istio's default 5
+     * when outlierDetection is set and consecutive5xxErrors is not, 0 when
+     * given as 0 or the legacy consecutiveErrors is. Gateway: 502, 503, 504,
+     * connect failures and resets; off unless given (or consecutiveErrors). */
+    uint32_t consecutive_5xx, consecutive_gateway;
     uint64_t interval_ns, base_ejection_ns;
     uint32_t max_ejection_percent, min_health_percent;
     bool has_max_ejection, has_min_health;
+};
+
+enum cfg_h2_upgrade { CFG_H2_UPGRADE_DEFAULT, CFG_H2_DO_NOT_UPGRADE, CFG_H2_UPGRADE };
+
+/* connectionPool.http: Envoy's circuit breakers and HTTP protocol options
+ * for the cluster. A count of 0 is unset, as Istio reads it (it applies
+ * only values > 0): the limit is then Istio's default, 2^32-1. */
+struct cfg_http_pool {
+    bool set;
+    uint32_t max_pending;            /* http1MaxPendingRequests: requests queued for a connection */
+    uint32_t max_requests;           /* http2MaxRequests: requests outstanding to the cluster */
+    uint32_t max_requests_per_conn;  /* maxRequestsPerConnection; 0: unlimited, 1: no keep-alive */
+    uint32_t max_retries;            /* maxRetries: retries outstanding to the cluster */
+    uint64_t idle_timeout_ns;        /* idleTimeout of upstream connections; 0: Envoy's 1h */
+    enum cfg_h2_upgrade h2_upgrade;  /* h2UpgradePolicy */
+    bool use_client_protocol;        /* useClientProtocol */
+    uint32_t max_concurrent_streams; /* maxConcurrentStreams per HTTP/2 connection; 0: unset */
 };
 
 struct cfg_conn_pool {
@@ -238,6 +261,7 @@ struct cfg_conn_pool {
     uint64_t connect_timeout_ns;
     bool keepalive;
     uint32_t keepalive_time_s, keepalive_interval_s, keepalive_probes;
+    struct cfg_http_pool http; /* replaced with the whole connectionPool, as Istio merges */
 };
 
 /* One level of trafficPolicy; each section replaces the level above as a

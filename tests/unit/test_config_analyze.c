@@ -26,6 +26,16 @@
     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments}\n"      \
     "spec:\n  host: payments\n  subsets:\n  - {name: v1, labels: {version: v1}}\n---\n"
 #define BASE NS_AMBIENT PAYMENTS_SVC PAYMENTS_POD PAYMENTS_DR
+#define TWO_TCP_PORTS                                                                              \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n"          \
+    "  ports: [{name: tcp-a, port: 5432}, {name: tcp-b, port: 6000}]\n---\n"                       \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"              \
+    "spec:\n  hosts: [db]\n  http:\n"                                                              \
+    "  - match: [{port: 5432}, {port: 6000, headers: {a: {exact: b}}}]\n"                          \
+    "    route: [{destination: {host: db}}]\n"
+#define DB_SVC                                                                                     \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n"          \
+    "  ports: [{name: tcp-postgres, port: 5432}]\n---\n"
 
 static const struct analyze_case {
     const char *what;
@@ -55,16 +65,97 @@ static const struct analyze_case {
           "    - {destination: {host: payments, subset: v1}, weight: 60}\n"
           "    - {destination: {host: payments, subset: v1}, weight: 30}\n",
      CFG_WARNING, "MSH0202", "http[0]: route weights sum to 90, not 100"},
-    {"L7 match",
+    {"a header match on a TCP-named port never matches there",
+     BASE DB_SVC "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+                 "spec:\n  hosts: [db]\n  http:\n"
+                 "  - match: [{headers: {x-canary: {exact: '1'}}}, {uri: {exact: /a}}]\n"
+                 "    route: [{destination: {host: db}}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 5432 (tcp-postgres): named for a TCP protocol, carried as bytes; this route "
+     "matches on request attributes (its headers/uri matches), so it never matches there and "
+     "connections fall through to the next route"},
+    {"a fault on a TCP-named port: weights per connection, the fault not applied",
+     BASE DB_SVC "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+                 "spec:\n  hosts: [db]\n  http:\n  - fault: {abort: {httpStatus: 500}}\n"
+                 "    headers: {request: {set: {x-a: b}}}\n"
+                 "    route: [{destination: {host: db}, weight: 50}, "
+                 "{destination: {host: db}, weight: 50}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 5432 (tcp-postgres): named for a TCP protocol, carried as bytes; there this "
+     "route applies per connection (its weights split connections rather than requests); not "
+     "applied: headers, fault"},
+    {"appProtocol names a TCP protocol: a port match and sourceLabels apply per connection",
+     BASE "apiVersion: v1\nkind: Service\nmetadata: {name: cache}\nspec:\n  selector: {app: c}\n"
+          "  ports: [{name: web, appProtocol: redis, port: 6379}, {name: http, port: 80}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [cache]\n  http:\n  - match: [{port: 6379, sourceLabels: {app: a}}]\n"
+          "    rewrite: {uri: /b}\n    route: [{destination: {host: cache}}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 6379 (redis): named for a TCP protocol, carried as bytes; there this route "
+     "applies per connection (its port/sourceLabels matches, connections go to its "
+     "destination); not applied: rewrite"},
+    {"a timeout and retries on a gRPC port bound the connect",
+     BASE "apiVersion: v1\nkind: Service\nmetadata: {name: rpc}\nspec:\n  selector: {app: r}\n"
+          "  ports: [{name: grpc, port: 9090}, {name: http2-alt, port: 9091}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [rpc]\n  http:\n  - timeout: 3s\n    retries: {attempts: 2}\n"
+          "    route: [{destination: {host: rpc}}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: ports 9090 (grpc), 9091 (http2-alt): named HTTP/2 or gRPC, carried as bytes "
+     "until meshd parses HTTP/2; there this route applies per connection (connections go to its "
+     "destination, its timeout bounds the connect including retries, its retries re-attempt "
+     "the connect)"},
+    {"a redirect-only route on a TCP-named port is skipped there",
+     BASE DB_SVC "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+                 "spec:\n  hosts: [db]\n  http:\n  - redirect: {uri: /new}\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 5432 (tcp-postgres): named for a TCP protocol, carried as bytes; this route "
+     "has no destination, so connections there skip it (redirect not applied)"},
+    {"a match naming one TCP port admits its connections...", BASE TWO_TCP_PORTS, CFG_WARNING,
+     "MSH0201",
+     "http[0]: port 5432 (tcp-a): named for a TCP protocol, carried as bytes; there this route "
+     "applies per connection (its port match, connections go to its destination)"},
+    {"...while a match with a header on the other never matches there", BASE TWO_TCP_PORTS,
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 6000 (tcp-b): named for a TCP protocol, carried as bytes; this route matches "
+     "on request attributes (its headers match), so it never matches there"},
+    {"a ServiceEntry port by its protocol field",
+     BASE "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e}\n"
+          "spec:\n  hosts: [db.example.com]\n  ports: [{number: 5432, name: pg, protocol: TCP}, "
+          "{number: 80, name: web, protocol: HTTP}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [db.example.com]\n  http:\n  - timeout: 1s\n"
+          "    route: [{destination: {host: db.example.com}}]\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: port 5432 (TCP): named for a TCP protocol, carried as bytes; there this route "
+     "applies per connection (connections go to its destination, its timeout bounds the connect "
+     "including retries)"},
+    {"mirror is not applied yet",
      BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
-          "spec:\n  hosts: [payments]\n  http:\n  - match: [{headers: {x-canary: {exact: '1'}}}]\n"
-          "    route: [{destination: {host: payments}}]\n",
-     CFG_WARNING, "MSH0201", "http[0].match[0]: headers is an HTTP attribute"},
-    {"L7 route action",
+          "spec:\n  hosts: [payments]\n  http:\n  - route: [{destination: {host: payments}}]\n"
+          "    mirror: {host: payments}\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: mirror is not applied yet: requests go to the route's destinations only and no "
+     "copy is sent"},
+    {"corsPolicy is not applied yet",
      BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
-          "spec:\n  hosts: [payments]\n  http:\n  - fault: {abort: {httpStatus: 500}}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - route: [{destination: {host: payments}}]\n"
+          "    corsPolicy: {allowOrigins: [{exact: 'https://a.example'}]}\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: corsPolicy is not applied yet: preflight requests reach the app and responses get "
+     "no CORS headers from meshd"},
+    {"delegate is not applied",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - match: [{uri: {prefix: /a}}]\n"
+          "    delegate: {name: child}\n",
+     CFG_WARNING, "MSH0201",
+     "http[0]: delegate is not applied: requests this route admits are answered 503 (no route)"},
+    {"a tcp[] match meshd does not decide",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  tcp:\n  - match: [{destinationSubnets: [10.0.0.0/8]}]\n"
           "    route: [{destination: {host: payments}}]\n",
-     CFG_WARNING, "MSH0201", "http[0]: fault is not applied at L4"},
+     CFG_WARNING, "MSH0201",
+     "tcp[0].match[0]: destinationSubnets is not decided by meshd; this match never matches"},
     {"TLS routes",
      BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
           "spec:\n  hosts: [payments]\n  tls:\n  - match: [{sniHosts: [payments]}]\n"
@@ -170,13 +261,6 @@ static const struct analyze_case {
      "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: "
      "enabled}}\n---\n" PAYMENTS_SVC PAYMENTS_POD,
      CFG_INFO, "MSH0206", "istio.io/dataplane-mode=ambient is the native label"},
-    {"HTTP timeout on the L4 path",
-     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
-          "spec:\n  hosts: [payments]\n  http:\n  - timeout: 3s\n"
-          "    route: [{destination: {host: payments}}]\n",
-     CFG_WARNING, "MSH0201",
-     "http[0]: timeout is an HTTP request timeout; on meshd's L4 path it "
-     "is taken as a connect timeout"},
     {"a wildcard host conflicts across namespaces (scoped vs exported)",
      BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: wild, "
           "namespace: foo}\n"
@@ -247,6 +331,52 @@ static const struct analyze_case quiet[] = {
      BASE "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
           "spec:\n  rules:\n  - from: [{source: {serviceAccounts: [default/client]}}]\n",
      CFG_WARNING, "MSH0201", "L7"},
+    /* http[] routes on ports carried request by request: everything applies. */
+    {"request matches and actions on an unnamed (sniffed) port",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n"
+          "  - match: [{headers: {x-canary: {exact: '1'}}, uri: {regex: '/a.*'}, method: "
+          "{exact: GET}}]\n"
+          "    fault: {abort: {httpStatus: 500, percentage: {value: 10}}}\n"
+          "    rewrite: {uri: /b}\n    headers: {response: {remove: [server]}}\n"
+          "    timeout: 3s\n    retries: {attempts: 3, perTryTimeout: 1s, retryOn: 5xx}\n"
+          "    route: [{destination: {host: payments, subset: v1}, weight: 99}, "
+          "{destination: {host: payments}, weight: 1}]\n"
+          "  - directResponse: {status: 404}\n",
+     CFG_WARNING, "MSH0201", "http["},
+    {"request matches and actions on an HTTP-named port",
+     NS_AMBIENT "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: "
+                "{app: w}\n  ports: [{name: http-web, port: 8080}]\n---\n"
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+                "spec:\n  hosts: [web]\n  http:\n  - match: [{queryParams: {a: {exact: b}}}]\n"
+                "    fault: {delay: {fixedDelay: 1s}}\n    route: [{destination: {host: web}}]\n",
+     CFG_WARNING, "MSH0201", "http["},
+    {"a port match leaves the service's TCP port out",
+     NS_AMBIENT "apiVersion: v1\nkind: Service\nmetadata: {name: mixed}\nspec:\n  selector: "
+                "{app: m}\n  ports: [{name: http, port: 80}, {name: tcp, port: 5432}]\n---\n"
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+                "spec:\n  hosts: [mixed]\n  http:\n  - match: [{port: 80, headers: {a: {}}}]\n"
+                "    route: [{destination: {host: mixed}}]\n",
+     CFG_WARNING, "MSH0201", "5432"},
+    {"a gateway's VirtualService is its proxy's to apply",
+     BASE DB_SVC "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+                 "spec:\n  hosts: [db]\n  gateways: [gw]\n  http:\n"
+                 "  - match: [{headers: {a: {}}}]\n    route: [{destination: {host: db}}]\n",
+     CFG_WARNING, "MSH0201", "http[0]"},
+    {"a ServiceEntry's HTTP port is carried per request",
+     BASE "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e}\n"
+          "spec:\n  hosts: [api.example.com]\n  ports: [{number: 80, name: web, protocol: "
+          "HTTP}]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [api.example.com]\n  http:\n  - match: [{uri: {prefix: /v1}}]\n"
+          "    timeout: 1s\n    route: [{destination: {host: api.example.com}}]\n",
+     CFG_WARNING, "MSH0201", "http[0]"},
+    {"the seed's canary on an unnamed port",
+     BASE "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+          "spec:\n  hosts: [payments]\n  http:\n  - route:\n"
+          "    - {destination: {host: payments, subset: v1}, weight: 99}\n"
+          "    - {destination: {host: payments, subset: v1}, weight: 1}\n",
+     CFG_WARNING, "MSH0201", ""},
 };
 
 static void test_no_message_istioctl_would_not_give(void **state)
@@ -324,12 +454,55 @@ static void test_clean_configurations(void **state)
     const char *paths[] = {"tests/unit/data/config/realistic"};
     assert_int_equal(cfg_load(paths, 1, NULL, &d, &s), 0);
     cfg_analyze(s, &d);
-    /* Only the note that http[1]'s timeout is a connect timeout at L4. */
+    /* Only the note that http[1] (no port match) also applies to the grpc
+     * port, per connection: http[0] matches port 80, which is HTTP. */
+    for (size_t j = 0; d.n != 1 && j < d.n; j++)
+        fprintf(stderr, "%s %s\n", d.v[j].code, d.v[j].message);
     assert_int_equal(d.n, 1);
     assert_string_equal(d.v[0].code, "MSH0201");
-    assert_non_null(strstr(d.v[0].message, "timeout is an HTTP request timeout"));
+    assert_string_equal(d.v[0].message,
+                        "http[1]: port 9090 (grpc): named HTTP/2 or gRPC, carried as bytes until "
+                        "meshd parses HTTP/2; there this route applies per connection (its "
+                        "weights split connections rather than requests, its timeout bounds the "
+                        "connect including retries, its retries re-attempt the connect)");
     cfg_snapshot_unref(s);
     cfg_diags_fini(&d);
+}
+
+/* A service with many TCP ports: the finding names the first ports whole
+ * and counts the rest, and still says what applies (a finding is at most
+ * 512 bytes). */
+static void test_a_long_port_list_is_bounded(void **state)
+{
+    char yaml[8192];
+    size_t len = (size_t)snprintf(yaml, sizeof(yaml),
+                                  NS_AMBIENT "apiVersion: v1\nkind: Service\nmetadata: {name: "
+                                             "many}\nspec:\n  selector: {app: m}\n  ports:\n");
+    for (unsigned p = 0; p < 80; p++)
+        len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "  - {name: tcp-p%u, port: %u}\n",
+                                p, 5000 + p);
+    snprintf(yaml + len, sizeof(yaml) - len,
+             "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
+             "v}\nspec:\n  hosts: [many]\n  http:\n  - timeout: 2s\n    fault: {delay: "
+             "{fixedDelay: 1s}}\n    route: [{destination: {host: many}}]\n");
+    struct cfg_fixture f;
+    cfg_fixture_analyze(&f, yaml);
+    const struct cfg_diag *g = cfg_fixture_diag(&f, "MSH0201");
+    if (!g)
+        cfg_fixture_dump(&f);
+    assert_non_null(g);
+    assert_non_null(strstr(g->message, "http[0]: ports 5000 (tcp-p0), 5001 (tcp-p1), "));
+    const char *more = strstr(g->message, " more: named for a TCP protocol");
+    assert_non_null(more);
+    unsigned named = 0, rest = 0;
+    for (const char *c = g->message; c < more; c++)
+        named += *c == '(';
+    const char *and = strstr(g->message, ") and ");
+    assert_non_null(and);
+    assert_int_equal(sscanf(and, ") and %u more", &rest), 1);
+    assert_int_equal(named + rest, 80);
+    assert_non_null(strstr(g->message, "; not applied: fault"));
+    cfg_fixture_free(&f);
 }
 
 int main(void)
@@ -339,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_clean_configurations),
         cmocka_unit_test(test_no_message_istioctl_would_not_give),
         cmocka_unit_test(test_every_message_has_a_position),
+        cmocka_unit_test(test_a_long_port_list_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin/explain.h"
@@ -142,6 +143,69 @@ static void canary_seen_from_a_client(void **state)
     cfg_fixture_free(&f);
 }
 
+/* The DestinationRule policy each destination gets, merged (subset over
+ * top level), in Istio's field names: connectionPool.http and the two
+ * outlier counts apart; a destination without a policy shows none. */
+static void destination_policy_merged_per_subset(void **state)
+{
+    static const char *policy_yaml =
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: "
+        "{istio.io/dataplane-mode: ambient}}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: payments}\n"
+        "spec: {clusterIP: 10.96.0.10, selector: {app: payments}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ledger}\n"
+        "spec: {clusterIP: 10.96.0.11, selector: {app: ledger}, ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: client, labels: {app: client}}\n"
+        "status: {podIP: 10.1.0.9}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: payments}\n"
+        "spec:\n  host: payments\n  trafficPolicy:\n"
+        "    connectionPool:\n      tcp: {maxConnections: 100, connectTimeout: 250ms}\n"
+        "      http: {http1MaxPendingRequests: 10, http2MaxRequests: 50, "
+        "maxRequestsPerConnection: 1, maxRetries: 3, idleTimeout: 1500ms, "
+        "h2UpgradePolicy: DO_NOT_UPGRADE}\n"
+        "    outlierDetection: {consecutiveGatewayErrors: 3, interval: 5s}\n"
+        "  subsets:\n  - name: v1\n    labels: {version: v1}\n"
+        "  - name: v2\n    labels: {version: v2}\n"
+        "    trafficPolicy: {connectionPool: {http: {http2MaxRequests: 7}}}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: payments}\n"
+        "spec:\n  hosts: [payments]\n  http:\n  - route:\n"
+        "    - {destination: {host: payments, subset: v1}, weight: 50}\n"
+        "    - {destination: {host: payments, subset: v2}, weight: 50}\n";
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, policy_yaml);
+    char err[200];
+    json_t *res = explain_routes(f.snap, "client.default", NULL, err, sizeof(err));
+    assert_non_null(res);
+    const json_t *d =
+        json_object_get(route_for(res, "payments.default.svc.cluster.local"), "destinations");
+    assert_int_equal(json_array_size(d), 2);
+    const json_t *v1 = json_array_get(d, 0), *v2 = json_array_get(d, 1);
+    char *pool = json_dumps(json_object_get(v1, "connection_pool"), JSON_COMPACT);
+    assert_string_equal(pool,
+                        "{\"tcp\":{\"maxConnections\":100,\"connectTimeout\":\"250ms\"},"
+                        "\"http\":{\"http1MaxPendingRequests\":10,\"http2MaxRequests\":50,"
+                        "\"maxRequestsPerConnection\":1,\"maxRetries\":3,"
+                        "\"idleTimeout\":\"1500ms\",\"h2UpgradePolicy\":\"DO_NOT_UPGRADE\"}}");
+    free(pool);
+    char *od = json_dumps(json_object_get(v1, "outlier_detection"), JSON_COMPACT);
+    assert_string_equal(od, "{\"consecutive5xxErrors\":5,\"consecutiveGatewayErrors\":3,"
+                            "\"interval\":\"5s\"}");
+    free(od);
+    /* v2's connectionPool replaces the top level's whole (tcp included),
+     * as Istio merges; the top level's outlierDetection stays. */
+    pool = json_dumps(json_object_get(v2, "connection_pool"), JSON_COMPACT);
+    assert_string_equal(pool, "{\"http\":{\"http2MaxRequests\":7}}");
+    free(pool);
+    assert_non_null(json_object_get(v2, "outlier_detection"));
+    /* No DestinationRule: no policy shown. */
+    const json_t *l = json_array_get(
+        json_object_get(route_for(res, "ledger.default.svc.cluster.local"), "destinations"), 0);
+    assert_null(json_object_get(l, "connection_pool"));
+    assert_null(json_object_get(l, "outlier_detection"));
+    json_decref(res);
+    cfg_fixture_free(&f);
+}
+
 static void tls_modes_per_port(void **state)
 {
     struct cfg_fixture f;
@@ -184,6 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(canary_seen_from_a_client),
+        cmocka_unit_test(destination_policy_merged_per_subset),
         cmocka_unit_test(tls_modes_per_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

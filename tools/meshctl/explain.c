@@ -4,6 +4,7 @@
 #include "explain.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -158,6 +159,21 @@ int ctl_proxy_routes(const char *agent, int argc, char **argv, int json)
                      json_integer_value(json_object_get(r, "port")));
         printf("%-44s %-22s %-24s %-9s %s\n", str(r, "service"), port, str(r, "virtual_service"),
                str(r, "route"), dests);
+        /* The DestinationRule policy each destination gets, merged. */
+        json_array_foreach(json_object_get(r, "destinations"), j, d)
+        {
+            const json_t *pool = json_object_get(d, "connection_pool");
+            const json_t *od = json_object_get(d, "outlier_detection");
+            char *p = pool ? json_dumps(pool, JSON_COMPACT) : NULL;
+            char *o = od ? json_dumps(od, JSON_COMPACT) : NULL;
+            const char *subset = json_string_value(json_object_get(d, "subset"));
+            if (p || o)
+                printf("    policy %s%s%s:%s%s%s%s\n", str(d, "host"), subset ? "|" : "",
+                       subset ? subset : "", p ? " connectionPool " : "", p ? p : "",
+                       o ? " outlierDetection " : "", o ? o : "");
+            free(p);
+            free(o);
+        }
         /* Per request on an HTTP port: each http[] route, first match wins. */
         size_t k;
         const json_t *h;
