@@ -242,7 +242,9 @@ static void hs_linger_read(struct hs *s)
  * over; the next one is read if the connection persists. */
 static void hs_exchange_done(struct hs *s)
 {
-    bool upstream_ok = s->req.req_complete && s->req.up_keep_alive;
+    uint32_t per_conn = s->req.d.route.max_requests_per_conn;
+    bool upstream_ok = s->req.req_complete && s->req.up_keep_alive &&
+                       (!per_conn || !s->up || s->up->requests + 1 < per_conn);
     hs_free_attempt(s, s->req.status >= 500);
     hs_drop_upstream(s, upstream_ok);
     hs_report(s);

@@ -93,6 +93,7 @@ void mesh_http_route(void *ctx, const struct pod *src, const struct meshd_addr *
     case HTTP_ROUTE_FORWARD:
         d->dest_index = hr.dest_index;
         cluster_name(&m->scratch, d->cluster, sizeof(d->cluster));
+        d->route.per_request = true;
         mesh_route_service(m, snap, src, orig_dst, &m->scratch, &d->route);
         return;
     case HTTP_ROUTE_REDIRECT:
@@ -146,5 +147,6 @@ void mesh_http_mirror(void *ctx, const struct pod *src, const struct meshd_addr 
     c->route = NULL;
     out->action = OUTBOUND_PASSTHROUGH;
     out->avoid_endpoint = -1;
+    out->per_request = true;
     mesh_route_service(m, snap, src, orig_dst, c, out);
 }

@@ -283,6 +283,24 @@ static void outlier_from_policy(const struct cfg_outlier *o, struct outlier_conf
         oc->min_health_percent = o->min_health_percent;
 }
 
+/* How many connections (L4) or requests in flight (HTTP) a cluster takes
+ * before Envoy's circuit breakers overflow; 0: no limit. At L4,
+ * connectionPool.tcp.maxConnections. Per request, each in flight holds one
+ * upstream connection, so maxConnections are busy and Envoy would queue up
+ * to http1MaxPendingRequests more before overflowing; http2MaxRequests
+ * bounds requests in flight whatever the connections. */
+static uint64_t pool_limit(const struct cfg_conn_pool *p, bool per_request)
+{
+    if (!per_request)
+        return p->max_connections;
+    uint64_t lim = 0;
+    if (p->max_connections && p->http.max_pending)
+        lim = (uint64_t)p->max_connections + p->http.max_pending;
+    if (p->http.max_requests && (!lim || p->http.max_requests < lim))
+        lim = p->http.max_requests;
+    return lim;
+}
+
 void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
                         const struct meshd_addr *orig_dst, struct route_cluster *c,
                         struct outbound_route *out)
@@ -293,17 +311,19 @@ void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const s
         out->action = OUTBOUND_PASSTHROUGH;
         return;
     }
-    uint32_t max = c->policy.pool.max_connections;
+    uint64_t max = pool_limit(&c->policy.pool, out->per_request);
     if (max && cs->active >= max) {
-        /* connectionPool.tcp.maxConnections: Envoy's overflow, flag UO. */
+        /* Envoy's circuit breakers: overflow, flag UO. */
         cs->overflows++;
         m->overflows++;
-        log_ratelimited(LOG_INFO, "mesh: %s%s%s port %u at maxConnections %u; refused (UO)",
+        log_ratelimited(LOG_INFO,
+                        "mesh: %s%s%s port %u at its connectionPool limit %llu; refused (UO)",
                         c->svc->fqdn, c->subset ? " subset " : "", c->subset ? c->subset : "",
-                        c->port, max);
+                        c->port, (unsigned long long)max);
         mesh_refuse(out, RESP_FLAG_UO);
         return;
     }
+    out->max_requests_per_conn = c->policy.pool.http.max_requests_per_conn;
     size_t n = 0;
     int index[ROUTE_MAX_ENDPOINTS], slot[ROUTE_MAX_ENDPOINTS];
     for (size_t i = 0; i < c->nendpoints; i++) {
@@ -321,6 +341,13 @@ void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const s
     }
     struct outlier_config oc;
     outlier_from_policy(&c->policy.outlier, &oc);
+    if (out->per_request && oc.enabled) {
+        /* Per request Envoy counts consecutive 5xx (or gateway errors). */
+        const struct cfg_outlier *o = &c->policy.outlier;
+        uint32_t in_row = o->consecutive_5xx ? o->consecutive_5xx : o->consecutive_gateway;
+        if (in_row)
+            oc.consecutive_errors = in_row;
+    }
     /* A retry avoids the endpoint that just failed, when another exists. */
     int exclude = -1;
     for (size_t i = 0; out->avoid_cluster == cs && i < n; i++)

@@ -38,6 +38,11 @@ struct outbound_route {
     /* In, on a retry: the attempt that failed, to be avoided. */
     void *avoid_cluster;
     int32_t avoid_endpoint;
+    /* In: one HTTP request is routed (connectionPool.http limits apply,
+     * outlier detection counts 5xx); out: requests one upstream connection
+     * may carry (maxRequestsPerConnection; 0: no limit). */
+    bool per_request;
+    uint32_t max_requests_per_conn;
 };
 
 #endif

@@ -91,6 +91,11 @@ spec:
     match: [{uri: {prefix: /delay}}]
     timeout: 500ms
     route: [{destination: {host: reviews, subset: v1}}]
+  - name: mirrored
+    match: [{uri: {prefix: /mirrored}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: reviews, subset: v2}
+    mirrorPercentage: {value: 100}
   - name: v2-path
     match: [{uri: {regex: "/api/v[2]/.*"}}]
     route: [{destination: {host: reviews, subset: v2}}]
@@ -103,6 +108,24 @@ spec:
   clusterIP: $VIP_F
   selector: {app: flaky}
   ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow, namespace: default}
+spec:
+  clusterIP: 10.96.0.13
+  selector: {app: flaky, version: good}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: slow, namespace: default}
+spec:
+  host: slow
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1}
 YAML
 }
 for i in 1 2; do write_config "$E2E_TMP/config-$i"; done
@@ -177,6 +200,24 @@ echo "    counts: $counts"
 t_expect_eq "$(jq -r '.status["200"]' <<<"$counts")" 40 "all 40 requests answered 200"
 t_expect_eq "$(jq -r '.good' <<<"$counts")" 40 "by the good endpoint"
 t_expect_ok "the bad endpoint was tried (and retried away from)" test "$(wc -l <"$E2E_TMP/httpd-2-3.log")" -ge 1
+
+t_begin "a mirror gets a copy of each request (fire and forget)"
+t_expect_eq "$(httpc get "$VIP_R" 80 /mirrored/1 | jq -r '.headers["x-served-by"]')" v1 "the request is answered by v1"
+for _ in $(seq 1 30); do grep -q '"/mirrored/1"' "$E2E_TMP/httpd-1-2.log" 2>/dev/null && break; sleep 0.1; done
+t_expect_contains "$(grep '"/mirrored/1"' "$E2E_TMP/httpd-1-2.log")" '-shadow' \
+    "v2 received the copy, its authority marked -shadow as Envoy marks it"
+
+t_begin "connectionPool.http: past maxConnections + http1MaxPendingRequests, 503 UO; then it recovers"
+for k in 1 2 3; do
+    in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py get 10.96.0.13 80 /delay/1500 >"$E2E_TMP/uo-$k.json" &
+    eval "uo_$k=\$!"
+    sleep 0.1
+done
+wait "$uo_1" "$uo_2" "$uo_3" || true
+codes=$(cat "$E2E_TMP"/uo-*.json | jq -r .status | sort | tr '\n' ' ')
+t_expect_eq "$codes" "200 200 503 " "two in flight (one connection, one pending), the third overflows"
+t_expect_contains "$(cat "$E2E_TMP"/uo-*.json)" "overflow" "Envoy's overflow reply"
+t_expect_eq "$(httpc get 10.96.0.13 80 /x | jq -r .status)" 200 "once they finished, requests are served again"
 
 t_begin "a server-first protocol on the unnamed port still gets through as bytes"
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/tally-v1.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 banner >/dev/null

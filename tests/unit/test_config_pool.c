@@ -101,14 +101,18 @@ static void test_http_pool_decoded_as_written(void **state)
     }
 }
 
-/* Until the HTTP carrier counts them, the limits are named as not enforced. */
+/* The limits the carrier applies load quietly; the ones it does not are named. */
 static void test_http_pool_named_as_not_enforced_yet(void **state)
 {
     struct cfg_fixture f;
     const struct cfg_destination_rule *dr =
         load_dr(&f, DR_HEAD "    connectionPool:\n      http: {http1MaxPendingRequests: 1}\n");
     assert_non_null(dr);
-    assert_true(has_diag(&f, CFG_WARNING, "MSH0201", "connectionPool.http is not enforced yet"));
+    assert_false(has_diag(&f, CFG_WARNING, "MSH0201", "connectionPool.http"));
+    cfg_fixture_free(&f);
+    dr = load_dr(&f, DR_HEAD "    connectionPool:\n      http: {maxRetries: 3}\n");
+    assert_non_null(dr);
+    assert_true(has_diag(&f, CFG_WARNING, "MSH0201", "maxRetries and idleTimeout are not applied"));
     cfg_fixture_free(&f);
     dr = load_dr(&f, DR_HEAD "    connectionPool:\n      tcp: {maxConnections: 1}\n");
     assert_non_null(dr);
