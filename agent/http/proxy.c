@@ -223,6 +223,15 @@ static void hs_exchange_done(struct hs *s)
     s->last_activity_ns = loop_now_ns();
     s->head_started_ns = 0;
     h1_parser_resume(s->parser);
+    /* A bodyless request's end is delivered by the parse after its head's
+     * pause: run it now, or the parser is not idle between requests (a
+     * clean close would read as a cut, the idle timeout would not run). */
+    size_t used = 0;
+    if (s->in_off == s->in_len && h1_parse(s->parser, s->in, 0, &used) == H1_PAUSED &&
+        s->ev_req_complete) {
+        s->ev_req_complete = false;
+        h1_parser_resume(s->parser);
+    }
     hs_update_events(s);
     hs_drive_down(s); /* a pipelined request may be buffered already */
 }
@@ -440,6 +449,10 @@ static void hs_on_request_head(struct hs *s)
     if (http_request_begin(&s->req, &s->orig_dst, loop_now_ns(), &status, &why) != 0) {
         s->hp->stats.bad_requests++;
         log_ratelimited(LOG_INFO, "http: %s: request refused (%d): %s", s->who, status, why);
+        /* Whatever follows a refused CONNECT is tunnel bytes, not a
+         * request: the connection ends after the reply. */
+        s->keep_alive = false;
+        s->req.down_keep_alive = false;
         hs_local_reply(s, status, why, strlen(why), NULL, RESP_FLAG_DPE);
         return;
     }

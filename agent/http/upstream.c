@@ -163,18 +163,21 @@ static void hup_read(struct hup *u)
         if (n == 0) {
             u->eof = true;
             int rc = h1_parse_eof(u->resp);
-            if (rc == H1_OK && h1_parser_idle(u->resp) && u->got_bytes) {
-                hs_upstream_progress(u->owner, u); /* an until-close body ended */
-                if (u->owner)
-                    hup_fail(u, -EPIPE); /* a close between responses */
-            } else {
-                hup_fail(u, -ECONNRESET);
-            }
+            /* An until-close body ended: its completion (recorded by the
+             * callback, which left the parser paused) is acted on first. */
+            if (rc == H1_OK && u->got_bytes)
+                hs_upstream_progress(u->owner, u);
+            if (u->owner)
+                hup_fail(u, rc == H1_OK && u->got_bytes ? -EPIPE : -ECONNRESET);
             return;
         }
         u->got_bytes = true;
         size_t off = 0;
-        while (off < (size_t)n && u->owner && !u->broken) {
+        /* After a pause the parser runs once more even on no bytes: a
+         * bodiless response (HEAD, 204, 304, Content-Length: 0) ends then. */
+        bool kick = false;
+        while ((off < (size_t)n || kick) && u->owner && !u->broken) {
+            kick = false;
             size_t used = 0;
             int rc = h1_parse(u->resp, buf + off, (size_t)n - off, &used);
             off += used;
@@ -188,6 +191,7 @@ static void hup_read(struct hup *u)
             hs_upstream_progress(u->owner, u);
             if (rc == H1_PAUSED && u->owner && !u->broken) {
                 h1_parser_resume(u->resp);
+                kick = true;
                 continue;
             }
             if (rc == H1_PAUSED)
