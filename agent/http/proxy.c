@@ -70,6 +70,7 @@ struct hs {
 static void hs_end(struct hs *s, int err, enum resp_flag flag);
 static void hs_drive_down(struct hs *s);
 static void hs_try(struct hs *s);
+static void hs_forward(struct hs *s, const struct pod *pod);
 
 /* --- plumbing ----------------------------------------------------------- */
 
@@ -346,6 +347,14 @@ static void hs_try(struct hs *s)
             return;
         }
     }
+    hs_forward(s, pod);
+}
+
+/* Sends the decided attempt (after a fault's delay: the same decision,
+ * not a new routing that would leave this endpoint unfreed). */
+static void hs_forward(struct hs *s, const struct pod *pod)
+{
+    struct http_decision *d = &s->req.d;
     s->state = HS_FORWARD;
     http_request_start_try(&s->req, loop_now_ns());
     int rc;
@@ -722,8 +731,13 @@ static void hs_tick(struct hs *s, uint64_t now)
         return;
     case HS_DELAY:
         if (now >= s->req.delay_until_ns) {
-            s->state = HS_FORWARD;
-            hs_try(s);
+            const struct pod *pod = s->router.pod(s->user);
+            if (!pod) {
+                hs_free_attempt(s, false);
+                hs_end(s, -ENOENT, RESP_FLAG_DC);
+                return;
+            }
+            hs_forward(s, pod);
         }
         return;
     case HS_FORWARD: {
