@@ -45,6 +45,8 @@ struct hup {
     bool connected, hbone, broken, eof;
     bool in_idle;      /* on the proxy's idle list */
     bool got_bytes;    /* some response byte arrived on this attempt */
+    bool leftover;     /* bytes past the point parsed: not reusable if the response ends */
+    bool read_paused;  /* the owner's downstream is full: responses wait */
     uint64_t requests; /* served on this connection */
     uint64_t idle_since_ns;
     struct hup *idle_next, *idle_prev;

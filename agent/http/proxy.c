@@ -287,7 +287,11 @@ void hs_upstream_failed(struct hs *s, struct hup *u, int err)
         hs_end(s, err, RESP_FLAG_UC);
         return;
     }
-    hs_attempt_failed(s, u->got_bytes || u->requests ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
+    /* Connected (plain TCP: the request may have reached the app) is a
+     * reset, which Istio's default policy does not replay; HBONE learns
+     * of a refused tunnel only here, as a connect failure. */
+    bool reached = u->got_bytes || u->requests || (u->connected && !u->hbone);
+    hs_attempt_failed(s, reached ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
 }
 
 /* The connection's record shows where its latest request went: the
@@ -441,6 +445,7 @@ void hs_upstream_progress(struct hs *s, struct hup *u)
     /* Backpressure both ways: the upstream is read while the downstream
      * takes its bytes, the downstream while the upstream takes its. */
     hup_pause_read(u, hbuf_pending(&s->out) >= HTTP_OUT_HIGH);
+    hs_update_events(s); /* body bytes queued: they go out as they come */
     if (hbuf_pending(&u->out) < HTTP_OUT_HIGH && s->read_paused) {
         s->read_paused = false;
         hs_update_events(s);

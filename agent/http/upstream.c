@@ -150,7 +150,7 @@ static void hup_fail(struct hup *u, int err)
 static void hup_read(struct hup *u)
 {
     char buf[HTTP_IN_BUF];
-    for (int rounds = 0; rounds < 4 && u->owner && !u->broken; rounds++) {
+    for (int rounds = 0; rounds < 4 && u->owner && !u->broken && !u->read_paused; rounds++) {
         ssize_t n = recv(u->io.fd, buf, sizeof(buf), 0);
         if (n < 0) {
             if (errno == EINTR)
@@ -188,7 +188,12 @@ static void hup_read(struct hup *u)
                 hup_fail(u, -EPROTO);
                 return;
             }
+            /* A response that ends here with bytes after it (nobody asked
+             * for them) must not be pooled: a pipelined request taking it
+             * at once would read them as its answer. */
+            u->leftover = off < (size_t)n;
             hs_upstream_progress(u->owner, u);
+            u->leftover = false;
             if (rc == H1_PAUSED && u->owner && !u->broken) {
                 h1_parser_resume(u->resp);
                 kick = true;
@@ -242,7 +247,7 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
     if (u->owner && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         hup_read(u);
     if (u->owner && !u->broken)
-        hup_update_events(u, false);
+        hup_update_events(u, u->read_paused); /* a pause the owner asked for holds */
 }
 
 static bool same_target(const struct outbound_route *a, const struct outbound_route *b)
@@ -294,6 +299,7 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
         idle_unlink(u);
         u->owner = owner;
         u->got_bytes = false;
+        u->read_paused = false;
         hp->stats.upstreams_reused++;
         hup_update_events(u, false);
         *out = u;
@@ -349,12 +355,13 @@ int hup_send(struct hup *u, const void *p, size_t n)
 {
     int rc = hbuf_append(&u->out, p, n);
     if (rc == 0 && u->connected && !u->broken)
-        hup_update_events(u, false);
+        hup_update_events(u, u->read_paused);
     return rc;
 }
 
 void hup_pause_read(struct hup *u, bool paused)
 {
+    u->read_paused = paused;
     if (!u->broken && u->io.registered)
         hup_update_events(u, paused);
 }
@@ -363,10 +370,11 @@ void hup_release(struct hup *u, bool reusable)
 {
     struct http_proxy *hp = u->hp;
     u->owner = NULL;
+    u->read_paused = false;
     h1_parser_resume(u->resp); /* paused at the response's end */
     unsigned max = hp->opts.max_idle_upstreams ? hp->opts.max_idle_upstreams : 32;
-    if (!reusable || u->broken || u->eof || hbuf_pending(&u->out) || !h1_parser_idle(u->resp) ||
-        hp->nidle >= max * 16) {
+    if (!reusable || u->broken || u->eof || u->leftover || hbuf_pending(&u->out) ||
+        !h1_parser_idle(u->resp) || hp->nidle >= max * 16) {
         hup_close(u);
         return;
     }

@@ -142,9 +142,10 @@ static void last_503_passed_through(void **state)
         const char *name;
         const struct cfg_http_route *actions;
         int routes;
+        const char *flags;
     } rows[] = {
-        {"Istio's default: three tries", NULL, 3},
-        {"retries: attempts 0", &no_retries, 1},
+        {"Istio's default: three tries, URX", NULL, 3, "URX"},
+        {"retries: attempts 0, no retry policy to exhaust", &no_retries, 1, "-"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         print_message("  %s\n", rows[i].name);
@@ -159,6 +160,7 @@ static void last_503_passed_through(void **state)
         assert_int_equal(f->nreports, 1);
         assert_int_equal(f->reports[0].status, 503);
         assert_int_equal(f->reports[0].resp_bytes, 4);
+        assert_string_equal(f->reports[0].flags, rows[i].flags);
         hpf_free(f);
     }
 }

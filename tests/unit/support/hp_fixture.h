@@ -21,9 +21,9 @@
 #include "proxy/conns.h"
 #include "telemetry/http_metrics.h"
 
-#define HPF_MAX     16   /* steps, attempts, upstream connections, reports */
-#define HPF_BUF     8192 /* bytes kept per direction */
-#define HPF_WAIT_MS 3000 /* the bound on any wait */
+#define HPF_MAX     16           /* steps, attempts, upstream connections, reports */
+#define HPF_BUF     (128 * 1024) /* bytes kept per direction */
+#define HPF_WAIT_MS 3000         /* the bound on any wait */
 
 /* One step of the upstream's script, taken when a request is complete
  * (or, with `on_head`, once its head is). Past the script: no answer. */
