@@ -42,6 +42,7 @@ struct hup {
     struct h1_parser *resp;
     struct hs *owner;          /* NULL while idle */
     struct outbound_route key; /* action, target, pool key: what it reaches */
+    uint32_t pod_id;           /* from whose netns: reused for that pod only */
     bool connected, hbone, broken, eof;
     bool in_idle;      /* on the proxy's idle list */
     bool got_bytes;    /* some response byte arrived on this attempt */

@@ -477,9 +477,9 @@ static void hs_on_request_head(struct hs *s)
 static void hs_drive_down(struct hs *s)
 {
     while (!s->ended && s->in_off < s->in_len) {
-        bool parsing = s->state == HS_READ_HEAD ||
-                       (s->state == HS_FORWARD && !s->req.req_complete) ||
-                       (s->state == HS_DELAY && !s->req.req_complete && s->req.head);
+        /* Not during a fault's delay: its body waits in the socket (no
+         * upstream to stream it to, more than a retry keeps is lost). */
+        bool parsing = s->state == HS_READ_HEAD || (s->state == HS_FORWARD && !s->req.req_complete);
         if (!parsing || s->read_paused)
             return;
         if (s->state == HS_READ_HEAD && !s->head_started_ns)

@@ -294,8 +294,8 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
                 struct hs *owner, struct hup **out)
 {
     for (struct hup *u = hp->idle; u; u = u->idle_next) {
-        if (!same_target(&u->key, r))
-            continue;
+        if (u->pod_id != pod->id || !same_target(&u->key, r))
+            continue; /* another pod's: its source address, its netns */
         idle_unlink(u);
         u->owner = owner;
         u->got_bytes = false;
@@ -311,6 +311,7 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
     *u = (struct hup){.hp = hp,
                       .owner = owner,
                       .key = *r,
+                      .pod_id = pod->id,
                       .io = {.fd = -1, .cb = hup_on_event},
                       .release = {.fn = hup_free_now}};
     int rc = h1_parser_new(false, NULL, &hs_response_callbacks, u, &u->resp);
@@ -380,7 +381,7 @@ void hup_release(struct hup *u, bool reusable)
     }
     size_t same = 0;
     for (struct hup *i = hp->idle; i; i = i->idle_next)
-        same += same_target(&i->key, &u->key);
+        same += i->pod_id == u->pod_id && same_target(&i->key, &u->key);
     if (same >= max) {
         hup_close(u);
         return;

@@ -297,6 +297,36 @@ static void faults_abort_and_delay(void **state)
     hpf_free(f);
 }
 
+/* A body that arrives during a fault's delay is not lost, even one too
+ * big to keep for a retry. */
+static void body_during_a_delay_reaches_the_upstream(void **state)
+{
+    (void)state;
+    static const struct cfg_http_route delay = {
+        .fault = {.delay_set = true, .delay_ns = 100 * MS, .delay_ppm = 1000000}};
+    static const size_t sizes[] = {5, 70000};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        print_message("  a %zu-byte body\n", sizes[i]);
+        static char req[70000 + 256];
+        int h = snprintf(req, sizeof(req),
+                         "POST /up HTTP/1.1\r\nHost: svc\r\nx-request-id: r1\r\nContent-Length: "
+                         "%zu\r\n\r\n",
+                         sizes[i]);
+        memset(req + h, 'q', sizes[i]);
+        req[(size_t)h + sizes[i]] = '\0';
+        struct hpf *f = hpf_new(0);
+        hpf_plan(f, (struct hpf_plan[]){{.kind = HPF_FORWARD, .actions = &delay}}, 1);
+        hpf_script(f, (struct hpf_step[]){{.send = R200("ok")}}, 1);
+        assert_int_equal(hpf_session(f), 0);
+        hpf_send(f, req);
+        hpf_expect(f, R200("ok"));
+        assert_int_equal(f->accepts, 1);
+        assert_string_equal(hpf_up_rx(f, 0), req);
+        assert_int_equal(f->reports[0].req_bytes, sizes[i]);
+        hpf_free(f);
+    }
+}
+
 /* The router answers: no upstream, no endpoint freed, the connection
  * goes on. */
 static void router_local_replies(void **state)
@@ -508,6 +538,7 @@ int main(void)
         cmocka_unit_test(deadlines_answer_504),
         cmocka_unit_test(timeout_mid_body_cuts_the_client),
         cmocka_unit_test(faults_abort_and_delay),
+        cmocka_unit_test(body_during_a_delay_reaches_the_upstream),
         cmocka_unit_test(router_local_replies),
         cmocka_unit_test(header_edits_and_rewrites_reach_the_upstream),
         cmocka_unit_test(request_id_added_when_absent_kept_when_present),

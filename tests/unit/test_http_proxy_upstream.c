@@ -246,6 +246,34 @@ static void upgrade_becomes_raw_bytes(void **state)
     hpf_free(f);
 }
 
+/* An idle upstream was opened from one pod's netns with its address:
+ * another pod's request to the same endpoint never rides on it. */
+static void idle_upstream_reused_by_its_own_pod_only(void **state)
+{
+    (void)state;
+    struct hpf *f = hpf_new(0);
+    hpf_script(
+        f, (struct hpf_step[]){{.send = R200("a1")}, {.send = R200("b1")}, {.send = R200("a2")}},
+        3);
+    int clients[3];
+    for (int i = 0; i < 3; i++) {
+        f->use_pod2 = i == 1;
+        assert_int_equal(hpf_session(f), 0);
+        clients[i] = f->client;
+        hpf_send(f, REQ("/x"));
+        hpf_expect(f, i == 0 ? R200("a1") : i == 1 ? R200("b1") : R200("a2"));
+    }
+    assert_int_equal(f->accepts, 2); /* pod 1's, then pod 2's */
+    assert_int_equal(f->up[0].requests, 2);
+    assert_int_equal(f->up[1].requests, 1);
+    struct http_proxy_stats st = stats(f);
+    assert_int_equal(st.upstreams_opened, 2);
+    assert_int_equal(st.upstreams_reused, 1);
+    for (int i = 0; i < 2; i++)
+        close(clients[i]);
+    hpf_free(f);
+}
+
 /* A body that arrives in pieces reaches the client piece by piece, not
  * once the response is complete. */
 static void body_streamed_as_it_arrives(void **state)
@@ -344,6 +372,7 @@ int main(void)
         cmocka_unit_test(body_too_big_to_replay_not_retried),
         cmocka_unit_test(half_closed_client_still_answered),
         cmocka_unit_test(upgrade_becomes_raw_bytes),
+        cmocka_unit_test(idle_upstream_reused_by_its_own_pod_only),
         cmocka_unit_test(body_streamed_as_it_arrives),
         cmocka_unit_test(slow_client_stops_reading_the_upstream),
     };

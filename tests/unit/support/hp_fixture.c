@@ -173,14 +173,14 @@ const char *hpf_up_rx(struct hpf *f, int i)
 static const struct pod *r_pod(void *user)
 {
     struct hpf *f = user;
-    return f->pod_gone ? NULL : &f->pod;
+    return f->pod_gone ? NULL : f->use_pod2 ? &f->pod2 : &f->pod;
 }
 
 static void r_route(void *user, const struct pod *pod, const struct meshd_addr *orig_dst,
                     const struct http_request_view *req, struct http_decision *d)
 {
     struct hpf *f = user;
-    assert_ptr_equal(pod, &f->pod);
+    assert_ptr_equal(pod, f->use_pod2 ? &f->pod2 : &f->pod);
     assert_true(addr_equal(orig_dst, &f->orig_dst));
     int i = f->routes++;
     assert_true(i < HPF_MAX);
@@ -288,6 +288,10 @@ struct hpf *hpf_new_opts(const struct http_proxy_opts *opts)
     assert_true(f->pod.netns_fd >= 0);
     snprintf(f->pod.ns, sizeof(f->pod.ns), "default");
     snprintf(f->pod.name, sizeof(f->pod.name), "client");
+    f->pod.id = 1;
+    f->pod2 = f->pod;
+    f->pod2.id = 2;
+    snprintf(f->pod2.name, sizeof(f->pod2.name), "other");
 
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

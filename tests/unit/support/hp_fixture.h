@@ -68,8 +68,8 @@ struct hpf {
     struct loop *loop;
     struct conns *conns;
     struct http_proxy *hp;
-    struct pod pod;
-    bool pod_gone;
+    struct pod pod, pod2; /* the source pod, and another (use_pod2) */
+    bool pod_gone, use_pod2;
     struct meshd_addr orig_dst;
     uint16_t port, closed_port; /* the upstream's, one nobody listens on */
     /* the client */
