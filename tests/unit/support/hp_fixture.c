@@ -329,7 +329,7 @@ void hpf_free(struct hpf *f)
     free(f);
 }
 
-int hpf_session(struct hpf *f)
+struct conn *hpf_conn(struct hpf *f)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
@@ -340,7 +340,17 @@ int hpf_session(struct hpf *f)
     f->client = sv[1];
     f->cli_len = 0;
     f->cli_eof = false;
+    return c;
+}
+
+int hpf_start(struct hpf *f, struct conn *c)
+{
     return http_session_start(f->hp, c, &f->orig_dst, &router, f);
+}
+
+int hpf_session(struct hpf *f)
+{
+    return hpf_start(f, hpf_conn(f));
 }
 
 void hpf_script(struct hpf *f, const struct hpf_step *steps, int n)

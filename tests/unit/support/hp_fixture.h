@@ -107,6 +107,10 @@ void hpf_free(struct hpf *f);
 /* A downstream connection served by a new session: its client end
  * replaces f->client (the previous one is kept open by the caller). */
 int hpf_session(struct hpf *f);
+/* The two halves of it: a captured connection from the table (its client
+ * end in f->client), and the session on it. */
+struct conn *hpf_conn(struct hpf *f);
+int hpf_start(struct hpf *f, struct conn *c);
 void hpf_script(struct hpf *f, const struct hpf_step *steps, int n);
 void hpf_plan(struct hpf *f, const struct hpf_plan *plan, int n);
 
