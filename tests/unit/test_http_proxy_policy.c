@@ -465,6 +465,32 @@ static void header_edits_and_rewrites_reach_the_upstream(void **state)
     hpf_free(f);
 }
 
+/* One read full of pipelined requests the router answers itself: each
+ * answered, in order, none lost (and no stack spent per request). */
+static void many_pipelined_local_replies_all_answered(void **state)
+{
+    (void)state;
+    static const char one[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    static const char reply[] =
+        "HTTP/1.1 204 No Content\r\nserver: meshd\r\nContent-Length: 0\r\n\r\n";
+    enum { N = 16 * 1024 / (sizeof(one) - 1) };
+    static char reqs[N * sizeof(one)], want[N * sizeof(reply)];
+    reqs[0] = want[0] = '\0';
+    for (int i = 0; i < N; i++) {
+        strcat(reqs, one);
+        strcat(want, reply);
+    }
+    struct hpf *f = hpf_new(0);
+    hpf_plan(f, (struct hpf_plan[]){{.kind = HPF_RESPOND, .status = 204}}, 1);
+    assert_int_equal(hpf_session(f), 0);
+    hpf_send(f, reqs);
+    hpf_expect(f, want);
+    assert_int_equal(f->routes, N);
+    assert_int_equal(f->nreports, N);
+    assert_int_equal(f->accepts, 0);
+    hpf_free(f);
+}
+
 static bool is_uuid4(const char *s)
 {
     if (strlen(s) != 36 || s[14] != '4')
@@ -508,6 +534,26 @@ static void request_id_added_when_absent_kept_when_present(void **state)
     hpf_free(f);
 }
 
+/* A retry carries the id the first attempt had. */
+static void request_id_same_on_every_attempt(void **state)
+{
+    (void)state;
+    struct hpf *f = hpf_new(0);
+    hpf_script(f, (struct hpf_step[]){{.send = R503}, {.send = R200("ok")}}, 2);
+    assert_int_equal(hpf_session(f), 0);
+    hpf_send(f, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+    hpf_expect(f, R200("ok"));
+    char rest[2][512], id[2][48];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            hpf_strip_request_id(hpf_up_rx(f, i), rest[i], sizeof(rest[i]), id[i], sizeof(id[i])),
+            1);
+    assert_true(is_uuid4(id[0]));
+    assert_string_equal(id[0], id[1]);
+    assert_string_equal(f->reports[0].request_id, id[0]);
+    hpf_free(f);
+}
+
 /* The source pod unenrolled while a request was in flight: its response
  * is delivered, then the connection ends. */
 static void pod_gone_ends_after_the_response(void **state)
@@ -541,7 +587,9 @@ int main(void)
         cmocka_unit_test(body_during_a_delay_reaches_the_upstream),
         cmocka_unit_test(router_local_replies),
         cmocka_unit_test(header_edits_and_rewrites_reach_the_upstream),
+        cmocka_unit_test(many_pipelined_local_replies_all_answered),
         cmocka_unit_test(request_id_added_when_absent_kept_when_present),
+        cmocka_unit_test(request_id_same_on_every_attempt),
         cmocka_unit_test(pod_gone_ends_after_the_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

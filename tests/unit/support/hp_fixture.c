@@ -183,11 +183,12 @@ static void r_route(void *user, const struct pod *pod, const struct meshd_addr *
     assert_ptr_equal(pod, f->use_pod2 ? &f->pod2 : &f->pod);
     assert_true(addr_equal(orig_dst, &f->orig_dst));
     int i = f->routes++;
-    assert_true(i < HPF_MAX);
-    f->avoided[i] = d->route.avoid_endpoint;
-    f->avoided_cluster[i] = d->route.avoid_cluster;
-    snprintf(f->seen_path[i], sizeof(f->seen_path[i]), "%s", req->path);
-    snprintf(f->seen_authority[i], sizeof(f->seen_authority[i]), "%s", req->authority);
+    if (i < HPF_MAX) { /* the first calls are recorded, every one counted */
+        f->avoided[i] = d->route.avoid_endpoint;
+        f->avoided_cluster[i] = d->route.avoid_cluster;
+        snprintf(f->seen_path[i], sizeof(f->seen_path[i]), "%s", req->path);
+        snprintf(f->seen_authority[i], sizeof(f->seen_authority[i]), "%s", req->authority);
+    }
     static const struct hpf_plan forward = {.kind = HPF_FORWARD};
     const struct hpf_plan *p = f->nplan ? &f->plan[i < f->nplan ? i : f->nplan - 1] : &forward;
     snprintf(d->cluster, sizeof(d->cluster), "outbound|80||svc.default.svc.cluster.local");
@@ -220,9 +221,10 @@ static void r_route(void *user, const struct pod *pod, const struct meshd_addr *
 static void r_free(void *user, const struct outbound_route *r, bool failed)
 {
     struct hpf *f = user;
-    assert_true(f->frees < HPF_MAX);
-    f->freed_endpoint[f->frees] = r->endpoint;
-    f->freed_failed[f->frees] = failed;
+    if (f->frees < HPF_MAX) {
+        f->freed_endpoint[f->frees] = r->endpoint;
+        f->freed_failed[f->frees] = failed;
+    }
     f->frees++;
     f->frees_failed += failed;
 }
@@ -232,7 +234,10 @@ static void r_report(void *user, struct http_request_record *r, const struct con
 {
     struct hpf *f = user;
     assert_non_null(conn);
-    assert_true(f->nreports < HPF_MAX);
+    if (f->nreports >= HPF_MAX) {
+        f->nreports++;
+        return;
+    }
     struct hpf_report *o = &f->reports[f->nreports++];
     o->status = r->response_code;
     o->req_bytes = r->request_bytes;

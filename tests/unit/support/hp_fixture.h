@@ -83,7 +83,7 @@ struct hpf {
     int accepts;
     struct hpf_step script[HPF_MAX];
     int nsteps, step;
-    /* the router */
+    /* the router: every call counted, the first HPF_MAX recorded */
     struct hpf_plan plan[HPF_MAX];
     int nplan;
     int routes, frees, frees_failed, releases;
