@@ -42,10 +42,13 @@ struct hup {
     struct h1_parser *resp;
     struct hs *owner;          /* NULL while idle */
     struct outbound_route key; /* action, target, pool key: what it reaches */
+    uint32_t pod_id;           /* from whose netns: reused for that pod only */
     bool connected, hbone, broken, eof;
-    bool in_idle;   /* on the proxy's idle list */
-    bool got_bytes; /* some response byte arrived on this attempt */
-    bool denied;    /* its HBONE tunnel was refused by the peer's policy (401) */
+    bool in_idle;     /* on the proxy's idle list */
+    bool got_bytes;   /* some response byte arrived on this attempt */
+    bool leftover;    /* bytes past the point parsed: not reusable if the response ends */
+    bool read_paused; /* the owner's downstream is full: responses wait */
+    bool denied;      /* its HBONE tunnel was refused by the peer's policy (401) */
     /* Carrying a mirrored request (fire and forget): owned by no session,
      * its response read and dropped, then it goes idle like any other. */
     bool mirror, mirror_done;

@@ -79,6 +79,7 @@ static void hs_drive_down(struct hs *s);
 static void hs_try(struct hs *s);
 static void hs_linger(struct hs *s);
 static void hs_mirror(struct hs *s);
+static void hs_forward(struct hs *s, const struct pod *pod);
 
 /* --- plumbing ----------------------------------------------------------- */
 
@@ -265,6 +266,15 @@ static void hs_exchange_done(struct hs *s)
     s->last_activity_ns = loop_now_ns();
     s->head_started_ns = 0;
     h1_parser_resume(s->parser);
+    /* A bodyless request's end is delivered by the parse after its head's
+     * pause: run it now, or the parser is not idle between requests (a
+     * clean close would read as a cut, the idle timeout would not run). */
+    size_t used = 0;
+    if (s->in_off == s->in_len && h1_parse(s->parser, s->in, 0, &used) == H1_PAUSED &&
+        s->ev_req_complete) {
+        s->ev_req_complete = false;
+        h1_parser_resume(s->parser);
+    }
     hs_update_events(s);
     hs_drive_down(s); /* a pipelined request may be buffered already */
 }
@@ -324,7 +334,11 @@ void hs_upstream_failed(struct hs *s, struct hup *u, int err)
         hs_local_reply(s, 403, body, sizeof(body) - 1, NULL, RESP_FLAG_DENY);
         return;
     }
-    hs_attempt_failed(s, u->got_bytes || u->requests ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
+    /* Connected (plain TCP: the request may have reached the app) is a
+     * reset, which Istio's default policy does not replay; HBONE learns
+     * of a refused tunnel only here, as a connect failure. */
+    bool reached = u->got_bytes || u->requests || (u->connected && !u->hbone);
+    hs_attempt_failed(s, reached ? HTTP_FAIL_RESET : HTTP_FAIL_CONNECT, 0);
 }
 
 /* The connection's record shows where its latest request went: the
@@ -385,6 +399,14 @@ static void hs_try(struct hs *s)
             return;
         }
     }
+    hs_forward(s, pod);
+}
+
+/* Sends the decided attempt (after a fault's delay: the same decision,
+ * not a new routing that would leave this endpoint unfreed). */
+static void hs_forward(struct hs *s, const struct pod *pod)
+{
+    struct http_decision *d = &s->req.d;
     s->state = HS_FORWARD;
     http_request_start_try(&s->req, loop_now_ns());
     int rc;
@@ -502,6 +524,7 @@ void hs_upstream_progress(struct hs *s, struct hup *u)
     /* Backpressure both ways: the upstream is read while the downstream
      * takes its bytes, the downstream while the upstream takes its. */
     hup_pause_read(u, hbuf_pending(&s->out) >= HTTP_OUT_HIGH);
+    hs_update_events(s); /* body bytes queued: they go out as they come */
     if (hbuf_pending(&u->out) < HTTP_OUT_HIGH && s->read_paused) {
         s->read_paused = false;
         hs_update_events(s);
@@ -519,6 +542,10 @@ static void hs_on_request_head(struct hs *s)
     if (http_request_begin(&s->req, &s->orig_dst, loop_now_ns(), &status, &why) != 0) {
         s->hp->stats.bad_requests++;
         log_ratelimited(LOG_INFO, "http: %s: request refused (%d): %s", s->who, status, why);
+        /* Whatever follows a refused CONNECT is tunnel bytes, not a
+         * request: the connection ends after the reply. */
+        s->keep_alive = false;
+        s->req.down_keep_alive = false;
         hs_local_reply(s, status, why, strlen(why), NULL, RESP_FLAG_DPE);
         return;
     }
@@ -529,9 +556,9 @@ static void hs_on_request_head(struct hs *s)
 static void hs_drive_down(struct hs *s)
 {
     while (!s->ended && s->in_off < s->in_len) {
-        bool parsing = s->state == HS_READ_HEAD ||
-                       (s->state == HS_FORWARD && !s->req.req_complete) ||
-                       (s->state == HS_DELAY && !s->req.req_complete && s->req.head);
+        /* Not during a fault's delay: its body waits in the socket (no
+         * upstream to stream it to, more than a retry keeps is lost). */
+        bool parsing = s->state == HS_READ_HEAD || (s->state == HS_FORWARD && !s->req.req_complete);
         if (!parsing || s->read_paused)
             return;
         if (s->state == HS_READ_HEAD && !s->head_started_ns)
@@ -804,8 +831,13 @@ static void hs_tick(struct hs *s, uint64_t now)
         return;
     case HS_DELAY:
         if (now >= s->req.delay_until_ns) {
-            s->state = HS_FORWARD;
-            hs_try(s);
+            const struct pod *pod = s->router.pod(s->user);
+            if (!pod) {
+                hs_free_attempt(s, false);
+                hs_end(s, -ENOENT, RESP_FLAG_DC);
+                return;
+            }
+            hs_forward(s, pod);
         }
         return;
     case HS_FORWARD: {

@@ -494,8 +494,13 @@ bool http_request_retry_on_status(struct http_request *r, int status, uint64_t n
     size_t ncodes;
     uint64_t per_try;
     retry_policy(r, &attempts, &on, &codes, &ncodes, &per_try);
-    if (r->attempt >= attempts || !retry_condition(on, codes, ncodes, HTTP_FAIL_STATUS, status))
+    if (!retry_condition(on, codes, ncodes, HTTP_FAIL_STATUS, status))
         return false;
+    if (r->attempt >= attempts) {
+        if (attempts && r->flag == RESP_FLAG_NONE)
+            r->flag = RESP_FLAG_URX; /* Envoy's: retriable, but no retry left */
+        return false;
+    }
     if (r->body_overflow || r->upgrade || (r->deadline_ns && now >= r->deadline_ns) ||
         (!r->req_complete && r->req_framing != HTTP_FRAME_NONE))
         return false;

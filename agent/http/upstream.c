@@ -188,7 +188,7 @@ static void hup_fail(struct hup *u, int err)
 static void hup_read(struct hup *u)
 {
     char buf[HTTP_IN_BUF];
-    for (int rounds = 0; rounds < 4 && busy(u) && !u->broken; rounds++) {
+    for (int rounds = 0; rounds < 4 && busy(u) && !u->broken && !u->read_paused; rounds++) {
         ssize_t n = recv(u->io.fd, buf, sizeof(buf), 0);
         if (n < 0) {
             if (errno == EINTR)
@@ -201,18 +201,21 @@ static void hup_read(struct hup *u)
         if (n == 0) {
             u->eof = true;
             int rc = h1_parse_eof(u->resp);
-            if (rc == H1_OK && h1_parser_idle(u->resp) && u->got_bytes) {
-                progress(u); /* an until-close body ended */
-                if (busy(u))
-                    hup_fail(u, -EPIPE); /* a close between responses */
-            } else {
-                hup_fail(u, -ECONNRESET);
-            }
+            /* An until-close body ended: its completion (recorded by the
+             * callback, which left the parser paused) is acted on first. */
+            if (rc == H1_OK && u->got_bytes)
+                progress(u);
+            if (busy(u))
+                hup_fail(u, rc == H1_OK && u->got_bytes ? -EPIPE : -ECONNRESET);
             return;
         }
         u->got_bytes = true;
         size_t off = 0;
-        while (off < (size_t)n && busy(u) && !u->broken) {
+        /* After a pause the parser runs once more even on no bytes: a
+         * bodiless response (HEAD, 204, 304, Content-Length: 0) ends then. */
+        bool kick = false;
+        while ((off < (size_t)n || kick) && busy(u) && !u->broken) {
+            kick = false;
             size_t used = 0;
             int rc = h1_parse(u->resp, buf + off, (size_t)n - off, &used);
             off += used;
@@ -223,9 +226,15 @@ static void hup_read(struct hup *u)
                 hup_fail(u, -EPROTO);
                 return;
             }
+            /* A response that ends here with bytes after it (nobody asked
+             * for them) must not be pooled: a pipelined request taking it
+             * at once would read them as its answer. */
+            u->leftover = off < (size_t)n;
             progress(u);
+            u->leftover = false;
             if (rc == H1_PAUSED && busy(u) && !u->broken) {
                 h1_parser_resume(u->resp);
+                kick = true;
                 continue;
             }
             if (rc == H1_PAUSED)
@@ -276,7 +285,7 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
     if (busy(u) && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         hup_read(u);
     if (busy(u) && !u->broken)
-        hup_update_events(u, false);
+        hup_update_events(u, u->read_paused); /* a pause the owner asked for holds */
 }
 
 static bool same_target(const struct outbound_route *a, const struct outbound_route *b)
@@ -323,11 +332,12 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
                 struct hs *owner, struct hup **out)
 {
     for (struct hup *u = hp->idle; u; u = u->idle_next) {
-        if (!same_target(&u->key, r))
-            continue;
+        if (u->pod_id != pod->id || !same_target(&u->key, r))
+            continue; /* another pod's: its source address, its netns */
         idle_unlink(u);
         u->owner = owner;
         u->got_bytes = false;
+        u->read_paused = false;
         hp->stats.upstreams_reused++;
         hup_update_events(u, false);
         *out = u;
@@ -339,6 +349,7 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
     *u = (struct hup){.hp = hp,
                       .owner = owner,
                       .key = *r,
+                      .pod_id = pod->id,
                       .io = {.fd = -1, .cb = hup_on_event},
                       .release = {.fn = hup_free_now}};
     int rc = h1_parser_new(false, NULL, &hs_response_callbacks, u, &u->resp);
@@ -397,12 +408,13 @@ int hup_send(struct hup *u, const void *p, size_t n)
 {
     int rc = hbuf_append(&u->out, p, n);
     if (rc == 0 && u->connected && !u->broken)
-        hup_update_events(u, false);
+        hup_update_events(u, u->read_paused);
     return rc;
 }
 
 void hup_pause_read(struct hup *u, bool paused)
 {
+    u->read_paused = paused;
     if (!u->broken && u->io.registered)
         hup_update_events(u, paused);
 }
@@ -411,16 +423,17 @@ void hup_release(struct hup *u, bool reusable)
 {
     struct http_proxy *hp = u->hp;
     u->owner = NULL;
+    u->read_paused = false;
     h1_parser_resume(u->resp); /* paused at the response's end */
     unsigned max = hp->opts.max_idle_upstreams ? hp->opts.max_idle_upstreams : 32;
-    if (!reusable || u->broken || u->eof || hbuf_pending(&u->out) || !h1_parser_idle(u->resp) ||
-        hp->nidle >= max * 16) {
+    if (!reusable || u->broken || u->eof || u->leftover || hbuf_pending(&u->out) ||
+        !h1_parser_idle(u->resp) || hp->nidle >= max * 16) {
         hup_close(u);
         return;
     }
     size_t same = 0;
     for (struct hup *i = hp->idle; i; i = i->idle_next)
-        same += same_target(&i->key, &u->key);
+        same += i->pod_id == u->pod_id && same_target(&i->key, &u->key);
     if (same >= max) {
         hup_close(u);
         return;
