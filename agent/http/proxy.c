@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/upstream.h"
 #include "enroll/pods.h"
+#include "http/cors.h"
 #include "http/internal.h"
 #include "http/request.h"
 #include "proxy/conns.h"
@@ -280,14 +281,16 @@ static void hs_exchange_done(struct hs *s)
 }
 
 /* Answers the request in flight from meshd itself. */
-static void hs_local_reply(struct hs *s, int status, const char *body, size_t body_len,
-                           const char *location, enum resp_flag flag)
+static void hs_local_reply_with(struct hs *s, int status, const char *body, size_t body_len,
+                                const struct http_field *extra, size_t nextra, const char *location,
+                                enum resp_flag flag)
 {
     s->hp->stats.local_replies++;
     hs_free_attempt(s, false);
     hs_drop_upstream(s, false);
     struct hbuf tmp = {0};
-    if (http_request_local_reply(&s->req, status, body, body_len, location, flag, &tmp) == 0)
+    if (http_request_local_reply(&s->req, status, body, body_len, extra, nextra, location, flag,
+                                 &tmp) == 0)
         hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
     hbuf_free(&tmp);
     /* Its body, if any, is read and dropped so the next request is found;
@@ -296,6 +299,28 @@ static void hs_local_reply(struct hs *s, int status, const char *body, size_t bo
         s->req.down_keep_alive = false;
     s->state = HS_LOCAL;
     hs_exchange_done(s);
+}
+
+static void hs_local_reply(struct hs *s, int status, const char *body, size_t body_len,
+                           const char *location, enum resp_flag flag)
+{
+    hs_local_reply_with(s, status, body, body_len, NULL, 0, location, flag);
+}
+
+/* The route's corsPolicy: an allowed origin's preflight is answered here;
+ * its other requests get the CORS headers on their response. True when
+ * the request was answered. */
+static bool hs_cors(struct hs *s)
+{
+    const struct cfg_http_route *a = s->req.d.actions;
+    s->req.cors_origin = a ? http_cors_origin(&a->cors, &s->req.view) : NULL;
+    if (!s->req.cors_origin || !http_cors_is_preflight(&s->req.view))
+        return false;
+    struct http_field f[6];
+    char buf[1024];
+    size_t n = http_cors_fields(&a->cors, s->req.cors_origin, true, f, buf, sizeof(buf));
+    hs_local_reply_with(s, 200, NULL, 0, f, n, NULL, RESP_FLAG_NONE);
+    return true;
 }
 
 /* --- attempts ----------------------------------------------------------- */
@@ -384,8 +409,10 @@ static void hs_try(struct hs *s)
         return;
     }
     s->req.attempt_open = true;
-    if (!s->req.faulted) {
+    if (!s->req.faulted) { /* the first attempt: CORS, then faults */
         s->req.faulted = true;
+        if (hs_cors(s))
+            return;
         int abort_status;
         uint64_t delay = http_request_fault(&s->req, &abort_status);
         if (abort_status) {

@@ -16,6 +16,7 @@
 #include "config/model.h"
 #include "config/model_http.h"
 #include "core/addr.h"
+#include "http/cors.h"
 #include "telemetry/http_metrics.h"
 
 #define HTTP_OUT_HEADERS_MAX 256 /* the request's own (<= 100) plus the route's edits */
@@ -562,13 +563,16 @@ const char *http_refusal_reply(enum resp_flag flag, int *status)
 }
 
 int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
-                             const char *location, enum resp_flag flag, struct hbuf *out)
+                             const struct http_field *extra, size_t nextra, const char *location,
+                             enum resp_flag flag, struct hbuf *out)
 {
     r->status = status;
     if (flag != RESP_FLAG_NONE)
         r->flag = flag;
-    struct http_field f[4];
+    struct http_field f[12];
     size_t n = 0;
+    for (size_t i = 0; i < nextra && n < 8; i++)
+        f[n++] = extra[i];
     if (location)
         push(f, &n, "location", location);
     if (body_len)
@@ -651,6 +655,9 @@ int http_response_head(struct http_request *r, const struct h1_head *h, bool kee
     if (f && head) {
         size_t n =
             edited_fields(h, a ? &a->headers.response : NULL, dh ? &dh->response : NULL, false, f);
+        char cors[1024];
+        if (r->cors_origin && a && n + 6 <= HTTP_OUT_HEADERS_MAX)
+            n += http_cors_fields(&a->cors, r->cors_origin, false, f + n, cors, sizeof(cors));
         bool keep = keep_alive && r->down_keep_alive && r->req_complete;
         r->down_keep_alive = keep;
         struct h1_out_head oh = {.status = h->status,

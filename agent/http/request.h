@@ -53,6 +53,7 @@ struct http_request {
     enum resp_flag flag;
     uint64_t req_bytes, resp_bytes;
     char upstream_host[ADDR_STRLEN];
+    const char *cors_origin; /* an Origin the route's corsPolicy allows (the head's) */
 };
 
 void http_request_init(struct http_request *r);
@@ -95,7 +96,8 @@ const char *http_refusal_reply(enum resp_flag flag, int *status);
 
 /* Formats a local reply (records its status and flag). */
 int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
-                             const char *location, enum resp_flag flag, struct hbuf *out);
+                             const struct http_field *extra, size_t nextra, const char *location,
+                             enum resp_flag flag, struct hbuf *out);
 /* The response's head for the downstream (records status; decides the
  * downstream framing: an until-close body is chunked to a keep-alive
  * HTTP/1.1 client). */

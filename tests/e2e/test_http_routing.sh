@@ -100,6 +100,13 @@ spec:
     match: [{uri: {regex: "/api/v[2]/.*"}}]
     route: [{destination: {host: reviews, subset: v2}}]
   - route: [{destination: {host: reviews, subset: v1}}]
+    corsPolicy:
+      allowOrigins: [{exact: "https://shop.example"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-custom]
+      exposeHeaders: [x-served-by]
+      maxAge: 1h
+      allowCredentials: true
 ---
 apiVersion: v1
 kind: Service
@@ -181,6 +188,19 @@ t_begin "matches: a header and a regex path choose v2, the rest v1"
 t_expect_eq "$(httpc count "$VIP_R" 80 / 20 2 end-user:jason | jq -c '{v1, v2}')" '{"v1":null,"v2":20}' "end-user: jason -> v2"
 t_expect_eq "$(httpc count "$VIP_R" 80 /api/v2/items 20 2 | jq -c '{v1, v2}')" '{"v1":null,"v2":20}' "/api/v2/... -> v2"
 t_expect_eq "$(httpc count "$VIP_R" 80 /api/v3/items 20 2 | jq -c '{v1, v2}')" '{"v1":20,"v2":null}' "anything else -> v1"
+
+t_begin "corsPolicy: an allowed origin's preflight answered by meshd, its requests get the headers"
+pre=$(HTTPC_METHOD=OPTIONS httpc get "$VIP_R" 80 /cors Origin:https://shop.example Access-Control-Request-Method:POST)
+t_expect_eq "$(jq -r .status <<<"$pre")" 200 "preflight: 200"
+t_expect_eq "$(jq -r '.headers["access-control-allow-origin"]' <<<"$pre")" "https://shop.example" "the origin allowed"
+t_expect_eq "$(jq -r '.headers["access-control-allow-methods"] + " " + .headers["access-control-max-age"]' <<<"$pre")" \
+    "GET,POST 3600" "methods and max age"
+t_expect_not_contains "$(cat "$E2E_TMP/httpd-2-1.log")" '"OPTIONS"' "the preflight never reached the app"
+got=$(httpc get "$VIP_R" 80 /cors Origin:https://shop.example)
+t_expect_eq "$(jq -r '.headers["access-control-allow-origin"] + " " + .headers["access-control-expose-headers"]' <<<"$got")" \
+    "https://shop.example x-served-by" "a request from the allowed origin gets the CORS headers"
+t_expect_eq "$(httpc get "$VIP_R" 80 /cors Origin:https://evil.example | jq -r '.headers["access-control-allow-origin"] // "none"')" \
+    none "another origin gets none"
 
 t_begin "faults and timeouts"
 t_expect_eq "$(httpc get "$VIP_R" 80 /teapot | jq -r .status)" 418 "abort: 418 from the fault"

@@ -9,7 +9,8 @@
       connection the server or meshd closed is reopened and counted).
       per_connection lists the names each connection slot saw.
   httpc.py get HOST PORT PATH [HEADER:VALUE ...]
-      one request; prints JSON {"status", "headers", "body"}
+      one request (method $HTTPC_METHOD, default GET); prints JSON
+      {"status", "headers", "body"}
 Bounded in time: 300 s (TALLY_DEADLINE_S).
 """
 import http.client
@@ -64,7 +65,7 @@ def count(host, port, path, n, conns, hdrs):
 
 def get(host, port, path, hdrs):
     c = http.client.HTTPConnection(host, port, timeout=30)
-    c.request("GET", path, headers=hdrs)
+    c.request(os.environ.get("HTTPC_METHOD", "GET"), path, headers=hdrs)
     r = c.getresponse()
     body = r.read().decode(errors="replace")
     print(json.dumps({"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()},
