@@ -542,7 +542,10 @@ static void hs_drive_down(struct hs *s)
             s->hp->stats.bad_requests++;
             log_ratelimited(LOG_INFO, "http: %s: malformed request refused (%d): %s", s->who,
                             status, why ? why : "?");
-            if (s->req.resp_head_sent || s->state == HS_FORWARD) {
+            /* A body refused after its head went upstream (a bad chunk
+             * size): the upstream goes with the attempt (hs_local_reply),
+             * the client still hears 400 while no response was begun. */
+            if (s->req.resp_head_sent) {
                 hs_free_attempt(s, false);
                 hs_end(s, -EBADMSG, RESP_FLAG_DPE);
                 return;

@@ -212,7 +212,13 @@ static void hup_read(struct hup *u)
         }
         u->got_bytes = true;
         size_t off = 0;
-        while (off < (size_t)n && busy(u) && !u->broken) {
+        /* A resumed parser runs once more on nothing (h1.h): a bodiless
+         * response (to HEAD, 204, 304) whose head ends the read completes
+         * only then. Bounded: each kick is one parser event at most. */
+        int kicks = 0;
+        bool kick = false;
+        while ((off < (size_t)n || kick) && busy(u) && !u->broken) {
+            kick = false;
             size_t used = 0;
             int rc = h1_parse(u->resp, buf + off, (size_t)n - off, &used);
             off += used;
@@ -226,6 +232,7 @@ static void hup_read(struct hup *u)
             progress(u);
             if (rc == H1_PAUSED && busy(u) && !u->broken) {
                 h1_parser_resume(u->resp);
+                kick = off == (size_t)n && ++kicks <= 4;
                 continue;
             }
             if (rc == H1_PAUSED)
