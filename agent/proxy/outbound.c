@@ -196,23 +196,6 @@ static void outbound_carry_bytes(struct outbound_pod *op, struct conn *c,
     }
 }
 
-/* A port declared HTTP (named http, appProtocol) is HTTP, as Envoy's
- * listener takes it there: what the client sent that is neither a request
- * line nor the HTTP/2 preface goes to the session, whose parser answers
- * 400 ("get /", "G@T /"), not to the app as bytes. Only an unnamed port
- * falls back to bytes (Istio's sniffing), and so does a silent client. */
-static bool declared_http1(struct outbound_pod *op, struct conn *c)
-{
-    static const char h2[] = "PRI * HTTP/2.0";
-    struct outbound *ob = op->ob;
-    if (!ob->opts.protocol ||
-        ob->opts.protocol(ob->opts.route_ctx, op->pod, &conn_record(c)->orig_dst) != PROTO_HTTP)
-        return false;
-    char b[sizeof(h2) - 1];
-    ssize_t n = recv(conn_app_fd(c), b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
-    return n > 0 && !((size_t)n == sizeof(b) && memcmp(b, h2, sizeof(b)) == 0);
-}
-
 /* The client spoke (or kept silent): HTTP/1 is carried per request, the
  * rest as bytes. */
 static void on_sniffed(void *ctx, struct conn *c, enum http_sniffed what)
@@ -225,7 +208,7 @@ static void on_sniffed(void *ctx, struct conn *c, enum http_sniffed what)
         op_unref(op);
         return;
     }
-    if (what == HTTP_SNIFF_HTTP1 || declared_http1(op, c)) {
+    if (what == HTTP_SNIFF_HTTP1) {
         struct outbound *ob = op->ob;
         op->refs++; /* the session's, released through http_router.release */
         if (http_session_start(ob->opts.http, c, &rec->orig_dst, &http_router, op) == 0) {
