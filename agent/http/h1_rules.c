@@ -82,6 +82,21 @@ static bool all_digits(const char *s, size_t n)
     return true;
 }
 
+/* RFC 9110 5.6.2: a field name is a token. llhttp 8 takes "X-A : v" and
+ * "X A: v" (it checks the space before the colon only on the framing
+ * headers it knows), which another parser reads as another name. */
+static bool is_token(const char *s, size_t n)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && (!c || !strchr(extra, c)))
+            return false;
+    }
+    return n > 0;
+}
+
 /* Walks one Transfer-Encoding value; the list's elements, OWS-trimmed. */
 static const char *te_value(const char *v, int *chunked, bool *chunked_last)
 {
@@ -121,6 +136,8 @@ const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
         const struct http_field *f = &h->headers[i];
         if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */
             return "empty header name";
+        if (!is_token(f->name, f->name_len))
+            return "invalid character in a header name";
         if (name_is(f, "content-length")) {
             if (++ncl > 1)
                 return "duplicate Content-Length";

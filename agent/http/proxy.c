@@ -24,6 +24,7 @@
 #include "http/internal.h"
 #include "http/request.h"
 #include "proxy/conns.h"
+#include "proxy/relay.h"
 #include "telemetry/http_metrics.h"
 
 #define HS_TICK_MS               50
@@ -515,7 +516,11 @@ static void hs_on_response_head(struct hs *s)
         return;
     }
     struct hbuf tmp = {0};
-    int rc = http_response_head(&s->req, h, s->keep_alive, &tmp);
+    /* At the destination the app's one connection is the only upstream:
+     * when it ends after this response, so does the downstream (else the
+     * peer's pool reuses a stream whose next request finds no app). */
+    bool keep = s->keep_alive && (!s->inbound || h->keep_alive);
+    int rc = http_response_head(&s->req, h, keep, &tmp);
     if (rc == 0)
         rc = hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
     hbuf_free(&tmp);
@@ -599,7 +604,10 @@ static void hs_drive_down(struct hs *s)
             s->hp->stats.bad_requests++;
             log_ratelimited(LOG_INFO, "http: %s: malformed request refused (%d): %s", s->who,
                             status, why ? why : "?");
-            if (s->req.resp_head_sent || s->state == HS_FORWARD) {
+            /* A body refused after its head went upstream (a bad chunk
+             * size): the upstream goes with the attempt (hs_local_reply),
+             * the client still hears 400 while no response was begun. */
+            if (s->req.resp_head_sent) {
                 hs_free_attempt(s, false);
                 hs_end(s, -EBADMSG, RESP_FLAG_DPE);
                 return;
@@ -702,6 +710,39 @@ static void hs_on_event(struct loop_io *io, uint32_t events)
 
 /* --- lifetime ----------------------------------------------------------- */
 
+/* An upgraded exchange with no connection record (at the destination,
+ * over an HBONE stream's socketpair): its two sockets are pumped as they
+ * are, until both sides end. */
+struct hs_raw {
+    struct relay r;
+    struct loop *loop; /* borrowed */
+    struct loop_deferred release;
+};
+
+static void hs_raw_free(struct loop_deferred *d)
+{
+    free(container_of(d, struct hs_raw, release));
+}
+
+static void hs_raw_done(struct relay *r, int err)
+{
+    struct hs_raw *raw = container_of(r, struct hs_raw, r);
+    loop_defer(raw->loop, &raw->release); /* events of this batch may follow */
+}
+
+static void hs_relay_raw(struct loop *loop, int down_fd, int up_fd)
+{
+    struct hs_raw *raw = calloc(1, sizeof(*raw));
+    if (!raw) {
+        close_with_reset(down_fd);
+        close_with_reset(up_fd);
+        return;
+    }
+    *raw = (struct hs_raw){.loop = loop, .release = {.fn = hs_raw_free}};
+    if (relay_start(&raw->r, loop, down_fd, up_fd, hs_raw_done) != 0)
+        free(raw); /* the relay closed both */
+}
+
 static void hs_end(struct hs *s, int err, enum resp_flag flag)
 {
     if (s->ended)
@@ -730,12 +771,13 @@ static void hs_end(struct hs *s, int err, enum resp_flag flag)
         s->next->prev = s->prev;
     hp->stats.active_sessions--;
     loop_del(hp->loop, &s->io);
-    if (up_fd >= 0 && s->c) {
-        hbuf_flush(&s->out, s->io.fd);
-        conn_relay_raw(s->c, s->io.fd, up_fd, s->down_out, s->down_in);
+    if (up_fd >= 0) {
+        hbuf_flush(&s->out, s->io.fd); /* the 101 */
+        if (s->c)
+            conn_relay_raw(s->c, s->io.fd, up_fd, s->down_out, s->down_in);
+        else
+            hs_relay_raw(hp->loop, s->io.fd, up_fd);
     } else {
-        if (up_fd >= 0)
-            close_with_reset(up_fd); /* no record to relay under */
         if (err)
             close_with_reset(s->io.fd);
         else
@@ -747,8 +789,15 @@ static void hs_end(struct hs *s, int err, enum resp_flag flag)
     loop_defer(hp->loop, &s->release);
 }
 
+/* A request from a peer agent (over HBONE) passed the limits at its
+ * source, then grew there (x-request-id, a route's header edits): Istio
+ * applies the limits once, at the first L7 hop, so the destination takes
+ * what a source may send (request.c's HTTP_HEAD_OUT_MAX and
+ * HTTP_OUT_HEADERS_MAX), still bounded. */
+static const struct h1_limits hs_peer_limits = {.max_head_bytes = 128u * 1024, .max_headers = 256};
+
 static struct hs *hs_new(struct http_proxy *hp, const struct meshd_addr *orig_dst,
-                         const struct http_router *router, void *user)
+                         const struct http_router *router, void *user, const struct h1_limits *lim)
 {
     struct hs *s = calloc(1, sizeof(*s));
     if (!s)
@@ -762,7 +811,7 @@ static struct hs *hs_new(struct http_proxy *hp, const struct meshd_addr *orig_ds
                      .io = {.fd = -1, .cb = hs_on_event},
                      .last_activity_ns = loop_now_ns()};
     http_request_init(&s->req);
-    if (h1_parser_new(true, NULL, &request_callbacks, s, &s->parser) != 0) {
+    if (h1_parser_new(true, lim, &request_callbacks, s, &s->parser) != 0) {
         free(s);
         return NULL;
     }
@@ -787,7 +836,7 @@ static int hs_link(struct hs *s)
 int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
                        const struct http_router *router, void *user)
 {
-    struct hs *s = hs_new(hp, orig_dst, router, user);
+    struct hs *s = hs_new(hp, orig_dst, router, user, NULL);
     if (!s)
         return -ENOMEM;
     s->c = c;
@@ -812,7 +861,8 @@ int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_f
 {
     if (c)
         down_fd = conn_take_fd(c);
-    struct hs *s = hs_new(hp, orig_dst, router, user);
+    /* No connection record: the stream of a peer agent (see above). */
+    struct hs *s = hs_new(hp, orig_dst, router, user, c ? NULL : &hs_peer_limits);
     int rc = s ? hup_adopt(hp, app_fd, &s->parked) : -ENOMEM;
     if (rc) {
         if (s)

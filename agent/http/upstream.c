@@ -211,8 +211,10 @@ static void hup_read(struct hup *u)
         }
         u->got_bytes = true;
         size_t off = 0;
-        /* After a pause the parser runs once more even on no bytes: a
-         * bodiless response (HEAD, 204, 304, Content-Length: 0) ends then. */
+        /* A resumed parser runs once more on nothing (h1.h): a bodiless
+         * response (to HEAD, 204, 304) whose head ends the read completes
+         * only then. Bounded: each kick is one parser event at most. */
+        int kicks = 0;
         bool kick = false;
         while ((off < (size_t)n || kick) && busy(u) && !u->broken) {
             kick = false;
@@ -234,7 +236,7 @@ static void hup_read(struct hup *u)
             u->leftover = false;
             if (rc == H1_PAUSED && busy(u) && !u->broken) {
                 h1_parser_resume(u->resp);
-                kick = true;
+                kick = off == (size_t)n && ++kicks <= 4;
                 continue;
             }
             if (rc == H1_PAUSED)

@@ -108,6 +108,8 @@ static void line_and_byte_tricks_are_refused(void **state)
         {"escape in a value", RQ "X-A: \x1b[31m\r\n\r\n", 400},
         {"space before the colon", RQ "Content-Length : 5\r\n\r\nhello", 400},
         {"tab before the colon", RQ "X-A\t: a\r\n\r\n", 400},
+        {"space before the colon of any header", RQ "X-A : a\r\n\r\n", 400},
+        {"space inside a name", RQ "X A: a\r\n\r\n", 400},
         {"invalid name character", RQ "X(A): a\r\n\r\n", 400},
         {"@ in a name", RQ "X@A: a\r\n\r\n", 400},
         {"empty header name", RQ ": a\r\n\r\n", 400},
