@@ -5,7 +5,8 @@
 # per node, every pod enrolled with its service account; a real HTTP server
 # and real curl: pod-to-pod traffic on one node and across nodes goes over
 # mutual TLS (HBONE) with verified SPIFFE identities. Then it shows the
-# configuration (meshctl proxy-config config, meshctl analyze), meshd's
+# configuration (meshctl proxy-config config, meshctl analyze), the seed's
+# payments canary split per request over keep-alive connections, meshd's
 # records, metrics and BPF state, and cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +29,16 @@ say "mesh CA (meshctl ca init)"
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca"
 
 say "the cluster as YAML, one copy per node (--config)"
-for i in 1 2; do mesh_config "$E2E_TMP/config-$i"; done
+for i in 1 2; do
+    d="$E2E_TMP/config-$i"
+    mesh_config "$d"
+    # The seed's canary as written: pod-2-1 runs payments v1, pod-1-2 v2;
+    # only the Service gets the ClusterIP an API server would allocate.
+    sed -i 's/app: app-2-1/app: payments/' "$d/pod-2-1.yaml"
+    sed -i -e 's/app: app-1-2/app: payments/' -e 's/version: v1/version: v2/' "$d/pod-1-2.yaml"
+    sed "s/^  selector:\$/  clusterIP: 10.96.0.10\n  selector:/" deploy/examples/payments-canary.yaml \
+        >"$d/payments-canary.yaml"
+done
 ls "$E2E_TMP/config-1" | sed 's/^/  /'
 
 say "meshd per node"
@@ -37,12 +47,15 @@ for i in 1 2; do
     printf '  node %s: meshd pid %s, admin %s\n' "$i" "${MESHD_PID[$i]}" "${MESHD_SOCK[$i]}"
 done
 
-say "web servers in pod-2-1 and pod-1-2"
+say "web servers in pod-2-1 (payments v1) and pod-1-2 (payments v2)"
 # Started before enrolling: once enrolled, a readiness probe from inside the
 # pod is answered by meshd's own listener and proves nothing about the app.
-http_server "2,1" 8080 >/dev/null
-http_server "1,2" 8080 >/dev/null
-echo "  python3 -m http.server on port 8080 in both"
+for p in "2,1 v1" "1,2 v2"; do
+    set -- $p
+    topo_spawn "${POD_NS[$1]}" "$E2E_TMP/web-$2.log" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 "$2" >/dev/null
+    topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" 8080 10
+done
+echo "  an HTTP/1.1 server on port 8080 in both (it names itself in x-served-by)"
 
 say "enroll every pod with its node's meshd"
 for i in 1 2; do
@@ -61,6 +74,11 @@ say "curl from pod-1-1 (node 1) to pod-2-1 (node 2): mutual TLS across nodes"
 in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv4: HTTP %{http_code} in %{time_total}s\n' "http://${POD_IP4[2,1]}:8080/"
 in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv6: HTTP %{http_code} in %{time_total}s\n' "http://[${POD_IP6[2,1]}]:8080/"
 
+say "the seed's canary, per request: 1,000 requests over 4 keep-alive connections to payments"
+in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py count 10.96.0.10 80 / 1000 4 |
+    jq -c '{v1, v2, connections, status}' | sed 's/^/  /'
+meshctl_at 1 proxy-config routes pod-1-1.default --service payments | sed 's/^/  /'
+
 say "the configuration node 1 serves (meshctl proxy-config config), and meshctl analyze"
 meshctl_at 1 proxy-config config
 "$MESHCTL_BIN" analyze "$E2E_TMP/config-1" || true
@@ -73,9 +91,10 @@ meshctl_at 1 connections
 say "node 2's meshd captured the server side"
 meshctl_at 2 connections
 
-say "Istio metrics on node 1 (connection_security_policy)"
+say "Istio request metrics on node 1, by destination version"
 ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://${NODE_IP4[1]}:15020/metrics" |
-    grep '^istio_tcp_connections_opened_total' | grep -o 'reporter="[a-z]*"\|connection_security_policy="[a-z_]*"\|} [0-9]*' | paste - - - | sort | uniq -c
+    grep '^istio_requests_total{reporter="source"' |
+    grep -o 'destination_version="[a-z0-9]*"\|response_code="[0-9]*"\|} [0-9]*' | paste - - - | sed 's/^/  /'
 
 say "BPF counters on node 1 (meshctl status)"
 meshctl_at 1 status | jq '{pods, bpf, connections}'
