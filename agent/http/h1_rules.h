@@ -29,10 +29,10 @@ void h1_scan_start(struct h1_scan *s, bool request);
 /* Body bytes were skipped: chunk data (its CRLF must follow) or a whole
  * body (the next message follows). */
 void h1_scan_after_data(struct h1_scan *s, bool chunk);
-/* Scans [b, e): CR and LF only as CRLF, no control byte but HT, no SP or
+/* Scans [s, e): CR and LF only as CRLF, no control byte but HT, no SP or
  * HT opening a line (obs-fold), one SP between request-line parts, CRLF
  * after chunk data. Returns why the bytes are refused, or NULL. */
-const char *h1_scan_bytes(struct h1_scan *s, const char *b, const char *e);
+const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e);
 
 /* How llhttp framed the message, to compare with the headers. */
 struct h1_framing {
