@@ -399,7 +399,8 @@ static void build_head(struct h1_parser *p)
         h->body = H1_BODY_LENGTH;
     else
         h->body = p->request ? H1_BODY_NONE : H1_BODY_CLOSE;
-    const char *expect = p->request ? h1_head_get(h, "expect") : NULL;
+    /* RFC 9110 10.1.1: an HTTP/1.0 request's 100-continue is ignored. */
+    const char *expect = p->request && h->minor >= 1 ? h1_head_get(h, "expect") : NULL;
     h->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
 }
 

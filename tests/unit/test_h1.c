@@ -58,6 +58,9 @@ static void requests_parse_the_same_in_every_split(void **state)
         {"Expect: 100-continue",
          "PUT /u HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nok",
          "<PUT /u 1.1 len:2 expect>ok$"},
+        {"Expect in HTTP/1.0 is ignored",
+         "PUT /u HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+         "<PUT /u 1.0 len:2 close>ok$"},
         {"one leading empty line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "<GET / 1.1 none>$"},
         {"pipelined three",
          "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: "
@@ -350,12 +353,15 @@ static void nothing_is_delivered_after_connection_close(void **state)
 {
     static const char in[] = "GET /1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                              "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
-    struct h1_rec *r = h1_rec_new(true, NULL);
-    size_t used = 0;
-    int rc = h1_rec_feed(r, in, sizeof(in) - 1, 0, &used);
-    assert_true(rc == H1_OK || rc == -EBADMSG);
-    assert_string_equal(r->trace, "<GET /1 1.1 none close>$");
-    h1_rec_free(r);
+    for (size_t step = 0; step <= 1; step++) {
+        struct h1_rec *r = h1_rec_new(true, NULL);
+        size_t used = 0;
+        /* llhttp (loose) reads the rest and drops it; the caller closes. */
+        assert_int_equal(h1_rec_feed(r, in, sizeof(in) - 1, step, &used), H1_OK);
+        assert_int_equal(used, sizeof(in) - 1);
+        assert_string_equal(r->trace, "<GET /1 1.1 none close>$");
+        h1_rec_free(r);
+    }
 }
 
 /* --- upgrades ---------------------------------------------------------------- */
