@@ -116,6 +116,17 @@ static int fail_in_cb(struct h1_parser *p, int status, const char *reason)
     return HPE_USER;
 }
 
+/* The byte filter up to `end`. Framing inside a body (a chunk-size line
+ * and its extensions, the trailers) is bounded like a head: llhttp reads
+ * it without a limit (cf. Node's CVE-2024-22019). */
+static const char *scan_to(struct h1_parser *p, const char *end)
+{
+    const char *why = h1_scan_bytes(&p->scan, p->scan_pos, end);
+    if (!why && p->st == ST_BODY && p->scan.run > p->max_head)
+        why = "chunk framing too long";
+    return why;
+}
+
 static uint64_t abs_pos(const struct h1_parser *p, const char *at)
 {
     return p->abs_base + (uint64_t)(at - p->data);
@@ -315,7 +326,7 @@ static int on_headers_complete(llhttp_t *l)
 static int on_body(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    const char *why = h1_scan_bytes(&p->scan, p->scan_pos, at);
+    const char *why = scan_to(p, at);
     if (why)
         return fail_in_cb(p, 400, why);
     p->scan_pos = at + n;
@@ -442,6 +453,7 @@ static int deliver_head(struct h1_parser *p, const char *end)
     if (why)
         return fail(p, 400, why);
     p->st = ST_BODY;
+    p->scan.run = 0; /* the body's framing is counted apart from the head */
     if (p->head.status / 100 != 1)
         p->next_head = p->next_connect = false; /* 1xx come before the answer */
     return user_rc(p, p->cb.on_head ? p->cb.on_head(p->ctx, &p->head) : H1_OK);
@@ -554,7 +566,7 @@ int h1_parse(struct h1_parser *p, const char *data, size_t len, size_t *consumed
         llhttp_errno_t e = llhttp_execute(&p->llp, data + off, len - off);
         const char *pos = e == HPE_OK ? end : llhttp_get_error_pos(&p->llp);
         if (e == HPE_OK || e == HPE_PAUSED) {
-            const char *why = h1_scan_bytes(&p->scan, p->scan_pos, pos);
+            const char *why = scan_to(p, pos);
             if (why) {
                 rc = fail(p, 400, why);
                 break;

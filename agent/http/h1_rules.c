@@ -12,6 +12,7 @@ void h1_scan_start(struct h1_scan *s, bool request)
     s->st = H1_SCAN_LINE_START;
     s->req_line = request;
     s->line_had_text = false;
+    s->run = 0;
 }
 
 void h1_scan_after_data(struct h1_scan *s, bool chunk)
@@ -19,6 +20,7 @@ void h1_scan_after_data(struct h1_scan *s, bool chunk)
     /* llhttp 8 skips any two bytes after a chunk's data. When a piece of
      * data ends mid-chunk, the next bytes are data again, never scanned. */
     s->st = chunk ? H1_SCAN_DATA_END : H1_SCAN_LINE_START;
+    s->run = 0;
 }
 
 /* The byte filter: CRLF only, no controls but HT, no whitespace opening a
@@ -27,6 +29,7 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
 {
     enum h1_scan_state sc = scan->st;
     const char *why = NULL;
+    scan->run += (uint64_t)(e - s);
     for (; s < e; s++) {
         unsigned char c = (unsigned char)*s;
         if (sc == H1_SCAN_DATA_END) {

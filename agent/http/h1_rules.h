@@ -22,6 +22,7 @@ struct h1_scan {
     enum h1_scan_state st;
     bool req_line;      /* in a request line (or the empty lines before it) */
     bool line_had_text; /* the line the pending CR ends is not empty */
+    uint64_t run;       /* bytes scanned since the message or the last data began */
 };
 
 /* A message starts (request: its request line is checked too). */

@@ -292,6 +292,46 @@ static void oversize_trailers_are_refused(void **state)
     assert_int_equal(heads, 1);
 }
 
+/* A chunk-size line is framing too: bounded like a head, however long the
+ * extensions or the zeros (llhttp reads them without a limit). A large
+ * head before it does not count. */
+static void oversize_chunk_lines_are_refused(void **state)
+{
+    static const struct {
+        const char *name, *prefix, *fill, *suffix;
+        size_t n;
+        int rc;
+    } rows[] = {
+        {"60 KiB of chunk extension", "5;e=", "a", "\r\nhello\r\n0\r\n\r\n", 62 * 1024, -EBADMSG},
+        {"60 KiB of leading zeros", "", "0", "5\r\nhello\r\n0\r\n\r\n", 62 * 1024, -EBADMSG},
+        {"a 50 KiB extension passes", "5;e=", "a", "\r\nhello\r\n0\r\n\r\n", 50 * 1024, H1_OK},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        size_t head_pad = 50 * 1024;
+        char *in = malloc(head_pad + rows[i].n + 256);
+        assert_non_null(in);
+        int o = sprintf(in, POST "X-Pad: ");
+        memset(in + o, 'p', head_pad);
+        o += (int)head_pad;
+        o += sprintf(in + o, "\r\nTransfer-Encoding: chunked\r\n\r\n%s", rows[i].prefix);
+        memset(in + o, rows[i].fill[0], rows[i].n);
+        o += (int)rows[i].n;
+        o += sprintf(in + o, "%s", rows[i].suffix);
+        for (size_t step = 0; step <= 1; step++) {
+            struct h1_rec *r = h1_rec_new(true, NULL);
+            int status = 0;
+            print_message("%s, %s\n", rows[i].name, step ? "4 KiB pieces" : "whole");
+            assert_int_equal(h1_rec_feed(r, in, (size_t)o, step ? 4096 : 0, NULL), rows[i].rc);
+            h1_parser_error(r->p, &status);
+            assert_int_equal(status, rows[i].rc ? 400 : 0);
+            assert_string_equal(r->trace,
+                                rows[i].rc ? "<POST / 1.1 chunked>" : "<POST / 1.1 chunked>hello$");
+            h1_rec_free(r);
+        }
+        free(in);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +343,7 @@ int main(void)
         cmocka_unit_test(heads_past_the_limits_get_431),
         cmocka_unit_test(whitespace_counts_toward_the_limit),
         cmocka_unit_test(oversize_trailers_are_refused),
+        cmocka_unit_test(oversize_chunk_lines_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
