@@ -90,7 +90,6 @@ struct h1_parser {
     enum h1_span span;
     uint32_t method_off, target_off, reason_off;
     bool have_reason;
-    uint64_t trailer_bytes;
     uint64_t body_bytes;
     struct h1_head head;
 
@@ -193,7 +192,6 @@ static int on_message_begin(llhttp_t *l)
     p->nitems = 0;
     p->span = SPAN_NONE;
     p->have_reason = false;
-    p->trailer_bytes = 0;
     p->body_bytes = 0;
     return 0;
 }
@@ -232,10 +230,8 @@ static int on_span_complete(llhttp_t *l)
 static int on_header_field(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    if (p->st == ST_BODY) { /* a trailer: read, bounded, dropped */
-        p->trailer_bytes += n;
-        return p->trailer_bytes > p->max_head ? fail_in_cb(p, 400, "trailers too large") : 0;
-    }
+    if (p->st == ST_BODY) /* a trailer: dropped (scan_to bounds its bytes) */
+        return 0;
     if (p->span != SPAN_FIELD) {
         if (p->nitems >= p->max_headers)
             return fail_in_cb(p, 431, "too many headers");
@@ -278,10 +274,8 @@ static int on_header_field_complete(llhttp_t *l)
 static int on_header_value(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    if (p->st == ST_BODY) {
-        p->trailer_bytes += n;
-        return p->trailer_bytes > p->max_head ? fail_in_cb(p, 400, "trailers too large") : 0;
-    }
+    if (p->st == ST_BODY)
+        return 0;
     if (p->span != SPAN_VALUE) /* never from llhttp 8; the buffer stays sound */
         return fail_in_cb(p, 400, "header value without a name");
     return buf_append(p, at, n);
