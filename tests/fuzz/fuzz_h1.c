@@ -1,7 +1,8 @@
 /* libFuzzer driver: the HTTP/1 codec (agent/http/h1.c). The input, after
  * its first byte, is fed to a request parser and to a response parser in
- * two pieces cut where the first byte says (its low bits also choose a
- * pause after heads and a response-to-HEAD), resuming every pause. It
+ * two pieces cut where the first byte says (its bits also choose pauses
+ * after heads and body pieces, small limits, a response to HEAD),
+ * resuming every pause. It
  * checks the codec's promises: consumed never past the input, body bytes
  * of a Content-Length message never past the length, fields NUL-terminated
  * at their lengths, no callback after a refusal, a refusal always with a
@@ -18,7 +19,7 @@
 
 struct fz {
     struct h1_parser *p;
-    bool dead, pause_heads, round_trip, request;
+    bool dead, pause_heads, pause_bodies, round_trip, request;
     uint64_t declared, body;
     int paused_at;
 };
@@ -88,7 +89,7 @@ static int on_body(void *ctx, const char *d, size_t n)
     must(!f->dead && n > 0);
     f->body += n;
     must(f->body <= f->declared);
-    return H1_OK;
+    return f->pause_bodies ? H1_PAUSED : H1_OK;
 }
 
 static int on_complete(void *ctx)
@@ -104,7 +105,9 @@ static const struct h1_callbacks fz_cb = {on_head, on_body, on_complete};
 static void feed(struct fz *f, const char *d, size_t n)
 {
     size_t off = 0;
-    for (int guard = 0; off < n && guard < 100000; guard++) {
+    bool resumed = false; /* after a resume, feed even an empty rest (h1.h) */
+    for (int guard = 0; (off < n || resumed) && guard < 100000; guard++) {
+        resumed = false;
         size_t c = 0;
         int rc = h1_parse(f->p, d + off, n - off, &c);
         must(c <= n - off);
@@ -119,16 +122,20 @@ static void feed(struct fz *f, const char *d, size_t n)
         }
         off += c;
         if (rc == H1_PAUSED) {
-            if (!f->pause_heads && c == 0)
+            if (!f->pause_heads && !f->pause_bodies && c == 0)
                 return; /* upgraded */
             h1_parser_resume(f->p);
+            resumed = true;
         }
     }
 }
 
 static void run(bool request, uint8_t ctl, const char *d, size_t n)
 {
-    struct fz f = {.pause_heads = ctl & 1, .round_trip = ctl & 2, .request = request};
+    struct fz f = {.pause_heads = ctl & 1,
+                   .round_trip = ctl & 2,
+                   .pause_bodies = ctl & 32,
+                   .request = request};
     struct h1_limits lim = {.max_head_bytes = (ctl & 4) ? 512 : 0,
                             .max_headers = (ctl & 8) ? 8 : 0};
     must(h1_parser_new(request, &lim, &fz_cb, &f, &f.p) == 0);

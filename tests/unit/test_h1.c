@@ -192,20 +192,33 @@ static void pause_stops_after_the_callback(void **state)
 /* The caller may feed the same bytes in other pieces after a pause. */
 static void pause_and_resume_in_every_split(void **state)
 {
-    static const char in[] = REQ_BODY "hello" REQ_BODY "world";
-    for (int which = 0; which < 3; which++)
-        for (size_t step = 0; step <= 3; step++) {
-            struct h1_rec *r = h1_rec_new(true, NULL);
-            if (which == 0)
-                r->pause_head = 2;
-            else if (which == 1)
-                r->pause_body = 1;
-            else
-                r->pause_complete = 1;
-            assert_int_equal(h1_rec_feed(r, in, sizeof(in) - 1, step, NULL), H1_OK);
-            assert_string_equal(r->trace, "<POST /p 1.1 len:5>hello$<POST /p 1.1 len:5>world$");
-            h1_rec_free(r);
-        }
+    static const char cl[] = REQ_BODY "hello" REQ_BODY "world",
+                      chunked[] =
+                          "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\nhel\r\n2\r\nlo\r\n0\r\nT: 1\r\n\r\n" REQ_BODY "world";
+    static const struct {
+        const char *in, *trace;
+        size_t len;
+    } inputs[] = {
+        {cl, "<POST /p 1.1 len:5>hello$<POST /p 1.1 len:5>world$", sizeof(cl) - 1},
+        {chunked, "<POST /c 1.1 chunked>hello$<POST /p 1.1 len:5>world$", sizeof(chunked) - 1},
+    };
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+        for (int which = 0; which < 6; which++)
+            for (size_t step = 0; step <= 3; step++) {
+                struct h1_rec *r = h1_rec_new(true, NULL);
+                /* the first or second of each callback */
+                int nth = which / 3 + 1;
+                if (which % 3 == 0)
+                    r->pause_head = nth;
+                else if (which % 3 == 1)
+                    r->pause_body = nth;
+                else
+                    r->pause_complete = nth;
+                assert_int_equal(h1_rec_feed(r, inputs[i].in, inputs[i].len, step, NULL), H1_OK);
+                assert_string_equal(r->trace, inputs[i].trace);
+                h1_rec_free(r);
+            }
 }
 
 /* --- idle, in_body, eof ---------------------------------------------------- */

@@ -114,7 +114,9 @@ int h1_rec_feed(struct h1_rec *r, const char *in, size_t n, size_t step, size_t 
     size_t off = 0;
     int rc = H1_OK;
     int heads = r->heads, bodies = r->bodies, completes = r->completes;
-    while (off < n) {
+    bool resumed = false; /* after a resume, feed even an empty rest (h1.h) */
+    while (off < n || resumed) {
+        resumed = false;
         size_t chunk = step && n - off > step ? step : n - off;
         size_t c = 0;
         rc = h1_parse(r->p, in + off, chunk, &c);
@@ -132,6 +134,7 @@ int h1_rec_feed(struct h1_rec *r, const char *in, size_t n, size_t step, size_t 
                 break; /* an upgrade: the rest is not HTTP */
             heads = r->heads, bodies = r->bodies, completes = r->completes;
             h1_parser_resume(r->p);
+            resumed = true;
         } else {
             assert_int_equal(c, chunk);
         }
