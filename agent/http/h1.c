@@ -320,6 +320,8 @@ static int on_headers_complete(llhttp_t *l)
 static int on_body(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
+    if (n == 0) /* llhttp flushes an open span at every execute's end, empty or not */
+        return 0;
     const char *why = scan_to(p, at);
     if (why)
         return fail_in_cb(p, 400, why);

@@ -221,6 +221,24 @@ static void pause_and_resume_in_every_split(void **state)
             }
 }
 
+/* A pause on the last bytes of a body until close, then the empty feed
+ * after the resume: llhttp flushes its open body span empty, which is
+ * never a body callback (found by fuzz_h1). */
+static void no_empty_body_pieces_after_a_resume(void **state)
+{
+    static const char in[] = "HTTP/1.1 200 OK\r\n\r\nbody";
+    for (size_t step = 0; step <= 1; step++) {
+        struct h1_rec *r = h1_rec_new(false, NULL);
+        r->pause_head = 1;
+        r->pause_body = step ? 4 : 1;
+        assert_int_equal(h1_rec_feed(r, in, sizeof(in) - 1, step, NULL), H1_OK);
+        assert_int_equal(r->bodies, step ? 4 : 1);
+        assert_int_equal(h1_parse_eof(r->p), H1_OK);
+        assert_string_equal(r->trace, "<200 OK 1.1 close close>body$");
+        h1_rec_free(r);
+    }
+}
+
 /* --- idle, in_body, eof ---------------------------------------------------- */
 
 static void idle_and_in_body_follow_the_message(void **state)
@@ -532,6 +550,7 @@ int main(void)
         cmocka_unit_test(head_get_is_case_insensitive_first_value),
         cmocka_unit_test(pause_stops_after_the_callback),
         cmocka_unit_test(pause_and_resume_in_every_split),
+        cmocka_unit_test(no_empty_body_pieces_after_a_resume),
         cmocka_unit_test(idle_and_in_body_follow_the_message),
         cmocka_unit_test(eof_completes_only_a_body_until_close),
         cmocka_unit_test(head_responses_have_no_body),

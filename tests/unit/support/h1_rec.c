@@ -73,6 +73,7 @@ static int on_body(void *ctx, const char *data, size_t len)
 {
     struct h1_rec *r = ctx;
     r->after_error |= r->dead;
+    assert_true(len > 0);
     r->bodies++;
     r->body_total += len;
     r->over_declared |= r->body_total > r->declared;
