@@ -75,6 +75,26 @@ static bool name_is(const struct http_field *f, const char *name)
     return strcasecmp(f->name, name) == 0;
 }
 
+/* "Transfer_Encoding" is no framing header to llhttp, but servers that
+ * map '_' to '-' (CGI-style) read it as one: a framing lookalike. */
+static bool framing_lookalike(const struct http_field *f)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding"};
+    if (!memchr(f->name, '_', f->name_len))
+        return false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i]) != f->name_len)
+            continue;
+        size_t j = 0;
+        while (j < f->name_len &&
+               (f->name[j] == '_' ? '-' : (char)(f->name[j] | 0x20)) == names[i][j])
+            j++;
+        if (j == f->name_len)
+            return true;
+    }
+    return false;
+}
+
 static bool all_digits(const char *s, size_t n)
 {
     if (n == 0 || n > 19) /* 19 digits always fit in uint64_t */
@@ -124,6 +144,8 @@ const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
         const struct http_field *f = &h->headers[i];
         if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */
             return "empty header name";
+        if (framing_lookalike(f))
+            return "framing header spelled with '_'";
         if (name_is(f, "content-length")) {
             if (++ncl > 1)
                 return "duplicate Content-Length";

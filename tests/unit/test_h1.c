@@ -67,6 +67,8 @@ static void requests_parse_the_same_in_every_split(void **state)
          "3\r\n\r\n"
          "abcGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
          "<GET /1 1.1 none>$<POST /2 1.1 len:3>abc$<GET /3 1.1 none close>$"},
+        {"other names with '_' pass",
+         "GET / HTTP/1.1\r\nHost: x\r\nX_Id: 1\r\nContent_Lengthy: 2\r\n\r\n", "<GET / 1.1 none>$"},
         {"obs-text in a value", "GET / HTTP/1.1\r\nHost: x\r\nX-L: caf\xc3\xa9\r\n\r\n",
          "<GET / 1.1 none>$"},
     };

@@ -83,6 +83,9 @@ static void framing_conflicts_are_refused(void **state)
         {"hex Content-Length", POST "Content-Length: 0x5\r\n\r\nhello", 400},
         {"two numbers in Content-Length", POST "Content-Length: 5 5\r\n\r\nhello", 400},
         {"empty Content-Length", POST "Content-Length:\r\n\r\n", 400},
+        {"Transfer_Encoding with Content-Length",
+         POST "Content-Length: 5\r\nTransfer_Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {"Content_Length", POST "content_LENGTH: 5\r\n\r\nhello", 400},
         {"no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n", 400},
         {"two Host headers", RQ "Host: y\r\n\r\n", 400},
     };
