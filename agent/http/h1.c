@@ -8,9 +8,12 @@
  *   ending in chunked on a request, duplicate Content-Length headers;
  * - a byte filter over everything that is not body data (heads, chunk-size
  *   lines, trailers, the gaps between messages): CR and LF only as CRLF,
- *   no control byte but HT, no whitespace at a line's start (obs-fold).
- *   llhttp 8 accepts a bare LF as a line end and folds obs-fold lines; two
- *   parsers could disagree on both, so both are refused;
+ *   no control byte but HT, no whitespace at a line's start (obs-fold),
+ *   one SP between request-line parts, a three-digit status after one SP,
+ *   CRLF right after chunk data. llhttp 8 accepts a bare LF as a line
+ *   end, folds obs-fold lines, takes "GET  /" and statuses "2" or "0200",
+ *   and skips any two bytes after chunk data; two parsers could disagree
+ *   on each, so each is refused;
  * - the head itself, checked before it is delivered: one Content-Length of
  *   digits only (even "1, 1" or two equal ones: RFC 9110 8.6 lets a
  *   recipient accept them; llhttp, Envoy's http-parser and balsa codecs

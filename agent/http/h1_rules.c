@@ -10,8 +10,10 @@
 void h1_scan_start(struct h1_scan *s, bool request)
 {
     s->st = H1_SCAN_LINE_START;
-    s->req_line = request;
+    s->request = request;
+    s->start_line = true;
     s->line_had_text = false;
+    s->col = 0;
     s->run = 0;
 }
 
@@ -25,6 +27,24 @@ void h1_scan_after_data(struct h1_scan *s, bool chunk)
 
 /* The byte filter: CRLF only, no controls but HT, no whitespace opening a
  * line. Returns the reason when [s, e) breaks a rule. */
+/* One byte of a start line, at column `col`, after state `sc`. llhttp 8
+ * takes "GET  /", and a status of "2", "20", "0200" or, after two spaces,
+ * 0: meshd takes one SP between request-line parts and three digits. */
+static const char *start_line_byte(const struct h1_scan *scan, enum h1_scan_state sc,
+                                   unsigned char c)
+{
+    if (scan->request) {
+        if (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))
+            return "extra whitespace in the request line";
+        return NULL;
+    }
+    uint32_t col = scan->col;
+    if ((col == 8 && c != ' ') || (col >= 9 && col <= 11 && (c < '0' || c > '9')) ||
+        (col == 12 && c != ' '))
+        return "malformed status line";
+    return NULL;
+}
+
 const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
 {
     enum h1_scan_state sc = scan->st;
@@ -44,10 +64,15 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
                 break;
             }
             if (scan->line_had_text)
-                scan->req_line = false;
+                scan->start_line = false;
+            scan->col = 0;
             sc = H1_SCAN_LINE_START;
         } else if (c == '\r') {
             scan->line_had_text = sc != H1_SCAN_LINE_START;
+            if (scan->start_line && !scan->request && scan->line_had_text && scan->col < 12) {
+                why = "malformed status line";
+                break;
+            }
             sc = H1_SCAN_CR;
         } else if (c == '\n') {
             why = "bare LF as a line end";
@@ -58,12 +83,11 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
         } else if ((c == ' ' || c == '\t') && sc == H1_SCAN_LINE_START) {
             why = "whitespace at a line start (obs-fold)";
             break;
-        } else if (scan->req_line && (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))) {
-            /* llhttp 8 takes "GET  /": one SP between the three parts. */
-            why = "extra whitespace in the request line";
+        } else if (scan->start_line && (why = start_line_byte(scan, sc, c)) != NULL) {
             break;
         } else {
             sc = c == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
+            scan->col++;
         }
     }
     scan->st = sc;
@@ -140,6 +164,8 @@ const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
     uint64_t cl = 0;
     if (h->major != 1 || h->minor > 1)
         return "HTTP version not 1.0 or 1.1";
+    if (!h->request && (h->status < 100 || h->status > 999))
+        return "status not three digits";
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
         if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */

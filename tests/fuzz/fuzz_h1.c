@@ -7,7 +7,7 @@
  * of a Content-Length message never past the length, fields NUL-terminated
  * at their lengths, no callback after a refusal, a refusal always with a
  * reason and a 400/431 status; and that a head it accepted, formatted
- * again by h1_format_head, parses again. */
+ * again by h1_format_head, is written and parses again. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,11 +37,13 @@ static int ok_cb(void *ctx, const struct h1_head *h)
 }
 static const struct h1_callbacks plain_cb = {.on_head = ok_cb};
 
-/* The accepted request head, written again and parsed again. */
+/* The accepted head, written again and parsed again. */
 static void round_trip(const struct h1_head *h)
 {
     struct h1_out_head o = {.method = h->method,
                             .target = h->target,
+                            .status = h->status,
+                            .reason = h->reason,
                             .headers = h->headers,
                             .nheaders = h->nheaders,
                             .body = h->body,
@@ -49,12 +51,13 @@ static void round_trip(const struct h1_head *h)
                             .keep_alive = h->keep_alive};
     static char buf[70 * 1024];
     size_t n = h1_format_head(&o, buf, sizeof(buf));
-    if (n == 0 || n >= sizeof(buf) || o.body == H1_BODY_CLOSE)
+    must(n > 0 || (h->request && h->body == H1_BODY_CLOSE));
+    if (n == 0 || n >= sizeof(buf))
         return;
     struct h1_parser *p;
     size_t c;
     struct h1_limits lim = {.max_head_bytes = sizeof(buf)};
-    must(h1_parser_new(true, &lim, &plain_cb, NULL, &p) == 0);
+    must(h1_parser_new(h->request, &lim, &plain_cb, NULL, &p) == 0);
     int rc = h1_parse(p, buf, n, &c);
     const char *why = h1_parser_error(p, NULL);
     /* HTTP/1.0 without Host becomes HTTP/1.1 without Host. */
@@ -77,7 +80,7 @@ static int on_head(void *ctx, const struct h1_head *h)
     f->declared = h->body == H1_BODY_LENGTH ? h->content_length : UINT64_MAX;
     if (h->body == H1_BODY_NONE)
         f->declared = 0;
-    if (f->round_trip && f->request && !h->upgrade)
+    if (f->round_trip && !h->upgrade)
         round_trip(h);
     return f->pause_heads ? H1_PAUSED : H1_OK;
 }
