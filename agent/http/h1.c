@@ -18,7 +18,8 @@
  *   digits only (even "1, 1" or two equal ones: RFC 9110 8.6 lets a
  *   recipient accept them; llhttp, Envoy's http-parser and balsa codecs
  *   (envoyproxy/envoy#28931) refuse them, and so do we), no TE with CL,
- *   "chunked" once and last, no TE in HTTP/1.0 requests, no framing
+ *   "chunked" once and last, header names tokens (llhttp 8 takes "X A"),
+ *   no TE in HTTP/1.0 requests, no framing
  *   header spelled with '_' (CGI-style servers read it), one Host
  *   (required in 1.1), no body on CONNECT, versions 1.0 and 1.1 only, and
  *   llhttp's own framing decision (F_CHUNKED, content_length) agreeing

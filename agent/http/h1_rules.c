@@ -7,6 +7,24 @@
 #include <string.h>
 #include <strings.h>
 
+/* RFC 9110 5.6.2 tchar. */
+bool h1_is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool h1_is_token(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!h1_is_tchar((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 void h1_scan_start(struct h1_scan *s, bool request)
 {
     s->st = H1_SCAN_LINE_START;
@@ -170,6 +188,8 @@ const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
         const struct http_field *f = &h->headers[i];
         if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */
             return "empty header name";
+        if (!h1_is_token(f->name, f->name_len)) /* llhttp 8 takes "X A: v" */
+            return "header name not a token";
         if (framing_lookalike(f))
             return "framing header spelled with '_'";
         if (name_is(f, "content-length")) {

@@ -6,6 +6,7 @@
 #define MESHD_HTTP_H1_RULES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http/h1.h"
@@ -26,6 +27,10 @@ struct h1_scan {
     uint32_t col;       /* bytes of the current line before this one */
     uint64_t run;       /* bytes scanned since the message or the last data began */
 };
+
+/* RFC 9110 5.6.2: a tchar; a token (1*tchar). */
+bool h1_is_tchar(unsigned char c);
+bool h1_is_token(const char *s, size_t n);
 
 /* A message starts (request: its request line is checked too). */
 void h1_scan_start(struct h1_scan *s, bool request);
