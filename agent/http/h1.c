@@ -19,9 +19,9 @@
  *   recipient accept them; llhttp, Envoy's http-parser and balsa codecs
  *   (envoyproxy/envoy#28931) refuse them, and so do we), no TE with CL,
  *   "chunked" once and last, header names tokens (llhttp 8 takes "X A"),
- *   no TE in HTTP/1.0 requests, no framing
- *   header spelled with '_' (CGI-style servers read it), one Host
- *   (required in 1.1), no body on CONNECT, versions 1.0 and 1.1 only, and
+ *   no TE in HTTP/1.0 requests, no framing header spelled with '_'
+ *   (CGI-style servers read it), one Host (required in 1.1), no fragment
+ *   in a target, no body on CONNECT, versions 1.0 and 1.1 only, and
  *   llhttp's own framing decision (F_CHUNKED, content_length) agreeing
  *   with ours.
  * The byte filter and the head checks are h1_rules.c.
