@@ -145,7 +145,7 @@ static bool head_is_valid(const struct h1_out_head *h)
 size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap)
 {
     struct out o = {.buf = buf, .cap = cap};
-    char num[32];
+    char num[64]; /* "Content-Length: " and 20 digits */
     if (!head_is_valid(h))
         return 0;
     if (h->method) {
