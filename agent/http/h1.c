@@ -8,15 +8,20 @@
  *   ending in chunked on a request, duplicate Content-Length headers;
  * - a byte filter over everything that is not body data (heads, chunk-size
  *   lines, trailers, the gaps between messages): CR and LF only as CRLF,
- *   no control byte but HT, no whitespace at a line's start (obs-fold).
- *   llhttp 8 accepts a bare LF as a line end and folds obs-fold lines; two
- *   parsers could disagree on both, so both are refused;
+ *   no control byte but HT, no whitespace at a line's start (obs-fold),
+ *   one SP between request-line parts, a three-digit status after one SP,
+ *   CRLF right after chunk data. llhttp 8 accepts a bare LF as a line
+ *   end, folds obs-fold lines, takes "GET  /" and statuses "2" or "0200",
+ *   and skips any two bytes after chunk data; two parsers could disagree
+ *   on each, so each is refused;
  * - the head itself, checked before it is delivered: one Content-Length of
  *   digits only (even "1, 1" or two equal ones: RFC 9110 8.6 lets a
  *   recipient accept them; llhttp, Envoy's http-parser and balsa codecs
  *   (envoyproxy/envoy#28931) refuse them, and so do we), no TE with CL,
- *   "chunked" once and last, no TE in HTTP/1.0 requests, one Host
- *   (required in 1.1), no body on CONNECT, versions 1.0 and 1.1 only, and
+ *   "chunked" once and last, header names tokens (llhttp 8 takes "X A"),
+ *   no TE in HTTP/1.0 requests, no framing header spelled with '_'
+ *   (CGI-style servers read it), one Host (required in 1.1), no fragment
+ *   in a target, no body on CONNECT, versions 1.0 and 1.1 only, and
  *   llhttp's own framing decision (F_CHUNKED, content_length) agreeing
  *   with ours.
  * The byte filter and the head checks are h1_rules.c.
@@ -90,7 +95,6 @@ struct h1_parser {
     enum h1_span span;
     uint32_t method_off, target_off, reason_off;
     bool have_reason;
-    uint64_t trailer_bytes;
     uint64_t body_bytes;
     struct h1_head head;
 
@@ -114,6 +118,17 @@ static int fail_in_cb(struct h1_parser *p, int status, const char *reason)
         p->err_status = status;
     }
     return HPE_USER;
+}
+
+/* The byte filter up to `end`. Framing inside a body (a chunk-size line
+ * and its extensions, the trailers) is bounded like a head: llhttp reads
+ * it without a limit (cf. Node's CVE-2024-22019). */
+static const char *scan_to(struct h1_parser *p, const char *end)
+{
+    const char *why = h1_scan_bytes(&p->scan, p->scan_pos, end);
+    if (!why && p->st == ST_BODY && p->scan.run > p->max_head)
+        why = "chunk framing too long";
+    return why;
 }
 
 static uint64_t abs_pos(const struct h1_parser *p, const char *at)
@@ -182,7 +197,6 @@ static int on_message_begin(llhttp_t *l)
     p->nitems = 0;
     p->span = SPAN_NONE;
     p->have_reason = false;
-    p->trailer_bytes = 0;
     p->body_bytes = 0;
     return 0;
 }
@@ -221,10 +235,8 @@ static int on_span_complete(llhttp_t *l)
 static int on_header_field(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    if (p->st == ST_BODY) { /* a trailer: read, bounded, dropped */
-        p->trailer_bytes += n;
-        return p->trailer_bytes > p->max_head ? fail_in_cb(p, 400, "trailers too large") : 0;
-    }
+    if (p->st == ST_BODY) /* a trailer: dropped (scan_to bounds its bytes) */
+        return 0;
     if (p->span != SPAN_FIELD) {
         if (p->nitems >= p->max_headers)
             return fail_in_cb(p, 431, "too many headers");
@@ -267,10 +279,8 @@ static int on_header_field_complete(llhttp_t *l)
 static int on_header_value(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    if (p->st == ST_BODY) {
-        p->trailer_bytes += n;
-        return p->trailer_bytes > p->max_head ? fail_in_cb(p, 400, "trailers too large") : 0;
-    }
+    if (p->st == ST_BODY)
+        return 0;
     if (p->span != SPAN_VALUE) /* never from llhttp 8; the buffer stays sound */
         return fail_in_cb(p, 400, "header value without a name");
     return buf_append(p, at, n);
@@ -315,7 +325,9 @@ static int on_headers_complete(llhttp_t *l)
 static int on_body(llhttp_t *l, const char *at, size_t n)
 {
     struct h1_parser *p = parser_of(l);
-    const char *why = h1_scan_bytes(&p->scan, p->scan_pos, at);
+    if (n == 0) /* llhttp flushes an open span at every execute's end, empty or not */
+        return 0;
+    const char *why = scan_to(p, at);
     if (why)
         return fail_in_cb(p, 400, why);
     p->scan_pos = at + n;
@@ -399,7 +411,8 @@ static void build_head(struct h1_parser *p)
         h->body = H1_BODY_LENGTH;
     else
         h->body = p->request ? H1_BODY_NONE : H1_BODY_CLOSE;
-    const char *expect = p->request ? h1_head_get(h, "expect") : NULL;
+    /* RFC 9110 10.1.1: an HTTP/1.0 request's 100-continue is ignored. */
+    const char *expect = p->request && h->minor >= 1 ? h1_head_get(h, "expect") : NULL;
     h->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
 }
 
@@ -441,6 +454,7 @@ static int deliver_head(struct h1_parser *p, const char *end)
     if (why)
         return fail(p, 400, why);
     p->st = ST_BODY;
+    p->scan.run = 0; /* the body's framing is counted apart from the head */
     if (p->head.status / 100 != 1)
         p->next_head = p->next_connect = false; /* 1xx come before the answer */
     return user_rc(p, p->cb.on_head ? p->cb.on_head(p->ctx, &p->head) : H1_OK);
@@ -553,7 +567,7 @@ int h1_parse(struct h1_parser *p, const char *data, size_t len, size_t *consumed
         llhttp_errno_t e = llhttp_execute(&p->llp, data + off, len - off);
         const char *pos = e == HPE_OK ? end : llhttp_get_error_pos(&p->llp);
         if (e == HPE_OK || e == HPE_PAUSED) {
-            const char *why = h1_scan_bytes(&p->scan, p->scan_pos, pos);
+            const char *why = scan_to(p, pos);
             if (why) {
                 rc = fail(p, 400, why);
                 break;

@@ -64,7 +64,7 @@ struct h1_head {
     bool keep_alive;         /* the connection persists after this message */
     bool upgrade;            /* request: Upgrade with Connection: upgrade, or CONNECT;
                                 response: 101, or a 2xx answering CONNECT (see h1_parse) */
-    bool expect_continue;    /* request: Expect: 100-continue */
+    bool expect_continue;    /* request: Expect: 100-continue (HTTP/1.1 only) */
 };
 
 /* The first value of header `name` (case-insensitive), or NULL. */
@@ -113,7 +113,10 @@ void h1_parser_next_is_connect_response(struct h1_parser *p, bool connect);
  * feed the rest again), or -EBADMSG: the input is refused, see
  * h1_parser_error(); the parser is then dead and no callback runs again
  * (nothing of a refused message was delivered when it was refused in its
- * head). A callback's other return values come back as -ECANCELED.
+ * head; refused in its body, e.g. bad chunk framing, the body bytes before
+ * were delivered: abort what was forwarded, never complete it). A
+ * callback's other return values come back as -ECANCELED. Not to be
+ * called from the parser's own callbacks.
  *
  * Upgrades: once a message with head->upgrade (CONNECT, an Upgrade
  * request, a 101 response) is complete (on_complete ran), h1_parse

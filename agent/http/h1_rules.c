@@ -7,11 +7,32 @@
 #include <string.h>
 #include <strings.h>
 
+/* RFC 9110 5.6.2 tchar. */
+bool h1_is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool h1_is_token(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!h1_is_tchar((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 void h1_scan_start(struct h1_scan *s, bool request)
 {
     s->st = H1_SCAN_LINE_START;
-    s->req_line = request;
+    s->request = request;
+    s->start_line = true;
     s->line_had_text = false;
+    s->col = 0;
+    s->run = 0;
 }
 
 void h1_scan_after_data(struct h1_scan *s, bool chunk)
@@ -19,14 +40,34 @@ void h1_scan_after_data(struct h1_scan *s, bool chunk)
     /* llhttp 8 skips any two bytes after a chunk's data. When a piece of
      * data ends mid-chunk, the next bytes are data again, never scanned. */
     s->st = chunk ? H1_SCAN_DATA_END : H1_SCAN_LINE_START;
+    s->run = 0;
 }
 
 /* The byte filter: CRLF only, no controls but HT, no whitespace opening a
  * line. Returns the reason when [s, e) breaks a rule. */
+/* One byte of a start line, at column `col`, after state `sc`. llhttp 8
+ * takes "GET  /", and a status of "2", "20", "0200" or, after two spaces,
+ * 0: meshd takes one SP between request-line parts and three digits. */
+static const char *start_line_byte(const struct h1_scan *scan, enum h1_scan_state sc,
+                                   unsigned char c)
+{
+    if (scan->request) {
+        if (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))
+            return "extra whitespace in the request line";
+        return NULL;
+    }
+    uint32_t col = scan->col;
+    if ((col == 8 && c != ' ') || (col >= 9 && col <= 11 && (c < '0' || c > '9')) ||
+        (col == 12 && c != ' '))
+        return "malformed status line";
+    return NULL;
+}
+
 const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
 {
     enum h1_scan_state sc = scan->st;
     const char *why = NULL;
+    scan->run += (uint64_t)(e - s);
     for (; s < e; s++) {
         unsigned char c = (unsigned char)*s;
         if (sc == H1_SCAN_DATA_END) {
@@ -41,10 +82,15 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
                 break;
             }
             if (scan->line_had_text)
-                scan->req_line = false;
+                scan->start_line = false;
+            scan->col = 0;
             sc = H1_SCAN_LINE_START;
         } else if (c == '\r') {
             scan->line_had_text = sc != H1_SCAN_LINE_START;
+            if (scan->start_line && !scan->request && scan->line_had_text && scan->col < 12) {
+                why = "malformed status line";
+                break;
+            }
             sc = H1_SCAN_CR;
         } else if (c == '\n') {
             why = "bare LF as a line end";
@@ -55,12 +101,11 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
         } else if ((c == ' ' || c == '\t') && sc == H1_SCAN_LINE_START) {
             why = "whitespace at a line start (obs-fold)";
             break;
-        } else if (scan->req_line && (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))) {
-            /* llhttp 8 takes "GET  /": one SP between the three parts. */
-            why = "extra whitespace in the request line";
+        } else if (scan->start_line && (why = start_line_byte(scan, sc, c)) != NULL) {
             break;
         } else {
             sc = c == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
+            scan->col++;
         }
     }
     scan->st = sc;
@@ -72,6 +117,26 @@ static bool name_is(const struct http_field *f, const char *name)
     return strcasecmp(f->name, name) == 0;
 }
 
+/* "Transfer_Encoding" is no framing header to llhttp, but servers that
+ * map '_' to '-' (CGI-style) read it as one: a framing lookalike. */
+static bool framing_lookalike(const struct http_field *f)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding"};
+    if (!memchr(f->name, '_', f->name_len))
+        return false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i]) != f->name_len)
+            continue;
+        size_t j = 0;
+        while (j < f->name_len &&
+               (f->name[j] == '_' ? '-' : (char)(f->name[j] | 0x20)) == names[i][j])
+            j++;
+        if (j == f->name_len)
+            return true;
+    }
+    return false;
+}
+
 static bool all_digits(const char *s, size_t n)
 {
     if (n == 0 || n > 19) /* 19 digits always fit in uint64_t */
@@ -80,21 +145,6 @@ static bool all_digits(const char *s, size_t n)
         if (s[i] < '0' || s[i] > '9')
             return false;
     return true;
-}
-
-/* RFC 9110 5.6.2: a field name is a token. llhttp 8 takes "X-A : v" and
- * "X A: v" (it checks the space before the colon only on the framing
- * headers it knows), which another parser reads as another name. */
-static bool is_token(const char *s, size_t n)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!alnum && (!c || !strchr(extra, c)))
-            return false;
-    }
-    return n > 0;
 }
 
 /* Walks one Transfer-Encoding value; the list's elements, OWS-trimmed. */
@@ -132,12 +182,16 @@ const char *h1_check_head(const struct h1_head *h, const struct h1_framing *l)
     uint64_t cl = 0;
     if (h->major != 1 || h->minor > 1)
         return "HTTP version not 1.0 or 1.1";
+    if (!h->request && (h->status < 100 || h->status > 999))
+        return "status not three digits";
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
         if (f->name_len == 0) /* llhttp 8 takes ": v" as a field with no name */
             return "empty header name";
-        if (!is_token(f->name, f->name_len))
-            return "invalid character in a header name";
+        if (!h1_is_token(f->name, f->name_len)) /* llhttp 8 takes "X A: v" */
+            return "header name not a token";
+        if (framing_lookalike(f))
+            return "framing header spelled with '_'";
         if (name_is(f, "content-length")) {
             if (++ncl > 1)
                 return "duplicate Content-Length";

@@ -6,6 +6,7 @@
 #define MESHD_HTTP_H1_RULES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http/h1.h"
@@ -20,9 +21,16 @@ enum h1_scan_state {
 
 struct h1_scan {
     enum h1_scan_state st;
-    bool req_line;      /* in a request line (or the empty lines before it) */
+    bool request;
+    bool start_line;    /* in the start line (or the empty lines before it) */
     bool line_had_text; /* the line the pending CR ends is not empty */
+    uint32_t col;       /* bytes of the current line before this one */
+    uint64_t run;       /* bytes scanned since the message or the last data began */
 };
+
+/* RFC 9110 5.6.2: a tchar; a token (1*tchar). */
+bool h1_is_tchar(unsigned char c);
+bool h1_is_token(const char *s, size_t n);
 
 /* A message starts (request: its request line is checked too). */
 void h1_scan_start(struct h1_scan *s, bool request);
@@ -30,8 +38,9 @@ void h1_scan_start(struct h1_scan *s, bool request);
  * body (the next message follows). */
 void h1_scan_after_data(struct h1_scan *s, bool chunk);
 /* Scans [s, e): CR and LF only as CRLF, no control byte but HT, no SP or
- * HT opening a line (obs-fold), one SP between request-line parts, CRLF
- * after chunk data. Returns why the bytes are refused, or NULL. */
+ * HT opening a line (obs-fold), one SP between request-line parts, a
+ * status line as "HTTP/x.y SP 3DIGIT" then SP or its end, CRLF after
+ * chunk data. Returns why the bytes are refused, or NULL. */
 const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e);
 
 /* How llhttp framed the message, to compare with the headers. */

@@ -5,6 +5,7 @@
  * inject a line (CR, LF, NUL or another control byte in a value, a name
  * that is not a token) is not written at all. */
 #include "http/h1.h"
+#include "http/h1_rules.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,24 +14,6 @@
 
 const char h1_chunk_tail[] = "\r\n";
 const char h1_last_chunk[] = "0\r\n\r\n";
-
-/* RFC 9110 5.6.2 tchar. */
-static bool is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool is_token(const char *s, size_t n)
-{
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return false;
-    return true;
-}
 
 /* Visible characters, SP and HT (and obs-text); no CR, LF, NUL, DEL. */
 static bool is_text(const char *s, size_t n, bool space_ok)
@@ -133,7 +116,7 @@ static void puts0(struct out *o, const char *s)
 static bool head_is_valid(const struct h1_out_head *h)
 {
     if (h->method) {
-        if (!is_token(h->method, strlen(h->method)) || !h->target || !*h->target ||
+        if (!h1_is_token(h->method, strlen(h->method)) || !h->target || !*h->target ||
             !is_text(h->target, strlen(h->target), false))
             return false;
         if (h->body == H1_BODY_CLOSE) /* a request's body cannot end at a close */
@@ -146,14 +129,14 @@ static bool head_is_valid(const struct h1_out_head *h)
     }
     if (h->upgrade_proto) {
         for (const char *c = h->upgrade_proto; *c; c++)
-            if (!is_tchar((unsigned char)*c) && *c != '/')
+            if (!h1_is_tchar((unsigned char)*c) && *c != '/')
                 return false;
         if (!*h->upgrade_proto)
             return false;
     }
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
-        if (!is_token(f->name, f->name_len) || !is_text(f->value, f->value_len, true))
+        if (!h1_is_token(f->name, f->name_len) || !is_text(f->value, f->value_len, true))
             return false;
     }
     return true;
@@ -162,7 +145,7 @@ static bool head_is_valid(const struct h1_out_head *h)
 size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap)
 {
     struct out o = {.buf = buf, .cap = cap};
-    char num[32];
+    char num[64]; /* "Content-Length: " and 20 digits */
     if (!head_is_valid(h))
         return 0;
     if (h->method) {

@@ -1,12 +1,13 @@
 /* libFuzzer driver: the HTTP/1 codec (agent/http/h1.c). The input, after
  * its first byte, is fed to a request parser and to a response parser in
- * two pieces cut where the first byte says (its low bits also choose a
- * pause after heads and a response-to-HEAD), resuming every pause. It
+ * two pieces cut where the first byte says (its bits also choose pauses
+ * after heads and body pieces, small limits, a response to HEAD),
+ * resuming every pause. It
  * checks the codec's promises: consumed never past the input, body bytes
  * of a Content-Length message never past the length, fields NUL-terminated
  * at their lengths, no callback after a refusal, a refusal always with a
  * reason and a 400/431 status; and that a head it accepted, formatted
- * again by h1_format_head, parses again. */
+ * again by h1_format_head, is written and parses again. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,7 +19,7 @@
 
 struct fz {
     struct h1_parser *p;
-    bool dead, pause_heads, round_trip, request;
+    bool dead, pause_heads, pause_bodies, round_trip, request;
     uint64_t declared, body;
     int paused_at;
 };
@@ -36,11 +37,13 @@ static int ok_cb(void *ctx, const struct h1_head *h)
 }
 static const struct h1_callbacks plain_cb = {.on_head = ok_cb};
 
-/* The accepted request head, written again and parsed again. */
+/* The accepted head, written again and parsed again. */
 static void round_trip(const struct h1_head *h)
 {
     struct h1_out_head o = {.method = h->method,
                             .target = h->target,
+                            .status = h->status,
+                            .reason = h->reason,
                             .headers = h->headers,
                             .nheaders = h->nheaders,
                             .body = h->body,
@@ -48,12 +51,13 @@ static void round_trip(const struct h1_head *h)
                             .keep_alive = h->keep_alive};
     static char buf[70 * 1024];
     size_t n = h1_format_head(&o, buf, sizeof(buf));
-    if (n == 0 || n >= sizeof(buf) || o.body == H1_BODY_CLOSE)
+    must(n > 0 || (h->request && h->body == H1_BODY_CLOSE));
+    if (n == 0 || n >= sizeof(buf))
         return;
     struct h1_parser *p;
     size_t c;
     struct h1_limits lim = {.max_head_bytes = sizeof(buf)};
-    must(h1_parser_new(true, &lim, &plain_cb, NULL, &p) == 0);
+    must(h1_parser_new(h->request, &lim, &plain_cb, NULL, &p) == 0);
     int rc = h1_parse(p, buf, n, &c);
     const char *why = h1_parser_error(p, NULL);
     /* HTTP/1.0 without Host becomes HTTP/1.1 without Host. */
@@ -76,7 +80,7 @@ static int on_head(void *ctx, const struct h1_head *h)
     f->declared = h->body == H1_BODY_LENGTH ? h->content_length : UINT64_MAX;
     if (h->body == H1_BODY_NONE)
         f->declared = 0;
-    if (f->round_trip && f->request && !h->upgrade)
+    if (f->round_trip && !h->upgrade)
         round_trip(h);
     return f->pause_heads ? H1_PAUSED : H1_OK;
 }
@@ -88,7 +92,7 @@ static int on_body(void *ctx, const char *d, size_t n)
     must(!f->dead && n > 0);
     f->body += n;
     must(f->body <= f->declared);
-    return H1_OK;
+    return f->pause_bodies ? H1_PAUSED : H1_OK;
 }
 
 static int on_complete(void *ctx)
@@ -104,7 +108,9 @@ static const struct h1_callbacks fz_cb = {on_head, on_body, on_complete};
 static void feed(struct fz *f, const char *d, size_t n)
 {
     size_t off = 0;
-    for (int guard = 0; off < n && guard < 100000; guard++) {
+    bool resumed = false; /* after a resume, feed even an empty rest (h1.h) */
+    for (int guard = 0; (off < n || resumed) && guard < 100000; guard++) {
+        resumed = false;
         size_t c = 0;
         int rc = h1_parse(f->p, d + off, n - off, &c);
         must(c <= n - off);
@@ -119,16 +125,20 @@ static void feed(struct fz *f, const char *d, size_t n)
         }
         off += c;
         if (rc == H1_PAUSED) {
-            if (!f->pause_heads && c == 0)
+            if (!f->pause_heads && !f->pause_bodies && c == 0)
                 return; /* upgraded */
             h1_parser_resume(f->p);
+            resumed = true;
         }
     }
 }
 
 static void run(bool request, uint8_t ctl, const char *d, size_t n)
 {
-    struct fz f = {.pause_heads = ctl & 1, .round_trip = ctl & 2, .request = request};
+    struct fz f = {.pause_heads = ctl & 1,
+                   .round_trip = ctl & 2,
+                   .pause_bodies = ctl & 32,
+                   .request = request};
     struct h1_limits lim = {.max_head_bytes = (ctl & 4) ? 512 : 0,
                             .max_headers = (ctl & 8) ? 8 : 0};
     must(h1_parser_new(request, &lim, &fz_cb, &f, &f.p) == 0);

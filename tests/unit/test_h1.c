@@ -58,12 +58,17 @@ static void requests_parse_the_same_in_every_split(void **state)
         {"Expect: 100-continue",
          "PUT /u HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nok",
          "<PUT /u 1.1 len:2 expect>ok$"},
+        {"Expect in HTTP/1.0 is ignored",
+         "PUT /u HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+         "<PUT /u 1.0 len:2 close>ok$"},
         {"one leading empty line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "<GET / 1.1 none>$"},
         {"pipelined three",
          "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: "
          "3\r\n\r\n"
          "abcGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
          "<GET /1 1.1 none>$<POST /2 1.1 len:3>abc$<GET /3 1.1 none close>$"},
+        {"other names with '_' pass",
+         "GET / HTTP/1.1\r\nHost: x\r\nX_Id: 1\r\nContent_Lengthy: 2\r\n\r\n", "<GET / 1.1 none>$"},
         {"obs-text in a value", "GET / HTTP/1.1\r\nHost: x\r\nX-L: caf\xc3\xa9\r\n\r\n",
          "<GET / 1.1 none>$"},
     };
@@ -99,6 +104,10 @@ static void responses_parse_the_same_in_every_split(void **state)
          "0\r\n\r\n",
          "<103 Early Hints 1.1 none>$<200 OK 1.1 len:0>$"},
         {"no reason phrase", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", "<404  1.1 len:0>$"},
+        {"no SP after the status", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n",
+         "<404  1.1 len:0>$"},
+        {"reason with spaces and a tab", "HTTP/1.1 200 A  b\tc\r\nContent-Length: 0\r\n\r\n",
+         "<200 A  b\tc 1.1 len:0>$"},
         {"1.0 close-delimited is body until close", "HTTP/1.0 200 OK\r\n\r\nabc",
          "<200 OK 1.0 close close>abc"},
         {"101 switching",
@@ -189,20 +198,51 @@ static void pause_stops_after_the_callback(void **state)
 /* The caller may feed the same bytes in other pieces after a pause. */
 static void pause_and_resume_in_every_split(void **state)
 {
-    static const char in[] = REQ_BODY "hello" REQ_BODY "world";
-    for (int which = 0; which < 3; which++)
-        for (size_t step = 0; step <= 3; step++) {
-            struct h1_rec *r = h1_rec_new(true, NULL);
-            if (which == 0)
-                r->pause_head = 2;
-            else if (which == 1)
-                r->pause_body = 1;
-            else
-                r->pause_complete = 1;
-            assert_int_equal(h1_rec_feed(r, in, sizeof(in) - 1, step, NULL), H1_OK);
-            assert_string_equal(r->trace, "<POST /p 1.1 len:5>hello$<POST /p 1.1 len:5>world$");
-            h1_rec_free(r);
-        }
+    static const char cl[] = REQ_BODY "hello" REQ_BODY "world",
+                      chunked[] =
+                          "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\nhel\r\n2\r\nlo\r\n0\r\nT: 1\r\n\r\n" REQ_BODY "world";
+    static const struct {
+        const char *in, *trace;
+        size_t len;
+    } inputs[] = {
+        {cl, "<POST /p 1.1 len:5>hello$<POST /p 1.1 len:5>world$", sizeof(cl) - 1},
+        {chunked, "<POST /c 1.1 chunked>hello$<POST /p 1.1 len:5>world$", sizeof(chunked) - 1},
+    };
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+        for (int which = 0; which < 6; which++)
+            for (size_t step = 0; step <= 3; step++) {
+                struct h1_rec *r = h1_rec_new(true, NULL);
+                /* the first or second of each callback */
+                int nth = which / 3 + 1;
+                if (which % 3 == 0)
+                    r->pause_head = nth;
+                else if (which % 3 == 1)
+                    r->pause_body = nth;
+                else
+                    r->pause_complete = nth;
+                assert_int_equal(h1_rec_feed(r, inputs[i].in, inputs[i].len, step, NULL), H1_OK);
+                assert_string_equal(r->trace, inputs[i].trace);
+                h1_rec_free(r);
+            }
+}
+
+/* A pause on the last bytes of a body until close, then the empty feed
+ * after the resume: llhttp flushes its open body span empty, which is
+ * never a body callback (found by fuzz_h1). */
+static void no_empty_body_pieces_after_a_resume(void **state)
+{
+    static const char in[] = "HTTP/1.1 200 OK\r\n\r\nbody";
+    for (size_t step = 0; step <= 1; step++) {
+        struct h1_rec *r = h1_rec_new(false, NULL);
+        r->pause_head = 1;
+        r->pause_body = step ? 4 : 1;
+        assert_int_equal(h1_rec_feed(r, in, sizeof(in) - 1, step, NULL), H1_OK);
+        assert_int_equal(r->bodies, step ? 4 : 1);
+        assert_int_equal(h1_parse_eof(r->p), H1_OK);
+        assert_string_equal(r->trace, "<200 OK 1.1 close close>body$");
+        h1_rec_free(r);
+    }
 }
 
 /* --- idle, in_body, eof ---------------------------------------------------- */
@@ -350,12 +390,15 @@ static void nothing_is_delivered_after_connection_close(void **state)
 {
     static const char in[] = "GET /1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                              "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
-    struct h1_rec *r = h1_rec_new(true, NULL);
-    size_t used = 0;
-    int rc = h1_rec_feed(r, in, sizeof(in) - 1, 0, &used);
-    assert_true(rc == H1_OK || rc == -EBADMSG);
-    assert_string_equal(r->trace, "<GET /1 1.1 none close>$");
-    h1_rec_free(r);
+    for (size_t step = 0; step <= 1; step++) {
+        struct h1_rec *r = h1_rec_new(true, NULL);
+        size_t used = 0;
+        /* llhttp (loose) reads the rest and drops it; the caller closes. */
+        assert_int_equal(h1_rec_feed(r, in, sizeof(in) - 1, step, &used), H1_OK);
+        assert_int_equal(used, sizeof(in) - 1);
+        assert_string_equal(r->trace, "<GET /1 1.1 none close>$");
+        h1_rec_free(r);
+    }
 }
 
 /* --- upgrades ---------------------------------------------------------------- */
@@ -513,6 +556,7 @@ int main(void)
         cmocka_unit_test(head_get_is_case_insensitive_first_value),
         cmocka_unit_test(pause_stops_after_the_callback),
         cmocka_unit_test(pause_and_resume_in_every_split),
+        cmocka_unit_test(no_empty_body_pieces_after_a_resume),
         cmocka_unit_test(idle_and_in_body_follow_the_message),
         cmocka_unit_test(eof_completes_only_a_body_until_close),
         cmocka_unit_test(head_responses_have_no_body),

@@ -73,6 +73,7 @@ static int on_body(void *ctx, const char *data, size_t len)
 {
     struct h1_rec *r = ctx;
     r->after_error |= r->dead;
+    assert_true(len > 0);
     r->bodies++;
     r->body_total += len;
     r->over_declared |= r->body_total > r->declared;
@@ -114,7 +115,9 @@ int h1_rec_feed(struct h1_rec *r, const char *in, size_t n, size_t step, size_t 
     size_t off = 0;
     int rc = H1_OK;
     int heads = r->heads, bodies = r->bodies, completes = r->completes;
-    while (off < n) {
+    bool resumed = false; /* after a resume, feed even an empty rest (h1.h) */
+    while (off < n || resumed) {
+        resumed = false;
         size_t chunk = step && n - off > step ? step : n - off;
         size_t c = 0;
         rc = h1_parse(r->p, in + off, chunk, &c);
@@ -132,6 +135,7 @@ int h1_rec_feed(struct h1_rec *r, const char *in, size_t n, size_t step, size_t 
                 break; /* an upgrade: the rest is not HTTP */
             heads = r->heads, bodies = r->bodies, completes = r->completes;
             h1_parser_resume(r->p);
+            resumed = true;
         } else {
             assert_int_equal(c, chunk);
         }
