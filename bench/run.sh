@@ -14,11 +14,14 @@
 # "Connection: close"); meshd CPU seconds and peak RSS over the scenario;
 # in the mesh, the memory an open idle connection costs (both agents'
 # RSS with BENCH_IDLE connections held, each having carried a few bytes).
-# Every load is bounded in time; traffic stays inside the test's netns.
+# Then HTTP keep-alive through meshd's L7 and L4 paths, direct and an
+# HAProxy mTLS pair (bench/http.sh). Every load is bounded in time;
+# traffic stays inside the test's netns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/meshd.sh
+source bench/http.sh
 
 DUR=${BENCH_SECONDS:-5}
 OUT_DIR=bench/results
@@ -68,6 +71,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%
 
 echo "bench: ${DUR}s per measurement" >&2
 measure direct
+# HTTP keep-alive with no pod enrolled: direct, then the HAProxy pair.
+http_nginx "2,1" 8090
+http_nginx "2,1" 8091
+http_haproxy_pair
+http_measure direct "http://$SRV:8090/"
+http_measure haproxy "http://127.0.0.1:$HTTP_HAPROXY_PORT/" "${HTTP_HAPROXY_PIDS[@]}"
+for p in "${HTTP_HAPROXY_PIDS[@]}"; do topo_kill "$p"; done
 enroll 1 "1,1"
 measure capture
 enroll 2 "2,1"
@@ -80,6 +90,18 @@ done
 measure mesh
 [ "$(connections_json 1 | jq '[.[] | select(.hbone != null)] | length')" -gt 0 ] ||
     { echo "bench: the mesh scenario did not use HBONE" >&2; exit 1; }
+
+# HTTP keep-alive through meshd: one Service per path in front of the same
+# nginx; only the HTTP carrier adds an x-request-id, so each path is checked.
+for i in 1 2; do
+    config_apply "$i" http_services "$E2E_TMP/config-$i"
+done
+[ -n "$(http_request_id "http://$HTTP_VIP_L7/")" ] ||
+    { echo "bench: the http port was not carried as HTTP" >&2; exit 1; }
+[ -z "$(http_request_id "http://$HTTP_VIP_L4/")" ] ||
+    { echo "bench: the tcp- port was parsed as HTTP" >&2; exit 1; }
+http_measure l7 "http://$HTTP_VIP_L7/" "${MESHD_PID[1]}" "${MESHD_PID[2]}"
+http_measure l4 "http://$HTTP_VIP_L4/" "${MESHD_PID[1]}" "${MESHD_PID[2]}"
 
 # Idle connections through the mesh: what each one costs both agents.
 IDLE=${BENCH_IDLE:-1000}
@@ -109,5 +131,6 @@ echo "  mesh: $IDLE idle connections: $(( (rss1 - rss0) / 1024 )) MiB, ${idle_ki
     echo "| meshd peak RSS, both agents (MiB) | ${R[direct,rss]} | ${R[capture,rss]} | | ${R[both,rss]} | | ${R[mesh,rss]} | |"
     echo
     echo "An open idle connection through the mesh costs both agents ${idle_kib} KiB ($IDLE held)."
+    http_table
 } | tee "$OUT"
 echo "bench: results in $OUT" >&2
