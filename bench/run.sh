@@ -14,11 +14,14 @@
 # "Connection: close"); meshd CPU seconds and peak RSS over the scenario;
 # in the mesh, the memory an open idle connection costs (both agents'
 # RSS with BENCH_IDLE connections held, each having carried a few bytes).
-# Every load is bounded in time; traffic stays inside the test's netns.
+# Then HTTP keep-alive through meshd's L7 and L4 paths, direct and an
+# HAProxy mTLS pair (bench/http.sh). Every load is bounded in time;
+# traffic stays inside the test's netns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/meshd.sh
+source bench/http.sh
 
 DUR=${BENCH_SECONDS:-5}
 OUT_DIR=bench/results
@@ -26,13 +29,17 @@ mkdir -p "$OUT_DIR"
 OUT="$OUT_DIR/$(date -u +%Y%m%dT%H%M%SZ).md"
 
 topo_init
-topo_create 2 1
+topo_create 2 2 # pods (x,2): never enrolled, the HTTP rows' direct and HAProxy pair
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 meshd_start 1 --log-level info --ca-dir "$E2E_TMP/ca"
 meshd_start 2 --log-level info --ca-dir "$E2E_TMP/ca"
 SRV=${POD_IP4[2,1]}
 
 nginx_server "2,1" 8080
+http_nginx "2,1" 8090
+http_nginx "2,1" 8091
+http_nginx "2,2" 8090
+http_haproxy_pair
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/iperf3.log" iperf3 -s -p 5201 >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 5201 10
 
@@ -81,6 +88,19 @@ measure mesh
 [ "$(connections_json 1 | jq '[.[] | select(.hbone != null)] | length')" -gt 0 ] ||
     { echo "bench: the mesh scenario did not use HBONE" >&2; exit 1; }
 
+# HTTP keep-alive: one Service per meshd path in front of pod (2,1)'s
+# nginx (only the HTTP carrier adds an x-request-id, so each is checked),
+# measured in rounds with direct and the HAProxy pair between the pods
+# (x,2), which stay outside the mesh.
+for i in 1 2; do
+    config_apply "$i" http_services "$E2E_TMP/config-$i"
+done
+[ -n "$(http_request_id "http://$HTTP_VIP_L7/")" ] ||
+    { echo "bench: the http port was not carried as HTTP" >&2; exit 1; }
+[ -z "$(http_request_id "http://$HTTP_VIP_L4/")" ] ||
+    { echo "bench: the tcp- port was parsed as HTTP" >&2; exit 1; }
+http_rounds
+
 # Idle connections through the mesh: what each one costs both agents.
 IDLE=${BENCH_IDLE:-1000}
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/idle-server.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 idle >/dev/null
@@ -109,5 +129,6 @@ echo "  mesh: $IDLE idle connections: $(( (rss1 - rss0) / 1024 )) MiB, ${idle_ki
     echo "| meshd peak RSS, both agents (MiB) | ${R[direct,rss]} | ${R[capture,rss]} | | ${R[both,rss]} | | ${R[mesh,rss]} | |"
     echo
     echo "An open idle connection through the mesh costs both agents ${idle_kib} KiB ($IDLE held)."
+    http_table
 } | tee "$OUT"
 echo "bench: results in $OUT" >&2

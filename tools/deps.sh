@@ -14,7 +14,7 @@ pkgs=(
     iproute2 util-linux procps curl python3 jq openssl
     iperf3 nginx-light tshark nghttp2-client nghttp2-proxy nodejs
     # benchmarks
-    wrk
+    wrk haproxy
     # telemetry: a real Prometheus server and promtool
     prometheus
 )
