@@ -87,6 +87,12 @@ static void hs_forward(struct hs *s, const struct pod *pod);
 
 static void hs_update_events(struct hs *s)
 {
+    /* Write now what is queued (EPOLLOUT only for what the socket would
+     * not take): most responses leave without a wait and without an
+     * epoll_ctl. An error stays queued for the EPOLLOUT handler to end the
+     * session; CLOSING leaves it to that handler, which lingers after. */
+    if (hbuf_pending(&s->out) && s->state != HS_CLOSING)
+        hbuf_flush(&s->out, s->io.fd);
     uint32_t ev = 0;
     /* Read only once what was read is parsed: level-triggered epoll would
      * otherwise wake us for bytes we are not ready to take. */

@@ -58,16 +58,34 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* x-request-id: a version-4 UUID. Unique, not secret (it is sent in the
+ * clear to the app and logged), so a SplitMix64 stream seeded once from
+ * the OS generator replaces a RAND_bytes call and 16 printf conversions
+ * per request. The loop thread is its only user. */
 static void new_request_id(char out[40])
 {
+    static uint64_t state; /* the loop thread's: see above */
+    if (!state && RAND_bytes((unsigned char *)&state, sizeof(state)) != 1)
+        state = realtime_ns();
     unsigned char b[16];
-    if (RAND_bytes(b, sizeof(b)) != 1)
-        memset(b, 0, sizeof(b));
+    for (int half = 0; half < 2; half++) {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        memcpy(b + 8 * half, &z, 8);
+    }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 int http_request_begin(struct http_request *r, const struct meshd_addr *orig_dst, uint64_t now,

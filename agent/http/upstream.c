@@ -149,6 +149,9 @@ static void hup_close(struct hup *u)
 
 static void hup_update_events(struct hup *u, bool read_paused)
 {
+    /* Send now (an error stays queued: the EPOLLOUT handler fails it). */
+    if (u->connected && !u->broken && hbuf_pending(&u->out))
+        hbuf_flush(&u->out, u->io.fd);
     uint32_t ev = read_paused ? 0 : EPOLLIN | EPOLLRDHUP;
     if (!u->connected || hbuf_pending(&u->out))
         ev |= EPOLLOUT;
