@@ -89,6 +89,8 @@ void mesh_http_route(void *ctx, const struct pod *src, const struct meshd_addr *
     http_route_resolve(snap, &rs, orig_dst, req, &m->rng, &m->scratch, &hr);
     d->vs_route = hr.route;
     d->actions = hr.route ? hr.route->http_ext : NULL;
+    if ((hr.kind == HTTP_ROUTE_REDIRECT || hr.kind == HTTP_ROUTE_DIRECT) && !d->actions)
+        hr.kind = HTTP_ROUTE_NO_ROUTE; /* cannot happen: both come from a route's actions */
     switch (hr.kind) {
     case HTTP_ROUTE_FORWARD:
         d->dest_index = hr.dest_index;

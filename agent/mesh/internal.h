@@ -70,9 +70,9 @@ void mesh_refuse(struct outbound_route *out, enum resp_flag flag);
 void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
                         const struct meshd_addr *orig_dst, struct route_cluster *c,
                         struct outbound_route *out);
-void mesh_route_to_workload(struct mesh *m, const struct cfg_snapshot *snap,
-                            const struct pod *src, const struct cfg_workload *w,
-                            const struct meshd_addr *target, struct outbound_route *out);
+void mesh_route_to_workload(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
+                            const struct cfg_workload *w, const struct meshd_addr *target,
+                            struct outbound_route *out);
 struct route_source mesh_source_of(const struct cfg_snapshot *snap, const struct pod *src);
 
 #endif
