@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "config/diag.h"
 #include "config/model.h"
@@ -29,6 +30,16 @@ struct cfg_dec {
     size_t budget; /* nodes this document may still visit */
     bool failed;   /* the resource has an error: it is not applied */
 };
+
+/* A map key is `name`; where a node is, for a model position. */
+static inline bool dec_is(const char *k, const char *name)
+{
+    return strcmp(k, name) == 0;
+}
+static inline struct cfg_pos dec_here(const struct cfg_dec *d, const struct ynode *n)
+{
+    return (struct cfg_pos){d->file, n->line, n->col};
+}
 
 void dec_error(struct cfg_dec *d, const struct ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -8,24 +8,14 @@
 
 #include "config/decode.h"
 
-static bool is(const char *k, const char *name)
-{
-    return strcmp(k, name) == 0;
-}
-
 /* The entry of the NULL-terminated `names` equal to k, or NULL. Kept
  * rather than k itself: k lives in the document, which is freed. */
 static const char *one_of(const char *k, const char *const *names)
 {
     for (size_t i = 0; names[i]; i++)
-        if (is(k, names[i]))
+        if (dec_is(k, names[i]))
             return names[i];
     return NULL;
-}
-
-static struct cfg_pos here(const struct cfg_dec *d, const struct ynode *n)
-{
-    return (struct cfg_pos){d->file, n->line, n->col};
 }
 
 /* ---- Gateway ---- */
@@ -47,35 +37,35 @@ static void decode_server(struct cfg_dec *d, const struct ynode *n, struct cfg_g
                                                "verifyCertificateHash",
                                                "tlsCertificates",
                                                NULL};
-    s->pos = here(d, n);
+    s->pos = dec_here(d, n);
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "port")) {
+        if (dec_is(k, "port")) {
             size_t m = dec_push(d, k);
             const char *pk;
             const struct ynode *pv;
             for (size_t j = 0; dec_each(d, v, &j, &pk, &pv);) {
-                if (is(pk, "number"))
+                if (dec_is(pk, "number"))
                     dec_uint(d, pv, pk, 65535, &s->port);
-                else if (is(pk, "name"))
+                else if (dec_is(pk, "name"))
                     dec_str(d, pv, pk, &s->port_name);
-                else if (is(pk, "protocol"))
+                else if (dec_is(pk, "protocol"))
                     dec_str(d, pv, pk, &s->protocol);
-                else if (!is(pk, "targetPort"))
+                else if (!dec_is(pk, "targetPort"))
                     dec_unknown(d, pk, pv);
             }
             dec_pop(d, m);
-        } else if (is(k, "hosts")) {
+        } else if (dec_is(k, "hosts")) {
             dec_strs(d, v, k, &s->hosts);
-        } else if (is(k, "tls")) {
+        } else if (dec_is(k, "tls")) {
             size_t m = dec_push(d, k);
             const char *tk;
             const struct ynode *tv;
             for (size_t j = 0; dec_each(d, v, &j, &tk, &tv);) {
-                if (is(tk, "mode"))
+                if (dec_is(tk, "mode"))
                     dec_str(d, tv, tk, &s->tls_mode);
-                else if (is(tk, "credentialName"))
+                else if (dec_is(tk, "credentialName"))
                     dec_str(d, tv, tk, &s->credential_name);
                 else if (!one_of(tk, tls_accepted))
                     dec_unknown(d, tk, tv);
@@ -98,10 +88,10 @@ void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, ymap_get(doc, "spec"), &i, &k, &v);) {
-        if (is(k, "selector")) {
+        if (dec_is(k, "selector")) {
             g->selector.set = true;
             dec_labels(d, v, k, &g->selector.match);
-        } else if (is(k, "servers")) {
+        } else if (dec_is(k, "servers")) {
             DECODE_LIST(d, v, k, struct cfg_gateway_server, decode_server, g->servers, g->nservers);
         } else {
             dec_unknown(d, k, v);
@@ -117,20 +107,20 @@ void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
 
 void dec_destination(struct cfg_dec *d, const struct ynode *n, struct cfg_destination *dst)
 {
-    dst->pos = here(d, n);
+    dst->pos = dec_here(d, n);
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "host")) {
+        if (dec_is(k, "host")) {
             dec_str(d, v, k, &dst->host);
-        } else if (is(k, "subset")) {
+        } else if (dec_is(k, "subset")) {
             dec_str(d, v, k, &dst->subset);
-        } else if (is(k, "port")) {
+        } else if (dec_is(k, "port")) {
             size_t m = dec_push(d, k);
             const char *pk;
             const struct ynode *pv;
             for (size_t j = 0; dec_each(d, v, &j, &pk, &pv);)
-                if (is(pk, "number"))
+                if (dec_is(pk, "number"))
                     dec_port(d, pv, pk, &dst->port);
                 else
                     dec_unknown(d, pk, pv);
@@ -149,13 +139,13 @@ void dec_route_destination(struct cfg_dec *d, const struct ynode *n,
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "destination")) {
+        if (dec_is(k, "destination")) {
             size_t m = dec_push(d, k);
             dec_destination(d, v, &rd->dest);
             dec_pop(d, m);
-        } else if (is(k, "weight")) {
+        } else if (dec_is(k, "weight")) {
             rd->has_weight = dec_uint(d, v, k, 100000, &rd->weight);
-        } else if (is(k, "headers") && headers) {
+        } else if (dec_is(k, "headers") && headers) {
             size_t m = dec_push(d, k);
             dec_http_headers(d, v, headers);
             dec_pop(d, m);
@@ -176,15 +166,15 @@ static void decode_tcp_destination(struct cfg_dec *d, const struct ynode *n,
 bool dec_l4_match_field(struct cfg_dec *d, const char *k, const struct ynode *v,
                         struct cfg_match *mt)
 {
-    if (is(k, "port"))
+    if (dec_is(k, "port"))
         dec_port(d, v, k, &mt->port);
-    else if (is(k, "sourceLabels"))
+    else if (dec_is(k, "sourceLabels"))
         dec_labels(d, v, k, &mt->source_labels);
-    else if (is(k, "sourceNamespace"))
+    else if (dec_is(k, "sourceNamespace"))
         dec_str(d, v, k, &mt->source_namespace);
-    else if (is(k, "gateways"))
+    else if (dec_is(k, "gateways"))
         dec_strs(d, v, k, &mt->gateways);
-    else if (is(k, "destinationSubnets"))
+    else if (dec_is(k, "destinationSubnets"))
         mt->l7 = "destinationSubnets"; /* not decided yet: treated as not matching */
     else
         return false;
@@ -203,13 +193,13 @@ static void decode_tcp_match(struct cfg_dec *d, const struct ynode *n, struct cf
 
 static void decode_tcp_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r)
 {
-    r->pos = here(d, n);
+    r->pos = dec_here(d, n);
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "match"))
+        if (dec_is(k, "match"))
             DECODE_LIST(d, v, k, struct cfg_match, decode_tcp_match, r->match, r->nmatch);
-        else if (is(k, "route"))
+        else if (dec_is(k, "route"))
             DECODE_LIST(d, v, k, struct cfg_route_destination, decode_tcp_destination, r->dest,
                         r->ndest);
         else
@@ -229,17 +219,17 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, spec, &i, &k, &v);) {
-        if (is(k, "hosts"))
+        if (dec_is(k, "hosts"))
             dec_strs(d, v, k, &vs->hosts);
-        else if (is(k, "gateways"))
+        else if (dec_is(k, "gateways"))
             dec_strs(d, v, k, &vs->gateways);
-        else if (is(k, "exportTo"))
+        else if (dec_is(k, "exportTo"))
             dec_strs(d, v, k, &vs->export_to);
-        else if (is(k, "http"))
+        else if (dec_is(k, "http"))
             DECODE_LIST(d, v, k, struct cfg_route, decode_http_route, http, nhttp);
-        else if (is(k, "tcp"))
+        else if (dec_is(k, "tcp"))
             DECODE_LIST(d, v, k, struct cfg_route, decode_tcp_route, tcp, ntcp);
-        else if (is(k, "tls"))
+        else if (dec_is(k, "tls"))
             vs->ntls = v->type == YNODE_SEQ ? v->seq.n : 0;
         else
             dec_unknown(d, k, v);
@@ -267,269 +257,6 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
 }
 
 /* ---- DestinationRule ---- */
-
-/* A double for the schema's numeric checks; false (and an error) if not one. */
-static bool dec_number(struct cfg_dec *d, const struct ynode *v, const char *field, double *out)
-{
-    if (ynode_is_null(v))
-        return false;
-    char *end = NULL;
-    double x = v->type == YNODE_SCALAR ? strtod(v->scalar.s, &end) : 0;
-    if (v->type != YNODE_SCALAR || !v->scalar.len || *end) {
-        size_t m = dec_push(d, field);
-        dec_error(d, v, "expected a number");
-        dec_pop(d, m);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-/* Slow start is not applied at L4 (connections get their endpoint once);
- * validated as Istio's validateLoadBalancer does. */
-static void decode_warmup(struct cfg_dec *d, const struct ynode *n)
-{
-    const char *k;
-    const struct ynode *v;
-    bool has_duration = false;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        double x;
-        if (is(k, "duration")) {
-            uint64_t ns = 0;
-            has_duration = dec_duration(d, v, k, &ns) && ns;
-        } else if (is(k, "minimumPercent")) {
-            if (dec_number(d, v, k, &x) && (x < 0 || x > 100)) {
-                size_t m = dec_push(d, k);
-                dec_error(d, v, "must be from 0 to 100");
-                dec_pop(d, m);
-            }
-        } else if (is(k, "aggression")) {
-            if (dec_number(d, v, k, &x) && x <= 0) {
-                size_t m = dec_push(d, k);
-                dec_error(d, v, "must be greater than 0");
-                dec_pop(d, m);
-            }
-        } else {
-            dec_unknown(d, k, v);
-        }
-    }
-    if (!has_duration && !d->failed)
-        dec_error(d, n, "duration is required");
-}
-
-static void decode_lb(struct cfg_dec *d, const struct ynode *n, enum cfg_lb *lb)
-{
-    static const char *const simple[] = {"UNSPECIFIED", "LEAST_CONN",    "RANDOM", "PASSTHROUGH",
-                                         "ROUND_ROBIN", "LEAST_REQUEST", NULL};
-    static const enum cfg_lb simple_lb[] = {CFG_LB_ROUND_ROBIN, CFG_LB_LEAST_REQUEST,
-                                            CFG_LB_RANDOM,      CFG_LB_PASSTHROUGH,
-                                            CFG_LB_ROUND_ROBIN, CFG_LB_LEAST_REQUEST};
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "simple")) {
-            int x = -1;
-            if (dec_enum(d, v, k, simple, &x) && x >= 0)
-                *lb = simple_lb[x];
-        } else if (is(k, "consistentHash")) {
-            bool src = false;
-            size_t m = dec_push(d, k);
-            dec_bool(d, ymap_get(v, "useSourceIp"), "useSourceIp", &src);
-            dec_pop(d, m);
-            *lb = src ? CFG_LB_CONSISTENT_SOURCE_IP : CFG_LB_CONSISTENT_OTHER;
-            if (!src)
-                dec_warn(d, v, MSH_L7_IGNORED,
-                         "consistentHash on HTTP attributes is not computed yet (not at L4, "
-                         "nor per request): requests and connections are spread round-robin");
-        } else if (is(k, "warmup")) {
-            size_t m = dec_push(d, k);
-            decode_warmup(d, v);
-            dec_pop(d, m);
-        } else if (is(k, "warmupDurationSecs")) {
-            uint64_t ns = 0;
-            dec_duration(d, v, k, &ns);
-        } else if (!is(k, "localityLbSetting")) {
-            dec_unknown(d, k, v);
-        }
-    }
-}
-
-static void decode_conn_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_conn_pool *p)
-{
-    p->set = true;
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "tcp")) {
-            size_t m = dec_push(d, k);
-            const char *tk;
-            const struct ynode *tv;
-            for (size_t j = 0; dec_each(d, v, &j, &tk, &tv);) {
-                if (is(tk, "maxConnections")) {
-                    dec_uint(d, tv, tk, UINT32_MAX, &p->max_connections);
-                } else if (is(tk, "connectTimeout")) {
-                    dec_duration(d, tv, tk, &p->connect_timeout_ns);
-                } else if (is(tk, "tcpKeepalive")) {
-                    size_t m2 = dec_push(d, tk);
-                    uint64_t t = 0, iv = 0;
-                    p->keepalive = true;
-                    dec_uint(d, ymap_get(tv, "probes"), "probes", 1000, &p->keepalive_probes);
-                    dec_duration(d, ymap_get(tv, "time"), "time", &t);
-                    dec_duration(d, ymap_get(tv, "interval"), "interval", &iv);
-                    p->keepalive_time_s = (uint32_t)(t / 1000000000ULL);
-                    p->keepalive_interval_s = (uint32_t)(iv / 1000000000ULL);
-                    dec_pop(d, m2);
-                } else if (!is(tk, "maxConnectionDuration") && !is(tk, "idleTimeout")) {
-                    dec_unknown(d, tk, tv);
-                }
-            }
-            dec_pop(d, m);
-        } else if (is(k, "http")) {
-            size_t m = dec_push(d, k);
-            dec_http_pool(d, v, &p->http);
-            dec_pop(d, m);
-        } else {
-            dec_unknown(d, k, v);
-        }
-    }
-}
-
-static void decode_outlier(struct cfg_dec *d, const struct ynode *n, struct cfg_outlier *o)
-{
-    o->set = true;
-    uint32_t gw = 0, fivexx = 0, legacy = 0;
-    bool has_gw = false, has_5xx = false;
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "consecutiveGatewayErrors"))
-            has_gw = dec_uint(d, v, k, 1000000, &gw) && !ynode_is_null(v);
-        else if (is(k, "consecutive5xxErrors"))
-            has_5xx = dec_uint(d, v, k, 1000000, &fivexx) && !ynode_is_null(v);
-        else if (is(k, "consecutiveErrors"))
-            dec_uint(d, v, k, 1000000, &legacy);
-        else if (is(k, "interval"))
-            dec_duration(d, v, k, &o->interval_ns);
-        else if (is(k, "baseEjectionTime"))
-            dec_duration(d, v, k, &o->base_ejection_ns);
-        else if (is(k, "maxEjectionPercent"))
-            o->has_max_ejection = dec_uint(d, v, k, 100, &o->max_ejection_percent);
-        else if (is(k, "minHealthPercent"))
-            o->has_min_health = dec_uint(d, v, k, 100, &o->min_health_percent);
-        else if (!is(k, "splitExternalLocalOriginErrors") &&
-                 !is(k, "consecutiveLocalOriginFailures"))
-            dec_unknown(d, k, v);
-    }
-    /* At L4 a failed connect is both a gateway error and a 5xx. */
-    o->consecutive_errors = gw ? gw : fivexx ? fivexx : legacy;
-    /* Per request, as Istio configures Envoy: the legacy consecutiveErrors
-     * counts gateway errors only; each newer field, when given, wins. */
-    o->consecutive_5xx = has_5xx ? fivexx : legacy ? 0 : 5;
-    o->consecutive_gateway = has_gw ? gw : legacy;
-}
-
-static void decode_policy_level(struct cfg_dec *d, const char *k, const struct ynode *v,
-                                struct cfg_policy_level *lv)
-{
-    if (is(k, "loadBalancer")) {
-        size_t m = dec_push(d, k);
-        decode_lb(d, v, &lv->lb);
-        dec_pop(d, m);
-    } else if (is(k, "connectionPool")) {
-        size_t m = dec_push(d, k);
-        decode_conn_pool(d, v, &lv->pool);
-        dec_pop(d, m);
-    } else if (is(k, "outlierDetection")) {
-        size_t m = dec_push(d, k);
-        decode_outlier(d, v, &lv->outlier);
-        dec_pop(d, m);
-    } else if (is(k, "tls")) {
-        size_t m = dec_push(d, k);
-        dec_str(d, ymap_get(v, "mode"), "mode", &lv->tls_mode);
-        dec_pop(d, m);
-    } else if (!is(k, "tunnel") && !is(k, "proxyProtocol") && !is(k, "port")) {
-        dec_unknown(d, k, v);
-    }
-}
-
-static void decode_port_policy(struct cfg_dec *d, const struct ynode *n, struct cfg_port_policy *pp)
-{
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);)
-        decode_policy_level(d, k, v, &pp->level);
-    size_t m = dec_push(d, "port");
-    dec_port(d, ymap_get(ymap_get(n, "port"), "number"), "number", &pp->port);
-    dec_pop(d, m);
-    if (!pp->port)
-        dec_error(d, n, "port.number is required");
-}
-
-static void decode_traffic_policy(struct cfg_dec *d, const struct ynode *n,
-                                  struct cfg_traffic_policy *tp)
-{
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "portLevelSettings"))
-            DECODE_LIST(d, v, k, struct cfg_port_policy, decode_port_policy, tp->ports, tp->nports);
-        else
-            decode_policy_level(d, k, v, &tp->top);
-    }
-}
-
-static void decode_subset(struct cfg_dec *d, const struct ynode *n, struct cfg_subset *s)
-{
-    s->pos = here(d, n);
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "name")) {
-            dec_str(d, v, k, &s->name);
-        } else if (is(k, "labels")) {
-            dec_labels(d, v, k, &s->labels);
-        } else if (is(k, "trafficPolicy")) {
-            size_t m = dec_push(d, k);
-            decode_traffic_policy(d, v, &s->policy);
-            dec_pop(d, m);
-        } else {
-            dec_unknown(d, k, v);
-        }
-    }
-    if (!s->name)
-        dec_error(d, n, "name is required");
-}
-
-void decode_destination_rule(struct cfg_dec *d, const struct ynode *doc, void *out)
-{
-    struct cfg_destination_rule *dr = out;
-    const struct ynode *spec = ymap_get(doc, "spec");
-    size_t m = dec_push(d, "spec");
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, spec, &i, &k, &v);) {
-        if (is(k, "host")) {
-            dec_str(d, v, k, &dr->host);
-        } else if (is(k, "trafficPolicy")) {
-            size_t m2 = dec_push(d, k);
-            decode_traffic_policy(d, v, &dr->policy);
-            dec_pop(d, m2);
-        } else if (is(k, "subsets")) {
-            DECODE_LIST(d, v, k, struct cfg_subset, decode_subset, dr->subsets, dr->nsubsets);
-        } else if (is(k, "exportTo")) {
-            dec_strs(d, v, k, &dr->export_to);
-        } else if (is(k, "workloadSelector")) {
-            dec_match_labels(d, v, k, &dr->workload_selector);
-        } else {
-            dec_unknown(d, k, v);
-        }
-    }
-    dec_pop(d, m);
-    if (!dr->host)
-        dec_error(d, spec, "spec.host is required");
-}
-
-/* ---- ServiceEntry, WorkloadEntry ---- */
 
 /* An endpoint address: an IP, a host name (DNS resolution), or a Unix
  * socket "unix:///path" or abstract "unix://@name" (Istio's CRD: absolute
@@ -580,20 +307,20 @@ static void decode_we_spec(struct cfg_dec *d, const struct ynode *n,
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "address")) {
+        if (dec_is(k, "address")) {
             decode_we_address(d, v, w);
-        } else if (is(k, "ports")) {
+        } else if (dec_is(k, "ports")) {
             if (dec_labels(d, v, k, &w->ports))
                 check_we_ports(d, v);
-        } else if (is(k, "labels")) {
+        } else if (dec_is(k, "labels")) {
             dec_labels(d, v, k, &w->labels);
-        } else if (is(k, "serviceAccount")) {
+        } else if (dec_is(k, "serviceAccount")) {
             dec_str(d, v, k, &w->service_account);
-        } else if (is(k, "network")) {
+        } else if (dec_is(k, "network")) {
             dec_str(d, v, k, &w->network);
-        } else if (is(k, "weight")) {
+        } else if (dec_is(k, "weight")) {
             dec_uint(d, v, k, 1000000, &w->weight);
-        } else if (!is(k, "locality")) {
+        } else if (!dec_is(k, "locality")) {
             dec_unknown(d, k, v);
         }
     }
@@ -609,13 +336,13 @@ static void decode_se_port(struct cfg_dec *d, const struct ynode *n, struct cfg_
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (is(k, "number"))
+        if (dec_is(k, "number"))
             dec_port(d, v, k, &p->number);
-        else if (is(k, "name"))
+        else if (dec_is(k, "name"))
             dec_str(d, v, k, &p->name);
-        else if (is(k, "protocol"))
+        else if (dec_is(k, "protocol"))
             dec_str(d, v, k, &p->protocol);
-        else if (is(k, "targetPort"))
+        else if (dec_is(k, "targetPort"))
             dec_port(d, v, k, &p->target_port);
         else
             dec_unknown(d, k, v);
@@ -729,27 +456,27 @@ void decode_service_entry(struct cfg_dec *d, const struct ynode *doc, void *out)
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, spec, &i, &k, &v);) {
-        if (is(k, "hosts")) {
+        if (dec_is(k, "hosts")) {
             dec_strs(d, v, k, &se->hosts);
-        } else if (is(k, "addresses")) {
+        } else if (dec_is(k, "addresses")) {
             decode_se_addresses(d, v, se);
-        } else if (is(k, "ports")) {
+        } else if (dec_is(k, "ports")) {
             DECODE_LIST(d, v, k, struct cfg_named_port, decode_se_port, se->ports, se->nports);
-        } else if (is(k, "location")) {
+        } else if (dec_is(k, "location")) {
             dec_str(d, v, k, &se->location);
-        } else if (is(k, "resolution")) {
+        } else if (dec_is(k, "resolution")) {
             dec_str(d, v, k, &se->resolution);
-        } else if (is(k, "endpoints")) {
+        } else if (dec_is(k, "endpoints")) {
             DECODE_LIST(d, v, k, struct cfg_workload_entry_spec, decode_we_spec, se->endpoints,
                         se->nendpoints);
-        } else if (is(k, "workloadSelector")) {
+        } else if (dec_is(k, "workloadSelector")) {
             size_t m2 = dec_push(d, k);
             se->workload_selector.set = true;
             dec_labels(d, ymap_get(v, "labels"), "labels", &se->workload_selector.match);
             dec_pop(d, m2);
-        } else if (is(k, "exportTo")) {
+        } else if (dec_is(k, "exportTo")) {
             dec_strs(d, v, k, &se->export_to);
-        } else if (!is(k, "subjectAltNames")) {
+        } else if (!dec_is(k, "subjectAltNames")) {
             dec_unknown(d, k, v);
         }
     }
