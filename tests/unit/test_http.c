@@ -91,13 +91,13 @@ static void ok_handler(void *ctx, const char *method, const char *path, const ch
 static void big_handler(void *ctx, const char *method, const char *path, const char *query,
                         struct http_response *r)
 {
-    r->body = malloc(BIG_BODY);
-    if (!r->body) {
-        r->oom = 1;
+    r->body.data = malloc(BIG_BODY);
+    if (!r->body.data) {
+        r->body.oom = true;
         return;
     }
-    memset(r->body, 'x', BIG_BODY);
-    r->len = r->cap = BIG_BODY;
+    memset(r->body.data, 'x', BIG_BODY);
+    r->body.len = r->body.cap = BIG_BODY;
 }
 
 static const struct http_route routes[] = {
