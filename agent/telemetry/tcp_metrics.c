@@ -14,32 +14,6 @@
 #include "proxy/records.h"
 #include "telemetry/series.h"
 
-static const char *const label_names[TL__COUNT] = {
-    "reporter",
-    "source_workload",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "source_cluster",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_cluster",
-    "request_protocol",
-    "response_flags",
-    "connection_security_policy",
-};
-
 struct tcp_series {
     uint64_t opened, closed, sent, received, failed;
     int64_t open_now;
@@ -59,11 +33,6 @@ static const struct series_schema tcp_schema = {
 struct tcp_metrics {
     struct series_table *table;
 };
-
-const char *tcp_label_name(enum tcp_label l)
-{
-    return (unsigned)l < TL__COUNT ? label_names[l] : "?";
-}
 
 int tcp_metrics_new(uint64_t expiry_ns, struct tcp_metrics **out)
 {
