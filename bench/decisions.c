@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/cidr.h"
 #include "policy/authz.h"
 #include "route/lb.h"
 
@@ -33,10 +34,10 @@ static volatile int sink;
 int main(void)
 {
     struct authz_request req = {.principal = "cluster.local/ns/foo/sa/client", .namespace_ = "foo"};
-    authz_cidr_parse("10.244.1.11", &(struct authz_cidr){0});
-    struct authz_cidr src, dst;
-    authz_cidr_parse("10.244.1.11", &src);
-    authz_cidr_parse("10.244.2.11", &dst);
+    cidr_parse("10.244.1.11", &(struct cidr){0});
+    struct cidr src, dst;
+    cidr_parse("10.244.1.11", &src);
+    cidr_parse("10.244.2.11", &dst);
     req.source = src.addr;
     req.destination = dst.addr;
     req.destination.port = htons(8080);

@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
-# Prints the call graph between meshd's source files and fails on a cycle.
+# Prints the call graph between meshd's source files and between its
+# folders, and fails on a cycle in either.
 #
 # Reads the agent's object files with nm: a file that uses a symbol another
-# file defines depends on it. Edges are printed as "from -> to" (-v), every
-# strongly connected component of more than one file is printed as a cycle,
-# and the exit status is 1 if there is any. `make lint` runs it so a new
-# cycle between files fails lint; docs/ARCHITECTURE.md ("Dependency order")
-# gives the one-way order of folders that keeps the graph acyclic.
+# file defines depends on it, and its folder on that file's folder. Edges
+# are printed as "from -> to" (-v), every strongly connected component of
+# more than one node is printed as a cycle, and the exit status is 1 if
+# there is any. `make lint` runs it so a new cycle between files or between
+# folders fails lint; docs/ARCHITECTURE.md ("Dependency order") gives the
+# one-way order of folders that keeps both graphs acyclic.
 #
-# Files listed in tools/depgraph.modules count as one module.
+# Files listed in tools/depgraph.modules count as one module (a module
+# stays inside its folder, so the folder graph is unchanged by it).
 #
-# Usage: tools/depgraph.sh [-v] [-f] [build-dir]
-#   -v  also print every edge        -f  folder graph instead of file graph
+# Usage: tools/depgraph.sh [-v] [-f|-F] [build-dir]
+#   -v  also print every edge
+#   -f  the folder graph only        -F  the file graph only
 set -euo pipefail
 
 verbose=0
-folders=0
-while getopts vf opt; do
+graphs="0 1" # 0: files, 1: folders
+while getopts vfF opt; do
     case $opt in
     v) verbose=1 ;;
-    f) folders=1 ;;
-    *) echo "usage: $0 [-v] [-f] [build-dir]" >&2; exit 2 ;;
+    f) graphs=1 ;;
+    F) graphs=0 ;;
+    *) echo "usage: $0 [-v] [-f|-F] [build-dir]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -35,7 +40,7 @@ fi
 
 # "M file module" for files grouped into one module (depgraph.modules),
 # then one line per symbol: "D file sym" (defined, global) or "U file sym".
-{
+symbols() {
 grep -v '^#' "$(dirname "$0")/depgraph.modules" | awk 'NF == 2 { print "M", $1, $2 }'
 for o in "${objs[@]}"; do
     f=${o#"$build"/}
@@ -45,7 +50,12 @@ for o in "${objs[@]}"; do
         $1 == "U" { print "U", f, $2; next }
         NF == 3 && $2 ~ /^[TDBRCGSVW]$/ { print "D", f, $3 }'
 done
-} | awk -v verbose="$verbose" -v folders="$folders" '
+}
+syms=$(symbols)
+
+# One graph: its edges (-v) and cycles; exits 1 if it has a cycle.
+graph() {
+printf '%s\n' "$syms" | awk -v verbose="$verbose" -v folders="$1" '
 function node(f) {
     if (f in module) f = module[f]
     if (folders) { sub(/\/[^\/]*$/, "", f) }
@@ -110,3 +120,10 @@ function cyc_members(comp,    m, n, i, j) {
             if ((m[i], m[j]) in edge)
                 printf "    %s -> %s (%s)\n", m[i], m[j], edge[m[i], m[j]] > "/dev/stderr"
 }'
+}
+
+status=0
+for g in $graphs; do
+    graph "$g" || status=1
+done
+exit $status

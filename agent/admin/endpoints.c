@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/http.h"
+#include "admin/reqserver.h"
 #include "capture/capture.h"
 #include "config/store.h"
 #include "core/addr.h"
@@ -49,13 +51,19 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     m->requests = conn_telemetry_http(v->telemetry);
     m->istio_series = tcp_metrics_series(m->tcp) + http_metrics_series(m->requests);
     m->istio_series_dropped = tcp_metrics_dropped(m->tcp) + http_metrics_dropped(m->requests);
+    r->content_type = AGENT_METRICS_CONTENT_TYPE;
+    agent_metrics_render(m, &r->body);
+    free(m);
+    /* The admin servers' own clients, after every module's series. */
+    static const char *const endpoints[3] = {"admin", "metrics", "health"}, *control = "control";
+    struct reqserver_stats http[3] = {0}, ctl = {0};
     for (int i = 0; i < 3; i++)
         if (v->http[i])
-            http_server_get_stats(v->http[i], &m->http[i]);
+            http_server_get_stats(v->http[i], &http[i]);
     if (v->admin)
-        admin_get_stats(v->admin, &m->control);
-    agent_metrics_render(m, r);
-    free(m);
+        admin_get_stats(v->admin, &ctl);
+    http_render_client_stats(r, "meshd_admin_http", endpoints, http, 3);
+    http_render_client_stats(r, "meshd_control", &control, &ctl, 1);
 }
 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,

@@ -27,35 +27,10 @@ struct http_server {
 
 void http_printf(struct http_response *r, const char *fmt, ...)
 {
-    if (r->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *dst = r->body ? r->body + r->len : NULL;
-        size_t room = r->body ? r->cap - r->len : 0;
-        /* clang 14's analyzer misreads va_start here (as in core/log.c). */
-        int n = vsnprintf(dst, room, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
-        va_end(ap);
-        if (n < 0) {
-            r->oom = 1;
-            return;
-        }
-        if (r->body && r->len + (size_t)n < r->cap) {
-            r->len += (size_t)n;
-            return;
-        }
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap <= r->len + (size_t)n)
-            cap *= 2;
-        char *nb = realloc(r->body, cap);
-        if (!nb) {
-            r->oom = 1;
-            return;
-        }
-        r->body = nb;
-        r->cap = cap;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    textbuf_vprintf(&r->body, fmt, ap);
+    va_end(ap);
 }
 
 static const char *status_text(int status)
@@ -159,7 +134,7 @@ static void http_serialize(int status, const struct http_response *resp, bool he
 {
     char hdr[256];
     const char *ctype = resp && resp->content_type ? resp->content_type : "text/plain";
-    size_t blen = resp && !resp->oom ? resp->len : 0;
+    size_t blen = resp && !resp->body.oom ? resp->body.len : 0;
     int n = snprintf(hdr, sizeof(hdr),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
@@ -169,7 +144,7 @@ static void http_serialize(int status, const struct http_response *resp, bool he
         return;
     memcpy(*out, hdr, (size_t)n);
     if (!head_only && blen)
-        memcpy(*out + n, resp->body, blen);
+        memcpy(*out + n, resp->body.data, blen);
     *outlen = (size_t)n + (head_only ? 0 : blen);
 }
 
@@ -203,8 +178,9 @@ static void http_respond(void *ctx, const char *req, size_t len, char **out, siz
     } else {
         route->fn(route->ctx, method, path, query, &resp);
     }
-    http_serialize(resp.oom ? 503 : resp.status, &resp, strcmp(method, "HEAD") == 0, out, outlen);
-    free(resp.body);
+    http_serialize(resp.body.oom ? 503 : resp.status, &resp, strcmp(method, "HEAD") == 0, out,
+                   outlen);
+    textbuf_free(&resp.body);
 }
 
 static bool addr_is_loopback(const struct meshd_addr *a)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/loop.h"
+#include "core/textbuf.h"
 #include "meshd/capture.h"
 
 #define HTTP_MAX_HEAD       8192
@@ -33,16 +34,15 @@
 #define HTTP_READ_MS  5000
 #define HTTP_WRITE_MS 10000
 
-/* A response being built: status, content type and a growable body. */
+/* A response being built: status, content type and a growable body (a
+ * body that ran out of memory is answered 503). */
 struct http_response {
     int status;
     const char *content_type;
-    char *body;
-    size_t len, cap;
-    int oom;
+    struct textbuf body;
 };
 
-/* Appends printf-style text to the body (sets oom on failure). */
+/* Appends printf-style text to the body (textbuf_printf). */
 void http_printf(struct http_response *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "config/internal.h"
-#include "route/http_route.h"
+#include "config/protocol.h"
 
 #define HOSTS_MAX 64 /* services one VirtualService's hosts name, deduplicated */
 

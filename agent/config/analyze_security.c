@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config/internal.h"
-#include "policy/authz.h"
+#include "config/pattern.h"
 
 /* Workloads of `ns` (NULL: any namespace) a selector matches: Pods,
  * WorkloadEntries and, offline, Deployments' pod templates. By the
@@ -79,7 +79,7 @@ static bool namespace_pattern_known(const struct cfg_snapshot *s, const char *pa
 {
     CFG_FOR_EACH(s, CFG_NAMESPACE, struct cfg_namespace, ns)
     {
-        if (authz_match_string(pattern, ns->meta.name))
+        if (pattern_match(pattern, ns->meta.name))
             return true;
     }
     return false;

@@ -20,12 +20,12 @@ static struct authz_strings strings(const struct cfg_strs *s)
 
 static int cidrs(struct arena *a, const struct cfg_strs *s, struct authz_cidrs *out)
 {
-    struct authz_cidr *v = arena_array(a, s->n ? s->n : 1, sizeof(*v));
+    struct cidr *v = arena_array(a, s->n ? s->n : 1, sizeof(*v));
     if (!v)
         return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->n; i++)
-        if (authz_cidr_parse(s->v[i], &v[n]) == 0) /* analyze rejects the others */
+        if (cidr_parse(s->v[i], &v[n]) == 0) /* analyze rejects the others */
             n++;
     *out = (struct authz_cidrs){v, n};
     return 0;

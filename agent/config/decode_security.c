@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "config/decode.h"
-#include "policy/authz.h"
-#include "policy/authz_http.h"
+#include "config/pattern.h"
+#include "core/cidr.h"
 
 static bool is(const char *k, const char *name)
 {
@@ -104,8 +104,8 @@ static void decode_cidrs(struct cfg_dec *d, const struct ynode *v, const char *f
     if (!dec_strs(d, v, field, out))
         return;
     for (size_t i = 0; i < out->n; i++) {
-        struct authz_cidr c;
-        if (authz_cidr_parse(out->v[i], &c))
+        struct cidr c;
+        if (cidr_parse(out->v[i], &c))
             dec_error(d, out->n == v->seq.n ? v->seq.v[i] : v,
                       "%s[%zu]: \"%.64s\" is not an IP address or CIDR", field, i, out->v[i]);
     }
@@ -243,7 +243,7 @@ static void decode_paths(struct cfg_dec *d, const struct ynode *v, const char *f
 {
     decode_patterns(d, v, field, out);
     for (size_t i = 0; i < out->n; i++) {
-        const char *why = out->v[i][0] ? authz_path_check(out->v[i]) : NULL;
+        const char *why = out->v[i][0] ? pattern_path_check(out->v[i]) : NULL;
         if (why)
             dec_error(d, item_at(v, out, i), "%s[%zu]: \"%.64s\": %s", field, i, out->v[i], why);
     }

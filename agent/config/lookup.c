@@ -6,7 +6,7 @@
 
 #include "config/internal.h"
 
-static bool cidr_contains(const struct cfg_cidr *c, const struct meshd_addr *a)
+static bool block_contains(const struct cfg_cidr *c, const struct meshd_addr *a)
 {
     if (c->addr.family != a->family)
         return false;
@@ -107,7 +107,7 @@ const struct cfg_vip *cfg_vip_lookup(const struct cfg_snapshot *s, const struct 
     /* ServiceEntry blocks: few (a linear scan), and only on a miss. */
     for (size_t i = 0; !v && i < s->nvip_ranges; i++)
         if (s->vip_ranges[i].vip.addr.port == ip_port->port &&
-            cidr_contains(&s->vip_ranges[i].net, ip_port))
+            block_contains(&s->vip_ranges[i].net, ip_port))
             v = &s->vip_ranges[i].vip;
     return v;
 }

@@ -8,33 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/pattern.h"
 #include "policy/authz_http.h"
-
-bool authz_match_string(const char *pattern, const char *value)
-{
-    if (!pattern || !value)
-        return false;
-    size_t pl = strlen(pattern), vl = strlen(value);
-    if (pl == 1 && pattern[0] == '*')
-        return vl > 0;                    /* presence: Istio's "any value" */
-    if (pl > 0 && pattern[pl - 1] == '*') /* prefix */
-        return vl >= pl - 1 && strncmp(pattern, value, pl - 1) == 0;
-    if (pl > 0 && pattern[0] == '*') /* suffix */
-        return vl >= pl - 1 && strcmp(value + vl - (pl - 1), pattern + 1) == 0;
-    return strcmp(pattern, value) == 0;
-}
 
 /* The peer's identity against one pattern. A plaintext peer has none: it
  * matches no pattern, so a list never matches it and its not-form always
  * does (ztunnel: the empty identity, which no valid pattern matches). */
 static bool principal_is(const char *pattern, const struct authz_request *r)
 {
-    return r->principal && authz_match_string(pattern, r->principal);
+    return r->principal && pattern_match(pattern, r->principal);
 }
 
 static bool namespace_is(const char *pattern, const struct authz_request *r)
 {
-    return r->namespace_ && authz_match_string(pattern, r->namespace_);
+    return r->namespace_ && pattern_match(pattern, r->namespace_);
 }
 
 static bool any_principal(const struct authz_strings *l, const struct authz_request *r)
@@ -79,62 +66,10 @@ static bool any_service_account(const struct authz_service_accounts *l,
     return false;
 }
 
-int authz_cidr_parse(const char *s, struct authz_cidr *out)
-{
-    char buf[64];
-    memset(out, 0, sizeof(*out));
-    if (strlen(s) >= sizeof(buf))
-        return -EINVAL;
-    strcpy(buf, s);
-    char *slash = strchr(buf, '/');
-    long prefix = -1;
-    if (slash) {
-        char *end;
-        *slash = '\0';
-        prefix = strtol(slash + 1, &end, 10);
-        if (*end || slash[1] == '\0' || prefix < 0)
-            return -EINVAL;
-    }
-    if (inet_pton(AF_INET, buf, out->addr.addr) == 1) {
-        out->addr.family = MESHD_AF_INET;
-        if (prefix > 32)
-            return -EINVAL;
-        out->prefix = (uint8_t)(prefix < 0 ? 32 : prefix);
-    } else if (inet_pton(AF_INET6, buf, out->addr.addr) == 1) {
-        out->addr.family = MESHD_AF_INET6;
-        if (prefix > 128)
-            return -EINVAL;
-        out->prefix = (uint8_t)(prefix < 0 ? 128 : prefix);
-    } else {
-        return -EINVAL;
-    }
-    return 0;
-}
-
-bool authz_cidr_contains(const struct authz_cidr *c, const struct meshd_addr *a)
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    const uint8_t *bytes = a->addr;
-    uint8_t family = a->family;
-    if (family == MESHD_AF_INET6 && memcmp(a->addr, mapped, 12) == 0) {
-        bytes = a->addr + 12; /* an IPv4 peer on a dual-stack socket */
-        family = MESHD_AF_INET;
-    }
-    if (family != c->addr.family)
-        return false;
-    unsigned full = c->prefix / 8, rest = c->prefix % 8;
-    if (memcmp(bytes, c->addr.addr, full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (bytes[full] & mask) == (c->addr.addr[full] & mask);
-}
-
 static bool any_cidr(const struct authz_cidrs *l, const struct meshd_addr *a)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (authz_cidr_contains(&l->v[i], a))
+        if (cidr_contains(&l->v[i], a))
             return true;
     return false;
 }
@@ -159,7 +94,7 @@ static bool trust_domain_is(const char *pattern, const struct authz_request *r)
         return false;
     memcpy(td, r->principal, n);
     td[n] = '\0';
-    return authz_match_string(pattern, td);
+    return pattern_match(pattern, td);
 }
 
 static bool any_trust_domain(const struct authz_strings *l, const struct authz_request *r)
@@ -242,15 +177,15 @@ static bool operation_matches(const struct authz_operation *o, const struct auth
         return true;
     const struct http_request_view *h = r->http;
     return l7_field(&o->hosts, &o->not_hosts, authz_host_match, h->authority) &&
-           l7_field(&o->methods, &o->not_methods, authz_match_string, h->method) &&
+           l7_field(&o->methods, &o->not_methods, pattern_match, h->method) &&
            l7_field(&o->paths, &o->not_paths, authz_path_match, h->path);
 }
 
 /* A `when` value against an address: an IP or CIDR pattern. */
 static bool value_matches_addr(const char *v, const struct meshd_addr *a)
 {
-    struct authz_cidr c;
-    return authz_cidr_parse(v, &c) == 0 && authz_cidr_contains(&c, a);
+    struct cidr c;
+    return cidr_parse(v, &c) == 0 && cidr_contains(&c, a);
 }
 
 static bool value_matches(const struct authz_condition *c, const char *v,
@@ -268,7 +203,7 @@ static bool value_matches(const struct authz_condition *c, const char *v,
         return principal_is(v, r);
     case AUTHZ_KEY_DESTINATION_PORT:
         snprintf(port, sizeof(port), "%u", ntohs(r->destination.port));
-        return authz_match_string(v, port);
+        return pattern_match(v, port);
     case AUTHZ_KEY_REQUEST_HEADER:
         return r->http && c->header && authz_header_match(r->http, c->header, v);
     case AUTHZ_KEY_L7:

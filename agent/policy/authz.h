@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cidr.h"
 #include "http/message.h"
 #include "meshd/capture.h"
 
@@ -55,14 +56,8 @@ struct authz_strings {
     size_t n;
 };
 
-/* An ipBlocks entry: an address or CIDR. */
-struct authz_cidr {
-    struct meshd_addr addr; /* port ignored */
-    uint8_t prefix;
-};
-
 struct authz_cidrs {
-    const struct authz_cidr *v;
+    const struct cidr *v; /* ipBlocks entries: an address or CIDR */
     size_t n;
 };
 
@@ -154,12 +149,5 @@ struct authz_decision {
 
 void authz_evaluate(const struct authz_policy *policies, size_t n, const struct authz_request *req,
                     struct authz_decision *out);
-
-/* Istio string matching: exact, "prefix*", "*suffix", "*" (presence: a
- * non-empty value). */
-bool authz_match_string(const char *pattern, const char *value);
-/* Parses "10.0.0.0/8", "fd00::/64" or a bare address. 0 or -EINVAL. */
-int authz_cidr_parse(const char *s, struct authz_cidr *out);
-bool authz_cidr_contains(const struct authz_cidr *c, const struct meshd_addr *a);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/pattern.h"
 #include "policy/authz.h"
 
 static int hexval(char c)
@@ -19,12 +20,6 @@ static int hexval(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
-}
-
-static bool unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
 }
 
 /* Pass 1: decode what RFC 3986 says is the same character, refuse what
@@ -46,7 +41,7 @@ static int decode(const char *in, char *out, size_t cap)
             p += 2;
             if (c == 0)
                 return -EINVAL; /* %00: Istio refuses it too */
-            enc = !unreserved(c);
+            enc = !pattern_unreserved(c);
         } else if (c == '\\') {
             c = '/';
         } else if (c >= 0x80) {
@@ -112,65 +107,10 @@ int authz_path_normalize(const char *path, char *out, size_t cap)
 
 /* ---- paths ------------------------------------------------------------ */
 
-/* Envoy's uri_template literal characters: RFC 3986 pchar without '*' and
- * '='; what {*} and {**} match. */
-static bool glob_char(unsigned char c)
-{
-    return unreserved(c) || c == '%' || strchr("!$&'()+,;:@", c) != NULL;
-}
-
-/* Istio's validLiteral: pchar, '=' included. */
-static bool literal_char(unsigned char c)
-{
-    return glob_char(c) || c == '=';
-}
-
-bool authz_path_is_template(const char *pattern)
-{
-    return strstr(pattern, "{*}") || strstr(pattern, "{**}");
-}
-
-const char *authz_path_check(const char *pattern)
-{
-    bool tmpl = authz_path_is_template(pattern), any = false;
-    if (tmpl && pattern[0] != '/')
-        return "a path template must start with '/'";
-    /* Segments between slashes, leading and trailing ones trimmed. */
-    const char *p = pattern;
-    while (*p == '/')
-        p++;
-    size_t end = strlen(p);
-    while (end > 0 && p[end - 1] == '/')
-        end--;
-    for (size_t i = 0; i <= end;) {
-        size_t len = strcspn(p + i, "/");
-        if (i + len > end)
-            len = end - i;
-        const char *seg = p + i;
-        bool one = len == 3 && strncmp(seg, "{*}", 3) == 0;
-        bool many = len == 4 && strncmp(seg, "{**}", 4) == 0;
-        if ((one || many) && any)
-            return "{**} must be the last operator of a path template";
-        any |= many;
-        if (!one && !many) {
-            if (memchr(seg, '{', len) || memchr(seg, '}', len))
-                return "'{' and '}' are allowed only as a whole {*} or {**} segment";
-            if (tmpl && len == 0)
-                return "a path template may not have an empty segment";
-            for (size_t k = 0; tmpl && k < len; k++)
-                if (!literal_char((unsigned char)seg[k]))
-                    return "a path template's other segments must be RFC 3986 pchar literals "
-                           "(no '*')";
-        }
-        i += len + 1;
-    }
-    return NULL;
-}
-
 static bool all_glob(const char *s, size_t n, bool slash)
 {
     for (size_t i = 0; i < n; i++)
-        if (!glob_char((unsigned char)s[i]) && !(slash && s[i] == '/'))
+        if (!pattern_pchar((unsigned char)s[i]) && !(slash && s[i] == '/'))
             return false;
     return true;
 }
@@ -213,9 +153,9 @@ bool authz_path_match(const char *pattern, const char *path)
 {
     if (!pattern || !path)
         return false;
-    if (authz_path_is_template(pattern))
+    if (pattern_path_is_template(pattern))
         return template_match(pattern, path);
-    return authz_match_string(pattern, path);
+    return pattern_match(pattern, path);
 }
 
 /* ---- hosts ------------------------------------------------------------ */

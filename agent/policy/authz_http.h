@@ -27,13 +27,7 @@
  * is too small (3 * strlen(path) + 1 always suffices). */
 int authz_path_normalize(const char *path, char *out, size_t cap);
 
-/* A `paths` value holding "{*}" or "{**}" is an Istio path template. */
-bool authz_path_is_template(const char *pattern);
-/* Istio's validation of a `paths` value (CheckValidPathTemplate): '{' and
- * '}' only as a whole "{*}" or "{**}" segment; in a template, "{**}" is
- * the last operator, the value starts with '/', and every other segment
- * is a non-empty RFC 3986 pchar literal (no '*'). NULL if valid, else why. */
-const char *authz_path_check(const char *pattern);
+/* Validating `paths` values and templates: config/pattern.h. */
 /* A `paths` value against a normalized path: exact, prefix, suffix,
  * presence, or a template (Envoy's uri_template: {*} one segment of
  * pchars, {**} any number of them, '/' included). */

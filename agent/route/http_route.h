@@ -18,22 +18,12 @@
 
 #include <stdbool.h>
 
+#include "config/protocol.h"
 #include "http/message.h"
 #include "route/resolve.h"
 
-/* Istio's protocol selection for a port. */
-enum http_proto {
-    PROTO_TCP,   /* tcp, tls, mongo, mysql, redis, ...: L4 */
-    PROTO_HTTP,  /* http, http-*, appProtocol http */
-    PROTO_HTTP2, /* http2, h2c */
-    PROTO_GRPC,  /* grpc, grpc-web */
-    PROTO_AUTO,  /* unnamed or unknown name: sniff the client's first bytes */
-};
-
-/* A Service port's protocol: appProtocol first, then the name's prefix
- * before '-' ("http-web", "grpc"), then the protocol field (UDP, SCTP:
- * TCP here, never sniffed); unnamed: PROTO_AUTO. */
-enum http_proto http_port_protocol(const struct cfg_service_port *p);
+/* enum http_proto and a port's protocol (http_port_protocol):
+ * config/protocol.h, which the analyzers use too. */
 
 /* What a client's connection to `orig_dst` is, decided before any byte:
  * a Service VIP:port or ServiceEntry address -> that port's protocol

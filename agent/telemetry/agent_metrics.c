@@ -45,75 +45,73 @@ struct family {
     const char *name, *type, *help;
     enum family_when when;
     /* Samples from a list (NULL: the fixed samples below). */
-    void (*samples)(const struct agent_metrics *m, const char *name, struct http_response *r);
+    void (*samples)(const struct agent_metrics *m, const char *name, struct textbuf *r);
     struct sample fixed[6];
 };
 
-static void build_info(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void build_info(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
-    http_printf(r, "%s{version=\"%s\",node=\"%s\"} 1\n", name, m->version, m->node);
+    textbuf_printf(r, "%s{version=\"%s\",node=\"%s\"} 1\n", name, m->version, m->node);
 }
 
-static void config_info(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void config_info(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
-    http_printf(r, "%s{version=\"%s\",loaded=\"%s\"} 1\n", name, m->config.version,
-                m->config.loaded ? "true" : "false");
+    textbuf_printf(r, "%s{version=\"%s\",loaded=\"%s\"} 1\n", name, m->config.version,
+                   m->config.loaded ? "true" : "false");
 }
 
-static void config_serving(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void config_serving(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     for (int k = CFG_SERVING_NONE; k <= CFG_SERVING_LIVE; k++)
-        http_printf(r, "%s{source=\"%s\"} %d\n", name, cfg_serving_name((enum cfg_serving)k),
-                    m->config.serving == (enum cfg_serving)k);
+        textbuf_printf(r, "%s{source=\"%s\"} %d\n", name, cfg_serving_name((enum cfg_serving)k),
+                       m->config.serving == (enum cfg_serving)k);
 }
 
-static void config_findings(const struct agent_metrics *m, const char *name,
-                            struct http_response *r)
+static void config_findings(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     const struct cfg_store_status *cfs = &m->config;
     for (size_t i = 0; i < cfs->nfindings; i++)
-        http_printf(r, "%s{code=\"%s\",level=\"%s\"} %u\n", name, cfs->findings[i].code,
-                    cfg_level_name(cfs->findings[i].level), cfs->findings[i].count);
+        textbuf_printf(r, "%s{code=\"%s\",level=\"%s\"} %u\n", name, cfs->findings[i].code,
+                       cfg_level_name(cfs->findings[i].level), cfs->findings[i].count);
 }
 
-static void config_resources(const struct agent_metrics *m, const char *name,
-                             struct http_response *r)
+static void config_resources(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     for (int k = 0; k < CFG_KIND_COUNT; k++)
-        http_printf(r, "%s{kind=\"%s\"} %zu\n", name, cfg_kind_name((enum cfg_kind)k),
-                    m->resources[k]);
+        textbuf_printf(r, "%s{kind=\"%s\"} %zu\n", name, cfg_kind_name((enum cfg_kind)k),
+                       m->resources[k]);
 }
 
-static void cert_expiry(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void cert_expiry(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     for (const struct pod *p = m->pod_list; p; p = p->next) {
         const char *spiffe;
         long not_after;
         if (mesh_pod_certificate(p, &spiffe, &not_after))
-            http_printf(r, "%s{pod=\"%s/%s\",identity=\"%s\"} %ld\n", name, p->ns, p->name, spiffe,
-                        not_after);
+            textbuf_printf(r, "%s{pod=\"%s/%s\",identity=\"%s\"} %ld\n", name, p->ns, p->name,
+                           spiffe, not_after);
     }
 }
 
-static void bpf_events(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void bpf_events(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     for (int i = 0; i < MESHD_STAT__MAX; i++)
-        http_printf(r, "%s{event=\"%s\"} %llu\n", name, capture_stat_name(i),
-                    (unsigned long long)m->bpf[i]);
+        textbuf_printf(r, "%s{event=\"%s\"} %llu\n", name, capture_stat_name(i),
+                       (unsigned long long)m->bpf[i]);
 }
 
-static void prog_runs(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void prog_runs(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     for (size_t i = 0; i < m->nprogs; i++)
-        http_printf(r, "%s{program=\"%s\"} %llu\n", name, m->progs[i].name,
-                    (unsigned long long)m->progs[i].run_cnt);
+        textbuf_printf(r, "%s{program=\"%s\"} %llu\n", name, m->progs[i].name,
+                       (unsigned long long)m->progs[i].run_cnt);
 }
 
-static void prog_seconds(const struct agent_metrics *m, const char *name, struct http_response *r)
+static void prog_seconds(const struct agent_metrics *m, const char *name, struct textbuf *r)
 {
     for (size_t i = 0; i < m->nprogs; i++)
-        http_printf(r, "%s{program=\"%s\"} %.9f\n", name, m->progs[i].name,
-                    (double)m->progs[i].run_time_ns / 1e9);
+        textbuf_printf(r, "%s{program=\"%s\"} %.9f\n", name, m->progs[i].name,
+                       (double)m->progs[i].run_time_ns / 1e9);
 }
 
 static const struct family families[] = {
@@ -283,31 +281,30 @@ static const struct family families[] = {
 };
 
 static void render_sample(const struct agent_metrics *m, const char *name, const struct sample *s,
-                          struct http_response *r)
+                          struct textbuf *r)
 {
     const char *at = (const char *)m + s->off;
     switch (s->type) {
     case S_U64:
-        http_printf(r, "%s%s %llu\n", name, s->labels,
-                    (unsigned long long)*(const uint64_t *)(const void *)at);
+        textbuf_printf(r, "%s%s %llu\n", name, s->labels,
+                       (unsigned long long)*(const uint64_t *)(const void *)at);
         break;
     case S_SIZE:
-        http_printf(r, "%s%s %zu\n", name, s->labels, *(const size_t *)(const void *)at);
+        textbuf_printf(r, "%s%s %zu\n", name, s->labels, *(const size_t *)(const void *)at);
         break;
     case S_SECONDS:
-        http_printf(r, "%s%s %.6f\n", name, s->labels, *(const double *)(const void *)at);
+        textbuf_printf(r, "%s%s %.6f\n", name, s->labels, *(const double *)(const void *)at);
         break;
     }
 }
 
-void agent_metrics_render(const struct agent_metrics *m, struct http_response *r)
+void agent_metrics_render(const struct agent_metrics *m, struct textbuf *r)
 {
-    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         const struct family *f = &families[i];
         if ((f->when == IF_MESH && !m->has_mesh) || (f->when == IF_BPF && !m->has_bpf))
             continue;
-        http_printf(r, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+        textbuf_printf(r, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
         if (f->samples)
             f->samples(m, f->name, r);
         for (size_t k = 0;
@@ -320,7 +317,4 @@ void agent_metrics_render(const struct agent_metrics *m, struct http_response *r
         http_metrics_render(m->requests, r);
     if (m->kernel)
         kernel_metrics_render(m->kernel, r);
-    static const char *const endpoints[3] = {"admin", "metrics", "health"}, *control = "control";
-    http_render_client_stats(r, "meshd_admin_http", endpoints, m->http, 3);
-    http_render_client_stats(r, "meshd_control", &control, &m->control, 1);
 }

@@ -3,7 +3,8 @@
  * statistics: build and configuration, pods and certificates, the mesh
  * (HBONE sessions, routing refusals, outliers), connections, the BPF
  * programs, kernel events, access logs, Istio's istio_tcp_* and request
- * series and the admin endpoints' clients.
+ * series. The admin endpoints' clients follow, rendered by admin
+ * (http_render_client_stats).
  *
  * The admin endpoint gathers the stats from the live modules
  * (admin/endpoints.c); rendering from plain structs keeps the page
@@ -15,8 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "admin/http.h"
-#include "admin/reqserver.h"
+#include "core/textbuf.h"
 #include "capture/capture.h"
 #include "config/store.h"
 #include "mesh/mesh.h"
@@ -24,6 +24,8 @@
 #include "telemetry/conn_telemetry.h"
 
 #define AGENT_METRICS_PROGS 3
+/* The Prometheus text format the page is in. */
+#define AGENT_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct agent_metrics {
     const char *version, *node;
@@ -44,10 +46,8 @@ struct agent_metrics {
     const struct tcp_metrics *tcp;       /* borrowed; NULL: no istio_tcp_* */
     const struct http_metrics *requests; /* borrowed; NULL: no istio_request* */
     const struct kernel_metrics *kernel; /* borrowed; NULL: none */
-    struct reqserver_stats http[3];      /* admin, metrics, health */
-    struct reqserver_stats control;      /* the control socket */
 };
 
-void agent_metrics_render(const struct agent_metrics *m, struct http_response *r);
+void agent_metrics_render(const struct agent_metrics *m, struct textbuf *r);
 
 #endif

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "admin/http.h"
+#include "core/textbuf.h"
 
 void histogram_init(struct histogram *h, const double *bounds, size_t nbounds)
 {
@@ -23,19 +23,20 @@ void histogram_observe(struct histogram *h, double v)
 }
 
 void histogram_render(const struct histogram *h, const char *name, const char *labels,
-                      struct http_response *r)
+                      struct textbuf *r)
 {
     const char *sep = labels[0] ? "," : "";
     uint64_t cum = 0;
     for (size_t i = 0; i < h->nbounds; i++) {
         cum += h->counts[i];
-        http_printf(r, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", name, labels, sep, h->bounds[i],
-                    (unsigned long long)cum);
+        textbuf_printf(r, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", name, labels, sep, h->bounds[i],
+                       (unsigned long long)cum);
     }
     cum += h->counts[h->nbounds];
-    http_printf(r, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
-    http_printf(r, "%s_sum%s%s%s %.15g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
-                h->sum);
-    http_printf(r, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
-                labels[0] ? "}" : "", (unsigned long long)h->count);
+    textbuf_printf(r, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+                   (unsigned long long)cum);
+    textbuf_printf(r, "%s_sum%s%s%s %.15g\n", name, labels[0] ? "{" : "", labels,
+                   labels[0] ? "}" : "", h->sum);
+    textbuf_printf(r, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+                   labels[0] ? "}" : "", (unsigned long long)h->count);
 }

@@ -18,12 +18,12 @@ struct histogram {
     uint64_t count;
 };
 
-struct http_response;
+struct textbuf;
 
 void histogram_init(struct histogram *h, const double *bounds, size_t nbounds);
 void histogram_observe(struct histogram *h, double v);
 /* `labels` is "" or `key="v",...` without braces. */
 void histogram_render(const struct histogram *h, const char *name, const char *labels,
-                      struct http_response *r);
+                      struct textbuf *r);
 
 #endif

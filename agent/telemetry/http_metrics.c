@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "admin/http.h"
+#include "core/textbuf.h"
 #include "telemetry/histogram.h"
 #include "telemetry/series.h"
 
@@ -132,7 +132,7 @@ void http_metrics_expire(struct http_metrics *m, uint64_t now_ns)
 }
 
 struct render_ctx {
-    struct http_response *r;
+    struct textbuf *r;
     int family;
 };
 
@@ -155,8 +155,8 @@ static void render_one(void *ctx, const char *labels, const void *payload)
     const struct render_ctx *c = ctx;
     const struct http_series *s = payload;
     if (c->family == 0) {
-        http_printf(c->r, "%s{%s} %llu\n", families[0].name, labels,
-                    (unsigned long long)s->requests);
+        textbuf_printf(c->r, "%s{%s} %llu\n", families[0].name, labels,
+                       (unsigned long long)s->requests);
         return;
     }
     const struct histogram *h =
@@ -164,11 +164,11 @@ static void render_one(void *ctx, const char *labels, const void *payload)
     histogram_render(h, families[c->family].name, labels, c->r);
 }
 
-void http_metrics_render(const struct http_metrics *m, struct http_response *out)
+void http_metrics_render(const struct http_metrics *m, struct textbuf *out)
 {
     for (int f = 0; f < (int)(sizeof(families) / sizeof(families[0])); f++) {
-        http_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
-                    families[f].name, families[f].type);
+        textbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+                       families[f].name, families[f].type);
         struct render_ctx c = {out, f};
         series_table_each(m->table, render_one, &c);
     }

@@ -61,9 +61,9 @@ void http_metrics_free(struct http_metrics *m); /* accepts NULL */
 void http_metrics_observe(struct http_metrics *m, const struct http_request_record *r,
                           uint64_t now_ns);
 void http_metrics_expire(struct http_metrics *m, uint64_t now_ns);
-struct http_response;
+struct textbuf;
 /* Appends the exposition of all series (text format 0.0.4). */
-void http_metrics_render(const struct http_metrics *m, struct http_response *out);
+void http_metrics_render(const struct http_metrics *m, struct textbuf *out);
 size_t http_metrics_series(const struct http_metrics *m);
 uint64_t http_metrics_dropped(const struct http_metrics *m);
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/http.h"
+#include "core/textbuf.h"
 #include "meshd/telemetry.h"
 #include "proxy/records.h"
 #include "telemetry/histogram.h"
@@ -78,7 +78,7 @@ void kernel_metrics_observe(struct kernel_metrics *k, const struct conn_record *
     histogram_observe(&d->duration, (double)(ev->end_ns - ev->start_ns) / 1e9);
 }
 
-void kernel_metrics_render(const struct kernel_metrics *k, struct http_response *r)
+void kernel_metrics_render(const struct kernel_metrics *k, struct textbuf *r)
 {
     static const struct {
         const char *name, *help;
@@ -92,8 +92,8 @@ void kernel_metrics_render(const struct kernel_metrics *k, struct http_response 
          offsetof(struct dest, duration)},
     };
     for (size_t f = 0; f < 3; f++) {
-        http_printf(r, "# HELP %s %s\n# TYPE %s histogram\n", fams[f].name, fams[f].help,
-                    fams[f].name);
+        textbuf_printf(r, "# HELP %s %s\n# TYPE %s histogram\n", fams[f].name, fams[f].help,
+                       fams[f].name);
         for (size_t i = 0; i < k->n; i++) {
             char labels[200];
             snprintf(labels, sizeof(labels), "reporter=\"%s\",destination_service=\"%s\"",
@@ -102,9 +102,9 @@ void kernel_metrics_render(const struct kernel_metrics *k, struct http_response 
                              fams[f].name, labels, r);
         }
     }
-    http_printf(r,
-                "# HELP meshd_tcp_kernel_observations_dropped_total Observations past the "
-                "label-set bound.\n# TYPE meshd_tcp_kernel_observations_dropped_total "
-                "counter\nmeshd_tcp_kernel_observations_dropped_total %llu\n",
-                (unsigned long long)k->dropped);
+    textbuf_printf(r,
+                   "# HELP meshd_tcp_kernel_observations_dropped_total Observations past the "
+                   "label-set bound.\n# TYPE meshd_tcp_kernel_observations_dropped_total "
+                   "counter\nmeshd_tcp_kernel_observations_dropped_total %llu\n",
+                   (unsigned long long)k->dropped);
 }

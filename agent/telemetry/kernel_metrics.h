@@ -18,12 +18,12 @@
 struct kernel_metrics;
 struct conn_record;
 struct meshd_conn_event;
-struct http_response;
+struct textbuf;
 
 int kernel_metrics_new(struct kernel_metrics **out);
 void kernel_metrics_free(struct kernel_metrics *k);
 void kernel_metrics_observe(struct kernel_metrics *k, const struct conn_record *rec,
                             const struct meshd_conn_event *ev);
-void kernel_metrics_render(const struct kernel_metrics *k, struct http_response *r);
+void kernel_metrics_render(const struct kernel_metrics *k, struct textbuf *r);
 
 #endif

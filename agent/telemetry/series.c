@@ -7,6 +7,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The names of tcp_metrics.h's labels: here, where label sets are
+ * rendered, so that tcp_metrics calls the table and never the reverse. */
+static const char *const label_names[TL__COUNT] = {
+    "reporter",
+    "source_workload",
+    "source_workload_namespace",
+    "source_principal",
+    "source_app",
+    "source_version",
+    "source_canonical_service",
+    "source_canonical_revision",
+    "source_cluster",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
+    "destination_version",
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
+    "destination_canonical_service",
+    "destination_canonical_revision",
+    "destination_cluster",
+    "request_protocol",
+    "response_flags",
+    "connection_security_policy",
+};
+
+const char *tcp_label_name(enum tcp_label l)
+{
+    return (unsigned)l < TL__COUNT ? label_names[l] : "?";
+}
+
 #define BUCKETS 4096
 
 struct series {

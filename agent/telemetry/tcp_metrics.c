@@ -10,35 +10,9 @@
 
 #include <stdio.h>
 
-#include "admin/http.h"
+#include "core/textbuf.h"
 #include "proxy/records.h"
 #include "telemetry/series.h"
-
-static const char *const label_names[TL__COUNT] = {
-    "reporter",
-    "source_workload",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "source_cluster",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_cluster",
-    "request_protocol",
-    "response_flags",
-    "connection_security_policy",
-};
 
 struct tcp_series {
     uint64_t opened, closed, sent, received, failed;
@@ -59,11 +33,6 @@ static const struct series_schema tcp_schema = {
 struct tcp_metrics {
     struct series_table *table;
 };
-
-const char *tcp_label_name(enum tcp_label l)
-{
-    return (unsigned)l < TL__COUNT ? label_names[l] : "?";
-}
 
 int tcp_metrics_new(uint64_t expiry_ns, struct tcp_metrics **out)
 {
@@ -115,7 +84,7 @@ void tcp_metrics_expire(struct tcp_metrics *m, uint64_t now_ns)
 }
 
 struct render_ctx {
-    struct http_response *r;
+    struct textbuf *r;
     const char *name;
     size_t off; /* of the counter in struct tcp_series */
 };
@@ -124,10 +93,10 @@ static void render_one(void *ctx, const char *labels, const void *payload)
 {
     const struct render_ctx *c = ctx;
     const uint64_t *v = (const uint64_t *)((const char *)payload + c->off);
-    http_printf(c->r, "%s{%s} %llu\n", c->name, labels, (unsigned long long)*v);
+    textbuf_printf(c->r, "%s{%s} %llu\n", c->name, labels, (unsigned long long)*v);
 }
 
-void tcp_metrics_render(const struct tcp_metrics *m, struct http_response *r)
+void tcp_metrics_render(const struct tcp_metrics *m, struct textbuf *r)
 {
     static const struct {
         const char *name, *help;
@@ -145,8 +114,8 @@ void tcp_metrics_render(const struct tcp_metrics *m, struct http_response *r)
          offsetof(struct tcp_series, failed)},
     };
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
-        http_printf(r, "# HELP %s %s\n# TYPE %s counter\n", families[f].name, families[f].help,
-                    families[f].name);
+        textbuf_printf(r, "# HELP %s %s\n# TYPE %s counter\n", families[f].name, families[f].help,
+                       families[f].name);
         struct render_ctx c = {r, families[f].name, families[f].off};
         series_table_each(m->table, render_one, &c);
     }

@@ -53,7 +53,7 @@ struct tcp_labels {
 };
 
 struct tcp_metrics;
-struct http_response;
+struct textbuf;
 
 int tcp_metrics_new(uint64_t expiry_ns, struct tcp_metrics **out);
 void tcp_metrics_free(struct tcp_metrics *m);
@@ -67,7 +67,7 @@ void tcp_metrics_closed(struct tcp_metrics *m, const struct tcp_labels *l, uint6
 void tcp_metrics_expire(struct tcp_metrics *m, uint64_t now_ns);
 
 /* Appends the exposition (text format 0.0.4) of all series. */
-void tcp_metrics_render(const struct tcp_metrics *m, struct http_response *r);
+void tcp_metrics_render(const struct tcp_metrics *m, struct textbuf *r);
 size_t tcp_metrics_series(const struct tcp_metrics *m);
 uint64_t tcp_metrics_dropped(const struct tcp_metrics *m);
 

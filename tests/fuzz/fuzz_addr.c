@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/addr.h"
-#include "policy/authz.h"
+#include "core/cidr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -14,11 +14,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     struct meshd_addr a;
-    struct authz_cidr c;
+    struct cidr c;
     char out[ADDR_STRLEN];
     if (addr_parse(s, &a) == 0)
         addr_format(&a, out, sizeof(out));
-    if (authz_cidr_parse(s, &c) == 0)
-        authz_cidr_contains(&c, &c.addr);
+    if (cidr_parse(s, &c) == 0)
+        cidr_contains(&c, &c.addr);
     return 0;
 }

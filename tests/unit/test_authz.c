@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/pattern.h"
 #include "policy/authz.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -38,16 +39,16 @@
         .name = #act, .action = AUTHZ_##act, __VA_ARGS__                                           \
     }
 
-static struct authz_cidr cidr(const char *s)
+static struct cidr cidr(const char *s)
 {
-    struct authz_cidr c;
-    assert_int_equal(authz_cidr_parse(s, &c), 0);
+    struct cidr c;
+    assert_int_equal(cidr_parse(s, &c), 0);
     return c;
 }
 
 static struct meshd_addr addr(const char *ip, uint16_t port)
 {
-    struct authz_cidr c = cidr(ip);
+    struct cidr c = cidr(ip);
     c.addr.port = htons(port);
     return c.addr;
 }
@@ -81,7 +82,7 @@ static void run_rows(const struct row *rows, size_t n)
 static void istio_behaviours(void **state)
 {
     /* ipBlocks built here: compound literals of structs need values. */
-    static struct authz_cidr pod_net[1], other_net[1], one_ip[1], v6_net[1];
+    static struct cidr pod_net[1], other_net[1], one_ip[1], v6_net[1];
     pod_net[0] = cidr("10.244.0.0/16");
     other_net[0] = cidr("192.0.2.0/24");
     one_ip[0] = cidr("10.244.1.11");
@@ -341,8 +342,8 @@ static void string_matching_forms(void **state)
         {"", "", true},        {"", "x", false},       {"a*", "a", true},     {"*a", "a", true},
     };
     for (size_t i = 0; i < LEN(rows); i++)
-        assert_int_equal(authz_match_string(rows[i].pattern, rows[i].value), rows[i].match);
-    assert_false(authz_match_string("*", NULL));
+        assert_int_equal(pattern_match(rows[i].pattern, rows[i].value), rows[i].match);
+    assert_false(pattern_match("*", NULL));
 }
 
 /* Every negative field, with a plaintext peer (no identity) and an mTLS
@@ -351,7 +352,7 @@ static void string_matching_forms(void **state)
  * so a DENY on a not-form catches plaintext, as in ztunnel and Istio. */
 static void negative_fields_with_and_without_identity(void **state)
 {
-    static struct authz_cidr pod_net[1], other_net[1];
+    static struct cidr pod_net[1], other_net[1];
     pod_net[0] = cidr("10.244.0.0/16");
     other_net[0] = cidr("192.0.2.0/24");
     const struct authz_cidrs POD_NET = {pod_net, 1}, OTHER_NET = {other_net, 1};
@@ -679,20 +680,20 @@ static void service_account_match_is_exact(void **state)
 
 static void cidr_parsing_and_containment(void **state)
 {
-    struct authz_cidr c;
+    struct cidr c;
     static const char *const bad[] = {"",         "10.0.0.0/33", "fd00::/129", "10.0.0.0/",
                                       "10.0.0/8", "10.0.0.0/-1", "x",          "10.0.0.0/8x"};
     for (size_t i = 0; i < LEN(bad); i++)
-        assert_int_equal(authz_cidr_parse(bad[i], &c), -EINVAL);
-    assert_int_equal(authz_cidr_parse("10.244.0.0/14", &c), 0);
+        assert_int_equal(cidr_parse(bad[i], &c), -EINVAL);
+    assert_int_equal(cidr_parse("10.244.0.0/14", &c), 0);
     struct meshd_addr in = addr("10.247.255.1", 1), out = addr("10.248.0.1", 1);
-    assert_true(authz_cidr_contains(&c, &in));
-    assert_false(authz_cidr_contains(&c, &out));
+    assert_true(cidr_contains(&c, &in));
+    assert_false(cidr_contains(&c, &out));
     /* An IPv4 peer seen as IPv4-mapped IPv6 still matches IPv4 blocks. */
     struct meshd_addr mapped = addr("::ffff:10.244.1.1", 1);
-    assert_true(authz_cidr_contains(&c, &mapped));
-    assert_int_equal(authz_cidr_parse("0.0.0.0/0", &c), 0);
-    assert_true(authz_cidr_contains(&c, &out));
+    assert_true(cidr_contains(&c, &mapped));
+    assert_int_equal(cidr_parse("0.0.0.0/0", &c), 0);
+    assert_true(cidr_contains(&c, &out));
 }
 
 int main(void)

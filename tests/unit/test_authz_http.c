@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/pattern.h"
 #include "policy/authz_http.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -115,7 +116,7 @@ static void path_templates_validate_as_istio(void **state)
         {"/a b/{*}", false},
     };
     for (size_t i = 0; i < LEN(rows); i++) {
-        const char *why = authz_path_check(rows[i].path);
+        const char *why = pattern_path_check(rows[i].path);
         if ((why == NULL) != rows[i].valid)
             fail_msg("%s: expected %s (%s)", rows[i].path, rows[i].valid ? "valid" : "invalid",
                      why ? why : "accepted");

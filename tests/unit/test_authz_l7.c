@@ -66,8 +66,8 @@ struct row {
 
 static struct meshd_addr addr(const char *ip, uint16_t port)
 {
-    struct authz_cidr c;
-    assert_int_equal(authz_cidr_parse(ip, &c), 0);
+    struct cidr c;
+    assert_int_equal(cidr_parse(ip, &c), 0);
     c.addr.port = htons(port);
     return c.addr;
 }

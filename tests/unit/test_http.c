@@ -91,19 +91,29 @@ static void ok_handler(void *ctx, const char *method, const char *path, const ch
 static void big_handler(void *ctx, const char *method, const char *path, const char *query,
                         struct http_response *r)
 {
-    r->body = malloc(BIG_BODY);
-    if (!r->body) {
-        r->oom = 1;
+    r->body.data = malloc(BIG_BODY);
+    if (!r->body.data) {
+        r->body.oom = true;
         return;
     }
-    memset(r->body, 'x', BIG_BODY);
-    r->len = r->cap = BIG_BODY;
+    memset(r->body.data, 'x', BIG_BODY);
+    r->body.len = r->body.cap = BIG_BODY;
+}
+
+/* A body that outgrows its bound: the client gets 503, not half a page. */
+static void overflow_handler(void *ctx, const char *method, const char *path, const char *query,
+                             struct http_response *r)
+{
+    r->body.limit = 16;
+    http_printf(r, "%s", "0123456789");
+    http_printf(r, "%s", "0123456789");
 }
 
 static const struct http_route routes[] = {
     {"/healthz/ready", ok_handler, NULL, 0},
     {"/metrics", ok_handler, NULL, 0},
     {"/big", big_handler, NULL, 0},
+    {"/overflow", overflow_handler, NULL, 0},
 };
 
 struct srv {
@@ -131,7 +141,8 @@ static void srv_start(struct srv *s, struct http_server_opts *o)
     so.addr = &a;
     so.name = "test";
     assert_int_equal(loop_new(&s->loop), 0);
-    assert_int_equal(http_server_new(s->loop, &so, routes, 3, &s->http), 0);
+    assert_int_equal(
+        http_server_new(s->loop, &so, routes, sizeof(routes) / sizeof(routes[0]), &s->http), 0);
     s->port = http_server_port(s->http);
     assert_true(s->port != 0);
     assert_int_equal(pthread_create(&s->thread, NULL, srv_run, s), 0);
@@ -221,6 +232,56 @@ static void close_all(int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         close(fds[i]);
+}
+
+static void a_body_past_its_bound_is_answered_503(void **state)
+{
+    struct srv s;
+    struct http_server_opts o = {0};
+    srv_start(&s, &o);
+    assert_int_equal(get_from("127.0.0.9", s.port, "/overflow"), 503);
+    assert_int_equal(get_from("127.0.0.9", s.port, "/metrics"), 200); /* still serving */
+    srv_stop(&s);
+}
+
+static bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = strstr(text, line); p; p = strstr(p + 1, line))
+        if ((p == text || p[-1] == '\n') && p[n] == '\n')
+            return true;
+    return false;
+}
+
+static void client_stats_render_every_reason_and_the_clients(void **state)
+{
+    static const char *const names[2] = {"metrics", "health"};
+    struct reqserver_stats st[2] = {{.clients = 3}, {.clients = 0}};
+    st[0].rejected[REQSERVER_SOURCE_CAP] = 7;
+    st[1].rejected[REQSERVER_FULL] = 2;
+    struct http_response r = {.status = 200};
+    http_render_client_stats(&r, "meshd_x", names, st, 2);
+    assert_false(r.body.oom);
+    const char *text = textbuf_str(&r.body);
+    static const char *const want[] = {
+        "# TYPE meshd_x_rejected_total counter",
+        "meshd_x_rejected_total{endpoint=\"metrics\",reason=\"source_cap\"} 7",
+        "meshd_x_rejected_total{endpoint=\"metrics\",reason=\"full\"} 0",
+        "meshd_x_rejected_total{endpoint=\"health\",reason=\"full\"} 2",
+        "# TYPE meshd_x_clients gauge",
+        "meshd_x_clients{endpoint=\"metrics\"} 3",
+        "meshd_x_clients{endpoint=\"health\"} 0",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!has_line(text, want[i]))
+            fail_msg("missing: %s\n%s", want[i], text);
+    /* Every reason, for each endpoint. */
+    size_t lines = 0;
+    for (const char *p = strstr(text, "meshd_x_rejected_total{"); p;
+         p = strstr(p + 1, "meshd_x_rejected_total{"))
+        lines++;
+    assert_int_equal(lines, 2 * REQSERVER_REJECT__MAX);
+    textbuf_free(&r.body);
 }
 
 static void idle_sockets_from_one_source_do_not_starve_probes(void **state)
@@ -432,6 +493,8 @@ int main(void)
         cmocka_unit_test(oversize_requests_are_answered_and_closed),
         cmocka_unit_test(state_changing_routes_need_a_local_only_server),
         cmocka_unit_test(post_to_a_read_only_route_is_refused),
+        cmocka_unit_test(a_body_past_its_bound_is_answered_503),
+        cmocka_unit_test(client_stats_render_every_reason_and_the_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,10 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "admin/http.h"
 #include "support/config_fixture.h"
 #include "config/store.h"
 #include "core/addr.h"
+#include "core/textbuf.h"
 #include "core/loop.h"
 #include "proxy/records.h"
 #include "telemetry/conn_telemetry.h"
@@ -104,11 +104,11 @@ static struct http_request_record request(uint64_t duration_ms, uint64_t req, ui
 
 static char *render(const struct http_metrics *m)
 {
-    struct http_response r = {.status = 200};
+    struct textbuf r = {0};
     http_metrics_render(m, &r);
-    http_printf(&r, "%s", "");
+    textbuf_printf(&r, "%s", "");
     assert_int_equal(r.oom, 0);
-    return r.body;
+    return r.data;
 }
 
 static bool has_line(const char *text, const char *line)
@@ -343,9 +343,9 @@ static void tcp_metrics_keep_their_behaviour(void **state)
     tcp_metrics_opened(m, &open, 1);
     tcp_metrics_opened(m, &closed, 1);
     tcp_metrics_closed(m, &closed, 10, 20, 1, 1);
-    struct http_response r = {.status = 200};
+    struct textbuf r = {0};
     tcp_metrics_render(m, &r);
-    http_printf(&r, "%s", "");
+    textbuf_printf(&r, "%s", "");
     char want[2048];
     snprintf(want, sizeof(want),
              "istio_tcp_sent_bytes_total{reporter=\"source\",source_workload=\"productpage-v1\","
@@ -360,9 +360,9 @@ static void tcp_metrics_keep_their_behaviour(void **state)
              "request_protocol=\"http\",response_flags=\"UF\",connection_security_policy="
              "\"mutual_tls\"} 10",
              open.v[TL_SOURCE_PRINCIPAL], open.v[TL_DESTINATION_PRINCIPAL]);
-    assert_true(has_line(r.body, want));
-    assert_non_null(strstr(r.body, "# TYPE istio_tcp_connections_failed_total counter"));
-    free(r.body);
+    assert_true(has_line(r.data, want));
+    assert_non_null(strstr(r.data, "# TYPE istio_tcp_connections_failed_total counter"));
+    free(r.data);
     tcp_metrics_expire(m, 2 + EXPIRY_NS);
     assert_int_equal(tcp_metrics_series(m), 1); /* the open one stays */
     tcp_metrics_closed(m, &open, 0, 0, 0, 3 + EXPIRY_NS);
@@ -432,12 +432,12 @@ static void the_page_passes_promtool(void **state)
     set(&r.labels, TL_SOURCE_PRINCIPAL, "hostile\"\n\x7f\xff");
     http_metrics_observe(m, &r, 1);
     tcp_metrics_opened(t, &r.labels, 1);
-    struct http_response page = {.status = 200};
+    struct textbuf page = {0};
     tcp_metrics_render(t, &page);
     http_metrics_render(m, &page);
-    http_printf(&page, "%s", "");
-    expect_promtool_accepts(page.body);
-    free(page.body);
+    textbuf_printf(&page, "%s", "");
+    expect_promtool_accepts(page.data);
+    free(page.data);
     http_metrics_free(m);
     tcp_metrics_free(t);
 }
