@@ -22,7 +22,7 @@
 #include "telemetry/http_metrics.h"
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
-#include "proxy/http_inbound.h"
+#include "http/inbound.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
@@ -283,6 +283,8 @@ static int outbound_start(struct agent *ag)
         o.route_ctx = ag->v.mesh;
         o.pool = mesh_pool(ag->v.mesh);
         o.http = ag->http_proxy;
+        o.http_sniff = http_sniff;
+        o.http_start = http_session_start;
         o.protocol = mesh_protocol;
         o.http_route = mesh_http_route;
         o.http_mirror = mesh_http_mirror;

@@ -35,7 +35,7 @@ struct mesh_opts {
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);
     void *authorize_ctx;
-    /* HTTP at the destination (proxy/http_inbound.h), for the HBONE
+    /* HTTP at the destination (http/inbound.h), for the HBONE
      * server: NULL serves every stream as bytes. */
     bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
     int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,

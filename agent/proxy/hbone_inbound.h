@@ -48,7 +48,7 @@ struct hbone_inbound_opts {
     int (*authorize)(void *ctx, const struct pod *pod, const char *peer_id,
                      const struct meshd_addr *src, const struct meshd_addr *dst);
     void *ctx;
-    /* HTTP at the destination (proxy/http_inbound.h; NULL: bytes only):
+    /* HTTP at the destination (http/inbound.h; NULL: bytes only):
      * whether a stream to `dst` is served per request; then it is
      * admitted by `authorize_http` (the connection's part of the policy)
      * and its app connection handed to `serve_http`, whose socket the

@@ -32,7 +32,7 @@ struct inbound_opts {
     inbound_mtls_fn mtls_mode;
     inbound_authorize_fn authorize; /* NULL: everything allowed */
     void *mtls_ctx;                 /* for both, and authorize_http */
-    /* HTTP at the destination (proxy/http_inbound.h; NULL: bytes): a
+    /* HTTP at the destination (http/inbound.h; NULL: bytes): a
      * connection `wants_http` says is served per request is admitted by
      * `authorize_http` (the connection's part of the policy), and its app
      * connection and record handed to `serve_http`. */

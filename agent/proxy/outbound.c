@@ -211,7 +211,7 @@ static void on_sniffed(void *ctx, struct conn *c, enum http_sniffed what)
     if (what == HTTP_SNIFF_HTTP1) {
         struct outbound *ob = op->ob;
         op->refs++; /* the session's, released through http_router.release */
-        if (http_session_start(ob->opts.http, c, &rec->orig_dst, &http_router, op) == 0) {
+        if (ob->opts.http_start(ob->opts.http, c, &rec->orig_dst, &http_router, op) == 0) {
             op_unref(op); /* the sniff's */
             return;
         }
@@ -255,7 +255,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
         return;
     }
     struct outbound *ob = op->ob;
-    int proto = ob->opts.http && ob->opts.protocol
+    int proto = ob->opts.http && ob->opts.protocol && ob->opts.http_sniff && ob->opts.http_start
                     ? ob->opts.protocol(ob->opts.route_ctx, pod, &od.dst)
                     : PROTO_TCP;
     if (proto == PROTO_HTTP || proto == PROTO_AUTO) {
@@ -266,7 +266,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
                             ? (ob->opts.sniff_timeout_ns ? ob->opts.sniff_timeout_ns : 100000000)
                             : 60ull * 1000000000;
         op->refs++;
-        if (http_sniff(ob->opts.http, c, wait, on_sniffed, op) == 0)
+        if (ob->opts.http_sniff(ob->opts.http, c, wait, on_sniffed, op) == 0)
             return;
         op->refs--;
     }

@@ -8,13 +8,16 @@
 #include <stdint.h>
 
 #include "hbone/pool.h"
+#include "http/proxy.h" /* types only: the carrier is reached through opts */
 #include "proxy/outbound_route.h"
 
 struct capture;
 struct cfg_destination;
 struct conn_record;
 struct http_decision;
+struct conn;
 struct http_proxy;
+struct http_router;
 struct http_request_record;
 struct http_request_view;
 struct conns;
@@ -44,6 +47,12 @@ struct outbound_opts {
      * what speaks HTTP/1 is carried request by request, routed by
      * http_route (route_ctx) and reported to http_report. */
     struct http_proxy *http;
+    /* The carrier's entry points (http/proxy.h), given here so that the
+     * proxies below never call up into it. */
+    int (*http_sniff)(struct http_proxy *hp, struct conn *c, uint64_t timeout_ns, http_sniff_fn fn,
+                      void *ctx);
+    int (*http_start)(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
+                      const struct http_router *router, void *user);
     int (*protocol)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst);
     void (*http_route)(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
                        const struct http_request_view *req, struct http_decision *d);

@@ -1,5 +1,5 @@
 /* HTTP at the destination (see http_inbound.h). */
-#include "proxy/http_inbound.h"
+#include "http/inbound.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -13,8 +13,8 @@
  * normalized path, as Istio forwards it. Each request is reported with
  * reporter=destination. The connection itself is admitted by
  * PeerAuthentication (and the pod's binding) only. */
-#ifndef MESHD_PROXY_HTTP_INBOUND_H
-#define MESHD_PROXY_HTTP_INBOUND_H
+#ifndef MESHD_HTTP_INBOUND_H
+#define MESHD_HTTP_INBOUND_H
 
 #include <stdbool.h>
 
