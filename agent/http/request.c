@@ -201,10 +201,7 @@ static void push(struct http_field *f, size_t *n, const char *name, const char *
 {
     if (*n >= HTTP_OUT_HEADERS_MAX)
         return;
-    f[(*n)++] = (struct http_field){.name = name,
-                                    .value = value,
-                                    .name_len = (uint32_t)strlen(name),
-                                    .value_len = (uint32_t)strlen(value)};
+    f[(*n)++] = http_field_of(name, value);
 }
 
 static void push_ops(struct http_field *f, size_t *n, const struct cfg_header_ops *ops)
@@ -281,17 +278,41 @@ static const char *rewritten_path(const struct http_request *r, char *buf, size_
     return buf;
 }
 
+/* Formats a head meshd sends on: into `small` (a caller's stack buffer)
+ * when it fits, which nearly every head does, else into a buffer of its
+ * length (*heap, the caller frees), up to HTTP_HEAD_OUT_MAX. Returns the
+ * head, or NULL with *err: -EINVAL (it would inject a line), -E2BIG, or
+ * -ENOMEM. Per request: no 128 KiB allocation for a 300-byte head. */
+static const char *format_head(const struct h1_out_head *oh, char *small, size_t cap, char **heap,
+                               size_t *len, int *err)
+{
+    *heap = NULL;
+    *len = h1_format_head(oh, small, cap);
+    if (*len == 0) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (*len < cap)
+        return small;
+    if (*len >= HTTP_HEAD_OUT_MAX) {
+        *err = -E2BIG;
+        return NULL;
+    }
+    if (!(*heap = malloc(*len + 1))) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    h1_format_head(oh, *heap, *len + 1);
+    return *heap;
+}
+
 int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
 {
     const struct h1_head *h = r->head;
     const struct cfg_http_route *a = r->d.actions;
     const struct cfg_headers *dh = dest_headers(r);
-    struct http_field *f = calloc(HTTP_OUT_HEADERS_MAX, sizeof(*f));
-    char *path = malloc(HTTP_PATH_MAX * 2);
-    char *head = malloc(HTTP_HEAD_OUT_MAX);
-    int rc = -ENOMEM;
-    if (!f || !path || !head)
-        goto out;
+    struct http_field f[HTTP_OUT_HEADERS_MAX];
+    char path[HTTP_PATH_MAX], target[HTTP_PATH_MAX];
     const char *authority =
         a && a->rewrite.set && a->rewrite.authority ? a->rewrite.authority : r->view.authority;
     size_t n = 0;
@@ -305,12 +326,13 @@ int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
     n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
-    const char *p = rewritten_path(r, path, HTTP_PATH_MAX);
-    char *target = path + HTTP_PATH_MAX;
-    if (r->d.target) /* the destination's normalized path, query included */
-        snprintf(target, HTTP_PATH_MAX, "%s", r->d.target);
-    else
-        snprintf(target, HTTP_PATH_MAX, "%s%s%s", p, *r->view.query ? "?" : "", r->view.query);
+    const char *p = rewritten_path(r, path, sizeof(path));
+    int tn = r->d.target /* the destination's normalized path, query included */
+                 ? snprintf(target, sizeof(target), "%s", r->d.target)
+                 : snprintf(target, sizeof(target), "%s%s%s", p, *r->view.query ? "?" : "",
+                            r->view.query);
+    if (tn < 0 || (size_t)tn >= sizeof(target))
+        return -E2BIG; /* a rewrite past the bound: never a cut path */
     struct h1_out_head oh = {.method = h->method,
                              .target = target,
                              .headers = f,
@@ -321,18 +343,19 @@ int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
                              .content_length = h->content_length,
                              .keep_alive = !r->upgrade,
                              .upgrade_proto = r->upgrade ? h1_head_get(h, "upgrade") : NULL};
-    size_t len = h1_format_head(&oh, head, HTTP_HEAD_OUT_MAX);
-    /* 0: a header edit would have injected a line (refused, never sent) */
-    rc = len == 0 ? -EINVAL : len >= HTTP_HEAD_OUT_MAX ? -E2BIG : hup_send(up, head, len);
+    /* -EINVAL: a header edit would have injected a line (never sent) */
+    char small[8192], *heap;
+    size_t len;
+    int rc;
+    const char *head = format_head(&oh, small, sizeof(small), &heap, &len, &rc);
+    if (head)
+        rc = hup_send(up, head, len);
+    free(heap);
     if (rc == 0 && hbuf_pending(&r->body))
         rc = hup_send(up, r->body.data + r->body.off, hbuf_pending(&r->body));
     if (rc == 0 && r->req_complete && r->req_framing == HTTP_FRAME_CHUNKED &&
         (r->attempt > 0 || shadow)) /* the body was whole: its last chunk too */
         rc = hup_send(up, h1_last_chunk, strlen(h1_last_chunk));
-out:
-    free(f);
-    free(path);
-    free(head);
     return rc;
 }
 
@@ -471,30 +494,29 @@ int http_response_head(struct http_request *r, const struct h1_head *h, bool kee
         r->upgraded = r->upgrade;
         body = H1_BODY_NONE;
     }
-    struct http_field *f = calloc(HTTP_OUT_HEADERS_MAX, sizeof(*f));
-    char *head = malloc(HTTP_HEAD_OUT_MAX);
-    int rc = -ENOMEM;
-    if (f && head) {
-        size_t n =
-            edited_fields(h, a ? &a->headers.response : NULL, dh ? &dh->response : NULL, false, f);
-        char cors[1024];
-        if (r->cors_origin && a && n + 6 <= HTTP_OUT_HEADERS_MAX)
-            n += http_cors_fields(&a->cors, r->cors_origin, false, f + n, cors, sizeof(cors));
-        bool keep = keep_alive && r->down_keep_alive && r->req_complete;
-        r->down_keep_alive = keep;
-        struct h1_out_head oh = {.status = h->status,
-                                 .reason = h->reason && *h->reason ? h->reason : NULL,
-                                 .headers = f,
-                                 .nheaders = n,
-                                 .body = body,
-                                 .content_length = clen,
-                                 .keep_alive = keep || r->upgraded,
-                                 .upgrade_proto = r->upgraded ? h1_head_get(h, "upgrade") : NULL};
-        size_t len = h1_format_head(&oh, head, HTTP_HEAD_OUT_MAX);
-        rc = len && len < HTTP_HEAD_OUT_MAX ? hbuf_append(out, head, len) : -E2BIG;
-    }
-    free(f);
-    free(head);
+    struct http_field f[HTTP_OUT_HEADERS_MAX];
+    size_t n =
+        edited_fields(h, a ? &a->headers.response : NULL, dh ? &dh->response : NULL, false, f);
+    char cors[1024];
+    if (r->cors_origin && a && n + 6 <= HTTP_OUT_HEADERS_MAX)
+        n += http_cors_fields(&a->cors, r->cors_origin, false, f + n, cors, sizeof(cors));
+    bool keep = keep_alive && r->down_keep_alive && r->req_complete;
+    r->down_keep_alive = keep;
+    struct h1_out_head oh = {.status = h->status,
+                             .reason = h->reason && *h->reason ? h->reason : NULL,
+                             .headers = f,
+                             .nheaders = n,
+                             .body = body,
+                             .content_length = clen,
+                             .keep_alive = keep || r->upgraded,
+                             .upgrade_proto = r->upgraded ? h1_head_get(h, "upgrade") : NULL};
+    char small[8192], *heap;
+    size_t len;
+    int rc;
+    const char *head = format_head(&oh, small, sizeof(small), &heap, &len, &rc);
+    if (head)
+        rc = hbuf_append(out, head, len);
+    free(heap);
     return rc;
 }
 
