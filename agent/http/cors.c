@@ -51,10 +51,7 @@ static void add(struct http_field *out, size_t *n, const char *name, const char 
 {
     if (!value)
         return;
-    out[(*n)++] = (struct http_field){.name = name,
-                                      .value = value,
-                                      .name_len = (unsigned)strlen(name),
-                                      .value_len = (unsigned)strlen(value)};
+    out[(*n)++] = http_field_of(name, value);
 }
 
 size_t http_cors_fields(const struct cfg_cors *c, const char *origin, bool preflight,

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* One header field; NUL-terminated name and value, names as sent (HTTP/2:
  * lower case). */
@@ -25,6 +26,15 @@ struct http_request_view {
     const struct http_field *headers; /* every field as received (Host included) */
     size_t nheaders;
 };
+
+/* A field of a NUL-terminated name and value (borrowed). */
+static inline struct http_field http_field_of(const char *name, const char *value)
+{
+    return (struct http_field){.name = name,
+                               .value = value,
+                               .name_len = (uint32_t)strlen(name),
+                               .value_len = (uint32_t)strlen(value)};
+}
 
 /* The first value of `name` (case-insensitive), or NULL. */
 const char *http_field_get(const struct http_field *f, size_t n, const char *name);

@@ -259,11 +259,6 @@ static bool joined_match(const struct joined *j, const char *pattern)
     return vl == pl && joined_eq(j, 0, pattern, pl);
 }
 
-static struct http_field field(const char *name, const char *value)
-{
-    return (struct http_field){name, value, (uint32_t)strlen(name), (uint32_t)strlen(value)};
-}
-
 /* The view's own value for Envoy's pseudo-headers (Host is :authority
  * there), or NULL for a header to look up. */
 static const char *const *pseudo_of(const struct http_request_view *v, const char *name)
@@ -285,12 +280,12 @@ bool authz_header_match(const struct http_request_view *v, const char *name, con
     if (one) {
         if (!*one || !(*one)[0])
             return false; /* none sent */
-        pseudo[0] = field(name, *one);
+        pseudo[0] = http_field_of(name, *one);
         j = (struct joined){pseudo, 1, name, ','};
     } else if (strcmp(name, ":path") == 0) {
         bool query = v->query && v->query[0];
-        pseudo[0] = field(name, v->path ? v->path : "");
-        pseudo[1] = field(name, query ? v->query : "");
+        pseudo[0] = http_field_of(name, v->path ? v->path : "");
+        pseudo[1] = http_field_of(name, query ? v->query : "");
         j = (struct joined){pseudo, query ? 2 : 1, name, '?'};
     }
     return joined_match(&j, pattern);
