@@ -17,17 +17,30 @@ pkgs=(
     wrk haproxy
     # telemetry: a real Prometheus server and promtool
     prometheus
+    # dashboards: a real browser the tests drive (puppeteer-core, from npm)
+    chromium
 )
 
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#pkgs[@]} packages present"
-    exit 0
+else
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The test clients from npm (gRPC's grpc-js, puppeteer-core) and the
+# dashboard's vendored libraries, pinned by the lock file.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/tests/node/node_modules" ] ||
+    [ "$here/tests/node/package-lock.json" -nt "$here/tests/node/node_modules" ]; then
+    echo "deps: npm ci in tests/node"
+    (cd "$here/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$here/tests/node/node_modules"
+fi
