@@ -76,10 +76,4 @@ void dec_http_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_http_poo
     }
     if (p->h2_upgrade == CFG_H2_UPGRADE && p->use_client_protocol)
         dec_error(d, n, "use client protocol must not be true when H2UpgradePolicy is UPGRADE");
-    /* The HTTP carrier applies http1MaxPendingRequests, http2MaxRequests
-     * and maxRequestsPerConnection; say what it does not. */
-    if (p->max_retries || p->idle_timeout_ns)
-        dec_warn(d, n, MSH_L7_IGNORED,
-                 "connectionPool.http maxRetries and idleTimeout are not applied yet (retries "
-                 "follow the route's policy; idle upstream connections close after 60 s)");
 }

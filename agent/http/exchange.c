@@ -209,6 +209,8 @@ void hs_attempt_failed(struct hs *s, enum http_failure why, int status)
 {
     hs_free_attempt(s, true);
     hs_drop_upstream(s, false);
+    s->req.last_failure = why;
+    s->req.last_status = status;
     if (http_request_may_retry(&s->req, why, status, loop_now_ns())) {
         s->hp->stats.retries++;
         s->req.retried = true;
@@ -261,6 +263,18 @@ static void hs_note_upstream(struct hs *s, const struct outbound_route *r)
     conn_mark_open(s->c); /* once: the TCP metrics' labels are this upstream's */
 }
 
+/* The cluster had no retry left (maxRetries): the failure the retry
+ * followed is answered, as if no retry had been allowed. */
+static void hs_retry_overflow(struct hs *s)
+{
+    int code = s->req.last_status;
+    const char *body = "";
+    enum resp_flag flag = RESP_FLAG_URX;
+    if (s->req.last_failure != HTTP_FAIL_STATUS)
+        body = http_failure_reply(s->req.last_failure, &code, &flag);
+    hs_local_reply(s, code, body, strlen(body), NULL, flag);
+}
+
 /* One attempt: route (again, avoiding the endpoint that failed), then
  * send the request to an upstream of that endpoint. */
 void hs_try(struct hs *s)
@@ -277,6 +291,10 @@ void hs_try(struct hs *s)
     if (d->verdict == HTTP_RESPOND) {
         hs_local_reply(s, d->status, d->body, d->body_len, d->location[0] ? d->location : NULL,
                        d->flag);
+        return;
+    }
+    if (d->route.action == OUTBOUND_REFUSE && d->route.retry_overflow) {
+        hs_retry_overflow(s);
         return;
     }
     if (d->route.action == OUTBOUND_REFUSE) {

@@ -169,6 +169,7 @@ void http_request_prepare_route(struct http_request *r)
     if (had) { /* a retry: not the endpoint that just failed */
         r->d.route.avoid_cluster = last.cluster;
         r->d.route.avoid_endpoint = last.endpoint;
+        r->d.route.retry = true;
     } else {
         r->d.route.avoid_endpoint = -1;
     }

@@ -53,6 +53,9 @@ struct http_request {
     enum resp_flag flag;
     uint64_t req_bytes, resp_bytes;
     char upstream_host[ADDR_STRLEN];
+    /* The failure a retry follows: it stands when the retry cannot run. */
+    enum http_failure last_failure;
+    int last_status;
     const char *cors_origin; /* an Origin the route's corsPolicy allows (the head's) */
 };
 

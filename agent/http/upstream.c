@@ -340,6 +340,7 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
         if (u->pod_id != pod->id || !same_target(&u->key, r))
             continue; /* another pod's: its source address, its netns */
         idle_unlink(u);
+        u->key.idle_timeout_ns = r->idle_timeout_ns; /* the policy as it is now */
         u->owner = owner;
         u->got_bytes = false;
         u->read_paused = false;
@@ -467,7 +468,8 @@ void hups_expire(struct http_proxy *hp, uint64_t now_ns)
     struct hup *u = hp->idle;
     while (u) {
         struct hup *next = u->idle_next;
-        if (now_ns - u->idle_since_ns > HUP_IDLE_TIMEOUT_NS) {
+        uint64_t idle = u->key.idle_timeout_ns ? u->key.idle_timeout_ns : HUP_IDLE_TIMEOUT_NS;
+        if (now_ns - u->idle_since_ns > idle) {
             idle_unlink(u);
             hup_close(u);
         }

@@ -323,7 +323,19 @@ void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const s
         mesh_refuse(out, RESP_FLAG_UO);
         return;
     }
+    uint32_t max_retries = c->policy.pool.http.max_retries;
+    if (out->retry && out->per_request && max_retries && cs->retries >= max_retries) {
+        cs->retry_overflows++; /* Envoy's upstream_rq_retry_overflow */
+        log_ratelimited(LOG_INFO,
+                        "mesh: %s port %u has %u retries in flight (maxRetries); "
+                        "the failure stands",
+                        c->svc->fqdn, c->port, cs->retries);
+        mesh_refuse(out, RESP_FLAG_URX);
+        out->retry_overflow = true;
+        return;
+    }
     out->max_requests_per_conn = c->policy.pool.http.max_requests_per_conn;
+    out->idle_timeout_ns = c->policy.pool.http.idle_timeout_ns;
     size_t n = 0;
     int index[ROUTE_MAX_ENDPOINTS], slot[ROUTE_MAX_ENDPOINTS];
     for (size_t i = 0; i < c->nendpoints; i++) {
@@ -377,6 +389,10 @@ void mesh_route_service(struct mesh *m, const struct cfg_snapshot *snap, const s
                                            .keepalive_probes = pool->keepalive_probes};
     /* Counted now, released by mesh_conn_closed() when the record ends. */
     cluster_acquire(cs, slot[pick]);
+    if (out->retry && out->per_request) {
+        cs->retries++;
+        out->retry_held = true;
+    }
     out->cluster = cs;
     out->endpoint = slot[pick];
     out->service = c->svc->fqdn; /* valid for the call: the record copies it */
@@ -477,6 +493,9 @@ void mesh_route_released(void *ctx, const struct outbound_route *r, bool failed)
     struct mesh *m = ctx;
     if (!r->cluster)
         return;
+    struct cluster_state *cs = r->cluster;
+    if (r->retry_held && cs->retries)
+        cs->retries--;
     struct outlier_config none = {0};
     release_attempt(m, r->cluster, r->endpoint, failed ? &r->outlier : &none, failed);
 }

@@ -43,6 +43,14 @@ struct outbound_route {
      * may carry (maxRequestsPerConnection; 0: no limit). */
     bool per_request;
     uint32_t max_requests_per_conn;
+    /* Out: how long an upstream connection may stay idle between
+     * requests (connectionPool.http.idleTimeout; 0: the carrier's). */
+    uint64_t idle_timeout_ns;
+    /* In: this attempt retries a request (connectionPool.http.maxRetries
+     * bounds those in flight per cluster). Out: it holds one of them
+     * (released with the attempt), or there was none left: REFUSE with
+     * retry_overflow, and the failure before it stands, as in Envoy. */
+    bool retry, retry_held, retry_overflow;
 };
 
 #endif

@@ -31,8 +31,9 @@ struct endpoint_state {
 
 struct cluster_state {
     struct lb_state lb;
-    uint32_t active; /* connections open through this cluster */
-    uint64_t overflows, ejections;
+    uint32_t active;  /* connections open through this cluster */
+    uint32_t retries; /* HTTP retries in flight through it (maxRetries) */
+    uint64_t overflows, ejections, retry_overflows;
     struct endpoint_state *eps; /* never shrinks: indexes stay valid */
     uint32_t neps, cap;
 };

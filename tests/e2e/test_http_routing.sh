@@ -133,6 +133,24 @@ spec:
     connectionPool:
       tcp: {maxConnections: 1}
       http: {http1MaxPendingRequests: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: budget, namespace: default}
+spec:
+  clusterIP: 10.96.0.15
+  selector: {app: flaky}
+  ports: [{name: http, port: 80, targetPort: 8081}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: budget, namespace: default}
+spec:
+  host: budget
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    connectionPool:
+      http: {maxRetries: 1, idleTimeout: 1s}
 YAML
 }
 for i in 1 2; do write_config "$E2E_TMP/config-$i"; done
@@ -147,15 +165,18 @@ enroll_pod 1 1 2 payments-v2
 enroll_pod 2 2 1 payments-v1
 enroll_pod 2 2 2 flaky
 enroll_pod 2 2 3 flaky
-backend() { # I J NAME
-    topo_spawn "${POD_NS[$1,$2]}" "$E2E_TMP/httpd-$1-$2.out" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 "$3" \
-        "$E2E_TMP/httpd-$1-$2.log" >/dev/null
-    topo_wait_tcp "${POD_NS[$1,$2]}" "${POD_IP4[$1,$2]}" 8080 10
+backend() { # I J NAME [PORT]
+    local port=${4:-8080}
+    topo_spawn "${POD_NS[$1,$2]}" "$E2E_TMP/httpd-$1-$2-$port.out" /usr/bin/python3 tests/e2e/lib/httpd.py "$port" "$3" \
+        "$E2E_TMP/httpd-$1-$2${4:+-$4}.log" >/dev/null
+    topo_wait_tcp "${POD_NS[$1,$2]}" "${POD_IP4[$1,$2]}" "$port" 10
 }
 backend 2 1 v1
 backend 1 2 v2
 backend 2 2 good
 backend 2 3 fail-bad
+backend 2 2 good 8081
+backend 2 3 fail-bad 8081
 httpc() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py "$@"; }
 
 t_begin "the seed's canary per request: 2,000 requests over 4 keep-alive connections, 99/1"
@@ -238,6 +259,33 @@ codes=$(cat "$E2E_TMP"/uo-*.json | jq -r .status | sort | tr '\n' ' ')
 t_expect_eq "$codes" "200 200 503 " "two in flight (one connection, one pending), the third overflows"
 t_expect_contains "$(cat "$E2E_TMP"/uo-*.json)" "overflow" "Envoy's overflow reply"
 t_expect_eq "$(httpc get 10.96.0.13 80 /x | jq -r .status)" 200 "once they finished, requests are served again"
+
+t_begin "connectionPool.http maxRetries: 1 retry in flight for the cluster; past it the failure stands"
+# Round robin over a 503-answering endpoint and a slow good one: the first
+# request that meets the bad one is retried (on the good one, 1.5 s, so its
+# retry stays in flight); the others that meet it while it is get its 503.
+for k in 1 2 3 4 5 6; do
+    in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py get 10.96.0.15 80 /delay/1500 >"$E2E_TMP/budget-$k.json" &
+    eval "budget_$k=\$!"
+    sleep 0.1
+done
+wait "$budget_1" "$budget_2" "$budget_3" "$budget_4" "$budget_5" "$budget_6" || true
+codes=$(cat "$E2E_TMP"/budget-*.json | jq -r .status | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
+echo "    status:count $codes"
+ok=$(cat "$E2E_TMP"/budget-*.json | jq -r .status | grep -c '^200$' || true)
+refused=$(cat "$E2E_TMP"/budget-*.json | jq -r .status | grep -c '^503$' || true)
+t_expect_ok "some answered by the good endpoint ($ok)" test "$ok" -ge 2
+t_expect_ok "some met the bad one with no retry left: its 503 ($refused)" test "$refused" -ge 1
+t_expect_eq "$((ok + refused))" 6 "nothing else"
+t_expect_eq "$(httpc count 10.96.0.15 80 /x 10 1 | jq -r '.status["200"]')" 10 \
+    "with no retry in flight, every failure is retried again"
+
+t_begin "connectionPool.http idleTimeout: an idle upstream connection closes after it"
+app_conns() { ip netns exec "${POD_NS[2,2]}" ss -Htn state established '( sport = :8081 )' | wc -l; }
+t_expect_eq "$(httpc get 10.96.0.15 80 /delay/10 | jq -r .status)" 200 "a request to the good endpoint"
+t_expect_ok "its upstream connection is kept for the next request ($(app_conns))" test "$(app_conns)" -ge 1
+sleep 2.5
+t_expect_eq "$(app_conns)" 0 "closed once idle for the DestinationRule's 1 s"
 
 t_begin "a server-first protocol on the unnamed port still gets through as bytes"
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/tally-v1.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 banner >/dev/null
