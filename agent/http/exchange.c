@@ -431,6 +431,7 @@ void hs_upstream_progress(struct hs *s, struct hup *u)
 {
     if (u != s->up || s->ended)
         return;
+    s->progress_ns = loop_now_ns();
     if (s->ev_resp_head) {
         s->ev_resp_head = false;
         hs_on_response_head(s);

@@ -31,6 +31,7 @@
 #define HS_TICK_MS         50
 #define HS_IDLE_TIMEOUT_NS (3600ull * 1000000000) /* Envoy's idle_timeout, 1 h */
 #define HS_HEAD_TIMEOUT_NS (60ull * 1000000000)
+#define HS_STREAM_IDLE_NS  (300ull * 1000000000) /* Envoy's stream_idle_timeout, 5 min */
 
 /* --- plumbing ----------------------------------------------------------- */
 
@@ -204,7 +205,7 @@ static void hs_read(struct hs *s)
     s->down_in += (uint64_t)n;
     s->in_off = 0;
     s->in_len = (size_t)n;
-    s->last_activity_ns = loop_now_ns();
+    s->last_activity_ns = s->progress_ns = loop_now_ns();
     hs_drive_down(s);
 }
 
@@ -214,7 +215,10 @@ static void hs_on_event(struct loop_io *io, uint32_t events)
     if (s->ended)
         return;
     if (events & EPOLLOUT) {
+        size_t before = hbuf_pending(&s->out);
         int rc = hbuf_flush(&s->out, io->fd);
+        if (hbuf_pending(&s->out) < before)
+            s->progress_ns = loop_now_ns();
         if (rc) {
             hs_free_attempt(s, false);
             hs_end(s, rc, RESP_FLAG_DC);
@@ -339,7 +343,8 @@ static struct hs *hs_new(struct http_proxy *hp, const struct meshd_addr *orig_ds
                      .user = user,
                      .keep_alive = true,
                      .io = {.fd = -1, .cb = hs_on_event},
-                     .last_activity_ns = loop_now_ns()};
+                     .last_activity_ns = loop_now_ns(),
+                     .progress_ns = loop_now_ns()};
     http_request_init(&s->req);
     if (h1_parser_new(true, lim, &request_callbacks, s, &s->parser) != 0) {
         free(s);
@@ -425,6 +430,27 @@ int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_f
 
 /* --- the proxy ---------------------------------------------------------- */
 
+/* Envoy's stream idle timeout for a request in flight: no byte moved
+ * either way. True when it ended the exchange (or the session). */
+static bool hs_stream_idle(struct hs *s, uint64_t now)
+{
+    uint64_t limit =
+        s->hp->opts.stream_idle_timeout_ns ? s->hp->opts.stream_idle_timeout_ns : HS_STREAM_IDLE_NS;
+    if (now - s->progress_ns <= limit)
+        return false;
+    log_ratelimited(LOG_INFO, "http: %s: no byte moved for %llu ms; stream timeout", s->who,
+                    (unsigned long long)(limit / 1000000));
+    s->hp->stats.timeouts++;
+    if (s->state == HS_FORWARD && !s->req.resp_head_sent) {
+        static const char body[] = "stream timeout";
+        hs_local_reply(s, 408, body, sizeof(body) - 1, NULL, RESP_FLAG_SI);
+    } else {
+        hs_free_attempt(s, true);
+        hs_end(s, -ETIMEDOUT, RESP_FLAG_SI);
+    }
+    return true;
+}
+
 static void hs_tick(struct hs *s, uint64_t now)
 {
     uint64_t idle = s->hp->opts.idle_timeout_ns ? s->hp->opts.idle_timeout_ns : HS_IDLE_TIMEOUT_NS;
@@ -449,8 +475,10 @@ static void hs_tick(struct hs *s, uint64_t now)
         return;
     case HS_FORWARD: {
         enum http_failure why;
-        if (!http_request_deadline(&s->req, now, &why))
+        if (!http_request_deadline(&s->req, now, &why)) {
+            hs_stream_idle(s, now);
             return;
+        }
         if (s->req.resp_head_sent) {
             hs_free_attempt(s, true);
             hs_end(s, -ETIMEDOUT, RESP_FLAG_UT);
@@ -464,7 +492,8 @@ static void hs_tick(struct hs *s, uint64_t now)
             hs_end(s, 0, RESP_FLAG_NONE);
         return;
     case HS_LOCAL:
-    case HS_CLOSING:
+    case HS_CLOSING: /* a client that does not read what is left */
+        hs_stream_idle(s, now);
         return;
     }
 }

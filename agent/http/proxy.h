@@ -105,6 +105,10 @@ struct http_proxy_opts {
     uint64_t idle_timeout_ns;    /* a downstream connection between requests; 0: 1 h */
     uint64_t head_timeout_ns;    /* to receive a whole request head; 0: 60 s */
     unsigned max_idle_upstreams; /* kept alive per endpoint; 0: 32 */
+    /* A request in flight with no byte moving either way (an upstream
+     * stalled mid-response, a client that stopped reading) is ended
+     * after this (Envoy's stream_idle_timeout, flag SI); 0: 5 min. */
+    uint64_t stream_idle_timeout_ns;
 };
 
 struct http_proxy_stats {

@@ -43,6 +43,7 @@ struct hs {
     enum hs_state state;
     bool down_eof, keep_alive, read_paused, ended;
     uint64_t last_activity_ns, head_started_ns, served, linger_until_ns, lingered;
+    uint64_t progress_ns;       /* a byte last moved, for the stream idle timeout */
     uint64_t down_in, down_out; /* the connection's bytes, for its record */
     /* recorded by parser callbacks, acted on by the drivers */
     bool ev_req_head, ev_req_complete, ev_resp_head, ev_resp_complete;

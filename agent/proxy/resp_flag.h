@@ -24,6 +24,7 @@ enum resp_flag {
     RESP_FLAG_DI,        /* a request delayed by fault injection */
     RESP_FLAG_URX,       /* retries exhausted (the last attempt's answer returned) */
     RESP_FLAG_DPE,       /* the downstream sent a malformed request (400) */
+    RESP_FLAG_SI,        /* a request in flight moved no byte for the stream idle timeout */
     RESP_FLAG_COUNT,
 };
 

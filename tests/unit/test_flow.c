@@ -413,7 +413,7 @@ static void response_flag_names(void **state)
         {RESP_FLAG_UC, "UC"},          {RESP_FLAG_DC, "DC"},   {RESP_FLAG_UO, "UO"},
         {RESP_FLAG_UH, "UH"},          {RESP_FLAG_NR, "NR"},   {RESP_FLAG_DENY, "DENY"},
         {RESP_FLAG_SELF_CALL, "SELF"}, {RESP_FLAG_FI, "FI"},   {RESP_FLAG_DI, "DI"},
-        {RESP_FLAG_URX, "URX"},        {RESP_FLAG_DPE, "DPE"},
+        {RESP_FLAG_URX, "URX"},        {RESP_FLAG_DPE, "DPE"}, {RESP_FLAG_SI, "SI"},
     };
     assert_int_equal(sizeof(names) / sizeof(names[0]), RESP_FLAG_COUNT);
     for (size_t i = 0; i < RESP_FLAG_COUNT; i++) {

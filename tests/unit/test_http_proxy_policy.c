@@ -244,6 +244,54 @@ static void timeout_mid_body_cuts_the_client(void **state)
     hpf_free(f);
 }
 
+/* With no route timeout (Istio's default), an upstream that stalls is
+ * bounded by the stream idle timeout: before its head, 408 SI; mid-body,
+ * the client is cut (SI). A byte that moves restarts the clock. */
+static void stalled_upstream_ends_at_the_stream_idle_timeout(void **state)
+{
+    (void)state;
+    static const char part[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+    struct http_proxy_opts o = {.stream_idle_timeout_ns = 150 * MS};
+
+    print_message("  no answer at all: 408 stream timeout, the connection kept\n");
+    struct hpf *f = hpf_new_opts(&o);
+    hpf_script(f, (struct hpf_step[]){{.send = NULL}}, 1);
+    assert_int_equal(hpf_session(f), 0);
+    uint64_t t0 = loop_now_ns();
+    hpf_send(f, REQ("/a"));
+    hpf_expect(f, local("408 Request Timeout", "stream timeout"));
+    assert_true(hpf_ms_since(t0) >= 140);
+    hpf_wait_count(f, &f->nreports, 1);
+    assert_int_equal(f->reports[0].status, 408);
+    assert_string_equal(f->reports[0].flags, "SI");
+    assert_int_equal(stats(f).timeouts, 1);
+    hpf_free(f);
+
+    print_message("  a head, then silence: the client is cut mid-body\n");
+    f = hpf_new_opts(&o);
+    hpf_script(f, (struct hpf_step[]){{.send = part}}, 1);
+    assert_int_equal(hpf_session(f), 0);
+    hpf_send(f, REQ("/a"));
+    assert_true(hpf_wait_eof(f));
+    assert_string_equal(f->cli, part);
+    hpf_wait_count(f, &f->nclosed, 1);
+    assert_string_equal(resp_flag_name(f->closed.response_flag), "SI");
+    assert_int_equal(f->nreports, 1);
+    assert_int_equal(f->reports[0].resp_bytes, 3);
+    hpf_free(f);
+
+    print_message("  the default (5 min) leaves a slow upstream alone\n");
+    f = hpf_new(0);
+    hpf_script(f, (struct hpf_step[]){{.send = NULL}}, 1);
+    assert_int_equal(hpf_session(f), 0);
+    hpf_send(f, REQ("/a"));
+    hpf_spin(f, 300);
+    assert_int_equal(f->cli_len, 0);
+    assert_false(f->cli_eof);
+    assert_int_equal(stats(f).timeouts, 0);
+    hpf_free(f);
+}
+
 static void faults_abort_and_delay(void **state)
 {
     (void)state;
@@ -583,6 +631,7 @@ int main(void)
         cmocka_unit_test(last_503_passed_through),
         cmocka_unit_test(deadlines_answer_504),
         cmocka_unit_test(timeout_mid_body_cuts_the_client),
+        cmocka_unit_test(stalled_upstream_ends_at_the_stream_idle_timeout),
         cmocka_unit_test(faults_abort_and_delay),
         cmocka_unit_test(body_during_a_delay_reaches_the_upstream),
         cmocka_unit_test(router_local_replies),
