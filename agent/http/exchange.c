@@ -11,6 +11,7 @@
 
 #include "config/model.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "enroll/pods.h"
 #include "http/cors.h"
 #include "http/session.h"
@@ -255,10 +256,10 @@ static void hs_note_upstream(struct hs *s, const struct outbound_route *r)
     struct conn_record *rec = conn_record(s->c);
     rec->upstream = r->target.family ? r->target : s->orig_dst;
     if (r->service)
-        snprintf(rec->dst_service, sizeof(rec->dst_service), "%s", r->service);
+        str_copy(rec->dst_service, sizeof(rec->dst_service), r->service);
     if (r->action == OUTBOUND_HBONE) {
         rec->hbone = r->key.dst;
-        snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", r->key.dst_id);
+        str_copy(rec->peer_identity, sizeof(rec->peer_identity), r->key.dst_id);
     }
     conn_mark_open(s->c); /* once: the TCP metrics' labels are this upstream's */
 }

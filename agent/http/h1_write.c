@@ -7,10 +7,11 @@
 #include "http/h1.h"
 #include "http/h1_rules.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "core/str.h"
 
 const char h1_chunk_tail[] = "\r\n";
 const char h1_last_chunk[] = "0\r\n\r\n";
@@ -145,7 +146,7 @@ static bool head_is_valid(const struct h1_out_head *h)
 size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap)
 {
     struct out o = {.buf = buf, .cap = cap};
-    char num[64]; /* "Content-Length: " and 20 digits */
+    char num[24]; /* a Content-Length's digits */
     if (!head_is_valid(h))
         return 0;
     if (h->method) {
@@ -154,8 +155,21 @@ size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap)
         puts0(&o, h->target);
         put(&o, " HTTP/1.1\r\n", 11);
     } else {
-        snprintf(num, sizeof(num), "HTTP/1.1 %03d ", h->status);
-        puts0(&o, num);
+        unsigned st = (unsigned)h->status; /* 100..999: checked above */
+        char line[] = {'H',
+                       'T',
+                       'T',
+                       'P',
+                       '/',
+                       '1',
+                       '.',
+                       '1',
+                       ' ',
+                       (char)('0' + st / 100),
+                       (char)('0' + st / 10 % 10),
+                       (char)('0' + st % 10),
+                       ' '};
+        put(&o, line, sizeof(line));
         puts0(&o, h->reason ? h->reason : h1_reason(h->status));
         put(&o, "\r\n", 2);
     }
@@ -169,8 +183,9 @@ size_t h1_format_head(const struct h1_out_head *h, char *buf, size_t cap)
         put(&o, "\r\n", 2);
     }
     if (h->body == H1_BODY_LENGTH) {
-        snprintf(num, sizeof(num), "Content-Length: %" PRIu64 "\r\n", h->content_length);
-        puts0(&o, num);
+        put(&o, "Content-Length: ", 16);
+        put(&o, num, str_u64(num, h->content_length));
+        put(&o, "\r\n", 2);
     } else if (h->body == H1_BODY_CHUNKED) {
         puts0(&o, "Transfer-Encoding: chunked\r\n");
     }

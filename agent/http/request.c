@@ -16,6 +16,7 @@
 #include "config/model.h"
 #include "config/model_http.h"
 #include "core/addr.h"
+#include "core/str.h"
 #include "http/cors.h"
 #include "telemetry/http_metrics.h"
 
@@ -146,7 +147,7 @@ int http_request_begin(struct http_request *r, const struct meshd_addr *orig_dst
     const char *rid = h1_head_get(h, "x-request-id");
     r->has_request_id = rid && *rid && strlen(rid) < sizeof(r->request_id);
     if (r->has_request_id)
-        snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+        str_copy(r->request_id, sizeof(r->request_id), rid);
     else
         new_request_id(r->request_id);
     r->upgrade = h->upgrade;
@@ -328,11 +329,14 @@ int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
     const char *p = rewritten_path(r, path, sizeof(path));
-    int tn = r->d.target /* the destination's normalized path, query included */
-                 ? snprintf(target, sizeof(target), "%s", r->d.target)
-                 : snprintf(target, sizeof(target), "%s%s%s", p, *r->view.query ? "?" : "",
-                            r->view.query);
-    if (tn < 0 || (size_t)tn >= sizeof(target))
+    size_t tn = 0;
+    bool fits =
+        r->d.target /* the destination's normalized path, query included */
+            ? str_append(target, sizeof(target), &tn, r->d.target)
+            : str_append(target, sizeof(target), &tn, p) &&
+                  (!*r->view.query || (str_append(target, sizeof(target), &tn, "?") &&
+                                       str_append(target, sizeof(target), &tn, r->view.query)));
+    if (!fits)
         return -E2BIG; /* a rewrite past the bound: never a cut path */
     struct h1_out_head oh = {.method = h->method,
                              .target = target,

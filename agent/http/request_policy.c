@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "config/model.h"
+#include "core/str.h"
 
 /* Istio's retry policy when a route names none: two retries on connect
  * failures, refused streams, gRPC unavailable/cancelled and 503. */
@@ -76,9 +77,9 @@ void http_request_start_try(struct http_request *r, uint64_t now)
         r->deadline_ns = r->start_ns + r->d.actions->timeout_ns;
     r->try_deadline_ns = per_try ? now + per_try : 0;
     char buf[ADDR_STRLEN];
-    snprintf(r->upstream_host, sizeof(r->upstream_host), "%s",
-             r->d.route.target.family ? addr_format(&r->d.route.target, buf, sizeof(buf))
-                                      : addr_format(&r->orig_dst, buf, sizeof(buf)));
+    str_copy(r->upstream_host, sizeof(r->upstream_host),
+             addr_format(r->d.route.target.family ? &r->d.route.target : &r->orig_dst, buf,
+                         sizeof(buf)));
 }
 
 /* --- retries and deadlines ---------------------------------------------- */

@@ -11,6 +11,7 @@
 
 #include "config/model.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "enroll/pods.h"
 #include "http/proxy.h"
 #include "mesh/internal.h"
@@ -31,7 +32,14 @@ int mesh_protocol(void *ctx, const struct pod *src, const struct meshd_addr *ori
 /* Envoy's name of a cluster: outbound|port|subset|host. */
 static void cluster_name(const struct route_cluster *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "outbound|%u|%s|%s", c->port, c->subset ? c->subset : "", c->svc->fqdn);
+    char port[24];
+    size_t n = 0;
+    str_u64(port, c->port);
+    buf[0] = '\0'; /* a name past the buffer is left empty, never cut */
+    if (!str_append(buf, len, &n, "outbound|") || !str_append(buf, len, &n, port) ||
+        !str_append(buf, len, &n, "|") || !str_append(buf, len, &n, c->subset ? c->subset : "") ||
+        !str_append(buf, len, &n, "|") || !str_append(buf, len, &n, c->svc->fqdn))
+        buf[0] = '\0';
 }
 
 /* A redirect's Location: the request's URL with what the route replaces. */

@@ -17,6 +17,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/str.h"
 #include "enroll/pod_source.h"
 #include "enroll/pods.h"
 #include "hbone/pool.h"
@@ -223,10 +224,13 @@ static void route_hbone(struct mesh *m, const struct pod *src, const struct mesh
     out->target = *target;
     out->client_ctx = sid->client;
     out->source = pod_addr_like(src, target);
-    snprintf(out->key.src_id, sizeof(out->key.src_id), "%s", sid->cert->spiffe_id);
-    int n = snprintf(out->key.dst_id, sizeof(out->key.dst_id), "spiffe://%s/ns/%s/sa/%s",
-                     m->trust_domain, dst_ns, dst_sa ? dst_sa : "default");
-    if (n < 0 || (size_t)n >= sizeof(out->key.dst_id)) {
+    str_copy(out->key.src_id, sizeof(out->key.src_id), sid->cert->spiffe_id);
+    /* spiffe://<trust domain>/ns/<namespace>/sa/<account>, whole or not at all */
+    char *id = out->key.dst_id;
+    size_t cap = sizeof(out->key.dst_id), n = 0;
+    if (!str_append(id, cap, &n, "spiffe://") || !str_append(id, cap, &n, m->trust_domain) ||
+        !str_append(id, cap, &n, "/ns/") || !str_append(id, cap, &n, dst_ns) ||
+        !str_append(id, cap, &n, "/sa/") || !str_append(id, cap, &n, dst_sa ? dst_sa : "default")) {
         /* An identity we cannot express can never be verified: refuse. */
         mesh_refuse(out, RESP_FLAG_NR);
         return;

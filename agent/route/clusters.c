@@ -3,6 +3,7 @@
 #include "route/clusters.h"
 
 #include "core/addr.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -109,9 +110,12 @@ static uint64_t hash_key(const char *s)
 struct cluster_state *clusters_get(struct clusters *t, const char *fqdn, const char *subset,
                                    uint16_t port)
 {
-    char key[600];
-    int n = snprintf(key, sizeof(key), "%s|%s|%u", fqdn, subset ? subset : "", port);
-    if (n < 0 || (size_t)n >= sizeof(key))
+    char key[600], num[24];
+    size_t n = 0;
+    str_u64(num, port);
+    if (!str_append(key, sizeof(key), &n, fqdn) || !str_append(key, sizeof(key), &n, "|") ||
+        !str_append(key, sizeof(key), &n, subset ? subset : "") ||
+        !str_append(key, sizeof(key), &n, "|") || !str_append(key, sizeof(key), &n, num))
         return &t->overflow;
     uint64_t h = hash_key(key);
     for (size_t i = 0; i < SLOTS; i++) {

@@ -9,14 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "config/store.h"
 #include "core/loop.h"
+#include "core/str.h"
 #include "enroll/pods.h"
 #include "policy/telemetry.h"
 #include "proxy/conns.h"
 #include "telemetry/accesslog.h"
 #include "telemetry/http_metrics.h"
 #include "telemetry/kernel_metrics.h"
+#include "telemetry/labels_memo.h"
 #include "telemetry/tcp_metrics.h"
 #include "telemetry/workload_labels.h"
 
@@ -29,7 +32,8 @@ struct conn_telemetry {
     struct tcp_metrics *tcp;
     struct http_metrics *http;
     struct kernel_metrics *kernel;
-    int stdout_flags; /* before we made stdout non-blocking; -1: untouched */
+    struct labels_memo *memo; /* request labels by connection and destination */
+    int stdout_flags;         /* before we made stdout non-blocking; -1: untouched */
     struct conn_telemetry_stats stats;
 };
 
@@ -43,6 +47,8 @@ int conn_telemetry_new(const struct conn_telemetry_opts *opts, struct conn_telem
     int err = tcp_metrics_new(SERIES_EXPIRY_NS, &t->tcp);
     if (!err)
         err = http_metrics_new(SERIES_EXPIRY_NS, &t->http);
+    if (!err)
+        err = labels_memo_new(&t->memo);
     if (!err)
         err = kernel_metrics_new(&t->kernel);
     if (err) {
@@ -62,6 +68,7 @@ void conn_telemetry_free(struct conn_telemetry *t)
     tcp_metrics_free(t->tcp);
     http_metrics_free(t->http);
     kernel_metrics_free(t->kernel);
+    labels_memo_free(t->memo);
     free(t);
 }
 
@@ -146,25 +153,30 @@ void conn_telemetry_closed(struct conn_telemetry *t, const struct conn_record *r
         access_log_line(t, rec, NULL);
 }
 
-void conn_telemetry_request_labels(const struct conn_telemetry *t, const struct conn_record *conn,
+void conn_telemetry_request_labels(struct conn_telemetry *t, const struct conn_record *conn,
                                    const struct http_request_dest *dst, bool grpc,
                                    struct tcp_labels *out)
 {
     /* The connection as if it had gone where this request went. */
     struct conn_record c = *conn;
     if (dst && dst->service)
-        snprintf(c.dst_service, sizeof(c.dst_service), "%s", dst->service);
+        str_copy(c.dst_service, sizeof(c.dst_service), dst->service);
     if (dst && dst->endpoint)
         c.upstream = *dst->endpoint;
     if (dst && dst->peer_identity) {
-        snprintf(c.peer_identity, sizeof(c.peer_identity), "%s", dst->peer_identity);
+        str_copy(c.peer_identity, sizeof(c.peer_identity), dst->peer_identity);
         /* tcp_labels_from_record reads mTLS from the HBONE address. */
         memset(&c.hbone, 0, sizeof(c.hbone));
         if (dst->peer_identity[0])
             c.hbone.family = dst->endpoint ? dst->endpoint->family : MESHD_AF_INET;
     }
-    labels_of(t, &c, out);
-    snprintf(out->v[TL_REQUEST_PROTOCOL], sizeof(out->v[TL_REQUEST_PROTOCOL]), "%s",
+    const char *version =
+        t->opts.config ? cfg_snapshot_version(cfg_store_current(t->opts.config)) : "";
+    if (!labels_memo_get(t->memo, version, &c, out)) {
+        labels_of(t, &c, out);
+        labels_memo_put(t->memo, version, &c, out);
+    }
+    str_copy(out->v[TL_REQUEST_PROTOCOL], sizeof(out->v[TL_REQUEST_PROTOCOL]),
              grpc ? "grpc" : "http");
 }
 

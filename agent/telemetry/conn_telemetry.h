@@ -74,7 +74,7 @@ struct http_request_dest {
  * destination is the local pod), request_protocol "grpc" or "http".
  * response_flags is the record's own field (http_request_record). Writes
  * *out whole; borrows everything for the call. */
-void conn_telemetry_request_labels(const struct conn_telemetry *t, const struct conn_record *conn,
+void conn_telemetry_request_labels(struct conn_telemetry *t, const struct conn_record *conn,
                                    const struct http_request_dest *dst, bool grpc,
                                    struct tcp_labels *out);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/str.h"
 #include "core/textbuf.h"
 #include "telemetry/histogram.h"
 #include "telemetry/series.h"
@@ -106,12 +107,12 @@ void http_metrics_observe(struct http_metrics *m, const struct http_request_reco
 {
     /* The request's own flags label it, not the connection's. */
     struct tcp_labels l = r->labels;
-    snprintf(l.v[TL_RESPONSE_FLAGS], sizeof(l.v[TL_RESPONSE_FLAGS]), "%s",
+    str_copy(l.v[TL_RESPONSE_FLAGS], sizeof(l.v[TL_RESPONSE_FLAGS]),
              r->response_flags && r->response_flags[0] ? r->response_flags : "-");
-    char code[12], grpc[12] = "";
-    snprintf(code, sizeof(code), "%d", r->response_code < 0 ? 0 : r->response_code);
+    char code[24], grpc[24] = "";
+    str_u64(code, r->response_code < 0 ? 0 : (unsigned)r->response_code);
     if (r->grpc_status >= 0)
-        snprintf(grpc, sizeof(grpc), "%d", r->grpc_status);
+        str_u64(grpc, (unsigned)r->grpc_status);
     const char *extra[X__COUNT] = {code, grpc};
     struct http_series *s = series_table_get(m->table, &l, extra, now_ns);
     if (!s)

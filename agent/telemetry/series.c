@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
+
 /* The names of tcp_metrics.h's labels: here, where label sets are
  * rendered, so that tcp_metrics calls the table and never the reverse. */
 static const char *const label_names[TL__COUNT] = {
@@ -97,7 +99,7 @@ static void extra_key(const struct series_table *t, const char *const *extra,
 {
     memset(out, 0, SERIES_EXTRA_MAX * SERIES_EXTRA_LEN);
     for (size_t i = 0; i < t->schema->nextra; i++)
-        snprintf(out[i], SERIES_EXTRA_LEN, "%s", extra && extra[i] ? extra[i] : "");
+        str_copy(out[i], SERIES_EXTRA_LEN, extra && extra[i] ? extra[i] : "");
 }
 
 static uint32_t key_hash(const struct tcp_labels *l, char extra[][SERIES_EXTRA_LEN], size_t n)

@@ -5,11 +5,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <stdio.h>
-
+#include "core/str.h"
 #include "core/textbuf.h"
 #include "proxy/records.h"
 #include "telemetry/series.h"
@@ -131,7 +131,7 @@ uint64_t tcp_metrics_dropped(const struct tcp_metrics *m)
     return series_table_dropped(m->table);
 }
 
-#define SET(l, i, ...) snprintf((l)->v[i], sizeof((l)->v[i]), __VA_ARGS__)
+#define SET_STR(l, i, s) str_copy((l)->v[i], sizeof((l)->v[i]), (s))
 
 void tcp_labels_from_record(const struct conn_record *rec, struct tcp_labels *out)
 {
@@ -142,20 +142,19 @@ void tcp_labels_from_record(const struct conn_record *rec, struct tcp_labels *ou
     if (slash && (size_t)(slash - rec->pod) < sizeof(ns)) {
         memcpy(ns, rec->pod, (size_t)(slash - rec->pod));
         ns[slash - rec->pod] = '\0';
-        snprintf(name, sizeof(name), "%s", slash + 1);
+        str_copy(name, sizeof(name), slash + 1);
     }
-    SET(out, TL_REPORTER, "%s", outbound ? "source" : "destination");
-    SET(out, outbound ? TL_SOURCE_WORKLOAD : TL_DESTINATION_WORKLOAD, "%s", name);
-    SET(out, outbound ? TL_SOURCE_WORKLOAD_NAMESPACE : TL_DESTINATION_WORKLOAD_NAMESPACE, "%s", ns);
+    SET_STR(out, TL_REPORTER, outbound ? "source" : "destination");
+    SET_STR(out, outbound ? TL_SOURCE_WORKLOAD : TL_DESTINATION_WORKLOAD, name);
+    SET_STR(out, outbound ? TL_SOURCE_WORKLOAD_NAMESPACE : TL_DESTINATION_WORKLOAD_NAMESPACE, ns);
     if (rec->peer_identity[0])
-        SET(out, outbound ? TL_DESTINATION_PRINCIPAL : TL_SOURCE_PRINCIPAL, "%.*s",
-            TCP_LABEL_MAX - 1, rec->peer_identity);
-    SET(out, TL_SOURCE_CLUSTER, "Kubernetes");
-    SET(out, TL_DESTINATION_CLUSTER, "Kubernetes");
-    SET(out, TL_REQUEST_PROTOCOL, "tcp");
-    SET(out, TL_RESPONSE_FLAGS, "%s", resp_flag_name(rec->response_flag));
-    SET(out, TL_CONNECTION_SECURITY_POLICY, "%s",
-        rec->hbone.family ? "mutual_tls"
-        : outbound        ? "unknown"
-                          : "none");
+        SET_STR(out, outbound ? TL_DESTINATION_PRINCIPAL : TL_SOURCE_PRINCIPAL, rec->peer_identity);
+    SET_STR(out, TL_SOURCE_CLUSTER, "Kubernetes");
+    SET_STR(out, TL_DESTINATION_CLUSTER, "Kubernetes");
+    SET_STR(out, TL_REQUEST_PROTOCOL, "tcp");
+    SET_STR(out, TL_RESPONSE_FLAGS, resp_flag_name(rec->response_flag));
+    SET_STR(out, TL_CONNECTION_SECURITY_POLICY,
+            rec->hbone.family ? "mutual_tls"
+            : outbound        ? "unknown"
+                              : "none");
 }

@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "enroll/pods.h"
 #include "proxy/records.h"
 
-#define SET(l, i, ...) snprintf((l)->v[i], sizeof((l)->v[i]), __VA_ARGS__)
+#define SET(l, i, ...)   snprintf((l)->v[i], sizeof((l)->v[i]), __VA_ARGS__)
+#define SET_STR(l, i, s) str_copy((l)->v[i], sizeof((l)->v[i]), (s))
 
 static const char *first_label(const struct cfg_labels *l, const char *a, const char *b)
 {
@@ -36,22 +38,22 @@ static void set_side(const struct cfg_snapshot *s, const char *td, const struct 
     const char *version = first_label(&w->labels, "version", "app.kubernetes.io/version");
     const char *csvc = first_label(&w->labels, "service.istio.io/canonical-name", NULL);
     const char *crev = first_label(&w->labels, "service.istio.io/canonical-revision", NULL);
-    SET(l, wl, "%s", name);
-    SET(l, source ? TL_SOURCE_WORKLOAD_NAMESPACE : TL_DESTINATION_WORKLOAD_NAMESPACE, "%s", w->ns);
+    SET_STR(l, wl, name);
+    SET_STR(l, source ? TL_SOURCE_WORKLOAD_NAMESPACE : TL_DESTINATION_WORKLOAD_NAMESPACE, w->ns);
     SET(l, source ? TL_SOURCE_PRINCIPAL : TL_DESTINATION_PRINCIPAL, "spiffe://%s/ns/%s/sa/%s", td,
         w->ns, w->service_account);
     if (app)
-        SET(l, source ? TL_SOURCE_APP : TL_DESTINATION_APP, "%s", app);
+        SET_STR(l, source ? TL_SOURCE_APP : TL_DESTINATION_APP, app);
     if (version)
-        SET(l, source ? TL_SOURCE_VERSION : TL_DESTINATION_VERSION, "%s", version);
-    SET(l, source ? TL_SOURCE_CANONICAL_SERVICE : TL_DESTINATION_CANONICAL_SERVICE, "%s",
-        csvc  ? csvc
-        : app ? app
-              : name);
-    SET(l, source ? TL_SOURCE_CANONICAL_REVISION : TL_DESTINATION_CANONICAL_REVISION, "%s",
-        crev      ? crev
-        : version ? version
-                  : "latest");
+        SET_STR(l, source ? TL_SOURCE_VERSION : TL_DESTINATION_VERSION, version);
+    SET_STR(l, source ? TL_SOURCE_CANONICAL_SERVICE : TL_DESTINATION_CANONICAL_SERVICE,
+            csvc  ? csvc
+            : app ? app
+                  : name);
+    SET_STR(l, source ? TL_SOURCE_CANONICAL_REVISION : TL_DESTINATION_CANONICAL_REVISION,
+            crev      ? crev
+            : version ? version
+                      : "latest");
 }
 
 static const struct cfg_workload *local_workload(const struct cfg_snapshot *s,
@@ -71,9 +73,9 @@ static const struct cfg_workload *local_workload(const struct cfg_snapshot *s,
 
 static void set_service(struct tcp_labels *l, const char *fqdn, const char *name, const char *ns)
 {
-    SET(l, TL_DESTINATION_SERVICE, "%s", fqdn);
-    SET(l, TL_DESTINATION_SERVICE_NAME, "%s", name);
-    SET(l, TL_DESTINATION_SERVICE_NAMESPACE, "%s", ns);
+    SET_STR(l, TL_DESTINATION_SERVICE, fqdn);
+    SET_STR(l, TL_DESTINATION_SERVICE_NAME, name);
+    SET_STR(l, TL_DESTINATION_SERVICE_NAMESPACE, ns);
 }
 
 /* The first Service of the workload's namespace whose selector picks it. */
@@ -104,13 +106,13 @@ void tcp_labels_from_config(const struct cfg_snapshot *s, const char *trust_doma
     /* The record's own principal for the peer is the verified one; keep it. */
     char verified[TCP_LABEL_MAX];
     enum tcp_label peer_principal = outbound ? TL_DESTINATION_PRINCIPAL : TL_SOURCE_PRINCIPAL;
-    snprintf(verified, sizeof(verified), "%s", l->v[peer_principal]);
+    str_copy(verified, sizeof(verified), l->v[peer_principal]);
     if (local)
         set_side(s, trust_domain, local, outbound, l);
     if (peer)
         set_side(s, trust_domain, peer, !outbound, l);
     if (verified[0] || peer) /* plaintext: no peer principal, whatever the config says */
-        snprintf(l->v[peer_principal], sizeof(l->v[peer_principal]), "%s", verified);
+        str_copy(l->v[peer_principal], sizeof(l->v[peer_principal]), verified);
     const struct cfg_workload *dst = outbound ? peer : local;
     if (outbound && rec->dst_service[0]) {
         const struct cfg_svc *v = cfg_svc_by_host(s, rec->dst_service, NULL);

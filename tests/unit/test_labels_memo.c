@@ -1,0 +1,168 @@
+/* The labels memo (agent/telemetry/labels_memo.c): a hit is exactly what
+ * computing the labels again gives. Over records that differ from a base
+ * in one field each, a lookup after the base was kept either misses or
+ * returns the mutated record's own labels; the fields labels are made of
+ * always miss; another snapshot version misses; slots are bounded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/addr.h"
+#include "telemetry/labels_memo.h"
+#include "telemetry/tcp_metrics.h"
+
+static struct conn_record base_record(void)
+{
+    struct conn_record r = {.id = 7, .state = CONN_OPEN, .bytes_sent = 10};
+    snprintf(r.direction, sizeof(r.direction), "outbound");
+    snprintf(r.pod, sizeof(r.pod), "default/client-1");
+    snprintf(r.peer_identity, sizeof(r.peer_identity), "spiffe://cluster.local/ns/default/sa/v1");
+    snprintf(r.dst_service, sizeof(r.dst_service), "payments.default.svc.cluster.local");
+    assert_int_equal(addr_parse("10.0.1.2:40000", &r.src), 0);
+    assert_int_equal(addr_parse("10.0.2.2:8080", &r.upstream), 0);
+    assert_int_equal(addr_parse("10.0.2.2:15008", &r.hbone), 0);
+    return r;
+}
+
+struct mutation {
+    const char *what;
+    bool labelled; /* a field the labels are made of: must miss */
+    void (*apply)(struct conn_record *r);
+};
+
+static void m_direction(struct conn_record *r)
+{
+    snprintf(r->direction, sizeof(r->direction), "inbound");
+}
+static void m_pod(struct conn_record *r)
+{
+    snprintf(r->pod, sizeof(r->pod), "default/client-2");
+}
+static void m_peer(struct conn_record *r)
+{
+    r->peer_identity[0] = '\0';
+}
+static void m_service(struct conn_record *r)
+{
+    snprintf(r->dst_service, sizeof(r->dst_service), "reviews.default.svc.cluster.local");
+}
+static void m_upstream(struct conn_record *r)
+{
+    addr_parse("10.0.2.3:8080", &r->upstream);
+}
+static void m_src(struct conn_record *r)
+{
+    addr_parse("10.0.1.3:40000", &r->src);
+}
+static void m_hbone(struct conn_record *r)
+{
+    r->hbone.family = 0;
+}
+static void m_flag(struct conn_record *r)
+{
+    r->response_flag = RESP_FLAG_UF;
+}
+static void m_bytes(struct conn_record *r)
+{
+    r->bytes_sent = 99;
+    r->bytes_received = 5;
+}
+static void m_state(struct conn_record *r)
+{
+    r->state = CONN_CLOSED;
+    r->duration_ms = 3;
+}
+static void m_id(struct conn_record *r)
+{
+    r->id = 8;
+}
+
+static void hit_is_what_computing_gives(void **state)
+{
+    (void)state;
+    static const struct mutation rows[] = {
+        {"direction", true, m_direction},
+        {"pod", true, m_pod},
+        {"peer identity", true, m_peer},
+        {"destination service", true, m_service},
+        {"upstream endpoint", true, m_upstream},
+        {"source address", true, m_src},
+        {"mTLS or not", true, m_hbone},
+        {"response flag", true, m_flag},
+        {"byte counts", false, m_bytes},
+        {"state", false, m_state},
+        {"record id", false, m_id},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct labels_memo *m;
+        assert_int_equal(labels_memo_new(&m), 0);
+        struct conn_record base = base_record(), mut = base;
+        rows[i].apply(&mut);
+        struct tcp_labels l, got, fresh;
+        tcp_labels_from_record(&base, &l);
+        labels_memo_put(m, "v1", &base, &l);
+        assert_true(labels_memo_get(m, "v1", &base, &got));
+        assert_memory_equal(&got, &l, sizeof(l));
+        bool hit = labels_memo_get(m, "v1", &mut, &got);
+        print_message("  %s: %s\n", rows[i].what, hit ? "hit" : "miss");
+        if (rows[i].labelled)
+            assert_false(hit);
+        if (hit) {
+            tcp_labels_from_record(&mut, &fresh);
+            assert_memory_equal(&got, &fresh, sizeof(fresh));
+        }
+        assert_false(labels_memo_get(m, "v2", &base, &got)); /* another snapshot */
+        uint64_t hits, misses;
+        labels_memo_counts(m, &hits, &misses);
+        assert_int_equal(hits, 1 + (hit ? 1 : 0));
+        assert_int_equal(misses, 1 + (hit ? 0 : 1));
+        labels_memo_free(m);
+    }
+}
+
+/* More records than slots: each kept one answers until another takes its
+ * slot; nothing is answered for a record that was never kept. */
+static void bounded_by_its_slots(void **state)
+{
+    (void)state;
+    struct labels_memo *m;
+    assert_int_equal(labels_memo_new(&m), 0);
+    struct tcp_labels l, got;
+    size_t answered = 0;
+    for (int i = 0; i < 4 * LABELS_MEMO_SLOTS; i++) {
+        struct conn_record r = base_record();
+        snprintf(r.pod, sizeof(r.pod), "default/client-%d", i);
+        tcp_labels_from_record(&r, &l);
+        assert_false(labels_memo_get(m, "v1", &r, &got));
+        labels_memo_put(m, "v1", &r, &l);
+        assert_true(labels_memo_get(m, "v1", &r, &got));
+        assert_string_equal(got.v[TL_SOURCE_WORKLOAD], l.v[TL_SOURCE_WORKLOAD]);
+    }
+    for (int i = 0; i < 4 * LABELS_MEMO_SLOTS; i++) {
+        struct conn_record r = base_record();
+        snprintf(r.pod, sizeof(r.pod), "default/client-%d", i);
+        if (labels_memo_get(m, "v1", &r, &got)) {
+            answered++;
+            char want[64];
+            snprintf(want, sizeof(want), "client-%d", i);
+            assert_string_equal(got.v[TL_SOURCE_WORKLOAD], want);
+        }
+    }
+    assert_true(answered > 0);
+    assert_true(answered <= LABELS_MEMO_SLOTS);
+    labels_memo_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hit_is_what_computing_gives),
+        cmocka_unit_test(bounded_by_its_slots),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
