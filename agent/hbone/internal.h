@@ -18,6 +18,11 @@
 
 struct hbone_stream {
     struct loop_io app; /* fd -1 until bound */
+    /* Or an in-process end (has_pipe), detached (has_pipe false) once the
+     * stream is aborted or finished. */
+    struct hbone_pipe pipe;
+    bool has_pipe, detached; /* detached: the pipe's owner left (hbone_stream_close) */
+    struct loop_task resume; /* hbone_stream_resume(): deliver at batch end */
     struct hbone_session *s;
     int32_t id;
     void *ctx;
@@ -87,5 +92,13 @@ void hbone_st_update_app(struct hbone_stream *st);
 ssize_t hbone_st_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user);
 int hbone_st_bind_app(struct hbone_stream *st, int app_fd);
+/* Hands peer bytes to the stream's end (its socket or its pipe): how many
+ * it took; -errno when the end failed (the stream is aborted). */
+ssize_t hbone_st_deliver(struct hbone_stream *st, const uint8_t *data, size_t len);
+/* The stream has an end to deliver to (a socket or a pipe). */
+static inline bool hbone_st_has_end(const struct hbone_stream *st)
+{
+    return st->app.fd >= 0 || st->has_pipe;
+}
 
 #endif

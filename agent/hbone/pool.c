@@ -147,9 +147,9 @@ static int entry_open(struct hbone_pool *p, const struct hbone_pool_key *key, in
     return 0;
 }
 
-int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
-                       SSL_CTX *client_ctx, const char *authority,
-                       const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx)
+/* A usable session for `key` with room for a stream, or a new one. */
+static int pool_session_for(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
+                            SSL_CTX *client_ctx, struct pool_entry **out)
 {
     struct pool_entry *e = p->bucket[key_hash(key)];
     for (; e; e = e->next)
@@ -158,16 +158,25 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
             break;
     if (e) {
         p->stats.sessions_reused++;
-    } else {
-        int rc = entry_open(p, key, netns_fd, client_ctx, &e);
-        if (rc) {
-            if (!p->opts.give_back)
-                close(app_fd);
-            return rc;
-        }
+        *out = e;
+        return 0;
+    }
+    return entry_open(p, key, netns_fd, client_ctx, out);
+}
+
+int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
+                       SSL_CTX *client_ctx, const char *authority,
+                       const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx)
+{
+    struct pool_entry *e;
+    int rc = pool_session_for(p, key, netns_fd, client_ctx, &e);
+    if (rc) {
+        if (!p->opts.give_back)
+            close(app_fd);
+        return rc;
     }
     struct hbone_stream *st = NULL;
-    int rc = hbone_stream_open(e->session, authority, hdrs, app_fd, stream_ctx, &st);
+    rc = hbone_stream_open(e->session, authority, hdrs, app_fd, stream_ctx, &st);
     if (rc && !p->opts.give_back)
         close(app_fd);
     if (rc == 0 && st) {
@@ -175,6 +184,23 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
         if (p->opts.give_back)
             hbone_stream_give_back(st);
     }
+    return rc;
+}
+
+int hbone_pool_connect_pipe(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
+                            SSL_CTX *client_ctx, const char *authority,
+                            const struct hbone_connect_headers *hdrs, const struct hbone_pipe *pipe,
+                            void *stream_ctx, struct hbone_stream **out)
+{
+    struct pool_entry *e;
+    int rc = pool_session_for(p, key, netns_fd, client_ctx, &e);
+    if (rc)
+        return rc;
+    rc = hbone_stream_open_pipe(e->session, authority, hdrs, pipe, stream_ctx, out);
+    if (rc == 0 && !*out)
+        return -EIO; /* refused by nghttp2: reported through on_stream_done */
+    if (rc == 0)
+        p->stats.streams++;
     return rc;
 }
 

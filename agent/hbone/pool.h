@@ -63,6 +63,13 @@ int hbone_pool_connect(struct hbone_pool *p, const struct hbone_pool_key *key, i
                        SSL_CTX *client_ctx, const char *authority,
                        const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx);
 
+/* hbone_pool_connect() with an in-process end (hbone/session.h) instead
+ * of an app socket; the stream is *out until on_stream_done reports it. */
+int hbone_pool_connect_pipe(struct hbone_pool *p, const struct hbone_pool_key *key, int netns_fd,
+                            SSL_CTX *client_ctx, const char *authority,
+                            const struct hbone_connect_headers *hdrs, const struct hbone_pipe *pipe,
+                            void *stream_ctx, struct hbone_stream **out);
+
 /* Bounds a stream's establishment: the stream opened for `key` with
  * `stream_ctx` is aborted with err if the peer has not answered yet (0),
  * or left alone if established (1); -ENOENT when there is none. */

@@ -139,16 +139,20 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
         nghttp2_session_consume_connection(h2, len);
         return 0;
     }
+    if (st->detached) { /* its owner left: dropped, both windows credited */
+        nghttp2_session_consume(h2, id, len);
+        return 0;
+    }
     st->stats.bytes_received += len;
     size_t written = 0;
-    if (st->established && st->app.fd >= 0 && st->down_off == st->down_len) {
-        ssize_t n = send(st->app.fd, data, len, MSG_NOSIGNAL);
+    if (st->established && hbone_st_has_end(st) && st->down_off == st->down_len) {
+        ssize_t n = hbone_st_deliver(st, data, len);
         if (n > 0) {
             written = (size_t)n;
             nghttp2_session_consume(h2, id, written);
-        } else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+        } else if (n < 0) {
             nghttp2_session_consume(h2, id, len);
-            hbone_st_abort(st, -errno);
+            hbone_st_abort(st, (int)n);
             return 0;
         }
     }

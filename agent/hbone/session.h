@@ -103,6 +103,46 @@ void hbone_stream_give_back(struct hbone_stream *st);
 
 /* Server: answers 200 and starts tunnelling app_fd (taken over). */
 int hbone_stream_accept(struct hbone_stream *st, int app_fd);
+
+/* An in-process end of a stream instead of an app socket: the HTTP
+ * carrier reads and writes a tunnel's bytes itself, with no socket pair
+ * and no system call between it and the tunnel. The callbacks run on the
+ * loop from inside the session's processing: they must not free the
+ * stream (hbone_stream_abort() it), and after an abort none is called
+ * again. The stream's end is reported through on_stream_done as for an
+ * app socket. */
+struct hbone_pipe {
+    /* Peer bytes, in order: returns how many were taken. Fewer: the rest
+     * is kept (within the stream's window, which is what bounds it) until
+     * hbone_stream_resume(). */
+    size_t (*on_data)(void *ctx, const char *p, size_t n);
+    /* The peer ended its side, after every byte was taken. */
+    void (*on_eof)(void *ctx);
+    /* Room again after an hbone_stream_send() that took less. */
+    void (*on_writable)(void *ctx);
+    void *ctx;
+};
+
+/* Client: hbone_stream_open() with a pipe for its end (copied). */
+int hbone_stream_open_pipe(struct hbone_session *s, const char *authority,
+                           const struct hbone_connect_headers *hdrs, const struct hbone_pipe *pipe,
+                           void *stream_ctx, struct hbone_stream **out);
+/* Server: answers 200 and carries the stream's bytes through `pipe`. */
+int hbone_stream_accept_pipe(struct hbone_stream *st, const struct hbone_pipe *pipe);
+/* Queues bytes for the peer (sent once the tunnel is up): how many were
+ * taken, at most the room left in the stream's up buffer (HBONE_UP_BUF);
+ * 0 on a stream that is over. */
+size_t hbone_stream_send(struct hbone_stream *st, const void *p, size_t n);
+/* Our side is done (END_STREAM after what is queued). */
+void hbone_stream_shutdown(struct hbone_stream *st);
+/* The pipe's owner is done with a stream that went well: our side ends
+ * (END_STREAM after what is queued), no callback is made again, what the
+ * peer still sends is dropped, and the stream ends with the peer's side.
+ * (A failure is hbone_stream_abort().) */
+void hbone_stream_close(struct hbone_stream *st);
+/* The pipe takes bytes again: what was kept is delivered at the end of
+ * the loop's batch (never from inside this call). */
+void hbone_stream_resume(struct hbone_stream *st);
 /* Server: answers `status` and ends the stream. */
 int hbone_stream_reject(struct hbone_stream *st, int status);
 /* Either side: resets the stream and its app socket (policy revoked). */

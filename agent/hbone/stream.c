@@ -1,7 +1,8 @@
-/* HBONE streams: one CONNECT tunnel bound to a plain socket. The app side
- * (reads into the up buffer, writes from the down buffer), the data
- * provider nghttp2 pulls DATA from, and the public stream API. Flow control
- * is end to end: peer data is acknowledged only once the app has it. */
+/* HBONE streams: one CONNECT tunnel bound to a plain socket, or to an
+ * in-process pipe (session.h). The app side (reads into the up buffer,
+ * writes from the down buffer), the data provider nghttp2 pulls DATA from,
+ * and the public stream API. Flow control is end to end: peer data is
+ * acknowledged only once the app (or the pipe) has it. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ static void stream_release(struct loop_deferred *d)
 
 static void close_app(struct hbone_stream *st, bool reset)
 {
+    st->has_pipe = false; /* a pipe's owner hears of the end from on_stream_done */
     if (st->app.fd < 0)
         return;
     loop_del(st->s->loop, &st->app);
@@ -90,7 +92,7 @@ void hbone_st_finish(struct hbone_stream *st)
 /* A stream is over once nghttp2 closed it and the app has everything. */
 void hbone_st_maybe_finish(struct hbone_stream *st)
 {
-    if (st->h2_closed && (st->down_len == st->down_off || st->app.fd < 0 || st->err))
+    if (st->h2_closed && (st->down_len == st->down_off || !hbone_st_has_end(st) || st->err))
         hbone_st_finish(st);
 }
 
@@ -108,27 +110,39 @@ void hbone_st_abort(struct hbone_stream *st, int err)
         hbone_st_maybe_finish(st);
 }
 
+ssize_t hbone_st_deliver(struct hbone_stream *st, const uint8_t *data, size_t len)
+{
+    if (st->has_pipe)
+        return (ssize_t)st->pipe.on_data(st->pipe.ctx, (const char *)data, len);
+    ssize_t n = send(st->app.fd, data, len, MSG_NOSIGNAL);
+    if (n >= 0)
+        return n;
+    return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
 /* Writes buffered peer data to the app and acknowledges it to the peer. */
 void hbone_st_flush_down(struct hbone_stream *st)
 {
-    while (st->app.fd >= 0 && st->down_off < st->down_len) {
-        ssize_t n =
-            send(st->app.fd, st->down + st->down_off, st->down_len - st->down_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            st->down_off += (size_t)n;
-            nghttp2_session_consume(st->s->h2, st->id, (size_t)n);
-        } else if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-            break;
-        } else {
-            hbone_st_abort(st, -errno);
+    while (hbone_st_has_end(st) && st->down_off < st->down_len) {
+        ssize_t n = hbone_st_deliver(st, (const uint8_t *)st->down + st->down_off,
+                                     st->down_len - st->down_off);
+        if (n < 0) {
+            hbone_st_abort(st, (int)n);
             return;
         }
+        if (n == 0)
+            break;
+        st->down_off += (size_t)n;
+        nghttp2_session_consume(st->s->h2, st->id, (size_t)n);
     }
     if (st->down_off == st->down_len)
         st->down_off = st->down_len = 0;
-    if (st->app.fd >= 0 && st->down_len == 0 && st->peer_eof && !st->app_wr_shut) {
-        shutdown(st->app.fd, SHUT_WR);
+    if (hbone_st_has_end(st) && st->down_len == 0 && st->peer_eof && !st->app_wr_shut) {
         st->app_wr_shut = true;
+        if (st->has_pipe)
+            st->pipe.on_eof(st->pipe.ctx);
+        else
+            shutdown(st->app.fd, SHUT_WR);
     }
     hbone_st_maybe_finish(st);
 }
@@ -241,7 +255,9 @@ ssize_t hbone_st_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
         if (st->app_eof)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
-    if (was_full)
+    if (was_full && st->has_pipe)
+        st->pipe.on_writable(st->pipe.ctx);
+    else if (was_full)
         hbone_st_update_app(st);
     return (ssize_t)n;
 }
@@ -263,16 +279,10 @@ int hbone_st_bind_app(struct hbone_stream *st, int app_fd)
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME     \
     }
 
-int hbone_stream_open(struct hbone_session *s, const char *authority,
-                      const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
-                      struct hbone_stream **out)
+/* Submits the CONNECT of a new client stream `st`. */
+static int stream_submit(struct hbone_session *s, struct hbone_stream *st, const char *authority,
+                         const struct hbone_connect_headers *hdrs, struct hbone_stream **out)
 {
-    if (!hbone_session_usable(s) || s->server)
-        return -ENOTCONN; /* app_fd stays the caller's */
-    struct hbone_stream *st = hbone_st_new(s, stream_ctx);
-    if (!st)
-        return -ENOMEM;
-    st->app.fd = app_fd; /* registered once the peer answers 200 */
     nghttp2_nv nva[5] = {NV(":method", "CONNECT"), NV(":authority", authority)};
     size_t n = 2;
     if (hdrs && hdrs->forwarded)
@@ -299,13 +309,38 @@ int hbone_stream_open(struct hbone_session *s, const char *authority,
     return 0;
 }
 
-int hbone_stream_accept(struct hbone_stream *st, int app_fd)
+int hbone_stream_open(struct hbone_session *s, const char *authority,
+                      const struct hbone_connect_headers *hdrs, int app_fd, void *stream_ctx,
+                      struct hbone_stream **out)
+{
+    if (!hbone_session_usable(s) || s->server)
+        return -ENOTCONN; /* app_fd stays the caller's */
+    struct hbone_stream *st = hbone_st_new(s, stream_ctx);
+    if (!st)
+        return -ENOMEM;
+    st->app.fd = app_fd; /* registered once the peer answers 200 */
+    return stream_submit(s, st, authority, hdrs, out);
+}
+
+int hbone_stream_open_pipe(struct hbone_session *s, const char *authority,
+                           const struct hbone_connect_headers *hdrs, const struct hbone_pipe *pipe,
+                           void *stream_ctx, struct hbone_stream **out)
+{
+    if (!hbone_session_usable(s) || s->server)
+        return -ENOTCONN;
+    struct hbone_stream *st = hbone_st_new(s, stream_ctx);
+    if (!st)
+        return -ENOMEM;
+    st->pipe = *pipe;
+    st->has_pipe = true;
+    *out = NULL;
+    return stream_submit(s, st, authority, hdrs, out);
+}
+
+/* Server: 200, then the stream's bytes to app_fd (or its pipe: -1). */
+static int stream_answer_200(struct hbone_stream *st, int app_fd)
 {
     struct hbone_session *s = st->s;
-    if (st->finished || st->h2_closed) {
-        close(app_fd);
-        return -ECONNRESET;
-    }
     nghttp2_nv nva[] = {NV(":status", "200")};
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = hbone_st_read_cb};
     st->stats.status = 200;
@@ -313,11 +348,100 @@ int hbone_stream_accept(struct hbone_stream *st, int app_fd)
     int rc = nghttp2_submit_response(s->h2, st->id, nva, 1, &prd);
     if (rc == 0)
         hbone_st_bind_app(st, app_fd);
-    else
+    else if (app_fd >= 0)
         close(app_fd);
     s->busy--;
     hbone_session_settle(s);
     return rc == 0 ? 0 : -EIO;
+}
+
+int hbone_stream_accept(struct hbone_stream *st, int app_fd)
+{
+    if (st->finished || st->h2_closed) {
+        close(app_fd);
+        return -ECONNRESET;
+    }
+    return stream_answer_200(st, app_fd);
+}
+
+int hbone_stream_accept_pipe(struct hbone_stream *st, const struct hbone_pipe *pipe)
+{
+    if (st->finished || st->h2_closed)
+        return -ECONNRESET;
+    st->pipe = *pipe;
+    st->has_pipe = true;
+    int rc = stream_answer_200(st, -1);
+    if (rc)
+        st->has_pipe = false;
+    return rc;
+}
+
+size_t hbone_stream_send(struct hbone_stream *st, const void *p, size_t n)
+{
+    if (st->finished || st->h2_closed || st->err || st->app_eof)
+        return 0;
+    /* The up buffer exists only while it holds bytes (as for a socket). */
+    if (!st->up && !(st->up = malloc(HBONE_UP_BUF)))
+        return 0;
+    size_t room = HBONE_UP_BUF - st->up_tail;
+    size_t k = n < room ? n : room;
+    memcpy(st->up + st->up_tail, p, k);
+    st->up_tail += (uint32_t)k;
+    if (k && st->deferred && st->established) {
+        st->deferred = false;
+        nghttp2_session_resume_data(st->s->h2, st->id);
+        hbone_session_settle(st->s);
+    }
+    return k;
+}
+
+void hbone_stream_shutdown(struct hbone_stream *st)
+{
+    if (st->finished || st->app_eof)
+        return;
+    st->app_eof = true;
+    if (st->deferred && st->established && !st->h2_closed) {
+        st->deferred = false;
+        nghttp2_session_resume_data(st->s->h2, st->id);
+        hbone_session_settle(st->s);
+    }
+}
+
+void hbone_stream_close(struct hbone_stream *st)
+{
+    struct hbone_session *s = st->s;
+    if (st->finished || !st->has_pipe)
+        return;
+    st->has_pipe = false;
+    st->detached = true;
+    if (st->down_len > st->down_off && st->id > 0) /* kept for the pipe: dropped, credited */
+        nghttp2_session_consume(s->h2, st->id, st->down_len - st->down_off);
+    st->down_off = st->down_len = 0;
+    s->busy++;
+    hbone_stream_shutdown(st);
+    hbone_st_maybe_finish(st);
+    s->busy--;
+    hbone_session_settle(s);
+}
+
+static void stream_resume_task(struct loop_task *t)
+{
+    struct hbone_stream *st = container_of(t, struct hbone_stream, resume);
+    struct hbone_session *s = st->s;
+    if (st->finished)
+        return;
+    s->busy++;
+    hbone_st_flush_down(st);
+    s->busy--;
+    hbone_session_settle(s);
+}
+
+void hbone_stream_resume(struct hbone_stream *st)
+{
+    if (st->finished || !st->has_pipe || st->down_off == st->down_len)
+        return;
+    st->resume.fn = stream_resume_task;
+    loop_task_queue(st->s->loop, &st->resume);
 }
 
 int hbone_stream_reject(struct hbone_stream *st, int status)

@@ -344,7 +344,8 @@ void hs_forward(struct hs *s, const struct pod *pod)
             hup_pause_read(s->up, false);
         }
     } else {
-        rc = hup_acquire(s->hp, &d->route, pod, s, &s->up);
+        /* An Upgrade's bytes are relayed raw after its 101: from a socket. */
+        rc = (s->req.upgrade ? hup_acquire_fd : hup_acquire)(s->hp, &d->route, pod, s, &s->up);
     }
     if (rc) {
         s->up = NULL;

@@ -33,11 +33,14 @@ int hbuf_flush(struct hbuf *b, int fd);
 struct hs;
 
 /* One upstream HTTP/1.1 connection: a plain TCP socket from the pod's
- * netns, or our end of a socket pair whose other end an HBONE stream
- * carries. Owned by the session using it, or idle in the proxy's pool. */
+ * netns, or the in-process end of an HBONE stream (`st`; a socket pair
+ * with the stream at its other end for an Upgrade, whose bytes are
+ * relayed raw after a 101). Owned by the session using it, or idle in the
+ * proxy's pool. */
 struct hup {
     struct http_proxy *hp;
-    struct loop_io io;
+    struct loop_io io;       /* fd -1 over a stream's pipe */
+    struct hbone_stream *st; /* HBONE without a socket: until the stream ends */
     struct hbuf out;
     struct h1_parser *resp;
     struct hs *owner;          /* NULL while idle */
@@ -83,6 +86,10 @@ void sniffers_free(struct http_proxy *hp);
 struct pod;
 int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
                 struct hs *owner, struct hup **out);
+/* The same, as a socket whatever the carrier (its fd can be relayed raw
+ * after an Upgrade). */
+int hup_acquire_fd(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+                   struct hs *owner, struct hup **out);
 /* An upstream already connected (the app, on the destination side):
  * taken over, owned by no one until a session uses it. */
 int hup_adopt(struct http_proxy *hp, int fd, struct hup **out);

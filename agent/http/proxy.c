@@ -35,14 +35,22 @@
 
 /* --- plumbing ----------------------------------------------------------- */
 
-void hs_update_events(struct hs *s)
+static void hs_update_now(struct hs *s)
 {
     /* Write now what is queued (EPOLLOUT only for what the socket would
      * not take): most responses leave without a wait and without an
      * epoll_ctl. An error stays queued for the EPOLLOUT handler to end the
      * session; CLOSING leaves it to that handler, which lingers after. */
-    if (hbuf_pending(&s->out) && s->state != HS_CLOSING)
+    if (hbuf_pending(&s->out) && s->state != HS_CLOSING) {
+        size_t before = hbuf_pending(&s->out);
         hbuf_flush(&s->out, s->io.fd);
+        if (hbuf_pending(&s->out) < before)
+            s->progress_ns = loop_now_ns();
+    }
+    /* Room again: the response is read on (its upstream paused while the
+     * queue was past the mark, and nothing else would resume it). */
+    if (s->up && s->up->read_paused && hbuf_pending(&s->out) < HTTP_OUT_HIGH)
+        hup_pause_read(s->up, false);
     uint32_t ev = 0;
     /* Read only once what was read is parsed: level-triggered epoll would
      * otherwise wake us for bytes we are not ready to take. */
@@ -54,6 +62,21 @@ void hs_update_events(struct hs *s)
     if (hbuf_pending(&s->out))
         ev |= EPOLLOUT;
     loop_set(s->hp->loop, &s->io, ev);
+}
+
+static void hs_update_task(struct loop_task *t)
+{
+    struct hs *s = container_of(t, struct hs, update);
+    if (!s->ended) /* its memory lasts the batch: tasks run before releases */
+        hs_update_now(s);
+}
+
+void hs_update_events(struct hs *s)
+{
+    if (s->ended)
+        return;
+    s->update.fn = hs_update_task;
+    loop_task_queue(s->hp->loop, &s->update);
 }
 
 int hs_write(struct hs *s, const void *p, size_t n)

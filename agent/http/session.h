@@ -55,10 +55,14 @@ struct hs {
     struct hup *parked;
     char who[RECORD_POD_LEN]; /* for logs: the pod served */
     const struct h1_head *resp_head;
+    struct loop_task update; /* hs_update_events(): settled at the batch's end */
     struct loop_deferred release;
 };
 
 /* proxy.c */
+/* The downstream's output and interest, settled once at the end of the
+ * loop batch: what several events produced (a response's head, then its
+ * body) leaves in one write, as h2o flushes its output. */
 void hs_update_events(struct hs *s);
 int hs_write(struct hs *s, const void *p, size_t n);
 void hs_end(struct hs *s, int err, enum resp_flag flag);

@@ -3,14 +3,15 @@
  *
  * An upstream reaches one endpoint one way: plain TCP from the source
  * pod's netns (core/upstream, so it is meshd's own and never captured
- * again), or an HBONE CONNECT stream through the pool, whose app end is
- * one side of a socket pair and whose other side is this connection's
- * socket: the HTTP/1 bytes are the same either way, and the tunnel keeps
- * its end-to-end flow control. After a complete exchange with keep-alive
- * on both sides it goes idle, keyed by what it reaches (action, endpoint,
- * identities), and the next request to that endpoint reuses it: over
- * HBONE, one tunnel carries many requests. An idle upstream that becomes
- * readable (the server closed, or sent bytes nobody asked for) is
+ * again), or an HBONE CONNECT stream through the pool whose end is this
+ * connection itself (the stream's pipe, hbone/session.h: its DATA is
+ * parsed where it arrives, our bytes are queued into it, no socket in
+ * between). The HTTP/1 bytes are the same either way, and the tunnel keeps
+ * its end-to-end flow control. An Upgrade needs a socket to relay raw
+ * after its 101: its tunnel's end is one side of a socket pair. After a complete exchange with
+ * keep-alive on both sides it goes idle, keyed by what it reaches (action, endpoint, identities),
+ * and the next request to that endpoint reuses it: over HBONE, one tunnel carries many requests. An
+ * idle upstream that becomes readable (the server closed, or sent bytes nobody asked for) is
  * closed. */
 #include <errno.h>
 #include <stdlib.h>
@@ -131,6 +132,18 @@ static void all_link(struct http_proxy *hp, struct hup *u)
 
 static void hup_close(struct hup *u)
 {
+    if (u->st) {
+        /* The tunnel goes with it, its end never reported to us: ended in
+         * order after an exchange that went well (the destination's
+         * record is a clean close), reset after a failure or mid-message. */
+        struct hbone_stream *st = u->st;
+        u->st = NULL;
+        hbone_stream_set_ctx(st, NULL);
+        if (u->broken || hbuf_pending(&u->out) || !h1_parser_idle(u->resp))
+            hbone_stream_abort(st, 0);
+        else
+            hbone_stream_close(st);
+    }
     struct http_proxy *hp = u->hp;
     if (u->all_prev)
         u->all_prev->all_next = u->all_next;
@@ -147,8 +160,27 @@ static void hup_close(struct hup *u)
     loop_defer(u->hp->loop, &u->release);
 }
 
+/* Sends what is queued: 0 (all, or what the socket or tunnel took), -errno. */
+static int hup_flush(struct hup *u)
+{
+    if (!u->st)
+        return hbuf_flush(&u->out, u->io.fd);
+    while (hbuf_pending(&u->out)) {
+        size_t k = hbone_stream_send(u->st, u->out.data + u->out.off, hbuf_pending(&u->out));
+        if (!k)
+            break; /* full: on_writable resumes; over: the stream's end says so */
+        hbuf_consume(&u->out, k);
+    }
+    return 0;
+}
+
 static void hup_update_events(struct hup *u, bool read_paused)
 {
+    if (u->st) { /* a tunnel's pipe: no socket to watch */
+        if (!u->broken && hbuf_pending(&u->out))
+            hup_flush(u);
+        return;
+    }
     /* Send now (an error stays queued: the EPOLLOUT handler fails it). */
     if (u->connected && !u->broken && hbuf_pending(&u->out))
         hbuf_flush(&u->out, u->io.fd);
@@ -188,6 +220,71 @@ static void hup_fail(struct hup *u, int err)
         hup_close(u);
 }
 
+/* The server closed (or the tunnel ended cleanly). */
+static void hup_at_eof(struct hup *u)
+{
+    u->eof = true;
+    int rc = h1_parse_eof(u->resp);
+    /* An until-close body ended: its completion (recorded by the
+     * callback, which left the parser paused) is acted on first. */
+    if (rc == H1_OK && u->got_bytes)
+        progress(u);
+    if (busy(u))
+        hup_fail(u, rc == H1_OK && u->got_bytes ? -EPIPE : -ECONNRESET);
+}
+
+/* Parses response bytes buf[0..n): how many were taken. All of them,
+ * unless `may_stop` and the owner paused reading (a tunnel keeps the
+ * rest); a socket's bytes, read already, are parsed whole, at most one
+ * read's worth (HTTP_IN_BUF) per parse. */
+static size_t hup_feed(struct hup *u, const char *buf, size_t n, bool may_stop)
+{
+    u->got_bytes = true;
+    size_t off = 0;
+    /* A resumed parser runs once more on nothing (h1.h): a bodiless
+     * response (to HEAD, 204, 304) whose head ends the read completes
+     * only then. Bounded: each kick is one parser event at most. */
+    int kicks = 0;
+    bool kick = false;
+    while ((off < n || kick) && busy(u) && !u->broken && !(may_stop && u->read_paused)) {
+        kick = false;
+        size_t used = 0, chunk = n - off < HTTP_IN_BUF ? n - off : HTTP_IN_BUF;
+        int rc = h1_parse(u->resp, buf + off, chunk, &used);
+        off += used;
+        if (rc < 0) {
+            const char *why = h1_parser_error(u->resp, NULL);
+            log_ratelimited(LOG_INFO, "http: upstream sent a malformed response: %s",
+                            why ? why : "?");
+            hup_fail(u, -EPROTO);
+            return n;
+        }
+        /* A response that ends here with bytes after it (nobody asked
+         * for them) must not be pooled: a pipelined request taking it
+         * at once would read them as its answer. */
+        u->leftover = off < n;
+        progress(u);
+        u->leftover = false;
+        if (rc == H1_PAUSED && busy(u) && !u->broken) {
+            h1_parser_resume(u->resp);
+            kick = off == n && ++kicks <= 4;
+            continue;
+        }
+        if (rc == H1_PAUSED)
+            break; /* the session let go of it, or paused reading */
+    }
+    if (off < n && !busy(u)) {
+        /* Bytes past the end of the response nobody asked for: the
+         * connection cannot be trusted for another request. */
+        u->broken = true;
+        if (u->in_idle) {
+            idle_unlink(u);
+            hup_close(u);
+        }
+        return n;
+    }
+    return off;
+}
+
 static void hup_read(struct hup *u)
 {
     char buf[HTTP_IN_BUF];
@@ -202,60 +299,54 @@ static void hup_read(struct hup *u)
             return;
         }
         if (n == 0) {
-            u->eof = true;
-            int rc = h1_parse_eof(u->resp);
-            /* An until-close body ended: its completion (recorded by the
-             * callback, which left the parser paused) is acted on first. */
-            if (rc == H1_OK && u->got_bytes)
-                progress(u);
-            if (busy(u))
-                hup_fail(u, rc == H1_OK && u->got_bytes ? -EPIPE : -ECONNRESET);
+            hup_at_eof(u);
             return;
         }
-        u->got_bytes = true;
-        size_t off = 0;
-        /* A resumed parser runs once more on nothing (h1.h): a bodiless
-         * response (to HEAD, 204, 304) whose head ends the read completes
-         * only then. Bounded: each kick is one parser event at most. */
-        int kicks = 0;
-        bool kick = false;
-        while ((off < (size_t)n || kick) && busy(u) && !u->broken) {
-            kick = false;
-            size_t used = 0;
-            int rc = h1_parse(u->resp, buf + off, (size_t)n - off, &used);
-            off += used;
-            if (rc < 0) {
-                const char *why = h1_parser_error(u->resp, NULL);
-                log_ratelimited(LOG_INFO, "http: upstream sent a malformed response: %s",
-                                why ? why : "?");
-                hup_fail(u, -EPROTO);
-                return;
-            }
-            /* A response that ends here with bytes after it (nobody asked
-             * for them) must not be pooled: a pipelined request taking it
-             * at once would read them as its answer. */
-            u->leftover = off < (size_t)n;
-            progress(u);
-            u->leftover = false;
-            if (rc == H1_PAUSED && busy(u) && !u->broken) {
-                h1_parser_resume(u->resp);
-                kick = off == (size_t)n && ++kicks <= 4;
-                continue;
-            }
-            if (rc == H1_PAUSED)
-                break; /* the session let go of it, or paused reading */
-        }
-        if (off < (size_t)n && !busy(u)) {
-            /* Bytes past the end of the response nobody asked for: the
-             * connection cannot be trusted for another request. */
-            u->broken = true;
-            if (u->in_idle) {
-                idle_unlink(u);
-                hup_close(u);
-            }
+        if (hup_feed(u, buf, (size_t)n, false) < (size_t)n || u->broken)
             return;
-        }
     }
+}
+
+/* --- the in-process end of an HBONE stream ------------------------------ */
+
+/* An idle upstream hearing from its server (a close, bytes nobody asked
+ * for) is done. */
+static void hup_idle_end(struct hup *u)
+{
+    u->broken = true;
+    if (u->in_idle) {
+        idle_unlink(u);
+        hup_close(u);
+    }
+}
+
+static size_t hup_pipe_data(void *ctx, const char *p, size_t n)
+{
+    struct hup *u = ctx;
+    if (!busy(u)) {
+        hup_idle_end(u);
+        return n;
+    }
+    if (u->broken)
+        return n; /* failed: its end is on the way */
+    return hup_feed(u, p, n, true);
+}
+
+static void hup_pipe_eof(void *ctx)
+{
+    struct hup *u = ctx;
+    if (busy(u))
+        hup_at_eof(u);
+    else
+        hup_idle_end(u);
+}
+
+static void hup_pipe_writable(void *ctx)
+{
+    struct hup *u = ctx;
+    hup_flush(u);
+    if (!hbuf_pending(&u->out) && u->owner)
+        hs_upstream_progress(u->owner, u); /* room again: read more of the request */
 }
 
 static void hup_on_event(struct loop_io *io, uint32_t events)
@@ -304,7 +395,7 @@ static bool same_target(const struct outbound_route *a, const struct outbound_ro
 }
 
 static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbound_route *r,
-                       const struct pod *pod)
+                       const struct pod *pod, bool needs_fd)
 {
     if (r->action == OUTBOUND_PASSTHROUGH) {
         int fd = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
@@ -315,12 +406,22 @@ static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbou
     }
     if (!hp->opts.pool)
         return -ENOTSUP;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
-        return -errno;
     char authority[ADDR_STRLEN];
     addr_format(&r->target, authority, sizeof(authority));
     struct hbone_connect_headers hdrs = {0};
+    u->hbone = true;
+    u->connected = true; /* the tunnel's failures arrive as its end */
+    if (!needs_fd) {
+        static const struct hbone_pipe pipe = {
+            .on_data = hup_pipe_data, .on_eof = hup_pipe_eof, .on_writable = hup_pipe_writable};
+        struct hbone_pipe p = pipe;
+        p.ctx = u;
+        return hbone_pool_connect_pipe(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx,
+                                       authority, &hdrs, &p, u, &u->st);
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
+        return -errno;
     int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
                                 &hdrs, sv[1], u);
     if (rc) { /* the pool closed sv[1] */
@@ -328,16 +429,14 @@ static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbou
         return rc;
     }
     u->io.fd = sv[0];
-    u->hbone = true;
-    u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
     return 0;
 }
 
-int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
-                struct hs *owner, struct hup **out)
+static int acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+                   struct hs *owner, bool needs_fd, struct hup **out)
 {
     for (struct hup *u = hp->idle; u; u = u->idle_next) {
-        if (u->pod_id != pod->id || !same_target(&u->key, r))
+        if (u->pod_id != pod->id || !same_target(&u->key, r) || (needs_fd && u->io.fd < 0))
             continue; /* another pod's: its source address, its netns */
         idle_unlink(u);
         u->key.idle_timeout_ns = r->idle_timeout_ns; /* the policy as it is now */
@@ -360,10 +459,14 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
                       .release = {.fn = hup_free_now}};
     int rc = h1_parser_new(false, NULL, &hs_response_callbacks, u, &u->resp);
     if (rc == 0)
-        rc = hup_connect(hp, u, r, pod);
-    if (rc == 0)
+        rc = hup_connect(hp, u, r, pod, needs_fd);
+    if (rc == 0 && u->io.fd >= 0)
         rc = loop_add(hp->loop, &u->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
     if (rc) {
+        if (u->st) {
+            hbone_stream_set_ctx(u->st, NULL);
+            hbone_stream_abort(u->st, rc);
+        }
         if (u->io.fd >= 0)
             close_with_reset(u->io.fd);
         h1_parser_free(u->resp);
@@ -374,6 +477,18 @@ int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const str
     all_link(hp, u);
     *out = u;
     return 0;
+}
+
+int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+                struct hs *owner, struct hup **out)
+{
+    return acquire(hp, r, pod, owner, false, out);
+}
+
+int hup_acquire_fd(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+                   struct hs *owner, struct hup **out)
+{
+    return acquire(hp, r, pod, owner, true, out);
 }
 
 int hup_mirror(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
@@ -420,7 +535,10 @@ int hup_send(struct hup *u, const void *p, size_t n)
 
 void hup_pause_read(struct hup *u, bool paused)
 {
+    bool was = u->read_paused;
     u->read_paused = paused;
+    if (u->st && was && !paused)
+        hbone_stream_resume(u->st); /* what the tunnel kept, at the batch's end */
     if (!u->broken && u->io.registered)
         hup_update_events(u, paused);
 }
@@ -453,7 +571,8 @@ void hup_release(struct hup *u, bool reusable)
     u->in_idle = true;
     hp->nidle++;
     hp->stats.upstreams_idle = hp->nidle;
-    loop_set(hp->loop, &u->io, EPOLLIN | EPOLLRDHUP);
+    if (u->io.fd >= 0) /* a tunnel's pipe tells of its end itself */
+        loop_set(hp->loop, &u->io, EPOLLIN | EPOLLRDHUP);
 }
 
 void hups_expire(struct http_proxy *hp, uint64_t now_ns)
@@ -486,25 +605,38 @@ void hups_free(struct http_proxy *hp)
     }
 }
 
-/* The HBONE pool's stream end for an upstream's tunnel: its socket pair
- * end sees EOF (or a reset) right after, which is how the session learns
- * that it failed; what this adds is why. `stream_ctx` is only compared
- * with the live upstreams, never followed: the upstream may be gone. */
+/* The HBONE pool's stream end for an upstream's tunnel. A tunnel carried
+ * to a socket pair: its end sees EOF (or a reset) right after, which is
+ * how the session learns that it failed; what this adds is why. A tunnel
+ * whose end is the upstream itself is over: the upstream fails with it,
+ * or closes if idle. `stream_ctx` is only compared with the live
+ * upstreams, never followed: the upstream may be gone. */
 void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                                const struct hbone_stream_stats *stats)
 {
     struct http_proxy *hp = ctx;
-    (void)st;
     if (stats->app_fd >= 0) /* a pool that gives sockets back: ours is done */
         close(stats->app_fd);
-    if (!hp || !stats->status || stats->status == 200)
+    if (!hp || !stream_ctx)
         return;
-    for (struct hup *u = hp->all; u; u = u->all_next) {
-        if (u == stream_ctx) {
-            u->denied = stats->status == 401;
-            break;
-        }
+    struct hup *u = hp->all;
+    while (u && u != stream_ctx)
+        u = u->all_next;
+    if (!u)
+        return;
+    if (stats->status && stats->status != 200) {
+        u->denied = stats->status == 401;
+        log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
+                        err);
     }
-    log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
-                    err);
+    if (u->st != st)
+        return;
+    u->st = NULL; /* over: nothing of it is ours any more */
+    u->broken = true;
+    if (busy(u))
+        hup_fail(u, err ? err : -ECONNRESET);
+    else if (u->in_idle) {
+        idle_unlink(u);
+        hup_close(u);
+    }
 }

@@ -2,7 +2,11 @@
  * loopback with real TLS 1.3 and nghttp2 on both sides: CONNECT tunnels
  * carry bytes both ways with half-close, rejections reach the client app as
  * a reset with the status recorded, a slow app reader applies backpressure
- * through HTTP/2 flow control, and garbage instead of TLS fails cleanly. */
+ * through HTTP/2 flow control, and garbage instead of TLS fails cleanly.
+ * A stream's end can be an in-process pipe instead of a socket (what the
+ * HTTP carrier uses): bytes both ways, its owner's backpressure held and
+ * resumed without a byte lost, an orderly close and an abort as the peer
+ * sees them, and no callback after either. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,6 +228,142 @@ static void slow_reader_gets_every_byte_through_flow_control(void **state)
     free(chunk);
 }
 
+/* The client's end of a stream as a pipe (hbone_pipe). */
+struct pipe_end {
+    char got[1 << 16];
+    size_t len, total;
+    uint64_t sum;
+    bool paused, eof;
+    int calls_after_end, writable;
+    bool ended;
+};
+
+static size_t pe_data(void *ctx, const char *p, size_t n)
+{
+    struct pipe_end *pe = ctx;
+    if (pe->ended)
+        pe->calls_after_end++;
+    if (pe->paused)
+        return 0;
+    size_t take = n < 3000 ? n : 3000; /* takes a little at a time */
+    for (size_t k = 0; k < take; k++)
+        pe->sum += (unsigned char)p[k] * (uint64_t)((pe->total + k) % 251 + 1);
+    if (pe->len + take <= sizeof(pe->got)) {
+        memcpy(pe->got + pe->len, p, take);
+        pe->len += take;
+    }
+    pe->total += take;
+    return take;
+}
+
+static void pe_eof(void *ctx)
+{
+    struct pipe_end *pe = ctx;
+    if (pe->ended)
+        pe->calls_after_end++;
+    pe->eof = true;
+}
+
+static void pe_writable(void *ctx)
+{
+    ((struct pipe_end *)ctx)->writable++;
+}
+
+static struct hbone_stream *open_pipe(struct fx *f, struct pipe_end *pe)
+{
+    struct hbone_pipe p = {
+        .on_data = pe_data, .on_eof = pe_eof, .on_writable = pe_writable, .ctx = pe};
+    struct hbone_stream *st = NULL;
+    assert_int_equal(hbone_stream_open_pipe(f->client, "10.244.2.11:8080", NULL, &p, pe, &st), 0);
+    assert_non_null(st);
+    return st;
+}
+
+static void pipe_end_carries_bytes_and_closes_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct pipe_end pe = {0};
+    struct hbone_stream *st = open_pipe(f, &pe);
+    /* Queued before the peer answered: sent once it does. */
+    assert_int_equal(hbone_stream_send(st, "ping", 4), 4);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char buf[64];
+    ssize_t n = -1;
+    assert_true(RUN_UNTIL(f, (n = drain(f->ss.app_far, buf, sizeof(buf))) > 0));
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "ping", 4);
+    assert_int_equal(write(f->ss.app_far, "pong!", 5), 5);
+    assert_true(RUN_UNTIL(f, pe.len == 5));
+    assert_memory_equal(pe.got, "pong!", 5);
+    /* The peer's half-close reaches the pipe after its bytes. */
+    shutdown(f->ss.app_far, SHUT_WR);
+    assert_true(RUN_UNTIL(f, pe.eof));
+    /* An orderly close: the server app reads EOF, both ends report 0. */
+    pe.ended = true;
+    hbone_stream_close(st);
+    assert_true(RUN_UNTIL(f, drain(f->ss.app_far, buf, sizeof(buf)) == 0));
+    assert_true(RUN_UNTIL(f, f->cs.done_calls == 1 && f->ss.done_calls == 1));
+    assert_int_equal(f->cs.last_err, 0);
+    assert_int_equal(f->ss.last_err, 0);
+    assert_int_equal(f->cs.last.bytes_sent, 4);
+    assert_int_equal(pe.calls_after_end, 0);
+}
+
+/* The pipe's owner pausing (taking nothing) holds the peer through flow
+ * control; resumed, every byte arrives in order. */
+static void pipe_end_backpressure_loses_nothing(void **state)
+{
+    struct fx *f = *state;
+    enum { TOTAL = 6 << 20 }; /* past the stream window */
+    struct pipe_end pe = {0};
+    struct hbone_stream *st = open_pipe(f, &pe);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char *chunk = malloc(65536);
+    for (int i = 0; i < 65536; i++)
+        chunk[i] = (char)(i * 31);
+    size_t sent = 0;
+    uint64_t sum_sent = 0;
+    for (int iter = 0; iter < 400000 && pe.total < TOTAL; iter++) {
+        if (sent < TOTAL) {
+            size_t want = TOTAL - sent < 65536 ? TOTAL - sent : 65536;
+            ssize_t n = write(f->ss.app_far, chunk, want);
+            for (ssize_t k = 0; k < n; k++)
+                sum_sent += (unsigned char)chunk[k] * (uint64_t)((sent + (size_t)k) % 251 + 1);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        bool was = pe.paused;
+        pe.paused = (iter / 50) % 2 == 1; /* on and off */
+        if (was && !pe.paused)
+            hbone_stream_resume(st);
+        loop_run_once(f->loop, 1);
+    }
+    assert_int_equal(pe.total, TOTAL);
+    assert_true(pe.sum == sum_sent);
+    free(chunk);
+}
+
+/* An abort resets the peer's app; the pipe hears nothing more. */
+static void pipe_end_abort_resets_the_peer(void **state)
+{
+    struct fx *f = *state;
+    struct pipe_end pe = {0};
+    struct hbone_stream *st = open_pipe(f, &pe);
+    assert_int_equal(hbone_stream_send(st, "x", 1), 1);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char buf[8];
+    assert_true(RUN_UNTIL(f, drain(f->ss.app_far, buf, sizeof(buf)) == 1));
+    pe.ended = true;
+    hbone_stream_abort(st, -ECONNABORTED);
+    ssize_t n = -1;
+    RUN_UNTIL(f, (n = read(f->ss.app_far, buf, sizeof(buf))) != -1 || errno != EAGAIN);
+    assert_int_equal(n, -1);
+    assert_int_equal(errno, ECONNRESET);
+    assert_true(RUN_UNTIL(f, f->cs.done_calls == 1));
+    assert_int_not_equal(f->cs.last_err, 0);
+    assert_int_equal(pe.calls_after_end, 0);
+}
+
 static void garbage_instead_of_tls_fails_the_session(void **state)
 {
     struct fx *f = *state;
@@ -247,6 +387,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(rejection_resets_the_client_app, setup, teardown),
         cmocka_unit_test_setup_teardown(slow_reader_gets_every_byte_through_flow_control, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(pipe_end_carries_bytes_and_closes_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(pipe_end_backpressure_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipe_end_abort_resets_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_instead_of_tls_fails_the_session, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
