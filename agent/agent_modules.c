@@ -209,7 +209,7 @@ static int mesh_start(struct agent *ag)
                           .authorize_ctx = &ag->gate,
                           .wants_http = http_inbound_wants,
                           .authorize_http = admit_gate_authorize_http_connection,
-                          .serve_http = http_inbound_serve,
+                          .serve_http = http_inbound_serve_stream,
                           .http_ctx = ag->http_inbound};
     return mesh_new(ag->loop, ag->v.conns, &o, &ag->v.mesh); /* logged by mesh_new */
 }

@@ -120,6 +120,9 @@ struct hbone_pipe {
     void (*on_eof)(void *ctx);
     /* Room again after an hbone_stream_send() that took less. */
     void (*on_writable)(void *ctx);
+    /* The stream ended under the pipe (the peer reset it, the session
+     * failed; err < 0), after on_stream_done: it is gone after this. */
+    void (*on_end)(void *ctx, int err);
     void *ctx;
 };
 
@@ -140,6 +143,10 @@ void hbone_stream_shutdown(struct hbone_stream *st);
  * peer still sends is dropped, and the stream ends with the peer's side.
  * (A failure is hbone_stream_abort().) */
 void hbone_stream_close(struct hbone_stream *st);
+/* The pipe's owner hands the stream's end to a socket (an Upgrade at the
+ * destination: the app's connection, relayed raw from now on); fd is
+ * taken over. 0 or -errno (fd closed, the stream aborted). */
+int hbone_stream_bind_fd(struct hbone_stream *st, int fd);
 /* The pipe takes bytes again: what was kept is delivered at the end of
  * the loop's batch (never from inside this call). */
 void hbone_stream_resume(struct hbone_stream *st);

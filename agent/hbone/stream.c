@@ -67,6 +67,8 @@ void hbone_st_finish(struct hbone_stream *st)
     if (!err && !st->established)
         err = -ECONNREFUSED;
     st->stats.app_fd = -1;
+    struct hbone_pipe pipe = st->pipe; /* told after the handler: see session.h */
+    bool piped = st->has_pipe;
     if (err && st->give_back && !st->established && st->app.fd >= 0 && st->stats.bytes_sent == 0) {
         loop_del(s->loop, &st->app);
         st->stats.app_fd = st->app.fd; /* the handler's now */
@@ -85,6 +87,8 @@ void hbone_st_finish(struct hbone_stream *st)
         s->idle_since_ns = loop_now_ns();
     if (s->handler.on_stream_done)
         s->handler.on_stream_done(s->handler.ctx, st, st->ctx, err, &st->stats);
+    if (piped && pipe.on_end)
+        pipe.on_end(pipe.ctx, err ? err : -ECONNRESET);
     st->release.fn = stream_release;
     loop_defer(s->loop, &st->release);
 }
@@ -422,6 +426,21 @@ void hbone_stream_close(struct hbone_stream *st)
     hbone_st_maybe_finish(st);
     s->busy--;
     hbone_session_settle(s);
+}
+
+int hbone_stream_bind_fd(struct hbone_stream *st, int fd)
+{
+    struct hbone_session *s = st->s;
+    if (st->finished || !st->has_pipe) {
+        close(fd);
+        return -ECONNRESET;
+    }
+    st->has_pipe = false;
+    s->busy++;
+    hbone_st_bind_app(st, fd);
+    s->busy--;
+    hbone_session_settle(s);
+    return 0;
 }
 
 static void stream_resume_task(struct loop_task *t)

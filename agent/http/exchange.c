@@ -99,6 +99,10 @@ void hs_drop_upstream(struct hs *s, bool reusable)
  * until it closes (or the bound), then close. */
 void hs_linger(struct hs *s)
 {
+    if (s->down_st) { /* a stream ends in order; what follows is dropped */
+        hs_end(s, 0, RESP_FLAG_NONE);
+        return;
+    }
     if (s->down_eof || shutdown(s->io.fd, SHUT_WR) == -1) {
         hs_end(s, 0, RESP_FLAG_NONE);
         return;

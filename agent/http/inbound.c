@@ -118,11 +118,24 @@ static const struct http_router hin_router = {.pod = hin_pod,
                                               .report = hin_report,
                                               .release = hin_release};
 
+/* The router's state for one session: the connection's record. */
+static struct hin_session *hin_session_new(struct http_inbound *hin, const struct conn_record *rec)
+{
+    struct hin_session *hs = malloc(sizeof(*hs));
+    if (!hs)
+        return NULL;
+    hs->hin = hin;
+    hs->rec = *rec;
+    hs->pod_ip = rec->orig_dst;
+    hs->pod_ip.port = 0;
+    return hs;
+}
+
 int http_inbound_serve(void *ctx, const struct pod *pod, struct conn *c,
                        const struct conn_record *rec, int down_fd, int app_fd)
 {
     struct http_inbound *hin = ctx;
-    struct hin_session *hs = malloc(sizeof(*hs));
+    struct hin_session *hs = hin_session_new(hin, rec);
     if (!hs) {
         close_with_reset(down_fd);
         close_with_reset(app_fd);
@@ -130,13 +143,23 @@ int http_inbound_serve(void *ctx, const struct pod *pod, struct conn *c,
             conn_end(c, -ENOMEM, 0, 0, RESP_FLAG_NONE);
         return -ENOMEM;
     }
-    hs->hin = hin;
-    hs->rec = *rec;
-    hs->pod_ip = rec->orig_dst;
-    hs->pod_ip.port = 0;
     int rc = http_session_start_inbound(hin->opts.http, c, down_fd, app_fd, rec->pod,
                                         &rec->orig_dst, &hin_router, hs);
     if (rc)
         free(hs);
     return rc;
+}
+
+int http_inbound_serve_stream(void *ctx, const struct pod *pod, const struct conn_record *rec,
+                              struct hbone_stream *st, int app_fd)
+{
+    struct http_inbound *hin = ctx;
+    struct hin_session *hs = hin_session_new(hin, rec);
+    if (!hs) {
+        close_with_reset(app_fd);
+        return -ENOMEM;
+    }
+    /* On a failure the session released hs (hin_release). */
+    return http_session_start_inbound_stream(hin->opts.http, st, app_fd, rec->pod, &rec->orig_dst,
+                                             &hin_router, hs);
 }

@@ -56,4 +56,11 @@ bool http_inbound_wants(void *hin, const struct pod *pod, const struct meshd_add
 int http_inbound_serve(void *hin, const struct pod *pod, struct conn *c,
                        const struct conn_record *rec, int down_fd, int app_fd);
 
+/* The same for an HBONE stream (hbone_inbound's serve_http): the
+ * session is the stream's end and answers it (200). The stream's carrier
+ * keeps the record. 0 or -errno (app_fd closed, the stream unanswered). */
+struct hbone_stream;
+int http_inbound_serve_stream(void *hin, const struct pod *pod, const struct conn_record *rec,
+                              struct hbone_stream *st, int app_fd);
+
 #endif

@@ -35,15 +35,24 @@
 
 /* --- plumbing ----------------------------------------------------------- */
 
+/* Read only once what was read is parsed: level-triggered epoll would
+ * otherwise wake us for bytes we are not ready to take. */
+bool hs_wants_read(const struct hs *s)
+{
+    return !s->down_eof && !s->read_paused && s->state != HS_CLOSING && s->state != HS_LOCAL &&
+           s->in_off == s->in_len && hbuf_pending(&s->out) < HTTP_OUT_HIGH;
+}
+
 static void hs_update_now(struct hs *s)
 {
     /* Write now what is queued (EPOLLOUT only for what the socket would
      * not take): most responses leave without a wait and without an
      * epoll_ctl. An error stays queued for the EPOLLOUT handler to end the
-     * session; CLOSING leaves it to that handler, which lingers after. */
-    if (hbuf_pending(&s->out) && s->state != HS_CLOSING) {
+     * session; CLOSING leaves it to that handler, which lingers after (a
+     * stream takes it here, and ends after). */
+    if (hbuf_pending(&s->out) && (s->state != HS_CLOSING || s->down_st)) {
         size_t before = hbuf_pending(&s->out);
-        hbuf_flush(&s->out, s->io.fd);
+        hs_down_flush(s);
         if (hbuf_pending(&s->out) < before)
             s->progress_ns = loop_now_ns();
     }
@@ -51,13 +60,12 @@ static void hs_update_now(struct hs *s)
      * queue was past the mark, and nothing else would resume it). */
     if (s->up && s->up->read_paused && hbuf_pending(&s->out) < HTTP_OUT_HIGH)
         hup_pause_read(s->up, false);
+    if (s->down_st) {
+        hs_down_settle(s);
+        return;
+    }
     uint32_t ev = 0;
-    /* Read only once what was read is parsed: level-triggered epoll would
-     * otherwise wake us for bytes we are not ready to take. */
-    bool want_read = !s->down_eof && !s->read_paused && s->state != HS_CLOSING &&
-                     s->state != HS_LOCAL && s->in_off == s->in_len &&
-                     hbuf_pending(&s->out) < HTTP_OUT_HIGH;
-    if (want_read)
+    if (hs_wants_read(s))
         ev |= EPOLLIN | EPOLLRDHUP;
     if (hbuf_pending(&s->out))
         ev |= EPOLLOUT;
@@ -199,6 +207,21 @@ void hs_drive_down(struct hs *s)
         s->in_off = s->in_len = 0;
 }
 
+void hs_down_eof(struct hs *s)
+{
+    s->down_eof = true;
+    if (s->state == HS_READ_HEAD && h1_parser_idle(s->parser)) {
+        hs_end(s, 0, RESP_FLAG_NONE); /* a clean close between requests */
+        return;
+    }
+    if (!s->req.req_complete) { /* cut mid-request */
+        hs_free_attempt(s, false);
+        hs_end(s, -ECONNRESET, RESP_FLAG_DC);
+        return;
+    }
+    hs_update_events(s); /* the response still goes out, then close */
+}
+
 static void hs_read(struct hs *s)
 {
     if (s->in_off < s->in_len)
@@ -212,17 +235,7 @@ static void hs_read(struct hs *s)
         return;
     }
     if (n == 0) {
-        s->down_eof = true;
-        if (s->state == HS_READ_HEAD && h1_parser_idle(s->parser)) {
-            hs_end(s, 0, RESP_FLAG_NONE); /* a clean close between requests */
-            return;
-        }
-        if (!s->req.req_complete) { /* cut mid-request */
-            hs_free_attempt(s, false);
-            hs_end(s, -ECONNRESET, RESP_FLAG_DC);
-            return;
-        }
-        hs_update_events(s); /* the response still goes out, then close */
+        hs_down_eof(s);
         return;
     }
     s->down_in += (uint64_t)n;
@@ -239,7 +252,7 @@ static void hs_on_event(struct loop_io *io, uint32_t events)
         return;
     if (events & EPOLLOUT) {
         size_t before = hbuf_pending(&s->out);
-        int rc = hbuf_flush(&s->out, io->fd);
+        int rc = hs_down_flush(s);
         if (hbuf_pending(&s->out) < before)
             s->progress_ns = loop_now_ns();
         if (rc) {
@@ -328,7 +341,14 @@ void hs_end(struct hs *s, int err, enum resp_flag flag)
         s->next->prev = s->prev;
     hp->stats.active_sessions--;
     loop_del(hp->loop, &s->io);
-    if (up_fd >= 0) {
+    if (s->down_st && up_fd >= 0) {
+        hs_down_flush(s); /* the 101; then the tunnel carries to the app itself */
+        if (hbone_stream_bind_fd(s->down_st, up_fd) != 0)
+            log_ratelimited(LOG_INFO, "http: %s: the upgraded tunnel ended first", s->who);
+        s->down_st = NULL;
+    } else if (s->down_st) {
+        hs_down_close(s, err);
+    } else if (up_fd >= 0) {
         hbuf_flush(&s->out, s->io.fd); /* the 101 */
         if (s->c)
             conn_relay_raw(s->c, s->io.fd, up_fd, s->down_out, s->down_in);
@@ -379,7 +399,7 @@ static struct hs *hs_new(struct http_proxy *hp, const struct meshd_addr *orig_ds
 static int hs_link(struct hs *s)
 {
     struct http_proxy *hp = s->hp;
-    int rc = loop_add(hp->loop, &s->io, EPOLLIN | EPOLLRDHUP);
+    int rc = s->io.fd >= 0 ? loop_add(hp->loop, &s->io, EPOLLIN | EPOLLRDHUP) : 0;
     if (rc)
         return rc;
     s->next = hp->sessions;
@@ -449,6 +469,31 @@ int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_f
         return rc;
     }
     return 0;
+}
+
+int http_session_start_inbound_stream(struct http_proxy *hp, struct hbone_stream *st, int app_fd,
+                                      const char *who, const struct meshd_addr *orig_dst,
+                                      const struct http_router *router, void *user)
+{
+    struct hs *s = hs_new(hp, orig_dst, router, user, &hs_peer_limits);
+    int rc = s ? hup_adopt(hp, app_fd, &s->parked) : -ENOMEM;
+    if (rc) {
+        if (s)
+            h1_parser_free(s->parser);
+        free(s);
+        close_with_reset(app_fd);
+        router->release(user);
+        return rc;
+    }
+    s->inbound = true;
+    snprintf(s->who, sizeof(s->who), "%s", who);
+    s->io.fd = -1;
+    hs_link(s); /* without a socket: nothing to register, it cannot fail */
+    /* Linked first: a request already in the stream is served at once. */
+    rc = hs_down_accept(s, st);
+    if (rc)
+        hs_end(s, rc, RESP_FLAG_NONE); /* the app's connection closed, `user` released */
+    return rc;
 }
 
 /* --- the proxy ---------------------------------------------------------- */

@@ -163,4 +163,14 @@ int http_session_start_inbound(struct http_proxy *hp, struct conn *c, int down_f
                                const char *who, const struct meshd_addr *orig_dst,
                                const struct http_router *router, void *user);
 
+/* The destination side over HBONE: the server stream `st` (answered 200
+ * here) is the downstream itself, its requests served to the app's
+ * connection `app_fd` (taken over). The caller's carrier keeps the
+ * connection's record and hears of the stream's end as usual. 0, or
+ * -errno: app_fd closed, `user` released, the stream not answered (the
+ * caller rejects it). */
+int http_session_start_inbound_stream(struct http_proxy *hp, struct hbone_stream *st, int app_fd,
+                                      const char *who, const struct meshd_addr *orig_dst,
+                                      const struct http_router *router, void *user);
+
 #endif

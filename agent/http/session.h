@@ -53,6 +53,10 @@ struct hs {
      * the session began and kept between requests; no record of ours. */
     bool inbound;
     struct hup *parked;
+    /* Over HBONE: the stream whose end this session is (downstream.c),
+     * io.fd -1; `down_kept`: bytes it holds for us until resumed. */
+    struct hbone_stream *down_st;
+    bool down_kept;
     char who[RECORD_POD_LEN]; /* for logs: the pod served */
     const struct h1_head *resp_head;
     struct loop_task update; /* hs_update_events(): settled at the batch's end */
@@ -68,6 +72,21 @@ int hs_write(struct hs *s, const void *p, size_t n);
 void hs_end(struct hs *s, int err, enum resp_flag flag);
 /* Parses what the downstream sent, as far as the state allows. */
 void hs_drive_down(struct hs *s);
+/* Whether the session takes downstream bytes now. */
+bool hs_wants_read(const struct hs *s);
+/* The downstream ended its side. */
+void hs_down_eof(struct hs *s);
+
+/* downstream.c: the downstream as a socket or an HBONE stream's pipe */
+/* Sends what is queued for the downstream: 0, or -errno (a socket's). */
+int hs_down_flush(struct hs *s);
+/* Makes `st` (a server stream) this session's downstream: 200, then its
+ * bytes through the session. 0 or -errno. */
+int hs_down_accept(struct hs *s, struct hbone_stream *st);
+/* After a flush: a finished CLOSING ends, held bytes are resumed. */
+void hs_down_settle(struct hs *s);
+/* The stream's end: in order (err 0) or reset. */
+void hs_down_close(struct hs *s, int err);
 
 /* exchange.c */
 void hs_report(struct hs *s);

@@ -341,6 +341,20 @@ static void hup_pipe_eof(void *ctx)
         hup_idle_end(u);
 }
 
+/* The tunnel ended under it (after on_stream_done told why). */
+static void hup_pipe_end(void *ctx, int err)
+{
+    struct hup *u = ctx;
+    u->st = NULL; /* over: nothing of it is ours any more */
+    u->broken = true;
+    if (busy(u))
+        hup_fail(u, err);
+    else if (u->in_idle) {
+        idle_unlink(u);
+        hup_close(u);
+    }
+}
+
 static void hup_pipe_writable(void *ctx)
 {
     struct hup *u = ctx;
@@ -412,8 +426,10 @@ static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbou
     u->hbone = true;
     u->connected = true; /* the tunnel's failures arrive as its end */
     if (!needs_fd) {
-        static const struct hbone_pipe pipe = {
-            .on_data = hup_pipe_data, .on_eof = hup_pipe_eof, .on_writable = hup_pipe_writable};
+        static const struct hbone_pipe pipe = {.on_data = hup_pipe_data,
+                                               .on_eof = hup_pipe_eof,
+                                               .on_writable = hup_pipe_writable,
+                                               .on_end = hup_pipe_end};
         struct hbone_pipe p = pipe;
         p.ctx = u;
         return hbone_pool_connect_pipe(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx,
@@ -605,16 +621,16 @@ void hups_free(struct http_proxy *hp)
     }
 }
 
-/* The HBONE pool's stream end for an upstream's tunnel. A tunnel carried
- * to a socket pair: its end sees EOF (or a reset) right after, which is
- * how the session learns that it failed; what this adds is why. A tunnel
- * whose end is the upstream itself is over: the upstream fails with it,
- * or closes if idle. `stream_ctx` is only compared with the live
- * upstreams, never followed: the upstream may be gone. */
+/* The HBONE pool's stream end for an upstream's tunnel, which tells why
+ * it ended: the upstream learns that it did right after, from its socket
+ * pair's EOF (or reset) or its pipe's on_end. `stream_ctx` is only
+ * compared with the live upstreams, never followed: the upstream may be
+ * gone. */
 void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,
                                const struct hbone_stream_stats *stats)
 {
     struct http_proxy *hp = ctx;
+    (void)st;
     if (stats->app_fd >= 0) /* a pool that gives sockets back: ours is done */
         close(stats->app_fd);
     if (!hp || !stream_ctx)
@@ -628,15 +644,5 @@ void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_
         u->denied = stats->status == 401;
         log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
                         err);
-    }
-    if (u->st != st)
-        return;
-    u->st = NULL; /* over: nothing of it is ours any more */
-    u->broken = true;
-    if (busy(u))
-        hup_fail(u, err ? err : -ECONNRESET);
-    else if (u->in_idle) {
-        idle_unlink(u);
-        hup_close(u);
     }
 }

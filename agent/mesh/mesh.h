@@ -17,6 +17,7 @@
 
 struct conn;
 struct conn_record;
+struct hbone_stream;
 struct conns;
 struct loop;
 struct pods;
@@ -40,8 +41,8 @@ struct mesh_opts {
     bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
     int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
                           const struct meshd_addr *src, const struct meshd_addr *dst);
-    int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
-                      const struct conn_record *rec, int down_fd, int app_fd);
+    int (*serve_http)(void *http_ctx, const struct pod *pod, const struct conn_record *rec,
+                      struct hbone_stream *st, int app_fd);
     void *http_ctx;
 };
 

@@ -141,22 +141,12 @@ static void hi_stream_connected(void *ctx, struct conn *c, int fd_or_err)
         hbone_stream_accept(is->st, fd_or_err);
         return;
     }
-    /* Requests, one by one, between the tunnel and the app: the stream
-     * carries one end of a socket pair, the HTTP carrier holds the other. */
+    /* Requests, one by one, between the tunnel and the app: the HTTP
+     * carrier is the stream's end and answers it. */
     struct hbone_inbound *hi = is->hi;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1) {
-        close_with_reset(fd_or_err);
+    if (hi->opts.serve_http(hi->opts.http_ctx, is->hs->hp->pod, conn_record(c), is->st,
+                            fd_or_err) != 0)
         hbone_stream_reject(is->st, 503);
-        return;
-    }
-    if (hi->opts.serve_http(hi->opts.http_ctx, is->hs->hp->pod, NULL, conn_record(c), sv[0],
-                            fd_or_err) != 0) {
-        close(sv[1]);
-        hbone_stream_reject(is->st, 503);
-        return;
-    }
-    hbone_stream_accept(is->st, sv[1]);
 }
 
 /* The connection's admission: per request on an HTTP port, else whole. */

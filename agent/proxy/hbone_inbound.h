@@ -18,6 +18,7 @@
 
 struct conn;
 struct conn_record;
+struct hbone_stream;
 struct conns;
 struct loop;
 struct pod;
@@ -51,13 +52,14 @@ struct hbone_inbound_opts {
     /* HTTP at the destination (http/inbound.h; NULL: bytes only):
      * whether a stream to `dst` is served per request; then it is
      * admitted by `authorize_http` (the connection's part of the policy)
-     * and its app connection handed to `serve_http`, whose socket the
-     * stream carries. */
+     * and the stream and its app connection handed to `serve_http`
+     * (http_inbound_serve_stream), which answers the stream itself;
+     * non-zero: it did not (the stream is rejected, 503). */
     bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
     int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
                           const struct meshd_addr *src, const struct meshd_addr *dst);
-    int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
-                      const struct conn_record *rec, int down_fd, int app_fd);
+    int (*serve_http)(void *http_ctx, const struct pod *pod, const struct conn_record *rec,
+                      struct hbone_stream *st, int app_fd);
     void *http_ctx;
 };
 
