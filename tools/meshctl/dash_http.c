@@ -171,6 +171,8 @@ static const char *reason(int status)
         return "OK";
     case 202:
         return "Accepted";
+    case 204:
+        return "No Content";
     case 400:
         return "Bad Request";
     case 403:
@@ -201,7 +203,8 @@ static const char *reason(int status)
 static void respond(int fd, struct dash_resp *r)
 {
     const char *body = r->body ? r->body : r->body_static ? r->body_static : "";
-    size_t len = r->body ? r->len : strlen(body);
+    /* A static body is a C string unless its length is given (assets). */
+    size_t len = r->body || r->len ? r->len : strlen(body);
     /* The answer is written blocking, bounded by SO_SNDTIMEO. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     char head[512];

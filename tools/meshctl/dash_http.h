@@ -33,7 +33,7 @@ struct dash_resp {
     int status;               /* 200 unless set */
     const char *content_type; /* static */
     char *body;               /* owned (freed after sending) unless body_static */
-    const char *body_static;
+    const char *body_static;  /* a C string, or len bytes when len is set */
     size_t len;
 };
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,11 +82,13 @@ static void scrape(void *ctx)
     int next = d->nscrapes ? !d->cur : d->cur;
     struct prom_set *set = &d->scrapes[next];
     prom_set_free(set);
-    d->source_error[0] = '\0';
     if (d->prometheus) {
-        if (dash_scrape_prometheus(d->prometheus, set, d->source_error, sizeof(d->source_error)) !=
-            0)
-            fprintf(stderr, "meshctl dashboard: %s\n", d->source_error);
+        char err[sizeof(d->source_error)] = "";
+        /* Said once per new failure, not at every scrape. */
+        if (dash_scrape_prometheus(d->prometheus, set, err, sizeof(err)) != 0 &&
+            strcmp(err, d->source_error) != 0)
+            fprintf(stderr, "meshctl dashboard: %s\n", err);
+        memcpy(d->source_error, err, sizeof(err));
     } else {
         dash_scrape_agents(&d->agents, set);
     }
@@ -214,6 +217,10 @@ static void route(void *ctx, const struct dash_req *q, struct dash_resp *r)
     }
     if (strncmp(path, "/api/traces", 11) == 0 && d->traces)
         return api_traces(d, q, r);
+    if (strcmp(path, "/favicon.ico") == 0) { /* none: not a 404 in the console */
+        r->status = 204;
+        return;
+    }
     for (size_t k = 0; k < dash_nassets; k++)
         if (strcmp(dash_assets[k].path, path) == 0) {
             r->content_type = dash_assets[k].content_type;
@@ -276,6 +283,8 @@ static pid_t start_prometheus(const struct dash *d, int proxy_port, char *dir, s
     const char *bin = getenv("MESHCTL_PROMETHEUS") ? getenv("MESHCTL_PROMETHEUS") : "prometheus";
     pid_t pid = fork();
     if (pid == 0) {
+        /* It goes with us, even when we are killed. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         execlp(bin, bin, arg[0], arg[1], arg[2], arg[3], (char *)NULL);
         fprintf(stderr, "meshctl dashboard: cannot run %s: %s\n", bin, strerror(errno));
         _exit(127);

@@ -25,7 +25,7 @@ function nodeLabel(n) {
 
 function edgeLabel(e) {
   const parts = [];
-  if (e.mtls >= 0.5) parts.push('\u{1F512}');
+  if (e.mtls >= 0.5) parts.push('mTLS');
   if (e.protocol !== 'tcp') parts.push(fmt(e.rps, 2) + ' rps', fmt(e.error_rate * 100) + '% err');
   if (e.p99_ms != null) parts.push('p99 ' + fmt(e.p99_ms) + 'ms');
   if (e.tcp_bytes_ps > 0) parts.push(bytes(e.tcp_bytes_ps) + '/s');
@@ -58,7 +58,6 @@ function initGraph() {
       { selector: 'edge.failing', style: { 'line-color': '#fb8c00', 'target-arrow-color': '#fb8c00' } },
       { selector: 'edge.denied', style: { 'line-color': '#e53935', 'target-arrow-color': '#e53935' } },
     ],
-    wheelSensitivity: 0.3,
   });
   cy.on('tap', 'node', (ev) => { state.selected = ev.target.id(); showPanel(); });
   return cy;
@@ -96,7 +95,7 @@ function updateTable(g) {
     const tr = el('tr', { 'data-edge': e.id, 'data-mtls': String(e.mtls >= 0.5), class: e.denied_ps > 0 ? 'denied' : '' },
       el('td', {}, names[e.source] || e.source), el('td', {}, names[e.target] || e.target),
       el('td', {}, e.protocol),
-      el('td', { class: e.mtls >= 0.5 ? 'mtls' : 'plain' }, e.mtls >= 0.5 ? '\u{1F512} mTLS' : 'plaintext'),
+      el('td', { class: e.mtls >= 0.5 ? 'mtls' : 'plain' }, e.mtls >= 0.5 ? 'mTLS' : 'plaintext'),
       el('td', { class: 'num' }, fmt(e.rps, 2)), el('td', { class: 'num' + (e.error_rate > 0 ? ' bad' : '') }, fmt(e.error_rate * 100) + '%'),
       el('td', { class: 'num' }, fmt(e.denied_ps, 2)), el('td', { class: 'num' }, fmt(e.p99_ms)),
       el('td', { class: 'num' }, bytes(e.tcp_bytes_ps)), el('td', { class: 'num' }, fmt(e.tcp_failed_ps, 2)),
@@ -164,4 +163,5 @@ async function poll() {
 }
 
 state.cy = initGraph();
+window.meshCy = state.cy; // for tests: select a node as a click would
 poll();
