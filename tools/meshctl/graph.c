@@ -28,6 +28,7 @@ struct acc { /* one reporter's view of one edge: d = delta, t = total */
     double mtls_t, traffic_t; /* requests and connections, mutual_tls of them */
     double le[GRAPH_MAX_BUCKETS], bucket_d[GRAPH_MAX_BUCKETS];
     size_t nb;
+    bool seen; /* any sample of this reporter */
 };
 
 struct edge {
@@ -166,6 +167,7 @@ static void acc_bucket(struct acc *a, double le, double d)
 static void acc_add(struct acc *a, enum metric m, const struct prom_sample *s, double d)
 {
     double t = s->value;
+    a->seen = true;
     bool denied = strcmp(prom_label(s, "response_flags"), "DENY") == 0;
     bool traffic = m == M_REQUESTS || m == M_OPENED;
     if (traffic) {
@@ -268,7 +270,7 @@ static json_t *edge_json(const struct edge *e, double dt)
 {
     const struct acc *a = &e->rep[0];
     const char *reporter = "source";
-    if (a->req_t + a->open_t + a->bytes_t + a->fail_t <= 0)
+    if (!a->seen)
         a = &e->rep[1], reporter = "destination";
     double per = dt > 0 ? 1.0 / dt : 0;
     double p99 = acc_p99(a);
