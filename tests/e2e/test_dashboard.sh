@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 NODE_MODULES=tests/node/node_modules
 if [ ! -d "$NODE_MODULES/puppeteer-core" ] || [ ! -x /usr/bin/chromium ]; then
@@ -33,15 +34,6 @@ topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/api.log" /usr/bin/python3 tests/e2e/lib/ht
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8081 10
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
-pod_yaml() { # I J LABELS SA
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, labels: %s}\n' "$1" "$2" "$3"
-    printf 'spec: {nodeName: m%sn%s, serviceAccountName: %s}\nstatus: {podIP: %s}\n' "$TOPO_RUN" "$1" "$4" "${POD_IP4[$1,$2]}"
-}
-deployment_yaml() { # NAME APP VERSION
-    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\n' "$1"
-    printf 'spec:\n  selector: {matchLabels: {app: %s, version: %s}}\n' "$2" "$3"
-    printf '  template: {metadata: {labels: {app: %s, version: %s}}}\n' "$2" "$3"
-}
 for i in 1 2; do
     mkdir -p "$E2E_TMP/config-$i"
     {

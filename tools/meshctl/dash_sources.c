@@ -91,6 +91,8 @@ static long ms_left(const struct timespec *deadline)
 int dash_http_get(const char *url, char **body, size_t *len, int *status, char *err, size_t errlen)
 {
     char host[256], port[8] = "80";
+    *body = NULL;
+    *len = 0;
     const char *p = strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
     size_t hl = p ? strcspn(p, ":/") : 0;
     if (!p || hl == 0 || hl >= sizeof(host)) {
@@ -199,8 +201,8 @@ int dash_scrape_prometheus(const char *base_url, struct prom_set *set, char *err
         snprintf(err, errlen, "--prometheus URL too long");
         return -EINVAL;
     }
-    char *body;
-    size_t len;
+    char *body = NULL;
+    size_t len = 0;
     int status = 0;
     int rc = dash_http_get(url, &body, &len, &status, err, errlen);
     if (rc)

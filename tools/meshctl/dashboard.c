@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,9 +279,13 @@ static pid_t start_prometheus(const struct dash *d, int proxy_port, char *dir, s
     fclose(f);
     snprintf(arg[0], sizeof(arg[0]), "--config.file=%s", cfg);
     snprintf(arg[1], sizeof(arg[1]), "--storage.tsdb.path=%s/tsdb", dir);
-    snprintf(arg[2], sizeof(arg[2]), "--web.listen-address=%s:%d", d->address, d->port);
+    snprintf(arg[2], sizeof(arg[2]),
+             strchr(d->address, ':') ? "--web.listen-address=[%s]:%d"
+                                     : "--web.listen-address=%s:%d",
+             d->address, d->port);
     snprintf(arg[3], sizeof(arg[3]), "--log.level=warn");
-    const char *bin = getenv("MESHCTL_PROMETHEUS") ? getenv("MESHCTL_PROMETHEUS") : "prometheus";
+    const char *bin = getenv("MESHCTL_PROMETHEUS");
+    bin = bin && *bin ? bin : "prometheus";
     pid_t pid = fork();
     if (pid == 0) {
         /* It goes with us, even when we are killed. */
@@ -320,6 +325,17 @@ static void prom_route(void *ctx, const struct dash_req *q, struct dash_resp *r)
 
 /* ---- the command ----------------------------------------------------------- */
 
+/* A decimal flag value within [lo, hi]. */
+static bool num_arg(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 static int parse(struct dash *d, const char *agent, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -333,9 +349,8 @@ static int parse(struct dash *d, const char *agent, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    long spans = TRACE_DEFAULT_SPANS;
+    long spans = TRACE_DEFAULT_SPANS, v;
     int c;
-    char *end;
     optind = 0; /* 0: glibc re-reads the ordering (main parsed with "+") */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -343,9 +358,9 @@ static int parse(struct dash *d, const char *agent, int argc, char **argv)
             d->address = optarg;
             break;
         case 'p':
-            d->port = (int)strtol(optarg, &end, 10);
-            if (*end || d->port < 0 || d->port > 65535)
-                return fprintf(stderr, "meshctl dashboard: bad --port %s\n", optarg), 2;
+            if (!num_arg(optarg, 0, 65535, &v))
+                return fprintf(stderr, "meshctl dashboard: --port 0..65535\n"), 2;
+            d->port = (int)v;
             break;
         case 'b':
             d->browser = !optarg || strcmp(optarg, "true") == 0 ? 1
@@ -363,13 +378,12 @@ static int parse(struct dash *d, const char *agent, int argc, char **argv)
             d->prometheus = optarg;
             break;
         case 'i':
-            d->interval_s = (int)strtol(optarg, &end, 10);
-            if (*end || d->interval_s < 1 || d->interval_s > 60)
+            if (!num_arg(optarg, 1, 60, &v))
                 return fprintf(stderr, "meshctl dashboard: --interval 1..60 seconds\n"), 2;
+            d->interval_s = (int)v;
             break;
         case 's':
-            spans = strtol(optarg, &end, 10);
-            if (*end || spans < 1 || spans > 1000000)
+            if (!num_arg(optarg, 1, 1000000, &spans))
                 return fprintf(stderr, "meshctl dashboard: --spans 1..1000000\n"), 2;
             break;
         case 'h':
