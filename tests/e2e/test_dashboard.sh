@@ -6,7 +6,7 @@
 # connections; the trace page shows a gateway -> A -> B trace (POSTed to
 # meshctl's OTLP collector; agents' own spans too once meshd exports them)
 # with its spans in order; the Prometheus meshctl starts answers
-# istio_requests_total. Any JavaScript error in a page fails the test.
+# istio_requests_total, and kiali reads it too (--prometheus). Any JavaScript error in a page fails the test.
 # Also: the collector's bounds (415, 400, 413), clear errors without an
 # agent, and a clean exit on SIGTERM (Prometheus stopped with it).
 set -euo pipefail
@@ -154,6 +154,19 @@ if ((${#trace_args[@]})); then
 else
     echo "  (meshd has no $TRACE_FLAG yet: the agents' own spans are not checked)"
 fi
+
+t_begin "kiali from a Prometheus (--prometheus URL: its /federate, no agent needed)"
+topo_spawn "$TOPO_UNDERLAY_NS" "$E2E_TMP/kiali-prom.log" "$MESHCTL_BIN" dashboard kiali \
+    --browser=false --port 20002 --interval 1 --prometheus http://127.0.0.1:9090 >/dev/null
+topo_wait_tcp "$TOPO_UNDERLAY_NS" 127.0.0.1 20002 10
+rps=0
+for _ in $(seq 1 20); do
+    rps=$(under curl -s -m 5 http://127.0.0.1:20002/api/graph |
+        jq --arg s "$svc" '[.edges[] | select(.source == "wl:default/sleep" and .target == $s) | .rps] | first // 0')
+    [ "$(jq -n "$rps > 0")" = true ] && break
+    sleep 0.5
+done
+t_expect_eq "$(jq -n "$rps > 0")" true "the same edge, with a request rate, from Prometheus' series"
 
 t_begin "SIGTERM: every dashboard exits cleanly"
 prom_child=$(pgrep -P "$prom_pid" prometheus || true)
