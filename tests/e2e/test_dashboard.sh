@@ -44,6 +44,10 @@ for i in 1 2; do
         deployment_yaml httpbin-v1 httpbin v1
         pod_yaml 1 1 '{app: sleep, version: v1}' sleep
         pod_yaml 2 1 '{app: httpbin, version: v1}' httpbin
+        # Denied traffic for the graph to show: /admin on httpbin.
+        printf -- '---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n'
+        printf 'metadata: {name: httpbin-deny-admin, namespace: default}\n'
+        printf 'spec: {selector: {matchLabels: {app: httpbin}}, action: DENY, rules: [{to: [{operation: {paths: ["/admin*"]}}]}]}\n'
     } >"$E2E_TMP/config-$i/cluster.yaml"
 done
 
@@ -77,8 +81,10 @@ t_begin "traffic: HTTP and TCP from sleep to httpbin, continuously"
 topo_spawn "${POD_NS[1,1]}" "$E2E_TMP/traffic.log" bash -c \
     'for i in $(seq 1 900); do curl -s -o /dev/null -m 2 http://10.96.0.30:8000/get
      [ $((i % 10)) = 0 ] && curl -s -o /dev/null -m 2 http://10.96.0.30:8000/status/503
+     [ $((i % 10)) = 5 ] && curl -s -o /dev/null -m 2 http://10.96.0.30:8000/admin
      [ $((i % 5)) = 0 ] && curl -s -o /dev/null -m 2 http://10.96.0.30/blob; sleep 0.2; done' >/dev/null
 t_expect_eq "$(http_get "1,1" http://10.96.0.30:8000/get)" 200 "a request through the mesh"
+t_expect_eq "$(http_get "1,1" http://10.96.0.30:8000/admin)" 403 "/admin denied by httpbin's policy"
 
 t_begin "the dashboards, on the underlay with --browser=false"
 topo_spawn "$TOPO_UNDERLAY_NS" "$E2E_TMP/kiali.log" "$MESHCTL_BIN" dashboard kiali \
@@ -154,6 +160,12 @@ if ((${#trace_args[@]})); then
 else
     echo "  (meshd has no $TRACE_FLAG yet: the agents' own spans are not checked)"
 fi
+
+t_begin "denied and failed traffic in the graph"
+g=$(under curl -s -m 5 http://127.0.0.1:20001/api/graph)
+e=$(jq -c --arg s "$svc" '.edges[] | select(.source == $s and .target == "wl:default/httpbin-v1")' <<<"$g")
+t_expect_eq "$(jq '.denied_total > 0' <<<"$e")" true "the /admin denials counted on the edge ($(jq .denied_total <<<"$e"))"
+t_expect_eq "$(jq '.errors_total > 0' <<<"$e")" true "and the 503s as errors ($(jq .errors_total <<<"$e"))"
 
 t_begin "kiali from a Prometheus (--prometheus URL: its /federate, no agent needed)"
 topo_spawn "$TOPO_UNDERLAY_NS" "$E2E_TMP/kiali-prom.log" "$MESHCTL_BIN" dashboard kiali \

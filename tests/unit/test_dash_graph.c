@@ -91,6 +91,22 @@ static const struct rate_case rate_cases[] = {
      "istio_requests_total" LBL("source", ",response_code=\"403\",response_flags=\"DENY\"") " 0\n",
      "istio_requests_total" LBL("source", ",response_code=\"403\",response_flags=\"DENY\"") " 4\n",
      2.0, NULL, 2.0, 0.0, 2.0, 0.0, 0.0, 1.0},
+    {"a denial the source saw as a 403 is counted from the destination",
+     "istio_requests_total" LBL(
+         "source",
+         ",response_code=\"403\",response_flags=\"-\"") " 0\n"
+                                                        "istio_requests_total" LBL(
+                                                            "destination",
+                                                            ",response_code=\"403\",response_flags="
+                                                            "\"DENY\"") " 0\n",
+     "istio_requests_total" LBL(
+         "source",
+         ",response_code=\"403\",response_flags=\"-\"") " 3\n"
+                                                        "istio_requests_total" LBL(
+                                                            "destination",
+                                                            ",response_code=\"403\",response_flags="
+                                                            "\"DENY\"") " 3\n",
+     1.0, NULL, 3.0, 0.0, 3.0, 0.0, 0.0, 1.0},
     {"TCP byte rate is sent plus received",
      "istio_tcp_sent_bytes_total" LBL("source", "") " 1000\n"
                                                     "istio_tcp_received_bytes_total" LBL(

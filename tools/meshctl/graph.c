@@ -274,14 +274,17 @@ static json_t *edge_json(const struct edge *e, double dt)
         a = &e->rep[1], reporter = "destination";
     double per = dt > 0 ? 1.0 / dt : 0;
     double p99 = acc_p99(a);
+    /* Only the destination knows its policy denied a request (the source
+     * sees a 403): denials are the larger of the two reporters'. */
+    const struct acc *d = e->rep[1].den_t > a->den_t ? &e->rep[1] : a;
     json_t *o = json_pack("{s:s++,s:s,s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
                           "id", e->src, "->", e->dst, "source", e->src, "target", e->dst,
                           "protocol", e->http ? (e->tcp ? "http+tcp" : "http") : "tcp", "reporter",
                           reporter, "rps", a->req_d * per, "errors_ps", a->err_d * per, "denied_ps",
-                          a->den_d * per, "error_rate", a->req_d > 0 ? a->err_d / a->req_d : 0.0,
+                          d->den_d * per, "error_rate", a->req_d > 0 ? a->err_d / a->req_d : 0.0,
                           "tcp_bytes_ps", a->bytes_d * per, "tcp_conns_ps", a->open_d * per,
                           "tcp_failed_ps", a->fail_d * per, "requests_total", a->req_t,
-                          "errors_total", a->err_t, "denied_total", a->den_t, "tcp_failed_total",
+                          "errors_total", a->err_t, "denied_total", d->den_t, "tcp_failed_total",
                           a->fail_t, "mtls", a->traffic_t > 0 ? a->mtls_t / a->traffic_t : 0.0);
     if (o)
         json_object_set_new(o, "p99_ms", p99 >= 0 && dt > 0 ? json_real(p99) : json_null());
