@@ -28,15 +28,7 @@ topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8081 10
 for i in 1 2; do
     mkdir -p "$E2E_TMP/config-$i"
     {
-        printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}\n'
-        printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n'
-        # A TCP port (carried as bytes: the TCP metrics see the app's own
-        # bytes) and an HTTP one (carried per request: request metrics).
-        printf 'spec: {clusterIP: 10.96.0.30, selector: {app: httpbin}, ports: [{name: tcp-web, port: 80, targetPort: 8080}, {name: http-api, port: 8000, targetPort: 8081}]}\n'
-        deployment_yaml sleep sleep v1
-        deployment_yaml httpbin-v1 httpbin v1
-        pod_yaml 1 1 '{app: sleep, version: v1}' sleep
-        pod_yaml 2 1 '{app: httpbin, version: v1}' httpbin
+        sleep_httpbin_yaml
         pod_yaml 1 2 '{app: legacy, istio.io/dataplane-mode: none}' legacy
     } >"$E2E_TMP/config-$i/cluster.yaml"
 done
