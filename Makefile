@@ -98,7 +98,24 @@ $(BUILD)/meshd: $(BUILD)/agent/main.o $(LIBMESHD)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/meshctl: $(CTL_OBJS) $(LIBMESHD)
+# meshctl dashboard's web app, with cytoscape vendored from npm (make deps)
+# at build time; without it the graph page says how to get it.
+CYTOSCAPE := $(firstword $(wildcard tests/node/node_modules/cytoscape/dist/cytoscape.min.js) \
+                         tools/meshctl/web/no-cytoscape.js)
+WEB_SRCS  := $(filter-out %/no-cytoscape.js,$(wildcard tools/meshctl/web/*))
+$(BUILD)/tools/meshctl/assets.c: tools/meshctl/embed.sh $(WEB_SRCS) $(CYTOSCAPE)
+	$(call msg,EMBED,$@)
+	@mkdir -p $(@D)
+	$(Q)tools/meshctl/embed.sh $(WEB_SRCS) cytoscape.min.js=$(CYTOSCAPE) > $@
+$(BUILD)/tools/meshctl/assets.o: $(BUILD)/tools/meshctl/assets.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itools/meshctl -c $< -o $@
+
+# The dashboard's C modules are unit-tested apart from meshctl's main.
+$(BUILD)/tests/test_dash_graph: $(BUILD)/tools/meshctl/graph.o $(BUILD)/tools/meshctl/promtext.o
+$(BUILD)/tests/test_dash_traces: $(BUILD)/tools/meshctl/traces.o
+
+$(BUILD)/meshctl: $(CTL_OBJS) $(BUILD)/tools/meshctl/assets.o $(LIBMESHD)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -413,9 +413,11 @@ static void pods_stop(struct agent *ag)
 static int admin_start(struct agent *ag)
 {
     /* The table outlives the admin: it lives with the agent. */
-    static struct admin_command cmds[ADMIN_NCOMMANDS];
+    static struct admin_command cmds[ADMIN_NCOMMANDS + 1];
     admin_commands(&ag->v, cmds);
-    return admin_new(ag->loop, ag->opts->admin_socket, cmds, ADMIN_NCOMMANDS, &ag->v.admin);
+    /* The exposition, for meshctl dashboard (admin/endpoints.h). */
+    cmds[ADMIN_NCOMMANDS] = (struct admin_command){"metrics", admin_metrics_command, &ag->v};
+    return admin_new(ag->loop, ag->opts->admin_socket, cmds, ADMIN_NCOMMANDS + 1, &ag->v.admin);
 }
 
 static void admin_stop(struct agent *ag)

@@ -5,6 +5,7 @@
 #include "admin/endpoints.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,20 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
         admin_get_stats(v->admin, &ctl);
     http_render_client_stats(r, "meshd_admin_http", endpoints, http, 3);
     http_render_client_stats(r, "meshd_control", &control, &ctl, 1);
+}
+
+json_t *admin_metrics_command(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct http_response r = {.status = 200};
+    http_metrics(ctx, "GET", "/metrics", "", &r);
+    json_t *out = NULL;
+    if (r.status == 200 && !r.body.oom && r.body.data)
+        out = json_pack("{s:s,s:s%}", "content_type", AGENT_METRICS_CONTENT_TYPE, "text",
+                        r.body.data, r.body.len);
+    if (!out)
+        snprintf(err, errlen, "metrics: out of memory rendering the exposition");
+    textbuf_free(&r.body);
+    return out;
 }
 
 static void http_ready(void *ctx, const char *method, const char *path, const char *query,

@@ -12,4 +12,9 @@
  * http_server_free); `v` outlives them. 0 or -errno, logged. */
 int admin_endpoints_start(struct loop *loop, struct admin_view *v);
 
+/* The control socket's "metrics" command (meshctl dashboard scrapes the
+ * agent through it, from any network namespace): the 15020 page as
+ * {"content_type", "text"}. A handler for admin_new's table. */
+json_t *admin_metrics_command(void *ctx, const json_t *req, char *err, size_t errlen);
+
 #endif

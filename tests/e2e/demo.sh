@@ -103,4 +103,20 @@ say "the programs, as bpftool sees them"
 bpftool prog show name meshd_connect4 | sed -n 1,2p
 bpftool link show pinned "/sys/fs/bpf/meshd/${MESHD_NODE[1]}/link_connect4"
 
+say "the dashboards (meshctl dashboard, as istioctl dashboard): the service graph, live"
+# On the underlay's loopback, so it goes with the topology.
+ip -n "$TOPO_UNDERLAY_NS" link set lo up
+topo_spawn "$TOPO_UNDERLAY_NS" "$E2E_TMP/kiali.log" "$MESHCTL_BIN" dashboard kiali --browser=false \
+    --port 20001 --interval 1 --agent "${MESHD_SOCK[1]}" --agent "${MESHD_SOCK[2]}" >/dev/null
+topo_wait_tcp "$TOPO_UNDERLAY_NS" 127.0.0.1 20001 5 && sleep 1.5
+topo_exec "$TOPO_UNDERLAY_NS" curl -s -m 5 http://127.0.0.1:20001/api/graph |
+    jq -c '.edges[] | {id, requests_total, mtls}' | sed 's/^/  /' || true
+echo "  with the topology up, each prints its URL (--browser=false: only the URL):"
+for d in "kiali        (the service graph)          http://127.0.0.1:20001/" \
+    "jaeger       (traces; OTLP/HTTP JSON in)  http://127.0.0.1:16686/  POST /v1/traces" \
+    "prometheus   (scraping every agent)       http://127.0.0.1:9090/graph"; do
+    printf '  %s dashboard %s\n' "$MESHCTL_BIN" "$d"
+done
+echo "  (agents: --agent ${MESHD_SOCK[1]} --agent ${MESHD_SOCK[2]})"
+
 say "cleaning up"

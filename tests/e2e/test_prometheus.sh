@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 topo_init
 topo_create 2 2
@@ -24,27 +25,10 @@ topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8081 10
 # The cluster as YAML: a sleep client (pod-1-1), httpbin v1 (pod-2-1)
 # behind Service httpbin, and pod-1-2, a plaintext client outside the mesh.
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
-pod_yaml() { # I J LABELS SA
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, labels: %s}\n' "$1" "$2" "$3"
-    printf 'spec: {nodeName: m%sn%s, serviceAccountName: %s}\nstatus: {podIP: %s}\n' "$TOPO_RUN" "$1" "$4" "${POD_IP4[$1,$2]}"
-}
-deployment_yaml() { # NAME APP VERSION
-    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\n' "$1"
-    printf 'spec:\n  selector: {matchLabels: {app: %s, version: %s}}\n' "$2" "$3"
-    printf '  template: {metadata: {labels: {app: %s, version: %s}}}\n' "$2" "$3"
-}
 for i in 1 2; do
     mkdir -p "$E2E_TMP/config-$i"
     {
-        printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}\n'
-        printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n'
-        # A TCP port (carried as bytes: the TCP metrics see the app's own
-        # bytes) and an HTTP one (carried per request: request metrics).
-        printf 'spec: {clusterIP: 10.96.0.30, selector: {app: httpbin}, ports: [{name: tcp-web, port: 80, targetPort: 8080}, {name: http-api, port: 8000, targetPort: 8081}]}\n'
-        deployment_yaml sleep sleep v1
-        deployment_yaml httpbin-v1 httpbin v1
-        pod_yaml 1 1 '{app: sleep, version: v1}' sleep
-        pod_yaml 2 1 '{app: httpbin, version: v1}' httpbin
+        sleep_httpbin_yaml
         pod_yaml 1 2 '{app: legacy, istio.io/dataplane-mode: none}' legacy
     } >"$E2E_TMP/config-$i/cluster.yaml"
 done

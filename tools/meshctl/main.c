@@ -10,6 +10,7 @@
 #include "agent_client.h"
 #include "analyze.h"
 #include "ca.h"
+#include "dashboard.h"
 #include "explain.h"
 
 struct ctl {
@@ -38,7 +39,8 @@ static void usage(FILE *f)
             "  authn tls-check WORKLOAD [-f YAML]...\n"
             "                                      mTLS modes of its ports, its identity\n"
             "  bpf status                          BPF decision counters and pins\n"
-            "  dashboard prometheus [--node-ip IP] the metrics URL to point Prometheus at\n"
+            "  dashboard kiali|jaeger|prometheus   the service graph, traces, Prometheus\n"
+            "                                      (meshctl dashboard --help)\n"
             "Offline commands:\n"
             "  analyze [--root-namespace NS] DIR|FILE...     istioctl analyze on the YAML\n"
             "  ca init DIR [--trust-domain TD] [--force]     create the mesh CA\n"
@@ -307,19 +309,8 @@ int main(int argc, char **argv)
         return ctl_proxy_routes(ctl.agent, cargc - 1, cargv + 1, ctl.json);
     if (strcmp(cmd, "authn") == 0)
         return ctl_tls_check(ctl.agent, cargc, cargv, ctl.json);
-    if (strcmp(cmd, "dashboard") == 0) {
-        /* No UI of our own: print where Istio's dashboards get their data. */
-        const char *ip = cargc >= 4 && strcmp(cargv[2], "--node-ip") == 0 ? cargv[3] : "127.0.0.1";
-        if (cargc < 2 || strcmp(cargv[1], "prometheus") != 0) {
-            fprintf(stderr, "usage: meshctl dashboard prometheus [--node-ip IP]\n");
-            return 2;
-        }
-        printf(
-            "scrape: http://%s:15020/metrics\n"
-            "(istio_tcp_* for Grafana's Istio dashboards and Kiali; meshd_* for the kernel view)\n",
-            ip);
-        return 0;
-    }
+    if (strcmp(cmd, "dashboard") == 0)
+        return ctl_dashboard(ctl.agent, cargc, cargv);
     static const struct {
         const char *name;
         int (*fn)(const struct ctl *, int, char **);
