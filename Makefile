@@ -61,7 +61,7 @@ TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*
 LIBMESHD   := $(BUILD)/libmeshd.a
 LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
 
-.PHONY: all test unit e2e demo bench deps vmlinux lint format clean fuzz vmtest
+.PHONY: all test unit e2e demo bench deps vmlinux lint format clean fuzz vmtest FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -103,7 +103,15 @@ $(BUILD)/meshd: $(BUILD)/agent/main.o $(LIBMESHD)
 CYTOSCAPE := $(firstword $(wildcard tests/node/node_modules/cytoscape/dist/cytoscape.min.js) \
                          tools/meshctl/web/no-cytoscape.js)
 WEB_SRCS  := $(filter-out %/no-cytoscape.js,$(wildcard tools/meshctl/web/*))
-$(BUILD)/tools/meshctl/assets.c: tools/meshctl/embed.sh $(WEB_SRCS) $(CYTOSCAPE)
+# Which cytoscape was embedded, rewritten only when that changes: the file
+# npm extracts keeps its package's old mtime, so a timestamp alone would
+# keep the stub embedded after make deps.
+$(BUILD)/tools/meshctl/cytoscape.src: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CYTOSCAPE)' | cmp -s - $@ || echo '$(CYTOSCAPE)' > $@
+FORCE:
+$(BUILD)/tools/meshctl/assets.c: tools/meshctl/embed.sh $(WEB_SRCS) $(CYTOSCAPE) \
+                                 $(BUILD)/tools/meshctl/cytoscape.src
 	$(call msg,EMBED,$@)
 	@mkdir -p $(@D)
 	$(Q)tools/meshctl/embed.sh $(WEB_SRCS) cytoscape.min.js=$(CYTOSCAPE) > $@

@@ -37,10 +37,12 @@ fi
 
 # The test clients from npm (gRPC's grpc-js, puppeteer-core) and the
 # dashboard's vendored libraries, pinned by the lock file.
+# A stamp of the lock file's hash says whether node_modules is current.
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -d "$here/tests/node/node_modules" ] ||
-    [ "$here/tests/node/package-lock.json" -nt "$here/tests/node/node_modules" ]; then
+lock=$(sha256sum "$here/tests/node/package-lock.json" | cut -d' ' -f1)
+stamp="$here/tests/node/node_modules/.meshd-lock"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock" ]; then
     echo "deps: npm ci in tests/node"
     (cd "$here/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$here/tests/node/node_modules"
+    echo "$lock" >"$stamp"
 fi
