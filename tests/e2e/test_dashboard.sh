@@ -18,8 +18,9 @@ source tests/e2e/lib/workloads.sh
 
 NODE_MODULES=tests/node/node_modules
 if [ ! -d "$NODE_MODULES/puppeteer-core" ] || [ ! -x /usr/bin/chromium ]; then
-    echo "SKIP: needs puppeteer-core (make deps) and /usr/bin/chromium"
-    exit 0
+    # make test installs both first (make deps): missing is a failure.
+    echo "FAIL: needs puppeteer-core and /usr/bin/chromium: run make deps" >&2
+    exit 1
 fi
 
 topo_init
