@@ -306,6 +306,29 @@ static const char *format_head(const struct h1_out_head *oh, char *small, size_t
     return *heap;
 }
 
+/* An external request at the edge (d.edge): what the client said of
+ * itself and of Envoy is replaced (Envoy's header sanitizing with
+ * use_remote_address), and its x-request-id is a new one. */
+static size_t edge_fields(struct http_request *r, struct http_field *f, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = f[i].name;
+        if (!strcasecmp(name, "x-forwarded-for") || !strcasecmp(name, "x-forwarded-proto") ||
+            !strcasecmp(name, "x-request-id") || !strncasecmp(name, "x-envoy-", 8))
+            continue;
+        f[k++] = f[i];
+    }
+    if (r->has_request_id) {
+        new_request_id(r->request_id);
+        r->has_request_id = false;
+    }
+    push(f, &k, "x-forwarded-for", r->d.edge_xff);
+    push(f, &k, "x-forwarded-proto", r->d.edge_proto);
+    push(f, &k, "x-envoy-external-address", r->d.edge_client);
+    return k;
+}
+
 int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
 {
     const struct h1_head *h = r->head;
@@ -324,6 +347,8 @@ int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
     if (*authority)
         push(f, &n, "Host", authority);
     n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
+    if (r->d.edge)
+        n = edge_fields(r, f, n);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
     const char *p = rewritten_path(r, path, sizeof(path));
