@@ -277,6 +277,14 @@ static void http_proxy_stop(struct agent *ag)
 
 /* ---- the ingress gateway (with the HTTP carrier) ------------------------- */
 
+/* PASSTHROUGH bytes ride the outbound proxy's flows (started after). */
+static void gateway_carry(void *ctx, struct pod *gw, struct conn *c,
+                          const struct outbound_route *route)
+{
+    struct agent *ag = ctx;
+    outbound_carry(ag->v.outbound, gw, c, route);
+}
+
 static int gateway_start(struct agent *ag)
 {
     if (!ag->http_proxy)
@@ -288,7 +296,10 @@ static int gateway_start(struct agent *ag)
                              .route_released = mesh_route_released,
                              .route_ctx = ag->v.mesh,
                              .report = on_http_request,
-                             .report_ctx = ag};
+                             .report_ctx = ag,
+                             .tls_route = mesh_gateway_tls_route,
+                             .carry = gateway_carry,
+                             .carry_ctx = ag};
     int err = gateway_new(ag->loop, &o, &ag->gateway);
     if (err)
         log_error("agent: gateway: %s", strerror(-err));

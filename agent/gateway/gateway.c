@@ -18,11 +18,14 @@
 #include "enroll/pods.h"
 #include "gateway/edge_conn.h"
 #include "gateway/edge_tls.h"
+#include "gateway/sni_peek.h"
 #include "http/proxy.h"
 #include "proxy/conns.h"
 #include "route/gateway_route.h"
 
 #define GW_MAX_PORTS 32
+
+enum gw_port_kind { GW_PORT_HTTP, GW_PORT_TLS, GW_PORT_PASSTHROUGH };
 
 struct gw_pod {
     struct gateway *g;
@@ -30,7 +33,7 @@ struct gw_pod {
     int refs;        /* the registry's, and one per session */
     struct edge_tls *tls;
     uint16_t ports[GW_MAX_PORTS];
-    bool port_tls[GW_MAX_PORTS];
+    enum gw_port_kind kind[GW_MAX_PORTS];
     size_t nports;
     struct gw_pod *next;
 };
@@ -39,6 +42,7 @@ struct gateway {
     struct loop *loop;
     struct gateway_opts opts;
     struct edge_conns ec;
+    struct sni_peeks peeks;
     struct gw_pod *pods;
     struct gateway_stats stats;
 };
@@ -79,6 +83,30 @@ static bool plain_http(const struct cfg_gateway_server *srv)
     return cfg_gateway_protocol_is_http(srv->protocol);
 }
 
+static bool passthrough(const struct cfg_gateway_server *srv)
+{
+    return srv->has_tls && cfg_gateway_protocol_is_tls(srv->protocol) &&
+           !strcmp(srv->tls_mode, "PASSTHROUGH");
+}
+
+/* How a server's port is served; false: not at all (TCP, AUTO_PASSTHROUGH,
+ * ISTIO_MUTUAL, PASSTHROUGH without a carrier). */
+static bool port_kind(const struct gateway *g, const struct cfg_gateway_server *srv,
+                      enum gw_port_kind *kind)
+{
+    if (terminates(srv))
+        *kind = GW_PORT_TLS;
+    else if (plain_http(srv) && !srv->has_tls)
+        *kind = GW_PORT_HTTP;
+    else if (plain_http(srv) && srv->https_redirect)
+        *kind = GW_PORT_HTTP;
+    else if (passthrough(srv) && g->opts.tls_route && g->opts.carry)
+        *kind = GW_PORT_PASSTHROUGH;
+    else
+        return false;
+    return true;
+}
+
 /* The Gateway servers of `snap` this pod serves, through its Pod object. */
 static size_t pod_servers(const struct cfg_snapshot *snap, const struct pod *pod,
                           struct gw_server *out)
@@ -99,15 +127,20 @@ static void reconcile(struct gateway *g, struct gw_pod *gp)
     size_t before = gp->nports;
     gp->nports = 0;
     for (size_t i = 0; i < n; i++) {
-        bool tls_port = terminates(servers[i].srv);
-        if (!tls_port && !plain_http(servers[i].srv))
-            continue; /* TLS PASSTHROUGH and TCP servers are not served yet */
+        enum gw_port_kind kind;
+        if (!port_kind(g, servers[i].srv, &kind)) {
+            log_ratelimited(LOG_WARN, "gateway: %s/%s port %u (%s %s) is not served by meshd",
+                            servers[i].gw->meta.ns, servers[i].gw->meta.name, servers[i].srv->port,
+                            servers[i].srv->protocol,
+                            servers[i].srv->tls_mode ? servers[i].srv->tls_mode : "");
+            continue;
+        }
         size_t k = 0;
         while (k < gp->nports && gp->ports[k] != servers[i].listen_port)
             k++;
         if (k == gp->nports && gp->nports < GW_MAX_PORTS) {
             gp->ports[gp->nports] = servers[i].listen_port;
-            gp->port_tls[gp->nports++] = tls_port;
+            gp->kind[gp->nports++] = kind;
         }
         if (k == gp->nports || k >= GW_MAX_PORTS)
             continue;
@@ -204,8 +237,9 @@ static void r_route(void *user, const struct pod *pod, const struct meshd_addr *
     /* A TLS connection is served by the terminating servers of its port,
      * a plaintext one by the HTTP servers. */
     size_t k = 0;
+    enum gw_port_kind kind;
     for (size_t i = 0; i < n; i++)
-        if (s->tls ? terminates(servers[i].srv) : plain_http(servers[i].srv))
+        if (port_kind(g, servers[i].srv, &kind) && kind == (s->tls ? GW_PORT_TLS : GW_PORT_HTTP))
             servers[k++] = servers[i];
     const struct gw_server *gs = gw_server_for(servers, k, ntohs(s->local.port), req->authority);
     if (!gs) {
@@ -280,6 +314,45 @@ static int serve(void *ctx, void *user, int fd, const char *alpn)
     return rc;
 }
 
+/* PASSTHROUGH: the ClientHello named `sni`; its bytes go on along the
+ * tls[] route for it. */
+static void on_sni(void *ctx, void *user, int fd, const char *sni)
+{
+    struct gateway *g = ctx;
+    struct gw_sess *s = user;
+    struct pod *pod = s->gp->pod;
+    const struct cfg_snapshot *snap = cfg_store_current(g->opts.config);
+    struct gw_server servers[GW_MAX_SERVERS];
+    size_t n = pod ? pod_servers(snap, pod, servers) : 0, k = 0;
+    enum gw_port_kind kind;
+    for (size_t i = 0; i < n; i++)
+        if (port_kind(g, servers[i].srv, &kind) && kind == GW_PORT_PASSTHROUGH)
+            servers[k++] = servers[i];
+    const struct gw_server *gs = gw_server_for(servers, k, ntohs(s->local.port), sni);
+    struct outbound_route route = {.action = OUTBOUND_REFUSE, .avoid_endpoint = -1};
+    if (gs)
+        g->opts.tls_route(g->opts.route_ctx, pod, snap, gs, &s->local, sni, &route);
+    if (route.action == OUTBOUND_REFUSE) {
+        g->stats.sni_refused++;
+        log_ratelimited(LOG_INFO, "gateway: PASSTHROUGH port %u: no route for SNI \"%.128s\"",
+                        ntohs(s->local.port), sni);
+        close_with_reset(fd);
+        sess_free(s);
+        return;
+    }
+    char ref[RECORD_POD_LEN];
+    snprintf(ref, sizeof(ref), "%s/%s", pod->ns, pod->name);
+    struct conn *c = conn_begin(g->opts.conns, fd, "outbound", ref, &s->client);
+    if (c) {
+        g->stats.passthrough++;
+        conn_record(c)->orig_dst = s->local;
+        g->opts.carry(g->opts.carry_ctx, pod, c, &route);
+    } else if (g->opts.route_released) {
+        g->opts.route_released(g->opts.route_ctx, &route, false);
+    }
+    sess_free(s);
+}
+
 static struct gw_pod *find(struct gateway *g, const struct pod *pod)
 {
     for (struct gw_pod *gp = g->pods; gp; gp = gp->next)
@@ -301,8 +374,9 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
         return false;
     g->stats.accepted++;
     struct gw_sess *s = calloc(1, sizeof(*s));
-    SSL_CTX *ctx0 = gp->port_tls[k] ? edge_tls_first_ctx(gp->tls, port) : NULL;
-    if (!s || (gp->port_tls[k] && !ctx0)) {
+    bool tls = gp->kind[k] == GW_PORT_TLS;
+    SSL_CTX *ctx0 = tls ? edge_tls_first_ctx(gp->tls, port) : NULL;
+    if (!s || (tls && !ctx0)) {
         /* A TLS port without a usable certificate: fail closed. */
         g->stats.refused++;
         log_ratelimited(LOG_INFO, "gateway: %s/%s port %u: %s; connection reset", pod->ns,
@@ -311,10 +385,12 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
         close_with_reset(fd);
         return true;
     }
-    *s = (struct gw_sess){.gp = gp, .client = *client, .local = *local, .tls = gp->port_tls[k]};
+    *s = (struct gw_sess){.gp = gp, .client = *client, .local = *local, .tls = tls};
     gp->refs++;
-    if (s->tls)
+    if (tls)
         edge_conn_start(&g->ec, fd, ctx0, gp->tls, port, s);
+    else if (gp->kind[k] == GW_PORT_PASSTHROUGH)
+        sni_peek_start(&g->peeks, fd, s);
     else
         serve(g, s, fd, "");
     return true;
@@ -335,6 +411,12 @@ int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gatew
                                 .ready = serve,
                                 .user_free = sess_free,
                                 .ctx = g};
+    g->peeks = (struct sni_peeks){.loop = loop,
+                                  .timeout_ns = opts->handshake_timeout_ns,
+                                  .max_pending = opts->max_pending,
+                                  .done = on_sni,
+                                  .user_free = sess_free,
+                                  .ctx = g};
     *out = g;
     return 0;
 }
@@ -344,6 +426,7 @@ void gateway_free(struct gateway *g)
     if (!g)
         return;
     edge_conns_close_all(&g->ec);
+    sni_peeks_close_all(&g->peeks);
     while (g->pods) {
         struct gw_pod *gp = g->pods;
         g->pods = gp->next;
@@ -356,6 +439,7 @@ void gateway_free(struct gateway *g)
 void gateway_tick(struct gateway *g, uint64_t now_ns)
 {
     edge_conns_tick(&g->ec, now_ns);
+    sni_peeks_tick(&g->peeks, now_ns);
 }
 
 void gateway_get_stats(const struct gateway *g, struct gateway_stats *st)
@@ -370,4 +454,8 @@ void gateway_get_stats(const struct gateway *g, struct gateway_stats *st)
     st->evicted = g->ec.stats.evicted;
     st->tls_active = g->ec.stats.active;
     st->tls_pending = g->ec.stats.pending;
+    st->sni_refused += g->peeks.refused;
+    st->sni_timeouts = g->peeks.timeouts;
+    st->sni_evicted = g->peeks.evicted;
+    st->sni_pending = g->peeks.n;
 }

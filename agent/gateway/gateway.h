@@ -20,8 +20,10 @@
  * identity) with Envoy's edge headers (x-forwarded-for,
  * x-forwarded-proto, x-envoy-external-address, a fresh x-request-id). A
  * plain HTTP server is served the same way without TLS, and answers 301
- * to https when its tls.httpsRedirect is set. Requests are reported as
- * the gateway's own (reporter="source"). */
+ * to https when its tls.httpsRedirect is set. A TLS PASSTHROUGH server
+ * peeks the ClientHello's SNI (gateway/sni_peek) and carries the bytes,
+ * untouched, along the tls[] route it names. Requests and connections are
+ * reported as the gateway's own (reporter="source"). */
 #ifndef MESHD_GATEWAY_GATEWAY_H
 #define MESHD_GATEWAY_GATEWAY_H
 
@@ -31,6 +33,7 @@
 
 struct cfg_snapshot;
 struct cfg_store;
+struct conn;
 struct conn_record;
 struct conns;
 struct gateway;
@@ -57,6 +60,15 @@ struct gateway_opts {
     void (*report)(void *ctx, struct http_request_record *r, const struct conn_record *conn,
                    const struct http_decision *d);
     void *report_ctx;
+    /* PASSTHROUGH: the tls[] route of a ClientHello's SNI
+     * (mesh_gateway_tls_route), and the carrier of the connection's bytes
+     * along it (outbound_carry). NULL: PASSTHROUGH servers not served. */
+    void (*tls_route)(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
+                      const struct gw_server *gs, const struct meshd_addr *local, const char *sni,
+                      struct outbound_route *out);
+    void (*carry)(void *carry_ctx, struct pod *gw, struct conn *c,
+                  const struct outbound_route *route);
+    void *carry_ctx;
     uint64_t handshake_timeout_ns; /* 0: 10 s */
     size_t max_pending;            /* TLS handshakes in progress; 0: 512 */
 };
@@ -67,6 +79,7 @@ struct gateway_stats {
     uint64_t refused;  /* a TLS port without a usable certificate, or out of memory */
     uint64_t redirects;
     uint64_t handshakes, handshake_failures, handshake_timeouts, evicted, tls_active, tls_pending;
+    uint64_t passthrough, sni_refused, sni_timeouts, sni_evicted, sni_pending;
 };
 
 int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gateway **out);

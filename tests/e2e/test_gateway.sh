@@ -13,6 +13,8 @@
 #    connection opened before keeps working;
 #  - MUTUAL refuses a client without a certificate, serves one with;
 #  - httpsRedirect answers 301;
+#  - PASSTHROUGH: two SNI names reach two backends, whose own certificates
+#    the clients see (the gateway terminates nothing);
 #  - hostile input: TLS garbage, a slowloris, 1000 idle connections
 #    (bounded: the oldest handshakes make room), oversize headers -> 431;
 #    the legitimate client is served throughout.
@@ -23,7 +25,7 @@ source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
 
 topo_init
-topo_create 2 2
+topo_create 2 3
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 GW=${POD_IP4[1,1]}
 PKI=$E2E_TMP/pki
@@ -46,6 +48,8 @@ leaf app app.example.com 4097 ca            # serial 0x1001
 leaf app2 app.example.com 8194 ca           # serial 0x2002: the rotated one
 leaf mtls mtls.example.com 12291 ca         # serial 0x3003
 leaf client client.example.com 16388 client-ca
+leaf pt-a a.pt.example.com 20481 ca         # the PASSTHROUGH backends' own
+leaf pt-b b.pt.example.com 24578 ca
 b64() { base64 -w0 "$1"; }
 secret_yaml() { # NAME CERT [CA]
     printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: istio-system}\n' "$1"
@@ -96,6 +100,35 @@ spec:
   - port: {number: 80, name: http, protocol: HTTP}
     tls: {httpsRedirect: true}
     hosts: [app.example.com]
+  - port: {number: 10443, name: tls-passthrough, protocol: TLS}
+    tls: {mode: PASSTHROUGH}
+    hosts: ['*.pt.example.com']
+---
+$(pod_yaml 2 2 default pt-a-1 pt "app: pt-a")
+---
+$(pod_yaml 2 3 default pt-b-1 pt "app: pt-b")
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pt-a, namespace: default}
+spec: {selector: {app: pt-a}, ports: [{name: tls, port: 443, targetPort: 8443}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pt-b, namespace: default}
+spec: {selector: {app: pt-b}, ports: [{name: tls, port: 443, targetPort: 8443}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: pt, namespace: default}
+spec:
+  hosts: ['*.pt.example.com']
+  gateways: [istio-system/mtls-gateway]
+  tls:
+  - match: [{sniHosts: [a.pt.example.com]}]
+    route: [{destination: {host: pt-a, port: {number: 443}}}]
+  - match: [{port: 10443, sniHosts: [b.pt.example.com]}]
+    route: [{destination: {host: pt-b, port: {number: 443}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -118,6 +151,14 @@ meshctl_at 1 enroll istio-system/gw-1 --netns "/run/netns/${POD_NS[1,1]}" \
     --sa istio-ingressgateway-service-account --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
 meshctl_at 2 enroll default/my-service-1 --netns "/run/netns/${POD_NS[2,1]}" --sa my-service \
     --ip "${POD_IP4[2,1]}" --ip "${POD_IP6[2,1]}" >/dev/null
+for j in 2 3; do
+    meshctl_at 2 enroll "default/pt-$([ $j = 2 ] && echo a || echo b)-1" --netns "/run/netns/${POD_NS[2,$j]}" \
+        --sa pt --ip "${POD_IP4[2,$j]}" --ip "${POD_IP6[2,$j]}" >/dev/null
+done
+for x in a:2 b:3; do
+    topo_spawn "${POD_NS[2,${x#*:}]}" "$E2E_TMP/pt-${x%:*}.out" /usr/bin/python3 tests/e2e/lib/tls_edge.py serve 8443 \
+        "$PKI/pt-${x%:*}.pem" "$PKI/pt-${x%:*}.key" "pt-${x%:*}" >/dev/null
+done
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/httpd.out" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 my-service \
     "$E2E_TMP/httpd.log" >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
@@ -211,6 +252,18 @@ t_begin "httpsRedirect: 301 to https"
 r=$(client curl -s -m 5 -o /dev/null -w '%{http_code} %{redirect_url}' --resolve "app.example.com:8080:$GW" \
     "http://app.example.com:8080/some/path?q=1")
 t_expect_eq "$r" "301 https://app.example.com/some/path?q=1" "HTTP 80 -> 8080 redirects"
+
+t_begin "PASSTHROUGH: two SNI names to two backends, TLS not terminated at the gateway"
+for x in a:2 b:3; do topo_wait_tcp "${POD_NS[2,${x#*:}]}" "${POD_IP4[2,${x#*:}]}" 8443 10; done
+for x in a b; do
+    r=$(gw_curl "$x.pt.example.com" 10443 / -w ' %{http_code}')
+    t_expect_eq "$r" "pt-$x 200" "SNI $x.pt.example.com reaches pt-$x"
+done
+pt_serial() { client timeout 5 openssl s_client -connect "$GW:10443" -servername "$1" </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null; }
+t_expect_eq "$(pt_serial a.pt.example.com)" "serial=5001" "the certificate is pt-a's own (serial 5001)"
+t_expect_eq "$(pt_serial b.pt.example.com)" "serial=6002" "and pt-b's (serial 6002)"
+t_expect_fail "an SNI no tls route has: reset" gw_curl c.pt.example.com 10443 / -o /dev/null
 
 t_begin "hostile input: garbage, slowloris, 1000 idle connections, oversize headers"
 client /usr/bin/python3 -c "

@@ -10,6 +10,9 @@
       opens N TCP connections that never speak, waits for GO_FILE (60 s at
       most), then prints JSON {"opened": n, "closed": how many the server
       had closed meanwhile}.
+  tls_edge.py serve PORT CERT KEY NAME
+      an HTTPS backend (dual-stack) answering every request with NAME:
+      the TLS a PASSTHROUGH gateway carries untouched ends here.
   tls_edge.py slowloris IP PORT HOST CA GO_FILE
       a TLS connection sending a request head it never finishes, held
       until GO_FILE exists (60 s at most); prints JSON {"closed": bool}.
@@ -105,6 +108,32 @@ def slowloris(ip, port, host, ca, go):
     print(json.dumps({"closed": closed}))
 
 
+def serve(port, cert, key, name):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = name.encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    srv = Server(("::", int(port)), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"keepalive": keepalive, "idle": idle, "slowloris": slowloris}[cmd](*args)
+    {"keepalive": keepalive, "idle": idle, "slowloris": slowloris, "serve": serve}[cmd](*args)
