@@ -36,10 +36,19 @@ static uint16_t listen_port(const struct cfg_snapshot *s, const struct cfg_pod *
     return (uint16_t)port;
 }
 
+bool gw_pod_is_gateway(const struct cfg_pod *pod)
+{
+    return cfg_label(&pod->meta.labels, "istio") ||
+           cfg_label(&pod->meta.labels, "gateway.networking.k8s.io/gateway-name") ||
+           cfg_label(&pod->meta.labels, "istio.io/gateway-name");
+}
+
 size_t gw_pod_servers(const struct cfg_snapshot *s, const struct cfg_pod *pod,
                       struct gw_server *out, size_t max)
 {
     size_t n = 0;
+    if (!gw_pod_is_gateway(pod))
+        return 0;
     for (size_t i = 0; i < cfg_count(s, CFG_GATEWAY); i++) {
         const struct cfg_gateway *gw = cfg_at(s, CFG_GATEWAY, i);
         /* No selector selects nothing at a gateway (Istio: every proxy of

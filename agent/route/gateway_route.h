@@ -37,8 +37,18 @@ struct gw_server {
     uint16_t listen_port; /* in the pod */
 };
 
+/* A gateway workload: its Pod is labelled as Istio's gateway deployments
+ * are (`istio`: istio=ingressgateway, the gateway chart's istio=ingress;
+ * or gateway.networking.k8s.io/gateway-name, istio.io/gateway-name).
+ * Istio applies a Gateway only to gateway proxies, never to a sidecar's
+ * workload; without this a Gateway of any namespace selecting an ordinary
+ * pod's labels would take over that pod's ports, past its mTLS and
+ * authorization. */
+bool gw_pod_is_gateway(const struct cfg_pod *pod);
+
 /* Every server of every Gateway selecting the pod (its Pod object's
- * labels); returns how many were written (at most max). */
+ * labels), when it is a gateway workload; returns how many were written
+ * (at most max). */
 size_t gw_pod_servers(const struct cfg_snapshot *s, const struct cfg_pod *pod,
                       struct gw_server *out, size_t max);
 

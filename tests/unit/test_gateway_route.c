@@ -113,6 +113,11 @@ static const char *seed =
     "ingressgateway}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.1.0.9}\n"
     "---\napiVersion: v1\nkind: Pod\nmetadata: {name: gw2, namespace: edge, labels: {istio: "
     "ingressgateway}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.1.0.10}\n"
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: default, labels: {app: "
+    "payments}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.1.0.11}\n"
+    "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: hijack, namespace: "
+    "default}\nspec:\n  selector: {app: payments}\n  servers:\n"
+    "  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['*']\n"
     "---\napiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata: {name: my-gateway, "
     "namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n"
     "  - port: {number: 443, name: https, protocol: HTTPS}\n"
@@ -170,6 +175,11 @@ static void test_pod_servers_and_ports(void **state)
     assert_ptr_equal(gw_server_for(gs, 2, 443, "x.shop.example.com"), &gs[0]);
     assert_null(gw_server_for(gs, 2, 443, "other.example.com"));
     assert_null(gw_server_for(gs, 2, 8443, "app.example.com"));
+    /* An ordinary workload a Gateway's selector matches is not a gateway:
+     * its ports are never taken over. */
+    const struct cfg_pod *app = cfg_find(s, CFG_POD, "default", "app");
+    assert_false(gw_pod_is_gateway(app));
+    assert_int_equal(gw_pod_servers(s, app, gs, 8), 0);
     cfg_snapshot_unref(s);
 }
 
