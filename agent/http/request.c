@@ -306,16 +306,28 @@ static const char *format_head(const struct h1_out_head *oh, char *small, size_t
     return *heap;
 }
 
+/* Whether `f` is one of the client's fields (not a route's edit). */
+static bool from_client(const struct h1_head *h, const struct http_field *f)
+{
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (h->headers[i].name == f->name)
+            return true;
+    return false;
+}
+
 /* An external request at the edge (d.edge): what the client said of
  * itself and of Envoy is replaced (Envoy's header sanitizing with
- * use_remote_address), and its x-request-id is a new one. */
+ * use_remote_address), and its x-request-id is a new one; the route's
+ * own header edits stay (Envoy applies them after). */
 static size_t edge_fields(struct http_request *r, struct http_field *f, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name = f[i].name;
-        if (!strcasecmp(name, "x-forwarded-for") || !strcasecmp(name, "x-forwarded-proto") ||
-            !strcasecmp(name, "x-request-id") || !strncasecmp(name, "x-envoy-", 8))
+        bool sanitized = !strcasecmp(name, "x-forwarded-for") ||
+                         !strcasecmp(name, "x-forwarded-proto") ||
+                         !strcasecmp(name, "x-request-id") || !strncasecmp(name, "x-envoy-", 8);
+        if (sanitized && from_client(r->head, &f[i]))
             continue;
         f[k++] = f[i];
     }
@@ -323,9 +335,16 @@ static size_t edge_fields(struct http_request *r, struct http_field *f, size_t n
         new_request_id(r->request_id);
         r->has_request_id = false;
     }
-    push(f, &k, "x-forwarded-for", r->d.edge_xff);
-    push(f, &k, "x-forwarded-proto", r->d.edge_proto);
-    push(f, &k, "x-envoy-external-address", r->d.edge_client);
+    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto",
+                                        "x-envoy-external-address"};
+    const char *values[] = {r->d.edge_xff, r->d.edge_proto, r->d.edge_client};
+    for (size_t e = 0; e < 3; e++) {
+        bool edited = false; /* a route's edit of the same field wins */
+        for (size_t i = 0; i < k && !edited; i++)
+            edited = !strcasecmp(f[i].name, names[e]);
+        if (!edited)
+            push(f, &k, names[e], values[e]);
+    }
     return k;
 }
 
