@@ -224,7 +224,7 @@ struct cfg_virtual_service {
     struct cfg_strs hosts, gateways, export_to;
     const struct cfg_route *routes; /* http[] then tcp[] entries, in order */
     size_t nroutes;
-    size_t ntls;                            /* tls[] routes: SNI, not applied */
+    size_t ntls; /* tls[] routes: SNI, applied by gateways' PASSTHROUGH servers */
     const struct cfg_tls_route *tls_routes; /* the tls[] routes (ntls of them) */
 };
 
