@@ -18,6 +18,7 @@
 #include "config/store.h"
 #include "core/log.h"
 #include "enroll/pod_source.h"
+#include "gateway/gateway.h"
 #include "http/proxy.h"
 #include "telemetry/http_metrics.h"
 #include "mesh/mesh.h"
@@ -40,6 +41,8 @@ static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_sn
     /* Pod objects may have arrived, changed or gone: identities first, so
      * that the revalidation below judges by who each pod now is. */
     pods_rebind(ag->v.pods, ag->v.mesh ? mesh_identity_rebind : NULL, ag->v.mesh);
+    if (ag->gateway)
+        gateway_reconfigure(ag->gateway); /* Secrets re-read: new handshakes see them */
     size_t closed = conns_revalidate(ag->v.conns, "inbound", admit_gate_keep_plaintext, &ag->gate);
     if (ag->v.mesh)
         closed += mesh_revalidate(ag->v.mesh);
@@ -272,6 +275,57 @@ static void http_proxy_stop(struct agent *ag)
     ag->http_proxy = NULL;
 }
 
+/* ---- the ingress gateway (with the HTTP carrier) ------------------------- */
+
+/* PASSTHROUGH bytes ride the outbound proxy's flows (started after). */
+static void gateway_carry(void *ctx, struct pod *gw, struct conn *c,
+                          const struct outbound_route *route)
+{
+    struct agent *ag = ctx;
+    outbound_carry(ag->v.outbound, gw, c, route);
+}
+
+static int gateway_start(struct agent *ag)
+{
+    if (!ag->http_proxy)
+        return 0;
+    struct gateway_opts o = {.conns = ag->v.conns,
+                             .http = ag->http_proxy,
+                             .config = ag->v.config,
+                             .http_route = mesh_gateway_http_route,
+                             .route_released = mesh_route_released,
+                             .route_ctx = ag->v.mesh,
+                             .report = on_http_request,
+                             .report_ctx = ag,
+                             .tls_route = mesh_gateway_tls_route,
+                             .carry = gateway_carry,
+                             .carry_ctx = ag};
+    int err = gateway_new(ag->loop, &o, &ag->gateway);
+    if (err)
+        log_error("agent: gateway: %s", strerror(-err));
+    return err;
+}
+
+/* After the carrier ended its sessions, whose routers point here. */
+static void gateway_module_free(struct agent *ag)
+{
+    gateway_free(ag->gateway);
+    ag->gateway = NULL;
+}
+
+static bool gateway_hooks(struct agent *ag, struct pod_hooks *out)
+{
+    *out = (struct pod_hooks){
+        .attach = gateway_attach_pod, .detach = gateway_detach_pod, .ctx = ag->gateway};
+    return ag->gateway != NULL;
+}
+
+static void gateway_module_tick(struct agent *ag, uint64_t now_ns)
+{
+    if (ag->gateway)
+        gateway_tick(ag->gateway, now_ns);
+}
+
 /* ---- proxies ------------------------------------------------------------ */
 
 static int outbound_start(struct agent *ag)
@@ -321,7 +375,9 @@ static int inbound_start(struct agent *ag)
                              .wants_http = http_inbound_wants,
                              .authorize_http = admit_gate_authorize_http_connection,
                              .serve_http = http_inbound_serve,
-                             .http_ctx = ag->http_inbound};
+                             .http_ctx = ag->http_inbound,
+                             .gateway_accept = ag->gateway ? gateway_accept : NULL,
+                             .gateway_ctx = ag->gateway};
     int err = inbound_new(ag->loop, ag->v.conns, &o, &ag->inbound);
     if (err)
         log_error("agent: proxies: %s", strerror(-err));
@@ -447,6 +503,7 @@ const struct agent_module agent_modules[] = {
     {"http-inbound", http_inbound_start, NULL, http_inbound_module_free, NULL, NULL},
     {"mesh", mesh_start, mesh_stop, NULL, mesh_identity_hooks, mesh_module_tick},
     {"http-proxy", http_proxy_start, http_proxy_stop, NULL, NULL, NULL},
+    {"gateway", gateway_start, NULL, gateway_module_free, gateway_hooks, gateway_module_tick},
     {"outbound", outbound_start, NULL, outbound_module_free, outbound_hooks, NULL},
     {"inbound", inbound_start, NULL, inbound_module_free, inbound_hooks, NULL},
     {"hbone-server", NULL, NULL, NULL, mesh_hbone_hooks, NULL},

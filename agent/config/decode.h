@@ -134,6 +134,12 @@ void dec_http_mirrors(struct cfg_dec *d, const struct ynode *n, struct cfg_route
 void dec_http_check(struct cfg_dec *d, const struct ynode *n, const struct cfg_route *r,
                     const struct cfg_http_route *h);
 
+/* A VirtualService's tls[] routes; a Secret's PEM entry (data or
+ * stringData) (decode_gateway.c). */
+void dec_tls_routes(struct cfg_dec *d, const struct ynode *v, struct cfg_virtual_service *vs);
+void dec_secret_entry(struct cfg_dec *d, const char *section, const char *k, const struct ynode *v,
+                      struct cfg_secret *s);
+
 /* DestinationRule connectionPool.http (decode_pool.c). */
 void dec_http_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_http_pool *p);
 

@@ -8,101 +8,6 @@
 
 #include "config/decode.h"
 
-/* The entry of the NULL-terminated `names` equal to k, or NULL. Kept
- * rather than k itself: k lives in the document, which is freed. */
-static const char *one_of(const char *k, const char *const *names)
-{
-    for (size_t i = 0; names[i]; i++)
-        if (dec_is(k, names[i]))
-            return names[i];
-    return NULL;
-}
-
-/* ---- Gateway ---- */
-
-static void decode_server(struct cfg_dec *d, const struct ynode *n, struct cfg_gateway_server *s)
-{
-    static const char *const accepted[] = {"bind", "defaultEndpoint", "name", NULL};
-    static const char *const tls_accepted[] = {"httpsRedirect",
-                                               "serverCertificate",
-                                               "privateKey",
-                                               "caCertificates",
-                                               "credentialNames",
-                                               "subjectAltNames",
-                                               "minProtocolVersion",
-                                               "maxProtocolVersion",
-                                               "cipherSuites",
-                                               "caCrl",
-                                               "verifyCertificateSpki",
-                                               "verifyCertificateHash",
-                                               "tlsCertificates",
-                                               NULL};
-    s->pos = dec_here(d, n);
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
-        if (dec_is(k, "port")) {
-            size_t m = dec_push(d, k);
-            const char *pk;
-            const struct ynode *pv;
-            for (size_t j = 0; dec_each(d, v, &j, &pk, &pv);) {
-                if (dec_is(pk, "number"))
-                    dec_uint(d, pv, pk, 65535, &s->port);
-                else if (dec_is(pk, "name"))
-                    dec_str(d, pv, pk, &s->port_name);
-                else if (dec_is(pk, "protocol"))
-                    dec_str(d, pv, pk, &s->protocol);
-                else if (!dec_is(pk, "targetPort"))
-                    dec_unknown(d, pk, pv);
-            }
-            dec_pop(d, m);
-        } else if (dec_is(k, "hosts")) {
-            dec_strs(d, v, k, &s->hosts);
-        } else if (dec_is(k, "tls")) {
-            size_t m = dec_push(d, k);
-            const char *tk;
-            const struct ynode *tv;
-            for (size_t j = 0; dec_each(d, v, &j, &tk, &tv);) {
-                if (dec_is(tk, "mode"))
-                    dec_str(d, tv, tk, &s->tls_mode);
-                else if (dec_is(tk, "credentialName"))
-                    dec_str(d, tv, tk, &s->credential_name);
-                else if (!one_of(tk, tls_accepted))
-                    dec_unknown(d, tk, tv);
-            }
-            dec_pop(d, m);
-        } else if (!one_of(k, accepted)) {
-            dec_unknown(d, k, v);
-        }
-    }
-    if (!s->port)
-        dec_error(d, n, "port.number is required");
-    if (!s->hosts.n)
-        dec_error(d, n, "hosts is required");
-}
-
-void decode_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
-{
-    struct cfg_gateway *g = out;
-    size_t m = dec_push(d, "spec");
-    const char *k;
-    const struct ynode *v;
-    for (size_t i = 0; dec_each(d, ymap_get(doc, "spec"), &i, &k, &v);) {
-        if (dec_is(k, "selector")) {
-            g->selector.set = true;
-            dec_labels(d, v, k, &g->selector.match);
-        } else if (dec_is(k, "servers")) {
-            DECODE_LIST(d, v, k, struct cfg_gateway_server, decode_server, g->servers, g->nservers);
-        } else {
-            dec_unknown(d, k, v);
-        }
-    }
-    dec_pop(d, m);
-    if (!g->nservers && !d->failed)
-        dec_error(d, ymap_get(doc, "spec") ? ymap_get(doc, "spec") : doc,
-                  "spec.servers: a Gateway must have at least one server");
-}
-
 /* ---- VirtualService ---- */
 
 void dec_destination(struct cfg_dec *d, const struct ynode *n, struct cfg_destination *dst)
@@ -230,7 +135,7 @@ void decode_virtual_service(struct cfg_dec *d, const struct ynode *doc, void *ou
         else if (dec_is(k, "tcp"))
             DECODE_LIST(d, v, k, struct cfg_route, decode_tcp_route, tcp, ntcp);
         else if (dec_is(k, "tls"))
-            vs->ntls = v->type == YNODE_SEQ ? v->seq.n : 0;
+            dec_tls_routes(d, v, vs); /* config/decode_gateway.c */
         else
             dec_unknown(d, k, v);
     }

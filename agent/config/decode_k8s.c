@@ -292,6 +292,7 @@ void decode_secret(struct cfg_dec *d, const struct ynode *doc, void *out)
             }
             s->has_cert |= is(k, "tls.crt") || is(k, "cert");
             s->has_key |= is(k, "tls.key") || is(k, "key");
+            dec_secret_entry(d, sections[j], k, v, s);
         }
         dec_pop(d, m);
     }

@@ -145,6 +145,10 @@ struct cfg_secret {
     struct cfg_meta meta;
     const char *type;
     bool has_cert, has_key; /* tls.crt / tls.key in data or stringData */
+    /* The PEM texts (data base64-decoded, or stringData), NUL-terminated,
+     * for the ingress gateway (config/decode_gateway.c): tls.crt/tls.key
+     * (or cert/key), ca.crt (or cacert); NULL when absent. */
+    const char *tls_crt, *tls_key, *ca_crt;
 };
 
 /* ---- networking.istio.io ---- */
@@ -155,6 +159,15 @@ struct cfg_gateway_server {
     struct cfg_strs hosts;
     const char *tls_mode, *credential_name;
     struct cfg_pos pos;
+    /* config/decode_gateway.c: the rest of the server, as Istio reads it. */
+    const char *name;         /* servers[].name */
+    uint16_t target_port;     /* port.targetPort: deprecated, no effect (Istio warns) */
+    bool has_tls;             /* a tls: block is present */
+    bool https_redirect;      /* tls.httpsRedirect: HTTP answers 301 to https */
+    const char *min_protocol; /* TLS_AUTO | TLSV1_0 .. TLSV1_3, NULL unset */
+    const char *max_protocol;
+    struct cfg_strs cipher_suites, subject_alt_names;
+    const char *server_certificate, *private_key, *ca_certificates; /* file paths */
 };
 
 struct cfg_gateway {
@@ -211,7 +224,8 @@ struct cfg_virtual_service {
     struct cfg_strs hosts, gateways, export_to;
     const struct cfg_route *routes; /* http[] then tcp[] entries, in order */
     size_t nroutes;
-    size_t ntls; /* tls[] routes: SNI, not applied */
+    size_t ntls; /* tls[] routes: SNI, applied by gateways' PASSTHROUGH servers */
+    const struct cfg_tls_route *tls_routes; /* the tls[] routes (ntls of them) */
 };
 
 enum cfg_lb {
@@ -336,6 +350,22 @@ struct cfg_service_entry {
 struct cfg_workload_entry {
     struct cfg_meta meta;
     struct cfg_workload_entry_spec spec;
+};
+
+/* A VirtualService tls[] route: SNI-matched, for gateways' PASSTHROUGH
+ * servers (config/decode_gateway.c). */
+struct cfg_tls_match {
+    struct cfg_strs sni_hosts; /* required */
+    uint16_t port;
+    struct cfg_strs gateways;
+};
+
+struct cfg_tls_route {
+    const struct cfg_tls_match *match;
+    size_t nmatch;
+    const struct cfg_route_destination *dest;
+    size_t ndest;
+    struct cfg_pos pos;
 };
 
 /* ---- security.istio.io ---- */

@@ -82,7 +82,7 @@ struct pod {
     struct pod *next;
 };
 
-#define PODS_MAX_HOOKS 4
+#define PODS_MAX_HOOKS 5
 
 /* Attached in order at enrollment, detached in reverse. */
 struct pod_hooks {

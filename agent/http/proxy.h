@@ -71,6 +71,14 @@ struct http_decision {
      * in: the session drops it when the request ends. NULL: none taken. */
     struct cfg_snapshot *snap;
     char cluster[320]; /* Envoy's name, for the access log */
+    /* At the edge (an ingress gateway's router sets `edge`), as Envoy's
+     * edge proxy sanitizes an external request: the client's
+     * x-forwarded-for, x-forwarded-proto, x-request-id and x-envoy-*
+     * fields are replaced by these and a fresh x-request-id. */
+    bool edge;
+    char edge_xff[320];   /* x-forwarded-for: the client's, then its address */
+    char edge_proto[8];   /* x-forwarded-proto: "https" or "http" */
+    char edge_client[64]; /* x-envoy-external-address: the client's address */
 };
 
 /* Where a session asks and tells (the outbound proxy over the mesh). */

@@ -308,6 +308,48 @@ static const char *format_head(const struct h1_out_head *oh, char *small, size_t
     return *heap;
 }
 
+/* Whether `f` is one of the client's fields (not a route's edit). */
+static bool from_client(const struct h1_head *h, const struct http_field *f)
+{
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (h->headers[i].name == f->name)
+            return true;
+    return false;
+}
+
+/* An external request at the edge (d.edge): what the client said of
+ * itself and of Envoy is replaced (Envoy's header sanitizing with
+ * use_remote_address), and its x-request-id is a new one; the route's
+ * own header edits stay (Envoy applies them after). */
+static size_t edge_fields(struct http_request *r, struct http_field *f, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = f[i].name;
+        bool sanitized = !strcasecmp(name, "x-forwarded-for") ||
+                         !strcasecmp(name, "x-forwarded-proto") ||
+                         !strcasecmp(name, "x-request-id") || !strncasecmp(name, "x-envoy-", 8);
+        if (sanitized && from_client(r->head, &f[i]))
+            continue;
+        f[k++] = f[i];
+    }
+    if (r->has_request_id) {
+        new_request_id(r->request_id);
+        r->has_request_id = false;
+    }
+    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto",
+                                        "x-envoy-external-address"};
+    const char *values[] = {r->d.edge_xff, r->d.edge_proto, r->d.edge_client};
+    for (size_t e = 0; e < 3; e++) {
+        bool edited = false; /* a route's edit of the same field wins */
+        for (size_t i = 0; i < k && !edited; i++)
+            edited = !strcasecmp(f[i].name, names[e]);
+        if (!edited)
+            push(f, &k, names[e], values[e]);
+    }
+    return k;
+}
+
 int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
 {
     const struct h1_head *h = r->head;
@@ -326,6 +368,8 @@ int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
     if (*authority)
         push(f, &n, "Host", authority);
     n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
+    if (r->d.edge)
+        n = edge_fields(r, f, n);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
     const char *p = rewritten_path(r, path, sizeof(path));

@@ -30,7 +30,7 @@ int mesh_protocol(void *ctx, const struct pod *src, const struct meshd_addr *ori
 }
 
 /* Envoy's name of a cluster: outbound|port|subset|host. */
-static void cluster_name(const struct route_cluster *c, char *buf, size_t len)
+void mesh_cluster_name(const struct route_cluster *c, char *buf, size_t len)
 {
     char port[24];
     size_t n = 0;
@@ -43,8 +43,8 @@ static void cluster_name(const struct route_cluster *c, char *buf, size_t len)
 }
 
 /* A redirect's Location: the request's URL with what the route replaces. */
-static void redirect_location(const struct cfg_http_redirect *rd,
-                              const struct http_request_view *req, char *buf, size_t len)
+void mesh_redirect_location(const struct cfg_http_redirect *rd, const struct http_request_view *req,
+                            char *buf, size_t len)
 {
     const char *scheme = rd->scheme ? rd->scheme : req->scheme;
     char host[256];
@@ -62,8 +62,8 @@ static void redirect_location(const struct cfg_http_redirect *rd,
              keep_query ? req->query : "");
 }
 
-static void respond(struct http_decision *d, int status, const char *body, size_t len,
-                    enum resp_flag flag)
+void mesh_respond(struct http_decision *d, int status, const char *body, size_t len,
+                  enum resp_flag flag)
 {
     d->verdict = HTTP_RESPOND;
     d->status = status;
@@ -102,24 +102,24 @@ void mesh_http_route(void *ctx, const struct pod *src, const struct meshd_addr *
     switch (hr.kind) {
     case HTTP_ROUTE_FORWARD:
         d->dest_index = hr.dest_index;
-        cluster_name(&m->scratch, d->cluster, sizeof(d->cluster));
+        mesh_cluster_name(&m->scratch, d->cluster, sizeof(d->cluster));
         d->route.per_request = true;
         mesh_route_service(m, snap, src, orig_dst, &m->scratch, &d->route);
         return;
     case HTTP_ROUTE_REDIRECT:
-        redirect_location(&d->actions->redirect, req, d->location, sizeof(d->location));
-        respond(d, d->actions->redirect.code ? (int)d->actions->redirect.code : 301, NULL, 0,
-                RESP_FLAG_NONE);
+        mesh_redirect_location(&d->actions->redirect, req, d->location, sizeof(d->location));
+        mesh_respond(d, d->actions->redirect.code ? (int)d->actions->redirect.code : 301, NULL, 0,
+                     RESP_FLAG_NONE);
         return;
     case HTTP_ROUTE_DIRECT:
-        respond(d, (int)d->actions->direct.status, d->actions->direct.body,
-                d->actions->direct.body_len, RESP_FLAG_NONE);
+        mesh_respond(d, (int)d->actions->direct.status, d->actions->direct.body,
+                     d->actions->direct.body_len, RESP_FLAG_NONE);
         return;
     case HTTP_ROUTE_NO_ROUTE:
         m->no_route++;
         log_ratelimited(LOG_INFO, "mesh: no HTTP route for %s%s: %s", req->authority, req->path,
                         hr.why ? hr.why : "");
-        respond(d, hr.status ? hr.status : 404, NULL, 0, RESP_FLAG_NR);
+        mesh_respond(d, hr.status ? hr.status : 404, NULL, 0, RESP_FLAG_NR);
         return;
     case HTTP_ROUTE_WORKLOAD:
         mesh_route_to_workload(m, snap, src, hr.workload, orig_dst, &d->route);

@@ -75,4 +75,15 @@ void mesh_route_to_workload(struct mesh *m, const struct cfg_snapshot *snap, con
                             struct outbound_route *out);
 struct route_source mesh_source_of(const struct cfg_snapshot *snap, const struct pod *src);
 
+/* http_router.c, for gateway_router.c: Envoy's cluster name, a
+ * redirect's Location, a local reply. */
+struct cfg_http_redirect;
+struct http_decision;
+struct http_request_view;
+void mesh_cluster_name(const struct route_cluster *c, char *buf, size_t len);
+void mesh_redirect_location(const struct cfg_http_redirect *rd, const struct http_request_view *req,
+                            char *buf, size_t len);
+void mesh_respond(struct http_decision *d, int status, const char *body, size_t len,
+                  enum resp_flag flag);
+
 #endif

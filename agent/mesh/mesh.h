@@ -92,6 +92,20 @@ struct cfg_destination;
 void mesh_http_mirror(void *m, const struct pod *src, const struct meshd_addr *orig_dst,
                       const struct cfg_destination *dest, struct outbound_route *out);
 
+/* The ingress gateway's side (mesh/gateway_router.c): a request gateway
+ * pod `gw` received on server `gs` (route/gateway_route.h) of snapshot
+ * `snap`, at its address `local`, routed by the VirtualServices bound to
+ * the server's Gateway (no route: 404 NR) and sent with the gateway's own
+ * identity; a PASSTHROUGH connection's tls[] route by its SNI. */
+struct cfg_snapshot;
+struct gw_server;
+void mesh_gateway_http_route(void *m, const struct pod *gw, const struct cfg_snapshot *snap,
+                             const struct gw_server *gs, const struct meshd_addr *local,
+                             const struct http_request_view *req, struct http_decision *d);
+void mesh_gateway_tls_route(void *m, const struct pod *gw, const struct cfg_snapshot *snap,
+                            const struct gw_server *gs, const struct meshd_addr *local,
+                            const char *sni, struct outbound_route *out);
+
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;
     uint64_t no_route, no_endpoint; /* refused: NR, UH */

@@ -75,6 +75,22 @@ static void on_app_connected(void *ctx, struct conn *c, int fd_or_err)
     ib->opts.serve_http(ib->opts.http_ctx, NULL, c, conn_record(c), -1, fd_or_err);
 }
 
+/* A connection to one of a gateway pod's gateway ports is the gateway's
+ * (the same self-call guards first: meshd never serves itself). */
+static bool gateway_takes(struct inbound *ib, struct pod *pod, int fd, const struct meshd_addr *src)
+{
+    struct sockaddr_storage ls;
+    socklen_t len = sizeof(ls);
+    struct meshd_addr local;
+    if (!ib->opts.gateway_accept || getsockname(fd, (struct sockaddr *)&ls, &len) == -1 ||
+        addr_from_sockaddr((struct sockaddr *)&ls, len, &local) != 0)
+        return false;
+    if (!listener_is_pod_addr(pod, &local) || listener_peer_may_be_meshd(src, &local) ||
+        meshd_port_in_pod(ntohs(local.port)))
+        return false;
+    return ib->opts.gateway_accept(ib->opts.gateway_ctx, pod, fd, src, &local);
+}
+
 static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr *peer,
                               socklen_t peerlen)
 {
@@ -87,6 +103,8 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
     struct sockaddr_storage local;
     socklen_t locallen = sizeof(local);
     addr_from_sockaddr(peer, peerlen, &src);
+    if (gateway_takes(ib, pod, fd, &src))
+        return;
     struct conn *c = conn_begin(ib->conns, fd, "inbound", ref, &src);
     if (!c)
         return;

@@ -41,6 +41,12 @@ struct inbound_opts {
     int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
                       const struct conn_record *rec, int down_fd, int app_fd);
     void *http_ctx;
+    /* The ingress gateway (gateway/gateway.h; NULL: none): offered each
+     * connection to a pod address, before any mesh policy; true when it
+     * took the socket. */
+    bool (*gateway_accept)(void *gateway_ctx, struct pod *pod, int fd,
+                           const struct meshd_addr *client, const struct meshd_addr *local);
+    void *gateway_ctx;
 };
 
 /* `loop` and `conns` are borrowed; opts->pin_dir is copied. */

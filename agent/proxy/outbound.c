@@ -167,6 +167,9 @@ void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ct
     carrier_hbone_stream_done(stream_ctx, err, stats);
 }
 
+static void carry_route(struct outbound_pod *op, struct conn *c, const struct meshd_addr *app,
+                        const struct meshd_addr *orig, struct outbound_route *rp);
+
 /* Carries a captured connection as bytes: routed once, then a flow over
  * the route's carrier (plain TCP or HBONE). */
 static void outbound_carry_bytes(struct outbound_pod *op, struct conn *c,
@@ -176,6 +179,28 @@ static void outbound_carry_bytes(struct outbound_pod *op, struct conn *c,
     struct outbound_route route = {.action = OUTBOUND_PASSTHROUGH};
     if (op->ob->opts.route)
         op->ob->opts.route(op->ob->opts.route_ctx, pod, orig, &route);
+    carry_route(op, c, app, orig, &route);
+}
+
+void outbound_carry(struct outbound *ob, struct pod *pod, struct conn *c,
+                    const struct outbound_route *route)
+{
+    struct outbound_pod *op = pod->outbound;
+    struct conn_record *rec = conn_record(c);
+    if (!op) {
+        conn_refuse(c, -ENOENT, RESP_FLAG_NR);
+        return;
+    }
+    struct meshd_addr app = rec->src, orig = rec->orig_dst;
+    struct outbound_route r = *route;
+    carry_route(op, c, &app, &orig, &r);
+}
+
+/* The flow of `c` along a decided route. */
+static void carry_route(struct outbound_pod *op, struct conn *c, const struct meshd_addr *app,
+                        const struct meshd_addr *orig, struct outbound_route *rp)
+{
+    struct outbound_route route = *rp;
     struct conn_record *rec = conn_record(c);
     rec->cluster = route.cluster;
     rec->endpoint = route.endpoint;

@@ -78,6 +78,12 @@ struct outbound_stats {
 };
 void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st);
 
+/* Carries connection `c` of enrolled pod `pod` (its record's src and
+ * orig_dst set) as bytes along `route`, decided by the caller: the
+ * ingress gateway's PASSTHROUGH servers route by SNI. */
+void outbound_carry(struct outbound *ob, struct pod *pod, struct conn *c,
+                    const struct outbound_route *route);
+
 /* pod_hooks for the enrollment registry. */
 int outbound_attach_pod(void *ob, struct pod *pod);
 void outbound_detach_pod(void *ob, struct pod *pod);

@@ -1,0 +1,72 @@
+/* TLS at the edge: the certificates a gateway pod presents, one OpenSSL
+ * context per terminating server (SIMPLE, MUTUAL, OPTIONAL_MUTUAL), built
+ * from the server's credentialName Secret in the gateway pod's namespace
+ * (kubernetes.io/tls or generic: tls.crt, tls.key, ca.crt; for MUTUAL the
+ * CA from the Secret's ca.crt, else from the Secret "<name>-cacert").
+ *
+ * The SNI of each ClientHello chooses the server (the first of the
+ * listener's port whose hosts match it; none: the handshake fails with
+ * unrecognized_name, as Envoy finds no filter chain), and its context is
+ * swapped in with everything that belongs to it: certificate, client
+ * verification and CA names, protocol versions, cipher suites. A set is
+ * immutable and refcounted: a configuration change builds a new one for
+ * new handshakes, while an open connection keeps the context it chose.
+ * ALPN: http/1.1 only (h2 at the edge comes with the HTTP/2 carrier). */
+#ifndef MESHD_GATEWAY_EDGE_TLS_H
+#define MESHD_GATEWAY_EDGE_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+struct cfg_snapshot;
+struct gw_server;
+
+#define EDGE_TLS_MAX_SERVERS 32
+#define EDGE_TLS_MAX_HOSTS   16 /* per server */
+
+struct edge_tls_server {
+    uint16_t port;  /* the pod's listening port */
+    char name[128]; /* ns/gateway:port-name, for logs */
+    char hosts[EDGE_TLS_MAX_HOSTS][256];
+    size_t nhosts;
+    SSL_CTX *ctx;
+    int verify_mode; /* SSL_VERIFY_* of a MUTUAL server */
+    int min_version, max_version;
+    char ciphers[512]; /* "" : OpenSSL's defaults */
+    char sans[8][256]; /* subjectAltNames a client certificate must have one of */
+    size_t nsans;
+};
+
+struct edge_tls;
+
+/* The set for the terminating servers among `servers` (route/gateway_route.h)
+ * of a pod in namespace `ns`; a server whose Secret is missing or unusable
+ * is left out, with a log line naming it. -ENOMEM, or 0 (an empty set is a
+ * set). */
+int edge_tls_build(const struct cfg_snapshot *snap, const char *ns, const struct gw_server *servers,
+                   size_t n, struct edge_tls **out);
+struct edge_tls *edge_tls_ref(struct edge_tls *t);
+void edge_tls_unref(struct edge_tls *t); /* accepts NULL */
+
+/* The context a new connection on `port` starts with (its SNI may
+ * choose another): NULL when no terminating server listens there. */
+SSL_CTX *edge_tls_first_ctx(const struct edge_tls *t, uint16_t port);
+/* SNI selection: the first server on `port` whose hosts match `sni`
+ * (NULL or "": only a server with a "*" host). */
+const struct edge_tls_server *edge_tls_select(const struct edge_tls *t, uint16_t port,
+                                              const char *sni);
+size_t edge_tls_count(const struct edge_tls *t);
+
+/* Ties `ssl` to the set (which it then holds a reference on until freed)
+ * and its listener port, for the SNI callback. 0 or -ENOMEM. */
+int edge_tls_attach(struct edge_tls *t, SSL *ssl, uint16_t port);
+/* After the handshake: the server it chose, or NULL. */
+const struct edge_tls_server *edge_tls_chosen(SSL *ssl);
+/* After the handshake: a MUTUAL server's subjectAltNames check. 0 or
+ * -EPERM with a reason. */
+int edge_tls_check_peer(SSL *ssl, char *why, size_t len);
+
+#endif

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""TLS clients for the ingress gateway test (test_gateway.sh).
+
+  tls_edge.py keepalive IP PORT HOST CA GO_FILE
+      one TLS connection (SNI HOST, verified against CA): a request, then
+      waits for GO_FILE to exist (20 s at most), then a second request on
+      the same connection; prints JSON {"first", "second": status,
+      "serial": the server certificate's serial (hex), "same_conn": bool}.
+  tls_edge.py idle IP PORT N GO_FILE
+      opens N TCP connections that never speak, waits for GO_FILE (60 s at
+      most), then prints JSON {"opened": n, "closed": how many the server
+      had closed meanwhile}.
+  tls_edge.py serve PORT CERT KEY NAME
+      an HTTPS backend (dual-stack) answering every request with NAME:
+      the TLS a PASSTHROUGH gateway carries untouched ends here.
+  tls_edge.py slowloris IP PORT HOST CA GO_FILE
+      a TLS connection sending a request head it never finishes, held
+      until GO_FILE exists (60 s at most); prints JSON {"closed": bool}.
+"""
+import json
+import os
+import select
+import socket
+import ssl
+import sys
+import time
+
+
+def wait_for(path, limit):
+    end = time.monotonic() + limit
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def context(ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def request(tls, host, path):
+    tls.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return 0
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v.strip())
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(head.split(b" ")[1])
+
+
+def keepalive(ip, port, host, ca, go):
+    raw = socket.create_connection((ip, int(port)), timeout=10)
+    tls = context(ca).wrap_socket(raw, server_hostname=host)
+    cert = tls.getpeercert()
+    first = request(tls, host, "/before-rotation")
+    wait_for(go, 20)
+    local = tls.getsockname()
+    second = request(tls, host, "/after-rotation")
+    print(json.dumps({"first": first, "second": second, "serial": cert.get("serialNumber"),
+                      "same_conn": tls.getsockname() == local}))
+
+
+def idle(ip, port, n, go):
+    socks = []
+    for _ in range(int(n)):
+        try:
+            socks.append(socket.create_connection((ip, int(port)), timeout=5))
+        except OSError:
+            break
+    wait_for(go, 60)
+    closed = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            r, _, _ = select.select([s], [], [], 0)
+            if r and s.recv(1) == b"":
+                closed += 1
+        except OSError:
+            closed += 1
+        s.close()
+    print(json.dumps({"opened": len(socks), "closed": closed}))
+
+
+def slowloris(ip, port, host, ca, go):
+    raw = socket.create_connection((ip, int(port)), timeout=10)
+    tls = context(ca).wrap_socket(raw, server_hostname=host)
+    tls.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nX-Slow: " % host).encode())
+    wait_for(go, 60)
+    tls.setblocking(False)
+    closed = False
+    try:
+        r, _, _ = select.select([tls], [], [], 0)
+        closed = bool(r) and tls.recv(1) == b""
+    except (OSError, ssl.SSLError):
+        closed = True
+    print(json.dumps({"closed": closed}))
+
+
+def serve(port, cert, key, name):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = name.encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    srv = Server(("::", int(port)), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"keepalive": keepalive, "idle": idle, "slowloris": slowloris, "serve": serve}[cmd](*args)

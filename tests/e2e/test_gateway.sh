@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# The ingress gateway (issue 17) with the seed's YAML as written: the
+# Service istio-ingressgateway (443 -> 8443), the Gateway my-gateway
+# (SIMPLE, credentialName app-tls), the VirtualService my-service bound to
+# istio-system/my-gateway, the Service my-service; a gateway pod (istio:
+# ingressgateway, istio-system) on node 1, my-service on node 2, the
+# app-tls Secret made here with openssl.
+#  - curl validates the certificate and reaches my-service with Envoy's
+#    edge headers; node 2's underlay sees only 15008 toward the backend;
+#  - a Host no route binds gets 404; the gateway reports the request as
+#    reporter="source" and logs it;
+#  - rotating app-tls in place: new handshakes get the new certificate, a
+#    connection opened before keeps working;
+#  - MUTUAL refuses a client without a certificate, serves one with;
+#  - httpsRedirect answers 301;
+#  - PASSTHROUGH: two SNI names reach two backends, whose own certificates
+#    the clients see (the gateway terminates nothing);
+#  - hostile input: TLS garbage, a slowloris, 1000 idle connections
+#    (bounded: the oldest handshakes make room), oversize headers -> 431;
+#    the legitimate client is served throughout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib/topology.sh
+source tests/e2e/lib/assert.sh
+source tests/e2e/lib/meshd.sh
+
+topo_init
+topo_create 2 3
+"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+GW=${POD_IP4[1,1]}
+PKI=$E2E_TMP/pki
+mkdir -p "$PKI"
+
+# --- certificates (openssl, as an operator or cert-manager would) ---------
+ossl() { openssl "$@" 2>/dev/null; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Edge Test CA" \
+    -keyout "$PKI/ca.key" -out "$PKI/ca.pem"
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Client CA" \
+    -keyout "$PKI/client-ca.key" -out "$PKI/client-ca.pem"
+leaf() { # NAME CN SERIAL CA_PREFIX [SAN]
+    ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+        -keyout "$PKI/$1.key" -out "$PKI/$1.csr"
+    printf 'subjectAltName=%s\n' "${5:-DNS:$2}" >"$PKI/$1.ext"
+    ossl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$4.pem" -CAkey "$PKI/$4.key" -set_serial "$3" \
+        -days 1 -extfile "$PKI/$1.ext" -out "$PKI/$1.pem"
+}
+leaf app app.example.com 4097 ca            # serial 0x1001
+leaf app2 app.example.com 8194 ca           # serial 0x2002: the rotated one
+leaf mtls mtls.example.com 12291 ca         # serial 0x3003
+leaf client client.example.com 16388 client-ca
+leaf pt-a a.pt.example.com 20481 ca         # the PASSTHROUGH backends' own
+leaf pt-b b.pt.example.com 24578 ca
+b64() { base64 -w0 "$1"; }
+secret_yaml() { # NAME CERT [CA]
+    printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: istio-system}\n' "$1"
+    printf 'type: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n' "$(b64 "$PKI/$2.pem")" \
+        "$(b64 "$PKI/$2.key")"
+    [ -z "${3:-}" ] || printf '  ca.crt: %s\n' "$(b64 "$PKI/$3.pem")"
+}
+
+# --- configuration: the seed's YAML as written, plus the cluster ----------
+pod_yaml() { # I J NS NAME SA LABELS
+    cat <<POD
+apiVersion: v1
+kind: Pod
+metadata: {name: $4, namespace: $3, labels: {$6}}
+spec: {nodeName: m${TOPO_RUN}n$1, serviceAccountName: $5}
+status:
+  podIPs: [{ip: ${POD_IP4[$1,$2]}}, {ip: "${POD_IP6[$1,$2]}"}]
+POD
+}
+write_config() {
+    local d=$1
+    mkdir -p "$d"
+    # The seed's YAML block (its Service, Gateway, VirtualService and
+    # my-service), verbatim from its notes.
+    cp tests/e2e/data/gateway-seed.yaml "$d/seed.yaml"
+    cat >"$d/cluster.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system, labels: {istio.io/dataplane-mode: ambient}}
+---
+$(pod_yaml 1 1 istio-system gw-1 istio-ingressgateway-service-account "istio: ingressgateway, app: istio-ingressgateway")
+---
+$(pod_yaml 2 1 default my-service-1 my-service "app: my-service")
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mtls-gateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 9443, name: https-mtls, protocol: HTTPS}
+    tls: {mode: MUTUAL, credentialName: app-mtls}
+    hosts: [mtls.example.com]
+  - port: {number: 80, name: http, protocol: HTTP}
+    tls: {httpsRedirect: true}
+    hosts: [app.example.com]
+  - port: {number: 10443, name: tls-passthrough, protocol: TLS}
+    tls: {mode: PASSTHROUGH}
+    hosts: ['*.pt.example.com']
+---
+$(pod_yaml 2 2 default pt-a-1 pt "app: pt-a")
+---
+$(pod_yaml 2 3 default pt-b-1 pt "app: pt-b")
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pt-a, namespace: default}
+spec: {selector: {app: pt-a}, ports: [{name: tls, port: 443, targetPort: 8443}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pt-b, namespace: default}
+spec: {selector: {app: pt-b}, ports: [{name: tls, port: 443, targetPort: 8443}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: pt, namespace: default}
+spec:
+  hosts: ['*.pt.example.com']
+  gateways: [istio-system/mtls-gateway]
+  tls:
+  - match: [{sniHosts: [a.pt.example.com]}]
+    route: [{destination: {host: pt-a, port: {number: 443}}}]
+  - match: [{port: 10443, sniHosts: [b.pt.example.com]}]
+    route: [{destination: {host: pt-b, port: {number: 443}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: mtls, namespace: default}
+spec:
+  hosts: [mtls.example.com]
+  gateways: [istio-system/mtls-gateway]
+  http: [{route: [{destination: {host: my-service.default.svc.cluster.local, port: {number: 80}}}]}]
+YAML
+    secret_yaml app-tls app >"$d/.app-tls.tmp" && mv "$d/.app-tls.tmp" "$d/app-tls.yaml"
+    secret_yaml app-mtls mtls client-ca >"$d/app-mtls.yaml"
+}
+for i in 1 2; do write_config "$E2E_TMP/config-$i"; done
+t_begin "the seed's YAML loads as written"
+t_expect_eq "$(grep -c 'kind: Gateway' "$E2E_TMP/config-1/seed.yaml")" 1 "the seed's Gateway is in the config"
+
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --access-log
+meshd_start 2 --ca-dir "$E2E_TMP/ca"
+meshctl_at 1 enroll istio-system/gw-1 --netns "/run/netns/${POD_NS[1,1]}" \
+    --sa istio-ingressgateway-service-account --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
+meshctl_at 2 enroll default/my-service-1 --netns "/run/netns/${POD_NS[2,1]}" --sa my-service \
+    --ip "${POD_IP4[2,1]}" --ip "${POD_IP6[2,1]}" >/dev/null
+for j in 2 3; do
+    meshctl_at 2 enroll "default/pt-$([ $j = 2 ] && echo a || echo b)-1" --netns "/run/netns/${POD_NS[2,$j]}" \
+        --sa pt --ip "${POD_IP4[2,$j]}" --ip "${POD_IP6[2,$j]}" >/dev/null
+done
+for x in a:2 b:3; do
+    topo_spawn "${POD_NS[2,${x#*:}]}" "$E2E_TMP/pt-${x%:*}.out" /usr/bin/python3 tests/e2e/lib/tls_edge.py serve 8443 \
+        "$PKI/pt-${x%:*}.pem" "$PKI/pt-${x%:*}.key" "pt-${x%:*}" >/dev/null
+done
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/httpd.out" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 my-service \
+    "$E2E_TMP/httpd.log" >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
+
+# The client is outside the mesh: pod (1,2), never enrolled.
+client() { in_pod "1,2" "$@"; }
+gw_curl() { # HOST PORT PATH [CURL ARGS...]
+    local host=$1 port=$2 path=$3
+    shift 3
+    client curl -s -m 5 --cacert "$PKI/ca.pem" --resolve "$host:$port:$GW" "$@" "https://$host:$port$path"
+}
+
+t_begin "curl validates the certificate and reaches my-service through the gateway"
+cap="$E2E_TMP/underlay-2.pcap"
+topo_spawn "${NODE_NS[2]}" "$E2E_TMP/tshark.log" tshark -q -i "${NODE_UNDERLAY_IF[2]}" -f tcp -w "$cap" >/dev/null
+tshark_pid=$TOPO_LAST_PID
+for _ in $(seq 1 600); do grep -q "Capturing on" "$E2E_TMP/tshark.log" 2>/dev/null && break; sleep 0.1; done
+marker="edge-marker-$RANDOM$RANDOM"
+out=$(gw_curl app.example.com 8443 "/any/path/$marker" -H "x-request-id: client-chosen" \
+    -H "x-forwarded-for: 203.0.113.7" -H "x-envoy-internal: true" -w '\n%{http_code} %{ssl_verify_result}')
+status=$(tail -1 <<<"$out")
+body=$(head -n -1 <<<"$out")
+t_expect_eq "$status" "200 0" "HTTPS 200, certificate verified against the CA"
+t_expect_eq "$(jq -r .name <<<"$body")" my-service "my-service answered"
+t_expect_eq "$(jq -r .path <<<"$body")" "/any/path/$marker" "the path as sent"
+h() { jq -r --arg k "$1" '.headers | to_entries[] | select(.key | ascii_downcase == $k) | .value' <<<"$body"; }
+t_expect_eq "$(h x-forwarded-proto)" https "x-forwarded-proto: https"
+t_expect_eq "$(h x-forwarded-for)" "203.0.113.7, ${POD_IP4[1,2]}" "x-forwarded-for: the client appended"
+t_expect_eq "$(h x-envoy-external-address)" "${POD_IP4[1,2]}" "x-envoy-external-address: the client"
+t_expect_eq "$(h x-envoy-internal)" "" "the client's x-envoy-* removed"
+rid=$(h x-request-id)
+t_expect_ok "a fresh x-request-id ($rid), not the client's" test -n "$rid" -a "$rid" != client-chosen
+for _ in $(seq 1 100); do
+    [ "$(tshark -r "$cap" -Y tcp.port==15008 2>/dev/null | wc -l)" -ge 6 ] && break
+    sleep 0.2
+done
+topo_kill "$tshark_pid" TERM
+ports=$(tshark -r "$cap" -T fields -e ip.dst -e tcp.dstport -Y "ip.dst==${POD_IP4[2,1]}" 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
+t_expect_eq "$ports" "15008 " "toward the backend only 15008 on node 2's underlay"
+t_expect_eq "$(grep -ac "$marker" "$cap" || true)" 0 "the path never appears in plaintext on the underlay"
+t_expect_contains "$(cat "$E2E_TMP/httpd.log")" "$marker" "the backend logged the request"
+
+t_begin "a Host no route binds: 404 (NR)"
+t_expect_eq "$(gw_curl app.example.com 8443 /x -H 'Host: unbound.example.com' -o /dev/null -w '%{http_code}')" 404 \
+    "Host unbound.example.com over the app.example.com connection"
+t_expect_eq "$(gw_curl app.example.com 8443 /x -o /dev/null -w '%{http_code}')" 200 "and app.example.com still 200"
+t_expect_fail "an SNI no server has: the handshake fails" gw_curl other.example.com 8443 /x -o /dev/null
+
+t_begin "telemetry: reporter=source with the gateway's labels, an access log line per request"
+m=$(ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://${NODE_IP4[1]}:15020/metrics")
+line=$(grep '^istio_requests_total' <<<"$m" | grep 'reporter="source"' | grep 'response_code="200"' | head -1)
+t_expect_contains "$line" 'source_workload_namespace="istio-system"' "source namespace istio-system"
+t_expect_contains "$line" 'source_principal="spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"' \
+    "the gateway's identity"
+t_expect_contains "$line" 'destination_service="my-service.default.svc.cluster.local"' "to my-service"
+t_expect_contains "$(grep '^istio_requests_total' <<<"$m" | grep 'reporter="source"')" 'response_code="404"' "the 404 counted too"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "/any/path/$marker" "the access log has the request"
+
+t_begin "rotating app-tls in place: new handshakes get the new certificate, an open connection keeps working"
+serial() { client timeout 5 openssl s_client -connect "$GW:8443" -servername app.example.com </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null; }
+t_expect_eq "$(serial)" "serial=1001" "before: serial 1001"
+go="$E2E_TMP/rotated"
+client /usr/bin/python3 tests/e2e/lib/tls_edge.py keepalive "$GW" 8443 app.example.com "$PKI/ca.pem" "$go" \
+    >"$E2E_TMP/keepalive.json" 2>"$E2E_TMP/keepalive.err" &
+ka_pid=$!
+sleep 1
+rotate() {
+    local i
+    for i in 1 2; do
+        secret_yaml app-tls app2 >"$E2E_TMP/config-$i/.app-tls.tmp"
+        mv "$E2E_TMP/config-$i/.app-tls.tmp" "$E2E_TMP/config-$i/app-tls.yaml"
+    done
+}
+t_expect_ok "the rotated Secret is served" config_apply 1 rotate
+t_expect_eq "$(serial)" "serial=2002" "after: serial 2002"
+touch "$go"
+wait "$ka_pid" || true
+ka=$(cat "$E2E_TMP/keepalive.json")
+t_expect_eq "$(jq -r .serial <<<"$ka")" 1001 "the open connection had the old certificate"
+t_expect_eq "$(jq -r '[.first, .second, .same_conn] | join(" ")' <<<"$ka")" "200 200 true" \
+    "and both its requests were served on it"
+
+t_begin "MUTUAL: a client without a certificate is refused, one with is served"
+t_expect_fail "no client certificate: refused" gw_curl mtls.example.com 9443 /m -o /dev/null
+t_expect_eq "$(gw_curl mtls.example.com 9443 /m --cert "$PKI/client.pem" --key "$PKI/client.key" -o /dev/null -w '%{http_code}')" \
+    200 "a certificate of the client CA: 200"
+t_expect_fail "a certificate of another CA: refused" gw_curl mtls.example.com 9443 /m --cert "$PKI/app.pem" --key "$PKI/app.key" -o /dev/null
+
+t_begin "httpsRedirect: 301 to https"
+r=$(client curl -s -m 5 -o /dev/null -w '%{http_code} %{redirect_url}' --resolve "app.example.com:8080:$GW" \
+    "http://app.example.com:8080/some/path?q=1")
+t_expect_eq "$r" "301 https://app.example.com/some/path?q=1" "HTTP 80 -> 8080 redirects"
+
+t_begin "PASSTHROUGH: two SNI names to two backends, TLS not terminated at the gateway"
+for x in a:2 b:3; do topo_wait_tcp "${POD_NS[2,${x#*:}]}" "${POD_IP4[2,${x#*:}]}" 8443 10; done
+for x in a b; do
+    r=$(gw_curl "$x.pt.example.com" 10443 / -w ' %{http_code}')
+    t_expect_eq "$r" "pt-$x 200" "SNI $x.pt.example.com reaches pt-$x"
+done
+pt_serial() { client timeout 5 openssl s_client -connect "$GW:10443" -servername "$1" </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null; }
+t_expect_eq "$(pt_serial a.pt.example.com)" "serial=5001" "the certificate is pt-a's own (serial 5001)"
+t_expect_eq "$(pt_serial b.pt.example.com)" "serial=6002" "and pt-b's (serial 6002)"
+t_expect_fail "an SNI no tls route has: reset" gw_curl c.pt.example.com 10443 / -o /dev/null
+
+t_begin "hostile input: garbage, slowloris, 1000 idle connections, oversize headers"
+client /usr/bin/python3 -c "
+import socket, os
+s = socket.create_connection(('$GW', 8443), timeout=5)
+s.sendall(os.urandom(4096))
+try:
+    print(len(s.recv(100)))
+except OSError:
+    print(0)
+" >"$E2E_TMP/garbage.out" 2>&1 || true
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "TLS handshake refused" "garbage: the handshake is refused, logged"
+go2="$E2E_TMP/hostile-done"
+client /usr/bin/python3 tests/e2e/lib/tls_edge.py slowloris "$GW" 8443 app.example.com "$PKI/ca.pem" "$go2" \
+    >"$E2E_TMP/slowloris.json" 2>&1 &
+slow_pid=$!
+client /usr/bin/python3 tests/e2e/lib/tls_edge.py idle "$GW" 8443 1000 "$go2" >"$E2E_TMP/idle.json" 2>&1 &
+idle_pid=$!
+for _ in $(seq 1 50); do
+    [ "$(client ss -Htn state established "dst $GW:8443" | wc -l)" -ge 900 ] && break
+    sleep 0.2
+done
+t_expect_eq "$(gw_curl app.example.com 8443 /legit -o /dev/null -w '%{http_code}')" 200 \
+    "the legitimate client is served while 1000 idle connections and a slowloris are open"
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+t_expect_eq "$(gw_curl app.example.com 8443 /big -H "x-big: $big" -o /dev/null -w '%{http_code}')" 431 "oversize headers: 431"
+touch "$go2"
+wait "$slow_pid" "$idle_pid" || true
+idle=$(cat "$E2E_TMP/idle.json")
+t_expect_eq "$(jq -r .opened <<<"$idle")" 1000 "1000 idle connections were opened"
+closed=$(jq -r .closed <<<"$idle")
+t_expect_ok "handshakes in progress are bounded: $closed of them reset (past 512 pending, or at 10 s)" test "$closed" -ge 488
+t_expect_eq "$(gw_curl app.example.com 8443 /after -o /dev/null -w '%{http_code}')" 200 "served after the flood too"
+t_expect_ok "the agent survived" topo_alive "${MESHD_PID[1]}"
+
+meshd_check_logs
+t_summary
