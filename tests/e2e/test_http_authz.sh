@@ -65,8 +65,22 @@ keepalive() { # POD HOST PORT then METHOD:PATH[:HEADER=VALUE] ...
     shift 3
     in_pod "$pod" /usr/bin/python3 - "$host" "$port" "$@" <<'PY'
 import http.client, sys
+
+
+class OneWrite(http.client.HTTPConnection):
+    # A request's head and body in one write, as curl sends them: written
+    # apart, the body may reach the proxy after the destination answered
+    # the head, and an answer before the whole request closes the
+    # connection (the proxy cannot know where the next request starts).
+    def _send_output(self, message_body=None, encode_chunked=False):
+        self._buffer.extend((b"", b""))
+        msg = b"\r\n".join(self._buffer)
+        del self._buffer[:]
+        self.send(msg + (message_body or b""))
+
+
 host, port = sys.argv[1], int(sys.argv[2])
-c = http.client.HTTPConnection(host, port, timeout=10)
+c = OneWrite(host, port, timeout=10)
 opened = 0
 for spec in sys.argv[3:]:
     parts = spec.split(":")
