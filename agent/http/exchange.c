@@ -246,19 +246,20 @@ void hs_upstream_failed(struct hs *s, struct hup *u, int err)
 
 /* The connection's record shows where its latest request went: the
  * endpoint, the tunnel and the identity the pool verified. */
-static void hs_note_upstream(struct hs *s, const struct outbound_route *r)
+void http_note_upstream(struct conn *c, const struct meshd_addr *orig_dst,
+                        const struct outbound_route *r)
 {
-    if (!s->c)
+    if (!c)
         return;
-    struct conn_record *rec = conn_record(s->c);
-    rec->upstream = r->target.family ? r->target : s->orig_dst;
+    struct conn_record *rec = conn_record(c);
+    rec->upstream = r->target.family ? r->target : *orig_dst;
     if (r->service)
         snprintf(rec->dst_service, sizeof(rec->dst_service), "%s", r->service);
     if (r->action == OUTBOUND_HBONE) {
         rec->hbone = r->key.dst;
         snprintf(rec->peer_identity, sizeof(rec->peer_identity), "%s", r->key.dst_id);
     }
-    conn_mark_open(s->c); /* once: the TCP metrics' labels are this upstream's */
+    conn_mark_open(c); /* once: the TCP metrics' labels are this upstream's */
 }
 
 /* One attempt: route (again, avoiding the endpoint that failed), then
@@ -332,7 +333,7 @@ void hs_forward(struct hs *s, const struct pod *pod)
         hs_attempt_failed(s, HTTP_FAIL_CONNECT, 0);
         return;
     }
-    hs_note_upstream(s, &d->route);
+    http_note_upstream(s->c, &s->orig_dst, &d->route);
     /* The head for this destination, then whatever body is kept. */
     rc = http_request_send_head(&s->req, s->up, false);
     if (rc) {

@@ -31,6 +31,8 @@ void hbuf_free(struct hbuf *b);
 int hbuf_flush(struct hbuf *b, int fd);
 
 struct hs;
+struct h2s;
+struct h2up;
 
 /* One upstream HTTP/1.1 connection: a plain TCP socket from the pod's
  * netns, or our end of a socket pair whose other end an HBONE stream
@@ -70,6 +72,8 @@ struct http_proxy {
     struct hup *all;               /* every upstream not yet closed */
     size_t nidle;
     struct http_proxy_stats stats;
+    struct h2s *h2sessions; /* HTTP/2 downstream connections (h2_session.h) */
+    struct h2up *h2ups;     /* shared HTTP/2 upstream connections */
 };
 
 /* sniff.c */
@@ -98,6 +102,11 @@ void hup_release(struct hup *u, bool reusable);
 void hup_pause_read(struct hup *u, bool paused);
 void hups_expire(struct http_proxy *hp, uint64_t now_ns);
 void hups_free(struct http_proxy *hp);
+
+/* exchange.c: the connection's record notes the request's upstream. */
+struct conn;
+void http_note_upstream(struct conn *c, const struct meshd_addr *orig_dst,
+                        const struct outbound_route *r);
 
 /* proxy.c, called by upstream.c for the owner of `u` */
 /* The upstream failed (connect, reset, EOF before a whole response). */

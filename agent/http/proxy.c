@@ -21,6 +21,7 @@
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "http/cors.h"
+#include "http/h2_session.h"
 #include "http/internal.h"
 #include "http/request.h"
 #include "http/session.h"
@@ -175,6 +176,45 @@ void hs_drive_down(struct hs *s)
         s->in_off = s->in_len = 0;
 }
 
+/* A client whose first bytes are the HTTP/2 preface (h2c prior
+ * knowledge, or our own h2 upstream at the destination) is served by an
+ * HTTP/2 session: the connection, its bytes read so far, the router and
+ * at the destination the app's connection are handed over. */
+static bool hs_take_h2(struct hs *s)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t k = s->in_len < sizeof(preface) - 1 ? s->in_len : sizeof(preface) - 1;
+    if (s->served || s->head_started_ns || s->state != HS_READ_HEAD || k < 4 ||
+        memcmp(s->in, preface, k) != 0)
+        return false;
+    int app_fd = -1;
+    if (s->inbound) {
+        if (!s->parked)
+            return false;
+        app_fd = s->parked->io.fd;
+        loop_del(s->hp->loop, &s->parked->io);
+        s->parked->io.fd = -1;
+        hup_release(s->parked, false);
+        s->parked = NULL;
+    }
+    struct http_proxy *hp = s->hp;
+    s->ended = true;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        hp->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    hp->stats.sessions--; /* counted again as the HTTP/2 session */
+    hp->stats.active_sessions--;
+    loop_del(hp->loop, &s->io);
+    http_request_reset(&s->req);
+    h2s_start(hp, s->c, s->io.fd, &s->orig_dst, &s->router, s->user, app_fd, s->who, s->in,
+              s->in_len);
+    loop_defer(hp->loop, &s->release);
+    return true;
+}
+
 static void hs_read(struct hs *s)
 {
     if (s->in_off < s->in_len)
@@ -205,6 +245,8 @@ static void hs_read(struct hs *s)
     s->in_off = 0;
     s->in_len = (size_t)n;
     s->last_activity_ns = loop_now_ns();
+    if (hs_take_h2(s))
+        return;
     hs_drive_down(s);
 }
 
@@ -477,6 +519,7 @@ static void proxy_tick(struct ticker *t, uint64_t now)
         hs_tick(s, now);
     }
     hups_expire(hp, now);
+    h2s_tick_all(hp, now);
     sniffers_tick(hp, now);
 }
 
@@ -502,6 +545,7 @@ void http_proxy_free(struct http_proxy *hp)
     sniffers_free(hp);
     while (hp->sessions)
         hs_end(hp->sessions, -ECANCELED, RESP_FLAG_NONE);
+    h2s_free_all(hp);
     hups_free(hp);
     ticker_stop(&hp->ticker);
     free(hp);
@@ -515,6 +559,7 @@ void http_proxy_drain(struct http_proxy *hp)
         if (s->state == HS_READ_HEAD && h1_parser_idle(s->parser) && s->in_off == s->in_len)
             hs_end(s, 0, RESP_FLAG_NONE);
     }
+    h2s_drain_all(hp);
     hups_free(hp);
 }
 
