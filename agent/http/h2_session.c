@@ -106,7 +106,8 @@ static void h2s_on_event(struct loop_io *io, uint32_t events)
             return;
         }
         if (n == 0) { /* the client is gone: its streams with it */
-            h2s_end(s, h2_conn_streams(s->h2) ? -ECONNRESET : 0, RESP_FLAG_DC);
+            bool cut = h2_conn_streams(s->h2) != 0;
+            h2s_end(s, cut ? -ECONNRESET : 0, cut ? RESP_FLAG_DC : RESP_FLAG_NONE);
             return;
         }
         if (n > 0)
