@@ -318,6 +318,34 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int err
     return 0;
 }
 
+/* A connection error nghttp2 answers with GOAWAY (stream errors only
+ * reset their stream and do not come here). */
+static int on_error(nghttp2_session *ng, int lib_error, const char *msg, size_t len, void *user)
+{
+    struct h2_conn *c = user;
+    (void)ng;
+    (void)msg;
+    (void)len;
+    if (lib_error != 0 && !c->failed) {
+        c->failed = true;
+        c->stats.violations++;
+    }
+    return 0;
+}
+
+/* Some violations nghttp2 answers with GOAWAY without telling (DATA on
+ * stream 0): our GOAWAY with an error code is how they show. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    struct h2_conn *c = user;
+    (void)ng;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != H2_NO_ERROR && !c->failed) {
+        c->failed = true;
+        c->stats.violations++;
+    }
+    return 0;
+}
+
 /* --- sending ------------------------------------------------------------ */
 
 static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
@@ -523,6 +551,8 @@ int h2_conn_new(enum h2_role role, const struct h2_callbacks *cb, void *ctx, str
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+    nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATION);
     nghttp2_option_set_stream_reset_rate_limit(opt, H2_RST_MAX, H2_RST_MAX / 10);
@@ -580,8 +610,8 @@ int h2_conn_recv(struct h2_conn *c, const uint8_t *p, size_t n)
         c->failed = true;
         c->stats.violations++;
         /* A fatal error (a bad preface, a flood): GOAWAY if still possible. */
-        nghttp2_session_terminate_session(c->ng, rc == NGHTTP2_ERR_FLOODED ? H2_ENHANCE_CALM
-                                                                           : H2_PROTOCOL_ERROR);
+        bool flood = rc == NGHTTP2_ERR_FLOODED || rc == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+        nghttp2_session_terminate_session(c->ng, flood ? H2_ENHANCE_CALM : H2_PROTOCOL_ERROR);
         return rc == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPROTO;
     }
     /* A connection error nghttp2 answered with GOAWAY itself. */
