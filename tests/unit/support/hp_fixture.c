@@ -249,6 +249,9 @@ static void r_report(void *user, struct http_request_record *r, const struct con
     snprintf(o->request_id, sizeof(o->request_id), "%s", r->request_id ? r->request_id : "");
     snprintf(o->upstream_host, sizeof(o->upstream_host), "%s",
              r->upstream_host ? r->upstream_host : "");
+    snprintf(o->protocol, sizeof(o->protocol), "%s", r->protocol ? r->protocol : "");
+    o->grpc = r->grpc;
+    o->grpc_status = r->grpc_status;
 }
 
 static void r_release(void *user)

@@ -53,6 +53,9 @@ struct hpf_report {
     char flags[16], method[16], path[128], request_id[48], upstream_host[64];
     uint64_t req_bytes, resp_bytes;
     bool decided;
+    char protocol[16];
+    bool grpc;
+    int grpc_status;
 };
 
 struct hpf_upconn {
