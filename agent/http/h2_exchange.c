@@ -373,10 +373,16 @@ void h2x_up_end(struct h2x *x)
 
 void h2x_up_closed(struct h2x *x, uint32_t error, bool connect_failed)
 {
+    bool denied = x->up && x->up->denied;
     x->ups = NULL; /* gone: not to be reset */
     x->up = NULL;
     if (x->state != H2X_FORWARD)
         return;
+    if (denied && !x->req.resp_head_sent) { /* the destination's policy refused the tunnel */
+        static const char body[] = "RBAC: access denied";
+        h2x_local_reply(x, 403, body, sizeof(body) - 1, NULL, RESP_FLAG_DENY);
+        return;
+    }
     if (x->req.resp_head_sent) { /* too late to answer: cut the downstream */
         h2x_free_attempt(x, true);
         h2x_cut(x, RESP_FLAG_UC);

@@ -40,7 +40,9 @@ struct h2up {
     struct outbound_route key;
     uint32_t pod_id;
     bool connected, hbone, broken, got_bytes, owned, closed;
-    uint64_t idle_since_ns;
+    bool denied;  /* its HBONE tunnel was refused by the peer's policy (401) */
+    bool retired; /* maxRequestsPerConnection reached: no new stream */
+    uint64_t requests, idle_since_ns;
     struct loop_deferred release;
 };
 
@@ -117,5 +119,8 @@ void h2up_kick(struct h2up *u);
 void h2up_close(struct h2up *u);
 void h2ups_expire(struct http_proxy *hp, uint64_t now_ns);
 void h2ups_free(struct http_proxy *hp);
+/* The HBONE pool says the tunnel of `stream_ctx` (compared, never
+ * followed) was refused by the peer's policy. */
+void h2ups_note_denied(struct http_proxy *hp, const void *stream_ctx);
 
 #endif

@@ -293,7 +293,7 @@ int h2up_acquire(struct http_proxy *hp, const struct outbound_route *r, const st
                  struct h2up **out)
 {
     for (struct h2up *u = hp->h2ups; u; u = u->next) {
-        if (u->pod_id == pod->id && same_target(&u->key, r) && !u->broken &&
+        if (u->pod_id == pod->id && same_target(&u->key, r) && !u->broken && !u->retired &&
             h2_conn_accepting(u->h2)) {
             hp->stats.upstreams_reused++;
             *out = u;
@@ -345,6 +345,9 @@ int h2up_request(struct h2up *u, const struct h2_head *h, struct h2x *x, struct 
     int rc = h2_submit_request(u->h2, h, x, out);
     if (rc == 0) {
         u->idle_since_ns = 0;
+        uint32_t max = u->key.max_requests_per_conn; /* DestinationRule's, per connection */
+        if (max && ++u->requests >= max)
+            u->retired = true;
         h2up_kick(u);
     }
     return rc;
@@ -354,11 +357,17 @@ void h2ups_expire(struct http_proxy *hp, uint64_t now_ns)
 {
     for (struct h2up *u = hp->h2ups, *next; u; u = next) {
         next = u->next;
-        if (!h2_conn_streams(u->h2) &&
-            (!h2_conn_accepting(u->h2) ||
+        if (!h2_conn_streams(u->h2) && (u->retired || !h2_conn_accepting(u->h2) ||
              (u->idle_since_ns && now_ns - u->idle_since_ns > HUP2_IDLE_NS)))
             h2up_fail(u, 0);
     }
+}
+
+void h2ups_note_denied(struct http_proxy *hp, const void *stream_ctx)
+{
+    for (struct h2up *u = hp->h2ups; u; u = u->next)
+        if (u == stream_ctx)
+            u->denied = true;
 }
 
 void h2ups_free(struct http_proxy *hp)

@@ -24,6 +24,7 @@
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "hbone/pool.h"
+#include "http/h2_session.h"
 #include "http/internal.h"
 
 #define HUP_IDLE_TIMEOUT_NS   (60ull * 1000000000) /* an idle upstream is closed after */
@@ -503,6 +504,8 @@ void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_
             break;
         }
     }
+    if (stats->status == 401)
+        h2ups_note_denied(hp, stream_ctx);
     log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
                     err);
 }
