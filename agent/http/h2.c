@@ -390,8 +390,10 @@ static nghttp2_nv *build_nv(const struct h2_head *h, bool request, size_t *nnv, 
     }
     size_t n = 0;
 #define NV(nm, val)                                                                                \
-    nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val),            \
-                           NGHTTP2_NV_FLAG_NONE}
+    nv[n++] = (nghttp2_nv)                                                                         \
+    {                                                                                              \
+        (uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val), NGHTTP2_NV_FLAG_NONE           \
+    }
     if (request) {
         NV(":method", h->method);
         NV(":scheme", h->scheme ? h->scheme : "http");
@@ -637,8 +639,8 @@ bool h2_conn_accepting(const struct h2_conn *c)
 {
     return !c->goaway_seen && !c->failed && nghttp2_session_want_read(c->ng) &&
            c->nstreams < H2_MAX_STREAMS &&
-           c->nstreams < nghttp2_session_get_remote_settings(
-                             c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+           c->nstreams <
+               nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 unsigned h2_conn_streams(const struct h2_conn *c)

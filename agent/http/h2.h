@@ -38,12 +38,12 @@
 #define H2_MAX_FRAME_QUEUE  (256u * 1024) /* our queued DATA per stream */
 
 /* nghttp2's error codes, as sent in RST_STREAM and GOAWAY */
-#define H2_NO_ERROR        0x0u
-#define H2_PROTOCOL_ERROR  0x1u
-#define H2_INTERNAL_ERROR  0x2u
-#define H2_REFUSED_STREAM  0x7u
-#define H2_CANCEL          0x8u
-#define H2_ENHANCE_CALM    0xbu
+#define H2_NO_ERROR       0x0u
+#define H2_PROTOCOL_ERROR 0x1u
+#define H2_INTERNAL_ERROR 0x2u
+#define H2_REFUSED_STREAM 0x7u
+#define H2_CANCEL         0x8u
+#define H2_ENHANCE_CALM   0xbu
 
 enum h2_role { H2_SERVER, H2_CLIENT };
 

@@ -159,7 +159,8 @@ static void h2x_forward(struct h2x *x, const struct pod *pod)
     x->state = H2X_FORWARD;
     http_request_start_try(&x->req, loop_now_ns());
     struct h2up *u = s->app;
-    int rc = s->inbound ? (u && !u->closed ? 0 : -ENOTCONN) : h2up_acquire(s->hp, &d->route, pod, &u);
+    int rc =
+        s->inbound ? (u && !u->closed ? 0 : -ENOTCONN) : h2up_acquire(s->hp, &d->route, pod, &u);
     if (rc) {
         h2x_attempt_failed(x, HTTP_FAIL_CONNECT, 0);
         return;
@@ -168,8 +169,8 @@ static void h2x_forward(struct h2x *x, const struct pod *pod)
     struct http_field f[HTTP_OUT_HEADERS_MAX + 1];
     char target[HTTP_PATH_MAX], abuf[512];
     const char *authority;
-    int n = http_request_attempt_fields(&x->req, false, f, HTTP_OUT_HEADERS_MAX, abuf,
-                                        sizeof(abuf), &authority, target, sizeof(target));
+    int n = http_request_attempt_fields(&x->req, false, f, HTTP_OUT_HEADERS_MAX, abuf, sizeof(abuf),
+                                        &authority, target, sizeof(target));
     if (n < 0) {
         h2x_cut(x, RESP_FLAG_UF);
         return;
@@ -339,7 +340,8 @@ void h2x_up_head(struct h2x *x, const struct h2_head *h)
     x->req.resp_head_sent = true;
     if (!x->down)
         return;
-    struct h2_head out = {.status = h->status, .fields = f, .nfields = n, .end_stream = h->end_stream};
+    struct h2_head out = {
+        .status = h->status, .fields = f, .nfields = n, .end_stream = h->end_stream};
     if (h2_submit_response(s->h2, x->down, &out) != 0) {
         h2x_cut(x, RESP_FLAG_DC);
         return;

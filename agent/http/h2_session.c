@@ -86,8 +86,7 @@ static void h2s_recv(struct h2s *s, const uint8_t *p, size_t n)
     int rc = h2_conn_recv(s->h2, p, n);
     if (rc) {
         s->hp->stats.bad_requests++;
-        log_ratelimited(LOG_INFO, "http2: %s: connection refused: protocol error or flood",
-                        s->who);
+        log_ratelimited(LOG_INFO, "http2: %s: connection refused: protocol error or flood", s->who);
         h2s_flush_now(s); /* the GOAWAY */
         h2s_end(s, rc, RESP_FLAG_DPE);
     }

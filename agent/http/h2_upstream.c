@@ -357,7 +357,8 @@ void h2ups_expire(struct http_proxy *hp, uint64_t now_ns)
 {
     for (struct h2up *u = hp->h2ups, *next; u; u = next) {
         next = u->next;
-        if (!h2_conn_streams(u->h2) && (u->retired || !h2_conn_accepting(u->h2) ||
+        if (!h2_conn_streams(u->h2) &&
+            (u->retired || !h2_conn_accepting(u->h2) ||
              (u->idle_since_ns && now_ns - u->idle_since_ns > HUP2_IDLE_NS)))
             h2up_fail(u, 0);
     }

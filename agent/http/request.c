@@ -19,7 +19,7 @@
 #include "http/cors.h"
 #include "telemetry/http_metrics.h"
 
-#define HTTP_HEAD_OUT_MAX    (128u * 1024)
+#define HTTP_HEAD_OUT_MAX (128u * 1024)
 
 void http_request_init(struct http_request *r)
 {
@@ -320,15 +320,15 @@ int http_request_attempt_fields(struct http_request *r, bool shadow, struct http
     *authority = auth;
     if (cap < HTTP_OUT_HEADERS_MAX)
         return -E2BIG;
-    size_t n = edited_fields(r->head, a ? &a->headers.request : NULL, dh ? &dh->request : NULL,
-                             true, f);
+    size_t n =
+        edited_fields(r->head, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
     const char *p = rewritten_path(r, path, sizeof(path));
-    int tn = r->d.target /* the destination's normalized path, query included */
-                 ? snprintf(target, target_len, "%s", r->d.target)
-                 : snprintf(target, target_len, "%s%s%s", p, *r->view.query ? "?" : "",
-                            r->view.query);
+    int tn =
+        r->d.target /* the destination's normalized path, query included */
+            ? snprintf(target, target_len, "%s", r->d.target)
+            : snprintf(target, target_len, "%s%s%s", p, *r->view.query ? "?" : "", r->view.query);
     if (tn < 0 || (size_t)tn >= target_len)
         return -E2BIG; /* a rewrite past the bound: never a cut path */
     return (int)n;

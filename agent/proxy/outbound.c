@@ -258,8 +258,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
     int proto = ob->opts.http && ob->opts.protocol && ob->opts.http_sniff && ob->opts.http_start
                     ? ob->opts.protocol(ob->opts.route_ctx, pod, &od.dst)
                     : PROTO_TCP;
-    if (proto == PROTO_HTTP || proto == PROTO_AUTO || proto == PROTO_HTTP2 ||
-        proto == PROTO_GRPC) {
+    if (proto == PROTO_HTTP || proto == PROTO_AUTO || proto == PROTO_HTTP2 || proto == PROTO_GRPC) {
         /* An unnamed port waits briefly for the client to speak (a
          * server-first protocol then goes on as bytes); an HTTP one as
          * long as a request head may take. */

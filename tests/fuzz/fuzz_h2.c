@@ -74,7 +74,8 @@ static void on_close(void *ctx, struct h2_stream *st, uint32_t error)
     }
 }
 
-static const struct h2_callbacks cbs = {.on_head = on_head, .on_data = on_data, .on_close = on_close};
+static const struct h2_callbacks cbs = {
+    .on_head = on_head, .on_data = on_data, .on_close = on_close};
 
 static void drain(struct fz *f)
 {

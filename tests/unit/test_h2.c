@@ -163,7 +163,8 @@ static void requests_and_responses_arrive_whole(void **state)
         struct side cl, sv;
         pair(&cl, &sv);
         /* Names go out lower case whatever the caller wrote. */
-        struct http_field f[] = {http_field_of("User-Agent", "t"), http_field_of("x-name", "Value")};
+        struct http_field f[] = {http_field_of("User-Agent", "t"),
+                                 http_field_of("x-name", "Value")};
         struct h2_stream *st = request(&cl, rows[i].method, rows[i].path, f, 2, rows[i].body == 0);
         static char body[200000];
         size_t sent = 0;
@@ -317,8 +318,8 @@ static bool sends_goaway(struct h2_conn *c, uint32_t code)
             /* type GOAWAY on stream 0, 8 bytes or more (debug data may follow) */
             if (p[i + 3] == 0x7 && p[i] == 0 && p[i + 2] >= 8 && !p[i + 5] && !p[i + 6] &&
                 !p[i + 7] && !p[i + 8] &&
-                ((uint32_t)p[i + 13] << 24 | (uint32_t)p[i + 14] << 16 |
-                 (uint32_t)p[i + 15] << 8 | p[i + 16]) == code)
+                ((uint32_t)p[i + 13] << 24 | (uint32_t)p[i + 14] << 16 | (uint32_t)p[i + 15] << 8 |
+                 p[i + 16]) == code)
                 found = true;
         }
     }

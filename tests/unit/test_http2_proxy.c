@@ -102,8 +102,9 @@ static void up_on_end(void *ctx, struct h2_stream *st)
     }
     int status = strncmp(s->path, "/status/", 8) == 0 ? atoi(s->path + 8) : 200;
     bool grpc = strncmp(s->path, "/grpc/", 6) == 0;
-    struct http_field f[] = {http_field_of("content-type", grpc ? "application/grpc" : "text/plain"),
-                             http_field_of("x-up", "1")};
+    struct http_field f[] = {
+        http_field_of("content-type", grpc ? "application/grpc" : "text/plain"),
+        http_field_of("x-up", "1")};
     struct h2_head h = {.status = status, .fields = f, .nfields = 2};
     assert_int_equal(h2_submit_response(k->c, st, &h), 0);
     char body[64];
@@ -368,16 +369,35 @@ static void local_replies_are_http2_responses(void **state)
         int status;
         const char *body, *fields;
     } rows[] = {
-        {"no route: 404 NR", NULL, {.kind = HPF_REFUSE, .flag = RESP_FLAG_NR}, 404, "",
+        {"no route: 404 NR",
+         NULL,
+         {.kind = HPF_REFUSE, .flag = RESP_FLAG_NR},
+         404,
+         "",
          "server=meshd"},
-        {"no healthy upstream: 503 UH", NULL, {.kind = HPF_REFUSE, .flag = RESP_FLAG_UH}, 503,
-         "no healthy upstream", "content-type=text/plain server=meshd"},
-        {"a direct response", NULL, {.kind = HPF_RESPOND, .status = 202, .body = "made here"}, 202,
-         "made here", "content-type=text/plain server=meshd"},
-        {"a redirect", NULL, {.kind = HPF_RESPOND, .status = 301, .location = "http://x/y"}, 301,
-         "", "location=http://x/y server=meshd"},
-        {"gRPC: 503 UH with grpc-status 14", "application/grpc",
-         {.kind = HPF_REFUSE, .flag = RESP_FLAG_UH}, 503, "no healthy upstream",
+        {"no healthy upstream: 503 UH",
+         NULL,
+         {.kind = HPF_REFUSE, .flag = RESP_FLAG_UH},
+         503,
+         "no healthy upstream",
+         "content-type=text/plain server=meshd"},
+        {"a direct response",
+         NULL,
+         {.kind = HPF_RESPOND, .status = 202, .body = "made here"},
+         202,
+         "made here",
+         "content-type=text/plain server=meshd"},
+        {"a redirect",
+         NULL,
+         {.kind = HPF_RESPOND, .status = 301, .location = "http://x/y"},
+         301,
+         "",
+         "location=http://x/y server=meshd"},
+        {"gRPC: 503 UH with grpc-status 14",
+         "application/grpc",
+         {.kind = HPF_REFUSE, .flag = RESP_FLAG_UH},
+         503,
+         "no healthy upstream",
          "grpc-status=14 grpc-message=no healthy upstream content-type=text/plain server=meshd"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -430,11 +450,23 @@ static void failures_are_retried_on_another_endpoint(void **state)
         int status, routes;
         const char *flags;
     } rows[] = {
-        {"a connect failure, then the upstream", "/ok", {.kind = HPF_FORWARD, .port = 1}, 200, 2,
+        {"a connect failure, then the upstream",
+         "/ok",
+         {.kind = HPF_FORWARD, .port = 1},
+         200,
+         2,
          "-"},
-        {"a reset stream is not replayed (Istio's default)", "/reset", {.kind = HPF_FORWARD}, 503,
-         1, "UC"},
-        {"503 answers: retried, then told as is", "/status/503", {.kind = HPF_FORWARD}, 503, 3,
+        {"a reset stream is not replayed (Istio's default)",
+         "/reset",
+         {.kind = HPF_FORWARD},
+         503,
+         1,
+         "UC"},
+        {"503 answers: retried, then told as is",
+         "/status/503",
+         {.kind = HPF_FORWARD},
+         503,
+         3,
          "URX"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -464,8 +496,8 @@ static void a_client_reset_frees_the_attempt(void **state)
     rig_new(&r, (struct hpf_plan[]){{.kind = HPF_FORWARD}}, 1);
     /* A request whose body never ends: the upstream never answers. */
     struct http_field fl[] = {http_field_of("x", "y")};
-    struct h2_head h = {.method = "POST", .path = "/slow", .authority = "svc", .fields = fl,
-                        .nfields = 1};
+    struct h2_head h = {
+        .method = "POST", .path = "/slow", .authority = "svc", .fields = fl, .nfields = 1};
     struct h2_stream *st;
     assert_int_equal(h2_submit_request(r.k.c, &h, &r.k.s[0], &st), 0);
     assert_int_equal(h2_send_data(r.k.c, st, "part", 4, false), 0);
