@@ -209,18 +209,11 @@ void hs_attempt_failed(struct hs *s, enum http_failure why, int status)
 {
     hs_free_attempt(s, true);
     hs_drop_upstream(s, false);
-    if (http_request_may_retry(&s->req, why, status, loop_now_ns())) {
-        s->hp->stats.retries++;
-        s->req.retried = true;
+    struct http_reply reply;
+    if (http_request_failed(&s->req, &s->hp->stats, why, status, &reply))
         hs_try(s);
-        return;
-    }
-    if (why == HTTP_FAIL_TIMEOUT)
-        s->hp->stats.timeouts++;
-    int code;
-    enum resp_flag flag;
-    const char *body = http_failure_reply(why, &code, &flag);
-    hs_local_reply(s, code, body, strlen(body), NULL, flag);
+    else
+        hs_local_reply(s, reply.status, reply.body, reply.body_len, NULL, reply.flag);
 }
 
 void hs_upstream_failed(struct hs *s, struct hup *u, int err)
@@ -271,20 +264,9 @@ void hs_try(struct hs *s)
         hs_end(s, -ENOENT, RESP_FLAG_DC);
         return;
     }
-    http_request_prepare_route(&s->req);
-    s->router.route(s->user, pod, &s->orig_dst, &s->req.view, &s->req.d);
-    s->req.decided = true;
-    struct http_decision *d = &s->req.d;
-    if (d->verdict == HTTP_RESPOND) {
-        hs_local_reply(s, d->status, d->body, d->body_len, d->location[0] ? d->location : NULL,
-                       d->flag);
-        return;
-    }
-    if (d->route.action == OUTBOUND_REFUSE) {
-        int code;
-        enum resp_flag flag = d->route.response_flag;
-        const char *body = http_refusal_reply(flag, &code);
-        hs_local_reply(s, code, body, strlen(body), NULL, flag);
+    struct http_reply reply;
+    if (http_request_route(&s->req, &s->router, s->user, pod, &reply)) {
+        hs_local_reply(s, reply.status, reply.body, reply.body_len, reply.location, reply.flag);
         return;
     }
     s->req.attempt_open = true;

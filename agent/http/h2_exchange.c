@@ -134,21 +134,13 @@ static void h2x_local_reply(struct h2x *x, int status, const char *body, size_t 
 
 static void h2x_attempt_failed(struct h2x *x, enum http_failure why, int status)
 {
-    struct h2s *s = x->s;
     h2x_free_attempt(x, true);
     h2x_drop_upstream(x);
-    if (http_request_may_retry(&x->req, why, status, loop_now_ns())) {
-        s->hp->stats.retries++;
-        x->req.retried = true;
+    struct http_reply reply;
+    if (http_request_failed(&x->req, &x->s->hp->stats, why, status, &reply))
         h2x_try(x);
-        return;
-    }
-    if (why == HTTP_FAIL_TIMEOUT)
-        s->hp->stats.timeouts++;
-    int code;
-    enum resp_flag flag;
-    const char *body = http_failure_reply(why, &code, &flag);
-    h2x_local_reply(x, code, body, strlen(body), NULL, flag);
+    else
+        h2x_local_reply(x, reply.status, reply.body, reply.body_len, NULL, reply.flag);
 }
 
 /* The decided attempt goes to a stream of an upstream connection. */
@@ -211,21 +203,12 @@ static void h2x_try(struct h2x *x)
         h2x_cut(x, RESP_FLAG_DC);
         return;
     }
-    http_request_prepare_route(&x->req);
-    s->router.route(s->user, pod, &s->orig_dst, &x->req.view, &x->req.d);
-    x->req.decided = true;
-    struct http_decision *d = &x->req.d;
-    if (d->verdict == HTTP_RESPOND) {
-        h2x_local_reply(x, d->status, d->body, d->body_len, d->location[0] ? d->location : NULL,
-                        d->flag);
+    struct http_reply reply;
+    if (http_request_route(&x->req, &s->router, s->user, pod, &reply)) {
+        h2x_local_reply(x, reply.status, reply.body, reply.body_len, reply.location, reply.flag);
         return;
     }
-    if (d->route.action == OUTBOUND_REFUSE) {
-        int code;
-        const char *body = http_refusal_reply(d->route.response_flag, &code);
-        h2x_local_reply(x, code, body, strlen(body), NULL, d->route.response_flag);
-        return;
-    }
+    const struct http_decision *d = &x->req.d;
     x->req.attempt_open = true;
     if (!x->req.faulted) { /* the first attempt: CORS, then faults */
         x->req.faulted = true;

@@ -136,12 +136,7 @@ void h2s_end(struct h2s *s, int err, enum resp_flag flag)
         s->next->prev = s->prev;
     hp->stats.active_sessions--;
     loop_del(hp->loop, &s->io);
-    if (err)
-        close_with_reset(s->io.fd);
-    else
-        close(s->io.fd);
-    if (s->c)
-        conn_end(s->c, err, s->down_in, s->down_out, flag);
+    http_close_downstream(s->io.fd, s->c, err, s->down_in, s->down_out, flag);
     s->router.release(s->user);
     loop_defer(hp->loop, &s->release);
 }

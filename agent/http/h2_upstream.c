@@ -22,7 +22,6 @@
 #include "core/log.h"
 #include "core/upstream.h"
 #include "enroll/pods.h"
-#include "hbone/pool.h"
 #include "http/h2_session.h"
 
 #define HUP2_IDLE_NS (60ull * 1000000000)
@@ -150,14 +149,11 @@ static void h2up_on_event(struct loop_io *io, uint32_t events)
     if (u->closed)
         return;
     if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        int err = upstream_connect_result(io->fd);
+        int err = hup_connect_done(io->fd, u->hbone, &u->connected);
         if (err) {
-            h2up_fail(u, -err);
+            h2up_fail(u, err);
             return;
         }
-        u->connected = true;
-        if (!u->hbone)
-            upstream_connected(io->fd);
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         h2up_read(u);
@@ -221,46 +217,6 @@ static const struct h2_callbacks up_callbacks = {.on_head = up_on_head,
 
 /* --- acquiring ---------------------------------------------------------- */
 
-static bool same_target(const struct outbound_route *a, const struct outbound_route *b)
-{
-    if (a->action != b->action || !addr_equal(&a->target, &b->target))
-        return false;
-    if (a->action != OUTBOUND_HBONE)
-        return true;
-    return strcmp(a->key.src_id, b->key.src_id) == 0 && strcmp(a->key.dst_id, b->key.dst_id) == 0 &&
-           addr_equal(&a->key.dst, &b->key.dst);
-}
-
-static int h2up_connect(struct http_proxy *hp, struct h2up *u, const struct outbound_route *r,
-                        const struct pod *pod)
-{
-    if (r->action == OUTBOUND_PASSTHROUGH) {
-        int fd = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
-        if (fd < 0)
-            return fd;
-        u->io.fd = fd;
-        return 0;
-    }
-    if (!hp->opts.pool)
-        return -ENOTSUP;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
-        return -errno;
-    char authority[ADDR_STRLEN];
-    addr_format(&r->target, authority, sizeof(authority));
-    struct hbone_connect_headers hdrs = {0};
-    int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
-                                &hdrs, sv[1], u);
-    if (rc) { /* the pool closed sv[1] */
-        close(sv[0]);
-        return rc;
-    }
-    u->io.fd = sv[0];
-    u->hbone = true;
-    u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
-    return 0;
-}
-
 static struct h2up *h2up_new(struct http_proxy *hp)
 {
     struct h2up *u = calloc(1, sizeof(*u));
@@ -293,7 +249,7 @@ int h2up_acquire(struct http_proxy *hp, const struct outbound_route *r, const st
                  struct h2up **out)
 {
     for (struct h2up *u = hp->h2ups; u; u = u->next) {
-        if (u->pod_id == pod->id && same_target(&u->key, r) && !u->broken && !u->retired &&
+        if (u->pod_id == pod->id && hup_same_target(&u->key, r) && !u->broken && !u->retired &&
             h2_conn_accepting(u->h2)) {
             hp->stats.upstreams_reused++;
             *out = u;
@@ -305,7 +261,9 @@ int h2up_acquire(struct http_proxy *hp, const struct outbound_route *r, const st
         return -ENOMEM;
     u->key = *r;
     u->pod_id = pod->id;
-    int rc = h2up_connect(hp, u, r, pod);
+    int rc = hup_open(hp, r, pod, u, &u->io.fd, &u->hbone);
+    if (rc == 0 && u->hbone)
+        u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
     if (rc) {
         h2_conn_free(u->h2);
         free(u);

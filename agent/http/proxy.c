@@ -176,6 +176,31 @@ void hs_drive_down(struct hs *s)
         s->in_off = s->in_len = 0;
 }
 
+void http_close_downstream(int fd, struct conn *c, int err, uint64_t in, uint64_t out,
+                           enum resp_flag flag)
+{
+    if (err)
+        close_with_reset(fd);
+    else
+        close(fd);
+    if (c)
+        conn_end(c, err, in, out, flag);
+}
+
+/* The session leaves the proxy's list and the loop. */
+static void hs_unlink(struct hs *s)
+{
+    struct http_proxy *hp = s->hp;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        hp->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    hp->stats.active_sessions--;
+    loop_del(hp->loop, &s->io);
+}
+
 /* A client whose first bytes are the HTTP/2 preface (h2c prior
  * knowledge, or our own h2 upstream at the destination) is served by an
  * HTTP/2 session: the connection, its bytes read so far, the router and
@@ -199,15 +224,8 @@ static bool hs_take_h2(struct hs *s)
     }
     struct http_proxy *hp = s->hp;
     s->ended = true;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        hp->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    hs_unlink(s);
     hp->stats.sessions--; /* counted again as the HTTP/2 session */
-    hp->stats.active_sessions--;
-    loop_del(hp->loop, &s->io);
     http_request_reset(&s->req);
     h2s_start(hp, s->c, s->io.fd, &s->orig_dst, &s->router, s->user, app_fd, s->who, s->in,
               s->in_len);
@@ -335,14 +353,7 @@ void hs_end(struct hs *s, int err, enum resp_flag flag)
         hup_release(s->parked, false);
     s->parked = NULL;
     http_request_reset(&s->req);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        hp->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    hp->stats.active_sessions--;
-    loop_del(hp->loop, &s->io);
+    hs_unlink(s);
     if (up_fd >= 0) {
         hbuf_flush(&s->out, s->io.fd); /* the 101 */
         if (s->c)
@@ -350,12 +361,7 @@ void hs_end(struct hs *s, int err, enum resp_flag flag)
         else
             hs_relay_raw(hp->loop, s->io.fd, up_fd);
     } else {
-        if (err)
-            close_with_reset(s->io.fd);
-        else
-            close(s->io.fd);
-        if (s->c)
-            conn_end(s->c, err, s->down_in, s->down_out, flag);
+        http_close_downstream(s->io.fd, s->c, err, s->down_in, s->down_out, flag);
     }
     s->router.release(s->user);
     loop_defer(hp->loop, &s->release);

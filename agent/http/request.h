@@ -97,6 +97,24 @@ int http_request_attempt_fields(struct http_request *r, bool shadow, struct http
 int http_request_body(struct http_request *r, struct hup *up, const char *data, size_t len);
 void http_request_body_end(struct http_request *r, struct hup *up);
 
+/* A local reply: its status, body, Location and flag (borrowed). */
+struct http_reply {
+    int status;
+    const char *body;
+    size_t body_len;
+    const char *location;
+    enum resp_flag flag;
+};
+/* Routes the next attempt (http_request_prepare_route, then the router's
+ * route on the view): false when it is to be forwarded (r->d.route), true
+ * with the local reply the decision or a refusal gives (Envoy's words). */
+struct pod;
+bool http_request_route(struct http_request *r, const struct http_router *rt, void *user,
+                        const struct pod *pod, struct http_reply *reply);
+/* An attempt failed (`why`, status for HTTP_FAIL_STATUS): true when the
+ * policy tries again (counted in `st`), else false with Envoy's reply. */
+bool http_request_failed(struct http_request *r, struct http_proxy_stats *st, enum http_failure why,
+                         int status, struct http_reply *reply);
 /* Whether to try again after `why` (status for HTTP_FAIL_STATUS), as the
  * route's retry policy and its budget say; counts the attempt if so. */
 bool http_request_may_retry(struct http_request *r, enum http_failure why, int status,

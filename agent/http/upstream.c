@@ -270,14 +270,11 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
         return;
     }
     if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        int err = upstream_connect_result(io->fd);
+        int err = hup_connect_done(io->fd, u->hbone, &u->connected);
         if (err) {
-            hup_fail(u, -err);
+            hup_fail(u, err);
             return;
         }
-        u->connected = true;
-        if (!u->hbone)
-            upstream_connected(io->fd);
     }
     if (u->connected && hbuf_pending(&u->out)) {
         int rc = hbuf_flush(&u->out, io->fd);
@@ -294,7 +291,7 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
         hup_update_events(u, u->read_paused); /* a pause the owner asked for holds */
 }
 
-static bool same_target(const struct outbound_route *a, const struct outbound_route *b)
+bool hup_same_target(const struct outbound_route *a, const struct outbound_route *b)
 {
     if (a->action != b->action || !addr_equal(&a->target, &b->target))
         return false;
@@ -304,14 +301,15 @@ static bool same_target(const struct outbound_route *a, const struct outbound_ro
            addr_equal(&a->key.dst, &b->key.dst);
 }
 
-static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbound_route *r,
-                       const struct pod *pod)
+int hup_open(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+             void *stream_ctx, int *fd, bool *hbone)
 {
+    *hbone = false;
     if (r->action == OUTBOUND_PASSTHROUGH) {
-        int fd = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
-        if (fd < 0)
-            return fd;
-        u->io.fd = fd;
+        int up = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
+        if (up < 0)
+            return up;
+        *fd = up;
         return 0;
     }
     if (!hp->opts.pool)
@@ -323,22 +321,41 @@ static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbou
     addr_format(&r->target, authority, sizeof(authority));
     struct hbone_connect_headers hdrs = {0};
     int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
-                                &hdrs, sv[1], u);
+                                &hdrs, sv[1], stream_ctx);
     if (rc) { /* the pool closed sv[1] */
         close(sv[0]);
         return rc;
     }
-    u->io.fd = sv[0];
-    u->hbone = true;
-    u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
+    *fd = sv[0];
+    *hbone = true;
     return 0;
+}
+
+int hup_connect_done(int fd, bool hbone, bool *connected)
+{
+    int err = upstream_connect_result(fd);
+    if (err)
+        return -err;
+    *connected = true;
+    if (!hbone)
+        upstream_connected(fd);
+    return 0;
+}
+
+static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbound_route *r,
+                       const struct pod *pod)
+{
+    int rc = hup_open(hp, r, pod, u, &u->io.fd, &u->hbone);
+    if (rc == 0 && u->hbone)
+        u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
+    return rc;
 }
 
 int hup_acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
                 struct hs *owner, struct hup **out)
 {
     for (struct hup *u = hp->idle; u; u = u->idle_next) {
-        if (u->pod_id != pod->id || !same_target(&u->key, r))
+        if (u->pod_id != pod->id || !hup_same_target(&u->key, r))
             continue; /* another pod's: its source address, its netns */
         idle_unlink(u);
         u->owner = owner;
@@ -439,7 +456,7 @@ void hup_release(struct hup *u, bool reusable)
     }
     size_t same = 0;
     for (struct hup *i = hp->idle; i; i = i->idle_next)
-        same += i->pod_id == u->pod_id && same_target(&i->key, &u->key);
+        same += i->pod_id == u->pod_id && hup_same_target(&i->key, &u->key);
     if (same >= max) {
         hup_close(u);
         return;
