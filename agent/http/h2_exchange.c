@@ -143,6 +143,66 @@ static void h2x_attempt_failed(struct h2x *x, enum http_failure why, int status)
         h2x_local_reply(x, reply.status, reply.body, reply.body_len, NULL, reply.flag);
 }
 
+/* Opens a stream of `u` for the request: this attempt's head (`shadow`:
+ * a mirror's copy, whose stream has no user: its answer is dropped), then
+ * the body kept so far. -E2BIG when a rewrite passes the bound. */
+static int h2x_open_stream(struct h2x *x, struct h2up *u, bool shadow, struct h2_stream **st)
+{
+    struct http_field f[HTTP_OUT_HEADERS_MAX + 1];
+    char target[HTTP_PATH_MAX], abuf[512];
+    const char *authority;
+    int n = http_request_attempt_fields(&x->req, shadow, f, HTTP_OUT_HEADERS_MAX, abuf,
+                                        sizeof(abuf), &authority, target, sizeof(target));
+    if (n < 0)
+        return n;
+    /* TE is hop-by-hop, but "trailers" is what a gRPC server expects. */
+    const char *te = http_field_get(x->head.headers, x->head.nheaders, "te");
+    if (te && strcasestr(te, "trailers"))
+        f[n++] = http_field_of("te", "trailers");
+    size_t kept = hbuf_pending(&x->req.body);
+    bool body = !x->req.req_complete || kept;
+    struct h2_head h = {.method = x->head.method,
+                        .path = target,
+                        .authority = authority,
+                        .scheme = "http",
+                        .fields = f,
+                        .nfields = (size_t)n,
+                        .end_stream = !body};
+    int rc = h2up_request(u, &h, shadow ? NULL : x, st);
+    if (rc == 0 && body && (kept || x->req.req_complete))
+        rc =
+            h2_send_data(u->h2, *st, x->req.body.data + x->req.body.off, kept, x->req.req_complete);
+    return rc;
+}
+
+/* The route's mirrors get a copy once the request is whole (and small
+ * enough to have been kept): fire and forget on a stream of their own,
+ * their answers dropped, their endpoints' load not held. */
+static void h2x_mirror(struct h2x *x)
+{
+    struct h2s *s = x->s;
+    const struct cfg_http_route *a = x->req.d.actions;
+    if (x->req.mirrored || !a || !a->nmirrors || !s->router.mirror || !x->req.req_complete ||
+        x->req.body_overflow || x->state != H2X_FORWARD || s->inbound)
+        return;
+    x->req.mirrored = true;
+    const struct pod *pod = s->router.pod(s->user);
+    for (size_t i = 0; pod && i < a->nmirrors; i++) {
+        if (!http_chance_ppm(a->mirrors[i].ppm))
+            continue;
+        struct outbound_route route = {.avoid_endpoint = -1};
+        s->router.mirror(s->user, pod, &s->orig_dst, &a->mirrors[i].dest, &route);
+        if (route.action == OUTBOUND_REFUSE)
+            continue;
+        struct h2up *u;
+        struct h2_stream *st;
+        if (h2up_acquire(s->hp, &route, pod, &u) == 0 && h2x_open_stream(x, u, true, &st) == 0)
+            s->hp->stats.mirrored++;
+        if (s->router.free)
+            s->router.free(s->user, &route, false);
+    }
+}
+
 /* The decided attempt goes to a stream of an upstream connection. */
 static void h2x_forward(struct h2x *x, const struct pod *pod)
 {
@@ -158,40 +218,18 @@ static void h2x_forward(struct h2x *x, const struct pod *pod)
         return;
     }
     http_note_upstream(s->c, &s->orig_dst, &d->route);
-    struct http_field f[HTTP_OUT_HEADERS_MAX + 1];
-    char target[HTTP_PATH_MAX], abuf[512];
-    const char *authority;
-    int n = http_request_attempt_fields(&x->req, false, f, HTTP_OUT_HEADERS_MAX, abuf, sizeof(abuf),
-                                        &authority, target, sizeof(target));
-    if (n < 0) {
+    rc = h2x_open_stream(x, u, false, &x->ups);
+    if (rc == -E2BIG || rc == -ENOBUFS) {
         h2x_cut(x, RESP_FLAG_UF);
         return;
     }
-    /* TE is hop-by-hop, but "trailers" is what a gRPC server expects. */
-    const char *te = http_field_get(x->head.headers, x->head.nheaders, "te");
-    if (te && strcasestr(te, "trailers"))
-        f[n++] = http_field_of("te", "trailers");
-    size_t kept = hbuf_pending(&x->req.body);
-    bool body = !x->req.req_complete || kept;
-    struct h2_head h = {.method = x->head.method,
-                        .path = target,
-                        .authority = authority,
-                        .scheme = "http",
-                        .fields = f,
-                        .nfields = (size_t)n,
-                        .end_stream = !body};
-    rc = h2up_request(u, &h, x, &x->ups);
     if (rc) {
         x->ups = NULL;
         h2x_attempt_failed(x, HTTP_FAIL_CONNECT, 0);
         return;
     }
     x->up = u;
-    if (body && (kept || x->req.req_complete))
-        rc = h2_send_data(u->h2, x->ups, x->req.body.data + x->req.body.off, kept,
-                          x->req.req_complete);
-    if (rc)
-        h2x_cut(x, RESP_FLAG_UF);
+    h2x_mirror(x);
 }
 
 /* One attempt: route (avoiding the endpoint that failed), then forward. */
@@ -478,6 +516,7 @@ static void down_on_end(void *ctx, struct h2_stream *st)
     http_request_body_end(&x->req, NULL);
     if (x->ups && h2_send_data(x->up->h2, x->ups, NULL, 0, true) == 0)
         h2up_kick(x->up);
+    h2x_mirror(x);
 }
 
 static void down_on_close(void *ctx, struct h2_stream *st, uint32_t error)

@@ -2,7 +2,8 @@
 # HTTP/2 and gRPC in the node agent (issue 15): h2c prior-knowledge clients
 # are carried stream by stream, not as bytes.
 #  - curl --http2-prior-knowledge and nghttp through the mesh to an h2c
-#    backend (Node's http2), on a port named http2;
+#    backend (Node's http2), on a port named http2: header edits, a fault
+#    abort, a mirror;
 #  - a 50/50 VirtualService split per request over ONE h2 connection
 #    (h2load -c 1 -m 10): both versions, within a binomial bound;
 #  - a 503-answering endpoint is retried on another (sniffed, unnamed port);
@@ -83,6 +84,11 @@ spec:
     match: [{uri: {prefix: /pinned}}]
     route: [{destination: {host: web, subset: v1}}]
     headers: {request: {set: {x-meshd-route: pinned}}}
+  - name: mirrored
+    match: [{uri: {prefix: /mirrored}}]
+    route: [{destination: {host: web, subset: v1}}]
+    mirror: {host: web, subset: v2}
+    mirrorPercentage: {value: 100}
   - name: teapot
     match: [{uri: {prefix: /teapot}}]
     fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
@@ -151,6 +157,12 @@ t_expect_contains "$(tail -n1 "$E2E_TMP/h2d-2-1.log")" '"x-meshd-route":"pinned"
 t_expect_contains "$(tail -n1 "$E2E_TMP/h2d-2-1.log")" '"x-request-id"' "x-request-id was added"
 t_expect_eq "$(h2curl -o /dev/null -w '%{http_code}' "http://$VIP/teapot")" 418 "a fault abort answered by meshd over HTTP/2"
 t_expect_not_contains "$(cat "$E2E_TMP/h2d-2-1.log")" '"/teapot"' "the aborted request never reached the app"
+
+t_begin "a mirror gets a copy of each HTTP/2 request (fire and forget)"
+t_expect_eq "$(h2curl "http://$VIP/mirrored/1" | jq -r .name)" v1 "the request is answered by v1"
+for _ in $(seq 1 30); do grep -q '"/mirrored/1"' "$E2E_TMP/h2d-1-2.log" 2>/dev/null && break; sleep 0.1; done
+t_expect_contains "$(grep '"/mirrored/1"' "$E2E_TMP/h2d-1-2.log")" '-shadow' \
+    "v2 received the copy, its authority marked -shadow as Envoy marks it"
 
 t_begin "nghttp (nghttp2-client) through the mesh"
 out=$(in_pod "1,1" nghttp -n -s "http://$VIP/pinned/n1" "http://$VIP/pinned/n2" 2>&1 || true)
