@@ -107,7 +107,8 @@ struct http_reply {
 };
 /* Routes the next attempt (http_request_prepare_route, then the router's
  * route on the view): false when it is to be forwarded (r->d.route), true
- * with the local reply the decision or a refusal gives (Envoy's words). */
+ * with the local reply the decision or a refusal gives (Envoy's words).
+ * (exchange.c) */
 struct pod;
 bool http_request_route(struct http_request *r, const struct http_router *rt, void *user,
                         const struct pod *pod, struct http_reply *reply);

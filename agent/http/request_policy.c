@@ -204,31 +204,6 @@ const char *http_refusal_reply(enum resp_flag flag, int *status)
     }
 }
 
-bool http_request_route(struct http_request *r, const struct http_router *rt, void *user,
-                        const struct pod *pod, struct http_reply *reply)
-{
-    http_request_prepare_route(r);
-    rt->route(user, pod, &r->orig_dst, &r->view, &r->d);
-    r->decided = true;
-    const struct http_decision *d = &r->d;
-    if (d->verdict == HTTP_RESPOND) {
-        *reply = (struct http_reply){.status = d->status,
-                                     .body = d->body,
-                                     .body_len = d->body_len,
-                                     .location = d->location[0] ? d->location : NULL,
-                                     .flag = d->flag};
-        return true;
-    }
-    if (d->route.action == OUTBOUND_REFUSE) {
-        reply->flag = d->route.response_flag;
-        reply->body = http_refusal_reply(reply->flag, &reply->status);
-        reply->body_len = strlen(reply->body);
-        reply->location = NULL;
-        return true;
-    }
-    return false;
-}
-
 bool http_request_failed(struct http_request *r, struct http_proxy_stats *st, enum http_failure why,
                          int status, struct http_reply *reply)
 {
