@@ -8,8 +8,9 @@
  * bodies and trailers (gRPC's status) pass both ways and reach the
  * record; local replies (no route, no healthy upstream, a direct
  * response, a redirect) are HTTP/2 responses, with grpc-status for gRPC;
- * a connect failure is retried on another endpoint; a client's reset
- * frees the attempt. */
+ * a connect failure is retried on another endpoint; an upstream
+ * connection that sent GOAWAY or served maxRequestsPerConnection takes no
+ * new stream; a client's reset frees the attempt. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,6 +101,8 @@ static void up_on_end(void *ctx, struct h2_stream *st)
         h2_reset(k->c, st, H2_INTERNAL_ERROR);
         return;
     }
+    if (strcmp(s->path, "/goaway") == 0)
+        h2_conn_goaway(k->c, H2_NO_ERROR); /* this stream finishes, no new one */
     int status = strncmp(s->path, "/status/", 8) == 0 ? atoi(s->path + 8) : 200;
     bool grpc = strncmp(s->path, "/grpc/", 6) == 0;
     struct http_field f[] = {
@@ -489,6 +492,37 @@ static void failures_are_retried_on_another_endpoint(void **state)
     }
 }
 
+static void upstream_connections_are_replaced_when_they_take_no_more(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *first;
+        uint32_t max_per_conn;
+        int conns;
+    } rows[] = {
+        {"kept: one connection for both", "/a", 0, 1},
+        {"GOAWAY after the first: the second opens a new one", "/goaway", 0, 2},
+        {"maxRequestsPerConnection 1: a connection each", "/a", 1, 2},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        print_message("  %s\n", rows[i].name);
+        struct rig r;
+        rig_new(&r,
+                (struct hpf_plan[]){{.kind = HPF_FORWARD, .max_per_conn = rows[i].max_per_conn}},
+                1);
+        cl_request(&r.k, 0, "GET", rows[i].first, NULL, NULL);
+        cl_run(r.f, &r.k, 1);
+        hpf_spin(r.f, 20); /* the GOAWAY arrives */
+        cl_request(&r.k, 1, "GET", "/b", NULL, NULL);
+        cl_run(r.f, &r.k, 2);
+        assert_int_equal(r.k.s[0].status, 200);
+        assert_int_equal(r.k.s[1].status, 200);
+        assert_int_equal(r.u->nconns, rows[i].conns);
+        assert_int_equal(r.u->requests, 2);
+        rig_free(&r);
+    }
+}
+
 static void a_client_reset_frees_the_attempt(void **state)
 {
     (void)state;
@@ -520,6 +554,7 @@ int main(void)
         cmocka_unit_test(local_replies_are_http2_responses),
         cmocka_unit_test(grpc_trailers_pass_through_to_the_record),
         cmocka_unit_test(failures_are_retried_on_another_endpoint),
+        cmocka_unit_test(upstream_connections_are_replaced_when_they_take_no_more),
         cmocka_unit_test(a_client_reset_frees_the_attempt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

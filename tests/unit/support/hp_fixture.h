@@ -46,6 +46,7 @@ struct hpf_plan {
     enum resp_flag flag;  /* RESPOND, REFUSE */
     const struct cfg_http_route *actions;
     const struct cfg_route *vs_route;
+    uint32_t max_per_conn; /* FORWARD: the route's maxRequestsPerConnection */
 };
 
 struct hpf_report {
