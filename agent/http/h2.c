@@ -80,6 +80,18 @@ struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
     return st;
 }
 
+/* Frees a stream already out of its connection's list. */
+static void stream_destroy(struct h2_stream *st)
+{
+    st->c->nstreams--;
+    block_free(st->head);
+    block_free(st->trailer);
+    free(st->out);
+    free(st->tnv);
+    free(st->tbuf);
+    free(st);
+}
+
 void h2_stream_free(struct h2_stream *st)
 {
     struct h2_conn *c = st->c;
@@ -89,13 +101,7 @@ void h2_stream_free(struct h2_stream *st)
         c->streams = st->next;
     if (st->next)
         st->next->prev = st->prev;
-    c->nstreams--;
-    block_free(st->head);
-    block_free(st->trailer);
-    free(st->out);
-    free(st->tnv);
-    free(st->tbuf);
-    free(st);
+    stream_destroy(st);
 }
 
 static struct h2_stream *stream_of(nghttp2_session *ng, int32_t id)
@@ -370,8 +376,10 @@ void h2_conn_free(struct h2_conn *c)
         return;
     c->cb = (struct h2_callbacks){0}; /* nghttp2_session_del closes streams: tell no one */
     nghttp2_session_del(c->ng);
-    while (c->streams)
-        h2_stream_free(c->streams);
+    for (struct h2_stream *st = c->streams, *next; st; st = next) {
+        next = st->next;
+        stream_destroy(st);
+    }
     free(c);
 }
 
@@ -422,13 +430,16 @@ unsigned h2_conn_streams(const struct h2_conn *c)
 
 void h2_conn_close_streams(struct h2_conn *c, uint32_t error)
 {
-    while (c->streams) {
-        struct h2_stream *st = c->streams;
+    /* Detached first: on_close may not reach the list. */
+    struct h2_stream *list = c->streams;
+    c->streams = NULL;
+    for (struct h2_stream *st = list, *next; st; st = next) {
+        next = st->next;
         if (st->id > 0)
             nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
         if (c->cb.on_close)
             c->cb.on_close(c->ctx, st, error);
-        h2_stream_free(st);
+        stream_destroy(st);
     }
 }
 
