@@ -177,7 +177,7 @@ static void on_http_request(void *ctx, struct http_request_record *r,
         dst.peer_identity = d->route.action == OUTBOUND_HBONE ? d->route.key.dst_id : "";
     }
     if (conn)
-        conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, false,
+        conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
                                       &r->labels);
     conn_telemetry_request(ag->v.telemetry, conn, r);
 }

@@ -1,11 +1,10 @@
 /* What a VirtualService http[] route gets on each port it applies to
  * (MSH0201), as meshd's carriers decide it (route/http_route.h's
  * protocol selection):
- *  - a port named HTTP, or unnamed (sniffed): carried request by
- *    request, every match and action applies: nothing to say;
- *  - a port named HTTP/2 or gRPC: carried as bytes until meshd parses
- *    HTTP/2; a port named TCP-like (tcp, tls, mongo, ..., appProtocol):
- *    carried as bytes. There the route applies per connection (its port,
+ *  - a port named HTTP, HTTP/2 or gRPC, or unnamed (sniffed): carried
+ *    request by request, every match and action applies: nothing to say;
+ *  - a port named TCP-like (tcp, tls, mongo, ..., appProtocol): carried
+ *    as bytes. There the route applies per connection (its port,
  *    sourceLabels and sourceNamespace matches, its weights, its timeout
  *    and retries bound the connect), its request matches never match and
  *    its request actions are not applied: the warning says which;
@@ -68,13 +67,12 @@ static const char *port_label(const struct cfg_service_port *p)
     return "unnamed, a server-first protocol's port";
 }
 
-enum bytes_kind { BYTES_TCP, BYTES_H2, BYTES_KINDS };
+enum bytes_kind { BYTES_TCP, BYTES_KINDS };
 
 static int bytes_kind(enum http_proto proto)
 {
-    return proto == PROTO_TCP                            ? BYTES_TCP
-           : proto == PROTO_HTTP2 || proto == PROTO_GRPC ? BYTES_H2
-                                                         : -1;
+    /* HTTP/2 and gRPC ports are carried per request (http/h2_session.h). */
+    return proto == PROTO_TCP ? BYTES_TCP : -1;
 }
 
 /* Whether r has no match or a match naming `port` (or none); and in
@@ -197,7 +195,6 @@ static void warn_bytes(const struct cfg_virtual_service *vs, const struct cfg_ro
 {
     static const char *const carried[] = {
         [BYTES_TCP] = "named for a TCP protocol, carried as bytes",
-        [BYTES_H2] = "named HTTP/2 or gRPC, carried as bytes until meshd parses HTTP/2",
     };
     struct list req = {0}, conn = {0};
     request_parts(r, &req);

@@ -44,6 +44,8 @@ static size_t pipe_data(void *ctx, const char *p, size_t n)
     s->last_activity_ns = s->progress_ns = loop_now_ns();
     if (k < n)
         s->down_kept = true;
+    if (hs_take_h2(s))
+        return k; /* the stream's end is a socket now: the rest goes there */
     hs_drive_down(s);
     if (!s->ended)
         hs_update_events(s);

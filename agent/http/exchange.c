@@ -214,20 +214,11 @@ void hs_attempt_failed(struct hs *s, enum http_failure why, int status)
 {
     hs_free_attempt(s, true);
     hs_drop_upstream(s, false);
-    s->req.last_failure = why;
-    s->req.last_status = status;
-    if (http_request_may_retry(&s->req, why, status, loop_now_ns())) {
-        s->hp->stats.retries++;
-        s->req.retried = true;
+    struct http_reply reply;
+    if (http_request_failed(&s->req, &s->hp->stats, why, status, &reply))
         hs_try(s);
-        return;
-    }
-    if (why == HTTP_FAIL_TIMEOUT)
-        s->hp->stats.timeouts++;
-    int code;
-    enum resp_flag flag;
-    const char *body = http_failure_reply(why, &code, &flag);
-    hs_local_reply(s, code, body, strlen(body), NULL, flag);
+    else
+        hs_local_reply(s, reply.status, reply.body, reply.body_len, NULL, reply.flag);
 }
 
 void hs_upstream_failed(struct hs *s, struct hup *u, int err)
@@ -253,31 +244,55 @@ void hs_upstream_failed(struct hs *s, struct hup *u, int err)
 
 /* The connection's record shows where its latest request went: the
  * endpoint, the tunnel and the identity the pool verified. */
-static void hs_note_upstream(struct hs *s, const struct outbound_route *r)
+void http_note_upstream(struct conn *c, const struct meshd_addr *orig_dst,
+                        const struct outbound_route *r)
 {
-    if (!s->c)
+    if (!c)
         return;
-    struct conn_record *rec = conn_record(s->c);
-    rec->upstream = r->target.family ? r->target : s->orig_dst;
+    struct conn_record *rec = conn_record(c);
+    rec->upstream = r->target.family ? r->target : *orig_dst;
     if (r->service)
         str_copy(rec->dst_service, sizeof(rec->dst_service), r->service);
     if (r->action == OUTBOUND_HBONE) {
         rec->hbone = r->key.dst;
         str_copy(rec->peer_identity, sizeof(rec->peer_identity), r->key.dst_id);
     }
-    conn_mark_open(s->c); /* once: the TCP metrics' labels are this upstream's */
+    conn_mark_open(c); /* once: the TCP metrics' labels are this upstream's */
 }
 
-/* The cluster had no retry left (maxRetries): the failure the retry
- * followed is answered, as if no retry had been allowed. */
-static void hs_retry_overflow(struct hs *s)
+/* Shared with the HTTP/2 exchanges (request.h). */
+bool http_request_route(struct http_request *r, const struct http_router *rt, void *user,
+                        const struct pod *pod, struct http_reply *reply)
 {
-    int code = s->req.last_status;
-    const char *body = "";
-    enum resp_flag flag = RESP_FLAG_URX;
-    if (s->req.last_failure != HTTP_FAIL_STATUS)
-        body = http_failure_reply(s->req.last_failure, &code, &flag);
-    hs_local_reply(s, code, body, strlen(body), NULL, flag);
+    http_request_prepare_route(r);
+    rt->route(user, pod, &r->orig_dst, &r->view, &r->d);
+    r->decided = true;
+    const struct http_decision *d = &r->d;
+    if (d->verdict == HTTP_RESPOND) {
+        *reply = (struct http_reply){.status = d->status,
+                                     .body = d->body,
+                                     .body_len = d->body_len,
+                                     .location = d->location[0] ? d->location : NULL,
+                                     .flag = d->flag};
+        return true;
+    }
+    if (d->route.action == OUTBOUND_REFUSE && d->route.retry_overflow) {
+        /* The cluster had no retry left (maxRetries): the failure the
+         * retry followed is answered, as if no retry had been allowed. */
+        *reply = (struct http_reply){.status = r->last_status, .body = "", .flag = RESP_FLAG_URX};
+        if (r->last_failure != HTTP_FAIL_STATUS)
+            reply->body = http_failure_reply(r->last_failure, &reply->status, &reply->flag);
+        reply->body_len = strlen(reply->body);
+        return true;
+    }
+    if (d->route.action == OUTBOUND_REFUSE) {
+        reply->flag = d->route.response_flag;
+        reply->body = http_refusal_reply(reply->flag, &reply->status);
+        reply->body_len = strlen(reply->body);
+        reply->location = NULL;
+        return true;
+    }
+    return false;
 }
 
 /* One attempt: route (again, avoiding the endpoint that failed), then
@@ -289,24 +304,9 @@ void hs_try(struct hs *s)
         hs_end(s, -ENOENT, RESP_FLAG_DC);
         return;
     }
-    http_request_prepare_route(&s->req);
-    s->router.route(s->user, pod, &s->orig_dst, &s->req.view, &s->req.d);
-    s->req.decided = true;
-    struct http_decision *d = &s->req.d;
-    if (d->verdict == HTTP_RESPOND) {
-        hs_local_reply(s, d->status, d->body, d->body_len, d->location[0] ? d->location : NULL,
-                       d->flag);
-        return;
-    }
-    if (d->route.action == OUTBOUND_REFUSE && d->route.retry_overflow) {
-        hs_retry_overflow(s);
-        return;
-    }
-    if (d->route.action == OUTBOUND_REFUSE) {
-        int code;
-        enum resp_flag flag = d->route.response_flag;
-        const char *body = http_refusal_reply(flag, &code);
-        hs_local_reply(s, code, body, strlen(body), NULL, flag);
+    struct http_reply reply;
+    if (http_request_route(&s->req, &s->router, s->user, pod, &reply)) {
+        hs_local_reply(s, reply.status, reply.body, reply.body_len, reply.location, reply.flag);
         return;
     }
     s->req.attempt_open = true;
@@ -356,7 +356,7 @@ void hs_forward(struct hs *s, const struct pod *pod)
         hs_attempt_failed(s, HTTP_FAIL_CONNECT, 0);
         return;
     }
-    hs_note_upstream(s, &d->route);
+    http_note_upstream(s->c, &s->orig_dst, &d->route);
     /* The head for this destination, then whatever body is kept. */
     rc = http_request_send_head(&s->req, s->up, false);
     if (rc) {

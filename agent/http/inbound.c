@@ -57,7 +57,8 @@ bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_add
     if (policy_needs_http(snap, pod))
         return true;
     const struct cfg_workload *w = cfg_workload_by_ip(snap, dst);
-    return w && http_workload_port_protocol(snap, w, ntohs(dst->port)) == PROTO_HTTP;
+    enum http_proto proto = w ? http_workload_port_protocol(snap, w, ntohs(dst->port)) : PROTO_TCP;
+    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC;
 }
 
 static const struct pod *hin_pod(void *user)

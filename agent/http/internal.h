@@ -31,6 +31,8 @@ void hbuf_free(struct hbuf *b);
 int hbuf_flush(struct hbuf *b, int fd);
 
 struct hs;
+struct h2s;
+struct h2up;
 
 /* One upstream HTTP/1.1 connection: a plain TCP socket from the pod's
  * netns, or the in-process end of an HBONE stream (`st`; a socket pair
@@ -73,6 +75,8 @@ struct http_proxy {
     struct hup *all;               /* every upstream not yet closed */
     size_t nidle;
     struct http_proxy_stats stats;
+    struct h2s *h2sessions; /* HTTP/2 downstream connections (h2_session.h) */
+    struct h2up *h2ups;     /* shared HTTP/2 upstream connections */
 };
 
 /* sniff.c */
@@ -97,6 +101,16 @@ int hup_adopt(struct http_proxy *hp, int fd, struct hup **out);
  * response is read and dropped (bounded in time), then it is released. */
 int hup_mirror(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
                struct hup **out);
+/* Whether two routes reach the same endpoint the same way (action,
+ * target, and over HBONE the tunnel's identities and address). */
+bool hup_same_target(const struct outbound_route *a, const struct outbound_route *b);
+/* A socket towards route `r` from `pod`'s netns: a plain TCP connect in
+ * progress, or (*hbone) our end of a socket pair whose other end an HBONE
+ * stream of the pool carries (`stream_ctx`: told to the stream's end). */
+int hup_open(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+             void *stream_ctx, int *fd, bool *hbone);
+/* A connect in progress finished (EPOLLOUT): 0 and *connected, or -errno. */
+int hup_connect_done(int fd, bool hbone, bool *connected);
 /* Queues bytes for the upstream (sent once connected). */
 int hup_send(struct hup *u, const void *p, size_t n);
 /* Done with it: kept for the next request when `reusable`, else closed. */
@@ -105,6 +119,15 @@ void hup_release(struct hup *u, bool reusable);
 void hup_pause_read(struct hup *u, bool paused);
 void hups_expire(struct http_proxy *hp, uint64_t now_ns);
 void hups_free(struct http_proxy *hp);
+
+/* proxy.c: the downstream socket is closed (reset when `err`) and `c`'s
+ * record, if any, ended with the connection's bytes. */
+void http_close_downstream(int fd, struct conn *c, int err, uint64_t in, uint64_t out,
+                           enum resp_flag flag);
+/* exchange.c: the connection's record notes the request's upstream. */
+struct conn;
+void http_note_upstream(struct conn *c, const struct meshd_addr *orig_dst,
+                        const struct outbound_route *r);
 
 /* proxy.c, called by upstream.c for the owner of `u` */
 /* The upstream failed (connect, reset, EOF before a whole response). */

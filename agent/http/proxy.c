@@ -21,6 +21,7 @@
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "http/cors.h"
+#include "http/h2_session.h"
 #include "http/internal.h"
 #include "http/request.h"
 #include "http/session.h"
@@ -222,6 +223,81 @@ void hs_down_eof(struct hs *s)
     hs_update_events(s); /* the response still goes out, then close */
 }
 
+void http_close_downstream(int fd, struct conn *c, int err, uint64_t in, uint64_t out,
+                           enum resp_flag flag)
+{
+    if (err)
+        close_with_reset(fd);
+    else
+        close(fd);
+    if (c)
+        conn_end(c, err, in, out, flag);
+}
+
+/* The session leaves the proxy's list and the loop. */
+static void hs_unlink(struct hs *s)
+{
+    struct http_proxy *hp = s->hp;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        hp->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    hp->stats.active_sessions--;
+    loop_del(hp->loop, &s->io);
+}
+
+/* A client whose first bytes are the HTTP/2 preface (h2c prior
+ * knowledge, or our own h2 upstream at the destination) is served by an
+ * HTTP/2 session: the connection, its bytes read so far, the router and
+ * at the destination the app's connection are handed over. */
+bool hs_take_h2(struct hs *s)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t k = s->in_len < sizeof(preface) - 1 ? s->in_len : sizeof(preface) - 1;
+    if (s->served || s->head_started_ns || s->state != HS_READ_HEAD || k < 4 ||
+        memcmp(s->in, preface, k) != 0)
+        return false;
+    int app_fd = -1;
+    if (s->inbound) {
+        if (!s->parked)
+            return false;
+        app_fd = s->parked->io.fd;
+        loop_del(s->hp->loop, &s->parked->io);
+        s->parked->io.fd = -1;
+        hup_release(s->parked, false);
+        s->parked = NULL;
+    }
+    int fd = s->io.fd;
+    if (s->down_st) {
+        /* Over an HBONE stream's pipe: the stream's end becomes one side
+         * of a socket pair, the HTTP/2 session the other (the bytes it
+         * still holds follow the ones read here). */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
+            return false; /* the HTTP/1 parser refuses the preface: 400 */
+        int rc = hbone_stream_bind_fd(s->down_st, sv[1]);
+        s->down_st = NULL;
+        if (rc) {
+            close(sv[0]);
+            if (app_fd >= 0)
+                close_with_reset(app_fd);
+            hs_end(s, rc, RESP_FLAG_DC);
+            return true;
+        }
+        fd = sv[0];
+    }
+    struct http_proxy *hp = s->hp;
+    s->ended = true;
+    hs_unlink(s);
+    hp->stats.sessions--; /* counted again as the HTTP/2 session */
+    http_request_reset(&s->req);
+    h2s_start(hp, s->c, fd, &s->orig_dst, &s->router, s->user, app_fd, s->who, s->in, s->in_len);
+    loop_defer(hp->loop, &s->release);
+    return true;
+}
+
 static void hs_read(struct hs *s)
 {
     if (s->in_off < s->in_len)
@@ -242,6 +318,8 @@ static void hs_read(struct hs *s)
     s->in_off = 0;
     s->in_len = (size_t)n;
     s->last_activity_ns = s->progress_ns = loop_now_ns();
+    if (hs_take_h2(s))
+        return;
     hs_drive_down(s);
 }
 
@@ -333,14 +411,7 @@ void hs_end(struct hs *s, int err, enum resp_flag flag)
         hup_release(s->parked, false);
     s->parked = NULL;
     http_request_reset(&s->req);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        hp->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    hp->stats.active_sessions--;
-    loop_del(hp->loop, &s->io);
+    hs_unlink(s);
     if (s->down_st && up_fd >= 0) {
         hs_down_flush(s); /* the 101; then the tunnel carries to the app itself */
         if (hbone_stream_bind_fd(s->down_st, up_fd) != 0)
@@ -355,12 +426,7 @@ void hs_end(struct hs *s, int err, enum resp_flag flag)
         else
             hs_relay_raw(hp->loop, s->io.fd, up_fd);
     } else {
-        if (err)
-            close_with_reset(s->io.fd);
-        else
-            close(s->io.fd);
-        if (s->c)
-            conn_end(s->c, err, s->down_in, s->down_out, flag);
+        http_close_downstream(s->io.fd, s->c, err, s->down_in, s->down_out, flag);
     }
     s->router.release(s->user);
     loop_defer(hp->loop, &s->release);
@@ -574,6 +640,7 @@ static void proxy_tick(struct ticker *t, uint64_t now)
         hs_tick(s, now);
     }
     hups_expire(hp, now);
+    h2s_tick_all(hp, now);
     sniffers_tick(hp, now);
 }
 
@@ -599,6 +666,7 @@ void http_proxy_free(struct http_proxy *hp)
     sniffers_free(hp);
     while (hp->sessions)
         hs_end(hp->sessions, -ECANCELED, RESP_FLAG_NONE);
+    h2s_free_all(hp);
     hups_free(hp);
     ticker_stop(&hp->ticker);
     free(hp);
@@ -612,6 +680,7 @@ void http_proxy_drain(struct http_proxy *hp)
         if (s->state == HS_READ_HEAD && h1_parser_idle(s->parser) && s->in_off == s->in_len)
             hs_end(s, 0, RESP_FLAG_NONE);
     }
+    h2s_drain_all(hp);
     hups_free(hp);
 }
 

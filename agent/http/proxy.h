@@ -138,12 +138,14 @@ void http_proxy_on_stream_done(void *hp, struct hbone_stream *st, void *stream_c
 /* What a client's first bytes say it speaks. */
 enum http_sniffed {
     HTTP_SNIFF_HTTP1, /* a request line: "GET /x HTTP/1.1" */
-    HTTP_SNIFF_OTHER, /* anything else (TLS, an HTTP/2 preface, a binary protocol), or
+    HTTP_SNIFF_OTHER, /* anything else (TLS, a binary protocol), or
                          nothing within the wait: carried as bytes */
     HTTP_SNIFF_GONE,  /* the client closed or reset first: the connection was ended */
+    HTTP_SNIFF_HTTP2, /* the HTTP/2 preface (h2c prior knowledge): served by the HTTP/2
+                         session http_session_start hands the connection to */
 };
-/* Classifies the first `n` bytes: HTTP1 or OTHER, or -EAGAIN when more
- * are needed to tell. */
+/* Classifies the first `n` bytes: HTTP1, HTTP2 or OTHER, or -EAGAIN when
+ * more are needed to tell. */
 int http_sniff_bytes(const char *p, size_t n);
 typedef void (*http_sniff_fn)(void *ctx, struct conn *c, enum http_sniffed what);
 /* Waits for `c`'s client to speak first (Istio's protocol sniffing for
@@ -155,7 +157,8 @@ int http_sniff(struct http_proxy *hp, struct conn *c, uint64_t timeout_ns, http_
                void *ctx);
 
 /* Serves connection `c` (its app socket held by the table: the session
- * takes it) to `orig_dst` as HTTP. `router` is copied, `user` is the
+ * takes it) to `orig_dst` as HTTP (HTTP/1.x, or HTTP/2 when the client's
+ * first bytes are the preface: see http/h2_session.h). `router` is copied, `user` is the
  * router's until release. -ENOMEM: nothing started. */
 int http_session_start(struct http_proxy *hp, struct conn *c, const struct meshd_addr *orig_dst,
                        const struct http_router *router, void *user);

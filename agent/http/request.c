@@ -20,13 +20,11 @@
 #include "http/cors.h"
 #include "telemetry/http_metrics.h"
 
-#define HTTP_OUT_HEADERS_MAX 256 /* the request's own (<= 100) plus the route's edits */
-#define HTTP_HEAD_OUT_MAX    (128u * 1024)
-#define HTTP_PATH_MAX        8192
+#define HTTP_HEAD_OUT_MAX (128u * 1024)
 
 void http_request_init(struct http_request *r)
 {
-    *r = (struct http_request){.down_keep_alive = true, .up_keep_alive = true};
+    *r = (struct http_request){.down_keep_alive = true, .up_keep_alive = true, .grpc_status = -1};
 }
 
 static void drop_decision(struct http_request *r)
@@ -350,42 +348,60 @@ static size_t edge_fields(struct http_request *r, struct http_field *f, size_t n
     return k;
 }
 
-int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
+int http_request_attempt_fields(struct http_request *r, bool shadow, struct http_field *f,
+                                size_t cap, char *authority_buf, size_t authority_len,
+                                const char **authority, char *target, size_t target_len)
 {
-    const struct h1_head *h = r->head;
     const struct cfg_http_route *a = r->d.actions;
     const struct cfg_headers *dh = dest_headers(r);
-    struct http_field f[HTTP_OUT_HEADERS_MAX];
-    char path[HTTP_PATH_MAX], target[HTTP_PATH_MAX];
-    const char *authority =
+    char path[HTTP_PATH_MAX];
+    const char *auth =
         a && a->rewrite.set && a->rewrite.authority ? a->rewrite.authority : r->view.authority;
-    size_t n = 0;
-    char shadowed[512];
     if (shadow) {
-        snprintf(shadowed, sizeof(shadowed), "%s-shadow", authority);
-        authority = shadowed;
+        snprintf(authority_buf, authority_len, "%s-shadow", auth);
+        auth = authority_buf;
     }
-    if (*authority)
-        push(f, &n, "Host", authority);
-    n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
+    *authority = auth;
+    if (cap < HTTP_OUT_HEADERS_MAX)
+        return -E2BIG;
+    size_t n =
+        edited_fields(r->head, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f);
     if (r->d.edge)
         n = edge_fields(r, f, n);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
     const char *p = rewritten_path(r, path, sizeof(path));
     size_t tn = 0;
-    bool fits =
-        r->d.target /* the destination's normalized path, query included */
-            ? str_append(target, sizeof(target), &tn, r->d.target)
-            : str_append(target, sizeof(target), &tn, p) &&
-                  (!*r->view.query || (str_append(target, sizeof(target), &tn, "?") &&
-                                       str_append(target, sizeof(target), &tn, r->view.query)));
+    bool fits = r->d.target /* the destination's normalized path, query included */
+                    ? str_append(target, target_len, &tn, r->d.target)
+                    : str_append(target, target_len, &tn, p) &&
+                          (!*r->view.query || (str_append(target, target_len, &tn, "?") &&
+                                               str_append(target, target_len, &tn, r->view.query)));
     if (!fits)
         return -E2BIG; /* a rewrite past the bound: never a cut path */
+    return (int)n;
+}
+
+int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
+{
+    const struct h1_head *h = r->head;
+    struct http_field f[HTTP_OUT_HEADERS_MAX + 1];
+    char target[HTTP_PATH_MAX], shadowed[512];
+    const char *authority;
+    int nf = http_request_attempt_fields(r, shadow, f + 1, HTTP_OUT_HEADERS_MAX, shadowed,
+                                         sizeof(shadowed), &authority, target, sizeof(target));
+    if (nf < 0)
+        return nf;
+    size_t n = (size_t)nf;
+    size_t first = 1;
+    if (*authority)
+        f[0] = http_field_of("Host", authority);
+    else
+        first = 0;
     struct h1_out_head oh = {.method = h->method,
                              .target = target,
-                             .headers = f,
-                             .nheaders = n,
+                             .headers = f + 1 - first,
+                             .nheaders = n + first,
                              .body = h->body == H1_BODY_CHUNKED  ? H1_BODY_CHUNKED
                                      : h->body == H1_BODY_LENGTH ? H1_BODY_LENGTH
                                                                  : H1_BODY_NONE,
@@ -456,14 +472,13 @@ void http_request_body_end(struct http_request *r, struct hup *up)
         hup_send(up, h1_last_chunk, strlen(h1_last_chunk));
 }
 
-int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
-                             const struct http_field *extra, size_t nextra, const char *location,
-                             enum resp_flag flag, struct hbuf *out)
+size_t http_request_local_fields(struct http_request *r, int status, size_t body_len,
+                                 const struct http_field *extra, size_t nextra,
+                                 const char *location, enum resp_flag flag, struct http_field *f)
 {
     r->status = status;
     if (flag != RESP_FLAG_NONE)
         r->flag = flag;
-    struct http_field f[12];
     size_t n = 0;
     for (size_t i = 0; i < nextra && n < 8; i++)
         f[n++] = extra[i];
@@ -472,6 +487,15 @@ int http_request_local_reply(struct http_request *r, int status, const char *bod
     if (body_len)
         push(f, &n, "content-type", "text/plain");
     push(f, &n, "server", "meshd");
+    return n;
+}
+
+int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
+                             const struct http_field *extra, size_t nextra, const char *location,
+                             enum resp_flag flag, struct hbuf *out)
+{
+    struct http_field f[HTTP_LOCAL_FIELDS_MAX];
+    size_t n = http_request_local_fields(r, status, body_len, extra, nextra, location, flag, f);
     char head[2048];
     bool keep = r->down_keep_alive && r->req_complete;
     struct h1_out_head oh = {.status = status,
@@ -503,11 +527,21 @@ int http_response_interim(struct http_request *r, const struct h1_head *h, struc
     return len && len < sizeof(head) ? hbuf_append(out, head, len) : -E2BIG;
 }
 
-int http_response_head(struct http_request *r, const struct h1_head *h, bool keep_alive,
-                       struct hbuf *out)
+size_t http_response_fields(const struct http_request *r, const struct h1_head *h,
+                            struct http_field *f, char *cors, size_t cors_len)
 {
     const struct cfg_http_route *a = r->d.actions;
     const struct cfg_headers *dh = dest_headers(r);
+    size_t n =
+        edited_fields(h, a ? &a->headers.response : NULL, dh ? &dh->response : NULL, false, f);
+    if (r->cors_origin && a && n + 6 <= HTTP_OUT_HEADERS_MAX)
+        n += http_cors_fields(&a->cors, r->cors_origin, false, f + n, cors, cors_len);
+    return n;
+}
+
+int http_response_head(struct http_request *r, const struct h1_head *h, bool keep_alive,
+                       struct hbuf *out)
+{
     r->status = h->status;
     r->first_byte_ns = 1;
     r->up_keep_alive = h->keep_alive;
@@ -544,11 +578,8 @@ int http_response_head(struct http_request *r, const struct h1_head *h, bool kee
         body = H1_BODY_NONE;
     }
     struct http_field f[HTTP_OUT_HEADERS_MAX];
-    size_t n =
-        edited_fields(h, a ? &a->headers.response : NULL, dh ? &dh->response : NULL, false, f);
     char cors[1024];
-    if (r->cors_origin && a && n + 6 <= HTTP_OUT_HEADERS_MAX)
-        n += http_cors_fields(&a->cors, r->cors_origin, false, f + n, cors, sizeof(cors));
+    size_t n = http_response_fields(r, h, f, cors, sizeof(cors));
     bool keep = keep_alive && r->down_keep_alive && r->req_complete;
     r->down_keep_alive = keep;
     struct h1_out_head oh = {.status = h->status,
@@ -590,14 +621,15 @@ void http_request_record_fill(struct http_request *r, struct http_request_record
     r->reported = true;
     memset(out, 0, sizeof(*out));
     out->response_code = r->status;
-    out->grpc_status = -1;
+    out->grpc_status = r->grpc_status;
+    out->grpc = r->grpc;
     out->request_bytes = r->req_bytes;
     out->response_bytes = r->resp_bytes;
     out->duration_ns = r->start_ns ? loop_now_ns() - r->start_ns : 0;
     out->start_realtime_ns = r->start_real_ns;
     out->method = h ? h->method : NULL;
     out->path = h ? h->target : NULL;
-    out->protocol = h && h->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    out->protocol = h && h->major == 2 ? "HTTP/2" : h && h->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     out->authority = r->view.authority;
     out->user_agent = h ? h1_head_get(h, "user-agent") : NULL;
     out->request_id = r->request_id;

@@ -19,6 +19,10 @@
 
 struct http_request_record;
 
+#define HTTP_OUT_HEADERS_MAX  256 /* the request's own (<= 100) plus the route's edits */
+#define HTTP_PATH_MAX         8192
+#define HTTP_LOCAL_FIELDS_MAX 12
+
 /* Why an attempt failed before its response went downstream. */
 enum http_failure {
     HTTP_FAIL_CONNECT, /* no connection to the endpoint */
@@ -57,6 +61,10 @@ struct http_request {
     enum http_failure last_failure;
     int last_status;
     const char *cors_origin; /* an Origin the route's corsPolicy allows (the head's) */
+    /* gRPC (HTTP/2): content-type application/grpc*, and the grpc-status
+     * of the response's trailers (or of a trailers-only head); -1 none. */
+    bool grpc;
+    int grpc_status;
 };
 
 void http_request_init(struct http_request *r);
@@ -79,11 +87,38 @@ void http_request_start_try(struct http_request *r, uint64_t now);
  * `shadow`: a mirrored copy (Envoy's "-shadow" suffix on the authority),
  * sent once the request is whole. */
 int http_request_send_head(struct http_request *r, struct hup *up, bool shadow);
+/* Codec-neutral: this attempt's end-to-end fields (the request's, less
+ * hop-by-hop ones and Host, with the route's and the destination's edits
+ * and x-request-id) into `f` (cap >= HTTP_OUT_HEADERS_MAX), the authority
+ * to send (rewritten; `shadow`: into authority_buf) and the target (path
+ * and query, rewritten). The count, or -E2BIG. */
+int http_request_attempt_fields(struct http_request *r, bool shadow, struct http_field *f,
+                                size_t cap, char *authority_buf, size_t authority_len,
+                                const char **authority, char *target, size_t target_len);
 /* Body bytes from the downstream: framed to `up` (NULL: dropped) and
  * kept for a retry while they fit. */
 int http_request_body(struct http_request *r, struct hup *up, const char *data, size_t len);
 void http_request_body_end(struct http_request *r, struct hup *up);
 
+/* A local reply: its status, body, Location and flag (borrowed). */
+struct http_reply {
+    int status;
+    const char *body;
+    size_t body_len;
+    const char *location;
+    enum resp_flag flag;
+};
+/* Routes the next attempt (http_request_prepare_route, then the router's
+ * route on the view): false when it is to be forwarded (r->d.route), true
+ * with the local reply the decision or a refusal gives (Envoy's words).
+ * (exchange.c) */
+struct pod;
+bool http_request_route(struct http_request *r, const struct http_router *rt, void *user,
+                        const struct pod *pod, struct http_reply *reply);
+/* An attempt failed (`why`, status for HTTP_FAIL_STATUS): true when the
+ * policy tries again (counted in `st`), else false with Envoy's reply. */
+bool http_request_failed(struct http_request *r, struct http_proxy_stats *st, enum http_failure why,
+                         int status, struct http_reply *reply);
 /* Whether to try again after `why` (status for HTTP_FAIL_STATUS), as the
  * route's retry policy and its budget say; counts the attempt if so. */
 bool http_request_may_retry(struct http_request *r, enum http_failure why, int status,
@@ -97,6 +132,11 @@ bool http_request_deadline(struct http_request *r, uint64_t now, enum http_failu
 const char *http_failure_reply(enum http_failure why, int *status, enum resp_flag *flag);
 const char *http_refusal_reply(enum resp_flag flag, int *status);
 
+/* Codec-neutral: a local reply's fields (f: HTTP_LOCAL_FIELDS_MAX); records
+ * its status and flag. */
+size_t http_request_local_fields(struct http_request *r, int status, size_t body_len,
+                                 const struct http_field *extra, size_t nextra,
+                                 const char *location, enum resp_flag flag, struct http_field *f);
 /* Formats a local reply (records its status and flag). */
 int http_request_local_reply(struct http_request *r, int status, const char *body, size_t body_len,
                              const struct http_field *extra, size_t nextra, const char *location,
@@ -106,6 +146,10 @@ int http_request_local_reply(struct http_request *r, int status, const char *bod
  * HTTP/1.1 client). */
 int http_response_head(struct http_request *r, const struct h1_head *h, bool keep_alive,
                        struct hbuf *out);
+/* Codec-neutral: the response's end-to-end fields with the route's and the
+ * destination's edits and CORS (f: HTTP_OUT_HEADERS_MAX; cors: its text). */
+size_t http_response_fields(const struct http_request *r, const struct h1_head *h,
+                            struct http_field *f, char *cors, size_t cors_len);
 int http_response_interim(struct http_request *r, const struct h1_head *h, struct hbuf *out);
 int http_response_body(struct http_request *r, struct hbuf *out, const char *data, size_t len);
 void http_response_complete(struct http_request *r, struct hbuf *out, uint64_t *counted);

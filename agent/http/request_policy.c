@@ -204,3 +204,21 @@ const char *http_refusal_reply(enum resp_flag flag, int *status)
         return "upstream connect error";
     }
 }
+
+bool http_request_failed(struct http_request *r, struct http_proxy_stats *st, enum http_failure why,
+                         int status, struct http_reply *reply)
+{
+    r->last_failure = why;
+    r->last_status = status;
+    if (http_request_may_retry(r, why, status, loop_now_ns())) {
+        st->retries++;
+        r->retried = true;
+        return true;
+    }
+    if (why == HTTP_FAIL_TIMEOUT)
+        st->timeouts++;
+    reply->body = http_failure_reply(why, &reply->status, &reply->flag);
+    reply->body_len = strlen(reply->body);
+    reply->location = NULL;
+    return false;
+}

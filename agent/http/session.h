@@ -76,6 +76,9 @@ void hs_drive_down(struct hs *s);
 bool hs_wants_read(const struct hs *s);
 /* The downstream ended its side. */
 void hs_down_eof(struct hs *s);
+/* First bytes that are the HTTP/2 preface: the connection is handed to
+ * an HTTP/2 session (true; this one is over). */
+bool hs_take_h2(struct hs *s);
 
 /* downstream.c: the downstream as a socket or an HBONE stream's pipe */
 /* Sends what is queued for the downstream: 0, or -errno (a socket's). */

@@ -27,7 +27,7 @@ struct http_sniffer {
 
 /* A request line starts with a method token, upper-case letters, and a
  * space ("GET ", "OPTIONS ", "PROPFIND "). The HTTP/2 preface starts "PRI
- * * HTTP/2.0": that is not HTTP/1. */
+ * * HTTP/2.0": HTTP/2 with prior knowledge. */
 int http_sniff_bytes(const char *p, size_t n)
 {
     static const char h2[] = "PRI * HTTP/2.0";
@@ -35,7 +35,7 @@ int http_sniff_bytes(const char *p, size_t n)
         size_t k = n < sizeof(h2) - 1 ? n : sizeof(h2) - 1;
         if (memcmp(p, h2, k) != 0)
             return HTTP_SNIFF_HTTP1; /* "PRI" then something else: a method named PRI... */
-        return k == sizeof(h2) - 1 ? HTTP_SNIFF_OTHER : -EAGAIN;
+        return k == sizeof(h2) - 1 ? HTTP_SNIFF_HTTP2 : -EAGAIN;
     }
     for (size_t i = 0; i < n && i <= 16; i++) {
         if (p[i] == ' ')

@@ -25,6 +25,7 @@
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "hbone/pool.h"
+#include "http/h2_session.h"
 #include "http/internal.h"
 
 #define HUP_IDLE_TIMEOUT_NS   (60ull * 1000000000) /* an idle upstream is closed after */
@@ -374,14 +375,11 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
         return;
     }
     if (!u->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        int err = upstream_connect_result(io->fd);
+        int err = hup_connect_done(io->fd, u->hbone, &u->connected);
         if (err) {
-            hup_fail(u, -err);
+            hup_fail(u, err);
             return;
         }
-        u->connected = true;
-        if (!u->hbone)
-            upstream_connected(io->fd);
     }
     if (u->connected && hbuf_pending(&u->out)) {
         int rc = hbuf_flush(&u->out, io->fd);
@@ -398,7 +396,7 @@ static void hup_on_event(struct loop_io *io, uint32_t events)
         hup_update_events(u, u->read_paused); /* a pause the owner asked for holds */
 }
 
-static bool same_target(const struct outbound_route *a, const struct outbound_route *b)
+bool hup_same_target(const struct outbound_route *a, const struct outbound_route *b)
 {
     if (a->action != b->action || !addr_equal(&a->target, &b->target))
         return false;
@@ -408,51 +406,81 @@ static bool same_target(const struct outbound_route *a, const struct outbound_ro
            addr_equal(&a->key.dst, &b->key.dst);
 }
 
-static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbound_route *r,
-                       const struct pod *pod, bool needs_fd)
+int hup_open(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+             void *stream_ctx, int *fd, bool *hbone)
 {
+    *hbone = false;
     if (r->action == OUTBOUND_PASSTHROUGH) {
-        int fd = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
-        if (fd < 0)
-            return fd;
-        u->io.fd = fd;
+        int up = upstream_connect(pod->netns_fd, &r->target, NULL, &hp->opts.owner, &r->tuning);
+        if (up < 0)
+            return up;
+        *fd = up;
         return 0;
     }
     if (!hp->opts.pool)
         return -ENOTSUP;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
+        return -errno;
     char authority[ADDR_STRLEN];
     addr_format(&r->target, authority, sizeof(authority));
     struct hbone_connect_headers hdrs = {0};
-    u->hbone = true;
-    u->connected = true; /* the tunnel's failures arrive as its end */
-    if (!needs_fd) {
+    int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
+                                &hdrs, sv[1], stream_ctx);
+    if (rc) { /* the pool closed sv[1] */
+        close(sv[0]);
+        return rc;
+    }
+    *fd = sv[0];
+    *hbone = true;
+    return 0;
+}
+
+int hup_connect_done(int fd, bool hbone, bool *connected)
+{
+    int err = upstream_connect_result(fd);
+    if (err)
+        return -err;
+    *connected = true;
+    if (!hbone)
+        upstream_connected(fd);
+    return 0;
+}
+
+/* A new upstream's connection: over HBONE the stream's end is the
+ * upstream itself (its pipe), unless a socket is needed (an Upgrade,
+ * relayed raw after its 101: a socket pair, hup_open's). */
+static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbound_route *r,
+                       const struct pod *pod, bool needs_fd)
+{
+    if (r->action == OUTBOUND_HBONE && !needs_fd) {
+        if (!hp->opts.pool)
+            return -ENOTSUP;
+        char authority[ADDR_STRLEN];
+        addr_format(&r->target, authority, sizeof(authority));
+        struct hbone_connect_headers hdrs = {0};
         static const struct hbone_pipe pipe = {.on_data = hup_pipe_data,
                                                .on_eof = hup_pipe_eof,
                                                .on_writable = hup_pipe_writable,
                                                .on_end = hup_pipe_end};
         struct hbone_pipe p = pipe;
         p.ctx = u;
+        u->hbone = true;
+        u->connected = true; /* the tunnel's failures arrive as its end */
         return hbone_pool_connect_pipe(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx,
                                        authority, &hdrs, &p, u, &u->st);
     }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
-        return -errno;
-    int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
-                                &hdrs, sv[1], u);
-    if (rc) { /* the pool closed sv[1] */
-        close(sv[0]);
-        return rc;
-    }
-    u->io.fd = sv[0];
-    return 0;
+    int rc = hup_open(hp, r, pod, u, &u->io.fd, &u->hbone);
+    if (rc == 0 && u->hbone)
+        u->connected = true; /* the pair is; the tunnel's failures arrive as EOF */
+    return rc;
 }
 
 static int acquire(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
                    struct hs *owner, bool needs_fd, struct hup **out)
 {
     for (struct hup *u = hp->idle; u; u = u->idle_next) {
-        if (u->pod_id != pod->id || !same_target(&u->key, r) || (needs_fd && u->io.fd < 0))
+        if (u->pod_id != pod->id || !hup_same_target(&u->key, r) || (needs_fd && u->io.fd < 0))
             continue; /* another pod's: its source address, its netns */
         idle_unlink(u);
         u->key.idle_timeout_ns = r->idle_timeout_ns; /* the policy as it is now */
@@ -573,7 +601,7 @@ void hup_release(struct hup *u, bool reusable)
     }
     size_t same = 0;
     for (struct hup *i = hp->idle; i; i = i->idle_next)
-        same += i->pod_id == u->pod_id && same_target(&i->key, &u->key);
+        same += i->pod_id == u->pod_id && hup_same_target(&i->key, &u->key);
     if (same >= max) {
         hup_close(u);
         return;
@@ -633,16 +661,16 @@ void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_
     (void)st;
     if (stats->app_fd >= 0) /* a pool that gives sockets back: ours is done */
         close(stats->app_fd);
-    if (!hp || !stream_ctx)
+    if (!hp || !stream_ctx || !stats->status || stats->status == 200)
         return;
-    struct hup *u = hp->all;
-    while (u && u != stream_ctx)
-        u = u->all_next;
-    if (!u)
-        return;
-    if (stats->status && stats->status != 200) {
-        u->denied = stats->status == 401;
-        log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
-                        err);
+    for (struct hup *u = hp->all; u; u = u->all_next) {
+        if (u == stream_ctx) {
+            u->denied = stats->status == 401;
+            break;
+        }
     }
+    if (stats->status == 401)
+        h2ups_note_denied(hp, stream_ctx);
+    log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
+                    err);
 }

@@ -221,8 +221,8 @@ static void carry_route(struct outbound_pod *op, struct conn *c, const struct me
     }
 }
 
-/* The client spoke (or kept silent): HTTP/1 is carried per request, the
- * rest as bytes. */
+/* The client spoke (or kept silent): HTTP/1 and HTTP/2 are carried per
+ * request, the rest as bytes. */
 static void on_sniffed(void *ctx, struct conn *c, enum http_sniffed what)
 {
     struct outbound_pod *op = ctx;
@@ -233,7 +233,7 @@ static void on_sniffed(void *ctx, struct conn *c, enum http_sniffed what)
         op_unref(op);
         return;
     }
-    if (what == HTTP_SNIFF_HTTP1) {
+    if (what == HTTP_SNIFF_HTTP1 || what == HTTP_SNIFF_HTTP2) {
         struct outbound *ob = op->ob;
         op->refs++; /* the session's, released through http_router.release */
         if (ob->opts.http_start(ob->opts.http, c, &rec->orig_dst, &http_router, op) == 0) {
@@ -283,7 +283,7 @@ static void outbound_on_accept(struct listener *l, int fd, const struct sockaddr
     int proto = ob->opts.http && ob->opts.protocol && ob->opts.http_sniff && ob->opts.http_start
                     ? ob->opts.protocol(ob->opts.route_ctx, pod, &od.dst)
                     : PROTO_TCP;
-    if (proto == PROTO_HTTP || proto == PROTO_AUTO) {
+    if (proto == PROTO_HTTP || proto == PROTO_AUTO || proto == PROTO_HTTP2 || proto == PROTO_GRPC) {
         /* An unnamed port waits briefly for the client to speak (a
          * server-first protocol then goes on as bytes); an HTTP one as
          * long as a request head may take. */

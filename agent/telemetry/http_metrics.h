@@ -52,6 +52,7 @@ struct http_request_record {
     const char *response_flags;   /* the letters, "-" (or NULL) for none; this, not
                                      labels.v[TL_RESPONSE_FLAGS], is the label */
     uint64_t upstream_service_time_ms; /* x-envoy-upstream-service-time, 0: unknown */
+    bool grpc;                         /* content-type application/grpc*: request_protocol "grpc" */
 };
 
 struct http_metrics;

@@ -15,9 +15,10 @@
 #    delivered whole as a body, Expect: 100-continue with curl, HEAD on a
 #    kept-alive connection, an Upgrade passed through as a stream (to an
 #    upgrading backend) or answered 200 (to one that does not upgrade);
-#  - real clients: curl over keep-alive with several URLs, and h2c (the
-#    HTTP/2 preface is carried as bytes) with curl --http2-prior-knowledge,
-#    nghttp and h2load against nghttpx speaking h2c in front of an app.
+#  - real clients: curl over keep-alive with several URLs, and h2c (carried
+#    stream by stream by meshd's HTTP/2 sessions, HTTP/2 upstream) with curl
+#    --http2-prior-knowledge, nghttp and h2load against nghttpx speaking h2c
+#    in front of an app.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh

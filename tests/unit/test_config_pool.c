@@ -69,7 +69,7 @@ static void test_http_pool_decoded_as_written(void **state)
         {"useClientProtocol with the default upgrade policy",
          "{useClientProtocol: true, h2UpgradePolicy: DEFAULT}",
          {.set = true, .use_client_protocol = true}},
-        {"http2KeepAlive is accepted (no upstream HTTP/2 yet)",
+        {"http2KeepAlive is accepted (not applied to upstream HTTP/2 yet)",
          "{http2KeepAlive: {interval: 15s, timeout: 5s}, maxRetries: 1}",
          {.set = true, .max_retries = 1}},
     };

@@ -530,7 +530,7 @@ static void sniff_table(void **state)
         {"PROPFIND (a WebDAV method)", "PROPFIND /d HTTP/1.1\r\n", 22, HTTP_SNIFF_HTTP1},
         {"a method alone, space pending", "GET", 3, -EAGAIN},
         {"nothing yet", "", 0, -EAGAIN},
-        {"the HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24, HTTP_SNIFF_OTHER},
+        {"the HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24, HTTP_SNIFF_HTTP2},
         {"the HTTP/2 preface, cut", "PRI * HT", 8, -EAGAIN},
         {"PRI, then not the preface", "PRI /x HTTP/1.1\r\n", 17, HTTP_SNIFF_HTTP1},
         {"a TLS ClientHello", "\x16\x03\x01\x02\x00\x01", 6, HTTP_SNIFF_OTHER},

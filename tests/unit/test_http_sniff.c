@@ -50,8 +50,8 @@ static void sniffed_as_the_first_bytes_say(void **state)
     } rows[] = {
         {"a request line: HTTP1 at once", "GET / HTTP/1.1\r\n", NULL, false, HTTP_SNIFF_HTTP1, 0},
         {"TLS: OTHER at once", "\x16\x03\x01\x02\x00\x01", NULL, false, HTTP_SNIFF_OTHER, 0},
-        {"the HTTP/2 preface: OTHER", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", NULL, false,
-         HTTP_SNIFF_OTHER, 0},
+        {"the HTTP/2 preface: HTTP2", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", NULL, false,
+         HTTP_SNIFF_HTTP2, 0},
         {"a method cut short, then the rest: HTTP1 once it came", "GE", "T / HTTP/1.1\r\n", false,
          HTTP_SNIFF_HTTP1, 80},
         {"silence (a server-first protocol): OTHER at the deadline", NULL, NULL, false,

@@ -216,6 +216,7 @@ static void r_route(void *user, const struct pod *pod, const struct meshd_addr *
     d->route.target = loopback(p->port ? p->port : f->port);
     d->route.cluster = f;
     d->route.endpoint = 100 + i;
+    d->route.max_requests_per_conn = p->max_per_conn;
 }
 
 static void r_free(void *user, const struct outbound_route *r, bool failed)
@@ -249,6 +250,9 @@ static void r_report(void *user, struct http_request_record *r, const struct con
     snprintf(o->request_id, sizeof(o->request_id), "%s", r->request_id ? r->request_id : "");
     snprintf(o->upstream_host, sizeof(o->upstream_host), "%s",
              r->upstream_host ? r->upstream_host : "");
+    snprintf(o->protocol, sizeof(o->protocol), "%s", r->protocol ? r->protocol : "");
+    o->grpc = r->grpc;
+    o->grpc_status = r->grpc_status;
 }
 
 static void r_release(void *user)

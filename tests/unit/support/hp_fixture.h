@@ -46,6 +46,7 @@ struct hpf_plan {
     enum resp_flag flag;  /* RESPOND, REFUSE */
     const struct cfg_http_route *actions;
     const struct cfg_route *vs_route;
+    uint32_t max_per_conn; /* FORWARD: the route's maxRequestsPerConnection */
 };
 
 struct hpf_report {
@@ -53,6 +54,9 @@ struct hpf_report {
     char flags[16], method[16], path[128], request_id[48], upstream_host[64];
     uint64_t req_bytes, resp_bytes;
     bool decided;
+    char protocol[16];
+    bool grpc;
+    int grpc_status;
 };
 
 struct hpf_upconn {

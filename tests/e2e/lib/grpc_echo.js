@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// gRPC through the mesh with @grpc/grpc-js (tests/node/node_modules).
+//
+//   grpc_echo.js serve PORT NAME          the Echo service (echo.proto) on [::]:PORT
+//   grpc_echo.js call HOST:PORT TEXT N    N unary calls over one channel; prints
+//                                         {"ok": k, "codes": {code: count}, "servers": {...}}
+'use strict';
+const path = require('path');
+const modules = path.join(__dirname, '..', '..', 'node', 'node_modules');
+const grpc = require(path.join(modules, '@grpc', 'grpc-js'));
+const loader = require(path.join(modules, '@grpc', 'proto-loader'));
+
+const def = loader.loadSync(path.join(__dirname, 'echo.proto'), {keepCase: true});
+const Echo = grpc.loadPackageDefinition(def).meshd.test.Echo;
+const [mode, where, arg, count] = process.argv.slice(2);
+
+if (mode === 'serve') {
+    const server = new grpc.Server();
+    server.addService(Echo.service, {
+        Say: (call, cb) => {
+            const m = /^fail:(\d+)$/.exec(call.request.text);
+            if (m) return cb({code: Number(m[1]), details: 'failed as asked'});
+            cb(null, {text: call.request.text, server: arg});
+        },
+    });
+    server.bindAsync(`[::]:${where}`, grpc.ServerCredentials.createInsecure(), (err) => {
+        if (err) {
+            console.error(err);
+            process.exit(1);
+        }
+    });
+} else {
+    const client = new Echo(where, grpc.credentials.createInsecure());
+    const n = Number(count || 1);
+    const out = {ok: 0, codes: {}, servers: {}};
+    let left = n;
+    const deadline = () => new Date(Date.now() + 5000);
+    const one = () => client.Say({text: arg}, {deadline: deadline()}, (err, res) => {
+        const code = err ? err.code : 0;
+        out.codes[code] = (out.codes[code] || 0) + 1;
+        if (!err) {
+            out.ok++;
+            out.servers[res.server] = (out.servers[res.server] || 0) + 1;
+        } else if (!out.details) {
+            out.details = err.details;
+        }
+        if (--left === 0) {
+            console.log(JSON.stringify(out));
+            client.close();
+        } else {
+            one();
+        }
+    });
+    one();
+}
