@@ -137,6 +137,9 @@ void dec_http_check(struct cfg_dec *d, const struct ynode *n, const struct cfg_r
 /* DestinationRule connectionPool.http (decode_pool.c). */
 void dec_http_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_http_pool *p);
 
+/* Telemetry tracing[] entry (decode_tracing.c). */
+void dec_tracing(struct cfg_dec *d, const struct ynode *n, struct cfg_tracing *t);
+
 /* Per-kind decoders (decode_k8s.c, decode_istio.c, decode_security.c):
  * `spec` is the document's spec (or the whole document for kinds without
  * one); they fill the kind's struct, whose meta is already set. */

@@ -464,7 +464,9 @@ void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
                         t->access_logging, t->naccess_logging);
         else if (is(k, "metrics"))
             validate_metrics(d, v);
-        else if (!is(k, "tracing"))
+        else if (is(k, "tracing"))
+            DECODE_LIST(d, v, k, struct cfg_tracing, dec_tracing, t->tracing, t->ntracing);
+        else
             dec_unknown(d, k, v);
     }
     dec_pop(d, m);
