@@ -22,6 +22,9 @@ struct agent_opts {
     const char *trust_domain; /* default cluster.local */
     long cert_ttl_s;          /* workload certificates; 0: 24h */
     unsigned drain_s;         /* SIGTERM: grace for open connections */
+    /* OTLP/HTTP collector, "[NAME=]IP:PORT[/PATH]" (telemetry/otlp.h);
+     * NULL: no spans. */
+    const char *trace_collector;
 };
 
 /* Returns the process exit status. */

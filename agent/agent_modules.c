@@ -27,6 +27,7 @@
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
 #include "telemetry/kevents.h"
+#include "telemetry/tracer.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -177,6 +178,30 @@ static void on_http_request(void *ctx, struct http_request_record *r,
         conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, false,
                                       &r->labels);
     conn_telemetry_request(ag->v.telemetry, conn, r);
+    tracer_end(ag->tracer, r->trace, r, conn);
+}
+
+/* ---- tracing (--trace-collector) ---------------------------------------- */
+
+static int tracing_start(struct agent *ag)
+{
+    if (!ag->opts->trace_collector)
+        return 0;
+    struct tracer_opts o = {
+        .config = ag->v.config, .node = ag->opts->node, .mesh_id = ag->opts->trust_domain};
+    int err = otlp_collector_parse(ag->opts->trace_collector, &o.export.collector);
+    if (!err)
+        err = tracer_new(ag->loop, &o, &ag->tracer);
+    if (err)
+        log_error("agent: tracing to %s: %s", ag->opts->trace_collector, strerror(-err));
+    ag->v.tracer = ag->tracer;
+    return err;
+}
+
+static void tracing_free(struct agent *ag)
+{
+    tracer_free(ag->tracer);
+    ag->tracer = ag->v.tracer = NULL;
 }
 
 /* ---- HTTP at the destination (before the mesh, whose server uses it) ---- */
@@ -251,7 +276,8 @@ static int http_proxy_start(struct agent *ag)
     if (!ag->v.mesh)
         return 0;
     struct http_proxy_opts o = {.owner = capture_owner(ag->v.capture),
-                                .pool = mesh_http_pool(ag->v.mesh)};
+                                .pool = mesh_http_pool(ag->v.mesh),
+                                .tracer = ag->tracer};
     int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
     if (err) {
         log_error("agent: HTTP carrier: %s", strerror(-err));
@@ -441,6 +467,7 @@ const struct agent_module agent_modules[] = {
     {"config", config_start, NULL, config_free, NULL, NULL},
     {"capture", capture_start, NULL, capture_free, NULL, NULL},
     {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},
+    {"tracing", tracing_start, NULL, tracing_free, NULL, NULL},
     {"conns", conns_start, conns_stop, NULL, NULL, NULL},
     {"http-inbound", http_inbound_start, NULL, http_inbound_module_free, NULL, NULL},
     {"mesh", mesh_start, mesh_stop, NULL, mesh_identity_hooks, mesh_module_tick},

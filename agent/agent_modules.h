@@ -39,6 +39,7 @@ struct agent {
     uint64_t drain_deadline_ns; /* 0: not draining */
     char cgroup_path[256];
     char pin_dir[384];
+    struct tracer *tracer; /* --trace-collector: spans per request; NULL: none */
 };
 
 struct agent_module {

@@ -27,6 +27,7 @@
 #include "proxy/conns.h"
 #include "proxy/relay.h"
 #include "telemetry/http_metrics.h"
+#include "telemetry/tracer.h"
 
 #define HS_TICK_MS         50
 #define HS_IDLE_TIMEOUT_NS (3600ull * 1000000000) /* Envoy's idle_timeout, 1 h */
@@ -112,6 +113,9 @@ static void hs_on_request_head(struct hs *s)
         hs_local_reply(s, status, why, strlen(why), NULL, RESP_FLAG_DPE);
         return;
     }
+    const struct pod *pod = s->router.pod(s->user);
+    tracer_begin(s->hp->opts.tracer, pod ? pod->ns : NULL, pod ? pod->name : NULL, s->inbound,
+                 &s->req.view, &s->req.trace);
     hs_try(s);
 }
 

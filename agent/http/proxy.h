@@ -40,6 +40,7 @@ struct loop;
 struct pod;
 struct http_proxy;
 struct http_request_record;
+struct tracer;
 
 #define HTTP_RETRY_BODY_MAX (64u * 1024) /* Envoy's per-request buffer for retries */
 
@@ -105,6 +106,7 @@ struct http_proxy_opts {
     uint64_t idle_timeout_ns;    /* a downstream connection between requests; 0: 1 h */
     uint64_t head_timeout_ns;    /* to receive a whole request head; 0: 60 s */
     unsigned max_idle_upstreams; /* kept alive per endpoint; 0: 32 */
+    struct tracer *tracer;       /* borrowed: a span per request (NULL: no tracing) */
 };
 
 struct http_proxy_stats {

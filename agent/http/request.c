@@ -326,6 +326,8 @@ int http_request_send_head(struct http_request *r, struct hup *up, bool shadow)
     n += edited_fields(h, a ? &a->headers.request : NULL, dh ? &dh->request : NULL, true, f + n);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
+    struct trace_out trace_values;
+    n = trace_fields(&r->trace, f, n, HTTP_OUT_HEADERS_MAX, &trace_values);
     const char *p = rewritten_path(r, path, sizeof(path));
     int tn = r->d.target /* the destination's normalized path, query included */
                  ? snprintf(target, sizeof(target), "%s", r->d.target)
@@ -556,4 +558,5 @@ void http_request_record_fill(struct http_request *r, struct http_request_record
     out->upstream_host = r->upstream_host[0] ? r->upstream_host : NULL;
     out->upstream_cluster = r->d.cluster[0] ? r->d.cluster : NULL;
     out->response_flags = resp_flag_name(r->flag);
+    out->trace = &r->trace;
 }

@@ -16,6 +16,7 @@
 #include "core/addr.h"
 #include "http/internal.h"
 #include "http/proxy.h"
+#include "telemetry/trace.h"
 
 struct http_request_record;
 
@@ -54,6 +55,7 @@ struct http_request {
     uint64_t req_bytes, resp_bytes;
     char upstream_host[ADDR_STRLEN];
     const char *cors_origin; /* an Origin the route's corsPolicy allows (the head's) */
+    struct trace_span trace; /* this hop's span (inactive without tracing) */
 };
 
 void http_request_init(struct http_request *r);

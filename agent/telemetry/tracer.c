@@ -1,0 +1,210 @@
+/* Spans of the HTTP carriers (see tracer.h): the decision at a request's
+ * start, the attributes at its end. */
+#include "telemetry/tracer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/store.h"
+#include "core/addr.h"
+#include "policy/telemetry.h"
+#include "proxy/records.h"
+#include "telemetry/http_metrics.h"
+
+struct tracer {
+    struct tracer_opts o;
+    struct otlp *otlp;
+    uint64_t sampled, not_sampled;
+};
+
+int tracer_new(struct loop *loop, const struct tracer_opts *opts, struct tracer **out)
+{
+    struct tracer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->o = *opts;
+    int err = otlp_new(loop, &t->o.export, &t->otlp);
+    if (err) {
+        free(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+void tracer_free(struct tracer *t)
+{
+    if (!t)
+        return;
+    otlp_free(t->otlp);
+    free(t);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool provider_is_ours(const struct tracer *t, const struct cfg_strs *providers)
+{
+    if (!providers || !providers->n)
+        return true; /* the default provider: the one collector we have */
+    for (size_t i = 0; i < providers->n; i++)
+        if (strcmp(providers->v[i], t->o.export.collector.name) == 0)
+            return true;
+    return false;
+}
+
+static void resolve_tags(struct trace_span *s, const struct tracing_decision *d,
+                         const struct http_request_view *req)
+{
+    for (size_t i = 0; i < d->ntags; i++) {
+        const struct cfg_custom_tag *tag = d->tags[i];
+        const char *v = tag->kind == CFG_TAG_LITERAL ? tag->value
+                        : tag->kind == CFG_TAG_HEADER
+                            ? http_field_get(req->headers, req->nheaders, tag->value)
+                            : getenv(tag->value);
+        if (!v)
+            v = tag->default_value;
+        if (v && !trace_span_tag(s, tag->name, v))
+            break;
+    }
+}
+
+void tracer_begin(struct tracer *t, const char *ns, const char *name, bool server,
+                  const struct http_request_view *req, struct trace_span *out)
+{
+    *out = (struct trace_span){0};
+    if (!t)
+        return;
+    const struct cfg_snapshot *snap = t->o.config ? cfg_store_current(t->o.config) : NULL;
+    const struct cfg_pod *p = snap && ns && name ? cfg_find(snap, CFG_POD, ns, name) : NULL;
+    struct tracing_decision d;
+    telemetry_tracing(snap, ns, p ? &p->meta.labels : NULL, server, &d);
+    struct trace_incoming in;
+    trace_extract(req->headers, req->nheaders, &in);
+    bool sampled = trace_decide(&in, d.sampling_ppm);
+    trace_span_begin(out, &in, sampled, server, realtime_ns());
+    out->report = sampled && !d.disable_span_reporting && provider_is_ours(t, d.providers);
+    if (sampled)
+        t->sampled++;
+    else
+        t->not_sampled++;
+    if (out->report)
+        resolve_tags(out, &d, req);
+}
+
+static const char *label(const struct http_request_record *r, int i)
+{
+    const char *v = r->labels.v[i];
+    return *v ? v : "unknown";
+}
+
+static void push_str(struct otlp_span *o, struct otlp_attr *a, const char *key, const char *v)
+{
+    if (v && o->nattrs < TRACER_MAX_ATTRS)
+        a[o->nattrs++] = (struct otlp_attr){.key = key, .str = v};
+}
+
+static void push_int(struct otlp_span *o, struct otlp_attr *a, const char *key, int64_t v)
+{
+    if (o->nattrs < TRACER_MAX_ATTRS)
+        a[o->nattrs++] = (struct otlp_attr){.key = key, .i = v};
+}
+
+void tracer_span_of(const struct trace_span *s, const struct http_request_record *r,
+                    const struct conn_record *conn, const char *node, const char *mesh_id,
+                    struct otlp_span *o, struct otlp_attr *a, struct tracer_scratch *x)
+{
+    bool server = s->server;
+    unsigned port = conn ? ntohs(conn->orig_dst.port) : 0;
+    const char *svc = r->labels.v[TL_DESTINATION_SERVICE];
+    const char *authority = r->authority && *r->authority ? r->authority : "-";
+    if (*svc && strcmp(svc, "unknown") != 0)
+        snprintf(x->name, sizeof(x->name), "%s:%u/*", svc, port);
+    else if (strchr(authority, ':') || !port)
+        snprintf(x->name, sizeof(x->name), "%s/*", authority);
+    else
+        snprintf(x->name, sizeof(x->name), "%s:%u/*", authority, port);
+    snprintf(x->url, sizeof(x->url), "http://%s%s", authority, r->path ? r->path : "/");
+    x->peer[0] = '\0';
+    if (conn)
+        addr_format_ip(&conn->src, x->peer, sizeof(x->peer));
+    if (r->upstream_cluster)
+        snprintf(x->cluster, sizeof(x->cluster), "%s", r->upstream_cluster);
+    else /* the destination's cluster as Envoy names an inbound one */
+        snprintf(x->cluster, sizeof(x->cluster), "inbound|%u||", port);
+    const char *cs =
+        label(r, server ? TL_DESTINATION_CANONICAL_SERVICE : TL_SOURCE_CANONICAL_SERVICE);
+    const char *cr =
+        label(r, server ? TL_DESTINATION_CANONICAL_REVISION : TL_SOURCE_CANONICAL_REVISION);
+    const char *ns =
+        label(r, server ? TL_DESTINATION_WORKLOAD_NAMESPACE : TL_SOURCE_WORKLOAD_NAMESPACE);
+    snprintf(x->service, sizeof(x->service), "%s.%s", cs, ns);
+    snprintf(x->mesh_id, sizeof(x->mesh_id), "%s", mesh_id ? mesh_id : "cluster.local");
+    *o = (struct otlp_span){.trace_id = s->trace_id,
+                            .span_id = s->span_id,
+                            .parent_id = s->has_parent ? s->parent_id : NULL,
+                            .name = x->name,
+                            .kind = server ? OTLP_KIND_SERVER : OTLP_KIND_CLIENT,
+                            .start_unix_ns = s->start_real_ns,
+                            .end_unix_ns = s->start_real_ns + r->duration_ns,
+                            .error = r->response_code == 0 || r->response_code >= 500,
+                            .attrs = a};
+    push_str(o, a, "http.method", r->method);
+    push_str(o, a, "http.url", x->url);
+    push_int(o, a, "http.status_code", r->response_code);
+    push_str(o, a, "http.protocol", r->protocol);
+    push_str(o, a, "upstream_cluster", x->cluster);
+    push_str(o, a, "upstream_cluster.name", x->cluster);
+    if (x->peer[0])
+        push_str(o, a, "peer.address", x->peer);
+    push_str(o, a, "istio.canonical_service", cs);
+    push_str(o, a, "istio.canonical_revision", cr);
+    push_str(o, a, "istio.namespace", ns);
+    push_str(o, a, "istio.mesh_id", x->mesh_id);
+    push_str(o, a, "node_id", node);
+    push_str(o, a, "response_flags", r->response_flags ? r->response_flags : "-");
+    push_int(o, a, "request_size", (int64_t)r->request_bytes);
+    push_int(o, a, "response_size", (int64_t)r->response_bytes);
+    push_str(o, a, "user_agent", r->user_agent ? r->user_agent : "-");
+    push_str(o, a, "guid:x-request-id", r->request_id);
+    push_str(o, a, "component", "proxy");
+    if (r->upstream_host)
+        push_str(o, a, "upstream.address", r->upstream_host);
+    for (size_t i = 0, off = 0; i < s->ntags; i++) { /* customTags last */
+        const char *k = s->tags + off, *v = k + strlen(k) + 1;
+        push_str(o, a, k, v);
+        off = (size_t)(v - s->tags) + strlen(v) + 1;
+    }
+}
+
+void tracer_end(struct tracer *t, const struct trace_span *s, const struct http_request_record *r,
+                const struct conn_record *conn)
+{
+    if (!t || !s || !s->active || !s->report)
+        return;
+    struct otlp_span o;
+    struct otlp_attr attrs[TRACER_MAX_ATTRS];
+    struct tracer_scratch scratch;
+    tracer_span_of(s, r, conn, t->o.node, t->o.mesh_id, &o, attrs, &scratch);
+    char *json = otlp_span_encode(&o);
+    otlp_enqueue(t->otlp, scratch.service, json); /* NULL: counted as dropped */
+    free(json);
+}
+
+void tracer_get_stats(const struct tracer *t, struct tracer_stats *out)
+{
+    *out = (struct tracer_stats){0};
+    if (!t)
+        return;
+    out->sampled = t->sampled;
+    out->not_sampled = t->not_sampled;
+    otlp_get_stats(t->otlp, &out->otlp);
+}
