@@ -170,18 +170,26 @@ int trace_parse_b3_multi(const struct http_field *f, size_t n, struct trace_inco
     return 0;
 }
 
+/* A 64-bit B3 trace id that is the chosen 128-bit one: sent on as 16 hex. */
+static bool same_64(const struct trace_incoming *b3, const struct trace_incoming *chosen)
+{
+    return b3->has_span && b3->trace_id_64 && memcmp(b3->trace_id, chosen->trace_id, 16) == 0;
+}
+
 void trace_extract(const struct http_field *f, size_t n, struct trace_incoming *out)
 {
-    *out = (struct trace_incoming){.format = TRACE_NONE, .sampled = -1};
+    static const struct trace_incoming none = {.format = TRACE_NONE, .sampled = -1};
+    struct trace_incoming w3c, single, multi;
     const char *tp = http_field_get(f, n, "traceparent");
-    if (tp && trace_parse_traceparent(tp, out) == 0)
-        return;
     const char *b3 = http_field_get(f, n, "b3");
-    if (b3 && trace_parse_b3_single(b3, out) == 0)
-        return;
-    if (trace_parse_b3_multi(f, n, out) == 0)
-        return;
-    *out = (struct trace_incoming){.format = TRACE_NONE, .sampled = -1};
+    bool has_w3c = tp && trace_parse_traceparent(tp, &w3c) == 0;
+    bool has_single = b3 && trace_parse_b3_single(b3, &single) == 0;
+    bool has_multi = trace_parse_b3_multi(f, n, &multi) == 0;
+    *out = has_w3c ? w3c : has_single ? single : has_multi ? multi : none;
+    out->b3_single = has_single;
+    out->b3_multi = has_multi;
+    if ((has_single && same_64(&single, out)) || (has_multi && same_64(&multi, out)))
+        out->trace_id_64 = true;
 }
 
 uint64_t trace_random(void)
@@ -235,6 +243,8 @@ void trace_span_begin(struct trace_span *s, const struct trace_incoming *in, boo
         random_id(s->trace_id, 16);
     }
     s->in_format = in ? in->format : TRACE_NONE;
+    s->b3_single = in && (in->b3_single || in->format == TRACE_B3_SINGLE);
+    s->b3_multi = in && (in->b3_multi || in->format == TRACE_B3_MULTI);
     random_id(s->span_id, 8);
 }
 
@@ -287,11 +297,12 @@ size_t trace_fields(const struct trace_span *s, struct http_field *f, size_t n, 
     snprintf(buf->b3_trace, sizeof(buf->b3_trace), "%s", b3tid);
     snprintf(buf->b3_span, sizeof(buf->b3_span), "%s", sid);
     trace_hex(s->parent_id, 8, buf->b3_parent);
-    if (s->in_format == TRACE_B3_SINGLE) {
+    if (s->b3_single) {
         snprintf(buf->b3, sizeof(buf->b3), "%s-%s-%c%s%s", b3tid, sid, s->sampled ? '1' : '0',
                  s->has_parent ? "-" : "", s->has_parent ? buf->b3_parent : "");
         push(f, &kept, cap, "b3", buf->b3);
-    } else if (s->in_format == TRACE_B3_MULTI) {
+    }
+    if (s->b3_multi) {
         push(f, &kept, cap, "x-b3-traceid", buf->b3_trace);
         push(f, &kept, cap, "x-b3-spanid", buf->b3_span);
         if (s->has_parent)

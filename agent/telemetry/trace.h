@@ -15,7 +15,7 @@
  * This hop's span is a child of the incoming span (same trace id) or the
  * root of a new trace. Upstream the request carries traceparent with our
  * span as its parent, tracestate as received (when the traceparent was
- * valid), the B3 form that came in rewritten with our span, and every
+ * valid), each B3 form that came in rewritten with our span, and every
  * other field (x-request-id, x-b3-flags) untouched. */
 #ifndef MESHD_TELEMETRY_TRACE_H
 #define MESHD_TELEMETRY_TRACE_H
@@ -42,6 +42,9 @@ struct trace_incoming {
     int sampled;
     bool debug;    /* B3 debug (x-b3-flags: 1, or b3 "d") */
     bool has_span; /* b3 "1"/"0"/"d" alone carries no ids */
+    /* trace_extract: which valid B3 forms came (whichever was chosen):
+     * each is sent on, rewritten, beside traceparent. */
+    bool b3_single, b3_multi;
 };
 
 /* Parsers of one value: 0, or -EINVAL (the field is ignored). */
@@ -49,7 +52,8 @@ int trace_parse_traceparent(const char *v, struct trace_incoming *out);
 int trace_parse_b3_single(const char *v, struct trace_incoming *out);
 /* The x-b3-* fields among `f`; -ENOENT when there is no x-b3-traceid. */
 int trace_parse_b3_multi(const struct http_field *f, size_t n, struct trace_incoming *out);
-/* The first valid context among the request's fields (format NONE if none). */
+/* The first valid context among the request's fields (format NONE if
+ * none), with the B3 forms that came beside it. */
 void trace_extract(const struct http_field *f, size_t n, struct trace_incoming *out);
 
 /* Random bits for ids and sampling; seeded from the OS once. The loop
@@ -67,6 +71,7 @@ struct trace_span {
     bool has_parent;
     bool trace_id_64;
     enum trace_format in_format;
+    bool b3_single, b3_multi; /* the B3 forms to send on */
     uint8_t trace_id[16];
     uint8_t span_id[8];
     uint8_t parent_id[8];

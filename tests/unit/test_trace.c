@@ -307,6 +307,32 @@ static void test_fields_rewrite_b3_multi_and_keep_64_bit_ids(void **state)
     assert_int_equal(count, 1);
 }
 
+static void test_both_forms_in_both_rewritten_out(void **state)
+{
+    (void)state;
+    /* what a destination receives from a source that got B3: traceparent
+     * (128-bit, zero-padded) and the x-b3-* of the same 64-bit trace */
+    struct http_field f[16] = {F("traceparent", "00-0000000000000000a3ce929d0e0e4736-" SID "-01"),
+                               F("x-b3-traceid", "a3ce929d0e0e4736"), F("x-b3-spanid", SID),
+                               F("x-b3-sampled", "1")};
+    struct trace_incoming in;
+    trace_extract(f, 4, &in);
+    assert_int_equal(in.format, TRACE_W3C);
+    assert_true(in.b3_multi);
+    assert_true(in.trace_id_64);
+    struct trace_span s;
+    trace_span_begin(&s, &in, trace_decide(&in, 0), true, 1);
+    struct trace_out buf;
+    size_t n = trace_fields(&s, f, 4, 16, &buf);
+    char sid[17];
+    hex_of(s.span_id, 8, sid);
+    assert_string_equal(field(f, n, "x-b3-traceid"), "a3ce929d0e0e4736");
+    assert_string_equal(field(f, n, "x-b3-spanid"), sid);
+    assert_string_equal(field(f, n, "x-b3-sampled"), "1");
+    assert_non_null(strstr(field(f, n, "traceparent"), sid));
+    assert_int_equal(n, 5); /* traceparent + 4 x-b3-* (parent included) */
+}
+
 static void test_fields_rewrite_b3_single(void **state)
 {
     (void)state;
@@ -377,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_decision_in_context_is_honoured_else_percentage),
         cmocka_unit_test(test_fields_upstream_carry_our_span_as_parent),
         cmocka_unit_test(test_fields_rewrite_b3_multi_and_keep_64_bit_ids),
+        cmocka_unit_test(test_both_forms_in_both_rewritten_out),
         cmocka_unit_test(test_fields_rewrite_b3_single),
         cmocka_unit_test(test_new_trace_without_context_and_inactive_span_untouched),
         cmocka_unit_test(test_custom_tags_bounded),
