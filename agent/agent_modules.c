@@ -183,6 +183,12 @@ static void on_http_request(void *ctx, struct http_request_record *r,
 
 /* ---- tracing (--trace-collector) ---------------------------------------- */
 
+static void on_http_trace_begin(void *ctx, const char *ns, const char *name, bool server,
+                                const struct http_request_view *req, struct trace_span *out)
+{
+    tracer_begin(ctx, ns, name, server, req, out);
+}
+
 static int tracing_start(struct agent *ag)
 {
     if (!ag->opts->trace_collector)
@@ -277,7 +283,8 @@ static int http_proxy_start(struct agent *ag)
         return 0;
     struct http_proxy_opts o = {.owner = capture_owner(ag->v.capture),
                                 .pool = mesh_http_pool(ag->v.mesh),
-                                .tracer = ag->tracer};
+                                .trace_begin = ag->tracer ? on_http_trace_begin : NULL,
+                                .trace_ctx = ag->tracer};
     int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
     if (err) {
         log_error("agent: HTTP carrier: %s", strerror(-err));

@@ -27,7 +27,6 @@
 #include "proxy/conns.h"
 #include "proxy/relay.h"
 #include "telemetry/http_metrics.h"
-#include "telemetry/tracer.h"
 
 #define HS_TICK_MS         50
 #define HS_IDLE_TIMEOUT_NS (3600ull * 1000000000) /* Envoy's idle_timeout, 1 h */
@@ -114,8 +113,9 @@ static void hs_on_request_head(struct hs *s)
         return;
     }
     const struct pod *pod = s->router.pod(s->user);
-    tracer_begin(s->hp->opts.tracer, pod ? pod->ns : NULL, pod ? pod->name : NULL, s->inbound,
-                 &s->req.view, &s->req.trace);
+    if (s->hp->opts.trace_begin)
+        s->hp->opts.trace_begin(s->hp->opts.trace_ctx, pod ? pod->ns : NULL, pod ? pod->name : NULL,
+                                s->inbound, &s->req.view, &s->req.trace);
     hs_try(s);
 }
 

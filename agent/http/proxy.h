@@ -40,7 +40,7 @@ struct loop;
 struct pod;
 struct http_proxy;
 struct http_request_record;
-struct tracer;
+struct trace_span;
 
 #define HTTP_RETRY_BODY_MAX (64u * 1024) /* Envoy's per-request buffer for retries */
 
@@ -106,7 +106,13 @@ struct http_proxy_opts {
     uint64_t idle_timeout_ns;    /* a downstream connection between requests; 0: 1 h */
     uint64_t head_timeout_ns;    /* to receive a whole request head; 0: 60 s */
     unsigned max_idle_upstreams; /* kept alive per endpoint; 0: 32 */
-    struct tracer *tracer;       /* borrowed: a span per request (NULL: no tracing) */
+    /* Tracing (telemetry/tracer.h tracer_begin, reached through this
+     * pointer: http/ is below telemetry/): called at each request head
+     * for the pod ns/name the session serves (server: the destination
+     * side) to begin the request's span. NULL: no tracing. */
+    void (*trace_begin)(void *ctx, const char *ns, const char *name, bool server,
+                        const struct http_request_view *req, struct trace_span *out);
+    void *trace_ctx;
 };
 
 struct http_proxy_stats {

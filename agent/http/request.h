@@ -16,7 +16,7 @@
 #include "core/addr.h"
 #include "http/internal.h"
 #include "http/proxy.h"
-#include "telemetry/trace.h"
+#include "trace/trace.h"
 
 struct http_request_record;
 

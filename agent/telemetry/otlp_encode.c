@@ -11,7 +11,7 @@
 
 #include "core/textbuf.h"
 #include "telemetry/otlp.h"
-#include "telemetry/trace.h"
+#include "trace/trace.h"
 
 #define OTLP_VALUE_MAX 1024
 

@@ -68,7 +68,7 @@ static void resolve_tags(struct trace_span *s, const struct tracing_decision *d,
         const struct cfg_custom_tag *tag = d->tags[i];
         const char *v = tag->kind == CFG_TAG_LITERAL ? tag->value
                         : tag->kind == CFG_TAG_HEADER
-                            ? http_field_get(req->headers, req->nheaders, tag->value)
+                            ? trace_field_get(req->headers, req->nheaders, tag->value)
                             : getenv(tag->value);
         if (!v)
             v = tag->default_value;

@@ -23,7 +23,7 @@
 
 #include "http/message.h"
 #include "telemetry/otlp.h"
-#include "telemetry/trace.h"
+#include "trace/trace.h"
 
 struct cfg_store;
 struct conn_record;

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "telemetry/trace.h"
+#include "trace/trace.h"
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define SID "00f067aa0ba902b7"

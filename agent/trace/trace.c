@@ -1,7 +1,7 @@
 /* Trace context parsing and propagation (see trace.h). Every value is
  * hostile: lengths are checked before a byte is read, hex is lower-case
  * only (W3C: "HEXDIGLC"; B3: "lower-hex"), all-zero ids are invalid. */
-#include "telemetry/trace.h"
+#include "trace/trace.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,14 @@
 #include <time.h>
 
 #include <openssl/rand.h>
+
+const char *trace_field_get(const struct http_field *f, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(f[i].name, name) == 0)
+            return f[i].value;
+    return NULL;
+}
 
 static int hexval(char c)
 {
@@ -148,11 +156,11 @@ int trace_parse_b3_single(const char *v, struct trace_incoming *out)
 int trace_parse_b3_multi(const struct http_field *f, size_t n, struct trace_incoming *out)
 {
     struct trace_incoming in = {.format = TRACE_B3_MULTI, .sampled = -1, .has_span = true};
-    const char *tid = http_field_get(f, n, "x-b3-traceid");
-    const char *sid = http_field_get(f, n, "x-b3-spanid");
-    const char *pid = http_field_get(f, n, "x-b3-parentspanid");
-    const char *smp = http_field_get(f, n, "x-b3-sampled");
-    const char *flg = http_field_get(f, n, "x-b3-flags");
+    const char *tid = trace_field_get(f, n, "x-b3-traceid");
+    const char *sid = trace_field_get(f, n, "x-b3-spanid");
+    const char *pid = trace_field_get(f, n, "x-b3-parentspanid");
+    const char *smp = trace_field_get(f, n, "x-b3-sampled");
+    const char *flg = trace_field_get(f, n, "x-b3-flags");
     if (!tid)
         return -ENOENT;
     if (!b3_trace_id(tid, strlen(tid), &in) || !sid || !b3_span_id(sid, strlen(sid), in.span_id))
@@ -180,8 +188,8 @@ void trace_extract(const struct http_field *f, size_t n, struct trace_incoming *
 {
     static const struct trace_incoming none = {.format = TRACE_NONE, .sampled = -1};
     struct trace_incoming w3c, single, multi;
-    const char *tp = http_field_get(f, n, "traceparent");
-    const char *b3 = http_field_get(f, n, "b3");
+    const char *tp = trace_field_get(f, n, "traceparent");
+    const char *b3 = trace_field_get(f, n, "b3");
     bool has_w3c = tp && trace_parse_traceparent(tp, &w3c) == 0;
     bool has_single = b3 && trace_parse_b3_single(b3, &single) == 0;
     bool has_multi = trace_parse_b3_multi(f, n, &multi) == 0;

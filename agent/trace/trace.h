@@ -17,8 +17,8 @@
  * span as its parent, tracestate as received (when the traceparent was
  * valid), each B3 form that came in rewritten with our span, and every
  * other field (x-request-id, x-b3-flags) untouched. */
-#ifndef MESHD_TELEMETRY_TRACE_H
-#define MESHD_TELEMETRY_TRACE_H
+#ifndef MESHD_TRACE_TRACE_H
+#define MESHD_TRACE_TRACE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +46,10 @@ struct trace_incoming {
      * each is sent on, rewritten, beside traceparent. */
     bool b3_single, b3_multi;
 };
+
+/* The first value of `name` among f (case-insensitive), or NULL: this
+ * folder is below http/ (which calls it), so it has its own lookup. */
+const char *trace_field_get(const struct http_field *f, size_t n, const char *name);
 
 /* Parsers of one value: 0, or -EINVAL (the field is ignored). */
 int trace_parse_traceparent(const char *v, struct trace_incoming *out);
