@@ -25,6 +25,9 @@ struct agent_opts {
     /* OTLP/HTTP collector, "[NAME=]IP:PORT[/PATH]" (telemetry/otlp.h);
      * NULL: no spans. */
     const char *trace_collector;
+    /* Istio MeshConfig (or its ConfigMap) whose extensionProviders name
+     * OTLP/HTTP collectors (config/mesh_config.h); NULL: none. */
+    const char *mesh_config;
 };
 
 /* Returns the process exit status. */

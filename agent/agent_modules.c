@@ -15,6 +15,7 @@
 #include "admin/http.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
+#include "config/mesh_config.h"
 #include "config/store.h"
 #include "core/log.h"
 #include "enroll/pod_source.h"
@@ -189,17 +190,56 @@ static void on_http_trace_begin(void *ctx, const char *ns, const char *name, boo
     tracer_begin(ctx, ns, name, server, req, out);
 }
 
+/* MeshConfig's providers, resolved now (start-up: DNS may block). */
+static int mesh_providers(struct agent *ag, struct tracer_opts *o, struct mesh_config *mc)
+{
+    char err[256];
+    int rc = mesh_config_load(ag->opts->mesh_config, mc, err, sizeof(err));
+    if (rc) {
+        log_error("agent: --mesh-config %s: %s", ag->opts->mesh_config, err);
+        return rc;
+    }
+    if (mc->skipped[0])
+        log_warn("agent: mesh config: tracing providers not used: %s", mc->skipped);
+    for (size_t i = 0; i < mc->ntracing && o->nexporters < TRACER_MAX_EXPORTERS; i++) {
+        const struct mesh_trace_provider *p = &mc->tracing[i];
+        struct otlp_opts *e = &o->exporters[o->nexporters];
+        if ((rc = otlp_collector_resolve(p->name, p->service, p->port, p->path, &e->collector))) {
+            log_error("agent: tracing provider %s: %s:%u: %s", p->name, p->service, p->port,
+                      strerror(-rc));
+            return rc;
+        }
+        e->timeout_ms = p->timeout_ms;
+        o->nexporters++;
+    }
+    o->default_provider = mc->default_tracing[0] ? mc->default_tracing : NULL;
+    return 0;
+}
+
 static int tracing_start(struct agent *ag)
 {
-    if (!ag->opts->trace_collector)
+    if (!ag->opts->trace_collector && !ag->opts->mesh_config)
         return 0;
     struct tracer_opts o = {
         .config = ag->v.config, .node = ag->opts->node, .mesh_id = ag->opts->trust_domain};
-    int err = otlp_collector_parse(ag->opts->trace_collector, &o.export.collector);
+    struct mesh_config mc;
+    int err = ag->opts->mesh_config ? mesh_providers(ag, &o, &mc) : 0;
+    if (!err && ag->opts->trace_collector && o.nexporters < TRACER_MAX_EXPORTERS &&
+        (err = otlp_collector_parse(ag->opts->trace_collector,
+                                    &o.exporters[o.nexporters].collector)) == 0)
+        o.nexporters++;
+    if (!err && !o.nexporters) {
+        log_warn("agent: no OTLP/HTTP tracing provider: no spans are exported");
+        return 0;
+    }
     if (!err)
         err = tracer_new(ag->loop, &o, &ag->tracer);
     if (err)
-        log_error("agent: tracing to %s: %s", ag->opts->trace_collector, strerror(-err));
+        log_error("agent: tracing: %s", strerror(-err));
+    else
+        log_info("agent: tracing: %zu provider%s, default %s", o.nexporters,
+                 o.nexporters == 1 ? "" : "s",
+                 o.default_provider ? o.default_provider : o.exporters[0].collector.name);
     ag->v.tracer = ag->tracer;
     return err;
 }

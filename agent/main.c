@@ -41,6 +41,8 @@ static void usage(FILE *f)
                "                       export spans in OTLP/HTTP JSON (PATH default\n"
                "                       /v1/traces); NAME is the provider Telemetry\n"
                "                       tracing[].providers[] names (default otel)\n"
+               "  --mesh-config FILE   Istio MeshConfig (or the istio ConfigMap): its\n"
+               "                       extensionProviders' opentelemetry collectors (http)\n"
                "  --version\n");
 }
 
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
         {"cert-ttl", required_argument, NULL, 'L'},
         {"drain-seconds", required_argument, NULL, 'D'},
         {"trace-collector", required_argument, NULL, 'O'},
+        {"mesh-config", required_argument, NULL, 'M'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -76,7 +79,8 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Vh", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -143,6 +147,9 @@ int main(int argc, char **argv)
             opts.trace_collector = optarg;
             break;
         }
+        case 'M':
+            opts.mesh_config = optarg;
+            break;
         case 'F':
             if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
                 fprintf(stderr, "meshd: --log-format wants text or json\n");

@@ -7,7 +7,9 @@
  * of an answer: the batch is sent once more on a new one. */
 #include "telemetry/otlp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,24 @@ int otlp_collector_parse(const char *spec, struct otlp_collector *out)
         return -EINVAL;
     snprintf(out->path, sizeof(out->path), "%s", path);
     return 0;
+}
+
+int otlp_collector_resolve(const char *name, const char *host, uint16_t port, const char *path,
+                           struct otlp_collector *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!port || strlen(name) >= sizeof(out->name) || strlen(path) >= sizeof(out->path) ||
+        path[0] != '/' || strpbrk(path, " \r\n\t"))
+        return -EINVAL;
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    snprintf(out->path, sizeof(out->path), "%s", path);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return -EHOSTUNREACH;
+    int rc = addr_from_sockaddr(res->ai_addr, res->ai_addrlen, &out->addr);
+    freeaddrinfo(res);
+    out->addr.port = htons(port);
+    return rc ? -EINVAL : 0;
 }
 
 static void item_free(struct otlp_item *it)

@@ -73,6 +73,11 @@ struct otlp_collector {
     char path[OTLP_PATH_MAX];
 };
 int otlp_collector_parse(const char *spec, struct otlp_collector *out);
+/* A collector from MeshConfig's parts: `host` an IP literal or a DNS
+ * name, resolved now (getaddrinfo blocks: at start-up only, never on the
+ * loop). 0, -EINVAL, or -EHOSTUNREACH when the name does not resolve. */
+int otlp_collector_resolve(const char *name, const char *host, uint16_t port, const char *path,
+                           struct otlp_collector *out);
 
 struct otlp_opts {
     struct otlp_collector collector;

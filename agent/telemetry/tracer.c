@@ -17,31 +17,42 @@
 
 struct tracer {
     struct tracer_opts o;
-    struct otlp *otlp;
+    struct otlp *otlp[TRACER_MAX_EXPORTERS];
+    size_t n;
+    size_t default_index;
     uint64_t sampled, not_sampled;
 };
-
-int tracer_new(struct loop *loop, const struct tracer_opts *opts, struct tracer **out)
-{
-    struct tracer *t = calloc(1, sizeof(*t));
-    if (!t)
-        return -ENOMEM;
-    t->o = *opts;
-    int err = otlp_new(loop, &t->o.export, &t->otlp);
-    if (err) {
-        free(t);
-        return err;
-    }
-    *out = t;
-    return 0;
-}
 
 void tracer_free(struct tracer *t)
 {
     if (!t)
         return;
-    otlp_free(t->otlp);
+    for (size_t i = 0; i < t->n; i++)
+        otlp_free(t->otlp[i]);
     free(t);
+}
+
+int tracer_new(struct loop *loop, const struct tracer_opts *opts, struct tracer **out)
+{
+    if (!opts->nexporters || opts->nexporters > TRACER_MAX_EXPORTERS)
+        return -EINVAL;
+    struct tracer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->o = *opts;
+    for (size_t i = 0; i < opts->nexporters; i++) {
+        int err = otlp_new(loop, &t->o.exporters[i], &t->otlp[i]);
+        if (err) {
+            tracer_free(t);
+            return err;
+        }
+        t->n++;
+        if (opts->default_provider &&
+            strcmp(opts->exporters[i].collector.name, opts->default_provider) == 0)
+            t->default_index = i;
+    }
+    *out = t;
+    return 0;
 }
 
 static uint64_t realtime_ns(void)
@@ -51,14 +62,17 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static bool provider_is_ours(const struct tracer *t, const struct cfg_strs *providers)
+/* The exporter of the first provider named that the agent has; the
+ * default one when none is named; -1 when only others are. */
+static int exporter_for(const struct tracer *t, const struct cfg_strs *providers)
 {
     if (!providers || !providers->n)
-        return true; /* the default provider: the one collector we have */
+        return (int)t->default_index;
     for (size_t i = 0; i < providers->n; i++)
-        if (strcmp(providers->v[i], t->o.export.collector.name) == 0)
-            return true;
-    return false;
+        for (size_t e = 0; e < t->n; e++)
+            if (strcmp(providers->v[i], t->o.exporters[e].collector.name) == 0)
+                return (int)e;
+    return -1;
 }
 
 static void resolve_tags(struct trace_span *s, const struct tracing_decision *d,
@@ -91,7 +105,9 @@ void tracer_begin(struct tracer *t, const char *ns, const char *name, bool serve
     trace_extract(req->headers, req->nheaders, &in);
     bool sampled = trace_decide(&in, d.sampling_ppm);
     trace_span_begin(out, &in, sampled, server, realtime_ns());
-    out->report = sampled && !d.disable_span_reporting && provider_is_ours(t, d.providers);
+    int exporter = exporter_for(t, d.providers);
+    out->report = sampled && !d.disable_span_reporting && exporter >= 0;
+    out->exporter = exporter >= 0 ? (uint8_t)exporter : 0;
     if (sampled)
         t->sampled++;
     else
@@ -195,7 +211,8 @@ void tracer_end(struct tracer *t, const struct trace_span *s, const struct http_
     struct tracer_scratch scratch;
     tracer_span_of(s, r, conn, t->o.node, t->o.mesh_id, &o, attrs, &scratch);
     char *json = otlp_span_encode(&o);
-    otlp_enqueue(t->otlp, scratch.service, json); /* NULL: counted as dropped */
+    otlp_enqueue(t->otlp[s->exporter < t->n ? s->exporter : 0], scratch.service,
+                 json); /* NULL: counted as dropped */
     free(json);
 }
 
@@ -206,5 +223,13 @@ void tracer_get_stats(const struct tracer *t, struct tracer_stats *out)
         return;
     out->sampled = t->sampled;
     out->not_sampled = t->not_sampled;
-    otlp_get_stats(t->otlp, &out->otlp);
+    for (size_t i = 0; i < t->n; i++) { /* all providers together */
+        struct otlp_stats st;
+        otlp_get_stats(t->otlp[i], &st);
+        out->otlp.exported += st.exported;
+        out->otlp.dropped += st.dropped;
+        out->otlp.export_errors += st.export_errors;
+        out->otlp.batches += st.batches;
+        out->otlp.queued += st.queued;
+    }
 }

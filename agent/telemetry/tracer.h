@@ -7,9 +7,10 @@
  * resources: policy/telemetry.h telemetry_tracing, customTags resolved),
  * sends trace_fields() upstream, and hands the span back with the request's
  * record when it is reported (tracer_end): a sampled span, unless
- * disableSpanReporting, is queued for export then. A span not reported by
- * the provider the agent exports to (Telemetry providers[] naming another)
- * is propagated, never exported.
+ * disableSpanReporting, is queued for export then, to the provider the
+ * Telemetry resources name (the first of theirs the agent has), else the
+ * default one. A span whose Telemetry names only providers the agent does
+ * not have is propagated, never exported.
  *
  * Span name as Istio's route decorator: "<service FQDN>:<port>/\*", the
  * request's authority when no service is known. Resource service.name:
@@ -30,11 +31,16 @@ struct conn_record;
 struct http_request_record;
 struct loop;
 
+#define TRACER_MAX_EXPORTERS 4
+
 struct tracer_opts {
     const struct cfg_store *config; /* borrowed */
     const char *node;               /* node_id */
     const char *mesh_id;            /* istio.mesh_id; NULL: "cluster.local" */
-    struct otlp_opts export;
+    /* One exporter per provider, named by export[i].collector.name. */
+    struct otlp_opts exporters[TRACER_MAX_EXPORTERS];
+    size_t nexporters;
+    const char *default_provider; /* MeshConfig defaultProviders.tracing; NULL: the first */
 };
 
 struct tracer_stats {

@@ -84,7 +84,7 @@ struct trace_span {
     uint8_t ntags;
     uint16_t tags_len;
     char tags[512];
-    char provider[64]; /* the collector asked for ("": the default) */
+    uint8_t exporter; /* the provider it is reported to (the tracer's index) */
 };
 
 /* Begins a span from `in`: same trace, a new span id; or a new trace. */

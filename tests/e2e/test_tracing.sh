@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tracing (issue 18): spans out of the node agents, in OTLP/HTTP JSON, to a
 # collector the test runs (lib/otlp_collector.py on node 1's underlay
-# address, both agents with --trace-collector).
+# address; node 1 names it with --trace-collector, node 2 in an Istio
+# MeshConfig's extensionProviders, chosen by the Telemetry resource).
 #
 #   client (pod 1,1) -> service a (pod 2,1: lib/trace_app.py, which calls b
 #   propagating the trace headers) -> service b (pod 1,2: lib/httpd.py)
@@ -38,7 +39,8 @@ kind: Telemetry
 metadata: {name: mesh-default, namespace: istio-system}
 spec:
   tracing:
-  - randomSamplingPercentage: $1
+  - providers: [{name: otel}]
+    randomSamplingPercentage: $1
     customTags:
       suite: {literal: {value: e2e}}
 YAML
@@ -74,8 +76,27 @@ collector_start() {
     topo_wait_tcp "${NODE_NS[1]}" "${NODE_IP4[1]}" 4318 10
 }
 collector_start
-meshd_start 1 --ca-dir "$E2E_TMP/ca" --trace-collector "$COLLECTOR"
-meshd_start 2 --ca-dir "$E2E_TMP/ca" --trace-collector "$COLLECTOR"
+# Node 1 names its collector with the flag; node 2 reads Istio's MeshConfig,
+# whose default provider is a black hole: spans reach the collector only
+# because the Telemetry resource names "otel".
+cat >"$E2E_TMP/mesh-2.yaml" <<YAML
+defaultProviders: {tracing: [blackhole]}
+extensionProviders:
+- name: blackhole
+  opentelemetry: {service: 127.0.0.1, port: 9, http: {path: /v1/traces}}
+- name: otel
+  opentelemetry:
+    service: ${NODE_IP4[1]}
+    port: 4318
+    http: {path: /v1/traces, timeout: 2s}
+- name: zipkin
+  zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}
+YAML
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --trace-collector "otel=$COLLECTOR"
+meshd_start 2 --ca-dir "$E2E_TMP/ca" --mesh-config "$E2E_TMP/mesh-2.yaml"
+t_begin "node 2 reads the MeshConfig's providers"
+t_expect_contains "$(cat "${MESHD_LOG[2]}")" "tracing providers not used: zipkin (not opentelemetry)" "zipkin skipped, by name"
+t_expect_contains "$(cat "${MESHD_LOG[2]}")" "tracing: 2 providers, default blackhole" "two OTLP/HTTP providers, the default as configured"
 enroll 1 "1,1"
 enroll 1 "1,2"
 enroll 2 "2,1"
