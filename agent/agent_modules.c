@@ -28,6 +28,7 @@
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
 #include "telemetry/kevents.h"
+#include "telemetry/tcp_metrics.h"
 #include "telemetry/tracer.h"
 
 /* ---- configuration ------------------------------------------------------ */
@@ -137,6 +138,12 @@ static void on_conn_closed(void *ctx, const struct conn_record *rec)
     if (ag->v.mesh)
         mesh_conn_closed(ag->v.mesh, rec);
     conn_telemetry_closed(ag->v.telemetry, rec);
+    if (ag->tracer && !rec->per_request) { /* a byte stream's span, if its Telemetry asks */
+        struct tcp_labels labels;
+        conn_telemetry_request_labels(ag->v.telemetry, rec, NULL, false, &labels);
+        snprintf(labels.v[TL_REQUEST_PROTOCOL], sizeof(labels.v[0]), "tcp");
+        tracer_connection(ag->tracer, rec, &labels);
+    }
 }
 
 static int conns_start(struct agent *ag)

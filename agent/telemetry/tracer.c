@@ -14,14 +14,7 @@
 #include "policy/telemetry.h"
 #include "proxy/records.h"
 #include "telemetry/http_metrics.h"
-
-struct tracer {
-    struct tracer_opts o;
-    struct otlp *otlp[TRACER_MAX_EXPORTERS];
-    size_t n;
-    size_t default_index;
-    uint64_t sampled, not_sampled;
-};
+#include "telemetry/tracer_internal.h"
 
 void tracer_free(struct tracer *t)
 {
@@ -62,9 +55,7 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The exporter of the first provider named that the agent has; the
- * default one when none is named; -1 when only others are. */
-static int exporter_for(const struct tracer *t, const struct cfg_strs *providers)
+int tracer_exporter_for(const struct tracer *t, const struct cfg_strs *providers)
 {
     if (!providers || !providers->n)
         return (int)t->default_index;
@@ -105,7 +96,7 @@ void tracer_begin(struct tracer *t, const char *ns, const char *name, bool serve
     trace_extract(req->headers, req->nheaders, &in);
     bool sampled = trace_decide(&in, d.sampling_ppm);
     trace_span_begin(out, &in, sampled, server, realtime_ns());
-    int exporter = exporter_for(t, d.providers);
+    int exporter = tracer_exporter_for(t, d.providers);
     out->report = sampled && !d.disable_span_reporting && exporter >= 0;
     out->exporter = exporter >= 0 ? (uint8_t)exporter : 0;
     if (sampled)

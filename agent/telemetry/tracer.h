@@ -63,6 +63,13 @@ void tracer_end(struct tracer *t, const struct trace_span *s, const struct http_
                 const struct conn_record *conn);
 void tracer_get_stats(const struct tracer *t, struct tracer_stats *out);
 
+/* A connection carried as bytes closed (`labels`: its Istio labels): a
+ * span of its own (tracer_tcp.c) when a Telemetry resource's tracing
+ * applies to its pod and samples it. Requests' connections are skipped. */
+struct tcp_labels;
+void tracer_connection(struct tracer *t, const struct conn_record *rec,
+                       const struct tcp_labels *labels);
+
 /* The span of `s` and `r` as OTLP describes it (attrs: room for
  * TRACER_MAX_ATTRS, strings borrowed from the inputs and `scratch`), and
  * its resource's service.name into `service`. Exposed for tests. */
@@ -73,5 +80,10 @@ struct tracer_scratch {
 void tracer_span_of(const struct trace_span *s, const struct http_request_record *r,
                     const struct conn_record *conn, const char *node, const char *mesh_id,
                     struct otlp_span *out, struct otlp_attr *attrs, struct tracer_scratch *scratch);
+/* The same for a connection's span (a new trace: `s` from trace_span_begin). */
+void tracer_conn_span_of(const struct trace_span *s, const struct conn_record *rec,
+                         const struct tcp_labels *labels, const char *node, const char *mesh_id,
+                         struct otlp_span *out, struct otlp_attr *attrs,
+                         struct tracer_scratch *scratch);
 
 #endif

@@ -26,6 +26,7 @@ source tests/e2e/lib/meshd.sh
 
 VIP_A=10.96.0.30
 VIP_B=10.96.0.31
+VIP_T=10.96.0.32 # t: a port named tcp-*, carried as bytes
 TRACE=4bf92f3577b34da6a3ce929d0e0e4736
 CLIENT_SPAN=00f067aa0ba902b7
 topo_init
@@ -65,6 +66,14 @@ spec:
   clusterIP: $VIP_B
   selector: {app: app-1-2}
   ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: t, namespace: default}
+spec:
+  clusterIP: $VIP_T
+  selector: {app: app-2-1}
+  ports: [{name: tcp-data, port: 9000, targetPort: 9000}]
 YAML
     telemetry_yaml 100 >"$d/telemetry.yaml"
 done
@@ -104,6 +113,8 @@ topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/app-a.log" /usr/bin/python3 tests/e2e/lib/
 topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/app-b.log" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 b "$E2E_TMP/b.log" >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
 topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 8080 10
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/app-t.log" /usr/bin/python3 -m http.server --bind :: 9000 >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 9000 10
 
 collector() { ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://$COLLECTOR$1"; }
 # call_a [CURL ARGS...]: a request from the client to service a; prints
@@ -197,6 +208,21 @@ t_expect_not_contains "$(jq -r '.headers["x-b3-spanid"]' <<<"$seen")" $CLIENT_SP
 t_expect_eq "$(jq -r '.headers["x-b3-sampled"]' <<<"$seen")" 1 "x-b3-sampled 1"
 spans=$(spans_of "0000000000000000$b3_trace" 4)
 t_expect_eq "$(jq length <<<"$spans")" 4 "its four spans, under the 128-bit form of the trace id"
+
+t_begin "a connection carried as bytes: a span of its own (the Telemetry resource covers it)"
+t_expect_eq "$(in_pod "1,1" curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$VIP_T:9000/")" 200 "served over tcp-data"
+tcp=""
+for _ in $(seq 1 50); do
+    tcp=$(collector /spans | jq -c '[.[] | select(.name | startswith("tcp ") and endswith(":9000"))]')
+    [[ $(jq length <<<"$tcp") -ge 2 ]] && break
+    sleep 0.1
+done
+t_expect_eq "$(jq -r '[.[].kind] | sort | join(",")' <<<"$tcp")" "2,3" "one CLIENT span and one SERVER span"
+t_expect_eq "$(jq -r '[.[] | select(.kind == 3)][0].name' <<<"$tcp")" "tcp t.default.svc.cluster.local:9000" "the client's named for the service"
+t_expect_eq "$(jq -r '[.[] | select(.kind == 3)][0].attributes["istio.canonical_service"]' <<<"$tcp")" app-1-1 "the client's from the source workload"
+t_expect_eq "$(jq -r '[.[] | select(.kind == 2)][0].attributes["istio.canonical_service"]' <<<"$tcp")" app-2-1 "the server's from the destination workload"
+t_expect_ok "bytes counted" test "$(jq -r '[.[] | select(.kind == 3)][0].attributes.response_size' <<<"$tcp")" -gt 0
+t_expect_eq "$(jq -r '[.[] | select(.parentSpanId)] | length' <<<"$tcp")" 0 "each the root of its own trace"
 
 t_begin "randomSamplingPercentage 0: no spans; a sampled traceparent is still honoured"
 for i in 1 2; do

@@ -26,6 +26,7 @@
 #include "proxy/records.h"
 #include "telemetry/http_metrics.h"
 #include "telemetry/otlp.h"
+#include "telemetry/tcp_metrics.h"
 #include "telemetry/tracer.h"
 
 static const uint8_t TID[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
@@ -444,6 +445,61 @@ static void test_span_attributes_as_istio_names_them(void **state)
     assert_string_equal(x.mesh_id, "mesh1");
 }
 
+static void test_connection_span_as_a_new_trace(void **state)
+{
+    (void)state;
+    struct trace_span s;
+    trace_span_begin(&s, NULL, true, false, 0);
+    struct conn_record rec = {.start_unix_ms = 1000,
+                              .duration_ms = 250,
+                              .bytes_sent = 7,
+                              .bytes_received = 9,
+                              .error = 104};
+    snprintf(rec.direction, sizeof(rec.direction), "outbound");
+    snprintf(rec.dst_service, sizeof(rec.dst_service), "db.default.svc.cluster.local");
+    addr_parse("10.0.0.5:41000", &rec.src);
+    addr_parse("10.96.0.9:5432", &rec.orig_dst);
+    addr_parse("10.244.2.11:5432", &rec.upstream);
+    struct tcp_labels l = {0};
+    snprintf(l.v[TL_DESTINATION_SERVICE], TCP_LABEL_MAX, "db.default.svc.cluster.local");
+    snprintf(l.v[TL_SOURCE_CANONICAL_SERVICE], TCP_LABEL_MAX, "api");
+    snprintf(l.v[TL_SOURCE_WORKLOAD_NAMESPACE], TCP_LABEL_MAX, "default");
+    snprintf(l.v[TL_CONNECTION_SECURITY_POLICY], TCP_LABEL_MAX, "mutual_tls");
+    struct otlp_span o;
+    struct otlp_attr attrs[TRACER_MAX_ATTRS];
+    struct tracer_scratch x;
+    tracer_conn_span_of(&s, &rec, &l, "node-a", NULL, &o, attrs, &x);
+    assert_string_equal(o.name, "tcp db.default.svc.cluster.local:5432");
+    assert_null(o.parent_id);
+    assert_int_equal(o.kind, OTLP_KIND_CLIENT);
+    assert_int_equal(o.start_unix_ns, 1000000000ull);
+    assert_int_equal(o.end_unix_ns, 1250000000ull);
+    assert_true(o.error);
+    assert_string_equal(x.service, "api.default");
+    assert_string_equal(x.cluster, "outbound|5432||db.default.svc.cluster.local");
+    static const struct {
+        const char *key, *str;
+        int64_t i;
+    } want[] = {{"peer.address", "10.0.0.5", 0},
+                {"upstream.address", "10.244.2.11:5432", 0},
+                {"connection_security_policy", "mutual_tls", 0},
+                {"istio.canonical_revision", "unknown", 0},
+                {"component", "proxy", 0},
+                {"request_size", NULL, 7},
+                {"response_size", NULL, 9}};
+    for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+        size_t i = 0;
+        while (i < o.nattrs && strcmp(o.attrs[i].key, want[w].key) != 0)
+            i++;
+        if (i == o.nattrs)
+            fail_msg("no attribute %s", want[w].key);
+        if (want[w].str)
+            assert_string_equal(o.attrs[i].str, want[w].str);
+        else
+            assert_int_equal(o.attrs[i].i, want[w].i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_collector_down_refused_500_or_silent_cost_counted_drops),
         cmocka_unit_test(test_queue_bounds_and_drops),
         cmocka_unit_test(test_span_attributes_as_istio_names_them),
+        cmocka_unit_test(test_connection_span_as_a_new_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
