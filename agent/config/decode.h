@@ -137,7 +137,10 @@ void dec_http_check(struct cfg_dec *d, const struct ynode *n, const struct cfg_r
 /* DestinationRule connectionPool.http (decode_pool.c). */
 void dec_http_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_http_pool *p);
 
-/* Telemetry tracing[] entry (decode_tracing.c). */
+/* Telemetry providers: [{name}] (each name non-empty), into out; and one
+ * tracing[] entry (decode_tracing.c). */
+void dec_provider_names(struct cfg_dec *d, const struct ynode *v, const char *k,
+                        struct cfg_strs *out);
 void dec_tracing(struct cfg_dec *d, const struct ynode *n, struct cfg_tracing *t);
 
 /* Per-kind decoders (decode_k8s.c, decode_istio.c, decode_security.c):

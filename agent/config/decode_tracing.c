@@ -9,8 +9,8 @@
 
 #include "config/decode.h"
 
-static void dec_providers(struct cfg_dec *d, const struct ynode *v, const char *k,
-                          struct cfg_strs *out)
+void dec_provider_names(struct cfg_dec *d, const struct ynode *v, const char *k,
+                        struct cfg_strs *out)
 {
     size_t np;
     const char **names = dec_seq(d, v, k, sizeof(*names), &np);
@@ -113,7 +113,7 @@ void dec_tracing(struct cfg_dec *d, const struct ynode *n, struct cfg_tracing *t
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
         if (dec_is(k, "providers")) {
-            dec_providers(d, v, k, &t->providers);
+            dec_provider_names(d, v, k, &t->providers);
         } else if (dec_is(k, "match")) {
             size_t m = dec_push(d, k);
             dec_str(d, ymap_get(v, "mode"), "mode", &t->match_mode);

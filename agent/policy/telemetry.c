@@ -32,6 +32,24 @@ static bool decides(const struct cfg_telemetry *t, bool server_side, bool *on)
     return applies;
 }
 
+/* The next Telemetry of a level in ns: not a waypoint's (targetRef); at
+ * the workload level one whose selector matches, at the namespace level
+ * one without a selector. */
+static const struct cfg_telemetry *at_level(const struct cfg_snapshot *s, const char *ns,
+                                            const struct cfg_labels *labels, bool workload,
+                                            struct cfg_iter *it)
+{
+    const struct cfg_telemetry *t;
+    while ((t = cfg_next_in_ns(s, CFG_TELEMETRY, ns, it))) {
+        bool has_selector = t->selector.set && t->selector.match.n;
+        if (t->has_target_ref || workload != has_selector)
+            continue;
+        if (!workload || (labels && cfg_labels_match(&t->selector.match, labels)))
+            return t;
+    }
+    return NULL;
+}
+
 /* The first Telemetry of a level in ns that decides. */
 static const struct cfg_telemetry *level(const struct cfg_snapshot *s, const char *ns,
                                          const struct cfg_labels *labels, bool workload,
@@ -39,17 +57,9 @@ static const struct cfg_telemetry *level(const struct cfg_snapshot *s, const cha
 {
     struct cfg_iter it = {0};
     const struct cfg_telemetry *t;
-    while ((t = cfg_next_in_ns(s, CFG_TELEMETRY, ns, &it))) {
-        if (t->has_target_ref)
-            continue;
-        bool has_selector = t->selector.set && t->selector.match.n;
-        if (workload != has_selector)
-            continue;
-        if (workload && !(labels && cfg_labels_match(&t->selector.match, labels)))
-            continue;
+    while ((t = at_level(s, ns, labels, workload, &it)))
         if (decides(t, server_side, on))
             return t;
-    }
     return NULL;
 }
 
@@ -111,16 +121,11 @@ static void tracing_level(const struct cfg_snapshot *s, const char *ns,
 {
     struct cfg_iter it = {0};
     const struct cfg_telemetry *t;
-    while ((t = cfg_next_in_ns(s, CFG_TELEMETRY, ns, &it))) {
-        if (t->has_target_ref || !t->ntracing)
-            continue;
-        bool has_selector = t->selector.set && t->selector.match.n;
-        if (workload != has_selector)
-            continue;
-        if (workload && !(labels && cfg_labels_match(&t->selector.match, labels)))
-            continue;
-        merge_tracing(out, t, server_side);
-        return; /* Istio takes one resource per level */
+    while ((t = at_level(s, ns, labels, workload, &it))) {
+        if (t->ntracing) {
+            merge_tracing(out, t, server_side);
+            return; /* Istio takes one resource per level */
+        }
     }
 }
 

@@ -107,10 +107,20 @@ void tracer_begin(struct tracer *t, const char *ns, const char *name, bool serve
         resolve_tags(out, &d, req);
 }
 
-static const char *label(const struct http_request_record *r, int i)
+static const char *label(const struct tcp_labels *l, int i)
 {
-    const char *v = r->labels.v[i];
-    return *v ? v : "unknown";
+    return l->v[i][0] ? l->v[i] : "unknown";
+}
+
+void tracer_workload_of(const struct tcp_labels *l, bool server, const char *mesh_id,
+                        struct tracer_workload *w, struct tracer_scratch *x)
+{
+    w->service = label(l, server ? TL_DESTINATION_CANONICAL_SERVICE : TL_SOURCE_CANONICAL_SERVICE);
+    w->revision =
+        label(l, server ? TL_DESTINATION_CANONICAL_REVISION : TL_SOURCE_CANONICAL_REVISION);
+    w->ns = label(l, server ? TL_DESTINATION_WORKLOAD_NAMESPACE : TL_SOURCE_WORKLOAD_NAMESPACE);
+    snprintf(x->service, sizeof(x->service), "%s.%s", w->service, w->ns);
+    snprintf(x->mesh_id, sizeof(x->mesh_id), "%s", mesh_id ? mesh_id : "cluster.local");
 }
 
 static void push_str(struct otlp_span *o, struct otlp_attr *a, const char *key, const char *v)
@@ -147,14 +157,8 @@ void tracer_span_of(const struct trace_span *s, const struct http_request_record
         snprintf(x->cluster, sizeof(x->cluster), "%s", r->upstream_cluster);
     else /* the destination's cluster as Envoy names an inbound one */
         snprintf(x->cluster, sizeof(x->cluster), "inbound|%u||", port);
-    const char *cs =
-        label(r, server ? TL_DESTINATION_CANONICAL_SERVICE : TL_SOURCE_CANONICAL_SERVICE);
-    const char *cr =
-        label(r, server ? TL_DESTINATION_CANONICAL_REVISION : TL_SOURCE_CANONICAL_REVISION);
-    const char *ns =
-        label(r, server ? TL_DESTINATION_WORKLOAD_NAMESPACE : TL_SOURCE_WORKLOAD_NAMESPACE);
-    snprintf(x->service, sizeof(x->service), "%s.%s", cs, ns);
-    snprintf(x->mesh_id, sizeof(x->mesh_id), "%s", mesh_id ? mesh_id : "cluster.local");
+    struct tracer_workload w;
+    tracer_workload_of(&r->labels, server, mesh_id, &w, x);
     *o = (struct otlp_span){.trace_id = s->trace_id,
                             .span_id = s->span_id,
                             .parent_id = s->has_parent ? s->parent_id : NULL,
@@ -172,9 +176,9 @@ void tracer_span_of(const struct trace_span *s, const struct http_request_record
     push_str(o, a, "upstream_cluster.name", x->cluster);
     if (x->peer[0])
         push_str(o, a, "peer.address", x->peer);
-    push_str(o, a, "istio.canonical_service", cs);
-    push_str(o, a, "istio.canonical_revision", cr);
-    push_str(o, a, "istio.namespace", ns);
+    push_str(o, a, "istio.canonical_service", w.service);
+    push_str(o, a, "istio.canonical_revision", w.revision);
+    push_str(o, a, "istio.namespace", w.ns);
     push_str(o, a, "istio.mesh_id", x->mesh_id);
     push_str(o, a, "node_id", node);
     push_str(o, a, "response_flags", r->response_flags ? r->response_flags : "-");

@@ -40,14 +40,8 @@ void tracer_conn_span_of(const struct trace_span *s, const struct conn_record *r
     addr_format(rec->upstream.family ? &rec->upstream : &rec->orig_dst, x->url, sizeof(x->url));
     snprintf(x->cluster, sizeof(x->cluster), "%s|%u||%s", server ? "inbound" : "outbound", port,
              server ? "" : (*rec->dst_service ? rec->dst_service : "PassthroughCluster"));
-    const char *cs =
-        lab(l, server ? TL_DESTINATION_CANONICAL_SERVICE : TL_SOURCE_CANONICAL_SERVICE);
-    const char *cr =
-        lab(l, server ? TL_DESTINATION_CANONICAL_REVISION : TL_SOURCE_CANONICAL_REVISION);
-    const char *ns =
-        lab(l, server ? TL_DESTINATION_WORKLOAD_NAMESPACE : TL_SOURCE_WORKLOAD_NAMESPACE);
-    snprintf(x->service, sizeof(x->service), "%s.%s", cs, ns);
-    snprintf(x->mesh_id, sizeof(x->mesh_id), "%s", mesh_id ? mesh_id : "cluster.local");
+    struct tracer_workload w;
+    tracer_workload_of(l, server, mesh_id, &w, x);
     uint64_t start = rec->start_unix_ms * 1000000ull;
     *o = (struct otlp_span){.trace_id = s->trace_id,
                             .span_id = s->span_id,
@@ -64,9 +58,9 @@ void tracer_conn_span_of(const struct trace_span *s, const struct conn_record *r
                 {"upstream.address", x->url},
                 {"upstream_cluster", x->cluster},
                 {"upstream_cluster.name", x->cluster},
-                {"istio.canonical_service", cs},
-                {"istio.canonical_revision", cr},
-                {"istio.namespace", ns},
+                {"istio.canonical_service", w.service},
+                {"istio.canonical_revision", w.revision},
+                {"istio.namespace", w.ns},
                 {"istio.mesh_id", x->mesh_id},
                 {"node_id", node},
                 {"response_flags", resp_flag_name(rec->response_flag)},

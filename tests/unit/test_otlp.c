@@ -359,6 +359,26 @@ static void test_queue_bounds_and_drops(void **state)
     loop_free(loop);
 }
 
+struct want {
+    const char *key, *str; /* str NULL: the integer i */
+    int64_t i;
+};
+
+static void expect_attrs(const struct otlp_span *o, const struct want *want, size_t n)
+{
+    for (size_t w = 0; w < n; w++) {
+        size_t i = 0;
+        while (i < o->nattrs && strcmp(o->attrs[i].key, want[w].key) != 0)
+            i++;
+        if (i == o->nattrs)
+            fail_msg("no attribute %s", want[w].key);
+        if (want[w].str)
+            assert_string_equal(o->attrs[i].str, want[w].str);
+        else
+            assert_int_equal(o->attrs[i].i, want[w].i);
+    }
+}
+
 static void test_span_attributes_as_istio_names_them(void **state)
 {
     (void)state;
@@ -397,10 +417,7 @@ static void test_span_attributes_as_istio_names_them(void **state)
     assert_int_equal(o.end_unix_ns, 1500);
     assert_memory_equal(o.parent_id, SID, 8);
     assert_string_equal(x.service, "a.default");
-    static const struct {
-        const char *key, *str;
-        int64_t i;
-    } want[] = {
+    static const struct want want[] = {
         {"http.method", "POST", 0},
         {"http.url", "http://b/x?y=1", 0},
         {"http.status_code", NULL, 503},
@@ -421,17 +438,7 @@ static void test_span_attributes_as_istio_names_them(void **state)
         {"component", "proxy", 0},
         {"team", "pay", 0},
     };
-    for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
-        size_t i = 0;
-        while (i < o.nattrs && strcmp(o.attrs[i].key, want[w].key) != 0)
-            i++;
-        if (i == o.nattrs)
-            fail_msg("no attribute %s", want[w].key);
-        if (want[w].str)
-            assert_string_equal(o.attrs[i].str, want[w].str);
-        else
-            assert_int_equal(o.attrs[i].i, want[w].i);
-    }
+    expect_attrs(&o, want, sizeof(want) / sizeof(want[0]));
     /* the destination: SERVER, its own workload, the inbound cluster */
     s.server = true;
     snprintf(r.labels.v[TL_DESTINATION_CANONICAL_SERVICE], TCP_LABEL_MAX, "b");
@@ -477,27 +484,14 @@ static void test_connection_span_as_a_new_trace(void **state)
     assert_true(o.error);
     assert_string_equal(x.service, "api.default");
     assert_string_equal(x.cluster, "outbound|5432||db.default.svc.cluster.local");
-    static const struct {
-        const char *key, *str;
-        int64_t i;
-    } want[] = {{"peer.address", "10.0.0.5", 0},
-                {"upstream.address", "10.244.2.11:5432", 0},
-                {"connection_security_policy", "mutual_tls", 0},
-                {"istio.canonical_revision", "unknown", 0},
-                {"component", "proxy", 0},
-                {"request_size", NULL, 7},
-                {"response_size", NULL, 9}};
-    for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
-        size_t i = 0;
-        while (i < o.nattrs && strcmp(o.attrs[i].key, want[w].key) != 0)
-            i++;
-        if (i == o.nattrs)
-            fail_msg("no attribute %s", want[w].key);
-        if (want[w].str)
-            assert_string_equal(o.attrs[i].str, want[w].str);
-        else
-            assert_int_equal(o.attrs[i].i, want[w].i);
-    }
+    static const struct want want[] = {{"peer.address", "10.0.0.5", 0},
+                                       {"upstream.address", "10.244.2.11:5432", 0},
+                                       {"connection_security_policy", "mutual_tls", 0},
+                                       {"istio.canonical_revision", "unknown", 0},
+                                       {"component", "proxy", 0},
+                                       {"request_size", NULL, 7},
+                                       {"response_size", NULL, 9}};
+    expect_attrs(&o, want, sizeof(want) / sizeof(want[0]));
 }
 
 int main(void)
