@@ -66,6 +66,11 @@ int tracer_exporter_for(const struct tracer *t, const struct cfg_strs *providers
     return -1;
 }
 
+bool tracer_env_allowed(const char *name)
+{
+    return strncmp(name, "ISTIO_META_", 11) == 0 || strncmp(name, "MESHD_TAG_", 10) == 0;
+}
+
 static void resolve_tags(struct trace_span *s, const struct tracing_decision *d,
                          const struct http_request_view *req)
 {
@@ -74,7 +79,8 @@ static void resolve_tags(struct trace_span *s, const struct tracing_decision *d,
         const char *v = tag->kind == CFG_TAG_LITERAL ? tag->value
                         : tag->kind == CFG_TAG_HEADER
                             ? trace_field_get(req->headers, req->nheaders, tag->value)
-                            : getenv(tag->value);
+                        : tracer_env_allowed(tag->value) ? getenv(tag->value)
+                                                         : NULL;
         if (!v)
             v = tag->default_value;
         if (v && !trace_span_tag(s, tag->name, v))

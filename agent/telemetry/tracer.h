@@ -70,6 +70,12 @@ struct tcp_labels;
 void tracer_connection(struct tracer *t, const struct conn_record *rec,
                        const struct tcp_labels *labels);
 
+/* customTags `environment` reads the agent's environment, which is not a
+ * pod's and may hold what no Telemetry author should read: only names
+ * starting ISTIO_META_ (Istio's metadata variables) or MESHD_TAG_ are
+ * read; any other gets its defaultValue. */
+bool tracer_env_allowed(const char *name);
+
 /* The span of `s` and `r` as OTLP describes it (attrs: room for
  * TRACER_MAX_ATTRS, strings borrowed from the inputs and `scratch`), and
  * its resource's service.name into `service`. Exposed for tests. */

@@ -494,6 +494,19 @@ static void test_connection_span_as_a_new_trace(void **state)
     expect_attrs(&o, want, sizeof(want) / sizeof(want[0]));
 }
 
+static void test_environment_tags_read_only_metadata_variables(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool allowed;
+    } rows[] = {{"ISTIO_META_CLUSTER_ID", true},  {"MESHD_TAG_TEAM", true}, {"HOME", false},
+                {"AWS_SECRET_ACCESS_KEY", false}, {"ISTIO_METAX", false},   {"", false}};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (tracer_env_allowed(rows[i].name) != rows[i].allowed)
+            fail_msg("%s: %d", rows[i].name, !rows[i].allowed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_queue_bounds_and_drops),
         cmocka_unit_test(test_span_attributes_as_istio_names_them),
         cmocka_unit_test(test_connection_span_as_a_new_trace),
+        cmocka_unit_test(test_environment_tags_read_only_metadata_variables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
