@@ -23,12 +23,15 @@ struct mc_parse {
 __attribute__((format(printf, 3, 4))) static int fail(struct mc_parse *p, const struct ynode *at,
                                                       const char *fmt, ...)
 {
-    int o = at ? snprintf(p->err, p->errlen, "%u:%u: ", at->line, at->col) : 0;
+    char msg[192];
     va_list ap;
     va_start(ap, fmt);
-    if (o >= 0 && (size_t)o < p->errlen)
-        vsnprintf(p->err + o, p->errlen - (size_t)o, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (at)
+        snprintf(p->err, p->errlen, "%u:%u: %s", at->line, at->col, msg);
+    else
+        snprintf(p->err, p->errlen, "%s", msg);
     return -EINVAL;
 }
 
