@@ -4,7 +4,6 @@
 #include "config/mesh_config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +19,10 @@ struct mc_parse {
     size_t errlen;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct mc_parse *p, const struct ynode *at,
-                                                      const char *fmt, ...)
+/* The error at `at` (line:column first), as -EINVAL. Not variadic:
+ * the three messages with a value format it first. */
+static int fail(struct mc_parse *p, const struct ynode *at, const char *msg)
 {
-    char msg[192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (at)
         snprintf(p->err, p->errlen, "%u:%u: %s", at->line, at->col, msg);
     else
@@ -40,7 +35,9 @@ static bool scalar(struct mc_parse *p, const struct ynode *n, const char *what, 
                    size_t len, int *rc)
 {
     if (!n || n->type != YNODE_SCALAR || n->scalar.len == 0 || n->scalar.len >= len) {
-        *rc = fail(p, n, "%s: expected a string of 1 to %zu characters", what, len - 1);
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s: expected a string of 1 to %zu characters", what, len - 1);
+        *rc = fail(p, n, msg);
         return false;
     }
     memcpy(buf, n->scalar.s, n->scalar.len + 1);
@@ -100,9 +97,13 @@ static int providers(struct mc_parse *p, const struct ynode *list)
         if (!scalar(p, ymap_get(e, "name"), "extensionProviders[].name", t.name, sizeof(t.name),
                     &rc))
             return rc;
-        for (size_t j = 0; j < p->out->ntracing; j++)
-            if (strcmp(p->out->tracing[j].name, t.name) == 0)
-                return fail(p, e, "extensionProviders: \"%s\" named twice", t.name);
+        for (size_t j = 0; j < p->out->ntracing; j++) {
+            if (strcmp(p->out->tracing[j].name, t.name) == 0) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "extensionProviders: \"%s\" named twice", t.name);
+                return fail(p, e, msg);
+            }
+        }
         const struct ynode *otel = ymap_get(e, "opentelemetry");
         if (!otel) {
             skip(p, t.name, "not opentelemetry");
@@ -172,7 +173,7 @@ int mesh_config_parse(const char *buf, size_t len, struct mesh_config *out, char
     struct mc_parse p = {.out = out, .err = err, .errlen = errlen};
     err[0] = '\0';
     if (len > MESH_CONFIG_MAX_BYTES)
-        return fail(&p, NULL, "larger than %u bytes", MESH_CONFIG_MAX_BYTES);
+        return fail(&p, NULL, "larger than 1 MiB");
     return parse(&p, buf, len, 0);
 }
 
