@@ -22,6 +22,12 @@ struct agent_opts {
     const char *trust_domain; /* default cluster.local */
     long cert_ttl_s;          /* workload certificates; 0: 24h */
     unsigned drain_s;         /* SIGTERM: grace for open connections */
+    /* OTLP/HTTP collector, "[NAME=]IP:PORT[/PATH]" (telemetry/otlp.h);
+     * NULL: no spans. */
+    const char *trace_collector;
+    /* Istio MeshConfig (or its ConfigMap) whose extensionProviders name
+     * OTLP/HTTP collectors (config/mesh_config.h); NULL: none. */
+    const char *mesh_config;
 };
 
 /* Returns the process exit status. */

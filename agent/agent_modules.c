@@ -15,6 +15,7 @@
 #include "admin/http.h"
 #include "capture/capture.h"
 #include "capture/mounts.h"
+#include "config/mesh_config.h"
 #include "config/store.h"
 #include "core/log.h"
 #include "enroll/pod_source.h"
@@ -28,6 +29,8 @@
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
 #include "telemetry/kevents.h"
+#include "telemetry/tcp_metrics.h"
+#include "telemetry/tracer.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -138,6 +141,12 @@ static void on_conn_closed(void *ctx, const struct conn_record *rec)
     if (ag->v.mesh)
         mesh_conn_closed(ag->v.mesh, rec);
     conn_telemetry_closed(ag->v.telemetry, rec);
+    if (ag->tracer && !rec->per_request) { /* a byte stream's span, if its Telemetry asks */
+        struct tcp_labels labels;
+        conn_telemetry_request_labels(ag->v.telemetry, rec, NULL, false, &labels);
+        snprintf(labels.v[TL_REQUEST_PROTOCOL], sizeof(labels.v[0]), "tcp");
+        tracer_connection(ag->tracer, rec, &labels);
+    }
 }
 
 static int conns_start(struct agent *ag)
@@ -180,6 +189,75 @@ static void on_http_request(void *ctx, struct http_request_record *r,
         conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
                                       &r->labels);
     conn_telemetry_request(ag->v.telemetry, conn, r);
+    tracer_end(ag->tracer, r->trace, r, conn);
+}
+
+/* ---- tracing (--trace-collector) ---------------------------------------- */
+
+static void on_http_trace_begin(void *ctx, const char *ns, const char *name, bool server,
+                                const struct http_request_view *req, struct trace_span *out)
+{
+    tracer_begin(ctx, ns, name, server, req, out);
+}
+
+/* MeshConfig's providers, resolved now (start-up: DNS may block). */
+static int mesh_providers(struct agent *ag, struct tracer_opts *o, struct mesh_config *mc)
+{
+    char err[256];
+    int rc = mesh_config_load(ag->opts->mesh_config, mc, err, sizeof(err));
+    if (rc) {
+        log_error("agent: --mesh-config %s: %s", ag->opts->mesh_config, err);
+        return rc;
+    }
+    if (mc->skipped[0])
+        log_warn("agent: mesh config: tracing providers not used: %s", mc->skipped);
+    for (size_t i = 0; i < mc->ntracing && o->nexporters < TRACER_MAX_EXPORTERS; i++) {
+        const struct mesh_trace_provider *p = &mc->tracing[i];
+        struct otlp_opts *e = &o->exporters[o->nexporters];
+        if ((rc = otlp_collector_resolve(p->name, p->service, p->port, p->path, &e->collector))) {
+            log_error("agent: tracing provider %s: %s:%u: %s", p->name, p->service, p->port,
+                      strerror(-rc));
+            return rc;
+        }
+        e->timeout_ms = p->timeout_ms;
+        o->nexporters++;
+    }
+    o->default_provider = mc->default_tracing[0] ? mc->default_tracing : NULL;
+    return 0;
+}
+
+static int tracing_start(struct agent *ag)
+{
+    if (!ag->opts->trace_collector && !ag->opts->mesh_config)
+        return 0;
+    struct tracer_opts o = {
+        .config = ag->v.config, .node = ag->opts->node, .mesh_id = ag->opts->trust_domain};
+    struct mesh_config mc;
+    int err = ag->opts->mesh_config ? mesh_providers(ag, &o, &mc) : 0;
+    if (!err && ag->opts->trace_collector && o.nexporters < TRACER_MAX_EXPORTERS &&
+        (err = otlp_collector_parse(ag->opts->trace_collector,
+                                    &o.exporters[o.nexporters].collector)) == 0)
+        o.nexporters++;
+    if (!err && !o.nexporters) {
+        log_warn("agent: no OTLP/HTTP tracing provider: no spans are exported");
+        return 0;
+    }
+    if (!err)
+        err = tracer_new(ag->loop, &o, &ag->tracer);
+    if (err)
+        log_error("agent: tracing: %s", strerror(-err));
+    else
+        log_info("agent: tracing: %zu provider%s, default %s", o.nexporters,
+                 o.nexporters == 1 ? "" : "s",
+                 o.default_provider ? o.default_provider : o.exporters[0].collector.name);
+    ag->v.tracer = ag->tracer;
+    return err;
+}
+
+static void tracing_free(struct agent *ag)
+{
+    tracer_free(ag->tracer);
+    ag->tracer = ag->v.tracer = NULL;
 }
 
 /* ---- HTTP at the destination (before the mesh, whose server uses it) ---- */
@@ -254,7 +332,9 @@ static int http_proxy_start(struct agent *ag)
     if (!ag->v.mesh)
         return 0;
     struct http_proxy_opts o = {.owner = capture_owner(ag->v.capture),
-                                .pool = mesh_http_pool(ag->v.mesh)};
+                                .pool = mesh_http_pool(ag->v.mesh),
+                                .trace_begin = ag->tracer ? on_http_trace_begin : NULL,
+                                .trace_ctx = ag->tracer};
     int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
     if (err) {
         log_error("agent: HTTP carrier: %s", strerror(-err));
@@ -499,6 +579,7 @@ const struct agent_module agent_modules[] = {
     {"config", config_start, NULL, config_free, NULL, NULL},
     {"capture", capture_start, NULL, capture_free, NULL, NULL},
     {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},
+    {"tracing", tracing_start, NULL, tracing_free, NULL, NULL},
     {"conns", conns_start, conns_stop, NULL, NULL, NULL},
     {"http-inbound", http_inbound_start, NULL, http_inbound_module_free, NULL, NULL},
     {"mesh", mesh_start, mesh_stop, NULL, mesh_identity_hooks, mesh_module_tick},

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "core/log.h"
 #include "enroll/pods.h"
+#include "telemetry/otlp.h"
 
 static void usage(FILE *f)
 {
@@ -36,6 +37,12 @@ static void usage(FILE *f)
                "  --drain-seconds N    on SIGTERM, stop accepting and give open connections\n"
                "                       N seconds (default 5); pods stay enrolled and fail\n"
                "                       closed until the next agent\n"
+               "  --trace-collector [NAME=]IP:PORT[/PATH]\n"
+               "                       export spans in OTLP/HTTP JSON (PATH default\n"
+               "                       /v1/traces); NAME is the provider Telemetry\n"
+               "                       tracing[].providers[] names (default otel)\n"
+               "  --mesh-config FILE   Istio MeshConfig (or the istio ConfigMap): its\n"
+               "                       extensionProviders' opentelemetry collectors (http)\n"
                "  --version\n");
 }
 
@@ -56,6 +63,8 @@ int main(int argc, char **argv)
         {"trust-domain", required_argument, NULL, 'T'},
         {"cert-ttl", required_argument, NULL, 'L'},
         {"drain-seconds", required_argument, NULL, 'D'},
+        {"trace-collector", required_argument, NULL, 'O'},
+        {"mesh-config", required_argument, NULL, 'M'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -70,7 +79,8 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Vh", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -127,6 +137,18 @@ int main(int argc, char **argv)
         }
         case 'A':
             opts.access_log = 1;
+            break;
+        case 'O': {
+            struct otlp_collector coll;
+            if (otlp_collector_parse(optarg, &coll) != 0) {
+                fprintf(stderr, "meshd: --trace-collector wants [NAME=]IP:PORT[/PATH]\n");
+                return 2;
+            }
+            opts.trace_collector = optarg;
+            break;
+        }
+        case 'M':
+            opts.mesh_config = optarg;
             break;
         case 'F':
             if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {

@@ -39,6 +39,7 @@ struct admin_view {
     struct admin *admin;         /* the control socket itself (its client stats) */
     struct http_server *http[3]; /* admin 15000, metrics 15020, health 15021 */
     bool draining;               /* SIGTERM: enrollment refused, not ready */
+    struct tracer *tracer;       /* NULL without --trace-collector */
 };
 
 #define ADMIN_NCOMMANDS 8

@@ -50,6 +50,8 @@ static void http_metrics(void *ctx, const char *method, const char *path, const 
     m->tcp = conn_telemetry_tcp(v->telemetry);
     m->kernel = conn_telemetry_kernel(v->telemetry);
     m->requests = conn_telemetry_http(v->telemetry);
+    if ((m->has_tracing = v->tracer != NULL))
+        tracer_get_stats(v->tracer, &m->trace);
     m->istio_series = tcp_metrics_series(m->tcp) + http_metrics_series(m->requests);
     m->istio_series_dropped = tcp_metrics_dropped(m->tcp) + http_metrics_dropped(m->requests);
     r->content_type = AGENT_METRICS_CONTENT_TYPE;

@@ -143,6 +143,12 @@ void dec_secret_entry(struct cfg_dec *d, const char *section, const char *k, con
 /* DestinationRule connectionPool.http (decode_pool.c). */
 void dec_http_pool(struct cfg_dec *d, const struct ynode *n, struct cfg_http_pool *p);
 
+/* Telemetry providers: [{name}] (each name non-empty), into out; and one
+ * tracing[] entry (decode_tracing.c). */
+void dec_provider_names(struct cfg_dec *d, const struct ynode *v, const char *k,
+                        struct cfg_strs *out);
+void dec_tracing(struct cfg_dec *d, const struct ynode *n, struct cfg_tracing *t);
+
 /* Per-kind decoders (decode_k8s.c, decode_istio.c, decode_security.c):
  * `spec` is the document's spec (or the whole document for kinds without
  * one); they fill the kind's struct, whose meta is already set. */

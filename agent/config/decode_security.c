@@ -369,22 +369,7 @@ static void decode_access_logging(struct cfg_dec *d, const struct ynode *n,
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
         if (is(k, "providers")) {
-            size_t np;
-            const char **names = dec_seq(d, v, k, sizeof(*names), &np);
-            size_t m = dec_push(d, k);
-            size_t kept = 0;
-            for (size_t j = 0; names && j < np; j++) {
-                size_t mi = dec_push_index(d, j);
-                const char *name = NULL;
-                dec_str(d, ymap_get(v->seq.v[j], "name"), "name", &name);
-                if (name && *name)
-                    names[kept++] = name;
-                else
-                    dec_error(d, v->seq.v[j], "name is required (at least one character)");
-                dec_pop(d, mi);
-            }
-            dec_pop(d, m);
-            al->providers = (struct cfg_strs){names, kept};
+            dec_provider_names(d, v, k, &al->providers);
         } else if (is(k, "disabled")) {
             al->has_disabled = dec_bool(d, v, k, &al->disabled) && !ynode_is_null(v);
         } else if (is(k, "match")) {
@@ -464,7 +449,9 @@ void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out)
                         t->access_logging, t->naccess_logging);
         else if (is(k, "metrics"))
             validate_metrics(d, v);
-        else if (!is(k, "tracing"))
+        else if (is(k, "tracing"))
+            DECODE_LIST(d, v, k, struct cfg_tracing, dec_tracing, t->tracing, t->ntracing);
+        else
             dec_unknown(d, k, v);
     }
     dec_pop(d, m);

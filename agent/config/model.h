@@ -445,12 +445,36 @@ struct cfg_access_logging {
     const char *filter;     /* CEL: not evaluated at L4 */
 };
 
+/* tracing[].customTags: a span attribute from a literal, a request header
+ * or the agent's environment (default_value when the header or variable
+ * is absent; NULL: the tag is left out). */
+enum cfg_custom_tag_kind { CFG_TAG_LITERAL, CFG_TAG_HEADER, CFG_TAG_ENVIRONMENT };
+
+struct cfg_custom_tag {
+    const char *name;
+    enum cfg_custom_tag_kind kind;
+    const char *value; /* the literal, or the header's or variable's name */
+    const char *default_value;
+};
+
+struct cfg_tracing {
+    struct cfg_strs providers;
+    const char *match_mode; /* CLIENT | SERVER | CLIENT_AND_SERVER */
+    bool has_sampling;
+    uint32_t sampling_ppm; /* randomSamplingPercentage, per million */
+    bool has_disable_span_reporting, disable_span_reporting;
+    const struct cfg_custom_tag *custom_tags;
+    size_t ncustom_tags;
+};
+
 struct cfg_telemetry {
     struct cfg_meta meta;
     struct cfg_selector selector;
     bool has_target_ref;
     const struct cfg_access_logging *access_logging;
     size_t naccess_logging;
+    const struct cfg_tracing *tracing; /* tracing[] (decode_tracing.c) */
+    size_t ntracing;
 };
 
 #endif

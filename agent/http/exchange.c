@@ -260,6 +260,14 @@ void http_note_upstream(struct conn *c, const struct meshd_addr *orig_dst,
     conn_mark_open(c); /* once: the TCP metrics' labels are this upstream's */
 }
 
+void http_request_trace_begin(struct http_request *r, const struct http_proxy *hp,
+                              const struct pod *pod, bool server)
+{
+    if (hp->opts.trace_begin)
+        hp->opts.trace_begin(hp->opts.trace_ctx, pod ? pod->ns : NULL, pod ? pod->name : NULL,
+                             server, &r->view, &r->trace);
+}
+
 /* Shared with the HTTP/2 exchanges (request.h). */
 bool http_request_route(struct http_request *r, const struct http_router *rt, void *user,
                         const struct pod *pod, struct http_reply *reply)

@@ -481,6 +481,7 @@ static int down_on_head(void *ctx, struct h2_stream *st, const struct h2_head *h
     }
     const char *ct = http_field_get(x->head.headers, x->head.nheaders, "content-type");
     x->req.grpc = ct && strncasecmp(ct, "application/grpc", 16) == 0;
+    http_request_trace_begin(&x->req, s->hp, s->router.pod(s->user), s->inbound);
     h2x_try(x);
     return 0;
 }

@@ -145,6 +145,7 @@ static void hs_on_request_head(struct hs *s)
         hs_local_reply(s, status, why, strlen(why), NULL, RESP_FLAG_DPE);
         return;
     }
+    http_request_trace_begin(&s->req, s->hp, s->router.pod(s->user), s->inbound);
     hs_try(s);
 }
 

@@ -40,6 +40,7 @@ struct loop;
 struct pod;
 struct http_proxy;
 struct http_request_record;
+struct trace_span;
 
 #define HTTP_RETRY_BODY_MAX (64u * 1024) /* Envoy's per-request buffer for retries */
 
@@ -117,6 +118,13 @@ struct http_proxy_opts {
      * stalled mid-response, a client that stopped reading) is ended
      * after this (Envoy's stream_idle_timeout, flag SI); 0: 5 min. */
     uint64_t stream_idle_timeout_ns;
+    /* Tracing (telemetry/tracer.h tracer_begin, reached through this
+     * pointer: http/ is below telemetry/): called at each request head
+     * for the pod ns/name the session serves (server: the destination
+     * side) to begin the request's span. NULL: no tracing. */
+    void (*trace_begin)(void *ctx, const char *ns, const char *name, bool server,
+                        const struct http_request_view *req, struct trace_span *out);
+    void *trace_ctx;
 };
 
 struct http_proxy_stats {

@@ -370,6 +370,8 @@ int http_request_attempt_fields(struct http_request *r, bool shadow, struct http
         n = edge_fields(r, f, n);
     if (!r->has_request_id && !removed(a ? &a->headers.request : NULL, "x-request-id"))
         push(f, &n, "x-request-id", r->request_id);
+    /* The values live in the request: the caller formats the fields after. */
+    n = trace_fields(&r->trace, f, n, HTTP_OUT_HEADERS_MAX, &r->trace_out);
     const char *p = rewritten_path(r, path, sizeof(path));
     size_t tn = 0;
     bool fits = r->d.target /* the destination's normalized path, query included */
@@ -637,4 +639,5 @@ void http_request_record_fill(struct http_request *r, struct http_request_record
     out->upstream_host = r->upstream_host[0] ? r->upstream_host : NULL;
     out->upstream_cluster = r->d.cluster[0] ? r->d.cluster : NULL;
     out->response_flags = resp_flag_name(r->flag);
+    out->trace = &r->trace;
 }

@@ -16,6 +16,7 @@
 #include "core/addr.h"
 #include "http/internal.h"
 #include "http/proxy.h"
+#include "trace/trace.h"
 
 struct http_request_record;
 
@@ -65,6 +66,8 @@ struct http_request {
      * of the response's trailers (or of a trailers-only head); -1 none. */
     bool grpc;
     int grpc_status;
+    struct trace_span trace;    /* this hop's span (inactive without tracing) */
+    struct trace_out trace_out; /* the trace fields' values of the attempt being sent */
 };
 
 void http_request_init(struct http_request *r);
@@ -108,6 +111,11 @@ struct http_reply {
     const char *location;
     enum resp_flag flag;
 };
+/* The request's span begins (the proxy's tracer, if any) for `pod`, on
+ * the destination side when `server`. (exchange.c) */
+struct pod;
+void http_request_trace_begin(struct http_request *r, const struct http_proxy *hp,
+                              const struct pod *pod, bool server);
 /* Routes the next attempt (http_request_prepare_route, then the router's
  * route on the view): false when it is to be forwarded (r->d.route), true
  * with the local reply the decision or a refusal gives (Envoy's words).

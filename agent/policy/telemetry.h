@@ -22,4 +22,26 @@ void telemetry_access_log(const struct cfg_snapshot *s, const char *ns,
                           const struct cfg_labels *labels, bool server_side,
                           struct access_log_decision *out);
 
+/* Tracing, with Istio's merge: the mesh's (root namespace) tracing
+ * entries, then the namespace's, then the workload's, each applicable
+ * entry (match mode covering this side) overriding what it sets:
+ * providers, randomSamplingPercentage, disableSpanReporting; customTags
+ * merged by name, the nearer level's winning. Without any, the mesh
+ * defaults: the default provider, Istio's 1% sampling. */
+#define TELEMETRY_DEFAULT_SAMPLING_PPM 10000 /* meshConfig defaultConfig.tracing.sampling 1.0 */
+#define TELEMETRY_MAX_TAGS             16
+
+struct tracing_decision {
+    uint32_t sampling_ppm;
+    bool disable_span_reporting;
+    const struct cfg_strs *providers;                      /* NULL or empty: the default provider */
+    const struct cfg_custom_tag *tags[TELEMETRY_MAX_TAGS]; /* borrowed from the snapshot */
+    size_t ntags;
+    const struct cfg_telemetry *by; /* the nearest resource that set anything; NULL: defaults */
+};
+
+void telemetry_tracing(const struct cfg_snapshot *s, const char *ns,
+                       const struct cfg_labels *labels, bool server_side,
+                       struct tracing_decision *out);
+
 #endif

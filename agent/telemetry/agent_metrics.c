@@ -39,7 +39,7 @@ struct sample {
         labels, FIELD(f, double), S_SECONDS                                                        \
     }
 
-enum family_when { ALWAYS, IF_MESH, IF_BPF };
+enum family_when { ALWAYS, IF_MESH, IF_BPF, IF_TRACING };
 
 struct family {
     const char *name, *type, *help;
@@ -278,6 +278,36 @@ static const struct family families[] = {
      ALWAYS,
      NULL,
      {U64("", istio_series_dropped)}},
+    {"meshd_trace_spans_total",
+     "counter",
+     "Requests traced, by sampling decision.",
+     IF_TRACING,
+     NULL,
+     {U64("{sampled=\"true\"}", trace.sampled), U64("{sampled=\"false\"}", trace.not_sampled)}},
+    {"meshd_trace_spans_exported_total",
+     "counter",
+     "Spans an OTLP collector accepted.",
+     IF_TRACING,
+     NULL,
+     {U64("", trace.otlp.exported)}},
+    {"meshd_trace_spans_dropped_total",
+     "counter",
+     "Spans lost: the export queue was full, or their batch failed.",
+     IF_TRACING,
+     NULL,
+     {U64("", trace.otlp.dropped)}},
+    {"meshd_trace_export_errors_total",
+     "counter",
+     "OTLP export requests that failed (connect, timeout, a non-2xx answer).",
+     IF_TRACING,
+     NULL,
+     {U64("", trace.otlp.export_errors)}},
+    {"meshd_trace_export_queue_spans",
+     "gauge",
+     "Spans waiting for export.",
+     IF_TRACING,
+     NULL,
+     {SIZE("", trace.otlp.queued)}},
 };
 
 static void render_sample(const struct agent_metrics *m, const char *name, const struct sample *s,
@@ -302,7 +332,8 @@ void agent_metrics_render(const struct agent_metrics *m, struct textbuf *r)
 {
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         const struct family *f = &families[i];
-        if ((f->when == IF_MESH && !m->has_mesh) || (f->when == IF_BPF && !m->has_bpf))
+        if ((f->when == IF_MESH && !m->has_mesh) || (f->when == IF_BPF && !m->has_bpf) ||
+            (f->when == IF_TRACING && !m->has_tracing))
             continue;
         textbuf_printf(r, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
         if (f->samples)

@@ -22,6 +22,7 @@
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
 #include "telemetry/conn_telemetry.h"
+#include "telemetry/tracer.h"
 
 #define AGENT_METRICS_PROGS 3
 /* The Prometheus text format the page is in. */
@@ -46,6 +47,8 @@ struct agent_metrics {
     const struct tcp_metrics *tcp;       /* borrowed; NULL: no istio_tcp_* */
     const struct http_metrics *requests; /* borrowed; NULL: no istio_request* */
     const struct kernel_metrics *kernel; /* borrowed; NULL: none */
+    bool has_tracing;                    /* --trace-collector: the meshd_trace_* families */
+    struct tracer_stats trace;
 };
 
 void agent_metrics_render(const struct agent_metrics *m, struct textbuf *r);

@@ -53,9 +53,11 @@ struct http_request_record {
                                      labels.v[TL_RESPONSE_FLAGS], is the label */
     uint64_t upstream_service_time_ms; /* x-envoy-upstream-service-time, 0: unknown */
     bool grpc;                         /* content-type application/grpc*: request_protocol "grpc" */
+    const struct trace_span *trace;    /* the request's span (telemetry/trace.h), NULL: none */
 };
 
 struct http_metrics;
+struct trace_span;
 
 int http_metrics_new(uint64_t expiry_ns, struct http_metrics **out);
 void http_metrics_free(struct http_metrics *m); /* accepts NULL */

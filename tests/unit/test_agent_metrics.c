@@ -65,6 +65,11 @@ static void known_stats(struct agent_metrics *m)
                                                  .access_log_dropped = 34};
     m->istio_series = 8;
     m->istio_series_dropped = 9;
+    m->has_tracing = true;
+    m->trace = (struct tracer_stats){
+        .sampled = 41,
+        .not_sampled = 42,
+        .otlp = {.exported = 43, .dropped = 44, .export_errors = 45, .queued = 46}};
 }
 
 static const struct sample {
@@ -104,6 +109,12 @@ static const struct sample {
     {"access-log lines dropped", "meshd_access_log_lines_total{outcome=\"dropped\"} 34"},
     {"Istio series", "meshd_istio_series 8"},
     {"Istio series refused", "meshd_istio_series_dropped_total 9"},
+    {"requests traced, sampled", "meshd_trace_spans_total{sampled=\"true\"} 41"},
+    {"requests traced, not sampled", "meshd_trace_spans_total{sampled=\"false\"} 42"},
+    {"spans a collector accepted", "meshd_trace_spans_exported_total 43"},
+    {"spans lost", "meshd_trace_spans_dropped_total 44"},
+    {"failed exports", "meshd_trace_export_errors_total 45"},
+    {"spans waiting", "meshd_trace_export_queue_spans 46"},
 };
 
 static char *render(const struct agent_metrics *m)
@@ -140,13 +151,15 @@ static void renders_every_sample_with_its_value(void **state)
     free(text);
 }
 
-static void without_mesh_or_bpf_their_families_are_absent(void **state)
+static void without_mesh_bpf_or_tracing_their_families_are_absent(void **state)
 {
     struct agent_metrics m;
     known_stats(&m);
     m.has_mesh = false;
     m.has_bpf = false;
+    m.has_tracing = false;
     char *text = render(&m);
+    assert_null(strstr(text, "meshd_trace_"));
     assert_null(strstr(text, "meshd_hbone_sessions"));
     assert_null(strstr(text, "meshd_route_refused_total"));
     assert_null(strstr(text, "meshd_bpf_events_total"));
@@ -192,7 +205,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(renders_every_sample_with_its_value),
-        cmocka_unit_test(without_mesh_or_bpf_their_families_are_absent),
+        cmocka_unit_test(without_mesh_bpf_or_tracing_their_families_are_absent),
         cmocka_unit_test(passes_promtool_check_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
