@@ -22,6 +22,8 @@ struct agent_opts {
     const char *trust_domain; /* default cluster.local */
     long cert_ttl_s;          /* workload certificates; 0: 24h */
     unsigned drain_s;         /* SIGTERM: grace for open connections */
+    int kube;                 /* --kube: configuration from the Kubernetes API */
+    const char *kubeconfig;   /* outside a cluster; NULL: the service account */
 };
 
 /* Returns the process exit status. */

@@ -23,6 +23,7 @@
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
 #include "http/inbound.h"
+#include "kube/kube.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
@@ -67,6 +68,34 @@ static int config_start(struct agent *ag)
 static void config_free(struct agent *ag)
 {
     cfg_store_free(ag->v.config);
+}
+
+/* ---- the Kubernetes API ----------------------------------------------- */
+
+/* Before the configuration: the mirror directory the store serves must
+ * exist. The lists go out once the loop runs; until they are in, the
+ * store serves what the mirror held (the last run's objects). */
+static int kube_start(struct agent *ag)
+{
+    const struct agent_opts *opts = ag->opts;
+    if (!opts->kube)
+        return 0;
+    struct kube_target t;
+    char err[300];
+    int rc = opts->kubeconfig ? kube_target_kubeconfig(opts->kubeconfig, &t, err, sizeof(err))
+                              : kube_target_in_cluster(NULL, &t, err, sizeof(err));
+    if (rc) {
+        log_error("agent: kube: %s", err);
+        return rc;
+    }
+    struct kube_opts o = {.mirror_dir = opts->config_dir, .node = opts->node};
+    return kube_new(ag->loop, &t, &o, &ag->kube); /* logged by kube_new */
+}
+
+static void kube_stop(struct agent *ag)
+{
+    kube_free(ag->kube);
+    ag->kube = NULL;
 }
 
 /* ---- capture ------------------------------------------------------------ */
@@ -438,6 +467,7 @@ static void http_stop(struct agent *ag)
 }
 
 const struct agent_module agent_modules[] = {
+    {"kube", kube_start, kube_stop, NULL, NULL, NULL},
     {"config", config_start, NULL, config_free, NULL, NULL},
     {"capture", capture_start, NULL, capture_free, NULL, NULL},
     {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},

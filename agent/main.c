@@ -36,6 +36,12 @@ static void usage(FILE *f)
                "  --drain-seconds N    on SIGTERM, stop accepting and give open connections\n"
                "                       N seconds (default 5); pods stay enrolled and fail\n"
                "                       closed until the next agent\n"
+               "  --kube               configuration from the Kubernetes API (in a cluster:\n"
+               "                       the service account), mirrored into one directory a\n"
+               "                       resource under --config DIR (default STATE_DIR/kube)\n"
+               "                       and served with DIR's other files\n"
+               "  --kubeconfig FILE    the API server and credentials, outside a cluster\n"
+               "                       (implies --kube)\n"
                "  --version\n");
 }
 
@@ -56,6 +62,8 @@ int main(int argc, char **argv)
         {"trust-domain", required_argument, NULL, 'T'},
         {"cert-ttl", required_argument, NULL, 'L'},
         {"drain-seconds", required_argument, NULL, 'D'},
+        {"kube", no_argument, NULL, 'K'},
+        {"kubeconfig", required_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -70,7 +78,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:Kk:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -125,6 +133,13 @@ int main(int argc, char **argv)
             opts.drain_s = (unsigned)v;
             break;
         }
+        case 'K':
+            opts.kube = 1;
+            break;
+        case 'k':
+            opts.kube = 1;
+            opts.kubeconfig = optarg;
+            break;
         case 'A':
             opts.access_log = 1;
             break;
@@ -153,7 +168,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((!opts.config_dir && !uninstall) || !opts.node || optind != argc) {
+    if ((!opts.config_dir && !opts.kube && !uninstall) || !opts.node || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -167,6 +182,11 @@ int main(int argc, char **argv)
     if (!opts.state_dir) {
         snprintf(state_dir, sizeof(state_dir), "/run/meshd/%s", opts.node);
         opts.state_dir = state_dir;
+    }
+    char kube_dir[300];
+    if (opts.kube && !opts.config_dir) { /* the API's objects, mirrored and served as files */
+        snprintf(kube_dir, sizeof(kube_dir), "%s/kube", opts.state_dir);
+        opts.config_dir = kube_dir;
     }
     if (!opts.admin_socket) {
         snprintf(admin_socket, sizeof(admin_socket), "%s/meshd.sock", opts.state_dir);

@@ -58,6 +58,7 @@ KINDS = [
     ("", ["v1"], "secrets", "Secret", True),
     ("", ["v1"], "configmaps", "ConfigMap", True),
     ("discovery.k8s.io", ["v1"], "endpointslices", "EndpointSlice", True),
+    ("apps", ["v1"], "deployments", "Deployment", True),
 ]
 for plural, kind in [("virtualservices", "VirtualService"), ("destinationrules", "DestinationRule"),
                      ("gateways", "Gateway"), ("serviceentries", "ServiceEntry"),
@@ -70,7 +71,7 @@ for plural, kind in [("peerauthentications", "PeerAuthentication"),
     KINDS.append(("security.istio.io", ["v1", "v1beta1"], plural, kind, True))
 KINDS.append(("telemetry.istio.io", ["v1", "v1alpha1"], "telemetries", "Telemetry", True))
 
-SHORT = {"namespaces": ["ns"], "pods": ["po"], "services": ["svc"], "configmaps": ["cm"],
+SHORT = {"namespaces": ["ns"], "pods": ["po"], "services": ["svc"], "configmaps": ["cm"], "deployments": ["deploy"],
          "virtualservices": ["vs"], "destinationrules": ["dr"], "gateways": ["gw"], "serviceentries": ["se"],
          "peerauthentications": ["pa"], "authorizationpolicies": ["ap"], "requestauthentications": ["ra"]}
 BY_PLURAL = {(g, p): (g, vs, p, k, n) for g, vs, p, k, n in KINDS}
