@@ -85,6 +85,7 @@ struct watcher {
     size_t req_len, req_off;
     struct kube_resp resp;
     struct kube_backoff bo;
+    uint64_t started_ns; /* this attempt's connect */
 };
 
 struct kube {
@@ -242,6 +243,7 @@ static void w_start(struct watcher *w)
     int one = 1;
     setsockopt(w->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     w->st = W_CONNECTING;
+    w->started_ns = loop_now_ns();
     w->io.fd = w->fd;
     if (loop_add(k->loop, &w->io, EPOLLOUT) != 0) {
         w_fail(w, "loop", -errno);
@@ -329,6 +331,7 @@ static void on_line(void *ctx, const char *line, size_t len)
     k->st.events++;
     switch (ev.type) {
     case KUBE_ERROR:
+        log_info("kube: %s: watch ERROR %d", w->kind->resource, ev.code);
         if (ev.code == 410) {
             w->rv[0] = '\0'; /* Gone: relist when the stream ends */
             k->st.relists++;
@@ -354,6 +357,14 @@ static void on_line(void *ctx, const char *line, size_t len)
     kube_event_clear(&ev);
 }
 
+/* A watch that lived a while before it was cut is resumed at once; one
+ * cut as soon as it started backs off (a server or proxy that cuts every
+ * stream must not make a busy loop). */
+static bool watch_lived(const struct watcher *w)
+{
+    return loop_now_ns() - w->started_ns >= 1000000000ull;
+}
+
 /* A complete response (or a watch the server ended). */
 static void w_response(struct watcher *w)
 {
@@ -362,15 +373,19 @@ static void w_response(struct watcher *w)
         apply_list(w);
         return;
     }
-    if (status == 200) { /* the watch ended: resume from w->rv, or relist */
+    if (status == 200 && (w->rv[0] || watch_lived(w))) {
+        /* The watch ended: resume from w->rv, or relist after a 410. */
         kube_backoff_reset(&w->bo);
         w_next(w, 0);
         return;
     }
-    if (status == 410) {
+    if (status == 200 || status == 410) {
+        /* Gone again right after a list: the server's versions move faster
+         * than we list, or it is broken; relist, but backing off. */
+        if (status == 410)
+            w->k->st.relists++;
         w->rv[0] = '\0';
-        w->k->st.relists++;
-        w_next(w, 0);
+        w_next(w, watch_lived(w) ? 0 : kube_backoff_next(&w->bo));
         return;
     }
     if (status == 404 && w->listing && !w->synced) {
@@ -411,8 +426,10 @@ static void w_read(struct watcher *w)
             int err = kube_resp_eof(&w->resp);
             if (err == 0)
                 w_response(w);
+            else if (w->resp.status == 200 && !w->listing && watch_lived(w))
+                w_next(w, 0); /* cut: resume from w->rv at once, as a watch that ended */
             else if (w->resp.status == 200 && !w->listing)
-                w_fail(w, "watch cut", err); /* resumes from w->rv */
+                w_fail(w, "watch cut", err); /* cut again at once: back off */
             else
                 w_fail(w, "response cut", err);
             return;

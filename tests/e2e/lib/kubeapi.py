@@ -29,8 +29,9 @@ set to the version asked for.
 The control port (--control-port, plain HTTP, 127.0.0.1 or wherever --listen
 is) steers the test:
   POST /cut          closes every open watch mid-stream (no final chunk)
-  POST /compact      compaction point := now: older resourceVersions get 410,
-                     and open watches are cut so clients come back with one
+  POST /compact      the resourceVersion moves on and every older one is
+                     compacted (410); open watches are cut so clients come
+                     back with an old one
   POST /down         closes the API listener and every connection
   POST /up           listens again on the same port
   GET  /stats        {"lists":N,"watches":N,"open_watches":N,"requests":[...]}
@@ -602,8 +603,12 @@ class Control(BaseHTTPRequestHandler):
                 st.cut_gen += 1
                 st.cond.notify_all()
         elif self.path == "/compact":
+            # As etcd's compaction after a write: the current version moves
+            # on and every older one is gone (a list still answers with
+            # the new one, from which a watch is valid).
             with st.cond:
-                st.compacted = st.rv + 1
+                st.rv += 1
+                st.compacted = st.rv
                 st.cut_gen += 1
                 st.cond.notify_all()
         elif self.path == "/down":
