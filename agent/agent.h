@@ -24,6 +24,8 @@ struct agent_opts {
     unsigned drain_s;         /* SIGTERM: grace for open connections */
     int kube;                 /* --kube: configuration from the Kubernetes API */
     const char *kubeconfig;   /* outside a cluster; NULL: the service account */
+    int enroll_by_label;      /* pods of ambient namespaces enrolled (on with --kube) */
+    const char *netns_dir;    /* where running pods' netns are found; NULL: /var/run/netns */
 };
 
 /* Returns the process exit status. */

@@ -17,6 +17,7 @@
 #include "capture/mounts.h"
 #include "config/store.h"
 #include "core/log.h"
+#include "enroll/autoenroll.h"
 #include "enroll/pod_source.h"
 #include "http/proxy.h"
 #include "telemetry/http_metrics.h"
@@ -41,6 +42,8 @@ static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_sn
     /* Pod objects may have arrived, changed or gone: identities first, so
      * that the revalidation below judges by who each pod now is. */
     pods_rebind(ag->v.pods, ag->v.mesh ? mesh_identity_rebind : NULL, ag->v.mesh);
+    if (ag->v.autoenroll) /* namespaces relabelled, pods come and go */
+        autoenroll_reconcile(ag->v.autoenroll, now);
     size_t closed = conns_revalidate(ag->v.conns, "inbound", admit_gate_keep_plaintext, &ag->gate);
     if (ag->v.mesh)
         closed += mesh_revalidate(ag->v.mesh);
@@ -426,6 +429,17 @@ static int pods_start(struct agent *ag)
         mesh_set_outbound(ag->v.mesh, ag->v.outbound);
     }
     pods_restore(ag->v.pods);
+    if (ag->opts->enroll_by_label) {
+        struct autoenroll_opts ao = {.node = ag->opts->node,
+                                     .netns_dir = ag->opts->netns_dir,
+                                     .scan_proc = !ag->opts->netns_dir};
+        if ((err = autoenroll_new(ag->v.pods, &ao, &ag->v.autoenroll)) != 0) {
+            log_error("agent: enrollment by label: %s", strerror(-err));
+            return err;
+        }
+        /* Pods already running when the agent starts are found now. */
+        autoenroll_reconcile(ag->v.autoenroll, cfg_store_current(ag->v.config));
+    }
     return 0;
 }
 
@@ -433,6 +447,8 @@ static int pods_start(struct agent *ag)
  * until the next agent (never open). */
 static void pods_stop(struct agent *ag)
 {
+    autoenroll_free(ag->v.autoenroll);
+    ag->v.autoenroll = NULL;
     pods_free(ag->v.pods, true);
     ag->v.pods = ag->gate.pods = NULL;
 }

@@ -42,6 +42,10 @@ static void usage(FILE *f)
                "                       and served with DIR's other files\n"
                "  --kubeconfig FILE    the API server and credentials, outside a cluster\n"
                "                       (implies --kube)\n"
+               "  --enroll-by-label    enroll this node's pods of ambient namespaces (on\n"
+               "                       with --kube), and meshd-cni's pods\n"
+               "  --netns-dir DIR      where running pods' netns are found (default\n"
+               "                       /var/run/netns, then /proc/PID/ns/net)\n"
                "  --version\n");
 }
 
@@ -64,6 +68,8 @@ int main(int argc, char **argv)
         {"drain-seconds", required_argument, NULL, 'D'},
         {"kube", no_argument, NULL, 'K'},
         {"kubeconfig", required_argument, NULL, 'k'},
+        {"enroll-by-label", no_argument, NULL, 'E'},
+        {"netns-dir", required_argument, NULL, 'N'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -78,7 +84,8 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:Kk:Vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:Kk:EN:Vh", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -134,11 +141,17 @@ int main(int argc, char **argv)
             break;
         }
         case 'K':
-            opts.kube = 1;
+            opts.kube = opts.enroll_by_label = 1;
             break;
         case 'k':
-            opts.kube = 1;
+            opts.kube = opts.enroll_by_label = 1;
             opts.kubeconfig = optarg;
+            break;
+        case 'E':
+            opts.enroll_by_label = 1;
+            break;
+        case 'N':
+            opts.netns_dir = optarg;
             break;
         case 'A':
             opts.access_log = 1;

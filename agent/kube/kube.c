@@ -422,6 +422,10 @@ static void w_read(struct watcher *w)
             n = errno == EAGAIN ? -EAGAIN : -errno;
         if (n == -EAGAIN)
             return;
+        /* A cut TLS stream (no close_notify) reads as an error: for a
+         * watch, as a cut like any EOF. */
+        if (n < 0 && w->resp.lines)
+            n = 0;
         if (n == 0) {
             int err = kube_resp_eof(&w->resp);
             if (err == 0)

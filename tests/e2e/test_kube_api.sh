@@ -156,18 +156,29 @@ PY
 t_expect_eq "$out" "status 410" "a compacted resourceVersion is 410 Gone"
 
 t_begin "meshd configured only through the API"
-meshd_start 1 --ca-dir "$E2E_TMP/ca" --kubeconfig "$api/kubeconfig"
+# Where meshd looks for running pods' namespaces: only this test's (other
+# tests on the machine use the same pod addresses in their own netns).
+mkdir -p "$E2E_TMP/netns"
+for j in 1 2 3 4; do ln -s "/run/netns/${POD_NS[1,$j]}" "$E2E_TMP/netns/${POD_NS[1,$j]}"; done
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --kubeconfig "$api/kubeconfig" --netns-dir "$E2E_TMP/netns"
 t_expect_eq "$(find "$E2E_TMP/config-1" -maxdepth 1 -type f | wc -l)" 0 "no configuration file of ours"
 for _ in $(seq 1 50); do
     grep -q "every kind listed" "${MESHD_LOG[1]}" && break
     sleep 0.1
 done
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "every kind listed" "meshd listed every kind"
-for j in 1 2 3; do # the identity comes from the Pod object
-    meshctl_at 1 enroll "default/pod-1-$j" --netns "/run/netns/${POD_NS[1,$j]}" >/dev/null
-done
-t_expect_eq "$(meshctl_at 1 -o json pods | jq -r '[.[] | .binding] | unique | join(",")')" cluster \
-    "every pod is bound to its Pod object from the API"
+# pods_bound: "name:binding ..." of the enrolled pods, sorted.
+pods_bound() { meshctl_at 1 -o json pods | jq -r '[.[] | .name + ":" + .binding] | sort | join(" ")'; }
+wait_pods() { # WANT: waits 5 s at most for pods_bound to say WANT
+    for _ in $(seq 1 50); do
+        [ "$(pods_bound)" = "$1" ] && return 0
+        sleep 0.1
+    done
+}
+wait_pods "pod-1-1:cluster pod-1-2:cluster pod-1-3:cluster"
+t_expect_eq "$(pods_bound)" "pod-1-1:cluster pod-1-2:cluster pod-1-3:cluster" \
+    "the running pods of the ambient namespace were found by their IPs and enrolled, bound to their Pod objects"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "default/pod-1-2 enrolled (running, found by its IPs)" "and the log says how"
 topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/tally-v1.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 8080 v1 >/dev/null
 topo_spawn "${POD_NS[1,3]}" "$E2E_TMP/tally-v2.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 8080 v2 >/dev/null
 topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 8080 10
@@ -251,6 +262,24 @@ t_expect_contains "$errs" "destinationrules/default_broken.json" "the diagnostic
 t_expect_eq "$(config_version 1)" "$good" "the last good version still serves"
 t_expect_eq "$(routes)" '[["v1",60],["v2",40]]' "and routes as before"
 kc delete dr broken >/dev/null
+
+t_begin "enrollment by label follows the API"
+kc label ns default istio.io/dataplane-mode- >/dev/null
+wait_pods ""
+t_expect_eq "$(pods_bound)" "" "the namespace unlabelled: every pod released, none restarted"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "released (its namespace left the mesh)" "the log says why"
+t_expect_eq "$(in_pod "1,4" /usr/bin/python3 tests/e2e/lib/tally.py count "${POD_IP4[1,2]}" 8080 1 | jq -r .v1)" 1 \
+    "the released pod answers directly, its server still running"
+kc label ns default istio-injection=enabled >/dev/null
+wait_pods "pod-1-1:cluster pod-1-2:cluster pod-1-3:cluster"
+t_expect_eq "$(pods_bound)" "pod-1-1:cluster pod-1-2:cluster pod-1-3:cluster" "the seed's istio-injection=enabled enrolls them again"
+kc label pod pod-1-3 istio.io/dataplane-mode=none >/dev/null
+wait_pods "pod-1-1:cluster pod-1-2:cluster"
+t_expect_eq "$(pods_bound)" "pod-1-1:cluster pod-1-2:cluster" "a pod labelled istio.io/dataplane-mode=none opts out"
+kc label pod pod-1-3 istio.io/dataplane-mode- >/dev/null
+kc label ns default istio-injection- istio.io/dataplane-mode=ambient >/dev/null
+wait_pods "pod-1-1:cluster pod-1-2:cluster pod-1-3:cluster"
+t_expect_eq "$(pods_bound)" "pod-1-1:cluster pod-1-2:cluster pod-1-3:cluster" "and back in"
 
 t_begin "the API server gone for a while"
 for _ in $(seq 1 30); do
