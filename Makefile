@@ -55,6 +55,7 @@ LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 CTL_SRCS   := $(wildcard tools/meshctl/*.c)
 CTL_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
+CNI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/meshd-cni/*.c)) $(BUILD)/tools/meshctl/agent_client.o
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
@@ -65,7 +66,7 @@ LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/meshd $(BUILD)/meshctl
+all: $(BUILD)/meshd $(BUILD)/meshctl $(BUILD)/meshd-cni
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/lib/*.h include/meshd/*.h) vmlinux/$(ARCH)/vmlinux.h
 	$(call msg,BPF,$@)
@@ -101,6 +102,14 @@ $(BUILD)/meshd: $(BUILD)/agent/main.o $(LIBMESHD)
 $(BUILD)/meshctl: $(CTL_OBJS) $(LIBMESHD)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The CNI plugin: the runtime runs it, it asks meshd over the admin socket.
+$(BUILD)/meshd-cni: $(CNI_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Its parsing, unit-tested.
+$(BUILD)/tests/test_cni_args: $(BUILD)/tools/meshd-cni/cni.o
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIBMESHD)
 	$(call msg,LINK,$@)
