@@ -31,7 +31,7 @@ struct agent {
     struct loop *loop;
     struct admin_view v; /* the running modules, as the admin side sees them */
     struct inbound *inbound;
-    struct kube *kube; /* --kube: the API watchers */
+    struct kube *kube;                 /* --kube: the API watchers */
     struct http_proxy *http_proxy;     /* the HTTP carrier (with a mesh) */
     struct http_inbound *http_inbound; /* its destination side: policy per request */
     struct admit_gate gate;
