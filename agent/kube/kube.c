@@ -4,7 +4,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -15,12 +14,11 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "core/log.h"
 #include "kube/backoff.h"
+#include "kube/conn.h"
 #include "kube/mirror.h"
 #include "kube/stream.h"
 #include "tls/conn.h"
@@ -149,36 +147,6 @@ static void w_fail(struct watcher *w, const char *what, int err)
     w_next(w, d);
 }
 
-/* The bearer token, read again each request (the kubelet rotates it). */
-static int auth_header(struct kube *k, char *out, size_t len)
-{
-    out[0] = '\0';
-    char *tok = NULL;
-    int err = 0;
-    if (k->t.token_file[0]) {
-        tok = kube_read_file(k->t.token_file, NULL, &err);
-        if (!tok)
-            return err;
-        tok[strcspn(tok, "\r\n")] = '\0';
-    }
-    const char *t = tok ? tok : k->t.token;
-    if (t && *t) {
-        /* A token is a header value: refuse one that could split the head. */
-        for (const char *p = t; *p; p++)
-            if ((unsigned char)*p < 0x21 || *p == 0x7f)
-                err = -EINVAL;
-        if (!err && (size_t)snprintf(out, len, "Authorization: Bearer %s\r\n", t) >= len)
-            err = -E2BIG;
-    }
-    if (tok) {
-        memset(tok, 0, strlen(tok));
-        free(tok);
-    }
-    if (err)
-        out[0] = '\0';
-    return err;
-}
-
 static int build_request(struct watcher *w)
 {
     struct kube *k = w->k;
@@ -204,7 +172,7 @@ static int build_request(struct watcher *w)
                  "?%swatch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%u", sel,
                  w->rv, timeout);
     }
-    int err = auth_header(k, auth, sizeof(auth));
+    int err = kube_auth_header(&k->t, auth, sizeof(auth));
     if (err)
         return err;
     char hostport[300];
@@ -540,70 +508,6 @@ static void on_timer(struct loop_io *io, uint32_t events)
     w_start(w);
 }
 
-static int resolve(struct kube *k)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", k->t.port);
-    /* At start-up only: a name is resolved once, before the loop runs. */
-    int rc = getaddrinfo(k->t.host, port, &hints, &res);
-    if (rc != 0 || !res)
-        return -EHOSTUNREACH;
-    memcpy(&k->addr, res->ai_addr, res->ai_addrlen);
-    k->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-static int pem_into(SSL_CTX *ctx, const char *pem, bool ca)
-{
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    int ok = 0;
-    if (!b)
-        return -ENOMEM;
-    X509 *x;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-        ok = ca ? X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), x)
-                : SSL_CTX_use_certificate(ctx, x);
-        X509_free(x);
-        if (!ok || !ca)
-            break;
-    }
-    ERR_clear_error();
-    BIO_free(b);
-    return ok ? 0 : -EINVAL;
-}
-
-static int tls_setup(struct kube *k)
-{
-    if (!k->t.tls)
-        return 0;
-    k->ssl = SSL_CTX_new(TLS_client_method());
-    if (!k->ssl)
-        return -ENOMEM;
-    SSL_CTX_set_min_proto_version(k->ssl, TLS1_2_VERSION);
-    if (k->t.insecure) {
-        log_warn("kube: insecure-skip-tls-verify: the API server is not authenticated");
-        SSL_CTX_set_verify(k->ssl, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_CTX_set_verify(k->ssl, SSL_VERIFY_PEER, NULL);
-        if (k->t.ca_pem ? pem_into(k->ssl, k->t.ca_pem, true) != 0
-                        : SSL_CTX_set_default_verify_paths(k->ssl) != 1)
-            return -EINVAL;
-    }
-    if (k->t.cert_pem) {
-        BIO *b = BIO_new_mem_buf(k->t.key_pem, -1);
-        EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
-        int ok = key && pem_into(k->ssl, k->t.cert_pem, false) == 0 &&
-                 SSL_CTX_use_PrivateKey(k->ssl, key) == 1;
-        EVP_PKEY_free(key);
-        if (!ok)
-            return -EINVAL;
-    }
-    return 0;
-}
-
 int kube_new(struct loop *loop, struct kube_target *target, const struct kube_opts *opts,
              struct kube **out)
 {
@@ -617,9 +521,9 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
     memset(target, 0, sizeof(*target));
     k->dir = strdup(opts->mirror_dir);
     k->node = strdup(opts->node);
-    int err = !k->dir || !k->node ? -ENOMEM : resolve(k);
+    int err = !k->dir || !k->node ? -ENOMEM : kube_resolve(&k->t, &k->addr, &k->addrlen);
     if (!err)
-        err = tls_setup(k);
+        err = kube_tls_ctx(&k->t, &k->ssl);
     if (err) {
         log_error("kube: API server %s:%u: %s", k->t.host, k->t.port,
                   err == -EINVAL ? "bad TLS material" : strerror(-err));
