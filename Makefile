@@ -55,7 +55,8 @@ LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 CTL_SRCS   := $(wildcard tools/meshctl/*.c)
 CTL_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
-CNI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/meshd-cni/*.c)) $(BUILD)/tools/meshctl/agent_client.o
+CNI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/meshd-cni/*.c)) \
+              $(BUILD)/tools/meshctl/agent_client.o $(BUILD)/agent/core/k8sname.o
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
@@ -109,7 +110,7 @@ $(BUILD)/meshd-cni: $(CNI_OBJS)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Its parsing, unit-tested.
-$(BUILD)/tests/test_cni_args: $(BUILD)/tools/meshd-cni/cni.o
+$(BUILD)/tests/test_cni_args: $(BUILD)/tools/meshd-cni/cni.o $(BUILD)/agent/core/k8sname.o
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIBMESHD)
 	$(call msg,LINK,$@)

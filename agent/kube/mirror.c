@@ -11,28 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool k8s_name(const char *s, size_t max, bool dots)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(dots && c == '.'))
-            return false;
-        if (!alnum && (i == 0 || i == n - 1))
-            return false;
-    }
-    return true;
-}
+#include "core/k8sname.h"
 
 int kube_mirror_name(json_t *obj, char *out, size_t outlen)
 {
     json_t *meta = json_object_get(obj, "metadata");
     const char *name = json_string_value(json_object_get(meta, "name"));
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
-    if (!k8s_name(name, 253, true) || (ns && !k8s_name(ns, 63, false)))
+    if (!name || !k8s_name_valid(name, strlen(name), 253, true) ||
+        (ns && !k8s_name_valid(ns, strlen(ns), 63, false)))
         return -EINVAL;
     int n =
         ns ? snprintf(out, outlen, "%s_%s.json", ns, name) : snprintf(out, outlen, "%s.json", name);

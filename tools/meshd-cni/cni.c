@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/k8sname.h"
+
 static const char *const versions[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
 #define NVERSIONS (sizeof(versions) / sizeof(versions[0]))
 
@@ -29,20 +31,6 @@ json_t *cni_error(const char *version, int code, const char *msg, const char *de
     return json_pack("{s:s,s:i,s:s,s:s}", "cniVersion",
                      cni_version_supported(version) ? version : "1.1.0", "code", code, "msg", msg,
                      "details", details ? details : "");
-}
-
-static bool k8s_name(const char *s, size_t max, bool dots)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if ((!alnum && c != '-' && !(dots && c == '.')) || (!alnum && (i == 0 || i == n - 1)))
-            return false;
-    }
-    return true;
 }
 
 static bool uid_ok(const char *s)
@@ -78,10 +66,10 @@ int cni_parse_args(const char *args, struct cni_req *req, char *msg, size_t msgl
         bool ok = true;
         if (strcmp(kv, "K8S_POD_NAMESPACE") == 0) {
             dst = req->pod_ns, dlen = sizeof(req->pod_ns);
-            ok = k8s_name(v, 63, false);
+            ok = k8s_name_valid(v, strlen(v), 63, false);
         } else if (strcmp(kv, "K8S_POD_NAME") == 0) {
             dst = req->pod_name, dlen = sizeof(req->pod_name);
-            ok = k8s_name(v, 253, true);
+            ok = k8s_name_valid(v, strlen(v), 253, true);
         } else if (strcmp(kv, "K8S_POD_UID") == 0) {
             dst = req->pod_uid, dlen = sizeof(req->pod_uid);
             ok = uid_ok(v);

@@ -140,6 +140,15 @@ def status_obj(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
+def send_json(handler, code, body):
+    data = json.dumps(body).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def merge_patch(dst, patch):
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -242,12 +251,7 @@ class API(BaseHTTPRequestHandler):
 
     # ---- plumbing -------------------------------------------------------
     def send_json(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, code, body)
 
     def read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -583,12 +587,7 @@ class Control(BaseHTTPRequestHandler):
         pass
 
     def reply(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, code, body)
 
     def do_GET(self):
         st = self.server.api.store
