@@ -226,6 +226,41 @@ static void w_start(struct watcher *w)
     arm(w, w->listing ? 60000 : 660000);
 }
 
+/* Until every kind is listed, the mirror holds a file that does not load
+ * (a YAML error naming why): the store keeps serving the last good
+ * configuration, or none and fails closed, and is not ready, instead of
+ * serving half a cluster's policy. */
+#define SYNCING_FILE "_meshd-kube-syncing.yaml"
+
+static void syncing_mark(const struct kube *k, bool on)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/%s", k->dir, SYNCING_FILE);
+    if (!on) {
+        unlink(path);
+        return;
+    }
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("# meshd --kube: the first list of every kind is not in yet; this file\n"
+              "# goes once it is, and the configuration follows the API server.\n"
+              "waiting for the API server: [\n",
+              f);
+        fclose(f);
+    }
+}
+
+static void w_synced(struct watcher *w)
+{
+    if (w->synced)
+        return;
+    w->synced = true;
+    if (++w->k->st.synced == w->k->st.kinds) {
+        syncing_mark(w->k, false);
+        log_info("kube: every kind listed: the configuration follows the API server");
+    }
+}
+
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -275,11 +310,7 @@ static void apply_list(struct watcher *w)
     snprintf(w->rv, sizeof(w->rv), "%s", rv);
     json_decref(root);
     k->st.lists++;
-    if (!w->synced) {
-        w->synced = true;
-        if (++k->st.synced == k->st.kinds)
-            log_info("kube: every kind listed: the configuration follows the API server");
-    }
+    w_synced(w);
     kube_backoff_reset(&w->bo);
     w_next(w, 0);
 }
@@ -368,11 +399,7 @@ static void w_response(struct watcher *w)
         w->unserved = true;
         w->version = 0;
         w_next(w, w->bo.cap_ms);
-        if (!w->synced) { /* nothing to wait for */
-            w->synced = true;
-            if (++w->k->st.synced == w->k->st.kinds)
-                log_info("kube: every kind listed: the configuration follows the API server");
-        }
+        w_synced(w); /* nothing to wait for */
         return;
     }
     char what[48];
@@ -550,6 +577,7 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
         k->st.kinds++;
         arm(w, 0);
     }
+    syncing_mark(k, true);
     log_info("kube: watching %zu kinds at %s://%s:%u (Pods of node %s)", NKINDS,
              k->t.tls ? "https" : "http", k->t.host, k->t.port, k->node);
     *out = k;

@@ -160,13 +160,19 @@ t_begin "meshd configured only through the API"
 # tests on the machine use the same pod addresses in their own netns).
 mkdir -p "$E2E_TMP/netns"
 for j in 1 2 3 4; do ln -s "/run/netns/${POD_NS[1,$j]}" "$E2E_TMP/netns/${POD_NS[1,$j]}"; done
+# Started while the API server is down: nothing listed, nothing served.
+control down >/dev/null
 meshd_start 1 --ca-dir "$E2E_TMP/ca" --kubeconfig "$api/kubeconfig" --netns-dir "$E2E_TMP/netns"
-t_expect_eq "$(find "$E2E_TMP/config-1" -maxdepth 1 -type f | wc -l)" 0 "no configuration file of ours"
-for _ in $(seq 1 50); do
+cfg=$(meshctl_at 1 -o json proxy-config config)
+t_expect_eq "$(jq -r '.fail_closed' <<<"$cfg")" true "API down at start: fail closed, not an empty mesh"
+t_expect_contains "$(jq -r '.last_errors | join(" ")' <<<"$cfg")" "_meshd-kube-syncing.yaml" "saying it waits for the API"
+control up >/dev/null
+for _ in $(seq 1 150); do
     grep -q "every kind listed" "${MESHD_LOG[1]}" && break
     sleep 0.1
 done
-t_expect_contains "$(cat "${MESHD_LOG[1]}")" "every kind listed" "meshd listed every kind"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "every kind listed" "the API back: meshd listed every kind"
+t_expect_eq "$(find "$E2E_TMP/config-1" -maxdepth 1 -type f | wc -l)" 0 "no configuration file but the API's objects"
 # pods_bound: "name:binding ..." of the enrolled pods, sorted.
 pods_bound() { meshctl_at 1 -o json pods | jq -r '[.[] | .name + ":" + .binding] | sort | join(" ")'; }
 wait_pods() { # WANT: waits 5 s at most for pods_bound to say WANT
