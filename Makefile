@@ -109,8 +109,12 @@ $(BUILD)/meshd-cni: $(CNI_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# Its parsing, unit-tested.
-$(BUILD)/tests/test_cni_args: $(BUILD)/tools/meshd-cni/cni.o $(BUILD)/agent/core/k8sname.o
+# Its parsing, unit-tested (the plugin's object before the library it uses).
+$(BUILD)/tests/test_cni_args: $(BUILD)/tests/unit/test_cni_args.o $(BUILD)/tools/meshd-cni/cni.o \
+		$(LIBMESHD)
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -lm -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIBMESHD)
 	$(call msg,LINK,$@)
