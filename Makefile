@@ -55,6 +55,8 @@ LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 CTL_SRCS   := $(wildcard tools/meshctl/*.c)
 CTL_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
+CNI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/meshd-cni/*.c)) \
+              $(BUILD)/tools/meshctl/agent_client.o $(BUILD)/agent/core/k8sname.o
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
@@ -65,7 +67,7 @@ LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/meshd $(BUILD)/meshctl
+all: $(BUILD)/meshd $(BUILD)/meshctl $(BUILD)/meshd-cni
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/lib/*.h include/meshd/*.h) vmlinux/$(ARCH)/vmlinux.h
 	$(call msg,BPF,$@)
@@ -126,6 +128,18 @@ $(BUILD)/tests/test_dash_traces: $(BUILD)/tools/meshctl/traces.o
 $(BUILD)/meshctl: $(CTL_OBJS) $(BUILD)/tools/meshctl/assets.o $(LIBMESHD)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The CNI plugin: the runtime runs it, it asks meshd over the admin socket.
+$(BUILD)/meshd-cni: $(CNI_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Its parsing, unit-tested (the plugin's object before the library it uses).
+$(BUILD)/tests/test_cni_args: $(BUILD)/tests/unit/test_cni_args.o $(BUILD)/tools/meshd-cni/cni.o \
+		$(LIBMESHD)
+	$(call msg,LINK,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -lm -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIBMESHD)
 	$(call msg,LINK,$@)
@@ -200,7 +214,7 @@ lint: all
 		--suppress=unknownMacro --suppress=missingIncludeSystem \
 		--std=c11 -D__GNUC__ -Iinclude -Iagent agent tools tests/unit
 	$(Q)clang-tidy --quiet $(filter-out $(SKEL_USERS),$(LIB_SRCS)) agent/main.c \
-		$(CTL_SRCS) -- $(TIDY_FLAGS) 2>/dev/null
+		$(CTL_SRCS) $(wildcard tools/meshd-cni/*.c) -- $(TIDY_FLAGS) 2>/dev/null
 	@# The generated skeletons' error paths trip the analyzer's malloc model.
 	$(Q)clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc $(SKEL_USERS) -- \
 		$(TIDY_FLAGS) 2>/dev/null

@@ -28,6 +28,10 @@ struct agent_opts {
     /* Istio MeshConfig (or its ConfigMap) whose extensionProviders name
      * OTLP/HTTP collectors (config/mesh_config.h); NULL: none. */
     const char *mesh_config;
+    int kube;               /* --kube: configuration from the Kubernetes API */
+    const char *kubeconfig; /* outside a cluster; NULL: the service account */
+    int enroll_by_label;    /* pods of ambient namespaces enrolled (on with --kube) */
+    const char *netns_dir;  /* where running pods' netns are found; NULL: /var/run/netns */
 };
 
 /* Returns the process exit status. */

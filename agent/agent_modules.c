@@ -18,6 +18,7 @@
 #include "config/mesh_config.h"
 #include "config/store.h"
 #include "core/log.h"
+#include "enroll/autoenroll.h"
 #include "enroll/pod_source.h"
 #include "gateway/gateway.h"
 #include "http/proxy.h"
@@ -25,6 +26,7 @@
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
 #include "http/inbound.h"
+#include "kube/kube.h"
 #include "proxy/inbound.h"
 #include "proxy/outbound.h"
 #include "telemetry/conn_telemetry.h"
@@ -46,6 +48,8 @@ static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_sn
     pods_rebind(ag->v.pods, ag->v.mesh ? mesh_identity_rebind : NULL, ag->v.mesh);
     if (ag->gateway)
         gateway_reconfigure(ag->gateway); /* Secrets re-read: new handshakes see them */
+    if (ag->v.autoenroll)                 /* namespaces relabelled, pods come and go */
+        autoenroll_reconcile(ag->v.autoenroll, now);
     size_t closed = conns_revalidate(ag->v.conns, "inbound", admit_gate_keep_plaintext, &ag->gate);
     if (ag->v.mesh)
         closed += mesh_revalidate(ag->v.mesh);
@@ -73,6 +77,34 @@ static int config_start(struct agent *ag)
 static void config_free(struct agent *ag)
 {
     cfg_store_free(ag->v.config);
+}
+
+/* ---- the Kubernetes API ----------------------------------------------- */
+
+/* Before the configuration: the mirror directory the store serves must
+ * exist. The lists go out once the loop runs; until they are in, the
+ * store serves what the mirror held (the last run's objects). */
+static int kube_start(struct agent *ag)
+{
+    const struct agent_opts *opts = ag->opts;
+    if (!opts->kube)
+        return 0;
+    struct kube_target t;
+    char err[300];
+    int rc = opts->kubeconfig ? kube_target_kubeconfig(opts->kubeconfig, &t, err, sizeof(err))
+                              : kube_target_in_cluster(NULL, &t, err, sizeof(err));
+    if (rc) {
+        log_error("agent: kube: %s", err);
+        return rc;
+    }
+    struct kube_opts o = {.mirror_dir = opts->config_dir, .node = opts->node};
+    return kube_new(ag->loop, &t, &o, &ag->kube); /* logged by kube_new */
+}
+
+static void kube_stop(struct agent *ag)
+{
+    kube_free(ag->kube);
+    ag->kube = NULL;
 }
 
 /* ---- capture ------------------------------------------------------------ */
@@ -533,6 +565,17 @@ static int pods_start(struct agent *ag)
         mesh_set_outbound(ag->v.mesh, ag->v.outbound);
     }
     pods_restore(ag->v.pods);
+    if (ag->opts->enroll_by_label) {
+        struct autoenroll_opts ao = {.node = ag->opts->node,
+                                     .netns_dir = ag->opts->netns_dir,
+                                     .scan_proc = !ag->opts->netns_dir};
+        if ((err = autoenroll_new(ag->v.pods, &ao, &ag->v.autoenroll)) != 0) {
+            log_error("agent: enrollment by label: %s", strerror(-err));
+            return err;
+        }
+        /* Pods already running when the agent starts are found now. */
+        autoenroll_reconcile(ag->v.autoenroll, cfg_store_current(ag->v.config));
+    }
     return 0;
 }
 
@@ -540,6 +583,8 @@ static int pods_start(struct agent *ag)
  * until the next agent (never open). */
 static void pods_stop(struct agent *ag)
 {
+    autoenroll_free(ag->v.autoenroll);
+    ag->v.autoenroll = NULL;
     pods_free(ag->v.pods, true);
     ag->v.pods = ag->gate.pods = NULL;
 }
@@ -576,6 +621,7 @@ static void http_stop(struct agent *ag)
 }
 
 const struct agent_module agent_modules[] = {
+    {"kube", kube_start, kube_stop, NULL, NULL, NULL},
     {"config", config_start, NULL, config_free, NULL, NULL},
     {"capture", capture_start, NULL, capture_free, NULL, NULL},
     {"telemetry", telemetry_start, NULL, telemetry_free, NULL, telemetry_tick},

@@ -24,12 +24,14 @@
 #include "policy/admit.h"
 
 struct inbound;
+struct kube;
 
 struct agent {
     const struct agent_opts *opts;
     struct loop *loop;
     struct admin_view v; /* the running modules, as the admin side sees them */
     struct inbound *inbound;
+    struct kube *kube;                 /* --kube: the API watchers */
     struct http_proxy *http_proxy;     /* the HTTP carrier (with a mesh) */
     struct http_inbound *http_inbound; /* its destination side: policy per request */
     struct admit_gate gate;

@@ -43,6 +43,16 @@ static void usage(FILE *f)
                "                       tracing[].providers[] names (default otel)\n"
                "  --mesh-config FILE   Istio MeshConfig (or the istio ConfigMap): its\n"
                "                       extensionProviders' opentelemetry collectors (http)\n"
+               "  --kube               configuration from the Kubernetes API (in a cluster:\n"
+               "                       the service account), mirrored into one directory a\n"
+               "                       resource under --config DIR (default STATE_DIR/kube)\n"
+               "                       and served with DIR's other files\n"
+               "  --kubeconfig FILE    the API server and credentials, outside a cluster\n"
+               "                       (implies --kube)\n"
+               "  --enroll-by-label    enroll this node's pods of ambient namespaces (on\n"
+               "                       with --kube), and meshd-cni's pods\n"
+               "  --netns-dir DIR      where running pods' netns are found (default\n"
+               "                       /var/run/netns, then /proc/PID/ns/net)\n"
                "  --version\n");
 }
 
@@ -65,6 +75,10 @@ int main(int argc, char **argv)
         {"drain-seconds", required_argument, NULL, 'D'},
         {"trace-collector", required_argument, NULL, 'O'},
         {"mesh-config", required_argument, NULL, 'M'},
+        {"kube", no_argument, NULL, 'K'},
+        {"kubeconfig", required_argument, NULL, 'k'},
+        {"enroll-by-label", no_argument, NULL, 'E'},
+        {"netns-dir", required_argument, NULL, 'N'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -79,8 +93,8 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Vh", longopts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:Vh", longopts,
+                            NULL)) != -1) {
         switch (c) {
         case 'c':
             opts.config_dir = optarg;
@@ -135,6 +149,19 @@ int main(int argc, char **argv)
             opts.drain_s = (unsigned)v;
             break;
         }
+        case 'K':
+            opts.kube = opts.enroll_by_label = 1;
+            break;
+        case 'k':
+            opts.kube = opts.enroll_by_label = 1;
+            opts.kubeconfig = optarg;
+            break;
+        case 'E':
+            opts.enroll_by_label = 1;
+            break;
+        case 'N':
+            opts.netns_dir = optarg;
+            break;
         case 'A':
             opts.access_log = 1;
             break;
@@ -175,7 +202,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((!opts.config_dir && !uninstall) || !opts.node || optind != argc) {
+    if ((!opts.config_dir && !opts.kube && !uninstall) || !opts.node || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -189,6 +216,11 @@ int main(int argc, char **argv)
     if (!opts.state_dir) {
         snprintf(state_dir, sizeof(state_dir), "/run/meshd/%s", opts.node);
         opts.state_dir = state_dir;
+    }
+    char kube_dir[300];
+    if (opts.kube && !opts.config_dir) { /* the API's objects, mirrored and served as files */
+        snprintf(kube_dir, sizeof(kube_dir), "%s/kube", opts.state_dir);
+        opts.config_dir = kube_dir;
     }
     if (!opts.admin_socket) {
         snprintf(admin_socket, sizeof(admin_socket), "%s/meshd.sock", opts.state_dir);

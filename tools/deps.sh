@@ -19,7 +19,14 @@ pkgs=(
     prometheus
     # dashboards: a real browser the tests drive (puppeteer-core, from npm)
     chromium
+    # Kubernetes: the official Python client against the API stand-in, the
+    # real CNI plugins (bridge, host-local) that meshd-cni chains after
+    python3-kubernetes containernetworking-plugins
 )
+# Debian 12's kubectl is in kubernetes-client; a kubectl already installed
+# from another package (Google's `kubectl`) owns /usr/bin/kubectl and
+# would make the install fail, so it is asked for only when none exists.
+command -v kubectl >/dev/null || pkgs+=(kubernetes-client)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,6 +9,7 @@
 #include "capture/capture.h"
 #include "config/store.h"
 #include "core/addr.h"
+#include "enroll/autoenroll.h"
 #include "enroll/pods.h"
 #include "mesh/mesh.h"
 #include "proxy/conns.h"
@@ -63,6 +64,43 @@ static json_t *cmd_unenroll(void *ctx, const json_t *req, char *err, size_t errl
     if (pods_unenroll(v->pods, pod, err, errlen) != 0)
         return NULL;
     return json_pack("{s:s}", "unenrolled", pod);
+}
+
+/* meshd-cni: the runtime created (ADD) or tore down (DEL) a pod's sandbox.
+ * An ADD that fails fails the sandbox: the runtime retries, and the pod
+ * never starts uncaptured. */
+static json_t *cmd_cni_add(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct admin_view *v = ctx;
+    if (v->draining || !v->autoenroll) {
+        snprintf(err, errlen, "%s",
+                 v->draining ? "the agent is draining before it stops"
+                             : "meshd runs without enrollment by label");
+        return NULL;
+    }
+    struct autoenroll_cni c = {
+        .ns = json_string_value(json_object_get(req, "namespace")),
+        .name = json_string_value(json_object_get(req, "name")),
+        .uid = json_string_value(json_object_get(req, "uid")),
+        .netns = json_string_value(json_object_get(req, "netns")),
+    };
+    int rc = autoenroll_cni_add(v->autoenroll, cfg_store_current(v->config), &c, err, errlen);
+    if (rc < 0)
+        return NULL;
+    return json_pack("{s:b}", "enrolled", rc == 1);
+}
+
+static json_t *cmd_cni_del(void *ctx, const json_t *req, char *err, size_t errlen)
+{
+    struct admin_view *v = ctx;
+    (void)err;
+    (void)errlen;
+    int rc = v->autoenroll
+                 ? autoenroll_cni_del(v->autoenroll,
+                                      json_string_value(json_object_get(req, "namespace")),
+                                      json_string_value(json_object_get(req, "name")))
+                 : 0;
+    return json_pack("{s:b}", "released", rc == 1);
 }
 
 json_t *admin_pods_json(const struct admin_view *v)
@@ -241,10 +279,11 @@ static json_t *cmd_status(void *ctx, const json_t *req, char *err, size_t errlen
 void admin_commands(struct admin_view *v, struct admin_command out[ADMIN_NCOMMANDS])
 {
     const struct admin_command cmds[ADMIN_NCOMMANDS] = {
-        {"enroll", cmd_enroll, v}, {"unenroll", cmd_unenroll, v},
-        {"pods", cmd_pods, v},     {"connections", cmd_connections, v},
-        {"status", cmd_status, v}, {"config", cmd_config, v},
-        {"routes", cmd_routes, v}, {"tls-check", cmd_tls_check, v},
+        {"enroll", cmd_enroll, v},   {"unenroll", cmd_unenroll, v},
+        {"pods", cmd_pods, v},       {"connections", cmd_connections, v},
+        {"status", cmd_status, v},   {"config", cmd_config, v},
+        {"routes", cmd_routes, v},   {"tls-check", cmd_tls_check, v},
+        {"cni-add", cmd_cni_add, v}, {"cni-del", cmd_cni_del, v},
     };
     memcpy(out, cmds, sizeof(cmds));
 }

@@ -24,6 +24,7 @@ struct kevents;
 struct mesh;
 struct outbound;
 struct pods;
+struct autoenroll;
 
 struct admin_view {
     const char *version, *node, *config_dir, *trust_domain; /* borrowed: the options */
@@ -40,9 +41,11 @@ struct admin_view {
     struct http_server *http[3]; /* admin 15000, metrics 15020, health 15021 */
     bool draining;               /* SIGTERM: enrollment refused, not ready */
     struct tracer *tracer;       /* NULL without --trace-collector */
+    /* Enrollment by label and by meshd-cni; NULL: off. */
+    struct autoenroll *autoenroll;
 };
 
-#define ADMIN_NCOMMANDS 8
+#define ADMIN_NCOMMANDS 10
 
 /* Fills the command table for admin_new; `v` outlives the admin. */
 void admin_commands(struct admin_view *v, struct admin_command out[ADMIN_NCOMMANDS]);

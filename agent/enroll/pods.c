@@ -10,6 +10,7 @@
 
 #include "capture/capture.h"
 #include "core/addr.h"
+#include "core/k8sname.h"
 #include "core/log.h"
 #include "core/netns.h"
 #include "enroll/pods_state.h"
@@ -161,22 +162,6 @@ void pods_free(struct pods *p, bool handover)
     free(p);
 }
 
-static int valid_k8s_name(const char *s, size_t max, int allow_dot)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(allow_dot && c == '.'))
-            return 0;
-        if (!alnum && (i == 0 || i == n - 1))
-            return 0;
-    }
-    return 1;
-}
-
 int pods_parse_ref(const char *ref, char *ns, char *name)
 {
     const char *slash = strchr(ref, '/');
@@ -185,7 +170,8 @@ int pods_parse_ref(const char *ref, char *ns, char *name)
     memcpy(ns, ref, (size_t)(slash - ref));
     ns[slash - ref] = '\0';
     strcpy(name, slash + 1);
-    if (!valid_k8s_name(ns, POD_NS_MAX, 0) || !valid_k8s_name(name, POD_NAME_MAX, 1))
+    if (!k8s_name_valid(ns, strlen(ns), POD_NS_MAX, false) ||
+        !k8s_name_valid(name, strlen(name), POD_NAME_MAX, true))
         return -EINVAL;
     return 0;
 }

@@ -9,21 +9,7 @@
 
 #include <openssl/x509v3.h>
 
-/* DNS-1123 label (namespace) or subdomain (service account). */
-static bool k8s_name(const char *s, size_t n, size_t max, bool dots)
-{
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(dots && c == '.'))
-            return false;
-        if (!alnum && (i == 0 || i == n - 1))
-            return false;
-    }
-    return true;
-}
+#include "core/k8sname.h"
 
 static int copy_part(char *dst, size_t cap, const char *src, size_t n)
 {
@@ -43,18 +29,20 @@ int pki_spiffe_parse(const char *id, char *td, size_t tdlen, char *ns, size_t ns
     const char *t = id + sizeof(scheme) - 1;
     const char *p = strchr(t, '/');
     /* The trust domain: a DNS-like name, no port, userinfo or escapes. */
-    if (!p || !k8s_name(t, (size_t)(p - t), 255, true) || copy_part(td, tdlen, t, (size_t)(p - t)))
+    if (!p || !k8s_name_valid(t, (size_t)(p - t), 255, true) ||
+        copy_part(td, tdlen, t, (size_t)(p - t)))
         return -EINVAL;
     if (strncmp(p, "/ns/", 4) != 0)
         return -EINVAL;
     const char *n = p + 4, *s = strstr(n, "/sa/");
-    if (!s || !k8s_name(n, (size_t)(s - n), 63, false) || copy_part(ns, nslen, n, (size_t)(s - n)))
+    if (!s || !k8s_name_valid(n, (size_t)(s - n), 63, false) ||
+        copy_part(ns, nslen, n, (size_t)(s - n)))
         return -EINVAL;
     const char *a = s + 4;
     size_t al = strlen(a);
     /* Nothing after the service account: no trailing slash, query,
      * fragment or percent-encoding can sneak through k8s_name. */
-    if (!k8s_name(a, al, 253, true) || copy_part(sa, salen, a, al))
+    if (!k8s_name_valid(a, al, 253, true) || copy_part(sa, salen, a, al))
         return -EINVAL;
     return 0;
 }

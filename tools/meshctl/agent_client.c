@@ -13,18 +13,27 @@
 
 json_t *agent_call(const char *socket_path, json_t *req)
 {
+    char err[512];
+    json_t *result = agent_call_err(socket_path, req, err, sizeof(err));
+    if (!result)
+        fprintf(stderr, "meshctl: %s\n", err);
+    return result;
+}
+
+json_t *agent_call_err(const char *socket_path, json_t *req, char *err, size_t errlen)
+{
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (strlen(socket_path) >= sizeof(sun.sun_path)) {
-        fprintf(stderr, "meshctl: socket path too long: %s\n", socket_path);
+        snprintf(err, errlen, "socket path too long: %s", socket_path);
         free(text);
         return NULL;
     }
     strcpy(sun.sun_path, socket_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-        fprintf(stderr, "meshctl: cannot reach meshd at %s: %s\n", socket_path, strerror(errno));
+        snprintf(err, errlen, "cannot reach meshd at %s: %s", socket_path, strerror(errno));
         if (fd != -1)
             close(fd);
         free(text);
@@ -70,7 +79,7 @@ json_t *agent_call(const char *socket_path, json_t *req)
         resp = json_loadb(buf, used, 0, &jerr);
     free(buf);
     if (!resp) {
-        fprintf(stderr, "meshctl: no valid response from meshd at %s\n", socket_path);
+        snprintf(err, errlen, "no valid response from meshd at %s", socket_path);
         return NULL;
     }
     if (json_is_true(json_object_get(resp, "ok"))) {
@@ -78,7 +87,7 @@ json_t *agent_call(const char *socket_path, json_t *req)
         json_incref(result);
     } else {
         const char *msg = json_string_value(json_object_get(resp, "error"));
-        fprintf(stderr, "meshctl: %s\n", msg ? msg : "meshd returned an error");
+        snprintf(err, errlen, "%s", msg ? msg : "meshd returned an error");
     }
     json_decref(resp);
     return result;

@@ -9,5 +9,7 @@
  * reference), or NULL after printing the agent's error or the transport
  * failure to stderr. */
 json_t *agent_call(const char *socket_path, json_t *req);
+/* The same, with the error in err[errlen] instead of on stderr. */
+json_t *agent_call_err(const char *socket_path, json_t *req, char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,115 @@
+/* Kubernetes objects as files of the served configuration (see mirror.h). */
+#include "kube/mirror.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/k8sname.h"
+
+int kube_mirror_name(json_t *obj, char *out, size_t outlen)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    if (!name || !k8s_name_valid(name, strlen(name), 253, true) ||
+        (ns && !k8s_name_valid(ns, strlen(ns), 63, false)))
+        return -EINVAL;
+    int n =
+        ns ? snprintf(out, outlen, "%s_%s.json", ns, name) : snprintf(out, outlen, "%s.json", name);
+    return n > 0 && (size_t)n < outlen ? 0 : -ENAMETOOLONG;
+}
+
+int kube_mirror_prepare(const char *dir, const char *resource)
+{
+    char path[768];
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    snprintf(path, sizeof(path), "%s/%s", dir, resource);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int kube_mirror_put(const char *dir, const char *resource, json_t *obj, const char *api_version,
+                    const char *kind)
+{
+    char name[320], path[1200], tmp[1200];
+    int err = kube_mirror_name(obj, name, sizeof(name));
+    if (err)
+        return err;
+    if (json_object_set_new(obj, "apiVersion", json_string(api_version)) ||
+        json_object_set_new(obj, "kind", json_string(kind)))
+        return -ENOMEM;
+    /* Bulk the loader never reads. */
+    json_object_del(json_object_get(obj, "metadata"), "managedFields");
+    char *text = json_dumps(obj, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    if (!text)
+        return -ENOMEM;
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, resource, name);
+    snprintf(tmp, sizeof(tmp), "%s/%s/.%s.tmp", dir, resource, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t len = strlen(text), off = 0;
+    err = fd < 0 ? -errno : 0;
+    while (!err && off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w <= 0)
+            err = w < 0 ? -errno : -EIO;
+        else
+            off += (size_t)w;
+    }
+    if (fd >= 0 && close(fd) != 0 && !err)
+        err = -errno;
+    if (!err && rename(tmp, path) != 0)
+        err = -errno;
+    if (err && fd >= 0)
+        unlink(tmp);
+    free(text);
+    return err;
+}
+
+int kube_mirror_delete(const char *dir, const char *resource, json_t *obj)
+{
+    char name[320], path[1200];
+    int err = kube_mirror_name(obj, name, sizeof(name));
+    if (err)
+        return err;
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, resource, name);
+    return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int kube_mirror_sweep(const char *dir, const char *resource, char *const *keep, size_t n)
+{
+    char path[768], file[1100];
+    snprintf(path, sizeof(path), "%s/%s", dir, resource);
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && e->d_name[1] != '\0' && strstr(e->d_name, ".tmp") == NULL)
+            continue; /* ".", "..": a temporary of ours is removed below */
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        const char *key = e->d_name;
+        if (n && bsearch(&key, keep, n, sizeof(*keep), cmp_str))
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+        if (unlink(file) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
