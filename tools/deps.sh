@@ -7,7 +7,7 @@ pkgs=(
     # build
     make gcc pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
     libssl-dev libyaml-dev libjansson-dev libnghttp2-dev liburcu-dev libmnl-dev
-    node-llhttp libpcre2-dev
+    node-llhttp libpcre2-dev xxd
     # unit tests, lint
     libcmocka-dev clang-format clang-tidy cppcheck
     # end-to-end tests: namespaces, real clients and servers
