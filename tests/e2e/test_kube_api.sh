@@ -292,7 +292,14 @@ for _ in $(seq 1 30); do
     [ "$(meshctl_at 1 -o json proxy-config config | jq -r '.last_errors | length')" = 0 ] && break
     sleep 0.1
 done
+# The version once settled: the steps before may still be applying an edit.
 good=$(config_version 1)
+for _ in $(seq 1 20); do
+    sleep 0.5
+    now=$(config_version 1)
+    [ "$now" = "$good" ] && break
+    good=$now
+done
 control down >/dev/null
 sleep 3
 t_expect_eq "$(config_version 1)" "$good" "the same version serves"
