@@ -3,7 +3,8 @@
 # topology.sh and meshd.sh): one function per chapter, each a short header
 # and a line or two of real output. The topology they expect (demo.sh):
 #   pod-1-1 a mesh client; pod-2-1 payments v1, pod-1-2 payments v2;
-#   pod-2-2 my-service (the seed's backend); pod-1-3 the ingress gateway
+#   pod-2-2 my-service (the seed's backend, lib/trace_app.py: it calls
+#   payments, passing the trace on); pod-1-3 the ingress gateway
 #   (istio-system, istio: ingressgateway); pod-2-3 outside the mesh.
 # The dashboards live on the underlay: kiali and jaeger on its loopback,
 # jaeger's OTLP collector on DEMO_DASH_IP, where the agents export spans.
@@ -164,9 +165,9 @@ demo_stop() {
     exit 0
 }
 
-# demo_hold: HOLD=1 keeps everything up until SIGINT/SIGTERM, which run
-# the topology's cleanup (demo_stop, then its EXIT trap). The wait is interruptible: a trap
-# runs as soon as the signal arrives.
+# demo_hold: HOLD=1 keeps everything up until SIGINT/SIGTERM/SIGHUP, which
+# run the cleanup (demo_stop, then topology.sh's EXIT trap). The wait is
+# interruptible: a trap runs as soon as the signal arrives.
 demo_hold() {
     ((${HOLD:-0})) || return 0
     topo_wait_tcp "$TOPO_UNDERLAY_NS" 127.0.0.1 9090 30 || true
