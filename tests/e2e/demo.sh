@@ -5,21 +5,26 @@
 # per node, every pod enrolled with its service account; a real HTTP server
 # and real curl: pod-to-pod traffic on one node and across nodes goes over
 # mutual TLS (HBONE) with verified SPIFFE identities. Then it shows the
-# configuration (meshctl proxy-config config, meshctl analyze), the seed's
-# payments canary split per request over keep-alive connections, meshd's
-# records, metrics and BPF state, and cleans up.
+# configuration (meshctl proxy-config config, meshctl analyze), then the
+# seed's story in its order (tests/e2e/lib/demo_story.sh): the payments
+# canary split per request over keep-alive connections, PeerAuthentication
+# STRICT, access logs from the Telemetry resource, the ingress Gateway for
+# app.example.com, a trace through it; meshd's records, metrics and BPF
+# state, the dashboards' URLs, and cleans up. HOLD=1 keeps it all up until
+# Ctrl-C (SIGINT or SIGTERM), which cleans up the same way.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/demo_story.sh
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 topo_init
-say "topology: 2 nodes x 2 pods (run $TOPO_RUN)"
-topo_create 2 2
+say "topology: 2 nodes x 3 pods (run $TOPO_RUN)"
+topo_create 2 3
 for i in 1 2; do
-    for j in 1 2; do
+    for j in 1 2 3; do
         printf '  node %s pod %s  %-14s %-22s netns %s\n' "$i" "$j" "${POD_IP4[$i,$j]}" \
             "${POD_IP6[$i,$j]}" "${POD_NS[$i,$j]}"
     done
@@ -29,6 +34,7 @@ say "mesh CA (meshctl ca init)"
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca"
 
 say "the cluster as YAML, one copy per node (--config)"
+demo_pki # the app-tls certificate (openssl), for the gateway
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
     mesh_config "$d"
@@ -38,16 +44,18 @@ for i in 1 2; do
     sed -i -e 's/app: app-1-2/app: payments/' -e 's/version: v1/version: v2/' "$d/pod-1-2.yaml"
     sed "s/^  selector:\$/  clusterIP: 10.96.0.10\n  selector:/" deploy/examples/payments-canary.yaml \
         >"$d/payments-canary.yaml"
+    demo_gateway_config "$d"
 done
 ls "$E2E_TMP/config-1" | sed 's/^/  /'
 
-say "meshd per node"
+say "meshd per node (spans to jaeger's collector on the underlay, $DEMO_DASH_IP:16686)"
+demo_jaeger_start
 for i in 1 2; do
-    meshd_start "$i" --ca-dir "$E2E_TMP/ca"
+    meshd_start "$i" --ca-dir "$E2E_TMP/ca" --trace-collector "$DEMO_DASH_IP:16686/v1/traces"
     printf '  node %s: meshd pid %s, admin %s\n' "$i" "${MESHD_PID[$i]}" "${MESHD_SOCK[$i]}"
 done
 
-say "web servers in pod-2-1 (payments v1) and pod-1-2 (payments v2)"
+say "web servers in pod-2-1 (payments v1), pod-1-2 (payments v2), pod-2-2 (my-service)"
 # Started before enrolling: once enrolled, a readiness probe from inside the
 # pod is answered by meshd's own listener and proves nothing about the app.
 for p in "2,1 v1" "1,2 v2"; do
@@ -55,15 +63,22 @@ for p in "2,1 v1" "1,2 v2"; do
     topo_spawn "${POD_NS[$1]}" "$E2E_TMP/web-$2.log" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 "$2" >/dev/null
     topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" 8080 10
 done
-echo "  an HTTP/1.1 server on port 8080 in both (it names itself in x-served-by)"
+# my-service calls payments on each request, passing the trace headers on
+# (as an instrumented app does): the gateway's trace continues through it.
+topo_spawn "${POD_NS[2,2]}" "$E2E_TMP/web-my-service.log" /usr/bin/python3 tests/e2e/lib/trace_app.py 8080 \
+    my-service http://10.96.0.10/ >/dev/null
+topo_wait_tcp "${POD_NS[2,2]}" "${POD_IP4[2,2]}" 8080 10
+echo "  an HTTP/1.1 server on port 8080 in each (it names itself); my-service calls payments"
 
-say "enroll every pod with its node's meshd"
+say "enroll the pods with their node's meshd (pod-2-3 stays outside the mesh)"
 for i in 1 2; do
     for j in 1 2; do
         meshctl_at "$i" enroll "default/pod-$i-$j" --netns "/run/netns/${POD_NS[$i,$j]}" \
             --sa "sa-$i-$j" --ip "${POD_IP4[$i,$j]}" --ip "${POD_IP6[$i,$j]}"
     done
 done
+meshctl_at 1 enroll istio-system/istio-ingressgateway-1 --netns "/run/netns/${POD_NS[1,3]}" \
+    --sa istio-ingressgateway-service-account --ip "${POD_IP4[1,3]}" --ip "${POD_IP6[1,3]}"
 
 say "curl from pod-1-1 to pod-1-2, same node: mutual TLS over HBONE"
 in_pod "1,1" curl -sS -m 5 -o /dev/null -w '  IPv4: HTTP %{http_code} in %{time_total}s\n' "http://${POD_IP4[1,2]}:8080/"
@@ -79,12 +94,14 @@ in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py count 10.96.0.10 80 / 1000 
     jq -c '{v1, v2, connections, status}' | sed 's/^/  /'
 meshctl_at 1 proxy-config routes pod-1-1.default --service payments | sed 's/^/  /'
 
+demo_strict
+demo_access_logs
+demo_gateway
+demo_trace
+
 say "the configuration node 1 serves (meshctl proxy-config config), and meshctl analyze"
 meshctl_at 1 proxy-config config
 "$MESHCTL_BIN" analyze "$E2E_TMP/config-1" || true
-
-say "pod-2-1's mTLS as node 2 enforces it (meshctl authn tls-check)"
-meshctl_at 2 authn tls-check pod-2-1.default
 
 say "node 1's meshd captured the client side (meshctl connections)"
 meshctl_at 1 connections
@@ -104,19 +121,16 @@ bpftool prog show name meshd_connect4 | sed -n 1,2p
 bpftool link show pinned "/sys/fs/bpf/meshd/${MESHD_NODE[1]}/link_connect4"
 
 say "the dashboards (meshctl dashboard, as istioctl dashboard): the service graph, live"
-# On the underlay's loopback, so it goes with the topology.
-ip -n "$TOPO_UNDERLAY_NS" link set lo up
-topo_spawn "$TOPO_UNDERLAY_NS" "$E2E_TMP/kiali.log" "$MESHCTL_BIN" dashboard kiali --browser=false \
-    --port 20001 --interval 1 --agent "${MESHD_SOCK[1]}" --agent "${MESHD_SOCK[2]}" >/dev/null
-topo_wait_tcp "$TOPO_UNDERLAY_NS" 127.0.0.1 20001 5 && sleep 1.5
+demo_dashboards_start && sleep 1.5
 topo_exec "$TOPO_UNDERLAY_NS" curl -s -m 5 http://127.0.0.1:20001/api/graph |
     jq -c '.edges[] | {id, requests_total, mtls}' | sed 's/^/  /' || true
 echo "  with the topology up, each prints its URL (--browser=false: only the URL):"
 for d in "kiali        (the service graph)          http://127.0.0.1:20001/" \
-    "jaeger       (traces; OTLP/HTTP JSON in)  http://127.0.0.1:16686/  POST /v1/traces" \
+    "jaeger       (traces; OTLP/HTTP JSON in)  http://$DEMO_DASH_IP:16686/  POST /v1/traces" \
     "prometheus   (scraping every agent)       http://127.0.0.1:9090/graph"; do
     printf '  %s dashboard %s\n' "$MESHCTL_BIN" "$d"
 done
 echo "  (agents: --agent ${MESHD_SOCK[1]} --agent ${MESHD_SOCK[2]})"
 
+demo_hold
 say "cleaning up"
