@@ -42,7 +42,7 @@ struct agent {
     char cgroup_path[256];
     char pin_dir[384];
     struct gateway *gateway; /* the ingress gateway (with a mesh) */
-    struct tracer *tracer; /* --trace-collector: spans per request; NULL: none */
+    struct tracer *tracer;   /* --trace-collector: spans per request; NULL: none */
 };
 
 struct agent_module {
