@@ -78,10 +78,6 @@ write_config() {
 for i in 1 2; do write_config "$E2E_TMP/config-$i"; done
 meshd_start 1 --ca-dir "$E2E_TMP/ca"
 meshd_start 2 --ca-dir "$E2E_TMP/ca"
-enroll_pod() { # NODE I J SA
-    meshctl_at "$1" enroll "default/pod-$2-$3" --netns "/run/netns/${POD_NS[$2,$3]}" --sa "$4" \
-        --ip "${POD_IP4[$2,$3]}" --ip "${POD_IP6[$2,$3]}" >/dev/null
-}
 enroll_pod 1 1 1 client
 enroll_pod 2 2 1 web
 enroll_pod 2 2 2 web

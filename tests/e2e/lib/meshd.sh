@@ -120,6 +120,13 @@ bpf_stat() {
     meshctl_at "$1" status | jq -r ".bpf.$2"
 }
 
+# enroll_pod NODE I J SA: pod-I-J of the default namespace enrolled on
+# NODE's agent with service account SA and both its addresses.
+enroll_pod() {
+    meshctl_at "$1" enroll "default/pod-$2-$3" --netns "/run/netns/${POD_NS[$2,$3]}" --sa "$4" \
+        --ip "${POD_IP4[$2,$3]}" --ip "${POD_IP6[$2,$3]}" >/dev/null
+}
+
 # in_pod "i,j" CMD...: runs CMD in pod (i,j).
 in_pod() {
     local p=$1
