@@ -16,15 +16,15 @@
 
 int hs_down_flush(struct hs *s)
 {
-    if (!s->down_st)
-        return hbuf_flush(&s->out, s->io.fd);
-    while (hbuf_pending(&s->out)) {
-        size_t k = hbone_stream_send(s->down_st, s->out.data + s->out.off, hbuf_pending(&s->out));
-        if (!k)
-            break; /* full: on_writable; over: on_end */
-        hbuf_consume(&s->out, k);
-    }
-    return 0;
+    size_t before = hbuf_pending(&s->out);
+    int rc = 0;
+    if (s->down_st)
+        hbuf_send_stream(&s->out, s->down_st);
+    else
+        rc = hbuf_flush(&s->out, s->io.fd);
+    if (hbuf_pending(&s->out) < before)
+        s->progress_ns = loop_now_ns(); /* for the stream idle timeout */
+    return rc;
 }
 
 static size_t pipe_data(void *ctx, const char *p, size_t n)

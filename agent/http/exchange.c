@@ -377,34 +377,46 @@ void hs_forward(struct hs *s, const struct pod *pod)
     hs_drive_down(s);
 }
 
-/* The route's mirrors get a copy of the request once it is whole (and
- * small enough to have been kept): fire and forget, their answers dropped,
- * their endpoints' load not held (nobody waits for them). */
-void hs_mirror(struct hs *s)
+void http_request_mirror(struct http_request *r, struct http_proxy *hp,
+                         const struct http_router *rt, void *user,
+                         const struct meshd_addr *orig_dst, http_mirror_fn send, void *ctx)
 {
-    const struct cfg_http_route *a = s->req.d.actions;
-    if (s->req.mirrored || !a || !a->nmirrors || !s->router.mirror || !s->req.req_complete ||
-        s->req.body_overflow || s->state != HS_FORWARD)
+    const struct cfg_http_route *a = r->d.actions;
+    if (r->mirrored || !a || !a->nmirrors || !rt->mirror || !r->req_complete || r->body_overflow)
         return;
-    s->req.mirrored = true;
-    const struct pod *pod = s->router.pod(s->user);
+    r->mirrored = true;
+    const struct pod *pod = rt->pod(user);
     for (size_t i = 0; pod && i < a->nmirrors; i++) {
         if (!http_chance_ppm(a->mirrors[i].ppm))
             continue;
         struct outbound_route route = {.avoid_endpoint = -1};
-        s->router.mirror(s->user, pod, &s->orig_dst, &a->mirrors[i].dest, &route);
+        rt->mirror(user, pod, orig_dst, &a->mirrors[i].dest, &route);
         if (route.action == OUTBOUND_REFUSE)
             continue;
-        struct hup *m;
-        if (hup_mirror(s->hp, &route, pod, &m) == 0) {
-            h1_parser_next_is_head_response(m->resp, s->req.is_head);
-            if (http_request_send_head(&s->req, m, true) != 0)
-                hup_release(m, false);
-            s->hp->stats.mirrored++;
-        }
-        if (s->router.free)
-            s->router.free(s->user, &route, false);
+        if (send(ctx, &route, pod))
+            hp->stats.mirrored++;
+        if (rt->free)
+            rt->free(user, &route, false);
     }
+}
+
+/* A mirrored copy on an upstream HTTP/1.1 connection of its own. */
+static bool hs_mirror_send(void *ctx, const struct outbound_route *route, const struct pod *pod)
+{
+    struct hs *s = ctx;
+    struct hup *m;
+    if (hup_mirror(s->hp, route, pod, &m) != 0)
+        return false;
+    h1_parser_next_is_head_response(m->resp, s->req.is_head);
+    if (http_request_send_head(&s->req, m, true) != 0)
+        hup_release(m, false);
+    return true;
+}
+
+void hs_mirror(struct hs *s)
+{
+    if (s->state == HS_FORWARD)
+        http_request_mirror(&s->req, s->hp, &s->router, s->user, &s->orig_dst, hs_mirror_send, s);
 }
 
 /* --- upstream progress -------------------------------------------------- */

@@ -178,29 +178,19 @@ static int h2x_open_stream(struct h2x *x, struct h2up *u, bool shadow, struct h2
 /* The route's mirrors get a copy once the request is whole (and small
  * enough to have been kept): fire and forget on a stream of their own,
  * their answers dropped, their endpoints' load not held. */
+static bool h2x_mirror_send(void *ctx, const struct outbound_route *route, const struct pod *pod)
+{
+    struct h2x *x = ctx;
+    struct h2up *u;
+    struct h2_stream *st;
+    return h2up_acquire(x->s->hp, route, pod, &u) == 0 && h2x_open_stream(x, u, true, &st) == 0;
+}
+
 static void h2x_mirror(struct h2x *x)
 {
     struct h2s *s = x->s;
-    const struct cfg_http_route *a = x->req.d.actions;
-    if (x->req.mirrored || !a || !a->nmirrors || !s->router.mirror || !x->req.req_complete ||
-        x->req.body_overflow || x->state != H2X_FORWARD || s->inbound)
-        return;
-    x->req.mirrored = true;
-    const struct pod *pod = s->router.pod(s->user);
-    for (size_t i = 0; pod && i < a->nmirrors; i++) {
-        if (!http_chance_ppm(a->mirrors[i].ppm))
-            continue;
-        struct outbound_route route = {.avoid_endpoint = -1};
-        s->router.mirror(s->user, pod, &s->orig_dst, &a->mirrors[i].dest, &route);
-        if (route.action == OUTBOUND_REFUSE)
-            continue;
-        struct h2up *u;
-        struct h2_stream *st;
-        if (h2up_acquire(s->hp, &route, pod, &u) == 0 && h2x_open_stream(x, u, true, &st) == 0)
-            s->hp->stats.mirrored++;
-        if (s->router.free)
-            s->router.free(s->user, &route, false);
-    }
+    if (x->state == H2X_FORWARD && !s->inbound)
+        http_request_mirror(&x->req, s->hp, &s->router, s->user, &s->orig_dst, h2x_mirror_send, x);
 }
 
 /* The decided attempt goes to a stream of an upstream connection. */

@@ -29,6 +29,10 @@ void hbuf_consume(struct hbuf *b, size_t n);
 void hbuf_free(struct hbuf *b);
 /* Writes what it can to fd: 0 (all or EAGAIN), -errno. */
 int hbuf_flush(struct hbuf *b, int fd);
+/* Queues what it can into an HBONE stream's pipe end (hbone/session.h):
+ * the rest waits for its on_writable; a stream that is over takes
+ * nothing and tells its owner through on_end. */
+void hbuf_send_stream(struct hbuf *b, struct hbone_stream *st);
 
 struct hs;
 struct h2s;

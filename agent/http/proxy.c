@@ -51,12 +51,8 @@ static void hs_update_now(struct hs *s)
      * epoll_ctl. An error stays queued for the EPOLLOUT handler to end the
      * session; CLOSING leaves it to that handler, which lingers after (a
      * stream takes it here, and ends after). */
-    if (hbuf_pending(&s->out) && (s->state != HS_CLOSING || s->down_st)) {
-        size_t before = hbuf_pending(&s->out);
+    if (hbuf_pending(&s->out) && (s->state != HS_CLOSING || s->down_st))
         hs_down_flush(s);
-        if (hbuf_pending(&s->out) < before)
-            s->progress_ns = loop_now_ns();
-    }
     /* Room again: the response is read on (its upstream paused while the
      * queue was past the mark, and nothing else would resume it). */
     if (s->up && s->up->read_paused && hbuf_pending(&s->out) < HTTP_OUT_HIGH)
@@ -330,10 +326,7 @@ static void hs_on_event(struct loop_io *io, uint32_t events)
     if (s->ended)
         return;
     if (events & EPOLLOUT) {
-        size_t before = hbuf_pending(&s->out);
         int rc = hs_down_flush(s);
-        if (hbuf_pending(&s->out) < before)
-            s->progress_ns = loop_now_ns();
         if (rc) {
             hs_free_attempt(s, false);
             hs_end(s, rc, RESP_FLAG_DC);

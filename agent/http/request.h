@@ -111,9 +111,19 @@ struct http_reply {
     const char *location;
     enum resp_flag flag;
 };
+/* The route's mirrors of a request once it is whole (and small enough
+ * to have been kept), once: for each mirror the dice choose, the router's
+ * endpoint is handed to `send`, which sends the copy its codec's way
+ * (true: it went); fire and forget, the answers dropped, the endpoints'
+ * load not held (nobody waits for them). (exchange.c) */
+struct pod;
+typedef bool (*http_mirror_fn)(void *ctx, const struct outbound_route *route,
+                               const struct pod *pod);
+void http_request_mirror(struct http_request *r, struct http_proxy *hp,
+                         const struct http_router *rt, void *user,
+                         const struct meshd_addr *orig_dst, http_mirror_fn send, void *ctx);
 /* The request's span begins (the proxy's tracer, if any) for `pod`, on
  * the destination side when `server`. (exchange.c) */
-struct pod;
 void http_request_trace_begin(struct http_request *r, const struct http_proxy *hp,
                               const struct pod *pod, bool server);
 /* Routes the next attempt (http_request_prepare_route, then the router's

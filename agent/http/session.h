@@ -81,7 +81,8 @@ void hs_down_eof(struct hs *s);
 bool hs_take_h2(struct hs *s);
 
 /* downstream.c: the downstream as a socket or an HBONE stream's pipe */
-/* Sends what is queued for the downstream: 0, or -errno (a socket's). */
+/* Sends what is queued for the downstream (a byte that left is progress
+ * for the stream idle timeout): 0, or -errno (a socket's). */
 int hs_down_flush(struct hs *s);
 /* Makes `st` (a server stream) this session's downstream: 200, then its
  * bytes through the session. 0 or -errno. */

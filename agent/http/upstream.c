@@ -98,6 +98,16 @@ int hbuf_flush(struct hbuf *b, int fd)
     return 0;
 }
 
+void hbuf_send_stream(struct hbuf *b, struct hbone_stream *st)
+{
+    while (hbuf_pending(b)) {
+        size_t k = hbone_stream_send(st, b->data + b->off, hbuf_pending(b));
+        if (!k)
+            break;
+        hbuf_consume(b, k);
+    }
+}
+
 /* --- one upstream ------------------------------------------------------- */
 
 static void hup_free_now(struct loop_deferred *d)
@@ -166,12 +176,7 @@ static int hup_flush(struct hup *u)
 {
     if (!u->st)
         return hbuf_flush(&u->out, u->io.fd);
-    while (hbuf_pending(&u->out)) {
-        size_t k = hbone_stream_send(u->st, u->out.data + u->out.off, hbuf_pending(&u->out));
-        if (!k)
-            break; /* full: on_writable resumes; over: the stream's end says so */
-        hbuf_consume(&u->out, k);
-    }
+    hbuf_send_stream(&u->out, u->st);
     return 0;
 }
 
