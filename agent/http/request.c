@@ -640,4 +640,7 @@ void http_request_record_fill(struct http_request *r, struct http_request_record
     out->upstream_cluster = r->d.cluster[0] ? r->d.cluster : NULL;
     out->response_flags = resp_flag_name(r->flag);
     out->trace = &r->trace;
+    out->forwarded_proto = r->d.edge ? r->d.edge_proto
+                           : h       ? h1_head_get(h, "x-forwarded-proto")
+                                     : NULL;
 }

@@ -54,6 +54,8 @@ struct http_request_record {
     uint64_t upstream_service_time_ms; /* x-envoy-upstream-service-time, 0: unknown */
     bool grpc;                         /* content-type application/grpc*: request_protocol "grpc" */
     const struct trace_span *trace;    /* the request's span (telemetry/trace.h), NULL: none */
+    const char *forwarded_proto;       /* x-forwarded-proto sent upstream (the edge's at a
+                                          gateway), NULL: none; the span's http.url scheme */
 };
 
 struct http_metrics;

@@ -147,6 +147,14 @@ void tracer_span_of(const struct trace_span *s, const struct http_request_record
 {
     bool server = s->server;
     unsigned port = conn ? ntohs(conn->orig_dst.port) : 0;
+    unsigned cluster_port = 0;
+    /* A CLIENT span is named for the port the route sent it to, which
+     * the cluster names ("outbound|80||..."): a gateway's connection came
+     * to its listener (8443), not to the Service's port. */
+    if (!server && r->upstream_cluster &&
+        sscanf(r->upstream_cluster, "outbound|%5u|", &cluster_port) == 1 && cluster_port &&
+        cluster_port <= 65535)
+        port = cluster_port;
     const char *svc = r->labels.v[TL_DESTINATION_SERVICE];
     const char *authority = r->authority && *r->authority ? r->authority : "-";
     if (*svc && strcmp(svc, "unknown") != 0)
@@ -155,7 +163,11 @@ void tracer_span_of(const struct trace_span *s, const struct http_request_record
         snprintf(x->name, sizeof(x->name), "%s/*", authority);
     else
         snprintf(x->name, sizeof(x->name), "%s:%u/*", authority, port);
-    snprintf(x->url, sizeof(x->url), "http://%s%s", authority, r->path ? r->path : "/");
+    /* Envoy's http.url: the scheme x-forwarded-proto says (the edge's own
+     * at a gateway), only ever http or https. */
+    const char *scheme =
+        r->forwarded_proto && strcmp(r->forwarded_proto, "https") == 0 ? "https" : "http";
+    snprintf(x->url, sizeof(x->url), "%s://%s%s", scheme, authority, r->path ? r->path : "/");
     x->peer[0] = '\0';
     if (conn)
         addr_format_ip(&conn->src, x->peer, sizeof(x->peer));

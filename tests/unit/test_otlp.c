@@ -452,6 +452,54 @@ static void test_span_attributes_as_istio_names_them(void **state)
     assert_string_equal(x.mesh_id, "mesh1");
 }
 
+/* A gateway's CLIENT span: named for the port the route chose (its
+ * cluster's), not its listener's; http.url with the scheme
+ * x-forwarded-proto gives, only http or https. */
+static void test_client_span_port_and_url_scheme(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *behaviour, *cluster, *proto, *dst, *name, *url;
+        bool server;
+    } rows[] = {
+        {"gateway: the route's port from the cluster", "outbound|80||my.default.svc.cluster.local",
+         "https", "10.244.1.11:8443", "my.default.svc.cluster.local:80/*", "https://app/p", false},
+        {"sidecar-like source: the VIP's port, the same",
+         "outbound|80||my.default.svc.cluster.local", NULL, "10.96.0.2:80",
+         "my.default.svc.cluster.local:80/*", "http://app/p", false},
+        {"a subset's cluster", "outbound|9080|v2|my.default.svc.cluster.local", "http",
+         "10.244.1.11:8443", "my.default.svc.cluster.local:9080/*", "http://app/p", false},
+        {"a cluster without a port: the connection's", "BlackHoleCluster", NULL, "10.96.0.2:81",
+         "my.default.svc.cluster.local:81/*", "http://app/p", false},
+        {"a port past 65535 ignored", "outbound|70000||x", NULL, "10.96.0.2:81",
+         "my.default.svc.cluster.local:81/*", "http://app/p", false},
+        {"SERVER: the destination port", "outbound|80||my.default.svc.cluster.local", "https",
+         "10.244.2.11:8080", "my.default.svc.cluster.local:8080/*", "https://app/p", true},
+        {"a hostile scheme is http", NULL, "javascript", "10.96.0.2:80",
+         "my.default.svc.cluster.local:80/*", "http://app/p", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct trace_span s;
+        trace_span_begin(&s, NULL, true, rows[i].server, 0);
+        struct http_request_record r = {.response_code = 200,
+                                        .method = "GET",
+                                        .path = "/p",
+                                        .authority = "app",
+                                        .upstream_cluster = rows[i].cluster,
+                                        .forwarded_proto = rows[i].proto};
+        snprintf(r.labels.v[TL_DESTINATION_SERVICE], TCP_LABEL_MAX, "my.default.svc.cluster.local");
+        struct conn_record conn = {0};
+        addr_parse("10.0.0.5:41000", &conn.src);
+        addr_parse(rows[i].dst, &conn.orig_dst);
+        struct otlp_span o;
+        struct otlp_attr attrs[TRACER_MAX_ATTRS];
+        struct tracer_scratch x;
+        tracer_span_of(&s, &r, &conn, "n", NULL, &o, attrs, &x);
+        if (strcmp(o.name, rows[i].name) != 0 || strcmp(x.url, rows[i].url) != 0)
+            fail_msg("%s: name %s url %s", rows[i].behaviour, o.name, x.url);
+    }
+}
+
 static void test_connection_span_as_a_new_trace(void **state)
 {
     (void)state;
@@ -517,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_collector_down_refused_500_or_silent_cost_counted_drops),
         cmocka_unit_test(test_queue_bounds_and_drops),
         cmocka_unit_test(test_span_attributes_as_istio_names_them),
+        cmocka_unit_test(test_client_span_port_and_url_scheme),
         cmocka_unit_test(test_connection_span_as_a_new_trace),
         cmocka_unit_test(test_environment_tags_read_only_metadata_variables),
     };

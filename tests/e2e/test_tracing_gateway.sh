@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Tracing through the ingress gateway (issue 18's acceptance): real HTTPS
+# into the seed's Gateway (app.example.com, SIMPLE TLS, credentialName
+# app-tls) on node 1's gateway pod, routed by the seed's VirtualService to
+# my-service (service A: lib/trace_app.py on node 2, which calls service b
+# propagating the trace headers), then to b (lib/httpd.py on node 1). Both
+# agents export to a collector the test runs (lib/otlp_collector.py).
+#
+#   client (pod 1,3, outside the mesh) --HTTPS--> gateway (pod 1,1)
+#     --HBONE--> my-service (pod 2,1) --HBONE--> b (pod 1,2)
+#
+# Checked, each request yielding four spans of one trace, each the parent
+# of the next: the gateway's (CLIENT, as Istio's gateway reports its one
+# span, istio-ingressgateway, upstream_cluster outbound|80||my-service...),
+# my-service's SERVER and CLIENT, b's SERVER; Istio's attributes on each;
+# one x-request-id across them, the gateway's own (the client's replaced,
+# as Envoy's edge does), and the traceparent my-service got naming its
+# SERVER span as the parent.
+#  - no client context: the gateway's span is the root of a new trace;
+#  - a client traceparent: the gateway's span is its child, same trace,
+#    tracestate passed on;
+#  - a client B3 context (x-b3-*): honoured at the edge too.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib/topology.sh
+source tests/e2e/lib/assert.sh
+source tests/e2e/lib/meshd.sh
+
+VIP_B=10.96.0.31
+TRACE=4bf92f3577b34da6a3ce929d0e0e4736
+CLIENT_SPAN=00f067aa0ba902b7
+topo_init
+topo_create 2 3
+"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+
+# The app-tls certificate, as an operator would make it (openssl, P-256).
+PKI=$E2E_TMP/pki
+mkdir -p "$PKI"
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=Edge Test CA" -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null
+openssl req "${ec[@]}" -subj "/CN=app.example.com" -keyout "$PKI/app.key" -out "$PKI/app.csr" 2>/dev/null
+printf 'subjectAltName=DNS:app.example.com\n' >"$PKI/app.ext"
+openssl x509 -req -in "$PKI/app.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -set_serial 4097 -days 1 \
+    -extfile "$PKI/app.ext" -out "$PKI/app.pem" 2>/dev/null
+
+for i in 1 2; do
+    d="$E2E_TMP/config-$i"
+    mesh_config "$d"
+    # The seed's Gateway, VirtualService and my-service, as written.
+    # One line added: my-service's port named http, as Istio asks of an
+    # HTTP port (meshd serves requests at a destination only on a port
+    # named so, or an HTTP policy's; an unnamed port there is bytes: no
+    # SERVER span).
+    cp tests/e2e/data/gateway-seed.yaml "$d/gateway-seed.yaml"
+    sed -i 's/^  - port: 80$/  - name: http\n    port: 80/' "$d/gateway-seed.yaml"
+    sed -i 's/app: app-2-1/app: my-service/' "$d/pod-2-1.yaml"
+    cat >"$d/pod-1-1.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: istio-ingressgateway-1
+  namespace: istio-system
+  labels: {istio: ingressgateway, app: istio-ingressgateway}
+spec: {nodeName: m${TOPO_RUN}n1, serviceAccountName: istio-ingressgateway-service-account}
+status:
+  podIPs: [{ip: ${POD_IP4[1,1]}}, {ip: "${POD_IP6[1,1]}"}]
+YAML
+    {
+        printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: app-tls, namespace: istio-system}\n'
+        printf 'type: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n' \
+            "$(base64 -w0 "$PKI/app.pem")" "$(base64 -w0 "$PKI/app.key")"
+    } >"$d/app-tls.yaml"
+    cat >"$d/b.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: default}
+spec:
+  clusterIP: $VIP_B
+  selector: {app: app-1-2}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing:
+  - randomSamplingPercentage: 100
+    customTags:
+      suite: {literal: {value: e2e-gateway}}
+YAML
+done
+
+COLLECTOR="${NODE_IP4[1]}:4318"
+topo_spawn "${NODE_NS[1]}" "$E2E_TMP/collector.log" \
+    /usr/bin/python3 tests/e2e/lib/otlp_collector.py "${NODE_IP4[1]}" 4318 >/dev/null
+topo_wait_tcp "${NODE_NS[1]}" "${NODE_IP4[1]}" 4318 10
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --trace-collector "$COLLECTOR"
+meshd_start 2 --ca-dir "$E2E_TMP/ca" --trace-collector "$COLLECTOR"
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/app-a.log" /usr/bin/python3 tests/e2e/lib/trace_app.py 8080 my-service \
+    "http://$VIP_B/next" >/dev/null
+topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/app-b.log" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 b "$E2E_TMP/b.log" >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
+topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 8080 10
+meshctl_at 1 enroll istio-system/istio-ingressgateway-1 --netns "/run/netns/${POD_NS[1,1]}" \
+    --sa istio-ingressgateway-service-account --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
+enroll_pod 2 2 1 sa-2-1
+enroll_pod 1 1 2 sa-1-2
+
+collector() { ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://$COLLECTOR$1"; }
+# gw_call [CURL ARGS...]: HTTPS from pod (1,3), outside the mesh, to the
+# gateway pod as app.example.com; prints what my-service received (its
+# JSON body), then the status.
+gw_call() {
+    in_pod "1,3" curl -s -m 10 --cacert "$PKI/ca.pem" --resolve "app.example.com:8443:${POD_IP4[1,1]}" \
+        -w '\n%{http_code}\n' "$@" "https://app.example.com:8443/hello"
+}
+spans_of() { # TRACE N: waits (5 s at most) for N spans of TRACE; prints them
+    local out n
+    for _ in $(seq 1 50); do
+        out=$(collector "/spans?trace=$1")
+        n=$(jq length <<<"$out")
+        ((n >= $2)) && break
+        sleep 0.1
+    done
+    echo "$out"
+}
+
+# The chain from the span whose parent is FIRST_PARENT ("" = the root):
+# one line a hop, then what every hop must carry.
+chain() { # SPANS_JSON FIRST_PARENT
+    python3 - "$2" <<'PY' 3<<<"$1"
+import json, os, sys
+spans = json.load(os.fdopen(3))
+by_parent = {}
+for s in spans:
+    by_parent.setdefault(s.get("parentSpanId", ""), []).append(s)
+cur, hops = by_parent.get(sys.argv[1], []), []
+while len(cur) == 1 and len(hops) < 6:
+    hops.append(cur[0])
+    cur = by_parent.get(cur[0]["spanId"], [])
+for s in hops:
+    a = s["attributes"]
+    kind = {2: "SERVER", 3: "CLIENT"}.get(s["kind"], str(s["kind"]))
+    print(kind, a.get("node_id", "?")[-2:], s["name"], s["service"], a.get("istio.canonical_service"),
+          a.get("istio.namespace"), a.get("upstream_cluster"), a.get("http.status_code"), a.get("suite"))
+print("hops", len(hops), "of", len(spans), "request ids", len({s["attributes"].get("guid:x-request-id") for s in hops}))
+bad = [s["name"] for s in hops if not (s["attributes"].get("http.method") == "GET"
+       and s["attributes"].get("istio.mesh_id") == "cluster.local"
+       and s["attributes"].get("peer.address") and s["attributes"].get("component") == "proxy"
+       and s["attributes"].get("response_flags") == "-"
+       and s["attributes"].get("http.url", "").endswith("/hello" if s is hops[0] or s is hops[1] else "/next")
+       and int(s["startTimeUnixNano"]) <= int(s["endTimeUnixNano"]))]
+print("attributes", "ok" if not bad else "missing on " + ",".join(bad))
+# A child starts after its parent and, but for the clock's grain, ends before.
+print("nested", all(int(c["startTimeUnixNano"]) >= int(p["startTimeUnixNano"]) for p, c in zip(hops, hops[1:])))
+PY
+}
+
+MS=my-service.default.svc.cluster.local
+WANT_CHAIN="CLIENT n1 $MS:80/* istio-ingressgateway.istio-system istio-ingressgateway istio-system outbound|80||$MS 200 e2e-gateway
+SERVER n2 $MS:8080/* my-service.default my-service default inbound|8080|| 200 e2e-gateway
+CLIENT n2 b.default.svc.cluster.local:80/* my-service.default my-service default outbound|80||b.default.svc.cluster.local 200 e2e-gateway
+SERVER n1 b.default.svc.cluster.local:8080/* app-1-2.default app-1-2 default inbound|8080|| 200 e2e-gateway
+hops 4 of 4 request ids 1
+attributes ok
+nested True"
+
+# server_span SPANS SERVICE: the spanId of SERVICE's SERVER span.
+server_span() { jq -r --arg s "$2" '[.[] | select(.kind == 2 and .attributes["istio.canonical_service"] == $s)][0].spanId' <<<"$1"; }
+span_attr() { # SPANS SERVICE KIND ATTR
+    jq -r --arg s "$2" --argjson k "$3" --arg a "$4" \
+        '[.[] | select(.kind == $k and .attributes["istio.canonical_service"] == $s)][0].attributes[$a]' <<<"$1"
+}
+
+t_begin "HTTPS through the gateway, no trace context: the gateway's span is the root of four"
+out=$(gw_call -H "x-request-id: client-chosen")
+t_expect_eq "$(tail -1 <<<"$out")" 200 "served: gateway -> my-service -> b"
+seen=$(head -1 <<<"$out")
+t_expect_eq "$(jq -r .next <<<"$seen")" 200 "my-service reached b"
+tp=$(jq -r '.headers.traceparent' <<<"$seen")
+t_expect_ok "my-service got a sampled W3C traceparent ($tp)" grep -Eq '^00-[0-9a-f]{32}-[0-9a-f]{16}-01$' <<<"$tp"
+rid=$(jq -r '.headers["x-request-id"]' <<<"$seen")
+t_expect_ok "a fresh x-request-id from the gateway ($rid), not the client's" \
+    grep -Eq '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' <<<"$rid"
+t_expect_eq "$(jq -r '.headers["x-forwarded-proto"]' <<<"$seen")" https "x-forwarded-proto: https (Envoy's edge)"
+trace=$(cut -d- -f2 <<<"$tp")
+spans=$(spans_of "$trace" 4)
+t_expect_eq "$(chain "$spans" "")" "$WANT_CHAIN" "gateway -> my-service (SERVER, CLIENT) -> b, each the parent of the next"
+t_expect_eq "$(cut -d- -f3 <<<"$tp")" "$(server_span "$spans" my-service)" \
+    "the parent in my-service's traceparent is my-service's SERVER span"
+t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 guid:x-request-id)" "$rid" \
+    "the gateway's span carries the x-request-id it sent"
+t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 http.url)" "https://app.example.com:8443/hello" \
+    "the gateway's http.url: the scheme the client used"
+t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 peer.address)" "${POD_IP4[1,3]}" \
+    "the gateway's peer.address: the external client"
+t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 upstream.address)" "${POD_IP4[2,1]}:8080" \
+    "and its upstream: my-service's pod"
+
+t_begin "a client traceparent at the edge: the gateway's span is its child"
+out=$(gw_call -H "traceparent: 00-$TRACE-$CLIENT_SPAN-01" -H "tracestate: congo=t61rcWkgMzE")
+t_expect_eq "$(tail -1 <<<"$out")" 200 "served"
+seen=$(head -1 <<<"$out")
+t_expect_contains "$(jq -r '.headers.traceparent' <<<"$seen")" "00-$TRACE-" "my-service got the client's trace id"
+t_expect_eq "$(jq -r '.headers.tracestate' <<<"$seen")" "congo=t61rcWkgMzE" "tracestate passed on"
+spans=$(spans_of $TRACE 4)
+t_expect_eq "$(chain "$spans" $CLIENT_SPAN)" "$WANT_CHAIN" "the same four, the first the child of the client's span"
+
+t_begin "a client B3 context at the edge: honoured, B3 sent on"
+b3=a3ce929d0e0e4736
+out=$(gw_call -H "x-b3-traceid: $b3" -H "x-b3-spanid: $CLIENT_SPAN" -H "x-b3-sampled: 1")
+seen=$(head -1 <<<"$out")
+t_expect_eq "$(jq -r '.headers["x-b3-traceid"]' <<<"$seen")" $b3 "x-b3-traceid kept"
+spans=$(spans_of "0000000000000000$b3" 4)
+t_expect_eq "$(jq -r '.headers["x-b3-spanid"]' <<<"$seen")" "$(server_span "$spans" my-service)" \
+    "x-b3-spanid: my-service's SERVER span"
+t_expect_eq "$(chain "$spans" $CLIENT_SPAN)" "$WANT_CHAIN" "four spans, from the client's B3 span"
+
+meshd_check_logs
+t_summary
