@@ -19,12 +19,15 @@
 #  - no client context: the gateway's span is the root of a new trace;
 #  - a client traceparent: the gateway's span is its child, same trace,
 #    tracestate passed on;
-#  - a client B3 context (x-b3-*): honoured at the edge too.
+#  - a client B3 context (x-b3-*): honoured at the edge too;
+#  - the gateway's own Telemetry at 0% (over the mesh's 100%): nothing
+#    sampled down the chain, no span from any agent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/gateway_seed.sh
 
 VIP_B=10.96.0.31
 TRACE=4bf92f3577b34da6a3ce929d0e0e4736
@@ -33,47 +36,13 @@ topo_init
 topo_create 2 3
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 
-# The app-tls certificate, as an operator would make it (openssl, P-256).
-PKI=$E2E_TMP/pki
-mkdir -p "$PKI"
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=Edge Test CA" -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null
-openssl req "${ec[@]}" -subj "/CN=app.example.com" -keyout "$PKI/app.key" -out "$PKI/app.csr" 2>/dev/null
-printf 'subjectAltName=DNS:app.example.com\n' >"$PKI/app.ext"
-openssl x509 -req -in "$PKI/app.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -set_serial 4097 -days 1 \
-    -extfile "$PKI/app.ext" -out "$PKI/app.pem" 2>/dev/null
-
+SEED_PKI=$E2E_TMP/pki
+seed_pki "$SEED_PKI"
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
     mesh_config "$d"
-    # The seed's Gateway, VirtualService and my-service, as written.
-    # One line added: my-service's port named http, as Istio asks of an
-    # HTTP port (meshd serves requests at a destination only on a port
-    # named so, or an HTTP policy's; an unnamed port there is bytes: no
-    # SERVER span).
-    cp tests/e2e/data/gateway-seed.yaml "$d/gateway-seed.yaml"
-    sed -i 's/^  - port: 80$/  - name: http\n    port: 80/' "$d/gateway-seed.yaml"
+    seed_gateway_config "$d" "$SEED_PKI" 1 1
     sed -i 's/app: app-2-1/app: my-service/' "$d/pod-2-1.yaml"
-    cat >"$d/pod-1-1.yaml" <<YAML
-apiVersion: v1
-kind: Namespace
-metadata: {name: istio-system, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: istio-ingressgateway-1
-  namespace: istio-system
-  labels: {istio: ingressgateway, app: istio-ingressgateway}
-spec: {nodeName: m${TOPO_RUN}n1, serviceAccountName: istio-ingressgateway-service-account}
-status:
-  podIPs: [{ip: ${POD_IP4[1,1]}}, {ip: "${POD_IP6[1,1]}"}]
-YAML
-    {
-        printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: app-tls, namespace: istio-system}\n'
-        printf 'type: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n' \
-            "$(base64 -w0 "$PKI/app.pem")" "$(base64 -w0 "$PKI/app.key")"
-    } >"$d/app-tls.yaml"
     cat >"$d/b.yaml" <<YAML
 apiVersion: v1
 kind: Service
@@ -105,8 +74,7 @@ topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/app-a.log" /usr/bin/python3 tests/e2e/lib/
 topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/app-b.log" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 b "$E2E_TMP/b.log" >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
 topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 8080 10
-meshctl_at 1 enroll istio-system/istio-ingressgateway-1 --netns "/run/netns/${POD_NS[1,1]}" \
-    --sa istio-ingressgateway-service-account --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
+seed_gateway_enroll 1 1 1
 enroll_pod 2 2 1 sa-2-1
 enroll_pod 1 1 2 sa-1-2
 
@@ -114,10 +82,7 @@ collector() { ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://$COLLECTOR$1"; 
 # gw_call [CURL ARGS...]: HTTPS from pod (1,3), outside the mesh, to the
 # gateway pod as app.example.com; prints what my-service received (its
 # JSON body), then the status.
-gw_call() {
-    in_pod "1,3" curl -s -m 10 --cacert "$PKI/ca.pem" --resolve "app.example.com:8443:${POD_IP4[1,1]}" \
-        -w '\n%{http_code}\n' "$@" "https://app.example.com:8443/hello"
-}
+gw_call() { seed_gateway_curl "1,3" 1 1 /hello -w '\n%{http_code}\n' "$@"; }
 spans_of() { # TRACE N: waits (5 s at most) for N spans of TRACE; prints them
     local out n
     for _ in $(seq 1 50); do
@@ -219,6 +184,33 @@ spans=$(spans_of "0000000000000000$b3" 4)
 t_expect_eq "$(jq -r '.headers["x-b3-spanid"]' <<<"$seen")" "$(server_span "$spans" my-service)" \
     "x-b3-spanid: my-service's SERVER span"
 t_expect_eq "$(chain "$spans" $CLIENT_SPAN)" "$WANT_CHAIN" "four spans, from the client's B3 span"
+
+t_begin "the gateway's decision goes down the chain: sampling 0 there, no span anywhere"
+# The gateway's own Telemetry (istio-system, selecting it) overrides the
+# mesh-wide 100%; the services' agents honour the unsampled traceparent.
+gw_zero() {
+    cat >"$E2E_TMP/tel.tmp" <<YAML
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: gateway, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  tracing: [{randomSamplingPercentage: 0}]
+YAML
+    mv "$E2E_TMP/tel.tmp" "$E2E_TMP/config-$1/gateway-telemetry.yaml"
+}
+config_apply 1 gw_zero 1
+config_apply 2 gw_zero 2
+before=$(collector /spans | jq length)
+tps=""
+for _ in 1 2 3; do
+    out=$(gw_call)
+    [[ $(tail -1 <<<"$out") == 200 ]] || t_fail "a request failed with the gateway at 0%"
+    tps+="$(head -1 <<<"$out" | jq -r .headers.traceparent | cut -d- -f4) "
+done
+t_expect_eq "$tps" "00 00 00 " "my-service got traceparents flagged not sampled"
+sleep 1.5 # a flush interval: spans would have arrived
+t_expect_eq "$(collector /spans | jq length)" "$before" "and no agent reported a span of them"
 
 meshd_check_logs
 t_summary
