@@ -4,10 +4,14 @@
 // first failure.
 //
 //   node dashboard_check.js --out DIR [--kiali URL --expect JSON]
-//        [--jaeger URL --trace ID --order SVC,SVC,...] [--prometheus URL]
+//        [--jaeger URL --trace ID --order SVC,SVC,... [--kinds KIND,KIND,...]]
+//        [--prometheus URL]
 //
 // --expect: {"nodes": [ids], "edges": [[source, target], ...]}: each edge
 // must show a non-zero request or byte rate and the mTLS mark.
+// --order: the services of the trace's first spans, each the child of the
+// one before (depth 0, 1, 2, ...); --kinds: their kinds (client, server)
+// as the waterfall labels them.
 'use strict';
 
 const path = require('path');
@@ -99,23 +103,38 @@ async function checkJaeger(browser) {
     await finish(p).catch(() => {});
     fail('jaeger: the trace ' + args.trace + ' is not shown');
   }
+  // The search form: the first span's service, the latest 500 (traffic
+  // keeps coming: the trace may be older than the default 20).
+  await p.page.select('#service', order[0]).catch(() => fail('jaeger: no service ' + order[0] + ' to search'));
+  await p.page.$eval('#limit', (e) => { e.value = '500'; });
+  await p.page.click('#search button[type=submit]');
+  await p.page.waitForFunction((t) => [...document.querySelectorAll('#results tbody tr')].some((r) => r.getAttribute('data-trace') === t),
+    { timeout: 10000, polling: 250 }, args.trace).catch(() => {});
   const shown = await p.page.evaluate(() => ({
     spans: window.meshTraces.spans.map((s) => ({ service: s.service, depth: s.depth, attrs: Object.keys(s.attributes).length })),
     rows: [...document.querySelectorAll('#waterfall .span-row')].map((r) => r.querySelector('.label').textContent),
     results: [...document.querySelectorAll('#results tbody tr')].map((r) => r.getAttribute('data-trace')),
+    resultServices: [...document.querySelectorAll('#results tbody tr td:nth-child(3)')].map((td) => td.textContent),
   }));
   const services = shown.spans.map((s) => s.service);
   const prefix = services.slice(0, order.length).join(',');
   if (prefix !== order.join(',') || shown.spans.slice(0, order.length).some((s, i) => s.depth !== i))
     fail('jaeger: spans not in order ' + order.join(' -> ') + ': ' + JSON.stringify(shown.spans));
-  if (shown.rows.length !== shown.spans.length || !shown.rows[0].startsWith(order[0]))
+  if (shown.rows.length !== shown.spans.length || shown.rows.slice(0, order.length).some((r, i) => !r.startsWith(order[i] + ':')))
     fail('jaeger: the waterfall does not show the spans: ' + JSON.stringify(shown.rows));
+  const kinds = args.kinds ? args.kinds.split(',') : [];
+  if (kinds.some((k, i) => !shown.rows[i] || !shown.rows[i].toLowerCase().endsWith('(' + k.toLowerCase() + ')')))
+    fail('jaeger: the waterfall does not show the kinds ' + kinds.join(',') + ': ' + JSON.stringify(shown.rows));
   if (!shown.results.includes(args.trace)) fail('jaeger: search results without the trace');
+  if (shown.resultServices.some((t) => !t.split(', ').includes(order[0])))
+    fail('jaeger: a search result without the service searched: ' + JSON.stringify(shown.resultServices));
+  console.log('ok: jaeger search by service ' + order[0] + ': ' + shown.results.length + ' traces, the trace among them');
   if (shown.spans.some((s) => s.attrs === 0)) fail('jaeger: a span without attributes');
   console.log('ok: jaeger waterfall ' + shown.rows.join(' | '));
   await p.page.click('#waterfall .span-row .label');
   const attrs = await p.page.evaluate(() => document.querySelector('#waterfall .span-row.open .attrs').innerText);
-  if (!/http\.method/.test(attrs)) fail('jaeger: the span attributes do not show: ' + attrs);
+  for (const k of ['http.method', 'http.status_code', 'istio.canonical_service', 'upstream_cluster'])
+    if (!attrs.includes(k)) fail('jaeger: the root span\'s ' + k + ' does not show: ' + attrs);
   console.log('ok: jaeger attributes of the root span shown');
   await finish(p);
 }

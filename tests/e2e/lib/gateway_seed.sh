@@ -10,7 +10,8 @@
 #                              (tests/e2e/data/gateway-seed.yaml: its
 #                              Service, Gateway, VirtualService and
 #                              my-service), istio-system in ambient mode, the
-#                              gateway pod istio-system/istio-ingressgateway-1
+#                              Deployment istio-ingressgateway and its pod
+#                              istio-system/istio-ingressgateway-1
 #                              (istio: ingressgateway) at pod (I,J) and the
 #                              app-tls Secret from PKI (mesh_config's
 #                              pod-I-J.yaml, if any, goes: same pod).
@@ -38,6 +39,13 @@ seed_gateway_config() {
 apiVersion: v1
 kind: Namespace
 metadata: {name: istio-system, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  template: {metadata: {labels: {istio: ingressgateway, app: istio-ingressgateway}}}
 ---
 apiVersion: v1
 kind: Pod
