@@ -9,52 +9,23 @@
 # The dashboards live on the underlay: kiali and jaeger on its loopback,
 # jaeger's OTLP collector on DEMO_DASH_IP, where the agents export spans.
 
+source tests/e2e/lib/gateway_seed.sh
+
 DEMO_DASH_IP=198.51.100.2
 DEMO_TRACE=4bf92f3577b34da6a3ce929d0e0e4736
 DEMO_PKI=$E2E_TMP/pki
 
-# demo_pki: the app-tls certificate, as an operator would make it: a CA and
-# a leaf for app.example.com (openssl, P-256).
-demo_pki() {
-    local o=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-    mkdir -p "$DEMO_PKI"
-    openssl req -x509 "${o[@]}" -days 2 -subj "/CN=Demo Edge CA" \
-        -keyout "$DEMO_PKI/ca.key" -out "$DEMO_PKI/ca.pem" 2>/dev/null
-    openssl req "${o[@]}" -subj "/CN=app.example.com" -keyout "$DEMO_PKI/app.key" \
-        -out "$DEMO_PKI/app.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:app.example.com\n' >"$DEMO_PKI/app.ext"
-    openssl x509 -req -in "$DEMO_PKI/app.csr" -CA "$DEMO_PKI/ca.pem" -CAkey "$DEMO_PKI/ca.key" \
-        -set_serial 4097 -days 1 -extfile "$DEMO_PKI/app.ext" -out "$DEMO_PKI/app.pem" 2>/dev/null
-}
+# demo_pki: the app-tls certificate, as an operator would make it.
+demo_pki() { seed_pki "$DEMO_PKI"; }
 
-# demo_gateway_config DIR: the seed's Gateway YAML as written (its Service,
-# Gateway, VirtualService and my-service), istio-system in ambient mode,
-# the gateway pod (pod-1-3 becomes istio-ingressgateway-1), my-service's
-# pod (pod-2-2 relabelled) and the app-tls Secret.
+# demo_gateway_config DIR: the seed's Gateway YAML (lib/gateway_seed.sh:
+# its Service, Gateway, VirtualService and my-service, whose port is
+# named http), istio-system in ambient mode, the gateway pod (pod-1-3
+# becomes istio-ingressgateway-1), my-service's pod (pod-2-2 relabelled)
+# and the app-tls Secret.
 demo_gateway_config() {
-    local d=$1
-    cp tests/e2e/data/gateway-seed.yaml "$d/gateway-seed.yaml"
-    sed -i 's/app: app-2-2/app: my-service/' "$d/pod-2-2.yaml"
-    cat >"$d/pod-1-3.yaml" <<YAML
-apiVersion: v1
-kind: Namespace
-metadata: {name: istio-system, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: istio-ingressgateway-1
-  namespace: istio-system
-  labels: {istio: ingressgateway, app: istio-ingressgateway}
-spec: {nodeName: m${TOPO_RUN}n1, serviceAccountName: istio-ingressgateway-service-account}
-status:
-  podIPs: [{ip: ${POD_IP4[1,3]}}, {ip: "${POD_IP6[1,3]}"}]
-YAML
-    {
-        printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: app-tls, namespace: istio-system}\n'
-        printf 'type: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n' \
-            "$(base64 -w0 "$DEMO_PKI/app.pem")" "$(base64 -w0 "$DEMO_PKI/app.key")"
-    } >"$d/app-tls.yaml"
+    seed_gateway_config "$1" "$DEMO_PKI" 1 3
+    sed -i 's/app: app-2-2/app: my-service/' "$1/pod-2-2.yaml"
 }
 
 # demo_dashboards_start: kiali (the graph, from both agents' admin sockets)
@@ -120,8 +91,7 @@ demo_access_logs() {
 demo_gw_curl() {
     local path=$1
     shift
-    in_pod "2,3" curl -sS -m 5 --cacert "$DEMO_PKI/ca.pem" \
-        --resolve "app.example.com:8443:${POD_IP4[1,3]}" "$@" "https://app.example.com:8443$path"
+    SEED_PKI=$DEMO_PKI seed_gateway_curl "2,3" 1 3 "$path" -S "$@"
 }
 
 demo_gateway() {
@@ -143,19 +113,21 @@ demo_trace() {
     say "a trace through the gateway: a sampled traceparent, gateway -> my-service -> payments, spans at jaeger"
     demo_gw_curl /traced -o /dev/null -H "traceparent: 00-$DEMO_TRACE-00f067aa0ba902b7-01"
     local t="" n=0
-    for _ in $(seq 1 30); do
+    for _ in $(seq 1 30); do # the gateway's, my-service's two, payments'
         t=$(topo_exec "$TOPO_UNDERLAY_NS" curl -s -m 5 "http://$DEMO_DASH_IP:16686/api/traces/$DEMO_TRACE" || true)
         n=$(jq '.spans | length' <<<"$t" 2>/dev/null || echo 0)
-        ((${n:-0} >= 2)) && break # the gateway's and my-service's call to payments
+        ((${n:-0} >= 4)) && break
         sleep 0.2
     done
-    echo "  trace $DEMO_TRACE: $n spans (parent above child)"
+    echo "  trace $DEMO_TRACE: $n spans, each indented under its parent (the first under the client's span):"
     # Each span indented by its depth under the client's span.
     jq -r '.spans as $s | ($s | map({(.spanId): .parentSpanId}) | add) as $p |
         $s[] | . as $x |
         ([limit(8; $x.parentSpanId | recurse($p[.] // empty))] | length) as $d |
         "  " + ([range($d)] | map("  ") | add // "") +
-        "\(.service)  \(.name)  \({"2": "SERVER", "3": "CLIENT"}[.kind | tostring] // .kind)"' <<<"$t" 2>/dev/null || true
+        "\({"2": "SERVER", "3": "CLIENT"}[.kind | tostring] // .kind) \(.service)  \(.name)  " +
+        "\(.attributes["upstream_cluster"])  \(.attributes["http.status_code"])  \(.durationUs / 1000 | . * 100 | round / 100) ms"' \
+        <<<"$t" 2>/dev/null || true
     echo "  jaeger: http://$DEMO_DASH_IP:16686/#trace=$DEMO_TRACE"
 }
 
