@@ -20,6 +20,9 @@
 #  - a client traceparent: the gateway's span is its child, same trace,
 #    tracestate passed on;
 #  - a client B3 context (x-b3-*): honoured at the edge too;
+#  - customTags from a request header (x-client), with its default;
+#  - disableSpanReporting for my-service (its own Telemetry): its spans
+#    are not reported, the trace goes on through it to b;
 #  - the gateway's own Telemetry at 0% (over the mesh's 100%): nothing
 #    sampled down the chain, no span from any agent.
 set -euo pipefail
@@ -60,6 +63,7 @@ spec:
   - randomSamplingPercentage: 100
     customTags:
       suite: {literal: {value: e2e-gateway}}
+      client: {header: {name: x-client, defaultValue: none}}
 YAML
 done
 
@@ -142,7 +146,7 @@ span_attr() { # SPANS SERVICE KIND ATTR
 }
 
 t_begin "HTTPS through the gateway, no trace context: the gateway's span is the root of four"
-out=$(gw_call -H "x-request-id: client-chosen")
+out=$(gw_call -H "x-request-id: client-chosen" -H "x-client: mobile")
 t_expect_eq "$(tail -1 <<<"$out")" 200 "served: gateway -> my-service -> b"
 seen=$(head -1 <<<"$out")
 t_expect_eq "$(jq -r .next <<<"$seen")" 200 "my-service reached b"
@@ -165,6 +169,10 @@ t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 peer.address)" "${POD_I
     "the gateway's peer.address: the external client"
 t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 upstream.address)" "${POD_IP4[2,1]}:8080" \
     "and its upstream: my-service's pod"
+t_expect_eq "$(for k in "istio-ingressgateway 3" "my-service 2" "my-service 3" "app-1-2 2"; do
+    span_attr "$spans" $k client
+done | paste -sd' ')" "mobile mobile none none" \
+    "customTags header x-client: the client's where it came (the app does not pass it on), else the default"
 
 t_begin "a client traceparent at the edge: the gateway's span is its child"
 out=$(gw_call -H "traceparent: 00-$TRACE-$CLIENT_SPAN-01" -H "tracestate: congo=t61rcWkgMzE")
@@ -184,6 +192,37 @@ spans=$(spans_of "0000000000000000$b3" 4)
 t_expect_eq "$(jq -r '.headers["x-b3-spanid"]' <<<"$seen")" "$(server_span "$spans" my-service)" \
     "x-b3-spanid: my-service's SERVER span"
 t_expect_eq "$(chain "$spans" $CLIENT_SPAN)" "$WANT_CHAIN" "four spans, from the client's B3 span"
+
+t_begin "disableSpanReporting for my-service: its spans unreported, the trace goes on through it"
+quiet() {
+    cat >"$E2E_TMP/quiet.tmp" <<YAML
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: my-service-quiet, namespace: default}
+spec:
+  selector: {matchLabels: {app: my-service}}
+  tracing: [{disableSpanReporting: true}]
+YAML
+    mv "$E2E_TMP/quiet.tmp" "$E2E_TMP/config-$1/quiet.yaml"
+}
+config_apply 1 quiet 1
+config_apply 2 quiet 2
+out=$(gw_call)
+t_expect_eq "$(tail -1 <<<"$out")" 200 "served"
+tp=$(head -1 <<<"$out" | jq -r .headers.traceparent)
+t_expect_eq "$(cut -d- -f4 <<<"$tp")" 01 "my-service still gets a sampled traceparent"
+trace=$(cut -d- -f2 <<<"$tp")
+spans=$(spans_of "$trace" 2)
+sleep 1.5 # a flush interval: my-service's spans would have arrived
+spans=$(collector "/spans?trace=$trace")
+t_expect_eq "$(jq -r '[.[] | "\(.attributes["istio.canonical_service"]):\(.kind)"] | sort | join(" ")' <<<"$spans")" \
+    "app-1-2:2 istio-ingressgateway:3" "only the gateway's and b's spans are reported"
+gw_id=$(jq -r '[.[] | select(.kind == 3)][0].spanId' <<<"$spans")
+b_parent=$(jq -r '[.[] | select(.kind == 2)][0].parentSpanId // ""' <<<"$spans")
+t_expect_ok "my-service's traceparent names its own (unreported) span, not the gateway's" \
+    test "$(cut -d- -f3 <<<"$tp")" != "$gw_id"
+t_expect_ok "b's span is the child of an unreported span of my-service ($b_parent), not a root" \
+    test -n "$b_parent" -a "$b_parent" != "$gw_id"
 
 t_begin "the gateway's decision goes down the chain: sampling 0 there, no span anywhere"
 # The gateway's own Telemetry (istio-system, selecting it) overrides the
