@@ -83,11 +83,36 @@ dash() { topo_exec "$TOPO_UNDERLAY_NS" timeout 10 "$MESHCTL_BIN" dashboard "$@";
 
 t_begin "meshctl dashboard: usage and clear errors"
 t_expect_contains "$(dash --help)" "kiali|jaeger|prometheus" "--help prints the usage"
-out=$(dash kiali --browser=false --agent "$E2E_TMP/none.sock" 2>&1) && rc=0 || rc=$?
-t_expect_eq "$rc" 1 "no agent reachable: exit 1"
-t_expect_contains "$out" "no agent answered (tried $E2E_TMP/none.sock)" "and it says which socket it tried"
+for kind in kiali prometheus; do
+    out=$(dash $kind --browser=false --agent "$E2E_TMP/none.sock" 2>&1) && rc=0 || rc=$?
+    t_expect_eq "$rc" 1 "$kind, no agent reachable: exit 1"
+    t_expect_contains "$out" "no agent answered (tried $E2E_TMP/none.sock); is meshd running?" \
+        "and it says which socket it tried"
+done
 dash grafana >/dev/null 2>&1 && rc=0 || rc=$?
 t_expect_eq "$rc" 2 "an unknown dashboard: usage error"
+
+t_begin "a browser opened when there is a display; --browser=false only prints the URL"
+# A fake xdg-open first on PATH records what it was given. The URL is a
+# flag's (here --prometheus, a running one: meshctl only opens it), with a
+# quote and a command substitution that must stay text.
+mkdir -p "$E2E_TMP/bin"
+printf '#!/bin/sh\nprintf "%%s\\n" "$@" >>"%s/opened"\n' "$E2E_TMP" >"$E2E_TMP/bin/xdg-open"
+chmod +x "$E2E_TMP/bin/xdg-open"
+url="http://127.0.0.1:9/x'\$(touch $E2E_TMP/pwned)'"
+with_display() { env DISPLAY=:0 PATH="$E2E_TMP/bin:$PATH" timeout 10 "$MESHCTL_BIN" dashboard "$@"; }
+t_expect_eq "$(with_display prometheus --prometheus "$url" --browser=false)" "prometheus: $url" \
+    "--browser=false: the URL printed"
+sleep 0.3
+t_expect_fail "and no browser opened" test -e "$E2E_TMP/opened"
+t_expect_eq "$(with_display prometheus --prometheus "$url")" "prometheus: $url" "a display: the URL printed"
+for _ in $(seq 1 20); do [ -s "$E2E_TMP/opened" ] && break; sleep 0.1; done
+t_expect_eq "$(cat "$E2E_TMP/opened" 2>/dev/null)" "$url" "and xdg-open given the URL, as one argument"
+t_expect_fail "the URL's quote and \$(...) stayed text" test -e "$E2E_TMP/pwned"
+rm -f "$E2E_TMP/opened"
+env -u DISPLAY -u WAYLAND_DISPLAY PATH="$E2E_TMP/bin:$PATH" "$MESHCTL_BIN" dashboard prometheus --prometheus "$url" >/dev/null
+sleep 0.3
+t_expect_fail "no display and no --browser: no browser" test -e "$E2E_TMP/opened"
 
 t_begin "traffic: HTTP and TCP from sleep to httpbin, continuously"
 # Bounded: at most 900 rounds (~3 minutes); cleanup stops it first.

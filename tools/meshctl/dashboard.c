@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include "dash_sources.h"
 #include "graph.h"
 #include "traces.h"
+
+extern char **environ;
 
 enum dash_kind { DASH_KIALI, DASH_JAEGER, DASH_PROMETHEUS };
 
@@ -234,16 +237,23 @@ static void route(void *ctx, const struct dash_req *q, struct dash_resp *r)
 
 /* ---- the browser, Prometheus --------------------------------------------- */
 
+/* The first opener there is gets the URL, in the background. The URL
+ * (built from flags: --address, --prometheus) is an argument of the shell,
+ * never part of its script: no quoting can make it a command. */
 static void open_browser(const char *url, int browser)
 {
     if (browser == 0 || (browser < 0 && !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY")))
         return;
+    static const char script[] = "command -v \"$0\" >/dev/null || exit 1\n"
+                                 "\"$0\" \"$1\" </dev/null >/dev/null 2>&1 &\n";
     static const char *const openers[] = {"xdg-open", "chromium", "sensible-browser"};
     for (size_t i = 0; i < sizeof(openers) / sizeof(openers[0]); i++) {
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null && %s '%s' >/dev/null 2>&1 &",
-                 openers[i], openers[i], url);
-        if (system(cmd) == 0)
+        char *argv[] = {"sh", "-c", (char *)script, (char *)openers[i], (char *)url, NULL};
+        pid_t pid;
+        int status;
+        if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
+            return;
+        if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
             return;
     }
 }
