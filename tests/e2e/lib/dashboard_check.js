@@ -7,8 +7,9 @@
 //        [--jaeger URL --trace ID --order SVC,SVC,... [--kinds KIND,KIND,...]]
 //        [--prometheus URL]
 //
-// --expect: {"nodes": [ids], "edges": [[source, target], ...]}: each edge
-// must show a non-zero request or byte rate and the mTLS mark.
+// --expect: {"nodes": [ids], "edges": [[source, target], ...], "denied":
+// [[source, target], ...], "panel": id}: each edge must show a non-zero
+// request or byte rate and the mTLS mark; each denied edge its denials.
 // --order: the services of the trace's first spans, each the child of the
 // one before (depth 0, 1, 2, ...); --kinds: their kinds (client, server)
 // as the waterfall labels them.
@@ -83,6 +84,16 @@ async function checkKiali(browser) {
   if (!dom.canvas || dom.rows < expect.edges.length || dom.mtlsRows < expect.edges.length || dom.cyNodes < expect.nodes.length || dom.cyMtls < expect.edges.length)
     fail('kiali: the page does not show the graph: ' + JSON.stringify(dom));
   console.log('ok: kiali page: ' + JSON.stringify(dom));
+  // Denied traffic shown on its edge: the drawn label and the table row.
+  for (const [s, t] of expect.denied || []) {
+    const shown = await p.page.evaluate((src, dst) => {
+      const e = window.meshCy.edges().filter((x) => x.data('source') === src && x.data('target') === dst);
+      const row = document.querySelector('#edges tbody tr[data-edge="' + src + '->' + dst + '"]');
+      return { label: e.nonempty() ? e.data('label') : '', row: row ? row.innerText : '' };
+    }, s, t);
+    if (!/denied [1-9]/.test(shown.label) || !shown.row) fail('kiali: denied traffic not shown on ' + s + ' -> ' + t + ': ' + JSON.stringify(shown));
+    console.log('ok: kiali denied on ' + s + ' -> ' + t + ': ' + shown.label);
+  }
   const wl = expect.panel || expect.nodes[0];
   await p.page.evaluate((id) => window.meshCy.getElementById(id).emit('tap'), wl);
   await p.page.waitForFunction(() => document.querySelectorAll('#panel #connections tr').length > 1, { timeout: 10000 })
@@ -108,8 +119,12 @@ async function checkJaeger(browser) {
   await p.page.select('#service', order[0]).catch(() => fail('jaeger: no service ' + order[0] + ' to search'));
   await p.page.$eval('#limit', (e) => { e.value = '500'; });
   await p.page.click('#search button[type=submit]');
-  await p.page.waitForFunction((t) => [...document.querySelectorAll('#results tbody tr')].some((r) => r.getAttribute('data-trace') === t),
-    { timeout: 10000, polling: 250 }, args.trace).catch(() => {});
+  // Done when the table is the new search's: every row has the service.
+  await p.page.waitForFunction((t, svc) => {
+    const rows = [...document.querySelectorAll('#results tbody tr')];
+    return rows.some((r) => r.getAttribute('data-trace') === t) &&
+      rows.every((r) => r.querySelector('td:nth-child(3)').textContent.split(', ').includes(svc));
+  }, { timeout: 10000, polling: 250 }, args.trace, order[0]).catch(() => {});
   const shown = await p.page.evaluate(() => ({
     spans: window.meshTraces.spans.map((s) => ({ service: s.service, depth: s.depth, attrs: Object.keys(s.attributes).length })),
     rows: [...document.querySelectorAll('#waterfall .span-row')].map((r) => r.querySelector('.label').textContent),
