@@ -23,6 +23,7 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/trace_spans.sh
 
 VIP_A=10.96.0.30
 VIP_B=10.96.0.31
@@ -79,6 +80,7 @@ YAML
 done
 
 COLLECTOR="${NODE_IP4[1]}:4318"
+COLLECTOR_NS=${NODE_NS[1]}
 collector_start() {
     COLLECTOR_PID=$(topo_spawn "${NODE_NS[1]}" "$E2E_TMP/collector.log" \
         /usr/bin/python3 tests/e2e/lib/otlp_collector.py "${NODE_IP4[1]}" 4318)
@@ -116,54 +118,24 @@ topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 8080 10
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/app-t.log" /usr/bin/python3 -m http.server --bind :: 9000 >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 9000 10
 
-collector() { ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://$COLLECTOR$1"; }
 # call_a [CURL ARGS...]: a request from the client to service a; prints
 # the status line then the body (what app a received).
 call_a() { in_pod "1,1" curl -s -m 10 -w '\n%{http_code}\n' "$@" "http://$VIP_A/hello"; }
-# spans_of TRACE N: waits (5 s at most) for N spans of TRACE; prints them.
-spans_of() {
-    local out n
-    for _ in $(seq 1 50); do
-        out=$(collector "/spans?trace=$1")
-        n=$(jq length <<<"$out")
-        ((n >= $2)) && break
-        sleep 0.1
-    done
-    echo "$out"
-}
 metric() { # NODE NAME
     ip netns exec "${NODE_NS[$1]}" curl -s -m 5 "http://${NODE_IP4[$1]}:15020/metrics" |
         awk -v n="$2" '$1 == n {print $2}'
 }
 
-# The chain of four spans, from the first (node 1's CLIENT) on: each line
-# "KIND NODE PARENT_OK", then the attributes checked on every span.
+# The chain of four spans, from the first (node 1's CLIENT) on: one line
+# a hop, then what every hop must carry.
 chain() { # SPANS_JSON FIRST_PARENT(""=root)
-    python3 - "$2" <<'PY' 3<<<"$1"
-import json, sys, os
-spans = json.load(os.fdopen(3))
-first_parent = sys.argv[1]
-by_parent = {}
-for s in spans:
-    by_parent.setdefault(s.get("parentSpanId", ""), []).append(s)
-cur = by_parent.get(first_parent, [])
-hops = []
-while len(cur) == 1 and len(hops) < 6:
-    s = cur[0]
-    hops.append(s)
-    cur = by_parent.get(s["spanId"], [])
-for s in hops:
-    a = s["attributes"]
-    kind = {2: "SERVER", 3: "CLIENT"}.get(s["kind"], str(s["kind"]))
-    print(kind, a.get("node_id", "?")[-2:], s["name"], a.get("istio.canonical_service"),
-          a.get("http.status_code"), a.get("component"), a.get("suite"), s["service"])
-rids = {s["attributes"].get("guid:x-request-id") for s in hops}
-print("request ids", len(rids))
-ok = all(s["attributes"].get("http.method") == "GET" and s["attributes"].get("istio.mesh_id") == "cluster.local"
-         and s["attributes"].get("upstream_cluster") and s["attributes"].get("peer.address")
-         and int(s["endTimeUnixNano"]) >= int(s["startTimeUnixNano"]) for s in hops)
-print("attributes", "ok" if ok else "missing")
-PY
+    span_chain "$2" <<<"$1" | jq -r "$span_kind"'
+        (.[] | .attributes as $a | [span_kind, ($a.node_id // "?")[-2:], .name, $a["istio.canonical_service"],
+            $a["http.status_code"], $a.component, $a.suite, .service] | map(tostring) | join(" ")),
+        "request ids \([.[].attributes["guid:x-request-id"]] | unique | length)",
+        "attributes \(if all(.[]; .attributes as $a | $a["http.method"] == "GET" and
+            $a["istio.mesh_id"] == "cluster.local" and $a.upstream_cluster and $a["peer.address"] and
+            (.endTimeUnixNano | tonumber) >= (.startTimeUnixNano | tonumber)) then "ok" else "missing" end)"'
 }
 
 WANT_CHAIN="CLIENT n1 a.default.svc.cluster.local:80/* app-1-1 200 proxy e2e app-1-1.default

@@ -31,6 +31,7 @@ source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
 source tests/e2e/lib/gateway_seed.sh
+source tests/e2e/lib/trace_spans.sh
 
 VIP_B=10.96.0.31
 TRACE=4bf92f3577b34da6a3ce929d0e0e4736
@@ -68,6 +69,7 @@ YAML
 done
 
 COLLECTOR="${NODE_IP4[1]}:4318"
+COLLECTOR_NS=${NODE_NS[1]}
 topo_spawn "${NODE_NS[1]}" "$E2E_TMP/collector.log" \
     /usr/bin/python3 tests/e2e/lib/otlp_collector.py "${NODE_IP4[1]}" 4318 >/dev/null
 topo_wait_tcp "${NODE_NS[1]}" "${NODE_IP4[1]}" 4318 10
@@ -82,51 +84,26 @@ seed_gateway_enroll 1 1 1
 enroll_pod 2 2 1 sa-2-1
 enroll_pod 1 1 2 sa-1-2
 
-collector() { ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://$COLLECTOR$1"; }
 # gw_call [CURL ARGS...]: HTTPS from pod (1,3), outside the mesh, to the
 # gateway pod as app.example.com; prints what my-service received (its
 # JSON body), then the status.
 gw_call() { seed_gateway_curl "1,3" 1 1 /hello -w '\n%{http_code}\n' "$@"; }
-spans_of() { # TRACE N: waits (5 s at most) for N spans of TRACE; prints them
-    local out n
-    for _ in $(seq 1 50); do
-        out=$(collector "/spans?trace=$1")
-        n=$(jq length <<<"$out")
-        ((n >= $2)) && break
-        sleep 0.1
-    done
-    echo "$out"
-}
-
 # The chain from the span whose parent is FIRST_PARENT ("" = the root):
 # one line a hop, then what every hop must carry.
 chain() { # SPANS_JSON FIRST_PARENT
-    python3 - "$2" <<'PY' 3<<<"$1"
-import json, os, sys
-spans = json.load(os.fdopen(3))
-by_parent = {}
-for s in spans:
-    by_parent.setdefault(s.get("parentSpanId", ""), []).append(s)
-cur, hops = by_parent.get(sys.argv[1], []), []
-while len(cur) == 1 and len(hops) < 6:
-    hops.append(cur[0])
-    cur = by_parent.get(cur[0]["spanId"], [])
-for s in hops:
-    a = s["attributes"]
-    kind = {2: "SERVER", 3: "CLIENT"}.get(s["kind"], str(s["kind"]))
-    print(kind, a.get("node_id", "?")[-2:], s["name"], s["service"], a.get("istio.canonical_service"),
-          a.get("istio.namespace"), a.get("upstream_cluster"), a.get("http.status_code"), a.get("suite"))
-print("hops", len(hops), "of", len(spans), "request ids", len({s["attributes"].get("guid:x-request-id") for s in hops}))
-bad = [s["name"] for s in hops if not (s["attributes"].get("http.method") == "GET"
-       and s["attributes"].get("istio.mesh_id") == "cluster.local"
-       and s["attributes"].get("peer.address") and s["attributes"].get("component") == "proxy"
-       and s["attributes"].get("response_flags") == "-"
-       and s["attributes"].get("http.url", "").endswith("/hello" if s is hops[0] or s is hops[1] else "/next")
-       and int(s["startTimeUnixNano"]) <= int(s["endTimeUnixNano"]))]
-print("attributes", "ok" if not bad else "missing on " + ",".join(bad))
-# A child starts after its parent and, but for the clock's grain, ends before.
-print("nested", all(int(c["startTimeUnixNano"]) >= int(p["startTimeUnixNano"]) for p, c in zip(hops, hops[1:])))
-PY
+    span_chain "$2" <<<"$1" | jq -r --argjson n "$(jq length <<<"$1")" "$span_kind"'
+        (.[] | .attributes as $a | [span_kind, ($a.node_id // "?")[-2:], .name, .service,
+            $a["istio.canonical_service"], $a["istio.namespace"], $a.upstream_cluster,
+            $a["http.status_code"], $a.suite] | map(tostring) | join(" ")),
+        "hops \(length) of \($n) request ids \([.[].attributes["guid:x-request-id"]] | unique | length)",
+        "attributes \([to_entries[] | .key as $i | .value | .attributes as $a |
+            select(($a["http.method"] == "GET" and $a["istio.mesh_id"] == "cluster.local" and
+                $a["peer.address"] and $a.component == "proxy" and $a.response_flags == "-" and
+                ($a["http.url"] | endswith(if $i < 2 then "/hello" else "/next" end)) and
+                (.startTimeUnixNano | tonumber) <= (.endTimeUnixNano | tonumber)) | not) | .name] |
+            if length == 0 then "ok" else "missing on " + join(",") end)",
+        # A child starts after its parent (the clock grain aside, it ends before).
+        "nested \([range(1; length) as $i | (.[$i].startTimeUnixNano | tonumber) >= (.[$i - 1].startTimeUnixNano | tonumber)] | all)"'
 }
 
 MS=my-service.default.svc.cluster.local
@@ -136,7 +113,7 @@ CLIENT n2 b.default.svc.cluster.local:80/* my-service.default my-service default
 SERVER n1 b.default.svc.cluster.local:8080/* app-1-2.default app-1-2 default inbound|8080|| 200 e2e-gateway
 hops 4 of 4 request ids 1
 attributes ok
-nested True"
+nested true"
 
 # server_span SPANS SERVICE: the spanId of SERVICE's SERVER span.
 server_span() { jq -r --arg s "$2" '[.[] | select(.kind == 2 and .attributes["istio.canonical_service"] == $s)][0].spanId' <<<"$1"; }
@@ -169,8 +146,8 @@ t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 peer.address)" "${POD_I
     "the gateway's peer.address: the external client"
 t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 upstream.address)" "${POD_IP4[2,1]}:8080" \
     "and its upstream: my-service's pod"
-t_expect_eq "$(for k in "istio-ingressgateway 3" "my-service 2" "my-service 3" "app-1-2 2"; do
-    span_attr "$spans" $k client
+t_expect_eq "$(for k in istio-ingressgateway:3 my-service:2 my-service:3 app-1-2:2; do
+    span_attr "$spans" "${k%:*}" "${k#*:}" client
 done | paste -sd' ')" "mobile mobile none none" \
     "customTags header x-client: the client's where it came (the app does not pass it on), else the default"
 
