@@ -150,6 +150,8 @@ static void append_record(const struct conn_record *r, void *arg)
     if (r->hbone.family)
         json_object_set_new(rec, "hbone",
                             json_string(addr_format(&r->hbone, hbone, sizeof(hbone))));
+    if (r->local) /* the same-node fast path: no TLS, decided here for both ends */
+        json_object_set_new(rec, "local", json_true());
     if (r->upstream.family) /* the endpoint connected to (the last attempt) */
         json_object_set_new(rec, "upstream",
                             json_string(addr_format(&r->upstream, upstream, sizeof(upstream))));

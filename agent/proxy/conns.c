@@ -32,6 +32,7 @@ struct conn {
     struct conns *t;
     struct conn *prev, *next;
     struct loop_deferred release;
+    struct conn *twin; /* the destination's record of a same-node connection */
 };
 
 struct conns {
@@ -97,6 +98,8 @@ void conn_mark_open(struct conn *c)
 {
     const struct conns_observer *o = &c->t->opts.observer;
     c->rec.state = CONN_OPEN;
+    if (c->twin)
+        conn_mark_open(c->twin);
     if (c->reported_open)
         return;
     c->t->stats.forwarded++;
@@ -121,6 +124,14 @@ static void conn_finish(struct conn *c, enum conn_state state, int err)
         o->closed(o->ctx, &c->rec);
     records_push(t->records, &c->rec);
     conn_unlink(c);
+    struct conn *tw = conn_untwin(c);
+    if (tw) { /* the destination saw what the source saw */
+        tw->rec.bytes_sent = c->rec.bytes_sent;
+        tw->rec.bytes_received = c->rec.bytes_received;
+        if (c->rec.response_flag != RESP_FLAG_NONE)
+            tw->rec.response_flag = c->rec.response_flag;
+        conn_finish(tw, state, err);
+    }
     char src[ADDR_STRLEN], dst[ADDR_STRLEN];
     log_debug("%s: conn %llu %s %s -> %s %s %s sent=%llu received=%llu", c->rec.direction,
               (unsigned long long)c->rec.id, c->rec.pod, addr_format(&c->rec.src, src, sizeof(src)),
@@ -381,6 +392,40 @@ size_t conns_revalidate(struct conns *t, const char *direction,
         next = c->next; /* conn_finish unlinks c */
         if (c->down_fd < 0 || c->rec.state != CONN_OPEN || c->relay.finished ||
             strcmp(c->rec.direction, direction) != 0 || keep(ctx, &c->rec))
+            continue;
+        c->rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
+        c->rec.bytes_received = c->relay.bytes[RELAY_UP];
+        relay_abort(&c->relay);
+        c->rec.response_flag = RESP_FLAG_DENY;
+        conn_finish(c, CONN_FAILED, -EACCES);
+        closed++;
+    }
+    return closed;
+}
+
+void conn_twin(struct conn *c, struct conn *twin)
+{
+    c->twin = twin;
+}
+
+struct conn *conn_untwin(struct conn *c)
+{
+    struct conn *tw = c->twin;
+    c->twin = NULL;
+    return tw;
+}
+
+size_t conns_revalidate_twins(struct conns *t,
+                              bool (*keep)(void *ctx, const struct conn_record *rec), void *ctx)
+{
+    size_t closed = 0;
+    struct conn *next;
+    for (struct conn *c = t->active; c; c = next) {
+        next = c->next; /* conn_finish unlinks c and its twin */
+        while (next && next == c->twin)
+            next = next->next;
+        if (!c->twin || c->down_fd < 0 || c->rec.state != CONN_OPEN || c->relay.finished ||
+            keep(ctx, &c->twin->rec))
             continue;
         c->rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
         c->rec.bytes_received = c->relay.bytes[RELAY_UP];

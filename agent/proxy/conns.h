@@ -110,6 +110,20 @@ void conn_refuse(struct conn *c, int err, enum resp_flag flag);
  * counted apart. */
 void conn_refuse_self_call(struct conn *c);
 
+/* The destination side of a connection meshd carries between two pods of
+ * this node (proxy/local_path.c): `twin`, begun with no socket, is marked
+ * open with `c` and ends with it (its bytes, flag and error). Unlink it
+ * with conn_untwin() to end either one apart. */
+void conn_twin(struct conn *c, struct conn *twin);
+/* The twin of `c`, unlinked; NULL if it has none. */
+struct conn *conn_untwin(struct conn *c);
+/* Re-decides the relayed connections that have a twin, by the twin's
+ * record (the destination's view: its pod, peer identity, source): each
+ * one `keep` rejects is reset, both records flagged DENY and finished.
+ * Returns how many were closed. */
+size_t conns_revalidate_twins(struct conns *t,
+                              bool (*keep)(void *ctx, const struct conn_record *rec), void *ctx);
+
 /* Re-decides the open connections of `direction` that this module relays
  * (not those carried by HBONE streams): each one `keep` rejects is reset,
  * flagged DENY and finished. Returns how many were closed. */

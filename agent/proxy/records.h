@@ -47,6 +47,9 @@ struct conn_record {
     uint64_t sock_cookie[2]; /* the app-side and upstream sockets */
     uint32_t rtt_us, retrans;
     uint8_t kernel_seen;
+    /* Carried on the same-node fast path (proxy/local_path.h): no TLS, both
+     * ends decided by this agent; the peer identity is the enrolled one. */
+    bool local;
 };
 
 const char *conn_state_name(enum conn_state s);
