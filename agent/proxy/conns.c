@@ -202,6 +202,12 @@ int conn_take_fd(struct conn *c)
     return fd;
 }
 
+void conn_return_fd(struct conn *c, int fd)
+{
+    close_with_reset(c->down_fd); /* none: a carrier took it */
+    c->down_fd = fd;
+}
+
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
               enum resp_flag flag)
 {

@@ -96,6 +96,10 @@ void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
  * once it knows where it goes (the HTTP carrier, at its first request:
  * the record's labels are then the upstream's). */
 int conn_detach_fd(struct conn *c);
+/* The app socket back in the table, from a carrier that took it and gave
+ * it back before any byte moved (HBONE's give_back), for a carrier that
+ * relays from the table (the same-node fast path). */
+void conn_return_fd(struct conn *c, int fd);
 /* The connection now carries bytes (an HBONE server answering 200). */
 void conn_mark_open(struct conn *c);
 /* Ends a connection carried elsewhere, or one whose attempts all failed

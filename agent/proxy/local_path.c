@@ -53,6 +53,11 @@ static void local_start(struct carrier *cr, struct flow *f, const struct pod *sr
     const struct pod *dst = route->local_pod;
     struct conn *c = flow_conn(f);
     conn_record(c)->local = true;
+    /* A retry after an HBONE attempt that gave the app socket back: the
+     * relay takes it from the table. */
+    int app_fd = flow_take_app_fd(f);
+    if (app_fd >= 0)
+        conn_return_fd(c, app_fd);
     if (!dst) {
         local_fail(f, -ENOENT, false);
         return;
@@ -106,5 +111,6 @@ static int local_abort(struct carrier *cr, struct flow *f, int err)
 
 void carrier_local_init(struct carrier *cr, struct local_path *lp)
 {
-    *cr = (struct carrier){.name = "local", .start = local_start, .abort = local_abort, .ctx = lp};
+    *cr = (struct carrier){
+        .name = "local", .start = local_start, .abort = local_abort, .ctx = lp, .mesh = true};
 }

@@ -3,7 +3,10 @@
  * refused connect retries elsewhere and the relay then carries bytes; a
  * watcher that declines lets the failure stand (reset, UF); a connect cut
  * at a deadline fails with UT; the record names the endpoint used; freeing
- * the table tells a watcher its connect is cancelled. */
+ * the table tells a watcher its connect is cancelled. A twin (the
+ * destination's record of a same-node connection) opens and ends with its
+ * connection, with its bytes; revalidation by the twins' records closes
+ * exactly the ones rejected, both records flagged DENY. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,7 +35,8 @@ struct fx {
     struct meshd_addr good, bad; /* its address, and a port nobody listens on */
     int app;                     /* the app's end of the accepted connection */
     struct conn_record closed;   /* the last record the observer saw end */
-    int nclosed;
+    int nclosed, nopened;
+    struct conn_record ended[4]; /* the first records that ended, in order */
     /* what the watcher was told, and what it does next */
     int attempts, last_err;
     bool retry_to_good;
@@ -42,7 +46,15 @@ static void on_closed(void *ctx, const struct conn_record *rec)
 {
     struct fx *f = ctx;
     f->closed = *rec;
+    if (f->nclosed < 4)
+        f->ended[f->nclosed] = *rec;
     f->nclosed++;
+}
+
+static void on_opened(void *ctx, const struct conn_record *rec)
+{
+    (void)rec;
+    ((struct fx *)ctx)->nopened++;
 }
 
 static struct meshd_addr loopback(uint16_t port)
@@ -70,7 +82,7 @@ static int setup(void **state)
     struct conns_opts co = {.max_conns = 8,
                             .records = 8,
                             .owner = {.own_map_fd = UPSTREAM_NO_CAPTURE},
-                            .observer = {.closed = on_closed, .ctx = f}};
+                            .observer = {.opened = on_opened, .closed = on_closed, .ctx = f}};
     assert_int_equal(conns_new(f->loop, &co, &f->conns), 0);
     f->netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     assert_true(f->netns_fd >= 0);
@@ -228,6 +240,125 @@ static void freeing_the_table_cancels_a_watched_connect(void **state)
         close(server);
 }
 
+/* A connection relayed to the endpoint, with a twin: the endpoint's end
+ * of it returned in *server. */
+static struct conn *begin_twinned(struct fx *f, const char *twin_pod, int *app, int *server)
+{
+    struct conn *c = begin(f, app);
+    struct meshd_addr src = loopback(40001);
+    struct conn *tw = conn_begin(f->conns, -1, "inbound", twin_pod, &src);
+    assert_non_null(tw);
+    conn_record(tw)->orig_dst = f->good;
+    conn_twin(c, tw);
+    int before = f->attempts;
+    conn_forward_attempt(c, f->netns_fd, &f->good, NULL, NULL, watcher, f);
+    run_until(f, &f->attempts, before + 1);
+    assert_int_equal(f->last_err, 0);
+    *server = accept4(f->listener, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(*server >= 0);
+    return c;
+}
+
+/* Reads exactly n bytes from fd, running the loop meanwhile. */
+static void read_through(struct fx *f, int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    for (int i = 0; i < 200 && got < n; i++) {
+        loop_run_once(f->loop, 10);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) {
+            ssize_t r = read(fd, buf + got, n - got);
+            assert_true(r > 0);
+            got += (size_t)r;
+        }
+    }
+    assert_int_equal(got, n);
+}
+
+static void twin_opens_and_ends_with_its_connection(void **state)
+{
+    struct fx *f = *state;
+    int app, server;
+    begin_twinned(f, "default/server", &app, &server);
+    assert_int_equal(f->nopened, 2); /* the connection and its twin */
+    char buf[8] = {0};
+    assert_int_equal(write(app, "ping", 4), 4);
+    read_through(f, server, buf, 4);
+    assert_string_equal(buf, "ping");
+    assert_int_equal(write(server, "pong!", 5), 5);
+    read_through(f, app, buf, 5);
+    assert_memory_equal(buf, "pong!", 5);
+    close(server);
+    close(app);
+    run_until(f, &f->nclosed, 2);
+    /* The source's record first, then the destination's, with its bytes. */
+    assert_string_equal(f->ended[0].direction, "outbound");
+    assert_string_equal(f->ended[1].direction, "inbound");
+    assert_string_equal(f->ended[1].pod, "default/server");
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(f->ended[i].state, CONN_CLOSED);
+        assert_int_equal(f->ended[i].bytes_sent, 4);
+        assert_int_equal(f->ended[i].bytes_received, 5);
+        assert_string_equal(resp_flag_name(f->ended[i].response_flag), "-");
+    }
+}
+
+static void untwinned_connection_ends_alone(void **state)
+{
+    struct fx *f = *state;
+    int app;
+    struct conn *c = begin(f, &app);
+    struct meshd_addr src = loopback(40001);
+    struct conn *tw = conn_begin(f->conns, -1, "inbound", "default/server", &src);
+    conn_twin(c, tw);
+    assert_ptr_equal(conn_untwin(c), tw);
+    assert_null(conn_untwin(c)); /* once */
+    conn_refuse(c, -ECONNREFUSED, RESP_FLAG_NR);
+    assert_int_equal(f->nclosed, 1);
+    assert_string_equal(f->ended[0].direction, "outbound");
+    conn_end(tw, -ECONNREFUSED, 0, 0, RESP_FLAG_UF); /* its owner ends it */
+    assert_int_equal(f->nclosed, 2);
+    assert_string_equal(resp_flag_name(f->ended[1].response_flag), "UF");
+    close(app);
+}
+
+static bool keep_unless_denied_pod(void *ctx, const struct conn_record *rec)
+{
+    (void)ctx;
+    return strcmp(rec->pod, "default/denied") != 0;
+}
+
+static void revalidation_closes_the_twins_rejected(void **state)
+{
+    struct fx *f = *state;
+    int app[2], server[2];
+    begin_twinned(f, "default/allowed", &app[0], &server[0]);
+    begin_twinned(f, "default/denied", &app[1], &server[1]);
+    char buf[4];
+    assert_int_equal(write(app[1], "abc", 3), 3);
+    read_through(f, server[1], buf, 3);
+    assert_int_equal(conns_revalidate_twins(f->conns, keep_unless_denied_pod, NULL), 1);
+    assert_int_equal(f->nclosed, 2);
+    assert_string_equal(f->ended[0].direction, "outbound");
+    assert_string_equal(f->ended[1].pod, "default/denied");
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(f->ended[i].state, CONN_FAILED);
+        assert_string_equal(resp_flag_name(f->ended[i].response_flag), "DENY");
+        assert_int_equal(f->ended[i].error, EACCES);
+        assert_int_equal(f->ended[i].bytes_sent, 3);
+    }
+    char b;
+    assert_true(read(app[1], &b, 1) <= 0); /* reset */
+    assert_int_equal(conns_revalidate_twins(f->conns, keep_unless_denied_pod, NULL), 0);
+    struct conns_stats st;
+    conns_get_stats(f->conns, &st);
+    assert_int_equal(st.active, 2); /* the allowed pair stays */
+    for (int i = 0; i < 2; i++) {
+        close(app[i]);
+        close(server[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +368,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(plain_forward_without_watcher, setup, teardown),
         cmocka_unit_test_setup_teardown(freeing_the_table_cancels_a_watched_connect, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(twin_opens_and_ends_with_its_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(untwinned_connection_ends_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(revalidation_closes_the_twins_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
