@@ -33,6 +33,7 @@ struct conn {
     struct conn *prev, *next;
     struct loop_deferred release;
     struct conn *twin; /* the destination's record of a same-node connection */
+    bool splice;       /* relay with splice(2) */
 };
 
 struct conns {
@@ -298,9 +299,16 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
     c->attempt_done = NULL;
     if (done)
         done(c->attempt_ctx, c, 0);
-    int rc = relay_start(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done);
+    int rc = c->splice
+                 ? relay_start_splice(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done)
+                 : relay_start(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done);
     if (rc)
         conn_finish(c, CONN_FAILED, rc);
+}
+
+void conn_set_splice(struct conn *c)
+{
+    c->splice = true;
 }
 
 void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,

@@ -96,6 +96,9 @@ void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
  * once it knows where it goes (the HTTP carrier, at its first request:
  * the record's labels are then the upstream's). */
 int conn_detach_fd(struct conn *c);
+/* The relay this connection gets once connected moves bytes with
+ * splice(2) (relay_start_splice): both ends are plain local sockets. */
+void conn_set_splice(struct conn *c);
 /* The app socket back in the table, from a carrier that took it and gave
  * it back before any byte moved (HBONE's give_back), for a carrier that
  * relays from the table (the same-node fast path). */

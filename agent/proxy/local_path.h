@@ -8,7 +8,8 @@
  * satisfied as on 15008, AuthorizationPolicy evaluated with the source
  * principal). Allowed, the app is reached exactly as the HBONE server
  * reaches it (from inside its pod netns, from the client pod's address,
- * transparent) and the two plaintext sockets are relayed. Refused, the app
+ * transparent) and the two plaintext sockets are relayed with splice(2)
+ * (proxy/relay.h: no copy through meshd's memory). Refused, the app
  * socket is reset and nothing reaches the destination app.
  *
  * Each connection leaves two records, as on the HBONE path: the source's
@@ -44,6 +45,7 @@ struct local_path {
     local_path_authorize_fn authorize;
     void *authorize_ctx;
     struct local_path_stats stats;
+    bool splice; /* relay with splice(2) rather than by copying (the default) */
 };
 
 /* `lp` (owned by the caller, outliving the carrier) decides with
