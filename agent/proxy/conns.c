@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "meshd/telemetry.h"
+#include "proxy/cookies.h"
 #include "proxy/relay.h"
 #include "core/upstream.h"
 
@@ -42,6 +43,7 @@ struct conns {
     struct conn *active;
     struct conns_stats stats;
     struct records *records;
+    struct cookie_index *cookies; /* kernel events to their records */
     uint64_t next_id;
 };
 
@@ -53,6 +55,8 @@ int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **o
     t->loop = loop;
     t->opts = *opts;
     int err = records_new(opts->records ? opts->records : 1, &t->records);
+    if (!err && (err = cookie_index_new(&t->cookies)) != 0)
+        records_free(t->records);
     if (err) {
         free(t);
         return err;
@@ -69,6 +73,32 @@ static uint64_t sock_cookie(int fd)
     if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == -1)
         return 0;
     return cookie;
+}
+
+/* Socket `k` (0: the app's, 1: the upstream's) of `c` is now `fd`'s: its
+ * kernel events join the record. */
+static void conn_set_cookie(struct conn *c, int k, int fd)
+{
+    cookie_index_del(c->t->cookies, c->rec.sock_cookie[k], &c->rec); /* a former attempt's */
+    c->rec.sock_cookie[k] = sock_cookie(fd);
+    (void)cookie_index_put(c->t->cookies, c->rec.sock_cookie[k], &c->rec); /* else unjoined */
+}
+
+/* The record moves into the ring of finished ones (which may evict the
+ * oldest): the index follows it. */
+static void conn_keep_record(struct conns *t, struct conn *c)
+{
+    size_t cap = t->opts.records ? t->opts.records : 1;
+    if (records_count(t->records) == cap) {
+        const struct conn_record *old = records_get(t->records, 0);
+        for (int k = 0; k < 2; k++)
+            cookie_index_del(t->cookies, old->sock_cookie[k], old);
+    }
+    struct conn_record *kept = records_push(t->records, &c->rec);
+    for (int k = 0; k < 2; k++) {
+        cookie_index_del(t->cookies, c->rec.sock_cookie[k], &c->rec);
+        (void)cookie_index_put(t->cookies, c->rec.sock_cookie[k], kept);
+    }
 }
 
 static void conn_release(struct loop_deferred *d)
@@ -123,7 +153,7 @@ static void conn_finish(struct conn *c, enum conn_state state, int err)
         o->opened(o->ctx, &c->rec);
     if (o->closed)
         o->closed(o->ctx, &c->rec);
-    records_push(t->records, &c->rec);
+    conn_keep_record(t, c);
     conn_unlink(c);
     struct conn *tw = conn_untwin(c);
     if (tw) { /* the destination saw what the source saw */
@@ -167,7 +197,7 @@ struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, con
     c->rec.start_unix_ms = unix_ms();
     c->rec.src = *src;
     c->rec.state = CONN_CONNECTING;
-    c->rec.sock_cookie[0] = sock_cookie(down_fd);
+    conn_set_cookie(c, 0, down_fd);
     snprintf(c->rec.direction, sizeof(c->rec.direction), "%s", direction);
     snprintf(c->rec.pod, sizeof(c->rec.pod), "%s", pod);
     c->next = t->active;
@@ -351,7 +381,7 @@ void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr 
     c->rec.upstream = *to;
     int rc = connect_start(c, netns_fd, to, bind_src, tuning);
     if (rc >= 0)
-        c->rec.sock_cookie[1] = sock_cookie(rc);
+        conn_set_cookie(c, 1, rc);
     else
         conn_connect_failed(c, rc, RESP_FLAG_UF);
 }
@@ -365,6 +395,8 @@ int conn_connect(struct conn *c, int netns_fd, const struct meshd_addr *dst,
     int rc = connect_start(c, netns_fd, dst, bind_src, tuning);
     if (rc < 0)
         c->connected = NULL;
+    else
+        conn_set_cookie(c, 1, rc); /* the socket toward the app (HBONE inbound) */
     return rc < 0 ? rc : 0;
 }
 
@@ -475,6 +507,7 @@ void conns_free(struct conns *t)
         free(c);
     }
     records_free(t->records);
+    cookie_index_free(t->cookies);
     free(t);
 }
 
@@ -495,12 +528,7 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
 
 const struct conn_record *conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev)
 {
-    struct conn_record *rec = NULL;
-    for (struct conn *c = t->active; c && !rec; c = c->next)
-        if (c->rec.sock_cookie[0] == ev->sock_cookie || c->rec.sock_cookie[1] == ev->sock_cookie)
-            rec = &c->rec;
-    if (!rec)
-        rec = records_find_cookie(t->records, ev->sock_cookie);
+    struct conn_record *rec = cookie_index_get(t->cookies, ev->sock_cookie);
     if (!rec)
         return NULL;
     rec->rtt_us = ev->srtt_us;

@@ -6,7 +6,11 @@
  * the table tells a watcher its connect is cancelled. A twin (the
  * destination's record of a same-node connection) opens and ends with its
  * connection, with its bytes; revalidation by the twins' records closes
- * exactly the ones rejected, both records flagged DENY. */
+ * exactly the ones rejected, both records flagged DENY. Kernel events join
+ * their records by socket cookie: the app's socket and the upstream's, of
+ * a relayed connection and of one whose carrier took the upstream socket
+ * (conn_connect: the HBONE server's socket toward the app), active and
+ * finished, until the ring of records evicts them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +29,7 @@
 
 #include "core/addr.h"
 #include "core/loop.h"
+#include "meshd/telemetry.h"
 #include "proxy/conns.h"
 
 struct fx {
@@ -359,6 +364,76 @@ static void revalidation_closes_the_twins_rejected(void **state)
     }
 }
 
+static uint64_t cookie_of(int fd)
+{
+    uint64_t c = 0;
+    socklen_t len = sizeof(c);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &len), 0);
+    return c;
+}
+
+static const struct conn_record *event_for(struct fx *f, uint64_t cookie, uint32_t rtt)
+{
+    struct meshd_conn_event ev = {.sock_cookie = cookie, .srtt_us = rtt, .total_retrans = 2};
+    return conns_kernel_event(f->conns, &ev);
+}
+
+static void on_app_connected(void *ctx, struct conn *c, int fd_or_err)
+{
+    int *fd = ctx;
+    *fd = fd_or_err;
+}
+
+static void kernel_events_join_by_cookie(void **state)
+{
+    struct fx *f = *state;
+    int app, server;
+    struct conn *c = begin_twinned(f, "default/server", &app, &server);
+    const struct conn_record *rec = conn_record(c);
+    uint64_t app_cookie = rec->sock_cookie[0], up_cookie = rec->sock_cookie[1];
+    assert_true(app_cookie && up_cookie && app_cookie != up_cookie);
+    /* Active: either socket's event lands on the record. */
+    assert_ptr_equal(event_for(f, app_cookie, 11), rec);
+    assert_ptr_equal(event_for(f, up_cookie, 12), rec);
+    assert_int_equal(rec->rtt_us, 12);
+    assert_int_equal(rec->retrans, 2);
+    assert_true(rec->kernel_seen);
+    assert_null(event_for(f, 0xdead0000beefull, 1)); /* a socket meshd never proxied */
+    /* A carrier's own upstream socket (conn_connect) is indexed too. */
+    int app2;
+    struct conn *h = begin(f, &app2);
+    int up = -1;
+    assert_int_equal(conn_connect(h, f->netns_fd, &f->good, NULL, NULL, on_app_connected, &up), 0);
+    for (int i = 0; i < 200 && up < 0; i++)
+        loop_run_once(f->loop, 10);
+    assert_true(up >= 0);
+    assert_int_equal(conn_record(h)->sock_cookie[1], cookie_of(up));
+    assert_ptr_equal(event_for(f, cookie_of(up), 13), conn_record(h));
+    /* Finished: the event finds the kept copy, with the final bytes. */
+    close(server);
+    close(app);
+    run_until(f, &f->nclosed, 2);
+    const struct conn_record *kept = event_for(f, up_cookie, 14);
+    assert_non_null(kept);
+    assert_ptr_not_equal(kept, rec);
+    assert_int_equal(kept->id, f->ended[0].id);
+    assert_int_equal(kept->rtt_us, 14);
+    /* Evicted: more finished records than the ring keeps (8). */
+    for (int i = 0; i < 8; i++) {
+        int a;
+        struct conn *x = begin(f, &a);
+        conn_refuse(x, -ECONNREFUSED, RESP_FLAG_NR);
+        close(a);
+    }
+    assert_null(event_for(f, up_cookie, 15));
+    assert_null(event_for(f, app_cookie, 15));
+    int server2 = accept4(f->listener, NULL, NULL, SOCK_CLOEXEC);
+    close(server2);
+    close(up);
+    conn_end(h, 0, 0, 0, RESP_FLAG_NONE);
+    close(app2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(twin_opens_and_ends_with_its_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(untwinned_connection_ends_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(revalidation_closes_the_twins_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(kernel_events_join_by_cookie, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
