@@ -159,6 +159,17 @@ recs=$(connections_json 1)
 t_expect_eq "$(jq --arg s "${POD_IP4[1,3]}:" '[.[] | select(.direction == "inbound" and .local and .state == "failed" and .response_flags == "DENY" and .bytes_sent > 0 and (.src | startswith($s)))] | length' <<<"$recs")" 1 \
     "its destination record: closed with DENY after carrying bytes"
 
+t_begin "a connection to the other pod's meshd port is a self-call"
+t_expect_eq "$(client "1,1" 15006 ECHO)" reset "pod-1-1 -> pod-1-2:15006 reset"
+t_expect_eq "$(connections_json 1 | jq -r --arg d "$SRV:15006" '[.[] | select(.direction == "inbound" and .original_dst == $d)] | last | "\(.local) \(.response_flags)"')" \
+    "true SELF" "the destination record says SELF"
+
+t_begin "meshctl status counts the fast path"
+st=$(meshctl_at 1 status)
+t_expect_eq "$(jq -c '.local_fast_path | [.denied, .self_calls]' <<<"$st")" "[3,1]" \
+    "three denials (ALLOW and DENY by principal, by port), one self-call"
+t_expect_ok "connections carried: $(jq .local_fast_path.connections <<<"$st")" test "$(jq .local_fast_path.connections <<<"$st")" -ge 8
+
 t_begin "iperf3 over the fast path"
 policy_is '# STRICT only'
 out=$(in_pod "1,1" iperf3 -c "$SRV" -p 5201 -t 3 -J)
