@@ -33,8 +33,9 @@ struct conn {
     struct conns *t;
     struct conn *prev, *next;
     struct loop_deferred release;
-    struct conn *twin; /* the destination's record of a same-node connection */
-    bool splice;       /* relay with splice(2) */
+    struct conn *twin;    /* the destination's record of a same-node connection */
+    struct conn *primary; /* a twin's: the connection that carries it */
+    bool splice;          /* relay with splice(2) */
 };
 
 struct conns {
@@ -452,12 +453,15 @@ size_t conns_revalidate(struct conns *t, const char *direction,
 void conn_twin(struct conn *c, struct conn *twin)
 {
     c->twin = twin;
+    twin->primary = c;
 }
 
 struct conn *conn_untwin(struct conn *c)
 {
     struct conn *tw = c->twin;
     c->twin = NULL;
+    if (tw)
+        tw->primary = NULL;
     return tw;
 }
 
@@ -515,9 +519,10 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
 {
     for (const struct conn *c = t->active; c; c = c->next) {
         struct conn_record rec = c->rec;
-        if (rec.state == CONN_OPEN && c->down_fd >= 0) {
-            rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
-            rec.bytes_received = c->relay.bytes[RELAY_UP];
+        const struct conn *relayed = c->primary ? c->primary : c; /* a twin: its carrier's */
+        if (rec.state == CONN_OPEN && relayed->rec.state == CONN_OPEN && relayed->down_fd >= 0) {
+            rec.bytes_sent = relayed->relay.bytes[RELAY_DOWN];
+            rec.bytes_received = relayed->relay.bytes[RELAY_UP];
         }
         rec.duration_ms = (loop_now_ns() - c->start_ns) / 1000000;
         fn(&rec, arg);

@@ -280,6 +280,13 @@ static void read_through(struct fx *f, int fd, char *buf, size_t n)
     assert_int_equal(got, n);
 }
 
+static void live_bytes(const struct conn_record *rec, void *arg)
+{
+    uint64_t *sent = arg;
+    if (rec->state == CONN_OPEN)
+        sent[strcmp(rec->direction, "inbound") == 0] = rec->bytes_sent;
+}
+
 static void twin_opens_and_ends_with_its_connection(void **state)
 {
     struct fx *f = *state;
@@ -290,6 +297,10 @@ static void twin_opens_and_ends_with_its_connection(void **state)
     assert_int_equal(write(app, "ping", 4), 4);
     read_through(f, server, buf, 4);
     assert_string_equal(buf, "ping");
+    uint64_t sent[2] = {0, 0}; /* while open, both show the relay's bytes */
+    conns_foreach(f->conns, live_bytes, sent);
+    assert_int_equal(sent[0], 4);
+    assert_int_equal(sent[1], 4);
     assert_int_equal(write(server, "pong!", 5), 5);
     read_through(f, app, buf, 5);
     assert_memory_equal(buf, "pong!", 5);
