@@ -112,11 +112,17 @@ static int relay_fill_splice(struct relay *r, int i)
 {
     struct relay_end *e = &r->end[i];
     while (!e->rd_eof && !r->pipe_full[i] && r->in_pipe[i] < RELAY_PIPE_CAP) {
-        ssize_t n = splice(e->io.fd, NULL, r->pipe[i][1], NULL, RELAY_PIPE_CAP - r->in_pipe[i],
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        size_t want = RELAY_PIPE_CAP - r->in_pipe[i];
+        ssize_t n =
+            splice(e->io.fd, NULL, r->pipe[i][1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             r->in_pipe[i] += (uint32_t)n;
             r->bytes[i] += (uint64_t)n;
+            /* A short splice drained the socket (or filled the pipe's
+             * slots): no second call to hear EAGAIN; level-triggered
+             * epoll wakes us again for whatever follows, FIN included. */
+            if ((size_t)n < want)
+                break;
         } else if (n == 0) {
             e->rd_eof = true;
         } else if (errno == EAGAIN || errno == EINTR) {
