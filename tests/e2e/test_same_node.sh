@@ -6,7 +6,8 @@
 # by principal and by port enforced as across nodes (a denied connection is
 # reset and never reaches the app), both reporters' metrics with
 # connection_security_policy="none" and both principals, half-close and
-# resets carried, an iperf3 run completes. --no-local-fast-path sends the
+# resets carried, an iperf3 run completes; a policy with HTTP fields keeps
+# HBONE (the destination decides per request). --no-local-fast-path sends the
 # same connections over HBONE again.
 #   pod-1-1 (sa-1-1) and pod-1-3 (sa-1-3): clients; pod-1-2 (sa-1-2): server
 set -euo pipefail
@@ -170,12 +171,27 @@ t_expect_eq "$(jq -c '.local_fast_path | [.denied, .self_calls]' <<<"$st")" "[3,
     "three denials (ALLOW and DENY by principal, by port), one self-call"
 t_expect_ok "connections carried: $(jq .local_fast_path.connections <<<"$st")" test "$(jq .local_fast_path.connections <<<"$st")" -ge 8
 
+t_begin "a policy with HTTP fields: the destination decides per request, over HBONE"
+policy_is 'apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  selector: {matchLabels: {app: app-1-2}}
+  action: DENY
+  rules:
+  - to:
+    - operation: {paths: ["/admin"]}'
+client "1,1" 9000 ECHO >/dev/null || true # not HTTP: the destination's HTTP carrier refuses it
+rec=$(connections_json 1 | jq -c --arg d "$SRV:9000" '[.[] | select(.direction == "outbound" and .original_dst == $d)] | last')
+t_expect_eq "$(jq -r '"\(.local) \(.hbone)"' <<<"$rec")" "null $SRV:15008" "the connection went through 15008, not the fast path"
+
 t_begin "iperf3 over the fast path"
 policy_is '# STRICT only'
+sessions=$(meshctl_at 1 status | jq .mesh.hbone_sessions_opened)
 out=$(in_pod "1,1" iperf3 -c "$SRV" -p 5201 -t 3 -J)
 t_expect_eq "$(jq -r '.end.sum_received.bytes > 0 and (.error // "") == ""' <<<"$out")" true \
     "3 s iperf3 completed ($(jq -r '.end.sum_received.bits_per_second / 1e9 * 10 | floor / 10' <<<"$out") Gb/s)"
-t_expect_eq "$(meshctl_at 1 status | jq .mesh.hbone_sessions_opened)" 0 "still no HBONE session"
+t_expect_eq "$(meshctl_at 1 status | jq .mesh.hbone_sessions_opened)" "$sessions" "no new HBONE session for it"
 
 t_begin "--no-local-fast-path: the same connection over HBONE"
 topo_kill "${MESHD_PID[1]}" TERM # a handover: the pods stay enrolled
