@@ -32,6 +32,7 @@ struct agent_opts {
     const char *kubeconfig; /* outside a cluster; NULL: the service account */
     int enroll_by_label;    /* pods of ambient namespaces enrolled (on with --kube) */
     const char *netns_dir;  /* where running pods' netns are found; NULL: /var/run/netns */
+    int no_local_fast_path; /* --no-local-fast-path: same-node traffic over HBONE too */
 };
 
 /* Returns the process exit status. */

@@ -38,6 +38,17 @@
 
 /* A new configuration: open connections are judged by its policies too
  * (Istio re-evaluates a changed policy against existing connections). */
+/* A same-node fast-path connection, judged by its destination record as
+ * the HBONE server judges its streams: the source's enrolled identity. */
+static bool keep_local(void *gate, const struct conn_record *rec)
+{
+    const struct admit_gate *g = gate;
+    const struct pod *pod = g->pods ? pods_find_ip(g->pods, &rec->orig_dst) : NULL;
+    if (!pod)
+        return true; /* unenrolled since: not ours to judge */
+    return admit_gate_authorize(gate, pod, rec->peer_identity, &rec->src, &rec->orig_dst) == 0;
+}
+
 static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_snapshot *old)
 {
     struct agent *ag = ctx;
@@ -53,6 +64,7 @@ static void on_config_applied(void *ctx, struct cfg_snapshot *now, struct cfg_sn
     size_t closed = conns_revalidate(ag->v.conns, "inbound", admit_gate_keep_plaintext, &ag->gate);
     if (ag->v.mesh)
         closed += mesh_revalidate(ag->v.mesh);
+    closed += conns_revalidate_twins(ag->v.conns, keep_local, &ag->gate);
     if (closed)
         log_info("authz: %zu open connection%s closed: no longer allowed by version %s", closed,
                  closed == 1 ? "" : "s", cfg_snapshot_version(now));
@@ -323,7 +335,8 @@ static int mesh_start(struct agent *ag)
                           .wants_http = http_inbound_wants,
                           .authorize_http = admit_gate_authorize_http_connection,
                           .serve_http = http_inbound_serve_stream,
-                          .http_ctx = ag->http_inbound};
+                          .http_ctx = ag->http_inbound,
+                          .local_fast_path = !opts->no_local_fast_path};
     return mesh_new(ag->loop, ag->v.conns, &o, &ag->v.mesh); /* logged by mesh_new */
 }
 
@@ -456,6 +469,8 @@ static int outbound_start(struct agent *ag)
         o.http_mirror = mesh_http_mirror;
         o.http_report = on_http_request;
         o.http_report_ctx = ag;
+        o.local_authorize = admit_gate_authorize; /* the HBONE server's decision */
+        o.local_authorize_ctx = &ag->gate;
     }
     int err = outbound_new(ag->loop, ag->v.capture, ag->v.conns, &o, &ag->v.outbound);
     if (err)

@@ -53,6 +53,10 @@ static void usage(FILE *f)
                "                       with --kube), and meshd-cni's pods\n"
                "  --netns-dir DIR      where running pods' netns are found (default\n"
                "                       /var/run/netns, then /proc/PID/ns/net)\n"
+               "  --no-local-fast-path\n"
+               "                       carry connections between two pods of this node\n"
+               "                       over HBONE (mTLS to itself) like any other, instead\n"
+               "                       of the same-node fast path (debugging, comparison)\n"
                "  --version\n");
 }
 
@@ -79,6 +83,7 @@ int main(int argc, char **argv)
         {"kubeconfig", required_argument, NULL, 'k'},
         {"enroll-by-label", no_argument, NULL, 'E'},
         {"netns-dir", required_argument, NULL, 'N'},
+        {"no-local-fast-path", no_argument, NULL, 'P'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -93,7 +98,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:Vh", longopts,
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:PVh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -164,6 +169,9 @@ int main(int argc, char **argv)
             break;
         case 'A':
             opts.access_log = 1;
+            break;
+        case 'P':
+            opts.no_local_fast_path = 1;
             break;
         case 'O': {
             struct otlp_collector coll;

@@ -131,4 +131,6 @@ echo "  mesh: $IDLE idle connections: $(( (rss1 - rss0) / 1024 )) MiB, ${idle_ki
     echo "An open idle connection through the mesh costs both agents ${idle_kib} KiB ($IDLE held)."
     http_table
 } | tee "$OUT"
+# Same node: its own one-node topology (bench/same_node.sh).
+MESHD_BUILD=$MESHD_BUILD BENCH_SECONDS=$DUR bench/same_node.sh | tee -a "$OUT"
 echo "bench: results in $OUT" >&2

@@ -150,6 +150,8 @@ static void append_record(const struct conn_record *r, void *arg)
     if (r->hbone.family)
         json_object_set_new(rec, "hbone",
                             json_string(addr_format(&r->hbone, hbone, sizeof(hbone))));
+    if (r->local) /* the same-node fast path: no TLS, decided here for both ends */
+        json_object_set_new(rec, "local", json_true());
     if (r->upstream.family) /* the endpoint connected to (the last attempt) */
         json_object_set_new(rec, "upstream",
                             json_string(addr_format(&r->upstream, upstream, sizeof(upstream))));
@@ -252,7 +254,7 @@ json_t *admin_status_json(const struct admin_view *v)
             json_object_set_new(stats, capture_stat_name(i), json_integer((json_int_t)bpf[i]));
     struct outbound_stats obs;
     outbound_get_stats(v->outbound, &obs);
-    return json_pack(
+    json_t *st = json_pack(
         "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o?,s:"
         "o}",
         "version", v->version, "node", v->node, "cgroup", v->cgroup_path, "pin_dir", v->pin_dir,
@@ -264,6 +266,13 @@ json_t *admin_status_json(const struct admin_view *v)
         (json_int_t)cs.overflow, "self_calls", (json_int_t)cs.self_calls, "active",
         (json_int_t)cs.active, "retries", (json_int_t)obs.retries, "timeouts",
         (json_int_t)obs.timeouts, "mesh", mesh_status(v), "config", config_status(v));
+    if (st) /* the same-node fast path (proxy/local_path.h) */
+        json_object_set_new(st, "local_fast_path",
+                            json_pack("{s:I,s:I,s:I}", "connections",
+                                      (json_int_t)obs.local_connections, "denied",
+                                      (json_int_t)obs.local_denied, "self_calls",
+                                      (json_int_t)obs.local_self_calls));
+    return st;
 }
 
 static json_t *cmd_pods(void *ctx, const json_t *req, char *err, size_t errlen)

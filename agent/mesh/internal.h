@@ -42,6 +42,10 @@ struct mesh {
     void *authorize_ctx;
     int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
                           const struct meshd_addr *src, const struct meshd_addr *dst);
+    /* The same-node fast path, and the destination's L7 that keeps HBONE. */
+    bool local_fast_path;
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    void *http_ctx;
 };
 
 /* A pod's workload identity: its certificate and the two TLS contexts

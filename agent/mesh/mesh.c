@@ -89,6 +89,9 @@ int mesh_new(struct loop *loop, struct conns *conns, const struct mesh_opts *opt
     m->authorize = opts->authorize;
     m->authorize_ctx = opts->authorize_ctx;
     m->authorize_http = opts->authorize_http;
+    m->local_fast_path = opts->local_fast_path;
+    m->wants_http = opts->wants_http;
+    m->http_ctx = opts->http_ctx;
     int rc = mesh_identity_init(m, opts);
     if (rc) {
         free(m);
@@ -420,10 +423,40 @@ struct route_source mesh_source_of(const struct cfg_snapshot *snap, const struct
     return rs;
 }
 
+/* The same-node fast path: an L4 tunnel to a pod enrolled here needs no
+ * TLS (this agent holds both identities and makes the destination's
+ * decisions itself, proxy/local_path.c). A destination that takes the
+ * connection request by request (HTTP at the destination: L7 policy)
+ * keeps HBONE, where its HTTP carrier serves the stream. */
+static void route_local(struct mesh *m, struct outbound_route *out)
+{
+    if (!m->local_fast_path || out->action != OUTBOUND_HBONE || !m->pods)
+        return;
+    const struct pod *dst = pods_find_ip(m->pods, &out->target);
+    if (!dst || !dst->identity)
+        return;
+    if (m->wants_http && m->wants_http(m->http_ctx, dst, &out->target))
+        return;
+    out->action = OUTBOUND_LOCAL;
+    out->local_pod = dst;
+    memset(&out->key.dst, 0, sizeof(out->key.dst)); /* no 15008: the record says no HBONE */
+}
+
+static void mesh_route_l4(struct mesh *m, const struct pod *src, const struct meshd_addr *orig_dst,
+                          struct outbound_route *out);
+
 void mesh_route(void *ctx, const struct pod *src, const struct meshd_addr *orig_dst,
                 struct outbound_route *out)
 {
     struct mesh *m = ctx;
+    mesh_route_l4(m, src, orig_dst, out);
+    route_local(m, out);
+}
+
+/* A captured connection's route as bytes: HBONE, passthrough or refused. */
+static void mesh_route_l4(struct mesh *m, const struct pod *src, const struct meshd_addr *orig_dst,
+                          struct outbound_route *out)
+{
     out->action = OUTBOUND_PASSTHROUGH;
     if (!src->identity) {
         /* Pending or contradicted by its Pod object: nothing leaves the

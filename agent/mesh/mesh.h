@@ -44,6 +44,9 @@ struct mesh_opts {
     int (*serve_http)(void *http_ctx, const struct pod *pod, const struct conn_record *rec,
                       struct hbone_stream *st, int app_fd);
     void *http_ctx;
+    /* Connections between two pods enrolled here skip TLS (route action
+     * LOCAL, proxy/local_path.h); false (--no-local-fast-path): HBONE. */
+    bool local_fast_path;
 };
 
 /* Loads the CA. `loop` and `conns` are borrowed. */

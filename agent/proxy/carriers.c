@@ -117,6 +117,6 @@ static int hbone_abort(struct carrier *cr, struct flow *f, int err)
 
 void carrier_hbone_init(struct carrier *cr, struct hbone_pool *pool)
 {
-    *cr =
-        (struct carrier){.name = "hbone", .start = hbone_start, .abort = hbone_abort, .ctx = pool};
+    *cr = (struct carrier){
+        .name = "hbone", .start = hbone_start, .abort = hbone_abort, .ctx = pool, .mesh = true};
 }

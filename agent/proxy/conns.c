@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "meshd/telemetry.h"
+#include "proxy/cookies.h"
 #include "proxy/relay.h"
 #include "core/upstream.h"
 
@@ -32,6 +33,9 @@ struct conn {
     struct conns *t;
     struct conn *prev, *next;
     struct loop_deferred release;
+    struct conn *twin;    /* the destination's record of a same-node connection */
+    struct conn *primary; /* a twin's: the connection that carries it */
+    bool splice;          /* relay with splice(2) */
 };
 
 struct conns {
@@ -40,6 +44,7 @@ struct conns {
     struct conn *active;
     struct conns_stats stats;
     struct records *records;
+    struct cookie_index *cookies; /* kernel events to their records */
     uint64_t next_id;
 };
 
@@ -51,6 +56,8 @@ int conns_new(struct loop *loop, const struct conns_opts *opts, struct conns **o
     t->loop = loop;
     t->opts = *opts;
     int err = records_new(opts->records ? opts->records : 1, &t->records);
+    if (!err && (err = cookie_index_new(&t->cookies)) != 0)
+        records_free(t->records);
     if (err) {
         free(t);
         return err;
@@ -67,6 +74,32 @@ static uint64_t sock_cookie(int fd)
     if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == -1)
         return 0;
     return cookie;
+}
+
+/* Socket `k` (0: the app's, 1: the upstream's) of `c` is now `fd`'s: its
+ * kernel events join the record. */
+static void conn_set_cookie(struct conn *c, int k, int fd)
+{
+    cookie_index_del(c->t->cookies, c->rec.sock_cookie[k], &c->rec); /* a former attempt's */
+    c->rec.sock_cookie[k] = sock_cookie(fd);
+    (void)cookie_index_put(c->t->cookies, c->rec.sock_cookie[k], &c->rec); /* else unjoined */
+}
+
+/* The record moves into the ring of finished ones (which may evict the
+ * oldest): the index follows it. */
+static void conn_keep_record(struct conns *t, struct conn *c)
+{
+    size_t cap = t->opts.records ? t->opts.records : 1;
+    if (records_count(t->records) == cap) {
+        const struct conn_record *old = records_get(t->records, 0);
+        for (int k = 0; k < 2; k++)
+            cookie_index_del(t->cookies, old->sock_cookie[k], old);
+    }
+    struct conn_record *kept = records_push(t->records, &c->rec);
+    for (int k = 0; k < 2; k++) {
+        cookie_index_del(t->cookies, c->rec.sock_cookie[k], &c->rec);
+        (void)cookie_index_put(t->cookies, c->rec.sock_cookie[k], kept);
+    }
 }
 
 static void conn_release(struct loop_deferred *d)
@@ -97,6 +130,8 @@ void conn_mark_open(struct conn *c)
 {
     const struct conns_observer *o = &c->t->opts.observer;
     c->rec.state = CONN_OPEN;
+    if (c->twin)
+        conn_mark_open(c->twin);
     if (c->reported_open)
         return;
     c->t->stats.forwarded++;
@@ -119,8 +154,16 @@ static void conn_finish(struct conn *c, enum conn_state state, int err)
         o->opened(o->ctx, &c->rec);
     if (o->closed)
         o->closed(o->ctx, &c->rec);
-    records_push(t->records, &c->rec);
+    conn_keep_record(t, c);
     conn_unlink(c);
+    struct conn *tw = conn_untwin(c);
+    if (tw) { /* the destination saw what the source saw */
+        tw->rec.bytes_sent = c->rec.bytes_sent;
+        tw->rec.bytes_received = c->rec.bytes_received;
+        if (c->rec.response_flag != RESP_FLAG_NONE)
+            tw->rec.response_flag = c->rec.response_flag;
+        conn_finish(tw, state, err);
+    }
     char src[ADDR_STRLEN], dst[ADDR_STRLEN];
     log_debug("%s: conn %llu %s %s -> %s %s %s sent=%llu received=%llu", c->rec.direction,
               (unsigned long long)c->rec.id, c->rec.pod, addr_format(&c->rec.src, src, sizeof(src)),
@@ -155,7 +198,7 @@ struct conn *conn_begin(struct conns *t, int down_fd, const char *direction, con
     c->rec.start_unix_ms = unix_ms();
     c->rec.src = *src;
     c->rec.state = CONN_CONNECTING;
-    c->rec.sock_cookie[0] = sock_cookie(down_fd);
+    conn_set_cookie(c, 0, down_fd);
     snprintf(c->rec.direction, sizeof(c->rec.direction), "%s", direction);
     snprintf(c->rec.pod, sizeof(c->rec.pod), "%s", pod);
     c->next = t->active;
@@ -189,6 +232,12 @@ int conn_take_fd(struct conn *c)
     c->down_fd = -1;
     conn_mark_open(c);
     return fd;
+}
+
+void conn_return_fd(struct conn *c, int fd)
+{
+    close_with_reset(c->down_fd); /* none: a carrier took it */
+    c->down_fd = fd;
 }
 
 void conn_end(struct conn *c, int err, uint64_t bytes_sent, uint64_t bytes_received,
@@ -281,9 +330,16 @@ static void conn_on_connected(struct loop_io *io, uint32_t events)
     c->attempt_done = NULL;
     if (done)
         done(c->attempt_ctx, c, 0);
-    int rc = relay_start(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done);
+    int rc = c->splice
+                 ? relay_start_splice(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done)
+                 : relay_start(&c->relay, c->t->loop, c->down_fd, up_fd, conn_on_relay_done);
     if (rc)
         conn_finish(c, CONN_FAILED, rc);
+}
+
+void conn_set_splice(struct conn *c)
+{
+    c->splice = true;
 }
 
 void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
@@ -326,7 +382,7 @@ void conn_forward_attempt(struct conn *c, int netns_fd, const struct meshd_addr 
     c->rec.upstream = *to;
     int rc = connect_start(c, netns_fd, to, bind_src, tuning);
     if (rc >= 0)
-        c->rec.sock_cookie[1] = sock_cookie(rc);
+        conn_set_cookie(c, 1, rc);
     else
         conn_connect_failed(c, rc, RESP_FLAG_UF);
 }
@@ -340,6 +396,8 @@ int conn_connect(struct conn *c, int netns_fd, const struct meshd_addr *dst,
     int rc = connect_start(c, netns_fd, dst, bind_src, tuning);
     if (rc < 0)
         c->connected = NULL;
+    else
+        conn_set_cookie(c, 1, rc); /* the socket toward the app (HBONE inbound) */
     return rc < 0 ? rc : 0;
 }
 
@@ -392,6 +450,43 @@ size_t conns_revalidate(struct conns *t, const char *direction,
     return closed;
 }
 
+void conn_twin(struct conn *c, struct conn *twin)
+{
+    c->twin = twin;
+    twin->primary = c;
+}
+
+struct conn *conn_untwin(struct conn *c)
+{
+    struct conn *tw = c->twin;
+    c->twin = NULL;
+    if (tw)
+        tw->primary = NULL;
+    return tw;
+}
+
+size_t conns_revalidate_twins(struct conns *t,
+                              bool (*keep)(void *ctx, const struct conn_record *rec), void *ctx)
+{
+    size_t closed = 0;
+    struct conn *next;
+    for (struct conn *c = t->active; c; c = next) {
+        next = c->next; /* conn_finish unlinks c and its twin */
+        while (next && next == c->twin)
+            next = next->next;
+        if (!c->twin || c->down_fd < 0 || c->rec.state != CONN_OPEN || c->relay.finished ||
+            keep(ctx, &c->twin->rec))
+            continue;
+        c->rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
+        c->rec.bytes_received = c->relay.bytes[RELAY_UP];
+        relay_abort(&c->relay);
+        c->rec.response_flag = RESP_FLAG_DENY;
+        conn_finish(c, CONN_FAILED, -EACCES);
+        closed++;
+    }
+    return closed;
+}
+
 void conns_free(struct conns *t)
 {
     if (!t)
@@ -416,6 +511,7 @@ void conns_free(struct conns *t)
         free(c);
     }
     records_free(t->records);
+    cookie_index_free(t->cookies);
     free(t);
 }
 
@@ -423,9 +519,10 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
 {
     for (const struct conn *c = t->active; c; c = c->next) {
         struct conn_record rec = c->rec;
-        if (rec.state == CONN_OPEN && c->down_fd >= 0) {
-            rec.bytes_sent = c->relay.bytes[RELAY_DOWN];
-            rec.bytes_received = c->relay.bytes[RELAY_UP];
+        const struct conn *relayed = c->primary ? c->primary : c; /* a twin: its carrier's */
+        if (rec.state == CONN_OPEN && relayed->rec.state == CONN_OPEN && relayed->down_fd >= 0) {
+            rec.bytes_sent = relayed->relay.bytes[RELAY_DOWN];
+            rec.bytes_received = relayed->relay.bytes[RELAY_UP];
         }
         rec.duration_ms = (loop_now_ns() - c->start_ns) / 1000000;
         fn(&rec, arg);
@@ -436,12 +533,7 @@ void conns_foreach(const struct conns *t, void (*fn)(const struct conn_record *,
 
 const struct conn_record *conns_kernel_event(struct conns *t, const struct meshd_conn_event *ev)
 {
-    struct conn_record *rec = NULL;
-    for (struct conn *c = t->active; c && !rec; c = c->next)
-        if (c->rec.sock_cookie[0] == ev->sock_cookie || c->rec.sock_cookie[1] == ev->sock_cookie)
-            rec = &c->rec;
-    if (!rec)
-        rec = records_find_cookie(t->records, ev->sock_cookie);
+    struct conn_record *rec = cookie_index_get(t->cookies, ev->sock_cookie);
     if (!rec)
         return NULL;
     rec->rtt_us = ev->srtt_us;

@@ -96,6 +96,13 @@ void conn_relay_raw(struct conn *c, int down_fd, int up_fd, uint64_t bytes_sent,
  * once it knows where it goes (the HTTP carrier, at its first request:
  * the record's labels are then the upstream's). */
 int conn_detach_fd(struct conn *c);
+/* The relay this connection gets once connected moves bytes with
+ * splice(2) (relay_start_splice): both ends are plain local sockets. */
+void conn_set_splice(struct conn *c);
+/* The app socket back in the table, from a carrier that took it and gave
+ * it back before any byte moved (HBONE's give_back), for a carrier that
+ * relays from the table (the same-node fast path). */
+void conn_return_fd(struct conn *c, int fd);
 /* The connection now carries bytes (an HBONE server answering 200). */
 void conn_mark_open(struct conn *c);
 /* Ends a connection carried elsewhere, or one whose attempts all failed
@@ -109,6 +116,20 @@ void conn_refuse(struct conn *c, int err, enum resp_flag flag);
  * ports, or a socket meshd opened; ztunnel's "self-call"): flag SELF,
  * counted apart. */
 void conn_refuse_self_call(struct conn *c);
+
+/* The destination side of a connection meshd carries between two pods of
+ * this node (proxy/local_path.c): `twin`, begun with no socket, is marked
+ * open with `c` and ends with it (its bytes, flag and error). Unlink it
+ * with conn_untwin() to end either one apart. */
+void conn_twin(struct conn *c, struct conn *twin);
+/* The twin of `c`, unlinked; NULL if it has none. */
+struct conn *conn_untwin(struct conn *c);
+/* Re-decides the relayed connections that have a twin, by the twin's
+ * record (the destination's view: its pod, peer identity, source): each
+ * one `keep` rejects is reset, both records flagged DENY and finished.
+ * Returns how many were closed. */
+size_t conns_revalidate_twins(struct conns *t,
+                              bool (*keep)(void *ctx, const struct conn_record *rec), void *ctx);
 
 /* Re-decides the open connections of `direction` that this module relays
  * (not those carried by HBONE streams): each one `keep` rejects is reset,

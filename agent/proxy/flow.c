@@ -200,8 +200,10 @@ int flow_start(struct flows *fl, struct conn *c, const struct meshd_addr *app, i
 
 /* After a failed attempt (released as failed already): the next one, if
  * the budget and the deadline allow and the router has another endpoint of
- * a cluster, reached by the same carrier. A retry never changes carrier: it
- * neither leaves the mesh nor turns to the app's original destination. */
+ * a cluster, reached by the same carrier or, from a mesh carrier, another
+ * mesh carrier (HBONE to another node after the fast path to this one, or
+ * back). A retry neither leaves the mesh nor turns to the app's original
+ * destination. */
 static bool flow_retry_route(struct flow *f, const struct pod *pod, struct outbound_route *next)
 {
     bool in_time = !f->deadline_ns || loop_now_ns() < f->deadline_ns;
@@ -211,7 +213,9 @@ static bool flow_retry_route(struct flow *f, const struct pod *pod, struct outbo
                                     .avoid_cluster = f->route.cluster,
                                     .avoid_endpoint = f->route.endpoint};
     f->router->get(f->user, pod, &f->orig, next);
-    if (next->cluster && f->router->carrier(f->user, next) == f->carrier) {
+    struct carrier *cr = next->cluster ? f->router->carrier(f->user, next) : NULL;
+    if (cr && (cr == f->carrier || (cr->mesh && f->carrier->mesh))) {
+        f->carrier = cr;
         f->retries_left--;
         f->fl->stats.retries++;
         return true;

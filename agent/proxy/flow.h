@@ -44,6 +44,10 @@ struct carrier {
      * any more); -errno when there is none. */
     int (*abort)(struct carrier *cr, struct flow *f, int err);
     void *ctx; /* the carrier's: borrowed */
+    /* Carries inside the mesh (HBONE, the same-node fast path): a retry
+     * may move between two such carriers (an endpoint on this node, then
+     * one on another), never out of the mesh. */
+    bool mesh;
 };
 
 /* How a carrier's attempt ended.
@@ -82,7 +86,8 @@ struct flow_router {
      * its endpoint failed. */
     void (*free)(void *user, const struct outbound_route *r, bool failed);
     /* The carrier for a route's action (NULL: none, the route is not
-     * carried). A retry never changes carrier. */
+     * carried). A retry never changes carrier, but between two mesh
+     * carriers. */
     struct carrier *(*carrier)(void *user, const struct outbound_route *r);
     /* The flow is over: drop what the router holds for it. */
     void (*release)(void *user);

@@ -20,6 +20,7 @@
 #include "proxy/conns.h"
 #include "proxy/flow.h"
 #include "proxy/listener.h"
+#include "proxy/local_path.h"
 
 struct outbound {
     struct loop *loop;       /* borrowed */
@@ -29,6 +30,8 @@ struct outbound {
     struct flows *flows;  /* retries and establishment deadlines */
     struct carrier tcp;   /* plain TCP */
     struct carrier hbone; /* CONNECT through opts.pool */
+    struct carrier local; /* the same-node fast path */
+    struct local_path local_path;
 };
 
 /* Per pod: IPv4 and IPv6 loopback listeners. Refcounted: flows hold it
@@ -77,6 +80,8 @@ static struct carrier *router_carrier(void *user, const struct outbound_route *r
         return &ob->tcp;
     case OUTBOUND_HBONE:
         return ob->opts.pool ? &ob->hbone : NULL;
+    case OUTBOUND_LOCAL:
+        return ob->opts.local_authorize ? &ob->local : NULL;
     case OUTBOUND_REFUSE:
         break;
     }
@@ -136,6 +141,8 @@ int outbound_new(struct loop *loop, struct capture *capture, struct conns *conns
     *ob = (struct outbound){.loop = loop, .capture = capture, .conns = conns, .opts = *opts};
     carrier_tcp_init(&ob->tcp);
     carrier_hbone_init(&ob->hbone, opts->pool);
+    local_path_init(&ob->local_path, conns, opts->local_authorize, opts->local_authorize_ctx);
+    carrier_local_init(&ob->local, &ob->local_path);
     /* Deadlines are checked every 100 ms. */
     int err = flows_new(loop, opts->pool ? 100 : 0, &ob->flows);
     if (err) {
@@ -158,7 +165,11 @@ void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st)
 {
     struct flows_stats fs;
     flows_get_stats(ob->flows, &fs);
-    *st = (struct outbound_stats){.retries = fs.retries, .timeouts = fs.timeouts};
+    *st = (struct outbound_stats){.retries = fs.retries,
+                                  .timeouts = fs.timeouts,
+                                  .local_connections = ob->local_path.stats.connections,
+                                  .local_denied = ob->local_path.stats.denied,
+                                  .local_self_calls = ob->local_path.stats.self_calls};
 }
 
 void outbound_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_ctx, int err,

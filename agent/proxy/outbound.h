@@ -62,6 +62,12 @@ struct outbound_opts {
                         const struct http_decision *d);
     void *http_report_ctx;
     uint64_t sniff_timeout_ns; /* 0: 100 ms */
+    /* The same-node fast path (route action LOCAL, proxy/local_path.h): the
+     * destination's admission, the HBONE server's callback. NULL: routes
+     * to LOCAL are refused (the mesh makes none then). */
+    int (*local_authorize)(void *ctx, const struct pod *dst, const char *peer_id,
+                           const struct meshd_addr *src, const struct meshd_addr *dst_addr);
+    void *local_authorize_ctx;
 };
 
 /* `loop`, `capture` and `conns` are borrowed. */
@@ -75,6 +81,8 @@ void outbound_free(struct outbound *ob);
 struct outbound_stats {
     uint64_t retries;  /* attempts made after a failed one */
     uint64_t timeouts; /* attempts aborted at perTryTimeout or timeout */
+    /* The same-node fast path: allowed, refused by policy, self-calls. */
+    uint64_t local_connections, local_denied, local_self_calls;
 };
 void outbound_get_stats(const struct outbound *ob, struct outbound_stats *st);
 

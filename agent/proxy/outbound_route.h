@@ -18,7 +18,11 @@ enum outbound_action {
     OUTBOUND_PASSTHROUGH, /* plain TCP to the original destination */
     OUTBOUND_HBONE,       /* CONNECT to `target` through the HBONE pool */
     OUTBOUND_REFUSE,      /* reset, with `response_flag` (NONE: NR) */
+    OUTBOUND_LOCAL,       /* a pod enrolled here: no TLS, meshd decides for both ends
+                             (proxy/local_path.h); `target`, `key` ids, `local_pod` */
 };
+
+struct pod;
 
 struct outbound_route {
     enum outbound_action action;
@@ -51,6 +55,9 @@ struct outbound_route {
      * (released with the attempt), or there was none left: REFUSE with
      * retry_overflow, and the failure before it stands, as in Envoy. */
     bool retry, retry_held, retry_overflow;
+    /* LOCAL: the destination pod (borrowed for the call that routed it: the
+     * carrier starts within it, and a retry routes again). */
+    const struct pod *local_pod;
 };
 
 #endif

@@ -41,12 +41,14 @@ void records_free(struct records *r)
     free(r);
 }
 
-void records_push(struct records *r, const struct conn_record *rec)
+struct conn_record *records_push(struct records *r, const struct conn_record *rec)
 {
-    r->slot[r->next] = *rec;
+    struct conn_record *kept = &r->slot[r->next];
+    *kept = *rec;
     r->next = (r->next + 1) % r->capacity;
     if (r->count < r->capacity)
         r->count++;
+    return kept;
 }
 
 size_t records_count(const struct records *r)
@@ -60,15 +62,4 @@ const struct conn_record *records_get(const struct records *r, size_t i)
         return NULL;
     size_t oldest = (r->next + r->capacity - r->count) % r->capacity;
     return &r->slot[(oldest + i) % r->capacity];
-}
-
-struct conn_record *records_find_cookie(struct records *r, uint64_t cookie)
-{
-    /* Newest first: a closing socket's record was pushed moments ago. */
-    for (size_t i = r->count; i-- > 0;) {
-        struct conn_record *rec = &r->slot[(r->next + r->capacity - r->count + i) % r->capacity];
-        if (cookie && (rec->sock_cookie[0] == cookie || rec->sock_cookie[1] == cookie))
-            return rec;
-    }
-    return NULL;
 }

@@ -47,6 +47,9 @@ struct conn_record {
     uint64_t sock_cookie[2]; /* the app-side and upstream sockets */
     uint32_t rtt_us, retrans;
     uint8_t kernel_seen;
+    /* Carried on the same-node fast path (proxy/local_path.h): no TLS, both
+     * ends decided by this agent; the peer identity is the enrolled one. */
+    bool local;
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -55,13 +58,11 @@ struct records;
 
 int records_new(size_t capacity, struct records **out);
 void records_free(struct records *r);
-/* Copies `rec` into the ring, evicting the oldest when full. */
-void records_push(struct records *r, const struct conn_record *rec);
+/* Copies `rec` into the ring, evicting the oldest when full; returns the
+ * copy (valid until it is evicted). */
+struct conn_record *records_push(struct records *r, const struct conn_record *rec);
 size_t records_count(const struct records *r);
 /* i = 0 is the oldest record kept. */
 const struct conn_record *records_get(const struct records *r, size_t i);
-/* The finished record one of whose sockets had this cookie, or NULL.
- * Linear from the newest: events arrive right after the close. */
-struct conn_record *records_find_cookie(struct records *r, uint64_t cookie);
 
 #endif

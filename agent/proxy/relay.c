@@ -4,6 +4,7 @@
 #include "core/upstream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +25,11 @@ static void relay_release(struct relay *r, bool reset)
         }
         free(r->buf[i].data);
         r->buf[i].data = NULL;
+        for (int k = 0; k < 2; k++) {
+            if (r->pipe[i][k] >= 0)
+                close(r->pipe[i][k]);
+            r->pipe[i][k] = -1;
+        }
     }
     r->finished = true;
 }
@@ -39,6 +45,7 @@ int relay_start(struct relay *r, struct loop *loop, int fd_down, int fd_up, rela
         r->end[i].io.cb = relay_on_io;
         r->end[i].owner = r;
         r->buf[i].cap = RELAY_BUF_MIN;
+        r->pipe[i][0] = r->pipe[i][1] = -1;
     }
     int err = 0;
     for (int i = 0; i < 2 && !err; i++)
@@ -46,6 +53,29 @@ int relay_start(struct relay *r, struct loop *loop, int fd_down, int fd_up, rela
     if (err)
         relay_release(r, true);
     return err;
+}
+
+int relay_start_splice(struct relay *r, struct loop *loop, int fd_down, int fd_up,
+                       relay_done_cb done)
+{
+    int err = relay_start(r, loop, fd_down, fd_up, done);
+    if (err)
+        return err;
+    for (int i = 0; i < 2; i++) {
+        if (pipe2(r->pipe[i], O_NONBLOCK | O_CLOEXEC) == -1) {
+            for (int k = 0; k < i; k++) { /* copy instead: nothing moved yet */
+                close(r->pipe[k][0]);
+                close(r->pipe[k][1]);
+                r->pipe[k][0] = r->pipe[k][1] = -1;
+            }
+            r->pipe[i][0] = r->pipe[i][1] = -1;
+            return 0;
+        }
+        /* Larger batches per wakeup; the default (64 KiB) if refused. */
+        (void)fcntl(r->pipe[i][1], F_SETPIPE_SZ, RELAY_PIPE_CAP);
+    }
+    r->splice = true;
+    return 0;
 }
 
 void relay_abort(struct relay *r)
@@ -77,9 +107,65 @@ static int buf_reserve(struct relay_buf *b)
     return 0;
 }
 
+/* splice: end i -> pipe[i] until the socket is empty or the pipe full. */
+static int relay_fill_splice(struct relay *r, int i)
+{
+    struct relay_end *e = &r->end[i];
+    while (!e->rd_eof && !r->pipe_full[i] && r->in_pipe[i] < RELAY_PIPE_CAP) {
+        size_t want = RELAY_PIPE_CAP - r->in_pipe[i];
+        ssize_t n =
+            splice(e->io.fd, NULL, r->pipe[i][1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            r->in_pipe[i] += (uint32_t)n;
+            r->bytes[i] += (uint64_t)n;
+            /* A short splice drained the socket (or filled the pipe's
+             * slots): no second call to hear EAGAIN; level-triggered
+             * epoll wakes us again for whatever follows, FIN included. */
+            if ((size_t)n < want)
+                break;
+        } else if (n == 0) {
+            e->rd_eof = true;
+        } else if (errno == EAGAIN || errno == EINTR) {
+            /* Either side may be why: with bytes in the pipe, take it as
+             * full (its slots are per segment), so that a readable socket
+             * is not polled again until the pipe drains. */
+            r->pipe_full[i] = r->in_pipe[i] > 0;
+            break;
+        } else {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+/* splice: pipe[i] -> end 1-i; FIN once the source ended and all is out. */
+static int relay_flush_splice(struct relay *r, int i)
+{
+    struct relay_end *dst = &r->end[1 - i];
+    while (r->in_pipe[i] > 0) {
+        ssize_t n = splice(r->pipe[i][0], NULL, dst->io.fd, NULL, r->in_pipe[i],
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0)
+            r->in_pipe[i] -= (uint32_t)n;
+        else if (n == -1 && (errno == EAGAIN || errno == EINTR))
+            break;
+        else
+            return n == 0 ? -EPIPE : -errno;
+    }
+    if (r->in_pipe[i] == 0)
+        r->pipe_full[i] = false;
+    if (r->in_pipe[i] == 0 && r->end[i].rd_eof && !dst->wr_shut) {
+        shutdown(dst->io.fd, SHUT_WR);
+        dst->wr_shut = true;
+    }
+    return 0;
+}
+
 /* Reads from end i into buf[i]; returns 0 or -errno. */
 static int relay_fill(struct relay *r, int i)
 {
+    if (r->splice)
+        return relay_fill_splice(r, i);
     struct relay_buf *b = &r->buf[i];
     struct relay_end *e = &r->end[i];
     while (!e->rd_eof) {
@@ -105,6 +191,8 @@ static int relay_fill(struct relay *r, int i)
 /* Writes buf[i] to end 1-i; sends FIN once the source ended and all is out. */
 static int relay_flush(struct relay *r, int i)
 {
+    if (r->splice)
+        return relay_flush_splice(r, i);
     struct relay_buf *b = &r->buf[i];
     struct relay_end *dst = &r->end[1 - i];
     while (b->head < b->tail) {
@@ -155,9 +243,12 @@ static void relay_on_io(struct loop_io *io, uint32_t events)
     }
     for (int k = 0; k < 2; k++) {
         uint32_t want = 0;
-        if (!r->end[k].rd_eof && buf_has_room(&r->buf[k]))
+        bool room = r->splice ? !r->pipe_full[k] && r->in_pipe[k] < RELAY_PIPE_CAP
+                              : buf_has_room(&r->buf[k]);
+        bool pending = r->splice ? r->in_pipe[1 - k] > 0 : r->buf[1 - k].head < r->buf[1 - k].tail;
+        if (!r->end[k].rd_eof && room)
             want |= EPOLLIN;
-        if (r->buf[1 - k].head < r->buf[1 - k].tail)
+        if (pending)
             want |= EPOLLOUT;
         /* Nothing wanted: unregister, or a half-closed socket's level-
          * triggered EPOLLHUP would spin the loop. */

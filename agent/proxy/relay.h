@@ -6,7 +6,13 @@
  * RELAY_BUF_MIN when bytes arrive, grows to RELAY_BUF_MAX when a read fills
  * it, and is released once drained (its size is remembered). A full buffer
  * stops reading from its source (backpressure), so nothing grows without
- * bound: at most 2 x RELAY_BUF_MAX per connection. */
+ * bound: at most 2 x RELAY_BUF_MAX per connection.
+ *
+ * relay_start_splice() moves the bytes with splice(2) through one pipe per
+ * direction instead (socket -> pipe -> socket, no copy through user
+ * memory): the pipe's pages are the buffer, held only while bytes are in
+ * flight, at most RELAY_PIPE_CAP per direction; a full pipe stops reading
+ * from its source exactly as a full buffer does. */
 #ifndef MESHD_PROXY_RELAY_H
 #define MESHD_PROXY_RELAY_H
 
@@ -15,8 +21,9 @@
 
 #include "core/loop.h"
 
-#define RELAY_BUF_MIN (16 * 1024)
-#define RELAY_BUF_MAX (64 * 1024)
+#define RELAY_BUF_MIN  (16 * 1024)
+#define RELAY_BUF_MAX  (64 * 1024)
+#define RELAY_PIPE_CAP (256 * 1024)
 
 enum relay_side { RELAY_DOWN = 0, RELAY_UP = 1 };
 
@@ -46,10 +53,21 @@ struct relay {
     relay_done_cb done;
     bool finished;
     int failed_end; /* on error: RELAY_DOWN or RELAY_UP, the socket that failed */
+    /* splice: pipe[i] holds bytes read from end i ([0] read end, [1] write
+     * end), in_pipe[i] of them; pipe_full[i] once a splice into it would
+     * block with bytes in it (reading resumes when it drains). */
+    bool splice;
+    int pipe[2][2];
+    uint32_t in_pipe[2];
+    bool pipe_full[2];
 };
 
 /* Takes ownership of both fds. Returns 0 or -errno (fds closed on error). */
 int relay_start(struct relay *r, struct loop *loop, int fd_down, int fd_up, relay_done_cb done);
+/* relay_start() through splice(2) (see above); without pipes (out of
+ * files) it copies as relay_start() does. */
+int relay_start_splice(struct relay *r, struct loop *loop, int fd_down, int fd_up,
+                       relay_done_cb done);
 /* Resets both sockets (RST) and releases buffers; `done` is not called. */
 void relay_abort(struct relay *r);
 

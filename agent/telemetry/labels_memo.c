@@ -18,7 +18,8 @@ struct memo_key {
     char peer_identity[sizeof(((struct conn_record *)0)->peer_identity)];
     char dst_service[sizeof(((struct conn_record *)0)->dst_service)];
     struct meshd_addr src, upstream;
-    bool mtls; /* hbone.family set */
+    bool mtls;  /* hbone.family set */
+    bool local; /* the same-node fast path */
     enum resp_flag flag;
 };
 
@@ -70,9 +71,10 @@ static struct memo_slot *slot_of(struct labels_memo *m, const struct conn_record
 
 static bool key_is(const struct memo_key *k, const char *version, const struct conn_record *rec)
 {
-    return k->mtls == (rec->hbone.family != 0) && k->flag == rec->response_flag &&
-           addr_equal(&k->upstream, &rec->upstream) && addr_equal(&k->src, &rec->src) &&
-           strcmp(k->pod, rec->pod) == 0 && strcmp(k->dst_service, rec->dst_service) == 0 &&
+    return k->mtls == (rec->hbone.family != 0) && k->local == rec->local &&
+           k->flag == rec->response_flag && addr_equal(&k->upstream, &rec->upstream) &&
+           addr_equal(&k->src, &rec->src) && strcmp(k->pod, rec->pod) == 0 &&
+           strcmp(k->dst_service, rec->dst_service) == 0 &&
            strcmp(k->peer_identity, rec->peer_identity) == 0 &&
            strcmp(k->direction, rec->direction) == 0 && strcmp(k->version, version) == 0;
 }
@@ -108,6 +110,7 @@ void labels_memo_put(struct labels_memo *m, const char *version, const struct co
     k->src = rec->src;
     k->upstream = rec->upstream;
     k->mtls = rec->hbone.family != 0;
+    k->local = rec->local;
     k->flag = rec->response_flag;
     s->labels = *l;
     s->used = true;

@@ -153,8 +153,11 @@ void tcp_labels_from_record(const struct conn_record *rec, struct tcp_labels *ou
     SET_STR(out, TL_DESTINATION_CLUSTER, "Kubernetes");
     SET_STR(out, TL_REQUEST_PROTOCOL, "tcp");
     SET_STR(out, TL_RESPONSE_FLAGS, resp_flag_name(rec->response_flag));
+    /* The same-node fast path had no TLS (docs/SECURITY.md): "none", said
+     * by both reporters, with both principals (the enrolled identities). */
     SET_STR(out, TL_CONNECTION_SECURITY_POLICY,
             rec->hbone.family ? "mutual_tls"
+            : rec->local      ? "none"
             : outbound        ? "unknown"
                               : "none");
 }

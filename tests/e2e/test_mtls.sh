@@ -15,7 +15,9 @@ topo_init
 topo_create 1 2
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 http_server "1,2" 8080 >/dev/null
-meshd_start 1 --ca-dir "$E2E_TMP/ca"
+# Same node: HBONE to itself (this test is about mTLS on the wire; without
+# the flag the same-node fast path carries these, test_same_node).
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --no-local-fast-path
 for j in 1 2; do
     meshctl_at 1 enroll "default/pod-1-$j" --netns "/run/netns/${POD_NS[1,$j]}" --sa "sa-1-$j" \
         --ip "${POD_IP4[1,$j]}" --ip "${POD_IP6[1,$j]}" >/dev/null

@@ -16,7 +16,9 @@ topo_create 1 2
 topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/iperf3.log" iperf3 -s -p 5201 >/dev/null
 topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 5201 10
 http_server "1,2" 8080 >/dev/null
-meshd_start 1 --ca-dir "$E2E_TMP/ca" --cert-ttl 4
+# Both pods are on this node: HBONE to itself, as the test is about mTLS
+# (the same-node fast path would carry the transfer without TLS).
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --cert-ttl 4 --no-local-fast-path
 for j in 1 2; do
     meshctl_at 1 enroll "default/pod-1-$j" --netns "/run/netns/${POD_NS[1,$j]}" --sa "sa-1-$j" \
         --ip "${POD_IP4[1,$j]}" >/dev/null

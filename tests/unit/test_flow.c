@@ -42,6 +42,7 @@ struct row {
     uint64_t per_try_ns, timeout_ns;
     bool retry_other_carrier; /* the router's retry route needs another carrier */
     bool pod_gone;            /* the pod is unenrolled after the first attempt */
+    bool mesh;                /* both carriers are mesh carriers (HBONE, fast path) */
     enum step steps[6];
     /* expected */
     int attempts;
@@ -123,6 +124,14 @@ static const struct row rows[] = {
      .error = ECONNREFUSED,
      .frees_failed = 1,
      .frees_unused = 1},
+    {.name = "between two mesh carriers a retry may move: fast path, then HBONE",
+     .retries = 2,
+     .retry_other_carrier = true,
+     .mesh = true,
+     .steps = {FAIL, CARRIED},
+     .attempts = 2,
+     .frees_failed = 1,
+     .retries_made = 1},
     {.name = "the pod unenrolled between attempts: no retry",
      .retries = 2,
      .pod_gone = true,
@@ -169,6 +178,7 @@ struct fx {
     struct flow *current;
     int attempts;
     int32_t endpoints[8];       /* the endpoint of each attempt */
+    const char *carriers[8];    /* and its carrier */
     int32_t avoided[8];         /* what each retry route was asked to avoid */
     int given_fd, taken_fds[8]; /* app sockets given back, and taken by attempts */
     int frees_failed, frees_unused, releases;
@@ -191,6 +201,7 @@ static void fake_start(struct carrier *cr, struct flow *f, const struct pod *pod
     assert_ptr_equal(pod, (const struct pod *)&fx.pod);
     assert_true(fx.attempts < 8);
     fx.endpoints[fx.attempts] = flow_route(f)->endpoint;
+    fx.carriers[fx.attempts] = cr->name;
     fx.taken_fds[fx.attempts] = flow_take_app_fd(f);
     fx.attempts++;
     fx.current = f;
@@ -308,6 +319,7 @@ static struct conn *fx_open(const struct row *r, struct meshd_addr *app)
     fx.fake = (struct carrier){.name = "fake", .start = fake_start, .abort = fake_abort};
     fx.other = fx.fake;
     fx.other.name = "other";
+    fx.fake.mesh = fx.other.mesh = r->mesh;
     assert_int_equal(loop_new(&fx.loop), 0);
     struct conns_opts co = {.max_conns = 4,
                             .records = 4,
@@ -367,6 +379,9 @@ static void flow_follows_its_attempts(void **state)
             assert_int_equal(fx.avoided[a], fx.endpoints[a - 1]);
             assert_int_equal(fx.endpoints[a], a);
         }
+        /* Each retry's carrier is its route's. */
+        for (int a = 1; a < fx.attempts; a++)
+            assert_string_equal(fx.carriers[a], r->retry_other_carrier ? "other" : "fake");
         /* A socket given back reaches the next attempt, or is reset. */
         for (int a = 0; a < fx.attempts; a++)
             if (fx.taken_fds[a] >= 0)

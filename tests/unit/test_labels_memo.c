@@ -125,6 +125,53 @@ static void hit_is_what_computing_gives(void **state)
     }
 }
 
+/* connection_security_policy says what happened: mTLS over HBONE, the
+ * same-node fast path (no TLS: "none" for both reporters, principals kept),
+ * plaintext ("unknown" at the source, as Istio's source reporter says, and
+ * "none" at the destination); a fast-path record never takes a plaintext
+ * one's memoized labels. */
+static void security_policy_says_what_happened(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *direction;
+        bool hbone, local;
+        const char *want;
+    } rows[] = {
+        {"outbound", true, false, "mutual_tls"}, {"inbound", true, false, "mutual_tls"},
+        {"outbound", false, true, "none"},       {"inbound", false, true, "none"},
+        {"outbound", false, false, "unknown"},   {"inbound", false, false, "none"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct conn_record r = base_record();
+        snprintf(r.direction, sizeof(r.direction), "%s", rows[i].direction);
+        if (!rows[i].hbone)
+            r.hbone.family = 0;
+        r.local = rows[i].local;
+        struct tcp_labels l;
+        tcp_labels_from_record(&r, &l);
+        print_message("  %s hbone=%d local=%d: %s\n", rows[i].direction, rows[i].hbone,
+                      rows[i].local, l.v[TL_CONNECTION_SECURITY_POLICY]);
+        assert_string_equal(l.v[TL_CONNECTION_SECURITY_POLICY], rows[i].want);
+        /* The principal the record carries is labelled whatever the path. */
+        assert_string_equal(
+            l.v[strcmp(rows[i].direction, "outbound") == 0 ? TL_DESTINATION_PRINCIPAL
+                                                           : TL_SOURCE_PRINCIPAL],
+            "spiffe://cluster.local/ns/default/sa/v1");
+    }
+    struct labels_memo *m;
+    assert_int_equal(labels_memo_new(&m), 0);
+    struct conn_record plain = base_record(), fast;
+    plain.hbone.family = 0;
+    fast = plain;
+    fast.local = true;
+    struct tcp_labels l, got;
+    tcp_labels_from_record(&plain, &l);
+    labels_memo_put(m, "v1", &plain, &l);
+    assert_false(labels_memo_get(m, "v1", &fast, &got));
+    labels_memo_free(m);
+}
+
 /* More records than slots: each kept one answers until another takes its
  * slot; nothing is answered for a record that was never kept. */
 static void bounded_by_its_slots(void **state)
@@ -163,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hit_is_what_computing_gives),
         cmocka_unit_test(bounded_by_its_slots),
+        cmocka_unit_test(security_policy_says_what_happened),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
