@@ -166,5 +166,15 @@ void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out
 void decode_peer_authentication(struct cfg_dec *d, const struct ynode *doc, void *out);
 void decode_authorization_policy(struct cfg_dec *d, const struct ynode *doc, void *out);
 void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out);
+/* gateway.networking.k8s.io (decode_gateway_api.c, decode_httproute.c). */
+void decode_k8s_gateway(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_reference_grant(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_http_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_tls_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_tcp_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+/* A Gateway API object reference (parentRefs, backendRefs, certificateRefs). */
+void dec_gwapi_ref(struct cfg_dec *d, const struct ynode *n, struct cfg_gwapi_ref *r);
+/* The Gateway API's Hostname: lower case, an optional "*." first, no IP. */
+bool cfg_gwapi_valid_hostname(const char *h);
 
 #endif

@@ -73,6 +73,15 @@ const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char 
 /* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
 
+/* Translates the Gateway API kinds into generated Gateways and
+ * VirtualServices (gateway_api.c), before the indexes. 0 or -ENOMEM. */
+int cfg_gwapi_translate(struct cfg_snapshot *s, struct cfg_diags *diags);
+/* One generated VirtualService: listener `gw`, `host`, the routes of
+ * `kind` attached there (gateway_api_vs.c). 0 or -ENOMEM. */
+int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_diags *diags, struct cfg_gateway *gw,
+                       const char *host, enum cfg_kind kind,
+                       const struct cfg_gwapi_route *const *routes, size_t n);
+
 /* Compiles every AuthorizationPolicy (config/authz.c). 0 or -ENOMEM. */
 int cfg_authz_compile(struct cfg_snapshot *s);
 

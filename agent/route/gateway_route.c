@@ -56,10 +56,15 @@ size_t gw_pod_servers(const struct cfg_snapshot *s, const struct cfg_pod *pod,
         if (!gw->selector.set || !gw->selector.match.n ||
             !cfg_labels_match(&gw->selector.match, &pod->meta.labels))
             continue;
+        /* A Gateway API listener: its own namespace's pods, on its port. */
+        if (gw->k8s && strcmp(gw->meta.ns, pod->meta.ns) != 0)
+            continue;
         for (size_t j = 0; j < gw->nservers && n < max; j++)
             out[n++] = (struct gw_server){.gw = gw,
                                           .srv = &gw->servers[j],
-                                          .listen_port = listen_port(s, pod, gw->servers[j].port)};
+                                          .listen_port =
+                                              gw->k8s ? (uint16_t)gw->servers[j].port
+                                                      : listen_port(s, pod, gw->servers[j].port)};
     }
     return n;
 }

@@ -1,0 +1,293 @@
+/* The VirtualService generated for one listener and host from the Gateway
+ * API routes attached there (see gateway_api.c): every rule's routes with
+ * their destinations resolved (backendRefs -> Service FQDNs of the
+ * cluster domain, weights as given; another namespace's Service only with
+ * a ReferenceGrant), in the Gateway API's precedence; TLSRoute rules as
+ * tls[] routes by SNI, TCPRoute rules as tcp[] routes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/decode.h"
+#include "config/internal.h"
+
+#define GWAPI_GROUP "gateway.networking.k8s.io"
+
+/* Is a `from_kind` of `from_ns` allowed to name Service `name` of `to_ns`
+ * (gateway_api.c's check, for Services). */
+static bool service_granted(const struct cfg_snapshot *s, const char *from_kind,
+                            const char *from_ns, const char *to_ns, const char *name)
+{
+    for (size_t i = 0; i < s->kinds[CFG_REFERENCE_GRANT].n; i++) {
+        const struct cfg_reference_grant *g = s->kinds[CFG_REFERENCE_GRANT].v[i];
+        if (strcmp(g->meta.ns, to_ns) != 0)
+            continue;
+        bool from = false, to = false;
+        for (size_t f = 0; f < g->nfrom && !from; f++)
+            from = !strcmp(g->from[f].group, GWAPI_GROUP) && !strcmp(g->from[f].kind, from_kind) &&
+                   !strcmp(g->from[f].ns, from_ns);
+        for (size_t t = 0; t < g->nto && !to; t++)
+            to = !strcmp(g->to[t].group, "") && !strcmp(g->to[t].kind, "Service") &&
+                 (!g->to[t].name || !strcmp(g->to[t].name, name));
+        if (from && to)
+            return true;
+    }
+    return false;
+}
+
+/* A backendRef as a destination; false (said) when it cannot be one. */
+static bool resolve(struct cfg_snapshot *s, struct cfg_diags *diags,
+                    const struct cfg_gwapi_route *r, const struct cfg_gwapi_ref *b,
+                    struct cfg_destination *out)
+{
+    if ((b->group && *b->group) || (b->kind && strcmp(b->kind, "Service") != 0)) {
+        cfg_diag_add(diags, CFG_WARNING, MSH_GWAPI, &r->meta, &b->pos,
+                     "backendRef %s %s is not a Service (InvalidKind): its share answers 500",
+                     b->kind ? b->kind : "?", b->name);
+        return false;
+    }
+    const char *ns = b->ns ? b->ns : r->meta.ns;
+    if (strcmp(ns, r->meta.ns) != 0 &&
+        !service_granted(s, cfg_kind_name(r->meta.kind), r->meta.ns, ns, b->name)) {
+        cfg_diag_add(diags, CFG_WARNING, MSH_GWAPI, &r->meta, &b->pos,
+                     "backendRef Service %s/%s is in another namespace and no ReferenceGrant in "
+                     "%s allows it (RefNotPermitted): its share answers 500",
+                     ns, b->name, ns);
+        return false;
+    }
+    *out = (struct cfg_destination){
+        .host = arena_printf(&s->arena, "%s.%s.svc.%s", b->name, ns, s->domain),
+        .port = b->port,
+        .pos = b->pos,
+    };
+    return out->host != NULL;
+}
+
+/* The rule's destinations; *usable false when none can carry a request. */
+static int rule_dests(struct cfg_snapshot *s, struct cfg_diags *diags,
+                      const struct cfg_gwapi_route *r, const struct cfg_gwapi_rule *rule,
+                      struct cfg_route_destination **out, size_t *n, bool *usable)
+{
+    *out = NULL;
+    *n = 0;
+    *usable = false;
+    if (!rule->nbackends)
+        return 0;
+    struct cfg_route_destination *d = arena_array(&s->arena, rule->nbackends, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    uint64_t total = 0;
+    for (size_t i = 0; i < rule->nbackends; i++) {
+        const struct cfg_gwapi_ref *b = &rule->backends[i];
+        if (!resolve(s, diags, r, b, &d[*n].dest))
+            continue;
+        d[*n].weight = b->weight;
+        d[*n].has_weight = true;
+        total += b->weight;
+        (*n)++;
+    }
+    *out = d;
+    *usable = total > 0;
+    return 0;
+}
+
+static int mirrors(struct cfg_snapshot *s, struct cfg_diags *diags, const struct cfg_gwapi_route *r,
+                   const struct cfg_gwapi_rule *rule, struct cfg_http_route *h)
+{
+    if (!rule->nmirrors)
+        return 0;
+    struct cfg_http_mirror *m = arena_array(&s->arena, rule->nmirrors, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < rule->nmirrors; i++)
+        if (resolve(s, diags, r, &rule->mirrors[i], &m[n].dest))
+            m[n++].ppm = 1000000;
+    h->mirrors = m;
+    h->nmirrors = n;
+    return 0;
+}
+
+static int cmp_rank(const struct cfg_gwapi_rank *a, const struct cfg_gwapi_rank *b)
+{
+    if (a->path_kind != b->path_kind)
+        return b->path_kind - a->path_kind;
+    if (a->path_len != b->path_len)
+        return a->path_len > b->path_len ? -1 : 1;
+    if (a->method != b->method)
+        return a->method ? -1 : 1;
+    if (a->nheaders != b->nheaders)
+        return a->nheaders > b->nheaders ? -1 : 1;
+    if (a->nquery != b->nquery)
+        return a->nquery > b->nquery ? -1 : 1;
+    return 0;
+}
+
+struct ranked {
+    struct cfg_route route;
+    const struct cfg_gwapi_rank *rank;
+    size_t seq; /* stable order among equals */
+};
+
+static int cmp_ranked(const void *x, const void *y)
+{
+    const struct ranked *a = x, *b = y;
+    int c = cmp_rank(a->rank, b->rank);
+    return c ? c : (a->seq < b->seq ? -1 : a->seq > b->seq);
+}
+
+static size_t count_routes(const struct cfg_gwapi_route *const *routes, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < routes[i]->nrules; j++)
+            total += routes[i]->rules[j].nroutes;
+    return total;
+}
+
+/* http[] routes of every rule, in the Gateway API's precedence. */
+static int http_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
+                       const struct cfg_gwapi_route *const *routes, size_t n,
+                       struct cfg_virtual_service *vs)
+{
+    size_t total = count_routes(routes, n), k = 0;
+    struct ranked *rk = calloc(total ? total : 1, sizeof(*rk));
+    struct cfg_route *out = arena_array(&s->arena, total ? total : 1, sizeof(*out));
+    if (!rk || !out) {
+        free(rk);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        for (size_t j = 0; !rc && j < routes[i]->nrules; j++) {
+            const struct cfg_gwapi_rule *rule = &routes[i]->rules[j];
+            struct cfg_route_destination *d;
+            size_t nd;
+            bool usable;
+            rc = rule_dests(s, diags, routes[i], rule, &d, &nd, &usable);
+            for (size_t m = 0; !rc && m < rule->nroutes; m++) {
+                struct cfg_http_route *h = arena_alloc(&s->arena, sizeof(*h));
+                if (!h) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                *h = *rule->routes[m].http_ext;
+                rc = mirrors(s, diags, routes[i], rule, h);
+                struct cfg_route r = rule->routes[m];
+                r.http_ext = h;
+                r.name = routes[i]->meta.name;
+                if (usable) {
+                    r.dest = d;
+                    r.ndest = nd;
+                } else if (!h->redirect.set) {
+                    /* No backend that can serve: the API's 500. */
+                    h->direct = (struct cfg_http_direct){.set = true, .status = 500};
+                    r.l7_action = "direct_response";
+                }
+                rk[k] = (struct ranked){.route = r, .rank = &rule->ranks[m], .seq = k};
+                k++;
+            }
+        }
+    }
+    if (!rc) {
+        qsort(rk, k, sizeof(*rk), cmp_ranked);
+        for (size_t i = 0; i < k; i++)
+            out[i] = rk[i].route;
+        vs->routes = out;
+        vs->nroutes = k;
+    }
+    free(rk);
+    return rc;
+}
+
+/* TLSRoute rules as tls[] routes matching the host as SNI. */
+static int tls_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
+                      const struct cfg_gwapi_route *const *routes, size_t n, const char *host,
+                      struct cfg_virtual_service *vs)
+{
+    size_t total = count_routes(routes, n), k = 0;
+    struct cfg_tls_route *out = arena_array(&s->arena, total ? total : 1, sizeof(*out));
+    struct cfg_tls_match *m = arena_alloc(&s->arena, sizeof(*m));
+    const char **sni = arena_alloc(&s->arena, sizeof(*sni));
+    if (!out || !m || !sni)
+        return -ENOMEM;
+    *sni = host;
+    *m = (struct cfg_tls_match){.sni_hosts = {sni, 1}};
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < routes[i]->nrules; j++) {
+            struct cfg_route_destination *d;
+            size_t nd;
+            bool usable;
+            if (rule_dests(s, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
+                return -ENOMEM;
+            if (usable)
+                out[k++] = (struct cfg_tls_route){.match = m,
+                                                  .nmatch = 1,
+                                                  .dest = d,
+                                                  .ndest = nd,
+                                                  .pos = routes[i]->rules[j].pos};
+        }
+    }
+    vs->tls_routes = out;
+    vs->ntls = k;
+    return 0;
+}
+
+static int tcp_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
+                      const struct cfg_gwapi_route *const *routes, size_t n,
+                      struct cfg_virtual_service *vs)
+{
+    size_t total = count_routes(routes, n), k = 0;
+    struct cfg_route *out = arena_array(&s->arena, total ? total : 1, sizeof(*out));
+    if (!out)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < routes[i]->nrules; j++) {
+            struct cfg_route_destination *d;
+            size_t nd;
+            bool usable;
+            if (rule_dests(s, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
+                return -ENOMEM;
+            if (usable)
+                out[k++] = (struct cfg_route){.name = routes[i]->meta.name,
+                                              .dest = d,
+                                              .ndest = nd,
+                                              .pos = routes[i]->rules[j].pos};
+        }
+    }
+    vs->routes = out;
+    vs->nroutes = k;
+    return 0;
+}
+
+int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_diags *diags, struct cfg_gateway *gw,
+                       const char *host, enum cfg_kind kind,
+                       const struct cfg_gwapi_route *const *routes, size_t n)
+{
+    struct arena *a = &s->arena;
+    struct cfg_virtual_service *vs = arena_alloc(a, sizeof(*vs));
+    const char **hosts = arena_alloc(a, sizeof(*hosts));
+    const char **gws = arena_alloc(a, sizeof(*gws));
+    if (!vs || !hosts || !gws)
+        return -ENOMEM;
+    *hosts = host;
+    *gws = arena_printf(a, "%s/%s", gw->meta.ns, gw->meta.name);
+    *vs = (struct cfg_virtual_service){
+        .meta = {.kind = CFG_VIRTUAL_SERVICE,
+                 .api_version = "networking.istio.io/v1",
+                 .ns = gw->meta.ns,
+                 .name = arena_printf(a, "%s~%s", gw->meta.name, host),
+                 .pos = routes[0]->meta.pos},
+        .hosts = {hosts, 1},
+        .gateways = {gws, 1},
+        .generated_from = &routes[0]->meta,
+    };
+    if (!*gws || !vs->meta.name)
+        return -ENOMEM;
+    int rc = kind == CFG_HTTP_ROUTE  ? http_routes(s, diags, routes, n, vs)
+             : kind == CFG_TLS_ROUTE ? tls_routes(s, diags, routes, n, host, vs)
+                                     : tcp_routes(s, diags, routes, n, vs);
+    if (rc)
+        return rc;
+    return cfg_list_push(&s->kinds[CFG_VIRTUAL_SERVICE], vs) ? -ENOMEM : 0;
+}
