@@ -238,8 +238,10 @@ void decode_k8s_gateway(struct cfg_dec *d, const struct ynode *doc, void *out)
     const struct ynode *at = spec ? spec : doc;
     if (!g->class_name || !*g->class_name)
         dec_error(d, at, "spec.gatewayClassName is required");
+    /* The standard CRD wants one; with ListenerSets (allowedListeners) a
+     * Gateway may have none, and Istio accepts it: it serves nothing. */
     if (!g->nlisteners && !d->failed)
-        dec_error(d, at, "spec.listeners: a Gateway must have at least one listener");
+        dec_warn(d, at, MSH_GWAPI, "spec.listeners: no listener, nothing is served");
     if (g->nlisteners > MAX_LISTENERS)
         dec_error(d, at, "spec.listeners: at most %d listeners", MAX_LISTENERS);
     /* The CRD's CEL rules: names unique; port, protocol and hostname

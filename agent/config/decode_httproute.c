@@ -252,8 +252,9 @@ static void decode_path_mod(struct cfg_dec *d, const struct ynode *n, const char
         dec_error(d, n,
                   "type must be given with its one field (replaceFullPath for "
                   "ReplaceFullPath, replacePrefixMatch for ReplacePrefixMatch)");
+    /* An empty replacePrefixMatch removes the prefix. */
     const char *p = *full ? *full : *prefix;
-    if (p && (p[0] != '/' || strlen(p) > MAX_PATH || strpbrk(p, "\r\n")))
+    if (p && ((p[0] != '/' && (p == *full || *p)) || strlen(p) > MAX_PATH || strpbrk(p, "\r\n")))
         dec_error(d, n, "\"%.80s\" must be an absolute path of at most %d characters", p, MAX_PATH);
 }
 
@@ -361,10 +362,15 @@ static void decode_filter(struct cfg_dec *d, const struct ynode *n, struct filte
                                         "URLRewrite",
                                         "RequestMirror",
                                         "ExtensionRef",
+                                        "CORS",
                                         NULL};
-    static const char *const fields[] = {"requestHeaderModifier", "responseHeaderModifier",
-                                         "requestRedirect",       "urlRewrite",
-                                         "requestMirror",         "extensionRef"};
+    static const char *const fields[] = {"requestHeaderModifier",
+                                         "responseHeaderModifier",
+                                         "requestRedirect",
+                                         "urlRewrite",
+                                         "requestMirror",
+                                         "extensionRef",
+                                         "cors"};
     int type = -1;
     dec_enum(d, ymap_get(n, "type"), "type", types, &type);
     if (type < 0) {
@@ -377,7 +383,7 @@ static void decode_filter(struct cfg_dec *d, const struct ynode *n, struct filte
         if (dec_is(k, "type"))
             continue;
         bool known = false;
-        for (int t = 0; t < 6; t++)
+        for (int t = 0; t < 7; t++)
             known |= dec_is(k, fields[t]);
         if (!known)
             dec_unknown(d, k, v);
@@ -409,8 +415,11 @@ static void decode_filter(struct cfg_dec *d, const struct ynode *n, struct filte
     case 4:
         decode_mirror(d, cfg, f);
         break;
-    default:
+    case 5:
         dec_error(d, cfg, "extensionRef filters are not served (Istio serves none)");
+        break;
+    default: /* the API's newer CORS filter */
+        dec_warn(d, cfg, MSH_NOT_APPLIED, "the CORS filter is not applied by meshd yet");
     }
     dec_pop(d, m);
 }
@@ -492,8 +501,8 @@ static void expand_match(struct cfg_dec *d, struct cfg_gwapi_rule *rule, const s
         return;
     }
     if (strcmp(elem, "/") != 0)
-        add_route(d, rule, mi, (struct cfg_str_match){true, CFG_STR_EXACT, elem, NULL}, f, rp,
-                  timeout, per_try);
+        add_route(d, rule, mi, (struct cfg_str_match){true, CFG_STR_EXACT, elem, NULL}, f,
+                  rp && !*rp ? "/" : rp, timeout, per_try);
     add_route(d, rule, mi, (struct cfg_str_match){true, CFG_STR_PREFIX, with_slash(d, elem), NULL},
               f, rp ? with_slash(d, rp) : NULL, timeout, per_try);
 }
