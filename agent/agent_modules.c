@@ -411,7 +411,8 @@ static int gateway_start(struct agent *ag)
                              .report_ctx = ag,
                              .tls_route = mesh_gateway_tls_route,
                              .carry = gateway_carry,
-                             .carry_ctx = ag};
+                             .carry_ctx = ag,
+                             .tcp_route = mesh_gateway_tcp_route};
     int err = gateway_new(ag->loop, &o, &ag->gateway);
     if (err)
         log_error("agent: gateway: %s", strerror(-err));

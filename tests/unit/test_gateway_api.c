@@ -564,6 +564,66 @@ static void test_many_routes_stay_bounded(void **state)
     free(yaml);
 }
 
+/* TCP and TLS: a TCP listener with a TCPRoute, a Passthrough listener with
+ * TLSRoutes by SNI, and an Istio TCP server with a VirtualService's tcp[]
+ * route take the same path (gw_route_tcp, gw_route_sni). */
+static const char *l4 = NS_AND_PODS BACKENDS
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: "
+    "default}\nspec:\n  gatewayClassName: istio\n  listeners:\n"
+    "  - {name: tcp, port: 9000, protocol: TCP}\n"
+    "  - {name: tls, port: 9443, protocol: TLS, hostname: '*.pt.example.com', tls: {mode: "
+    "Passthrough}}\n---\n"
+    "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: t, "
+    "namespace: default}\nspec: {parentRefs: [{name: gw, sectionName: tcp}], rules: "
+    "[{backendRefs: [{name: v2, port: 8000}]}]}\n---\n"
+    "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: a, "
+    "namespace: default}\nspec: {parentRefs: [{name: gw}], hostnames: [a.pt.example.com], rules: "
+    "[{backendRefs: [{name: v1, port: 8000}]}]}\n---\n"
+    "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: istio-tcp, namespace: "
+    "default}\nspec:\n  selector: {gateway.networking.k8s.io/gateway-name: gw}\n  servers:\n"
+    "  - port: {number: 9100, name: tcp, protocol: TCP}\n    hosts: ['*']\n---\n"
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: tcp, namespace: "
+    "default}\nspec:\n  hosts: ['*']\n  gateways: [istio-tcp]\n  tcp:\n"
+    "  - match: [{port: 9999}]\n    route: [{destination: {host: v2.default.svc.cluster.local}}]\n"
+    "  - match: [{port: 9100}]\n    route: [{destination: {host: v1.default.svc.cluster.local}}]\n";
+
+static void test_tcp_and_tls_routes(void **state)
+{
+    struct cfg_diags d;
+    struct cfg_snapshot *s = load(l4, &d);
+    if (d.counts[CFG_ERROR])
+        dump(&d), fail();
+    struct gw_server gs[8];
+    size_t n = gw_pod_servers(s, cfg_find(s, CFG_POD, "default", "gw-istio-1"), gs, 8);
+    assert_int_equal(n, 3);
+    struct route_source src = {.ns = "default"};
+    const struct cfg_virtual_service *vs;
+    const struct gw_server *tcp = gw_server_for(gs, n, 9000, NULL);
+    assert_non_null(tcp);
+    assert_string_equal(tcp->srv->protocol, "TCP");
+    const struct cfg_route *r = gw_route_tcp(s, tcp, &src, &vs);
+    assert_non_null(r);
+    assert_string_equal(r->dest[0].dest.host, "v2.default.svc.cluster.local");
+    assert_int_equal(r->dest[0].dest.port, 8000);
+    const struct gw_server *pt = gw_server_for(gs, n, 9443, "a.pt.example.com");
+    assert_non_null(pt);
+    assert_string_equal(pt->srv->tls_mode, "PASSTHROUGH");
+    const struct cfg_tls_route *tr = gw_route_sni(s, pt, "a.pt.example.com", &vs);
+    assert_non_null(tr);
+    assert_string_equal(tr->dest[0].dest.host, "v1.default.svc.cluster.local");
+    assert_null(gw_route_sni(s, pt, "b.pt.example.com", &vs));
+    /* The Istio TCP server: the tcp[] route whose port is the server's. */
+    const struct gw_server *itcp = gw_server_for(gs, n, 9100, NULL);
+    assert_non_null(itcp);
+    r = gw_route_tcp(s, itcp, &src, &vs);
+    assert_non_null(r);
+    assert_string_equal(vs->meta.name, "tcp");
+    assert_string_equal(r->dest[0].dest.host, "v1.default.svc.cluster.local");
+    /* An HTTP listener's VirtualService has no tcp route to offer. */
+    cfg_snapshot_unref(s);
+    cfg_diags_fini(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_refused_references_fail_closed),
         cmocka_unit_test(test_invalid_input_is_refused),
         cmocka_unit_test(test_many_routes_stay_bounded),
+        cmocka_unit_test(test_tcp_and_tls_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
