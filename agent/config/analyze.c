@@ -184,6 +184,8 @@ static void analyze_virtual_services(const struct cfg_snapshot *s, struct cfg_di
 {
     CFG_FOR_EACH(s, CFG_VIRTUAL_SERVICE, struct cfg_virtual_service, vs)
     {
+        if (vs->generated_from)
+            continue; /* its Gateway API route is analyzed (analyze_gwapi.c) */
         for (size_t g = 0; g < vs->gateways.n; g++)
             check_gateway_ref(s, vs, vs->gateways.v[g], &vs->meta.pos, diags);
         for (size_t r = 0; r < vs->nroutes; r++) {
@@ -341,5 +343,6 @@ void cfg_analyze(const struct cfg_snapshot *s, struct cfg_diags *diags)
     analyze_virtual_services(s, diags);
     analyze_destination_rules(s, diags);
     analyze_gateways(s, diags);
+    cfg_analyze_gateway_api(s, diags);
     cfg_analyze_security(s, diags);
 }

@@ -22,7 +22,10 @@
  *
  * What Istio would report in a status condition is a warning naming the
  * route or Gateway (MSH0207): the resources load, the refused part is not
- * served. Work is bounded: GWAPI_MAX_VS generated VirtualServices. */
+ * served. Work is bounded: lookups are hashed, and at most GWAPI_MAX_VS
+ * listener and host pairs, GWAPI_MAX_ATTACH attachments and
+ * GWAPI_MAX_ROUTES generated routes are made (past them: a warning, the
+ * rest not served). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +35,11 @@
 #include "config/decode.h"
 #include "config/internal.h"
 
-#define GWAPI_MAX_VS 4096
-#define GWAPI_GROUP  "gateway.networking.k8s.io"
-#define NAME_LABEL   "gateway.networking.k8s.io/gateway-name"
+#define GWAPI_MAX_VS     4096
+#define GWAPI_MAX_ATTACH 65536
+#define GWAPI_MAX_ROUTES CFG_GWAPI_MAX_ROUTES
+#define GWAPI_GROUP      "gateway.networking.k8s.io"
+#define NAME_LABEL       "gateway.networking.k8s.io/gateway-name"
 
 /* Routes for one generated Gateway and host. */
 struct bucket {
@@ -52,7 +57,9 @@ struct tr {
     struct cfg_index buckets; /* "%p|host" -> struct bucket * */
     struct bucket **v;        /* heap */
     size_t nbuckets, cap;
+    size_t attach_left;
     bool full;
+    struct cfg_gwapi_ix ix;
 };
 
 static const char *or_empty(const char *s)
@@ -62,15 +69,12 @@ static const char *or_empty(const char *s)
 
 /* ---- ReferenceGrants ---- */
 
-/* Does a ReferenceGrant in `to_ns` let a `from_kind` of `from_ns` refer to
- * the `to_kind` (core group) named `name`? */
-static bool granted(const struct cfg_snapshot *s, const char *from_kind, const char *from_ns,
-                    const char *to_kind, const char *to_ns, const char *name)
+bool cfg_gwapi_granted(const struct cfg_gwapi_ix *ix, const char *from_kind, const char *from_ns,
+                       const char *to_kind, const char *to_ns, const char *name)
 {
-    for (size_t i = 0; i < s->kinds[CFG_REFERENCE_GRANT].n; i++) {
-        const struct cfg_reference_grant *g = s->kinds[CFG_REFERENCE_GRANT].v[i];
-        if (strcmp(g->meta.ns, to_ns) != 0)
-            continue;
+    struct cfg_iter it = {0};
+    const struct cfg_reference_grant *g;
+    while ((g = cfg_index_next(&ix->grants, to_ns, strlen(to_ns), &it))) {
         bool from = false, to = false;
         for (size_t f = 0; f < g->nfrom && !from; f++)
             from = !strcmp(g->from[f].group, GWAPI_GROUP) && !strcmp(g->from[f].kind, from_kind) &&
@@ -82,6 +86,42 @@ static bool granted(const struct cfg_snapshot *s, const char *from_kind, const c
             return true;
     }
     return false;
+}
+
+static const char *ns_name(struct arena *a, const struct cfg_meta *m)
+{
+    return arena_printf(a, "%s/%s", m->ns, m->name);
+}
+
+/* The translation's lookups, in the snapshot arena. */
+static int build_ix(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix)
+{
+    struct arena *a = &s->arena;
+    const struct cfg_list *gws = &s->kinds[CFG_K8S_GATEWAY], *nss = &s->kinds[CFG_NAMESPACE],
+                          *secs = &s->kinds[CFG_SECRET], *grants = &s->kinds[CFG_REFERENCE_GRANT];
+    if (cfg_index_init(&ix->gateways, a, gws->n) || cfg_index_init(&ix->namespaces, a, nss->n) ||
+        cfg_index_init(&ix->secrets, a, secs->n) || cfg_index_init(&ix->grants, a, grants->n))
+        return -ENOMEM;
+    ix->routes_left = GWAPI_MAX_ROUTES;
+    for (size_t i = 0; i < gws->n; i++) {
+        const char *k = ns_name(a, gws->v[i]);
+        if (!k || cfg_index_put_str(&ix->gateways, a, k, gws->v[i]))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < nss->n; i++)
+        if (cfg_index_put_str(&ix->namespaces, a, ((const struct cfg_meta *)nss->v[i])->name,
+                              nss->v[i]))
+            return -ENOMEM;
+    for (size_t i = 0; i < secs->n; i++) {
+        const char *k = ns_name(a, secs->v[i]);
+        if (!k || cfg_index_put_str(&ix->secrets, a, k, secs->v[i]))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < grants->n; i++)
+        if (cfg_index_put_str(&ix->grants, a, ((const struct cfg_meta *)grants->v[i])->ns,
+                              grants->v[i]))
+            return -ENOMEM;
+    return 0;
 }
 
 /* ---- hosts ---- */
@@ -131,7 +171,7 @@ static const char *credential(struct tr *t, const struct cfg_k8s_gateway *g,
     const char *alias = arena_printf(&t->s->arena, "%s/%s", ns, c->name);
     if (!alias)
         return NULL;
-    if (!granted(t->s, "Gateway", g->meta.ns, "Secret", ns, c->name)) {
+    if (!cfg_gwapi_granted(&t->ix, "Gateway", g->meta.ns, "Secret", ns, c->name)) {
         cfg_diag_add(t->diags, CFG_WARNING, MSH_GWAPI, &g->meta, &c->pos,
                      "listener %s: certificateRefs[0] Secret %s/%s is in another namespace and no "
                      "ReferenceGrant in %s allows it (RefNotPermitted): the listener refuses "
@@ -140,10 +180,8 @@ static const char *credential(struct tr *t, const struct cfg_k8s_gateway *g,
         return alias; /* names no Secret of the Gateway's namespace: fails closed */
     }
     /* The other namespace's Secret, seen from the Gateway's namespace. */
-    for (size_t i = 0; i < t->s->kinds[CFG_SECRET].n; i++) {
-        const struct cfg_secret *sec = t->s->kinds[CFG_SECRET].v[i];
-        if (strcmp(sec->meta.ns, ns) != 0 || strcmp(sec->meta.name, c->name) != 0)
-            continue;
+    const struct cfg_secret *sec = cfg_index_get_str(&t->ix.secrets, alias);
+    if (sec) {
         struct cfg_secret *copy = arena_alloc(&t->s->arena, sizeof(*copy));
         if (!copy)
             return NULL;
@@ -152,7 +190,6 @@ static const char *credential(struct tr *t, const struct cfg_k8s_gateway *g,
         copy->meta.name = alias;
         if (cfg_list_push(&t->s->kinds[CFG_SECRET], copy))
             return NULL;
-        break;
     }
     return alias;
 }
@@ -249,19 +286,14 @@ static int gen_gateways(struct tr *t)
 
 /* ---- binding routes ---- */
 
-static bool ns_allowed(const struct cfg_snapshot *s, const struct cfg_k8s_gateway *g,
+static bool ns_allowed(const struct tr *t, const struct cfg_k8s_gateway *g,
                        const struct cfg_gwapi_listener *l, const char *ns)
 {
     if (l->from == CFG_FROM_ALL)
         return true;
     if (l->from == CFG_FROM_SAME)
         return !strcmp(ns, g->meta.ns);
-    const struct cfg_namespace *n = NULL; /* before the indexes: a scan */
-    for (size_t i = 0; i < s->kinds[CFG_NAMESPACE].n && !n; i++) {
-        const struct cfg_namespace *c = s->kinds[CFG_NAMESPACE].v[i];
-        if (!strcmp(c->meta.name, ns))
-            n = c;
-    }
+    const struct cfg_namespace *n = cfg_index_get_str(&t->ix.namespaces, ns);
     for (size_t i = 0; i < l->ns_selector.match.n; i++) {
         const struct cfg_kv *kv = &l->ns_selector.match.v[i];
         /* The API server labels every namespace with its name. */
@@ -324,6 +356,15 @@ static int add_to_bucket(struct tr *t, struct cfg_gateway *gw, const char *host,
     }
     if (b->n && b->routes[b->n - 1] == r)
         return 0; /* two of its hostnames met in this one */
+    if (!t->attach_left) {
+        if (!t->full)
+            cfg_diag_add(t->diags, CFG_WARNING, MSH_GWAPI, &r->meta, NULL,
+                         "more than %d route attachments: the rest is not served",
+                         GWAPI_MAX_ATTACH);
+        t->full = true;
+        return 0;
+    }
+    t->attach_left--;
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 4;
         const struct cfg_gwapi_route **v = realloc(b->routes, cap * sizeof(*v));
@@ -350,12 +391,9 @@ static int bind_parent(struct tr *t, const struct cfg_gwapi_route *r, const stru
         return 0;
     }
     const char *ns = p->ns ? p->ns : r->meta.ns;
-    const struct cfg_k8s_gateway *g = NULL;
-    for (size_t i = 0; i < t->s->kinds[CFG_K8S_GATEWAY].n && !g; i++) {
-        const struct cfg_k8s_gateway *c = t->s->kinds[CFG_K8S_GATEWAY].v[i];
-        if (!strcmp(c->meta.ns, ns) && !strcmp(c->meta.name, p->name))
-            g = c;
-    }
+    char gkey[400];
+    snprintf(gkey, sizeof(gkey), "%s/%s", ns, p->name);
+    const struct cfg_k8s_gateway *g = cfg_index_get_str(&t->ix.gateways, gkey);
     if (!g) {
         cfg_diag_add(t->diags, CFG_WARNING, MSH_GWAPI, &r->meta, &p->pos,
                      "parentRef Gateway %s/%s not found", ns, p->name);
@@ -369,7 +407,7 @@ static int bind_parent(struct tr *t, const struct cfg_gwapi_route *r, const stru
         const struct cfg_gwapi_listener *l = &g->listeners[i];
         if ((p->section && strcmp(p->section, l->name) != 0) || (p->port && p->port != l->port))
             continue;
-        if (!ns_allowed(t->s, g, l, r->meta.ns)) {
+        if (!ns_allowed(t, g, l, r->meta.ns)) {
             why = "the listener's allowedRoutes.namespaces refuses the route's namespace "
                   "(NotAllowedByListeners)";
             continue;
@@ -437,8 +475,10 @@ int cfg_gwapi_translate(struct cfg_snapshot *s, struct cfg_diags *diags)
 {
     if (!s->kinds[CFG_K8S_GATEWAY].n)
         return 0;
-    struct tr t = {.s = s, .diags = diags};
-    int rc = cfg_index_init(&t.gen, &s->arena, 1024) ? -ENOMEM : 0;
+    struct tr t = {.s = s, .diags = diags, .attach_left = GWAPI_MAX_ATTACH};
+    int rc = build_ix(s, &t.ix);
+    if (!rc)
+        rc = cfg_index_init(&t.gen, &s->arena, 1024) ? -ENOMEM : 0;
     if (!rc)
         rc = cfg_index_init(&t.buckets, &s->arena, GWAPI_MAX_VS) ? -ENOMEM : 0;
     if (!rc)
@@ -448,7 +488,7 @@ int cfg_gwapi_translate(struct cfg_snapshot *s, struct cfg_diags *diags)
         rc = bind_routes(&t, kinds[k]);
     for (size_t i = 0; !rc && i < t.nbuckets; i++) {
         struct bucket *b = t.v[i];
-        rc = cfg_gwapi_build_vs(s, diags, b->gw, b->host, b->kind, b->routes, b->n);
+        rc = cfg_gwapi_build_vs(s, &t.ix, diags, b->gw, b->host, b->kind, b->routes, b->n);
     }
     for (size_t i = 0; i < t.nbuckets; i++)
         free(t.v[i]->routes);

@@ -13,30 +13,8 @@
 
 #define GWAPI_GROUP "gateway.networking.k8s.io"
 
-/* Is a `from_kind` of `from_ns` allowed to name Service `name` of `to_ns`
- * (gateway_api.c's check, for Services). */
-static bool service_granted(const struct cfg_snapshot *s, const char *from_kind,
-                            const char *from_ns, const char *to_ns, const char *name)
-{
-    for (size_t i = 0; i < s->kinds[CFG_REFERENCE_GRANT].n; i++) {
-        const struct cfg_reference_grant *g = s->kinds[CFG_REFERENCE_GRANT].v[i];
-        if (strcmp(g->meta.ns, to_ns) != 0)
-            continue;
-        bool from = false, to = false;
-        for (size_t f = 0; f < g->nfrom && !from; f++)
-            from = !strcmp(g->from[f].group, GWAPI_GROUP) && !strcmp(g->from[f].kind, from_kind) &&
-                   !strcmp(g->from[f].ns, from_ns);
-        for (size_t t = 0; t < g->nto && !to; t++)
-            to = !strcmp(g->to[t].group, "") && !strcmp(g->to[t].kind, "Service") &&
-                 (!g->to[t].name || !strcmp(g->to[t].name, name));
-        if (from && to)
-            return true;
-    }
-    return false;
-}
-
 /* A backendRef as a destination; false (said) when it cannot be one. */
-static bool resolve(struct cfg_snapshot *s, struct cfg_diags *diags,
+static bool resolve(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
                     const struct cfg_gwapi_route *r, const struct cfg_gwapi_ref *b,
                     struct cfg_destination *out)
 {
@@ -48,7 +26,7 @@ static bool resolve(struct cfg_snapshot *s, struct cfg_diags *diags,
     }
     const char *ns = b->ns ? b->ns : r->meta.ns;
     if (strcmp(ns, r->meta.ns) != 0 &&
-        !service_granted(s, cfg_kind_name(r->meta.kind), r->meta.ns, ns, b->name)) {
+        !cfg_gwapi_granted(ix, cfg_kind_name(r->meta.kind), r->meta.ns, "Service", ns, b->name)) {
         cfg_diag_add(diags, CFG_WARNING, MSH_GWAPI, &r->meta, &b->pos,
                      "backendRef Service %s/%s is in another namespace and no ReferenceGrant in "
                      "%s allows it (RefNotPermitted): its share answers 500",
@@ -63,48 +41,41 @@ static bool resolve(struct cfg_snapshot *s, struct cfg_diags *diags,
     return out->host != NULL;
 }
 
-/* The rule's destinations; *usable false when none can carry a request. */
-static int rule_dests(struct cfg_snapshot *s, struct cfg_diags *diags,
-                      const struct cfg_gwapi_route *r, const struct cfg_gwapi_rule *rule,
+/* The rule's destinations and mirrors, resolved (and refusals said) once
+ * for every listener and host the rule serves; *usable false when no
+ * destination can carry a request. */
+static int rule_dests(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
+                      const struct cfg_gwapi_route *r, struct cfg_gwapi_rule *rule,
                       struct cfg_route_destination **out, size_t *n, bool *usable)
 {
-    *out = NULL;
-    *n = 0;
-    *usable = false;
-    if (!rule->nbackends)
-        return 0;
-    struct cfg_route_destination *d = arena_array(&s->arena, rule->nbackends, sizeof(*d));
-    if (!d)
-        return -ENOMEM;
-    uint64_t total = 0;
-    for (size_t i = 0; i < rule->nbackends; i++) {
-        const struct cfg_gwapi_ref *b = &rule->backends[i];
-        if (!resolve(s, diags, r, b, &d[*n].dest))
-            continue;
-        d[*n].weight = b->weight;
-        d[*n].has_weight = true;
-        total += b->weight;
-        (*n)++;
+    if (!rule->resolved) {
+        struct cfg_route_destination *d =
+            arena_array(&s->arena, rule->nbackends ? rule->nbackends : 1, sizeof(*d));
+        struct cfg_http_mirror *m =
+            arena_array(&s->arena, rule->nmirrors ? rule->nmirrors : 1, sizeof(*m));
+        if (!d || !m)
+            return -ENOMEM;
+        uint64_t total = 0;
+        for (size_t i = 0; i < rule->nbackends; i++) {
+            const struct cfg_gwapi_ref *b = &rule->backends[i];
+            if (!resolve(s, ix, diags, r, b, &d[rule->ndests].dest))
+                continue;
+            d[rule->ndests].weight = b->weight;
+            d[rule->ndests].has_weight = true;
+            total += b->weight;
+            rule->ndests++;
+        }
+        for (size_t i = 0; i < rule->nmirrors; i++)
+            if (resolve(s, ix, diags, r, &rule->mirrors[i], &m[rule->nmirror_dests].dest))
+                m[rule->nmirror_dests++].ppm = 1000000;
+        rule->dests = d;
+        rule->mirror_dests = m;
+        rule->usable = total > 0;
+        rule->resolved = true;
     }
-    *out = d;
-    *usable = total > 0;
-    return 0;
-}
-
-static int mirrors(struct cfg_snapshot *s, struct cfg_diags *diags, const struct cfg_gwapi_route *r,
-                   const struct cfg_gwapi_rule *rule, struct cfg_http_route *h)
-{
-    if (!rule->nmirrors)
-        return 0;
-    struct cfg_http_mirror *m = arena_array(&s->arena, rule->nmirrors, sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < rule->nmirrors; i++)
-        if (resolve(s, diags, r, &rule->mirrors[i], &m[n].dest))
-            m[n++].ppm = 1000000;
-    h->mirrors = m;
-    h->nmirrors = n;
+    *out = rule->dests;
+    *n = rule->ndests;
+    *usable = rule->usable;
     return 0;
 }
 
@@ -146,7 +117,7 @@ static size_t count_routes(const struct cfg_gwapi_route *const *routes, size_t n
 }
 
 /* http[] routes of every rule, in the Gateway API's precedence. */
-static int http_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
+static int http_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
                        const struct cfg_gwapi_route *const *routes, size_t n,
                        struct cfg_virtual_service *vs)
 {
@@ -160,11 +131,11 @@ static int http_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
     int rc = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         for (size_t j = 0; !rc && j < routes[i]->nrules; j++) {
-            const struct cfg_gwapi_rule *rule = &routes[i]->rules[j];
+            struct cfg_gwapi_rule *rule = &routes[i]->rules[j];
             struct cfg_route_destination *d;
             size_t nd;
             bool usable;
-            rc = rule_dests(s, diags, routes[i], rule, &d, &nd, &usable);
+            rc = rule_dests(s, ix, diags, routes[i], rule, &d, &nd, &usable);
             for (size_t m = 0; !rc && m < rule->nroutes; m++) {
                 struct cfg_http_route *h = arena_alloc(&s->arena, sizeof(*h));
                 if (!h) {
@@ -172,7 +143,8 @@ static int http_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
                     break;
                 }
                 *h = *rule->routes[m].http_ext;
-                rc = mirrors(s, diags, routes[i], rule, h);
+                h->mirrors = rule->mirror_dests;
+                h->nmirrors = rule->nmirror_dests;
                 struct cfg_route r = rule->routes[m];
                 r.http_ext = h;
                 r.name = routes[i]->meta.name;
@@ -201,7 +173,7 @@ static int http_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
 }
 
 /* TLSRoute rules as tls[] routes matching the host as SNI. */
-static int tls_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
+static int tls_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
                       const struct cfg_gwapi_route *const *routes, size_t n, const char *host,
                       struct cfg_virtual_service *vs)
 {
@@ -218,7 +190,7 @@ static int tls_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
             struct cfg_route_destination *d;
             size_t nd;
             bool usable;
-            if (rule_dests(s, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
+            if (rule_dests(s, ix, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
                 return -ENOMEM;
             if (usable)
                 out[k++] = (struct cfg_tls_route){.match = m,
@@ -233,7 +205,7 @@ static int tls_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
     return 0;
 }
 
-static int tcp_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
+static int tcp_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
                       const struct cfg_gwapi_route *const *routes, size_t n,
                       struct cfg_virtual_service *vs)
 {
@@ -246,7 +218,7 @@ static int tcp_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
             struct cfg_route_destination *d;
             size_t nd;
             bool usable;
-            if (rule_dests(s, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
+            if (rule_dests(s, ix, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
                 return -ENOMEM;
             if (usable)
                 out[k++] = (struct cfg_route){.name = routes[i]->meta.name,
@@ -260,11 +232,22 @@ static int tcp_routes(struct cfg_snapshot *s, struct cfg_diags *diags,
     return 0;
 }
 
-int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_diags *diags, struct cfg_gateway *gw,
-                       const char *host, enum cfg_kind kind,
+int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
+                       struct cfg_gateway *gw, const char *host, enum cfg_kind kind,
                        const struct cfg_gwapi_route *const *routes, size_t n)
 {
     struct arena *a = &s->arena;
+    size_t total = count_routes(routes, n);
+    if (total > ix->routes_left) {
+        if (!ix->routes_full)
+            cfg_diag_add(diags, CFG_WARNING, MSH_GWAPI, &routes[0]->meta, NULL,
+                         "more than %zu generated routes: listener %s host %s and the rest "
+                         "are not served",
+                         (size_t)CFG_GWAPI_MAX_ROUTES, gw->meta.name, host);
+        ix->routes_full = true;
+        return 0;
+    }
+    ix->routes_left -= total;
     struct cfg_virtual_service *vs = arena_alloc(a, sizeof(*vs));
     const char **hosts = arena_alloc(a, sizeof(*hosts));
     const char **gws = arena_alloc(a, sizeof(*gws));
@@ -284,9 +267,9 @@ int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_diags *diags, struct c
     };
     if (!*gws || !vs->meta.name)
         return -ENOMEM;
-    int rc = kind == CFG_HTTP_ROUTE  ? http_routes(s, diags, routes, n, vs)
-             : kind == CFG_TLS_ROUTE ? tls_routes(s, diags, routes, n, host, vs)
-                                     : tcp_routes(s, diags, routes, n, vs);
+    int rc = kind == CFG_HTTP_ROUTE  ? http_routes(s, ix, diags, routes, n, vs)
+             : kind == CFG_TLS_ROUTE ? tls_routes(s, ix, diags, routes, n, host, vs)
+                                     : tcp_routes(s, ix, diags, routes, n, vs);
     if (rc)
         return rc;
     return cfg_list_push(&s->kinds[CFG_VIRTUAL_SERVICE], vs) ? -ENOMEM : 0;

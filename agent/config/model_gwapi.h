@@ -71,6 +71,12 @@ struct cfg_gwapi_rule {
     const struct cfg_gwapi_ref *mirrors; /* RequestMirror backendRefs */
     size_t nmirrors;
     struct cfg_pos pos;
+    /* The translation's, once for every listener and host it serves. */
+    bool resolved, usable;
+    struct cfg_route_destination *dests;
+    size_t ndests;
+    struct cfg_http_mirror *mirror_dests;
+    size_t nmirror_dests;
 };
 
 /* HTTPRoute, TLSRoute and TCPRoute alike: TLS and TCP rules have one
