@@ -115,6 +115,10 @@ bool dec_l4_match_field(struct cfg_dec *d, const char *k, const struct ynode *v,
 void decode_http_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r);
 /* HeaderOperations {request, response} (decode_http.c). */
 void dec_http_headers(struct cfg_dec *d, const struct ynode *n, struct cfg_headers *out);
+/* An RFC 7230 token (a header name); a lower-case copy in the snapshot
+ * arena (decode_http.c). */
+bool dec_valid_header_name(const char *s);
+char *dec_lower_dup(struct cfg_dec *d, const char *s);
 /* A StringMatch; regexes compiled into the snapshot (decode_http.c). */
 void dec_str_match(struct cfg_dec *d, const struct ynode *v, const char *field,
                    struct cfg_str_match *out);

@@ -36,23 +36,10 @@ static void decode_ref(struct cfg_dec *d, const struct ynode *n, struct cfg_gwap
     dec_gwapi_ref(d, n, r);
 }
 
-/* HTTPHeaderName: an RFC 7230 token. */
+/* HTTPHeaderName: an RFC 7230 token of at most 256 characters. */
 static bool header_name_ok(const char *s)
 {
-    if (!*s || strlen(s) > 256)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-            return false;
-    return true;
-}
-
-static char *lower_dup(struct cfg_dec *d, const char *s)
-{
-    char *out = arena_strdup(d->arena, s);
-    for (char *p = out; p && *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return out;
+    return strlen(s) <= 256 && dec_valid_header_name(s);
 }
 
 /* ---- matches ---- */
@@ -85,7 +72,7 @@ static void decode_kv_match(struct cfg_dec *d, const struct ynode *n, struct cfg
                   header ? "header" : "query parameter");
     if (strlen(value) > 4096)
         dec_error(d, n, "value: at most 4096 characters");
-    h->name = header ? lower_dup(d, name) : name;
+    h->name = header ? dec_lower_dup(d, name) : name;
     h->m = (struct cfg_str_match){.set = true, .value = value};
     if (type == 1) {
         h->m.kind = CFG_STR_REGEX;
@@ -206,7 +193,18 @@ static void decode_kv_op(struct cfg_dec *d, const struct ynode *n, struct cfg_kv
     else if (!header_name_ok(kv->key))
         dec_error(d, n, "name: \"%.64s\" is not a valid header name", kv->key);
     else
-        kv->key = lower_dup(d, kv->key);
+        kv->key = dec_lower_dup(d, kv->key);
+}
+
+/* remove: header names, matched in lower case. */
+static void lower_names(struct cfg_dec *d, const struct ynode *at, struct cfg_strs *names)
+{
+    for (size_t i = 0; i < names->n; i++) {
+        if (!header_name_ok(names->v[i]))
+            dec_error(d, at, "remove[%zu]: \"%.64s\" is not a valid header name", i, names->v[i]);
+        /* The array is dec_strs' own, in the arena: rewritten in place. */
+        ((const char **)names->v)[i] = dec_lower_dup(d, names->v[i]);
+    }
 }
 
 static void decode_header_ops(struct cfg_dec *d, const struct ynode *n, struct cfg_header_ops *o)
@@ -219,8 +217,8 @@ static void decode_header_ops(struct cfg_dec *d, const struct ynode *n, struct c
             DECODE_LIST(d, v, k, struct cfg_kv, decode_kv_op, set, o->nset);
         else if (dec_is(k, "add"))
             DECODE_LIST(d, v, k, struct cfg_kv, decode_kv_op, add, o->nadd);
-        else if (dec_is(k, "remove"))
-            dec_strs(d, v, k, &o->remove);
+        else if (dec_is(k, "remove") && dec_strs(d, v, k, &o->remove))
+            lower_names(d, v, &o->remove);
         else
             dec_unknown(d, k, v);
     }

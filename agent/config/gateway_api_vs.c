@@ -172,63 +172,44 @@ static int http_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct c
     return rc;
 }
 
-/* TLSRoute rules as tls[] routes matching the host as SNI. */
-static int tls_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
-                      const struct cfg_gwapi_route *const *routes, size_t n, const char *host,
-                      struct cfg_virtual_service *vs)
+/* TLSRoute rules as tls[] routes matching the host as SNI (tls), TCPRoute
+ * rules as tcp[] routes: a rule with a usable backend each. */
+static int l4_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
+                     const struct cfg_gwapi_route *const *routes, size_t n, const char *host,
+                     bool tls, struct cfg_virtual_service *vs)
 {
     size_t total = count_routes(routes, n), k = 0;
-    struct cfg_tls_route *out = arena_array(&s->arena, total ? total : 1, sizeof(*out));
+    struct cfg_tls_route *tout = arena_array(&s->arena, total ? total : 1, sizeof(*tout));
+    struct cfg_route *out = arena_array(&s->arena, total ? total : 1, sizeof(*out));
     struct cfg_tls_match *m = arena_alloc(&s->arena, sizeof(*m));
     const char **sni = arena_alloc(&s->arena, sizeof(*sni));
-    if (!out || !m || !sni)
+    if (!tout || !out || !m || !sni)
         return -ENOMEM;
     *sni = host;
     *m = (struct cfg_tls_match){.sni_hosts = {sni, 1}};
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < routes[i]->nrules; j++) {
+            struct cfg_gwapi_rule *rule = &routes[i]->rules[j];
             struct cfg_route_destination *d;
             size_t nd;
             bool usable;
-            if (rule_dests(s, ix, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
+            if (rule_dests(s, ix, diags, routes[i], rule, &d, &nd, &usable))
                 return -ENOMEM;
-            if (usable)
-                out[k++] = (struct cfg_tls_route){.match = m,
-                                                  .nmatch = 1,
-                                                  .dest = d,
-                                                  .ndest = nd,
-                                                  .pos = routes[i]->rules[j].pos};
+            if (!usable)
+                continue;
+            tout[k] = (struct cfg_tls_route){
+                .match = m, .nmatch = 1, .dest = d, .ndest = nd, .pos = rule->pos};
+            out[k++] = (struct cfg_route){
+                .name = routes[i]->meta.name, .dest = d, .ndest = nd, .pos = rule->pos};
         }
     }
-    vs->tls_routes = out;
-    vs->ntls = k;
-    return 0;
-}
-
-static int tcp_routes(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
-                      const struct cfg_gwapi_route *const *routes, size_t n,
-                      struct cfg_virtual_service *vs)
-{
-    size_t total = count_routes(routes, n), k = 0;
-    struct cfg_route *out = arena_array(&s->arena, total ? total : 1, sizeof(*out));
-    if (!out)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < routes[i]->nrules; j++) {
-            struct cfg_route_destination *d;
-            size_t nd;
-            bool usable;
-            if (rule_dests(s, ix, diags, routes[i], &routes[i]->rules[j], &d, &nd, &usable))
-                return -ENOMEM;
-            if (usable)
-                out[k++] = (struct cfg_route){.name = routes[i]->meta.name,
-                                              .dest = d,
-                                              .ndest = nd,
-                                              .pos = routes[i]->rules[j].pos};
-        }
+    if (tls) {
+        vs->tls_routes = tout;
+        vs->ntls = k;
+    } else {
+        vs->routes = out;
+        vs->nroutes = k;
     }
-    vs->routes = out;
-    vs->nroutes = k;
     return 0;
 }
 
@@ -267,9 +248,9 @@ int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct c
     };
     if (!*gws || !vs->meta.name)
         return -ENOMEM;
-    int rc = kind == CFG_HTTP_ROUTE  ? http_routes(s, ix, diags, routes, n, vs)
-             : kind == CFG_TLS_ROUTE ? tls_routes(s, ix, diags, routes, n, host, vs)
-                                     : tcp_routes(s, ix, diags, routes, n, vs);
+    int rc = kind == CFG_HTTP_ROUTE
+                 ? http_routes(s, ix, diags, routes, n, vs)
+                 : l4_routes(s, ix, diags, routes, n, host, kind == CFG_TLS_ROUTE, vs);
     if (rc)
         return rc;
     return cfg_list_push(&s->kinds[CFG_VIRTUAL_SERVICE], vs) ? -ENOMEM : 0;

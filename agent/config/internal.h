@@ -89,6 +89,8 @@ struct cfg_gwapi_ix {
     size_t routes_left;          /* generated routes still allowed */
     bool routes_full;            /* the budget ran out (said once) */
 };
+/* Builds them in the snapshot arena (gateway_api_ix.c). 0 or -ENOMEM. */
+int cfg_gwapi_ix_build(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, size_t max_routes);
 /* Does a ReferenceGrant of `to_ns` let a `from_kind` (Gateway API group)
  * of `from_ns` name the core `to_kind` called `name`? */
 bool cfg_gwapi_granted(const struct cfg_gwapi_ix *ix, const char *from_kind, const char *from_ns,

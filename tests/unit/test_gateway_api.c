@@ -107,7 +107,7 @@ static const char *http_route = NS_AND_PODS GATEWAY BACKENDS
     "  parentRefs: [{name: gw, sectionName: https}]\n  hostnames: [app.example.com]\n  rules:\n"
     "  - matches: [{path: {type: PathPrefix, value: /api}}]\n"
     "    filters:\n    - type: RequestHeaderModifier\n"
-    "      requestHeaderModifier: {set: [{name: X-Edge, value: api}], remove: [x-drop]}\n"
+    "      requestHeaderModifier: {set: [{name: X-Edge, value: api}], remove: [X-Drop]}\n"
     "    backendRefs: [{name: v1, port: 8000, weight: 90}, {name: v2, port: 8000, weight: 10}]\n"
     "  - matches: [{path: {type: Exact, value: /old}}]\n"
     "    filters:\n    - type: RequestRedirect\n"
