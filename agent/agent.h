@@ -32,6 +32,9 @@ struct agent_opts {
     const char *kubeconfig; /* outside a cluster; NULL: the service account */
     int enroll_by_label;    /* pods of ambient namespaces enrolled (on with --kube) */
     const char *netns_dir;  /* where running pods' netns are found; NULL: /var/run/netns */
+    /* Gateway servers' file certificates (tls.serverCertificate, ...) are
+     * read only below it; NULL: refused. */
+    const char *gateway_cert_dir;
 };
 
 /* Returns the process exit status. */

@@ -65,6 +65,7 @@ static int config_start(struct agent *ag)
 {
     struct cfg_store_opts o = {.dir = ag->opts->config_dir,
                                .state_dir = ag->opts->state_dir,
+                               .gateway_cert_dir = ag->opts->gateway_cert_dir,
                                .applied = on_config_applied,
                                .ctx = ag};
     int err = cfg_store_new(ag->loop, &o, &ag->v.config);

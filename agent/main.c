@@ -53,6 +53,9 @@ static void usage(FILE *f)
                "                       with --kube), and meshd-cni's pods\n"
                "  --netns-dir DIR      where running pods' netns are found (default\n"
                "                       /var/run/netns, then /proc/PID/ns/net)\n"
+               "  --gateway-cert-dir DIR  Gateway servers' file certificates\n"
+               "                       (tls.serverCertificate, privateKey, caCertificates)\n"
+               "                       are read below DIR only (default: refused)\n"
                "  --version\n");
 }
 
@@ -79,6 +82,7 @@ int main(int argc, char **argv)
         {"kubeconfig", required_argument, NULL, 'k'},
         {"enroll-by-label", no_argument, NULL, 'E'},
         {"netns-dir", required_argument, NULL, 'N'},
+        {"gateway-cert-dir", required_argument, NULL, 'G'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -93,7 +97,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:Vh", longopts,
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:G:Vh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -161,6 +165,9 @@ int main(int argc, char **argv)
             break;
         case 'N':
             opts.netns_dir = optarg;
+            break;
+        case 'G':
+            opts.gateway_cert_dir = optarg;
             break;
         case 'A':
             opts.access_log = 1;

@@ -73,6 +73,10 @@ const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char 
 /* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
 
+/* Reads Gateway servers' file certificates (below `dir`; NULL: refused,
+ * said) into Secrets their servers name (gateway_files.c). 0 or -ENOMEM. */
+int cfg_gateway_files(struct cfg_snapshot *s, const char *dir, struct cfg_diags *diags);
+
 /* Translates the Gateway API kinds into generated Gateways and
  * VirtualServices (gateway_api.c), before the indexes. 0 or -ENOMEM. */
 int cfg_gwapi_translate(struct cfg_snapshot *s, struct cfg_diags *diags);

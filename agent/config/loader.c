@@ -471,6 +471,8 @@ static int load_finish(struct cfg_load *L, int rc, struct cfg_snapshot **out)
     free_list_strings(&L->files);
     report_unapplied(L);
     if (!rc)
+        rc = cfg_gateway_files(s, L->o->gateway_cert_dir, L->diags);
+    if (!rc)
         rc = cfg_gwapi_translate(s, L->diags);
     if (!rc)
         rc = cfg_snapshot_index(s, L->diags);

@@ -15,7 +15,10 @@
 #    bytes to their backends, over HBONE (15008 only on node 2's underlay);
 #  - bad Gateway API input is refused with the field named (the agent's
 #    last errors, meshctl analyze), and the last good configuration keeps
-#    serving.
+#    serving;
+#  - an Istio server with file certificates (serverCertificate/privateKey
+#    below --gateway-cert-dir) terminates with them; one naming a file
+#    outside that directory refuses connections.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
@@ -37,6 +40,9 @@ ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=app.examp
 printf 'subjectAltName=DNS:app.example.com,DNS:other.example.com\n' >"$PKI/app.ext"
 ossl x509 -req -in "$PKI/app.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -set_serial 4097 -days 1 \
     -extfile "$PKI/app.ext" -out "$PKI/app.pem"
+mkdir -p "$PKI/files"
+cp "$PKI/app.pem" "$PKI/files/tls.crt"
+cp "$PKI/app.key" "$PKI/files/tls.key"
 
 pod_yaml() { # I J NS NAME SA LABELS
     cat <<POD
@@ -79,6 +85,27 @@ type: kubernetes.io/tls
 data:
   tls.crt: $(base64 -w0 "$PKI/app.pem")
   tls.key: $(base64 -w0 "$PKI/app.key")
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: files, namespace: edge}
+spec:
+  selector: {gateway.networking.k8s.io/gateway-name: gw}
+  servers:
+  - port: {number: 8444, name: https-files, protocol: HTTPS}
+    tls: {mode: SIMPLE, serverCertificate: $PKI/files/tls.crt, privateKey: $PKI/files/tls.key}
+    hosts: ["*/app.example.com"]
+  - port: {number: 8445, name: https-outside, protocol: HTTPS}
+    tls: {mode: SIMPLE, serverCertificate: $PKI/app.pem, privateKey: $PKI/ca.key}
+    hosts: ["*/app.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: files, namespace: default}
+spec:
+  hosts: [app.example.com]
+  gateways: [edge/files]
+  http: [{route: [{destination: {host: v2.default.svc.cluster.local, port: {number: 8000}}}]}]
 YAML
 }
 # The Gateway API resources.
@@ -188,7 +215,7 @@ t_begin "the Gateway API resources load, and analyze has nothing to refuse"
 out=$("$MESHCTL_BIN" analyze "$E2E_TMP/config-1" 2>&1 || true)
 t_expect_not_contains "$out" "Error" "no error from meshctl analyze"
 
-meshd_start 1 --ca-dir "$E2E_TMP/ca"
+meshd_start 1 --ca-dir "$E2E_TMP/ca" --gateway-cert-dir "$PKI/files"
 meshd_start 2 --ca-dir "$E2E_TMP/ca"
 meshctl_at 1 enroll edge/gw-istio-1 --netns "/run/netns/${POD_NS[1,1]}" --sa gw-istio \
     --ip "${POD_IP4[1,1]}" --ip "${POD_IP6[1,1]}" >/dev/null
@@ -253,6 +280,16 @@ ports=$(tshark -r "$cap" -T fields -e tcp.dstport -Y "ip.dst==${POD_IP4[2,1]} ||
     sort -u | tr '\n' ' ')
 t_expect_eq "$ports" "15008 " "toward the backends only 15008 on node 2's underlay (TCP too)"
 t_expect_eq "$(grep -ac over-tcp "$cap" || true)" 0 "the TCP bytes never in plaintext on the underlay"
+
+t_begin "file certificates: served below --gateway-cert-dir, refused outside it"
+out=$(client curl -s -m 5 --cacert "$PKI/ca.pem" --resolve "app.example.com:8444:$GW" \
+    -o "$E2E_TMP/files.json" -w '%{http_code} %{ssl_verify_result}' https://app.example.com:8444/files)
+t_expect_eq "$(jq -r .name "$E2E_TMP/files.json") $out" "v2 200 0" \
+    "HTTPS with the files' certificate, verified, routed by its VirtualService"
+t_expect_fail "a server naming a file outside the directory (the CA's key) refuses connections" \
+    client curl -s -m 5 -k --resolve "app.example.com:8445:$GW" -o /dev/null https://app.example.com:8445/
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" \
+    "is not below --gateway-cert-dir" "the refusal is said"
 
 t_begin "bad Gateway API input is refused, the last good configuration keeps serving"
 v_good=$(config_version 1)
