@@ -190,6 +190,8 @@ static void decode_kv_op(struct cfg_dec *d, const struct ynode *n, struct cfg_kv
             dec_unknown(d, k, v);
     if (!kv->key || !kv->value)
         dec_error(d, n, "name and value are required");
+    else if (strlen(kv->value) > 4096 || strpbrk(kv->value, "\r\n"))
+        dec_error(d, n, "value: at most 4096 characters, without CR or LF");
     else if (!header_name_ok(kv->key))
         dec_error(d, n, "name: \"%.64s\" is not a valid header name", kv->key);
     else
@@ -296,6 +298,21 @@ static void decode_redirect(struct cfg_dec *d, const struct ynode *n, struct fil
     }
 }
 
+/* A literal for PCRE2's substitution: "$" doubled. */
+static const char *substitution_literal(struct cfg_dec *d, const char *s)
+{
+    size_t n = strlen(s), dollars = 0;
+    for (size_t i = 0; i < n; i++)
+        dollars += s[i] == '$';
+    char *out = arena_alloc(d->arena, n + dollars + 1);
+    for (size_t i = 0, o = 0; out && i <= n; i++) {
+        if (s[i] == '$')
+            out[o++] = '$';
+        out[o++] = s[i];
+    }
+    return out;
+}
+
 static void decode_rewrite(struct cfg_dec *d, const struct ynode *n, struct filters *f)
 {
     f->rewrite.set = true;
@@ -318,7 +335,7 @@ static void decode_rewrite(struct cfg_dec *d, const struct ynode *n, struct filt
     if (f->rewrite_full) {
         /* The whole path, whatever matched: one anchored match of it all. */
         f->rewrite.regex_match = "^/.*";
-        f->rewrite.regex_rewrite = f->rewrite_full;
+        f->rewrite.regex_rewrite = substitution_literal(d, f->rewrite_full);
         f->rewrite.regex = dec_regex(d, n, f->rewrite.regex_match);
     }
 }
@@ -335,6 +352,8 @@ static void decode_mirror(struct cfg_dec *d, const struct ynode *n, struct filte
         memcpy(grown, f->mirrors, f->nmirrors * sizeof(*grown));
     struct cfg_gwapi_ref *r = &grown[f->nmirrors];
     *r = (struct cfg_gwapi_ref){.pos = dec_here(d, n)};
+    uint32_t percent = 100, num = 0, den = 100;
+    bool has_fraction = false;
     const char *k;
     const struct ynode *v;
     for (size_t i = 0; dec_each(d, n, &i, &k, &v);) {
@@ -342,12 +361,27 @@ static void decode_mirror(struct cfg_dec *d, const struct ynode *n, struct filte
             size_t m = dec_push(d, k);
             dec_gwapi_ref(d, v, r);
             dec_pop(d, m);
-        } else if (!dec_is(k, "percent") && !dec_is(k, "fraction")) {
+        } else if (dec_is(k, "percent")) {
+            dec_uint(d, v, k, 100, &percent);
+        } else if (dec_is(k, "fraction")) {
+            size_t m = dec_push(d, k);
+            has_fraction = true;
+            dec_uint(d, ymap_get(v, "numerator"), "numerator", 1000000, &num);
+            dec_uint(d, ymap_get(v, "denominator"), "denominator", 1000000, &den);
+            if (!den || num > den)
+                dec_error(d, v, "numerator must be less than or equal to a denominator above 0");
+            dec_pop(d, m);
+        } else {
             dec_unknown(d, k, v);
         }
     }
     if (!r->name)
         dec_error(d, n, "backendRef is required");
+    if (has_fraction && ymap_get(n, "percent"))
+        dec_error(d, n, "only one of percent or fraction may be specified");
+    /* Parts per million, as the VirtualService's mirrorPercentage. */
+    r->mirror_ppm =
+        has_fraction && den ? (uint32_t)((uint64_t)num * 1000000 / den) : percent * 10000;
     f->mirrors = grown;
     f->nmirrors++;
 }

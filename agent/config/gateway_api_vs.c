@@ -67,7 +67,7 @@ static int rule_dests(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cf
         }
         for (size_t i = 0; i < rule->nmirrors; i++)
             if (resolve(s, ix, diags, r, &rule->mirrors[i], &m[rule->nmirror_dests].dest))
-                m[rule->nmirror_dests++].ppm = 1000000;
+                m[rule->nmirror_dests++].ppm = rule->mirrors[i].mirror_ppm;
         rule->dests = d;
         rule->mirror_dests = m;
         rule->usable = total > 0;

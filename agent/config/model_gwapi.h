@@ -23,6 +23,7 @@ struct cfg_gwapi_ref {
     const char *section; /* parentRefs: sectionName */
     uint16_t port;       /* backendRefs / parentRefs port; 0 unset */
     uint32_t weight;     /* backendRefs: 1 unless given */
+    uint32_t mirror_ppm; /* RequestMirror: percent or fraction, per million */
     struct cfg_pos pos;
 };
 

@@ -498,6 +498,14 @@ static const struct bad_case {
     {"backendRequest longer than request",
      RT_HEAD "  rules: [{timeouts: {request: 1s, backendRequest: 2s}}]\n",
      "cannot be longer than request", CFG_HTTP_ROUTE},
+    {"a CRLF in a header value",
+     RT_HEAD "  rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: "
+             "[{name: x-a, value: \"v\\r\\nSet-Cookie: x\"}]}}]}]\n",
+     "without CR or LF", CFG_HTTP_ROUTE},
+    {"percent and fraction both in a mirror",
+     RT_HEAD "  rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: m, "
+             "port: 80}, percent: 5, fraction: {numerator: 1}}}]}]\n",
+     "only one of percent or fraction", CFG_HTTP_ROUTE},
     {"a CRLF in a redirect path",
      RT_HEAD "  rules: [{filters: [{type: RequestRedirect, requestRedirect: {path: {type: "
              "ReplaceFullPath, replaceFullPath: \"/a\\r\\nSet-Cookie: x\"}}}]}]\n",
@@ -694,6 +702,79 @@ static void test_analyze_names_the_route(void **state)
     cfg_diags_fini(&d);
 }
 
+/* Each filter as the router sees it: the route a request gets carries
+ * the translated action. */
+static const char *filters = NS_AND_PODS GATEWAY BACKENDS
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: f, namespace: "
+    "default}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [app.example.com]\n  rules:\n"
+    "  - matches: [{path: {value: /foo}}]\n"
+    "    filters: [{type: URLRewrite, urlRewrite: {hostname: internal.example.com, path: {type: "
+    "ReplacePrefixMatch, replacePrefixMatch: /bar}}}]\n"
+    "    backendRefs: [{name: v1, port: 8000}]\n    timeouts: {request: 10s, backendRequest: 2s}\n"
+    "  - matches: [{path: {type: Exact, value: /full}}]\n"
+    "    filters:\n    - {type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath, "
+    "replaceFullPath: '/a$1b'}}}\n"
+    "    - {type: RequestMirror, requestMirror: {backendRef: {name: v2, port: 8000}, percent: "
+    "25}}\n"
+    "    - {type: RequestMirror, requestMirror: {backendRef: {name: v2, port: 8000}, fraction: "
+    "{numerator: 1, denominator: 3}}}\n"
+    "    backendRefs: [{name: v1, port: 8000}]\n"
+    "  - matches: [{path: {type: Exact, value: /moved}}]\n"
+    "    filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplaceFullPath, "
+    "replaceFullPath: /new}}}]\n";
+
+static const struct cfg_route *route_for(const struct cfg_snapshot *s, const char *path)
+{
+    struct gw_server gs[8];
+    size_t n = gw_pod_servers(s, cfg_find(s, CFG_POD, "default", "gw-istio-1"), gs, 8);
+    struct route_source src = {.ns = "default"};
+    struct http_request_view req = {.method = "GET",
+                                    .path = path,
+                                    .query = "",
+                                    .authority = "app.example.com",
+                                    .scheme = "https"};
+    struct gw_http_result r;
+    gw_route_http(s, gw_server_for(gs, n, 8443, req.authority), &src, &req, &r);
+    return r.route;
+}
+
+static void test_filters_translate(void **state)
+{
+    struct cfg_diags d;
+    struct cfg_snapshot *s = load(filters, &d);
+    if (d.counts[CFG_ERROR])
+        dump(&d), fail();
+    /* ReplacePrefixMatch: "/foo" itself becomes "/bar", "/foo/x" "/bar/x". */
+    const struct cfg_route *r = route_for(s, "/foo");
+    assert_non_null(r);
+    assert_int_equal(r->http_ext->match[0].uri.kind, CFG_STR_EXACT);
+    assert_string_equal(r->http_ext->rewrite.uri, "/bar");
+    assert_string_equal(r->http_ext->rewrite.authority, "internal.example.com");
+    assert_int_equal(r->timeout_ns, 10000000000ull);
+    assert_true(r->http_ext->retries.set);
+    assert_int_equal(r->http_ext->retries.per_try_timeout_ns, 2000000000ull);
+    r = route_for(s, "/foo/x");
+    assert_int_equal(r->http_ext->match[0].uri.kind, CFG_STR_PREFIX);
+    assert_string_equal(r->http_ext->match[0].uri.value, "/foo/");
+    assert_string_equal(r->http_ext->rewrite.uri, "/bar/");
+    assert_null(route_for(s, "/foobar"));
+    /* ReplaceFullPath: the whole path, "$" literal; mirrors per million. */
+    r = route_for(s, "/full");
+    assert_non_null(r->http_ext->rewrite.regex);
+    assert_string_equal(r->http_ext->rewrite.regex_rewrite, "/a$$1b");
+    assert_int_equal(r->http_ext->nmirrors, 2);
+    assert_int_equal(r->http_ext->mirrors[0].ppm, 250000);
+    assert_int_equal(r->http_ext->mirrors[1].ppm, 333333);
+    assert_string_equal(r->http_ext->mirrors[0].dest.host, "v2.default.svc.cluster.local");
+    /* A redirect's default status is the API's 302. */
+    r = route_for(s, "/moved");
+    assert_true(r->http_ext->redirect.set);
+    assert_int_equal(r->http_ext->redirect.code, 302);
+    assert_string_equal(r->http_ext->redirect.uri, "/new");
+    cfg_snapshot_unref(s);
+    cfg_diags_fini(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -706,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_many_routes_stay_bounded),
         cmocka_unit_test(test_tcp_and_tls_routes),
         cmocka_unit_test(test_analyze_names_the_route),
+        cmocka_unit_test(test_filters_translate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
