@@ -13,6 +13,8 @@
 #    Gateway and VirtualService written for the same routing;
 #  - a TCP listener (TCPRoute) and an Istio TCP server (tcp[] route) carry
 #    bytes to their backends, over HBONE (15008 only on node 2's underlay);
+#    a terminating TLS listener (and an Istio TLS SIMPLE server) carries
+#    the decrypted bytes the same way;
 #  - bad Gateway API input is refused with the field named (the agent's
 #    last errors, meshctl analyze), and the last good configuration keeps
 #    serving;
@@ -129,6 +131,12 @@ spec:
     port: 9000
     protocol: TCP
     allowedRoutes: {namespaces: {from: All}}
+  - name: tls-tcp
+    hostname: "*.example.com"
+    port: 9444
+    protocol: TLS
+    tls: {mode: Terminate, certificateRefs: [{name: app-tls}]}
+    allowedRoutes: {namespaces: {from: All}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -161,6 +169,13 @@ metadata: {name: tcp, namespace: default}
 spec:
   parentRefs: [{name: gw, namespace: edge, sectionName: tcp}]
   rules: [{backendRefs: [{name: v2, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: tls-tcp, namespace: default}
+spec:
+  parentRefs: [{name: gw, namespace: edge, sectionName: tls-tcp}]
+  rules: [{backendRefs: [{name: v1, port: 8000}]}]
 YAML
 }
 # What an Istio user writes for the same routing.
@@ -177,6 +192,9 @@ spec:
     hosts: ["*/*.example.com"]
   - port: {number: 9000, name: tcp, protocol: TCP}
     hosts: ["*/*"]
+  - port: {number: 9444, name: tls-tcp, protocol: TLS}
+    tls: {mode: SIMPLE, credentialName: app-tls}
+    hosts: ["*/*.example.com"]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -202,7 +220,11 @@ metadata: {name: tcp, namespace: default}
 spec:
   hosts: ["*"]
   gateways: [edge/gw-istio]
-  tcp: [{route: [{destination: {host: v2.default.svc.cluster.local, port: {number: 8000}}}]}]
+  tcp:
+  - match: [{port: 9000}]
+    route: [{destination: {host: v2.default.svc.cluster.local, port: {number: 8000}}}]
+  - match: [{port: 9444}]
+    route: [{destination: {host: v1.default.svc.cluster.local, port: {number: 8000}}}]
 YAML
 }
 for i in 1 2; do
@@ -213,7 +235,7 @@ done
 
 t_begin "the Gateway API resources load, and analyze has nothing to refuse"
 out=$("$MESHCTL_BIN" analyze "$E2E_TMP/config-1" 2>&1 || true)
-t_expect_not_contains "$out" "Error" "no error from meshctl analyze"
+t_expect_not_contains "$out" "Error [" "no error from meshctl analyze"
 
 meshd_start 1 --ca-dir "$E2E_TMP/ca" --gateway-cert-dir "$PKI/files"
 meshd_start 2 --ca-dir "$E2E_TMP/ca"
@@ -265,7 +287,10 @@ check_routing() { # WHAT
         client curl -s -m 5 --cacert "$PKI/ca.pem" --resolve "app.other.org:8443:$GW" -o /dev/null \
         "https://app.other.org:8443/"
     t_expect_eq "$(client curl -s -m 5 "http://$GW:9000/over-tcp" | jq -r '.name + " " + .path')" \
-        "v2 /over-tcp" "$what: the TCP listener carries the bytes to v2"
+                "v2 /over-tcp" "$what: the TCP listener carries the bytes to v2"
+    t_expect_eq "$(client curl -s -m 5 --cacert "$PKI/ca.pem" --resolve "app.example.com:9444:$GW" \
+        https://app.example.com:9444/after-tls | jq -r '.name + " " + .path + " " + (.headers["x-forwarded-proto"] // "none")')" \
+        "v1 /after-tls none" "$what: a terminating TLS listener carries the decrypted bytes to v1 (no HTTP edit)"
 }
 
 t_begin "Gateway API: an HTTPRoute and a TCPRoute on a Gateway of class istio"
