@@ -609,7 +609,12 @@ static const char *l4 = NS_AND_PODS BACKENDS
     "default}\nspec:\n  gatewayClassName: istio\n  listeners:\n"
     "  - {name: tcp, port: 9000, protocol: TCP}\n"
     "  - {name: tls, port: 9443, protocol: TLS, hostname: '*.pt.example.com', tls: {mode: "
-    "Passthrough}}\n---\n"
+    "Passthrough}}\n"
+    "  - {name: tls-tcp, port: 9444, protocol: TLS, tls: {certificateRefs: [{name: app-tls}]}}\n"
+    "---\n"
+    "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: tt, "
+    "namespace: default}\nspec: {parentRefs: [{name: gw, sectionName: tls-tcp}], rules: "
+    "[{backendRefs: [{name: v1, port: 8000}]}]}\n---\n"
     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: t, "
     "namespace: default}\nspec: {parentRefs: [{name: gw, sectionName: tcp}], rules: "
     "[{backendRefs: [{name: v2, port: 8000}]}]}\n---\n"
@@ -632,7 +637,7 @@ static void test_tcp_and_tls_routes(void **state)
         dump(&d), fail();
     struct gw_server gs[8];
     size_t n = gw_pod_servers(s, cfg_find(s, CFG_POD, "default", "gw-istio-1"), gs, 8);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     struct route_source src = {.ns = "default"};
     const struct cfg_virtual_service *vs;
     const struct gw_server *tcp = gw_server_for(gs, n, 9000, NULL);
@@ -649,6 +654,15 @@ static void test_tcp_and_tls_routes(void **state)
     assert_non_null(tr);
     assert_string_equal(tr->dest[0].dest.host, "v1.default.svc.cluster.local");
     assert_null(gw_route_sni(s, pt, "b.pt.example.com", &vs));
+    /* TLS Terminate: a SIMPLE TLS server whose bytes take the TCPRoute. */
+    const struct gw_server *tt = gw_server_for(gs, n, 9444, "x.example.com");
+    assert_non_null(tt);
+    assert_string_equal(tt->srv->protocol, "TLS");
+    assert_string_equal(tt->srv->tls_mode, "SIMPLE");
+    assert_string_equal(tt->srv->credential_name, "app-tls");
+    r = gw_route_tcp(s, tt, &src, &vs);
+    assert_non_null(r);
+    assert_string_equal(r->dest[0].dest.host, "v1.default.svc.cluster.local");
     /* The Istio TCP server: the tcp[] route whose port is the server's. */
     const struct gw_server *itcp = gw_server_for(gs, n, 9100, NULL);
     assert_non_null(itcp);
