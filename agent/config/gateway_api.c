@@ -71,7 +71,8 @@ static const char *or_empty(const char *s)
 
 /* ---- hosts ---- */
 
-/* The names both match, most specific first: NULL when none. */
+/* The more specific of two hostnames when some name matches both (a
+ * wildcard "*.x" matches names below x, never x itself), else NULL. */
 static const char *intersect(const char *listener, const char *route)
 {
     if (!listener || !strcmp(listener, "*"))
@@ -81,12 +82,13 @@ static const char *intersect(const char *listener, const char *route)
     bool lw = listener[0] == '*', rw = route[0] == '*';
     if (!lw && !rw)
         return strcasecmp(listener, route) == 0 ? route : NULL;
+    /* `wild` the wildcard (of two, the shorter), `other` the other name. */
     const char *wild = lw ? listener : route, *other = lw ? route : listener;
-    if (lw && rw) /* both "*.x": the longer suffix, if it ends with the shorter */
-        wild = strlen(listener) < strlen(route) ? listener : route,
-        other = wild == listener ? route : listener;
+    if (lw && rw && strlen(route) < strlen(listener)) {
+        wild = route;
+        other = listener;
+    }
     size_t wl = strlen(wild + 1), ol = strlen(other);
-    /* "*.example.com" matches names below it, never example.com itself. */
     return ol > wl && strcasecmp(other + ol - wl, wild + 1) == 0 ? other : NULL;
 }
 

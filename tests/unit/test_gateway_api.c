@@ -789,6 +789,49 @@ static void test_filters_translate(void **state)
     cfg_diags_fini(&d);
 }
 
+/* A route's hostnames against its listener's: the request host must
+ * match both (the more specific of the two is the generated host). */
+static const struct host_case {
+    const char *listener, *route, *request, *want;
+} hosts[] = {
+    {"'*.example.com'", "app.example.com", "app.example.com", "dests v1:100"},
+    {"'*.example.com'", "app.example.com", "api.example.com", "404"},
+    {"app.example.com", "'*.example.com'", "app.example.com", "dests v1:100"},
+    {"'*.example.com'", "'*.a.example.com'", "x.a.example.com", "dests v1:100"},
+    {"'*.example.com'", "'*.a.example.com'", "x.example.com", "404"},
+    {"'*.a.example.com'", "'*.example.com'", "x.a.example.com", "dests v1:100"},
+    {"'*.example.com'", "example.com", "example.com", "404 no server"},
+};
+
+static void test_hostnames_intersect(void **state)
+{
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        const struct host_case *c = &hosts[i];
+        char yaml[8192], got[300];
+        snprintf(yaml, sizeof(yaml),
+                 "%s%s"
+                 "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, "
+                 "namespace: default}\nspec:\n  gatewayClassName: istio\n  listeners:\n"
+                 "  - {name: https, port: 8443, protocol: HTTPS, hostname: %s, tls: "
+                 "{certificateRefs: [{name: app-tls}]}}\n---\n"
+                 "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, "
+                 "namespace: default}\nspec: {parentRefs: [{name: gw}], hostnames: [%s], rules: "
+                 "[{backendRefs: [{name: v1, port: 8000}]}]}\n",
+                 NS_AND_PODS, BACKENDS, c->listener, c->route);
+        struct cfg_diags d;
+        struct cfg_snapshot *s = load(yaml, &d);
+        outcome(s, c->request, "/", NULL, 0, got, sizeof(got));
+        if (d.counts[CFG_ERROR] || strcmp(got, c->want) != 0) {
+            fprintf(stderr, "listener %s, route %s, request %s: want \"%s\", got \"%s\"\n",
+                    c->listener, c->route, c->request, c->want, got);
+            dump(&d);
+            fail();
+        }
+        cfg_snapshot_unref(s);
+        cfg_diags_fini(&d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -802,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_tcp_and_tls_routes),
         cmocka_unit_test(test_analyze_names_the_route),
         cmocka_unit_test(test_filters_translate),
+        cmocka_unit_test(test_hostnames_intersect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
