@@ -176,6 +176,21 @@ void decode_reference_grant(struct cfg_dec *d, const struct ynode *doc, void *ou
 void decode_http_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
 void decode_tls_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
 void decode_tcp_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+/* An HTTPRoute rule's filters, as decoded (decode_httproute_filters.c);
+ * dec_gwapi_filter adds one filters[] entry. */
+struct dec_gwapi_filters {
+    struct cfg_headers headers;
+    struct cfg_http_redirect redirect;
+    struct cfg_http_rewrite rewrite;
+    const char *rewrite_prefix; /* URLRewrite ReplacePrefixMatch */
+    const char *rewrite_full;   /* URLRewrite ReplaceFullPath */
+    struct cfg_gwapi_ref *mirrors;
+    size_t nmirrors;
+    unsigned seen; /* bit per filter type: each at most once */
+};
+void dec_gwapi_filter(struct cfg_dec *d, const struct ynode *n, struct dec_gwapi_filters *f);
+/* HTTPHeaderName: an RFC 7230 token of at most 256 characters. */
+bool dec_gwapi_header_name(const char *s);
 /* A Gateway API object reference (parentRefs, backendRefs, certificateRefs). */
 void dec_gwapi_ref(struct cfg_dec *d, const struct ynode *n, struct cfg_gwapi_ref *r);
 /* The Gateway API's Hostname: lower case, an optional "*." first, no IP. */
