@@ -33,6 +33,9 @@ struct agent_opts {
     int enroll_by_label;    /* pods of ambient namespaces enrolled (on with --kube) */
     const char *netns_dir;  /* where running pods' netns are found; NULL: /var/run/netns */
     int no_local_fast_path; /* --no-local-fast-path: same-node traffic over HBONE too */
+    /* Gateway servers' file certificates (tls.serverCertificate, ...) are
+     * read only below it; NULL: refused. */
+    const char *gateway_cert_dir;
 };
 
 /* Returns the process exit status. */

@@ -77,6 +77,7 @@ static int config_start(struct agent *ag)
 {
     struct cfg_store_opts o = {.dir = ag->opts->config_dir,
                                .state_dir = ag->opts->state_dir,
+                               .gateway_cert_dir = ag->opts->gateway_cert_dir,
                                .applied = on_config_applied,
                                .ctx = ag};
     int err = cfg_store_new(ag->loop, &o, &ag->v.config);
@@ -424,7 +425,8 @@ static int gateway_start(struct agent *ag)
                              .report_ctx = ag,
                              .tls_route = mesh_gateway_tls_route,
                              .carry = gateway_carry,
-                             .carry_ctx = ag};
+                             .carry_ctx = ag,
+                             .tcp_route = mesh_gateway_tcp_route};
     int err = gateway_new(ag->loop, &o, &ag->gateway);
     if (err)
         log_error("agent: gateway: %s", strerror(-err));

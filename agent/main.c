@@ -57,6 +57,9 @@ static void usage(FILE *f)
                "                       carry connections between two pods of this node\n"
                "                       over HBONE (mTLS to itself) like any other, instead\n"
                "                       of the same-node fast path (debugging, comparison)\n"
+               "  --gateway-cert-dir DIR  Gateway servers' file certificates\n"
+               "                       (tls.serverCertificate, privateKey, caCertificates)\n"
+               "                       are read below DIR only (default: refused)\n"
                "  --version\n");
 }
 
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
         {"enroll-by-label", no_argument, NULL, 'E'},
         {"netns-dir", required_argument, NULL, 'N'},
         {"no-local-fast-path", no_argument, NULL, 'P'},
+        {"gateway-cert-dir", required_argument, NULL, 'G'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -98,7 +102,7 @@ int main(int argc, char **argv)
     char state_dir[256], admin_socket[300];
     int c, level;
     char *end;
-    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:PVh", longopts,
+    while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:PG:Vh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -166,6 +170,9 @@ int main(int argc, char **argv)
             break;
         case 'N':
             opts.netns_dir = optarg;
+            break;
+        case 'G':
+            opts.gateway_cert_dir = optarg;
             break;
         case 'A':
             opts.access_log = 1;

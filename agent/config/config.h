@@ -36,6 +36,9 @@ struct cfg_load_opts {
      * store persists the last good configuration from these). */
     void (*file_read)(void *ctx, const char *name, const char *buf, size_t len);
     void *file_read_ctx;
+    /* Gateway servers' file certificates are read only below this
+     * directory (config/gateway_files.c); NULL: refused. */
+    const char *gateway_cert_dir;
 };
 
 /* A workload: a Pod, or a WorkloadEntry / ServiceEntry endpoint. */

@@ -115,6 +115,10 @@ bool dec_l4_match_field(struct cfg_dec *d, const char *k, const struct ynode *v,
 void decode_http_route(struct cfg_dec *d, const struct ynode *n, struct cfg_route *r);
 /* HeaderOperations {request, response} (decode_http.c). */
 void dec_http_headers(struct cfg_dec *d, const struct ynode *n, struct cfg_headers *out);
+/* An RFC 7230 token (a header name); a lower-case copy in the snapshot
+ * arena (decode_http.c). */
+bool dec_valid_header_name(const char *s);
+char *dec_lower_dup(struct cfg_dec *d, const char *s);
 /* A StringMatch; regexes compiled into the snapshot (decode_http.c). */
 void dec_str_match(struct cfg_dec *d, const struct ynode *v, const char *field,
                    struct cfg_str_match *out);
@@ -166,5 +170,30 @@ void decode_workload_entry(struct cfg_dec *d, const struct ynode *doc, void *out
 void decode_peer_authentication(struct cfg_dec *d, const struct ynode *doc, void *out);
 void decode_authorization_policy(struct cfg_dec *d, const struct ynode *doc, void *out);
 void decode_telemetry(struct cfg_dec *d, const struct ynode *doc, void *out);
+/* gateway.networking.k8s.io (decode_gateway_api.c, decode_httproute.c). */
+void decode_k8s_gateway(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_reference_grant(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_http_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_tls_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+void decode_tcp_route_k8s(struct cfg_dec *d, const struct ynode *doc, void *out);
+/* An HTTPRoute rule's filters, as decoded (decode_httproute_filters.c);
+ * dec_gwapi_filter adds one filters[] entry. */
+struct dec_gwapi_filters {
+    struct cfg_headers headers;
+    struct cfg_http_redirect redirect;
+    struct cfg_http_rewrite rewrite;
+    const char *rewrite_prefix; /* URLRewrite ReplacePrefixMatch */
+    const char *rewrite_full;   /* URLRewrite ReplaceFullPath */
+    struct cfg_gwapi_ref *mirrors;
+    size_t nmirrors;
+    unsigned seen; /* bit per filter type: each at most once */
+};
+void dec_gwapi_filter(struct cfg_dec *d, const struct ynode *n, struct dec_gwapi_filters *f);
+/* HTTPHeaderName: an RFC 7230 token of at most 256 characters. */
+bool dec_gwapi_header_name(const char *s);
+/* A Gateway API object reference (parentRefs, backendRefs, certificateRefs). */
+void dec_gwapi_ref(struct cfg_dec *d, const struct ynode *n, struct cfg_gwapi_ref *r);
+/* The Gateway API's Hostname: lower case, an optional "*." first, no IP. */
+bool cfg_gwapi_valid_hostname(const char *h);
 
 #endif

@@ -191,7 +191,7 @@ static void check_prefix(struct cfg_dec *d, const struct ynode *v, const char *f
 }
 
 /* RFC 7230 token characters (Istio's validHeaderNameRegex). */
-static bool valid_header_name(const char *s)
+bool dec_valid_header_name(const char *s)
 {
     if (!*s)
         return false;
@@ -201,7 +201,7 @@ static bool valid_header_name(const char *s)
     return true;
 }
 
-static char *lower_dup(struct cfg_dec *d, const char *s)
+char *dec_lower_dup(struct cfg_dec *d, const char *s)
 {
     char *out = arena_strdup(d->arena, s);
     for (char *p = out; p && *p; p++)
@@ -233,13 +233,13 @@ static void decode_header_matches(struct cfg_dec *d, const struct ynode *v, cons
         /* JWT claims (Istio's gateways route on them): never in a request
          * meshd sees, so such a header match never matches. */
         bool claim = strncmp(k, "@request.auth.claims.", 21) == 0;
-        if (header_names && !claim && !valid_header_name(k)) {
+        if (header_names && !claim && !dec_valid_header_name(k)) {
             dec_error(d, val, "header name %.64s is not a valid header name", k);
             continue;
         }
         struct cfg_header_match *h = &all[n++];
         /* Query parameters are case-sensitive; header names are not. */
-        h->name = header_names ? lower_dup(d, k) : arena_strdup(d->arena, k);
+        h->name = header_names ? dec_lower_dup(d, k) : arena_strdup(d->arena, k);
         if (!h->name) {
             dec_error(d, val, "out of memory");
             n--;
@@ -336,7 +336,7 @@ static void check_header_op(struct cfg_dec *d, const struct ynode *at, const cha
         return;
     if (name[0] == ':' || authority)
         dec_error(d, at, "invalid header %.64s: a pseudo-header or host cannot be edited", name);
-    else if (!valid_header_name(name))
+    else if (!dec_valid_header_name(name))
         dec_error(d, at, "header name %.64s is not a valid header name", name);
 }
 
@@ -349,7 +349,7 @@ static void decode_kvs(struct cfg_dec *d, const struct ynode *v, const char *fie
     size_t m = dec_push(d, field);
     for (size_t i = 0; i < kv.n; i++) {
         check_header_op(d, v, kv.v[i].key, authority_ok);
-        char *name = lower_dup(d, kv.v[i].key);
+        char *name = dec_lower_dup(d, kv.v[i].key);
         if (name)
             ((struct cfg_kv *)kv.v)[i].key = name;
     }
@@ -374,7 +374,7 @@ static void decode_header_ops(struct cfg_dec *d, const struct ynode *n, bool req
             size_t m = dec_push(d, k);
             for (size_t j = 0; j < ops->remove.n; j++) {
                 check_header_op(d, v, ops->remove.v[j], false);
-                char *name = lower_dup(d, ops->remove.v[j]);
+                char *name = dec_lower_dup(d, ops->remove.v[j]);
                 if (name)
                     ((const char **)ops->remove.v)[j] = name;
             }

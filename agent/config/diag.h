@@ -70,6 +70,7 @@ void cfg_diag_format(const struct cfg_diag *g, char *buf, size_t len);
 #define MSH_PA_CONFLICT     "MSH0204"
 #define MSH_NOT_APPLIED     "MSH0205"
 #define MSH_INJECTION_LABEL "MSH0206"
+#define MSH_GWAPI           "MSH0207" /* Gateway API binding (Istio's status conditions) */
 #define IST_NOT_FOUND       "IST0101"
 #define IST_NOT_IN_MESH     "IST0102"
 #define IST_SCHEMA          "IST0106"

@@ -73,12 +73,46 @@ const struct cfg_other *cfg_find_other(const struct cfg_snapshot *s, const char 
 /* Builds every index; reports duplicates into diags. 0 or -ENOMEM. */
 int cfg_snapshot_index(struct cfg_snapshot *s, struct cfg_diags *diags);
 
+/* Reads Gateway servers' file certificates (below `dir`; NULL: refused,
+ * said) into Secrets their servers name (gateway_files.c). 0 or -ENOMEM. */
+int cfg_gateway_files(struct cfg_snapshot *s, const char *dir, struct cfg_diags *diags);
+
+/* Translates the Gateway API kinds into generated Gateways and
+ * VirtualServices (gateway_api.c), before the indexes. 0 or -ENOMEM. */
+int cfg_gwapi_translate(struct cfg_snapshot *s, struct cfg_diags *diags);
+
+#define CFG_GWAPI_MAX_ROUTES 262144 /* routes generated from the Gateway API, in all */
+
+/* The lookups the translation makes before the snapshot's own indexes
+ * exist, and its budget (gateway_api.c). */
+struct cfg_gwapi_ix {
+    struct cfg_index gateways;   /* "ns/name" -> cfg_k8s_gateway */
+    struct cfg_index namespaces; /* name -> cfg_namespace */
+    struct cfg_index secrets;    /* "ns/name" -> cfg_secret */
+    struct cfg_index grants;     /* ns -> cfg_reference_grant, several a key */
+    size_t routes_left;          /* generated routes still allowed */
+    bool routes_full;            /* the budget ran out (said once) */
+};
+/* Builds them in the snapshot arena (gateway_api_ix.c). 0 or -ENOMEM. */
+int cfg_gwapi_ix_build(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, size_t max_routes);
+/* Does a ReferenceGrant of `to_ns` let a `from_kind` (Gateway API group)
+ * of `from_ns` name the core `to_kind` called `name`? */
+bool cfg_gwapi_granted(const struct cfg_gwapi_ix *ix, const char *from_kind, const char *from_ns,
+                       const char *to_kind, const char *to_ns, const char *name);
+/* One generated VirtualService: listener `gw`, `host`, the routes of
+ * `kind` attached there (gateway_api_vs.c). 0 or -ENOMEM. */
+int cfg_gwapi_build_vs(struct cfg_snapshot *s, struct cfg_gwapi_ix *ix, struct cfg_diags *diags,
+                       struct cfg_gateway *gw, const char *host, enum cfg_kind kind,
+                       const struct cfg_gwapi_route *const *routes, size_t n);
+
 /* Compiles every AuthorizationPolicy (config/authz.c). 0 or -ENOMEM. */
 int cfg_authz_compile(struct cfg_snapshot *s);
 
 /* Analyzers shared between analyze.c and analyze_conflicts.c. */
 bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or "mesh" */
 void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
+/* Gateway API routes' backends and Gateways' pods (analyze_gwapi.c). */
+void cfg_analyze_gateway_api(const struct cfg_snapshot *s, struct cfg_diags *diags);
 /* PeerAuthentication, AuthorizationPolicy, Telemetry, namespaces (analyze_security.c). */
 void cfg_analyze_security(const struct cfg_snapshot *s, struct cfg_diags *diags);
 

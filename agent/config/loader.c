@@ -24,6 +24,10 @@ static const char *const v_core[] = {"v1", NULL};
 static const char *const v_networking[] = {"v1alpha3", "v1beta1", "v1", NULL};
 static const char *const v_security[] = {"v1beta1", "v1", NULL};
 static const char *const v_telemetry[] = {"v1alpha1", "v1", NULL};
+static const char *const v_gwapi[] = {"v1", "v1beta1", NULL};
+static const char *const v_gwapi_grant[] = {"v1beta1", "v1alpha2", NULL};
+static const char *const v_gwapi_alpha[] = {"v1alpha2", NULL};
+#define GWAPI "gateway.networking.k8s.io"
 
 static const struct kind_def {
     const char *group; /* "" for the core group */
@@ -58,6 +62,16 @@ static const struct kind_def {
      sizeof(struct cfg_authorization_policy), decode_authorization_policy},
     {"telemetry.istio.io", v_telemetry, CFG_TELEMETRY, true, true, false,
      sizeof(struct cfg_telemetry), decode_telemetry},
+    {GWAPI, v_gwapi, CFG_K8S_GATEWAY, true, true, true, sizeof(struct cfg_k8s_gateway),
+     decode_k8s_gateway},
+    {GWAPI, v_gwapi, CFG_HTTP_ROUTE, true, true, true, sizeof(struct cfg_gwapi_route),
+     decode_http_route_k8s},
+    {GWAPI, v_gwapi_alpha, CFG_TLS_ROUTE, true, true, true, sizeof(struct cfg_gwapi_route),
+     decode_tls_route_k8s},
+    {GWAPI, v_gwapi_alpha, CFG_TCP_ROUTE, true, true, true, sizeof(struct cfg_gwapi_route),
+     decode_tcp_route_k8s},
+    {GWAPI, v_gwapi_grant, CFG_REFERENCE_GRANT, true, true, true,
+     sizeof(struct cfg_reference_grant), decode_reference_grant},
 };
 
 /* Kubernetes' built-in kinds that carry nothing for a mesh: accepted
@@ -112,12 +126,24 @@ void cfg_load_opts_default(struct cfg_load_opts *o)
     };
 }
 
-static const struct kind_def *find_kind(const char *kind)
+static bool version_served(const struct kind_def *def, const char *api_version);
+
+/* The definition of `kind` serving `api`, else the first of that kind
+ * (two groups have a Gateway). */
+static const struct kind_def *find_kind(const char *kind, const char *api)
 {
-    for (size_t i = 0; i < sizeof(kind_defs) / sizeof(kind_defs[0]); i++)
-        if (strcmp(cfg_kind_name(kind_defs[i].k), kind) == 0)
-            return &kind_defs[i];
-    return NULL;
+    const struct kind_def *first = NULL;
+    for (size_t i = 0; i < sizeof(kind_defs) / sizeof(kind_defs[0]); i++) {
+        const struct kind_def *def = &kind_defs[i];
+        /* The Gateway API's Gateway is named apart from Istio's. */
+        if (strcmp(def->k == CFG_K8S_GATEWAY ? "Gateway" : cfg_kind_name(def->k), kind) != 0)
+            continue;
+        if (version_served(def, api))
+            return def;
+        if (!first)
+            first = def;
+    }
+    return first;
 }
 
 static bool in_list(const char *s, const char *const *list)
@@ -176,7 +202,11 @@ static void report_unapplied(struct cfg_load *L)
                            strncmp(u->api, "gateway.networking.x-k8s.io/", 28) == 0;
         char msg[400];
         snprintf(msg, sizeof(msg), "%s (%s) is not applied by meshd%s; %zu resource%s accepted",
-                 u->kind, u->api, gateway_api ? " (Gateway API routing is not available yet)" : "",
+                 u->kind, u->api,
+                 gateway_api
+                     ? " (of the Gateway API meshd serves Gateway and HTTPRoute v1/v1beta1, "
+                       "ReferenceGrant v1beta1, TLSRoute and TCPRoute v1alpha2)"
+                     : "",
                  u->n, u->n == 1 ? "" : "s");
         cfg_diag_push(L->diags, CFG_INFO, MSH_UNKNOWN_KIND, NULL, NULL, NULL, &u->pos, msg);
     }
@@ -308,7 +338,7 @@ static void load_document(struct cfg_load *L, const char *file, const struct yno
         load_list(L, file, root, list_depth);
         return;
     }
-    const struct kind_def *def = find_kind(kind);
+    const struct kind_def *def = find_kind(kind, api);
     struct cfg_pos pos = {file, root->line, root->col};
     if (!def || !version_served(def, api)) {
         bool core = !strchr(api, '/');
@@ -440,6 +470,10 @@ static int load_finish(struct cfg_load *L, int rc, struct cfg_snapshot **out)
     EVP_MD_CTX_free(L->hash);
     free_list_strings(&L->files);
     report_unapplied(L);
+    if (!rc)
+        rc = cfg_gateway_files(s, L->o->gateway_cert_dir, L->diags);
+    if (!rc)
+        rc = cfg_gwapi_translate(s, L->diags);
     if (!rc)
         rc = cfg_snapshot_index(s, L->diags);
     if (rc) {

@@ -27,6 +27,12 @@ enum cfg_kind {
     CFG_PEER_AUTHENTICATION,
     CFG_AUTHORIZATION_POLICY,
     CFG_TELEMETRY,
+    /* gateway.networking.k8s.io (config/model_gwapi.h) */
+    CFG_K8S_GATEWAY,
+    CFG_HTTP_ROUTE,
+    CFG_TLS_ROUTE,
+    CFG_TCP_ROUTE,
+    CFG_REFERENCE_GRANT,
     CFG_KIND_COUNT,
 };
 
@@ -175,6 +181,11 @@ struct cfg_gateway {
     struct cfg_selector selector;
     const struct cfg_gateway_server *servers;
     size_t nservers;
+    /* Generated from a Gateway API Gateway's listener (config/gateway_api.c):
+     * it selects pods of its own namespace only, and listens on the
+     * listener's port itself (Istio's <name>-istio Service maps P to P).
+     * NULL for networking.istio.io Gateways. */
+    const struct cfg_k8s_gateway *k8s;
 };
 
 struct cfg_destination {
@@ -226,6 +237,9 @@ struct cfg_virtual_service {
     size_t nroutes;
     size_t ntls; /* tls[] routes: SNI, applied by gateways' PASSTHROUGH servers */
     const struct cfg_tls_route *tls_routes; /* the tls[] routes (ntls of them) */
+    /* Generated from Gateway API routes (config/gateway_api.c): the first
+     * of them; NULL for networking.istio.io VirtualServices. */
+    const struct cfg_meta *generated_from;
 };
 
 enum cfg_lb {
@@ -476,5 +490,8 @@ struct cfg_telemetry {
     const struct cfg_tracing *tracing; /* tracing[] (decode_tracing.c) */
     size_t ntracing;
 };
+
+/* The Gateway API kinds (uses cfg_meta, cfg_route, cfg_selector). */
+#include "config/model_gwapi.h"
 
 #endif

@@ -24,6 +24,11 @@ const char *cfg_kind_name(enum cfg_kind k)
         [CFG_PEER_AUTHENTICATION] = "PeerAuthentication",
         [CFG_AUTHORIZATION_POLICY] = "AuthorizationPolicy",
         [CFG_TELEMETRY] = "Telemetry",
+        [CFG_K8S_GATEWAY] = "Gateway.gateway.networking.k8s.io",
+        [CFG_HTTP_ROUTE] = "HTTPRoute",
+        [CFG_TLS_ROUTE] = "TLSRoute",
+        [CFG_TCP_ROUTE] = "TCPRoute",
+        [CFG_REFERENCE_GRANT] = "ReferenceGrant",
     };
     return (unsigned)k < CFG_KIND_COUNT && names[k] ? names[k] : "?";
 }

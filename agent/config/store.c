@@ -329,6 +329,7 @@ int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct c
         st->load_opts.root_namespace = opts->root_namespace;
     if (opts->domain)
         st->load_opts.domain = opts->domain;
+    st->load_opts.gateway_cert_dir = opts->gateway_cert_dir;
     st->dir = strdup(opts->dir);
     int err = st->dir ? 0 : -ENOMEM;
     if (!err) {

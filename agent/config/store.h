@@ -36,6 +36,8 @@ struct cfg_store_opts {
      * is still valid during the call (NULL the first time). */
     void (*applied)(void *ctx, struct cfg_snapshot *now, struct cfg_snapshot *old);
     void *ctx;
+    /* Gateway servers' file certificates: only below it (cfg_load_opts). */
+    const char *gateway_cert_dir;
 };
 
 #define CFG_STORE_MESSAGES 20 /* kept from the last rejected load */

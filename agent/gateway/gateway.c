@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config/gateway.h"
@@ -25,7 +26,9 @@
 
 #define GW_MAX_PORTS 32
 
-enum gw_port_kind { GW_PORT_HTTP, GW_PORT_TLS, GW_PORT_PASSTHROUGH };
+/* TCP: a TCP server's bytes along a tcp[] route; TLS_TCP: a TLS server
+ * that terminates, its bytes after the handshake the same way. */
+enum gw_port_kind { GW_PORT_HTTP, GW_PORT_TLS, GW_PORT_PASSTHROUGH, GW_PORT_TCP, GW_PORT_TLS_TCP };
 
 struct gw_pod {
     struct gateway *g;
@@ -52,6 +55,7 @@ struct gw_sess {
     struct gw_pod *gp; /* a reference */
     struct meshd_addr client, local;
     bool tls;
+    enum gw_port_kind kind;
 };
 
 static void gp_unref(struct gw_pod *gp)
@@ -89,13 +93,23 @@ static bool passthrough(const struct cfg_gateway_server *srv)
            !strcmp(srv->tls_mode, "PASSTHROUGH");
 }
 
-/* How a server's port is served; false: not at all (TCP, AUTO_PASSTHROUGH,
- * ISTIO_MUTUAL, PASSTHROUGH without a carrier). */
+static bool plain_tcp(const struct cfg_gateway_server *srv)
+{
+    return srv->protocol && !strcasecmp(srv->protocol, "TCP") && !srv->has_tls;
+}
+
+/* How a server's port is served; false: not at all (AUTO_PASSTHROUGH,
+ * ISTIO_MUTUAL, PASSTHROUGH or TCP without a carrier). */
 static bool port_kind(const struct gateway *g, const struct cfg_gateway_server *srv,
                       enum gw_port_kind *kind)
 {
-    if (terminates(srv))
+    bool l4 = g->opts.tcp_route && g->opts.carry;
+    if (terminates(srv) && !strcasecmp(srv->protocol, "TLS") && l4)
+        *kind = GW_PORT_TLS_TCP; /* Istio: TLS terminated, then tcp[] routes */
+    else if (terminates(srv) && strcasecmp(srv->protocol, "TLS") != 0)
         *kind = GW_PORT_TLS;
+    else if (plain_tcp(srv) && l4)
+        *kind = GW_PORT_TCP;
     else if (plain_http(srv) && !srv->has_tls)
         *kind = GW_PORT_HTTP;
     else if (plain_http(srv) && srv->https_redirect)
@@ -285,13 +299,20 @@ static const struct http_router gw_router = {
 
 /* --- connections ---------------------------------------------------------- */
 
+static void carry_tcp(struct gateway *g, struct gw_sess *s, int fd);
+
 /* Serves `fd` (plaintext: the client's socket, or the carrier's end of a
- * TLS connection) as HTTP. 0 or -errno (fd closed, `user` released). */
+ * TLS connection) as HTTP, or as bytes of a terminating TLS server's tcp[]
+ * route. 0 or -errno (fd closed, `user` released). */
 static int serve(void *ctx, void *user, int fd, const char *alpn)
 {
     struct gateway *g = ctx;
     struct gw_sess *s = user;
     const struct pod *pod = s->gp->pod;
+    if (pod && s->kind == GW_PORT_TLS_TCP) {
+        carry_tcp(g, s, fd);
+        return 0;
+    }
     if (!pod) {
         close_with_reset(fd);
         sess_free(s);
@@ -353,6 +374,44 @@ static void on_sni(void *ctx, void *user, int fd, const char *sni)
     sess_free(s);
 }
 
+/* A TCP server's connection (or a terminating TLS server's plaintext end):
+ * its bytes along the tcp[] route of the port's first server of that
+ * kind; none: reset. */
+static void carry_tcp(struct gateway *g, struct gw_sess *s, int fd)
+{
+    struct pod *pod = s->gp->pod;
+    const struct cfg_snapshot *snap = cfg_store_current(g->opts.config);
+    struct gw_server servers[GW_MAX_SERVERS];
+    size_t n = pod ? pod_servers(snap, pod, servers) : 0, k = 0;
+    enum gw_port_kind kind;
+    for (size_t i = 0; i < n; i++)
+        if (port_kind(g, servers[i].srv, &kind) && kind == s->kind)
+            servers[k++] = servers[i];
+    const struct gw_server *gs = gw_server_for(servers, k, ntohs(s->local.port), NULL);
+    struct outbound_route route = {.action = OUTBOUND_REFUSE, .avoid_endpoint = -1};
+    if (gs)
+        g->opts.tcp_route(g->opts.route_ctx, pod, snap, gs, &s->local, &route);
+    if (route.action == OUTBOUND_REFUSE) {
+        g->stats.tcp_refused++;
+        log_ratelimited(LOG_INFO, "gateway: TCP port %u: no tcp route; connection reset",
+                        ntohs(s->local.port));
+        close_with_reset(fd);
+        sess_free(s);
+        return;
+    }
+    char ref[RECORD_POD_LEN];
+    snprintf(ref, sizeof(ref), "%s/%s", pod->ns, pod->name);
+    struct conn *c = conn_begin(g->opts.conns, fd, "outbound", ref, &s->client);
+    if (c) {
+        g->stats.tcp_carried++;
+        conn_record(c)->orig_dst = s->local;
+        g->opts.carry(g->opts.carry_ctx, pod, c, &route);
+    } else if (g->opts.route_released) {
+        g->opts.route_released(g->opts.route_ctx, &route, false);
+    }
+    sess_free(s);
+}
+
 static struct gw_pod *find(struct gateway *g, const struct pod *pod)
 {
     for (struct gw_pod *gp = g->pods; gp; gp = gp->next)
@@ -374,7 +433,7 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
         return false;
     g->stats.accepted++;
     struct gw_sess *s = calloc(1, sizeof(*s));
-    bool tls = gp->kind[k] == GW_PORT_TLS;
+    bool tls = gp->kind[k] == GW_PORT_TLS || gp->kind[k] == GW_PORT_TLS_TCP;
     SSL_CTX *ctx0 = tls ? edge_tls_first_ctx(gp->tls, port) : NULL;
     if (!s || (tls && !ctx0)) {
         /* A TLS port without a usable certificate: fail closed. */
@@ -385,12 +444,15 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
         close_with_reset(fd);
         return true;
     }
-    *s = (struct gw_sess){.gp = gp, .client = *client, .local = *local, .tls = tls};
+    *s = (struct gw_sess){
+        .gp = gp, .client = *client, .local = *local, .tls = tls, .kind = gp->kind[k]};
     gp->refs++;
     if (tls)
         edge_conn_start(&g->ec, fd, ctx0, gp->tls, port, s);
     else if (gp->kind[k] == GW_PORT_PASSTHROUGH)
         sni_peek_start(&g->peeks, fd, s);
+    else if (gp->kind[k] == GW_PORT_TCP)
+        carry_tcp(g, s, fd);
     else
         serve(g, s, fd, "");
     return true;

@@ -71,6 +71,12 @@ struct gateway_opts {
     void *carry_ctx;
     uint64_t handshake_timeout_ns; /* 0: 10 s */
     size_t max_pending;            /* TLS handshakes in progress; 0: 512 */
+    /* TCP servers, and TLS servers that terminate (protocol TLS): the
+     * tcp[] route of a connection (mesh_gateway_tcp_route), its bytes then
+     * carried by `carry`. NULL: those servers not served. */
+    void (*tcp_route)(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
+                      const struct gw_server *gs, const struct meshd_addr *local,
+                      struct outbound_route *out);
 };
 
 struct gateway_stats {
@@ -80,6 +86,7 @@ struct gateway_stats {
     uint64_t redirects;
     uint64_t handshakes, handshake_failures, handshake_timeouts, evicted, tls_active, tls_pending;
     uint64_t passthrough, sni_refused, sni_timeouts, sni_evicted, sni_pending;
+    uint64_t tcp_carried, tcp_refused; /* TCP servers' connections: carried, no tcp route */
 };
 
 int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gateway **out);

@@ -133,3 +133,29 @@ void mesh_gateway_tls_route(void *ctx, const struct pod *gw, const struct cfg_sn
     out->per_request = false;
     m->scratch.route = NULL; /* as_tcp ends here */
 }
+
+void mesh_gateway_tcp_route(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
+                            const struct gw_server *gs, const struct meshd_addr *local,
+                            struct outbound_route *out)
+{
+    struct mesh *m = ctx;
+    out->action = OUTBOUND_PASSTHROUGH;
+    if (!gw->identity) {
+        mesh_refuse(out, RESP_FLAG_DENY);
+        return;
+    }
+    struct route_source rs = mesh_source_of(snap, gw);
+    const struct cfg_virtual_service *vs;
+    const struct cfg_route *r = gw_route_tcp(snap, gs, &rs, &vs);
+    if (!r) {
+        m->no_route++;
+        log_ratelimited(LOG_INFO, "gateway: %s/%s port %u: no tcp route", gs->gw->meta.ns,
+                        gs->gw->meta.name, gs->srv->port);
+        mesh_refuse(out, RESP_FLAG_NR);
+        return;
+    }
+    size_t index;
+    out->avoid_endpoint = -1;
+    forward(m, snap, gw, vs, r, local, &index, out);
+    out->per_request = false;
+}

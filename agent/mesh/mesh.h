@@ -108,6 +108,11 @@ void mesh_gateway_http_route(void *m, const struct pod *gw, const struct cfg_sna
 void mesh_gateway_tls_route(void *m, const struct pod *gw, const struct cfg_snapshot *snap,
                             const struct gw_server *gs, const struct meshd_addr *local,
                             const char *sni, struct outbound_route *out);
+/* A TCP server's connection (or a terminating TLS server's bytes): its
+ * tcp[] route (route/gateway_route.h gw_route_tcp). */
+void mesh_gateway_tcp_route(void *m, const struct pod *gw, const struct cfg_snapshot *snap,
+                            const struct gw_server *gs, const struct meshd_addr *local,
+                            struct outbound_route *out);
 
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;

@@ -56,10 +56,15 @@ size_t gw_pod_servers(const struct cfg_snapshot *s, const struct cfg_pod *pod,
         if (!gw->selector.set || !gw->selector.match.n ||
             !cfg_labels_match(&gw->selector.match, &pod->meta.labels))
             continue;
+        /* A Gateway API listener: its own namespace's pods, on its port. */
+        if (gw->k8s && strcmp(gw->meta.ns, pod->meta.ns) != 0)
+            continue;
         for (size_t j = 0; j < gw->nservers && n < max; j++)
             out[n++] = (struct gw_server){.gw = gw,
                                           .srv = &gw->servers[j],
-                                          .listen_port = listen_port(s, pod, gw->servers[j].port)};
+                                          .listen_port =
+                                              gw->k8s ? (uint16_t)gw->servers[j].port
+                                                      : listen_port(s, pod, gw->servers[j].port)};
     }
     return n;
 }
@@ -261,6 +266,51 @@ const struct cfg_tls_route *gw_route_sni(const struct cfg_snapshot *s, const str
         for (size_t m = 0; m < r->nmatch; m++)
             if (tls_match(&r->match[m], *vs, gs, sni))
                 return r;
+    }
+    return NULL;
+}
+
+/* Does the server admit one of the VirtualService's hosts? */
+static bool server_admits(const struct gw_server *gs, const struct cfg_virtual_service *vs)
+{
+    for (size_t i = 0; i < vs->hosts.n; i++)
+        for (size_t h = 0; h < gs->srv->hosts.n; h++)
+            if (gw_host_admits(gs->srv->hosts.v[h], gs->gw->meta.ns, vs->hosts.v[i], vs->meta.ns))
+                return true;
+    return false;
+}
+
+static bool tcp_match(const struct cfg_route *r, const struct cfg_virtual_service *vs,
+                      const struct gw_server *gs, const struct route_source *src)
+{
+    if (!r->nmatch)
+        return true;
+    for (size_t i = 0; i < r->nmatch; i++) {
+        struct cfg_match m = r->match[i];
+        if (m.gateways.n && !gw_binds(&m.gateways, vs->meta.ns, gs->gw))
+            continue;
+        m.gateways = (struct cfg_strs){0}; /* decided here, not as the mesh's */
+        if (!m.l7 && route_match_l4(&m, src, (uint16_t)gs->srv->port))
+            return true;
+    }
+    return false;
+}
+
+const struct cfg_route *gw_route_tcp(const struct cfg_snapshot *s, const struct gw_server *gs,
+                                     const struct route_source *src,
+                                     const struct cfg_virtual_service **vs)
+{
+    *vs = NULL;
+    for (size_t i = 0; i < cfg_count(s, CFG_VIRTUAL_SERVICE); i++) {
+        const struct cfg_virtual_service *v = cfg_at(s, CFG_VIRTUAL_SERVICE, i);
+        if (!gw_binds(&v->gateways, v->meta.ns, gs->gw) || !server_admits(gs, v))
+            continue;
+        for (size_t r = 0; r < v->nroutes; r++) {
+            if (v->routes[r].http || !tcp_match(&v->routes[r], v, gs, src))
+                continue;
+            *vs = v;
+            return &v->routes[r];
+        }
     }
     return NULL;
 }

@@ -83,4 +83,14 @@ void gw_route_http(const struct cfg_snapshot *s, const struct gw_server *gs,
 const struct cfg_tls_route *gw_route_sni(const struct cfg_snapshot *s, const struct gw_server *gs,
                                          const char *sni, const struct cfg_virtual_service **vs);
 
+/* The tcp[] route for a connection to a TCP server (or a TLS server that
+ * terminates, its bytes after the handshake), as Istio picks it: the
+ * VirtualServices bound to the server's Gateway whose hosts the server
+ * admits, in order, and the first of their tcp[] routes whose match
+ * (port: the server's; gateways; the gateway pod as source) admits it.
+ * NULL if none; *vs its VirtualService. */
+const struct cfg_route *gw_route_tcp(const struct cfg_snapshot *s, const struct gw_server *gs,
+                                     const struct route_source *src,
+                                     const struct cfg_virtual_service **vs);
+
 #endif

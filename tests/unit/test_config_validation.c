@@ -31,10 +31,13 @@ static const struct broken_case {
     {"another project's kind is an Info",
      "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", CFG_INFO, "MSH0101", 2, 7,
      "Widget (example.com/v1) is not applied by meshd; 1 resource accepted"},
-    {"Gateway API Gateway is an Info",
-     "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n", CFG_INFO,
-     "MSH0101", 2, 7,
-     "Gateway (gateway.networking.k8s.io/v1) is not applied by meshd (Gateway API"},
+    {"a Gateway API kind meshd does not serve is an Info",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: g}\n",
+     CFG_INFO, "MSH0101", 2, 7,
+     "GatewayClass (gateway.networking.k8s.io/v1) is not applied by meshd (of the Gateway API"},
+    {"a Gateway API Gateway is decoded: its spec is required",
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n", CFG_ERROR,
+     "IST0106", 1, 1, "spec is required"},
     {"unknown kind in an Istio group",
      "apiVersion: networking.istio.io/v1\nkind: VirtualServce\nmetadata: {name: w}\n", CFG_ERROR,
      "MSH0101", 2, 7, "unknown kind \"VirtualServce\""},
@@ -232,13 +235,8 @@ static const struct valid_case {
      "  ports: [{name: foo, protocol: HTTP, number: 1234}]\n  resolution: DNS\n",
      CFG_SERVICE_ENTRY, 0},
     {"other projects' kinds: one Info per kind",
-     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: a}\n---\n"
-     "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: b}\n---\n"
+     "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: a}\n---\n"
      "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: a}\n---\n"
-     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: a}\n---\n"
-     "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: a}\n---\n"
-     "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: "
-     "a}\n---\n"
      "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\n---\n"
      "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: a}\n---\n"
      "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: {name: a}\n---\n"
@@ -246,7 +244,7 @@ static const struct valid_case {
      "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: a}\n---\n"
      "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {name: a}\n---\n"
      "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
-     CFG_NAMESPACE, 11},
+     CFG_NAMESPACE, 8},
 };
 
 static void test_valid_manifests_load(void **state)
