@@ -207,6 +207,41 @@ t_expect_eq "$(gw_curl app.example.com 8443 /x -H 'Host: unbound.example.com' -o
 t_expect_eq "$(gw_curl app.example.com 8443 /x -o /dev/null -w '%{http_code}')" 200 "and app.example.com still 200"
 t_expect_fail "an SNI no server has: the handshake fails" gw_curl other.example.com 8443 /x -o /dev/null
 
+t_begin "ALPN h2 at the edge: curl, nghttp, h2load over TLS; HTTP/1.1 to my-service; edge headers"
+# curl offers h2 first by default (the test above was HTTP/2 already);
+# the gateway speaks HTTP/1.1 to my-service, whose port declares no
+# protocol (Istio's gateway protocol selection).
+out=$(gw_curl app.example.com 8443 /h2/curl --http2 -H "x-forwarded-for: 203.0.113.9" -H "x-request-id: mine" \
+    -w '\n%{http_code} %{http_version} %{ssl_verify_result}')
+body=$(head -n -1 <<<"$out")
+t_expect_eq "$(tail -1 <<<"$out")" "200 2 0" "curl --http2: HTTP/2 200, certificate verified"
+t_expect_eq "$(jq -r '[.name, .path] | join(" ")' <<<"$body")" "my-service /h2/curl" "my-service answered the path"
+t_expect_eq "$(h x-forwarded-proto)" https "h2: x-forwarded-proto https"
+t_expect_eq "$(h x-forwarded-for)" "203.0.113.9, ${POD_IP4[1,2]}" "h2: x-forwarded-for appended"
+t_expect_eq "$(h x-envoy-external-address)" "${POD_IP4[1,2]}" "h2: x-envoy-external-address"
+t_expect_ok "h2: a fresh x-request-id" test -n "$(h x-request-id)" -a "$(h x-request-id)" != mine
+t_expect_eq "$(gw_curl app.example.com 8443 /h1 --http1.1 -o /dev/null -w '%{http_code} %{http_version}')" "200 1.1" \
+    "a client offering http/1.1 only: HTTP/1.1"
+t_expect_eq "$(gw_curl app.example.com 8443 /h2/post --http2 -d "$(head -c 100000 /dev/zero | tr '\0' b)" \
+    -o "$E2E_TMP/h2post.json" -w '%{http_code}')" 200 "h2: a 100 kB POST body (past one window)"
+t_expect_eq "$(jq -r .body_len "$E2E_TMP/h2post.json")" 100000 "the body reached my-service whole"
+t_expect_eq "$(head -c 70000 /dev/zero | gw_curl app.example.com 8443 /h2/put --http2 -T - -o "$E2E_TMP/h2put.json" \
+    -w '%{http_code}')" 200 "h2: a body of unknown length (chunked to my-service)"
+t_expect_eq "$(jq -r .body_len "$E2E_TMP/h2put.json")" 70000 "all 70000 bytes of it"
+t_expect_eq "$(gw_curl app.example.com 8443 /x --http2 -H 'Host: unbound.example.com' -o /dev/null -w '%{http_code}')" 404 \
+    "h2: a Host no route binds: 404"
+# nghttp resolves names itself: app.example.com in a hosts file of its own
+# mount namespace.
+printf '%s app.example.com\n' "$GW" >"$E2E_TMP/hosts"
+ng=$(client unshare -m sh -c "mount --bind '$E2E_TMP/hosts' /etc/hosts && timeout 10 nghttp -v -n https://app.example.com:8443/h2/nghttp" 2>&1 || true)
+t_expect_contains "$ng" "The negotiated protocol: h2" "nghttp: ALPN h2"
+t_expect_contains "$ng" ":status: 200" "nghttp: 200"
+before=$(grep -c '/h2/load' "$E2E_TMP/httpd.log" || true)
+hl=$(client timeout 30 h2load -n 300 -c 1 -m 10 --connect-to "$GW:8443" https://app.example.com:8443/h2/load 2>&1 || true)
+t_expect_contains "$hl" "Application protocol: h2" "h2load: h2"
+t_expect_contains "$hl" "requests: 300 total, 300 started, 300 done, 300 succeeded" "h2load: 300 requests on one connection, all 2xx"
+t_expect_eq "$(( $(grep -c '/h2/load' "$E2E_TMP/httpd.log") - before ))" 300 "my-service served the 300"
+
 t_begin "telemetry: reporter=source with the gateway's labels, an access log line per request"
 m=$(ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://${NODE_IP4[1]}:15020/metrics")
 line=$(grep '^istio_requests_total' <<<"$m" | grep 'reporter="source"' | grep 'response_code="200"' | head -1)
@@ -216,6 +251,10 @@ t_expect_contains "$line" 'source_principal="spiffe://cluster.local/ns/istio-sys
 t_expect_contains "$line" 'destination_service="my-service.default.svc.cluster.local"' "to my-service"
 t_expect_contains "$(grep '^istio_requests_total' <<<"$m" | grep 'reporter="source"')" 'response_code="404"' "the 404 counted too"
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "/any/path/$marker" "the access log has the request"
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "/h2/curl" "the access log has the h2 request"
+total=$(grep '^istio_requests_total' <<<"$m" | grep 'reporter="source"' | grep 'response_code="200"' |
+    awk '{s += $NF} END {print s + 0}')
+t_expect_ok "h2 requests counted: $total 200s (>= 304)" test "$total" -ge 304
 
 t_begin "rotating app-tls in place: new handshakes get the new certificate, an open connection keeps working"
 serial() { client timeout 5 openssl s_client -connect "$GW:8443" -servername app.example.com </dev/null 2>/dev/null |
