@@ -32,6 +32,8 @@ struct agent_opts {
     const char *kubeconfig; /* outside a cluster; NULL: the service account */
     int enroll_by_label;    /* pods of ambient namespaces enrolled (on with --kube) */
     const char *netns_dir;  /* where running pods' netns are found; NULL: /var/run/netns */
+    unsigned http_header_timeout_s; /* a request head's deadline (Envoy's
+                                       request_headers_timeout); 0: 60 s */
 };
 
 /* Returns the process exit status. */
