@@ -114,9 +114,12 @@ static void set_events(struct edge_conn *c)
     loop_set(c->ec->loop, &c->pio, p);
 }
 
-/* Client -> carrier. 0, or -errno to reset. */
+/* Client -> carrier. 0, or -errno to reset. A read shorter than the
+ * buffer with nothing left in OpenSSL's drained the socket: no second
+ * read to hear EAGAIN (level-triggered epoll tells of what comes next). */
 static int pump_up(struct edge_conn *c)
 {
+    bool drained = false;
     for (;;) {
         while (c->up_off < c->up_len) {
             ssize_t n = send(c->pio.fd, c->up + c->up_off, c->up_len - c->up_off, MSG_NOSIGNAL);
@@ -127,6 +130,8 @@ static int pump_up(struct edge_conn *c)
         c->up_off = c->up_len = 0;
         if (c->tls_eof)
             break;
+        if (drained)
+            return 0;
         ssize_t n = tls_conn_read(&c->tls, c->up, EDGE_BUF);
         if (n == -EAGAIN)
             return 0;
@@ -137,6 +142,7 @@ static int pump_up(struct edge_conn *c)
             break;
         }
         c->up_len = (size_t)n;
+        drained = (size_t)n < EDGE_BUF && !SSL_has_pending(c->tls.ssl);
     }
     if (!c->plain_shut) { /* the client is done: the carrier sees EOF */
         shutdown(c->pio.fd, SHUT_WR);
@@ -145,9 +151,12 @@ static int pump_up(struct edge_conn *c)
     return 0;
 }
 
-/* Carrier -> client. 0, or -errno to reset. */
-static int pump_down(struct edge_conn *c)
+/* Carrier -> client (`ev`: what epoll said of the carrier's socket;
+ * not readable: only what waits is written). 0, or -errno to reset. */
+static int pump_down(struct edge_conn *c, uint32_t ev)
 {
+    bool read = ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    bool hup = ev & (EPOLLRDHUP | EPOLLHUP); /* read on to the end */
     for (;;) {
         while (c->down_off < c->down_len) {
             ssize_t n = tls_conn_write(&c->tls, c->down + c->down_off, c->down_len - c->down_off);
@@ -158,7 +167,7 @@ static int pump_down(struct edge_conn *c)
             c->down_off += (size_t)n;
         }
         c->down_off = c->down_len = 0;
-        if (c->plain_eof)
+        if (c->plain_eof || !read)
             break;
         ssize_t n = recv(c->pio.fd, c->down, EDGE_BUF, 0);
         if (n < 0) {
@@ -171,6 +180,7 @@ static int pump_down(struct edge_conn *c)
             break;
         }
         c->down_len = (size_t)n;
+        read = (size_t)n == EDGE_BUF || hup; /* a short read drained the socket */
     }
     if (c->plain_eof && !c->tls_shut && c->down_off == c->down_len) {
         tls_conn_shutdown(&c->tls); /* close_notify: the response is whole */
@@ -181,11 +191,18 @@ flush:;
     return rc == -EAGAIN ? 0 : rc;
 }
 
-static void pump(struct edge_conn *c)
+/* `tls_ev`/`plain_ev`: what epoll said of each socket; each direction
+ * is pumped only when its source is readable or its sink writable (no
+ * read that can only answer EAGAIN). */
+static void pump(struct edge_conn *c, uint32_t tls_ev, uint32_t plain_ev)
 {
-    int rc = pump_up(c);
-    if (rc == 0)
-        rc = pump_down(c);
+    const uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    int rc = 0;
+    if ((tls_ev & in) || (plain_ev & EPOLLOUT))
+        rc = pump_up(c);
+    if (rc == 0 && ((plain_ev & in) || (tls_ev & EPOLLOUT) || c->down_off < c->down_len ||
+                    tls_conn_queued(&c->tls))) /* e.g. the answer to a KeyUpdate */
+        rc = pump_down(c, plain_ev);
     if (rc == 0 && tls_conn_pending(&c->tls) && c->up_len == 0)
         rc = pump_up(c); /* decrypted bytes no epoll event announces */
     if (rc) {
@@ -204,7 +221,7 @@ static void on_plain(struct loop_io *io, uint32_t events)
 {
     struct edge_conn *c = container_of(io, struct edge_conn, pio);
     if (!c->ended)
-        pump(c);
+        pump(c, 0, events);
 }
 
 /* --- the handshake ------------------------------------------------------- */
@@ -255,7 +272,7 @@ static void start_pump(struct edge_conn *c)
         finish(c, true);
         return;
     }
-    pump(c);
+    pump(c, EPOLLIN, EPOLLIN); /* the client's first bytes may be decrypted already */
 }
 
 static void on_tls(struct loop_io *io, uint32_t events)
@@ -264,7 +281,7 @@ static void on_tls(struct loop_io *io, uint32_t events)
     if (c->ended)
         return;
     if (c->state == EDGE_PUMP) {
-        pump(c);
+        pump(c, events, 0);
         return;
     }
     int rc = tls_conn_handshake(&c->tls);
