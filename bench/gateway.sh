@@ -18,7 +18,8 @@
 # the three. Per path and round: a 1 s warm-up, then wrk -t2 -c32 keep-alive
 # for BENCH_GW_SECONDS (5): HTTPS requests/s and p99; then wrk -t2 -c32
 # with "Connection: close" (each request a new TCP connection and a full
-# TLS handshake; wrk resumes no session): new TLS connections/s and p99.
+# TLS handshake: session tickets are off on all three, as meshd's gateway
+# resumes no session): new TLS connections/s and p99.
 # Rounds interleave the three paths (BENCH_GW_ROUNDS, 3); medians are
 # shown. Every load is bounded in time; traffic stays in the test netns.
 #
@@ -108,6 +109,7 @@ http {
         listen ${POD_IP4[1,2]}:8444 ssl;
         ssl_certificate $pki/gw.pem;
         ssl_certificate_key $pki/gw.key;
+        ssl_session_tickets off; # no resumption, as meshd's gateway
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -136,7 +138,7 @@ defaults
     timeout server 60s
     timeout http-keep-alive 60s
 frontend tls
-    bind ${POD_IP4[1,2]}:8445 ssl crt $pki/gw-combined.pem
+    bind ${POD_IP4[1,2]}:8445 ssl crt $pki/gw-combined.pem no-tls-tickets
     default_backend app
 backend app
     server nginx ${POD_IP4[2,2]}:$GW_BACKEND_PORT

@@ -186,7 +186,7 @@ static int resp_head(void *ctx, const struct h1_head *h)
             continue;
         f[n++] = *x;
     }
-    char len[24]; /* copied by the codec */
+    char len[24];                    /* copied by the codec */
     if (h->body == H1_BODY_LENGTH) { /* the length is framing in HTTP/1, a field in HTTP/2 */
         snprintf(len, sizeof(len), "%llu", (unsigned long long)h->content_length);
         f[n++] = http_field_of("content-length", len);
@@ -243,7 +243,7 @@ static void stream_on_event(struct loop_io *io, uint32_t events)
             return;
         }
         size_t used;
-        int rc = n > 0 ? h1_parse(s->resp, buf, (size_t)n, &used)
+        int rc = n > 0    ? h1_parse(s->resp, buf, (size_t)n, &used)
                  : n == 0 ? h1_parse_eof(s->resp)
                           : H1_OK;
         loop_task_queue(s->c->set->loop, &s->c->flush);
@@ -413,9 +413,11 @@ static void on_sent(void *ctx, struct h2_stream *st, size_t n)
         stream_events(s); /* room again: read more of the response */
 }
 
-static const struct h2_callbacks eh2_callbacks = {
-    .on_head = on_head, .on_data = on_data, .on_end = on_end, .on_close = on_close,
-    .on_sent = on_sent};
+static const struct h2_callbacks eh2_callbacks = {.on_head = on_head,
+                                                  .on_data = on_data,
+                                                  .on_end = on_end,
+                                                  .on_close = on_close,
+                                                  .on_sent = on_sent};
 
 /* --- the connection ------------------------------------------------------- */
 

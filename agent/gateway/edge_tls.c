@@ -244,6 +244,10 @@ static const char *build_server(const struct cfg_snapshot *snap, const char *ns,
     SSL_CTX_set_options(s->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                     SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
+    /* No resumption at the edge: TLS 1.3's stateful tickets (sent despite
+     * SSL_OP_NO_TICKET) could never resume without a cache; not sending
+     * them saves two records and their encryption per handshake. */
+    SSL_CTX_set_num_tickets(s->ctx, 0);
     SSL_CTX_set_tlsext_servername_callback(s->ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(s->ctx, on_alpn, NULL);
     for (size_t i = 0; i < srv->cipher_suites.n; i++) {

@@ -443,8 +443,8 @@ int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gatew
                                 .ready = serve,
                                 .user_free = sess_free,
                                 .ctx = g};
-    g->h2 = (struct edge_h2s){
-        .loop = loop, .open = open_h2_stream, .user_free = sess_free, .ctx = g};
+    g->h2 =
+        (struct edge_h2s){.loop = loop, .open = open_h2_stream, .user_free = sess_free, .ctx = g};
     g->peeks = (struct sni_peeks){.loop = loop,
                                   .timeout_ns = opts->handshake_timeout_ns,
                                   .max_pending = opts->max_pending,
