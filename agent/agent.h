@@ -28,12 +28,12 @@ struct agent_opts {
     /* Istio MeshConfig (or its ConfigMap) whose extensionProviders name
      * OTLP/HTTP collectors (config/mesh_config.h); NULL: none. */
     const char *mesh_config;
-    int kube;                       /* --kube: configuration from the Kubernetes API */
-    const char *kubeconfig;         /* outside a cluster; NULL: the service account */
-    int enroll_by_label;            /* pods of ambient namespaces enrolled (on with --kube) */
-    const char *netns_dir;          /* where running pods' netns are found; NULL: /var/run/netns */
-    unsigned http_header_timeout_s; /* a request head's deadline (Envoy's
-                                       request_headers_timeout); 0: 60 s */
+    int kube;               /* --kube: configuration from the Kubernetes API */
+    const char *kubeconfig; /* outside a cluster; NULL: the service account */
+    int enroll_by_label;    /* pods of ambient namespaces enrolled (on with --kube) */
+    const char *netns_dir;  /* where running pods' netns are found; NULL: /var/run/netns */
+    /* A request head's deadline (Envoy's request_headers_timeout); 0: 60 s. */
+    unsigned http_header_timeout_s;
 };
 
 /* Returns the process exit status. */
