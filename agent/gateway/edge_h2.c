@@ -367,8 +367,10 @@ static int on_data(void *ctx, struct h2_stream *st, const uint8_t *p, size_t n)
         return 0;
     char ch[H1_CHUNK_HEAD_MAX];
     int rc = 0;
-    if (s->chunked && n)
-        rc = ebuf_append(&s->out, ch, h1_format_chunk_head(n, ch), EH2_REQ_MAX);
+    if (s->chunked && n) {
+        size_t cl = h1_format_chunk_head(n, ch);
+        rc = ebuf_append(&s->out, ch, cl, EH2_REQ_MAX);
+    }
     if (rc == 0)
         rc = ebuf_append(&s->out, p, n, EH2_REQ_MAX);
     if (rc == 0 && s->chunked && n)
