@@ -217,7 +217,7 @@ gw_measure() {
     fi
     GR[$s,errs]=$((${GR[$s,errs]:-0} + bad))
     for k in rps p99 cps cp99; do GR[$s,$k]+="${!k} "; done
-    echo "  gateway $s: keep-alive $rps req/s p99 $p99 us; new TLS $cps conn/s p99 $cp99 us ($bad errors)" >&2
+    echo "  gateway $s: keep-alive $rps req/s p99 $p99 us; new TLS $cps conn/s p99 $cp99 us ($bad errors$(awk '/Socket errors/ {printf ": %s", $0}' <<<"$out"))" >&2
 }
 
 gw_bench_rounds() {
