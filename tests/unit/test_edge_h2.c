@@ -261,7 +261,7 @@ static void test_refused_streams(void **state)
     struct resp r1 = {0}, r2 = {0}, r3 = {0};
     /* CONNECT (here as the client codec frames it, with a :path): a
      * tunnel, never opened at the edge. */
-    request(f, "CONNECT", "/", false, &r1);
+    request(f, "CONNECT", "/", true, &r1);
     pump(f);
     assert_true(r1.closed);
     assert_int_not_equal(r1.error, H2_NO_ERROR);
