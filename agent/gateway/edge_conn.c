@@ -99,11 +99,33 @@ static void finish(struct edge_conn *c, bool reset)
 
 /* --- the pump ------------------------------------------------------------ */
 
+/* Bytes move through one buffer of the loop's (single-threaded); a
+ * connection holds its own only for what a full socket left, freed once
+ * sent: an idle connection holds none. */
+static char scratch[EDGE_BUF];
+
+static int keep_buf(char **buf, size_t *off, size_t *len, const char *p, size_t n)
+{
+    if (!*buf && !(*buf = malloc(EDGE_BUF)))
+        return -ENOMEM;
+    memcpy(*buf, p, n);
+    *off = 0;
+    *len = n;
+    return 0;
+}
+
+static void drop_buf(char **buf, size_t *off, size_t *len)
+{
+    free(*buf);
+    *buf = NULL;
+    *off = *len = 0;
+}
+
 static void set_events(struct edge_conn *c)
 {
     uint32_t t = 0, p = 0;
-    if (!c->tls_eof && c->up_len < EDGE_BUF)
-        t |= EPOLLIN;
+    if (!c->tls_eof && c->up_off == c->up_len)
+        t |= EPOLLIN; /* not while the carrier has bytes of ours waiting */
     if (c->tls.want_write || tls_conn_queued(&c->tls))
         t |= EPOLLOUT;
     if (!c->plain_eof && c->down_len == 0)
@@ -127,12 +149,12 @@ static int pump_up(struct edge_conn *c)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
             c->up_off += (size_t)n;
         }
-        c->up_off = c->up_len = 0;
+        drop_buf(&c->up, &c->up_off, &c->up_len);
         if (c->tls_eof)
             break;
         if (drained)
             return 0;
-        ssize_t n = tls_conn_read(&c->tls, c->up, EDGE_BUF);
+        ssize_t n = tls_conn_read(&c->tls, scratch, EDGE_BUF);
         if (n == -EAGAIN)
             return 0;
         if (n < 0)
@@ -141,8 +163,13 @@ static int pump_up(struct edge_conn *c)
             c->tls_eof = true;
             break;
         }
-        c->up_len = (size_t)n;
         drained = (size_t)n < EDGE_BUF && !SSL_has_pending(c->tls.ssl);
+        ssize_t k = send(c->pio.fd, scratch, (size_t)n, MSG_NOSIGNAL);
+        if (k < 0 && errno != EAGAIN && errno != EINTR)
+            return -errno;
+        if (k < n) /* the carrier is full: keep the rest */
+            return keep_buf(&c->up, &c->up_off, &c->up_len, scratch + (k > 0 ? k : 0),
+                            (size_t)(n - (k > 0 ? k : 0)));
     }
     if (!c->plain_shut) { /* the client is done: the carrier sees EOF */
         shutdown(c->pio.fd, SHUT_WR);
@@ -166,10 +193,10 @@ static int pump_down(struct edge_conn *c, uint32_t ev)
                 return (int)n;
             c->down_off += (size_t)n;
         }
-        c->down_off = c->down_len = 0;
+        drop_buf(&c->down, &c->down_off, &c->down_len);
         if (c->plain_eof || !read)
             break;
-        ssize_t n = recv(c->pio.fd, c->down, EDGE_BUF, 0);
+        ssize_t n = recv(c->pio.fd, scratch, EDGE_BUF, 0);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -179,8 +206,22 @@ static int pump_down(struct edge_conn *c, uint32_t ev)
             c->plain_eof = true;
             break;
         }
-        c->down_len = (size_t)n;
         read = (size_t)n == EDGE_BUF || hup; /* a short read drained the socket */
+        size_t off = 0;
+        while (off < (size_t)n) {
+            ssize_t w = tls_conn_write(&c->tls, scratch + off, (size_t)n - off);
+            if (w == -EAGAIN)
+                break;
+            if (w < 0)
+                return (int)w;
+            off += (size_t)w;
+        }
+        if (off < (size_t)n) { /* the client is slow: keep the rest (the same bytes retried) */
+            int rc = keep_buf(&c->down, &c->down_off, &c->down_len, scratch + off, (size_t)n - off);
+            if (rc)
+                return rc;
+            goto flush;
+        }
     }
     if (c->plain_eof && !c->tls_shut && c->down_off == c->down_len) {
         tls_conn_shutdown(&c->tls); /* close_notify: the response is whole */
@@ -237,9 +278,7 @@ static void start_pump(struct edge_conn *c)
         return;
     }
     int sp[2];
-    c->up = malloc(EDGE_BUF);
-    c->down = malloc(EDGE_BUF);
-    if (!c->up || !c->down || tls_conn_upgrade(&c->tls) != 0 ||
+    if (tls_conn_upgrade(&c->tls) != 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) == -1) {
         finish(c, true);
         return;

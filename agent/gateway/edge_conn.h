@@ -9,7 +9,8 @@
  * reset; past `max_pending` handshakes in progress the oldest is reset to
  * make room, so idle connections cannot keep a legitimate client out.
  * An unauthenticated connection holds only its SSL object (no buffers);
- * an established one two 16 KiB buffers. */
+ * an established one a 16 KiB buffer each way only while a full socket
+ * leaves it bytes to hold. */
 #ifndef MESHD_GATEWAY_EDGE_CONN_H
 #define MESHD_GATEWAY_EDGE_CONN_H
 
