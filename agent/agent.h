@@ -36,6 +36,8 @@ struct agent_opts {
     /* Gateway servers' file certificates (tls.serverCertificate, ...) are
      * read only below it; NULL: refused. */
     const char *gateway_cert_dir;
+    /* A request head's deadline (Envoy's request_headers_timeout); 0: 60 s. */
+    unsigned http_header_timeout_s;
 };
 
 /* Returns the process exit status. */

@@ -380,7 +380,8 @@ static int http_proxy_start(struct agent *ag)
     struct http_proxy_opts o = {.owner = capture_owner(ag->v.capture),
                                 .pool = mesh_http_pool(ag->v.mesh),
                                 .trace_begin = ag->tracer ? on_http_trace_begin : NULL,
-                                .trace_ctx = ag->tracer};
+                                .trace_ctx = ag->tracer,
+                                .head_timeout_ns = ag->opts->http_header_timeout_s * 1000000000ull};
     int err = http_proxy_new(ag->loop, &o, &ag->http_proxy);
     if (err) {
         log_error("agent: HTTP carrier: %s", strerror(-err));

@@ -37,6 +37,8 @@ static void usage(FILE *f)
                "  --drain-seconds N    on SIGTERM, stop accepting and give open connections\n"
                "                       N seconds (default 5); pods stay enrolled and fail\n"
                "                       closed until the next agent\n"
+               "  --http-header-timeout N  a request head not whole N seconds after its\n"
+               "                       first byte resets the connection (default 60)\n"
                "  --trace-collector [NAME=]IP:PORT[/PATH]\n"
                "                       export spans in OTLP/HTTP JSON (PATH default\n"
                "                       /v1/traces); NAME is the provider Telemetry\n"
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
         {"trust-domain", required_argument, NULL, 'T'},
         {"cert-ttl", required_argument, NULL, 'L'},
         {"drain-seconds", required_argument, NULL, 'D'},
+        {"http-header-timeout", required_argument, NULL, 'H'},
         {"trace-collector", required_argument, NULL, 'O'},
         {"mesh-config", required_argument, NULL, 'M'},
         {"kube", no_argument, NULL, 'K'},
@@ -156,6 +159,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             opts.drain_s = (unsigned)v;
+            break;
+        }
+        case 'H': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 3600) {
+                fprintf(stderr, "meshd: --http-header-timeout wants seconds, from 1 to 3600\n");
+                return 2;
+            }
+            opts.http_header_timeout_s = (unsigned)v;
             break;
         }
         case 'K':

@@ -15,13 +15,15 @@
 # in the mesh, the memory an open idle connection costs (both agents'
 # RSS with BENCH_IDLE connections held, each having carried a few bytes).
 # Then HTTP keep-alive through meshd's L7 and L4 paths, direct and an
-# HAProxy mTLS pair (bench/http.sh). Every load is bounded in time;
+# HAProxy mTLS pair (bench/http.sh); then HTTPS at the ingress gateway
+# against nginx and HAProxy (bench/gateway.sh). Every load is bounded in time;
 # traffic stays inside the test's netns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/meshd.sh
 source bench/http.sh
+source bench/gateway.sh
 
 DUR=${BENCH_SECONDS:-5}
 OUT_DIR=bench/results
@@ -101,6 +103,11 @@ done
     { echo "bench: the tcp- port was parsed as HTTP" >&2; exit 1; }
 http_rounds
 
+# HTTPS at the edge: the meshd gateway against nginx and HAProxy
+# terminating TLS with the same certificate to the same backend.
+gw_bench_setup
+gw_bench_rounds
+
 # Idle connections through the mesh: what each one costs both agents.
 IDLE=${BENCH_IDLE:-1000}
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/idle-server.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 idle >/dev/null
@@ -130,6 +137,7 @@ echo "  mesh: $IDLE idle connections: $(( (rss1 - rss0) / 1024 )) MiB, ${idle_ki
     echo
     echo "An open idle connection through the mesh costs both agents ${idle_kib} KiB ($IDLE held)."
     http_table
+    gw_bench_table
 } | tee "$OUT"
 # Same node: its own one-node topology (bench/same_node.sh).
 MESHD_BUILD=$MESHD_BUILD BENCH_SECONDS=$DUR bench/same_node.sh | tee -a "$OUT"

@@ -99,11 +99,33 @@ static void finish(struct edge_conn *c, bool reset)
 
 /* --- the pump ------------------------------------------------------------ */
 
+/* Bytes move through one buffer of the loop's (single-threaded); a
+ * connection holds its own only for what a full socket left, freed once
+ * sent: an idle connection holds none. */
+static char scratch[EDGE_BUF];
+
+static int keep_buf(char **buf, size_t *off, size_t *len, const char *p, size_t n)
+{
+    if (!*buf && !(*buf = malloc(EDGE_BUF)))
+        return -ENOMEM;
+    memcpy(*buf, p, n);
+    *off = 0;
+    *len = n;
+    return 0;
+}
+
+static void drop_buf(char **buf, size_t *off, size_t *len)
+{
+    free(*buf);
+    *buf = NULL;
+    *off = *len = 0;
+}
+
 static void set_events(struct edge_conn *c)
 {
     uint32_t t = 0, p = 0;
-    if (!c->tls_eof && c->up_len < EDGE_BUF)
-        t |= EPOLLIN;
+    if (!c->tls_eof && c->up_off == c->up_len)
+        t |= EPOLLIN; /* not while the carrier has bytes of ours waiting */
     if (c->tls.want_write || tls_conn_queued(&c->tls))
         t |= EPOLLOUT;
     if (!c->plain_eof && c->down_len == 0)
@@ -114,9 +136,12 @@ static void set_events(struct edge_conn *c)
     loop_set(c->ec->loop, &c->pio, p);
 }
 
-/* Client -> carrier. 0, or -errno to reset. */
+/* Client -> carrier. 0, or -errno to reset. A read shorter than the
+ * buffer with nothing left in OpenSSL's drained the socket: no second
+ * read to hear EAGAIN (level-triggered epoll tells of what comes next). */
 static int pump_up(struct edge_conn *c)
 {
+    bool drained = false;
     for (;;) {
         while (c->up_off < c->up_len) {
             ssize_t n = send(c->pio.fd, c->up + c->up_off, c->up_len - c->up_off, MSG_NOSIGNAL);
@@ -124,10 +149,12 @@ static int pump_up(struct edge_conn *c)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
             c->up_off += (size_t)n;
         }
-        c->up_off = c->up_len = 0;
+        drop_buf(&c->up, &c->up_off, &c->up_len);
         if (c->tls_eof)
             break;
-        ssize_t n = tls_conn_read(&c->tls, c->up, EDGE_BUF);
+        if (drained)
+            return 0;
+        ssize_t n = tls_conn_read(&c->tls, scratch, EDGE_BUF);
         if (n == -EAGAIN)
             return 0;
         if (n < 0)
@@ -136,7 +163,13 @@ static int pump_up(struct edge_conn *c)
             c->tls_eof = true;
             break;
         }
-        c->up_len = (size_t)n;
+        drained = (size_t)n < EDGE_BUF && !SSL_has_pending(c->tls.ssl);
+        ssize_t k = send(c->pio.fd, scratch, (size_t)n, MSG_NOSIGNAL);
+        if (k < 0 && errno != EAGAIN && errno != EINTR)
+            return -errno;
+        if (k < n) /* the carrier is full: keep the rest */
+            return keep_buf(&c->up, &c->up_off, &c->up_len, scratch + (k > 0 ? k : 0),
+                            (size_t)(n - (k > 0 ? k : 0)));
     }
     if (!c->plain_shut) { /* the client is done: the carrier sees EOF */
         shutdown(c->pio.fd, SHUT_WR);
@@ -145,9 +178,12 @@ static int pump_up(struct edge_conn *c)
     return 0;
 }
 
-/* Carrier -> client. 0, or -errno to reset. */
-static int pump_down(struct edge_conn *c)
+/* Carrier -> client (`ev`: what epoll said of the carrier's socket;
+ * not readable: only what waits is written). 0, or -errno to reset. */
+static int pump_down(struct edge_conn *c, uint32_t ev)
 {
+    bool read = ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    bool hup = ev & (EPOLLRDHUP | EPOLLHUP); /* read on to the end */
     for (;;) {
         while (c->down_off < c->down_len) {
             ssize_t n = tls_conn_write(&c->tls, c->down + c->down_off, c->down_len - c->down_off);
@@ -157,10 +193,10 @@ static int pump_down(struct edge_conn *c)
                 return (int)n;
             c->down_off += (size_t)n;
         }
-        c->down_off = c->down_len = 0;
-        if (c->plain_eof)
+        drop_buf(&c->down, &c->down_off, &c->down_len);
+        if (c->plain_eof || !read)
             break;
-        ssize_t n = recv(c->pio.fd, c->down, EDGE_BUF, 0);
+        ssize_t n = recv(c->pio.fd, scratch, EDGE_BUF, 0);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -170,7 +206,22 @@ static int pump_down(struct edge_conn *c)
             c->plain_eof = true;
             break;
         }
-        c->down_len = (size_t)n;
+        read = (size_t)n == EDGE_BUF || hup; /* a short read drained the socket */
+        size_t off = 0;
+        while (off < (size_t)n) {
+            ssize_t w = tls_conn_write(&c->tls, scratch + off, (size_t)n - off);
+            if (w == -EAGAIN)
+                break;
+            if (w < 0)
+                return (int)w;
+            off += (size_t)w;
+        }
+        if (off < (size_t)n) { /* the client is slow: keep the rest (the same bytes retried) */
+            int rc = keep_buf(&c->down, &c->down_off, &c->down_len, scratch + off, (size_t)n - off);
+            if (rc)
+                return rc;
+            goto flush;
+        }
     }
     if (c->plain_eof && !c->tls_shut && c->down_off == c->down_len) {
         tls_conn_shutdown(&c->tls); /* close_notify: the response is whole */
@@ -181,11 +232,18 @@ flush:;
     return rc == -EAGAIN ? 0 : rc;
 }
 
-static void pump(struct edge_conn *c)
+/* `tls_ev`/`plain_ev`: what epoll said of each socket; each direction
+ * is pumped only when its source is readable or its sink writable (no
+ * read that can only answer EAGAIN). */
+static void pump(struct edge_conn *c, uint32_t tls_ev, uint32_t plain_ev)
 {
-    int rc = pump_up(c);
-    if (rc == 0)
-        rc = pump_down(c);
+    const uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    int rc = 0;
+    if ((tls_ev & in) || (plain_ev & EPOLLOUT))
+        rc = pump_up(c);
+    if (rc == 0 && ((plain_ev & in) || (tls_ev & EPOLLOUT) || c->down_off < c->down_len ||
+                    tls_conn_queued(&c->tls))) /* e.g. the answer to a KeyUpdate */
+        rc = pump_down(c, plain_ev);
     if (rc == 0 && tls_conn_pending(&c->tls) && c->up_len == 0)
         rc = pump_up(c); /* decrypted bytes no epoll event announces */
     if (rc) {
@@ -204,7 +262,7 @@ static void on_plain(struct loop_io *io, uint32_t events)
 {
     struct edge_conn *c = container_of(io, struct edge_conn, pio);
     if (!c->ended)
-        pump(c);
+        pump(c, 0, events);
 }
 
 /* --- the handshake ------------------------------------------------------- */
@@ -220,9 +278,7 @@ static void start_pump(struct edge_conn *c)
         return;
     }
     int sp[2];
-    c->up = malloc(EDGE_BUF);
-    c->down = malloc(EDGE_BUF);
-    if (!c->up || !c->down || tls_conn_upgrade(&c->tls) != 0 ||
+    if (tls_conn_upgrade(&c->tls) != 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) == -1) {
         finish(c, true);
         return;
@@ -255,7 +311,7 @@ static void start_pump(struct edge_conn *c)
         finish(c, true);
         return;
     }
-    pump(c);
+    pump(c, EPOLLIN, EPOLLIN); /* the client's first bytes may be decrypted already */
 }
 
 static void on_tls(struct loop_io *io, uint32_t events)
@@ -264,7 +320,7 @@ static void on_tls(struct loop_io *io, uint32_t events)
     if (c->ended)
         return;
     if (c->state == EDGE_PUMP) {
-        pump(c);
+        pump(c, events, 0);
         return;
     }
     int rc = tls_conn_handshake(&c->tls);

@@ -1,14 +1,16 @@
 /* A client's TLS connection at the edge: the handshake (bounded in time
  * and in number), then its bytes carried between the TLS socket and a
  * plain socket the HTTP carrier serves (a socketpair: the carrier's
- * sessions read a file descriptor, so whatever speaks HTTP after TLS,
- * HTTP/1.1 today and an HTTP/2 session later, plugs in at `ready`).
+ * sessions read a file descriptor, so whatever speaks HTTP after TLS
+ * plugs in at `ready`, by the ALPN agreed: the HTTP/1 carrier, or
+ * gateway/edge_h2 for h2).
  *
  * Slowloris and floods: a handshake not done in `handshake_timeout_ns` is
  * reset; past `max_pending` handshakes in progress the oldest is reset to
  * make room, so idle connections cannot keep a legitimate client out.
  * An unauthenticated connection holds only its SSL object (no buffers);
- * an established one two 16 KiB buffers. */
+ * an established one a 16 KiB buffer each way only while a full socket
+ * leaves it bytes to hold. */
 #ifndef MESHD_GATEWAY_EDGE_CONN_H
 #define MESHD_GATEWAY_EDGE_CONN_H
 

@@ -131,24 +131,33 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: http/1.1 when offered; no ALPN otherwise (h2 arrives with the
- * HTTP/2 carrier). */
+int edge_tls_alpn_select(const unsigned char *in, unsigned inlen, const unsigned char **out,
+                         unsigned char *outlen)
+{
+    static const struct {
+        const char *name;
+        unsigned char len;
+    } ours[] = {{"h2", 2}, {"http/1.1", 8}};
+    for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
+        for (unsigned i = 0; i < inlen;) {
+            unsigned len = in[i];
+            if (len == 0 || i + 1 + len > inlen)
+                break; /* malformed: OpenSSL checked it, but stay in bounds */
+            if (len == ours[k].len && memcmp(in + i + 1, ours[k].name, len) == 0) {
+                *out = in + i + 1;
+                *outlen = ours[k].len;
+                return 0;
+            }
+            i += 1 + len;
+        }
+    return -ENOENT;
+}
+
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
-    static const unsigned char h1[] = "http/1.1";
-    for (unsigned i = 0; i < inlen;) {
-        unsigned len = in[i];
-        if (i + 1 + len > inlen)
-            break;
-        if (len == 8 && memcmp(in + i + 1, h1, 8) == 0) {
-            *out = in + i + 1;
-            *outlen = 8;
-            return SSL_TLSEXT_ERR_OK;
-        }
-        i += 1 + len;
-    }
-    return SSL_TLSEXT_ERR_NOACK;
+    return edge_tls_alpn_select(in, inlen, out, outlen) == 0 ? SSL_TLSEXT_ERR_OK
+                                                             : SSL_TLSEXT_ERR_NOACK;
 }
 
 /* Certificates of a PEM text: the first is the leaf, the rest its chain. */
@@ -235,6 +244,10 @@ static const char *build_server(const struct cfg_snapshot *snap, const char *ns,
     SSL_CTX_set_options(s->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                     SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
+    /* No resumption at the edge: TLS 1.3's stateful tickets (sent despite
+     * SSL_OP_NO_TICKET) could never resume without a cache; not sending
+     * them saves two records and their encryption per handshake. */
+    SSL_CTX_set_num_tickets(s->ctx, 0);
     SSL_CTX_set_tlsext_servername_callback(s->ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(s->ctx, on_alpn, NULL);
     for (size_t i = 0; i < srv->cipher_suites.n; i++) {

@@ -11,7 +11,7 @@
  * verification and CA names, protocol versions, cipher suites. A set is
  * immutable and refcounted: a configuration change builds a new one for
  * new handshakes, while an open connection keeps the context it chose.
- * ALPN: http/1.1 only (h2 at the edge comes with the HTTP/2 carrier). */
+ * ALPN: h2 then http/1.1, in that order of preference (Envoy's). */
 #ifndef MESHD_GATEWAY_EDGE_TLS_H
 #define MESHD_GATEWAY_EDGE_TLS_H
 
@@ -68,5 +68,11 @@ const struct edge_tls_server *edge_tls_chosen(SSL *ssl);
 /* After the handshake: a MUTUAL server's subjectAltNames check. 0 or
  * -EPERM with a reason. */
 int edge_tls_check_peer(SSL *ssl, char *why, size_t len);
+/* ALPN as Envoy's gateway listener offers it: of the client's list `in`
+ * (wire format), h2, else http/1.1, in the server's order of preference;
+ * `out` points into `in`. -ENOENT: neither (no ALPN: the client speaks
+ * HTTP/1.1, or the HTTP/2 preface the carrier also recognizes). */
+int edge_tls_alpn_select(const unsigned char *in, unsigned inlen, const unsigned char **out,
+                         unsigned char *outlen);
 
 #endif

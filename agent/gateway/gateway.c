@@ -18,6 +18,7 @@
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "gateway/edge_conn.h"
+#include "gateway/edge_h2.h"
 #include "gateway/edge_tls.h"
 #include "gateway/sni_peek.h"
 #include "http/proxy.h"
@@ -46,6 +47,7 @@ struct gateway {
     struct gateway_opts opts;
     struct edge_conns ec;
     struct sni_peeks peeks;
+    struct edge_h2s h2;
     struct gw_pod *pods;
     struct gateway_stats stats;
 };
@@ -302,12 +304,11 @@ static const struct http_router gw_router = {
 static void carry_tcp(struct gateway *g, struct gw_sess *s, int fd);
 
 /* Serves `fd` (plaintext: the client's socket, or the carrier's end of a
- * TLS connection) as HTTP, or as bytes of a terminating TLS server's tcp[]
- * route. 0 or -errno (fd closed, `user` released). */
-static int serve(void *ctx, void *user, int fd, const char *alpn)
+ * TLS connection, or of one HTTP/2 stream's exchange) as HTTP/1.x, or as
+ * bytes of a terminating TLS server's tcp[] route. 0 or -errno (fd closed,
+ * `user` released). */
+static int serve_http1(struct gateway *g, struct gw_sess *s, int fd)
 {
-    struct gateway *g = ctx;
-    struct gw_sess *s = user;
     const struct pod *pod = s->gp->pod;
     if (pod && s->kind == GW_PORT_TLS_TCP) {
         carry_tcp(g, s, fd);
@@ -333,6 +334,37 @@ static int serve(void *ctx, void *user, int fd, const char *alpn)
         sess_free(s);
     }
     return rc;
+}
+
+/* One stream of an h2 client connection `user`: its own session and
+ * record, as the connection's client. */
+static int open_h2_stream(void *ctx, void *user, int fd)
+{
+    struct gw_sess *conn = user, *s = malloc(sizeof(*s));
+    if (!s) {
+        close_with_reset(fd);
+        return -ENOMEM;
+    }
+    *s = *conn;
+    s->gp->refs++;
+    return serve_http1(ctx, s, fd);
+}
+
+/* The TLS handshake is done (edge_conn's ready): ALPN h2 is served by
+ * gateway/edge_h2, anything else as HTTP/1.x. */
+static int serve(void *ctx, void *user, int fd, const char *alpn)
+{
+    struct gateway *g = ctx;
+    struct gw_sess *s = user;
+    if (strcmp(alpn, "h2") == 0 && s->kind != GW_PORT_TLS_TCP) {
+        if (!s->gp->pod) {
+            close_with_reset(fd);
+            sess_free(s);
+            return -ENOENT;
+        }
+        return edge_h2_start(&g->h2, fd, s);
+    }
+    return serve_http1(g, s, fd);
 }
 
 /* PASSTHROUGH: the ClientHello named `sni`; its bytes go on along the
@@ -454,7 +486,7 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
     else if (gp->kind[k] == GW_PORT_TCP)
         carry_tcp(g, s, fd);
     else
-        serve(g, s, fd, "");
+        serve_http1(g, s, fd);
     return true;
 }
 
@@ -473,6 +505,8 @@ int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gatew
                                 .ready = serve,
                                 .user_free = sess_free,
                                 .ctx = g};
+    g->h2 =
+        (struct edge_h2s){.loop = loop, .open = open_h2_stream, .user_free = sess_free, .ctx = g};
     g->peeks = (struct sni_peeks){.loop = loop,
                                   .timeout_ns = opts->handshake_timeout_ns,
                                   .max_pending = opts->max_pending,
@@ -488,6 +522,7 @@ void gateway_free(struct gateway *g)
     if (!g)
         return;
     edge_conns_close_all(&g->ec);
+    edge_h2s_close_all(&g->h2);
     sni_peeks_close_all(&g->peeks);
     while (g->pods) {
         struct gw_pod *gp = g->pods;
@@ -501,6 +536,7 @@ void gateway_free(struct gateway *g)
 void gateway_tick(struct gateway *g, uint64_t now_ns)
 {
     edge_conns_tick(&g->ec, now_ns);
+    edge_h2s_tick(&g->h2, now_ns);
     sni_peeks_tick(&g->peeks, now_ns);
 }
 

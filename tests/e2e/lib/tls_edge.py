@@ -16,6 +16,18 @@
   tls_edge.py slowloris IP PORT HOST CA GO_FILE
       a TLS connection sending a request head it never finishes, held
       until GO_FILE exists (60 s at most); prints JSON {"closed": bool}.
+  tls_edge.py hostile IP PORT HOST KIND LIMIT_S
+      one connection sending what KIND says, then waiting (LIMIT_S at
+      most) for the server to close it; prints JSON {"closed": bool,
+      "after_s": seconds until closed, "reset": bool, "got": hex of the
+      first bytes received}. KIND: garbage (random bytes), plain-http (an
+      HTTP/1.1 request, no TLS), hello-cut (the first half of a real
+      ClientHello, then our FIN), hello-held (the first half, then
+      nothing: a handshake never finished), head-held (a whole handshake,
+      then a request head never finished).
+  tls_edge.py idle IP PORT N GO_FILE
+      (as above; the open-file limit is raised to the hard limit first,
+      and "refused" counts connects that failed.)
 """
 import json
 import os
@@ -73,24 +85,39 @@ def keepalive(ip, port, host, ca, go):
 
 
 def idle(ip, port, n, go):
+    import resource
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     socks = []
+    refused = 0
+    t0 = time.monotonic()
+    end = t0 + 60
     for _ in range(int(n)):
+        if time.monotonic() > end:
+            break
         try:
             socks.append(socket.create_connection((ip, int(port)), timeout=5))
         except OSError:
-            break
+            refused += 1
+            if refused > 100:
+                break
+    open_s = round(time.monotonic() - t0, 1)
+    with open(go + ".opened", "w") as f:
+        f.write("%d\n" % len(socks))
     wait_for(go, 60)
     closed = 0
     for s in socks:
         s.setblocking(False)
-        try:
-            r, _, _ = select.select([s], [], [], 0)
-            if r and s.recv(1) == b"":
+        try:  # no select(): these descriptors pass FD_SETSIZE
+            if s.recv(1) == b"":
                 closed += 1
+        except BlockingIOError:
+            pass
         except OSError:
             closed += 1
         s.close()
-    print(json.dumps({"opened": len(socks), "closed": closed}))
+    print(json.dumps({"opened": len(socks), "closed": closed, "refused": refused,
+                      "open_s": open_s}))
 
 
 def slowloris(ip, port, host, ca, go):
@@ -106,6 +133,61 @@ def slowloris(ip, port, host, ca, go):
     except (OSError, ssl.SSLError):
         closed = True
     print(json.dumps({"closed": closed}))
+
+
+def client_hello(host):
+    """The first flight of a real TLS client: its ClientHello."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=host)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def hostile(ip, port, host, kind, limit):
+    raw = socket.create_connection((ip, int(port)), timeout=10)
+    sock = raw
+    if kind == "garbage":
+        raw.sendall(os.urandom(4096))
+    elif kind == "plain-http":
+        raw.sendall(("GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host).encode())
+    elif kind in ("hello-cut", "hello-held"):
+        hello = client_hello(host)
+        raw.sendall(hello[:len(hello) // 2])
+        if kind == "hello-cut":
+            raw.shutdown(socket.SHUT_WR)
+    elif kind == "head-held":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
+        sock = ctx.wrap_socket(raw, server_hostname=host)
+        sock.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nX-Slow: " % host).encode())
+    start = time.monotonic()
+    sock.settimeout(0.2)
+    got, closed, reset = b"", False, False
+    while time.monotonic() - start < float(limit):
+        try:
+            chunk = sock.recv(4096)
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        except socket.timeout:
+            continue
+        except ssl.SSLError:
+            closed = True
+            break
+        except OSError:
+            closed = reset = True
+            break
+    print(json.dumps({"closed": closed, "after_s": round(time.monotonic() - start, 1),
+                      "reset": reset, "got": got[:16].hex()}))
 
 
 def serve(port, cert, key, name):
@@ -136,4 +218,5 @@ def serve(port, cert, key, name):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"keepalive": keepalive, "idle": idle, "slowloris": slowloris, "serve": serve}[cmd](*args)
+    {"keepalive": keepalive, "idle": idle, "slowloris": slowloris, "serve": serve,
+     "hostile": hostile}[cmd](*args)
