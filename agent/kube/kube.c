@@ -230,7 +230,7 @@ static void w_start(struct watcher *w)
  * (a YAML error naming why): the store keeps serving the last good
  * configuration, or none and fails closed, and is not ready, instead of
  * serving half a cluster's policy. */
-#define SYNCING_FILE "_meshd-kube-syncing.yaml"
+#define SYNCING_FILE KUBE_MIRROR_SYNCING
 
 static void syncing_mark(const struct kube *k, bool on)
 {
