@@ -34,7 +34,9 @@ is) steers the test:
                      back with an old one
   POST /down         closes the API listener and every connection
   POST /up           listens again on the same port
-  GET  /stats        {"lists":N,"watches":N,"open_watches":N,"requests":[...]}
+  GET  /stats        {"lists":N,"watches":N,"open_watches":N,"requests":[...],
+                     "user_agents":[...]} (the last 200 requests as "METHOD PATH",
+                     and each one's User-Agent, in the same order)
 """
 
 import argparse
@@ -88,7 +90,7 @@ class Store:
         self.history = []  # (rv, type, group, kind, obj)
         self.cut_gen = 0
         self.bookmark_s = bookmark_s
-        self.stats = {"lists": 0, "watches": 0, "open_watches": 0, "requests": []}
+        self.stats = {"lists": 0, "watches": 0, "open_watches": 0, "requests": [], "user_agents": []}
 
     def _emit(self, typ, g, k, obj):
         self.history.append((self.rv, typ, g, k, copy.deepcopy(obj)))
@@ -283,6 +285,9 @@ class API(BaseHTTPRequestHandler):
             reqs = store.stats["requests"]
             reqs.append(f"{method} {self.path}")
             del reqs[:-200]
+            uas = store.stats["user_agents"]
+            uas.append(self.headers.get("User-Agent", ""))
+            del uas[:-200]
         if not self.authorized():
             return self.send_json(401, status_obj(401, "Unauthorized", "Unauthorized"))
         if method == "GET" and self.discovery(path, parts):
