@@ -33,17 +33,11 @@ static int pct_encode(const char *s, char *out, size_t len)
 
 int kube_list_query(const struct kube_list *l, const char *prefix, char *out, size_t len)
 {
-    int n = snprintf(out, len, "%slimit=%u", prefix, KUBE_LIST_PAGE);
+    int n =
+        snprintf(out, len, "%slimit=%d%s", prefix, KUBE_LIST_PAGE, l->cont[0] ? "&continue=" : "");
     if (n < 0 || (size_t)n >= len)
         return -E2BIG;
-    if (!l->cont[0])
-        return 0;
-    size_t used = (size_t)n;
-    if (used + 10 >= len)
-        return -E2BIG;
-    memcpy(out + used, "&continue=", 10);
-    used += 10;
-    return pct_encode(l->cont, out + used, len - used);
+    return l->cont[0] ? pct_encode(l->cont, out + n, len - (size_t)n) : 0;
 }
 
 int kube_list_add(struct kube_list *l, const char *name)
