@@ -127,10 +127,12 @@ b push "$image" "oci-archive:$store/meshd.oci.tar:$image" >>"$store/bud.log" 2>&
 # the image's file system (no container runtime needed).
 ctr=$(b from "$image")
 mnt=$(b mount "$ctr")
-out=$(chroot "$mnt" /usr/bin/meshd --version 2>&1) && cni=$(CNI_COMMAND=VERSION chroot "$mnt" /usr/bin/meshd-cni 2>&1) ||
-    { b umount "$ctr" >/dev/null; b rm "$ctr" >/dev/null; die "the image's meshd does not run: $out"; }
+rc=0
+out=$(chroot "$mnt" /usr/bin/meshd --version 2>&1) || rc=$?
+cni=$(CNI_COMMAND=VERSION chroot "$mnt" /usr/bin/meshd-cni 2>&1) || rc=$?
 b umount "$ctr" >/dev/null
 b rm "$ctr" >/dev/null
+((rc == 0)) || die "the image's meshd does not run: $out"
 grep -q '"supportedVersions"' <<<"$cni" || die "the image's meshd-cni does not answer VERSION: $cni"
 say "built $image ($(b images --format '{{.Size}}' "$image" | head -1)); it runs: $out"
 say "OCI archive: $store/meshd.oci.tar (podman load -i, ctr -n k8s.io images import, kind load image-archive)"
