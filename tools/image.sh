@@ -113,8 +113,10 @@ if ! command -v "$buildah" >/dev/null; then
 fi
 store=$build/image
 b() { "$buildah" --root "$store/storage" --runroot "$store/run" --storage-driver vfs "$@"; }
-if ! probe=$(b info 2>&1); then
-    say "SKIPPED: buildah cannot run here: $(tail -1 <<<"$probe")"
+rc=0
+probe=$(b info 2>&1) || rc=$?
+if ((rc != 0)); then
+    say "SKIPPED: buildah cannot run here: 'buildah info' exited $rc${probe:+: $(tail -1 <<<"$probe")}"
     exit 0
 fi
 rootfs "$store/rootfs"
