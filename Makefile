@@ -8,6 +8,7 @@
 #   make vmtest     the unit and e2e suites inside qemu on Debian's 6.1 kernel
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
 #   make lint       clang-format check, no call cycles between files, cppcheck, clang-tidy
+#   make image      the container image of deploy/Containerfile (buildah; skips where none runs)
 #
 # Options: V=1 (show commands), SANITIZE=1 (ASan+UBSan build in build-san/).
 
@@ -63,7 +64,7 @@ TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*
 LIBMESHD   := $(BUILD)/libmeshd.a
 LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
 
-.PHONY: all test unit e2e demo bench deps vmlinux lint format clean fuzz vmtest FORCE
+.PHONY: all test unit e2e demo bench deps vmlinux lint format clean fuzz vmtest image FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -134,6 +135,12 @@ $(BUILD)/meshd-cni: $(CNI_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The copy its install step puts on the host (an image's libraries are not
+# the host's): static.
+$(BUILD)/meshd-cni-static: $(CNI_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -static $^ -ljansson -o $@
+
 # Its parsing, unit-tested (the plugin's object before the library it uses).
 $(BUILD)/tests/test_cni_args: $(BUILD)/tests/unit/test_cni_args.o $(BUILD)/tools/meshd-cni/cni.o \
 		$(LIBMESHD)
@@ -161,7 +168,7 @@ $(BUILD)/tests/bpf/%.bpf.o: tests/e2e/bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-e2e: all $(E2E_BPF)
+e2e: all $(E2E_BPF) $(BUILD)/meshd-cni-static
 	$(Q)MESHD_BUILD=$(BUILD) MESHD_SANITIZE=$(SANITIZE) tests/e2e/run.sh
 
 demo: deps
@@ -197,6 +204,11 @@ fuzz: all
 
 vmtest: all
 	$(Q)MESHD_BUILD=$(BUILD) tests/vm/run.sh
+
+# deploy/Containerfile from the built binaries and Debian's files (no
+# registry): tools/image.sh says what it did, or why it skipped.
+image: all $(BUILD)/meshd-cni-static
+	$(Q)MESHD_BUILD=$(BUILD) tools/image.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

@@ -139,12 +139,18 @@ int agent_run(const struct agent_opts *opts)
     struct stat st;
 
     proc_raise_fd_limit(opts->max_conns);
-    if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-        log_error("agent: --config %s is not a directory", opts->config_dir);
-        return 1;
-    }
     if ((err = proc_mkdir_p(opts->state_dir, 0700)) != 0) {
         log_error("agent: cannot create state dir %s: %s", opts->state_dir, strerror(-err));
+        return 1;
+    }
+    /* --kube mirrors the API into the directory it serves (by default
+     * <state-dir>/kube): on a fresh node it does not exist yet. */
+    if (opts->kube && (err = proc_mkdir_p(opts->config_dir, 0700)) != 0) {
+        log_error("agent: cannot create %s: %s", opts->config_dir, strerror(-err));
+        return 1;
+    }
+    if (stat(opts->config_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+        log_error("agent: --config %s is not a directory", opts->config_dir);
         return 1;
     }
     if ((err = loop_new(&ag.loop)) != 0 || (err = setup_signals(&ag)) != 0) {

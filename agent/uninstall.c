@@ -6,14 +6,17 @@
  * mesh off a node is this separate command, for an operator or a DaemonSet
  * pre-delete hook: with no agent running for the node, it empties the BPF
  * enrollment map, detaches and unpins every link and map under
- * <bpffs>/meshd/<node>/, and removes pods.json and the persisted
- * configuration from the state directory. */
+ * <bpffs>/meshd/<node>/, and removes pods.json, the persisted
+ * configuration and the API mirror (`--kube`'s <state-dir>/kube) from the
+ * state directory, the directory itself, and the admin socket a killed
+ * agent left. */
 #include "agent.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@
 #include "capture/mounts.h"
 #include "config/persist.h"
 #include "core/log.h"
+#include "kube/mirror.h"
 
 /* An agent answers on its admin socket: uninstalling under it would take
  * enforcement away from pods it serves. */
@@ -72,10 +76,25 @@ int agent_uninstall(const struct agent_opts *opts)
     if (persisted)
         log_error("uninstall: persisted configuration in %s: %s", opts->state_dir,
                   strerror(-persisted));
+    char mirror[512];
+    snprintf(mirror, sizeof(mirror), "%s/kube", opts->state_dir);
+    int kube = kube_mirror_remove(mirror);
+    if (kube)
+        log_error("uninstall: the API mirror %s: %s", mirror, strerror(-kube));
+    /* A SIGKILLed agent's socket (agent_running said nobody answers). */
+    struct stat st;
+    if (lstat(opts->admin_socket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        if (unlink(opts->admin_socket) == 0) {
+            log_info("uninstall: removed %s", opts->admin_socket);
+        } else {
+            log_error("uninstall: cannot remove %s: %s", opts->admin_socket, strerror(errno));
+            kube = kube ? kube : -errno;
+        }
+    }
     /* The state directory goes too once empty (the agent made it). */
     if (rmdir(opts->state_dir) == 0)
         log_info("uninstall: removed %s", opts->state_dir);
-    if (err || state || persisted) {
+    if (err || state || persisted || kube) {
         log_error("uninstall: node %s: something is left (see above)", opts->node);
         return 1;
     }

@@ -22,6 +22,8 @@ pkgs=(
     # Kubernetes: the official Python client against the API stand-in, the
     # real CNI plugins (bridge, host-local) that meshd-cni chains after
     python3-kubernetes containernetworking-plugins
+    # make image: buildah packs deploy/Containerfile (FROM scratch)
+    buildah
 )
 # Debian 12's kubectl is in kubernetes-client; a kubectl already installed
 # from another package (Google's `kubectl`) owns /usr/bin/kubectl and

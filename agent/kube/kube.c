@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "kube/backoff.h"
 #include "kube/conn.h"
+#include "kube/list.h"
 #include "kube/mirror.h"
 #include "kube/stream.h"
 #include "tls/conn.h"
@@ -71,15 +72,16 @@ enum wstate { W_WAIT, W_CONNECTING, W_HANDSHAKE, W_SENDING, W_READING };
 struct watcher {
     struct kube *k;
     const struct kind *kind;
-    size_t version;       /* index into kind->versions */
-    char rv[KUBE_RV_MAX]; /* "": list next */
+    size_t version;        /* index into kind->versions */
+    char rv[KUBE_RV_MAX];  /* "": list next */
+    struct kube_list list; /* the pages of the list under way */
     bool listing, synced, unserved;
     enum wstate st;
     int fd;
     struct loop_io io, timer;
     struct tls_conn tls;
     bool tls_on;
-    char req[4096];
+    char req[8192]; /* a continue token and a bearer token fit */
     size_t req_len, req_off;
     struct kube_resp resp;
     struct kube_backoff bo;
@@ -141,6 +143,7 @@ static void w_next(struct watcher *w, uint32_t delay_ms)
 static void w_fail(struct watcher *w, const char *what, int err)
 {
     uint32_t d = kube_backoff_next(&w->bo);
+    kube_list_reset(&w->list); /* a list cut between pages starts again */
     w->k->st.errors++;
     log_ratelimited(LOG_WARN, "kube: %s: %s (%s); again in %u ms", w->kind->resource, what,
                     err ? strerror(err < 0 ? -err : err) : "-", d);
@@ -150,7 +153,7 @@ static void w_fail(struct watcher *w, const char *what, int err)
 static int build_request(struct watcher *w)
 {
     struct kube *k = w->k;
-    char path[1024], auth[3072], query[512] = "";
+    char path[1024], auth[3072], query[KUBE_CONT_MAX * 3 + 512] = "";
     const struct kind *kd = w->kind;
     if (*kd->group)
         snprintf(path, sizeof(path), "/apis/%s/%s/%s", kd->group, kd->versions[w->version],
@@ -161,7 +164,9 @@ static int build_request(struct watcher *w)
     if (kd->namespaced_only_node)
         snprintf(sel, sizeof(sel), "fieldSelector=spec.nodeName%%3D%s&", k->node);
     if (w->listing) {
-        snprintf(query, sizeof(query), "?%slimit=0", sel);
+        query[0] = '?';
+        if (kube_list_query(&w->list, sel, query + 1, sizeof(query) - 1) != 0)
+            return -E2BIG;
     } else {
         /* The server ends a watch after timeoutSeconds; spread them as
          * client-go does (5 to 10 minutes). */
@@ -230,7 +235,7 @@ static void w_start(struct watcher *w)
  * (a YAML error naming why): the store keeps serving the last good
  * configuration, or none and fails closed, and is not ready, instead of
  * serving half a cluster's policy. */
-#define SYNCING_FILE "_meshd-kube-syncing.yaml"
+#define SYNCING_FILE KUBE_MIRROR_SYNCING
 
 static void syncing_mark(const struct kube *k, bool on)
 {
@@ -261,29 +266,26 @@ static void w_synced(struct watcher *w)
     }
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
+/* One page of a list: its objects into the mirror; then the next page, or
+ * after the last the sweep of what no page named, and the watch. */
 static void apply_list(struct watcher *w)
 {
     struct kube *k = w->k;
     size_t len;
     const char *body = kube_resp_body(&w->resp, &len);
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *items = json_object_get(root, "items");
-    const char *rv =
-        json_string_value(json_object_get(json_object_get(root, "metadata"), "resourceVersion"));
+    json_t *items = json_object_get(root, "items"), *meta = json_object_get(root, "metadata");
+    const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+    const char *cont = json_string_value(json_object_get(meta, "continue"));
     if (!json_is_array(items) || !rv || !kube_rv_valid(rv)) {
         json_decref(root);
         w_fail(w, "list: not a Kubernetes list", -EBADMSG);
         return;
     }
     char av[128];
-    size_t n = json_array_size(items), nkeep = 0;
-    char **keep = calloc(n ? n : 1, sizeof(*keep));
-    for (size_t i = 0; keep && i < n; i++) {
+    size_t n = json_array_size(items);
+    int err = 0;
+    for (size_t i = 0; !err && i < n; i++) {
         json_t *obj = json_array_get(items, i);
         char name[320];
         if (kube_mirror_name(obj, name, sizeof(name)) != 0 ||
@@ -294,22 +296,25 @@ static void apply_list(struct watcher *w)
                             w->kind->resource);
             continue;
         }
-        keep[nkeep++] = strdup(name);
-        if (!keep[nkeep - 1])
-            nkeep--;
+        err = kube_list_add(&w->list, name);
     }
-    if (keep) {
-        qsort(keep, nkeep, sizeof(*keep), cmp_name);
-        int gone = kube_mirror_sweep(k->dir, w->kind->resource, keep, nkeep);
-        for (size_t i = 0; i < nkeep; i++)
-            free(keep[i]);
-        free(keep);
-        log_debug("kube: %s: listed %zu at %s (%d gone)", w->kind->resource, n, rv,
-                  gone > 0 ? gone : 0);
-    }
-    snprintf(w->rv, sizeof(w->rv), "%s", rv);
+    int more = err ? err : kube_list_page(&w->list, rv, cont);
     json_decref(root);
+    if (more < 0) {
+        w_fail(w, more == -E2BIG ? "list: past its bound" : "list: a page that does not follow",
+               more);
+        return;
+    }
     k->st.lists++;
+    if (more) { /* the next page, at once */
+        w_next(w, 0);
+        return;
+    }
+    int gone = kube_list_sweep(&w->list, k->dir, w->kind->resource);
+    log_debug("kube: %s: listed %zu in %u page%s at %s (%d gone)", w->kind->resource, w->list.n,
+              w->list.pages, w->list.pages == 1 ? "" : "s", w->list.rv, gone > 0 ? gone : 0);
+    snprintf(w->rv, sizeof(w->rv), "%s", w->list.rv);
+    kube_list_reset(&w->list);
     w_synced(w);
     kube_backoff_reset(&w->bo);
     w_next(w, 0);
@@ -380,15 +385,22 @@ static void w_response(struct watcher *w)
     }
     if (status == 200 || status == 410) {
         /* Gone again right after a list: the server's versions move faster
-         * than we list, or it is broken; relist, but backing off. */
+         * than we list, or it is broken; relist, but backing off. A 410
+         * for a list's continue token (expired): the list from its start. */
         if (status == 410)
             w->k->st.relists++;
+        if (status == 410 && w->list.pages)
+            log_info("kube: %s: the list's continue token expired (410): listing again from "
+                     "the first page",
+                     w->kind->resource);
         w->rv[0] = '\0';
+        kube_list_reset(&w->list);
         w_next(w, watch_lived(w) ? 0 : kube_backoff_next(&w->bo));
         return;
     }
     if (status == 404 && w->listing && !w->synced) {
         /* This version is not served: the next one, or none at all. */
+        kube_list_reset(&w->list);
         if (w->version + 1 < 4 && w->kind->versions[w->version + 1]) {
             w->version++;
             w_next(w, 0);
@@ -593,6 +605,7 @@ void kube_free(struct kube *k)
         if (!w->k)
             continue;
         w_close(w);
+        kube_list_reset(&w->list);
         if (w->timer.registered)
             loop_del(k->loop, &w->timer);
         if (w->timer.fd >= 0)

@@ -2,7 +2,8 @@
  *
  * One watcher a kind (Namespaces, this node's Pods by field selector,
  * Services, EndpointSlices, Secrets, and every Istio kind meshd decodes)
- * lists, then watches from the list's resourceVersion with bookmarks,
+ * lists (in pages: kube/list.h), then watches from the list's
+ * resourceVersion with bookmarks,
  * over HTTP/1.1 (TLS with OpenSSL, or plain http for a test's stand-in),
  * non-blocking on the agent's loop: one connection a watcher, nothing
  * waits. A watch that ends is resumed from the last resourceVersion seen
@@ -17,7 +18,7 @@
  * configuration store serves, so they go through the same validation and
  * snapshot path as files; while the API is unreachable the mirror, and so
  * the served snapshot, stays as it was. Bounds: a watch line 4 MiB, a
- * list 64 MiB, a request head 4 KiB. */
+ * list page 64 MiB, a request head 8 KiB. */
 #ifndef MESHD_KUBE_KUBE_H
 #define MESHD_KUBE_KUBE_H
 

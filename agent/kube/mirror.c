@@ -113,3 +113,70 @@ int kube_mirror_sweep(const char *dir, const char *resource, char *const *keep, 
     closedir(d);
     return removed;
 }
+
+/* A file the mirror writes in a resource's directory: an object's, or a
+ * hidden temporary of one. */
+static bool mirror_file(const char *name)
+{
+    size_t l = strlen(name);
+    return (l > 5 && strcmp(name + l - 5, ".json") == 0) ||
+           (name[0] == '.' && strstr(name, ".tmp") != NULL);
+}
+
+/* Empties and removes <dir>/<resource>: 0, or -ENOTEMPTY if a file that
+ * is not the mirror's stays. */
+static int remove_resource(int dfd, const char *resource)
+{
+    int fd = openat(dfd, resource, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return -errno;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            !mirror_file(e->d_name) || unlinkat(fd, e->d_name, 0) != 0)
+            rc = -ENOTEMPTY;
+    }
+    closedir(d);
+    if (unlinkat(dfd, resource, AT_REMOVEDIR) != 0 && !rc)
+        rc = -errno;
+    return rc;
+}
+
+int kube_mirror_remove(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return err == ENOENT ? 0 : -err;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            rc = -errno;
+        else if (S_ISREG(st.st_mode) && strcmp(e->d_name, KUBE_MIRROR_SYNCING) == 0)
+            rc = unlinkat(fd, e->d_name, 0) == 0 ? rc : -errno;
+        else if (!S_ISDIR(st.st_mode) || !k8s_name_valid(e->d_name, strlen(e->d_name), 63, false))
+            rc = -ENOTEMPTY; /* not the mirror's: left */
+        else if (remove_resource(fd, e->d_name) != 0)
+            rc = -ENOTEMPTY;
+    }
+    closedir(d);
+    if (rmdir(dir) != 0 && !rc)
+        rc = -errno;
+    return rc;
+}

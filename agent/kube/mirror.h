@@ -15,6 +15,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* The file that is in the mirror until every kind is listed once (kube.c). */
+#define KUBE_MIRROR_SYNCING "_meshd-kube-syncing.yaml"
+
 /* Creates <dir>/<resource>. 0 or -errno. */
 int kube_mirror_prepare(const char *dir, const char *resource);
 /* Writes `obj` with apiVersion and kind set (the API's list items carry
@@ -27,6 +30,12 @@ int kube_mirror_delete(const char *dir, const char *resource, json_t *obj);
 /* Removes every file of <dir>/<resource> whose name is not among
  * `keep` (n file names, sorted with strcmp). Returns how many went. */
 int kube_mirror_sweep(const char *dir, const char *resource, char *const *keep, size_t n);
+/* `meshd uninstall`: removes the mirror's files (every <resource>
+ * directory's, and the marker of a first list not yet in), those
+ * directories, then `dir` itself. Anything else found there (a file or
+ * directory the mirror never writes, a symbolic link) is left, and makes
+ * it -ENOTEMPTY. An absent `dir` is 0. */
+int kube_mirror_remove(const char *dir);
 /* The file name an object has in the mirror ("ns_name.json"), or -EINVAL. */
 int kube_mirror_name(json_t *obj, char *out, size_t outlen);
 

@@ -6,7 +6,9 @@
  * reason (exec plugins never run); server URLs parse or are refused; the
  * in-cluster service account needs its environment and files; an object's
  * file name comes only from valid Kubernetes names (no path escapes), and
- * a relist's sweep removes exactly the files not listed. */
+ * a relist's sweep removes exactly the files not listed; `meshd
+ * uninstall`'s removal of the mirror takes every file the mirror wrote and
+ * leaves (and reports) anything else. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,6 +283,64 @@ static void test_mirror_names_and_sweep(void **state)
     assert_int_equal(kube_mirror_sweep(mdir, "absent", NULL, 0), -ENOENT);
 }
 
+/* A mirror with objects in two kinds and the syncing marker, then one
+ * foreign thing at a time: removed whole, or the foreign thing left and
+ * -ENOTEMPTY. */
+static void test_mirror_remove(void **state)
+{
+    static const struct {
+        const char *foreign; /* relative to the mirror; "" none, trailing / a directory */
+        int rc;
+    } cases[] = {
+        {"", 0},
+        {"notes.txt", -ENOTEMPTY},       /* a file beside the kinds */
+        {"pods/README", -ENOTEMPTY},     /* a file in a kind that is not an object's */
+        {"Upper_Case/", -ENOTEMPTY},     /* a directory that is no resource */
+        {"link", -ENOTEMPTY},            /* a symbolic link, never followed */
+        {"services/.ns_x.json.tmp", 0},  /* a temporary of the mirror's */
+        {"pods/ns_q.json/", -ENOTEMPTY}, /* a directory named as an object */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char mdir[128], path[256];
+        snprintf(mdir, sizeof(mdir), "%s/rm%zu", dir, i);
+        assert_int_equal(kube_mirror_prepare(mdir, "pods"), 0);
+        assert_int_equal(kube_mirror_prepare(mdir, "services"), 0);
+        json_t *o = json_pack("{s:{s:s,s:s}}", "metadata", "name", "a", "namespace", "ns");
+        assert_int_equal(kube_mirror_put(mdir, "pods", o, "v1", "Pod"), 0);
+        assert_int_equal(kube_mirror_put(mdir, "services", o, "v1", "Service"), 0);
+        json_decref(o);
+        snprintf(path, sizeof(path), "%s/" KUBE_MIRROR_SYNCING, mdir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+        const char *fg = cases[i].foreign;
+        size_t l = strlen(fg);
+        snprintf(path, sizeof(path), "%s/%s", mdir, fg);
+        if (l && strcmp(fg, "link") == 0)
+            assert_int_equal(symlink("/etc", path), 0);
+        else if (l && fg[l - 1] == '/')
+            assert_int_equal(mkdir(path, 0700), 0);
+        else if (l)
+            assert_non_null((f = fopen(path, "w"))), fclose(f);
+        int rc = kube_mirror_remove(mdir);
+        struct stat st;
+        if (rc != cases[i].rc)
+            fail_msg("%s: %d, want %d", fg, rc, cases[i].rc);
+        if (cases[i].rc == 0) {
+            assert_int_equal(lstat(mdir, &st), -1);
+            continue;
+        }
+        assert_int_equal(lstat(path, &st), 0); /* the foreign thing stays */
+        snprintf(path, sizeof(path), "%s/services/ns_a.json", mdir);
+        assert_int_equal(lstat(path, &st), -1); /* the mirror's own went */
+        snprintf(path, sizeof(path), "%s/" KUBE_MIRROR_SYNCING, mdir);
+        assert_int_equal(lstat(path, &st), -1);
+    }
+    char absent[128];
+    snprintf(absent, sizeof(absent), "%s/never-made", dir);
+    assert_int_equal(kube_mirror_remove(absent), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_server_urls),
         cmocka_unit_test(test_in_cluster),
         cmocka_unit_test(test_mirror_names_and_sweep),
+        cmocka_unit_test(test_mirror_remove),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -195,6 +195,12 @@ static int install(int argc, char **argv, bool remove)
     char conf[1100], bin[1100];
     snprintf(bin, sizeof(bin), "%s/meshd-cni", bin_dir);
     if (find_conf(conf_dir, conf, sizeof(conf)) != 0) {
+        /* Uninstall runs on every node, also where no network was ever
+         * configured: nothing to take out of a list, only the binary. */
+        if (remove && (unlink(bin) == 0 || errno == ENOENT)) {
+            printf("meshd-cni: no configuration in %s; %s is gone\n", conf_dir, bin);
+            return 0;
+        }
         fprintf(stderr, "meshd-cni: no .conflist or .conf in %s\n", conf_dir);
         return 1;
     }

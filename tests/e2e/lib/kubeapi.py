@@ -8,7 +8,14 @@ real client (kubectl, python3-kubernetes, meshd --kube) works against it:
   lists       GET .../RESOURCE: {"kind":"XList","metadata":{"resourceVersion"},
               "items":[...]} (items without kind/apiVersion, as the real
               server's typed lists); labelSelector (=, ==, !=, exists),
-              fieldSelector metadata.name / metadata.namespace / spec.nodeName
+              fieldSelector metadata.name / metadata.namespace / spec.nodeName;
+              limit=N pages them: metadata.continue (an opaque token: the
+              list's resourceVersion and where the next page starts) and
+              remainingItemCount while more follow, every page at the first
+              one's resourceVersion; a token older than the compaction point
+              is 410 Expired (the client lists again from the start). Unlike
+              the real server's, later pages show objects as they are now,
+              not as of that resourceVersion
   watch       ?watch=1 (or true): a chunked stream of one JSON event a line,
               ADDED/MODIFIED/DELETED from resourceVersion (none or "0": every
               object as ADDED first), BOOKMARK every --bookmark-seconds when
@@ -34,10 +41,20 @@ is) steers the test:
                      back with an old one
   POST /down         closes the API listener and every connection
   POST /up           listens again on the same port
-  GET  /stats        {"lists":N,"watches":N,"open_watches":N,"requests":[...]}
+  POST /seed         a JSON list of objects (apiVersion, kind, metadata set),
+                     created or replaced at once (many objects, quickly)
+  POST /delete?kind=K&namespace=NS&name=N[&group=G]  deletes an object, also
+                     while the API is down (a watch that comes back after a
+                     compaction never sees the event: only a relist tells)
+  POST /expire-continue  the next list request with a continue token is
+                     410 Expired, as after a compaction between two pages
+  GET  /stats        {"lists":N,"watches":N,"open_watches":N,"requests":[...],
+                     "user_agents":[...]} (the last 200 requests as "METHOD PATH",
+                     and each one's User-Agent, in the same order)
 """
 
 import argparse
+import base64
 import copy
 import json
 import os
@@ -87,8 +104,9 @@ class Store:
         self.objects = {}  # (group, kind) -> {(ns, name): obj}
         self.history = []  # (rv, type, group, kind, obj)
         self.cut_gen = 0
+        self.expire_continue = False
         self.bookmark_s = bookmark_s
-        self.stats = {"lists": 0, "watches": 0, "open_watches": 0, "requests": []}
+        self.stats = {"lists": 0, "watches": 0, "open_watches": 0, "requests": [], "user_agents": []}
 
     def _emit(self, typ, g, k, obj):
         self.history.append((self.rv, typ, g, k, copy.deepcopy(obj)))
@@ -283,6 +301,9 @@ class API(BaseHTTPRequestHandler):
             reqs = store.stats["requests"]
             reqs.append(f"{method} {self.path}")
             del reqs[:-200]
+            uas = store.stats["user_agents"]
+            uas.append(self.headers.get("User-Agent", ""))
+            del uas[:-200]
         if not self.authorized():
             return self.send_json(401, status_obj(401, "Unauthorized", "Unauthorized"))
         if method == "GET" and self.discovery(path, parts):
@@ -451,10 +472,24 @@ class API(BaseHTTPRequestHandler):
         rv = q.get("resourceVersion", "")
         if q.get("watch", "").lower() in ("1", "true"):
             return self.watch(g, version, kind, ok, rv, q)
+        limit = int(q.get("limit") or 0)
+        start, list_rv = 0, None
+        if q.get("continue"):
+            try:
+                tok = json.loads(base64.b64decode(q["continue"], validate=True))
+                start, list_rv = int(tok["start"]), int(tok["rv"])
+            except (ValueError, KeyError, TypeError):
+                return self.send_json(400, status_obj(400, "BadRequest", "continue key is not valid"))
         with store.cond:
             store.stats["lists"] += 1
             if rv not in ("", "0") and int(rv) < store.compacted:
                 return self.send_json(410, status_obj(410, "Expired", f"too old resource version: {rv} ({store.compacted})"))
+            if list_rv is not None and (list_rv < store.compacted or store.expire_continue):
+                store.expire_continue = False
+                store.stats["continue_expired"] = store.stats.get("continue_expired", 0) + 1
+                return self.send_json(410, status_obj(
+                    410, "Expired", "The provided continue parameter is too old to display a consistent "
+                    "list result. You can start a new list without the continue parameter."))
             items = []
             for obj in sorted(store.objects.get((g, kind), {}).values(),
                               key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"])):
@@ -463,8 +498,18 @@ class API(BaseHTTPRequestHandler):
                     item.pop("apiVersion", None)
                     item.pop("kind", None)
                     items.append(item)
+            list_rv = store.rv if list_rv is None else list_rv
+            meta = {"resourceVersion": str(list_rv)}
+            if limit > 0:
+                end = start + limit
+                if end < len(items):
+                    meta["continue"] = base64.b64encode(json.dumps({"rv": list_rv, "start": end}).encode()).decode()
+                    meta["remainingItemCount"] = len(items) - end
+                items = items[start:end]
+            elif start:
+                items = items[start:]
             body = {"kind": kind + "List", "apiVersion": f"{g}/{version}" if g else version,
-                    "metadata": {"resourceVersion": str(store.rv)}, "items": items}
+                    "metadata": meta, "items": items}
         self.send_json(200, body)
 
     def event(self, typ, obj, g, version, kind):
@@ -610,6 +655,20 @@ class Control(BaseHTTPRequestHandler):
                 st.compacted = st.rv
                 st.cut_gen += 1
                 st.cond.notify_all()
+        elif self.path == "/expire-continue":
+            with st.cond:
+                st.expire_continue = True
+        elif self.path.startswith("/delete?"):
+            q = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            code, _ = st.delete(q.get("group", ""), q["kind"], q.get("namespace"), q["name"])
+            return self.reply(code, {"ok": code == 200, "rv": st.rv})
+        elif self.path == "/seed":
+            n = int(self.headers.get("Content-Length") or 0)
+            objs = json.loads(self.rfile.read(n)) if n else []
+            for obj in objs:
+                g = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+                st.put(g, obj["kind"], obj["metadata"].get("namespace"), obj)
+            return self.reply(200, {"ok": True, "rv": st.rv, "seeded": len(objs)})
         elif self.path == "/down":
             api.go_down()
         elif self.path == "/up":
