@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -249,7 +250,11 @@ static const char *build_server(const struct cfg_snapshot *snap, const char *ns,
      * them saves two records and their encryption per handshake. */
     SSL_CTX_set_num_tickets(s->ctx, 0);
     SSL_CTX_set_tlsext_servername_callback(s->ctx, on_servername);
-    SSL_CTX_set_alpn_select_cb(s->ctx, on_alpn, NULL);
+    /* HTTP is negotiated only where meshd speaks it: a TLS server's bytes
+     * are carried as they are (tcp[] routes), so no ALPN is chosen there,
+     * as Envoy's TCP proxy chooses none. */
+    if (!srv->protocol || strcasecmp(srv->protocol, "TLS") != 0)
+        SSL_CTX_set_alpn_select_cb(s->ctx, on_alpn, NULL);
     for (size_t i = 0; i < srv->cipher_suites.n; i++) {
         size_t len = strlen(s->ciphers);
         snprintf(s->ciphers + len, sizeof(s->ciphers) - len, "%s%s", len ? ":" : "",
