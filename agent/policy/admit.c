@@ -238,6 +238,8 @@ static void log_request(const struct pod *pod, const struct admit_request *req,
                         const struct http_request_view *http, const char *path,
                         const struct admit_decision *d)
 {
+    if (!d->audit && d->allow && d->reason != ADMIT_POLICY_DENIED && d->reason != ADMIT_BAD_PATH)
+        return; /* the common case: nothing to log, so nothing formatted */
     char s[ADDR_STRLEN], t[ADDR_STRLEN];
     const char *who = d->principal ? d->principal : addr_format(&req->src, s, sizeof(s));
     addr_format(&req->dst, t, sizeof(t));

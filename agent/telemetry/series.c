@@ -86,11 +86,22 @@ void series_table_free(struct series_table *t)
     free(t);
 }
 
-static uint32_t fnv(uint32_t h, const char *c)
+/* One label into the hash, eight bytes a step (a byte-wise FNV over the
+ * ~25 labels of every request was a visible share of the HTTP carrier's
+ * profile); the length goes in too, so ("ab","c") != ("a","bc"). */
+static uint64_t mix(uint64_t h, const char *c)
 {
-    for (; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    return (h ^ 0xff) * 16777619u; /* separator: ("ab","c") != ("a","bc") */
+    size_t n = strlen(c), i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, c + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, c + i, n - i); /* the tail, n - i < 8 bytes: the top byte is the length's */
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x100000001b3ull;
+    return h ^ (h >> 29);
 }
 
 /* The key as stored: extra values truncated to their slot. */
@@ -104,12 +115,12 @@ static void extra_key(const struct series_table *t, const char *const *extra,
 
 static uint32_t key_hash(const struct tcp_labels *l, char extra[][SERIES_EXTRA_LEN], size_t n)
 {
-    uint32_t h = 2166136261u;
+    uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < TL__COUNT; i++)
-        h = fnv(h, l->v[i]);
+        h = mix(h, l->v[i]);
     for (size_t i = 0; i < n; i++)
-        h = fnv(h, extra[i]);
-    return h;
+        h = mix(h, extra[i]);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 static bool key_equal(const struct series *s, const struct tcp_labels *l,
