@@ -7,12 +7,18 @@
 #include <string.h>
 #include <strings.h>
 
-/* RFC 9110 5.6.2 tchar. */
+/* RFC 9110 5.6.2 tchar, as a table: every header name of every message
+ * goes through it. */
+static const bool tchar[256] = {
+    ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true, ['!'] = true,  ['#'] = true,
+    ['$'] = true,         ['%'] = true,         ['&'] = true,         ['\''] = true, ['*'] = true,
+    ['+'] = true,         ['-'] = true,         ['.'] = true,         ['^'] = true,  ['_'] = true,
+    ['`'] = true,         ['|'] = true,         ['~'] = true,
+};
+
 bool h1_is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return tchar[c];
 }
 
 bool h1_is_token(const char *s, size_t n)
@@ -20,7 +26,7 @@ bool h1_is_token(const char *s, size_t n)
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!h1_is_tchar((unsigned char)s[i]))
+        if (!tchar[(unsigned char)s[i]])
             return false;
     return true;
 }
@@ -63,12 +69,31 @@ static const char *start_line_byte(const struct h1_scan *scan, enum h1_scan_stat
     return NULL;
 }
 
+/* Bytes that change nothing inside a header line (after its first byte):
+ * VCHAR, obs-text, SP and HT. Everything else is looked at one by one. */
+static const bool in_line_plain[256] = {
+    [' '] = true, ['\t'] = true, [0x21 ... 0x7e] = true, [0x80 ... 0xff] = true};
+
 const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
 {
     enum h1_scan_state sc = scan->st;
     const char *why = NULL;
     scan->run += (uint64_t)(e - s);
     for (; s < e; s++) {
+        /* Inside a header line, a run of plain bytes at once: what the
+         * rules below would do to each is only the state (SP or not) and
+         * the column, so both are set once, from the run's last byte. */
+        if (!scan->start_line && (sc == H1_SCAN_IN_LINE || sc == H1_SCAN_SP)) {
+            const char *run = s;
+            while (s < e && in_line_plain[(unsigned char)*s])
+                s++;
+            if (s > run) {
+                sc = s[-1] == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
+                scan->col += (uint32_t)(s - run);
+            }
+            if (s == e)
+                break;
+        }
         unsigned char c = (unsigned char)*s;
         if (sc == H1_SCAN_DATA_END) {
             if (c != '\r') {
@@ -112,9 +137,11 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
     return why;
 }
 
+/* The length first: most names differ in it, and it is known. */
 static bool name_is(const struct http_field *f, const char *name)
 {
-    return strcasecmp(f->name, name) == 0;
+    size_t n = strlen(name);
+    return f->name_len == n && strncasecmp(f->name, name, n) == 0;
 }
 
 /* "Transfer_Encoding" is no framing header to llhttp, but servers that
@@ -243,7 +270,7 @@ bool h1_head_connection_lists(const struct h1_head *h, const char *name, size_t 
 {
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
-        if (strcasecmp(f->name, "connection") != 0)
+        if (!name_is(f, "connection"))
             continue;
         /* A comma-separated list of tokens, OWS around each. */
         const char *s = f->value;

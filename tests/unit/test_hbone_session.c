@@ -343,6 +343,44 @@ static void pipe_end_backpressure_loses_nothing(void **state)
     free(chunk);
 }
 
+/* The pipe's up buffer starts small (HBONE_UP_MIN) and grows while bytes
+ * are queued, to HBONE_UP_BUF at most: a full one takes nothing more and
+ * says when it has room again; every byte arrives, in order. */
+static void pipe_send_buffer_grows_to_its_bound(void **state)
+{
+    struct fx *f = *state;
+    enum { TOTAL = 300000 };
+    struct pipe_end pe = {0};
+    struct hbone_stream *st = open_pipe(f, &pe);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char *data = malloc(TOTAL), *got = malloc(TOTAL);
+    for (int i = 0; i < TOTAL; i++)
+        data[i] = (char)(i * 7 + i / 251);
+    /* Nothing drains between these calls (the loop does not run). */
+    assert_int_equal(hbone_stream_send(st, data, 10), 10);
+    assert_int_equal(hbone_stream_send(st, data + 10, 100000), HBONE_UP_BUF - 10);
+    assert_int_equal(hbone_stream_send(st, data + HBONE_UP_BUF, 1), 0);
+    size_t sent = HBONE_UP_BUF, rcvd = 0;
+    int writable = pe.writable;
+    for (int iter = 0; iter < 200000 && rcvd < TOTAL; iter++) {
+        if (sent < TOTAL && pe.writable != writable) {
+            writable = pe.writable;
+            size_t k = hbone_stream_send(st, data + sent, TOTAL - sent);
+            assert_true(k > 0 && k <= HBONE_UP_BUF);
+            sent += k;
+        }
+        ssize_t n = read(f->ss.app_far, got + rcvd, TOTAL - rcvd);
+        if (n > 0)
+            rcvd += (size_t)n;
+        loop_run_once(f->loop, 1);
+    }
+    assert_int_equal(rcvd, TOTAL);
+    assert_memory_equal(got, data, TOTAL);
+    assert_true(pe.writable >= 4); /* it filled and emptied at least that often */
+    free(data);
+    free(got);
+}
+
 /* An abort resets the peer's app; the pipe hears nothing more. */
 static void pipe_end_abort_resets_the_peer(void **state)
 {
@@ -390,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pipe_end_carries_bytes_and_closes_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pipe_end_backpressure_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipe_send_buffer_grows_to_its_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(pipe_end_abort_resets_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_instead_of_tls_fails_the_session, setup, teardown),
     };
