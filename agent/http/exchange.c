@@ -156,7 +156,7 @@ void hs_exchange_done(struct hs *s)
         return;
     }
     s->state = HS_READ_HEAD;
-    s->last_activity_ns = loop_now_ns();
+    s->last_activity_ns = loop_woke_ns(s->hp->loop);
     s->head_started_ns = 0;
     h1_parser_resume(s->parser);
     /* A bodyless request's end is delivered by the parse after its head's
@@ -463,7 +463,7 @@ void hs_upstream_progress(struct hs *s, struct hup *u)
 {
     if (u != s->up || s->ended)
         return;
-    s->progress_ns = loop_now_ns();
+    s->progress_ns = loop_woke_ns(s->hp->loop);
     if (s->ev_resp_head) {
         s->ev_resp_head = false;
         hs_on_response_head(s);

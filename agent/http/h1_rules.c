@@ -85,6 +85,17 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
          * the column, so both are set once, from the run's last byte. */
         if (!scan->start_line && (sc == H1_SCAN_IN_LINE || sc == H1_SCAN_SP)) {
             const char *run = s;
+            /* Eight bytes a step while none is below 0x20 or DEL (an HT
+             * stops it too: the bytes loop takes it). */
+            while (e - s >= 8) {
+                uint64_t w;
+                memcpy(&w, s, 8);
+                uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+                uint64_t del = w ^ (0x7f * ones);
+                if (((w - 0x20 * ones) & ~w & high) | ((del - ones) & ~del & high))
+                    break;
+                s += 8;
+            }
             while (s < e && in_line_plain[(unsigned char)*s])
                 s++;
             if (s > run) {

@@ -615,7 +615,7 @@ void hup_release(struct hup *u, bool reusable)
         return;
     }
     u->requests++;
-    u->idle_since_ns = loop_now_ns();
+    u->idle_since_ns = loop_woke_ns(hp->loop);
     u->idle_next = hp->idle;
     if (hp->idle)
         hp->idle->idle_prev = u;

@@ -55,6 +55,7 @@ struct series {
 struct series_table {
     const struct series_schema *schema; /* borrowed: a static */
     struct series *bucket[BUCKETS];
+    struct series *last; /* the last one asked for: a keep-alive pool asks for it again */
     size_t count, max;
     uint64_t dropped, expiry_ns;
 };
@@ -141,10 +142,15 @@ void *series_table_get(struct series_table *t, const struct tcp_labels *l, const
     char key[SERIES_EXTRA_MAX][SERIES_EXTRA_LEN];
     size_t n = t->schema->nextra;
     extra_key(t, extra, key);
+    if (t->last && key_equal(t->last, l, key, n)) { /* no hash: compared only */
+        t->last->updated_ns = now_ns;
+        return t->last->payload;
+    }
     uint32_t b = key_hash(l, key, n) % BUCKETS;
     for (struct series *s = t->bucket[b]; s; s = s->next)
         if (key_equal(s, l, key, n)) {
             s->updated_ns = now_ns;
+            t->last = s;
             return s->payload;
         }
     if (t->count >= t->max) {
@@ -164,6 +170,7 @@ void *series_table_get(struct series_table *t, const struct tcp_labels *l, const
     s->next = t->bucket[b];
     t->bucket[b] = s;
     t->count++;
+    t->last = s;
     return s->payload;
 }
 
@@ -175,6 +182,8 @@ void series_table_expire(struct series_table *t, uint64_t now_ns)
             bool busy = t->schema->busy && t->schema->busy(s->payload);
             if (!busy && now_ns - s->updated_ns > t->expiry_ns) {
                 *pp = s->next;
+                if (s == t->last)
+                    t->last = NULL;
                 free(s);
                 t->count--;
             } else {
