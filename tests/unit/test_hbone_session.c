@@ -23,6 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "core/loop.h"
 #include "hbone/session.h"
 #include "support/tls_fixture.h"
@@ -343,6 +346,34 @@ static void pipe_end_backpressure_loses_nothing(void **state)
     free(chunk);
 }
 
+/* An error some other OpenSSL call left in the thread's queue is not
+ * this session's: reads and writes that only wait (WANT_READ) still wait,
+ * and the bytes go through. tls/conn.c clears the queue only when it is
+ * not empty: this is what it must still do. */
+static void stale_openssl_error_does_not_fail_the_session(void **state)
+{
+    struct fx *f = *state;
+    struct hbone_stream *st;
+    assert_int_equal(hbone_stream_open(f->client, "10.244.2.11:8080", NULL, f->app_near, NULL, &st),
+                     0);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char buf[64];
+    ssize_t n = -1;
+    for (int i = 0; i < 3; i++) {
+        ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH); /* someone else's failure */
+        assert_int_equal(write(f->app_far, "ping", 4), 4);
+        assert_true(RUN_UNTIL(f, (n = drain(f->ss.app_far, buf, sizeof(buf))) > 0));
+        assert_int_equal(n, 4);
+        ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+        assert_int_equal(write(f->ss.app_far, "pong", 4), 4);
+        assert_true(RUN_UNTIL(f, (n = drain(f->app_far, buf, sizeof(buf))) > 0));
+        assert_int_equal(n, 4);
+    }
+    assert_int_equal(f->cs.done_calls, 0);
+    assert_true(hbone_session_usable(f->client));
+    ERR_clear_error();
+}
+
 /* The pipe's up buffer starts small (HBONE_UP_MIN) and grows while bytes
  * are queued, to HBONE_UP_BUF at most: a full one takes nothing more and
  * says when it has room again; every byte arrives, in order. */
@@ -429,6 +460,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(pipe_end_backpressure_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(pipe_send_buffer_grows_to_its_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_openssl_error_does_not_fail_the_session, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(pipe_end_abort_resets_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_instead_of_tls_fails_the_session, setup, teardown),
     };
