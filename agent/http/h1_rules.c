@@ -54,15 +54,14 @@ void h1_scan_after_data(struct h1_scan *s, bool chunk)
 /* One byte of a start line, at column `col`, after state `sc`. llhttp 8
  * takes "GET  /", and a status of "2", "20", "0200" or, after two spaces,
  * 0: meshd takes one SP between request-line parts and three digits. */
-static const char *start_line_byte(const struct h1_scan *scan, enum h1_scan_state sc,
+static const char *start_line_byte(bool request, uint32_t col, enum h1_scan_state sc,
                                    unsigned char c)
 {
-    if (scan->request) {
+    if (request) {
         if (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))
             return "extra whitespace in the request line";
         return NULL;
     }
-    uint32_t col = scan->col;
     if ((col == 8 && c != ' ') || (col >= 9 && col <= 11 && (c < '0' || c > '9')) ||
         (col == 12 && c != ' '))
         return "malformed status line";
@@ -76,14 +75,19 @@ static const bool in_line_plain[256] = {
 
 const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
 {
+    /* The state in locals, written back once: the compiler cannot keep
+     * fields of *scan in registers across the byte reads (char aliases). */
     enum h1_scan_state sc = scan->st;
+    bool start_line = scan->start_line, had_text = scan->line_had_text;
+    const bool request = scan->request;
+    uint32_t col = scan->col;
     const char *why = NULL;
     scan->run += (uint64_t)(e - s);
     for (; s < e; s++) {
         /* Inside a header line, a run of plain bytes at once: what the
          * rules below would do to each is only the state (SP or not) and
          * the column, so both are set once, from the run's last byte. */
-        if (!scan->start_line && (sc == H1_SCAN_IN_LINE || sc == H1_SCAN_SP)) {
+        if (!start_line && (sc == H1_SCAN_IN_LINE || sc == H1_SCAN_SP)) {
             const char *run = s;
             /* Eight bytes a step while none is below 0x20 or DEL (an HT
              * stops it too: the bytes loop takes it). */
@@ -100,7 +104,7 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
                 s++;
             if (s > run) {
                 sc = s[-1] == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
-                scan->col += (uint32_t)(s - run);
+                col += (uint32_t)(s - run);
             }
             if (s == e)
                 break;
@@ -117,13 +121,13 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
                 why = "bare CR";
                 break;
             }
-            if (scan->line_had_text)
-                scan->start_line = false;
-            scan->col = 0;
+            if (had_text)
+                start_line = false;
+            col = 0;
             sc = H1_SCAN_LINE_START;
         } else if (c == '\r') {
-            scan->line_had_text = sc != H1_SCAN_LINE_START;
-            if (scan->start_line && !scan->request && scan->line_had_text && scan->col < 12) {
+            had_text = sc != H1_SCAN_LINE_START;
+            if (start_line && !request && had_text && col < 12) {
                 why = "malformed status line";
                 break;
             }
@@ -137,18 +141,20 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
         } else if ((c == ' ' || c == '\t') && sc == H1_SCAN_LINE_START) {
             why = "whitespace at a line start (obs-fold)";
             break;
-        } else if (scan->start_line && (why = start_line_byte(scan, sc, c)) != NULL) {
+        } else if (start_line && (why = start_line_byte(request, col, sc, c)) != NULL) {
             break;
         } else {
             sc = c == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
-            scan->col++;
+            col++;
         }
     }
     scan->st = sc;
+    scan->start_line = start_line;
+    scan->line_had_text = had_text;
+    scan->col = col;
     return why;
 }
 
-/* The length first: most names differ in it, and it is known. */
 static bool name_is(const struct http_field *f, const char *name)
 {
     size_t n = strlen(name);
