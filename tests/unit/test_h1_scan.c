@@ -160,8 +160,9 @@ static void written_messages_match_the_reference(void **state)
 static void generated_heads_match_the_reference(void **state)
 {
     (void)state;
-    static const char alphabet[] = {'a',  'Z',  ':',  ' ',  ' ',        '\t',       '\r', '\n',
-                                    '\r', '\n', 0x01, 0x7f, (char)0x80, (char)0xff, '0',  '/'};
+    static const char alphabet[] = {'a',  'Z',  ':',        ' ',        ' ',  '\t',
+                                    '\r', '\n', '\r',       '\n',       0x01, 0x1f,
+                                    0x7e, 0x7f, (char)0x80, (char)0xff, '0',  '/'};
     uint64_t x = 88172645463325252ull;
     for (int iter = 0; iter < 20000; iter++) {
         bool request = iter % 2 == 0;
