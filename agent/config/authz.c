@@ -7,6 +7,7 @@
  * is not available: its rules are enforced as DENY, failing closed. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,10 +141,17 @@ static int compile_rule(struct arena *a, const struct cfg_authz_rule *r, const c
     return 0;
 }
 
+/* "ns NUL key NUL value", its length without the final NUL, or -1 when it
+ * does not fit buf[len]. By hand: selection runs per request. */
 static int selector_key(char *buf, size_t len, const char *ns, const struct cfg_kv *kv)
 {
-    int n = snprintf(buf, len, "%s%c%s%c%s", ns, 0, kv->key, 0, kv->value);
-    return n > 0 && (size_t)n < len ? n : -1;
+    size_t a = strlen(ns), b = strlen(kv->key), c = strlen(kv->value), n = a + b + c + 2;
+    if (n >= len || n > INT_MAX)
+        return -1;
+    memcpy(buf, ns, a + 1);
+    memcpy(buf + a + 1, kv->key, b + 1);
+    memcpy(buf + a + b + 2, kv->value, c + 1);
+    return (int)n;
 }
 
 /* Indexes by scope, so selecting for a workload costs a lookup per label

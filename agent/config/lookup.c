@@ -65,11 +65,18 @@ const void *cfg_at(const struct cfg_snapshot *s, enum cfg_kind kind, size_t i)
 const void *cfg_find(const struct cfg_snapshot *s, enum cfg_kind kind, const char *ns,
                      const char *name)
 {
+    /* "ns/name" (or "name") by hand: the data path asks per request. */
     char key[320];
-    int n =
-        ns ? snprintf(key, sizeof(key), "%s/%s", ns, name) : snprintf(key, sizeof(key), "%s", name);
-    if (n < 0 || (size_t)n >= sizeof(key))
+    size_t nl = ns ? strlen(ns) : 0, ml = strlen(name), kl = ns ? nl + 1 + ml : ml;
+    if (kl >= sizeof(key))
         return NULL;
+    if (ns) {
+        memcpy(key, ns, nl);
+        key[nl] = '/';
+        memcpy(key + nl + 1, name, ml);
+    } else
+        memcpy(key, name, ml);
+    key[kl] = '\0';
     return cfg_index_get_str(&s->by_name[kind], key);
 }
 

@@ -13,6 +13,7 @@ struct loop {
     bool stop;
     struct loop_deferred *deferred;
     struct loop_task *tasks, **tasks_tail; /* FIFO */
+    uint64_t woke_ns;                      /* loop_woke_ns() */
 };
 
 int loop_new(struct loop **out)
@@ -123,6 +124,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
         loop_run_deferred(loop);
     }
     int n = epoll_wait(loop->epfd, events, LOOP_BATCH, timeout_ms);
+    loop->woke_ns = loop_now_ns();
     if (n == -1)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
@@ -153,4 +155,9 @@ uint64_t loop_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t loop_woke_ns(const struct loop *loop)
+{
+    return loop->woke_ns ? loop->woke_ns : loop_now_ns();
 }

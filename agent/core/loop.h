@@ -62,5 +62,9 @@ void loop_task_queue(struct loop *loop, struct loop_task *t);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t loop_now_ns(void);
+/* loop_now_ns() as the current batch's wait returned (loop_now_ns() before
+ * the first): for stamps no finer than a batch needs, such as activity
+ * for idle timeouts, which the data path sets several times a request. */
+uint64_t loop_woke_ns(const struct loop *loop);
 
 #endif

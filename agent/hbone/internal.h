@@ -29,8 +29,9 @@ struct hbone_stream {
     /* up: app -> peer, sent by the data provider */
     char *up;
     uint32_t up_head, up_tail;
-    bool app_eof;  /* app sent FIN */
-    bool deferred; /* data provider waits for bytes */
+    uint32_t up_cap; /* of `up`: HBONE_UP_BUF for a socket's reads, a pipe's grows to it */
+    bool app_eof;    /* app sent FIN */
+    bool deferred;   /* data provider waits for bytes */
     /* down: peer -> app, acknowledged to the peer once written */
     char *down;
     size_t down_off, down_len, down_cap;

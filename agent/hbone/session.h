@@ -26,6 +26,7 @@ struct hbone_stream;
 #define HBONE_STREAM_WINDOW (4u << 20)  /* ztunnel's per-stream window */
 #define HBONE_CONN_WINDOW   (16u << 20) /* and per-connection window */
 #define HBONE_UP_BUF        (64u * 1024)
+#define HBONE_UP_MIN        (4u * 1024) /* a pipe's first up buffer (hbone_stream_send) */
 
 /* A CONNECT request as the server received it. Bounded: overlong or
  * repeated headers mark it bad (answered 400). */
@@ -133,7 +134,8 @@ int hbone_stream_open_pipe(struct hbone_session *s, const char *authority,
 /* Server: answers 200 and carries the stream's bytes through `pipe`. */
 int hbone_stream_accept_pipe(struct hbone_stream *st, const struct hbone_pipe *pipe);
 /* Queues bytes for the peer (sent once the tunnel is up): how many were
- * taken, at most the room left in the stream's up buffer (HBONE_UP_BUF);
+ * taken, at most the room left in the stream's up buffer (it grows from
+ * HBONE_UP_MIN to HBONE_UP_BUF while bytes are queued);
  * 0 on a stream that is over. */
 size_t hbone_stream_send(struct hbone_stream *st, const void *p, size_t n);
 /* Our side is done (END_STREAM after what is queued). */

@@ -179,6 +179,13 @@ int hbone_st_buffer_down(struct hbone_stream *st, const uint8_t *data, size_t le
     return 0;
 }
 
+/* How far the up buffer may fill: its size, or HBONE_UP_BUF before it
+ * exists (it is allocated on the first byte). */
+static uint32_t up_limit(const struct hbone_stream *st)
+{
+    return st->up ? st->up_cap : HBONE_UP_BUF;
+}
+
 static void stream_on_app_io(struct loop_io *io, uint32_t events)
 {
     struct hbone_stream *st = (struct hbone_stream *)io;
@@ -186,14 +193,17 @@ static void stream_on_app_io(struct loop_io *io, uint32_t events)
     s->busy++;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         bool got = false;
-        while (!st->app_eof && st->up_tail < HBONE_UP_BUF && st->app.fd >= 0) {
+        while (!st->app_eof && st->up_tail < up_limit(st) && st->app.fd >= 0) {
             /* The up buffer exists only while it holds bytes: an idle
              * tunnel costs no buffer memory. */
-            if (!st->up && !(st->up = malloc(HBONE_UP_BUF))) {
-                hbone_st_abort(st, -ENOMEM);
-                break;
+            if (!st->up) {
+                if (!(st->up = malloc(HBONE_UP_BUF))) {
+                    hbone_st_abort(st, -ENOMEM);
+                    break;
+                }
+                st->up_cap = HBONE_UP_BUF;
             }
-            ssize_t n = read(st->app.fd, st->up + st->up_tail, HBONE_UP_BUF - st->up_tail);
+            ssize_t n = read(st->app.fd, st->up + st->up_tail, st->up_cap - st->up_tail);
             if (n > 0) {
                 st->up_tail += (uint32_t)n;
                 got = true;
@@ -225,7 +235,7 @@ void hbone_st_update_app(struct hbone_stream *st)
     if (st->app.fd < 0 || !st->established)
         return;
     uint32_t want = 0;
-    if (!st->app_eof && st->up_tail < HBONE_UP_BUF)
+    if (!st->app_eof && st->up_tail < up_limit(st))
         want |= EPOLLIN;
     if (st->down_off < st->down_len)
         want |= EPOLLOUT;
@@ -249,13 +259,14 @@ ssize_t hbone_st_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
     size_t n = avail < length ? avail : length;
     if (n)
         memcpy(buf, st->up + st->up_head, n);
-    bool was_full = st->up_tail == HBONE_UP_BUF;
+    bool was_full = st->up && st->up_tail == st->up_cap;
     st->up_head += (uint32_t)n;
     st->stats.bytes_sent += n;
     if (st->up_head == st->up_tail) {
         st->up_head = st->up_tail = 0;
         free(st->up); /* drained: given back while the tunnel is quiet */
         st->up = NULL;
+        st->up_cap = 0;
         if (st->app_eof)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
@@ -384,10 +395,21 @@ size_t hbone_stream_send(struct hbone_stream *st, const void *p, size_t n)
 {
     if (st->finished || st->h2_closed || st->err || st->app_eof)
         return 0;
-    /* The up buffer exists only while it holds bytes (as for a socket). */
-    if (!st->up && !(st->up = malloc(HBONE_UP_BUF)))
-        return 0;
-    size_t room = HBONE_UP_BUF - st->up_tail;
+    /* The up buffer exists only while it holds bytes (as for a socket),
+     * sized to what is queued: an HTTP head per request would otherwise
+     * cost a 64 KiB malloc and a free that consolidates the heap. It grows,
+     * up to HBONE_UP_BUF, as more is queued before it drains. */
+    if (st->up_cap < HBONE_UP_BUF && n > st->up_cap - st->up_tail) {
+        uint32_t cap = st->up_cap ? st->up_cap : HBONE_UP_MIN;
+        while (cap < HBONE_UP_BUF && cap - st->up_tail < n)
+            cap *= 2;
+        char *nb = realloc(st->up, cap);
+        if (!nb)
+            return 0;
+        st->up = nb;
+        st->up_cap = cap;
+    }
+    size_t room = st->up_cap - st->up_tail;
     size_t k = n < room ? n : room;
     memcpy(st->up + st->up_tail, p, k);
     st->up_tail += (uint32_t)k;

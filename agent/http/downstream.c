@@ -23,7 +23,7 @@ int hs_down_flush(struct hs *s)
     else
         rc = hbuf_flush(&s->out, s->io.fd);
     if (hbuf_pending(&s->out) < before)
-        s->progress_ns = loop_now_ns(); /* for the stream idle timeout */
+        s->progress_ns = loop_woke_ns(s->hp->loop); /* for the stream idle timeout */
     return rc;
 }
 
@@ -41,7 +41,7 @@ static size_t pipe_data(void *ctx, const char *p, size_t n)
     s->in_off = 0;
     s->in_len = k;
     s->down_in += k;
-    s->last_activity_ns = s->progress_ns = loop_now_ns();
+    s->last_activity_ns = s->progress_ns = loop_woke_ns(s->hp->loop);
     if (k < n)
         s->down_kept = true;
     if (hs_take_h2(s))

@@ -31,18 +31,27 @@ static int resp_on_head(void *ctx, const struct h1_head *h)
     return H1_PAUSED;
 }
 
+/* What a response writer appended to s->out (which held `before` bytes)
+ * after it returned rc: counted, or taken back whole on a failure. The
+ * writers append in place, no staging buffer (one malloc, copy and free a
+ * response head and a body piece each). */
+static int hs_wrote(struct hs *s, size_t before, int rc)
+{
+    if (rc)
+        s->out.len = s->out.off + before;
+    else
+        s->down_out += hbuf_pending(&s->out) - before;
+    return rc;
+}
+
 static int resp_on_body(void *ctx, const char *data, size_t len)
 {
     struct hup *u = ctx;
     struct hs *s = u->owner;
     if (!s)
         return u->mirror ? H1_OK : -1; /* a mirror's answer: dropped */
-    struct hbuf tmp = {0};
-    int rc = http_response_body(&s->req, &tmp, data, len);
-    if (rc == 0)
-        rc = hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
-    hbuf_free(&tmp);
-    return rc == 0 ? H1_OK : -1;
+    size_t before = hbuf_pending(&s->out);
+    return hs_wrote(s, before, http_response_body(&s->req, &s->out, data, len)) == 0 ? H1_OK : -1;
 }
 
 static int resp_on_complete(void *ctx)
@@ -147,7 +156,7 @@ void hs_exchange_done(struct hs *s)
         return;
     }
     s->state = HS_READ_HEAD;
-    s->last_activity_ns = loop_now_ns();
+    s->last_activity_ns = loop_woke_ns(s->hp->loop);
     s->head_started_ns = 0;
     h1_parser_resume(s->parser);
     /* A bodyless request's end is delivered by the parse after its head's
@@ -436,15 +445,12 @@ static void hs_on_response_head(struct hs *s)
         hs_attempt_failed(s, HTTP_FAIL_STATUS, h->status);
         return;
     }
-    struct hbuf tmp = {0};
     /* At the destination the app's one connection is the only upstream:
      * when it ends after this response, so does the downstream (else the
      * peer's pool reuses a stream whose next request finds no app). */
     bool keep = s->keep_alive && (!s->inbound || h->keep_alive);
-    int rc = http_response_head(&s->req, h, keep, &tmp);
-    if (rc == 0)
-        rc = hs_write(s, tmp.data + tmp.off, hbuf_pending(&tmp));
-    hbuf_free(&tmp);
+    size_t before = hbuf_pending(&s->out);
+    int rc = hs_wrote(s, before, http_response_head(&s->req, h, keep, &s->out));
     if (rc) {
         hs_end(s, rc, RESP_FLAG_DC);
         return;
@@ -457,7 +463,7 @@ void hs_upstream_progress(struct hs *s, struct hup *u)
 {
     if (u != s->up || s->ended)
         return;
-    s->progress_ns = loop_now_ns();
+    s->progress_ns = loop_woke_ns(s->hp->loop);
     if (s->ev_resp_head) {
         s->ev_resp_head = false;
         hs_on_response_head(s);

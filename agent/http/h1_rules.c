@@ -6,13 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
-/* RFC 9110 5.6.2 tchar. */
+/* RFC 9110 5.6.2 tchar, as a table: every header name of every message
+ * goes through it. */
+static const bool tchar[256] = {
+    ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true, ['!'] = true,  ['#'] = true,
+    ['$'] = true,         ['%'] = true,         ['&'] = true,         ['\''] = true, ['*'] = true,
+    ['+'] = true,         ['-'] = true,         ['.'] = true,         ['^'] = true,  ['_'] = true,
+    ['`'] = true,         ['|'] = true,         ['~'] = true,
+};
+
 bool h1_is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return tchar[c];
 }
 
 bool h1_is_token(const char *s, size_t n)
@@ -20,7 +29,7 @@ bool h1_is_token(const char *s, size_t n)
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!h1_is_tchar((unsigned char)s[i]))
+        if (!tchar[(unsigned char)s[i]])
             return false;
     return true;
 }
@@ -48,27 +57,76 @@ void h1_scan_after_data(struct h1_scan *s, bool chunk)
 /* One byte of a start line, at column `col`, after state `sc`. llhttp 8
  * takes "GET  /", and a status of "2", "20", "0200" or, after two spaces,
  * 0: meshd takes one SP between request-line parts and three digits. */
-static const char *start_line_byte(const struct h1_scan *scan, enum h1_scan_state sc,
+static const char *start_line_byte(bool request, uint32_t col, enum h1_scan_state sc,
                                    unsigned char c)
 {
-    if (scan->request) {
+    if (request) {
         if (c == '\t' || (c == ' ' && sc == H1_SCAN_SP))
             return "extra whitespace in the request line";
         return NULL;
     }
-    uint32_t col = scan->col;
     if ((col == 8 && c != ' ') || (col >= 9 && col <= 11 && (c < '0' || c > '9')) ||
         (col == 12 && c != ' '))
         return "malformed status line";
     return NULL;
 }
 
+/* Bytes that change nothing inside a header line (after its first byte):
+ * VCHAR, obs-text, SP and HT. Everything else is looked at one by one. */
+static const bool in_line_plain[256] = {
+    [' '] = true, ['\t'] = true, [0x21 ... 0x7e] = true, [0x80 ... 0xff] = true};
+
 const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
 {
+    /* The state in locals, written back once: the compiler cannot keep
+     * fields of *scan in registers across the byte reads (char aliases). */
     enum h1_scan_state sc = scan->st;
+    bool start_line = scan->start_line, had_text = scan->line_had_text;
+    const bool request = scan->request;
+    uint32_t col = scan->col;
     const char *why = NULL;
     scan->run += (uint64_t)(e - s);
     for (; s < e; s++) {
+        /* Inside a header line, a run of plain bytes at once: what the
+         * rules below would do to each is only the state (SP or not) and
+         * the column, so both are set once, from the run's last byte. */
+        if (!start_line && (sc == H1_SCAN_IN_LINE || sc == H1_SCAN_SP)) {
+            const char *run = s;
+#ifdef __SSE2__
+            /* Sixteen bytes a step up to the first below 0x20 or DEL (an
+             * HT stops it too: the bytes loop below takes it). */
+            while (e - s >= 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+                __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+                __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+                int special = _mm_movemask_epi8(_mm_or_si128(low, del));
+                if (special) {
+                    s += __builtin_ctz((unsigned)special);
+                    break;
+                }
+                s += 16;
+            }
+#endif
+            /* Eight bytes a step while none is below 0x20 or DEL (an HT
+             * stops it too: the bytes loop takes it). */
+            while (e - s >= 8) {
+                uint64_t w;
+                memcpy(&w, s, 8);
+                uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+                uint64_t del = w ^ (0x7f * ones);
+                if (((w - 0x20 * ones) & ~w & high) | ((del - ones) & ~del & high))
+                    break;
+                s += 8;
+            }
+            while (s < e && in_line_plain[(unsigned char)*s])
+                s++;
+            if (s > run) {
+                sc = s[-1] == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
+                col += (uint32_t)(s - run);
+            }
+            if (s == e)
+                break;
+        }
         unsigned char c = (unsigned char)*s;
         if (sc == H1_SCAN_DATA_END) {
             if (c != '\r') {
@@ -81,13 +139,13 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
                 why = "bare CR";
                 break;
             }
-            if (scan->line_had_text)
-                scan->start_line = false;
-            scan->col = 0;
+            if (had_text)
+                start_line = false;
+            col = 0;
             sc = H1_SCAN_LINE_START;
         } else if (c == '\r') {
-            scan->line_had_text = sc != H1_SCAN_LINE_START;
-            if (scan->start_line && !scan->request && scan->line_had_text && scan->col < 12) {
+            had_text = sc != H1_SCAN_LINE_START;
+            if (start_line && !request && had_text && col < 12) {
                 why = "malformed status line";
                 break;
             }
@@ -101,20 +159,24 @@ const char *h1_scan_bytes(struct h1_scan *scan, const char *s, const char *e)
         } else if ((c == ' ' || c == '\t') && sc == H1_SCAN_LINE_START) {
             why = "whitespace at a line start (obs-fold)";
             break;
-        } else if (scan->start_line && (why = start_line_byte(scan, sc, c)) != NULL) {
+        } else if (start_line && (why = start_line_byte(request, col, sc, c)) != NULL) {
             break;
         } else {
             sc = c == ' ' ? H1_SCAN_SP : H1_SCAN_IN_LINE;
-            scan->col++;
+            col++;
         }
     }
     scan->st = sc;
+    scan->start_line = start_line;
+    scan->line_had_text = had_text;
+    scan->col = col;
     return why;
 }
 
 static bool name_is(const struct http_field *f, const char *name)
 {
-    return strcasecmp(f->name, name) == 0;
+    size_t n = strlen(name);
+    return f->name_len == n && strncasecmp(f->name, name, n) == 0;
 }
 
 /* "Transfer_Encoding" is no framing header to llhttp, but servers that
@@ -243,7 +305,7 @@ bool h1_head_connection_lists(const struct h1_head *h, const char *name, size_t 
 {
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
-        if (strcasecmp(f->name, "connection") != 0)
+        if (!name_is(f, "connection"))
             continue;
         /* A comma-separated list of tokens, OWS around each. */
         const char *s = f->value;

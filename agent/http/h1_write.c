@@ -16,12 +16,16 @@
 const char h1_chunk_tail[] = "\r\n";
 const char h1_last_chunk[] = "0\r\n\r\n";
 
-/* Visible characters, SP and HT (and obs-text); no CR, LF, NUL, DEL. */
+/* Visible characters, SP and HT (and obs-text); no CR, LF, NUL, DEL: by
+ * table, as every header value of every head goes through it. */
+static const bool text_byte[256] = {
+    ['\t'] = true, [' '] = true, [0x21 ... 0x7e] = true, [0x80 ... 0xff] = true};
+
 static bool is_text(const char *s, size_t n, bool space_ok)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == 0x7f || (c < 0x20 && c != '\t') || (!space_ok && (c == ' ' || c == '\t')))
+        if (!text_byte[c] || (!space_ok && (c == ' ' || c == '\t')))
             return false;
     }
     return true;
@@ -29,12 +33,16 @@ static bool is_text(const char *s, size_t n, bool space_ok)
 
 bool h1_header_is_hop(const char *name, size_t len)
 {
-    static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection",  "te",
-        "trailer",    "upgrade",    "transfer-encoding", "content-length",
+    /* With their lengths: asked for every header, twice per head. */
+    static const struct {
+        const char *name;
+        size_t len;
+    } hop[] = {
+        {"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16},  {"te", 2},
+        {"trailer", 7},     {"upgrade", 7},     {"transfer-encoding", 17}, {"content-length", 14},
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+        if (hop[i].len == len && strncasecmp(hop[i].name, name, len) == 0)
             return true;
     return false;
 }

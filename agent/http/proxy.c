@@ -314,7 +314,7 @@ static void hs_read(struct hs *s)
     s->down_in += (uint64_t)n;
     s->in_off = 0;
     s->in_len = (size_t)n;
-    s->last_activity_ns = s->progress_ns = loop_now_ns();
+    s->last_activity_ns = s->progress_ns = loop_woke_ns(s->hp->loop);
     if (hs_take_h2(s))
         return;
     hs_drive_down(s);

@@ -604,15 +604,18 @@ void hup_release(struct hup *u, bool reusable)
         hup_close(u);
         return;
     }
+    /* At most `max` idle to one target: counted only when the idle list
+     * could hold that many (a walk per request otherwise, two string
+     * compares per idle upstream), and no further than `max`. */
     size_t same = 0;
-    for (struct hup *i = hp->idle; i; i = i->idle_next)
+    for (struct hup *i = hp->nidle >= max ? hp->idle : NULL; i && same < max; i = i->idle_next)
         same += i->pod_id == u->pod_id && hup_same_target(&i->key, &u->key);
     if (same >= max) {
         hup_close(u);
         return;
     }
     u->requests++;
-    u->idle_since_ns = loop_now_ns();
+    u->idle_since_ns = loop_woke_ns(hp->loop);
     u->idle_next = hp->idle;
     if (hp->idle)
         hp->idle->idle_prev = u;

@@ -59,14 +59,56 @@ static void peer_of(const char *peer_id, struct admit_decision *out)
         out->ns[0] = '\0';
 }
 
+/* The policies selecting one pod depend on the snapshot and the pod's name
+ * only (its labels are the snapshot's Pod object), yet the destination
+ * asks for every request: the last answer is kept, with a reference on
+ * its snapshot (the policies' rules live there), so a pointer is never
+ * compared to a freed snapshot's. The loop thread is the only caller.
+ * Holds one snapshot past its replacement until the next decision. */
+static struct {
+    struct cfg_snapshot *snap; /* a reference */
+    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1];
+    size_t n;
+    struct authz_policy v[ADMIT_STACK_POLICIES];
+} selected;
+
+static bool selected_for(const struct cfg_snapshot *snap, const struct pod *pod)
+{
+    return selected.snap == snap && strcmp(selected.ns, pod->ns) == 0 &&
+           strcmp(selected.name, pod->name) == 0;
+}
+
+static void keep_selected(const struct cfg_snapshot *snap, const struct pod *pod,
+                          const struct authz_policy *v, size_t n)
+{
+    if (n > ADMIT_STACK_POLICIES || strlen(pod->ns) >= sizeof(selected.ns) ||
+        strlen(pod->name) >= sizeof(selected.name))
+        return;
+    if (selected.snap != snap) {
+        cfg_snapshot_unref(selected.snap);
+        selected.snap = cfg_snapshot_ref((struct cfg_snapshot *)snap);
+    }
+    strcpy(selected.ns, pod->ns);
+    strcpy(selected.name, pod->name);
+    memcpy(selected.v, v, n * sizeof(*v));
+    selected.n = n;
+}
+
 static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
                       const struct admit_request *req, const struct http_request_view *http,
                       struct admit_decision *out)
 {
     struct authz_policy stack[ADMIT_STACK_POLICIES], *v = stack;
-    const struct cfg_labels *labels = pod_source_labels(snap, pod);
-    size_t n = cfg_authz_select(snap, pod->ns, labels, v, ADMIT_STACK_POLICIES);
+    size_t n;
+    if (selected_for(snap, pod)) {
+        v = selected.v;
+        n = selected.n;
+    } else {
+        n = cfg_authz_select(snap, pod->ns, pod_source_labels(snap, pod), v, ADMIT_STACK_POLICIES);
+        keep_selected(snap, pod, v, n);
+    }
     if (n > ADMIT_STACK_POLICIES) {
+        const struct cfg_labels *labels = pod_source_labels(snap, pod);
         if (!(v = malloc(n * sizeof(*v)))) {
             out->reason = ADMIT_NO_MEMORY;
             return;
@@ -89,7 +131,7 @@ static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
     out->reason = d.allow ? ADMIT_POLICY_ALLOWED : ADMIT_POLICY_DENIED;
     out->by = d.by ? d.by->name : NULL; /* names live in the snapshot */
     out->audit = d.audit ? d.audit->name : NULL;
-    if (v != stack)
+    if (v != stack && v != selected.v)
         free(v);
 }
 
@@ -238,6 +280,8 @@ static void log_request(const struct pod *pod, const struct admit_request *req,
                         const struct http_request_view *http, const char *path,
                         const struct admit_decision *d)
 {
+    if (!d->audit && d->allow && d->reason != ADMIT_POLICY_DENIED && d->reason != ADMIT_BAD_PATH)
+        return; /* the common case: nothing to log, so nothing formatted */
     char s[ADDR_STRLEN], t[ADDR_STRLEN];
     const char *who = d->principal ? d->principal : addr_format(&req->src, s, sizeof(s));
     addr_format(&req->dst, t, sizeof(t));

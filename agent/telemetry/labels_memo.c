@@ -47,16 +47,39 @@ void labels_memo_free(struct labels_memo *m)
 
 static uint32_t fnv(uint32_t h, const void *p, size_t n)
 {
+    /* Eight bytes a step, then the tail: asked once per request. */
     const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, c + i, 8);
+        h = (uint32_t)(((h ^ w) * 0x100000001b3ull) >> 16);
+    }
+    for (; i < n; i++)
         h = (h ^ c[i]) * 16777619u;
     return h;
+}
+
+/* The labels read the source's and the endpoint's IPs, never their ports
+ * (telemetry/workload_labels.c looks the peer up by IP): keyed without the
+ * port, the requests of all of a pod's connections to one Service share a
+ * slot instead of taking one each (their source ports differ). */
+static struct meshd_addr ip_of(const struct meshd_addr *a)
+{
+    struct meshd_addr ip = *a;
+    ip.port = 0;
+    return ip;
+}
+
+static bool ip_equal(const struct meshd_addr *key, const struct meshd_addr *a)
+{
+    struct meshd_addr ip = ip_of(a);
+    return addr_equal(key, &ip);
 }
 
 static uint32_t addr_hash(uint32_t h, const struct meshd_addr *a)
 {
     h = fnv(h, &a->family, sizeof(a->family));
-    h = fnv(h, &a->port, sizeof(a->port));
     return fnv(h, a->addr, sizeof(a->addr));
 }
 
@@ -72,8 +95,8 @@ static struct memo_slot *slot_of(struct labels_memo *m, const struct conn_record
 static bool key_is(const struct memo_key *k, const char *version, const struct conn_record *rec)
 {
     return k->mtls == (rec->hbone.family != 0) && k->local == rec->local &&
-           k->flag == rec->response_flag && addr_equal(&k->upstream, &rec->upstream) &&
-           addr_equal(&k->src, &rec->src) && strcmp(k->pod, rec->pod) == 0 &&
+           k->flag == rec->response_flag && ip_equal(&k->upstream, &rec->upstream) &&
+           ip_equal(&k->src, &rec->src) && strcmp(k->pod, rec->pod) == 0 &&
            strcmp(k->dst_service, rec->dst_service) == 0 &&
            strcmp(k->peer_identity, rec->peer_identity) == 0 &&
            strcmp(k->direction, rec->direction) == 0 && strcmp(k->version, version) == 0;
@@ -107,8 +130,8 @@ void labels_memo_put(struct labels_memo *m, const char *version, const struct co
         !KEEP(k->pod, rec->pod) || !KEEP(k->peer_identity, rec->peer_identity) ||
         !KEEP(k->dst_service, rec->dst_service))
         return; /* not kept: computed again next time */
-    k->src = rec->src;
-    k->upstream = rec->upstream;
+    k->src = ip_of(&rec->src);
+    k->upstream = ip_of(&rec->upstream);
     k->mtls = rec->hbone.family != 0;
     k->local = rec->local;
     k->flag = rec->response_flag;

@@ -308,6 +308,60 @@ static void request_entry_fails_closed_and_connections_defer(void **state)
     cfg_fixture_free(&f);
 }
 
+/* The policies selecting a pod are kept between decisions (admit.c): a
+ * decision always uses its own snapshot's, whichever was asked before,
+ * including one whose snapshot was let go meanwhile, and each pod its own. */
+static void kept_selection_follows_snapshot_and_pod(void **state)
+{
+    (void)state;
+    struct cfg_fixture a = {0}, b = {0};
+    cfg_fixture_load(&a, POD ALLOW_FRONT);
+    cfg_fixture_load(&b, POD); /* no policy */
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    struct admit_request req = {.entry = ADMIT_HBONE, .peer_id = EVIL};
+    addr("10.244.2.7:40000", &req.src);
+    addr("10.244.1.11:8080", &req.dst);
+    static const struct {
+        int snap; /* 0: a, 1: b */
+        bool allow;
+        enum admit_reason reason;
+    } steps[] = {
+        {0, false, ADMIT_POLICY_DENIED}, {0, false, ADMIT_POLICY_DENIED},
+        {1, true, ADMIT_NO_POLICY},      {0, false, ADMIT_POLICY_DENIED},
+        {1, true, ADMIT_NO_POLICY},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        const struct cfg_snapshot *snap = steps[i].snap ? b.snap : a.snap;
+        pod_source_bind(snap, "n1", &pod);
+        struct admit_decision d;
+        policy_admit(snap, &pod, &req, &d);
+        if (d.allow != steps[i].allow || d.reason != steps[i].reason)
+            fail_msg("step %zu: got %s", i, admit_reason_name(d.reason));
+    }
+    /* Snapshot b let go; in c, a pod the policy does not select (app=web)
+     * has none, then pay-1 has its own again. */
+    cfg_fixture_free(&b);
+    struct pod other = {.ns = "shop", .name = "pay-2"};
+    struct admit_decision d;
+    struct cfg_fixture c = {0};
+    cfg_fixture_load(&c, POD "apiVersion: v1\nkind: Pod\nmetadata: {name: pay-2, namespace: shop, "
+                             "labels: {app: web}}\nspec: {nodeName: n1, serviceAccountName: web, "
+                             "containers: [{name: a, image: i}]}\n"
+                             "status: {podIPs: [{ip: 10.244.1.12}]}\n---\n" ALLOW_FRONT);
+    pod_source_bind(c.snap, "n1", &other);
+    policy_admit(c.snap, &other, &req, &d);
+    assert_true(d.allow);
+    assert_int_equal(d.reason, ADMIT_NO_POLICY);
+    pod_source_bind(c.snap, "n1", &pod);
+    policy_admit(c.snap, &pod, &req, &d);
+    assert_int_equal(d.reason, ADMIT_POLICY_DENIED);
+    /* The first snapshot let go while it may be the one kept. */
+    cfg_fixture_free(&a);
+    policy_admit(c.snap, &other, &req, &d);
+    assert_int_equal(d.reason, ADMIT_NO_POLICY);
+    cfg_fixture_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +369,7 @@ int main(void)
         cmocka_unit_test(the_mtls_mode_fails_closed),
         cmocka_unit_test(decides_each_http_request_on_its_normalized_path),
         cmocka_unit_test(request_entry_fails_closed_and_connections_defer),
+        cmocka_unit_test(kept_selection_follows_snapshot_and_pod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "core/loop.h"
 #include "hbone/session.h"
 #include "support/tls_fixture.h"
@@ -343,6 +346,72 @@ static void pipe_end_backpressure_loses_nothing(void **state)
     free(chunk);
 }
 
+/* An error some other OpenSSL call left in the thread's queue is not
+ * this session's: reads and writes that only wait (WANT_READ) still wait,
+ * and the bytes go through. tls/conn.c clears the queue only when it is
+ * not empty: this is what it must still do. */
+static void stale_openssl_error_does_not_fail_the_session(void **state)
+{
+    struct fx *f = *state;
+    struct hbone_stream *st;
+    assert_int_equal(hbone_stream_open(f->client, "10.244.2.11:8080", NULL, f->app_near, NULL, &st),
+                     0);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char buf[64];
+    ssize_t n = -1;
+    for (int i = 0; i < 3; i++) {
+        ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH); /* someone else's failure */
+        assert_int_equal(write(f->app_far, "ping", 4), 4);
+        assert_true(RUN_UNTIL(f, (n = drain(f->ss.app_far, buf, sizeof(buf))) > 0));
+        assert_int_equal(n, 4);
+        ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+        assert_int_equal(write(f->ss.app_far, "pong", 4), 4);
+        assert_true(RUN_UNTIL(f, (n = drain(f->app_far, buf, sizeof(buf))) > 0));
+        assert_int_equal(n, 4);
+    }
+    assert_int_equal(f->cs.done_calls, 0);
+    assert_true(hbone_session_usable(f->client));
+    ERR_clear_error();
+}
+
+/* The pipe's up buffer starts small (HBONE_UP_MIN) and grows while bytes
+ * are queued, to HBONE_UP_BUF at most: a full one takes nothing more and
+ * says when it has room again; every byte arrives, in order. */
+static void pipe_send_buffer_grows_to_its_bound(void **state)
+{
+    struct fx *f = *state;
+    enum { TOTAL = 300000 };
+    struct pipe_end pe = {0};
+    struct hbone_stream *st = open_pipe(f, &pe);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char *data = malloc(TOTAL), *got = malloc(TOTAL);
+    for (int i = 0; i < TOTAL; i++)
+        data[i] = (char)(i * 7 + i / 251);
+    /* Nothing drains between these calls (the loop does not run). */
+    assert_int_equal(hbone_stream_send(st, data, 10), 10);
+    assert_int_equal(hbone_stream_send(st, data + 10, 100000), HBONE_UP_BUF - 10);
+    assert_int_equal(hbone_stream_send(st, data + HBONE_UP_BUF, 1), 0);
+    size_t sent = HBONE_UP_BUF, rcvd = 0;
+    int writable = pe.writable;
+    for (int iter = 0; iter < 200000 && rcvd < TOTAL; iter++) {
+        if (sent < TOTAL && pe.writable != writable) {
+            writable = pe.writable;
+            size_t k = hbone_stream_send(st, data + sent, TOTAL - sent);
+            assert_true(k > 0 && k <= HBONE_UP_BUF);
+            sent += k;
+        }
+        ssize_t n = read(f->ss.app_far, got + rcvd, TOTAL - rcvd);
+        if (n > 0)
+            rcvd += (size_t)n;
+        loop_run_once(f->loop, 1);
+    }
+    assert_int_equal(rcvd, TOTAL);
+    assert_memory_equal(got, data, TOTAL);
+    assert_true(pe.writable >= 4); /* it filled and emptied at least that often */
+    free(data);
+    free(got);
+}
+
 /* An abort resets the peer's app; the pipe hears nothing more. */
 static void pipe_end_abort_resets_the_peer(void **state)
 {
@@ -390,6 +459,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(pipe_end_carries_bytes_and_closes_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pipe_end_backpressure_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipe_send_buffer_grows_to_its_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_openssl_error_does_not_fail_the_session, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(pipe_end_abort_resets_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_instead_of_tls_fails_the_session, setup, teardown),
     };

@@ -329,6 +329,17 @@ static void idle_series_expire_and_updates_keep_them(void **state)
     free(text);
     http_metrics_expire(m, 1002 + 2 * EXPIRY_NS);
     assert_int_equal(http_metrics_series(m), 0);
+    /* The series asked for last (b) went too: the next request makes a
+     * new one, counted from one, never the freed one. */
+    http_metrics_observe(m, &b, 1003 + 2 * EXPIRY_NS);
+    assert_int_equal(http_metrics_series(m), 1);
+    text = render(m);
+    assert_non_null(strstr(text, "response_code=\"500\""));
+    const char *total = strstr(text, "istio_requests_total{");
+    assert_non_null(total);
+    const char *eol = strchr(total, '\n');
+    assert_true(eol && eol[-1] == '1' && eol[-2] == ' ');
+    free(text);
     http_metrics_free(m);
 }
 

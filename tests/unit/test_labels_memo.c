@@ -2,7 +2,8 @@
  * computing the labels again gives. Over records that differ from a base
  * in one field each, a lookup after the base was kept either misses or
  * returns the mutated record's own labels; the fields labels are made of
- * always miss; another snapshot version misses; slots are bounded. */
+ * always miss, the ports (no label reads them) always hit; another
+ * snapshot version misses; slots are bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@ struct mutation {
     const char *what;
     bool labelled; /* a field the labels are made of: must miss */
     void (*apply)(struct conn_record *r);
+    bool shared; /* a field they are not made of that the memo ignores: must hit */
 };
 
 static void m_direction(struct conn_record *r)
@@ -58,6 +60,16 @@ static void m_upstream(struct conn_record *r)
 static void m_src(struct conn_record *r)
 {
     addr_parse("10.0.1.3:40000", &r->src);
+}
+/* The labels read IPs only (workload_labels.c looks peers up by IP): a
+ * keep-alive pool's connections differ in their source ports. */
+static void m_src_port(struct conn_record *r)
+{
+    addr_parse("10.0.1.2:40001", &r->src);
+}
+static void m_upstream_port(struct conn_record *r)
+{
+    addr_parse("10.0.2.2:9090", &r->upstream);
 }
 static void m_hbone(struct conn_record *r)
 {
@@ -86,17 +98,19 @@ static void hit_is_what_computing_gives(void **state)
 {
     (void)state;
     static const struct mutation rows[] = {
-        {"direction", true, m_direction},
-        {"pod", true, m_pod},
-        {"peer identity", true, m_peer},
-        {"destination service", true, m_service},
-        {"upstream endpoint", true, m_upstream},
-        {"source address", true, m_src},
-        {"mTLS or not", true, m_hbone},
-        {"response flag", true, m_flag},
-        {"byte counts", false, m_bytes},
-        {"state", false, m_state},
-        {"record id", false, m_id},
+        {"direction", true, m_direction, false},
+        {"pod", true, m_pod, false},
+        {"peer identity", true, m_peer, false},
+        {"destination service", true, m_service, false},
+        {"upstream endpoint", true, m_upstream, false},
+        {"source address", true, m_src, false},
+        {"source port", false, m_src_port, true},
+        {"upstream port", false, m_upstream_port, true},
+        {"mTLS or not", true, m_hbone, false},
+        {"response flag", true, m_flag, false},
+        {"byte counts", false, m_bytes, false},
+        {"state", false, m_state, false},
+        {"record id", false, m_id, false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct labels_memo *m;
@@ -112,6 +126,8 @@ static void hit_is_what_computing_gives(void **state)
         print_message("  %s: %s\n", rows[i].what, hit ? "hit" : "miss");
         if (rows[i].labelled)
             assert_false(hit);
+        if (rows[i].shared)
+            assert_true(hit);
         if (hit) {
             tcp_labels_from_record(&mut, &fresh);
             assert_memory_equal(&got, &fresh, sizeof(fresh));
