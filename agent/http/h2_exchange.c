@@ -461,6 +461,7 @@ static int down_on_head(void *ctx, struct h2_stream *st, const struct h2_head *h
     struct h2x *x = h2x_new(s, st, h);
     if (!x)
         return -ENOMEM;
+    x->req.at_destination = s->inbound;
     int status = 0;
     const char *why = NULL;
     if (http_request_begin(&x->req, &s->orig_dst, loop_now_ns(), &status, &why) != 0) {

@@ -131,6 +131,7 @@ static void hs_on_request_head(struct hs *s)
     s->hp->stats.requests++;
     int status = 0;
     const char *why = NULL;
+    s->req.at_destination = s->inbound;
     if (http_request_begin(&s->req, &s->orig_dst, loop_now_ns(), &status, &why) != 0) {
         s->hp->stats.bad_requests++;
         log_ratelimited(LOG_INFO, "http: %s: request refused (%d): %s", s->who, status, why);

@@ -68,6 +68,9 @@ struct http_request {
     int grpc_status;
     struct trace_span trace;    /* this hop's span (inactive without tracing) */
     struct trace_out trace_out; /* the trace fields' values of the attempt being sent */
+    /* Served at the destination: retries and timeouts are the source's
+     * (or a waypoint's), never the destination's, as in Istio ambient. */
+    bool at_destination;
 };
 
 void http_request_init(struct http_request *r);

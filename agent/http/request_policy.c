@@ -46,11 +46,20 @@ uint64_t http_request_fault(struct http_request *r, int *abort_status)
     return 0;
 }
 
-/* The route's retry policy, or Istio's default. */
+/* The route's retry policy, or Istio's default; none at the destination
+ * (the source already retried: a second round would replace the app's
+ * own response, 503 by default, with a local one). */
 static void retry_policy(const struct http_request *r, uint32_t *attempts, uint32_t *on,
                          const uint16_t **codes, size_t *ncodes, uint64_t *per_try)
 {
     const struct cfg_http_route *a = r->d.actions;
+    if (r->at_destination) {
+        *attempts = *on = 0;
+        *codes = default_codes;
+        *ncodes = 0;
+        *per_try = 0;
+        return;
+    }
     if (a && a->retries.set) {
         *attempts = a->retries.attempts;
         *on = a->retries.retry_on ? a->retries.retry_on : ISTIO_DEFAULT_RETRY_ON;
@@ -73,7 +82,7 @@ void http_request_start_try(struct http_request *r, uint64_t now)
     size_t ncodes;
     uint64_t per_try;
     retry_policy(r, &attempts, &on, &codes, &ncodes, &per_try);
-    if (r->attempt == 0 && r->d.actions && r->d.actions->timeout_ns)
+    if (r->attempt == 0 && !r->at_destination && r->d.actions && r->d.actions->timeout_ns)
         r->deadline_ns = r->start_ns + r->d.actions->timeout_ns;
     r->try_deadline_ns = per_try ? now + per_try : 0;
     char buf[ADDR_STRLEN];

@@ -5,6 +5,7 @@
 #    request; after an edit to 50/50 every connection sees both versions;
 #  - header and path matches choose subsets, first match wins;
 #  - a 503-answering endpoint is retried on another: the client sees 200;
+#  - at the destination an app's 503 is passed on, never retried there;
 #  - fault abort and delay, a route timeout (504 UT);
 #  - a server-first protocol on the same unnamed port still works (bytes).
 set -euo pipefail
@@ -151,6 +152,14 @@ spec:
     loadBalancer: {simple: ROUND_ROBIN}
     connectionPool:
       http: {maxRetries: 1, idleTimeout: 1s}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  clusterIP: 10.96.0.16
+  selector: {app: payments, version: v1}
+  ports: [{name: http, port: 80, targetPort: 8082}]
 YAML
 }
 for i in 1 2; do write_config "$E2E_TMP/config-$i"; done
@@ -173,6 +182,7 @@ backend 2 2 good
 backend 2 3 fail-bad
 backend 2 2 good 8081
 backend 2 3 fail-bad 8081
+backend 2 1 v1 8082
 httpc() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/httpc.py "$@"; }
 
 t_begin "the seed's canary per request: 2,000 requests over 4 keep-alive connections, 99/1"
@@ -282,6 +292,29 @@ t_expect_eq "$(httpc get 10.96.0.15 80 /delay/10 | jq -r .status)" 200 "a reques
 t_expect_ok "its upstream connection is kept for the next request ($(app_conns))" test "$(app_conns)" -ge 1
 sleep 2.5
 t_expect_eq "$(app_conns)" 0 "closed once idle for the DestinationRule's 1 s"
+
+t_begin "the destination passes the app's own 503 on: no retry of its own, the connection kept"
+# One keep-alive connection to echo (its port named http there: served
+# per request at the destination, v1 across nodes): the source
+# retries a 503 twice (Istio's default), the destination never; its app
+# connection stays, so the next request on it is served.
+seq_out=$(in_pod "1,1" /usr/bin/python3 -c "
+import http.client
+c = http.client.HTTPConnection('10.96.0.16', 80, timeout=10)
+out = []
+for p in ['/x', '/status/503', '/x', '/fail-then-ok/d1', '/x']:
+    c.request('GET', p)
+    r = c.getresponse()
+    r.read()
+    out.append(str(r.status))
+print(' '.join(out))")
+t_expect_eq "$seq_out" "200 503 200 200 200" "the client sees the app's answers after the source's retries"
+m2=$(ip netns exec "${NODE_NS[2]}" curl -s -m 5 "http://${NODE_IP4[2]}:15020/metrics" |
+    grep '^istio_requests_total{reporter="destination"' | grep 'destination_app="payments"' |
+    grep 'destination_version="v1"' || true)
+n503=$(grep 'response_code="503"' <<<"$m2" | grep 'response_flags="-"' | awk '{s += $NF} END {print s + 0}' || true)
+t_expect_eq "$n503" 4 "the destination counts the app's 503s (3 attempts, then 1), flagged -"
+t_expect_eq "$(grep -c 'response_flags="U' <<<"$m2" || true)" 0 "and no local 503 UF/URX of its own"
 
 t_begin "a server-first protocol on the unnamed port still gets through as bytes"
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/tally-v1.log" /usr/bin/python3 tests/e2e/lib/tally.py serve 9090 banner >/dev/null

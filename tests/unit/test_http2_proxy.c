@@ -292,7 +292,7 @@ struct rig {
     struct client k;
 };
 
-static void rig_new(struct rig *r, const struct hpf_plan *plan, int nplan)
+static void rig_start(struct rig *r, const struct hpf_plan *plan, int nplan, bool inbound)
 {
     memset(r, 0, sizeof(*r));
     r->f = hpf_new(0);
@@ -305,8 +305,13 @@ static void rig_new(struct rig *r, const struct hpf_plan *plan, int nplan)
             p[i].port = r->u->port; /* the h2 upstream, not the fixture's HTTP/1 one */
     }
     hpf_plan(r->f, p, nplan);
-    assert_int_equal(hpf_session(r->f), 0);
+    assert_int_equal(inbound ? hpf_session_inbound(r->f, r->u->port) : hpf_session(r->f), 0);
     assert_int_equal(h2_conn_new(H2_CLIENT, &cl_cbs, &r->k, &r->k.c), 0);
+}
+
+static void rig_new(struct rig *r, const struct hpf_plan *plan, int nplan)
+{
+    rig_start(r, plan, nplan, false);
 }
 
 static void rig_free(struct rig *r)
@@ -492,6 +497,31 @@ static void failures_are_retried_on_another_endpoint(void **state)
     }
 }
 
+/* At the destination the source's retry policy is not applied again: the
+ * app's own 503 reaches the client as is, on the one app connection, and
+ * the next stream is served on it. */
+static void destination_passes_the_apps_503_on(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_start(&r, (struct hpf_plan[]){{.kind = HPF_FORWARD}}, 1, true);
+    cl_request(&r.k, 0, "GET", "/status/503", NULL, NULL);
+    cl_run(r.f, &r.k, 1);
+    cl_request(&r.k, 1, "GET", "/ok", NULL, NULL);
+    cl_run(r.f, &r.k, 2);
+    assert_int_equal(r.k.s[0].status, 503);
+    assert_int_equal(r.k.s[1].status, 200);
+    assert_int_equal(r.u->nconns, 1);
+    assert_int_equal(r.u->requests, 2); /* each asked once */
+    assert_int_equal(r.f->routes, 2);
+    hpf_wait_count(r.f, &r.f->nreports, 2);
+    assert_int_equal(r.f->nreports, 2);
+    assert_int_equal(r.f->reports[0].status, 503);
+    assert_string_equal(r.f->reports[0].flags, "-");
+    assert_string_equal(r.f->reports[1].flags, "-");
+    rig_free(&r);
+}
+
 static void upstream_connections_are_replaced_when_they_take_no_more(void **state)
 {
     (void)state;
@@ -554,6 +584,7 @@ int main(void)
         cmocka_unit_test(local_replies_are_http2_responses),
         cmocka_unit_test(grpc_trailers_pass_through_to_the_record),
         cmocka_unit_test(failures_are_retried_on_another_endpoint),
+        cmocka_unit_test(destination_passes_the_apps_503_on),
         cmocka_unit_test(upstream_connections_are_replaced_when_they_take_no_more),
         cmocka_unit_test(a_client_reset_frees_the_attempt),
     };

@@ -362,6 +362,19 @@ int hpf_session(struct hpf *f)
     return hpf_start(f, hpf_conn(f));
 }
 
+int hpf_session_inbound(struct hpf *f, uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port ? port : f->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int app = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(app >= 0);
+    assert_int_equal(connect(app, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(fcntl(app, F_SETFL, O_NONBLOCK), 0); /* as conns' connect leaves it */
+    return http_session_start_inbound(f->hp, hpf_conn(f), -1, app, "default/server", &f->orig_dst,
+                                      &router, f);
+}
+
 void hpf_script(struct hpf *f, const struct hpf_step *steps, int n)
 {
     assert_true(n <= HPF_MAX);

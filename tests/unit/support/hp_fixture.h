@@ -115,6 +115,10 @@ int hpf_session(struct hpf *f);
  * end in f->client), and the session on it. */
 struct conn *hpf_conn(struct hpf *f);
 int hpf_start(struct hpf *f, struct conn *c);
+/* A destination session (http_session_start_inbound): the client's
+ * connection served to one app connection, to `port` on loopback (0: the
+ * scripted upstream). */
+int hpf_session_inbound(struct hpf *f, uint16_t port);
 void hpf_script(struct hpf *f, const struct hpf_step *steps, int n);
 void hpf_plan(struct hpf *f, const struct hpf_plan *plan, int n);
 
