@@ -344,6 +344,10 @@ topo_spawn() { _topo_spawn netns "$@"; }
 # keeping the host mount namespace (bpffs pins stay visible host-wide).
 topo_spawn_nsenter() { _topo_spawn nsenter "$@"; }
 
+# topo_spawn_here LOGFILE CMD...: the same in the caller's own netns; only
+# for tests/vm/twonode.sh, where a whole qemu guest is the node.
+topo_spawn_here() { _topo_spawn here - "$@"; }
+
 _topo_spawn() {
     local how=$1 ns=${2:-} log=${3:-} pid start
     if (($# < 4)); then
@@ -352,10 +356,12 @@ _topo_spawn() {
     fi
     shift 3
     [[ -n $TOPO_TMP ]] || { _topo_log "topo_spawn: call topo_init first"; return 1; }
-    _topo_is_ours "$ns" || return 1
+    [[ $how == here ]] || _topo_is_ours "$ns" || return 1
     mkdir -p -- "$(dirname -- "$log")" || return 1
     if [[ $how == netns ]]; then
         ip netns exec "$ns" "$@" </dev/null >>"$log" 2>&1 &
+    elif [[ $how == here ]]; then
+        "$@" </dev/null >>"$log" 2>&1 &
     else
         nsenter --net="/run/netns/$ns" -- "$@" </dev/null >>"$log" 2>&1 &
     fi
