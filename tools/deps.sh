@@ -22,6 +22,9 @@ pkgs=(
     # Kubernetes: the official Python client against the API stand-in, the
     # real CNI plugins (bridge, host-local) that meshd-cni chains after
     python3-kubernetes containernetworking-plugins
+    # the kernel matrix (make vmtest): qemu, the guests' initramfs, kernel
+    # modules unpacked and decompressed
+    qemu-system-x86 busybox-static kmod xz-utils zstd
 )
 # Debian 12's kubectl is in kubernetes-client; a kubectl already installed
 # from another package (Google's `kubectl`) owns /usr/bin/kubectl and

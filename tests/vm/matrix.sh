@@ -55,6 +55,12 @@ for t in "${tests[@]}"; do
     [[ -f tests/e2e/$t.sh ]] || die "VM_E2E: no tests/e2e/$t.sh"
 done
 [[ -x $MESHD_BUILD/meshd && -x $MESHD_BUILD/meshctl ]] || die "$MESHD_BUILD/meshd is not built (make)"
+# The feature probe's kernel side (make vmtest builds it) and its plan,
+# made here: the guest only asks (tests/vm/bpf_probe.sh).
+probe=${MESHD_BUILD#"$repo_root"/}/tests/vm_bpf_probe
+[[ -x $probe ]] || make --no-print-directory -s BUILD="${MESHD_BUILD#"$repo_root"/}" "$probe" ||
+    die "building $probe failed"
+tests/vm/bpf_probe.sh --plan >"$MESHD_BUILD/tests/vm_bpf_plan" || die "tests/vm/bpf_probe.sh --plan failed"
 mkdir -p "$cache"
 rm -f "$results_md"
 
@@ -78,32 +84,31 @@ declare -A CELL=()
 declare -a ROWS=(bpf_features)
 for t in "${tests[@]}"; do ROWS+=("test_${t#test_}"); done
 
-# read_result FILE: sets R_SPEC R_RUN R_DESC R_STATE R_SECS R_COUNTS from the
+# read_result FILE: sets R_RUN R_DESC R_STATE R_SECS R_COUNTS from the
 # last line run.sh wrote to FILE.
 read_result() {
-    R_SPEC="" R_RUN="" R_DESC="" R_STATE=noresult R_SECS=0 R_COUNTS=""
+    R_RUN="" R_DESC="" R_STATE=noresult R_SECS=0 R_COUNTS=""
     [[ -s $1 ]] || return 0
-    IFS=$'\t' read -r R_SPEC R_RUN R_DESC R_STATE R_SECS R_COUNTS < <(tail -n 1 "$1")
+    IFS=$'\t' read -r _ R_RUN R_DESC R_STATE R_SECS R_COUNTS < <(tail -n 1 "$1")
 }
 
 # test_cells COL RUN: CELL[row,COL] from RUN's output.log ("PASS test_x (Ns)"
 # lines of tests/e2e/run.sh and bpf_probe.sh).
 test_cells() {
-    local col=$1 log=$cache/$2/out/output.log row st secs
+    local col=$1 log=$cache/$2/out/output.log row st
     for row in "${ROWS[@]}"; do
-        st=$(tr -d '\r' <"$log" 2>/dev/null | awk -v t="$row" '$2 == t && ($1 == "PASS" || $1 == "FAIL") { print $1, $3 }' | tail -n 1)
-        if [[ -z $st ]]; then
-            CELL[$row,$col]="not run"
-        else
-            secs=${st#* }
-            CELL[$row,$col]="${st%% *} $secs"
-        fi
+        # "PASS (82s)", "FAIL (12s) [missing: ...]": the verdict, the time and
+        # the reason run.sh or the probe gave (markdown's | escaped).
+        st=$(tr -d '\r' <"$log" 2>/dev/null | sed -n -E "s/^(PASS|FAIL) $row \(([0-9]+)s[^)]*\)( \[(.*)\])?\$/\1 (\2s)\3/p" |
+            tail -n 1 | cut -c1-400 | sed 's/|/\\|/g')
+        CELL[$row,$col]=${st:-not run}
     done
 }
 
 # --- single guests ----------------------------------------------------------
 
-guest_cmd=tests/vm/bpf_probe.sh
+# shellcheck disable=SC2016 # expanded in the guest
+guest_cmd='tests/vm/bpf_probe.sh --plan-file "$MESHD_BUILD/tests/vm_bpf_plan"'
 ((${#tests[@]} == 0)) || guest_cmd+=" && tests/e2e/run.sh ${tests[*]}"
 col=0
 for spec in "${kernels[@]}"; do
@@ -120,7 +125,10 @@ for spec in "${kernels[@]}"; do
     rm -f "$rfile"
     say "[$((SECONDS - matrix_start))s] kernel $spec: $guest_cmd"
     VM_QUIET=${VM_QUIET:-1} VM_RESULTS=$rfile VM_TIMEOUT=$VM_TIMEOUT VM_TAG="" VM_NET="" VM_SHARE="" VM_IP="" \
-        "$vm_dir/run.sh" "$spec" -- "$guest_cmd" || true
+        "$vm_dir/run.sh" "$spec" -- "$guest_cmd" &
+    children=("$!")
+    wait "$!" || true
+    children=()
     read_result "$rfile"
     rm -f "$rfile"
     K_SPEC[col]=$spec K_RUN[col]=$R_RUN K_DESC[col]=${R_DESC:-$spec} K_STATE[col]=$R_STATE K_NOTE[col]=""

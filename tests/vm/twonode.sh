@@ -70,7 +70,6 @@ for j in 1 2; do
     ip -n "$p" -6 route add "fd00:10:244:$me::1/128" dev eth0
     ip -n "$p" -6 route add default via "fd00:10:244:$me::1" dev eth0
     POD_NS[$me,$j]=$p
-    POD_HOST_IF[$me,$j]=$hif
 done
 ip route add "10.244.$peer.0/24" via "${NODE_IP4[peer]}" dev eth0
 ip -6 route add "fd00:10:244:$peer::/64" via "${NODE_IP6[peer]}" dev eth0
@@ -177,7 +176,7 @@ t_begin "pod-$me-2 -> pod-$peer-1: denied by the AuthorizationPolicy at node $pe
 t_expect_eq "$(get "$me,2" "http://${POD_IP4[$peer,1]}:8080/")" 403 "403 at the client"
 
 t_begin "both guests are done with their clients"
-t_expect_ok "barrier" barrier done
+t_expect_ok "barrier" barrier "done"
 
 t_begin "node $me's inbound side"
 c=$(connections_json "$me")
