@@ -96,10 +96,11 @@ read_result() {
 # lines of tests/e2e/run.sh and bpf_probe.sh).
 test_cells() {
     local col=$1 log=$cache/$2/out/output.log row st
+    [[ -f $log ]] || log=/dev/null # a guest killed before its first line
     for row in "${ROWS[@]}"; do
         # "PASS (82s)", "FAIL (12s) [missing: ...]": the verdict, the time and
         # the reason run.sh or the probe gave (markdown's | escaped).
-        st=$(tr -d '\r' <"$log" 2>/dev/null | sed -n -E "s/^(PASS|FAIL) $row \(([0-9]+)s[^)]*\)( \[(.*)\])?\$/\1 (\2s)\3/p" |
+        st=$(tr -d '\r' <"$log" | sed -n -E "s/^(PASS|FAIL) $row \(([0-9]+)s[^)]*\)( \[(.*)\])?\$/\1 (\2s)\3/p" |
             tail -n 1 | cut -c1-400 | sed 's/|/\\|/g')
         CELL[$row,$col]=${st:-not run}
     done
