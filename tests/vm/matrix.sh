@@ -90,6 +90,8 @@ read_result() {
     R_RUN="" R_DESC="" R_STATE=noresult R_SECS=0 R_COUNTS=""
     [[ -s $1 ]] || return 0
     IFS=$'\t' read -r _ R_RUN R_DESC R_STATE R_SECS R_COUNTS < <(tail -n 1 "$1")
+    local v
+    for v in R_RUN R_DESC R_STATE R_SECS R_COUNTS; do [[ ${!v} != - ]] || printf -v "$v" '%s' ""; done
 }
 
 # test_cells COL RUN: CELL[row,COL] from RUN's output.log ("PASS test_x (Ns)"
@@ -125,13 +127,19 @@ for spec in "${kernels[@]}"; do
     rfile=$cache/.result-$col
     rm -f "$rfile"
     say "[$((SECONDS - matrix_start))s] kernel $spec: $guest_cmd"
-    VM_QUIET=${VM_QUIET:-1} VM_RESULTS=$rfile VM_TIMEOUT=$VM_TIMEOUT VM_TAG="" VM_NET="" VM_SHARE="" VM_IP="" \
-        "$vm_dir/run.sh" "$spec" -- "$guest_cmd" &
-    children=("$!")
-    wait "$!" || true
-    children=()
-    read_result "$rfile"
-    rm -f "$rfile"
+    for try in 1 2; do
+        VM_QUIET=${VM_QUIET:-1} VM_RESULTS=$rfile VM_TIMEOUT=$VM_TIMEOUT VM_TAG="" VM_NET="" VM_SHARE="" VM_IP="" \
+            "$vm_dir/run.sh" "$spec" -- "$guest_cmd" &
+        children=("$!")
+        wait "$!" || true
+        children=()
+        read_result "$rfile"
+        rm -f "$rfile"
+        # A guest that never reached its command (a boot lost to a loaded
+        # host) gets one more boot; a test failure does not.
+        [[ $R_STATE == noboot && $try == 1 ]] || break
+        say "kernel $spec: the guest did not boot; once more"
+    done
     K_SPEC[col]=$spec K_RUN[col]=$R_RUN K_DESC[col]=${R_DESC:-$spec} K_STATE[col]=$R_STATE K_NOTE[col]=""
     case $R_STATE in
     skip)
@@ -145,7 +153,10 @@ for spec in "${kernels[@]}"; do
     *)
         test_cells "$col" "$R_RUN"
         [[ $R_STATE == timeout ]] && K_NOTE[col]="the guest was killed at its ${VM_TIMEOUT}s timeout"
-        [[ $R_STATE == noboot ]] && K_NOTE[col]="the guest never ran the command (build/vm/$R_RUN/console.log)"
+        if [[ $R_STATE == noboot ]]; then
+            K_NOTE[col]="the guest never ran the command: $(grep -a -m 1 -e 'Kernel panic' -e 'MESHVM-BOOT-FAILED' \
+                "$cache/$R_RUN/console.log" 2>/dev/null | tr -d '\r|' | cut -c1-200) (build/vm/$R_RUN/console.log)"
+        fi
         # The guest's own report: PASS/FAIL lines and the failures' details.
         [[ -s $cache/$R_RUN/out/output.log ]] && tr -d '\r' <"$cache/$R_RUN/out/output.log" | sed 's/^/  | /'
         ;;

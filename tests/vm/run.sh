@@ -19,7 +19,8 @@
 #
 # Environment: MESHD_BUILD (build dir, default build), VM_TIMEOUT (seconds per
 # VM, default 2400), VM_MEM (2G), VM_SMP (2), VM_KERNEL_ARGS (appended to the
-# kernel command line, default "mitigations=off"), VM_QUIET=1 (do not stream
+# kernel command line, default "mitigations=off no_timer_check": a slow
+# TCG host otherwise panics "IO-APIC + timer doesn't work"), VM_QUIET=1 (do not stream
 # the guest console), VM_NO_BUILD=1 (do not build the unit tests and test BPF
 # objects the default command needs), VM_SNAPSHOT=0 (let the guest use
 # MESHD_BUILD itself rather than a copy made at boot). E2E_* and TOPO_* are
@@ -46,7 +47,7 @@ cd "$repo_root"
 : "${VM_TIMEOUT:=3600}"
 : "${VM_MEM:=2G}"
 : "${VM_SMP:=2}"
-: "${VM_KERNEL_ARGS=mitigations=off}"
+: "${VM_KERNEL_ARGS=mitigations=off no_timer_check}"
 : "${VM_QUIET:=0}"
 : "${VM_NO_BUILD:=0}"
 : "${VM_SNAPSHOT:=1}"
@@ -449,18 +450,20 @@ run_vm() {
     fi
     say "$K_NAME: $R_STATE after ${secs}s (qemu: ${qrc/#[0-9]*/exit $qrc})"
     if [[ $R_STATE == noboot ]]; then
-        grep -a 'MESHVM-BOOT-FAILED' "$run/console.log" | tr -d '\r' | sed 's/^/  /' || true
+        grep -a -m 3 -e 'MESHVM-BOOT-FAILED' -e 'Kernel panic' "$run/console.log" | tr -d '\r' | sed 's/^/  /' || true
         [[ -s $run/qemu.log ]] && sed 's/^/  qemu: /' "$run/qemu.log"
     fi
 }
 
 # --- the matrix -------------------------------------------------------------
 
-# result SPEC NAME DESC STATE SECS COUNTS: a line of VM_RESULTS.
+# result SPEC NAME DESC STATE SECS COUNTS: a line of VM_RESULTS, an empty
+# field as "-" (tabs are whitespace to read: empty fields would vanish).
 result() {
     [[ -n $VM_RESULTS ]] || return 0
-    local IFS=$'\t'
-    printf '%s\n' "$*" >>"$VM_RESULTS"
+    local f out=""
+    for f in "$@"; do out+=${f:--}$'\t'; done
+    printf '%s\n' "${out%$'\t'}" >>"$VM_RESULTS"
 }
 
 summary=()
