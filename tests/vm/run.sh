@@ -24,7 +24,8 @@
 # the guest console), VM_NO_BUILD=1 (do not build the unit tests and test BPF
 # objects the default command needs), VM_SNAPSHOT=0 (let the guest use
 # MESHD_BUILD itself rather than a copy made at boot). E2E_* and TOPO_* are
-# passed to the guest; E2E_TIMEOUT defaults to 1500 there (TCG is slow).
+# passed to the guest; E2E_TIMEOUT defaults to 1500 there (TCG is slow),
+# TOPO_WAIT_SCALE to 6 (the e2e helpers' waits for listeners and agents).
 # VM_NICE (19): qemu's niceness. For two guests on one link (matrix.sh):
 # VM_NET=listen:PORT or connect:PORT (a virtio-net NIC on qemu's socket
 # netdev, 127.0.0.1 only), VM_MAC, VM_IP (addresses for the guest's eth0,
@@ -367,6 +368,9 @@ run_vm() {
         printf 'export TALLY_DEADLINE_S=1500\n'
         printf 'export E2E_TIMEOUT=%q\n' "${E2E_TIMEOUT:-1500}"
         printf 'export E2E_LOG_DIR=%q\n' "$run/out/e2e"
+        # Waits for a listener or an agent (topo_wait_tcp, meshd_start) are
+        # 6x longer: a loaded host slows TCG a lot (overridden by the host's).
+        printf 'export TOPO_WAIT_SCALE=6\n'
         local v
         while IFS= read -r v; do
             [[ $v == E2E_TIMEOUT || $v == E2E_LOG_DIR ]] && continue

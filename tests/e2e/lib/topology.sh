@@ -389,13 +389,16 @@ topo_kill() {
 }
 
 # topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S=10]: waits until something listens
-# on PORT inside NETNS (ADDR is kept for the message and callers).
+# on PORT inside NETNS (ADDR is kept for the message and callers). The
+# timeout is multiplied by TOPO_WAIT_SCALE (default 1; tests/vm/run.sh
+# sets 6: under qemu TCG on a loaded host, python takes >10 s to listen).
 topo_wait_tcp() {
     local ns=${1:-} addr=${2:-} port=${3:-} tmo=${4:-10} i deadline
-    if [[ -z $addr || ! $port =~ ^[0-9]+$ || ! $tmo =~ ^[0-9]+$ ]]; then
-        _topo_log "usage: topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S]"
+    if [[ -z $addr || ! $port =~ ^[0-9]+$ || ! $tmo =~ ^[0-9]+$ || ! ${TOPO_WAIT_SCALE:-1} =~ ^[1-9][0-9]?$ ]]; then
+        _topo_log "usage: topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S] (TOPO_WAIT_SCALE 1..99)"
         return 1
     fi
+    tmo=$((tmo * ${TOPO_WAIT_SCALE:-1}))
     _topo_is_ours "$ns" || return 1
     deadline=$(($(_topo_now_ms) + tmo * 1000))
     for ((i = 0; i <= tmo * 10; i++)); do
