@@ -19,7 +19,8 @@
 # Checked from each side: pod-I-1 -> pod-O-1 (IPv4 and IPv6) over mTLS
 # HBONE with the peer's SPIFFE identity verified at both ends; pod-I-2 ->
 # pod-O-1 denied by the AuthorizationPolicy at the destination (403 at the
-# client, DENY recorded there); the metrics of both reporters.
+# client, DENY recorded there); the metrics of both reporters (requests at
+# the source, tunnels at the destination).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
@@ -187,10 +188,15 @@ t_expect_ok "pod-$peer-2's connection is recorded DENY ($denied)" test "$denied"
 
 t_begin "metrics"
 m=$(curl -s -m 10 "http://${NODE_IP4[me]}:15020/metrics" || true)
-for r in source destination; do
-    n=$(grep '^istio_tcp_connections_opened_total' <<<"$m" | grep "reporter=\"$r\"" | grep -c 'connection_security_policy="mutual_tls"' || true)
-    t_expect_ok "istio_tcp_connections_opened_total reporter=$r, mutual_tls ($n series)" test "$n" -ge 1
-done
+# The client's agent carries HTTP request by request: its side is in
+# istio_requests_total (its TCP series only once the pooled tunnel closes);
+# the destination opened the tunnels.
+n=$(grep '^istio_requests_total{reporter="source"' <<<"$m" | grep 'response_code="200"' |
+    grep "destination_principal=\"spiffe://cluster.local/ns/default/sa/sa-$peer-1\"" |
+    grep -c 'connection_security_policy="mutual_tls"' || true)
+t_expect_ok "istio_requests_total reporter=source, 200 from sa-$peer-1, mutual_tls ($n series)" test "$n" -ge 1
+n=$(grep '^istio_tcp_connections_opened_total{reporter="destination"' <<<"$m" | grep -c 'connection_security_policy="mutual_tls"' || true)
+t_expect_ok "istio_tcp_connections_opened_total reporter=destination, mutual_tls ($n series)" test "$n" -ge 1
 t_expect_contains "$(grep '^istio_requests_total{reporter="source"' <<<"$m" | grep 'response_code="403"')" \
     "destination_principal=\"spiffe://cluster.local/ns/default/sa/sa-$peer-1\"" "the source side counts the 403 from node $peer"
 
