@@ -5,7 +5,8 @@
 #   make demo       two-node topology, real curl through the mesh, then clean up
 #   make bench      benchmarks with a baseline measured in the same run
 #   make deps       install every build/test dependency from Debian (idempotent)
-#   make vmtest     the unit and e2e suites inside qemu on Debian's 6.1 kernel
+#   make vmtest     the kernel matrix: e2e tests in qemu on Debian's 6.1 and 6.12
+#                   (and the host's) kernels, and two guests across two kernels
 #   make vmlinux    regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
 #   make lint       clang-format check, no call cycles between files, cppcheck, clang-tidy
 #   make image      the container image of deploy/Containerfile (buildah; skips where none runs)
@@ -202,8 +203,14 @@ deps:
 fuzz: all
 	$(Q)tests/fuzz/run.sh
 
-vmtest: all
-	$(Q)MESHD_BUILD=$(BUILD) tests/vm/run.sh
+# The kernel matrix's BPF feature probe (tests/vm/bpf_probe.sh runs it).
+$(BUILD)/tests/vm_bpf_probe: tests/vm/bpf_probe.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf
+
+vmtest: all $(BUILD)/tests/vm_bpf_probe
+	$(Q)MESHD_BUILD=$(BUILD) tests/vm/matrix.sh
 
 # deploy/Containerfile from the built binaries and Debian's files (no
 # registry): tools/image.sh says what it did, or why it skipped.

@@ -24,6 +24,9 @@ pkgs=(
     python3-kubernetes containernetworking-plugins
     # make image: buildah packs deploy/Containerfile (FROM scratch)
     buildah
+    # the kernel matrix (make vmtest): qemu, the guests' initramfs, kernel
+    # modules unpacked and decompressed
+    qemu-system-x86 busybox-static kmod xz-utils zstd
 )
 # Debian 12's kubectl is in kubernetes-client; a kubectl already installed
 # from another package (Google's `kubectl`) owns /usr/bin/kubectl and

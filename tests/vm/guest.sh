@@ -4,7 +4,7 @@
 #
 # Mounts what a Debian host has (proc, sys, devtmpfs, cgroup2 unified at
 # /sys/fs/cgroup, bpffs at /sys/fs/bpf, fresh tmpfs on /tmp and /run), brings
-# lo up, runs <run dir>/cmd from the repo dir with <run dir>/env sourced, and
+# lo up (and eth0 with the meshvm.ip= addresses, when given), runs <run dir>/cmd from the repo dir with <run dir>/env sourced, and
 # prints its output and exit status between markers on the console; the
 # output, the status and some diagnostics also go to <run dir>/out (a 9p share
 # the host reads). Then powers off.
@@ -46,12 +46,13 @@ mnt bpf /sys/fs/bpf mode=700
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
 
-repo="" run=""
+repo="" run="" addrs=""
 read -r -a words </proc/cmdline
 for w in "${words[@]}"; do
     case $w in
     meshvm.repo=*) repo=${w#*=} ;;
     meshvm.run=*) run=${w#*=} ;;
+    meshvm.ip=*) addrs=${w#*=} ;;
     esac
 done
 [[ -n $repo && -n $run ]] || fail "meshvm.repo= or meshvm.run= missing"
@@ -61,6 +62,17 @@ out=$run/out
 modprobe=$(command -v modprobe) && echo "$modprobe" >/proc/sys/kernel/modprobe
 hostname meshvm 2>/dev/null || echo meshvm >/proc/sys/kernel/hostname
 ip link set lo up || fail "ip link set lo up"
+if [[ -n $addrs ]]; then
+    # The virtio NIC (the initramfs loaded virtio_net): the link to the
+    # other guest. Static addresses, no DAD (usable at once).
+    [[ -e /sys/class/net/eth0 ]] || fail "meshvm.ip= given but there is no eth0"
+    sysctl -q -w net.ipv6.conf.eth0.accept_dad=0 >/dev/null 2>&1 || true
+    IFS=, read -r -a list <<<"$addrs"
+    for a in "${list[@]}"; do
+        ip addr add "$a" dev eth0 nodad 2>/dev/null || ip addr add "$a" dev eth0 || fail "ip addr add $a dev eth0"
+    done
+    ip link set eth0 up || fail "ip link set eth0 up"
+fi
 # The host's clock: the guest's RTC starts from the host's time, good enough.
 
 uname -r >"$out/uname"

@@ -4,12 +4,14 @@
 # Loads the modules in /modules (file names sort in load order), mounts the
 # host's / read-only over 9p (tag hostroot) as the lower layer of an overlay
 # whose upper layer is a tmpfs, mounts the run's output share (tag vmout,
-# writable) on <run dir>/out, links the kernel's module tree to
+# writable) on <run dir>/out, and the pair's share (tag vmshare, writable,
+# when meshvm.share= names it) at that same path, links the kernel's module tree to
 # /lib/modules/<release> so the guest's modprobe finds it, then switch_root's
 # into the overlay and runs tests/vm/guest.sh as PID 1.
 #
 # Parameters come from the kernel command line: meshvm.repo= (the repo path),
-# meshvm.run= (the run dir), meshvm.kmods= (the module tree, may be empty).
+# meshvm.run= (the run dir), meshvm.kmods= (the module tree, may be empty),
+# meshvm.share= (optional).
 export PATH=/bin
 
 fail() {
@@ -26,13 +28,14 @@ mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 echo "meshvm: initramfs up, kernel $(uname -r)"
 
-repo="" run="" kmods=""
+repo="" run="" kmods="" share=""
 read -r cmdline </proc/cmdline
 for w in $cmdline; do
     case $w in
     meshvm.repo=*) repo=${w#*=} ;;
     meshvm.run=*) run=${w#*=} ;;
     meshvm.kmods=*) kmods=${w#*=} ;;
+    meshvm.share=*) share=${w#*=} ;;
     esac
 done
 if [ -z "$repo" ] || [ -z "$run" ]; then
@@ -53,6 +56,10 @@ mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work 
     fail "overlay over the host root"
 [ -d "/newroot$run/out" ] || fail "$run/out is not visible in the guest"
 mount -t 9p -o "$opts" vmout "/newroot$run/out" || fail "mount of the output share (9p tag vmout)"
+if [ -n "$share" ]; then
+    [ -d "/newroot$share" ] || fail "$share is not visible in the guest"
+    mount -t 9p -o "$opts" vmshare "/newroot$share" || fail "mount of the pair's share (9p tag vmshare)"
+fi
 
 release=$(uname -r)
 if [ -n "$kmods" ] && [ ! -e "/newroot/lib/modules/$release" ]; then

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The kernel matrix: boots Debian's own kernels under qemu (TCG, no network
-# device) with the host's / as the guest's root (9p, read-only, under a tmpfs
-# overlay) and runs the tests there, on the very binaries the host built.
+# Boots Debian's own kernels under qemu (TCG; no network device unless
+# VM_NET asks for the link to another guest) with the host's / as the guest's
+# root (9p, read-only, under a tmpfs overlay) and runs the tests there, on the
+# very binaries the host built. tests/vm/matrix.sh (make vmtest) drives it.
 #
 #   tests/vm/run.sh [KERNEL...] [-- COMMAND...]
 #
 # KERNEL (default 6.1):
 #   6.1                 the newest Debian linux-image-6.1.0-N-amd64 apt offers
+#   6.12                the newest linux-image-6.12.N+debN-amd64 (bookworm-
+#                       backports, through a private apt list: the host's apt
+#                       configuration is not changed)
 #   6.1.0-56-amd64      that Debian kernel (also linux-image-6.1.0-56-amd64)
 #   host                the running kernel, if its image is readable (else skipped)
 # COMMAND: run in the guest from the repo dir by bash; one argument is a
@@ -15,15 +19,24 @@
 #
 # Environment: MESHD_BUILD (build dir, default build), VM_TIMEOUT (seconds per
 # VM, default 2400), VM_MEM (2G), VM_SMP (2), VM_KERNEL_ARGS (appended to the
-# kernel command line, default "mitigations=off"), VM_QUIET=1 (do not stream
+# kernel command line, default "mitigations=off no_timer_check": a slow
+# TCG host otherwise panics "IO-APIC + timer doesn't work"), VM_QUIET=1 (do not stream
 # the guest console), VM_NO_BUILD=1 (do not build the unit tests and test BPF
 # objects the default command needs), VM_SNAPSHOT=0 (let the guest use
 # MESHD_BUILD itself rather than a copy made at boot). E2E_* and TOPO_* are
-# passed to the guest; E2E_TIMEOUT defaults to 900 there (TCG is slow).
+# passed to the guest; E2E_TIMEOUT defaults to 1500 there (TCG is slow),
+# TOPO_WAIT_SCALE to 6 (the e2e helpers' waits for listeners and agents).
+# VM_NICE (19): qemu's niceness. For two guests on one link (matrix.sh):
+# VM_NET=listen:PORT or connect:PORT (a virtio-net NIC on qemu's socket
+# netdev, 127.0.0.1 only), VM_MAC, VM_IP (addresses for the guest's eth0,
+# comma-separated, e.g. 198.51.100.11/24,fd00:5133:6400::11/64), VM_SHARE (a
+# host dir the guest mounts writable at the same path), VM_TAG (run dir
+# build/vm/<release>-<tag>), VM_RESULTS (a file that gets one tab-separated
+# line per kernel: spec, run name, description, state, seconds, counts).
 #
 # Kernels are cached in build/vm/kernels/<release>/ (apt-get download +
 # dpkg-deb -x, never installed on the host). Each run leaves in
-# build/vm/<release>/: console.log (serial console), qemu.log, build/ (the copy
+# build/vm/<release>[-<tag>]/: console.log (serial console), qemu.log, build/ (the copy
 # of MESHD_BUILD the guest used), and out/ with
 # output.log, rc, dmesg.log, lsmod.txt and e2e/ (every e2e test's output).
 set -euo pipefail
@@ -35,17 +48,20 @@ cd "$repo_root"
 : "${VM_TIMEOUT:=3600}"
 : "${VM_MEM:=2G}"
 : "${VM_SMP:=2}"
-: "${VM_KERNEL_ARGS=mitigations=off}"
+: "${VM_KERNEL_ARGS=mitigations=off no_timer_check}"
 : "${VM_QUIET:=0}"
 : "${VM_NO_BUILD:=0}"
 : "${VM_SNAPSHOT:=1}"
+: "${VM_NICE:=19}"
+: "${VM_NET:=}" "${VM_MAC:=52:54:00:6d:76:01}" "${VM_IP:=}" "${VM_SHARE:=}" "${VM_TAG:=}" "${VM_RESULTS:=}"
 MESHD_BUILD=${MESHD_BUILD:-build}
 [[ $MESHD_BUILD == /* ]] || MESHD_BUILD=$repo_root/$MESHD_BUILD
 cache=$repo_root/build/vm
 # Debian packages run.sh needs on the host (docs/VMTEST.md lists them too).
-DEPS=(qemu-system-x86 busybox-static kmod)
-# Modules the initramfs loads to mount the root: modprobe adds their deps.
-INITRD_MODULES=(virtio_pci 9pnet_virtio 9p overlay)
+DEPS=(qemu-system-x86 busybox-static kmod xz-utils zstd)
+# Modules the initramfs loads (the root's, and the NIC's for VM_NET):
+# modprobe adds their deps.
+INITRD_MODULES=(virtio_pci 9pnet_virtio 9p overlay virtio_net)
 
 die() {
     printf 'vmtest: %s\n' "$*" >&2
@@ -72,6 +88,13 @@ done
 ((have_cmd == 0 || ${#cmd_args[@]} > 0)) || die "nothing after --"
 
 [[ $VM_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "VM_TIMEOUT must be a number of seconds"
+[[ $VM_NICE =~ ^-?[0-9]+$ ]] || die "VM_NICE must be a niceness (-20..19)"
+[[ -z $VM_NET || $VM_NET =~ ^(listen|connect):[1-9][0-9]{3,4}$ ]] || die "VM_NET must be listen:PORT or connect:PORT"
+[[ $VM_MAC =~ ^52:54:00(:[0-9a-f]{2}){3}$ ]] || die "VM_MAC must be a locally administered 52:54:00:xx:xx:xx"
+[[ $VM_IP =~ ^[0-9a-f.:/,]*$ ]] || die "VM_IP must be comma-separated ADDR/PREFIX"
+[[ -z $VM_SHARE || ($VM_SHARE == /* && -d $VM_SHARE && $VM_SHARE != *[[:space:],]*) ]] ||
+    die "VM_SHARE must be an existing absolute dir without spaces or commas"
+[[ $VM_TAG =~ ^[a-z0-9-]*$ ]] || die "VM_TAG must be [a-z0-9-]"
 ((EUID == 0)) || die "must run as root (apt-get, and the guest runs the tests as root)"
 [[ $(uname -m) == x86_64 ]] || die "only x86_64 hosts are supported (qemu-system-x86_64, amd64 kernels)"
 [[ $repo_root != *[[:space:]]* ]] || die "the repo path must not contain spaces: $repo_root"
@@ -109,13 +132,38 @@ if ldd "$busybox" >/dev/null 2>&1; then die "$busybox is dynamically linked: ins
 
 # --- kernels ----------------------------------------------------------------
 
-# newest_debian SERIES: the newest linux-image-SERIES.0-N-amd64 apt knows.
+# bookworm-backports (6.12) through a private apt state under the cache: its
+# own sources list, lists and archives dirs, so the host's sources, lists and
+# preferences stay as they are.
+bpo=$cache/apt-backports
+BPO_APT=(-o "Dir::Etc::SourceList=$bpo/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+    -o "Dir::State::Lists=$bpo/lists" -o "Dir::Cache=$bpo/cache" -o APT::Sandbox::User=root)
+bpo_updated=0
+bpo_update_once() {
+    ((bpo_updated)) && return 0
+    mkdir -p "$bpo/lists/partial" "$bpo/cache/archives/partial"
+    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s bookworm-backports main\n' \
+        "${VM_BACKPORTS_MIRROR:-http://deb.debian.org/debian}" >"$bpo/sources.list"
+    say "apt-get update (bookworm-backports, private lists in $bpo)"
+    apt-get "${BPO_APT[@]}" update -qq >/dev/null || die "apt-get update of bookworm-backports failed"
+    bpo_updated=1
+}
+
+# newest_debian SERIES: the newest linux-image-SERIES.0-N-amd64 (6.1) or
+# linux-image-SERIES.N+debN-amd64 (6.12) the host's apt knows, else the
+# newest in bookworm-backports.
 newest_debian() {
-    local re="^linux-image-${1//./\\.}\\.0-[0-9]+-amd64\$" found
-    found=$(apt-cache search --names-only "$re" 2>/dev/null | awk '{print $1}' | sort -V | tail -n 1)
+    local s=${1//./\\.} re found
+    re="^linux-image-$s(\\.0-[0-9]+|\\.[0-9]+\\+deb[0-9.]+)-amd64\$"
+    pick() { apt-cache "$@" search --names-only "$re" 2>/dev/null | awk '{print $1}' | sort -V | tail -n 1; }
+    found=$(pick)
     if [[ -z $found ]]; then
         apt_update_once
-        found=$(apt-cache search --names-only "$re" 2>/dev/null | awk '{print $1}' | sort -V | tail -n 1)
+        found=$(pick)
+    fi
+    if [[ -z $found ]]; then
+        bpo_update_once
+        found=$(pick "${BPO_APT[@]}")
     fi
     [[ -n $found ]] || return 1
     printf '%s\n' "${found#linux-image-}"
@@ -129,10 +177,13 @@ fetch_debian() {
     say "fetching $pkg"
     rm -rf "$kdir"
     mkdir -p "$kdir/dl"
-    if ! (cd "$kdir/dl" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null); then
+    if ! (cd "$kdir/dl" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null 2>&1); then
         apt_update_once
-        (cd "$kdir/dl" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null) ||
-            { rm -rf "$kdir"; return 1; }
+        if ! (cd "$kdir/dl" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null 2>&1); then
+            bpo_update_once
+            (cd "$kdir/dl" && apt-get "${BPO_APT[@]}" download -qq "$pkg" >/dev/null) ||
+                { rm -rf "$kdir"; return 1; }
+        fi
     fi
     deb=$(echo "$kdir"/dl/*.deb)
     [[ -f $deb ]] || { rm -rf "$kdir"; return 1; }
@@ -170,7 +221,7 @@ resolve() {
         ;;
     linux-image-*) rel=${spec#linux-image-} ;;
     [0-9]*.*-amd64) rel=$spec ;;
-    *) die "unknown kernel '$spec' (6.1, 6.1.0-N-amd64, linux-image-6.1.0-N-amd64 or host; a command goes after --)" ;;
+    *) die "unknown kernel '$spec' (6.1, 6.12, 6.1.0-N-amd64, linux-image-6.1.0-N-amd64 or host; a command goes after --)" ;;
     esac
     fetch_debian "$rel" || die "could not fetch linux-image-$rel with apt-get download"
     K_NAME=$rel K_REL=$rel
@@ -288,9 +339,10 @@ trap stop_vm EXIT
 trap on_signal INT TERM HUP
 
 # run_vm: boots K_* with the command; sets R_STATE (passed, failed, noboot,
-# timeout), R_RC, R_COUNTS.
+# timeout), R_RC, R_COUNTS, R_SECS.
 run_vm() {
-    local run=$cache/$K_NAME lock secs start kmods="" cmdline guest_build
+    local run=$cache/$K_NAME${VM_TAG:+-$VM_TAG} lock secs start kmods="" cmdline guest_build
+    local -a net=(-nic none) share=()
     mkdir -p "$run"
     exec {lock}>"$run/.lock"
     flock -n "$lock" || die "another vmtest is using $run"
@@ -316,6 +368,9 @@ run_vm() {
         printf 'export TALLY_DEADLINE_S=1500\n'
         printf 'export E2E_TIMEOUT=%q\n' "${E2E_TIMEOUT:-1500}"
         printf 'export E2E_LOG_DIR=%q\n' "$run/out/e2e"
+        # Waits for a listener or an agent (topo_wait_tcp, meshd_start) are
+        # 6x longer: a loaded host slows TCG a lot (overridden by the host's).
+        printf 'export TOPO_WAIT_SCALE=6\n'
         local v
         while IFS= read -r v; do
             [[ $v == E2E_TIMEOUT || $v == E2E_LOG_DIR ]] && continue
@@ -327,15 +382,22 @@ run_vm() {
     [[ $kmods == //* ]] && kmods=${kmods#/}
     cmdline="console=ttyS0 panic=-1 loglevel=4 meshvm.repo=$repo_root meshvm.run=$run"
     [[ -n $kmods ]] && cmdline+=" meshvm.kmods=$kmods"
+    [[ -n $VM_IP ]] && cmdline+=" meshvm.ip=$VM_IP"
+    [[ -n $VM_SHARE ]] && cmdline+=" meshvm.share=$VM_SHARE"
     cmdline+=${VM_KERNEL_ARGS:+ $VM_KERNEL_ARGS}
+    # The link to the other guest: qemu's socket netdev on loopback, so
+    # frames go from one qemu to the other and nowhere else.
+    [[ -n $VM_NET ]] && net=(-netdev "socket,id=link0,${VM_NET%%:*}=127.0.0.1:${VM_NET#*:}"
+        -device "virtio-net-pci,netdev=link0,mac=$VM_MAC,romfile=")
+    [[ -n $VM_SHARE ]] && share=(-virtfs "local,path=$VM_SHARE,mount_tag=vmshare,security_model=none,multidevs=remap")
 
     say "booting $K_DESC (TCG, -m $VM_MEM -smp $VM_SMP, timeout ${VM_TIMEOUT}s); console: $run/console.log"
     : >"$run/console.log"
-    qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -m "$VM_MEM" -smp "$VM_SMP" \
-        -nodefaults -nographic -monitor none -serial "file:$run/console.log" -nic none -no-reboot \
+    nice -n "$VM_NICE" qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -m "$VM_MEM" -smp "$VM_SMP" \
+        -nodefaults -nographic -monitor none -serial "file:$run/console.log" "${net[@]}" -no-reboot \
         -kernel "$K_IMAGE" -initrd "$run/initramfs.gz" -append "$cmdline" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-        -virtfs "local,path=$run/out,mount_tag=vmout,security_model=none,multidevs=remap" \
+        -virtfs "local,path=$run/out,mount_tag=vmout,security_model=none,multidevs=remap" "${share[@]}" \
         </dev/null >"$run/qemu.log" 2>&1 &
     qemu_pid=$!
     if ((!VM_QUIET)); then
@@ -363,6 +425,7 @@ run_vm() {
         stop_vm
     fi
     secs=$((SECONDS - start))
+    R_SECS=$secs
     exec {lock}>&-
 
     R_RC=""
@@ -391,12 +454,21 @@ run_vm() {
     fi
     say "$K_NAME: $R_STATE after ${secs}s (qemu: ${qrc/#[0-9]*/exit $qrc})"
     if [[ $R_STATE == noboot ]]; then
-        grep -a 'MESHVM-BOOT-FAILED' "$run/console.log" | tr -d '\r' | sed 's/^/  /' || true
+        grep -a -m 3 -e 'MESHVM-BOOT-FAILED' -e 'Kernel panic' "$run/console.log" | tr -d '\r' | sed 's/^/  /' || true
         [[ -s $run/qemu.log ]] && sed 's/^/  qemu: /' "$run/qemu.log"
     fi
 }
 
 # --- the matrix -------------------------------------------------------------
+
+# result SPEC NAME DESC STATE SECS COUNTS: a line of VM_RESULTS, an empty
+# field as "-" (tabs are whitespace to read: empty fields would vanish).
+result() {
+    [[ -n $VM_RESULTS ]] || return 0
+    local f out=""
+    for f in "$@"; do out+=${f:--}$'\t'; done
+    printf '%s\n' "${out%$'\t'}" >>"$VM_RESULTS"
+}
 
 summary=()
 ran=0 bad=0
@@ -404,6 +476,7 @@ for spec in "${kernels[@]}"; do
     if ! resolve "$spec"; then
         say "skipping $spec: $K_SKIP"
         summary+=("$(printf '%-28s SKIP    %s' "$spec" "$K_SKIP")")
+        result "$spec" "" "$spec" skip 0 "$K_SKIP"
         continue
     fi
     build_extras
@@ -416,8 +489,9 @@ for spec in "${kernels[@]}"; do
     timeout) line+=" ${R_COUNTS:+$R_COUNTS so far, }no exit after ${VM_TIMEOUT}s"; bad=$((bad + 1)) ;;
     noboot) line+=" the guest never ran the command"; bad=$((bad + 1)) ;;
     esac
-    line+="  [build/vm/$K_NAME/]"
+    line+="  [build/vm/$K_NAME${VM_TAG:+-$VM_TAG}/]"
     summary+=("$line")
+    result "$spec" "$K_NAME${VM_TAG:+-$VM_TAG}" "$K_DESC" "$R_STATE" "$R_SECS" "${R_COUNTS:-}"
 done
 
 echo

@@ -38,7 +38,8 @@ meshd_start() {
         "$MESHD_BIN" --config "$E2E_TMP/config-$i" --node "$node" --state-dir "$state" \
         --log-level debug --drain-seconds "$MESHD_DRAIN_SECONDS" "$@")
     local t
-    for t in $(seq 1 100); do
+    # 10 s, times TOPO_WAIT_SCALE (topo_wait_tcp): slower under qemu TCG.
+    for t in $(seq 1 $((100 * ${TOPO_WAIT_SCALE:-1}))); do
         [ -S "${MESHD_SOCK[$i]}" ] && meshctl_at "$i" status >/dev/null 2>&1 && return 0
         topo_alive "${MESHD_PID[$i]}" || break
         sleep 0.1

@@ -344,6 +344,10 @@ topo_spawn() { _topo_spawn netns "$@"; }
 # keeping the host mount namespace (bpffs pins stay visible host-wide).
 topo_spawn_nsenter() { _topo_spawn nsenter "$@"; }
 
+# topo_spawn_here LOGFILE CMD...: the same in the caller's own netns; only
+# for tests/vm/twonode.sh, where a whole qemu guest is the node.
+topo_spawn_here() { _topo_spawn here - "$@"; }
+
 _topo_spawn() {
     local how=$1 ns=${2:-} log=${3:-} pid start
     if (($# < 4)); then
@@ -352,10 +356,12 @@ _topo_spawn() {
     fi
     shift 3
     [[ -n $TOPO_TMP ]] || { _topo_log "topo_spawn: call topo_init first"; return 1; }
-    _topo_is_ours "$ns" || return 1
+    [[ $how == here ]] || _topo_is_ours "$ns" || return 1
     mkdir -p -- "$(dirname -- "$log")" || return 1
     if [[ $how == netns ]]; then
         ip netns exec "$ns" "$@" </dev/null >>"$log" 2>&1 &
+    elif [[ $how == here ]]; then
+        "$@" </dev/null >>"$log" 2>&1 &
     else
         nsenter --net="/run/netns/$ns" -- "$@" </dev/null >>"$log" 2>&1 &
     fi
@@ -383,13 +389,16 @@ topo_kill() {
 }
 
 # topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S=10]: waits until something listens
-# on PORT inside NETNS (ADDR is kept for the message and callers).
+# on PORT inside NETNS (ADDR is kept for the message and callers). The
+# timeout is multiplied by TOPO_WAIT_SCALE (default 1; tests/vm/run.sh
+# sets 6: under qemu TCG on a loaded host, python takes >10 s to listen).
 topo_wait_tcp() {
     local ns=${1:-} addr=${2:-} port=${3:-} tmo=${4:-10} i deadline
-    if [[ -z $addr || ! $port =~ ^[0-9]+$ || ! $tmo =~ ^[0-9]+$ ]]; then
-        _topo_log "usage: topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S]"
+    if [[ -z $addr || ! $port =~ ^[0-9]+$ || ! $tmo =~ ^[0-9]+$ || ! ${TOPO_WAIT_SCALE:-1} =~ ^[1-9][0-9]?$ ]]; then
+        _topo_log "usage: topo_wait_tcp NETNS ADDR PORT [TIMEOUT_S] (TOPO_WAIT_SCALE 1..99)"
         return 1
     fi
+    tmo=$((tmo * ${TOPO_WAIT_SCALE:-1}))
     _topo_is_ours "$ns" || return 1
     deadline=$(($(_topo_now_ms) + tmo * 1000))
     for ((i = 0; i <= tmo * 10; i++)); do
