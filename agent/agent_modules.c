@@ -133,7 +133,7 @@ static int capture_start(struct agent *ag)
         snprintf(bpffs, sizeof(bpffs), "%s", opts->bpffs);
     else if (mounts_ensure("bpf", "/sys/fs/bpf", "/sys/fs/bpf", bpffs, sizeof(bpffs)) != 0)
         return -1;
-    snprintf(ag->pin_dir, sizeof(ag->pin_dir), "%s/meshd/%s", bpffs, opts->node);
+    snprintf(ag->pin_dir, sizeof(ag->pin_dir), "%s/meshd/%s", bpffs, opts->instance);
     struct capture_opts o = {.pin_dir = ag->pin_dir,
                              .cgroup_path = ag->cgroup_path,
                              .sock_mark = MESHD_SOCK_MARK,
