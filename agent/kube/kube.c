@@ -75,6 +75,8 @@ struct watcher {
     size_t version;        /* index into kind->versions */
     char rv[KUBE_RV_MAX];  /* "": list next */
     struct kube_list list; /* the pages of the list under way */
+    json_t *page;          /* a list page being mirrored, in slices; NULL: none */
+    size_t page_i;         /* its next item */
     bool listing, synced, unserved;
     enum wstate st;
     int fd;
@@ -140,9 +142,17 @@ static void w_next(struct watcher *w, uint32_t delay_ms)
     arm(w, delay_ms);
 }
 
+static void page_drop(struct watcher *w)
+{
+    json_decref(w->page);
+    w->page = NULL;
+    w->page_i = 0;
+}
+
 static void w_fail(struct watcher *w, const char *what, int err)
 {
     uint32_t d = kube_backoff_next(&w->bo);
+    page_drop(w);
     kube_list_reset(&w->list); /* a list cut between pages starts again */
     w->k->st.errors++;
     log_ratelimited(LOG_WARN, "kube: %s: %s (%s); again in %u ms", w->kind->resource, what,
@@ -266,27 +276,31 @@ static void w_synced(struct watcher *w)
     }
 }
 
-/* One page of a list: its objects into the mirror; then the next page, or
- * after the last the sweep of what no page named, and the watch. */
-static void apply_list(struct watcher *w)
+/* A page of 500 objects takes a second or more to mirror on a loaded
+ * disk: it is mirrored in slices of this long, the loop running between
+ * them (SIGTERM, the admin socket, the data path wait no longer). */
+#define PAGE_SLICE_NS (20 * 1000000ull)
+
+/* The rest of w->page into the mirror, or one slice of it (the watcher's
+ * timer calls again); then the next page, or after the last the sweep of
+ * what no page named, and the watch. */
+static void apply_page(struct watcher *w)
 {
     struct kube *k = w->k;
-    size_t len;
-    const char *body = kube_resp_body(&w->resp, &len);
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *items = json_object_get(root, "items"), *meta = json_object_get(root, "metadata");
+    json_t *items = json_object_get(w->page, "items"), *meta = json_object_get(w->page, "metadata");
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
     const char *cont = json_string_value(json_object_get(meta, "continue"));
-    if (!json_is_array(items) || !rv || !kube_rv_valid(rv)) {
-        json_decref(root);
-        w_fail(w, "list: not a Kubernetes list", -EBADMSG);
-        return;
-    }
     char av[128];
     size_t n = json_array_size(items);
+    uint64_t until = loop_now_ns() + PAGE_SLICE_NS;
     int err = 0;
-    for (size_t i = 0; !err && i < n; i++) {
-        json_t *obj = json_array_get(items, i);
+    while (!err && w->page_i < n) {
+        if (w->page_i % 8 == 0 && w->page_i && loop_now_ns() >= until) {
+            k->st.page_slices++;
+            arm(w, 0);
+            return;
+        }
+        json_t *obj = json_array_get(items, w->page_i++);
         char name[320];
         if (kube_mirror_name(obj, name, sizeof(name)) != 0 ||
             kube_mirror_put(k->dir, w->kind->resource, obj, api_version(w, av, sizeof(av)),
@@ -299,13 +313,13 @@ static void apply_list(struct watcher *w)
         err = kube_list_add(&w->list, name);
     }
     int more = err ? err : kube_list_page(&w->list, rv, cont);
-    json_decref(root);
+    page_drop(w);
     if (more < 0) {
         w_fail(w, more == -E2BIG ? "list: past its bound" : "list: a page that does not follow",
                more);
         return;
     }
-    k->st.lists++;
+    w->k->st.lists++;
     if (more) { /* the next page, at once */
         w_next(w, 0);
         return;
@@ -318,6 +332,25 @@ static void apply_list(struct watcher *w)
     w_synced(w);
     kube_backoff_reset(&w->bo);
     w_next(w, 0);
+}
+
+/* One page of a list, parsed; the connection is done with. */
+static void apply_list(struct watcher *w)
+{
+    size_t len;
+    const char *body = kube_resp_body(&w->resp, &len);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *items = json_object_get(root, "items"), *meta = json_object_get(root, "metadata");
+    const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+    if (!json_is_array(items) || !rv || !kube_rv_valid(rv)) {
+        json_decref(root);
+        w_fail(w, "list: not a Kubernetes list", -EBADMSG);
+        return;
+    }
+    w_close(w);
+    page_drop(w);
+    w->page = root;
+    apply_page(w);
 }
 
 static void on_line(void *ctx, const char *line, size_t len)
@@ -544,6 +577,10 @@ static void on_timer(struct loop_io *io, uint32_t events)
         w_fail(w, "no answer in time", -ETIMEDOUT);
         return;
     }
+    if (w->page) { /* the next slice of a list page */
+        apply_page(w);
+        return;
+    }
     w_start(w);
 }
 
@@ -605,6 +642,7 @@ void kube_free(struct kube *k)
         if (!w->k)
             continue;
         w_close(w);
+        page_drop(w);
         kube_list_reset(&w->list);
         if (w->timer.registered)
             loop_del(k->loop, &w->timer);

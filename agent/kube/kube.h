@@ -41,6 +41,7 @@ struct kube_opts {
 struct kube_status {
     unsigned kinds, synced; /* watchers, and those whose first list is in */
     uint64_t lists, watches, events, relists, errors, bad_objects;
+    uint64_t page_slices; /* list pages mirrored in more than one loop turn */
 };
 
 /* Takes `target` (freed by kube_free, even on failure). Creates the mirror
