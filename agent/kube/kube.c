@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/magic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -78,6 +80,7 @@ struct watcher {
     json_t *page;          /* a list page being mirrored, in slices; NULL: none */
     size_t page_i;         /* its next item */
     bool listing, synced, unserved;
+    bool holding; /* a list of it is under way: the store's reloads held */
     enum wstate st;
     int fd;
     struct loop_io io, timer;
@@ -99,6 +102,9 @@ struct kube {
     SSL_CTX *ssl;
     struct watcher w[NKINDS];
     struct kube_status st;
+    void (*hold)(void *ctx, bool on); /* kube_opts.hold */
+    void *hold_ctx;
+    unsigned holding; /* watchers holding */
 };
 
 static void w_start(struct watcher *w);
@@ -142,6 +148,25 @@ static void w_next(struct watcher *w, uint32_t delay_ms)
     arm(w, delay_ms);
 }
 
+/* The configuration store reloads once for all the lists under way. */
+static void w_hold(struct watcher *w, bool on)
+{
+    struct kube *k = w->k;
+    if (w->holding == on)
+        return;
+    w->holding = on;
+    bool edge = on ? k->holding++ == 0 : --k->holding == 0;
+    if (edge && k->hold)
+        k->hold(k->hold_ctx, on);
+}
+
+/* A list is over: done, failed, or to start again. */
+static void w_list_reset(struct watcher *w)
+{
+    kube_list_reset(&w->list);
+    w_hold(w, false);
+}
+
 static void page_drop(struct watcher *w)
 {
     json_decref(w->page);
@@ -153,7 +178,7 @@ static void w_fail(struct watcher *w, const char *what, int err)
 {
     uint32_t d = kube_backoff_next(&w->bo);
     page_drop(w);
-    kube_list_reset(&w->list); /* a list cut between pages starts again */
+    w_list_reset(w); /* a list cut between pages starts again */
     w->k->st.errors++;
     log_ratelimited(LOG_WARN, "kube: %s: %s (%s); again in %u ms", w->kind->resource, what,
                     err ? strerror(err < 0 ? -err : err) : "-", d);
@@ -328,7 +353,7 @@ static void apply_page(struct watcher *w)
     log_debug("kube: %s: listed %zu in %u page%s at %s (%d gone)", w->kind->resource, w->list.n,
               w->list.pages, w->list.pages == 1 ? "" : "s", w->list.rv, gone > 0 ? gone : 0);
     snprintf(w->rv, sizeof(w->rv), "%s", w->list.rv);
-    kube_list_reset(&w->list);
+    w_list_reset(w);
     w_synced(w);
     kube_backoff_reset(&w->bo);
     w_next(w, 0);
@@ -349,6 +374,7 @@ static void apply_list(struct watcher *w)
     }
     w_close(w);
     page_drop(w);
+    w_hold(w, true);
     w->page = root;
     apply_page(w);
 }
@@ -427,13 +453,13 @@ static void w_response(struct watcher *w)
                      "the first page",
                      w->kind->resource);
         w->rv[0] = '\0';
-        kube_list_reset(&w->list);
+        w_list_reset(w);
         w_next(w, watch_lived(w) ? 0 : kube_backoff_next(&w->bo));
         return;
     }
     if (status == 404 && w->listing && !w->synced) {
         /* This version is not served: the next one, or none at all. */
-        kube_list_reset(&w->list);
+        w_list_reset(w);
         if (w->version + 1 < 4 && w->kind->versions[w->version + 1]) {
             w->version++;
             w_next(w, 0);
@@ -597,6 +623,8 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
     memset(target, 0, sizeof(*target));
     k->dir = strdup(opts->mirror_dir);
     k->node = strdup(opts->node);
+    k->hold = opts->hold;
+    k->hold_ctx = opts->hold_ctx;
     int err = !k->dir || !k->node ? -ENOMEM : kube_resolve(&k->t, &k->addr, &k->addrlen);
     if (!err)
         err = kube_tls_ctx(&k->t, &k->ssl);
@@ -627,6 +655,12 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
         arm(w, 0);
     }
     syncing_mark(k, true);
+    struct statfs fs;
+    /* One file per object: on a disk file system with much churn a create
+     * costs milliseconds of kernel time (ext4's inode allocator), a list of
+     * thousands seconds; the DaemonSet's /run/meshd is tmpfs. */
+    if (statfs(k->dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC)
+        log_warn("kube: the mirror %s is not on tmpfs: lists of many objects are slower", k->dir);
     log_info("kube: watching %zu kinds at %s://%s:%u (Pods of node %s)", NKINDS,
              k->t.tls ? "https" : "http", k->t.host, k->t.port, k->node);
     *out = k;

@@ -22,6 +22,7 @@
 #ifndef MESHD_KUBE_KUBE_H
 #define MESHD_KUBE_KUBE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/loop.h"
@@ -36,6 +37,11 @@ struct kube_opts {
     const char *mirror_dir;  /* served by the configuration store */
     const char *node;        /* Pods: spec.nodeName=node */
     uint32_t backoff_cap_ms; /* 0: 8000 */
+    /* Called with true when a list starts mirroring (its first page) and
+     * false when no list is under way any more: the configuration store's
+     * cfg_store_hold, so that a list is one reload. NULL: not called. */
+    void (*hold)(void *ctx, bool on);
+    void *hold_ctx;
 };
 
 struct kube_status {
