@@ -41,10 +41,10 @@ struct cfg_store {
     struct dirwatch *watch;
     struct loop_io done_io; /* eventfd: the worker finished */
     pthread_t worker;
-    bool busy, again; /* a load is running; another change came meanwhile */
-    unsigned holds;   /* cfg_store_hold: changes noted, not loaded */
+    bool busy, again;   /* a load is running; another change came meanwhile */
+    unsigned holds;     /* cfg_store_hold: changes noted, not loaded */
     atomic_bool cancel; /* cfg_store_free: the load in flight gives up */
-    bool held_change; /* a change came while held */
+    bool held_change;   /* a change came while held */
     struct load_result result;
     struct cfg_snapshot *current;
     struct cfg_store_status status;
@@ -317,7 +317,7 @@ static void on_change(void *ctx)
     struct cfg_store *st = ctx;
     if (st->holds) {
         st->held_change = true;
-        log_debug("config: %s changed; reloading when the writer is done", st->dir);
+        log_debug("config: %s changed while held: one load once the writer is done", st->dir);
         return;
     }
     log_info("config: %s changed; reloading", st->dir);

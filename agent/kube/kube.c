@@ -236,6 +236,10 @@ static void w_start(struct watcher *w)
 {
     struct kube *k = w->k;
     w->listing = w->rv[0] == '\0';
+    /* From a list's first request (before it, the other kinds' files would
+     * reload alone) to its end; a watch holds nothing, whatever path led
+     * here. */
+    w_hold(w, w->listing);
     int err = build_request(w);
     if (err) {
         w_fail(w, "credentials", err);
@@ -374,7 +378,6 @@ static void apply_list(struct watcher *w)
     }
     w_close(w);
     page_drop(w);
-    w_hold(w, true);
     w->page = root;
     apply_page(w);
 }
