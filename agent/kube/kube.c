@@ -104,7 +104,8 @@ struct kube {
     struct kube_status st;
     void (*hold)(void *ctx, bool on); /* kube_opts.hold */
     void *hold_ctx;
-    unsigned holding; /* watchers holding */
+    unsigned holding;  /* holders: watchers, the first sync */
+    bool sync_holding; /* until every kind is listed once */
 };
 
 static void w_start(struct watcher *w);
@@ -149,15 +150,23 @@ static void w_next(struct watcher *w, uint32_t delay_ms)
 }
 
 /* The configuration store reloads once for all the lists under way. */
-static void w_hold(struct watcher *w, bool on)
+/* The configuration store reloads once for what holds it: the first sync
+ * (nothing loads before it anyway) and each list of several pages; a
+ * one-page list is one burst of writes, which the debounce makes one
+ * reload without waiting for the other kinds. */
+static void k_hold(struct kube *k, bool *holding, bool on)
 {
-    struct kube *k = w->k;
-    if (w->holding == on)
+    if (*holding == on)
         return;
-    w->holding = on;
+    *holding = on;
     bool edge = on ? k->holding++ == 0 : --k->holding == 0;
     if (edge && k->hold)
         k->hold(k->hold_ctx, on);
+}
+
+static void w_hold(struct watcher *w, bool on)
+{
+    k_hold(w->k, &w->holding, on);
 }
 
 /* A list is over: done, failed, or to start again. */
@@ -236,10 +245,10 @@ static void w_start(struct watcher *w)
 {
     struct kube *k = w->k;
     w->listing = w->rv[0] == '\0';
-    /* From a list's first request (before it, the other kinds' files would
-     * reload alone) to its end; a watch holds nothing, whatever path led
-     * here. */
-    w_hold(w, w->listing);
+    if (!w->synced)
+        k_hold(k, &k->sync_holding, true);
+    if (!w->listing) /* a watch holds nothing, whatever path led here */
+        w_hold(w, false);
     int err = build_request(w);
     if (err) {
         w_fail(w, "credentials", err);
@@ -301,6 +310,7 @@ static void w_synced(struct watcher *w)
     w->synced = true;
     if (++w->k->st.synced == w->k->st.kinds) {
         syncing_mark(w->k, false);
+        k_hold(w->k, &w->k->sync_holding, false);
         log_info("kube: every kind listed: the configuration follows the API server");
     }
 }
@@ -378,6 +388,9 @@ static void apply_list(struct watcher *w)
     }
     w_close(w);
     page_drop(w);
+    const char *cont = json_string_value(json_object_get(meta, "continue"));
+    if (cont && *cont) /* more pages: one reload for them all */
+        w_hold(w, true);
     w->page = root;
     apply_page(w);
 }
