@@ -11,7 +11,7 @@
 struct agent_opts {
     const char *config_dir;
     const char *node;
-    const char *state_dir;    /* default /run/meshd/<node> */
+    const char *state_dir;    /* default /run/meshd/<instance> */
     const char *admin_socket; /* default <state_dir>/meshd.sock */
     const char *bpffs;        /* default: found in /proc/self/mounts, else /sys/fs/bpf */
     size_t max_conns;
@@ -38,6 +38,9 @@ struct agent_opts {
     const char *gateway_cert_dir;
     /* A request head's deadline (Envoy's request_headers_timeout); 0: 60 s. */
     unsigned http_header_timeout_s;
+    /* node's bounded instance name (core/node_name.h): the pin directory
+     * <bpffs>/meshd/<instance> and the default state directory */
+    const char *instance;
 };
 
 /* Returns the process exit status. */

@@ -97,6 +97,14 @@ static void config_free(struct agent *ag)
 /* Before the configuration: the mirror directory the store serves must
  * exist. The lists go out once the loop runs; until they are in, the
  * store serves what the mirror held (the last run's objects). */
+/* The store starts after kube (kube's mirror is its directory): looked up
+ * when a list comes. */
+static void kube_hold_config(void *ctx, bool on)
+{
+    struct agent *ag = ctx;
+    cfg_store_hold(ag->v.config, on);
+}
+
 static int kube_start(struct agent *ag)
 {
     const struct agent_opts *opts = ag->opts;
@@ -110,7 +118,10 @@ static int kube_start(struct agent *ag)
         log_error("agent: kube: %s", err);
         return rc;
     }
-    struct kube_opts o = {.mirror_dir = opts->config_dir, .node = opts->node};
+    struct kube_opts o = {.mirror_dir = opts->config_dir,
+                          .node = opts->node,
+                          .hold = kube_hold_config,
+                          .hold_ctx = ag};
     return kube_new(ag->loop, &t, &o, &ag->kube); /* logged by kube_new */
 }
 
@@ -133,7 +144,7 @@ static int capture_start(struct agent *ag)
         snprintf(bpffs, sizeof(bpffs), "%s", opts->bpffs);
     else if (mounts_ensure("bpf", "/sys/fs/bpf", "/sys/fs/bpf", bpffs, sizeof(bpffs)) != 0)
         return -1;
-    snprintf(ag->pin_dir, sizeof(ag->pin_dir), "%s/meshd/%s", bpffs, opts->node);
+    snprintf(ag->pin_dir, sizeof(ag->pin_dir), "%s/meshd/%s", bpffs, opts->instance);
     struct capture_opts o = {.pin_dir = ag->pin_dir,
                              .cgroup_path = ag->cgroup_path,
                              .sock_mark = MESHD_SOCK_MARK,

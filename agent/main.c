@@ -8,7 +8,7 @@
 
 #include "agent.h"
 #include "core/log.h"
-#include "enroll/pods.h"
+#include "core/node_name.h"
 #include "telemetry/otlp.h"
 
 static void usage(FILE *f)
@@ -18,8 +18,10 @@ static void usage(FILE *f)
                "                       (with no agent running: unenroll every pod, detach\n"
                "                       and unpin the programs, remove the state)\n"
                "  --config DIR         Istio/Kubernetes YAML to serve (may be empty)\n"
-               "  --node NAME          this node's name (a Kubernetes name)\n"
-               "  --state-dir DIR      runtime state (default /run/meshd/NAME)\n"
+               "  --node NAME          this node's name (a DNS-1123 subdomain, as Kubernetes\n"
+               "                       node names: ip-10-0-0-1.ec2.internal)\n"
+               "  --state-dir DIR      runtime state (default /run/meshd/INSTANCE: NAME, or\n"
+               "                       when longer than 63, its start and a hash)\n"
                "  --admin-socket PATH  control socket (default STATE_DIR/meshd.sock)\n"
                "  --bpffs DIR          bpffs mount (default: found in /proc/self/mounts)\n"
                "  --max-conns N        active proxied connections (default 65536)\n"
@@ -102,7 +104,7 @@ int main(int argc, char **argv)
         argv++;
         argc--;
     }
-    char state_dir[256], admin_socket[300];
+    char state_dir[512], admin_socket[600], instance[NODE_INSTANCE_MAX + 1];
     int c, level;
     char *end;
     while ((c = getopt_long(argc, argv, "c:n:s:a:b:m:l:r:AF:C:T:L:D:O:M:Kk:EN:PG:Vh", longopts,
@@ -233,18 +235,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char ns[POD_NS_MAX + 1], name[POD_NAME_MAX + 1], ref[POD_NS_MAX + 2];
-    /* A node name is used in paths: hold it to a Kubernetes name. */
-    snprintf(ref, sizeof(ref), "x/%.62s", opts.node);
-    if (strlen(opts.node) > 62 || pods_parse_ref(ref, ns, name) != 0 || strchr(opts.node, '.')) {
-        fprintf(stderr, "meshd: --node \"%s\" is not a valid node name\n", opts.node);
+    /* A node name reaches paths, the field selector and labels: hold it to
+     * what Kubernetes allows; paths take its bounded instance name. */
+    if (node_instance_name(opts.node, instance, sizeof(instance)) != 0) {
+        fprintf(stderr, "meshd: --node \"%s\" is not a valid node name (a DNS-1123 subdomain)\n",
+                opts.node);
+        return 2;
+    }
+    opts.instance = instance;
+    if (opts.state_dir && strlen(opts.state_dir) > 400) { /* its files' paths stay bounded */
+        fprintf(stderr, "meshd: --state-dir is longer than 400 bytes\n");
         return 2;
     }
     if (!opts.state_dir) {
-        snprintf(state_dir, sizeof(state_dir), "/run/meshd/%s", opts.node);
+        snprintf(state_dir, sizeof(state_dir), "/run/meshd/%s", opts.instance);
         opts.state_dir = state_dir;
     }
-    char kube_dir[300];
+    char kube_dir[600];
     if (opts.kube && !opts.config_dir) { /* the API's objects, mirrored and served as files */
         snprintf(kube_dir, sizeof(kube_dir), "%s/kube", opts.state_dir);
         opts.config_dir = kube_dir;

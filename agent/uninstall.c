@@ -68,7 +68,7 @@ int agent_uninstall(const struct agent_opts *opts)
         snprintf(bpffs, sizeof(bpffs), "%s", opts->bpffs);
     else if (mounts_find("/proc/self/mounts", "bpf", "/sys/fs/bpf", bpffs, sizeof(bpffs)) != 0)
         snprintf(bpffs, sizeof(bpffs), "/sys/fs/bpf"); /* no bpffs: no pins either */
-    snprintf(pin_dir, sizeof(pin_dir), "%s/meshd/%s", bpffs, opts->node);
+    snprintf(pin_dir, sizeof(pin_dir), "%s/meshd/%s", bpffs, opts->instance);
     int err = capture_uninstall(pin_dir);
     int state = remove_file(opts->state_dir, "pods.json");
     remove_file(opts->state_dir, "pods.json.tmp");

@@ -16,6 +16,7 @@
 #ifndef MESHD_CONFIG_CONFIG_H
 #define MESHD_CONFIG_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,10 @@ struct cfg_load_opts {
     /* Gateway servers' file certificates are read only below this
      * directory (config/gateway_files.c); NULL: refused. */
     const char *gateway_cert_dir;
+    /* Optional: set (by another thread) to give the load up before its
+     * next file, -ECANCELED: a store freed at SIGTERM does not wait for a
+     * load of thousands of files. */
+    const atomic_bool *cancel;
 };
 
 /* A workload: a Pod, or a WorkloadEntry / ServiceEntry endpoint. */

@@ -501,8 +501,13 @@ int cfg_load(const char *const *paths, size_t npaths, const struct cfg_load_opts
     int rc = load_begin(&L, opts_or_default(opts, &defaults), diags);
     for (size_t i = 0; !rc && i < npaths; i++)
         rc = cfg_load_collect(&L, paths[i]) == -ENOMEM ? -ENOMEM : 0;
-    for (size_t i = 0; !rc && i < L.files.n; i++)
+    for (size_t i = 0; !rc && i < L.files.n; i++) {
+        if (L.o->cancel && atomic_load(L.o->cancel)) {
+            rc = -ECANCELED;
+            break;
+        }
         load_file(&L, L.files.v[i], file_name(L.files.v[i]));
+    }
     return load_finish(&L, rc, out);
 }
 

@@ -41,7 +41,10 @@ struct cfg_store {
     struct dirwatch *watch;
     struct loop_io done_io; /* eventfd: the worker finished */
     pthread_t worker;
-    bool busy, again; /* a load is running; another change came meanwhile */
+    bool busy, again;   /* a load is running; another change came meanwhile */
+    unsigned holds;     /* cfg_store_hold: changes noted, not loaded */
+    atomic_bool cancel; /* cfg_store_free: the load in flight gives up */
+    bool held_change;   /* a change came while held */
     struct load_result result;
     struct cfg_snapshot *current;
     struct cfg_store_status status;
@@ -312,8 +315,27 @@ static void on_load_done(struct loop_io *io, uint32_t events)
 static void on_change(void *ctx)
 {
     struct cfg_store *st = ctx;
+    if (st->holds) {
+        st->held_change = true;
+        log_debug("config: %s changed while held: one load once the writer is done", st->dir);
+        return;
+    }
     log_info("config: %s changed; reloading", st->dir);
     start_load(st);
+}
+
+void cfg_store_hold(struct cfg_store *st, bool on)
+{
+    if (!st)
+        return;
+    if (on) {
+        st->holds++;
+        return;
+    }
+    if (st->holds && --st->holds == 0 && st->held_change) {
+        st->held_change = false;
+        dirwatch_poke(st->watch); /* with the writer's last events: one reload */
+    }
 }
 
 int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct cfg_store **out)
@@ -323,6 +345,7 @@ int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct c
         return -ENOMEM;
     st->loop = loop;
     st->opts = *opts;
+    atomic_init(&st->cancel, false);
     st->done_io.fd = -1;
     cfg_load_opts_default(&st->load_opts);
     if (opts->root_namespace)
@@ -330,6 +353,7 @@ int cfg_store_new(struct loop *loop, const struct cfg_store_opts *opts, struct c
     if (opts->domain)
         st->load_opts.domain = opts->domain;
     st->load_opts.gateway_cert_dir = opts->gateway_cert_dir;
+    st->load_opts.cancel = &st->cancel;
     st->dir = strdup(opts->dir);
     int err = st->dir ? 0 : -ENOMEM;
     if (!err) {
@@ -372,6 +396,7 @@ void cfg_store_free(struct cfg_store *st)
     if (!st)
         return;
     if (st->busy) {
+        atomic_store(&st->cancel, true); /* shutting down: its result is dropped */
         pthread_join(st->worker, NULL);
         cfg_snapshot_unref(st->result.snap);
         cfg_diags_fini(&st->result.diags);

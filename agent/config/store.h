@@ -93,5 +93,10 @@ bool cfg_store_fail_closed(const struct cfg_store *st);
 const char *cfg_serving_name(enum cfg_serving s);
 /* Starts a reload now (as the watcher would). */
 void cfg_store_reload(struct cfg_store *st);
+/* Holds (on) or releases (off) reloads on changes: a writer mid-way through
+ * a batch of files (the Kubernetes mirror's list of 1234 Secrets) makes
+ * them one reload, not one per debounce window. Holds nest; a change while
+ * held is noted, and the last release reloads once, debounced. */
+void cfg_store_hold(struct cfg_store *st, bool on);
 
 #endif

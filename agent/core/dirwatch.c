@@ -75,6 +75,12 @@ static void arm_debounce(struct dirwatch *w)
     timerfd_settime(w->timer_io.fd, 0, &its, NULL);
 }
 
+void dirwatch_poke(struct dirwatch *w)
+{
+    if (w)
+        arm_debounce(w);
+}
+
 static void on_notify(struct loop_io *io, uint32_t events)
 {
     struct dirwatch *w = (struct dirwatch *)io;

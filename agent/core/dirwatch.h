@@ -16,5 +16,8 @@ typedef void (*dirwatch_cb)(void *ctx);
 int dirwatch_new(struct loop *loop, const char *root, unsigned debounce_ms, dirwatch_cb cb,
                  void *ctx, struct dirwatch **out);
 void dirwatch_free(struct dirwatch *w);
+/* As if the tree changed now: the callback runs debounce_ms from now, or
+ * after the last change that follows. */
+void dirwatch_poke(struct dirwatch *w);
 
 #endif

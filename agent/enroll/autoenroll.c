@@ -8,6 +8,7 @@
 
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/node_name.h"
 #include "enroll/netns_scan.h"
 #include "enroll/pod_source.h"
 
@@ -20,7 +21,7 @@ struct cni_pod {
 
 struct autoenroll {
     struct pods *pods; /* borrowed */
-    char node[64];
+    char node[NODE_NAME_MAX + 1];
     char netns_dir[256];
     bool scan_proc;
     struct cni_pod *cni; /* heap, ncni of AUTOENROLL_CNI_MAX */

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/magic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -75,7 +77,10 @@ struct watcher {
     size_t version;        /* index into kind->versions */
     char rv[KUBE_RV_MAX];  /* "": list next */
     struct kube_list list; /* the pages of the list under way */
+    json_t *page;          /* a list page being mirrored, in slices; NULL: none */
+    size_t page_i;         /* its next item */
     bool listing, synced, unserved;
+    bool holding; /* a list of it is under way: the store's reloads held */
     enum wstate st;
     int fd;
     struct loop_io io, timer;
@@ -97,6 +102,10 @@ struct kube {
     SSL_CTX *ssl;
     struct watcher w[NKINDS];
     struct kube_status st;
+    void (*hold)(void *ctx, bool on); /* kube_opts.hold */
+    void *hold_ctx;
+    unsigned holding;  /* holders: watchers, the first sync */
+    bool sync_holding; /* until every kind is listed once */
 };
 
 static void w_start(struct watcher *w);
@@ -140,10 +149,45 @@ static void w_next(struct watcher *w, uint32_t delay_ms)
     arm(w, delay_ms);
 }
 
+/* The configuration store reloads once for all the lists under way. */
+/* The configuration store reloads once for what holds it: the first sync
+ * (nothing loads before it anyway) and each list of several pages; a
+ * one-page list is one burst of writes, which the debounce makes one
+ * reload without waiting for the other kinds. */
+static void k_hold(struct kube *k, bool *holding, bool on)
+{
+    if (*holding == on)
+        return;
+    *holding = on;
+    bool edge = on ? k->holding++ == 0 : --k->holding == 0;
+    if (edge && k->hold)
+        k->hold(k->hold_ctx, on);
+}
+
+static void w_hold(struct watcher *w, bool on)
+{
+    k_hold(w->k, &w->holding, on);
+}
+
+/* A list is over: done, failed, or to start again. */
+static void w_list_reset(struct watcher *w)
+{
+    kube_list_reset(&w->list);
+    w_hold(w, false);
+}
+
+static void page_drop(struct watcher *w)
+{
+    json_decref(w->page);
+    w->page = NULL;
+    w->page_i = 0;
+}
+
 static void w_fail(struct watcher *w, const char *what, int err)
 {
     uint32_t d = kube_backoff_next(&w->bo);
-    kube_list_reset(&w->list); /* a list cut between pages starts again */
+    page_drop(w);
+    w_list_reset(w); /* a list cut between pages starts again */
     w->k->st.errors++;
     log_ratelimited(LOG_WARN, "kube: %s: %s (%s); again in %u ms", w->kind->resource, what,
                     err ? strerror(err < 0 ? -err : err) : "-", d);
@@ -201,6 +245,10 @@ static void w_start(struct watcher *w)
 {
     struct kube *k = w->k;
     w->listing = w->rv[0] == '\0';
+    if (!w->synced)
+        k_hold(k, &k->sync_holding, true);
+    if (!w->listing) /* a watch holds nothing, whatever path led here */
+        w_hold(w, false);
     int err = build_request(w);
     if (err) {
         w_fail(w, "credentials", err);
@@ -262,31 +310,36 @@ static void w_synced(struct watcher *w)
     w->synced = true;
     if (++w->k->st.synced == w->k->st.kinds) {
         syncing_mark(w->k, false);
+        k_hold(w->k, &w->k->sync_holding, false);
         log_info("kube: every kind listed: the configuration follows the API server");
     }
 }
 
-/* One page of a list: its objects into the mirror; then the next page, or
- * after the last the sweep of what no page named, and the watch. */
-static void apply_list(struct watcher *w)
+/* A page of 500 objects takes a second or more to mirror on a loaded
+ * disk: it is mirrored in slices of this long, the loop running between
+ * them (SIGTERM, the admin socket, the data path wait no longer). */
+#define PAGE_SLICE_NS (20 * 1000000ull)
+
+/* The rest of w->page into the mirror, or one slice of it (the watcher's
+ * timer calls again); then the next page, or after the last the sweep of
+ * what no page named, and the watch. */
+static void apply_page(struct watcher *w)
 {
     struct kube *k = w->k;
-    size_t len;
-    const char *body = kube_resp_body(&w->resp, &len);
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *items = json_object_get(root, "items"), *meta = json_object_get(root, "metadata");
+    json_t *items = json_object_get(w->page, "items"), *meta = json_object_get(w->page, "metadata");
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
     const char *cont = json_string_value(json_object_get(meta, "continue"));
-    if (!json_is_array(items) || !rv || !kube_rv_valid(rv)) {
-        json_decref(root);
-        w_fail(w, "list: not a Kubernetes list", -EBADMSG);
-        return;
-    }
     char av[128];
     size_t n = json_array_size(items);
+    uint64_t until = loop_now_ns() + PAGE_SLICE_NS;
     int err = 0;
-    for (size_t i = 0; !err && i < n; i++) {
-        json_t *obj = json_array_get(items, i);
+    while (!err && w->page_i < n) {
+        if (w->page_i % 8 == 0 && w->page_i && loop_now_ns() >= until) {
+            k->st.page_slices++;
+            arm(w, 0);
+            return;
+        }
+        json_t *obj = json_array_get(items, w->page_i++);
         char name[320];
         if (kube_mirror_name(obj, name, sizeof(name)) != 0 ||
             kube_mirror_put(k->dir, w->kind->resource, obj, api_version(w, av, sizeof(av)),
@@ -299,13 +352,13 @@ static void apply_list(struct watcher *w)
         err = kube_list_add(&w->list, name);
     }
     int more = err ? err : kube_list_page(&w->list, rv, cont);
-    json_decref(root);
+    page_drop(w);
     if (more < 0) {
         w_fail(w, more == -E2BIG ? "list: past its bound" : "list: a page that does not follow",
                more);
         return;
     }
-    k->st.lists++;
+    w->k->st.lists++;
     if (more) { /* the next page, at once */
         w_next(w, 0);
         return;
@@ -314,10 +367,32 @@ static void apply_list(struct watcher *w)
     log_debug("kube: %s: listed %zu in %u page%s at %s (%d gone)", w->kind->resource, w->list.n,
               w->list.pages, w->list.pages == 1 ? "" : "s", w->list.rv, gone > 0 ? gone : 0);
     snprintf(w->rv, sizeof(w->rv), "%s", w->list.rv);
-    kube_list_reset(&w->list);
+    w_list_reset(w);
     w_synced(w);
     kube_backoff_reset(&w->bo);
     w_next(w, 0);
+}
+
+/* One page of a list, parsed; the connection is done with. */
+static void apply_list(struct watcher *w)
+{
+    size_t len;
+    const char *body = kube_resp_body(&w->resp, &len);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *items = json_object_get(root, "items"), *meta = json_object_get(root, "metadata");
+    const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+    if (!json_is_array(items) || !rv || !kube_rv_valid(rv)) {
+        json_decref(root);
+        w_fail(w, "list: not a Kubernetes list", -EBADMSG);
+        return;
+    }
+    w_close(w);
+    page_drop(w);
+    const char *cont = json_string_value(json_object_get(meta, "continue"));
+    if (cont && *cont) /* more pages: one reload for them all */
+        w_hold(w, true);
+    w->page = root;
+    apply_page(w);
 }
 
 static void on_line(void *ctx, const char *line, size_t len)
@@ -394,13 +469,13 @@ static void w_response(struct watcher *w)
                      "the first page",
                      w->kind->resource);
         w->rv[0] = '\0';
-        kube_list_reset(&w->list);
+        w_list_reset(w);
         w_next(w, watch_lived(w) ? 0 : kube_backoff_next(&w->bo));
         return;
     }
     if (status == 404 && w->listing && !w->synced) {
         /* This version is not served: the next one, or none at all. */
-        kube_list_reset(&w->list);
+        w_list_reset(w);
         if (w->version + 1 < 4 && w->kind->versions[w->version + 1]) {
             w->version++;
             w_next(w, 0);
@@ -544,6 +619,10 @@ static void on_timer(struct loop_io *io, uint32_t events)
         w_fail(w, "no answer in time", -ETIMEDOUT);
         return;
     }
+    if (w->page) { /* the next slice of a list page */
+        apply_page(w);
+        return;
+    }
     w_start(w);
 }
 
@@ -560,6 +639,8 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
     memset(target, 0, sizeof(*target));
     k->dir = strdup(opts->mirror_dir);
     k->node = strdup(opts->node);
+    k->hold = opts->hold;
+    k->hold_ctx = opts->hold_ctx;
     int err = !k->dir || !k->node ? -ENOMEM : kube_resolve(&k->t, &k->addr, &k->addrlen);
     if (!err)
         err = kube_tls_ctx(&k->t, &k->ssl);
@@ -590,6 +671,12 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
         arm(w, 0);
     }
     syncing_mark(k, true);
+    struct statfs fs;
+    /* One file per object: on a disk file system with much churn a create
+     * costs milliseconds of kernel time (ext4's inode allocator), a list of
+     * thousands seconds; the DaemonSet's /run/meshd is tmpfs. */
+    if (statfs(k->dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC)
+        log_warn("kube: the mirror %s is not on tmpfs: lists of many objects are slower", k->dir);
     log_info("kube: watching %zu kinds at %s://%s:%u (Pods of node %s)", NKINDS,
              k->t.tls ? "https" : "http", k->t.host, k->t.port, k->node);
     *out = k;
@@ -605,6 +692,7 @@ void kube_free(struct kube *k)
         if (!w->k)
             continue;
         w_close(w);
+        page_drop(w);
         kube_list_reset(&w->list);
         if (w->timer.registered)
             loop_del(k->loop, &w->timer);

@@ -22,6 +22,7 @@
 #ifndef MESHD_KUBE_KUBE_H
 #define MESHD_KUBE_KUBE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/loop.h"
@@ -36,11 +37,17 @@ struct kube_opts {
     const char *mirror_dir;  /* served by the configuration store */
     const char *node;        /* Pods: spec.nodeName=node */
     uint32_t backoff_cap_ms; /* 0: 8000 */
+    /* Called with true when a list starts mirroring (its first page) and
+     * false when no list is under way any more: the configuration store's
+     * cfg_store_hold, so that a list is one reload. NULL: not called. */
+    void (*hold)(void *ctx, bool on);
+    void *hold_ctx;
 };
 
 struct kube_status {
     unsigned kinds, synced; /* watchers, and those whose first list is in */
     uint64_t lists, watches, events, relists, errors, bad_objects;
+    uint64_t page_slices; /* list pages mirrored in more than one loop turn */
 };
 
 /* Takes `target` (freed by kube_free, even on failure). Creates the mirror

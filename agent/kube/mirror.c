@@ -37,6 +37,27 @@ int kube_mirror_prepare(const char *dir, const char *resource)
     return 0;
 }
 
+/* Whether the file at path holds exactly text[0..len): a relist, or a
+ * watch's MODIFIED that changed nothing the mirror keeps, then writes
+ * nothing (no inode, no inotify event, no reload). */
+static bool same_content(const char *path, const char *text, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool same = false;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len &&
+        (buf = malloc(len + 1))) {
+        ssize_t r = read(fd, buf, len + 1); /* one byte more: grown since */
+        same = r == (ssize_t)len && memcmp(buf, text, len) == 0;
+    }
+    free(buf);
+    close(fd);
+    return same;
+}
+
 int kube_mirror_put(const char *dir, const char *resource, json_t *obj, const char *api_version,
                     const char *kind)
 {
@@ -54,8 +75,12 @@ int kube_mirror_put(const char *dir, const char *resource, json_t *obj, const ch
         return -ENOMEM;
     snprintf(path, sizeof(path), "%s/%s/%s", dir, resource, name);
     snprintf(tmp, sizeof(tmp), "%s/%s/.%s.tmp", dir, resource, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     size_t len = strlen(text), off = 0;
+    if (same_content(path, text, len)) {
+        free(text);
+        return 0;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     err = fd < 0 ? -errno : 0;
     while (!err && off < len) {
         ssize_t w = write(fd, text + off, len - off);

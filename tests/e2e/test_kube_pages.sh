@@ -9,7 +9,11 @@
 #    continue token percent-encoded;
 #  - a relist whose continue token expires between two pages (410) starts
 #    again from the first page, and its sweep still removes exactly the
-#    object deleted meanwhile.
+#    object deleted meanwhile;
+#  - the list is quick and one configuration reload (a 2-core CI machine
+#    under load: under 3 s for 1234 objects), and SIGTERM during a big list
+#    is handled at once (the list is mirrored in slices; the agent exits
+#    within its drain plus 1 s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
@@ -67,6 +71,11 @@ t_expect_contains "$out" "first 500 734" "python3-kubernetes: a first page of 50
 t_expect_contains "$out" "pages 3 objects $N distinct $N" "then every object once, in 3 pages at one resourceVersion"
 
 t_begin "meshd lists in pages"
+# The mirror on tmpfs, as the DaemonSet's /run/meshd is: on this disk
+# (ext4, much churn) a file create alone costs milliseconds.
+mkdir -p "$E2E_TMP/config-1"
+mount -t tmpfs -o size=64m,mode=0700 meshd-e2e-mirror "$E2E_TMP/config-1"
+topo_on_cleanup "! mountpoint -q '$E2E_TMP/config-1' || umount '$E2E_TMP/config-1'"
 meshd_start 1 --kubeconfig "$api/kubeconfig"
 for _ in $(seq 1 200); do
     grep -q "every kind listed" "${MESHD_LOG[1]}" && break
@@ -77,6 +86,16 @@ mirror="$E2E_TMP/config-1/secrets"
 count() { find "$mirror" -name '*.json' | wc -l; }
 t_expect_eq "$(count)" "$N" "all $N Secrets in the mirror"
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "secrets: listed $N in 3 pages" "in 3 pages"
+# log_ms PATTERN: the time of the first log line matching PATTERN, in ms.
+log_ms() { date -d "$(grep -- "$1" "${MESHD_LOG[1]}" | tail -1 | cut -d' ' -f1)" +%s%3N; }
+list_ms=$(($(log_ms "every kind listed") - $(log_ms "kube: watching")))
+t_expect_eq "$((list_ms < 3000))" 1 "listed in under 3 s (${list_ms} ms)"
+for _ in $(seq 1 100); do
+    grep -q "applied ($((N + 1)) files" "${MESHD_LOG[1]}" && break
+    sleep 0.1
+done
+t_expect_contains "$(cat "${MESHD_LOG[1]}")" "applied ($((N + 1)) files" "the configuration loaded with every Secret"
+t_expect_eq "$(grep -c 'changed; reloading' "${MESHD_LOG[1]}")" 1 "one reload for the whole list"
 reqs() { control stats GET | jq -r '[.requests, .user_agents] | transpose[] | select(.[1] == "meshd") | .[0]' | grep '/secrets?' | grep -v watch=; }
 t_expect_eq "$(reqs | grep -c 'limit=500')" 3 "three list requests of limit=500"
 t_expect_eq "$(reqs | grep -c 'continue=')" 2 "two of them with a continue token"
@@ -103,6 +122,27 @@ t_expect_eq "$(control stats GET | jq -r .continue_expired)" 1 "the stand-in ref
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "secrets: the list's continue token expired (410): listing again from the first page" \
     "meshd started the list again"
 t_expect_contains "$(cat "${MESHD_LOG[1]}")" "secrets: listed $((N - 1)) in 3 pages" "and listed it whole, in 3 pages"
+
+t_begin "SIGTERM during a big list: handled at once, the agent gone within its drain plus 1 s"
+topo_kill "${MESHD_PID[1]}" TERM
+# The slowest list: on the disk, every object written again (a page of 500
+# takes seconds of file creation here).
+umount "$E2E_TMP/config-1"
+rm -rf "$mirror"
+meshd_start 1 --kubeconfig "$api/kubeconfig"
+for _ in $(seq 1 400); do
+    [ "$(count)" -ge 100 ] && break
+    sleep 0.02
+done
+at=$(count)
+sent=$(date +%s%3N)
+topo_kill "${MESHD_PID[1]}" TERM
+gone=$(($(date +%s%3N) - sent))
+t_expect_eq "$((at >= 100 && at < N - 1))" 1 "signalled with the list under way ($at of $((N - 1)) mirrored)"
+handled=$(($(log_ms "Terminated received") - sent))
+t_expect_eq "$((handled < 1000))" 1 "SIGTERM handled in under 1 s (${handled} ms)"
+t_expect_eq "$((gone < (MESHD_DRAIN_SECONDS + 1) * 1000))" 1 "exited within the drain plus 1 s (${gone} ms)"
+t_expect_eq "$(($(count) < N - 1))" 1 "the list was left unfinished ($(count) mirrored)"
 
 meshd_check_logs
 t_summary

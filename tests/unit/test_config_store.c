@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,13 @@ static void run_while_equal(struct loop *loop, struct cfg_store *st, struct cfg_
         loop_run_once(loop, 50);
         cfg_store_status(st, s);
     }
+}
+
+static void unlink_in(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_int_equal(unlink(path), 0);
 }
 
 static void rm_tree(const char *dir)
@@ -250,11 +258,105 @@ static void an_edit_in_the_directory_reloads_without_a_call(void **state)
     rm_tree(dir);
 }
 
+/* The loop for ms milliseconds; the loads it ran (applied, rejected or
+ * unchanged) since `before`. */
+static uint64_t loads_during(struct loop *loop, struct cfg_store *st, unsigned ms, uint64_t before)
+{
+    uint64_t until = loop_now_ns() + (uint64_t)ms * 1000000ull;
+    while (loop_now_ns() < until)
+        loop_run_once(loop, 10);
+    struct cfg_store_status s;
+    cfg_store_status(st, &s);
+    return s.applied + s.rejected + s.unchanged - before;
+}
+
+/* A writer holding the store (the Kubernetes mirror during a list) writes
+ * files across many debounce windows: nothing loads meanwhile, nested
+ * holds keep holding, and the last release loads once, with every file. */
+static void a_held_store_reloads_once_when_released(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/meshd-store.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct loop *loop;
+    assert_int_equal(loop_new(&loop), 0);
+    struct cfg_store_opts o = {.dir = dir, .debounce_ms = 20};
+    struct cfg_store *st;
+    assert_int_equal(cfg_store_new(loop, &o, &st), 0);
+    struct cfg_store_status s;
+    cfg_store_status(st, &s);
+    uint64_t loads = s.applied + s.rejected + s.unchanged, generation = s.generation;
+
+    cfg_store_hold(st, true);
+    cfg_store_hold(st, true); /* two lists under way */
+    static const char *const names[] = {"pa.yaml", "ap.yaml"};
+    static const char *const texts[] = {strict_pa, deny_ap};
+    for (int i = 0; i < 2; i++) {
+        put(dir, names[i], texts[i]);
+        assert_int_equal(loads_during(loop, st, 60, loads), 0); /* 3 debounce windows */
+    }
+    cfg_store_hold(st, false);
+    assert_int_equal(loads_during(loop, st, 60, loads), 0); /* one list still under way */
+    cfg_store_hold(st, false);
+    assert_int_equal(loads_during(loop, st, 300, loads), 1);
+    cfg_store_status(st, &s);
+    assert_int_equal(s.generation, generation + 1);
+    assert_int_equal(cfg_count(cfg_store_current(st), CFG_PEER_AUTHENTICATION), 1);
+    assert_int_equal(cfg_count(cfg_store_current(st), CFG_AUTHORIZATION_POLICY), 1);
+
+    /* Released with nothing changed meanwhile: no load; a stray release
+     * does not underflow into a hold. */
+    cfg_store_hold(st, true);
+    cfg_store_hold(st, false);
+    cfg_store_hold(st, false);
+    assert_int_equal(loads_during(loop, st, 60, loads), 1);
+    unlink_in(dir, "ap.yaml");
+    assert_int_equal(loads_during(loop, st, 300, loads), 2);
+    cfg_store_free(st);
+    loop_free(loop);
+    rm_tree(dir);
+}
+
+/* A load whose cancel flag is set gives up before its next file (the
+ * store's at free: SIGTERM does not wait for thousands of files). */
+static void a_cancelled_load_gives_up(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/meshd-store.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    put(dir, "pa.yaml", strict_pa);
+    const char *paths[] = {dir};
+    static const struct {
+        bool cancel;
+        int rc;
+        bool snap;
+    } cases[] = {{false, 0, true}, {true, -ECANCELED, false}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        atomic_bool cancel;
+        atomic_init(&cancel, cases[i].cancel);
+        struct cfg_load_opts o;
+        cfg_load_opts_default(&o);
+        o.cancel = &cancel;
+        struct cfg_diags d;
+        cfg_diags_init(&d);
+        struct cfg_snapshot *snap = NULL;
+        assert_int_equal(cfg_load(paths, 1, &o, &d, &snap), cases[i].rc);
+        assert_int_equal(snap != NULL, cases[i].snap);
+        if (snap)
+            assert_int_equal(cfg_count(snap, CFG_PEER_AUTHENTICATION), 1);
+        cfg_snapshot_unref(snap);
+        cfg_diags_fini(&d);
+    }
+    rm_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_edits_keep_the_last_good_snapshot_good_ones_swap),
         cmocka_unit_test(an_edit_in_the_directory_reloads_without_a_call),
+        cmocka_unit_test(a_held_store_reloads_once_when_released),
+        cmocka_unit_test(a_cancelled_load_gives_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

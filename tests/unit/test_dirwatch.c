@@ -71,6 +71,33 @@ static void a_burst_of_writes_is_one_reload(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A poke is a change: one callback a debounce later, merged with the
+ * changes that follow it (cfg_store_hold's release). */
+static void a_poke_is_one_change_with_those_after_it(void **state)
+{
+    char dir[] = "/tmp/meshd-dirwatch-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct loop *loop;
+    struct dirwatch *w;
+    assert_int_equal(loop_new(&loop), 0);
+    assert_int_equal(dirwatch_new(loop, dir, 50, on_change, NULL, &w), 0);
+    calls = 0;
+    dirwatch_poke(w);
+    run_for(loop, 20);
+    assert_int_equal(calls, 0); /* not before the debounce */
+    write_file(dir, "a.yaml", "kind: Namespace\n");
+    run_for(loop, 200);
+    assert_int_equal(calls, 1);
+    dirwatch_poke(NULL); /* no watcher: nothing */
+    run_for(loop, 100);
+    assert_int_equal(calls, 1);
+    dirwatch_free(w);
+    loop_free(loop);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void a_missing_root_is_an_error(void **state)
 {
     struct loop *loop;
@@ -85,6 +112,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_burst_of_writes_is_one_reload),
+        cmocka_unit_test(a_poke_is_one_change_with_those_after_it),
         cmocka_unit_test(a_missing_root_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,12 +121,53 @@ static void test_list_sweep(void **state)
     assert_int_equal(kube_mirror_remove(dir), 0);
 }
 
+/* An object mirrored again unchanged (a relist, a MODIFIED that changed
+ * nothing kept) is not rewritten: no new inode, no inotify event, no
+ * configuration reload; a changed one is, whole. */
+static void test_put_writes_only_changes(void **state)
+{
+    (void)state;
+    char dir[64], path[160];
+    snprintf(dir, sizeof(dir), "/tmp/test_kube_list.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(kube_mirror_prepare(dir, "secrets"), 0);
+    snprintf(path, sizeof(path), "%s/secrets/ns_s.json", dir);
+    static const struct {
+        const char *value;
+        bool rewritten;
+    } steps[] = {{"a", true}, {"a", false}, {"b", true}, {"bb", true}, {"bb", false}, {"b", true}};
+    ino_t ino = 0;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        json_t *o = json_pack("{s:{s:s,s:s},s:{s:s}}", "metadata", "name", "s", "namespace", "ns",
+                              "data", "k", steps[i].value);
+        assert_int_equal(kube_mirror_put(dir, "secrets", o, "v1", "Secret"), 0);
+        json_decref(o);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        if ((st.st_ino != ino) != steps[i].rewritten)
+            fail_msg("step %zu (%s): rewritten %d, want %d", i, steps[i].value, st.st_ino != ino,
+                     steps[i].rewritten);
+        ino = st.st_ino;
+        FILE *f = fopen(path, "r");
+        char text[512] = "";
+        assert_non_null(f);
+        text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+        fclose(f);
+        char want[32];
+        snprintf(want, sizeof(want), "\"k\": \"%s\"", steps[i].value);
+        assert_non_null(strstr(text, want));
+        assert_non_null(strstr(text, "\"kind\": \"Secret\""));
+    }
+    assert_int_equal(kube_mirror_remove(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_query),
         cmocka_unit_test(test_list_pages),
         cmocka_unit_test(test_list_sweep),
+        cmocka_unit_test(test_put_writes_only_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@
 
 struct dash_agents {
     const char *sock[DASH_MAX_AGENTS]; /* borrowed: argv or the glob's strings */
-    char node[DASH_MAX_AGENTS][64];
+    char node[DASH_MAX_AGENTS][254];   /* a node name: 253 at most */
     bool up[DASH_MAX_AGENTS];
     size_t n;
 };

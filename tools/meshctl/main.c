@@ -9,6 +9,7 @@
 
 #include "agent_client.h"
 #include "analyze.h"
+#include "core/node_name.h"
 #include "ca.h"
 #include "dashboard.h"
 #include "explain.h"
@@ -274,10 +275,17 @@ int main(int argc, char **argv)
         case 'a':
             ctl.agent = optarg;
             break;
-        case 'n':
-            snprintf(path, sizeof(path), "/run/meshd/%s/meshd.sock", optarg);
+        case 'n': {
+            /* meshd's default state directory: the node's instance name */
+            char inst[NODE_INSTANCE_MAX + 1];
+            if (node_instance_name(optarg, inst, sizeof(inst)) != 0) {
+                fprintf(stderr, "meshctl: --node \"%s\" is not a valid node name\n", optarg);
+                return 2;
+            }
+            snprintf(path, sizeof(path), "/run/meshd/%s/meshd.sock", inst);
             ctl.agent = path;
             break;
+        }
         case 'o':
             if (strcmp(optarg, "json") != 0) {
                 fprintf(stderr, "meshctl: -o supports json only\n");

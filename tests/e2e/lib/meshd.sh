@@ -10,16 +10,18 @@ MESHD_BIN=$(realpath "$MESHD_BUILD/meshd")
 MESHCTL_BIN=$(realpath "$MESHD_BUILD/meshctl")
 E2E_TMP=$(mktemp -d /tmp/meshd-e2e.XXXXXX)
 ((TOPO_KEEP)) || topo_on_cleanup "rm -rf '$E2E_TMP'" # TOPO_KEEP=1 keeps the agents' logs too
-declare -gA MESHD_PID MESHD_NODE MESHD_SOCK MESHD_LOG _MESHD_CLEANUP
+declare -gA MESHD_PID MESHD_NODE MESHD_SOCK MESHD_LOG _MESHD_CLEANUP MESHD_NODE_NAME
 # Seconds a stopping agent drains open connections (meshd's default is 5;
 # shorter here, within topo_cleanup's SIGTERM grace).
 : "${MESHD_DRAIN_SECONDS:=2}"
 
-# meshd_start I [EXTRA ARGS...]: starts (or restarts) the agent of node I.
+# meshd_start I [EXTRA ARGS...]: starts (or restarts) the agent of node I,
+# named MESHD_NODE_NAME[I] when the test sets it (a Kubernetes node name:
+# dotted, up to 253), else m<run>n<I>.
 meshd_start() {
     local i=$1
     shift
-    local node="m${TOPO_RUN}n${i}"
+    local node="${MESHD_NODE_NAME[$i]:-m${TOPO_RUN}n${i}}"
     local state="$E2E_TMP/state-$i"
     mkdir -p "$E2E_TMP/config-$i" "$state"
     MESHD_NODE[$i]=$node
@@ -30,7 +32,7 @@ meshd_start() {
     # uninstall, then removes whatever it could not (last registered, first
     # run).
     if [[ -z ${_MESHD_CLEANUP[$i]:-} ]]; then
-        topo_on_cleanup "rm -rf '/sys/fs/bpf/meshd/$node'"
+        topo_on_cleanup "rm -rf \"\$(meshd_pins $i)\""
         topo_on_cleanup "meshd_uninstall $i >/dev/null 2>&1 || _topo_log 'meshd uninstall of node $i failed'"
         _MESHD_CLEANUP[$i]=1
     fi
@@ -53,8 +55,27 @@ meshd_start() {
 # the pods' BPF enrollment, the pinned links (detached) and maps, pods.json
 # and the persisted configuration go. Fails if a pin is left or a link of
 # the instance is still in the kernel.
+# meshd_pins I: node I's pin directory: its node name with '.' as '_'
+# (bpffs refuses dots), past 63 bytes the first 46 of that, '-' and 16 hex
+# digits of the name's FNV-1a 64 hash (agent/core/node_name.h).
+meshd_pins() {
+    local node=${MESHD_NODE[$1]} u
+    u=${node//./_}
+    if [ ${#node} -le 63 ]; then
+        echo "/sys/fs/bpf/meshd/$u"
+    else
+        echo "/sys/fs/bpf/meshd/${u:0:46}-$(python3 -c '
+import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+print("%016x" % h)' "$node")"
+    fi
+}
+
 meshd_uninstall() {
-    local i=$1 pins="/sys/fs/bpf/meshd/${MESHD_NODE[$1]}" ids="" id f
+    local i=$1 pins ids="" id f
+    pins=$(meshd_pins "$i")
     for f in "$pins"/link_* "$pins"/inbound_*; do
         [ -e "$f" ] && ids+=" $(bpftool link show pinned "$f" -j 2>/dev/null | jq -r .id)"
     done
