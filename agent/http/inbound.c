@@ -47,8 +47,7 @@ void http_inbound_set_proxy(struct http_inbound *hin, struct http_proxy *hp)
         hin->opts.http = hp;
 }
 
-bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_addr *dst,
-                        bool said_http)
+bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_addr *dst)
 {
     struct http_inbound *hin = ctx;
     const struct cfg_snapshot *snap =
@@ -59,8 +58,7 @@ bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_add
         return true;
     const struct cfg_workload *w = cfg_workload_by_ip(snap, dst);
     enum http_proto proto = w ? http_workload_port_protocol(snap, w, ntohs(dst->port)) : PROTO_TCP;
-    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC ||
-           (proto == PROTO_AUTO && said_http);
+    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC;
 }
 
 static const struct pod *hin_pod(void *user)
