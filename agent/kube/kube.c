@@ -66,7 +66,27 @@ static const struct kind kinds[] = {
      "RequestAuthentication",
      false},
     {"telemetry.istio.io", {"v1", "v1alpha1"}, "telemetries", "Telemetry", false},
+    /* The Kubernetes Gateway API, served by the same engine (unserved in a
+     * cluster without its CRDs: a 404, nothing to wait for). */
+    {"gateway.networking.k8s.io", {"v1", "v1beta1"}, "gateways", "Gateway", false},
+    {"gateway.networking.k8s.io", {"v1", "v1beta1"}, "httproutes", "HTTPRoute", false},
+    {"gateway.networking.k8s.io",
+     {"v1beta1", "v1alpha2"},
+     "referencegrants",
+     "ReferenceGrant",
+     false},
+    {"gateway.networking.k8s.io", {"v1alpha2"}, "tlsroutes", "TLSRoute", false},
+    {"gateway.networking.k8s.io", {"v1alpha2"}, "tcproutes", "TCPRoute", false},
 };
+
+/* The mirror's directory for a kind: its resource, but two groups serve
+ * `gateways`: the Gateway API's get a directory of their own. */
+static const char *kind_dir(const struct kind *k)
+{
+    if (strcmp(k->group, "gateway.networking.k8s.io") == 0 && strcmp(k->resource, "gateways") == 0)
+        return "gateways.gateway.networking.k8s.io";
+    return k->resource;
+}
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 enum wstate { W_WAIT, W_CONNECTING, W_HANDSHAKE, W_SENDING, W_READING };
@@ -342,7 +362,7 @@ static void apply_page(struct watcher *w)
         json_t *obj = json_array_get(items, w->page_i++);
         char name[320];
         if (kube_mirror_name(obj, name, sizeof(name)) != 0 ||
-            kube_mirror_put(k->dir, w->kind->resource, obj, api_version(w, av, sizeof(av)),
+            kube_mirror_put(k->dir, kind_dir(w->kind), obj, api_version(w, av, sizeof(av)),
                             w->kind->kind) != 0) {
             k->st.bad_objects++;
             log_ratelimited(LOG_WARN, "kube: %s: an item without a valid name, skipped",
@@ -363,7 +383,7 @@ static void apply_page(struct watcher *w)
         w_next(w, 0);
         return;
     }
-    int gone = kube_list_sweep(&w->list, k->dir, w->kind->resource);
+    int gone = kube_list_sweep(&w->list, k->dir, kind_dir(w->kind));
     log_debug("kube: %s: listed %zu in %u page%s at %s (%d gone)", w->kind->resource, w->list.n,
               w->list.pages, w->list.pages == 1 ? "" : "s", w->list.rv, gone > 0 ? gone : 0);
     snprintf(w->rv, sizeof(w->rv), "%s", w->list.rv);
@@ -421,11 +441,11 @@ static void on_line(void *ctx, const char *line, size_t len)
         snprintf(w->rv, sizeof(w->rv), "%s", ev.rv);
         break;
     case KUBE_DELETED:
-        kube_mirror_delete(k->dir, w->kind->resource, ev.object);
+        kube_mirror_delete(k->dir, kind_dir(w->kind), ev.object);
         snprintf(w->rv, sizeof(w->rv), "%s", ev.rv);
         break;
     default:
-        if (kube_mirror_put(k->dir, w->kind->resource, ev.object, api_version(w, av, sizeof(av)),
+        if (kube_mirror_put(k->dir, kind_dir(w->kind), ev.object, api_version(w, av, sizeof(av)),
                             w->kind->kind) != 0) {
             k->st.bad_objects++;
             log_ratelimited(LOG_WARN, "kube: %s: an object without a valid name, skipped",
@@ -660,7 +680,7 @@ int kube_new(struct loop *loop, struct kube_target *target, const struct kube_op
         w->timer.cb = on_timer;
         w->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         kube_backoff_init(&w->bo, 200, cap, loop_now_ns() ^ (i * 0x9e3779b97f4a7c15ull));
-        if (w->timer.fd < 0 || (err = kube_mirror_prepare(k->dir, kinds[i].resource)) != 0 ||
+        if (w->timer.fd < 0 || (err = kube_mirror_prepare(k->dir, kind_dir(&kinds[i]))) != 0 ||
             loop_add(loop, &w->timer, EPOLLIN) != 0) {
             err = err ? err : -errno;
             log_error("kube: %s: %s", kinds[i].resource, strerror(-err));

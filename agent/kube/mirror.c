@@ -195,7 +195,7 @@ int kube_mirror_remove(const char *dir)
             rc = -errno;
         else if (S_ISREG(st.st_mode) && strcmp(e->d_name, KUBE_MIRROR_SYNCING) == 0)
             rc = unlinkat(fd, e->d_name, 0) == 0 ? rc : -errno;
-        else if (!S_ISDIR(st.st_mode) || !k8s_name_valid(e->d_name, strlen(e->d_name), 63, false))
+        else if (!S_ISDIR(st.st_mode) || !k8s_name_valid(e->d_name, strlen(e->d_name), 253, true))
             rc = -ENOTEMPTY; /* not the mirror's: left */
         else if (remove_resource(fd, e->d_name) != 0)
             rc = -ENOTEMPTY;

@@ -249,6 +249,40 @@ done
 t_expect_eq "$(in_pod "1,4" /usr/bin/python3 tests/e2e/lib/tally.py count "${POD_IP4[1,2]}" 8080 1 | jq -r .failed)" 0 \
     "a delete is followed: without STRICT, plaintext is let in"
 
+t_begin "the Gateway API's kinds from the API, beside Istio's Gateway kind"
+kc apply --validate=false -f - >/dev/null <<GWAPI
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 8080, protocol: HTTP, hostname: "edge.example.com"}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: edge-payments, namespace: default}
+spec:
+  parentRefs: [{name: edge}]
+  hostnames: ["edge.example.com"]
+  rules: [{backendRefs: [{name: payments, port: 80}]}]
+GWAPI
+kinds() { meshctl_at 1 -o json proxy-config config | jq -r '.resources | [.["Gateway.gateway.networking.k8s.io"], .HTTPRoute] | join(" ")'; }
+for _ in $(seq 1 50); do
+    [ "$(kinds)" = "1 1" ] && break
+    sleep 0.1
+done
+t_expect_eq "$(kinds)" "1 1" "a Gateway and an HTTPRoute of gateway.networking.k8s.io mirrored and loaded"
+t_expect_eq "$(meshctl_at 1 -o json proxy-config config | jq -r '.last_errors | length')" 0 "without an error"
+t_expect_eq "$(find "$E2E_TMP/state-1" -type d -name gateways.gateway.networking.k8s.io | wc -l)" 1 \
+    "in their own mirror directory, apart from Istio's gateways"
+kc delete httproute edge-payments >/dev/null
+kc delete gateways.gateway.networking.k8s.io edge >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(kinds)" = "0 0" ] && break
+    sleep 0.1
+done
+t_expect_eq "$(kinds)" "0 0" "and their deletes followed"
+
 t_begin "a bad object: refused with a diagnostic, the last good snapshot serves"
 good=$(config_version 1)
 kc apply --validate=false -f - >/dev/null <<BAD

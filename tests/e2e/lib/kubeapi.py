@@ -88,6 +88,12 @@ for plural, kind in [("peerauthentications", "PeerAuthentication"),
                      ("requestauthentications", "RequestAuthentication")]:
     KINDS.append(("security.istio.io", ["v1", "v1beta1"], plural, kind, True))
 KINDS.append(("telemetry.istio.io", ["v1", "v1alpha1"], "telemetries", "Telemetry", True))
+for plural, kind, versions in [("gateways", "Gateway", ["v1", "v1beta1"]),
+                               ("httproutes", "HTTPRoute", ["v1", "v1beta1"]),
+                               ("referencegrants", "ReferenceGrant", ["v1beta1", "v1alpha2"]),
+                               ("tlsroutes", "TLSRoute", ["v1alpha2"]),
+                               ("tcproutes", "TCPRoute", ["v1alpha2"])]:
+    KINDS.append(("gateway.networking.k8s.io", versions, plural, kind, True))
 
 SHORT = {"namespaces": ["ns"], "pods": ["po"], "services": ["svc"], "configmaps": ["cm"], "deployments": ["deploy"],
          "virtualservices": ["vs"], "destinationrules": ["dr"], "gateways": ["gw"], "serviceentries": ["se"],
