@@ -367,6 +367,24 @@ static int serve(void *ctx, void *user, int fd, const char *alpn)
     return serve_http1(g, s, fd);
 }
 
+/* Carries the client's connection `fd` (recorded as the gateway's
+ * outbound) along `route` as bytes, counted in `carried`; `s` released. */
+static void carry_route(struct gateway *g, struct gw_sess *s, int fd, struct pod *pod,
+                        struct outbound_route *route, uint64_t *carried)
+{
+    char ref[RECORD_POD_LEN];
+    snprintf(ref, sizeof(ref), "%s/%s", pod->ns, pod->name);
+    struct conn *c = conn_begin(g->opts.conns, fd, "outbound", ref, &s->client);
+    if (c) {
+        (*carried)++;
+        conn_record(c)->orig_dst = s->local;
+        g->opts.carry(g->opts.carry_ctx, pod, c, route);
+    } else if (g->opts.route_released) {
+        g->opts.route_released(g->opts.route_ctx, route, false);
+    }
+    sess_free(s);
+}
+
 /* PASSTHROUGH: the ClientHello named `sni`; its bytes go on along the
  * tls[] route for it. */
 static void on_sni(void *ctx, void *user, int fd, const char *sni)
@@ -393,17 +411,7 @@ static void on_sni(void *ctx, void *user, int fd, const char *sni)
         sess_free(s);
         return;
     }
-    char ref[RECORD_POD_LEN];
-    snprintf(ref, sizeof(ref), "%s/%s", pod->ns, pod->name);
-    struct conn *c = conn_begin(g->opts.conns, fd, "outbound", ref, &s->client);
-    if (c) {
-        g->stats.passthrough++;
-        conn_record(c)->orig_dst = s->local;
-        g->opts.carry(g->opts.carry_ctx, pod, c, &route);
-    } else if (g->opts.route_released) {
-        g->opts.route_released(g->opts.route_ctx, &route, false);
-    }
-    sess_free(s);
+    carry_route(g, s, fd, pod, &route, &g->stats.passthrough);
 }
 
 /* A TCP server's connection (or a terminating TLS server's plaintext end):
@@ -431,17 +439,7 @@ static void carry_tcp(struct gateway *g, struct gw_sess *s, int fd)
         sess_free(s);
         return;
     }
-    char ref[RECORD_POD_LEN];
-    snprintf(ref, sizeof(ref), "%s/%s", pod->ns, pod->name);
-    struct conn *c = conn_begin(g->opts.conns, fd, "outbound", ref, &s->client);
-    if (c) {
-        g->stats.tcp_carried++;
-        conn_record(c)->orig_dst = s->local;
-        g->opts.carry(g->opts.carry_ctx, pod, c, &route);
-    } else if (g->opts.route_released) {
-        g->opts.route_released(g->opts.route_ctx, &route, false);
-    }
-    sess_free(s);
+    carry_route(g, s, fd, pod, &route, &g->stats.tcp_carried);
 }
 
 static struct gw_pod *find(struct gateway *g, const struct pod *pod)
