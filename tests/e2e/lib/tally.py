@@ -88,6 +88,18 @@ def read_line(c):
     return line.decode(errors="replace").strip()
 
 
+def drain(c):
+    """Close cleanly: half-close, then read to the server's EOF. Closing
+    with the HELLO echo still unread would reset the connection, and the
+    mesh rightly records a reset by the client as DC."""
+    try:
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
 def count(addr, port, n, gap_ms=0):
     tally = {"failed": 0}
     # Bounded in time as well as count (longer under emulation).
@@ -100,6 +112,7 @@ def count(addr, port, n, gap_ms=0):
             with connect(addr, port) as c:
                 name = read_line(c)
                 _pending.pop(c.fileno(), None)
+                drain(c)
                 tally[name or "failed"] = tally.get(name or "failed", 0) + 1
         except OSError:
             tally["failed"] += 1
