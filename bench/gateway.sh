@@ -92,19 +92,8 @@ YAML
 }
 
 gw_nginx_proxy() { # the TLS-terminating nginx on pod (1,2):8444
-    local d=$E2E_TMP/gw-nginx pki=$E2E_TMP/gw-bench
-    mkdir -p "$d"
-    cat >"$d/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-    upstream backend { server ${POD_IP4[2,2]}:$GW_BACKEND_PORT; keepalive 64; }
+    local pki=$E2E_TMP/gw-bench
+    GW_NGINX_PIDS=("$(nginx_pod "1,2" "$E2E_TMP/gw-nginx" 8444 "    upstream backend { server ${POD_IP4[2,2]}:$GW_BACKEND_PORT; keepalive 64; }
     server {
         listen ${POD_IP4[1,2]}:8444 ssl;
         ssl_certificate $pki/gw.pem;
@@ -113,13 +102,9 @@ http {
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection \"\";
         }
-    }
-}
-CONF
-    GW_NGINX_PIDS=("$(topo_spawn "${POD_NS[1,2]}" "$d/out.log" nginx -c "$d/nginx.conf" -p "$d")")
-    topo_wait_tcp "${POD_NS[1,2]}" "${POD_IP4[1,2]}" 8444 10
+    }")")
 }
 
 gw_haproxy_proxy() { # the TLS-terminating HAProxy on pod (1,2):8445

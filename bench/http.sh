@@ -46,26 +46,10 @@ declare -ga HTTP_HAPROXY_PIDS=()
 
 # http_nginx "i,j" PORT: like nginx_server, plus the x-request-id echo.
 http_nginx() {
-    local dir="$E2E_TMP/nginx-http-$2"
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-    server {
+    nginx_pod "$1" "$E2E_TMP/nginx-http-${1/,/-}-$2" "$2" "    server {
         listen $2 reuseport;
-        location / { add_header x-seen-request-id \$http_x_request_id; return 200 "ok\n"; }
-    }
-}
-CONF
-    topo_spawn "${POD_NS[$1]}" "$dir/out.log" nginx -c "$dir/nginx.conf" -p "$dir" >/dev/null
-    topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" "$2" 10
+        location / { add_header x-seen-request-id \$http_x_request_id; return 200 \"ok\\n\"; }
+    }" >/dev/null
 }
 
 # http_haproxy_pair: the anchor (see above). Certificates from the mesh CA

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 GITHUB_VIP=198.51.100.7 HTTPBIN_VIP=198.51.100.8 EGRESS_VIP=10.96.0.20
 topo_init
@@ -23,26 +24,10 @@ topo_create 1 3
 
 d="$E2E_TMP/config-1"
 mkdir -p "$d"
-pod_yaml() { # J APP
-    cat <<POD
-apiVersion: v1
-kind: Pod
-metadata:
-  name: pod-1-$1
-  namespace: default
-  labels: {app: $2}
-spec:
-  nodeName: m${TOPO_RUN}n1
-status:
-  podIP: ${POD_IP4[1,$1]}
-POD
-}
 {
     printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {istio.io/dataplane-mode: ambient}\n'
-    echo ---
-    pod_yaml 1 client
-    echo ---
-    pod_yaml 2 egressgateway
+    pod_yaml 1 1 '{app: client}' default
+    pod_yaml 1 2 '{app: egressgateway}' default
 } >"$d/pods.yaml"  # pod 1,3 stands for httpbin.org: no Pod, only the entry's endpoint
 cat >"$d/egress.yaml" <<YAML
 apiVersion: v1

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 VIP=10.96.0.10     # payments (the seed's)
 VIP_R=10.96.0.11   # reviews: matches
@@ -21,36 +22,17 @@ topo_init
 topo_create 2 3
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 
-pod_yaml() { # I J APP VERSION SA
-    cat <<POD
-apiVersion: v1
-kind: Pod
-metadata:
-  name: pod-$1-$2
-  namespace: default
-  labels: {app: $3, version: $4}
-spec:
-  nodeName: m${TOPO_RUN}n$1
-  serviceAccountName: $5
-status:
-  podIPs: [{ip: ${POD_IP4[$1,$2]}}, {ip: "${POD_IP6[$1,$2]}"}]
-POD
-}
 
 write_config() {
     local d=$1
     mkdir -p "$d"
     printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {istio.io/dataplane-mode: ambient}\n' >"$d/namespace.yaml"
     {
-        pod_yaml 1 1 client v1 client
-        echo ---
-        pod_yaml 2 1 payments v1 payments-v1
-        echo ---
-        pod_yaml 1 2 payments v2 payments-v2
-        echo ---
-        pod_yaml 2 2 flaky good flaky
-        echo ---
-        pod_yaml 2 3 flaky bad flaky
+        pod_yaml 1 1 '{app: client, version: v1}' client
+        pod_yaml 2 1 '{app: payments, version: v1}' payments-v1
+        pod_yaml 1 2 '{app: payments, version: v2}' payments-v2
+        pod_yaml 2 2 '{app: flaky, version: good}' flaky
+        pod_yaml 2 3 '{app: flaky, version: bad}' flaky
     } >"$d/pods.yaml"
     sed "s/^  selector:\$/  clusterIP: $VIP\n  selector:/" deploy/examples/payments-canary.yaml >"$d/payments-canary.yaml"
     cat >"$d/routes.yaml" <<YAML

@@ -24,6 +24,7 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 VIP=10.96.0.20    # web, unnamed port 80: sniffed
 VIP_N=10.96.0.21  # web-http, port 80 named http
@@ -34,21 +35,6 @@ topo_init
 topo_create 2 3
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 
-pod_yaml() { # I J APP SA
-    cat <<POD
-apiVersion: v1
-kind: Pod
-metadata:
-  name: pod-$1-$2
-  namespace: default
-  labels: {app: $3}
-spec:
-  nodeName: m${TOPO_RUN}n$1
-  serviceAccountName: $4
-status:
-  podIPs: [{ip: ${POD_IP4[$1,$2]}}, {ip: "${POD_IP6[$1,$2]}"}]
-POD
-}
 
 service_yaml() { # NAME VIP APP PORTSPEC
     printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: default}\nspec:\n  clusterIP: %s\n  selector: {app: %s}\n  ports: [%s]\n---\n' "$@"
@@ -59,13 +45,10 @@ write_config() {
     mkdir -p "$d"
     printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {istio.io/dataplane-mode: ambient}\n' >"$d/namespace.yaml"
     {
-        pod_yaml 1 1 client client
-        echo ---
-        pod_yaml 2 1 web web
-        echo ---
-        pod_yaml 2 2 web web
-        echo ---
-        pod_yaml 2 3 h2 h2
+        pod_yaml 1 1 '{app: client}' client
+        pod_yaml 2 1 '{app: web}' web
+        pod_yaml 2 2 '{app: web}' web
+        pod_yaml 2 3 '{app: h2}' h2
     } >"$d/pods.yaml"
     {
         service_yaml web "$VIP" web '{port: 80, targetPort: 8080}'

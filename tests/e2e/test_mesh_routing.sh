@@ -12,39 +12,22 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 VIP=10.96.0.10
 topo_init
 topo_create 2 2
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 
-# pod_yaml I J APP VERSION SA: a Pod of the topology as Kubernetes YAML.
-pod_yaml() {
-    cat <<POD
-apiVersion: v1
-kind: Pod
-metadata:
-  name: pod-$1-$2
-  namespace: default
-  labels: {app: $3, version: $4}
-spec:
-  nodeName: m${TOPO_RUN}n$1
-  serviceAccountName: $5
-status:
-  podIPs: [{ip: ${POD_IP4[$1,$2]}}, {ip: "${POD_IP6[$1,$2]}"}]
-POD
-}
 
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
     mkdir -p "$d"
     printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {istio.io/dataplane-mode: ambient}\n' >"$d/namespace.yaml"
     {
-        pod_yaml 1 1 client v1 client
-        echo ---
-        pod_yaml 2 1 payments v1 payments-v1
-        echo ---
-        pod_yaml 1 2 payments v2 payments-v2
+        pod_yaml 1 1 '{app: client, version: v1}' client
+        pod_yaml 2 1 '{app: payments, version: v1}' payments-v1
+        pod_yaml 1 2 '{app: payments, version: v2}' payments-v2
     } >"$d/pods.yaml"
     # The seed's canary as written; only the Service gets the ClusterIP an
     # API server would have allocated.

@@ -11,17 +11,13 @@ cd "$(dirname "$0")/../.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
+source tests/e2e/lib/workloads.sh
 
 VIP=10.96.0.20
 topo_init
 topo_create 2 3
 "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
 
-pod_yaml() { # I J APP
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, labels: {app: %s}}\n' "$1" "$2" "$3"
-    printf 'spec: {nodeName: m%sn%s, serviceAccountName: sa-%s-%s}\n' "$TOPO_RUN" "$1" "$1" "$2"
-    printf 'status:\n  podIPs: [{ip: %s}, {ip: "%s"}]\n' "${POD_IP4[$1,$2]}" "${POD_IP6[$1,$2]}"
-}
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
     mkdir -p "$d"
@@ -29,8 +25,8 @@ for i in 1 2; do
         printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio.io/dataplane-mode: ambient}}\n'
         printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\n'
         printf 'spec: {clusterIP: %s, selector: {app: echo}, ports: [{port: 80, targetPort: 8080}]}\n' "$VIP"
-        pod_yaml 1 1 client
-        for j in 1 2 3; do pod_yaml 2 "$j" echo; done
+        pod_yaml 1 1 '{app: client}' sa-1-1
+        for j in 1 2 3; do pod_yaml 2 "$j" '{app: echo}' "sa-2-$j"; done
     } >"$d/mesh.yaml"
 done
 for j in 1 2 3; do

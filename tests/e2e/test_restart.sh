@@ -126,27 +126,10 @@ for i in 1 2; do
     rm "$E2E_TMP/config-$i/pod-1-2.yaml" # outside the mesh: a plaintext client and server
     strict_allow_yaml app-2-1 cluster.local/ns/default/sa/sa-1-1 >"$E2E_TMP/config-$i/security.yaml"
 done
-# A slow server: 20 chunks of 64 KiB, 0.1 s apart, so the transfer is
-# still open on the server's agent when it is told to stop (a fast one
-# would sit whole in the tunnel's window and socket buffers by then).
-cat >"$E2E_TMP/slow.py" <<'PY'
-import http.server, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(20 * 65536))
-        self.end_headers()
-        for i in range(20):
-            self.wfile.write(bytes([65 + i]) * 65536)
-            self.wfile.flush()
-            time.sleep(0.1)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", 8081), H).serve_forever()
-PY
-/usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(b"".join(bytes([65 + i]) * 65536 for i in range(20)))' \
-    >"$E2E_TMP/big.expected"
-topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/slow-2-1-8081.log" /usr/bin/python3 "$E2E_TMP/slow.py" >/dev/null
+# A slow server (20 chunks of 64 KiB, 0.1 s apart), so the transfer is
+# still open on the server's agent when it is told to stop.
+/usr/bin/python3 tests/e2e/lib/slow_body.py --expected "$E2E_TMP/big.expected"
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/slow-2-1-8081.log" /usr/bin/python3 tests/e2e/lib/slow_body.py 8081 >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8081 10
 http_server "1,2" 8080 >/dev/null
 meshd_start 1 --ca-dir "$E2E_TMP/ca"

@@ -265,10 +265,11 @@ spec:
 YAML
 }
 
-# nginx_server "i,j" PORT: nginx in a pod answering "ok" to every request,
-# no access log (for load: wrk, the bench). Dual-stack.
-nginx_server() {
-    local dir="$E2E_TMP/nginx-${1/,/-}-$2"
+# nginx_pod "i,j" DIR PORT SERVERS: nginx in pod i,j (one worker, no access
+# log, keep-alive as long as the load tools want) with the server blocks
+# SERVERS, its files under DIR; waits until PORT listens; prints its PID.
+nginx_pod() {
+    local pod=$1 dir=$2 port=$3 pid
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<CONF
 daemon off;
@@ -279,9 +280,18 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-    server { listen $2 reuseport; listen [::]:$2; location / { return 200 "ok\n"; } }
+    keepalive_timeout 60s;
+$4
 }
 CONF
-    topo_spawn "${POD_NS[$1]}" "$dir/out.log" nginx -c "$dir/nginx.conf" -p "$dir" >/dev/null
-    topo_wait_tcp "${POD_NS[$1]}" "${POD_IP4[$1]}" "$2" 10
+    pid=$(topo_spawn "${POD_NS[$pod]}" "$dir/out.log" nginx -c "$dir/nginx.conf" -p "$dir") || return 1
+    topo_wait_tcp "${POD_NS[$pod]}" "${POD_IP4[$pod]}" "$port" 10 || return 1
+    echo "$pid"
+}
+
+# nginx_server "i,j" PORT: nginx in a pod answering "ok" to every request,
+# no access log (for load: wrk, the bench). Dual-stack.
+nginx_server() {
+    nginx_pod "$1" "$E2E_TMP/nginx-${1/,/-}-$2" "$2" \
+        "server { listen $2 reuseport; listen [::]:$2; location / { return 200 \"ok\\n\"; } }" >/dev/null
 }

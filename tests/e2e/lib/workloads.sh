@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Kubernetes YAML for the e2e tests' workloads, one object per call, on
 # stdout (sourced after topology.sh: pods use TOPO_RUN and POD_IP4).
-#   pod_yaml I J LABELS SA        Pod pod-I-J on node I, e.g. LABELS '{app: a, version: v1}'
+#   pod_yaml I J LABELS SA [NS]   Pod pod-I-J on node I with both its addresses,
+#                                 e.g. LABELS '{app: a, version: v1}' (NS: default)
 #   deployment_yaml NAME APP VER  a Deployment whose template has app/version
+# Each object is a document of its own: it starts with "---".
 pod_yaml() {
-    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, labels: %s}\n' "$1" "$2" "$3"
-    printf 'spec: {nodeName: m%sn%s, serviceAccountName: %s}\nstatus: {podIP: %s}\n' "$TOPO_RUN" "$1" "$4" "${POD_IP4[$1,$2]}"
+    printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s-%s, namespace: %s, labels: %s}\n' \
+        "$1" "$2" "${5:-default}" "$3"
+    printf 'spec: {nodeName: m%sn%s, serviceAccountName: %s}\n' "$TOPO_RUN" "$1" "$4"
+    printf 'status:\n  podIPs: [{ip: %s}, {ip: "%s"}]\n' "${POD_IP4[$1,$2]}" "${POD_IP6[$1,$2]}"
 }
 deployment_yaml() {
     printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\n' "$1"
