@@ -47,7 +47,8 @@ void http_inbound_set_proxy(struct http_inbound *hin, struct http_proxy *hp)
         hin->opts.http = hp;
 }
 
-bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_addr *dst)
+bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_addr *dst,
+                        bool said_http)
 {
     struct http_inbound *hin = ctx;
     const struct cfg_snapshot *snap =
@@ -58,7 +59,8 @@ bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_add
         return true;
     const struct cfg_workload *w = cfg_workload_by_ip(snap, dst);
     enum http_proto proto = w ? http_workload_port_protocol(snap, w, ntohs(dst->port)) : PROTO_TCP;
-    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC;
+    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC ||
+           (proto == PROTO_AUTO && said_http);
 }
 
 static const struct pod *hin_pod(void *user)

@@ -46,8 +46,11 @@ void http_inbound_free(struct http_inbound *hin); /* accepts NULL */
  * HBONE server calls it, and the carrier after, on the mesh's pool. */
 void http_inbound_set_proxy(struct http_inbound *hin, struct http_proxy *hp);
 
-/* Whether connections to `pod` at `dst` are served per request. */
-bool http_inbound_wants(void *hin, const struct pod *pod, const struct meshd_addr *dst);
+/* Whether connections to `pod` at `dst` are served per request: an HTTP
+ * policy, a port named for HTTP, or one of unnamed protocol the source
+ * agent `said_http` it carries HTTP on (x-meshd-protocol). */
+bool http_inbound_wants(void *hin, const struct pod *pod, const struct meshd_addr *dst,
+                        bool said_http);
 /* Serves requests from `down_fd` to the app's connection `app_fd` (both
  * taken over) for the connection whose record is `rec` (copied: requests
  * are labelled by it). With `c`, the session ends that record (plaintext:
