@@ -98,6 +98,8 @@ static void hin_route(void *user, const struct pod *pod, const struct meshd_addr
                       const struct http_request_view *req, struct http_decision *d)
 {
     struct hin_session *hs = user;
+    /* Envoy's name for the destination's own cluster (access logs). */
+    snprintf(d->cluster, sizeof(d->cluster), "inbound|%u||", ntohs(orig->port));
     size_t cap = 3 * strlen(req->path) + strlen(req->query) + 3;
     char *path = malloc(cap);
     const char *peer = hs->rec.peer_identity[0] ? hs->rec.peer_identity : NULL;

@@ -222,6 +222,18 @@ void policy_admit_request(const struct cfg_snapshot *snap, const struct pod *pod
     struct http_request_view normalized = *http;
     normalized.path = path;
     authorize(snap, pod, req, &normalized, out);
+    /* The app gets the query as sent; policies never saw it in the path. */
+    size_t len = strlen(path), qlen = http->query ? strlen(http->query) : 0;
+    if (!out->allow || !qlen)
+        return;
+    if (len + 1 + qlen >= cap) {
+        path[0] = '\0';
+        *out = (struct admit_decision){.reason = ADMIT_BAD_PATH, .mtls = CFG_MTLS_UNSET};
+        peer_of(req->peer_id, out); /* refused, not cut */
+        return;
+    }
+    path[len] = '?';
+    memcpy(path + len + 1, http->query, qlen + 1);
 }
 
 /* ---- the agent's gate ------------------------------------------------- */

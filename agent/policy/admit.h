@@ -97,7 +97,8 @@ void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
 /* Decides one HTTP request of a connection `req` describes (entry and
  * per_request are not read) on `snap`: configuration, binding, then the
  * AuthorizationPolicies on the request. The request's path is normalized
- * into `path` (`cap` bytes; 3 * strlen(http->path) + 1 always suffices):
+ * into `path` (`cap` bytes; 3 * strlen(http->path) + strlen(http->query)
+ * + 2 always suffices):
  * when allowed it is the path to send the app (with "?" and the query, if
  * any). A path authz_path_normalize refuses, or one past `cap`, denies
  * with ADMIT_BAD_PATH. */

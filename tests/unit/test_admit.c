@@ -308,6 +308,40 @@ static void request_entry_fails_closed_and_connections_defer(void **state)
     cfg_fixture_free(&f);
 }
 
+/* The app gets the query as sent after the normalized path; the policy
+ * judged the path alone; no room for the query refuses, never cuts. */
+static void the_query_follows_the_normalized_path(void **state)
+{
+    (void)state;
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, POD DENY_ADMIN ALLOW_READS);
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    pod_source_bind(f.snap, "n1", &pod);
+    struct http_request_view v = {.method = "GET",
+                                  .path = "/public/./a",
+                                  .query = "x=1&y=/admin%2e",
+                                  .authority = HOST,
+                                  .scheme = "http"};
+    struct admit_request req = {.peer_id = FRONT};
+    addr("10.244.2.7:40000", &req.src);
+    addr("10.244.1.11:8080", &req.dst);
+    char path[64];
+    struct admit_decision d;
+    policy_admit_request(f.snap, &pod, &req, &v, path, sizeof(path), &d);
+    assert_true(d.allow);
+    assert_string_equal(path, "/public/a?x=1&y=/admin%2e");
+    policy_admit_request(f.snap, &pod, &req, &v, path, 20, &d); /* the path fits, the query not */
+    assert_false(d.allow);
+    assert_int_equal(d.reason, ADMIT_BAD_PATH);
+    assert_string_equal(path, "");
+    assert_string_equal(d.ns, "front");
+    v.path = "/admin";
+    policy_admit_request(f.snap, &pod, &req, &v, path, sizeof(path), &d);
+    assert_false(d.allow);
+    assert_string_equal(d.by, "shop/deny-admin");
+    cfg_fixture_free(&f);
+}
+
 /* A port of unnamed protocol served per request (l4_first): the
  * connection first gets what no request can change, refused as on L4;
  * the fields only a request has wait for the requests. */
@@ -434,6 +468,7 @@ int main(void)
         cmocka_unit_test(decides_each_http_request_on_its_normalized_path),
         cmocka_unit_test(request_entry_fails_closed_and_connections_defer),
         cmocka_unit_test(unnamed_ports_refuse_on_the_l4_part_first),
+        cmocka_unit_test(the_query_follows_the_normalized_path),
         cmocka_unit_test(kept_selection_follows_snapshot_and_pod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
