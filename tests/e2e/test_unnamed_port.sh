@@ -11,6 +11,7 @@
 #  - an L4 DENY beside it (by principal): that peer's connection is
 #    refused (its CONNECT answered 401, recorded DENY as on L4), not
 #    served per request; another peer is still decided per request;
+#  - a reload denying a peer closes its open stream, as L4 revalidates;
 #  - a plaintext client (PERMISSIVE) under an L4 DENY (ipBlocks): reset,
 #    as on L4, while another plaintext one gets the L7 403.
 # Clients: pod-1-1 (sa-1-1) and pod-1-2 (sa-1-2) on node 1; the server
@@ -133,6 +134,47 @@ out=$(paths "1,2" "http://$VIP/public/e" "http://$VIP/admin/y")
 t_expect_eq "$(tr '\n' ',' <<<"$out")" "200 1,403 0," "sa-1-2: still decided per request"
 t_expect_eq "$(dest_requests 403 "$SA12")" 1 "that 403 is the destination's"
 t_expect_eq "$(denied_conns "$SA12")" 0 "sa-1-2's connection was admitted"
+
+t_begin "a reload that denies a peer closes its open hinted stream, as on L4"
+flag="$E2E_TMP/held.flag"
+# One keep-alive connection from pod-1-2: a GET, then (once FLAG exists) another.
+topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/held.log" /usr/bin/python3 -c '
+import http.client, os, sys, time
+c = http.client.HTTPConnection(sys.argv[1], 80, timeout=5)
+c.request("GET", "/public/held-1"); r = c.getresponse(); r.read(); print(r.status, flush=True)
+for _ in range(100):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
+try:
+    c.request("GET", "/public/held-2"); r = c.getresponse(); r.read(); print(r.status, flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+' "$VIP" "$flag" >/dev/null
+for _ in $(seq 1 50); do
+    [ -s "$E2E_TMP/held.log" ] && break
+    sleep 0.1
+done
+t_expect_eq "$(head -1 "$E2E_TMP/held.log")" 200 "sa-1-2's held connection served a request"
+denied12=$(denied_conns "$SA12")
+policy_is 'apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-other, namespace: default}
+spec:
+  selector: {matchLabels: {app: app-2-1}}
+  action: DENY
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/default/sa/sa-1-2"]}}]'
+sleep 0.5
+t_expect_contains "$(cat "${MESHD_LOG[2]}")" "open connection closed: no longer allowed" "node 2 closed the open stream"
+t_expect_ok "recorded DENY" test "$(denied_conns "$SA12")" -gt "$denied12"
+touch "$flag"
+for _ in $(seq 1 50); do
+    [ "$(wc -l <"$E2E_TMP/held.log")" -ge 2 ] && break
+    sleep 0.1
+done
+t_expect_eq "$(sed -n 2p "$E2E_TMP/held.log")" 403 "its next request is refused (its agent's new CONNECT is denied)"
+t_expect_not_contains "$(cat "$E2E_TMP/app.log")" '"/public/held-2"' "and never reached the app"
 
 t_begin "plaintext (PERMISSIVE): an L4 DENY by ipBlocks resets, others get the L7 403"
 policy_is "apiVersion: security.istio.io/v1
