@@ -345,7 +345,7 @@ static int mesh_start(struct agent *ag)
                           .authorize = admit_gate_authorize,
                           .authorize_ctx = &ag->gate,
                           .wants_http = http_inbound_wants,
-                          .authorize_http = admit_gate_authorize_http_connection,
+                          .authorize_http = http_inbound_authorize_connection,
                           .serve_http = http_inbound_serve_stream,
                           .http_ctx = ag->http_inbound,
                           .local_fast_path = !opts->no_local_fast_path};
@@ -514,7 +514,7 @@ static int inbound_start(struct agent *ag)
                              .authorize = admit_gate_authorize,
                              .mtls_ctx = &ag->gate,
                              .wants_http = http_inbound_wants,
-                             .authorize_http = admit_gate_authorize_http_connection,
+                             .authorize_http = http_inbound_authorize_connection,
                              .serve_http = http_inbound_serve,
                              .http_ctx = ag->http_inbound,
                              .gateway_accept = ag->gateway ? gateway_accept : NULL,

@@ -87,6 +87,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
     HDR("forwarded", forwarded)
     HDR("baggage", baggage)
     HDR("traceparent", traceparent)
+    HDR("x-meshd-protocol", protocol)
 #undef HDR
     return 0;
 }

@@ -37,13 +37,24 @@ struct hbone_request {
     char baggage[512];
     char traceparent[64];
     bool bad;
+    /* x-meshd-protocol: what the source agent carries in the stream
+     * ("http": its HTTP carrier's requests), "" when it did not say. */
+    char protocol[16];
 };
+
+/* The x-meshd-protocol value of a stream that carries HTTP requests (the
+ * source agent's HTTP carrier): the destination then serves a port of
+ * unnamed protocol per request too, as Istio's protocol sniffing would,
+ * without waiting on bytes. Only a hint of how to parse: a stream that is
+ * not HTTP fails the parser (400), authorization is the same or stricter. */
+#define HBONE_PROTOCOL_HTTP "http"
 
 /* Extra headers the client sends with CONNECT (NULL to omit). */
 struct hbone_connect_headers {
     const char *forwarded;
     const char *baggage;
     const char *traceparent;
+    const char *protocol; /* x-meshd-protocol */
 };
 
 struct hbone_stream_stats {

@@ -298,7 +298,7 @@ int hbone_st_bind_app(struct hbone_stream *st, int app_fd)
 static int stream_submit(struct hbone_session *s, struct hbone_stream *st, const char *authority,
                          const struct hbone_connect_headers *hdrs, struct hbone_stream **out)
 {
-    nghttp2_nv nva[5] = {NV(":method", "CONNECT"), NV(":authority", authority)};
+    nghttp2_nv nva[6] = {NV(":method", "CONNECT"), NV(":authority", authority)};
     size_t n = 2;
     if (hdrs && hdrs->forwarded)
         nva[n++] = (nghttp2_nv)NV("forwarded", hdrs->forwarded);
@@ -306,6 +306,8 @@ static int stream_submit(struct hbone_session *s, struct hbone_stream *st, const
         nva[n++] = (nghttp2_nv)NV("baggage", hdrs->baggage);
     if (hdrs && hdrs->traceparent)
         nva[n++] = (nghttp2_nv)NV("traceparent", hdrs->traceparent);
+    if (hdrs && hdrs->protocol)
+        nva[n++] = (nghttp2_nv)NV("x-meshd-protocol", hdrs->protocol);
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = hbone_st_read_cb};
     s->busy++;
     int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, st);

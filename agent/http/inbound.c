@@ -47,7 +47,21 @@ void http_inbound_set_proxy(struct http_inbound *hin, struct http_proxy *hp)
         hin->opts.http = hp;
 }
 
-bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_addr *dst)
+/* The protocol a Service declares for `dst` of one of our pods; none
+ * known (no workload): PROTO_TCP, never parsed. */
+static enum http_proto port_protocol(const struct cfg_snapshot *snap, const struct meshd_addr *dst)
+{
+    const struct cfg_workload *w = cfg_workload_by_ip(snap, dst);
+    return w ? http_workload_port_protocol(snap, w, ntohs(dst->port)) : PROTO_TCP;
+}
+
+static bool declared_http(enum http_proto proto)
+{
+    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC;
+}
+
+bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_addr *dst,
+                        bool said_http)
 {
     struct http_inbound *hin = ctx;
     const struct cfg_snapshot *snap =
@@ -56,9 +70,21 @@ bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_add
         return false;
     if (policy_needs_http(snap, pod))
         return true;
-    const struct cfg_workload *w = cfg_workload_by_ip(snap, dst);
-    enum http_proto proto = w ? http_workload_port_protocol(snap, w, ntohs(dst->port)) : PROTO_TCP;
-    return proto == PROTO_HTTP || proto == PROTO_HTTP2 || proto == PROTO_GRPC;
+    /* The source's word only chooses the parser on an unnamed port; its
+     * connection is still refused as on L4 (authorize_connection). */
+    enum http_proto proto = port_protocol(snap, dst);
+    return declared_http(proto) || (proto == PROTO_AUTO && said_http);
+}
+
+int http_inbound_authorize_connection(void *gate, const struct pod *pod, const char *peer_id,
+                                      const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    struct admit_gate *g = gate;
+    const struct cfg_snapshot *snap = g->config ? cfg_store_current(g->config) : NULL;
+    /* No snapshot: the gate denies whichever is asked; ask the stricter. */
+    if (snap && declared_http(port_protocol(snap, dst)))
+        return admit_gate_authorize_http_connection(gate, pod, peer_id, src, dst);
+    return admit_gate_authorize_sniffed_connection(gate, pod, peer_id, src, dst);
 }
 
 static const struct pod *hin_pod(void *user)
@@ -72,6 +98,8 @@ static void hin_route(void *user, const struct pod *pod, const struct meshd_addr
                       const struct http_request_view *req, struct http_decision *d)
 {
     struct hin_session *hs = user;
+    /* Envoy's name for the destination's own cluster (access logs). */
+    snprintf(d->cluster, sizeof(d->cluster), "inbound|%u||", ntohs(orig->port));
     size_t cap = 3 * strlen(req->path) + strlen(req->query) + 3;
     char *path = malloc(cap);
     const char *peer = hs->rec.peer_identity[0] ? hs->rec.peer_identity : NULL;

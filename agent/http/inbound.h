@@ -46,8 +46,21 @@ void http_inbound_free(struct http_inbound *hin); /* accepts NULL */
  * HBONE server calls it, and the carrier after, on the mesh's pool. */
 void http_inbound_set_proxy(struct http_inbound *hin, struct http_proxy *hp);
 
-/* Whether connections to `pod` at `dst` are served per request. */
-bool http_inbound_wants(void *hin, const struct pod *pod, const struct meshd_addr *dst);
+/* Whether connections to `pod` at `dst` are served per request: an HTTP
+ * policy, a port named for HTTP, or one of unnamed protocol the source
+ * agent `said_http` it carries HTTP on (x-meshd-protocol). */
+bool http_inbound_wants(void *hin, const struct pod *pod, const struct meshd_addr *dst,
+                        bool said_http);
+/* The admission of a connection http_inbound_wants serves per request
+ * (inbound_opts.authorize_http, hbone_inbound_opts' via the mesh; `gate`
+ * is the struct admit_gate): on a port declared HTTP (named or
+ * appProtocol http, http2, grpc) admit_gate_authorize_http_connection,
+ * the requests decide the policy; on any other (unnamed, or served per
+ * request for an HTTP policy) admit_gate_authorize_sniffed_connection:
+ * the connection is refused as on L4 when its L4 part of the policy
+ * denies it, whatever the source agent said. 0 or -EACCES. */
+int http_inbound_authorize_connection(void *gate, const struct pod *pod, const char *peer_id,
+                                      const struct meshd_addr *src, const struct meshd_addr *dst);
 /* Serves requests from `down_fd` to the app's connection `app_fd` (both
  * taken over) for the connection whose record is `rec` (copied: requests
  * are labelled by it). With `c`, the session ends that record (plaintext:

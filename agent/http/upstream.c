@@ -429,7 +429,7 @@ int hup_open(struct http_proxy *hp, const struct outbound_route *r, const struct
         return -errno;
     char authority[ADDR_STRLEN];
     addr_format(&r->target, authority, sizeof(authority));
-    struct hbone_connect_headers hdrs = {0};
+    struct hbone_connect_headers hdrs = {.protocol = HBONE_PROTOCOL_HTTP};
     int rc = hbone_pool_connect(hp->opts.pool, &r->key, pod->netns_fd, r->client_ctx, authority,
                                 &hdrs, sv[1], stream_ctx);
     if (rc) { /* the pool closed sv[1] */
@@ -463,7 +463,7 @@ static int hup_connect(struct http_proxy *hp, struct hup *u, const struct outbou
             return -ENOTSUP;
         char authority[ADDR_STRLEN];
         addr_format(&r->target, authority, sizeof(authority));
-        struct hbone_connect_headers hdrs = {0};
+        struct hbone_connect_headers hdrs = {.protocol = HBONE_PROTOCOL_HTTP};
         static const struct hbone_pipe pipe = {.on_data = hup_pipe_data,
                                                .on_eof = hup_pipe_eof,
                                                .on_writable = hup_pipe_writable,

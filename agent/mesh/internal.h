@@ -44,7 +44,8 @@ struct mesh {
                           const struct meshd_addr *src, const struct meshd_addr *dst);
     /* The same-node fast path, and the destination's L7 that keeps HBONE. */
     bool local_fast_path;
-    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst,
+                       bool said_http);
     void *http_ctx;
 };
 

@@ -435,7 +435,7 @@ static void route_local(struct mesh *m, struct outbound_route *out)
     const struct pod *dst = pods_find_ip(m->pods, &out->target);
     if (!dst || !dst->identity)
         return;
-    if (m->wants_http && m->wants_http(m->http_ctx, dst, &out->target))
+    if (m->wants_http && m->wants_http(m->http_ctx, dst, &out->target, false))
         return;
     out->action = OUTBOUND_LOCAL;
     out->local_pod = dst;

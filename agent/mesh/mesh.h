@@ -38,7 +38,8 @@ struct mesh_opts {
     void *authorize_ctx;
     /* HTTP at the destination (http/inbound.h), for the HBONE
      * server: NULL serves every stream as bytes. */
-    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst,
+                       bool said_http);
     int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
                           const struct meshd_addr *src, const struct meshd_addr *dst);
     int (*serve_http)(void *http_ctx, const struct pod *pod, const struct conn_record *rec,

@@ -94,6 +94,8 @@ static void keep_selected(const struct cfg_snapshot *snap, const struct pod *pod
     selected.n = n;
 }
 
+/* `req`'s policies on `http` (a request), or with http NULL on the
+ * connection: whole (L4), or its connection part (req->l4_first). */
 static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
                       const struct admit_request *req, const struct http_request_view *http,
                       struct admit_decision *out)
@@ -126,7 +128,10 @@ static void authorize(const struct cfg_snapshot *snap, const struct pod *pod,
                                .destination = req->dst,
                                .http = http};
     struct authz_decision d;
-    authz_evaluate(v, n, &ar, &d);
+    if (!http && req->per_request && req->l4_first)
+        authz_evaluate_connection(v, n, &ar, &d);
+    else
+        authz_evaluate(v, n, &ar, &d);
     out->allow = d.allow;
     out->reason = d.allow ? ADMIT_POLICY_ALLOWED : ADMIT_POLICY_DENIED;
     out->by = d.by ? d.by->name : NULL; /* names live in the snapshot */
@@ -185,7 +190,7 @@ void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
             return;
         }
     }
-    if (req->per_request) {
+    if (req->per_request && !req->l4_first) {
         out->allow = true;
         out->reason = ADMIT_PER_REQUEST;
         return;
@@ -217,6 +222,18 @@ void policy_admit_request(const struct cfg_snapshot *snap, const struct pod *pod
     struct http_request_view normalized = *http;
     normalized.path = path;
     authorize(snap, pod, req, &normalized, out);
+    /* The app gets the query as sent; policies never saw it in the path. */
+    size_t len = strlen(path), qlen = http->query ? strlen(http->query) : 0;
+    if (!out->allow || !qlen)
+        return;
+    if (len + 1 + qlen >= cap) {
+        path[0] = '\0';
+        *out = (struct admit_decision){.reason = ADMIT_BAD_PATH, .mtls = CFG_MTLS_UNSET};
+        peer_of(req->peer_id, out); /* refused, not cut */
+        return;
+    }
+    path[len] = '?';
+    memcpy(path + len + 1, http->query, qlen + 1);
 }
 
 /* ---- the agent's gate ------------------------------------------------- */
@@ -325,6 +342,19 @@ int admit_gate_authorize_http_connection(void *gate, const struct pod *pod, cons
                                 .src = *src,
                                 .dst = *dst,
                                 .per_request = true};
+    return gate_decide(gate, pod, &req);
+}
+
+int admit_gate_authorize_sniffed_connection(void *gate, const struct pod *pod, const char *peer_id,
+                                            const struct meshd_addr *src,
+                                            const struct meshd_addr *dst)
+{
+    struct admit_request req = {.entry = peer_id ? ADMIT_HBONE : ADMIT_PLAINTEXT,
+                                .peer_id = peer_id,
+                                .src = *src,
+                                .dst = *dst,
+                                .per_request = true,
+                                .l4_first = true};
     return gate_decide(gate, pod, &req);
 }
 

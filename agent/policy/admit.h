@@ -15,7 +15,10 @@
  *              are decided so is admitted with `per_request` set:
  *              PeerAuthentication still applies to it, AuthorizationPolicy
  *              waits for its requests (as Envoy's HTTP RBAC filter, not
- *              its network one, guards an HTTP port).
+ *              its network one, guards an HTTP port). On a port of
+ *              unnamed protocol (`l4_first`) the connection first gets
+ *              the part of the policies no request can change, refused
+ *              as on L4; only the rest waits for the requests.
  *
  * Common to all three, in order: no configuration served yet denies (fail
  * closed: never less policy than the last good one); a pod whose identity
@@ -61,6 +64,12 @@ struct admit_request {
     /* A connection whose requests policy_admit_request decides: no
      * AuthorizationPolicy at connection time. */
     bool per_request;
+    /* With per_request: a port of unnamed protocol (served per request on
+     * the source agent's word, or for an HTTP policy). The connection
+     * first gets the policies' connection part (authz_evaluate_connection:
+     * what no request can change, the L4 decision when no policy has an
+     * HTTP field), as ztunnel would refuse it; its requests then the rest. */
+    bool l4_first;
 };
 
 struct admit_decision {
@@ -88,7 +97,8 @@ void policy_admit(const struct cfg_snapshot *snap, const struct pod *pod,
 /* Decides one HTTP request of a connection `req` describes (entry and
  * per_request are not read) on `snap`: configuration, binding, then the
  * AuthorizationPolicies on the request. The request's path is normalized
- * into `path` (`cap` bytes; 3 * strlen(http->path) + 1 always suffices):
+ * into `path` (`cap` bytes; 3 * strlen(http->path) + strlen(http->query)
+ * + 2 always suffices):
  * when allowed it is the path to send the app (with "?" and the query, if
  * any). A path authz_path_normalize refuses, or one past `cap`, denies
  * with ADMIT_BAD_PATH. */
@@ -127,6 +137,14 @@ int admit_gate_authorize(void *gate, const struct pod *pod, const char *peer_id,
 int admit_gate_authorize_http_connection(void *gate, const struct pod *pod, const char *peer_id,
                                          const struct meshd_addr *src,
                                          const struct meshd_addr *dst);
+/* The admission of a connection to a port of unnamed protocol served per
+ * request: admit_gate_authorize_http_connection, then the policies'
+ * connection part (admit_request.l4_first): refused (-EACCES, reset or
+ * 401) as on L4 when a DENY matches whatever the requests are or no ALLOW
+ * could match. 0 or -EACCES. */
+int admit_gate_authorize_sniffed_connection(void *gate, const struct pod *pod, const char *peer_id,
+                                            const struct meshd_addr *src,
+                                            const struct meshd_addr *dst);
 /* The HTTP carrier, per request at the destination: 0 (forward it with
  * `path`, see policy_admit_request), -EACCES (answer 403 "RBAC: access
  * denied"), -EINVAL (answer 400: the path is refused). Logs (rate-limited)

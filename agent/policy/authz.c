@@ -166,8 +166,11 @@ static bool operation_has_l7(const struct authz_operation *o)
 static bool operation_matches(const struct authz_operation *o, const struct authz_request *r,
                               enum authz_action action)
 {
-    if (!r->http && operation_has_l7(o) && action == AUTHZ_ALLOW)
-        return false; /* HTTP-only fields on a connection; dropped from DENY below */
+    /* HTTP-only fields on a connection: decided now, an ALLOW never and a
+     * DENY always (dropped below); left to the requests (http_later), an
+     * ALLOW may match and a DENY does not yet. */
+    if (!r->http && operation_has_l7(o) && (action == AUTHZ_ALLOW) != r->http_later)
+        return false;
     uint16_t port = ntohs(r->destination.port);
     if (o->ports.n && !any_port(&o->ports, port))
         return false;
@@ -215,6 +218,8 @@ static bool value_matches(const struct authz_condition *c, const char *v,
 static bool condition_matches(const struct authz_condition *c, const struct authz_request *r,
                               enum authz_action action)
 {
+    if (c->key == AUTHZ_KEY_REQUEST_HEADER && !r->http && r->http_later)
+        return action == AUTHZ_ALLOW; /* the requests decide: an ALLOW may match */
     if (c->key == AUTHZ_KEY_L7 || (c->key == AUTHZ_KEY_REQUEST_HEADER && !r->http))
         return action != AUTHZ_ALLOW; /* dropped from DENY, never true in ALLOW */
     bool any = false;
@@ -287,4 +292,13 @@ void authz_evaluate(const struct authz_policy *policies, size_t n, const struct 
     }
     if (any_allow)
         out->allow = false; /* ALLOW policies apply and none matched */
+}
+
+void authz_evaluate_connection(const struct authz_policy *policies, size_t n,
+                               const struct authz_request *req, struct authz_decision *out)
+{
+    struct authz_request later = *req;
+    later.http = NULL;
+    later.http_later = true;
+    authz_evaluate(policies, n, &later, out);
 }

@@ -139,6 +139,9 @@ struct authz_request {
     /* A request of an HTTP connection (borrowed), its path normalized by
      * authz_path_normalize; NULL: an L4 connection. */
     const struct http_request_view *http;
+    /* With http NULL: a connection whose requests are decided next, one
+     * by one (authz_evaluate_connection sets it). */
+    bool http_later;
 };
 
 struct authz_decision {
@@ -149,5 +152,19 @@ struct authz_decision {
 
 void authz_evaluate(const struct authz_policy *policies, size_t n, const struct authz_request *req,
                     struct authz_decision *out);
+
+/* The connection's part of the policies for a connection whose requests
+ * authz_evaluate decides next (a port of unnamed protocol served per
+ * request): what no request can change. A DENY rule denies only when it
+ * matches whatever the requests are (a host, method, path or
+ * request.headers field in an operation or condition of it leaves it to
+ * the requests); ALLOW policies deny when no ALLOW rule could match any
+ * request (those fields count as matching). requestPrincipals keep their
+ * L4 treatment (no connection can decide them: an ALLOW never matches, a
+ * DENY drops them), the stricter. So a denial here is one every request
+ * would get, or that L4 gives; with no host, method, path or header field
+ * in any policy it is exactly the L4 decision (authz_evaluate, http NULL). */
+void authz_evaluate_connection(const struct authz_policy *policies, size_t n,
+                               const struct authz_request *req, struct authz_decision *out);
 
 #endif

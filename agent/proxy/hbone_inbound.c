@@ -208,7 +208,8 @@ static void hi_on_request(void *ctx, struct hbone_stream *st, const struct hbone
         return;
     }
     bool http = hi->opts.wants_http && hi->opts.serve_http &&
-                hi->opts.wants_http(hi->opts.http_ctx, pod, &dst);
+                hi->opts.wants_http(hi->opts.http_ctx, pod, &dst,
+                                    strcmp(req->protocol, HBONE_PROTOCOL_HTTP) == 0);
     if (hi_authorize(hi, pod, http, hs->peer_id, &hs->peer, &dst) != 0) {
         hi->stats.denied++;
         hbone_stream_reject(st, 401);

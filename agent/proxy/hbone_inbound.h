@@ -55,7 +55,8 @@ struct hbone_inbound_opts {
      * and the stream and its app connection handed to `serve_http`
      * (http_inbound_serve_stream), which answers the stream itself;
      * non-zero: it did not (the stream is rejected, 503). */
-    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst,
+                       bool said_http);
     int (*authorize_http)(void *ctx, const struct pod *pod, const char *peer_id,
                           const struct meshd_addr *src, const struct meshd_addr *dst);
     int (*serve_http)(void *http_ctx, const struct pod *pod, const struct conn_record *rec,

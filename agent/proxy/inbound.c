@@ -138,7 +138,7 @@ static void inbound_on_accept(struct listener *l, int fd, const struct sockaddr 
         return;
     }
     bool http = ib->opts.wants_http && ib->opts.serve_http && ib->opts.authorize_http &&
-                ib->opts.wants_http(ib->opts.http_ctx, pod, &dst);
+                ib->opts.wants_http(ib->opts.http_ctx, pod, &dst, false);
     inbound_authorize_fn authorize = http ? ib->opts.authorize_http : ib->opts.authorize;
     if (authorize && authorize(ib->opts.mtls_ctx, pod, NULL, &src, &dst) != 0) {
         conn_refuse(c, -EACCES, RESP_FLAG_DENY); /* a reset, as ztunnel answers */

@@ -36,7 +36,8 @@ struct inbound_opts {
      * connection `wants_http` says is served per request is admitted by
      * `authorize_http` (the connection's part of the policy), and its app
      * connection and record handed to `serve_http`. */
-    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst);
+    bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst,
+                       bool said_http);
     inbound_authorize_fn authorize_http;
     int (*serve_http)(void *http_ctx, const struct pod *pod, struct conn *c,
                       const struct conn_record *rec, int down_fd, int app_fd);

@@ -42,10 +42,9 @@ for i in 1 2; do
     # only the Service gets the ClusterIP an API server would allocate.
     sed -i 's/app: app-2-1/app: payments/' "$d/pod-2-1.yaml"
     sed -i -e 's/app: app-1-2/app: payments/' -e 's/version: v1/version: v2/' "$d/pod-1-2.yaml"
-    # and its port is named http, so that payments' agent serves (and
-    # traces) each request too, not only the caller's.
-    sed -e "s/^  selector:\$/  clusterIP: 10.96.0.10\n  selector:/" \
-        -e 's/^    - port: 80$/    - name: http\n      port: 80/' deploy/examples/payments-canary.yaml \
+    # Its port is unnamed, as written: the sniffing source tells payments'
+    # agent it carries HTTP, which then serves (and traces) each request.
+    sed -e "s/^  selector:\$/  clusterIP: 10.96.0.10\n  selector:/" deploy/examples/payments-canary.yaml \
         >"$d/payments-canary.yaml"
     demo_gateway_config "$d"
 done

@@ -12,7 +12,10 @@
 # Checked, each request yielding four spans of one trace, each the parent
 # of the next: the gateway's (CLIENT, as Istio's gateway reports its one
 # span, istio-ingressgateway, upstream_cluster outbound|80||my-service...),
-# my-service's SERVER and CLIENT, b's SERVER; Istio's attributes on each;
+# my-service's SERVER and CLIENT, b's SERVER; Istio's attributes on each
+# (my-service's port unnamed, the seed's YAML as written: the gateway's
+# carrier says x-meshd-protocol: http, so my-service's agent serves and
+# traces each request, and reports it as the destination);
 # one x-request-id across them, the gateway's own (the client's replaced,
 # as Envoy's edge does), and the traceparent my-service got naming its
 # SERVER span as the parent.
@@ -123,6 +126,10 @@ span_attr() { # SPANS SERVICE KIND ATTR
 }
 
 t_begin "HTTPS through the gateway, no trace context: the gateway's span is the root of four"
+t_expect_ok "the seed's YAML as written: my-service's port unnamed" \
+    cmp -s tests/e2e/data/gateway-seed.yaml "$E2E_TMP/config-2/gateway-seed.yaml"
+t_expect_eq "$(sed -n '/name: my-service$/,$p' tests/e2e/data/gateway-seed.yaml | grep -c 'name: http')" 0 \
+    "(no port name under my-service)"
 out=$(gw_call -H "x-request-id: client-chosen" -H "x-client: mobile")
 t_expect_eq "$(tail -1 <<<"$out")" 200 "served: gateway -> my-service -> b"
 seen=$(head -1 <<<"$out")
@@ -138,6 +145,10 @@ spans=$(spans_of "$trace" 4)
 t_expect_eq "$(chain "$spans" "")" "$WANT_CHAIN" "gateway -> my-service (SERVER, CLIENT) -> b, each the parent of the next"
 t_expect_eq "$(cut -d- -f3 <<<"$tp")" "$(server_span "$spans" my-service)" \
     "the parent in my-service's traceparent is my-service's SERVER span"
+dest=$(ip netns exec "${NODE_NS[2]}" curl -s -m 5 "http://${NODE_IP4[2]}:15020/metrics" |
+    grep '^istio_requests_total{reporter="destination"' | grep 'destination_app="my-service"' || true)
+t_expect_contains "$dest" 'source_principal="spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"' \
+    "my-service's agent counts the gateway's request as its destination"
 t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 guid:x-request-id)" "$rid" \
     "the gateway's span carries the x-request-id it sent"
 t_expect_eq "$(span_attr "$spans" istio-ingressgateway 3 http.url)" "https://app.example.com:8443/hello" \

@@ -308,6 +308,104 @@ static void request_entry_fails_closed_and_connections_defer(void **state)
     cfg_fixture_free(&f);
 }
 
+/* The app gets the query as sent after the normalized path; the policy
+ * judged the path alone; no room for the query refuses, never cuts. */
+static void the_query_follows_the_normalized_path(void **state)
+{
+    (void)state;
+    struct cfg_fixture f;
+    cfg_fixture_load(&f, POD DENY_ADMIN ALLOW_READS);
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    pod_source_bind(f.snap, "n1", &pod);
+    struct http_request_view v = {.method = "GET",
+                                  .path = "/public/./a",
+                                  .query = "x=1&y=/admin%2e",
+                                  .authority = HOST,
+                                  .scheme = "http"};
+    struct admit_request req = {.peer_id = FRONT};
+    addr("10.244.2.7:40000", &req.src);
+    addr("10.244.1.11:8080", &req.dst);
+    char path[64];
+    struct admit_decision d;
+    policy_admit_request(f.snap, &pod, &req, &v, path, sizeof(path), &d);
+    assert_true(d.allow);
+    assert_string_equal(path, "/public/a?x=1&y=/admin%2e");
+    policy_admit_request(f.snap, &pod, &req, &v, path, 20, &d); /* the path fits, the query not */
+    assert_false(d.allow);
+    assert_int_equal(d.reason, ADMIT_BAD_PATH);
+    assert_string_equal(path, "");
+    assert_string_equal(d.ns, "front");
+    v.path = "/admin";
+    policy_admit_request(f.snap, &pod, &req, &v, path, sizeof(path), &d);
+    assert_false(d.allow);
+    assert_string_equal(d.by, "shop/deny-admin");
+    cfg_fixture_free(&f);
+}
+
+/* A port of unnamed protocol served per request (l4_first): the
+ * connection first gets what no request can change, refused as on L4;
+ * the fields only a request has wait for the requests. */
+static const struct l4_first_case {
+    const char *behaviour;
+    const char *yaml;
+    const char *peer; /* NULL: plaintext */
+    bool allow;
+    enum admit_reason reason;
+    const char *by;
+} l4_first[] = {
+    {"no configuration served: refused (fail closed)", NULL, FRONT, false, ADMIT_NO_CONFIG, NULL},
+    {"a pending pod: refused", ALLOW_FRONT, FRONT, false, ADMIT_POD_UNBOUND, NULL},
+    {"STRICT still refuses plaintext", POD STRICT, NULL, false, ADMIT_MTLS_STRICT, NULL},
+    {"no policy: admitted", POD, EVIL, true, ADMIT_NO_POLICY, NULL},
+    {"an L4 DENY by principal refuses its peer, as on L4", POD DENY_EVIL, EVIL, false,
+     ADMIT_POLICY_DENIED, "shop/deny-evil"},
+    {"an L4 DENY by principal admits another", POD DENY_EVIL, FRONT, true, ADMIT_POLICY_ALLOWED,
+     NULL},
+    {"an L4 ALLOW refuses a peer it does not name, as on L4", POD ALLOW_FRONT, EVIL, false,
+     ADMIT_POLICY_DENIED, NULL},
+    {"DENY paths and an HTTP ALLOW are left to the requests", POD DENY_ADMIN ALLOW_READS, FRONT,
+     true, ADMIT_POLICY_ALLOWED, "shop/reads"},
+    {"the HTTP ALLOW's header rule may admit any peer: left to the requests",
+     POD DENY_ADMIN ALLOW_READS, EVIL, true, ADMIT_POLICY_ALLOWED, "shop/reads"},
+    {"an L4 DENY beside the HTTP policies still refuses", POD DENY_ADMIN ALLOW_READS DENY_EVIL,
+     EVIL, false, ADMIT_POLICY_DENIED, "shop/deny-evil"},
+};
+
+static void unnamed_ports_refuse_on_the_l4_part_first(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(l4_first) / sizeof(l4_first[0]); i++) {
+        const struct l4_first_case *c = &l4_first[i];
+        struct cfg_fixture f = {0};
+        if (c->yaml) {
+            cfg_fixture_load(&f, c->yaml);
+            assert_int_equal(f.diags.n, 0);
+        }
+        struct pod pod = {.ns = "shop", .name = "pay-1"};
+        pod_source_bind(f.snap, "n1", &pod);
+        struct admit_request req = {.entry = c->peer ? ADMIT_HBONE : ADMIT_PLAINTEXT,
+                                    .peer_id = c->peer,
+                                    .per_request = true,
+                                    .l4_first = true};
+        addr("10.244.2.7:40000", &req.src);
+        addr("10.244.1.11:8080", &req.dst);
+        struct admit_decision d;
+        policy_admit(f.snap, &pod, &req, &d);
+        if (d.allow != c->allow || d.reason != c->reason ||
+            (c->by ? !d.by || strcmp(d.by, c->by) != 0 : d.by != NULL))
+            fail_msg("%s: got %s (%s) by %s", c->behaviour, d.allow ? "allow" : "deny",
+                     admit_reason_name(d.reason), d.by ? d.by : "(none)");
+        /* l4_first is read only with per_request: alone it is L4. */
+        req.per_request = false;
+        struct admit_decision l4;
+        policy_admit(f.snap, &pod, &req, &l4);
+        if (c->yaml && c->reason != ADMIT_POLICY_ALLOWED && l4.allow != d.allow)
+            fail_msg("%s: L4 decides otherwise", c->behaviour);
+        if (c->yaml)
+            cfg_fixture_free(&f);
+    }
+}
+
 /* The policies selecting a pod are kept between decisions (admit.c): a
  * decision always uses its own snapshot's, whichever was asked before,
  * including one whose snapshot was let go meanwhile, and each pod its own. */
@@ -369,6 +467,8 @@ int main(void)
         cmocka_unit_test(the_mtls_mode_fails_closed),
         cmocka_unit_test(decides_each_http_request_on_its_normalized_path),
         cmocka_unit_test(request_entry_fails_closed_and_connections_defer),
+        cmocka_unit_test(unnamed_ports_refuse_on_the_l4_part_first),
+        cmocka_unit_test(the_query_follows_the_normalized_path),
         cmocka_unit_test(kept_selection_follows_snapshot_and_pod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,8 @@
  * not this pod or one of meshd's own ports (a self-call), 401 when policy
  * denies, 503 when the app refuses — each
  * leaving a record with the peer identity; a client that stalls in the
- * handshake cut off at the deadline; a loopback client refused. */
+ * handshake cut off at the deadline; a loopback client refused; the
+ * source's x-meshd-protocol hint choosing the parser, never the admission. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,11 +117,10 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct hbone_session *client_session(struct fx *f)
+static struct hbone_session *client_session_at(struct fx *f, uint16_t port)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons(HBONE_TEST_PORT),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 || errno == EINPROGRESS);
     struct hbone_handler h = {.on_stream_done = on_done};
@@ -129,15 +129,21 @@ static struct hbone_session *client_session(struct fx *f)
     return s;
 }
 
-/* Opens one CONNECT and returns the status the server answered. */
-static int connect_status(struct fx *f, struct hbone_session *s, const char *authority)
+static struct hbone_session *client_session(struct fx *f)
+{
+    return client_session_at(f, HBONE_TEST_PORT);
+}
+
+/* Opens one CONNECT with `hdrs` and returns the status the server answered. */
+static int connect_status_with(struct fx *f, struct hbone_session *s, const char *authority,
+                               const struct hbone_connect_headers *hdrs)
 {
     int near, far;
     assert_int_equal(tcp_fixture_pair(&near, &far), 0);
     struct hbone_stream *st;
     int before = done_count;
     last_status = 0;
-    assert_int_equal(hbone_stream_open(s, authority, NULL, near, NULL, &st), 0);
+    assert_int_equal(hbone_stream_open(s, authority, hdrs, near, NULL, &st), 0);
     shutdown(far, SHUT_WR); /* the client app has nothing to say */
     for (int i = 0; i < 3000 && done_count == before; i++) {
         loop_run_once(f->loop, 1);
@@ -150,6 +156,11 @@ static int connect_status(struct fx *f, struct hbone_session *s, const char *aut
     }
     close(far);
     return last_status;
+}
+
+static int connect_status(struct fx *f, struct hbone_session *s, const char *authority)
+{
+    return connect_status_with(f, s, authority, NULL);
 }
 
 struct seen {
@@ -268,6 +279,106 @@ static void loopback_client_is_refused(void **state)
     hbone_inbound_free(hi);
 }
 
+/* HTTP at the destination: the source's x-meshd-protocol reaches
+ * wants_http as said_http (and only when sent); a stream served per
+ * request is admitted by authorize_http before anything is served, a
+ * refusal answered 401 and recorded DENY as on L4, serve_http never
+ * called; a stream not served per request is decided by authorize. */
+static struct {
+    int wants, said, l4, conn, served;
+} http_calls;
+
+static bool wants_http(void *ctx, const struct pod *pod, const struct meshd_addr *dst,
+                       bool said_http)
+{
+    http_calls.wants++;
+    http_calls.said += said_http;
+    return said_http; /* an unnamed port: the source's word chooses the parser */
+}
+
+static int authorize_l4(void *ctx, const struct pod *pod, const char *peer_id,
+                        const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    http_calls.l4++;
+    return authorize(ctx, pod, peer_id, src, dst);
+}
+
+static int authorize_http_connection(void *ctx, const struct pod *pod, const char *peer_id,
+                                     const struct meshd_addr *src, const struct meshd_addr *dst)
+{
+    http_calls.conn++;
+    return authorize(ctx, pod, peer_id, src, dst);
+}
+
+static int serve_http(void *ctx, const struct pod *pod, const struct conn_record *rec,
+                      struct hbone_stream *st, int app_fd)
+{
+    http_calls.served++;
+    assert_true(rec->per_request);
+    hbone_stream_accept(st, app_fd); /* bytes will do for this test */
+    return 0;
+}
+
+static void the_sources_hint_chooses_the_parser_never_the_admission(void **state)
+{
+    struct fx *f = *state;
+    const uint16_t port = HBONE_TEST_PORT - 2;
+    struct hbone_inbound_opts o = {.port = port,
+                                   .handshake_timeout_ns = 1000000000ull,
+                                   .idle_timeout_ns = 60000000000ull,
+                                   .server_ctx = server_ctx,
+                                   .verify_client = verify_client,
+                                   .authorize = authorize_l4,
+                                   .wants_http = wants_http,
+                                   .authorize_http = authorize_http_connection,
+                                   .serve_http = serve_http,
+                                   .loopback_clients = true};
+    struct hbone_inbound *hi;
+    struct pod pod = f->pod;
+    assert_int_equal(hbone_inbound_new(f->loop, f->conns, &o, &hi), 0);
+    assert_int_equal(hbone_inbound_attach_pod(hi, &pod), 0);
+    struct hbone_session *s = client_session_at(f, port);
+    char ok[32], denied[32];
+    snprintf(ok, sizeof(ok), "127.0.0.1:%d", f->app_port);
+    snprintf(denied, sizeof(denied), "127.0.0.1:%d", DENIED_PORT);
+    const struct hbone_connect_headers hint = {.protocol = HBONE_PROTOCOL_HTTP};
+    const struct hbone_connect_headers other = {.protocol = "tcp"};
+    const struct {
+        const char *behaviour;
+        bool to_denied;
+        const struct hbone_connect_headers *hdrs;
+        int status, said, l4, conn, served;
+    } rows[] = {
+        {"hinted, allowed: admitted by authorize_http, then served", false, &hint, 200, 1, 0, 1, 1},
+        {"hinted, refused: 401, nothing served", true, &hint, 401, 1, 0, 1, 0},
+        {"no hint: bytes, decided by authorize", false, NULL, 200, 0, 1, 0, 0},
+        {"no hint, refused: 401 by authorize", true, NULL, 401, 0, 1, 0, 0},
+        {"another value is no hint", true, &other, 401, 0, 1, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        memset(&http_calls, 0, sizeof(http_calls));
+        int status = connect_status_with(f, s, rows[i].to_denied ? denied : ok, rows[i].hdrs);
+        if (status != rows[i].status || http_calls.wants != 1 || http_calls.said != rows[i].said ||
+            http_calls.l4 != rows[i].l4 || http_calls.conn != rows[i].conn ||
+            http_calls.served != rows[i].served)
+            fail_msg("%s: status %d, said %d, l4 %d, conn %d, served %d", rows[i].behaviour, status,
+                     http_calls.said, http_calls.l4, http_calls.conn, http_calls.served);
+    }
+    for (int i = 0; i < 50; i++)
+        loop_run_once(f->loop, 1);
+    struct seen seen = {0};
+    conns_foreach(f->conns, count_record, &seen);
+    assert_int_equal(seen.n401, 3); /* every refusal recorded DENY, hinted or not */
+    struct hbone_inbound_stats st;
+    hbone_inbound_get_stats(hi, &st);
+    assert_int_equal(st.denied, 3);
+    hbone_session_close(s, "test over");
+    loop_run_once(f->loop, 0);
+    hbone_inbound_detach_pod(hi, &pod);
+    loop_run_once(f->loop, 0);
+    hbone_inbound_free(hi);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as meshd does: see tls/conn.h */
@@ -275,6 +386,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ztunnel_response_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(stalled_client_handshake_is_cut_off, setup, teardown),
         cmocka_unit_test_setup_teardown(loopback_client_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_sources_hint_chooses_the_parser_never_the_admission,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

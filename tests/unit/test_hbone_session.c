@@ -36,6 +36,7 @@ struct side {
     int reject_status; /* server: reject instead of accepting */
     int app_far;       /* server: the test's end of the app connection */
     char authority[64];
+    char protocol[16];
 };
 
 struct fx {
@@ -50,6 +51,7 @@ static void on_request(void *ctx, struct hbone_stream *st, const struct hbone_re
 {
     struct side *sd = ctx;
     snprintf(sd->authority, sizeof(sd->authority), "%s", req->authority);
+    snprintf(sd->protocol, sizeof(sd->protocol), "%s", req->protocol);
     if (sd->reject_status) {
         hbone_stream_reject(st, sd->reject_status);
         return;
@@ -136,11 +138,13 @@ static void connect_tunnel_carries_bytes_both_ways(void **state)
 {
     struct fx *f = *state;
     struct hbone_stream *st;
-    struct hbone_connect_headers h = {.forwarded = "for=\"10.244.1.11:40000\""};
+    struct hbone_connect_headers h = {.forwarded = "for=\"10.244.1.11:40000\"",
+                                      .protocol = HBONE_PROTOCOL_HTTP};
     assert_int_equal(hbone_stream_open(f->client, "10.244.2.11:8080", &h, f->app_near, NULL, &st),
                      0);
     assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
     assert_string_equal(f->ss.authority, "10.244.2.11:8080");
+    assert_string_equal(f->ss.protocol, "http"); /* the source's x-meshd-protocol */
 
     assert_int_equal(write(f->app_far, "ping", 4), 4);
     char buf[64];
@@ -182,6 +186,7 @@ static void rejection_resets_the_client_app(void **state)
                      0);
     assert_true(RUN_UNTIL(f, f->cs.done_calls == 1));
     assert_int_equal(f->cs.last.status, 401);
+    assert_string_equal(f->ss.protocol, ""); /* no x-meshd-protocol sent: none heard */
     assert_int_not_equal(f->cs.last_err, 0);
     char buf[8];
     ssize_t n = -1;

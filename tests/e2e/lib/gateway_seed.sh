@@ -15,10 +15,9 @@
 #                              (istio: ingressgateway) at pod (I,J) and the
 #                              app-tls Secret from PKI (mesh_config's
 #                              pod-I-J.yaml, if any, goes: same pod).
-# One line is added to the seed's YAML: my-service's port is named http,
-# as Istio asks of an HTTP port. meshd serves requests at a destination
-# only on a port named so (or under an HTTP AuthorizationPolicy); an unnamed
-# one is carried as bytes there, and my-service would have no SERVER span.
+# The seed's YAML as written: my-service's port is unnamed, so the source
+# sniffs HTTP and tells my-service's agent so (x-meshd-protocol), which
+# then serves, and traces, each request too.
 
 seed_pki() {
     local d=$1 o=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
@@ -34,7 +33,7 @@ seed_gateway_config() {
     local d=$1 pki=$2 i=$3 j=$4
     mkdir -p "$d"
     rm -f "$d/pod-$i-$j.yaml" # mesh_config's default/pod-I-J: the gateway pod is that pod
-    sed 's/^  - port: 80$/  - name: http\n    port: 80/' tests/e2e/data/gateway-seed.yaml >"$d/gateway-seed.yaml"
+    cp tests/e2e/data/gateway-seed.yaml "$d/gateway-seed.yaml"
     cat >"$d/gateway-pod.yaml" <<YAML
 apiVersion: v1
 kind: Namespace
