@@ -68,12 +68,16 @@ bool http_inbound_wants(void *ctx, const struct pod *pod, const struct meshd_add
         hin->opts.gate->config ? cfg_store_current(hin->opts.gate->config) : NULL;
     if (!hin->opts.http || !snap)
         return false;
-    if (policy_needs_http(snap, pod))
-        return true;
+    enum http_proto proto = port_protocol(snap, dst);
+    /* A port declared TCP (tcp-*, mongo, redis, ...) stays bytes whatever
+     * the policy: parsing would break its protocol, and L4 judges the
+     * policy's HTTP-only rules as Istio does on TCP (an ALLOW never
+     * matches, a DENY always does). */
+    if (proto == PROTO_TCP)
+        return false;
     /* The source's word only chooses the parser on an unnamed port; its
      * connection is still refused as on L4 (authorize_connection). */
-    enum http_proto proto = port_protocol(snap, dst);
-    return declared_http(proto) || (proto == PROTO_AUTO && said_http);
+    return declared_http(proto) || said_http || policy_needs_http(snap, pod);
 }
 
 int http_inbound_authorize_connection(void *gate, const struct pod *pod, const char *peer_id,

@@ -107,6 +107,10 @@ static void the_hint_serves_only_an_unnamed_port_per_request(void **state)
         {"and bytes without it", POD SERVICES DENY_EVIL, 9000, false, false},
         {"an HTTP policy: the unnamed port per request, hint or not", POD SERVICES DENY_ADMIN, 8081,
          false, true},
+        {"an HTTP policy leaves a port named tcp bytes (L4 judges its HTTP-only rules)",
+         POD SERVICES DENY_ADMIN, 8082, true, false},
+        {"an HTTP policy: a port named http per request", POD SERVICES DENY_ADMIN, 8080, false,
+         true},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct fx f;
