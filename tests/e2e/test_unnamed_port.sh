@@ -13,7 +13,11 @@
 #    served per request; another peer is still decided per request;
 #  - a reload denying a peer closes its open stream, as L4 revalidates;
 #  - a plaintext client (PERMISSIVE) under an L4 DENY (ipBlocks): reset,
-#    as on L4, while another plaintext one gets the L7 403.
+#    as on L4, while another plaintext one gets the L7 403;
+#  - a port named tcp beside them stays bytes under that HTTP policy: a
+#    client-first protocol that is not HTTP passes untouched (no 400),
+#    and a DENY whose HTTP-only rule names no port refuses it at L4, as
+#    Istio judges HTTP-only rules on TCP.
 # Clients: pod-1-1 (sa-1-1) and pod-1-2 (sa-1-2) on node 1; the server
 # pod-2-1 on node 2; pod-2-2 is outside the mesh (plaintext).
 set -euo pipefail
@@ -39,6 +43,9 @@ spec:
   ports:
   - port: 80
     targetPort: 8080
+  - name: tcp-echo
+    port: 9000
+    targetPort: 9000
 YAML
 done
 meshd_start 1 --ca-dir "$E2E_TMP/ca"
@@ -48,6 +55,8 @@ enroll 1 "1,2"
 enroll 2 "2,1"
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/httpd.out" /usr/bin/python3 tests/e2e/lib/httpd.py 8080 app "$E2E_TMP/app.log" >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 8080 10
+topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/tally.out" /usr/bin/python3 tests/e2e/lib/tally.py serve 9000 echo >/dev/null
+topo_wait_tcp "${POD_NS[2,1]}" "${POD_IP4[2,1]}" 9000 10
 
 policy="$E2E_TMP/config-2/policy.yaml"
 policy_is() {
@@ -194,6 +203,30 @@ t_expect_eq "$(connections_json 2 | jq --arg s "[${POD_IP6[2,2]}]:" \
     '[.[] | select(.direction == "inbound" and (.src | startswith($s)) and .response_flags == "DENY")] | length')" 1 \
     "node 2 refused it at the connection (DENY record)"
 t_expect_not_contains "$(cat "$E2E_TMP/app.log")" '"/public/g"' "nothing reached the app"
+
+t_begin "a port named tcp stays bytes under an HTTP policy"
+tcp_echo() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count "$VIP" 9000 2; }
+policy_is 'apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  selector: {matchLabels: {app: app-2-1}}
+  action: DENY
+  rules:
+  - to: [{operation: {ports: ["8080"], paths: ["/admin*"]}}]'
+t_expect_eq "$(paths "1,1" "http://$VIP/admin/w")" "403 1" "the HTTP port: the L7 DENY answers 403"
+t_expect_eq "$(tcp_echo)" '{"failed": 0, "echo": 2}' "the tcp port: a non-HTTP protocol passes untouched"
+policy_is 'apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  selector: {matchLabels: {app: app-2-1}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin*"]}}]'
+denied11=$(denied_conns "$SA11")
+t_expect_eq "$(tcp_echo)" '{"failed": 2}' "a DENY naming no port refuses the tcp port (HTTP-only rules on TCP)"
+t_expect_ok "at L4: DENY records" test "$(denied_conns "$SA11")" -ge $((denied11 + 2))
 
 meshd_check_logs
 t_summary
