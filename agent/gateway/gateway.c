@@ -428,7 +428,12 @@ static void on_auto_sni(struct gateway *g, struct gw_sess *s, int fd, const char
 {
     struct pod *pod = s->gp->pod;
     struct gw_auto_sni a;
-    if (!pod || gw_auto_sni_parse(sni, &a) != 0) {
+    if (!pod) { /* detached meanwhile */
+        close_with_reset(fd);
+        sess_free(s);
+        return;
+    }
+    if (gw_auto_sni_parse(sni, &a) != 0) {
         sni_refuse(g, s, fd, &g->stats.auto_refused, "AUTO_PASSTHROUGH", sni,
                    "not of the form outbound_.<port>_.<subset>_.<host>");
         return;
