@@ -201,7 +201,8 @@ void mesh_gateway_auto_route(void *ctx, const struct pod *gw, const struct cfg_s
     const char *why = NULL;
     if (!svc || !cfg_svc_visible(svc, gw->ns))
         why = "no such service";
-    else if (svc->entry && (!svc->entry->location || strcmp(svc->entry->location, "MESH_INTERNAL")))
+    else if (svc->entry &&
+             (!svc->entry->location || strcmp(svc->entry->location, "MESH_INTERNAL") != 0))
         why = "a MESH_EXTERNAL ServiceEntry";
     else
         why = auto_port(svc, sni->port);
