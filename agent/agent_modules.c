@@ -244,6 +244,9 @@ static void on_http_request(void *ctx, struct http_request_record *r,
     if (conn)
         conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
                                       &r->labels);
+    if (r->source_principal) /* an ISTIO_MUTUAL gateway's client, verified */
+        snprintf(r->labels.v[TL_SOURCE_PRINCIPAL], sizeof(r->labels.v[0]), "%s",
+                 r->source_principal);
     conn_telemetry_request(ag->v.telemetry, conn, r);
     tracer_end(ag->tracer, r->trace, r, conn);
 }
@@ -438,7 +441,11 @@ static int gateway_start(struct agent *ag)
                              .tls_route = mesh_gateway_tls_route,
                              .carry = gateway_carry,
                              .carry_ctx = ag,
-                             .tcp_route = mesh_gateway_tcp_route};
+                             .tcp_route = mesh_gateway_tcp_route,
+                             .workload_ctx = mesh_gateway_server_ctx,
+                             .workload_leaf = mesh_gateway_workload_leaf,
+                             .verify_client = mesh_gateway_verify_client,
+                             .auto_route = mesh_gateway_auto_route};
     int err = gateway_new(ag->loop, &o, &ag->gateway);
     if (err)
         log_error("agent: gateway: %s", strerror(-err));

@@ -344,5 +344,6 @@ void cfg_analyze(const struct cfg_snapshot *s, struct cfg_diags *diags)
     analyze_destination_rules(s, diags);
     analyze_gateways(s, diags);
     cfg_analyze_gateway_api(s, diags);
+    cfg_analyze_gateway_modes(s, diags);
     cfg_analyze_security(s, diags);
 }

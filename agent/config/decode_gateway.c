@@ -211,10 +211,19 @@ static void check_tls(struct cfg_dec *d, const struct ynode *n, const struct cfg
     }
     bool files = s->server_certificate || s->private_key || s->ca_certificates;
     if (!strcmp(mode, "ISTIO_MUTUAL")) {
-        if (files || s->credential_name)
-            dec_error(d, n,
-                      "ISTIO_MUTUAL TLS cannot have associated server certificate, private key, "
-                      "CA bundle or credentialName");
+        /* Istio's errors, one per field; the gateway presents its own
+         * workload certificate and admits clients of the mesh CA. */
+        static const char hint[] = " (ISTIO_MUTUAL presents the gateway's own mesh certificate "
+                                   "and admits mesh-CA clients only; use MUTUAL for certificates "
+                                   "of your own)";
+        if (s->server_certificate)
+            dec_error(d, n, "ISTIO_MUTUAL TLS cannot have associated server certificate%s", hint);
+        if (s->private_key)
+            dec_error(d, n, "ISTIO_MUTUAL TLS cannot have associated private key%s", hint);
+        if (s->ca_certificates)
+            dec_error(d, n, "ISTIO_MUTUAL TLS cannot have associated CA bundle%s", hint);
+        if (s->credential_name)
+            dec_error(d, n, "ISTIO_MUTUAL TLS cannot have associated credentialName%s", hint);
         return;
     }
     if (!strcmp(mode, "PASSTHROUGH") || !strcmp(mode, "AUTO_PASSTHROUGH")) {

@@ -113,6 +113,8 @@ bool cfg_vs_binds_mesh(const struct cfg_virtual_service *vs); /* no gateways, or
 void cfg_analyze_vs_conflicts(const struct cfg_snapshot *s, struct cfg_diags *diags); /* IST0109 */
 /* Gateway API routes' backends and Gateways' pods (analyze_gwapi.c). */
 void cfg_analyze_gateway_api(const struct cfg_snapshot *s, struct cfg_diags *diags);
+/* AUTO_PASSTHROUGH servers without a service, unused tls routes (analyze_gw_modes.c). */
+void cfg_analyze_gateway_modes(const struct cfg_snapshot *s, struct cfg_diags *diags);
 /* PeerAuthentication, AuthorizationPolicy, Telemetry, namespaces (analyze_security.c). */
 void cfg_analyze_security(const struct cfg_snapshot *s, struct cfg_diags *diags);
 

@@ -305,6 +305,8 @@ static void start_pump(struct edge_conn *c)
     char proto[32] = "";
     if (alpn && alen < sizeof(proto))
         memcpy(proto, alpn, alen), proto[alen] = '\0';
+    if (ec->verified)
+        ec->verified(ec->ctx, c->user, c->tls.ssl);
     void *user = c->user;
     c->user = NULL; /* ready() owns it from here, whatever it returns */
     if (ec->ready(ec->ctx, user, sp[1], proto) != 0) {

@@ -41,6 +41,9 @@ struct edge_conns {
     edge_ready_fn ready;
     edge_user_free_fn user_free;
     void *ctx;
+    /* Optional: the client passed edge_tls_check_peer; what it proved
+     * (edge_tls_peer_id) is read here, just before `ready`. */
+    void (*verified)(void *ctx, void *user, SSL *ssl);
     /* private */
     struct edge_conn *pending_head, *pending_tail; /* oldest first */
     struct edge_conn *live;

@@ -20,6 +20,9 @@ struct edge_tls {
     int refs;
     struct edge_tls_server servers[EDGE_TLS_MAX_SERVERS];
     size_t n;
+    struct edge_tls_mesh mesh; /* ISTIO_MUTUAL: the client verification */
+    bool wants_mesh;           /* an ISTIO_MUTUAL server was asked for */
+    const X509 *mesh_leaf;     /* the workload certificate its contexts hold */
 };
 
 /* What a handshake is tied to (SSL ex_data). */
@@ -27,6 +30,7 @@ struct edge_attach {
     struct edge_tls *set; /* a reference */
     uint16_t port;
     const struct edge_tls_server *chosen;
+    char peer_id[256]; /* ISTIO_MUTUAL: the client's verified SPIFFE id */
 };
 
 static int ex_index = -1;
@@ -217,6 +221,80 @@ static const struct cfg_secret *secret(const struct cfg_snapshot *snap, const ch
     return cfg_find(snap, CFG_SECRET, ns, full);
 }
 
+/* What every terminating server's context has: versions, no resumption,
+ * the SNI and ALPN callbacks, ciphers. */
+static void setup_ctx(struct edge_tls_server *s, const struct cfg_gateway_server *srv)
+{
+    s->min_version = tls_version(srv->min_protocol, TLS1_2_VERSION);
+    s->max_version = tls_version(srv->max_protocol, TLS1_3_VERSION);
+    SSL_CTX_set_min_proto_version(s->ctx, s->min_version);
+    SSL_CTX_set_max_proto_version(s->ctx, s->max_version);
+    SSL_CTX_set_options(s->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                    SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
+    /* No resumption at the edge: TLS 1.3's stateful tickets (sent despite
+     * SSL_OP_NO_TICKET) could never resume without a cache; not sending
+     * them saves two records and their encryption per handshake. */
+    SSL_CTX_set_num_tickets(s->ctx, 0);
+    SSL_CTX_set_tlsext_servername_callback(s->ctx, on_servername);
+    /* HTTP is negotiated only where meshd speaks it: a TLS server's bytes
+     * are carried as they are (tcp[] routes), so no ALPN is chosen there,
+     * as Envoy's TCP proxy chooses none. Set (or cleared) either way: an
+     * ISTIO_MUTUAL context comes from the mesh with HBONE's h2-only one. */
+    bool http = !srv->protocol || strcasecmp(srv->protocol, "TLS") != 0;
+    SSL_CTX_set_alpn_select_cb(s->ctx, http ? on_alpn : NULL, NULL);
+    for (size_t i = 0; i < srv->cipher_suites.n; i++) {
+        size_t len = strlen(s->ciphers);
+        snprintf(s->ciphers + len, sizeof(s->ciphers) - len, "%s%s", len ? ":" : "",
+                 srv->cipher_suites.v[i]);
+    }
+    /* Istio ignores the invalid names (its validation warned). */
+    if (s->ciphers[0] && SSL_CTX_set_cipher_list(s->ctx, s->ciphers) != 1) {
+        ERR_clear_error();
+        s->ciphers[0] = '\0';
+    }
+}
+
+/* The server's port, name, hosts and subjectAltNames. */
+static void describe(const struct gw_server *gs, struct edge_tls_server *s)
+{
+    const struct cfg_gateway_server *srv = gs->srv;
+    for (size_t i = 0; i < srv->subject_alt_names.n && s->nsans < 8; i++)
+        snprintf(s->sans[s->nsans++], sizeof(s->sans[0]), "%s", srv->subject_alt_names.v[i]);
+    s->port = gs->listen_port;
+    snprintf(s->name, sizeof(s->name), "%s/%s:%s", gs->gw->meta.ns, gs->gw->meta.name,
+             srv->port_name ? srv->port_name : "?");
+    for (size_t i = 0; i < srv->hosts.n && s->nhosts < EDGE_TLS_MAX_HOSTS; i++) {
+        const char *h = strchr(srv->hosts.v[i], '/');
+        snprintf(s->hosts[s->nhosts++], sizeof(s->hosts[0]), "%s", h ? h + 1 : srv->hosts.v[i]);
+    }
+}
+
+static bool istio_mutual(const struct cfg_gateway_server *srv)
+{
+    return srv->tls_mode && !strcmp(srv->tls_mode, "ISTIO_MUTUAL");
+}
+
+/* ISTIO_MUTUAL: the mesh's context (the workload certificate, the mesh
+ * CA alone trusted, a client certificate required), made an edge one. */
+static const char *build_istio_mutual(const struct edge_tls_mesh *mesh, const struct gw_server *gs,
+                                      struct edge_tls_server *s)
+{
+    if (!mesh || !mesh->server_ctx || !mesh->verify)
+        return "ISTIO_MUTUAL needs the mesh's workload identities, which this agent lacks";
+    s->ctx = mesh->server_ctx(mesh->ctx, mesh->pod);
+    if (!s->ctx)
+        return "the gateway pod has no workload certificate (yet)";
+    setup_ctx(s, gs->srv);
+    s->verify_mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(s->ctx, s->verify_mode, NULL);
+    static const unsigned char sid[] = "meshd-gateway-istio";
+    SSL_CTX_set_session_id_context(s->ctx, sid, sizeof(sid) - 1);
+    s->istio_mutual = true;
+    describe(gs, s);
+    return NULL;
+}
+
 /* One terminating server's context; a reason when it cannot be built. */
 static const char *build_server(const struct cfg_snapshot *snap, const char *ns,
                                 const struct gw_server *gs, struct edge_tls_server *s)
@@ -238,33 +316,7 @@ static const char *build_server(const struct cfg_snapshot *snap, const char *ns,
     s->ctx = SSL_CTX_new(TLS_server_method());
     if (!s->ctx)
         return "out of memory";
-    s->min_version = tls_version(srv->min_protocol, TLS1_2_VERSION);
-    s->max_version = tls_version(srv->max_protocol, TLS1_3_VERSION);
-    SSL_CTX_set_min_proto_version(s->ctx, s->min_version);
-    SSL_CTX_set_max_proto_version(s->ctx, s->max_version);
-    SSL_CTX_set_options(s->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                    SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
-    /* No resumption at the edge: TLS 1.3's stateful tickets (sent despite
-     * SSL_OP_NO_TICKET) could never resume without a cache; not sending
-     * them saves two records and their encryption per handshake. */
-    SSL_CTX_set_num_tickets(s->ctx, 0);
-    SSL_CTX_set_tlsext_servername_callback(s->ctx, on_servername);
-    /* HTTP is negotiated only where meshd speaks it: a TLS server's bytes
-     * are carried as they are (tcp[] routes), so no ALPN is chosen there,
-     * as Envoy's TCP proxy chooses none. */
-    if (!srv->protocol || strcasecmp(srv->protocol, "TLS") != 0)
-        SSL_CTX_set_alpn_select_cb(s->ctx, on_alpn, NULL);
-    for (size_t i = 0; i < srv->cipher_suites.n; i++) {
-        size_t len = strlen(s->ciphers);
-        snprintf(s->ciphers + len, sizeof(s->ciphers) - len, "%s%s", len ? ":" : "",
-                 srv->cipher_suites.v[i]);
-    }
-    /* Istio ignores the invalid names (its validation warned). */
-    if (s->ciphers[0] && SSL_CTX_set_cipher_list(s->ctx, s->ciphers) != 1) {
-        ERR_clear_error();
-        s->ciphers[0] = '\0';
-    }
+    setup_ctx(s, srv);
     if (load_chain(s->ctx, sec->tls_crt) != 0)
         return "tls.crt holds no usable certificate";
     if (load_key(s->ctx, sec->tls_key) != 0)
@@ -280,15 +332,7 @@ static const char *build_server(const struct cfg_snapshot *snap, const char *ns,
         static const unsigned char sid[] = "meshd-gateway";
         SSL_CTX_set_session_id_context(s->ctx, sid, sizeof(sid) - 1);
     }
-    for (size_t i = 0; i < srv->subject_alt_names.n && s->nsans < 8; i++)
-        snprintf(s->sans[s->nsans++], sizeof(s->sans[0]), "%s", srv->subject_alt_names.v[i]);
-    s->port = gs->listen_port;
-    snprintf(s->name, sizeof(s->name), "%s/%s:%s", gs->gw->meta.ns, gs->gw->meta.name,
-             srv->port_name ? srv->port_name : "?");
-    for (size_t i = 0; i < srv->hosts.n && s->nhosts < EDGE_TLS_MAX_HOSTS; i++) {
-        const char *h = strchr(srv->hosts.v[i], '/');
-        snprintf(s->hosts[s->nhosts++], sizeof(s->hosts[0]), "%s", h ? h + 1 : srv->hosts.v[i]);
-    }
+    describe(gs, s);
     return NULL;
 }
 
@@ -296,37 +340,60 @@ static bool terminates(const struct cfg_gateway_server *srv)
 {
     return srv->has_tls && srv->tls_mode &&
            (!strcmp(srv->tls_mode, "SIMPLE") || !strcmp(srv->tls_mode, "MUTUAL") ||
-            !strcmp(srv->tls_mode, "OPTIONAL_MUTUAL")) &&
+            !strcmp(srv->tls_mode, "OPTIONAL_MUTUAL") || istio_mutual(srv)) &&
            (!srv->protocol || cfg_gateway_protocol_is_tls(srv->protocol));
 }
 
-int edge_tls_build(const struct cfg_snapshot *snap, const char *ns, const struct gw_server *servers,
-                   size_t n, struct edge_tls **out)
+int edge_tls_build_mesh(const struct cfg_snapshot *snap, const char *ns,
+                        const struct gw_server *servers, size_t n, const struct edge_tls_mesh *mesh,
+                        struct edge_tls **out)
 {
     struct edge_tls *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
     t->refs = 1;
+    if (mesh)
+        t->mesh = *mesh;
     for (size_t i = 0; i < n && t->n < EDGE_TLS_MAX_SERVERS; i++) {
         if (!terminates(servers[i].srv))
             continue;
         struct edge_tls_server *s = &t->servers[t->n];
         memset(s, 0, sizeof(*s));
-        const char *why = build_server(snap, ns, &servers[i], s);
+        bool im = istio_mutual(servers[i].srv);
+        t->wants_mesh |= im;
+        const char *why =
+            im ? build_istio_mutual(mesh, &servers[i], s) : build_server(snap, ns, &servers[i], s);
         if (why) {
             ERR_clear_error();
-            log_warn("gateway: %s/%s port %u (credentialName %s in %s): %s; not served",
-                     servers[i].gw->meta.ns, servers[i].gw->meta.name, servers[i].srv->port,
-                     servers[i].srv->credential_name ? servers[i].srv->credential_name : "-", ns,
-                     why);
+            log_warn("gateway: %s/%s port %u (%s%s in %s): %s; not served", servers[i].gw->meta.ns,
+                     servers[i].gw->meta.name, servers[i].srv->port,
+                     im ? "ISTIO_MUTUAL" : "credentialName ",
+                     im                                ? ""
+                     : servers[i].srv->credential_name ? servers[i].srv->credential_name
+                                                       : "-",
+                     ns, why);
             SSL_CTX_free(s->ctx);
             s->ctx = NULL;
             continue;
         }
+        if (im)
+            t->mesh_leaf = SSL_CTX_get0_certificate(s->ctx);
         t->n++;
     }
     *out = t;
     return 0;
+}
+
+int edge_tls_build(const struct cfg_snapshot *snap, const char *ns, const struct gw_server *servers,
+                   size_t n, struct edge_tls **out)
+{
+    return edge_tls_build_mesh(snap, ns, servers, n, NULL, out);
+}
+
+bool edge_tls_mesh_stale(const struct edge_tls *t, const X509 *current)
+{
+    /* The set's contexts hold their leaf: a renewed one is another object. */
+    return t && t->wants_mesh && t->mesh.server_ctx && current && current != t->mesh_leaf;
 }
 
 struct edge_tls *edge_tls_ref(struct edge_tls *t)
@@ -381,7 +448,20 @@ static bool has_san(X509 *cert, const char *want)
 
 int edge_tls_check_peer(SSL *ssl, char *why, size_t len)
 {
-    const struct edge_tls_server *s = edge_tls_chosen(ssl);
+    struct edge_attach *a = SSL_get_ex_data(ssl, ex_idx());
+    const struct edge_tls_server *s = a ? a->chosen : NULL;
+    /* No SNI callback ran (none should): the context it started with. */
+    for (size_t i = 0; a && !s && i < a->set->n; i++)
+        if (a->set->servers[i].ctx == SSL_get_SSL_CTX(ssl))
+            s = &a->set->servers[i];
+    if (s && s->istio_mutual) {
+        /* The HBONE server's own check, not a second one. */
+        const struct edge_tls_mesh *m = &a->set->mesh;
+        if (m->verify(m->ctx, ssl, a->peer_id, sizeof(a->peer_id), why, len) != 0) {
+            a->peer_id[0] = '\0';
+            return -EPERM;
+        }
+    }
     if (!s || !s->nsans)
         return 0;
     X509 *peer = SSL_get1_peer_certificate(ssl);
@@ -396,4 +476,10 @@ int edge_tls_check_peer(SSL *ssl, char *why, size_t len)
     if (!ok)
         snprintf(why, len, "the client certificate has none of the server's subjectAltNames");
     return ok ? 0 : -EPERM;
+}
+
+const char *edge_tls_peer_id(SSL *ssl)
+{
+    struct edge_attach *a = SSL_get_ex_data(ssl, ex_idx());
+    return a ? a->peer_id : "";
 }

@@ -23,13 +23,23 @@
 #include "gateway/sni_peek.h"
 #include "http/proxy.h"
 #include "proxy/conns.h"
+#include "route/auto_sni.h"
 #include "route/gateway_route.h"
+#include "telemetry/http_metrics.h"
 
 #define GW_MAX_PORTS 32
 
 /* TCP: a TCP server's bytes along a tcp[] route; TLS_TCP: a TLS server
- * that terminates, its bytes after the handshake the same way. */
-enum gw_port_kind { GW_PORT_HTTP, GW_PORT_TLS, GW_PORT_PASSTHROUGH, GW_PORT_TCP, GW_PORT_TLS_TCP };
+ * that terminates, its bytes after the handshake the same way; AUTO:
+ * AUTO_PASSTHROUGH, the bytes to the service port its SNI names. */
+enum gw_port_kind {
+    GW_PORT_HTTP,
+    GW_PORT_TLS,
+    GW_PORT_PASSTHROUGH,
+    GW_PORT_TCP,
+    GW_PORT_TLS_TCP,
+    GW_PORT_AUTO
+};
 
 struct gw_pod {
     struct gateway *g;
@@ -58,6 +68,7 @@ struct gw_sess {
     struct meshd_addr client, local;
     bool tls;
     enum gw_port_kind kind;
+    char peer_id[256]; /* ISTIO_MUTUAL: the client's verified SPIFFE id, else "" */
 };
 
 static void gp_unref(struct gw_pod *gp)
@@ -81,7 +92,7 @@ static bool terminates(const struct cfg_gateway_server *srv)
 {
     return srv->has_tls && cfg_gateway_protocol_is_tls(srv->protocol) &&
            (!strcmp(srv->tls_mode, "SIMPLE") || !strcmp(srv->tls_mode, "MUTUAL") ||
-            !strcmp(srv->tls_mode, "OPTIONAL_MUTUAL"));
+            !strcmp(srv->tls_mode, "OPTIONAL_MUTUAL") || !strcmp(srv->tls_mode, "ISTIO_MUTUAL"));
 }
 
 static bool plain_http(const struct cfg_gateway_server *srv)
@@ -95,13 +106,19 @@ static bool passthrough(const struct cfg_gateway_server *srv)
            !strcmp(srv->tls_mode, "PASSTHROUGH");
 }
 
+static bool auto_passthrough(const struct cfg_gateway_server *srv)
+{
+    return srv->has_tls && cfg_gateway_protocol_is_tls(srv->protocol) &&
+           !strcmp(srv->tls_mode, "AUTO_PASSTHROUGH");
+}
+
 static bool plain_tcp(const struct cfg_gateway_server *srv)
 {
     return srv->protocol && !strcasecmp(srv->protocol, "TCP") && !srv->has_tls;
 }
 
-/* How a server's port is served; false: not at all (AUTO_PASSTHROUGH,
- * ISTIO_MUTUAL, PASSTHROUGH or TCP without a carrier). */
+/* How a server's port is served; false: not at all (PASSTHROUGH,
+ * AUTO_PASSTHROUGH or TCP without a carrier). */
 static bool port_kind(const struct gateway *g, const struct cfg_gateway_server *srv,
                       enum gw_port_kind *kind)
 {
@@ -118,6 +135,8 @@ static bool port_kind(const struct gateway *g, const struct cfg_gateway_server *
         *kind = GW_PORT_HTTP;
     else if (passthrough(srv) && g->opts.tls_route && g->opts.carry)
         *kind = GW_PORT_PASSTHROUGH;
+    else if (auto_passthrough(srv) && g->opts.auto_route && g->opts.carry)
+        *kind = GW_PORT_AUTO;
     else
         return false;
     return true;
@@ -137,7 +156,11 @@ static void reconcile(struct gateway *g, struct gw_pod *gp)
     struct gw_server servers[GW_MAX_SERVERS];
     size_t n = pod_servers(snap, gp->pod, servers);
     struct edge_tls *tls = NULL;
-    if (n && edge_tls_build(snap, gp->pod->ns, servers, n, &tls) != 0)
+    struct edge_tls_mesh mesh = {.server_ctx = g->opts.workload_ctx,
+                                 .verify = g->opts.verify_client,
+                                 .ctx = g->opts.route_ctx,
+                                 .pod = gp->pod};
+    if (n && edge_tls_build_mesh(snap, gp->pod->ns, servers, n, &mesh, &tls) != 0)
         log_warn("gateway: %s/%s: out of memory building its TLS contexts", gp->pod->ns,
                  gp->pod->name);
     size_t before = gp->nports;
@@ -292,6 +315,7 @@ static void r_report(void *user, struct http_request_record *r, const struct con
 {
     struct gw_sess *s = user;
     struct gateway *g = s->gp->g;
+    r->source_principal = s->peer_id[0] ? s->peer_id : NULL;
     if (g->opts.report)
         g->opts.report(g->opts.report_ctx, r, conn, d);
 }
@@ -385,12 +409,65 @@ static void carry_route(struct gateway *g, struct gw_sess *s, int fd, struct pod
     sess_free(s);
 }
 
+/* Resets an SNI-routed connection no route takes; `s` released. */
+static void sni_refuse(struct gateway *g, struct gw_sess *s, int fd, uint64_t *counter,
+                       const char *mode, const char *sni, const char *why)
+{
+    (*counter)++;
+    log_ratelimited(LOG_INFO, "gateway: %s port %u: SNI \"%.128s\": %s; connection reset", mode,
+                    ntohs(s->local.port), sni, why);
+    close_with_reset(fd);
+    sess_free(s);
+}
+
+/* AUTO_PASSTHROUGH: the SNI is Istio's cluster name of a service port;
+ * the server whose hosts admit that service's host carries the bytes to
+ * its endpoints (mesh_gateway_auto_route decides which exist). Anything
+ * else fails closed. */
+static void on_auto_sni(struct gateway *g, struct gw_sess *s, int fd, const char *sni)
+{
+    struct pod *pod = s->gp->pod;
+    struct gw_auto_sni a;
+    if (!pod) { /* detached meanwhile */
+        close_with_reset(fd);
+        sess_free(s);
+        return;
+    }
+    if (gw_auto_sni_parse(sni, &a) != 0) {
+        sni_refuse(g, s, fd, &g->stats.auto_refused, "AUTO_PASSTHROUGH", sni,
+                   "not of the form outbound_.<port>_.<subset>_.<host>");
+        return;
+    }
+    const struct cfg_snapshot *snap = cfg_store_current(g->opts.config);
+    struct gw_server servers[GW_MAX_SERVERS];
+    size_t n = pod_servers(snap, pod, servers), k = 0;
+    enum gw_port_kind kind;
+    for (size_t i = 0; i < n; i++)
+        if (port_kind(g, servers[i].srv, &kind) && kind == GW_PORT_AUTO)
+            servers[k++] = servers[i];
+    const struct gw_server *gs = gw_server_for(servers, k, ntohs(s->local.port), a.host);
+    struct outbound_route route = {.action = OUTBOUND_REFUSE, .avoid_endpoint = -1};
+    if (gs)
+        g->opts.auto_route(g->opts.route_ctx, pod, snap, gs, &s->local, &a, &route);
+    if (route.action == OUTBOUND_REFUSE) {
+        sni_refuse(g, s, fd, &g->stats.auto_refused, "AUTO_PASSTHROUGH", sni,
+                   gs ? "no such service port, subset or endpoint"
+                      : "no server of the port admits its host");
+        return;
+    }
+    carry_route(g, s, fd, pod, &route, &g->stats.auto_carried);
+}
+
 /* PASSTHROUGH: the ClientHello named `sni`; its bytes go on along the
  * tls[] route for it. */
 static void on_sni(void *ctx, void *user, int fd, const char *sni)
 {
     struct gateway *g = ctx;
     struct gw_sess *s = user;
+    if (s->kind == GW_PORT_AUTO) {
+        on_auto_sni(g, s, fd, sni);
+        return;
+    }
     struct pod *pod = s->gp->pod;
     const struct cfg_snapshot *snap = cfg_store_current(g->opts.config);
     struct gw_server servers[GW_MAX_SERVERS];
@@ -462,6 +539,20 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
     if (!gp || k == gp->nports)
         return false;
     g->stats.accepted++;
+    /* A renewed workload certificate: ISTIO_MUTUAL's new handshakes
+     * present it (the old set stays with the handshakes that hold it). */
+    if (g->opts.workload_leaf &&
+        edge_tls_mesh_stale(gp->tls, g->opts.workload_leaf(g->opts.route_ctx, pod))) {
+        g->stats.mesh_rebuilds++;
+        reconcile(g, gp);
+        k = 0;
+        while (k < gp->nports && gp->ports[k] != port)
+            k++;
+        if (k == gp->nports) {
+            close_with_reset(fd);
+            return true;
+        }
+    }
     struct gw_sess *s = calloc(1, sizeof(*s));
     bool tls = gp->kind[k] == GW_PORT_TLS || gp->kind[k] == GW_PORT_TLS_TCP;
     SSL_CTX *ctx0 = tls ? edge_tls_first_ctx(gp->tls, port) : NULL;
@@ -479,13 +570,21 @@ bool gateway_accept(void *ctx, struct pod *pod, int fd, const struct meshd_addr 
     gp->refs++;
     if (tls)
         edge_conn_start(&g->ec, fd, ctx0, gp->tls, port, s);
-    else if (gp->kind[k] == GW_PORT_PASSTHROUGH)
+    else if (gp->kind[k] == GW_PORT_PASSTHROUGH || gp->kind[k] == GW_PORT_AUTO)
         sni_peek_start(&g->peeks, fd, s);
     else if (gp->kind[k] == GW_PORT_TCP)
         carry_tcp(g, s, fd);
     else
         serve_http1(g, s, fd);
     return true;
+}
+
+/* The handshake's verified client identity (ISTIO_MUTUAL), kept for the
+ * requests' source principal. */
+static void on_verified(void *ctx, void *user, SSL *ssl)
+{
+    struct gw_sess *s = user;
+    snprintf(s->peer_id, sizeof(s->peer_id), "%s", edge_tls_peer_id(ssl));
 }
 
 /* --- the module ----------------------------------------------------------- */
@@ -502,7 +601,8 @@ int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gatew
                                 .max_pending = opts->max_pending,
                                 .ready = serve,
                                 .user_free = sess_free,
-                                .ctx = g};
+                                .ctx = g,
+                                .verified = on_verified};
     g->h2 =
         (struct edge_h2s){.loop = loop, .open = open_h2_stream, .user_free = sess_free, .ctx = g};
     g->peeks = (struct sni_peeks){.loop = loop,

@@ -22,8 +22,17 @@
  * plain HTTP server is served the same way without TLS, and answers 301
  * to https when its tls.httpsRedirect is set. A TLS PASSTHROUGH server
  * peeks the ClientHello's SNI (gateway/sni_peek) and carries the bytes,
- * untouched, along the tls[] route it names. Requests and connections are
- * reported as the gateway's own (reporter="source"). */
+ * untouched, along the tls[] route it names. An AUTO_PASSTHROUGH server
+ * (Istio's east-west gateway) reads the SNI the same way, as Istio's
+ * cluster name outbound_.<port>_.<subset>_.<host> (route/auto_sni.h), and
+ * carries the bytes to that service port's endpoints without any
+ * VirtualService; a name of another form, or one no service port the
+ * server admits has, is reset (counted, logged). An ISTIO_MUTUAL server
+ * terminates TLS with the gateway pod's own workload certificate and
+ * admits only clients whose certificate the mesh CA issued, verified as
+ * the HBONE server verifies its peers; their SPIFFE id is the requests'
+ * source principal. Requests and connections are reported as the
+ * gateway's own (reporter="source"). */
 #ifndef MESHD_GATEWAY_GATEWAY_H
 #define MESHD_GATEWAY_GATEWAY_H
 
@@ -31,12 +40,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 struct cfg_snapshot;
 struct cfg_store;
 struct conn;
 struct conn_record;
 struct conns;
 struct gateway;
+struct gw_auto_sni;
 struct gw_server;
 struct http_decision;
 struct http_proxy;
@@ -77,6 +89,22 @@ struct gateway_opts {
     void (*tcp_route)(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
                       const struct gw_server *gs, const struct meshd_addr *local,
                       struct outbound_route *out);
+    /* ISTIO_MUTUAL servers, all with route_ctx: a server context presenting
+     * the gateway pod's current workload certificate and trusting only the
+     * mesh CA (a new one, the caller frees it), that certificate now
+     * (borrowed; a renewed one is noticed by the next connection, which
+     * rebuilds the pod's TLS set first), and the HBONE server's verification
+     * of a client (chain, trust domain, node authorizer; the id written).
+     * NULL: ISTIO_MUTUAL servers fail closed. */
+    SSL_CTX *(*workload_ctx)(void *ctx, const struct pod *gw);
+    X509 *(*workload_leaf)(void *ctx, const struct pod *gw);
+    int (*verify_client)(void *ctx, SSL *ssl, char *id, size_t idlen, char *why, size_t whylen);
+    /* AUTO_PASSTHROUGH servers: the route to the service port (and subset)
+     * a parsed SNI names (mesh_gateway_auto_route), carried by `carry`.
+     * NULL: those servers not served. */
+    void (*auto_route)(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
+                       const struct gw_server *gs, const struct meshd_addr *local,
+                       const struct gw_auto_sni *sni, struct outbound_route *out);
 };
 
 struct gateway_stats {
@@ -87,6 +115,10 @@ struct gateway_stats {
     uint64_t handshakes, handshake_failures, handshake_timeouts, evicted, tls_active, tls_pending;
     uint64_t passthrough, sni_refused, sni_timeouts, sni_evicted, sni_pending;
     uint64_t tcp_carried, tcp_refused; /* TCP servers' connections: carried, no tcp route */
+    /* AUTO_PASSTHROUGH: carried; refused (an SNI not Istio's cluster name
+     * form, or naming no service port, subset or endpoint the server has) */
+    uint64_t auto_carried, auto_refused;
+    uint64_t mesh_rebuilds; /* TLS sets rebuilt for a renewed workload certificate */
 };
 
 int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gateway **out);

@@ -79,18 +79,19 @@ int sni_parse(const uint8_t *p, size_t n, char *sni, size_t len)
     if (n < 5)
         return -EAGAIN;
     size_t rec = (size_t)p[3] << 8 | p[4];
-    if (rec > 16384)
-        return -EINVAL;
+    if (rec > 16384 || rec < 4)
+        return -EINVAL; /* too long for TLS, or too short for a handshake header */
     if (n >= 6 && p[5] != 1)
         return -EINVAL; /* not a client_hello */
+    size_t hs = 0;
     if (n >= 9) {
-        size_t hs = (size_t)p[6] << 16 | (size_t)p[7] << 8 | p[8];
+        hs = (size_t)p[6] << 16 | (size_t)p[7] << 8 | p[8];
         if (hs + 4 > rec)
             return -E2BIG; /* the hello continues in another record */
     }
     if (n < 5 + rec)
         return -EAGAIN;
-    struct rd r = {.p = p + 9, .n = rec - 4};
+    struct rd r = {.p = p + 9, .n = hs}; /* n >= 9 here: hs + 4 <= rec was checked */
     const uint8_t *skip;
     struct rd v;
     if (take(&r, 2 + 32, &skip) || vec(&r, 1, &v) || vec(&r, 2, &v) || vec(&r, 1, &v))

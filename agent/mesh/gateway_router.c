@@ -3,14 +3,19 @@
  * decides (redirect, direct response, no route: 404 NR), and a forwarded
  * request goes to the destination's endpoint exactly as a request of an
  * enrolled pod does (mesh_route_service: the cluster's load balancer and
- * outlier state, HBONE with the gateway pod's own SPIFFE identity). */
+ * outlier state, HBONE with the gateway pod's own SPIFFE identity).
+ * AUTO_PASSTHROUGH: the service port an SNI names, without any
+ * VirtualService; ISTIO_MUTUAL: the gateway pod's workload certificate in
+ * an edge context, and the HBONE server's verification of its clients. */
 #include <string.h>
+#include <strings.h>
 
 #include "config/model.h"
 #include "core/log.h"
 #include "enroll/pods.h"
 #include "http/proxy.h"
 #include "mesh/internal.h"
+#include "route/auto_sni.h"
 #include "route/gateway_route.h"
 
 /* A destination without a port names the service's only one, as Istio
@@ -158,4 +163,87 @@ void mesh_gateway_tcp_route(void *ctx, const struct pod *gw, const struct cfg_sn
     out->avoid_endpoint = -1;
     forward(m, snap, gw, vs, r, local, &index, out);
     out->per_request = false;
+}
+
+/* The port of `svc` an AUTO_PASSTHROUGH SNI names, as Istio generates its
+ * filter chains: a port of the service, not UDP. NULL, or why not. */
+static const char *auto_port(const struct cfg_svc *svc, uint16_t port)
+{
+    const char *proto = NULL;
+    bool found = false;
+    for (size_t i = 0; svc->service && !found && i < svc->service->nports; i++)
+        if ((found = svc->service->ports[i].port == port))
+            proto = svc->service->ports[i].protocol;
+    for (size_t i = 0; svc->entry && !found && i < svc->entry->nports; i++)
+        if ((found = svc->entry->ports[i].number == port))
+            proto = svc->entry->ports[i].protocol;
+    if (!found)
+        return "the service has no such port";
+    return proto && !strcasecmp(proto, "UDP") ? "a UDP port" : NULL;
+}
+
+void mesh_gateway_auto_route(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
+                             const struct gw_server *gs, const struct meshd_addr *local,
+                             const struct gw_auto_sni *sni, struct outbound_route *out)
+{
+    struct mesh *m = ctx;
+    out->action = OUTBOUND_PASSTHROUGH;
+    out->avoid_endpoint = -1;
+    if (!gw->identity) {
+        mesh_refuse(out, RESP_FLAG_DENY);
+        return;
+    }
+    /* Istio's builtAutoPassthroughFilterChains: every service the gateway
+     * sees that is not MESH_EXTERNAL, whose host a server host admits
+     * (gs was chosen by the host), each port but UDP, the whole service
+     * and each subset of its DestinationRule. */
+    const struct cfg_svc *svc = cfg_svc_by_fqdn(snap, sni->host);
+    const char *why = NULL;
+    if (!svc || !cfg_svc_visible(svc, gw->ns))
+        why = "no such service";
+    else if (svc->entry &&
+             (!svc->entry->location || strcmp(svc->entry->location, "MESH_INTERNAL") != 0))
+        why = "a MESH_EXTERNAL ServiceEntry";
+    else
+        why = auto_port(svc, sni->port);
+    struct route_cluster *c = &m->scratch;
+    *c = (struct route_cluster){.svc = svc, .port = sni->port};
+    c->subset = sni->subset[0] ? sni->subset : NULL;
+    if (!why) {
+        route_fill_endpoints(snap, c, gw->ns);
+        bool known = !c->subset;
+        for (size_t i = 0; !known && c->dr && i < c->dr->nsubsets; i++)
+            known = strcmp(c->dr->subsets[i].name, c->subset) == 0;
+        if (!known)
+            why = "no DestinationRule subset of that name";
+    }
+    if (why) {
+        m->no_route++;
+        log_ratelimited(LOG_INFO,
+                        "gateway: %s/%s: AUTO_PASSTHROUGH to %s port %u subset \"%s\": %s",
+                        gs->gw->meta.ns, gs->gw->meta.name, sni->host, sni->port, sni->subset, why);
+        mesh_refuse(out, RESP_FLAG_NR);
+        return;
+    }
+    mesh_route_service(m, snap, gw, local, c, out);
+    out->per_request = false;
+}
+
+SSL_CTX *mesh_gateway_server_ctx(void *ctx, const struct pod *gw)
+{
+    struct mesh *m = ctx;
+    const struct pod_identity *id = gw->identity;
+    return id ? pki_tls_ctx(m->ca, id->cert, true) : NULL;
+}
+
+X509 *mesh_gateway_workload_leaf(void *ctx, const struct pod *gw)
+{
+    const struct pod_identity *id = gw->identity;
+    return id ? id->cert->leaf : NULL;
+}
+
+int mesh_gateway_verify_client(void *ctx, SSL *ssl, char *id, size_t idlen, char *why,
+                               size_t whylen)
+{
+    return mesh_verify_client(ctx, ssl, id, idlen, why, whylen);
 }

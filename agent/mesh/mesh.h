@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "core/upstream.h"
 
 struct conn;
@@ -114,6 +116,21 @@ void mesh_gateway_tls_route(void *m, const struct pod *gw, const struct cfg_snap
 void mesh_gateway_tcp_route(void *m, const struct pod *gw, const struct cfg_snapshot *snap,
                             const struct gw_server *gs, const struct meshd_addr *local,
                             struct outbound_route *out);
+/* An AUTO_PASSTHROUGH connection whose SNI named `sni` (route/auto_sni.h):
+ * that service port's endpoints (the DestinationRule's subset), as
+ * Istio's generated filter chains; a service not visible, MESH_EXTERNAL,
+ * no such port (or UDP), an unknown subset: refused (NR). */
+struct gw_auto_sni;
+void mesh_gateway_auto_route(void *m, const struct pod *gw, const struct cfg_snapshot *snap,
+                             const struct gw_server *gs, const struct meshd_addr *local,
+                             const struct gw_auto_sni *sni, struct outbound_route *out);
+/* ISTIO_MUTUAL gateway servers: a new server context with `gw`'s current
+ * workload certificate, trusting only the mesh CA (NULL: no certificate);
+ * that certificate's leaf now (borrowed); the HBONE server's verification
+ * of a client (chain, trust domain, node authorizer), its id written. */
+SSL_CTX *mesh_gateway_server_ctx(void *m, const struct pod *gw);
+X509 *mesh_gateway_workload_leaf(void *m, const struct pod *gw);
+int mesh_gateway_verify_client(void *m, SSL *ssl, char *id, size_t idlen, char *why, size_t whylen);
 
 struct mesh_stats {
     uint64_t renewals, sessions_opened, sessions_reused, sessions;

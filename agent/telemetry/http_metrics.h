@@ -56,6 +56,10 @@ struct http_request_record {
     const struct trace_span *trace;    /* the request's span (telemetry/trace.h), NULL: none */
     const char *forwarded_proto;       /* x-forwarded-proto sent upstream (the edge's at a
                                           gateway), NULL: none; the span's http.url scheme */
+    const char *source_principal;      /* the downstream's verified SPIFFE id where the
+                                          reporter's own is not the source (an ISTIO_MUTUAL
+                                          gateway server's client): the label
+                                          source_principal and the span's; NULL: the labels' */
 };
 
 struct http_metrics;

@@ -194,6 +194,8 @@ void tracer_span_of(const struct trace_span *s, const struct http_request_record
     push_str(o, a, "upstream_cluster.name", x->cluster);
     if (x->peer[0])
         push_str(o, a, "peer.address", x->peer);
+    if (r->source_principal) /* an ISTIO_MUTUAL gateway's verified client */
+        push_str(o, a, "istio.source_principal", r->source_principal);
     push_str(o, a, "istio.canonical_service", w.service);
     push_str(o, a, "istio.canonical_revision", w.revision);
     push_str(o, a, "istio.namespace", w.ns);

@@ -70,6 +70,16 @@ static void test_hostile_input(void **state)
     assert_int_equal(sni_parse(http, sizeof(http) - 1, sni, sizeof(sni)), -EINVAL);
     uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};
     assert_int_equal(sni_parse(alert, sizeof(alert), sni, sizeof(sni)), -EINVAL);
+    /* Records too short to hold a handshake header (found by fuzz_sni:
+     * the body's length was rec - 4, unsigned). */
+    static const uint8_t shorts[][8] = {
+        {22, 3, 1, 0, 0}, {22, 3, 1, 0, 1, 1}, {22, 3, 1, 0, 3, 1, 0, 0}};
+    static const size_t short_len[] = {5, 6, 8};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(sni_parse(shorts[i], short_len[i], sni, sizeof(sni)), -EINVAL);
+    /* A hello shorter than its record: only its own bytes are read. */
+    uint8_t tiny[] = {22, 3, 1, 0, 8, 1, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef};
+    assert_int_equal(sni_parse(tiny, sizeof(tiny), sni, sizeof(sni)), -EINVAL);
     /* A record longer than TLS allows. */
     uint8_t big[] = {22, 3, 1, 0x40, 0x01, 1};
     assert_int_equal(sni_parse(big, sizeof(big), sni, sizeof(sni)), -EINVAL);

@@ -450,6 +450,14 @@ static void test_span_attributes_as_istio_names_them(void **state)
     assert_string_equal(x.service, "b.shop");
     assert_string_equal(x.cluster, "inbound|8080||");
     assert_string_equal(x.mesh_id, "mesh1");
+    for (size_t i = 0; i < o.nattrs; i++) /* none unless a gateway verified its client */
+        assert_string_not_equal(o.attrs[i].key, "istio.source_principal");
+    /* an ISTIO_MUTUAL gateway's request: the client's verified id */
+    r.source_principal = "spiffe://cluster.local/ns/default/sa/client";
+    tracer_span_of(&s, &r, &conn, "node-b", "mesh1", &o, attrs, &x);
+    static const struct want peer[] = {
+        {"istio.source_principal", "spiffe://cluster.local/ns/default/sa/client", 0}};
+    expect_attrs(&o, peer, 1);
 }
 
 /* A gateway's CLIENT span: named for the port the route chose (its
