@@ -22,6 +22,34 @@ if (mode === 'serve') {
             if (m) return cb({code: Number(m[1]), details: 'failed as asked'});
             cb(null, {text: call.request.text, server: arg});
         },
+        Count: (call) => { // written as the client's window allows ('drain')
+            const [n, size] = call.request.text.split(':').map(Number);
+            const text = 'x'.repeat(size);
+            let i = 0;
+            const more = () => {
+                while (i < n) {
+                    i++;
+                    if (!call.write({text, server: arg})) return call.once('drain', more);
+                }
+                call.end();
+            };
+            more();
+        },
+        Sum: (call, cb) => {
+            let n = 0, bytes = 0, fail = 0;
+            call.on('data', (m) => {
+                n++;
+                bytes += m.text.length;
+                const f = /^fail:(\d+)$/.exec(m.text);
+                if (f) fail = Number(f[1]);
+            });
+            call.on('end', () => fail ? cb({code: fail, details: 'failed as asked'})
+                : cb(null, {text: `${n}:${bytes}`, server: arg}));
+        },
+        Chat: (call) => {
+            call.on('data', (m) => call.write({text: m.text, server: arg}));
+            call.on('end', () => call.end());
+        },
     });
     server.bindAsync(`[::]:${where}`, grpc.ServerCredentials.createInsecure(), (err) => {
         if (err) {
