@@ -405,7 +405,11 @@ void h2x_up_end(struct h2x *x)
 
 void h2x_up_closed(struct h2x *x, uint32_t error, bool connect_failed)
 {
-    bool denied = x->up && x->up->denied;
+    h2x_up_closed_by(x, error, connect_failed, x->up && x->up->denied);
+}
+
+void h2x_up_closed_by(struct h2x *x, uint32_t error, bool connect_failed, bool denied)
+{
     x->ups = NULL; /* gone: not to be reset */
     x->up = NULL;
     if (x->state != H2X_FORWARD)

@@ -31,12 +31,14 @@
 
 struct h2h1 {
     struct http_proxy *hp;
-    struct h2x *x; /* NULL once the exchange let go or was told the end */
+    struct h2h1 *prev, *next; /* hp->h2h1s, while open */
+    struct h2x *x;            /* NULL once the exchange let go or was told the end */
     struct loop_io io;
     struct hbuf out;
     struct h1_parser *resp;
     size_t body_unsent; /* DATA in `out` whose window the client waits on */
     bool connected, hbone, chunked, got_bytes, resp_started, resp_done, closed;
+    bool denied; /* its HBONE tunnel was refused by the peer's policy (401) */
     struct loop_deferred release;
 };
 
@@ -55,6 +57,13 @@ static void close_conn(struct h2h1 *a)
     if (a->closed)
         return;
     a->closed = true;
+    if (a->prev)
+        a->prev->next = a->next;
+    else if (a->hp->h2h1s == a)
+        a->hp->h2h1s = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    a->prev = a->next = NULL;
     if (a->io.registered)
         loop_del(a->hp->loop, &a->io);
     if (a->io.fd >= 0) {
@@ -84,7 +93,7 @@ static void fail(struct h2h1 *a)
     struct h2x *x = detach(a);
     close_conn(a);
     if (x)
-        h2x_up_closed(x, H2_INTERNAL_ERROR, !a->got_bytes);
+        h2x_up_closed_by(x, H2_INTERNAL_ERROR, !a->got_bytes, a->denied);
 }
 
 static bool may_read(const struct h2h1 *a)
@@ -310,6 +319,10 @@ int h2h1_open(struct http_proxy *hp, const struct outbound_route *r, const struc
      * window; a retry's copy was consumed already. */
     a->body_unsent = x->req.attempt == 0 ? kept : 0;
     a->x = x;
+    a->next = hp->h2h1s;
+    if (hp->h2h1s)
+        hp->h2h1s->prev = a;
+    hp->h2h1s = a;
     hp->stats.upstreams_opened++;
     (void)flush(a); /* a failure shows again in the next event */
     set_events(a);
@@ -339,4 +352,11 @@ void h2h1_abandon(struct h2h1 *a)
 {
     detach(a);
     close_conn(a);
+}
+
+void h2h1_note_denied(struct http_proxy *hp, const void *stream_ctx)
+{
+    for (struct h2h1 *a = hp->h2h1s; a; a = a->next)
+        if (a == stream_ctx)
+            a->denied = true;
 }

@@ -105,6 +105,8 @@ void h2x_up_head(struct h2x *x, const struct h2_head *h);
 void h2x_up_data(struct h2x *x, const uint8_t *p, size_t n);
 void h2x_up_end(struct h2x *x);
 void h2x_up_closed(struct h2x *x, uint32_t error, bool connect_failed);
+/* The same, `denied`: its HBONE tunnel was refused by the peer's policy. */
+void h2x_up_closed_by(struct h2x *x, uint32_t error, bool connect_failed, bool denied);
 void h2x_up_sent(struct h2x *x, size_t n);
 
 /* h2_upstream.c */
@@ -139,5 +141,8 @@ int h2h1_send(struct h2h1 *a, const void *p, size_t n, bool eof);
 void h2h1_resume(struct h2h1 *a);
 /* The exchange lets go: closed (reset unless the response was whole). */
 void h2h1_abandon(struct h2h1 *a);
+/* The HBONE pool says the tunnel of `stream_ctx` (compared, never
+ * followed) was refused by the peer's policy (401): answered 403. */
+void h2h1_note_denied(struct http_proxy *hp, const void *stream_ctx);
 
 #endif

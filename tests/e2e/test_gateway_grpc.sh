@@ -34,6 +34,7 @@ source tests/e2e/lib/gateway_seed.sh
 
 VIP_E=10.96.0.41 # grpc-echo: port named grpc
 VIP_A=10.96.0.42 # grpc-app: port named rpc, appProtocol grpc
+VIP_P=10.96.0.43 # plain: my-service's pod on an unnamed port (L4 at the destination)
 NODE_BIN=$(command -v node)
 topo_init
 topo_create 2 3
@@ -56,6 +57,10 @@ p = sys.argv[1]
 s = open(p).read()
 old = "  http:\n  - match:\n    - uri:\n        prefix: /  "
 new = """  http:
+  - match:
+    - headers: {x-backend: {exact: plain}}
+    route:
+    - destination: {host: plain.default.svc.cluster.local, port: {number: 80}}
   - match:
     - headers: {x-backend: {exact: app}}
     route:
@@ -86,6 +91,14 @@ spec:
   clusterIP: $VIP_A
   selector: {app: grpc-app}
   ports: [{name: rpc, appProtocol: grpc, port: 7070, targetPort: 50052}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: default}
+spec:
+  clusterIP: $VIP_P
+  selector: {app: my-service}
+  ports: [{port: 80, targetPort: 8080}]
 YAML
 done
 
@@ -178,6 +191,36 @@ t_expect_contains "$(grep '^istio_requests_total{reporter="source"' <<<"$m1" |
 m2=$(ip netns exec "${NODE_NS[2]}" curl -s -m 5 "http://${NODE_IP4[2]}:15020/metrics")
 t_expect_contains "$(grep '^istio_requests_total{reporter="destination"' <<<"$m2" | grep 'request_protocol="grpc"')" \
     'destination_service_name="grpc-echo"' "grpc-echo's node served them as gRPC (HTTP/2 at the destination)"
+
+t_begin "the destination's policy denies the gateway: 403 to the h2 client, PERMISSION_DENIED to gRPC"
+deny() {
+    local app
+    for app in my-service grpc-app; do
+        cat <<YAML
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-gateway-$app, namespace: default}
+spec:
+  selector: {matchLabels: {app: $app}}
+  action: DENY
+  rules:
+  - from:
+    - source: {principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]}
+YAML
+    done >"$E2E_TMP/deny.yaml"
+    mv "$E2E_TMP/deny.yaml" "$E2E_TMP/config-2/deny.yaml"
+}
+t_expect_ok "node 2 applies the policy" config_apply 2 deny
+r=$(seed_gateway_curl "1,3" 1 1 /denied/plain --http2 -H "x-backend: plain" -w ' %{http_code}')
+t_expect_eq "$r" "RBAC: access denied 403" \
+    "unnamed port (the tunnel refused, 401): the gateway answers the h2 client 403 over HTTP/1.1's path"
+r=$(seed_gateway_curl "1,3" 1 1 /denied/http --http2 -o /dev/null -w '%{http_code}')
+t_expect_eq "$r" 403 "port named http (refused per request at the destination): 403"
+out=$(grpcc app unary hello 1)
+echo "    $out"
+t_expect_eq "$(jq -c .codes <<<"$out")" '{"7":1}' "gRPC to grpc-app: PERMISSION_DENIED (7)"
+t_expect_eq "$(jq -r .ok <<<"$(grpcc echo unary hello 1)")" 1 "grpc-echo, not selected, still served"
 
 meshd_check_logs
 t_summary
