@@ -10,6 +10,8 @@
 #                                                \--HBONE h2--> grpc-app (pod 2,2)
 #                                                \--HBONE HTTP/1.1--> my-service (pod 2,3)
 #
+#  - the route's per-request policy on gRPC: a header edit, a timeout
+#    (504 UT at the gateway: UNAVAILABLE), the edge's x-forwarded-proto;
 #  - a port named grpc (grpc-echo) and one named otherwise with
 #    appProtocol: grpc (grpc-app) both get HTTP/2 (a gRPC server refuses
 #    anything else): unary calls with grpc-status 0 in the trailers, a
@@ -67,6 +69,8 @@ new = """  http:
     - destination: {host: grpc-app.default.svc.cluster.local, port: {number: 7070}}
   - match:
     - uri: {prefix: /meshd.test.Echo/}
+    timeout: 2s
+    headers: {request: {set: {x-edge-route: grpc-echo}}}
     route:
     - destination: {host: grpc-echo.default.svc.cluster.local, port: {number: 50051}}
   - match:
@@ -145,6 +149,15 @@ out=$(grpcc echo unary fail:5 3)
 echo "    $out"
 t_expect_eq "$(jq -c '[.codes, .details]' <<<"$out")" '[{"5":3},"failed as asked"]' \
     "the server's NOT_FOUND and its grpc-message reach the client"
+
+t_begin "the route's policy applies per gRPC request: a header edit, the timeout (2 s)"
+t_expect_eq "$(grpcc echo unary meta:x-edge-route 1 | jq -r .text)" grpc-echo \
+    "the route's request header set reached the server"
+t_expect_eq "$(grpcc echo unary meta:x-forwarded-proto 1 | jq -r .text)" https "x-forwarded-proto: https (the edge's)"
+out=$(grpcc echo unary sleep:3000 1)
+echo "    $out"
+t_expect_eq "$(jq -c '.codes | keys' <<<"$out")" '["14"]' "a call past the route's timeout: UNAVAILABLE (the gateway's 504)"
+t_expect_eq "$(grpcc echo unary sleep:200 1 | jq -r .text)" late "one within it is answered"
 
 t_begin "streaming through the edge: server and client streams past the windows, a bidirectional ping-pong"
 out=$(grpcc echo server-stream 128 16384)

@@ -2,6 +2,9 @@
 // gRPC through the mesh with @grpc/grpc-js (tests/node/node_modules).
 //
 //   grpc_echo.js serve PORT NAME          the Echo service (echo.proto) on [::]:PORT
+//                                         (Say "fail:N": status N; "meta:NAME": the
+//                                         value of request header NAME; "sleep:MS":
+//                                         answered MS ms later)
 //   grpc_echo.js call HOST:PORT TEXT N    N unary calls over one channel; prints
 //                                         {"ok": k, "codes": {code: count}, "servers": {...}}
 'use strict';
@@ -20,6 +23,10 @@ if (mode === 'serve') {
         Say: (call, cb) => {
             const m = /^fail:(\d+)$/.exec(call.request.text);
             if (m) return cb({code: Number(m[1]), details: 'failed as asked'});
+            const meta = /^meta:(.+)$/.exec(call.request.text); // a request header's value
+            if (meta) return cb(null, {text: String(call.metadata.get(meta[1])), server: arg});
+            const sleep = /^sleep:(\d+)$/.exec(call.request.text); // answered that late
+            if (sleep) return setTimeout(() => cb(null, {text: 'late', server: arg}), Number(sleep[1]));
             cb(null, {text: call.request.text, server: arg});
         },
         Count: (call) => { // written as the client's window allows ('drain')

@@ -5,7 +5,7 @@
 //
 //   grpc_edge.js IP:PORT CA AUTHORITY BACKEND MODE ARGS...
 //     BACKEND: sent as the x-backend metadata (routing at the gateway)
-//     unary TEXT N         N calls of Say; {"ok", "codes", "details", "servers"}
+//     unary TEXT N         N calls of Say; {"ok", "codes", "details", "servers", "text"}
 //     server-stream N SIZE Count: N messages of SIZE bytes; {"code", "messages", "bytes"}
 //     client-stream N SIZE [fail:K]
 //                          Sum: N messages of SIZE bytes (then "fail:K");
@@ -44,6 +44,7 @@ if (mode === 'unary') {
         out.codes[code] = (out.codes[code] || 0) + 1;
         if (!err) {
             out.ok++;
+            out.text = res.text;
             out.servers[res.server] = (out.servers[res.server] || 0) + 1;
         } else if (!out.details) {
             out.details = err.details;
