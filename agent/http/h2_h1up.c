@@ -2,18 +2,24 @@
  * client's request whose decision says the backend speaks HTTP/1.1 only
  * (`upstream_http1`: at the edge, Istio's gateway talks to a port by its
  * declared protocol, and http is HTTP/1.1). One upstream connection per
- * attempt, opened as an HTTP/1 upstream's is (hup_open: plain TCP from the
- * pod's netns, or a socket pair an HBONE stream carries), `Connection:
- * close`: the attempt's head (Host from the authority; a body of unknown
- * length chunked), the kept body and then the stream's DATA as it
+ * attempt at a time, opened as an HTTP/1 upstream's is (hup_open: plain
+ * TCP from the pod's netns, or a socket pair an HBONE stream carries) or
+ * taken idle from this module's keep-alive pool (same endpoint, same way,
+ * same pod): the attempt's head (Host from the authority; a body of
+ * unknown length chunked), the kept body and then the stream's DATA as it
  * arrives, the response parsed back (hop-by-hop and framing fields
- * dropped: HTTP/2 frames the body itself) into the exchange's h2x_up_* reports, as an upstream
- * HTTP/2 stream's would be. Flow control end to end: the client's DATA is
- * consumed once written to the socket (h2x_up_sent); the response is read
- * only while less than H2H1_RESP_QUEUED of it waits to be framed to the
- * client (h2h1_resume when the client took some). States: CONNECTING ->
- * SENDING/READING -> done (the response whole: closed, the exchange told
- * h2x_up_end) or failed (h2x_up_closed: a retry, or a cut). */
+ * dropped: HTTP/2 frames the body itself) into the exchange's h2x_up_*
+ * reports, as an upstream HTTP/2 stream's would be. Flow control end to
+ * end: the client's DATA is consumed once written to the socket
+ * (h2x_up_sent); the response is read only while less than
+ * H2H1_RESP_QUEUED of it waits to be framed to the client (h2h1_resume
+ * when the client took some). States: CONNECTING -> SENDING/READING ->
+ * done (the response whole: the exchange told h2x_up_end; the connection
+ * IDLE when both sides kept it alive and the request went whole, else
+ * closed) or failed (h2x_up_closed: a retry, or a cut). An IDLE connection
+ * that becomes readable (the server closed) or waits past H2H1_IDLE_NS is
+ * closed; at most H2H1_IDLE_MAX wait per endpoint (the proxy's
+ * max_idle_upstreams when set). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,8 @@
 #include "http/h2_session.h"
 
 #define H2H1_RESP_QUEUED (64u * 1024)
+#define H2H1_IDLE_NS     (60ull * 1000000000) /* as an HTTP/1 upstream's */
+#define H2H1_IDLE_MAX    32u
 #define H2H1_READ_ROUNDS 4 /* reads per event: other connections get their turn */
 
 struct h2h1 {
@@ -36,9 +44,14 @@ struct h2h1 {
     struct loop_io io;
     struct hbuf out;
     struct h1_parser *resp;
-    size_t body_unsent; /* DATA in `out` whose window the client waits on */
-    bool connected, hbone, chunked, got_bytes, resp_started, resp_done, closed;
+    size_t body_unsent;        /* DATA in `out` whose window the client waits on */
+    struct outbound_route key; /* what it reaches, from whose netns */
+    uint32_t pod_id;
+    uint64_t requests, idle_since_ns;
+    bool connected, hbone, closed, idle;
     bool denied; /* its HBONE tunnel was refused by the peer's policy (401) */
+    /* the attempt's */
+    bool chunked, req_done, got_bytes, resp_started, resp_done, resp_keep_alive;
     struct loop_deferred release;
 };
 
@@ -96,6 +109,15 @@ static void fail(struct h2h1 *a)
         h2x_up_closed_by(x, H2_INTERNAL_ERROR, !a->got_bytes, a->denied);
 }
 
+/* Same endpoint, same way, same pod: how many wait idle. */
+static unsigned idle_count(const struct h2h1 *a)
+{
+    unsigned n = 0;
+    for (const struct h2h1 *b = a->hp->h2h1s; b; b = b->next)
+        n += b->idle && b->pod_id == a->pod_id && hup_same_target(&b->key, &a->key);
+    return n;
+}
+
 static bool may_read(const struct h2h1 *a)
 {
     const struct h2x *x = a->x;
@@ -106,7 +128,7 @@ static void set_events(struct h2h1 *a)
 {
     if (a->closed)
         return;
-    uint32_t ev = may_read(a) ? EPOLLIN | EPOLLRDHUP : 0;
+    uint32_t ev = may_read(a) || a->idle ? EPOLLIN | EPOLLRDHUP : 0;
     if (!a->connected || hbuf_pending(&a->out))
         ev |= EPOLLOUT;
     loop_set(a->hp->loop, &a->io, ev);
@@ -147,6 +169,7 @@ static int resp_head(void *ctx, const struct h1_head *h)
                           .end_stream = h->body == H1_BODY_NONE ||
                                         (h->body == H1_BODY_LENGTH && !h->content_length)};
     a->resp_started = true;
+    a->resp_keep_alive = h->keep_alive;
     if (a->x)
         h2x_up_head(a->x, &out); /* may retry on the status: the exchange lets go */
     return a->x ? H1_OK : -1;
@@ -163,19 +186,31 @@ static int resp_body(void *ctx, const char *p, size_t n)
 static int resp_complete(void *ctx)
 {
     struct h2h1 *a = ctx;
-    if (a->resp_started)
-        a->resp_done = true; /* else a 1xx ended */
-    return H1_OK;
+    if (!a->resp_started)
+        return H1_OK; /* a 1xx ended */
+    a->resp_done = true;
+    return H1_PAUSED; /* the next response is another attempt's */
 }
 
 static const struct h1_callbacks resp_callbacks = {
     .on_head = resp_head, .on_body = resp_body, .on_complete = resp_complete};
 
-/* The response is whole: the connection closes, the exchange ends. */
-static void done(struct h2h1 *a)
+/* The response is whole: the exchange ends; the connection waits for
+ * the next request to its endpoint when both sides keep it alive and no
+ * byte followed the response (`leftover`: nobody asked for it). */
+static void done(struct h2h1 *a, bool leftover)
 {
     struct h2x *x = detach(a);
-    close_conn(a);
+    uint32_t per_conn = a->key.max_requests_per_conn; /* DestinationRule's */
+    unsigned max = a->hp->opts.max_idle_upstreams ? a->hp->opts.max_idle_upstreams : H2H1_IDLE_MAX;
+    if (a->resp_keep_alive && a->req_done && !leftover && !hbuf_pending(&a->out) && !a->denied &&
+        (!per_conn || a->requests < per_conn) && idle_count(a) < max) {
+        a->idle = true;
+        a->idle_since_ns = loop_now_ns();
+        set_events(a);
+    } else {
+        close_conn(a);
+    }
     if (x)
         h2x_up_end(x);
 }
@@ -199,7 +234,7 @@ static void read_resp(struct h2h1 *a)
         if (a->closed)
             return; /* the exchange let go in a callback */
         if (a->resp_done) {
-            done(a);
+            done(a, n > 0 && used < (size_t)n);
             return;
         }
         if (rc < 0 || n == 0) { /* not HTTP, or cut short */
@@ -214,6 +249,10 @@ static void on_event(struct loop_io *io, uint32_t events)
     struct h2h1 *a = container_of(io, struct h2h1, io);
     if (a->closed)
         return;
+    if (a->idle) { /* the server closed, or sent what nobody asked for */
+        close_conn(a);
+        return;
+    }
     if (!a->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
         hup_connect_done(io->fd, a->hbone, &a->connected) != 0) {
         fail(a);
@@ -246,8 +285,9 @@ static int queue_body(struct h2h1 *a, const void *p, size_t n, bool eof)
     }
     if (rc == 0 && eof && a->chunked) {
         rc = hbuf_append(&a->out, h1_last_chunk, strlen(h1_last_chunk));
-        a->chunked = false; /* the body is whole */
+        a->chunked = false;
     }
+    a->req_done |= rc == 0 && eof; /* the body is whole */
     return rc;
 }
 
@@ -268,13 +308,14 @@ static int queue_head(struct h2h1 *a, struct h2x *x)
                         : has_len                    ? H1_BODY_LENGTH
                                                      : H1_BODY_CHUNKED;
     a->chunked = body == H1_BODY_CHUNKED;
+    a->req_done = body == H1_BODY_NONE;
     struct h1_out_head oh = {.method = x->head.method,
                              .target = target,
                              .headers = f + 1 - first,
                              .nheaders = (size_t)n + first,
                              .body = body,
                              .content_length = x->head.content_length,
-                             .keep_alive = false};
+                             .keep_alive = true};
     char small[8192];
     size_t len = h1_format_head(&oh, small, sizeof(small));
     if (len == 0)
@@ -289,41 +330,78 @@ static int queue_head(struct h2h1 *a, struct h2x *x)
     return rc;
 }
 
-int h2h1_open(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
-              struct h2x *x, struct h2h1 **out)
+/* An idle connection to `r`'s endpoint from `pod`, taken, or NULL. */
+static struct h2h1 *take_idle(struct http_proxy *hp, const struct outbound_route *r,
+                              const struct pod *pod)
+{
+    for (struct h2h1 *a = hp->h2h1s; a; a = a->next) {
+        if (a->idle && a->pod_id == pod->id && hup_same_target(&a->key, r)) {
+            a->idle = false;
+            hp->stats.upstreams_reused++;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* A new connection, linked; NULL with *rc. */
+static struct h2h1 *open_conn(struct http_proxy *hp, const struct outbound_route *r,
+                              const struct pod *pod, int *rc)
 {
     struct h2h1 *a = calloc(1, sizeof(*a));
-    if (!a)
-        return -ENOMEM;
-    *a = (struct h2h1){.hp = hp, .io = {.fd = -1, .cb = on_event}, .release = {.fn = free_now}};
-    int rc = h1_parser_new(false, NULL, &resp_callbacks, a, &a->resp);
-    if (rc == 0)
-        rc = queue_head(a, x);
-    size_t kept = hbuf_pending(&x->req.body);
-    if (rc == 0)
-        rc = queue_body(a, x->req.body.data + x->req.body.off, kept, x->req.req_complete);
-    if (rc == 0)
-        rc = hup_open(hp, r, pod, a, &a->io.fd, &a->hbone);
-    if (rc == 0 && (rc = loop_add(hp->loop, &a->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT)) != 0)
-        close_with_reset(a->io.fd);
-    if (rc) {
-        h1_parser_free(a->resp);
-        hbuf_free(&a->out);
-        free(a);
-        return rc;
+    if (!a) {
+        *rc = -ENOMEM;
+        return NULL;
     }
-    if (strcmp(x->head.method, "HEAD") == 0)
-        h1_parser_next_is_head_response(a->resp, true);
+    *a = (struct h2h1){.hp = hp,
+                       .key = *r,
+                       .pod_id = pod->id,
+                       .io = {.fd = -1, .cb = on_event},
+                       .release = {.fn = free_now}};
+    *rc = h1_parser_new(false, NULL, &resp_callbacks, a, &a->resp);
+    if (*rc == 0)
+        *rc = hup_open(hp, r, pod, a, &a->io.fd, &a->hbone);
+    if (*rc == 0 && (*rc = loop_add(hp->loop, &a->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT)) != 0)
+        close_with_reset(a->io.fd);
+    if (*rc) {
+        h1_parser_free(a->resp);
+        free(a);
+        return NULL;
+    }
     a->connected = a->hbone; /* the pair is; the tunnel's failures arrive as EOF */
-    /* What was kept before the first attempt still holds the client's
-     * window; a retry's copy was consumed already. */
-    a->body_unsent = x->req.attempt == 0 ? kept : 0;
-    a->x = x;
     a->next = hp->h2h1s;
     if (hp->h2h1s)
         hp->h2h1s->prev = a;
     hp->h2h1s = a;
     hp->stats.upstreams_opened++;
+    return a;
+}
+
+int h2h1_open(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+              struct h2x *x, struct h2h1 **out)
+{
+    int rc = 0;
+    struct h2h1 *a = take_idle(hp, r, pod);
+    if (!a && !(a = open_conn(hp, r, pod, &rc)))
+        return rc;
+    a->chunked = a->req_done = a->got_bytes = false;
+    a->resp_started = a->resp_done = a->resp_keep_alive = false;
+    a->body_unsent = 0;
+    rc = queue_head(a, x);
+    size_t kept = hbuf_pending(&x->req.body);
+    if (rc == 0)
+        rc = queue_body(a, x->req.body.data + x->req.body.off, kept, x->req.req_complete);
+    if (rc) {
+        close_conn(a);
+        return rc;
+    }
+    h1_parser_resume(a->resp); /* paused at the last response's end */
+    h1_parser_next_is_head_response(a->resp, strcmp(x->head.method, "HEAD") == 0);
+    /* What was kept before the first attempt still holds the client's
+     * window; a retry's copy was consumed already. */
+    a->body_unsent = x->req.attempt == 0 ? kept : 0;
+    a->x = x;
+    a->requests++;
     (void)flush(a); /* a failure shows again in the next event */
     set_events(a);
     *out = a;
@@ -352,6 +430,24 @@ void h2h1_abandon(struct h2h1 *a)
 {
     detach(a);
     close_conn(a);
+}
+
+void h2h1s_expire(struct http_proxy *hp, uint64_t now_ns)
+{
+    for (struct h2h1 *a = hp->h2h1s, *next; a; a = next) {
+        next = a->next;
+        if (a->idle && now_ns - a->idle_since_ns > H2H1_IDLE_NS)
+            close_conn(a);
+    }
+}
+
+void h2h1s_free(struct http_proxy *hp)
+{
+    while (hp->h2h1s) {
+        struct h2h1 *a = hp->h2h1s;
+        detach(a);
+        close_conn(a);
+    }
 }
 
 void h2h1_note_denied(struct http_proxy *hp, const void *stream_ctx)

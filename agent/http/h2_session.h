@@ -127,7 +127,8 @@ void h2ups_free(struct http_proxy *hp);
 void h2ups_note_denied(struct http_proxy *hp, const void *stream_ctx);
 
 /* h2_h1up.c: an attempt over HTTP/1.1 (the decision's upstream_http1),
- * one connection per attempt, reporting through h2x_up_* as a stream of
+ * one connection per attempt at a time (kept alive for the next),
+ * reporting through h2x_up_* as a stream of
  * an upstream HTTP/2 connection does; it clears x->h1 before telling the
  * exchange its end. */
 struct h2h1;
@@ -144,5 +145,9 @@ void h2h1_abandon(struct h2h1 *a);
 /* The HBONE pool says the tunnel of `stream_ctx` (compared, never
  * followed) was refused by the peer's policy (401): answered 403. */
 void h2h1_note_denied(struct http_proxy *hp, const void *stream_ctx);
+/* Idle connections past their time close (UINT64_MAX: all of them). */
+void h2h1s_expire(struct http_proxy *hp, uint64_t now_ns);
+/* Every connection closes (the proxy is freed). */
+void h2h1s_free(struct http_proxy *hp);
 
 #endif

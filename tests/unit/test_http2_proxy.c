@@ -579,7 +579,7 @@ static void a_client_reset_frees_the_attempt(void **state)
 
 /* upstream_http1 (a backend that speaks HTTP/1.1 only, at the edge): each
  * stream is an HTTP/1.1 request on a connection of its own (Host from
- * :authority, Connection: close, a body of unknown length chunked), its
+ * :authority, kept alive, a body of unknown length chunked), its
  * response the stream's (hop-by-hop and framing fields dropped, a chunked
  * body unframed); a response cut short resets the stream. */
 static void http1_backends_get_http1(void **state)
@@ -599,11 +599,11 @@ static void http1_backends_get_http1(void **state)
          "GET /a HTTP/1.1\r\nHost: svc\r\ncontent-type: text/plain\r\n", "-"},
         {"a body of unknown length, chunked both ways", "POST", "hello",
          "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false,
-         201, H2_NO_ERROR, "abc", "",
-         "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "-"},
+         201, H2_NO_ERROR, "abc", "", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "-"},
         {"a response cut short: the stream reset", "GET", NULL,
          "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, 200, H2_INTERNAL_ERROR, "abc",
-         "", "Connection: close\r\n", "UC"},
+         "", "GET /a HTTP/1.1\r\n", "UC"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         print_message("  %s\n", rows[i].name);
@@ -627,7 +627,7 @@ static void http1_backends_get_http1(void **state)
         assert_int_equal(r.f->accepts, 1);
         const char *rx = hpf_up_rx(r.f, 0);
         assert_non_null(strstr(rx, rows[i].sent));
-        assert_non_null(strstr(rx, "Connection: close\r\n"));
+        assert_null(strstr(rx, "Connection:")); /* kept alive */
         assert_null(strstr(rx, "te: "));
         hpf_wait_count(r.f, &r.f->nreports, 1);
         assert_int_equal(r.f->reports[0].status, rows[i].status);
@@ -636,6 +636,38 @@ static void http1_backends_get_http1(void **state)
         assert_int_equal(r.f->frees, 1);
         rig_free(&r);
     }
+}
+
+/* Keep-alive: a stream after another reuses the idle connection (one
+ * accept, both requests on it); a response with Connection: close is not
+ * reused, the next stream opens a new one. */
+static void http1_connections_are_kept_alive(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_new(&r, (struct hpf_plan[]){{.kind = HPF_FORWARD, .http1 = true}}, 1);
+    hpf_script(r.f,
+               (struct hpf_step[]){{.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+                                   {.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                            "Connection: close\r\n\r\nk2",
+                                    .close = true},
+                                   {.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nk3"}},
+               3);
+    const char *want[] = {"ok", "k2", "k3"};
+    for (int i = 0; i < 3; i++) {
+        cl_request(&r.k, i, "GET", "/k", NULL, NULL);
+        cl_run(r.f, &r.k, i + 1);
+        assert_int_equal(r.k.s[i].status, 200);
+        assert_string_equal(r.k.s[i].body, want[i]);
+    }
+    assert_int_equal(r.f->accepts, 2); /* the second reused the first's, the third a new one */
+    assert_int_equal(r.f->up[0].requests, 2);
+    struct http_proxy_stats st;
+    http_proxy_get_stats(r.f->hp, &st);
+    assert_int_equal(st.upstreams_reused, 1);
+    hpf_wait_count(r.f, &r.f->nreports, 3);
+    assert_int_equal(r.f->frees_failed, 0);
+    rig_free(&r);
 }
 
 /* A backend over HTTP/1.1 that closes without a byte: a connect failure,
@@ -674,6 +706,7 @@ int main(void)
         cmocka_unit_test(a_client_reset_frees_the_attempt),
         cmocka_unit_test(http1_backends_get_http1),
         cmocka_unit_test(http1_backend_silent_close_is_retried),
+        cmocka_unit_test(http1_connections_are_kept_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
