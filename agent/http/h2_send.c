@@ -19,7 +19,8 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     size_t n = st->olen - st->ooff;
     if (n > length)
         n = length;
-    memcpy(buf, st->out + st->ooff, n);
+    if (n) /* nothing queued: no buffer at all */
+        memcpy(buf, st->out + st->ooff, n);
     st->ooff += n;
     if (st->ooff == st->olen)
         st->ooff = st->olen = 0;
