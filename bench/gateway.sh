@@ -20,6 +20,10 @@
 # with "Connection: close" (each request a new TCP connection and a full
 # TLS handshake: session tickets are off on all three, as meshd's gateway
 # resumes no session): new TLS connections/s and p99.
+# Then over h2 (ALPN h2 at each proxy, HTTP/1.1 to the backend still):
+# h2load -c4 -m16 for BENCH_GW_SECONDS, requests/s and the proxy's CPU
+# per request (the meshd gateway serves h2 with the carrier's HTTP/2
+# session; the backend's port is http: HTTP/1.1 upstream).
 # Rounds interleave the three paths (BENCH_GW_ROUNDS, 3); medians are
 # shown. Every load is bounded in time; traffic stays in the test netns.
 #
@@ -95,7 +99,7 @@ gw_nginx_proxy() { # the TLS-terminating nginx on pod (1,2):8444
     local pki=$E2E_TMP/gw-bench
     GW_NGINX_PIDS=("$(nginx_pod "1,2" "$E2E_TMP/gw-nginx" 8444 "    upstream backend { server ${POD_IP4[2,2]}:$GW_BACKEND_PORT; keepalive 64; }
     server {
-        listen ${POD_IP4[1,2]}:8444 ssl;
+        listen ${POD_IP4[1,2]}:8444 ssl http2;
         ssl_certificate $pki/gw.pem;
         ssl_certificate_key $pki/gw.key;
         ssl_session_tickets off; # no resumption, as meshd's gateway
@@ -123,7 +127,7 @@ defaults
     timeout server 60s
     timeout http-keep-alive 60s
 frontend tls
-    bind ${POD_IP4[1,2]}:8445 ssl crt $pki/gw-combined.pem no-tls-tickets
+    bind ${POD_IP4[1,2]}:8445 ssl crt $pki/gw-combined.pem no-tls-tickets alpn h2,http/1.1
     default_backend app
 backend app
     server nginx ${POD_IP4[2,2]}:$GW_BACKEND_PORT
@@ -205,6 +209,27 @@ gw_measure() {
     echo "  gateway $s: keep-alive $rps req/s p99 $p99 us; new TLS $cps conn/s p99 $cp99 us ($bad errors$(awk '/Socket errors/ {printf ": %s", $0}' <<<"$out"))" >&2
 }
 
+# gw_measure_h2 NAME URL PID...: one round of one path over h2.
+gw_measure_h2() {
+    local s=$1 url=$2 out c0 c1 n ok rps pids
+    shift 2
+    mapfile -t pids < <(pids_and_children "$@")
+    c0=$(pids_cpu "${pids[@]}")
+    out=$(gw_client h2load -c4 -m16 -t2 -D "$GW_DUR" "$url" 2>&1)
+    c1=$(pids_cpu "${pids[@]}")
+    n=$(awk '/^requests:/ {print $8}' <<<"$out") # succeeded
+    ok=$(awk '/^status codes:/ {print $3}' <<<"$out")
+    rps=$(awk '/^finished in/ {printf "%.0f", $4}' <<<"$out")
+    if [ -z "$n" ] || [ "$n" -eq 0 ] || [ "${ok:-0}" -ne "$n" ]; then
+        echo "bench: gateway $s over h2: ${ok:-0} of ${n:-0} requests 2xx:" >&2
+        echo "$out" >&2
+        return 1
+    fi
+    GR[$s,h2rps]+="$rps "
+    GR[$s,h2cpu]=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="${GR[$s,h2cpu]:-}" 'BEGIN {printf "%s%.1f ", t, (b - a) * 1e6 / n}')
+    echo "  gateway $s over h2: $rps req/s" >&2
+}
+
 gw_bench_rounds() {
     local r s k agents=("${MESHD_PID[1]}")
     for r in $(seq 1 "$GW_ROUNDS"); do
@@ -212,9 +237,12 @@ gw_bench_rounds() {
         gw_measure nginx "https://${POD_IP4[1,2]}:8444/" "${GW_NGINX_PIDS[@]}"
         gw_measure haproxy "https://${POD_IP4[1,2]}:8445/" "${GW_HAPROXY_PIDS[@]}"
         gw_measure meshd "https://${POD_IP4[1,1]}:8443/" "${agents[@]}"
+        gw_measure_h2 nginx "https://${POD_IP4[1,2]}:8444/" "${GW_NGINX_PIDS[@]}"
+        gw_measure_h2 haproxy "https://${POD_IP4[1,2]}:8445/" "${GW_HAPROXY_PIDS[@]}"
+        gw_measure_h2 meshd "https://${POD_IP4[1,1]}:8443/" "${agents[@]}"
     done
     for s in nginx haproxy meshd; do
-        for k in rps p99 cps cp99 cpu; do
+        for k in rps p99 cps cp99 cpu h2rps h2cpu; do
             GM[$s,$k]=$(tr ' ' '\n' <<<"${GR[$s,$k]}" | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
         done
     done
@@ -230,6 +258,15 @@ gw_bench_table() {
     for s in "nginx:nginx (1 worker)" "haproxy:HAProxy (1 thread)" "meshd:meshd gateway"; do
         name=${s#*:} s=${s%%:*}
         echo "| $name | ${GM[$s,rps]} | $(ratio "${GM[$s,rps]}" "${GM[nginx,rps]}") | ${GM[$s,p99]} | ${GM[$s,cps]} | $(ratio "${GM[$s,cps]}" "${GM[nginx,cps]}") | ${GM[$s,cp99]} | ${GM[$s,cpu]} |"
+    done
+    echo
+    echo "Over h2 (ALPN h2 at the proxy, HTTP/1.1 to the backend): h2load -c4 -m16 for ${GW_DUR}s, medians of $GW_ROUNDS rounds."
+    echo
+    echo "| proxy | h2 requests/s | vs nginx | proxy CPU per request (us) |"
+    echo "|---|---|---|---|"
+    for s in "nginx:nginx (1 worker)" "haproxy:HAProxy (1 thread)" "meshd:meshd gateway"; do
+        name=${s#*:} s=${s%%:*}
+        echo "| $name | ${GM[$s,h2rps]} | $(ratio "${GM[$s,h2rps]}" "${GM[nginx,h2rps]}") | ${GM[$s,h2cpu]} |"
     done
     echo
     echo "Goals (issue 17):"

@@ -2,8 +2,8 @@
  * and in number), then its bytes carried between the TLS socket and a
  * plain socket the HTTP carrier serves (a socketpair: the carrier's
  * sessions read a file descriptor, so whatever speaks HTTP after TLS
- * plugs in at `ready`, by the ALPN agreed: the HTTP/1 carrier, or
- * gateway/edge_h2 for h2).
+ * plugs in at `ready`, by the ALPN agreed: the HTTP carrier, whose
+ * HTTP/1 session hands an h2 preface to its HTTP/2 session).
  *
  * Slowloris and floods: a handshake not done in `handshake_timeout_ns` is
  * reset; past `max_pending` handshakes in progress the oldest is reset to

@@ -18,7 +18,6 @@
 #include "core/upstream.h"
 #include "enroll/pods.h"
 #include "gateway/edge_conn.h"
-#include "gateway/edge_h2.h"
 #include "gateway/edge_tls.h"
 #include "gateway/sni_peek.h"
 #include "http/proxy.h"
@@ -57,7 +56,6 @@ struct gateway {
     struct gateway_opts opts;
     struct edge_conns ec;
     struct sni_peeks peeks;
-    struct edge_h2s h2;
     struct gw_pod *pods;
     struct gateway_stats stats;
 };
@@ -360,35 +358,16 @@ static int serve_http1(struct gateway *g, struct gw_sess *s, int fd)
     return rc;
 }
 
-/* One stream of an h2 client connection `user`: its own session and
- * record, as the connection's client. */
-static int open_h2_stream(void *ctx, void *user, int fd)
-{
-    struct gw_sess *conn = user, *s = malloc(sizeof(*s));
-    if (!s) {
-        close_with_reset(fd);
-        return -ENOMEM;
-    }
-    *s = *conn;
-    s->gp->refs++;
-    return serve_http1(ctx, s, fd);
-}
-
-/* The TLS handshake is done (edge_conn's ready): ALPN h2 is served by
- * gateway/edge_h2, anything else as HTTP/1.x. */
+/* The TLS handshake is done (edge_conn's ready). Whatever ALPN chose,
+ * the carrier's session serves the plaintext: ALPN h2's preface hands it
+ * to the carrier's HTTP/2 session (http/h2_session.h), the one the mesh
+ * serves a pod's h2c with, each stream routed on its own and sent on as
+ * its backend's port declares (HTTP/2 to http2 and grpc ports, HTTP/1.1
+ * otherwise: the decision's upstream_http1). */
 static int serve(void *ctx, void *user, int fd, const char *alpn)
 {
-    struct gateway *g = ctx;
-    struct gw_sess *s = user;
-    if (strcmp(alpn, "h2") == 0 && s->kind != GW_PORT_TLS_TCP) {
-        if (!s->gp->pod) {
-            close_with_reset(fd);
-            sess_free(s);
-            return -ENOENT;
-        }
-        return edge_h2_start(&g->h2, fd, s);
-    }
-    return serve_http1(g, s, fd);
+    (void)alpn;
+    return serve_http1(ctx, user, fd);
 }
 
 /* Carries the client's connection `fd` (recorded as the gateway's
@@ -603,8 +582,6 @@ int gateway_new(struct loop *loop, const struct gateway_opts *opts, struct gatew
                                 .user_free = sess_free,
                                 .ctx = g,
                                 .verified = on_verified};
-    g->h2 =
-        (struct edge_h2s){.loop = loop, .open = open_h2_stream, .user_free = sess_free, .ctx = g};
     g->peeks = (struct sni_peeks){.loop = loop,
                                   .timeout_ns = opts->handshake_timeout_ns,
                                   .max_pending = opts->max_pending,
@@ -620,7 +597,6 @@ void gateway_free(struct gateway *g)
     if (!g)
         return;
     edge_conns_close_all(&g->ec);
-    edge_h2s_close_all(&g->h2);
     sni_peeks_close_all(&g->peeks);
     while (g->pods) {
         struct gw_pod *gp = g->pods;
@@ -634,7 +610,6 @@ void gateway_free(struct gateway *g)
 void gateway_tick(struct gateway *g, uint64_t now_ns)
 {
     edge_conns_tick(&g->ec, now_ns);
-    edge_h2s_tick(&g->h2, now_ns);
     sni_peeks_tick(&g->peeks, now_ns);
 }
 

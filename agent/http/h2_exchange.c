@@ -43,6 +43,9 @@ static void h2x_free_attempt(struct h2x *x, bool failed)
 /* The attempt's upstream stream is abandoned (reset, told nothing more). */
 static void h2x_drop_upstream(struct h2x *x)
 {
+    if (x->h1)
+        h2h1_abandon(x->h1);
+    x->h1 = NULL;
     if (x->ups) {
         h2_stream_set_user(x->ups, NULL);
         h2_reset(x->up->h2, x->ups, H2_CANCEL);
@@ -189,7 +192,8 @@ static bool h2x_mirror_send(void *ctx, const struct outbound_route *route, const
 static void h2x_mirror(struct h2x *x)
 {
     struct h2s *s = x->s;
-    if (x->state == H2X_FORWARD && !s->inbound)
+    /* Mirrors go over HTTP/2: not where the backend speaks HTTP/1.1. */
+    if (x->state == H2X_FORWARD && !s->inbound && !x->req.d.upstream_http1)
         http_request_mirror(&x->req, s->hp, &s->router, s->user, &s->orig_dst, h2x_mirror_send, x);
 }
 
@@ -200,6 +204,20 @@ static void h2x_forward(struct h2x *x, const struct pod *pod)
     struct http_decision *d = &x->req.d;
     x->state = H2X_FORWARD;
     http_request_start_try(&x->req, loop_now_ns());
+    if (!s->inbound && d->upstream_http1) { /* the backend speaks HTTP/1.1 only */
+        int rc = h2h1_open(s->hp, &d->route, pod, x, &x->h1);
+        if (rc == -E2BIG) {
+            h2x_cut(x, RESP_FLAG_UF);
+            return;
+        }
+        if (rc) {
+            x->h1 = NULL;
+            h2x_attempt_failed(x, HTTP_FAIL_CONNECT, 0);
+            return;
+        }
+        http_note_upstream(s->c, &s->orig_dst, &d->route);
+        return;
+    }
     struct h2up *u = s->app;
     int rc =
         s->inbound ? (u && !u->closed ? 0 : -ENOTCONN) : h2up_acquire(s->hp, &d->route, pod, &u);
@@ -365,7 +383,8 @@ void h2x_up_data(struct h2x *x, const uint8_t *p, size_t n)
     struct h2s *s = x->s;
     x->req.resp_bytes += n;
     if (!x->down || x->state != H2X_FORWARD) {
-        h2_consume(x->up->h2, x->ups, n);
+        if (x->ups)
+            h2_consume(x->up->h2, x->ups, n);
         return;
     }
     if (h2_send_data(s->h2, x->down, p, n, false) != 0) {
@@ -386,7 +405,11 @@ void h2x_up_end(struct h2x *x)
 
 void h2x_up_closed(struct h2x *x, uint32_t error, bool connect_failed)
 {
-    bool denied = x->up && x->up->denied;
+    h2x_up_closed_by(x, error, connect_failed, x->up && x->up->denied);
+}
+
+void h2x_up_closed_by(struct h2x *x, uint32_t error, bool connect_failed, bool denied)
+{
     x->ups = NULL; /* gone: not to be reset */
     x->up = NULL;
     if (x->state != H2X_FORWARD)
@@ -492,6 +515,9 @@ static int down_on_data(void *ctx, struct h2_stream *st, const uint8_t *p, size_
             h2x_cut(x, RESP_FLAG_UF);
         else
             h2up_kick(x->up);
+    } else if (x->h1) {
+        if (h2h1_send(x->h1, p, n, false) != 0)
+            h2x_cut(x, RESP_FLAG_UF);
     } else if (x->req.body_overflow && !overflowed) {
         h2x_cut(x, RESP_FLAG_DPE); /* more than is kept, with nowhere to send it */
     }
@@ -508,7 +534,10 @@ static void down_on_end(void *ctx, struct h2_stream *st)
     http_request_body_end(&x->req, NULL);
     if (x->ups && h2_send_data(x->up->h2, x->ups, NULL, 0, true) == 0)
         h2up_kick(x->up);
-    h2x_mirror(x);
+    if (x->h1 && h2h1_send(x->h1, NULL, 0, true) != 0)
+        h2x_cut(x, RESP_FLAG_UF);
+    else
+        h2x_mirror(x);
 }
 
 static void down_on_close(void *ctx, struct h2_stream *st, uint32_t error)
@@ -529,6 +558,8 @@ static void down_on_sent(void *ctx, struct h2_stream *st, size_t n)
         h2_consume(x->up->h2, x->ups, n);
         h2up_kick(x->up);
     }
+    if (x && x->h1)
+        h2h1_resume(x->h1);
 }
 
 const struct h2_callbacks h2s_callbacks = {.on_head = down_on_head,

@@ -19,7 +19,8 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     size_t n = st->olen - st->ooff;
     if (n > length)
         n = length;
-    memcpy(buf, st->out + st->ooff, n);
+    if (n) /* nothing queued: no buffer at all */
+        memcpy(buf, st->out + st->ooff, n);
     st->ooff += n;
     if (st->ooff == st->olen)
         st->ooff = st->olen = 0;
@@ -133,8 +134,15 @@ int h2_send_data(struct h2_conn *c, struct h2_stream *st, const void *p, size_t 
 {
     if (st->out_eof)
         return -EPIPE;
-    if (st->olen + n > H2_MAX_FRAME_QUEUE)
+    /* The bound is on what waits to be framed, not on what a reader that
+     * always leaves a remainder (a slow client) had framed before. */
+    if (st->olen - st->ooff + n > H2_MAX_FRAME_QUEUE)
         return -ENOBUFS;
+    if (st->ooff && st->olen + n > H2_MAX_FRAME_QUEUE) { /* the framed part leaves */
+        memmove(st->out, st->out + st->ooff, st->olen - st->ooff);
+        st->olen -= st->ooff;
+        st->ooff = 0;
+    }
     if (n) {
         char *d = realloc(st->out, st->olen + n);
         if (!d)

@@ -212,6 +212,7 @@ void h2s_tick_all(struct http_proxy *hp, uint64_t now_ns)
         }
     }
     h2ups_expire(hp, now_ns);
+    h2h1s_expire(hp, now_ns);
 }
 
 void h2s_free_all(struct http_proxy *hp)
@@ -219,6 +220,7 @@ void h2s_free_all(struct http_proxy *hp)
     while (hp->h2sessions)
         h2s_end(hp->h2sessions, -ECANCELED, RESP_FLAG_NONE);
     h2ups_free(hp);
+    h2h1s_free(hp);
 }
 
 void h2s_drain_all(struct http_proxy *hp)
@@ -230,4 +232,5 @@ void h2s_drain_all(struct http_proxy *hp)
         h2s_kick(s);
     }
     h2ups_expire(hp, UINT64_MAX); /* idle upstreams close */
+    h2h1s_expire(hp, UINT64_MAX);
 }

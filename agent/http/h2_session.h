@@ -60,6 +60,7 @@ struct h2x {
     struct h2up *up;
     struct h2_stream *ups; /* the attempt's stream */
     bool down_ended, trailers_sent;
+    struct h2h1 *h1; /* the attempt over HTTP/1.1 instead (h2_h1up.c), or NULL */
 };
 
 struct h2s {
@@ -104,6 +105,8 @@ void h2x_up_head(struct h2x *x, const struct h2_head *h);
 void h2x_up_data(struct h2x *x, const uint8_t *p, size_t n);
 void h2x_up_end(struct h2x *x);
 void h2x_up_closed(struct h2x *x, uint32_t error, bool connect_failed);
+/* The same, `denied`: its HBONE tunnel was refused by the peer's policy. */
+void h2x_up_closed_by(struct h2x *x, uint32_t error, bool connect_failed, bool denied);
 void h2x_up_sent(struct h2x *x, size_t n);
 
 /* h2_upstream.c */
@@ -122,5 +125,29 @@ void h2ups_free(struct http_proxy *hp);
 /* The HBONE pool says the tunnel of `stream_ctx` (compared, never
  * followed) was refused by the peer's policy. */
 void h2ups_note_denied(struct http_proxy *hp, const void *stream_ctx);
+
+/* h2_h1up.c: an attempt over HTTP/1.1 (the decision's upstream_http1),
+ * one connection per attempt at a time (kept alive for the next),
+ * reporting through h2x_up_* as a stream of
+ * an upstream HTTP/2 connection does; it clears x->h1 before telling the
+ * exchange its end. */
+struct h2h1;
+/* Opens a connection along `r` from `pod` with the attempt's head and the
+ * body kept so far. 0 or -errno (nothing opened). */
+int h2h1_open(struct http_proxy *hp, const struct outbound_route *r, const struct pod *pod,
+              struct h2x *x, struct h2h1 **out);
+/* The client's DATA (`eof`: its end). -EPIPE when the attempt is over. */
+int h2h1_send(struct h2h1 *a, const void *p, size_t n, bool eof);
+/* The client took some of the response: more may be read. */
+void h2h1_resume(struct h2h1 *a);
+/* The exchange lets go: closed (reset unless the response was whole). */
+void h2h1_abandon(struct h2h1 *a);
+/* The HBONE pool says the tunnel of `stream_ctx` (compared, never
+ * followed) was refused by the peer's policy (401): answered 403. */
+void h2h1_note_denied(struct http_proxy *hp, const void *stream_ctx);
+/* Idle connections past their time close (UINT64_MAX: all of them). */
+void h2h1s_expire(struct http_proxy *hp, uint64_t now_ns);
+/* Every connection closes (the proxy is freed). */
+void h2h1s_free(struct http_proxy *hp);
 
 #endif

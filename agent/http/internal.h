@@ -81,6 +81,7 @@ struct http_proxy {
     struct http_proxy_stats stats;
     struct h2s *h2sessions; /* HTTP/2 downstream connections (h2_session.h) */
     struct h2up *h2ups;     /* shared HTTP/2 upstream connections */
+    struct h2h1 *h2h1s;     /* HTTP/1.1 attempts of HTTP/2 streams (h2_h1up.c) */
 };
 
 /* sniff.c */

@@ -580,6 +580,22 @@ static bool hs_stream_idle(struct hs *s, uint64_t now)
     return true;
 }
 
+/* The client began a request head and did not finish it in time
+ * (slowloris): answered 408 with `connection: close`, as Envoy does at
+ * its request_headers_timeout, and recorded as a request (flag DPE); the
+ * connection then lingers and closes. */
+static void hs_head_timeout(struct hs *s, uint64_t limit)
+{
+    log_ratelimited(LOG_INFO, "http: %s: request head not received in %llu ms; 408", s->who,
+                    (unsigned long long)(limit / 1000000));
+    s->hp->stats.timeouts++;
+    s->keep_alive = false;
+    s->req.down_keep_alive = false;
+    s->req.req_complete = true; /* nothing more is read */
+    static const char body[] = "request header timeout";
+    hs_local_reply(s, 408, body, sizeof(body) - 1, NULL, RESP_FLAG_DPE);
+}
+
 static void hs_tick(struct hs *s, uint64_t now)
 {
     uint64_t idle = s->hp->opts.idle_timeout_ns ? s->hp->opts.idle_timeout_ns : HS_IDLE_TIMEOUT_NS;
@@ -587,7 +603,7 @@ static void hs_tick(struct hs *s, uint64_t now)
     switch (s->state) {
     case HS_READ_HEAD:
         if (s->head_started_ns && !h1_parser_idle(s->parser) && now - s->head_started_ns > head)
-            hs_end(s, -ETIMEDOUT, RESP_FLAG_DC);
+            hs_head_timeout(s, head);
         else if (h1_parser_idle(s->parser) && now - s->last_activity_ns > idle)
             hs_end(s, 0, RESP_FLAG_NONE);
         return;

@@ -80,6 +80,12 @@ struct http_decision {
     char edge_xff[320];   /* x-forwarded-for: the client's, then its address */
     char edge_proto[8];   /* x-forwarded-proto: "https" or "http" */
     char edge_client[64]; /* x-envoy-external-address: the client's address */
+    /* The destination's port speaks HTTP/1.1 only (an ingress gateway's
+     * router sets it for a port not declared http2 or grpc, by name or
+     * appProtocol, as Istio's gateway selects the upstream protocol): an
+     * HTTP/2 client's request goes upstream as HTTP/1.1. false: an h2
+     * client is answered over h2 upstream (useClientProtocol). */
+    bool upstream_http1;
 };
 
 /* Where a session asks and tells (the outbound proxy over the mesh). */

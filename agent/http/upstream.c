@@ -677,8 +677,10 @@ void http_proxy_on_stream_done(void *ctx, struct hbone_stream *st, void *stream_
             break;
         }
     }
-    if (stats->status == 401)
+    if (stats->status == 401) {
         h2ups_note_denied(hp, stream_ctx);
+        h2h1_note_denied(hp, stream_ctx);
+    }
     log_ratelimited(LOG_INFO, "http: HBONE tunnel refused by the peer: %d (%d)", stats->status,
                     err);
 }

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "config/model.h"
+#include "config/protocol.h"
 #include "core/log.h"
 #include "enroll/pods.h"
 #include "http/proxy.h"
@@ -63,6 +64,22 @@ static void forward(struct mesh *m, const struct cfg_snapshot *snap, const struc
     mesh_route_service(m, snap, gw, local, c, out);
 }
 
+/* Istio's gateway speaks to a backend as its port declares: HTTP/2 to an
+ * http2 or grpc port (by name or appProtocol), HTTP/1.1 otherwise. */
+static bool port_speaks_h2(const struct route_cluster *c)
+{
+    const struct cfg_service *svc = c->svc ? c->svc->service : NULL;
+    const struct cfg_service_entry *se = c->svc ? c->svc->entry : NULL;
+    enum http_proto p = PROTO_AUTO;
+    for (size_t i = 0; svc && i < svc->nports; i++)
+        if (svc->ports[i].port == c->port)
+            p = http_port_protocol(&svc->ports[i]);
+    for (size_t i = 0; !svc && se && i < se->nports; i++)
+        if (se->ports[i].number == c->port)
+            p = http_entry_port_protocol(&se->ports[i]);
+    return p == PROTO_HTTP2 || p == PROTO_GRPC;
+}
+
 void mesh_gateway_http_route(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,
                              const struct gw_server *gs, const struct meshd_addr *local,
                              const struct http_request_view *req, struct http_decision *d)
@@ -109,6 +126,7 @@ void mesh_gateway_http_route(void *ctx, const struct pod *gw, const struct cfg_s
     forward(m, snap, gw, gr.vs, r, local, &d->dest_index, &d->route);
     if (d->route.action != OUTBOUND_REFUSE)
         mesh_cluster_name(&m->scratch, d->cluster, sizeof(d->cluster));
+    d->upstream_http1 = !port_speaks_h2(&m->scratch);
 }
 
 void mesh_gateway_tls_route(void *ctx, const struct pod *gw, const struct cfg_snapshot *snap,

@@ -20,7 +20,7 @@
 #    telemetry;
 #  - hostile input: TLS garbage (random, plaintext HTTP, a cut hello), a
 #    slowloris in the handshake (10 s) and in the head (--http-header-
-#    timeout 3), 10,000 idle connections (bounded: at most 512 handshakes
+#    timeout 3: answered 408, connection: close), 10,000 idle connections (bounded: at most 512 handshakes
 #    wait, the oldest make room), oversize headers (431; h2: the stream
 #    refused); meshd's RSS stays bounded, the legitimate client is served
 #    throughout.
@@ -342,10 +342,13 @@ wait "$hh_pid" "$hd_pid" || true
 hh=$(cat "$E2E_TMP/hello-held.json") hd=$(cat "$E2E_TMP/head-held.json")
 t_expect_eq "$(jq -r '[.closed, .reset] | join(" ")' <<<"$hh")" "true true" "hello held: reset ($hh)"
 t_expect_ok "hello held: at the 10 s handshake timeout" awk -v t="$(jq -r .after_s <<<"$hh")" 'BEGIN {exit !(t >= 9 && t < 13)}'
-# Closed without an answer, as nginx does at its client_header_timeout
-# (Envoy would answer 408): the carrier resets its end of the socketpair,
-# the TLS pump then closes the client's connection (close_notify, FIN).
-t_expect_eq "$(jq -r '[.closed, .got] | join(" ")' <<<"$hd")" "true " "head held: closed, nothing answered ($hd)"
+# Answered 408 with connection: close, as Envoy does at its
+# request_headers_timeout, then closed (close_notify, FIN); recorded.
+t_expect_eq "$(jq -r .closed <<<"$hd")" true "head held: closed ($hd)"
+t_expect_eq "$(jq -r '.text | split("\r\n")[0]' <<<"$hd")" "HTTP/1.1 408 Request Timeout" "head held: answered 408"
+t_expect_contains "$(jq -r .text <<<"$hd")" $'Connection: close\r\n' "head held: with connection: close"
+m=$(ip netns exec "${NODE_NS[1]}" curl -s -m 5 "http://${NODE_IP4[1]}:15020/metrics")
+t_expect_contains "$(grep '^istio_requests_total' <<<"$m" | grep 'reporter="source"')" 'response_code="408"' "the 408 is counted"
 t_expect_ok "head held: at the 3 s header timeout" awk -v t="$(jq -r .after_s <<<"$hd")" 'BEGIN {exit !(t >= 2 && t < 6)}'
 
 t_begin "10,000 idle TCP connections: at most 512 handshakes wait, the oldest make room; memory bounded"

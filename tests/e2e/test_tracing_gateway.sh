@@ -22,6 +22,7 @@
 #  - no client context: the gateway's span is the root of a new trace;
 #  - a client traceparent: the gateway's span is its child, same trace,
 #    tracestate passed on;
+#  - the same over h2 at the edge (curl --http2: ALPN h2);
 #  - a client B3 context (x-b3-*): honoured at the edge too;
 #  - customTags from a request header (x-client), with its default;
 #  - disableSpanReporting for my-service (its own Telemetry): its spans
@@ -169,6 +170,15 @@ seen=$(head -1 <<<"$out")
 t_expect_contains "$(jq -r '.headers.traceparent' <<<"$seen")" "00-$TRACE-" "my-service got the client's trace id"
 t_expect_eq "$(jq -r '.headers.tracestate' <<<"$seen")" "congo=t61rcWkgMzE" "tracestate passed on"
 spans=$(spans_of $TRACE 4)
+t_expect_eq "$(chain "$spans" $CLIENT_SPAN)" "$WANT_CHAIN" "the same four, the first the child of the client's span"
+
+t_begin "over h2 at the edge (ALPN h2): the same four spans, the client's context honoured"
+trace_h2=0af7651916cd43dd8448eb211c80319c
+out=$(gw_call --http2 -H "traceparent: 00-$trace_h2-$CLIENT_SPAN-01")
+t_expect_eq "$(tail -1 <<<"$out")" 200 "served over h2 (HTTP/1.1 to my-service)"
+t_expect_contains "$(jq -r '.headers.traceparent' <<<"$(head -1 <<<"$out")")" "00-$trace_h2-" \
+    "my-service got the client's trace id"
+spans=$(spans_of $trace_h2 4)
 t_expect_eq "$(chain "$spans" $CLIENT_SPAN)" "$WANT_CHAIN" "the same four, the first the child of the client's span"
 
 t_begin "a client B3 context at the edge: honoured, B3 sent on"

@@ -290,6 +290,35 @@ static void unconsumed_data_stops_the_sender_at_the_window(void **state)
     unpair(&cl, &sv);
 }
 
+/* A reader that always leaves a remainder unread (a slow client behind a
+ * long stream): what was framed does not count against the stream's
+ * queue bound, so the stream carries far more than the bound in total. */
+static void a_long_stream_to_a_slow_reader_stays_within_the_queue_bound(void **state)
+{
+    (void)state;
+    struct side cl, sv;
+    pair(&cl, &sv);
+    sv.consume = false;
+    struct h2_stream *st = request(&cl, "POST", "/", NULL, 0, false);
+    static char body[100000], chunk[16384];
+    assert_int_equal(h2_send_data(cl.c, st, body, sizeof(body), false), 0);
+    assert_int_equal(pump(&cl, &sv), 0);
+    h2_consume(sv.c, sv.last, 30000);
+    assert_int_equal(pump(&cl, &sv), 0);
+    size_t total = sizeof(body);
+    for (int i = 0; i < 20; i++) { /* 427,680 bytes in all, past H2_MAX_FRAME_QUEUE */
+        assert_int_equal(h2_send_data(cl.c, st, chunk, sizeof(chunk), false), 0);
+        total += sizeof(chunk);
+        assert_int_equal(pump(&cl, &sv), 0);
+        h2_consume(sv.c, sv.last, sizeof(chunk));
+        assert_int_equal(pump(&cl, &sv), 0);
+        assert_true(h2_stream_queued(st) < H2_STREAM_WINDOW); /* a remainder waits */
+    }
+    assert_true(total > H2_MAX_FRAME_QUEUE);
+    assert_int_equal(sv.data, total - h2_stream_queued(st));
+    unpair(&cl, &sv);
+}
+
 /* --- violations and floods ---------------------------------------------- */
 
 /* A frame header: length, type, flags, stream. */
@@ -424,6 +453,7 @@ int main(void)
         cmocka_unit_test(heads_past_the_limits_reset_the_stream),
         cmocka_unit_test(the_peers_stream_limit_holds),
         cmocka_unit_test(unconsumed_data_stops_the_sender_at_the_window),
+        cmocka_unit_test(a_long_stream_to_a_slow_reader_stays_within_the_queue_bound),
         cmocka_unit_test(violations_end_the_connection_with_goaway),
         cmocka_unit_test(rapid_reset_is_bounded),
     };

@@ -301,7 +301,7 @@ static void rig_start(struct rig *r, const struct hpf_plan *plan, int nplan, boo
     struct hpf_plan p[HPF_MAX];
     for (int i = 0; i < nplan; i++) {
         p[i] = plan[i];
-        if (p[i].kind == HPF_FORWARD && p[i].port == 0)
+        if (p[i].kind == HPF_FORWARD && p[i].port == 0 && !p[i].http1)
             p[i].port = r->u->port; /* the h2 upstream, not the fixture's HTTP/1 one */
     }
     hpf_plan(r->f, p, nplan);
@@ -577,6 +577,123 @@ static void a_client_reset_frees_the_attempt(void **state)
     rig_free(&r);
 }
 
+/* upstream_http1 (a backend that speaks HTTP/1.1 only, at the edge): each
+ * stream is an HTTP/1.1 request on a connection of its own (Host from
+ * :authority, kept alive, a body of unknown length chunked), its
+ * response the stream's (hop-by-hop and framing fields dropped, a chunked
+ * body unframed); a response cut short resets the stream. */
+static void http1_backends_get_http1(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *method, *body, *resp;
+        bool close;
+        int status;
+        uint32_t error;
+        const char *got, *fields, *sent, *flags;
+    } rows[] = {
+        {"a bodiless GET", "GET", NULL,
+         "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Up: 1\r\n"
+         "Content-Length: 2\r\n\r\nok",
+         false, 200, H2_NO_ERROR, "ok", "x-up=1",
+         "GET /a HTTP/1.1\r\nHost: svc\r\ncontent-type: text/plain\r\n", "-"},
+        {"a body of unknown length, chunked both ways", "POST", "hello",
+         "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false,
+         201, H2_NO_ERROR, "abc", "", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "-"},
+        {"a response cut short: the stream reset", "GET", NULL,
+         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, 200, H2_INTERNAL_ERROR, "abc",
+         "", "GET /a HTTP/1.1\r\n", "UC"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        print_message("  %s\n", rows[i].name);
+        struct rig r;
+        rig_new(&r, (struct hpf_plan[]){{.kind = HPF_FORWARD, .http1 = true}}, 1);
+        hpf_script(r.f, (struct hpf_step[]){{.send = rows[i].resp, .close = rows[i].close}}, 1);
+        cl_request(&r.k, 0, rows[i].method, "/a", NULL, rows[i].body);
+        cl_run(r.f, &r.k, 1);
+        assert_int_equal(r.k.s[0].error, rows[i].error);
+        assert_int_equal(r.k.s[0].closes, 1);
+        if (rows[i].error == H2_NO_ERROR) { /* a reset may overtake what was framed */
+            assert_int_equal(r.k.s[0].status, rows[i].status);
+            assert_string_equal(r.k.s[0].body, rows[i].got);
+            char fields[256];
+            snprintf(fields, sizeof(fields), "%s", r.k.s[0].fields);
+            assert_non_null(strstr(fields, rows[i].fields));
+            assert_null(strstr(fields, "keep-alive"));
+            assert_null(strstr(fields, "transfer-encoding"));
+        }
+        assert_int_equal(r.u->requests, 0); /* nothing reached the h2 upstream */
+        assert_int_equal(r.f->accepts, 1);
+        const char *rx = hpf_up_rx(r.f, 0);
+        assert_non_null(strstr(rx, rows[i].sent));
+        assert_null(strstr(rx, "Connection:")); /* kept alive */
+        assert_null(strstr(rx, "te: "));
+        hpf_wait_count(r.f, &r.f->nreports, 1);
+        assert_int_equal(r.f->reports[0].status, rows[i].status);
+        assert_string_equal(r.f->reports[0].flags, rows[i].flags);
+        assert_string_equal(r.f->reports[0].protocol, "HTTP/2");
+        assert_int_equal(r.f->frees, 1);
+        rig_free(&r);
+    }
+}
+
+/* Keep-alive: a stream after another reuses the idle connection (one
+ * accept, both requests on it); a response with Connection: close is not
+ * reused, the next stream opens a new one. */
+static void http1_connections_are_kept_alive(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_new(&r, (struct hpf_plan[]){{.kind = HPF_FORWARD, .http1 = true}}, 1);
+    hpf_script(r.f,
+               (struct hpf_step[]){{.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+                                   {.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                            "Connection: close\r\n\r\nk2",
+                                    .close = true},
+                                   {.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nk3"}},
+               3);
+    const char *want[] = {"ok", "k2", "k3"};
+    for (int i = 0; i < 3; i++) {
+        cl_request(&r.k, i, "GET", "/k", NULL, NULL);
+        cl_run(r.f, &r.k, i + 1);
+        assert_int_equal(r.k.s[i].status, 200);
+        assert_string_equal(r.k.s[i].body, want[i]);
+    }
+    assert_int_equal(r.f->accepts, 2); /* the second reused the first's, the third a new one */
+    assert_int_equal(r.f->up[0].requests, 2);
+    struct http_proxy_stats st;
+    http_proxy_get_stats(r.f->hp, &st);
+    assert_int_equal(st.upstreams_reused, 1);
+    hpf_wait_count(r.f, &r.f->nreports, 3);
+    assert_int_equal(r.f->frees_failed, 0);
+    rig_free(&r);
+}
+
+/* A backend over HTTP/1.1 that closes without a byte: a connect failure,
+ * retried on another endpoint as for an HTTP/2 upstream. */
+static void http1_backend_silent_close_is_retried(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_new(&r, (struct hpf_plan[]){{.kind = HPF_FORWARD, .http1 = true}}, 1);
+    hpf_script(r.f,
+               (struct hpf_step[]){{.send = "", .close = true},
+                                   {.send = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}},
+               2);
+    cl_request(&r.k, 0, "GET", "/a", NULL, NULL);
+    cl_run(r.f, &r.k, 1);
+    assert_int_equal(r.k.s[0].status, 200);
+    assert_string_equal(r.k.s[0].body, "ok");
+    assert_int_equal(r.f->routes, 2);
+    assert_int_equal(r.f->avoided[1], 100); /* the retry avoided the endpoint that failed */
+    assert_int_equal(r.f->accepts, 2);
+    hpf_wait_count(r.f, &r.f->nreports, 1);
+    assert_int_equal(r.f->reports[0].status, 200);
+    assert_int_equal(r.f->frees_failed, 1);
+    rig_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +704,9 @@ int main(void)
         cmocka_unit_test(destination_passes_the_apps_503_on),
         cmocka_unit_test(upstream_connections_are_replaced_when_they_take_no_more),
         cmocka_unit_test(a_client_reset_frees_the_attempt),
+        cmocka_unit_test(http1_backends_get_http1),
+        cmocka_unit_test(http1_backend_silent_close_is_retried),
+        cmocka_unit_test(http1_connections_are_kept_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

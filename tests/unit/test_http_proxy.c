@@ -482,9 +482,11 @@ static void idle_pool_bounded(void **state)
     hpf_free(f);
 }
 
-/* A keep-alive client silent past idle_timeout is closed cleanly, after
- * a bodiless request too; one that stops halfway through a head is cut
- * at head_timeout. */
+/* A keep-alive client silent past idle_timeout is closed cleanly, with
+ * nothing written, after a bodiless request too; one that stops halfway
+ * through a head is answered 408 with connection: close at head_timeout
+ * (Envoy's request_headers_timeout), recorded as a request (DPE), never
+ * routed. */
 static void idle_and_head_timeouts(void **state)
 {
     (void)state;
@@ -501,16 +503,25 @@ static void idle_and_head_timeouts(void **state)
     assert_string_equal(resp_flag_name(f->closed.response_flag), "-");
     assert_int_equal(f->closed.error, 0);
     assert_int_equal(f->nreports, 1);
+    assert_int_equal(f->cli_len, 0); /* the idle close wrote nothing */
     close(f->client);
 
     assert_int_equal(hpf_session(f), 0);
     hpf_send(f, "GET /slow HTTP/1.1\r\nHost: s");
     t0 = loop_now_ns();
-    assert_true(hpf_wait_eof(f));
+    static const char want[] = "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
+                               "server: meshd\r\nContent-Length: 22\r\nConnection: close\r\n"
+                               "\r\nrequest header timeout";
+    hpf_wait_client(f, strlen(want));
+    assert_string_equal(f->cli, want);
     assert_true(hpf_ms_since(t0) >= 140);
+    assert_true(hpf_wait_eof(f));
     hpf_wait_count(f, &f->nclosed, 2);
     assert_int_equal(f->nclosed, 2);
-    assert_string_equal(resp_flag_name(f->closed.response_flag), "DC");
+    assert_int_equal(f->nreports, 2);
+    assert_int_equal(f->reports[1].status, 408);
+    assert_string_equal(f->reports[1].flags, "DPE");
+    assert_int_equal(stats(f).timeouts, 1);
     assert_int_equal(f->routes, 1); /* the cut head was never routed */
     assert_int_equal(f->accepts, 1);
     hpf_free(f);

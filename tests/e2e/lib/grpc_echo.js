@@ -2,6 +2,9 @@
 // gRPC through the mesh with @grpc/grpc-js (tests/node/node_modules).
 //
 //   grpc_echo.js serve PORT NAME          the Echo service (echo.proto) on [::]:PORT
+//                                         (Say "fail:N": status N; "meta:NAME": the
+//                                         value of request header NAME; "sleep:MS":
+//                                         answered MS ms later)
 //   grpc_echo.js call HOST:PORT TEXT N    N unary calls over one channel; prints
 //                                         {"ok": k, "codes": {code: count}, "servers": {...}}
 'use strict';
@@ -20,7 +23,39 @@ if (mode === 'serve') {
         Say: (call, cb) => {
             const m = /^fail:(\d+)$/.exec(call.request.text);
             if (m) return cb({code: Number(m[1]), details: 'failed as asked'});
+            const meta = /^meta:(.+)$/.exec(call.request.text); // a request header's value
+            if (meta) return cb(null, {text: String(call.metadata.get(meta[1])), server: arg});
+            const sleep = /^sleep:(\d+)$/.exec(call.request.text); // answered that late
+            if (sleep) return setTimeout(() => cb(null, {text: 'late', server: arg}), Number(sleep[1]));
             cb(null, {text: call.request.text, server: arg});
+        },
+        Count: (call) => { // written as the client's window allows ('drain')
+            const [n, size] = call.request.text.split(':').map(Number);
+            const text = 'x'.repeat(size);
+            let i = 0;
+            const more = () => {
+                while (i < n) {
+                    i++;
+                    if (!call.write({text, server: arg})) return call.once('drain', more);
+                }
+                call.end();
+            };
+            more();
+        },
+        Sum: (call, cb) => {
+            let n = 0, bytes = 0, fail = 0;
+            call.on('data', (m) => {
+                n++;
+                bytes += m.text.length;
+                const f = /^fail:(\d+)$/.exec(m.text);
+                if (f) fail = Number(f[1]);
+            });
+            call.on('end', () => fail ? cb({code: fail, details: 'failed as asked'})
+                : cb(null, {text: `${n}:${bytes}`, server: arg}));
+        },
+        Chat: (call) => {
+            call.on('data', (m) => call.write({text: m.text, server: arg}));
+            call.on('end', () => call.end());
         },
     });
     server.bindAsync(`[::]:${where}`, grpc.ServerCredentials.createInsecure(), (err) => {

@@ -187,7 +187,8 @@ def hostile(ip, port, host, kind, limit):
             closed = reset = True
             break
     print(json.dumps({"closed": closed, "after_s": round(time.monotonic() - start, 1),
-                      "reset": reset, "got": got[:16].hex()}))
+                      "reset": reset, "got": got[:16].hex(),
+                      "text": got[:512].decode("latin-1")}))
 
 
 def serve(port, cert, key, name):

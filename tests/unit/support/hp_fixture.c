@@ -217,6 +217,7 @@ static void r_route(void *user, const struct pod *pod, const struct meshd_addr *
     d->route.cluster = f;
     d->route.endpoint = 100 + i;
     d->route.max_requests_per_conn = p->max_per_conn;
+    d->upstream_http1 = p->http1;
 }
 
 static void r_free(void *user, const struct outbound_route *r, bool failed)

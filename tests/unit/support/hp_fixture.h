@@ -47,6 +47,7 @@ struct hpf_plan {
     const struct cfg_http_route *actions;
     const struct cfg_route *vs_route;
     uint32_t max_per_conn; /* FORWARD: the route's maxRequestsPerConnection */
+    bool http1;            /* FORWARD: the decision's upstream_http1 */
 };
 
 struct hpf_report {
