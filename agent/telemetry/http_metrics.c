@@ -105,16 +105,16 @@ void http_metrics_free(struct http_metrics *m)
 void http_metrics_observe(struct http_metrics *m, const struct http_request_record *r,
                           uint64_t now_ns)
 {
-    /* The request's own flags label it, not the connection's. */
-    struct tcp_labels l = r->labels;
-    str_copy(l.v[TL_RESPONSE_FLAGS], sizeof(l.v[TL_RESPONSE_FLAGS]),
-             r->response_flags && r->response_flags[0] ? r->response_flags : "-");
+    /* The request's own flags label it, not the connection's (read in
+     * place: no copy of the label set per request). */
+    const char *flags = r->response_flags && r->response_flags[0] ? r->response_flags : "-";
     char code[24], grpc[24] = "";
     str_u64(code, r->response_code < 0 ? 0 : (unsigned)r->response_code);
     if (r->grpc_status >= 0)
         str_u64(grpc, (unsigned)r->grpc_status);
     const char *extra[X__COUNT] = {code, grpc};
-    struct http_series *s = series_table_get(m->table, &l, extra, now_ns);
+    struct http_series *s =
+        series_table_get_with(m->table, &r->labels, TL_RESPONSE_FLAGS, flags, extra, now_ns);
     if (!s)
         return;
     s->requests++;
