@@ -41,16 +41,20 @@ static bool is_text(const char *s, size_t n, bool space_ok)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     const uint64_t below = (space_ok ? 0x20 : 0x21) * ones, del = 0x7f * ones;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    if (n < 8)
+        return is_text_bytes(s, n, space_ok);
+    for (size_t i = 0;; i += 8) {
+        if (i + 8 > n)
+            i = n - 8; /* the last word overlaps the one before: no byte-wise tail */
         uint64_t w;
         memcpy(&w, s + i, 8);
         /* Bytes below `below` (a byte >= 0x80 is never flagged), or 0x7f. */
         uint64_t low = (w - below) & ~w & highs, x = w ^ del, is_del = (x - ones) & ~x & highs;
         if ((low | is_del) && !is_text_bytes(s + i, 8, space_ok))
             return false;
+        if (i + 8 == n)
+            return true;
     }
-    return is_text_bytes(s + i, n - i, space_ok);
 }
 
 bool h1_header_is_hop(const char *name, size_t len)

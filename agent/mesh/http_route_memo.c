@@ -60,6 +60,9 @@ static struct memo_slot *slot_of(struct http_route_memo *memo, const struct pod 
     h = (h ^ dst->port) * 16777619u;
     for (const char *c = src->name; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
+    h ^= h >> 16; /* the port is in network order: its bits reach the slot's */
+    h *= 0x45d9f3bu;
+    h ^= h >> 16;
     return &memo->slot[h % MEMO_SLOTS];
 }
 

@@ -27,6 +27,7 @@
 #include "proxy/records.h"
 #include "telemetry/conn_telemetry.h"
 #include "telemetry/http_metrics.h"
+#include "telemetry/series.h"
 #include "telemetry/tcp_metrics.h"
 
 #define EXPIRY_NS (600ull * 1000000000ull)
@@ -227,6 +228,61 @@ static void wire_bytes_size_the_histograms_when_known(void **state)
 }
 
 /* Each row: a request and the tail of its series' labels. */
+static const struct series_schema counter_schema = {.payload = sizeof(uint64_t)};
+
+/* A label replaced in the lookup (a request's own response_flags, read in
+ * place) finds and makes the very series its label set copied and edited
+ * would, through the last-asked and the hashed paths alike. */
+static void a_replaced_label_is_the_series_of_the_edited_copy(void **state)
+{
+    struct series_table *t;
+    assert_int_equal(series_table_new(&counter_schema, 100, EXPIRY_NS, &t), 0);
+    struct tcp_labels l = bookinfo();
+    set(&l, TL_RESPONSE_FLAGS, "-");
+    static char longv[300];
+    memset(longv, 'x', sizeof(longv) - 1);
+    const struct {
+        const char *behaviour;
+        int label;
+        const char *value; /* NULL with label -1 or out of range: l itself */
+        const char *edited;
+    } rows[] = {
+        {"flags UH", TL_RESPONSE_FLAGS, "UH", "UH"},
+        {"flags -, as the set holds", TL_RESPONSE_FLAGS, "-", "-"},
+        {"flags UH again, after another", TL_RESPONSE_FLAGS, "UH", "UH"},
+        {"the workload", TL_SOURCE_WORKLOAD, "ratings-v1", NULL},
+        {"an empty value", TL_RESPONSE_FLAGS, "", ""},
+        {"a value past a label's room, cut as a label is", TL_RESPONSE_FLAGS, longv, longv},
+        {"no label", -1, "UH", "-"},
+        {"no value", TL_RESPONSE_FLAGS, NULL, "-"},
+        {"a label out of range", TL__COUNT, "UH", "-"},
+    };
+    for (int pass = 0; pass < 2; pass++) /* the second finds what the first made */
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+            struct tcp_labels copy = l;
+            if (rows[i].label == TL_SOURCE_WORKLOAD)
+                set(&copy, TL_SOURCE_WORKLOAD, rows[i].value);
+            else
+                set(&copy, TL_RESPONSE_FLAGS, rows[i].edited);
+            size_t before = series_table_count(t);
+            uint64_t *with = series_table_get_with(t, &l, rows[i].label, rows[i].value, NULL, 1);
+            size_t made = series_table_count(t) - before;
+            uint64_t *edited = series_table_get(t, &copy, NULL, 1);
+            if (!with || with != edited || series_table_count(t) != before + made)
+                fail_msg("pass %d, %s: not the edited copy's series", pass, rows[i].behaviour);
+            if (pass == 1 && made)
+                fail_msg("%s: a second series for one label set", rows[i].behaviour);
+            ++*with;
+        }
+    /* flags "-" is l itself: rows 1, 6, 7 and 8, twice each. */
+    struct tcp_labels same = l;
+    uint64_t *plain = series_table_get(t, &same, NULL, 1);
+    assert_non_null(plain);
+    assert_int_equal(*plain, 8);
+    assert_int_equal(series_table_count(t), 5);
+    series_table_free(t);
+}
+
 static void codes_grpc_and_flags_are_labels(void **state)
 {
     static const struct {
@@ -601,6 +657,7 @@ int main(void)
         cmocka_unit_test(buckets_sums_and_counts_are_envoys),
         cmocka_unit_test(wire_bytes_size_the_histograms_when_known),
         cmocka_unit_test(codes_grpc_and_flags_are_labels),
+        cmocka_unit_test(a_replaced_label_is_the_series_of_the_edited_copy),
         cmocka_unit_test(missing_labels_are_unknown_and_hostile_ones_escaped),
         cmocka_unit_test(new_label_sets_past_the_cap_are_dropped),
         cmocka_unit_test(idle_series_expire_and_updates_keep_them),
