@@ -222,15 +222,25 @@ static size_t edited_fields(const struct h1_head *h, const struct cfg_header_ops
                             struct http_field *out)
 {
     size_t n = 0;
-    /* Most heads have no Connection header (HTTP/1.1 keep-alive): then
-     * no field is listed by one, and no field is compared against all. */
-    bool lists = false;
-    for (size_t i = 0; i < h->nheaders && !lists; i++)
-        lists = h->headers[i].name_len == 10 && !strncasecmp(h->headers[i].name, "connection", 10);
+    /* The Connection headers alone, looked through for each field (not
+     * every header for each): most heads have none, or one saying
+     * keep-alive. More than fit here: the whole head is looked through. */
+    struct http_field conn[4];
+    struct h1_head lists = {.headers = conn};
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_field *f = &h->headers[i];
+        if (f->name_len != 10 || strncasecmp(f->name, "connection", 10) != 0)
+            continue;
+        if (lists.nheaders == sizeof(conn) / sizeof(conn[0])) {
+            lists = *h;
+            break;
+        }
+        conn[lists.nheaders++] = *f;
+    }
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_field *f = &h->headers[i];
         if (h1_header_is_hop(f->name, f->name_len) ||
-            (lists && h1_head_connection_lists(h, f->name, f->name_len)) ||
+            (lists.nheaders && h1_head_connection_lists(&lists, f->name, f->name_len)) ||
             (skip_host && !strcasecmp(f->name, "host")))
             continue;
         if (removed(route, f->name) || removed(dest, f->name))
