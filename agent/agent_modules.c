@@ -242,8 +242,8 @@ static void on_http_request(void *ctx, struct http_request_record *r,
         dst.peer_identity = d->route.action == OUTBOUND_HBONE ? d->route.key.dst_id : "";
     }
     if (conn)
-        conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
-                                      &r->labels);
+        conn_telemetry_request_labels_id(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
+                                         &r->labels, &r->labels_id);
     conn_telemetry_request(ag->v.telemetry, conn, r);
     tracer_end(ag->tracer, r->trace, r, conn);
 }

@@ -56,6 +56,10 @@ struct http_request_record {
     const struct trace_span *trace;    /* the request's span (telemetry/trace.h), NULL: none */
     const char *forwarded_proto;       /* x-forwarded-proto sent upstream (the edge's at a
                                           gateway), NULL: none; the span's http.url scheme */
+    /* Nonzero: `labels` are the kept set of this id (conn_telemetry_
+     * request_labels_id): records with one id have equal labels, so the
+     * metrics find their series without comparing them. 0: compared. */
+    uint64_t labels_id;
 };
 
 struct http_metrics;

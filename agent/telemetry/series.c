@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,13 @@ void *series_table_get_with(struct series_table *t, const struct tcp_labels *l, 
     t->count++;
     t->last = s;
     return s->payload;
+}
+
+void series_table_touch(void *payload, uint64_t now_ns)
+{
+    struct series *s =
+        (struct series *)(void *)((unsigned char *)payload - offsetof(struct series, payload));
+    s->updated_ns = now_ns;
 }
 
 void series_table_expire(struct series_table *t, uint64_t now_ns)

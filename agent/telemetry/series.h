@@ -56,6 +56,9 @@ void *series_table_get(struct series_table *t, const struct tcp_labels *l, const
  * label -1 or value NULL: none replaced. */
 void *series_table_get_with(struct series_table *t, const struct tcp_labels *l, int label,
                             const char *value, const char *const *extra, uint64_t now_ns);
+/* Sets the update time of the series whose payload `payload` is (a
+ * series_table_get answer, not expired since). */
+void series_table_touch(void *payload, uint64_t now_ns);
 /* Removes series idle past the expiry and not busy. */
 void series_table_expire(struct series_table *t, uint64_t now_ns);
 

@@ -399,6 +399,60 @@ static void idle_series_expire_and_updates_keep_them(void **state)
     http_metrics_free(m);
 }
 
+/* The total of the istio_requests_total series whose labels hold `has`. */
+static long requests_with(const char *text, const char *has)
+{
+    for (const char *at = text; (at = strstr(at, "istio_requests_total{")); at++) {
+        const char *eol = strchr(at, '\n');
+        const char *close = strstr(at, "} ");
+        char *found = strstr(at, has);
+        if (eol && close && found && found < close)
+            return strtol(close + 2, NULL, 10);
+    }
+    return -1;
+}
+
+/* Records with a kept label set's id (labels_id) find the series of the
+ * last one by id, never that of another code, gRPC status or flags; a
+ * series found so stays fresh, and one that expired is made again, not
+ * the freed one used. Records without an id are compared. */
+static void kept_label_sets_find_their_series_by_id(void **state)
+{
+    struct http_metrics *m;
+    assert_int_equal(http_metrics_new(EXPIRY_NS, &m), 0);
+    struct http_request_record ok = request(1, 0, 0), uo = request(1, 0, 0), gr = request(1, 0, 0),
+                               other = request(1, 0, 0);
+    ok.labels_id = uo.labels_id = gr.labels_id = 10;
+    uo.response_code = 503;
+    uo.response_flags = "UO";
+    gr.grpc_status = 14;
+    set(&other.labels, TL_DESTINATION_VERSION, "v9"); /* labels_id 0: compared */
+    other.response_code = 201;
+    const struct http_request_record *order[] = {&ok, &uo, &ok, &ok, &gr, &other, &ok, &uo};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        http_metrics_observe(m, order[i], 1000);
+    assert_int_equal(http_metrics_series(m), 4);
+    char *text = render(m);
+    assert_int_equal(requests_with(text, "response_code=\"200\",grpc_response_status=\"\""), 4);
+    assert_int_equal(requests_with(text, "response_flags=\"UO\""), 2);
+    assert_int_equal(requests_with(text, "grpc_response_status=\"14\""), 1);
+    assert_int_equal(requests_with(text, "response_code=\"201\""), 1);
+    free(text);
+    /* ok again at the expiry, found by id: it stays, the others go. */
+    http_metrics_observe(m, &ok, 1000 + EXPIRY_NS);
+    http_metrics_expire(m, 1001 + EXPIRY_NS);
+    assert_int_equal(http_metrics_series(m), 1);
+    /* Everything expires; ok's id comes back: a new series from one. */
+    http_metrics_expire(m, 1002 + 2 * EXPIRY_NS);
+    assert_int_equal(http_metrics_series(m), 0);
+    http_metrics_observe(m, &ok, 1003 + 2 * EXPIRY_NS);
+    http_metrics_observe(m, &ok, 1003 + 2 * EXPIRY_NS);
+    text = render(m);
+    assert_int_equal(requests_with(text, "response_code=\"200\""), 2);
+    free(text);
+    http_metrics_free(m);
+}
+
 /* The TCP table on the shared machinery: same labels, order and values,
  * open connections outlive the expiry, the same cap. */
 static void tcp_metrics_keep_their_behaviour(void **state)
@@ -608,6 +662,37 @@ static void per_request_destinations_label_each_request(void **state)
     carrier_down(&c);
 }
 
+/* A kept label set's id: the same for the same request labels, another
+ * for gRPC (request_protocol) and for another destination; 0 the first
+ * time (computed, then kept), and the labels are those computed. */
+static void request_label_sets_have_ids(void **state)
+{
+    struct carrier c;
+    carrier_up(&c, false);
+    struct meshd_addr v2;
+    addr_parse("10.1.0.2:8080", &v2);
+    struct http_request_dest d = {.service = "payments.default.svc.cluster.local", .endpoint = &v2};
+    struct tcp_labels first, again, plain;
+    uint64_t id0, id1, id2, grpc, other;
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, false, &first, &id0);
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, false, &again, &id1);
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, false, &again, &id2);
+    conn_telemetry_request_labels(c.t, &c.conn, &d, false, &plain);
+    assert_int_equal(id0, 0);
+    assert_true(id1 != 0 && id1 == id2);
+    for (int k = 0; k < TL__COUNT; k++) {
+        assert_string_equal(first.v[k], again.v[k]);
+        assert_string_equal(plain.v[k], again.v[k]);
+    }
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, true, &again, &grpc);
+    assert_string_equal(again.v[TL_REQUEST_PROTOCOL], "grpc");
+    assert_true(grpc != 0 && grpc != id1);
+    conn_telemetry_request_labels_id(c.t, &c.conn, NULL, false, &again, &other);
+    conn_telemetry_request_labels_id(c.t, &c.conn, NULL, false, &again, &other);
+    assert_true(other != 0 && other != id1 && other != grpc);
+    carrier_down(&c);
+}
+
 /* stdout is a pipe for the call: the line must come out whole, once. */
 static void a_reported_request_is_counted_and_logged(void **state)
 {
@@ -664,6 +749,8 @@ int main(void)
         cmocka_unit_test(tcp_metrics_keep_their_behaviour),
         cmocka_unit_test(the_page_passes_promtool),
         cmocka_unit_test(per_request_destinations_label_each_request),
+        cmocka_unit_test(request_label_sets_have_ids),
+        cmocka_unit_test(kept_label_sets_find_their_series_by_id),
         cmocka_unit_test(a_reported_request_is_counted_and_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
