@@ -242,11 +242,13 @@ static void on_http_request(void *ctx, struct http_request_record *r,
         dst.peer_identity = d->route.action == OUTBOUND_HBONE ? d->route.key.dst_id : "";
     }
     if (conn)
-        conn_telemetry_request_labels(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
-                                      &r->labels);
-    if (r->source_principal) /* an ISTIO_MUTUAL gateway's client, verified */
+        conn_telemetry_request_labels_id(ag->v.telemetry, conn, outbound ? &dst : NULL, r->grpc,
+                                         &r->labels, &r->labels_id);
+    if (r->source_principal) { /* an ISTIO_MUTUAL gateway's client, verified */
         snprintf(r->labels.v[TL_SOURCE_PRINCIPAL], sizeof(r->labels.v[0]), "%s",
                  r->source_principal);
+        r->labels_id = 0; /* no longer the kept set's labels: compared */
+    }
     conn_telemetry_request(ag->v.telemetry, conn, r);
     tracer_end(ag->tracer, r->trace, r, conn);
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The HTTP keep-alive rows of `make bench` (issue 15), sourced by
-# bench/run.sh; the topology has two pods per node.
+# bench/run.sh, or run by itself (`bench/http.sh`: its own topology,
+# these rows only); the topology has two pods per node.
 #
 #   direct   wrk in pod (1,2) to nginx in pod (2,2): neither is enrolled,
 #            no proxy at all
@@ -115,6 +116,34 @@ YAML
     mv "$1/bench-http.yaml.tmp" "$1/bench-http.yaml"
 }
 
+# http_check_carriers: fails unless the http port went through the HTTP
+# carrier (an x-request-id reached nginx) and the tcp- one did not.
+# The first request may time out while the agents' tunnel comes up (under
+# valgrind, on a loaded machine): three tries.
+http_check_carriers() {
+    local try id=""
+    for try in 1 2 3; do
+        id=$(http_request_id "http://$HTTP_VIP_L7/")
+        [ -z "$id" ] || break
+    done
+    [ -n "$id" ] || { echo "bench: the http port was not carried as HTTP" >&2; return 1; }
+    [ -z "$(http_request_id "http://$HTTP_VIP_L4/")" ] ||
+        { echo "bench: the tcp- port was parsed as HTTP" >&2; return 1; }
+}
+
+# http_mesh_pods: pods (1,1) and (2,1) enrolled, the namespace in the mesh
+# and the two Services on both agents, the carriers checked.
+http_mesh_pods() {
+    local i
+    enroll 1 "1,1"
+    enroll 2 "2,1"
+    for i in 1 2; do
+        config_apply "$i" mesh_config "$E2E_TMP/config-$i"
+        config_apply "$i" http_services "$E2E_TMP/config-$i"
+    done
+    http_check_carriers
+}
+
 # http_request_id URL: the x-request-id the backend saw for one request ('' if none).
 http_request_id() {
     in_pod "1,1" curl -s -m 5 -D - -o /dev/null "$1" | tr -d '\r' |
@@ -209,3 +238,27 @@ http_table() {
     goal "L7 added p99, 1 conn (us) vs the HAProxy pair's" "$((HM[l7,p99_1] - HM[direct,p99_1]))" "<" "$((HM[haproxy,p99_1] - HM[direct,p99_1]))"
     goal "L7 added p99, $HTTP_CONNS conns (us) vs the HAProxy pair's" "$((HM[l7,p99] - HM[direct,p99]))" "<" "$((HM[haproxy,p99] - HM[direct,p99]))"
 }
+
+# Run by itself (bench/http.sh, BENCH_HTTP_* as above): its own topology
+# and only these rows, as bench/run.sh would measure them.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    cd "$(dirname "$0")/.."
+    source tests/e2e/lib/topology.sh
+    source tests/e2e/lib/meshd.sh
+    to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1e6; printf "%.0f", n }'; }
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
+    cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+    topo_init
+    topo_create 2 2
+    "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+    meshd_start 1 --log-level info --ca-dir "$E2E_TMP/ca"
+    meshd_start 2 --log-level info --ca-dir "$E2E_TMP/ca"
+    http_nginx "2,1" 8090
+    http_nginx "2,1" 8091
+    http_nginx "2,2" 8090
+    http_haproxy_pair
+    http_mesh_pods
+    http_rounds
+    http_table
+fi

@@ -97,10 +97,7 @@ measure mesh
 for i in 1 2; do
     config_apply "$i" http_services "$E2E_TMP/config-$i"
 done
-[ -n "$(http_request_id "http://$HTTP_VIP_L7/")" ] ||
-    { echo "bench: the http port was not carried as HTTP" >&2; exit 1; }
-[ -z "$(http_request_id "http://$HTTP_VIP_L4/")" ] ||
-    { echo "bench: the tcp- port was parsed as HTTP" >&2; exit 1; }
+http_check_carriers
 http_rounds
 
 # HTTPS at the edge: the meshd gateway against nginx and HAProxy

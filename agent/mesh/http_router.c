@@ -92,6 +92,17 @@ void mesh_http_route(void *ctx, const struct pod *src, const struct meshd_addr *
     /* The request's strings (route names, direct bodies) live in `snap`:
      * the carrier keeps it until the request is over. */
     d->snap = cfg_snapshot_ref((struct cfg_snapshot *)snap);
+    const char *name;
+    struct route_cluster *kept = http_route_memo_get(m, snap, src, orig_dst, &name);
+    if (kept) { /* the service itself, as the last request's (http_route_memo.c) */
+        d->vs_route = NULL;
+        d->actions = NULL;
+        d->dest_index = 0;
+        str_copy(d->cluster, sizeof(d->cluster), name);
+        d->route.per_request = true;
+        mesh_route_service(m, snap, src, orig_dst, kept, &d->route);
+        return;
+    }
     struct route_source rs = mesh_source_of(snap, src);
     struct http_route_result hr;
     http_route_resolve(snap, &rs, orig_dst, req, &m->rng, &m->scratch, &hr);
@@ -103,6 +114,9 @@ void mesh_http_route(void *ctx, const struct pod *src, const struct meshd_addr *
     case HTTP_ROUTE_FORWARD:
         d->dest_index = hr.dest_index;
         mesh_cluster_name(&m->scratch, d->cluster, sizeof(d->cluster));
+        /* No http[] route: nothing of the request chose this cluster. */
+        if (!hr.route)
+            http_route_memo_put(m, snap, src, orig_dst, &m->scratch, d->cluster);
         d->route.per_request = true;
         mesh_route_service(m, snap, src, orig_dst, &m->scratch, &d->route);
         return;

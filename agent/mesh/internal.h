@@ -47,6 +47,7 @@ struct mesh {
     bool (*wants_http)(void *http_ctx, const struct pod *pod, const struct meshd_addr *dst,
                        bool said_http);
     void *http_ctx;
+    struct http_route_memo *route_memo; /* http_route_memo.c; NULL until first used */
 };
 
 /* A pod's workload identity: its certificate and the two TLS contexts
@@ -90,5 +91,19 @@ void mesh_redirect_location(const struct cfg_http_redirect *rd, const struct htt
                             char *buf, size_t len);
 void mesh_respond(struct http_decision *d, int status, const char *body, size_t len,
                   enum resp_flag flag);
+
+/* http_route_memo.c, for http_router.c: the filled cluster of a request
+ * routed to the service itself (no http[] route applied), kept for the
+ * next request of the same client pod to the same address under the same
+ * snapshot. get: the kept cluster and its Envoy name, or NULL. */
+struct http_route_memo;
+struct route_cluster *http_route_memo_get(struct mesh *m, const struct cfg_snapshot *snap,
+                                          const struct pod *src, const struct meshd_addr *dst,
+                                          const char **cluster_name);
+void http_route_memo_put(struct mesh *m, const struct cfg_snapshot *snap, const struct pod *src,
+                         const struct meshd_addr *dst, const struct route_cluster *c,
+                         const char *cluster_name);
+void http_route_memo_counts(const struct mesh *m, uint64_t *hits, uint64_t *misses);
+void http_route_memo_free(struct http_route_memo *memo); /* accepts NULL */
 
 #endif

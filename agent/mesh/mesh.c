@@ -144,6 +144,7 @@ void mesh_free(struct mesh *m)
     hbone_pool_free(m->http_pool);
     hbone_inbound_free(m->server);
     clusters_free(m->clusters);
+    http_route_memo_free(m->route_memo);
     mesh_identity_deinit(m);
     free(m);
 }

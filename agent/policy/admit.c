@@ -51,12 +51,28 @@ enum cfg_mtls policy_mtls_mode(const struct cfg_snapshot *snap, const struct pod
 static void peer_of(const char *peer_id, struct admit_decision *out)
 {
     static const char scheme[] = "spiffe://";
+    /* The destination asks for every request of a stream, whose peer is
+     * one: the last id and its namespace are kept (compared whole, so a
+     * hit is what parsing again gives). The loop thread is the only caller. */
+    static struct {
+        char id[320];
+        char ns[sizeof(out->ns)];
+    } last;
     char td[256], sa[64];
     if (!peer_id || strncmp(peer_id, scheme, sizeof(scheme) - 1) != 0)
         return;
     out->principal = peer_id + sizeof(scheme) - 1;
+    if (last.id[0] && strcmp(last.id, peer_id) == 0) {
+        memcpy(out->ns, last.ns, sizeof(out->ns));
+        return;
+    }
     if (pki_spiffe_parse(peer_id, td, sizeof(td), out->ns, sizeof(out->ns), sa, sizeof(sa)) != 0)
         out->ns[0] = '\0';
+    last.id[0] = '\0';
+    if (strlen(peer_id) < sizeof(last.id)) {
+        memcpy(last.ns, out->ns, sizeof(out->ns));
+        memcpy(last.id, peer_id, strlen(peer_id) + 1);
+    }
 }
 
 /* The policies selecting one pod depend on the snapshot and the pod's name

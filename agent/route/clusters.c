@@ -24,6 +24,7 @@ struct clusters {
     size_t n;
     uint64_t overflowed, seed;
     struct cluster_state overflow;
+    struct cluster_entry *last; /* the last one asked for: entries live until clusters_free */
 };
 
 int clusters_new(uint64_t seed, struct clusters **out)
@@ -107,12 +108,28 @@ static uint64_t hash_key(const char *s)
     return h;
 }
 
+/* Whether a stored "fqdn|subset|port" is this one's, without building it. */
+static bool key_is(const char *key, const char *fqdn, const char *subset, const char *num)
+{
+    const char *part[3] = {fqdn, subset ? subset : "", num};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(part[i]);
+        if (strncmp(key, part[i], n) != 0 || key[n] != (i < 2 ? '|' : '\0'))
+            return false;
+        key += n + 1;
+    }
+    return true;
+}
+
 struct cluster_state *clusters_get(struct clusters *t, const char *fqdn, const char *subset,
                                    uint16_t port)
 {
     char key[600], num[24];
     size_t n = 0;
     str_u64(num, port);
+    /* Each request of a keep-alive connection asks for its cluster again. */
+    if (t->last && key_is(t->last->key, fqdn, subset, num))
+        return &t->last->state;
     if (!str_append(key, sizeof(key), &n, fqdn) || !str_append(key, sizeof(key), &n, "|") ||
         !str_append(key, sizeof(key), &n, subset ? subset : "") ||
         !str_append(key, sizeof(key), &n, "|") || !str_append(key, sizeof(key), &n, num))
@@ -121,8 +138,10 @@ struct cluster_state *clusters_get(struct clusters *t, const char *fqdn, const c
     for (size_t i = 0; i < SLOTS; i++) {
         size_t at = (h + i) & (SLOTS - 1);
         struct cluster_entry *e = t->slots[at];
-        if (e && e->hash == h && strcmp(e->key, key) == 0)
+        if (e && e->hash == h && strcmp(e->key, key) == 0) {
+            t->last = e;
             return &e->state;
+        }
         if (e)
             continue;
         if (t->n >= CLUSTERS_MAX)
@@ -135,6 +154,7 @@ struct cluster_state *clusters_get(struct clusters *t, const char *fqdn, const c
         lb_state_init(&e->state.lb, t->seed ^ h);
         t->slots[at] = e;
         t->n++;
+        t->last = e;
         return &e->state;
     }
     t->overflowed++;

@@ -157,6 +157,15 @@ void conn_telemetry_request_labels(struct conn_telemetry *t, const struct conn_r
                                    const struct http_request_dest *dst, bool grpc,
                                    struct tcp_labels *out)
 {
+    uint64_t id;
+    conn_telemetry_request_labels_id(t, conn, dst, grpc, out, &id);
+}
+
+void conn_telemetry_request_labels_id(struct conn_telemetry *t, const struct conn_record *conn,
+                                      const struct http_request_dest *dst, bool grpc,
+                                      struct tcp_labels *out, uint64_t *id)
+{
+    *id = 0;
     /* The connection as if it had gone where this request went. */
     struct conn_record c = *conn;
     if (dst && dst->service)
@@ -172,7 +181,10 @@ void conn_telemetry_request_labels(struct conn_telemetry *t, const struct conn_r
     }
     const char *version =
         t->opts.config ? cfg_snapshot_version(cfg_store_current(t->opts.config)) : "";
-    if (!labels_memo_get(t->memo, version, &c, out)) {
+    uint64_t kept;
+    if (labels_memo_get_id(t->memo, version, &c, out, &kept)) {
+        *id = kept << 1 | grpc; /* the set, and the request_protocol written over it */
+    } else {
         labels_of(t, &c, out);
         labels_memo_put(t->memo, version, &c, out);
     }

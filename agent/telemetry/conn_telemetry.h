@@ -78,6 +78,14 @@ void conn_telemetry_request_labels(struct conn_telemetry *t, const struct conn_r
                                    const struct http_request_dest *dst, bool grpc,
                                    struct tcp_labels *out);
 
+/* The same, and the id of the label set when it is one the telemetry
+ * keeps (its labels memo, request_protocol included; 0: none): set it as
+ * the record's labels_id so the request metrics find its series without
+ * comparing the labels. */
+void conn_telemetry_request_labels_id(struct conn_telemetry *t, const struct conn_record *conn,
+                                      const struct http_request_dest *dst, bool grpc,
+                                      struct tcp_labels *out, uint64_t *id);
+
 /* One finished request (or one meshd refused itself), reported by the
  * HTTP carrier once the response is complete or the stream reset: its
  * request metrics under r->labels (conn_telemetry_request_labels), and

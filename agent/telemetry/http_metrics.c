@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/str.h"
 #include "core/textbuf.h"
@@ -76,8 +77,19 @@ static const struct series_schema http_schema = {
     .init = http_series_init,
 };
 
+/* The series of the last request with a kept label set (labels_id), by
+ * that id and the request's own labels: on a keep-alive connection the
+ * next request is nearly always in it. Forgotten when series expire. */
+struct last_series {
+    struct http_series *s; /* NULL: none */
+    uint64_t labels_id;
+    int code, grpc;
+    char flags[16];
+};
+
 struct http_metrics {
     struct series_table *table;
+    struct last_series last;
 };
 
 int http_metrics_new(uint64_t expiry_ns, struct http_metrics **out)
@@ -105,18 +117,33 @@ void http_metrics_free(struct http_metrics *m)
 void http_metrics_observe(struct http_metrics *m, const struct http_request_record *r,
                           uint64_t now_ns)
 {
-    /* The request's own flags label it, not the connection's. */
-    struct tcp_labels l = r->labels;
-    str_copy(l.v[TL_RESPONSE_FLAGS], sizeof(l.v[TL_RESPONSE_FLAGS]),
-             r->response_flags && r->response_flags[0] ? r->response_flags : "-");
-    char code[24], grpc[24] = "";
-    str_u64(code, r->response_code < 0 ? 0 : (unsigned)r->response_code);
-    if (r->grpc_status >= 0)
-        str_u64(grpc, (unsigned)r->grpc_status);
-    const char *extra[X__COUNT] = {code, grpc};
-    struct http_series *s = series_table_get(m->table, &l, extra, now_ns);
-    if (!s)
-        return;
+    /* The request's own flags label it, not the connection's (read in
+     * place: no copy of the label set per request). */
+    const char *flags = r->response_flags && r->response_flags[0] ? r->response_flags : "-";
+    int code_n = r->response_code < 0 ? 0 : r->response_code;
+    int grpc_n = r->grpc_status < 0 ? -1 : r->grpc_status;
+    struct last_series *last = &m->last;
+    struct http_series *s;
+    if (r->labels_id && last->s && last->labels_id == r->labels_id && last->code == code_n &&
+        last->grpc == grpc_n && strcmp(last->flags, flags) == 0) {
+        s = last->s;
+        series_table_touch(s, now_ns);
+    } else {
+        char code[24], grpc[24] = "";
+        str_u64(code, (unsigned)code_n);
+        if (grpc_n >= 0)
+            str_u64(grpc, (unsigned)grpc_n);
+        const char *extra[X__COUNT] = {code, grpc};
+        s = series_table_get_with(m->table, &r->labels, TL_RESPONSE_FLAGS, flags, extra, now_ns);
+        if (!s)
+            return;
+        last->s = NULL;
+        if (r->labels_id && strlen(flags) < sizeof(last->flags)) {
+            *last = (struct last_series){
+                .s = s, .labels_id = r->labels_id, .code = code_n, .grpc = grpc_n};
+            memcpy(last->flags, flags, strlen(flags) + 1);
+        }
+    }
     s->requests++;
     /* Envoy records whole milliseconds (requestComplete() / 1ms). */
     uint64_t ms = r->duration_ns / 1000000u;
@@ -129,6 +156,7 @@ void http_metrics_observe(struct http_metrics *m, const struct http_request_reco
 
 void http_metrics_expire(struct http_metrics *m, uint64_t now_ns)
 {
+    m->last.s = NULL; /* it may be the one removed */
     series_table_expire(m->table, now_ns);
 }
 

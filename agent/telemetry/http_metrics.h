@@ -60,6 +60,10 @@ struct http_request_record {
                                           reporter's own is not the source (an ISTIO_MUTUAL
                                           gateway server's client): the label
                                           source_principal and the span's; NULL: the labels' */
+    /* Nonzero: `labels` are the kept set of this id (conn_telemetry_
+     * request_labels_id): records with one id have equal labels, so the
+     * metrics find their series without comparing them. 0: compared. */
+    uint64_t labels_id;
 };
 
 struct http_metrics;

@@ -25,6 +25,7 @@ struct memo_key {
 
 struct memo_slot {
     bool used;
+    uint64_t id; /* of this set: next_id when kept */
     struct memo_key key;
     struct tcp_labels labels;
 };
@@ -33,6 +34,9 @@ struct labels_memo {
     struct memo_slot slot[LABELS_MEMO_SLOTS];
     uint64_t hits, misses;
 };
+
+/* Ids of kept sets, across memos: the loop thread's. */
+static uint64_t next_id = 1;
 
 int labels_memo_new(struct labels_memo **out)
 {
@@ -107,8 +111,8 @@ static bool key_is(const struct memo_key *k, const char *version, const struct c
 #define KEEP(dst, src)                                                                             \
     (strlen(src) < sizeof(dst) ? (memcpy(dst, src, strlen(src) + 1), true) : false)
 
-bool labels_memo_get(struct labels_memo *m, const char *version, const struct conn_record *rec,
-                     struct tcp_labels *out)
+bool labels_memo_get_id(struct labels_memo *m, const char *version, const struct conn_record *rec,
+                        struct tcp_labels *out, uint64_t *id)
 {
     const struct memo_slot *s = slot_of(m, rec);
     if (!s->used || !key_is(&s->key, version, rec)) {
@@ -117,7 +121,15 @@ bool labels_memo_get(struct labels_memo *m, const char *version, const struct co
     }
     m->hits++;
     *out = s->labels;
+    *id = s->id;
     return true;
+}
+
+bool labels_memo_get(struct labels_memo *m, const char *version, const struct conn_record *rec,
+                     struct tcp_labels *out)
+{
+    uint64_t id;
+    return labels_memo_get_id(m, version, rec, out, &id);
 }
 
 void labels_memo_put(struct labels_memo *m, const char *version, const struct conn_record *rec,
@@ -136,6 +148,7 @@ void labels_memo_put(struct labels_memo *m, const char *version, const struct co
     k->local = rec->local;
     k->flag = rec->response_flag;
     s->labels = *l;
+    s->id = next_id++;
     s->used = true;
 }
 

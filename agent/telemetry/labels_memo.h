@@ -10,6 +10,7 @@
 #define MESHD_TELEMETRY_LABELS_MEMO_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "proxy/records.h"
 #include "telemetry/tcp_metrics.h"
@@ -24,6 +25,10 @@ void labels_memo_free(struct labels_memo *m); /* accepts NULL */
 /* The labels kept for `rec` under snapshot `version` into *out, or false. */
 bool labels_memo_get(struct labels_memo *m, const char *version, const struct conn_record *rec,
                      struct tcp_labels *out);
+/* The same, with the kept set's id (*id): every set kept gets a new one,
+ * never reused, so two lookups with one id gave equal labels. */
+bool labels_memo_get_id(struct labels_memo *m, const char *version, const struct conn_record *rec,
+                        struct tcp_labels *out, uint64_t *id);
 /* Keeps `l`, computed for `rec` under `version` (replacing its slot's). */
 void labels_memo_put(struct labels_memo *m, const char *version, const struct conn_record *rec,
                      const struct tcp_labels *l);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,21 +115,35 @@ static void extra_key(const struct series_table *t, const char *const *extra,
         str_copy(out[i], SERIES_EXTRA_LEN, extra && extra[i] ? extra[i] : "");
 }
 
-static uint32_t key_hash(const struct tcp_labels *l, char extra[][SERIES_EXTRA_LEN], size_t n)
+/* A label set with one value read from elsewhere (`over`, index `at`; -1:
+ * none): a request's own response_flags label a series without a copy of
+ * its ~3 KiB label set. */
+struct key_view {
+    const struct tcp_labels *l;
+    int at;
+    const char *over;
+};
+
+static const char *kv_get(const struct key_view *k, int i)
+{
+    return i == k->at ? k->over : k->l->v[i];
+}
+
+static uint32_t key_hash(const struct key_view *k, char extra[][SERIES_EXTRA_LEN], size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < TL__COUNT; i++)
-        h = mix(h, l->v[i]);
+        h = mix(h, kv_get(k, i));
     for (size_t i = 0; i < n; i++)
         h = mix(h, extra[i]);
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static bool key_equal(const struct series *s, const struct tcp_labels *l,
+static bool key_equal(const struct series *s, const struct key_view *k,
                       char extra[][SERIES_EXTRA_LEN], size_t n)
 {
     for (int i = 0; i < TL__COUNT; i++)
-        if (strcmp(s->labels.v[i], l->v[i]) != 0)
+        if (strcmp(s->labels.v[i], kv_get(k, i)) != 0)
             return false;
     for (size_t i = 0; i < n; i++)
         if (strcmp(s->extra[i], extra[i]) != 0)
@@ -139,16 +154,28 @@ static bool key_equal(const struct series *s, const struct tcp_labels *l,
 void *series_table_get(struct series_table *t, const struct tcp_labels *l, const char *const *extra,
                        uint64_t now_ns)
 {
+    return series_table_get_with(t, l, -1, NULL, extra, now_ns);
+}
+
+void *series_table_get_with(struct series_table *t, const struct tcp_labels *l, int label,
+                            const char *value, const char *const *extra, uint64_t now_ns)
+{
     char key[SERIES_EXTRA_MAX][SERIES_EXTRA_LEN];
     size_t n = t->schema->nextra;
+    /* The value as a stored label would hold it: truncated to its slot. */
+    char over[TCP_LABEL_MAX];
+    bool replace = label >= 0 && label < TL__COUNT && value;
+    if (replace)
+        str_copy(over, sizeof(over), value);
+    const struct key_view k = {l, replace ? label : -1, over};
     extra_key(t, extra, key);
-    if (t->last && key_equal(t->last, l, key, n)) { /* no hash: compared only */
+    if (t->last && key_equal(t->last, &k, key, n)) { /* no hash: compared only */
         t->last->updated_ns = now_ns;
         return t->last->payload;
     }
-    uint32_t b = key_hash(l, key, n) % BUCKETS;
+    uint32_t b = key_hash(&k, key, n) % BUCKETS;
     for (struct series *s = t->bucket[b]; s; s = s->next)
-        if (key_equal(s, l, key, n)) {
+        if (key_equal(s, &k, key, n)) {
             s->updated_ns = now_ns;
             t->last = s;
             return s->payload;
@@ -163,6 +190,8 @@ void *series_table_get(struct series_table *t, const struct tcp_labels *l, const
         return NULL;
     }
     s->labels = *l;
+    if (replace)
+        memcpy(s->labels.v[label], over, sizeof(over));
     memcpy(s->extra, key, sizeof(key));
     s->updated_ns = now_ns;
     if (t->schema->init)
@@ -172,6 +201,13 @@ void *series_table_get(struct series_table *t, const struct tcp_labels *l, const
     t->count++;
     t->last = s;
     return s->payload;
+}
+
+void series_table_touch(void *payload, uint64_t now_ns)
+{
+    struct series *s =
+        (struct series *)(void *)((unsigned char *)payload - offsetof(struct series, payload));
+    s->updated_ns = now_ns;
 }
 
 void series_table_expire(struct series_table *t, uint64_t now_ns)

@@ -51,6 +51,14 @@ void series_table_free(struct series_table *t); /* accepts NULL */
  * memory: counted as dropped. */
 void *series_table_get(struct series_table *t, const struct tcp_labels *l, const char *const *extra,
                        uint64_t now_ns);
+/* The same for `l` with label `label`'s value replaced by `value` (the
+ * stored series holds it, truncated to TCP_LABEL_MAX - 1 as a label is);
+ * label -1 or value NULL: none replaced. */
+void *series_table_get_with(struct series_table *t, const struct tcp_labels *l, int label,
+                            const char *value, const char *const *extra, uint64_t now_ns);
+/* Sets the update time of the series whose payload `payload` is (a
+ * series_table_get answer, not expired since). */
+void series_table_touch(void *payload, uint64_t now_ns);
 /* Removes series idle past the expiry and not busy. */
 void series_table_expire(struct series_table *t, uint64_t now_ns);
 

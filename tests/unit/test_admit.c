@@ -409,6 +409,47 @@ static void unnamed_ports_refuse_on_the_l4_part_first(void **state)
 /* The policies selecting a pod are kept between decisions (admit.c): a
  * decision always uses its own snapshot's, whichever was asked before,
  * including one whose snapshot was let go meanwhile, and each pod its own. */
+static void each_peer_gets_its_own_principal_and_namespace(void **state)
+{
+    /* The last peer's namespace is kept between decisions: alternating,
+     * repeated and malformed ids each get what parsing them gives, and
+     * the namespace decides (ALLOW_FRONT lets only ns front in). */
+    (void)state;
+    struct cfg_fixture a = {0};
+    cfg_fixture_load(&a, POD ALLOW_FRONT);
+    struct pod pod = {.ns = "shop", .name = "pay-1"};
+    pod_source_bind(a.snap, "n1", &pod);
+    static char long_id[400];
+    memset(long_id, 'f', sizeof(long_id) - 1);
+    memcpy(long_id, "spiffe://cluster.local/ns/front/sa/", 35);
+    static const struct {
+        const char *id, *ns;
+        bool allow;
+    } steps[] = {
+        {FRONT, "front", true},
+        {FRONT, "front", true},
+        {EVIL, "evil", false},
+        {FRONT, "front", true},
+        {"spiffe://cluster.local/ns/front", "", false}, /* not a workload id */
+        {"spiffe://cluster.local/ns/front", "", false},
+        {FRONT, "front", true},
+        {long_id, "", false}, /* past the id's bound: no workload id (and never kept) */
+        {"spiffe://cluster.local/ns/fronT/sa/x", "", false}, /* not a DNS label */
+        {EVIL, "evil", false},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct admit_request req = {.entry = ADMIT_HBONE, .peer_id = steps[i].id};
+        addr("10.244.2.7:40000", &req.src);
+        addr("10.244.1.11:8080", &req.dst);
+        struct admit_decision d;
+        policy_admit(a.snap, &pod, &req, &d);
+        if (strcmp(d.ns, steps[i].ns) != 0 || d.allow != steps[i].allow || !d.principal ||
+            strcmp(d.principal, steps[i].id + strlen("spiffe://")) != 0)
+            fail_msg("step %zu: ns '%s', %s", i, d.ns, d.allow ? "allowed" : "denied");
+    }
+    cfg_fixture_free(&a);
+}
+
 static void kept_selection_follows_snapshot_and_pod(void **state)
 {
     (void)state;
@@ -470,6 +511,7 @@ int main(void)
         cmocka_unit_test(unnamed_ports_refuse_on_the_l4_part_first),
         cmocka_unit_test(the_query_follows_the_normalized_path),
         cmocka_unit_test(kept_selection_follows_snapshot_and_pod),
+        cmocka_unit_test(each_peer_gets_its_own_principal_and_namespace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,40 @@ static void a_cluster_is_fqdn_subset_and_port(void **state)
     clusters_free(t);
 }
 
+static void the_last_cluster_asked_for_is_told_from_its_neighbours(void **state)
+{
+    /* Each key right after every other (the last one asked for is
+     * compared before hashing): keys that are prefixes of each other, or
+     * differ only in the subset or the port's digits,
+     * are each their own cluster, found again whatever was asked before. */
+    struct clusters *t;
+    assert_int_equal(clusters_new(1, &t), 0);
+    static const struct {
+        const char *fqdn, *subset;
+        uint16_t port;
+    } keys[] = {
+        {"a.svc", NULL, 80}, {"a.svc", NULL, 8},     {"a.svc", NULL, 800}, {"a.svc", "v1", 80},
+        {"a.svc", "v", 80},  {"a.svc|v1", NULL, 80}, {"a.sv", NULL, 80},   {"a.svcx", NULL, 80},
+        {"a.svc", "v1", 8},  {"b.svc", NULL, 80},    {"a.svc", "v10", 80}, {"a.svc", NULL, 0},
+    };
+    enum { N = sizeof(keys) / sizeof(keys[0]) };
+    struct cluster_state *first[N];
+    for (size_t i = 0; i < N; i++) {
+        first[i] = clusters_get(t, keys[i].fqdn, keys[i].subset, keys[i].port);
+        for (size_t j = 0; j < i; j++)
+            if (first[i] == first[j])
+                fail_msg("key %zu is key %zu's cluster", i, j);
+    }
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < N; j++) {
+            assert_ptr_equal(clusters_get(t, keys[i].fqdn, keys[i].subset, keys[i].port), first[i]);
+            assert_ptr_equal(clusters_get(t, keys[j].fqdn, keys[j].subset, keys[j].port), first[j]);
+            assert_ptr_equal(clusters_get(t, keys[j].fqdn, keys[j].subset, keys[j].port), first[j]);
+        }
+    assert_int_equal(clusters_count(t), N);
+    clusters_free(t);
+}
+
 static void a_full_table_shares_one_counted_overflow_entry(void **state)
 {
     struct clusters *t;
@@ -204,6 +238,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_cluster_is_fqdn_subset_and_port),
+        cmocka_unit_test(the_last_cluster_asked_for_is_told_from_its_neighbours),
         cmocka_unit_test(a_full_table_shares_one_counted_overflow_entry),
         cmocka_unit_test(endpoints_are_kept_by_address_up_to_the_cap),
         cmocka_unit_test(an_attempt_is_counted_then_released),

@@ -211,6 +211,50 @@ static void heads_that_would_inject_a_line_are_not_written(void **state)
     }
 }
 
+/* The per-byte rule the writer applies to values (space_ok) and targets. */
+static bool text_ok(unsigned char c, bool space_ok)
+{
+    if (c == ' ' || c == '\t')
+        return space_ok;
+    return (c >= 0x21 && c != 0x7f);
+}
+
+static void every_byte_at_every_offset_of_a_value_is_checked(void **state)
+{
+    /* Values and targets are checked eight bytes a step: each byte value
+     * at each offset of strings 1..40 long, as a header value and as a
+     * target, is refused exactly when the byte is not text. */
+    char v[41], buf[256];
+    size_t refused = 0, written = 0;
+    for (size_t len = 1; len <= 40; len++)
+        for (size_t at = 0; at < len; at++)
+            for (int c = 0; c < 256; c++) {
+                memset(v, 'a', len);
+                v[0] = '/';
+                if (at)
+                    v[at] = (char)c;
+                v[len] = '\0';
+                bool value_ok = !at || text_ok((unsigned char)c, true);
+                struct http_field f = {.name = "X-V", .name_len = 3, .value = v, .value_len = len};
+                struct h1_out_head hv = {
+                    .method = "GET", .target = "/", .headers = &f, .nheaders = 1};
+                struct h1_out_head ht = {.method = "GET", .target = v};
+                size_t nv = h1_format_head(&hv, buf, sizeof(buf));
+                if (value_ok != (nv > 0))
+                    fail_msg("value of %zu bytes, byte 0x%02x at %zu: %s", len, c, at,
+                             nv ? "written" : "refused");
+                size_t nt = h1_format_head(&ht, buf, sizeof(buf));
+                /* A NUL ends a target (a C string) early: the rest is checked. */
+                bool t_ok = !at || c == 0 || text_ok((unsigned char)c, false);
+                if (t_ok != (nt > 0))
+                    fail_msg("target of %zu bytes, byte 0x%02x at %zu: %s", len, c, at,
+                             nt ? "written" : "refused");
+                refused += !nv;
+                written += nv > 0;
+            }
+    assert_true(refused > 0 && written > 0);
+}
+
 static void chunk_framing_is_hex_length_and_crlf(void **state)
 {
     static const struct {
@@ -256,6 +300,21 @@ static void reasons_and_hop_by_hop_names(void **state)
         {"Trailers", false},
         {"T", false},
         {"Connectio", false},
+        {"TE", true},
+        {"ta", false},
+        {"Keep-Alive", true},
+        {"connectiom", false},
+        {"keep-alivf", false},
+        {"xonnection", false},
+        {"TRAILER", true},
+        {"Upgrade", true},
+        {"trailex", false},
+        {"upgradx", false},
+        {"xpgrade", false},
+        {"content-lengtx", false},
+        {"proxy-connectiox", false},
+        {"transfer-encodinx", false},
+        {"Content-Lengths", false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         assert_int_equal(h1_header_is_hop(rows[i].name, strlen(rows[i].name)), rows[i].hop);
@@ -284,6 +343,7 @@ int main(void)
         cmocka_unit_test(format_then_parse_gives_the_head_back),
         cmocka_unit_test(the_length_is_counted_when_the_buffer_is_short),
         cmocka_unit_test(heads_that_would_inject_a_line_are_not_written),
+        cmocka_unit_test(every_byte_at_every_offset_of_a_value_is_checked),
         cmocka_unit_test(chunk_framing_is_hex_length_and_crlf),
         cmocka_unit_test(reasons_and_hop_by_hop_names),
         cmocka_unit_test(connection_lists_name_their_tokens),

@@ -27,6 +27,7 @@
 #include "proxy/records.h"
 #include "telemetry/conn_telemetry.h"
 #include "telemetry/http_metrics.h"
+#include "telemetry/series.h"
 #include "telemetry/tcp_metrics.h"
 
 #define EXPIRY_NS (600ull * 1000000000ull)
@@ -227,6 +228,61 @@ static void wire_bytes_size_the_histograms_when_known(void **state)
 }
 
 /* Each row: a request and the tail of its series' labels. */
+static const struct series_schema counter_schema = {.payload = sizeof(uint64_t)};
+
+/* A label replaced in the lookup (a request's own response_flags, read in
+ * place) finds and makes the very series its label set copied and edited
+ * would, through the last-asked and the hashed paths alike. */
+static void a_replaced_label_is_the_series_of_the_edited_copy(void **state)
+{
+    struct series_table *t;
+    assert_int_equal(series_table_new(&counter_schema, 100, EXPIRY_NS, &t), 0);
+    struct tcp_labels l = bookinfo();
+    set(&l, TL_RESPONSE_FLAGS, "-");
+    static char longv[300];
+    memset(longv, 'x', sizeof(longv) - 1);
+    const struct {
+        const char *behaviour;
+        int label;
+        const char *value; /* NULL with label -1 or out of range: l itself */
+        const char *edited;
+    } rows[] = {
+        {"flags UH", TL_RESPONSE_FLAGS, "UH", "UH"},
+        {"flags -, as the set holds", TL_RESPONSE_FLAGS, "-", "-"},
+        {"flags UH again, after another", TL_RESPONSE_FLAGS, "UH", "UH"},
+        {"the workload", TL_SOURCE_WORKLOAD, "ratings-v1", NULL},
+        {"an empty value", TL_RESPONSE_FLAGS, "", ""},
+        {"a value past a label's room, cut as a label is", TL_RESPONSE_FLAGS, longv, longv},
+        {"no label", -1, "UH", "-"},
+        {"no value", TL_RESPONSE_FLAGS, NULL, "-"},
+        {"a label out of range", TL__COUNT, "UH", "-"},
+    };
+    for (int pass = 0; pass < 2; pass++) /* the second finds what the first made */
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+            struct tcp_labels copy = l;
+            if (rows[i].label == TL_SOURCE_WORKLOAD)
+                set(&copy, TL_SOURCE_WORKLOAD, rows[i].value);
+            else
+                set(&copy, TL_RESPONSE_FLAGS, rows[i].edited);
+            size_t before = series_table_count(t);
+            uint64_t *with = series_table_get_with(t, &l, rows[i].label, rows[i].value, NULL, 1);
+            size_t made = series_table_count(t) - before;
+            uint64_t *edited = series_table_get(t, &copy, NULL, 1);
+            if (!with || with != edited || series_table_count(t) != before + made)
+                fail_msg("pass %d, %s: not the edited copy's series", pass, rows[i].behaviour);
+            if (pass == 1 && made)
+                fail_msg("%s: a second series for one label set", rows[i].behaviour);
+            ++*with;
+        }
+    /* flags "-" is l itself: rows 1, 6, 7 and 8, twice each. */
+    struct tcp_labels same = l;
+    uint64_t *plain = series_table_get(t, &same, NULL, 1);
+    assert_non_null(plain);
+    assert_int_equal(*plain, 8);
+    assert_int_equal(series_table_count(t), 5);
+    series_table_free(t);
+}
+
 static void codes_grpc_and_flags_are_labels(void **state)
 {
     static const struct {
@@ -339,6 +395,60 @@ static void idle_series_expire_and_updates_keep_them(void **state)
     assert_non_null(total);
     const char *eol = strchr(total, '\n');
     assert_true(eol && eol[-1] == '1' && eol[-2] == ' ');
+    free(text);
+    http_metrics_free(m);
+}
+
+/* The total of the istio_requests_total series whose labels hold `has`. */
+static long requests_with(const char *text, const char *has)
+{
+    for (const char *at = text; (at = strstr(at, "istio_requests_total{")); at++) {
+        const char *eol = strchr(at, '\n');
+        const char *close = strstr(at, "} ");
+        char *found = strstr(at, has);
+        if (eol && close && found && found < close)
+            return strtol(close + 2, NULL, 10);
+    }
+    return -1;
+}
+
+/* Records with a kept label set's id (labels_id) find the series of the
+ * last one by id, never that of another code, gRPC status or flags; a
+ * series found so stays fresh, and one that expired is made again, not
+ * the freed one used. Records without an id are compared. */
+static void kept_label_sets_find_their_series_by_id(void **state)
+{
+    struct http_metrics *m;
+    assert_int_equal(http_metrics_new(EXPIRY_NS, &m), 0);
+    struct http_request_record ok = request(1, 0, 0), uo = request(1, 0, 0), gr = request(1, 0, 0),
+                               other = request(1, 0, 0);
+    ok.labels_id = uo.labels_id = gr.labels_id = 10;
+    uo.response_code = 503;
+    uo.response_flags = "UO";
+    gr.grpc_status = 14;
+    set(&other.labels, TL_DESTINATION_VERSION, "v9"); /* labels_id 0: compared */
+    other.response_code = 201;
+    const struct http_request_record *order[] = {&ok, &uo, &ok, &ok, &gr, &other, &ok, &uo};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        http_metrics_observe(m, order[i], 1000);
+    assert_int_equal(http_metrics_series(m), 4);
+    char *text = render(m);
+    assert_int_equal(requests_with(text, "response_code=\"200\",grpc_response_status=\"\""), 4);
+    assert_int_equal(requests_with(text, "response_flags=\"UO\""), 2);
+    assert_int_equal(requests_with(text, "grpc_response_status=\"14\""), 1);
+    assert_int_equal(requests_with(text, "response_code=\"201\""), 1);
+    free(text);
+    /* ok again at the expiry, found by id: it stays, the others go. */
+    http_metrics_observe(m, &ok, 1000 + EXPIRY_NS);
+    http_metrics_expire(m, 1001 + EXPIRY_NS);
+    assert_int_equal(http_metrics_series(m), 1);
+    /* Everything expires; ok's id comes back: a new series from one. */
+    http_metrics_expire(m, 1002 + 2 * EXPIRY_NS);
+    assert_int_equal(http_metrics_series(m), 0);
+    http_metrics_observe(m, &ok, 1003 + 2 * EXPIRY_NS);
+    http_metrics_observe(m, &ok, 1003 + 2 * EXPIRY_NS);
+    text = render(m);
+    assert_int_equal(requests_with(text, "response_code=\"200\""), 2);
     free(text);
     http_metrics_free(m);
 }
@@ -552,6 +662,37 @@ static void per_request_destinations_label_each_request(void **state)
     carrier_down(&c);
 }
 
+/* A kept label set's id: the same for the same request labels, another
+ * for gRPC (request_protocol) and for another destination; 0 the first
+ * time (computed, then kept), and the labels are those computed. */
+static void request_label_sets_have_ids(void **state)
+{
+    struct carrier c;
+    carrier_up(&c, false);
+    struct meshd_addr v2;
+    addr_parse("10.1.0.2:8080", &v2);
+    struct http_request_dest d = {.service = "payments.default.svc.cluster.local", .endpoint = &v2};
+    struct tcp_labels first, again, plain;
+    uint64_t id0, id1, id2, grpc, other;
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, false, &first, &id0);
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, false, &again, &id1);
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, false, &again, &id2);
+    conn_telemetry_request_labels(c.t, &c.conn, &d, false, &plain);
+    assert_int_equal(id0, 0);
+    assert_true(id1 != 0 && id1 == id2);
+    for (int k = 0; k < TL__COUNT; k++) {
+        assert_string_equal(first.v[k], again.v[k]);
+        assert_string_equal(plain.v[k], again.v[k]);
+    }
+    conn_telemetry_request_labels_id(c.t, &c.conn, &d, true, &again, &grpc);
+    assert_string_equal(again.v[TL_REQUEST_PROTOCOL], "grpc");
+    assert_true(grpc != 0 && grpc != id1);
+    conn_telemetry_request_labels_id(c.t, &c.conn, NULL, false, &again, &other);
+    conn_telemetry_request_labels_id(c.t, &c.conn, NULL, false, &again, &other);
+    assert_true(other != 0 && other != id1 && other != grpc);
+    carrier_down(&c);
+}
+
 /* stdout is a pipe for the call: the line must come out whole, once. */
 static void a_reported_request_is_counted_and_logged(void **state)
 {
@@ -601,12 +742,15 @@ int main(void)
         cmocka_unit_test(buckets_sums_and_counts_are_envoys),
         cmocka_unit_test(wire_bytes_size_the_histograms_when_known),
         cmocka_unit_test(codes_grpc_and_flags_are_labels),
+        cmocka_unit_test(a_replaced_label_is_the_series_of_the_edited_copy),
         cmocka_unit_test(missing_labels_are_unknown_and_hostile_ones_escaped),
         cmocka_unit_test(new_label_sets_past_the_cap_are_dropped),
         cmocka_unit_test(idle_series_expire_and_updates_keep_them),
         cmocka_unit_test(tcp_metrics_keep_their_behaviour),
         cmocka_unit_test(the_page_passes_promtool),
         cmocka_unit_test(per_request_destinations_label_each_request),
+        cmocka_unit_test(request_label_sets_have_ids),
+        cmocka_unit_test(kept_label_sets_find_their_series_by_id),
         cmocka_unit_test(a_reported_request_is_counted_and_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

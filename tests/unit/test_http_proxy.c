@@ -88,6 +88,50 @@ static void one_request_one_response(void **state)
     hpf_free(f);
 }
 
+/* Headers a Connection header lists are hop-by-hop (RFC 9110 7.6.1):
+ * dropped from the request and from the response, whatever their case,
+ * with one Connection header, several, or more than the carrier keeps
+ * aside (then it looks through the whole head); the others go on. */
+static void connection_listed_headers_dropped_both_ways(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *behaviour, *req_extra, *up_extra, *resp, *client_resp;
+    } rows[] = {
+        {"no Connection header", "X-A: 1\r\n", "X-A: 1\r\n",
+         "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nContent-Length: 2\r\n\r\nhi",
+         "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nContent-Length: 2\r\n\r\nhi"},
+        {"one, listing two", "Connection: X-A, keep-alive\r\nx-a: 1\r\nX-B: 2\r\n", "X-B: 2\r\n",
+         "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nx-secret: s\r\nX-Ok: "
+         "1\r\nContent-Length: 2\r\n\r\nhi",
+         "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nContent-Length: 2\r\n\r\nhi"},
+        {"five, past the ones kept aside",
+         "Connection: x-1\r\nConnection: x-2\r\nCONNECTION: X-3\r\nConnection: x-4\r\n"
+         "Connection: x-5\r\nX-1: a\r\nX-2: a\r\nX-3: a\r\nX-4: a\r\nX-5: a\r\nX-6: a\r\n",
+         "X-6: a\r\n",
+         "HTTP/1.1 200 OK\r\nConnection: x-1\r\nConnection: x-2\r\nConnection: x-3\r\n"
+         "Connection: x-4\r\nConnection: x-5, x-6\r\nX-1: a\r\nX-6: a\r\nX-7: "
+         "a\r\nContent-Length: 2\r\n\r\nhi",
+         "HTTP/1.1 200 OK\r\nX-7: a\r\nContent-Length: 2\r\n\r\nhi"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        print_message("%s\n", rows[i].behaviour);
+        struct hpf *f = hpf_new(0);
+        hpf_script(f, (struct hpf_step[]){{.send = rows[i].resp}}, 1);
+        assert_int_equal(hpf_session(f), 0);
+        char req[1024], up[1024];
+        snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: svc\r\nx-request-id: r1\r\n%s\r\n",
+                 rows[i].req_extra);
+        snprintf(up, sizeof(up), "GET / HTTP/1.1\r\nHost: svc\r\nx-request-id: r1\r\n%s\r\n",
+                 rows[i].up_extra);
+        hpf_send(f, req);
+        hpf_expect(f, rows[i].client_resp);
+        assert_string_equal(hpf_up_rx(f, 0), up);
+        hang_up(f);
+        hpf_free(f);
+    }
+}
+
 static void keep_alive_reuses_one_upstream(void **state)
 {
     (void)state;
@@ -562,6 +606,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_request_one_response),
+        cmocka_unit_test(connection_listed_headers_dropped_both_ways),
         cmocka_unit_test(keep_alive_reuses_one_upstream),
         cmocka_unit_test(pipelined_requests_answered_in_order),
         cmocka_unit_test(request_bodies_reframed),
