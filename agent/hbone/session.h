@@ -165,8 +165,13 @@ int hbone_stream_bind_fd(struct hbone_stream *st, int fd);
 void hbone_stream_resume(struct hbone_stream *st);
 /* Server: answers `status` and ends the stream. */
 int hbone_stream_reject(struct hbone_stream *st, int status);
-/* Either side: resets the stream and its app socket (policy revoked). */
+/* Either side: resets the stream and its app socket. Called by a pipe's
+ * owner, whom no callback reaches after it. */
 void hbone_stream_abort(struct hbone_stream *st, int err);
+/* Anyone but the pipe's owner (a policy revoked by a reload): as
+ * hbone_stream_abort, and a pipe hears of it through on_end(err), so its
+ * owner lets go of the stream. */
+void hbone_stream_revoke(struct hbone_stream *st, int err);
 void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx);
 struct hbone_session *hbone_stream_session(const struct hbone_stream *st);
 void hbone_stream_get_stats(const struct hbone_stream *st, struct hbone_stream_stats *out);

@@ -534,6 +534,23 @@ void hbone_stream_abort(struct hbone_stream *st, int err)
     hbone_session_settle(s);
 }
 
+void hbone_stream_revoke(struct hbone_stream *st, int err)
+{
+    struct hbone_session *s = st->s;
+    if (st->finished)
+        return;
+    /* The abort takes the pipe off the stream, so its end would never be
+     * reported: told here, once, as a peer's reset is. */
+    struct hbone_pipe pipe = st->pipe;
+    bool piped = st->has_pipe;
+    s->busy++;
+    hbone_st_abort(st, err);
+    if (piped && pipe.on_end)
+        pipe.on_end(pipe.ctx, err);
+    s->busy--;
+    hbone_session_settle(s);
+}
+
 void hbone_stream_set_ctx(struct hbone_stream *st, void *stream_ctx)
 {
     st->ctx = stream_ctx;

@@ -458,7 +458,7 @@ size_t hbone_inbound_revalidate(struct hbone_inbound *hi)
             for (size_t i = 0; i < n; i++) {
                 deny[i]->revoked = true;
                 hi->stats.denied++;
-                hbone_stream_abort(deny[i]->st, -EACCES);
+                hbone_stream_revoke(deny[i]->st, -EACCES);
             }
             closed += n;
         }

@@ -242,7 +242,7 @@ struct pipe_end {
     size_t len, total;
     uint64_t sum;
     bool paused, eof;
-    int calls_after_end, writable;
+    int calls_after_end, writable, ends, end_err;
     bool ended;
 };
 
@@ -277,10 +277,23 @@ static void pe_writable(void *ctx)
     ((struct pipe_end *)ctx)->writable++;
 }
 
+static void pe_end(void *ctx, int err)
+{
+    struct pipe_end *pe = ctx;
+    if (pe->ended)
+        pe->calls_after_end++;
+    pe->ends++;
+    pe->end_err = err;
+    pe->ended = true;
+}
+
 static struct hbone_stream *open_pipe(struct fx *f, struct pipe_end *pe)
 {
-    struct hbone_pipe p = {
-        .on_data = pe_data, .on_eof = pe_eof, .on_writable = pe_writable, .ctx = pe};
+    struct hbone_pipe p = {.on_data = pe_data,
+                           .on_eof = pe_eof,
+                           .on_writable = pe_writable,
+                           .on_end = pe_end,
+                           .ctx = pe};
     struct hbone_stream *st = NULL;
     assert_int_equal(hbone_stream_open_pipe(f->client, "10.244.2.11:8080", NULL, &p, pe, &st), 0);
     assert_non_null(st);
@@ -438,6 +451,30 @@ static void pipe_end_abort_resets_the_peer(void **state)
     assert_int_equal(pe.calls_after_end, 0);
 }
 
+/* A revocation by someone else (a reload's policy) resets the peer and
+ * tells the pipe's owner once, so it lets go of the stream; nothing else
+ * reaches the pipe after. */
+static void pipe_end_revoked_tells_its_owner(void **state)
+{
+    struct fx *f = *state;
+    struct pipe_end pe = {0};
+    struct hbone_stream *st = open_pipe(f, &pe);
+    assert_int_equal(hbone_stream_send(st, "x", 1), 1);
+    assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
+    char buf[8];
+    assert_true(RUN_UNTIL(f, drain(f->ss.app_far, buf, sizeof(buf)) == 1));
+    hbone_stream_revoke(st, -EACCES);
+    assert_int_equal(pe.ends, 1);
+    assert_int_equal(pe.end_err, -EACCES);
+    ssize_t n = -1;
+    RUN_UNTIL(f, (n = read(f->ss.app_far, buf, sizeof(buf))) != -1 || errno != EAGAIN);
+    assert_int_equal(n, -1);
+    assert_int_equal(errno, ECONNRESET);
+    assert_true(RUN_UNTIL(f, f->cs.done_calls == 1));
+    assert_int_equal(pe.ends, 1);
+    assert_int_equal(pe.calls_after_end, 0);
+}
+
 static void garbage_instead_of_tls_fails_the_session(void **state)
 {
     struct fx *f = *state;
@@ -468,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stale_openssl_error_does_not_fail_the_session, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pipe_end_abort_resets_the_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipe_end_revoked_tells_its_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_instead_of_tls_fails_the_session, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
