@@ -38,16 +38,9 @@ VIP_E=10.96.0.41 # grpc-echo: port named grpc
 VIP_A=10.96.0.42 # grpc-app: port named rpc, appProtocol grpc
 VIP_P=10.96.0.43 # plain: my-service's pod on an unnamed port (L4 at the destination)
 NODE_BIN=$(command -v node)
-topo_init
-topo_create 2 3
-"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
-
-SEED_PKI=$E2E_TMP/pki
-seed_pki "$SEED_PKI"
+seed_topology
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
-    mesh_config "$d"
-    seed_gateway_config "$d" "$SEED_PKI" 1 1
     sed -i 's/app: app-2-1/app: grpc-echo/' "$d/pod-2-1.yaml"
     sed -i 's/app: app-2-2/app: grpc-app/' "$d/pod-2-2.yaml"
     sed -i 's/app: app-2-3/app: my-service/' "$d/pod-2-3.yaml"

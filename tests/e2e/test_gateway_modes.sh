@@ -25,14 +25,10 @@ source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
 source tests/e2e/lib/gateway_seed.sh
 
-topo_init
-topo_create 2 3
-"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+seed_topology
 GW=${POD_IP4[1,1]}  # the seed's ingress gateway pod
 EW=${POD_IP4[1,3]}  # the east-west gateway pod
 ECHO=tls-echo.default.svc.cluster.local
-SEED_PKI=$E2E_TMP/pki
-seed_pki "$SEED_PKI"
 ossl() { openssl "$@" 2>/dev/null; }
 ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
 # tls-echo's own certificate (serial 0x7007), from the seed's CA.
@@ -52,8 +48,6 @@ ossl x509 -req -in "$E2E_TMP/other-client.csr" -CA "$E2E_TMP/other-ca.pem" -CAke
 
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
-    mesh_config "$d"
-    seed_gateway_config "$d" "$SEED_PKI" 1 1
     sed -i 's/app: app-2-1/app: my-service/' "$d/pod-2-1.yaml"
     sed -i 's/app: app-2-2/app: tls-echo/' "$d/pod-2-2.yaml"
     cp tests/e2e/data/expose-services.yaml "$d/expose-services.yaml" # as written: namespace default

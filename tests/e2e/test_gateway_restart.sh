@@ -16,16 +16,10 @@ source tests/e2e/lib/assert.sh
 source tests/e2e/lib/meshd.sh
 source tests/e2e/lib/gateway_seed.sh
 
-topo_init
-topo_create 2 3
-"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
-SEED_PKI=$E2E_TMP/pki
-seed_pki "$SEED_PKI"
+seed_topology
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
-    mesh_config "$d"
     rm "$d/pod-1-3.yaml" # the client, outside the mesh
-    seed_gateway_config "$d" "$SEED_PKI" 1 1
     sed -i 's/app: app-2-1/app: my-service/' "$d/pod-2-1.yaml"
 done
 /usr/bin/python3 tests/e2e/lib/slow_body.py --expected "$E2E_TMP/big.expected"

@@ -40,16 +40,9 @@ source tests/e2e/lib/trace_spans.sh
 VIP_B=10.96.0.31
 TRACE=4bf92f3577b34da6a3ce929d0e0e4736
 CLIENT_SPAN=00f067aa0ba902b7
-topo_init
-topo_create 2 3
-"$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
-
-SEED_PKI=$E2E_TMP/pki
-seed_pki "$SEED_PKI"
+seed_topology
 for i in 1 2; do
     d="$E2E_TMP/config-$i"
-    mesh_config "$d"
-    seed_gateway_config "$d" "$SEED_PKI" 1 1
     sed -i 's/app: app-2-1/app: my-service/' "$d/pod-2-1.yaml"
     cat >"$d/b.yaml" <<YAML
 apiVersion: v1

@@ -19,6 +19,23 @@
 # sniffs HTTP and tells my-service's agent so (x-meshd-protocol), which
 # then serves, and traces, each request too.
 
+# seed_topology: two nodes of three pods, the mesh CA at $E2E_TMP/ca, the
+# seed's PKI (seed_pki) at $SEED_PKI, and in each node's config directory
+# ($E2E_TMP/config-I) mesh_config's pods with the seed's gateway YAML, its
+# pod at (1,1) (seed_gateway_config). Tests relabel and add after it.
+seed_topology() {
+    local i
+    topo_init
+    topo_create 2 3
+    "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null
+    SEED_PKI=$E2E_TMP/pki
+    seed_pki "$SEED_PKI"
+    for i in 1 2; do
+        mesh_config "$E2E_TMP/config-$i"
+        seed_gateway_config "$E2E_TMP/config-$i" "$SEED_PKI" 1 1
+    done
+}
+
 seed_pki() {
     local d=$1 o=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
     mkdir -p "$d"
