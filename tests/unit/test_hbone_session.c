@@ -287,17 +287,25 @@ static void pe_end(void *ctx, int err)
     pe->ended = true;
 }
 
-static struct hbone_stream *open_pipe(struct fx *f, struct pipe_end *pe)
+/* With `on_end` (pe_end), the pipe_end must outlive the session: the
+ * session's teardown reports its streams' ends too. */
+static struct hbone_stream *open_pipe_ending(struct fx *f, struct pipe_end *pe,
+                                             void (*on_end)(void *, int))
 {
     struct hbone_pipe p = {.on_data = pe_data,
                            .on_eof = pe_eof,
                            .on_writable = pe_writable,
-                           .on_end = pe_end,
+                           .on_end = on_end,
                            .ctx = pe};
     struct hbone_stream *st = NULL;
     assert_int_equal(hbone_stream_open_pipe(f->client, "10.244.2.11:8080", NULL, &p, pe, &st), 0);
     assert_non_null(st);
     return st;
+}
+
+static struct hbone_stream *open_pipe(struct fx *f, struct pipe_end *pe)
+{
+    return open_pipe_ending(f, pe, NULL);
 }
 
 static void pipe_end_carries_bytes_and_closes_in_order(void **state)
@@ -457,8 +465,9 @@ static void pipe_end_abort_resets_the_peer(void **state)
 static void pipe_end_revoked_tells_its_owner(void **state)
 {
     struct fx *f = *state;
-    struct pipe_end pe = {0};
-    struct hbone_stream *st = open_pipe(f, &pe);
+    static struct pipe_end pe; /* outlives the session (pe_end) */
+    memset(&pe, 0, sizeof(pe));
+    struct hbone_stream *st = open_pipe_ending(f, &pe, pe_end);
     assert_int_equal(hbone_stream_send(st, "x", 1), 1);
     assert_true(RUN_UNTIL(f, f->ss.app_far >= 0));
     char buf[8];
