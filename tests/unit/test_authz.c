@@ -15,25 +15,8 @@
 
 #include "config/pattern.h"
 #include "policy/authz.h"
+#include "support/authz_build.h"
 
-#define LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define STRS(...)                                                                                  \
-    ((struct authz_strings){(const char *const[]){__VA_ARGS__},                                    \
-                            LEN(((const char *const[]){__VA_ARGS__}))})
-#define PORTS(...)                                                                                 \
-    ((struct authz_ports){(const uint16_t[]){__VA_ARGS__}, LEN(((const uint16_t[]){__VA_ARGS__}))})
-#define FROM(...)                                                                                  \
-    .from = (const struct authz_source[]){__VA_ARGS__},                                            \
-    .nfrom = LEN(((const struct authz_source[]){__VA_ARGS__}))
-#define TO(...)                                                                                    \
-    .to = (const struct authz_operation[]){__VA_ARGS__},                                           \
-    .nto = LEN(((const struct authz_operation[]){__VA_ARGS__}))
-#define WHEN(...)                                                                                  \
-    .when = (const struct authz_condition[]){__VA_ARGS__},                                         \
-    .nwhen = LEN(((const struct authz_condition[]){__VA_ARGS__}))
-#define RULES(...)                                                                                 \
-    .rules = (const struct authz_rule[]){__VA_ARGS__},                                             \
-    .nrules = LEN(((const struct authz_rule[]){__VA_ARGS__}))
 #define POLICY(act, ...)                                                                           \
     {                                                                                              \
         .name = #act, .action = AUTHZ_##act, __VA_ARGS__                                           \
