@@ -63,6 +63,16 @@ policy_is() {
     printf '%s\n' "$1" >"$E2E_TMP/policy.yaml"
     config_apply 2 mv "$E2E_TMP/policy.yaml" "$policy"
 }
+# deny NAME RULE...: a DENY AuthorizationPolicy for app-2-1, one rule a line.
+deny() {
+    local name=$1 rule
+    shift
+    printf 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n'
+    printf 'metadata: {name: %s, namespace: default}\n' "$name"
+    printf 'spec:\n  selector: {matchLabels: {app: app-2-1}}\n  action: DENY\n  rules:\n'
+    for rule in "$@"; do printf '  - %s\n' "$rule"; done
+}
+ADMIN='to: [{operation: {paths: ["/admin*"]}}]'
 # paths "i,j" URL...: GETs on one connection (curl reuses it): one
 # "CODE NEW_CONNECTIONS" line each.
 paths() {
@@ -98,14 +108,7 @@ t_expect_eq "$(dest_requests 200 "$SA11")" 1 "reporter=\"destination\" counted i
 t_expect_contains "$(tail -1 "$E2E_TMP/app.log")" '"x-request-id"' "the destination's carrier forwarded it (request id)"
 
 t_begin "an L7 DENY on paths: 403 per request, the connection goes on"
-policy_is 'apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-admin, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - to: [{operation: {paths: ["/admin*"]}}]'
+policy_is "$(deny deny-admin "$ADMIN")"
 out=$(paths "1,1" "http://$VIP/public/b" "http://$VIP/admin/x" "http://$VIP/public/c")
 t_expect_eq "$(tr '\n' ',' <<<"$out")" "200 1,403 0,200 0," "allowed, denied, allowed: one connection"
 t_expect_not_contains "$(cat "$E2E_TMP/app.log")" '"/admin' "the denied request never reached the app"
@@ -113,23 +116,9 @@ t_expect_eq "$(dest_requests 403 'response_flags="DENY"')" 1 "the destination co
 t_expect_eq "$(denied_conns "$SA11")" 0 "no connection refused"
 
 t_begin "an L4 DENY beside it: that peer's connection is refused as on L4"
-policy_is 'apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-admin, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - to: [{operation: {paths: ["/admin*"]}}]
+policy_is "$(deny deny-admin "$ADMIN")
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-web, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - from: [{source: {principals: ["cluster.local/ns/default/sa/sa-1-1"]}}]'
+$(deny deny-web 'from: [{source: {principals: ["cluster.local/ns/default/sa/sa-1-1"]}}]')"
 before=$(dest_requests 403)
 # The client's agent answers a refused tunnel 403, as Envoy answers an
 # RBAC denial (test_authz); the destination refused the CONNECT itself.
@@ -165,14 +154,7 @@ for _ in $(seq 1 50); do
 done
 t_expect_eq "$(head -1 "$E2E_TMP/held.log")" 200 "sa-1-2's held connection served a request"
 denied12=$(denied_conns "$SA12")
-policy_is 'apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-other, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - from: [{source: {principals: ["cluster.local/ns/default/sa/sa-1-2"]}}]'
+policy_is "$(deny deny-other 'from: [{source: {principals: ["cluster.local/ns/default/sa/sa-1-2"]}}]')"
 sleep 0.5
 t_expect_contains "$(cat "${MESHD_LOG[2]}")" "open connection closed: no longer allowed" "node 2 closed the open stream"
 t_expect_ok "recorded DENY" test "$(denied_conns "$SA12")" -gt "$denied12"
@@ -185,15 +167,7 @@ t_expect_eq "$(sed -n 2p "$E2E_TMP/held.log")" 403 "its next request is refused 
 t_expect_not_contains "$(cat "$E2E_TMP/app.log")" '"/public/held-2"' "and never reached the app"
 
 t_begin "plaintext (PERMISSIVE): an L4 DENY by ipBlocks resets, others get the L7 403"
-policy_is "apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-admin, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - to: [{operation: {paths: [\"/admin*\"]}}]
-  - from: [{source: {ipBlocks: [\"${POD_IP6[2,2]}\"]}}]"
+policy_is "$(deny deny-admin "$ADMIN" "from: [{source: {ipBlocks: [\"${POD_IP6[2,2]}\"]}}]")"
 out=$(paths "2,2" "http://${POD_IP4[2,1]}:8080/public/f" "http://${POD_IP4[2,1]}:8080/admin/z")
 t_expect_eq "$(tr '\n' ',' <<<"$out")" "200 1,403 0," "over IPv4: allowed, then the L7 403"
 rc=$(curl_exit "2,2" "http://[${POD_IP6[2,1]}]:8080/public/g")
@@ -206,24 +180,10 @@ t_expect_not_contains "$(cat "$E2E_TMP/app.log")" '"/public/g"' "nothing reached
 
 t_begin "a port named tcp stays bytes under an HTTP policy"
 tcp_echo() { in_pod "1,1" /usr/bin/python3 tests/e2e/lib/tally.py count "$VIP" 9000 2; }
-policy_is 'apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-admin, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - to: [{operation: {ports: ["8080"], paths: ["/admin*"]}}]'
+policy_is "$(deny deny-admin 'to: [{operation: {ports: ["8080"], paths: ["/admin*"]}}]')"
 t_expect_eq "$(paths "1,1" "http://$VIP/admin/w")" "403 1" "the HTTP port: the L7 DENY answers 403"
 t_expect_eq "$(tcp_echo)" '{"failed": 0, "echo": 2}' "the tcp port: a non-HTTP protocol passes untouched"
-policy_is 'apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-admin, namespace: default}
-spec:
-  selector: {matchLabels: {app: app-2-1}}
-  action: DENY
-  rules:
-  - to: [{operation: {paths: ["/admin*"]}}]'
+policy_is "$(deny deny-admin "$ADMIN")"
 denied11=$(denied_conns "$SA11")
 t_expect_eq "$(tcp_echo)" '{"failed": 2}' "a DENY naming no port refuses the tcp port (HTTP-only rules on TCP)"
 t_expect_ok "at L4: DENY records" test "$(denied_conns "$SA11")" -ge $((denied11 + 2))
