@@ -246,9 +246,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     cd "$(dirname "$0")/.."
     source tests/e2e/lib/topology.sh
     source tests/e2e/lib/meshd.sh
-    to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1e6; printf "%.0f", n }'; }
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
-    cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+    source bench/lib.sh
     topo_init
     topo_create 2 2
     "$MESHCTL_BIN" ca init "$E2E_TMP/ca" >/dev/null

@@ -22,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/meshd.sh
+source bench/lib.sh
 source bench/http.sh
 source bench/gateway.sh
 
@@ -45,9 +46,6 @@ http_haproxy_pair
 topo_spawn "${POD_NS[2,1]}" "$E2E_TMP/iperf3.log" iperf3 -s -p 5201 >/dev/null
 topo_wait_tcp "${POD_NS[2,1]}" "$SRV" 5201 10
 
-cpu_seconds() { # utime+stime of a pid, in seconds
-    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
-}
 meshd_cpu() { echo "$(cpu_seconds "${MESHD_PID[1]}") $(cpu_seconds "${MESHD_PID[2]}")" | awk '{print $1 + $2}'; }
 meshd_rss_kib() { awk '/VmHWM/ {s += $2} END {print s}' "/proc/${MESHD_PID[1]}/status" "/proc/${MESHD_PID[2]}/status"; }
 meshd_rss_now_kib() { awk '/VmRSS/ {s += $2} END {print s}' "/proc/${MESHD_PID[1]}/status" "/proc/${MESHD_PID[2]}/status"; }
@@ -70,10 +68,6 @@ measure() { # scenario
     R[$s,rss]=$(( $(meshd_rss_kib) / 1024 ))
     echo "  $s: ${R[$s,gbit]} Gb/s, p50 ${R[$s,p50]} us, p99 ${R[$s,p99]} us, ${R[$s,conn]} conn/s, meshd cpu ${R[$s,cpu]} s" >&2
 }
-to_us() { # wrk prints 45.00us / 1.20ms / 1.00s
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1e6; printf "%.0f", n }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
 
 echo "bench: ${DUR}s per measurement" >&2
 measure direct

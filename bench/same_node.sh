@@ -17,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/e2e/lib/topology.sh
 source tests/e2e/lib/meshd.sh
+source bench/lib.sh
 
 DUR=${BENCH_SECONDS:-5}
 topo_init
@@ -43,10 +44,6 @@ nginx_server "1,2" 8091
 topo_spawn "${POD_NS[1,2]}" "$E2E_TMP/iperf3.log" iperf3 -s -p 5201 >/dev/null
 topo_wait_tcp "${POD_NS[1,2]}" "$SRV" 5201 10
 
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
-to_us() { # wrk prints 45.00us / 1.20ms / 1.00s
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1e6; printf "%.1f", n }'
-}
 declare -A R
 measure() { # scenario
     local s=$1 cpu0=0 cpu1=0 gbit lat
@@ -56,12 +53,11 @@ measure() { # scenario
         awk '$1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print p50, p99}')
     [ -n "${MESHD_PID[1]:-}" ] && topo_alive "${MESHD_PID[1]}" && cpu1=$(cpu_seconds "${MESHD_PID[1]}")
     R[$s,gbit]=$(printf '%.2f' "$gbit")
-    R[$s,p50]=$(to_us "${lat% *}")
-    R[$s,p99]=$(to_us "${lat#* }")
+    R[$s,p50]=$(to_us "${lat% *}" 1)
+    R[$s,p99]=$(to_us "${lat#* }" 1)
     R[$s,cpu]=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')
     echo "  same node, $s: ${R[$s,gbit]} Gb/s, p50 ${R[$s,p50]} us, p99 ${R[$s,p99]} us, meshd cpu ${R[$s,cpu]} s" >&2
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
 # carried_as CHECK: the last outbound record to the server satisfies jq CHECK.
 carried_as() {
