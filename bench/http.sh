@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+#!/usr/bin/env bash
 # The HTTP keep-alive rows of `make bench` (issue 15), sourced by
 # bench/run.sh, or run by itself (`bench/http.sh`: its own topology,
 # these rows only); the topology has two pods per node.
